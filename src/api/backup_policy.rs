@@ -1,0 +1,180 @@
+//! `BackupPolicy`: Velero schedules derived from an RPO, retention, backup encryption and
+//! verified restore tests.
+
+use super::common::{ComplianceStatus, Exemption, Mode};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Go-style durations limited to hours, minutes and seconds (`24h`, `90m`, `1h30m`), so that
+/// CEL's `duration()` and the operator read them the same way.
+pub const DURATION_PATTERN: &str = r"^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?$";
+
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "security.baseline.dev",
+    version = "v1alpha1",
+    kind = "BackupPolicy",
+    shortname = "bp",
+    category = "baseline",
+    status = "BackupPolicyStatus",
+    doc = "Backups (through Velero) within an RPO, retained, encrypted and restore-tested",
+    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
+    printcolumn(name = "RPO", type_ = "string", json_path = ".spec.rpo"),
+    printcolumn(
+        name = "Compliant",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Compliant\")].status"
+    ),
+    printcolumn(name = "Score", type_ = "integer", json_path = ".status.summary.score"),
+    printcolumn(
+        name = "Failing",
+        type_ = "string",
+        json_path = ".status.summary.failingControls"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("duration(self.rpo) > duration('0s')").message("spec.rpo must be greater than zero").field_path(".rpo"))]
+#[x_kube(validation = kube::core::Rule::new("!has(self.rto) || duration(self.rto) > duration('0s')").message("spec.rto must be greater than zero").field_path(".rto"))]
+pub struct BackupPolicySpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Namespaces to back up.
+    pub namespace_selector: LabelSelector,
+    /// Recovery point objective: the most data, in time, that may be lost (`24h`).
+    #[schemars(
+        regex(pattern = r"^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?$"),
+        length(min = 2, max = 32)
+    )]
+    pub rpo: String,
+    /// Recovery time objective: the longest a restore may take (`6h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?$"),
+        length(min = 2, max = 32)
+    )]
+    pub rto: Option<String>,
+    /// A five-field cron expression; derived from the RPO when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(\S+\s+){4}\S+$"), length(max = 128))]
+    pub schedule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// The Velero BackupStorageLocation (`default` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub storage_location: Option<String>,
+    /// The storage location must encrypt backups.
+    #[serde(default)]
+    pub require_encryption: bool,
+    /// Snapshot persistent volumes as part of each backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_volumes: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_test: Option<RestoreTestSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub velero: Option<VeleroSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub exemptions: Vec<Exemption>,
+}
+
+impl BackupPolicySpec {
+    pub fn mode(&self) -> Mode {
+        self.mode.unwrap_or_default()
+    }
+    pub fn storage_location(&self) -> &str {
+        self.storage_location.as_deref().unwrap_or("default")
+    }
+    pub fn velero_namespace(&self) -> &str {
+        self.velero
+            .as_ref()
+            .and_then(|v| v.namespace.as_deref())
+            .unwrap_or("velero")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("duration(self.min) <= duration(self.max)").message("retention.min must not exceed retention.max").field_path(".min"))]
+pub struct Retention {
+    /// Backups must be kept at least this long (`720h`).
+    #[schemars(
+        regex(pattern = r"^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?$"),
+        length(min = 2, max = 32)
+    )]
+    pub min: String,
+    /// Backups must be deleted no later than this (`2160h`).
+    #[schemars(
+        regex(pattern = r"^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?$"),
+        length(min = 2, max = 32)
+    )]
+    pub max: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreTestSpec {
+    /// How often a restore must be verified (`8760h` when absent: at least annually).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?$"),
+        length(min = 2, max = 32)
+    )]
+    pub every: Option<String>,
+    /// How long a verified sandbox is kept for inspection (`1h` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?$"),
+        length(min = 2, max = 32)
+    )]
+    pub keep_sandbox_for: Option<String>,
+    /// Fewer restored items than this fails the test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub min_restored_items: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VeleroSpec {
+    /// Namespace Velero runs in (`velero` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupPolicyStatus {
+    #[serde(flatten)]
+    pub compliance: ComplianceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_restore_test: Option<RestoreTestResult>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreTestResult {
+    /// The Velero Backup that was restored.
+    pub backup: String,
+    /// The Velero Restore that did it.
+    pub restore: String,
+    pub started: Time,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<i64>,
+    /// `Running`, `Passed` or `Failed`.
+    pub result: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}

@@ -1,0 +1,153 @@
+//! Types shared by the three custom resources: mode, exemptions, ports and the status
+//! that carries control evidence.
+
+use crate::catalog::ControlId;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// `Audit` reports only; `Enforce` also makes the cluster comply with native mechanisms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Mode {
+    #[default]
+    Audit,
+    Enforce,
+}
+
+/// A documented, approved and expiring waiver of one or more controls.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Exemption {
+    /// The control ids this exemption waives (at least one).
+    #[schemars(length(min = 1, max = 15))]
+    pub controls: Vec<ControlId>,
+    /// Namespaces the exemption covers; with neither `namespaces` nor `selector` it covers every
+    /// namespace the resource selects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
+    pub namespaces: Vec<String>,
+    /// Objects the exemption covers, by label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    /// Why the risk is accepted.
+    #[schemars(length(min = 1, max = 1024))]
+    pub reason: String,
+    /// Who approved the exemption.
+    #[schemars(length(min = 1, max = 256))]
+    pub approved_by: String,
+    /// A ticket or change reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub ticket: Option<String>,
+    /// The day the exemption stops waiving (`YYYY-MM-DD`, UTC) or an RFC 3339 UTC instant.
+    #[schemars(regex(
+        pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z)?$"
+    ))]
+    pub expires: String,
+}
+
+/// A port, optionally with its protocol (TCP when absent).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PortSpec {
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+}
+
+impl PortSpec {
+    pub fn protocol(&self) -> Protocol {
+        self.protocol.unwrap_or(Protocol::TCP)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum Protocol {
+    TCP,
+    UDP,
+    SCTP,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::TCP => "TCP",
+            Protocol::UDP => "UDP",
+            Protocol::SCTP => "SCTP",
+        }
+    }
+}
+
+/// The outcome of one control.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ControlState {
+    Pass,
+    Fail,
+    Exempt,
+    NotApplicable,
+}
+
+/// One failing (or exempted) object, with a precise message. Never carries Secret values.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    pub message: String,
+}
+
+/// Evidence for one control, as auditors read it from `kubectl get -o yaml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlResult {
+    pub id: ControlId,
+    pub title: String,
+    pub frameworks: Vec<String>,
+    pub state: ControlState,
+    /// Objects (or namespaces) the control looked at.
+    pub checked: u32,
+    /// Findings that count against the control.
+    pub failed: u32,
+    /// Findings waived by a live exemption.
+    pub exempted: u32,
+    /// A bounded sample of the failing objects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluated: Option<Time>,
+}
+
+/// Totals across controls, for printer columns and dashboards.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Namespaces in scope.
+    pub namespaces: u32,
+    pub passing: u32,
+    pub failing: u32,
+    pub exempt: u32,
+    /// Share of applicable controls that pass or are exempt, 0-100.
+    pub score: u32,
+    /// Failing control ids, comma separated (for `kubectl get`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub failing_controls: String,
+}
+
+/// The status every kind shares.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComplianceStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controls: Vec<ControlResult>,
+}

@@ -1,0 +1,8 @@
+//! baseline-operator: a company's written security policy as enforced, continuously checked
+//! and auditable Kubernetes state.
+//!
+//! A pure core ([`evaluate`], [`desired`]) turns a [`snapshot::Snapshot`] of the cluster into
+//! findings and owned objects; a thin shell ([`controller`]) watches, applies and writes status.
+
+pub mod api;
+pub mod catalog;

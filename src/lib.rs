@@ -6,3 +6,7 @@
 
 pub mod api;
 pub mod catalog;
+pub mod duration;
+pub mod evaluate;
+pub mod snapshot;
+pub mod velero;

@@ -1,0 +1,1 @@
+//! BackupPolicy controls.

@@ -1,0 +1,1 @@
+//! EnvironmentIsolation controls.

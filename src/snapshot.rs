@@ -1,0 +1,208 @@
+//! The Snapshot: plain data describing the part of the cluster the controls read.
+//!
+//! The operator fills it from reflector stores (shared `Arc`s, no copies); the offline `audit`
+//! command fills it from manifest files. Evaluation never sees a client.
+
+use crate::velero::{Backup, BackupStorageLocation, Restore, Schedule};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{
+    Namespace, PersistentVolumeClaim, Pod, PodSpec, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Labels or metadata of an object whose body the controls never read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObjectMetaOnly {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A Secret reduced to what copy detection needs: its keyed digest, never its data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecretDigest {
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// Keyed hash of the Secret's type and data; the key lives only in this process.
+    pub digest: [u8; 32],
+}
+
+impl std::fmt::Display for SecretDigest {
+    // Deliberately omits the digest: nothing derived from a Secret's data may be printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret {}/{}", self.namespace, self.name)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub namespaces: Vec<Arc<Namespace>>,
+    pub network_policies: Vec<Arc<NetworkPolicy>>,
+    pub services: Vec<Arc<Service>>,
+    pub ingresses: Vec<Arc<Ingress>>,
+    pub persistent_volume_claims: Vec<Arc<PersistentVolumeClaim>>,
+    pub storage_classes: Vec<Arc<StorageClass>>,
+    pub pods: Vec<Arc<Pod>>,
+    pub deployments: Vec<Arc<Deployment>>,
+    pub stateful_sets: Vec<Arc<StatefulSet>>,
+    pub daemon_sets: Vec<Arc<DaemonSet>>,
+    pub jobs: Vec<Arc<Job>>,
+    pub cron_jobs: Vec<Arc<CronJob>>,
+    pub service_accounts: Vec<Arc<ServiceAccount>>,
+    pub role_bindings: Vec<Arc<RoleBinding>>,
+    pub cluster_role_bindings: Vec<Arc<ClusterRoleBinding>>,
+    pub roles: Vec<Arc<Role>>,
+    pub cluster_roles: Vec<Arc<ClusterRole>>,
+    pub pod_disruption_budgets: Vec<Arc<PodDisruptionBudget>>,
+    /// ConfigMaps, metadata only.
+    pub config_maps: Vec<Arc<ObjectMetaOnly>>,
+    /// Secrets as digests (only when copy detection is on) or metadata.
+    pub secrets: Vec<Arc<SecretDigest>>,
+    pub velero: VeleroSnapshot,
+}
+
+/// Velero's objects, and whether its API is served at all.
+#[derive(Clone, Debug, Default)]
+pub struct VeleroSnapshot {
+    pub installed: bool,
+    pub schedules: Vec<Arc<Schedule>>,
+    pub backups: Vec<Arc<Backup>>,
+    pub restores: Vec<Arc<Restore>>,
+    pub storage_locations: Vec<Arc<BackupStorageLocation>>,
+}
+
+/// Anything that carries a pod spec: a bare Pod or a workload's pod template.
+#[derive(Clone, Copy, Debug)]
+pub struct PodCarrier<'a> {
+    pub kind: &'static str,
+    pub meta: &'a ObjectMeta,
+    /// Metadata of the pod (the template's for workloads).
+    pub pod_meta: &'a ObjectMeta,
+    pub spec: &'a PodSpec,
+    /// Desired replicas for Deployments and StatefulSets.
+    pub replicas: Option<i32>,
+}
+
+impl PodCarrier<'_> {
+    pub fn namespace(&self) -> &str {
+        self.meta.namespace.as_deref().unwrap_or_default()
+    }
+    pub fn name(&self) -> &str {
+        self.meta.name.as_deref().unwrap_or_default()
+    }
+}
+
+static EMPTY_META: std::sync::LazyLock<ObjectMeta> = std::sync::LazyLock::new(ObjectMeta::default);
+
+impl Snapshot {
+    /// Names and labels of every namespace.
+    pub fn namespace_labels(&self) -> impl Iterator<Item = (&str, &BTreeMap<String, String>)> {
+        static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+        self.namespaces.iter().filter_map(|ns| {
+            Some((
+                ns.metadata.name.as_deref()?,
+                ns.metadata.labels.as_ref().unwrap_or(&NO_LABELS),
+            ))
+        })
+    }
+
+    /// Workload pod templates and bare pods (pods a controller owns are judged through their
+    /// owner's template, so that one bad Deployment is one finding, not one per replica).
+    pub fn pod_carriers(&self) -> Vec<PodCarrier<'_>> {
+        let mut out = Vec::new();
+        for d in &self.deployments {
+            {
+                let spec = &d.spec;
+                out.push(PodCarrier {
+                    kind: "Deployment",
+                    meta: &d.metadata,
+                    pod_meta: spec.template.metadata.as_ref().unwrap_or(&EMPTY_META),
+                    spec: spec.template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC),
+                    replicas: Some(spec.replicas.unwrap_or(1)),
+                });
+            }
+        }
+        for s in &self.stateful_sets {
+            {
+                let spec = &s.spec;
+                out.push(PodCarrier {
+                    kind: "StatefulSet",
+                    meta: &s.metadata,
+                    pod_meta: spec.template.metadata.as_ref().unwrap_or(&EMPTY_META),
+                    spec: spec.template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC),
+                    replicas: Some(spec.replicas.unwrap_or(1)),
+                });
+            }
+        }
+        for d in &self.daemon_sets {
+            {
+                let spec = &d.spec;
+                out.push(PodCarrier {
+                    kind: "DaemonSet",
+                    meta: &d.metadata,
+                    pod_meta: spec.template.metadata.as_ref().unwrap_or(&EMPTY_META),
+                    spec: spec.template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC),
+                    replicas: None,
+                });
+            }
+        }
+        for j in &self.jobs {
+            if has_controller(&j.metadata) {
+                continue;
+            }
+            if let Some(spec) = &j.spec {
+                out.push(PodCarrier {
+                    kind: "Job",
+                    meta: &j.metadata,
+                    pod_meta: spec.template.metadata.as_ref().unwrap_or(&EMPTY_META),
+                    spec: spec.template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC),
+                    replicas: None,
+                });
+            }
+        }
+        for c in &self.cron_jobs {
+            let template = c.spec.job_template.spec.as_ref().map(|s| &s.template);
+            if let Some(template) = template {
+                out.push(PodCarrier {
+                    kind: "CronJob",
+                    meta: &c.metadata,
+                    pod_meta: template.metadata.as_ref().unwrap_or(&EMPTY_META),
+                    spec: template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC),
+                    replicas: None,
+                });
+            }
+        }
+        for p in &self.pods {
+            if has_controller(&p.metadata) {
+                continue;
+            }
+            if let Some(spec) = &p.spec {
+                out.push(PodCarrier {
+                    kind: "Pod",
+                    meta: &p.metadata,
+                    pod_meta: &p.metadata,
+                    spec,
+                    replicas: None,
+                });
+            }
+        }
+        out
+    }
+}
+
+static EMPTY_POD_SPEC: std::sync::LazyLock<PodSpec> = std::sync::LazyLock::new(PodSpec::default);
+
+fn has_controller(meta: &ObjectMeta) -> bool {
+    meta.owner_references
+        .as_ref()
+        .is_some_and(|refs| refs.iter().any(|r| r.controller == Some(true)))
+}

@@ -1,5 +1,7 @@
 //! `BackupPolicy`: Velero schedules derived from an RPO, retention, backup encryption and
 //! verified restore tests.
+// Each `printcolumn(...)` repeats `type_ = ...`; clippy reads that as a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
 
 use super::common::{ComplianceStatus, Exemption, Mode};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};

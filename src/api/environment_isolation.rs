@@ -1,5 +1,7 @@
 //! `EnvironmentIsolation`: environments defined by namespace selectors, kept apart on the
 //! network, in data and in access.
+// Each `printcolumn(...)` repeats `type_ = ...`; clippy reads that as a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
 
 use super::common::{ComplianceStatus, Exemption, Mode, PortSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;

@@ -1,5 +1,7 @@
 //! `SecurityBaseline`: network, encryption, pod security, images, access, availability and
 //! resource controls over the namespaces it selects.
+// Each `printcolumn(...)` repeats `type_ = ...`; clippy reads that as a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
 
 use super::common::{ComplianceStatus, Exemption, Mode, PortSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;

@@ -223,11 +223,9 @@ impl Evaluation {
             passing,
             failing,
             exempt,
-            score: if applicable == 0 {
-                100
-            } else {
-                (passing + exempt) * 100 / applicable
-            },
+            score: ((passing + exempt) * 100)
+                .checked_div(applicable)
+                .unwrap_or(100),
             failing_controls: self
                 .failing()
                 .map(|id| id.as_str())

@@ -6,7 +6,11 @@
 
 pub mod api;
 pub mod catalog;
+pub mod controller;
+pub mod desired;
 pub mod duration;
 pub mod evaluate;
+pub mod leader;
 pub mod snapshot;
+pub mod telemetry;
 pub mod velero;

@@ -1,4 +1,11 @@
+use baseline_operator::{api, controller, leader, telemetry};
 use clap::{Parser, Subcommand};
+use kube::Client;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
 
 /// Turns a written security policy into enforced, continuously checked, auditable cluster state.
 #[derive(Parser)]
@@ -12,11 +19,180 @@ struct Cli {
 enum Command {
     /// Print the CustomResourceDefinitions as YAML.
     Crd,
+    /// Run the operator against the cluster of KUBECONFIG or the in-cluster service account.
+    Run(RunArgs),
+    /// Print the version.
+    Version,
 }
 
-fn main() {
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "BASELINE_HEALTH_ADDR", default_value = "0.0.0.0:8080")]
+    health_addr: SocketAddr,
+    /// Log JSON lines instead of human-readable text.
+    #[arg(long, env = "BASELINE_LOG_JSON")]
+    log_json: bool,
+    /// Namespace of the leader election Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    #[arg(long, default_value = "baseline-operator")]
+    lease_name: String,
+    /// Seconds a leader may go without renewing before a standby takes over.
+    #[arg(long, default_value_t = 15)]
+    lease_seconds: u64,
+    /// This replica's identity in the Lease (defaults to POD_NAME or the host name plus pid).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("cannot connect to the cluster: {0}")]
+    Connect(#[source] kube::Error),
+    #[error(
+        "CRD {0}.security.baseline.dev is not installed: apply crds/ (or install the Helm chart) first"
+    )]
+    MissingCrd(&'static str),
+    #[error("cannot read API group security.baseline.dev/v1alpha1: {0}")]
+    Discovery(#[source] kube::Error),
+    #[error("health server: {0}")]
+    Health(#[source] std::io::Error),
+    #[error(transparent)]
+    Controllers(#[from] controller::RunError),
+    #[error("lost the leader lease; exiting so that a standby takes over cleanly")]
+    LostLease,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crd => print!("{}", baseline_operator::api::crds_yaml()),
+        Command::Crd => {
+            print!("{}", api::crds_yaml());
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("baseline-operator {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Run(args) => {
+            telemetry::init_logging(args.log_json);
+            match run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!(%error, "operator stopped");
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
+}
+
+async fn check_crds(client: &Client) -> Result<(), RunError> {
+    let resources = match client
+        .list_api_group_resources("security.baseline.dev/v1alpha1")
+        .await
+    {
+        Ok(list) => list.resources,
+        Err(kube::Error::Api(status)) if status.code == 404 => Vec::new(),
+        Err(e) => return Err(RunError::Discovery(e)),
+    };
+    for plural in [
+        "securitybaselines",
+        "backuppolicies",
+        "environmentisolations",
+    ] {
+        if !resources.iter().any(|r| r.name == plural) {
+            return Err(RunError::MissingCrd(plural));
+        }
+    }
+    Ok(())
+}
+
+async fn run(args: RunArgs) -> Result<(), RunError> {
+    let client = Client::try_default().await.map_err(RunError::Connect)?;
+    check_crds(&client).await?;
+    let metrics = Arc::new(telemetry::Metrics::default());
+    let health = Arc::new(telemetry::Health::default());
+    let server = tokio::spawn(telemetry::serve(
+        args.health_addr,
+        metrics.clone(),
+        health.clone(),
+    ));
+    let identity = args.identity.unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+        format!("{host}-{}", std::process::id())
+    });
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let (leading_tx, mut leading) = watch::channel(false);
+    let election = tokio::spawn(leader::run(
+        client.clone(),
+        leader::LeaseConfig {
+            namespace: args.lease_namespace,
+            name: args.lease_name,
+            identity: identity.clone(),
+            duration: Duration::from_secs(args.lease_seconds),
+        },
+        leading_tx,
+        shutdown.clone(),
+    ));
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        let _ = shutdown_tx.send(true);
+    });
+    tracing::info!(%identity, "waiting for the leader lease");
+    let mut stop = shutdown.clone();
+    tokio::select! {
+        _ = leading.wait_for(|l| *l) => {}
+        _ = stop.wait_for(|s| *s) => { let _ = election.await; return Ok(()); }
+        result = server_failed(server) => return result,
+    }
+    metrics.leader.set(1);
+    tracing::info!(%identity, "leading");
+    let controllers = controller::run(
+        client,
+        controller::RunConfig { instance: identity },
+        metrics.clone(),
+        health,
+        shutdown.clone(),
+    );
+    let lost = async {
+        let _ = leading.wait_for(|l| !*l).await;
+    };
+    let result = tokio::select! {
+        result = controllers => result.map_err(RunError::from),
+        _ = lost => {
+            if *shutdown.borrow() { Ok(()) } else { Err(RunError::LostLease) }
+        }
+    };
+    metrics.leader.set(0);
+    let _ = election.await;
+    result
+}
+
+async fn server_failed(
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+) -> Result<(), RunError> {
+    match server.await {
+        Ok(Err(e)) => Err(RunError::Health(e)),
+        _ => Err(RunError::Health(std::io::Error::other("stopped"))),
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

@@ -110,11 +110,11 @@ pub struct ControlResult {
     pub frameworks: Vec<String>,
     pub state: ControlState,
     /// Objects (or namespaces) the control looked at.
-    pub checked: u32,
+    pub checked: i32,
     /// Findings that count against the control.
-    pub failed: u32,
+    pub failed: i32,
     /// Findings waived by a live exemption.
-    pub exempted: u32,
+    pub exempted: i32,
     /// A bounded sample of the failing objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
@@ -127,12 +127,12 @@ pub struct ControlResult {
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// Namespaces in scope.
-    pub namespaces: u32,
-    pub passing: u32,
-    pub failing: u32,
-    pub exempt: u32,
+    pub namespaces: i32,
+    pub passing: i32,
+    pub failing: i32,
+    pub exempt: i32,
     /// Share of applicable controls that pass or are exempt, 0-100.
-    pub score: u32,
+    pub score: i32,
     /// Failing control ids, comma separated (for `kubectl get`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub failing_controls: String,

@@ -82,7 +82,7 @@ pub struct NetworkSpec {
     #[schemars(length(max = 2))]
     pub default_deny: Option<Vec<TrafficDirection>>,
     /// Keep DNS egress (UDP/TCP 53) working under an egress default-deny.
-    #[serde(default)]
+    #[serde(default, rename = "allowDNS")]
     pub allow_dns: bool,
     /// Ports open for ingress from any source.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -128,6 +128,7 @@ pub struct EncryptionSpec {
 #[serde(rename_all = "camelCase")]
 pub struct InTransitSpec {
     /// Every Ingress host must be served over TLS.
+    #[serde(rename = "requireIngressTLS")]
     pub require_ingress_tls: bool,
 }
 

@@ -92,7 +92,7 @@ pub struct ControlOutcome {
     pub id: ControlId,
     /// False when the resource does not configure this control.
     pub applicable: bool,
-    pub checked: u32,
+    pub checked: i32,
     pub violations: Vec<Violation>,
 }
 
@@ -112,7 +112,7 @@ impl ControlOutcome {
         Self {
             id,
             applicable: true,
-            checked: u32::try_from(checked).unwrap_or(u32::MAX),
+            checked: i32::try_from(checked).unwrap_or(i32::MAX),
             violations,
         }
     }
@@ -130,7 +130,7 @@ pub struct Waived {
 pub struct ControlEvidence {
     pub id: ControlId,
     pub state: ControlState,
-    pub checked: u32,
+    pub checked: i32,
     pub failed: Vec<Violation>,
     pub waived: Vec<Waived>,
 }
@@ -212,14 +212,14 @@ impl Evaluation {
     pub fn summary(&self) -> Summary {
         let count = |state| {
             let n = self.controls.iter().filter(|c| c.state == state).count();
-            u32::try_from(n).unwrap_or(u32::MAX)
+            i32::try_from(n).unwrap_or(i32::MAX)
         };
         let passing = count(ControlState::Pass);
         let failing = count(ControlState::Fail);
         let exempt = count(ControlState::Exempt);
         let applicable = passing + failing + exempt;
         Summary {
-            namespaces: u32::try_from(self.namespaces.len()).unwrap_or(u32::MAX),
+            namespaces: i32::try_from(self.namespaces.len()).unwrap_or(i32::MAX),
             passing,
             failing,
             exempt,
@@ -244,8 +244,8 @@ impl Evaluation {
                 frameworks: c.id.framework_refs(),
                 state: c.state,
                 checked: c.checked,
-                failed: u32::try_from(c.failed.len()).unwrap_or(u32::MAX),
-                exempted: u32::try_from(c.waived.len()).unwrap_or(u32::MAX),
+                failed: i32::try_from(c.failed.len()).unwrap_or(i32::MAX),
+                exempted: i32::try_from(c.waived.len()).unwrap_or(i32::MAX),
                 findings: c
                     .failed
                     .iter()

@@ -1,0 +1,210 @@
+//! The I/O shell: watches, applies desired objects, writes status and events.
+
+pub mod apply;
+pub mod context;
+pub mod security_baseline;
+pub mod status;
+pub mod stores;
+
+use crate::desired::OwnedKind;
+use context::Context;
+use futures::StreamExt;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use std::sync::Arc;
+use std::time::Duration;
+use stores::{Stores, Trigger};
+use tokio::sync::{broadcast, watch};
+
+/// Why a reconcile failed; each becomes a `Ready=False` reason and a Warning event.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("forbidden to {verb} {object}: {message}")]
+    Forbidden {
+        verb: &'static str,
+        object: String,
+        message: String,
+    },
+    #[error("failed to {verb} {object}: {source}")]
+    Write {
+        verb: &'static str,
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("writing status: {0}")]
+    Status(#[source] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+}
+
+impl Error {
+    pub fn write(
+        verb: &'static str,
+        kind: OwnedKind,
+        namespace: Option<&str>,
+        name: &str,
+        source: kube::Error,
+    ) -> Self {
+        let object = apply::reference(kind, namespace, name);
+        match source {
+            kube::Error::Api(status) if status.code == 403 => Self::Forbidden {
+                verb,
+                object,
+                message: status.message,
+            },
+            source => Self::Write {
+                verb,
+                object,
+                source,
+            },
+        }
+    }
+
+    /// The condition reason and metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Forbidden { .. } => "Forbidden",
+            Self::Write { .. } => "ApplyFailed",
+            Self::Status(_) => "StatusFailed",
+            Self::Finalizer(_) => "FinalizerFailed",
+        }
+    }
+}
+
+/// How often every resource is re-evaluated even when nothing changed (time-based rules).
+pub const RESYNC: Duration = Duration::from_secs(300);
+
+/// Settings of a running operator.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub instance: String,
+}
+
+/// Maps triggers to the resources of kind `K` whose scope they touch.
+fn mapped_triggers<K>(
+    mut receiver: broadcast::Receiver<Trigger>,
+    store: kube::runtime::reflector::Store<K>,
+    selects_namespace: fn(&K, &str, &Stores) -> bool,
+    stores: Stores,
+) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    async_stream(move |tx| async move {
+        loop {
+            let trigger = match receiver.recv().await {
+                Ok(t) => Some(t),
+                Err(broadcast::error::RecvError::Lagged(_)) => None,
+                Err(broadcast::error::RecvError::Closed) => break,
+            };
+            for resource in store.state() {
+                let hit = match trigger.as_ref().and_then(|t| t.namespace.as_deref()) {
+                    Some(ns) => selects_namespace(&resource, ns, &stores),
+                    None => true,
+                };
+                if hit && tx.send(ObjectRef::from_obj(&*resource)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+}
+
+/// A tiny channel-backed stream, to keep the mapping loop readable.
+fn async_stream<T, F, Fut>(body: F) -> impl futures::Stream<Item = T> + Send + 'static
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    tokio::spawn(body(tx));
+    tokio_stream_from(rx)
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Whether a namespace with `name` is selected by `selector` right now.
+pub fn namespace_selected(
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    name: &str,
+    stores: &Stores,
+) -> bool {
+    stores
+        .namespaces
+        .get(&ObjectRef::new(name))
+        .is_none_or(|ns| crate::evaluate::selects(selector, ns.labels()))
+    // A namespace that vanished may still hold owned objects to prune: treat as touched.
+}
+
+/// Starts the stores and the controllers, and runs until `shutdown` turns true.
+pub async fn run(
+    client: Client,
+    config: RunConfig,
+    metrics: Arc<crate::telemetry::Metrics>,
+    health: Arc<crate::telemetry::Health>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    let (triggers, _) = broadcast::channel(4096);
+    let stores = Stores::start(&client, &triggers);
+    stores
+        .wait_until_ready()
+        .await
+        .map_err(|_| RunError::CachesStopped)?;
+    health
+        .ready
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        stores.clone(),
+        metrics,
+        config.instance,
+    ));
+    let stop = {
+        let mut shutdown = shutdown.clone();
+        async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        }
+    };
+    let sb_api: Api<crate::api::SecurityBaseline> = Api::all(client.clone());
+    let sb = Controller::new(sb_api, watcher::Config::default().any_semantic());
+    let sb_trigger = mapped_triggers(
+        triggers.subscribe(),
+        sb.store(),
+        security_baseline::selects_namespace,
+        stores.clone(),
+    );
+    let sb = sb
+        .reconcile_on(sb_trigger)
+        .graceful_shutdown_on(stop)
+        .run(security_baseline::reconcile, error_policy, ctx.clone())
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile");
+            }
+        });
+    sb.await;
+    Ok(())
+}
+
+fn error_policy<K: ResourceExt>(_resource: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
+    // Invalid or forbidden work waits longer: hammering a 403 helps nobody.
+    match error {
+        Error::Forbidden { .. } => Action::requeue(Duration::from_secs(60)),
+        _ => Action::requeue(Duration::from_secs(5)),
+    }
+}
+
+/// Why the controllers stopped running.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the watch caches stopped before they were ready")]
+    CachesStopped,
+}

@@ -1,0 +1,191 @@
+//! One reflector per watched kind, shared by all controllers, and the trigger fan-out that
+//! maps each change to the namespace it happened in.
+
+use crate::snapshot::{Snapshot, VeleroSnapshot};
+use futures::{FutureExt, TryStreamExt};
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+use std::hash::Hash;
+use tokio::sync::broadcast;
+
+/// A change somewhere in the cluster: in a namespace, or cluster-wide (`None`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub namespace: Option<String>,
+}
+
+/// Reflector stores for every kind the controls read.
+#[derive(Clone)]
+pub struct Stores {
+    pub namespaces: Store<Namespace>,
+    pub network_policies: Store<NetworkPolicy>,
+    pub services: Store<Service>,
+    pub ingresses: Store<Ingress>,
+    pub persistent_volume_claims: Store<PersistentVolumeClaim>,
+    pub storage_classes: Store<StorageClass>,
+    pub pods: Store<Pod>,
+    pub deployments: Store<Deployment>,
+    pub stateful_sets: Store<StatefulSet>,
+    pub daemon_sets: Store<DaemonSet>,
+    pub jobs: Store<Job>,
+    pub cron_jobs: Store<CronJob>,
+    pub service_accounts: Store<ServiceAccount>,
+    pub role_bindings: Store<RoleBinding>,
+    pub cluster_role_bindings: Store<ClusterRoleBinding>,
+    pub roles: Store<Role>,
+    pub cluster_roles: Store<ClusterRole>,
+    pub pod_disruption_budgets: Store<PodDisruptionBudget>,
+    pub admission_policies: Store<ValidatingAdmissionPolicy>,
+    pub admission_bindings: Store<ValidatingAdmissionPolicyBinding>,
+}
+
+/// Starts a reflector for `K`; every add, change or delete sends a trigger.
+fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    triggers: &broadcast::Sender<Trigger>,
+) -> Store<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
+    let (reader, writer) = reflector::store();
+    let triggers = triggers.clone();
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(|object| {
+            // Nothing reads managedFields; dropping them roughly halves the cache.
+            object.managed_fields_mut().clear();
+        })
+        .reflect(writer)
+        .touched_objects();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        loop {
+            match stream.try_next().await {
+                Ok(Some(object)) => {
+                    let namespace = if K::kind(&Default::default()) == "Namespace" {
+                        Some(object.name_any())
+                    } else {
+                        object.namespace()
+                    };
+                    // No receiver yet (start-up) is fine: controllers reconcile everything first.
+                    let _ = triggers.send(Trigger { namespace });
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(kind = %K::kind(&Default::default()), %error, "watch failed; retrying")
+                }
+            }
+        }
+    });
+    reader
+}
+
+impl Stores {
+    pub fn start(client: &Client, triggers: &broadcast::Sender<Trigger>) -> Self {
+        let all = watcher::Config::default().any_semantic();
+        let owned = watcher::Config::default()
+            .labels(&format!(
+                "{}={}",
+                crate::desired::MANAGED_BY,
+                crate::desired::OPERATOR
+            ))
+            .any_semantic();
+        macro_rules! store {
+            ($config:expr) => {
+                reflect(Api::all(client.clone()), $config.clone(), triggers)
+            };
+        }
+        Self {
+            namespaces: store!(all),
+            network_policies: store!(all),
+            services: store!(all),
+            ingresses: store!(all),
+            persistent_volume_claims: store!(all),
+            storage_classes: store!(all),
+            pods: store!(all),
+            deployments: store!(all),
+            stateful_sets: store!(all),
+            daemon_sets: store!(all),
+            jobs: store!(all),
+            cron_jobs: store!(all),
+            service_accounts: store!(all),
+            role_bindings: store!(all),
+            cluster_role_bindings: store!(all),
+            roles: store!(all),
+            cluster_roles: store!(all),
+            pod_disruption_budgets: store!(all),
+            admission_policies: store!(owned),
+            admission_bindings: store!(owned),
+        }
+    }
+
+    /// Waits until every store has its initial list.
+    pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+        futures::future::try_join_all([
+            self.namespaces.wait_until_ready().boxed(),
+            self.network_policies.wait_until_ready().boxed(),
+            self.services.wait_until_ready().boxed(),
+            self.ingresses.wait_until_ready().boxed(),
+            self.persistent_volume_claims.wait_until_ready().boxed(),
+            self.storage_classes.wait_until_ready().boxed(),
+            self.pods.wait_until_ready().boxed(),
+            self.deployments.wait_until_ready().boxed(),
+            self.stateful_sets.wait_until_ready().boxed(),
+            self.daemon_sets.wait_until_ready().boxed(),
+            self.jobs.wait_until_ready().boxed(),
+            self.cron_jobs.wait_until_ready().boxed(),
+            self.service_accounts.wait_until_ready().boxed(),
+            self.role_bindings.wait_until_ready().boxed(),
+            self.cluster_role_bindings.wait_until_ready().boxed(),
+            self.roles.wait_until_ready().boxed(),
+            self.cluster_roles.wait_until_ready().boxed(),
+            self.pod_disruption_budgets.wait_until_ready().boxed(),
+            self.admission_policies.wait_until_ready().boxed(),
+            self.admission_bindings.wait_until_ready().boxed(),
+        ])
+        .await
+        .map(|_| ())
+    }
+
+    /// The current cluster state as plain data: shared `Arc`s, no API call.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            namespaces: self.namespaces.state(),
+            network_policies: self.network_policies.state(),
+            services: self.services.state(),
+            ingresses: self.ingresses.state(),
+            persistent_volume_claims: self.persistent_volume_claims.state(),
+            storage_classes: self.storage_classes.state(),
+            pods: self.pods.state(),
+            deployments: self.deployments.state(),
+            stateful_sets: self.stateful_sets.state(),
+            daemon_sets: self.daemon_sets.state(),
+            jobs: self.jobs.state(),
+            cron_jobs: self.cron_jobs.state(),
+            service_accounts: self.service_accounts.state(),
+            role_bindings: self.role_bindings.state(),
+            cluster_role_bindings: self.cluster_role_bindings.state(),
+            roles: self.roles.state(),
+            cluster_roles: self.cluster_roles.state(),
+            pod_disruption_budgets: self.pod_disruption_budgets.state(),
+            config_maps: Vec::new(),
+            secrets: Vec::new(),
+            velero: VeleroSnapshot::default(),
+        }
+    }
+}

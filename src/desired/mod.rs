@@ -1,0 +1,190 @@
+//! Desired state: `fn(&Spec, &Snapshot, ...) -> Vec<DesiredObject>`. Pure, like evaluation.
+//!
+//! Every owned object carries an ownerReference to its custom resource, the
+//! `app.kubernetes.io/managed-by` label and the owner's uid label, so the controller can
+//! find what it owns in its stores and prune what is no longer desired.
+
+pub mod admission;
+pub mod network_policy;
+pub mod pod_security_labels;
+
+use kube::Resource;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const OPERATOR: &str = "baseline-operator";
+/// Label with the uid of the custom resource that owns an object.
+pub const OWNER_UID: &str = "security.baseline.dev/owner-uid";
+
+/// The kinds of object the operator creates and owns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OwnedKind {
+    NetworkPolicy,
+    ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding,
+    VeleroSchedule,
+    VeleroRestore,
+    Namespace,
+}
+
+impl OwnedKind {
+    pub fn api_resource(self) -> kube::core::ApiResource {
+        use k8s_openapi::api::admissionregistration::v1 as admission;
+        match self {
+            Self::NetworkPolicy => kube::core::ApiResource::erase::<
+                k8s_openapi::api::networking::v1::NetworkPolicy,
+            >(&()),
+            Self::ValidatingAdmissionPolicy => {
+                kube::core::ApiResource::erase::<admission::ValidatingAdmissionPolicy>(&())
+            }
+            Self::ValidatingAdmissionPolicyBinding => {
+                kube::core::ApiResource::erase::<admission::ValidatingAdmissionPolicyBinding>(&())
+            }
+            Self::VeleroSchedule => kube::core::ApiResource::erase::<crate::velero::Schedule>(&()),
+            Self::VeleroRestore => kube::core::ApiResource::erase::<crate::velero::Restore>(&()),
+            Self::Namespace => {
+                kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::Namespace>(&())
+            }
+        }
+    }
+
+    pub fn namespaced(self) -> bool {
+        matches!(
+            self,
+            Self::NetworkPolicy | Self::VeleroSchedule | Self::VeleroRestore
+        )
+    }
+}
+
+/// The custom resource that owns objects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Owner {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub uid: String,
+}
+
+impl Owner {
+    pub fn of<K: Resource<DynamicType = ()>>(resource: &K) -> Self {
+        Self {
+            api_version: K::api_version(&()).into_owned(),
+            kind: K::kind(&()).into_owned(),
+            name: resource.meta().name.clone().unwrap_or_default(),
+            uid: resource.meta().uid.clone().unwrap_or_default(),
+        }
+    }
+
+    /// A short prefix for owned object names: `sb-<name>`, `bp-<name>`, `ei-<name>`.
+    pub fn prefix(&self) -> String {
+        let short = match self.kind.as_str() {
+            "SecurityBaseline" => "sb",
+            "BackupPolicy" => "bp",
+            _ => "ei",
+        };
+        format!("{short}-{}", self.name)
+    }
+
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (MANAGED_BY.to_string(), OPERATOR.to_string()),
+            (OWNER_UID.to_string(), self.uid.clone()),
+        ])
+    }
+
+    fn owner_reference(&self) -> Value {
+        json!({
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": true,
+            "blockOwnerDeletion": true,
+        })
+    }
+}
+
+/// One object the operator wants to exist, as a server-side apply body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredObject {
+    pub kind: OwnedKind,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub body: Value,
+}
+
+impl DesiredObject {
+    /// Builds an owned object: `fields` holds everything but apiVersion, kind and metadata.
+    pub fn owned(
+        kind: OwnedKind,
+        owner: &Owner,
+        namespace: Option<&str>,
+        name: String,
+        fields: Value,
+    ) -> Self {
+        let resource = kind.api_resource();
+        let mut metadata = json!({
+            "name": name,
+            "labels": owner.labels(),
+            "ownerReferences": [owner.owner_reference()],
+        });
+        if let Some(ns) = namespace {
+            metadata["namespace"] = json!(ns);
+        }
+        let mut body = json!({
+            "apiVersion": resource.api_version,
+            "kind": resource.kind,
+            "metadata": metadata,
+        });
+        if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), fields) {
+            body.extend(fields);
+        }
+        Self {
+            kind,
+            namespace: namespace.map(str::to_string),
+            name,
+            body,
+        }
+    }
+
+    /// Adds labels (e.g. restore-test markers) to the object's metadata.
+    pub fn with_labels(mut self, labels: &BTreeMap<String, String>) -> Self {
+        if let Some(map) = self.body["metadata"]["labels"].as_object_mut() {
+            for (k, v) in labels {
+                map.insert(k.clone(), json!(v));
+            }
+        }
+        self
+    }
+}
+
+/// Whether every field of `desired` is present with the same value in `live`: the test for
+/// "no write needed", which keeps a converged resync free of API calls.
+pub fn is_subset(desired: &Value, live: &Value) -> bool {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => d.iter().all(|(k, v)| {
+            l.get(k).is_some_and(|lv| is_subset(v, lv)) || (v.is_null() && !l.contains_key(k))
+        }),
+        (Value::Array(d), Value::Array(l)) => {
+            d.len() == l.len() && d.iter().zip(l).all(|(a, b)| is_subset(a, b))
+        }
+        (d, l) => d == l,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subset_ignores_server_added_fields() {
+        let desired = json!({"spec": {"ports": [{"port": 443}]}});
+        let live = json!({"spec": {"ports": [{"port": 443, "protocol": "TCP"}]}, "status": {}});
+        assert!(is_subset(&desired, &live));
+        let edited = json!({"spec": {"ports": [{"port": 80, "protocol": "TCP"}]}});
+        assert!(!is_subset(&desired, &edited));
+        let extra = json!({"spec": {"ports": [{"port": 443}, {"port": 80}]}});
+        assert!(!is_subset(&desired, &extra));
+    }
+}

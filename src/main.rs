@@ -154,7 +154,10 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
     tracing::info!(%identity, "leading");
     let controllers = controller::run(
         client,
-        controller::RunConfig { instance: identity },
+        controller::RunConfig {
+            instance: identity,
+            resync: controller::RESYNC,
+        },
         metrics.clone(),
         health,
         shutdown.clone(),

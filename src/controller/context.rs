@@ -14,13 +14,20 @@ pub struct Context {
     pub stores: Stores,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
+    pub resync: std::time::Duration,
     /// Notices already announced per object uid, so an event is published once per change
     /// rather than on every resync.
     announced: Mutex<HashMap<String, BTreeSet<String>>>,
 }
 
 impl Context {
-    pub fn new(client: Client, stores: Stores, metrics: Arc<Metrics>, instance: String) -> Self {
+    pub fn new(
+        client: Client,
+        stores: Stores,
+        metrics: Arc<Metrics>,
+        instance: String,
+        resync: std::time::Duration,
+    ) -> Self {
         let reporter = Reporter {
             controller: "baseline-operator".into(),
             instance: Some(instance),
@@ -29,6 +36,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             stores,
+            resync,
             metrics,
             announced: Mutex::default(),
         }

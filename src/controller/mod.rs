@@ -81,6 +81,8 @@ pub const RESYNC: Duration = Duration::from_secs(300);
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     pub instance: String,
+    /// How often every resource is re-evaluated without a trigger.
+    pub resync: Duration,
 }
 
 /// Maps triggers to the resources of kind `K` whose scope they touch.
@@ -166,6 +168,7 @@ pub async fn run(
         stores.clone(),
         metrics,
         config.instance,
+        config.resync,
     ));
     let stop = {
         let mut shutdown = shutdown.clone();

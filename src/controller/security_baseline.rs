@@ -2,7 +2,7 @@
 
 use super::context::Context;
 use super::stores::Stores;
-use super::{Error, RESYNC, apply, status};
+use super::{Error, apply, status};
 use crate::api::{ComplianceStatus, Mode, SecurityBaseline};
 use crate::catalog::ControlKind;
 use crate::desired::{self, OwnedKind, Owner};
@@ -137,7 +137,11 @@ async fn apply_baseline(sb: &SecurityBaseline, ctx: &Context) -> Result<Action, 
     let new = status::compliance_status(&old, &evaluation, sb.metadata.generation, now);
     announce(ctx, sb, &old, &evaluation).await;
     write_status(ctx, sb, &old, new).await?;
-    Ok(Action::requeue(next_check(&sb.spec.exemptions, now)))
+    Ok(Action::requeue(next_check(
+        &sb.spec.exemptions,
+        now,
+        ctx.resync,
+    )))
 }
 
 /// Events for control state changes and for exemption notices, each once per change.
@@ -191,6 +195,7 @@ pub async fn write_status(
     if &new == old {
         return Ok(());
     }
+    tracing::debug!(old = %serde_json::to_string(old).unwrap_or_default(), new = %serde_json::to_string(&new).unwrap_or_default(), "status changed");
     let api: Api<SecurityBaseline> = Api::all(ctx.client.clone());
     // Server-side apply, so that fields absent from `new` are removed rather than merged.
     let body = serde_json::json!({
@@ -210,7 +215,11 @@ pub async fn write_status(
 }
 
 /// When to look again: the next exemption expiry or warning threshold, or the resync period.
-pub fn next_check(exemptions: &[crate::api::Exemption], now: Timestamp) -> std::time::Duration {
+pub fn next_check(
+    exemptions: &[crate::api::Exemption],
+    now: Timestamp,
+    resync: std::time::Duration,
+) -> std::time::Duration {
     let warn = jiff::SignedDuration::from_hours(24 * evaluate::exemptions::EXPIRY_WARNING_DAYS);
     exemptions
         .iter()
@@ -219,8 +228,8 @@ pub fn next_check(exemptions: &[crate::api::Exemption], now: Timestamp) -> std::
         .filter(|t| *t > now)
         .map(|t| now.duration_until(t).unsigned_abs())
         .min()
-        .map_or(RESYNC, |d| {
-            d.min(RESYNC) + std::time::Duration::from_secs(1)
+        .map_or(resync, |d| {
+            d.min(resync) + std::time::Duration::from_secs(1)
         })
 }
 

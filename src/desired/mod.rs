@@ -5,6 +5,7 @@
 //! find what it owns in its stores and prune what is no longer desired.
 
 pub mod admission;
+pub mod isolation;
 pub mod network_policy;
 pub mod pod_security_labels;
 

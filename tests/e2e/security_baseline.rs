@@ -1,0 +1,470 @@
+//! SecurityBaseline against the real API server: enforcement objects, admission, drift,
+//! findings and the zero-write steady state.
+
+use crate::support::*;
+use baseline_operator::api::{ControlState, SecurityBaseline};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn apply_baseline(client: &Client, name: &str, spec: Value) -> Api<SecurityBaseline> {
+    let api: Api<SecurityBaseline> = Api::all(client.clone());
+    let body = json!({
+        "apiVersion": "security.baseline.dev/v1alpha1", "kind": "SecurityBaseline",
+        "metadata": {"name": name}, "spec": spec,
+    });
+    api.patch(
+        name,
+        &PatchParams::apply("e2e").force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .expect("apply SecurityBaseline");
+    api
+}
+
+async fn delete_baseline(api: &Api<SecurityBaseline>, name: &str) {
+    let _ = api.delete(name, &DeleteParams::default()).await;
+    wait_until("baseline deleted", TIMEOUT, || async {
+        api.get_opt(name).await.unwrap().is_none()
+    })
+    .await;
+}
+
+async fn wait_reconciled(api: &Api<SecurityBaseline>, name: &str) -> SecurityBaseline {
+    let reconciled = |sb: &SecurityBaseline| {
+        sb.status.as_ref().is_some_and(|s| {
+            s.observed_generation == sb.metadata.generation
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+    };
+    wait_until("baseline reconciled", TIMEOUT, || async {
+        reconciled(&api.get(name).await.unwrap())
+    })
+    .await;
+    api.get(name).await.unwrap()
+}
+
+fn control_state(sb: &SecurityBaseline, id: &str) -> Option<(ControlState, Vec<String>)> {
+    let status = sb.status.as_ref()?;
+    let c = status.controls.iter().find(|c| c.id.as_str() == id)?;
+    Some((
+        c.state,
+        c.findings
+            .iter()
+            .map(|f| format!("{} {}: {}", f.kind, f.name, f.message))
+            .collect(),
+    ))
+}
+
+async fn policies_in(client: &Client, ns: &str) -> Vec<String> {
+    let api: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
+    api.list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect()
+}
+
+async fn labels_of(client: &Client, ns: &str) -> std::collections::BTreeMap<String, String> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    api.get(ns)
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn selected_namespaces_get_policies_and_labels_and_lose_them_when_relabelled() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(&client, "e2e-sb-select", &[("e2e-sb", "select")]).await;
+    let api = apply_baseline(&client, "e2e-select", json!({
+        "mode": "Enforce",
+        "namespaceSelector": {"matchLabels": {"e2e-sb": "select"}},
+        "network": {"defaultDeny": ["Ingress", "Egress"], "allowDNS": true, "allowedIngressPorts": [{"port": 443}]},
+        "podSecurity": {"level": "restricted", "version": "v1.30"},
+    }))
+    .await;
+    wait_until("owned NetworkPolicies exist", TIMEOUT, || async {
+        let names = policies_in(&client, &ns).await;
+        names.contains(&"sb-e2e-select-default-deny".to_string())
+            && names.contains(&"sb-e2e-select-allow".to_string())
+    })
+    .await;
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    let allow = policies.get("sb-e2e-select-allow").await.unwrap();
+    let spec = allow.spec.unwrap();
+    let ingress_port = &spec.ingress.as_ref().unwrap()[0].ports.as_ref().unwrap()[0];
+    assert_eq!(
+        serde_json::to_value(&ingress_port.port).unwrap(),
+        json!(443)
+    );
+    let egress_ports: Vec<Value> = spec.egress.unwrap()[0]
+        .ports
+        .clone()
+        .unwrap()
+        .iter()
+        .map(|p| serde_json::to_value(p).unwrap())
+        .collect();
+    assert!(
+        egress_ports.contains(&json!({"port": 53, "protocol": "UDP"})),
+        "{egress_ports:?}"
+    );
+    wait_until("PSA labels applied", TIMEOUT, || async {
+        let labels = labels_of(&client, &ns).await;
+        labels
+            .get("pod-security.kubernetes.io/enforce")
+            .map(String::as_str)
+            == Some("restricted")
+            && labels
+                .get("pod-security.kubernetes.io/enforce-version")
+                .map(String::as_str)
+                == Some("v1.30")
+            && labels
+                .get("pod-security.kubernetes.io/warn")
+                .map(String::as_str)
+                == Some("restricted")
+    })
+    .await;
+
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .patch(
+            &ns,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"e2e-sb": "elsewhere"}}})),
+        )
+        .await
+        .unwrap();
+    wait_until(
+        "policies and labels removed after relabel",
+        TIMEOUT,
+        || async {
+            let labels = labels_of(&client, &ns).await;
+            policies_in(&client, &ns).await.is_empty()
+                && !labels
+                    .keys()
+                    .any(|k| k.starts_with("pod-security.kubernetes.io/"))
+        },
+    )
+    .await;
+    delete_baseline(&api, "e2e-select").await;
+}
+
+#[tokio::test]
+async fn owned_network_policy_is_restored_after_delete_and_edit() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(&client, "e2e-sb-drift", &[("e2e-sb", "drift")]).await;
+    let api = apply_baseline(
+        &client,
+        "e2e-drift",
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-sb": "drift"}},
+            "network": {"allowedIngressPorts": [{"port": 8443}]},
+        }),
+    )
+    .await;
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    let allow_port = || async {
+        let p = policies.get_opt("sb-e2e-drift-allow").await.unwrap()?;
+        let port = p
+            .spec?
+            .ingress?
+            .first()?
+            .ports
+            .clone()?
+            .first()?
+            .port
+            .clone()?;
+        Some(serde_json::to_value(port).unwrap())
+    };
+    wait_until("allow policy created", TIMEOUT, || async {
+        allow_port().await == Some(json!(8443))
+    })
+    .await;
+
+    policies
+        .delete("sb-e2e-drift-default-deny", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_until("deleted policy restored", TIMEOUT, || async {
+        policies
+            .get_opt("sb-e2e-drift-default-deny")
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+
+    policies
+        .patch(
+            "sb-e2e-drift-allow",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"ingress": [{"ports": [{"port": 22, "protocol": "TCP"}]}]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    wait_until("edited policy restored", TIMEOUT, || async {
+        allow_port().await == Some(json!(8443))
+    })
+    .await;
+
+    let events = cluster().kubectl_ok(&[
+        "get",
+        "events",
+        "-A",
+        "--field-selector",
+        "reason=Restored",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        events.contains("sb-e2e-drift-default-deny"),
+        "no Restored event for the deleted policy"
+    );
+    delete_baseline(&api, "e2e-drift").await;
+}
+
+#[tokio::test]
+async fn violations_created_before_the_baseline_become_findings() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(&client, "e2e-sb-findings", &[("e2e-sb", "findings")]).await;
+    cluster()
+        .apply_yaml(&format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  containers: [{{name: api, image: "nginx:latest"}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: shop, namespace: {ns}}}
+spec:
+  rules: [{{host: shop.example.com, http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}]}}}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: too-much, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}}
+subjects: [{{kind: ServiceAccount, name: default, namespace: {ns}}}]
+"#
+        ))
+        .expect("create violating objects");
+    let api = apply_baseline(
+        &client,
+        "e2e-findings",
+        json!({
+            "mode": "Audit",
+            "namespaceSelector": {"matchLabels": {"e2e-sb": "findings"}},
+            "network": {},
+            "encryption": {"inTransit": {"requireIngressTLS": true}},
+            "podSecurity": {"level": "restricted"},
+            "images": {"disallowLatestTag": true},
+            "access": {"forbiddenRoles": ["cluster-admin"]},
+            "resources": {"requireRequests": true},
+        }),
+    )
+    .await;
+    let sb = wait_reconciled(&api, "e2e-findings").await;
+    let expect = [
+        (
+            "trusted-images",
+            "container `api` image `nginx:latest` uses a mutable tag",
+        ),
+        (
+            "encryption-in-transit",
+            "host `shop.example.com` is served without TLS",
+        ),
+        (
+            "least-privilege",
+            "grants forbidden ClusterRole `cluster-admin`",
+        ),
+        (
+            "workload-hardening",
+            "violates PodSecurity \"restricted:latest\"",
+        ),
+        ("resource-governance", "does not declare a CPU request"),
+        (
+            "restricted-ports",
+            "has no default-deny Ingress NetworkPolicy",
+        ),
+    ];
+    for (id, text) in expect {
+        let (state, findings) = control_state(&sb, id).unwrap_or_else(|| panic!("{id} missing"));
+        assert_eq!(state, ControlState::Fail, "{id}: {findings:?}");
+        assert!(
+            findings.iter().any(|f| f.contains(text)),
+            "{id}: no finding containing {text:?} in {findings:?}"
+        );
+    }
+    let compliant = sb
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Compliant")
+        .unwrap();
+    assert_eq!(compliant.status, "False");
+    // Audit mode creates nothing.
+    assert!(policies_in(&client, &ns).await.is_empty());
+    delete_baseline(&api, "e2e-findings").await;
+}
+
+fn violating(ns: &str, what: &str, exempt: bool) -> String {
+    let labels = if exempt { "{exempt: \"yes\"}" } else { "{}" };
+    match what {
+        "ingress" => format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: plain, namespace: {ns}, labels: {labels}}}\nspec:\n  rules: [{{host: plain.example.com}}]\n"
+        ),
+        "pvc" => format!(
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data, namespace: {ns}, labels: {labels}}}\nspec:\n  storageClassName: standard\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Gi}}}}\n"
+        ),
+        "pod" => format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: latest, namespace: {ns}, labels: {labels}}}\nspec:\n  containers: [{{name: web, image: \"nginx:latest\"}}]\n"
+        ),
+        _ => format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: admin, namespace: {ns}, labels: {labels}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}}\nsubjects: [{{kind: User, name: mallory}}]\n"
+        ),
+    }
+}
+
+#[tokio::test]
+async fn enforce_mode_makes_the_api_server_reject_violations_unless_exempted() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(&client, "e2e-sb-admission", &[("e2e-sb", "admission")]).await;
+    let spec = |exemptions: Value| {
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-sb": "admission"}},
+            "encryption": {"inTransit": {"requireIngressTLS": true}, "atRest": {"encryptedStorageClasses": ["encrypted-gp3"]}},
+            "images": {"disallowLatestTag": true},
+            "access": {"forbiddenRoles": ["cluster-admin"]},
+            "exemptions": exemptions,
+        })
+    };
+    let api = apply_baseline(&client, "e2e-admission", spec(json!([]))).await;
+    let cases = [
+        ("ingress", "encryption-in-transit"),
+        ("pvc", "encryption-at-rest"),
+        ("pod", "trusted-images"),
+        ("rolebinding", "least-privilege"),
+    ];
+    for (what, control) in cases {
+        let mut last = String::new();
+        wait_until(&format!("{what} rejected by {control}"), TIMEOUT, || {
+            let result = cluster().apply_yaml(&violating(&ns, what, false));
+            last = format!("{result:?}");
+            async move { matches!(&result, Err(e) if e.contains(&format!("[{control}]"))) }
+        })
+        .await;
+        assert!(last.contains(control), "{last}");
+    }
+    let exemption = json!([{
+        "controls": ["encryption-in-transit", "encryption-at-rest", "trusted-images", "least-privilege"],
+        "namespaces": [ns], "selector": {"matchLabels": {"exempt": "yes"}},
+        "reason": "e2e", "approvedBy": "ciso", "expires": "2099-01-01",
+    }]);
+    apply_baseline(&client, "e2e-admission", spec(exemption)).await;
+    for (what, control) in cases {
+        wait_until(
+            &format!("exempted {what} admitted despite {control}"),
+            TIMEOUT,
+            || {
+                let result = cluster().apply_yaml(&violating(&ns, what, true));
+                async move { result.is_ok() }
+            },
+        )
+        .await;
+    }
+    delete_baseline(&api, "e2e-admission").await;
+    let policies = cluster().kubectl_ok(&["get", "validatingadmissionpolicies", "-o", "name"]);
+    assert!(
+        !policies.contains("sb-e2e-admission"),
+        "policies left after delete: {policies}"
+    );
+}
+
+#[tokio::test]
+async fn converged_resync_makes_no_writes_and_audit_mode_removes_enforcement() {
+    let _serial = serial().await;
+    let operator = operator();
+    let client = client().await;
+    let ns = namespace(&client, "e2e-sb-steady", &[("e2e-sb", "steady")]).await;
+    let spec = |mode: &str| {
+        json!({
+            "mode": mode,
+            "namespaceSelector": {"matchLabels": {"e2e-sb": "steady"}},
+            "network": {"defaultDeny": ["Ingress"], "allowedIngressPorts": [{"port": 443}]},
+            "podSecurity": {"level": "baseline"},
+            "images": {"allowedRegistries": ["registry.example.com/"]},
+            "access": {"forbiddenRoles": ["admin"]},
+        })
+    };
+    let api = apply_baseline(&client, "e2e-steady", spec("Enforce")).await;
+    wait_reconciled(&api, "e2e-steady").await;
+    wait_until("policies in place", TIMEOUT, || async {
+        policies_in(&client, &ns).await.len() == 2
+    })
+    .await;
+    // Let in-flight reconciles settle, then watch several full resyncs.
+    let mut before = operator.metrics.total_writes();
+    wait_until("writes settle", TIMEOUT, || {
+        let now = operator.metrics.total_writes();
+        let settled = now == before;
+        before = now;
+        async move {
+            tokio::time::sleep(TEST_RESYNC).await;
+            settled
+        }
+    })
+    .await;
+    let settled = operator.metrics.total_writes();
+    let writes_before = operator.metrics.encode();
+    tokio::time::sleep(TEST_RESYNC * 3).await;
+    assert_eq!(
+        operator.metrics.total_writes(),
+        settled,
+        "a converged resync wrote to the API server\nbefore:\n{writes_before}\nafter:\n{}",
+        operator.metrics.encode()
+    );
+
+    apply_baseline(&client, "e2e-steady", spec("Audit")).await;
+    wait_until(
+        "Audit mode removes policies, labels and admission policies",
+        TIMEOUT,
+        || async {
+            let labels = labels_of(&client, &ns).await;
+            let vaps = cluster().kubectl_ok(&["get", "validatingadmissionpolicies", "-o", "name"]);
+            policies_in(&client, &ns).await.is_empty()
+                && !labels.contains_key("pod-security.kubernetes.io/enforce")
+                && !vaps.contains("sb-e2e-steady")
+        },
+    )
+    .await;
+    delete_baseline(&api, "e2e-steady").await;
+}

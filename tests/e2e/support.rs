@@ -1,0 +1,218 @@
+//! Test support: one real control plane per test run, a client, an in-process operator, and
+//! helpers to wait for conditions.
+//!
+//! The control plane is the project's own (tests/cluster/up): etcd, kube-apiserver and
+//! kube-controller-manager. There is no kubelet or scheduler, so Pods are stored but never run;
+//! the tests assert on API objects, admission decisions and operator status, never on running
+//! containers. Set `BASELINE_TEST_KUBECONFIG` to reuse a cluster that is already up.
+
+use baseline_operator::controller::{self, RunConfig};
+use baseline_operator::telemetry::{Health, Metrics};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+pub struct Cluster {
+    pub kubeconfig: PathBuf,
+    pub bin: PathBuf,
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+
+/// The shared control plane, started on first use and stopped by its watchdog when the test
+/// process exits.
+pub fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(|| {
+        let kubeconfig = match std::env::var("BASELINE_TEST_KUBECONFIG") {
+            Ok(path) => PathBuf::from(path),
+            Err(_) => {
+                let state =
+                    std::env::temp_dir().join(format!("baseline-e2e-{}", std::process::id()));
+                let out = Command::new(Path::new(REPO).join("tests/cluster/up"))
+                    .arg("--watch-pid")
+                    .arg(std::process::id().to_string())
+                    .arg(&state)
+                    .output()
+                    .expect("running tests/cluster/up");
+                assert!(
+                    out.status.success(),
+                    "tests/cluster/up failed:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+            }
+        };
+        let out = Command::new(Path::new(REPO).join("tests/cluster/build"))
+            .output()
+            .expect("running tests/cluster/build");
+        assert!(out.status.success(), "tests/cluster/build failed");
+        let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let cluster = Cluster { kubeconfig, bin };
+        let crds = Path::new(REPO).join("crds/crds.yaml");
+        cluster.kubectl_ok(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            crds.to_str().unwrap(),
+        ]);
+        cluster.kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/securitybaselines.security.baseline.dev",
+            "crd/backuppolicies.security.baseline.dev",
+            "crd/environmentisolations.security.baseline.dev",
+        ]);
+        cluster
+    })
+}
+
+impl Cluster {
+    pub fn kubectl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(self.bin.join("kubectl"))
+            .env("KUBECONFIG", &self.kubeconfig)
+            .args(args)
+            .output()
+            .expect("running the built kubectl")
+    }
+
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Applies YAML through the built kubectl; returns stderr on failure.
+    pub fn apply_yaml(&self, yaml: &str) -> Result<String, String> {
+        use std::io::Write;
+        let mut child = Command::new(self.bin.join("kubectl"))
+            .env("KUBECONFIG", &self.kubeconfig)
+            .args(["apply", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawning kubectl");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(yaml.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+pub async fn client() -> Client {
+    let kubeconfig = Kubeconfig::read_from(&cluster().kubeconfig).expect("reading kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
+    Client::try_from(config).expect("client")
+}
+
+/// The operator under test, running in-process on its own runtime for the whole test run.
+pub struct Operator {
+    pub metrics: Arc<Metrics>,
+}
+
+static OPERATOR: OnceLock<Operator> = OnceLock::new();
+
+/// Resync period of the in-process operator: short, so tests see periodic re-evaluation.
+pub const TEST_RESYNC: Duration = Duration::from_secs(3);
+
+pub fn operator() -> &'static Operator {
+    OPERATOR.get_or_init(|| {
+        cluster();
+        let metrics = Arc::new(Metrics::default());
+        let health = Arc::new(Health::default());
+        let (m, h) = (metrics.clone(), health.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                baseline_operator::telemetry::init_logging(false);
+                let client = client().await;
+                let (_keep, shutdown) = tokio::sync::watch::channel(false);
+                let config = RunConfig {
+                    instance: "e2e".into(),
+                    resync: TEST_RESYNC,
+                };
+                if let Err(error) = controller::run(client, config, m, h, shutdown).await {
+                    panic!("operator stopped: {error}");
+                }
+            });
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !health.ready.load(std::sync::atomic::Ordering::Relaxed) {
+            assert!(
+                Instant::now() < deadline,
+                "operator caches never became ready"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Operator { metrics }
+    })
+}
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Tests that use the shared operator run one at a time, so that write counts and events are
+/// attributable to the test that caused them.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
+}
+
+/// Creates a namespace with labels; returns its name.
+pub async fn namespace(client: &Client, name: &str, labels: &[(&str, &str)]) -> String {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let _ = api.delete(name, &DeleteParams::default()).await;
+    wait_until("old namespace gone", Duration::from_secs(60), || async {
+        api.get_opt(name).await.ok().flatten().is_none()
+    })
+    .await;
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "labels": labels.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &ns)
+        .await
+        .expect("create namespace");
+    name.to_string()
+}
+
+/// Polls `check` until it returns true, failing the test with `what` after `timeout`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

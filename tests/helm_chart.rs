@@ -1,0 +1,227 @@
+//! The Helm chart in `charts/baseline-operator`: its CRDs are the generated ones, it lints
+//! cleanly and renders, and its ClusterRole reads Secrets only when asked to.
+//!
+//! helm comes from the bin dir in `BASELINE_CLUSTER_BIN`, or else from `tests/cluster/build`
+//! (cached; slow only on a cold machine). No cluster is needed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn chart() -> PathBuf {
+    root().join("charts/baseline-operator")
+}
+
+fn bin_dir() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("BASELINE_CLUSTER_BIN") {
+            return PathBuf::from(dir);
+        }
+        let out = Command::new(root().join("tests/cluster/build"))
+            .output()
+            .expect("running tests/cluster/build");
+        assert!(
+            out.status.success(),
+            "tests/cluster/build failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).expect("UTF-8 bin dir");
+        PathBuf::from(stdout.lines().last().expect("bin dir line").trim())
+    })
+}
+
+/// Runs helm with `args`; returns stdout, failing the test with helm's output on error.
+fn helm(args: &[&str]) -> String {
+    let helm = bin_dir().join("helm");
+    let home = std::env::temp_dir().join("baseline-operator-helm-test");
+    let out = Command::new(&helm)
+        .args(args)
+        // Keep helm away from the user's repositories, plugins and cache.
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", helm.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "helm {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn render(extra: &[&str]) -> Vec<serde_yaml::Value> {
+    let chart = chart();
+    let mut args = vec![
+        "template",
+        "baseline",
+        chart.to_str().expect("UTF-8 path"),
+        "--namespace",
+        "baseline-system",
+    ];
+    args.extend_from_slice(extra);
+    let text = helm(&args);
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).expect("rendered YAML parses"))
+        .filter(|doc: &serde_yaml::Value| !doc.is_null())
+        .collect()
+}
+
+fn find<'a>(docs: &'a [serde_yaml::Value], kind: &str) -> Vec<&'a serde_yaml::Value> {
+    docs.iter()
+        .filter(|d| d["kind"].as_str() == Some(kind))
+        .collect()
+}
+
+/// Resources the ClusterRole grants any verb on, as `group/resource`.
+fn cluster_role_resources(docs: &[serde_yaml::Value]) -> Vec<String> {
+    let roles = find(docs, "ClusterRole");
+    assert_eq!(roles.len(), 1, "exactly one ClusterRole");
+    let mut out = Vec::new();
+    for rule in roles[0]["rules"].as_sequence().expect("rules") {
+        for group in rule["apiGroups"].as_sequence().expect("apiGroups") {
+            for resource in rule["resources"].as_sequence().expect("resources") {
+                out.push(format!(
+                    "{}/{}",
+                    group.as_str().unwrap(),
+                    resource.as_str().unwrap()
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn chart_crds_are_the_generated_crds() {
+    let generated = std::fs::read(root().join("crds/crds.yaml")).expect("reading crds/crds.yaml");
+    let packaged =
+        std::fs::read(chart().join("crds/crds.yaml")).expect("reading the chart's crds/crds.yaml");
+    assert!(
+        generated == packaged,
+        "charts/baseline-operator/crds/crds.yaml differs from crds/crds.yaml: \
+         cp crds/crds.yaml charts/baseline-operator/crds/crds.yaml"
+    );
+}
+
+#[test]
+fn chart_lints_strictly() {
+    let chart = chart();
+    let out = helm(&["lint", chart.to_str().unwrap(), "--strict"]);
+    assert!(out.contains("0 chart(s) failed"), "{out}");
+}
+
+#[test]
+fn chart_renders_a_hardened_deployment() {
+    let docs = render(&[]);
+    for kind in [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+    ] {
+        assert_eq!(find(&docs, kind).len(), 1, "one {kind}");
+    }
+    assert!(
+        find(&docs, "ServiceMonitor").is_empty(),
+        "no ServiceMonitor by default"
+    );
+    let deploy = find(&docs, "Deployment")[0];
+    assert_eq!(deploy["spec"]["replicas"].as_i64(), Some(2));
+    let pod = &deploy["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"].as_bool(), Some(true));
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    let container = &pod["containers"][0];
+    assert_eq!(
+        container["image"].as_str(),
+        Some("ghcr.io/baseline-dev/baseline-operator:0.1.0")
+    );
+    assert_eq!(container["args"][0].as_str(), Some("run"));
+    let sc = &container["securityContext"];
+    assert_eq!(sc["runAsUser"].as_i64(), Some(65532));
+    assert_eq!(sc["readOnlyRootFilesystem"].as_bool(), Some(true));
+    assert_eq!(sc["allowPrivilegeEscalation"].as_bool(), Some(false));
+    assert_eq!(sc["capabilities"]["drop"][0].as_str(), Some("ALL"));
+    assert_eq!(
+        sc["seccompProfile"]["type"].as_str(),
+        Some("RuntimeDefault")
+    );
+    assert_eq!(
+        container["livenessProbe"]["httpGet"]["path"].as_str(),
+        Some("/healthz")
+    );
+    assert_eq!(
+        container["readinessProbe"]["httpGet"]["path"].as_str(),
+        Some("/readyz")
+    );
+    let env: Vec<&str> = container["env"]
+        .as_sequence()
+        .expect("env")
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    for name in ["POD_NAME", "POD_NAMESPACE", "BASELINE_LOG_JSON"] {
+        assert!(env.contains(&name), "env {name} in {env:?}");
+    }
+    let lease = find(&docs, "Role")[0];
+    assert_eq!(
+        lease["metadata"]["namespace"].as_str(),
+        Some("baseline-system")
+    );
+    assert_eq!(
+        lease["rules"][0]["resources"][0].as_str(),
+        Some("leases"),
+        "the namespaced Role is for the Lease"
+    );
+}
+
+#[test]
+fn secrets_are_read_only_with_copied_secret_detection() {
+    let default = cluster_role_resources(&render(&[]));
+    assert!(
+        !default.iter().any(|r| r == "/secrets"),
+        "no Secret access by default: {default:?}"
+    );
+    assert!(default.iter().any(|r| r == "/configmaps"), "{default:?}");
+    let enabled = cluster_role_resources(&render(&["--set", "copiedSecretDetection=true"]));
+    assert!(
+        enabled.iter().any(|r| r == "/secrets"),
+        "Secret read with copiedSecretDetection=true: {enabled:?}"
+    );
+}
+
+#[test]
+fn cluster_role_grants_no_wildcards_nor_escalation() {
+    let docs = render(&["--set", "copiedSecretDetection=true"]);
+    let role = find(&docs, "ClusterRole")[0];
+    for rule in role["rules"].as_sequence().expect("rules") {
+        for field in ["apiGroups", "resources", "verbs"] {
+            for item in rule[field].as_sequence().expect(field) {
+                assert_ne!(item.as_str(), Some("*"), "wildcard in {rule:?}");
+            }
+        }
+        for verb in rule["verbs"].as_sequence().unwrap() {
+            let verb = verb.as_str().unwrap();
+            assert!(
+                !["bind", "escalate", "impersonate"].contains(&verb),
+                "{verb} in {rule:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn service_monitor_is_optional() {
+    let docs = render(&["--set", "serviceMonitor.enabled=true"]);
+    assert_eq!(find(&docs, "ServiceMonitor").len(), 1);
+}

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod context;
+pub mod reconciler;
 pub mod security_baseline;
 pub mod status;
 pub mod stores;
@@ -181,13 +182,13 @@ pub async fn run(
     let sb_trigger = mapped_triggers(
         triggers.subscribe(),
         sb.store(),
-        security_baseline::selects_namespace,
+        <crate::api::SecurityBaseline as reconciler::Reconciled>::selects_namespace,
         stores.clone(),
     );
     let sb = sb
         .reconcile_on(sb_trigger)
         .graceful_shutdown_on(stop)
-        .run(security_baseline::reconcile, error_policy, ctx.clone())
+        .run(reconciler::reconcile, error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "reconcile");

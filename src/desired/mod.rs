@@ -8,6 +8,7 @@ pub mod admission;
 pub mod isolation;
 pub mod network_policy;
 pub mod pod_security_labels;
+pub mod velero;
 
 use kube::Resource;
 use serde_json::{Value, json};

@@ -1,0 +1,294 @@
+//! The reconcile loop the three kinds share: finalizer, evaluate, enforce, evidence, events.
+//! Each kind only says what it plans ([`Reconciled::plan`]); everything else lives here once.
+
+use super::context::Context;
+use super::stores::Stores;
+use super::{Error, apply, status};
+use crate::api::{ComplianceStatus, ControlState, Exemption};
+use crate::catalog::ControlKind;
+use crate::desired::{DesiredObject, OwnedKind, Owner};
+use crate::evaluate::{self, Evaluation};
+use jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{self, Event as Finalizer};
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const FINALIZER: &str = "security.baseline.dev/cleanup";
+
+/// What one reconcile of a resource wants.
+pub struct Plan {
+    pub evaluation: Evaluation,
+    /// Owned objects that must exist (empty in Audit mode).
+    pub desired: Vec<DesiredObject>,
+    /// Labels the resource wants on namespaces, by namespace (empty in Audit mode).
+    pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// Kind-specific status fields beside the shared ones.
+    pub extra_status: Map<String, Value>,
+    /// The next moment something time-based changes (expiry, RPO deadline), if sooner than
+    /// the resync period.
+    pub next_deadline: Option<Timestamp>,
+}
+
+impl Plan {
+    pub fn report_only(evaluation: Evaluation) -> Self {
+        Self {
+            evaluation,
+            desired: Vec::new(),
+            namespace_labels: BTreeMap::new(),
+            extra_status: Map::new(),
+            next_deadline: None,
+        }
+    }
+}
+
+/// A custom resource kind this operator reconciles.
+pub trait Reconciled:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + Debug + Send + Sync + 'static
+{
+    const KIND: ControlKind;
+    /// Owned kinds this resource's reconcile creates and prunes.
+    const MANAGES: &'static [OwnedKind];
+    /// The namespace label marking namespaces that carry this kind's labels.
+    const LABEL_MARKER: &'static str;
+
+    fn compliance(&self) -> ComplianceStatus;
+    fn exemptions(&self) -> &[Exemption];
+    fn selects_namespace(&self, namespace: &str, stores: &Stores) -> bool;
+    fn plan(
+        &self,
+        ctx: &Context,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Plan, Error>> + Send;
+}
+
+#[tracing::instrument(skip_all, fields(kind = K::KIND.as_str(), name = %resource.name_any()))]
+pub async fn reconcile<K: Reconciled>(
+    resource: Arc<K>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let kind = K::KIND.as_str();
+    let label = crate::telemetry::KindLabel { kind: kind.into() };
+    ctx.metrics.reconciles.get_or_create(&label).inc();
+    let started = std::time::Instant::now();
+    let api: Api<K> = Api::all(ctx.client.clone());
+    let result = finalizer::finalizer(&api, FINALIZER, resource, |event| async {
+        match event {
+            Finalizer::Apply(resource) => apply_resource(&*resource, &ctx).await,
+            Finalizer::Cleanup(resource) => cleanup(&*resource, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    });
+    ctx.metrics
+        .duration
+        .get_or_create(&label)
+        .observe(started.elapsed().as_secs_f64());
+    if let Err(error) = &result {
+        tracing::warn!(%error, "reconcile failed");
+        ctx.metrics
+            .failures
+            .get_or_create(&crate::telemetry::ErrorLabels {
+                kind: kind.into(),
+                reason: error.reason().into(),
+            })
+            .inc();
+    }
+    result
+}
+
+async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, Error> {
+    let now = Timestamp::now();
+    let old = resource.compliance();
+    let generation = resource.meta().generation;
+    let owner = Owner::of(resource);
+    let reference = resource.object_ref(&());
+    let enforced = async {
+        let plan = resource.plan(ctx, now).await?;
+        let restored = apply::reconcile_owned(
+            ctx,
+            &owner.uid,
+            &plan.desired,
+            K::MANAGES,
+            old.observed_generation.is_some(),
+        )
+        .await?;
+        apply::reconcile_namespace_labels(ctx, &owner.uid, K::LABEL_MARKER, &plan.namespace_labels)
+            .await?;
+        Ok::<_, Error>((plan, restored))
+    }
+    .await;
+    let (plan, restored) = match enforced {
+        Ok(done) => done,
+        Err(error) => {
+            let failed =
+                status::failed_status(&old, error.reason(), &error.to_string(), generation, now);
+            write_status(ctx, resource, failed, current_extra(resource)).await?;
+            ctx.event(
+                &reference,
+                true,
+                error.reason(),
+                "Reconcile",
+                error.to_string(),
+            )
+            .await;
+            return Err(error);
+        }
+    };
+    for r in restored {
+        let how = if r.deleted { "deleted" } else { "edited" };
+        let object = apply::reference(r.kind, r.namespace.as_deref(), &r.name);
+        ctx.event(
+            &reference,
+            true,
+            "Restored",
+            "Enforce",
+            format!("{object} was {how} by hand and has been restored"),
+        )
+        .await;
+    }
+    announce(ctx, resource, &old, &plan.evaluation).await;
+    let new = status::compliance_status(&old, &plan.evaluation, generation, now);
+    write_status(ctx, resource, new, plan.extra_status).await?;
+    Ok(Action::requeue(next_check(
+        resource.exemptions(),
+        plan.next_deadline,
+        now,
+        ctx.resync,
+    )))
+}
+
+fn current_extra<K: Reconciled>(resource: &K) -> Map<String, Value> {
+    let shared = ["observedGeneration", "conditions", "summary", "controls"];
+    let status = serde_json::to_value(resource)
+        .ok()
+        .and_then(|v| v.get("status").cloned());
+    match status {
+        Some(Value::Object(mut map)) => {
+            map.retain(|k, _| !shared.contains(&k.as_str()));
+            map
+        }
+        _ => Map::new(),
+    }
+}
+
+/// Events for control state changes and for notices, each once per change.
+async fn announce<K: Reconciled>(
+    ctx: &Context,
+    resource: &K,
+    old: &ComplianceStatus,
+    evaluation: &Evaluation,
+) {
+    let reference = resource.object_ref(&());
+    for control in &evaluation.controls {
+        let before = old
+            .controls
+            .iter()
+            .find(|c| c.id == control.id)
+            .map(|c| c.state);
+        if before == Some(control.state) {
+            continue;
+        }
+        let note = match control.failed.first() {
+            Some(v) => format!(
+                "{} is {:?}: {} {}: {}",
+                control.id, control.state, v.object.kind, v.object.name, v.message
+            ),
+            None => format!("{} is {:?}", control.id, control.state),
+        };
+        ctx.event(
+            &reference,
+            control.state == ControlState::Fail,
+            "ControlStateChanged",
+            "Evaluate",
+            note,
+        )
+        .await;
+    }
+    let uid = resource.meta().uid.clone().unwrap_or_default();
+    let notices: BTreeSet<String> = evaluation
+        .notices
+        .iter()
+        .map(|n| format!("{}\u{0}{}", n.reason, n.message))
+        .collect();
+    for notice in ctx.unannounced(&uid, notices) {
+        let (reason, message) = notice
+            .split_once('\u{0}')
+            .unwrap_or(("Notice", notice.as_str()));
+        ctx.event(&reference, true, reason, "Evaluate", message.to_string())
+            .await;
+    }
+}
+
+/// Writes status with server-side apply, and only when it differs from the stored one.
+async fn write_status<K: Reconciled>(
+    ctx: &Context,
+    resource: &K,
+    compliance: ComplianceStatus,
+    extra: Map<String, Value>,
+) -> Result<(), Error> {
+    let Value::Object(mut status) = serde_json::to_value(&compliance).unwrap_or_default() else {
+        return Ok(());
+    };
+    status.extend(extra);
+    let old = serde_json::to_value(resource)
+        .ok()
+        .and_then(|v| v.get("status").cloned())
+        .unwrap_or_default();
+    if Value::Object(status.clone()) == old {
+        return Ok(());
+    }
+    let body = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    let api: Api<K> = Api::all(ctx.client.clone());
+    api.patch_status(
+        &resource.name_any(),
+        &PatchParams::apply(apply::FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(Error::Status)?;
+    ctx.metrics.write(K::KIND.as_str(), "status");
+    Ok(())
+}
+
+/// When to look again: the next exemption expiry or warning threshold, a kind's own deadline,
+/// or the resync period, whichever comes first.
+pub fn next_check(
+    exemptions: &[Exemption],
+    deadline: Option<Timestamp>,
+    now: Timestamp,
+    resync: Duration,
+) -> Duration {
+    let warn = jiff::SignedDuration::from_hours(24 * evaluate::exemptions::EXPIRY_WARNING_DAYS);
+    exemptions
+        .iter()
+        .filter_map(evaluate::exemptions::expiry)
+        .flat_map(|expiry| [expiry, expiry.checked_sub(warn).unwrap_or(expiry)])
+        .chain(deadline)
+        .filter(|t| *t > now)
+        .map(|t| now.duration_until(t).unsigned_abs())
+        .min()
+        .map_or(resync, |d| d.min(resync) + Duration::from_secs(1))
+}
+
+async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, Error> {
+    let owner = Owner::of(resource);
+    apply::reconcile_owned(ctx, &owner.uid, &[], K::MANAGES, false).await?;
+    apply::reconcile_namespace_labels(ctx, &owner.uid, K::LABEL_MARKER, &BTreeMap::new()).await?;
+    ctx.forget(&owner.uid);
+    Ok(Action::await_change())
+}

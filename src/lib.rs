@@ -5,12 +5,15 @@
 //! findings and owned objects; a thin shell ([`controller`]) watches, applies and writes status.
 
 pub mod api;
+pub mod audit;
 pub mod catalog;
 pub mod controller;
 pub mod desired;
 pub mod duration;
 pub mod evaluate;
+pub mod evidence;
 pub mod leader;
+pub mod report;
 pub mod snapshot;
 pub mod telemetry;
 pub mod velero;

@@ -23,6 +23,10 @@ enum Command {
     Run(RunArgs),
     /// Print the version.
     Version,
+    /// Evaluate baselines offline against manifest files (exit 1 when a control fails).
+    Audit(baseline_operator::audit::AuditArgs),
+    /// Write an evidence bundle (JSON, Markdown, SHA256SUMS) from the cluster.
+    Evidence(baseline_operator::evidence::EvidenceArgs),
 }
 
 #[derive(clap::Args)]
@@ -44,6 +48,10 @@ struct RunArgs {
     /// This replica's identity in the Lease (defaults to POD_NAME or the host name plus pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// Watch Secrets (reduced at once to keyed digests) so that EnvironmentIsolation can find
+    /// production Secrets copied into non-production namespaces. Needs cluster-wide Secret read.
+    #[arg(long, env = "BASELINE_DETECT_COPIED_SECRETS")]
+    detect_copied_secrets: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +84,8 @@ async fn main() -> ExitCode {
             println!("baseline-operator {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Audit(args) => baseline_operator::audit::run(args),
+        Command::Evidence(args) => baseline_operator::evidence::run(args).await,
         Command::Run(args) => {
             telemetry::init_logging(args.log_json);
             match run(args).await {
@@ -157,6 +167,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         controller::RunConfig {
             instance: identity,
             resync: controller::RESYNC,
+            detect_copied_secrets: args.detect_copied_secrets,
         },
         metrics.clone(),
         health,

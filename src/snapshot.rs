@@ -27,13 +27,24 @@ pub struct ObjectMetaOnly {
 }
 
 /// A Secret reduced to what copy detection needs: its keyed digest, never its data.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct SecretDigest {
     pub namespace: String,
     pub name: String,
     pub labels: BTreeMap<String, String>,
     /// Keyed hash of the Secret's type and data; the key lives only in this process.
     pub digest: [u8; 32],
+}
+
+impl std::fmt::Debug for SecretDigest {
+    // Deliberately omits the digest, so that no debug log can carry it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretDigest")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .field("labels", &self.labels)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Display for SecretDigest {

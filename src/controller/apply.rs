@@ -60,15 +60,35 @@ fn live_owned(ctx: &Context, owner_uid: &str) -> BTreeMap<Key, Value> {
             out.insert(key, serde_json::to_value(&*b).unwrap_or_default());
         }
     }
-    for (kind, objects) in ctx.velero_owned() {
-        for o in objects {
-            if owned_by(o.metadata.labels.as_ref()) {
+    for ns in stores.namespaces.state() {
+        if owned_by(ns.metadata.labels.as_ref()) {
+            let key = (
+                OwnedKind::Namespace,
+                None,
+                ns.metadata.name.clone().unwrap_or_default(),
+            );
+            out.insert(key, serde_json::to_value(&*ns).unwrap_or_default());
+        }
+    }
+    if let Some(velero) = stores.velero.get() {
+        for schedule in velero.schedules.state() {
+            if owned_by(schedule.metadata.labels.as_ref()) {
                 let key = (
-                    kind,
-                    o.metadata.namespace.clone(),
-                    o.metadata.name.clone().unwrap_or_default(),
+                    OwnedKind::VeleroSchedule,
+                    schedule.metadata.namespace.clone(),
+                    schedule.metadata.name.clone().unwrap_or_default(),
                 );
-                out.insert(key, serde_json::to_value(&o).unwrap_or_default());
+                out.insert(key, serde_json::to_value(&*schedule).unwrap_or_default());
+            }
+        }
+        for restore in velero.restores.state() {
+            if owned_by(restore.metadata.labels.as_ref()) {
+                let key = (
+                    OwnedKind::VeleroRestore,
+                    restore.metadata.namespace.clone(),
+                    restore.metadata.name.clone().unwrap_or_default(),
+                );
+                out.insert(key, serde_json::to_value(&*restore).unwrap_or_default());
             }
         }
     }
@@ -199,5 +219,47 @@ pub fn reference(kind: OwnedKind, namespace: Option<&str>, name: &str) -> String
     match namespace {
         Some(ns) => format!("{kind:?} {ns}/{name}"),
         None => format!("{kind:?} {name}"),
+    }
+}
+
+/// Applies one object outside the desired-set bookkeeping (restore-test steps).
+pub async fn apply_one(ctx: &Context, object: &DesiredObject) -> Result<(), Error> {
+    let api = api_for(ctx, object.kind, object.namespace.as_deref());
+    api.patch(
+        &object.name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&object.body),
+    )
+    .await
+    .map_err(|source| {
+        Error::write(
+            "apply",
+            object.kind,
+            object.namespace.as_deref(),
+            &object.name,
+            source,
+        )
+    })?;
+    ctx.metrics.write(&format!("{:?}", object.kind), "apply");
+    Ok(())
+}
+
+/// Deletes one owned object; already gone is fine.
+pub async fn delete_one(
+    ctx: &Context,
+    kind: OwnedKind,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<(), Error> {
+    match api_for(ctx, kind, namespace)
+        .delete(name, &DeleteParams::background())
+        .await
+    {
+        Ok(_) => {
+            ctx.metrics.write(&format!("{kind:?}"), "delete");
+            Ok(())
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(Error::write("delete", kind, namespace, name, source)),
     }
 }

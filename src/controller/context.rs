@@ -1,7 +1,6 @@
 //! What every reconciler shares: the client, the stores, metrics and the event recorder.
 
 use super::stores::Stores;
-use crate::desired::OwnedKind;
 use crate::telemetry::Metrics;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
@@ -15,6 +14,10 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub resync: std::time::Duration,
+    /// The operator's own user name, so that its own writes pass label protection.
+    pub username: Option<String>,
+    /// Whether Secrets are watched for copied-secret detection.
+    pub detects_copied_secrets: bool,
     /// Notices already announced per object uid, so an event is published once per change
     /// rather than on every resync.
     announced: Mutex<HashMap<String, BTreeSet<String>>>,
@@ -37,6 +40,8 @@ impl Context {
             client,
             stores,
             resync,
+            username: None,
+            detects_copied_secrets: false,
             metrics,
             announced: Mutex::default(),
         }
@@ -82,10 +87,5 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(uid);
-    }
-
-    /// Owned Velero objects, as JSON-able metadata holders (none until BackupPolicy lands).
-    pub fn velero_owned(&self) -> Vec<(OwnedKind, Vec<kube::api::DynamicObject>)> {
-        Vec::new()
     }
 }

@@ -1,8 +1,11 @@
 //! The I/O shell: watches, applies desired objects, writes status and events.
 
 pub mod apply;
+pub mod backup_policy;
 pub mod context;
+pub mod environment_isolation;
 pub mod reconciler;
+pub mod secrets;
 pub mod security_baseline;
 pub mod status;
 pub mod stores;
@@ -84,6 +87,8 @@ pub struct RunConfig {
     pub instance: String,
     /// How often every resource is re-evaluated without a trigger.
     pub resync: Duration,
+    /// Watch Secrets (as keyed digests) so EnvironmentIsolation can detect copies.
+    pub detect_copied_secrets: bool,
 }
 
 /// Maps triggers to the resources of kind `K` whose scope they touch.
@@ -156,7 +161,7 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
     let (triggers, _) = broadcast::channel(4096);
-    let stores = Stores::start(&client, &triggers);
+    let stores = Stores::start(&client, &triggers, config.detect_copied_secrets);
     stores
         .wait_until_ready()
         .await
@@ -164,38 +169,74 @@ pub async fn run(
     health
         .ready
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client.clone(),
         stores.clone(),
         metrics,
         config.instance,
         config.resync,
-    ));
-    let stop = {
-        let mut shutdown = shutdown.clone();
-        async move {
-            let _ = shutdown.wait_for(|s| *s).await;
+    );
+    ctx.username = own_username(&client).await;
+    ctx.detects_copied_secrets = config.detect_copied_secrets;
+    let ctx = Arc::new(ctx);
+    futures::join!(
+        controller::<crate::api::SecurityBaseline>(&client, &triggers, &stores, &ctx, &shutdown),
+        controller::<crate::api::EnvironmentIsolation>(
+            &client, &triggers, &stores, &ctx, &shutdown
+        ),
+        controller::<crate::api::BackupPolicy>(&client, &triggers, &stores, &ctx, &shutdown),
+    );
+    Ok(())
+}
+
+/// The operator's user name as the API server sees it, so that label protection admits the
+/// operator's own writes. `None` when the server will not say (the rule then lists nobody).
+async fn own_username(client: &Client) -> Option<String> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let api: Api<SelfSubjectReview> = Api::all(client.clone());
+    match api
+        .create(&Default::default(), &SelfSubjectReview::default())
+        .await
+    {
+        Ok(review) => review.status?.user_info?.username,
+        Err(error) => {
+            tracing::warn!(%error, "cannot learn the operator's own user name");
+            None
         }
-    };
-    let sb_api: Api<crate::api::SecurityBaseline> = Api::all(client.clone());
-    let sb = Controller::new(sb_api, watcher::Config::default().any_semantic());
-    let sb_trigger = mapped_triggers(
+    }
+}
+
+/// Runs one kind's controller until shutdown.
+async fn controller<K: reconciler::Reconciled>(
+    client: &Client,
+    triggers: &broadcast::Sender<Trigger>,
+    stores: &Stores,
+    ctx: &Arc<Context>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    let controller = Controller::new(
+        Api::<K>::all(client.clone()),
+        watcher::Config::default().any_semantic(),
+    );
+    let trigger = mapped_triggers(
         triggers.subscribe(),
-        sb.store(),
-        <crate::api::SecurityBaseline as reconciler::Reconciled>::selects_namespace,
+        controller.store(),
+        K::selects_namespace,
         stores.clone(),
     );
-    let sb = sb
-        .reconcile_on(sb_trigger)
-        .graceful_shutdown_on(stop)
-        .run(reconciler::reconcile, error_policy, ctx.clone())
+    let mut shutdown = shutdown.clone();
+    controller
+        .reconcile_on(trigger)
+        .graceful_shutdown_on(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .run(reconciler::reconcile::<K>, error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "reconcile");
             }
-        });
-    sb.await;
-    Ok(())
+        })
+        .await;
 }
 
 fn error_policy<K: ResourceExt>(_resource: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {

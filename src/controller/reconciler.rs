@@ -35,6 +35,9 @@ pub struct Plan {
     /// The next moment something time-based changes (expiry, RPO deadline), if sooner than
     /// the resync period.
     pub next_deadline: Option<Timestamp>,
+    /// Why the resource cannot be fully reconciled although evaluation ran (reason, message),
+    /// e.g. Velero not installed: Ready turns False with this reason.
+    pub not_ready: Option<(String, String)>,
 }
 
 impl Plan {
@@ -45,6 +48,7 @@ impl Plan {
             namespace_labels: BTreeMap::new(),
             extra_status: Map::new(),
             next_deadline: None,
+            not_ready: None,
         }
     }
 }
@@ -158,7 +162,10 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         .await;
     }
     announce(ctx, resource, &old, &plan.evaluation).await;
-    let new = status::compliance_status(&old, &plan.evaluation, generation, now);
+    let mut new = status::compliance_status(&old, &plan.evaluation, generation, now);
+    if let Some((reason, message)) = &plan.not_ready {
+        new = status::not_ready(new, &old, reason, message, generation, now);
+    }
     write_status(ctx, resource, new, plan.extra_status).await?;
     Ok(Action::requeue(next_check(
         resource.exemptions(),

@@ -154,7 +154,19 @@ pub fn failed_status(
     generation: Option<i64>,
     now: Timestamp,
 ) -> ComplianceStatus {
-    let mut status = old.clone();
+    not_ready(old.clone(), old, reason, message, generation, now)
+}
+
+/// `status` with Ready=False; the transition time is judged against `old`, so repeating the
+/// same failure writes nothing new.
+pub fn not_ready(
+    mut status: ComplianceStatus,
+    old: &ComplianceStatus,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> ComplianceStatus {
     let ready = NewCondition {
         type_: "Ready".into(),
         status: false,

@@ -1,24 +1,29 @@
 //! One reflector per watched kind, shared by all controllers, and the trigger fan-out that
 //! maps each change to the namespace it happened in.
 
-use crate::snapshot::{Snapshot, VeleroSnapshot};
+use super::secrets::SecretDigests;
+use crate::snapshot::{ObjectMetaOnly, Snapshot, VeleroSnapshot};
+use crate::velero::{Backup, BackupStorageLocation, Restore, Schedule};
 use futures::{FutureExt, TryStreamExt};
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::api::storage::v1::StorageClass;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast;
 
 /// A change somewhere in the cluster: in a namespace, or cluster-wide (`None`).
@@ -50,7 +55,62 @@ pub struct Stores {
     pub pod_disruption_budgets: Store<PodDisruptionBudget>,
     pub admission_policies: Store<ValidatingAdmissionPolicy>,
     pub admission_bindings: Store<ValidatingAdmissionPolicyBinding>,
+    /// ConfigMaps, metadata only: the controls read labels, never data.
+    pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
+    /// Secret digests, only when copied-secret detection is on (it needs Secret read).
+    pub secrets: Option<SecretDigests>,
+    /// Velero's objects, once its API is served (it may be installed after the operator).
+    pub velero: Arc<OnceLock<VeleroStores>>,
 }
+
+#[derive(Clone)]
+pub struct VeleroStores {
+    pub schedules: Store<Schedule>,
+    pub backups: Store<Backup>,
+    pub restores: Store<Restore>,
+    pub storage_locations: Store<BackupStorageLocation>,
+}
+
+/// Polls discovery until `velero.io/v1` is served, then starts Velero's reflectors and
+/// triggers every resource, so a BackupPolicy recovers by itself once Velero is installed.
+fn discover_velero(
+    client: Client,
+    cell: Arc<OnceLock<VeleroStores>>,
+    triggers: broadcast::Sender<Trigger>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let served = client
+                .list_api_group_resources("velero.io/v1")
+                .await
+                .is_ok_and(|list| list.resources.iter().any(|r| r.name == "schedules"));
+            if served {
+                let all = watcher::Config::default().any_semantic();
+                let stores = VeleroStores {
+                    schedules: reflect(Api::all(client.clone()), all.clone(), &triggers),
+                    backups: reflect(Api::all(client.clone()), all.clone(), &triggers),
+                    restores: reflect(Api::all(client.clone()), all.clone(), &triggers),
+                    storage_locations: reflect(Api::all(client.clone()), all, &triggers),
+                };
+                let _ = futures::future::join4(
+                    stores.schedules.wait_until_ready(),
+                    stores.backups.wait_until_ready(),
+                    stores.restores.wait_until_ready(),
+                    stores.storage_locations.wait_until_ready(),
+                )
+                .await;
+                let _ = cell.set(stores);
+                tracing::info!("Velero API found; watching its objects");
+                let _ = triggers.send(Trigger { namespace: None });
+                return;
+            }
+            tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
+        }
+    });
+}
+
+/// How often to look for Velero while it is not installed.
+pub const VELERO_DISCOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Starts a reflector for `K`; every add, change or delete sends a trigger.
 fn reflect<K>(
@@ -96,7 +156,11 @@ where
 }
 
 impl Stores {
-    pub fn start(client: &Client, triggers: &broadcast::Sender<Trigger>) -> Self {
+    pub fn start(
+        client: &Client,
+        triggers: &broadcast::Sender<Trigger>,
+        detect_copied_secrets: bool,
+    ) -> Self {
         let all = watcher::Config::default().any_semantic();
         let owned = watcher::Config::default()
             .labels(&format!(
@@ -131,6 +195,17 @@ impl Stores {
             pod_disruption_budgets: store!(all),
             admission_policies: store!(owned),
             admission_bindings: store!(owned),
+            config_maps: reflect(
+                Api::<PartialObjectMeta<ConfigMap>>::all(client.clone()),
+                all.clone(),
+                triggers,
+            ),
+            secrets: detect_copied_secrets.then(|| SecretDigests::start(client, triggers)),
+            velero: {
+                let cell = Arc::new(OnceLock::new());
+                discover_velero(client.clone(), cell.clone(), triggers.clone());
+                cell
+            },
         }
     }
 
@@ -157,6 +232,7 @@ impl Stores {
             self.pod_disruption_budgets.wait_until_ready().boxed(),
             self.admission_policies.wait_until_ready().boxed(),
             self.admission_bindings.wait_until_ready().boxed(),
+            self.config_maps.wait_until_ready().boxed(),
         ])
         .await
         .map(|_| ())
@@ -183,9 +259,34 @@ impl Stores {
             roles: self.roles.state(),
             cluster_roles: self.cluster_roles.state(),
             pod_disruption_budgets: self.pod_disruption_budgets.state(),
-            config_maps: Vec::new(),
-            secrets: Vec::new(),
-            velero: VeleroSnapshot::default(),
+            config_maps: self
+                .config_maps
+                .state()
+                .iter()
+                .map(|cm| {
+                    Arc::new(ObjectMetaOnly {
+                        kind: "ConfigMap",
+                        namespace: cm.metadata.namespace.clone().unwrap_or_default(),
+                        name: cm.metadata.name.clone().unwrap_or_default(),
+                        labels: cm.metadata.labels.clone().unwrap_or_default(),
+                    })
+                })
+                .collect(),
+            secrets: self
+                .secrets
+                .as_ref()
+                .map(SecretDigests::state)
+                .unwrap_or_default(),
+            velero: match self.velero.get() {
+                Some(v) => VeleroSnapshot {
+                    installed: true,
+                    schedules: v.schedules.state(),
+                    backups: v.backups.state(),
+                    restores: v.restores.state(),
+                    storage_locations: v.storage_locations.state(),
+                },
+                None => VeleroSnapshot::default(),
+            },
         }
     }
 }

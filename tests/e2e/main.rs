@@ -1,6 +1,9 @@
 //! Integration tests against the project's real Kubernetes control plane.
 
+mod backup_policy;
 mod crd_validation;
+mod environment_isolation;
+mod evidence;
 mod security_baseline;
 mod smoke;
 mod support;

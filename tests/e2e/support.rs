@@ -14,7 +14,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -120,6 +120,36 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Whether the API server rejects creating `yaml` with a message naming `control`. An
+    /// object that slipped in (the policy was not there yet) is deleted again, so that the
+    /// next attempt is a fresh create that admission sees.
+    pub fn rejects(&self, yaml: &str, control: &str) -> bool {
+        match self.apply_yaml(yaml) {
+            Ok(_) => {
+                use std::io::Write;
+                let mut child = Command::new(self.bin.join("kubectl"))
+                    .env("KUBECONFIG", &self.kubeconfig)
+                    .args(["delete", "--wait", "-f", "-"])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("spawning kubectl");
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(yaml.as_bytes())
+                    .unwrap();
+                let _ = child.wait();
+                false
+            }
+            Err(message) => message.contains(&format!("[{control}]")),
+        }
+    }
+}
+
 pub async fn client() -> Client {
     let kubeconfig = Kubeconfig::read_from(&cluster().kubeconfig).expect("reading kubeconfig");
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
@@ -151,12 +181,13 @@ pub fn operator() -> &'static Operator {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                baseline_operator::telemetry::init_logging(false);
+                capture_logs();
                 let client = client().await;
                 let (_keep, shutdown) = tokio::sync::watch::channel(false);
                 let config = RunConfig {
                     instance: "e2e".into(),
                     resync: TEST_RESYNC,
+                    detect_copied_secrets: true,
                 };
                 if let Err(error) = controller::run(client, config, m, h, shutdown).await {
                     panic!("operator stopped: {error}");
@@ -173,6 +204,38 @@ pub fn operator() -> &'static Operator {
         }
         Operator { metrics }
     })
+}
+
+/// Everything the in-process operator logs, at debug level, for tests that scan logs.
+pub static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogBuffer;
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    use tracing_subscriber::prelude::*;
+    let layer = tracing_subscriber::fmt::layer()
+        .json()
+        .with_writer(|| LogBuffer)
+        .with_filter(tracing_subscriber::EnvFilter::new(
+            "debug,hyper=info,tower=info,rustls=info",
+        ));
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
 }
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -1,0 +1,1226 @@
+//! `baseline-operator audit`: the same evaluation the operator runs, offline, over manifest
+//! files (plain YAML/JSON, multi-document streams, `helm template` output, `kubectl get -o
+//! yaml` lists).
+//!
+//! How files become a [`Snapshot`]:
+//! - Namespaced objects without `metadata.namespace` are placed in `--namespace` (`default`),
+//!   as `kubectl apply` would.
+//! - Namespaces referenced by objects but not given as `Namespace` manifests are implied, with
+//!   no labels other than `kubernetes.io/metadata.name` (which the API server sets on every
+//!   namespace). Label selectors can therefore only select namespaces given as manifests.
+//! - Secrets are never read: their data is not parsed, they are counted as skipped. Copied-
+//!   Secret detection (`production-data-restricted`) works against a cluster only.
+//! - Velero is assumed installed (offline there is no API to ask); `--no-velero` evaluates a
+//!   BackupPolicy as the operator does when Velero's API is not served. Velero objects
+//!   (`velero.io/v1` Schedule, Backup, Restore, BackupStorageLocation) are read from the
+//!   manifests.
+//! - A BackupPolicy's last restore test comes from its `status.lastRestoreTest` when the file
+//!   carries one (e.g. exported with `kubectl get bp -o yaml`).
+//! - Kinds no control reads are skipped and counted.
+//!
+//! Exit codes: 0 when no control fails, 1 when one does, 2 on bad input.
+
+use crate::api::backup_policy::RestoreTestResult;
+use crate::api::{
+    BackupPolicySpec, ControlState, EnvironmentIsolationSpec, Exemption, Finding, PortSpec,
+    SecurityBaselineSpec,
+};
+use crate::catalog::{ControlId, ControlKind};
+use crate::evaluate::{self, Evaluation};
+use crate::snapshot::{ObjectMetaOnly, Snapshot};
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Arguments of `baseline-operator audit`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AuditArgs {
+    /// Files or directories with SecurityBaseline, BackupPolicy and EnvironmentIsolation
+    /// resources.
+    #[arg(long, num_args = 1.., required = true)]
+    pub baselines: Vec<PathBuf>,
+    /// Files or directories with the Kubernetes manifests to audit (.yaml, .yml, .json,
+    /// searched recursively).
+    #[arg(long, num_args = 1..)]
+    pub manifests: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Evaluate as of this instant (RFC 3339), e.g. to check exemption expiry; default now.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Namespace for namespaced objects that do not name one.
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// Evaluate BackupPolicies as if Velero were not installed (default: assume installed).
+    #[arg(long)]
+    pub no_velero: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+/// Bad input: every variant names the file (and document) at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: document {index}: not valid YAML: {message}")]
+    Yaml {
+        path: PathBuf,
+        index: usize,
+        message: String,
+    },
+    #[error("{path}: document {index}: not a Kubernetes object: {message}")]
+    NotAnObject {
+        path: PathBuf,
+        index: usize,
+        message: String,
+    },
+    #[error("{0}")]
+    Invalid(Box<InvalidObject>),
+    #[error("--now: `{0}` is not an RFC 3339 instant")]
+    Now(String),
+}
+
+/// A document that deserializes badly or breaks a CRD rule, with the field at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: document {index}: {kind} {name}: invalid field {field}: {message}")]
+pub struct InvalidObject {
+    pub path: PathBuf,
+    pub index: usize,
+    pub kind: String,
+    pub name: String,
+    pub field: String,
+    pub message: String,
+}
+
+/// One document of an input file, already checked to carry apiVersion and kind.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    pub path: PathBuf,
+    /// Position in the file, from 0 (items of a `List` share their list's index).
+    pub index: usize,
+    pub api_version: String,
+    pub kind: String,
+    pub value: Value,
+}
+
+impl Document {
+    fn name(&self) -> String {
+        self.value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn invalid(&self, field: impl Into<String>, message: impl Into<String>) -> AuditError {
+        AuditError::Invalid(Box::new(InvalidObject {
+            path: self.path.clone(),
+            index: self.index,
+            kind: self.kind.clone(),
+            name: self.name(),
+            field: field.into(),
+            message: message.into(),
+        }))
+    }
+
+    /// Deserializes into `T`, naming the field path on error.
+    fn typed<T: DeserializeOwned>(&self) -> Result<T, AuditError> {
+        serde_path_to_error::deserialize(self.value.clone()).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { "(object)".into() } else { path };
+            self.invalid(field, e.into_inner().to_string())
+        })
+    }
+}
+
+/// Files under `paths`: files as given, directories recursively (`.yaml`, `.yml`, `.json`),
+/// sorted so that output is deterministic.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, AuditError> {
+    let mut out = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|source| AuditError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            walk(path, &mut out)?;
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), AuditError> {
+    let read = |source| AuditError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(read)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(read)?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads every document of every file under `paths`.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Document>, AuditError> {
+    let mut docs = Vec::new();
+    for path in collect_files(paths)? {
+        let text = std::fs::read_to_string(&path).map_err(|source| AuditError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        docs.extend(parse_documents(&path, &text)?);
+    }
+    Ok(docs)
+}
+
+/// Splits a YAML (or JSON) stream into Kubernetes objects; empty documents (only comments,
+/// as Helm leaves them) are skipped, `List`s are expanded.
+pub fn parse_documents(path: &Path, text: &str) -> Result<Vec<Document>, AuditError> {
+    let mut out = Vec::new();
+    for (index, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let yaml = serde_yaml::Value::deserialize(de).map_err(|e| AuditError::Yaml {
+            path: path.to_path_buf(),
+            index,
+            message: e.to_string(),
+        })?;
+        if yaml.is_null() {
+            continue;
+        }
+        let not_object = |message: String| AuditError::NotAnObject {
+            path: path.to_path_buf(),
+            index,
+            message,
+        };
+        let value: Value = serde_json::to_value(&yaml).map_err(|e| not_object(e.to_string()))?;
+        let object = |value: Value| -> Result<Document, AuditError> {
+            let Some(map) = value.as_object() else {
+                return Err(not_object(
+                    "expected a mapping with apiVersion and kind".into(),
+                ));
+            };
+            let field = |name: &str| {
+                map.get(name)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .ok_or_else(|| not_object(format!("missing or non-string `{name}`")))
+            };
+            let (api_version, kind) = (field("apiVersion")?, field("kind")?);
+            if !map.get("metadata").is_none_or(Value::is_object) {
+                return Err(not_object("`metadata` is not a mapping".into()));
+            }
+            Ok(Document {
+                path: path.to_path_buf(),
+                index,
+                api_version,
+                kind,
+                value,
+            })
+        };
+        let doc = object(value)?;
+        if doc.kind.ends_with("List") && doc.value.get("items").is_some() {
+            let Some(items) = doc.value["items"].as_array() else {
+                return Err(not_object("`items` of a List is not a sequence".into()));
+            };
+            for item in items {
+                out.push(object(item.clone())?);
+            }
+        } else {
+            out.push(doc);
+        }
+    }
+    Ok(out)
+}
+
+/// What the audit left out, and why.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    /// Objects of kinds no control reads.
+    pub unknown_kinds: usize,
+    /// Secrets: never read offline.
+    pub secrets: usize,
+}
+
+const CLUSTER_SCOPED: &[&str] = &[
+    "Namespace",
+    "StorageClass",
+    "ClusterRole",
+    "ClusterRoleBinding",
+];
+
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Builds the Snapshot the controls read from manifest documents.
+pub fn build_snapshot(
+    docs: &[Document],
+    default_namespace: &str,
+    velero_installed: bool,
+) -> Result<(Snapshot, Skipped), AuditError> {
+    fn push<T: DeserializeOwned>(list: &mut Vec<Arc<T>>, doc: &Document) -> Result<(), AuditError> {
+        list.push(Arc::new(doc.typed()?));
+        Ok(())
+    }
+    let mut s = Snapshot::default();
+    let mut skipped = Skipped::default();
+    s.velero.installed = velero_installed;
+    for doc in docs {
+        let mut doc = doc.clone();
+        if !CLUSTER_SCOPED.contains(&doc.kind.as_str()) {
+            let meta = doc
+                .value
+                .as_object_mut()
+                .expect("checked by parse_documents")
+                .entry("metadata")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Some(meta) = meta.as_object_mut()
+                && !meta.get("namespace").is_some_and(|ns| ns.is_string())
+            {
+                meta.insert("namespace".into(), Value::String(default_namespace.into()));
+            }
+        }
+        let d = &doc;
+        match (d.api_version.as_str(), d.kind.as_str()) {
+            ("v1", "Namespace") => push(&mut s.namespaces, d)?,
+            ("networking.k8s.io/v1", "NetworkPolicy") => push(&mut s.network_policies, d)?,
+            ("v1", "Service") => push(&mut s.services, d)?,
+            ("networking.k8s.io/v1", "Ingress") => push(&mut s.ingresses, d)?,
+            ("v1", "PersistentVolumeClaim") => push(&mut s.persistent_volume_claims, d)?,
+            ("storage.k8s.io/v1", "StorageClass") => push(&mut s.storage_classes, d)?,
+            ("v1", "Pod") => push(&mut s.pods, d)?,
+            ("apps/v1", "Deployment") => push(&mut s.deployments, d)?,
+            ("apps/v1", "StatefulSet") => push(&mut s.stateful_sets, d)?,
+            ("apps/v1", "DaemonSet") => push(&mut s.daemon_sets, d)?,
+            ("batch/v1", "Job") => push(&mut s.jobs, d)?,
+            ("batch/v1", "CronJob") => push(&mut s.cron_jobs, d)?,
+            ("v1", "ServiceAccount") => push(&mut s.service_accounts, d)?,
+            ("rbac.authorization.k8s.io/v1", "RoleBinding") => push(&mut s.role_bindings, d)?,
+            ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
+                push(&mut s.cluster_role_bindings, d)?
+            }
+            ("rbac.authorization.k8s.io/v1", "Role") => push(&mut s.roles, d)?,
+            ("rbac.authorization.k8s.io/v1", "ClusterRole") => push(&mut s.cluster_roles, d)?,
+            ("policy/v1", "PodDisruptionBudget") => push(&mut s.pod_disruption_budgets, d)?,
+            ("v1", "ConfigMap") => {
+                let meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
+                    serde_path_to_error::deserialize(d.value["metadata"].clone()).map_err(|e| {
+                        d.invalid(format!("metadata.{}", e.path()), e.into_inner().to_string())
+                    })?;
+                s.config_maps.push(Arc::new(ObjectMetaOnly {
+                    kind: "ConfigMap",
+                    namespace: meta.namespace.unwrap_or_default(),
+                    name: meta.name.unwrap_or_default(),
+                    labels: meta.labels.unwrap_or_default(),
+                }));
+            }
+            // Never parsed: Secret data must not be read, not even offline.
+            ("v1", "Secret") => skipped.secrets += 1,
+            ("velero.io/v1", "Schedule") => push(&mut s.velero.schedules, d)?,
+            ("velero.io/v1", "Backup") => push(&mut s.velero.backups, d)?,
+            ("velero.io/v1", "Restore") => push(&mut s.velero.restores, d)?,
+            ("velero.io/v1", "BackupStorageLocation") => push(&mut s.velero.storage_locations, d)?,
+            _ => skipped.unknown_kinds += 1,
+        }
+    }
+    complete_namespaces(&mut s, docs, default_namespace);
+    Ok((s, skipped))
+}
+
+/// Adds the namespaces objects live in but no manifest declares, and the label the API server
+/// puts on every namespace.
+fn complete_namespaces(s: &mut Snapshot, docs: &[Document], default_namespace: &str) {
+    use k8s_openapi::api::core::v1::Namespace;
+    let declared: BTreeSet<String> = s
+        .namespace_labels()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let mut implied = BTreeSet::new();
+    for doc in docs {
+        if CLUSTER_SCOPED.contains(&doc.kind.as_str()) {
+            continue;
+        }
+        let ns = doc.value["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or(default_namespace);
+        if !declared.contains(ns) {
+            implied.insert(ns.to_string());
+        }
+    }
+    for name in implied {
+        s.namespaces.push(Arc::new(Namespace {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some(name),
+                ..Default::default()
+            },
+            ..Default::default()
+        }));
+    }
+    for ns in &mut s.namespaces {
+        let Some(name) = ns.metadata.name.clone() else {
+            continue;
+        };
+        let labels = ns.metadata.labels.clone().unwrap_or_default();
+        if !labels.contains_key(NAMESPACE_NAME_LABEL) {
+            let ns = Arc::make_mut(ns);
+            ns.metadata
+                .labels
+                .get_or_insert_with(BTreeMap::new)
+                .insert(NAMESPACE_NAME_LABEL.into(), name);
+        }
+    }
+}
+
+/// One custom resource to evaluate.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Baseline {
+    SecurityBaseline {
+        name: String,
+        spec: SecurityBaselineSpec,
+    },
+    BackupPolicy {
+        name: String,
+        spec: Box<BackupPolicySpec>,
+        last_restore_test: Option<RestoreTestResult>,
+    },
+    EnvironmentIsolation {
+        name: String,
+        spec: EnvironmentIsolationSpec,
+    },
+}
+
+impl Baseline {
+    pub fn kind(&self) -> ControlKind {
+        match self {
+            Self::SecurityBaseline { .. } => ControlKind::SecurityBaseline,
+            Self::BackupPolicy { .. } => ControlKind::BackupPolicy,
+            Self::EnvironmentIsolation { .. } => ControlKind::EnvironmentIsolation,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Self::SecurityBaseline { name, .. }
+            | Self::BackupPolicy { name, .. }
+            | Self::EnvironmentIsolation { name, .. } => name,
+        }
+    }
+
+    /// The same evaluation the operator runs.
+    pub fn evaluate(&self, snapshot: &Snapshot, now: Timestamp) -> Evaluation {
+        match self {
+            Self::SecurityBaseline { spec, .. } => {
+                evaluate::security_baseline::evaluate(spec, snapshot, now)
+            }
+            Self::BackupPolicy {
+                name,
+                spec,
+                last_restore_test,
+            } => evaluate::backup::evaluate(name, spec, last_restore_test.as_ref(), snapshot, now),
+            Self::EnvironmentIsolation { name, spec } => {
+                evaluate::isolation::evaluate(name, spec, snapshot, now)
+            }
+        }
+    }
+}
+
+const GROUP_VERSION: &str = "security.baseline.dev/v1alpha1";
+
+/// The custom resources among `docs`, deserialized and validated; other objects are counted.
+pub fn parse_baselines(docs: &[Document]) -> Result<(Vec<Baseline>, usize), AuditError> {
+    let mut out = Vec::new();
+    let mut unknown = 0;
+    for doc in docs {
+        if doc.api_version != GROUP_VERSION {
+            unknown += 1;
+            continue;
+        }
+        let name = doc.name();
+        if name.is_empty() {
+            return Err(doc.invalid("metadata.name", "missing"));
+        }
+        let spec = || -> Result<Document, AuditError> {
+            let mut spec = doc.clone();
+            spec.value = doc
+                .value
+                .get("spec")
+                .cloned()
+                .ok_or_else(|| doc.invalid("spec", "missing"))?;
+            Ok(spec)
+        };
+        let prefixed = |e: AuditError| match e {
+            AuditError::Invalid(mut invalid) => {
+                invalid.field = if invalid.field == "(object)" {
+                    "spec".into()
+                } else {
+                    format!("spec.{}", invalid.field)
+                };
+                AuditError::Invalid(invalid)
+            }
+            other => other,
+        };
+        let baseline = match doc.kind.as_str() {
+            "SecurityBaseline" => {
+                let spec: SecurityBaselineSpec = spec()?.typed().map_err(prefixed)?;
+                Baseline::SecurityBaseline { name, spec }
+            }
+            "BackupPolicy" => {
+                let spec: BackupPolicySpec = spec()?.typed().map_err(prefixed)?;
+                let last_restore_test = match doc.value["status"].get("lastRestoreTest") {
+                    Some(v) => Some(serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+                        doc.invalid(
+                            format!("status.lastRestoreTest.{}", e.path()),
+                            e.into_inner().to_string(),
+                        )
+                    })?),
+                    None => None,
+                };
+                Baseline::BackupPolicy {
+                    name,
+                    spec: Box::new(spec),
+                    last_restore_test,
+                }
+            }
+            "EnvironmentIsolation" => {
+                let spec: EnvironmentIsolationSpec = spec()?.typed().map_err(prefixed)?;
+                Baseline::EnvironmentIsolation { name, spec }
+            }
+            _ => {
+                unknown += 1;
+                continue;
+            }
+        };
+        if let Some(invalid) = validate(&baseline).into_iter().next() {
+            return Err(doc.invalid(invalid.field, invalid.message));
+        }
+        out.push(baseline);
+    }
+    Ok((out, unknown))
+}
+
+/// A rule of the CRD (schema or CEL) that a resource breaks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    /// e.g. `spec.retention.min`
+    pub field: String,
+    pub message: String,
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+    Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// The cheap part of the API server's validation (the CRDs' CEL rules and patterns), so that
+/// offline input the API server would reject is rejected here too, naming the field.
+pub fn validate(baseline: &Baseline) -> Vec<Invalid> {
+    let mut out = Vec::new();
+    let kind = baseline.kind();
+    match baseline {
+        Baseline::SecurityBaseline { spec, .. } => {
+            exemptions(&spec.exemptions, kind, &mut out);
+            if let Some(network) = &spec.network {
+                ports(
+                    &network.allowed_ingress_ports,
+                    "spec.network.allowedIngressPorts",
+                    &mut out,
+                );
+                for (i, rule) in network.allowed_egress.iter().enumerate() {
+                    if !is_cidr(&rule.cidr) {
+                        out.push(invalid(
+                            format!("spec.network.allowedEgress[{i}].cidr"),
+                            format!("`{}` must be a CIDR such as 10.0.0.0/8", rule.cidr),
+                        ));
+                    }
+                    ports(
+                        &rule.ports,
+                        &format!("spec.network.allowedEgress[{i}].ports"),
+                        &mut out,
+                    );
+                }
+            }
+            if let Some(at_rest) = spec.encryption.as_ref().and_then(|e| e.at_rest.as_ref())
+                && at_rest.encrypted_storage_classes.is_empty()
+                && at_rest.storage_class_parameter.is_none()
+            {
+                out.push(invalid(
+                    "spec.encryption.atRest",
+                    "name at least one encrypted StorageClass or a storageClassParameter",
+                ));
+            }
+            if let Some(ps) = &spec.pod_security
+                && let Some(version) = &ps.version
+                && !(version == "latest"
+                    || version.strip_prefix("v1.").is_some_and(|m| {
+                        (1..=2).contains(&m.len()) && m.bytes().all(|b| b.is_ascii_digit())
+                    }))
+            {
+                out.push(invalid(
+                    "spec.podSecurity.version",
+                    format!("`{version}` must be `latest` or `v1.N`"),
+                ));
+            }
+            if let Some(min) = spec.availability.as_ref().and_then(|a| a.min_replicas)
+                && !(1..=1000).contains(&min)
+            {
+                out.push(invalid("spec.availability.minReplicas", "must be 1..1000"));
+            }
+        }
+        Baseline::BackupPolicy { spec, .. } => {
+            exemptions(&spec.exemptions, kind, &mut out);
+            positive_duration(&spec.rpo, "spec.rpo", &mut out);
+            if let Some(rto) = &spec.rto {
+                positive_duration(rto, "spec.rto", &mut out);
+            }
+            if let Some(schedule) = &spec.schedule
+                && schedule.split_whitespace().count() != 5
+            {
+                out.push(invalid(
+                    "spec.schedule",
+                    "must be a five-field cron expression",
+                ));
+            }
+            if let Some(r) = &spec.retention {
+                let min = duration(&r.min, "spec.retention.min", &mut out);
+                let max = duration(&r.max, "spec.retention.max", &mut out);
+                if let (Some(min), Some(max)) = (min, max)
+                    && min > max
+                {
+                    out.push(invalid(
+                        "spec.retention.min",
+                        "retention.min must not exceed retention.max",
+                    ));
+                }
+            }
+            if let Some(t) = &spec.restore_test {
+                if let Some(every) = &t.every {
+                    duration(every, "spec.restoreTest.every", &mut out);
+                }
+                if let Some(keep) = &t.keep_sandbox_for {
+                    duration(keep, "spec.restoreTest.keepSandboxFor", &mut out);
+                }
+                if t.min_restored_items.is_some_and(|n| n < 0) {
+                    out.push(invalid("spec.restoreTest.minRestoredItems", "must be >= 0"));
+                }
+            }
+        }
+        Baseline::EnvironmentIsolation { spec, .. } => {
+            exemptions(&spec.exemptions, kind, &mut out);
+            if spec.environments.is_empty() {
+                out.push(invalid(
+                    "spec.environments",
+                    "declare at least one environment",
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for (i, env) in spec.environments.iter().enumerate() {
+                if !is_dns_label(&env.name) {
+                    out.push(invalid(
+                        format!("spec.environments[{i}].name"),
+                        format!("`{}` must be a DNS label", env.name),
+                    ));
+                }
+                if !seen.insert(env.name.as_str()) {
+                    out.push(invalid(
+                        "spec.environments",
+                        format!("environment names must be unique: `{}` repeats", env.name),
+                    ));
+                }
+            }
+            for (i, flow) in spec.allowed_flows.iter().enumerate() {
+                for (field, env) in [("from", &flow.from), ("to", &flow.to)] {
+                    if !seen.contains(env.as_str()) {
+                        out.push(invalid(
+                            format!("spec.allowedFlows[{i}].{field}"),
+                            format!("`{env}` is not a declared environment"),
+                        ));
+                    }
+                }
+                ports(
+                    &flow.ports,
+                    &format!("spec.allowedFlows[{i}].ports"),
+                    &mut out,
+                );
+            }
+            if let Some(pd) = &spec.production_data
+                && pd.production_values.is_empty()
+            {
+                out.push(invalid(
+                    "spec.productionData.productionValues",
+                    "name at least one value",
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn exemptions(exemptions: &[Exemption], kind: ControlKind, out: &mut Vec<Invalid>) {
+    for (i, e) in exemptions.iter().enumerate() {
+        let at = |field: &str| format!("spec.exemptions[{i}].{field}");
+        if e.controls.is_empty() {
+            out.push(invalid(at("controls"), "name at least one control"));
+        }
+        for (j, id) in e.controls.iter().enumerate() {
+            if id.kind() != kind {
+                let own: Vec<&str> = kind.controls().map(ControlId::as_str).collect();
+                out.push(invalid(
+                    format!("spec.exemptions[{i}].controls[{j}]"),
+                    format!(
+                        "exemptions of a {} may only name its controls ({}), not `{id}`",
+                        kind.as_str(),
+                        own.join(", ")
+                    ),
+                ));
+            }
+        }
+        if e.reason.trim().is_empty() {
+            out.push(invalid(at("reason"), "must not be empty"));
+        }
+        if e.approved_by.trim().is_empty() {
+            out.push(invalid(at("approvedBy"), "must not be empty"));
+        }
+        if evaluate::exemptions::expiry(e).is_none() {
+            out.push(invalid(
+                at("expires"),
+                format!(
+                    "`{}` must be YYYY-MM-DD or an RFC 3339 UTC instant",
+                    e.expires
+                ),
+            ));
+        }
+    }
+}
+
+fn ports(ports: &[PortSpec], field: &str, out: &mut Vec<Invalid>) {
+    for (i, p) in ports.iter().enumerate() {
+        if !(1..=65535).contains(&p.port) {
+            out.push(invalid(format!("{field}[{i}].port"), "must be 1..65535"));
+        }
+    }
+}
+
+fn duration(text: &str, field: &str, out: &mut Vec<Invalid>) -> Option<std::time::Duration> {
+    match crate::duration::parse(text) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            out.push(invalid(field, e.to_string()));
+            None
+        }
+    }
+}
+
+fn positive_duration(text: &str, field: &str, out: &mut Vec<Invalid>) {
+    if duration(text, field, out).is_some_and(|d| d.is_zero()) {
+        out.push(invalid(field, "must be greater than zero"));
+    }
+}
+
+fn is_cidr(text: &str) -> bool {
+    let Some((ip, prefix)) = text.split_once('/') else {
+        return false;
+    };
+    let Ok(prefix) = prefix.parse::<u8>() else {
+        return false;
+    };
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => prefix <= 32,
+        Ok(std::net::IpAddr::V6(_)) => prefix <= 128,
+        Err(_) => false,
+    }
+}
+
+fn is_dns_label(text: &str) -> bool {
+    let b = text.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// The audit result, as `--output json` prints it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditReport {
+    pub resources: Vec<AuditedResource>,
+    pub skipped: Skipped,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditedResource {
+    pub kind: String,
+    pub name: String,
+    pub controls: Vec<AuditedControl>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditedControl {
+    pub id: ControlId,
+    pub title: String,
+    pub state: ControlState,
+    pub frameworks: Vec<String>,
+    pub checked: i32,
+    pub failed: i32,
+    pub exempted: i32,
+    /// Every failing object (status keeps only the first ten, in the same order).
+    pub findings: Vec<Finding>,
+    /// Every waived object, with the exemption that waives it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exemptions: Vec<WaivedFinding>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaivedFinding {
+    #[serde(flatten)]
+    pub finding: Finding,
+    pub reason: String,
+    pub approved_by: String,
+    pub expires: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+}
+
+impl AuditReport {
+    pub fn failing(&self) -> bool {
+        self.resources
+            .iter()
+            .flat_map(|r| &r.controls)
+            .any(|c| c.state == ControlState::Fail)
+    }
+}
+
+/// Evaluates every baseline against the snapshot.
+pub fn audit(
+    baselines: &[Baseline],
+    snapshot: &Snapshot,
+    now: Timestamp,
+    skipped: Skipped,
+) -> AuditReport {
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    let resources = baselines
+        .iter()
+        .map(|b| {
+            let evaluation = b.evaluate(snapshot, now);
+            AuditedResource {
+                kind: b.kind().as_str().into(),
+                name: b.name().into(),
+                controls: evaluation
+                    .controls
+                    .iter()
+                    .map(|c| AuditedControl {
+                        id: c.id,
+                        title: c.id.title().into(),
+                        state: c.state,
+                        frameworks: c.id.framework_refs(),
+                        checked: c.checked,
+                        failed: count(c.failed.len()),
+                        exempted: count(c.waived.len()),
+                        findings: c.failed.iter().map(|v| v.finding()).collect(),
+                        exemptions: c
+                            .waived
+                            .iter()
+                            .map(|w| WaivedFinding {
+                                finding: w.violation.finding(),
+                                reason: w.exemption.reason.clone(),
+                                approved_by: w.exemption.approved_by.clone(),
+                                expires: w.exemption.expires.clone(),
+                                ticket: w.exemption.ticket.clone(),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    AuditReport { resources, skipped }
+}
+
+/// A plain-text table: one row per control.
+pub fn render_table(report: &AuditReport) -> String {
+    let mut rows = vec![[
+        "CR".to_string(),
+        "CONTROL".into(),
+        "STATE".into(),
+        "FAILED".into(),
+        "EXEMPTED".into(),
+        "FIRST FINDING".into(),
+    ]];
+    for r in &report.resources {
+        for c in &r.controls {
+            let first = c
+                .findings
+                .first()
+                .map(|f| {
+                    let ns = f
+                        .namespace
+                        .as_deref()
+                        .map(|n| format!("{n}/"))
+                        .unwrap_or_default();
+                    format!("{} {ns}{}: {}", f.kind, f.name, f.message)
+                })
+                .unwrap_or_default();
+            rows.push([
+                format!("{}/{}", r.kind, r.name),
+                c.id.as_str().into(),
+                format!("{:?}", c.state),
+                c.failed.to_string(),
+                c.exempted.to_string(),
+                first,
+            ]);
+        }
+    }
+    let mut widths = [0usize; 5];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < 5 {
+                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            } else {
+                out.push_str(cell);
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "\nskipped: {} object(s) of kinds no control reads, {} Secret(s) (never read offline)\n",
+        report.skipped.unknown_kinds, report.skipped.secrets
+    ));
+    out
+}
+
+/// Loads, validates and evaluates: everything `run` does except printing.
+pub fn execute(args: &AuditArgs) -> Result<AuditReport, AuditError> {
+    let now = match &args.now {
+        Some(text) => text
+            .parse::<Timestamp>()
+            .map_err(|_| AuditError::Now(text.clone()))?,
+        None => Timestamp::now(),
+    };
+    let (baselines, unknown_in_baselines) = parse_baselines(&load(&args.baselines)?)?;
+    let (snapshot, mut skipped) =
+        build_snapshot(&load(&args.manifests)?, &args.namespace, !args.no_velero)?;
+    skipped.unknown_kinds += unknown_in_baselines;
+    Ok(audit(&baselines, &snapshot, now, skipped))
+}
+
+/// `baseline-operator audit`: 0 when no control fails, 1 when any fails, 2 on bad input.
+pub fn run(args: AuditArgs) -> ExitCode {
+    match execute(&args) {
+        Ok(report) => {
+            match args.output {
+                OutputFormat::Table => print!("{}", render_table(&report)),
+                OutputFormat::Json => match serde_json::to_string_pretty(&report) {
+                    Ok(json) => println!("{json}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+            }
+            if report.failing() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs(text: &str) -> Result<Vec<Document>, AuditError> {
+        parse_documents(Path::new("test.yaml"), text)
+    }
+
+    const BASELINE: &str = r#"
+apiVersion: security.baseline.dev/v1alpha1
+kind: SecurityBaseline
+metadata: {name: prod}
+spec:
+  namespaceSelector: {matchLabels: {env: prod}}
+  images: {disallowLatestTag: true}
+  encryption: {inTransit: {requireIngressTLS: true}}
+"#;
+
+    const HELM: &str = r#"---
+# Source: shop/templates/namespace.yaml
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+  labels: {env: prod}
+---
+# Source: shop/templates/empty.yaml
+---
+# Source: shop/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: nginx:latest
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: db, namespace: shop}
+data: {password: c2VjcmV0}
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers:
+      - {name: api, image: "registry.example.com/api:1.2"}
+"#;
+
+    #[test]
+    fn helm_output_becomes_a_snapshot() {
+        let d = docs(HELM).unwrap();
+        assert_eq!(d.len(), 5, "comment-only documents are skipped");
+        let (s, skipped) = build_snapshot(&d, "default", true).unwrap();
+        assert_eq!(s.deployments.len(), 2);
+        assert_eq!(
+            s.deployments[1].metadata.namespace.as_deref(),
+            Some("default"),
+            "objects without a namespace land in --namespace"
+        );
+        assert_eq!(
+            skipped,
+            Skipped {
+                unknown_kinds: 1,
+                secrets: 1
+            }
+        );
+        assert!(s.secrets.is_empty());
+        let names: Vec<_> = s.namespace_labels().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(names, ["shop", "default"], "default is implied");
+        let (_, labels) = s.namespace_labels().next().unwrap();
+        assert_eq!(labels["env"], "prod");
+        assert_eq!(labels[NAMESPACE_NAME_LABEL], "shop");
+        assert!(s.velero.installed);
+    }
+
+    #[test]
+    fn audit_finds_what_the_operator_would() {
+        let (baselines, unknown) = parse_baselines(&docs(BASELINE).unwrap()).unwrap();
+        assert_eq!(unknown, 0);
+        let (s, skipped) = build_snapshot(&docs(HELM).unwrap(), "default", true).unwrap();
+        let report = audit(&baselines, &s, Timestamp::UNIX_EPOCH, skipped);
+        assert!(report.failing());
+        let images = report.resources[0]
+            .controls
+            .iter()
+            .find(|c| c.id == ControlId::TrustedImages)
+            .unwrap();
+        assert_eq!(images.state, ControlState::Fail);
+        assert_eq!(images.failed, 1, "only the selected namespace counts");
+        assert_eq!(images.findings[0].name, "web");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["skipped"]["secrets"], 1);
+        assert_eq!(
+            json["resources"][0]["controls"][0]["id"],
+            "restricted-ports"
+        );
+        let table = render_table(&report);
+        assert!(table.contains("SecurityBaseline/prod"), "{table}");
+        assert!(table.contains("trusted-images"), "{table}");
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let wrong_type = BASELINE.replace("disallowLatestTag: true", "disallowLatestTag: [1]");
+        let err = parse_baselines(&docs(&wrong_type).unwrap()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("spec.images.disallowLatestTag"), "{text}");
+        assert!(text.contains("test.yaml: document 0"), "{text}");
+
+        let bp = r#"
+apiVersion: security.baseline.dev/v1alpha1
+kind: BackupPolicy
+metadata: {name: b}
+spec:
+  namespaceSelector: {}
+  rpo: 24h
+  retention: {min: 2160h, max: 720h}
+"#;
+        let text = parse_baselines(&docs(bp).unwrap()).unwrap_err().to_string();
+        assert!(text.contains("spec.retention.min"), "{text}");
+        let zero = bp
+            .replace("rpo: 24h", "rpo: 0h")
+            .replace("min: 2160h", "min: 1h");
+        let text = parse_baselines(&docs(&zero).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("spec.rpo"), "{text}");
+
+        let ei = r#"
+apiVersion: security.baseline.dev/v1alpha1
+kind: EnvironmentIsolation
+metadata: {name: e}
+spec:
+  environments:
+  - {name: prod, namespaceSelector: {}}
+  - {name: prod, namespaceSelector: {}}
+  allowedFlows: [{from: dev, to: prod}]
+  exemptions:
+  - {controls: [trusted-images], reason: r, approvedBy: me, expires: "2030-01-01"}
+"#;
+        let d = docs(ei).unwrap();
+        let text = parse_baselines(&d).unwrap_err().to_string();
+        assert!(text.contains("spec.exemptions[0].controls[0]"), "{text}");
+        let spec: EnvironmentIsolationSpec =
+            serde_json::from_value(d[0].value["spec"].clone()).unwrap();
+        let all = validate(&Baseline::EnvironmentIsolation {
+            name: "e".into(),
+            spec,
+        });
+        let fields: Vec<&str> = all.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.exemptions[0].controls[0]",
+                "spec.environments",
+                "spec.allowedFlows[0].from"
+            ]
+        );
+    }
+
+    #[test]
+    fn not_kubernetes_objects_name_the_document() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n- just\n- a list\n";
+        let err = docs(text).unwrap_err().to_string();
+        assert!(
+            err.contains("test.yaml: document 1: not a Kubernetes object"),
+            "{err}"
+        );
+        let err = docs("kind: Pod\n").unwrap_err().to_string();
+        assert!(err.contains("apiVersion"), "{err}");
+        let err = load(&[PathBuf::from("/nonexistent/baselines.yaml")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/baselines.yaml"), "{err}");
+    }
+
+    #[test]
+    fn lists_are_expanded() {
+        let text = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: a}}\n- {apiVersion: v1, kind: ServiceAccount, metadata: {name: s, namespace: a}}\n";
+        let d = docs(text).unwrap();
+        assert_eq!(d.len(), 2);
+        let (s, _) = build_snapshot(&d, "default", false).unwrap();
+        assert_eq!(s.service_accounts.len(), 1);
+        assert!(!s.velero.installed);
+    }
+
+    /// Garbage of every shape must produce errors, never panics.
+    #[test]
+    fn garbage_never_panics() {
+        let mut inputs: Vec<String> = vec![
+            "".into(),
+            "---\n---\n".into(),
+            "\u{0}\u{1}\u{2}".into(),
+            "{".into(),
+            "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[".into(),
+            "&a [*a]".into(),
+            "a: &a\n  b: *a\nc: *a\n".into(),
+            "? [complex, key]\n: value\n".into(),
+            "!!binary aGVsbG8=".into(),
+            "apiVersion: 1\nkind: 2\n".into(),
+            "apiVersion: v1\nkind: Namespace\nmetadata: 5\n".into(),
+            "apiVersion: v1\nkind: List\nitems: 7\n".into(),
+            "apiVersion: v1\nkind: List\nitems: [1, 2]\n".into(),
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: 3\n".into(),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {labels: [1]}\n".into(),
+            "apiVersion: v1\nkind: Secret\ndata: {a: !!binary zz}\n".into(),
+            "apiVersion: security.baseline.dev/v1alpha1\nkind: SecurityBaseline\nmetadata: {name: x}\n".into(),
+            "apiVersion: security.baseline.dev/v1alpha1\nkind: BackupPolicy\nmetadata: {name: x}\nspec: {namespaceSelector: {}, rpo: 99999999999999999999h}\nstatus: {lastRestoreTest: 1}\n".into(),
+            "apiVersion: security.baseline.dev/v1alpha1\nkind: EnvironmentIsolation\nmetadata: {name: x}\nspec: {environments: []}\n".into(),
+            "'unterminated".into(),
+            "key: \"\\uD800\"".into(),
+            "\t- tab".into(),
+        ];
+        inputs.push("[".repeat(100_000));
+        inputs.push("a:\n".repeat(10_000));
+        // Deterministic pseudo-random bytes.
+        const ALPHABET: &[u8] = b"apiVersion: kind:v1{}[]-,:'\"\n #&*!|>?%@`\t";
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..200 {
+            let bytes: Vec<u8> = (0..64)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    ALPHABET[(x % ALPHABET.len() as u64) as usize]
+                })
+                .collect();
+            inputs.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        for input in &inputs {
+            if let Ok(d) = docs(input) {
+                let _ = build_snapshot(&d, "default", true);
+                if let Ok((b, _)) = parse_baselines(&d) {
+                    let (s, skipped) = build_snapshot(&d, "default", true).unwrap_or_default();
+                    let _ = render_table(&audit(&b, &s, Timestamp::UNIX_EPOCH, skipped));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! EnvironmentIsolation: environments apart on the network, in data and in access.
+
+use super::Error;
+use super::context::Context;
+use super::reconciler::{Plan, Reconciled};
+use super::stores::Stores;
+use crate::api::{ComplianceStatus, EnvironmentIsolation, Exemption, Mode};
+use crate::catalog::ControlKind;
+use crate::desired::{self, OwnedKind, Owner};
+use crate::evaluate::{self, Notice, isolation};
+use jiff::Timestamp;
+use kube::ResourceExt;
+
+impl Reconciled for EnvironmentIsolation {
+    const KIND: ControlKind = ControlKind::EnvironmentIsolation;
+    const MANAGES: &'static [OwnedKind] = &[
+        OwnedKind::NetworkPolicy,
+        OwnedKind::ValidatingAdmissionPolicy,
+        OwnedKind::ValidatingAdmissionPolicyBinding,
+    ];
+    const LABEL_MARKER: &'static str = "security.baseline.dev/isolation-from";
+
+    fn compliance(&self) -> ComplianceStatus {
+        self.status.clone().unwrap_or_default()
+    }
+
+    fn exemptions(&self) -> &[Exemption] {
+        &self.spec.exemptions
+    }
+
+    fn selects_namespace(&self, namespace: &str, stores: &Stores) -> bool {
+        // Any namespace may become (or stop being) a member, and a copied Secret anywhere
+        // non-production matters, so every namespace's changes count.
+        let _ = (namespace, stores);
+        true
+    }
+
+    async fn plan(&self, ctx: &Context, now: Timestamp) -> Result<Plan, Error> {
+        let snapshot = ctx.stores.snapshot();
+        let name = self.name_any();
+        let mut evaluation = isolation::evaluate(&name, &self.spec, &snapshot, now);
+        let wants_copies = self
+            .spec
+            .production_data
+            .as_ref()
+            .is_some_and(|d| d.detect_copied_secrets);
+        if wants_copies && !ctx.detects_copied_secrets {
+            evaluation.notices.push(Notice {
+                reason: "CopiedSecretDetectionOff",
+                message: "detectCopiedSecrets is set but the operator runs without --detect-copied-secrets (Helm value copiedSecretDetection): copies are not detected".into(),
+            });
+        }
+        let mut plan = Plan::report_only(evaluation);
+        if self.spec.mode() == Mode::Enforce {
+            let owner = Owner::of(self);
+            let envs = isolation::environments_of(&self.spec, &snapshot);
+            plan.desired =
+                desired::isolation::network_policies(&owner, &self.spec, &envs, &snapshot);
+            plan.desired.extend(desired::isolation::admission(
+                &owner,
+                &self.spec,
+                &envs,
+                ctx.username.as_deref(),
+                now,
+            ));
+        }
+        let _ = evaluate::STATUS_FINDINGS_PER_CONTROL;
+        Ok(plan)
+    }
+}

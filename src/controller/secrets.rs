@@ -1,0 +1,162 @@
+//! Secret digests for copied-secret detection.
+//!
+//! Secret bodies never reach a cache: each watch event is reduced at once to a keyed
+//! HMAC-SHA256 of the Secret's type and data under a random key that exists only in this
+//! process, and the body is dropped. Nothing derived from the data is logged or written.
+
+use super::stores::Trigger;
+use crate::snapshot::SecretDigest;
+use futures::TryStreamExt;
+use hmac::{Hmac, Mac};
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use tokio::sync::broadcast;
+
+type Key = (String, String);
+
+/// The digests of every Secret in the cluster, kept current by a watch.
+#[derive(Clone, Default)]
+pub struct SecretDigests {
+    digests: Arc<RwLock<BTreeMap<Key, Arc<SecretDigest>>>>,
+}
+
+impl SecretDigests {
+    pub fn state(&self) -> Vec<Arc<SecretDigest>> {
+        self.digests
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Starts the Secret watch; returns once started (the first list arrives in the background).
+    pub fn start(client: &Client, triggers: &broadcast::Sender<Trigger>) -> Self {
+        let this = Self::default();
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("the OS random source is available");
+        let api: Api<Secret> = Api::all(client.clone());
+        let stream = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
+        let digests = this.digests.clone();
+        let triggers = triggers.clone();
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            let mut relisting: Option<BTreeMap<Key, Arc<SecretDigest>>> = None;
+            loop {
+                let event = match stream.try_next().await {
+                    Ok(Some(event)) => event,
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "secret watch failed; retrying");
+                        continue;
+                    }
+                };
+                let mut map = digests.write().unwrap_or_else(|p| p.into_inner());
+                let namespace = match event {
+                    watcher::Event::Init => {
+                        relisting = Some(BTreeMap::new());
+                        None
+                    }
+                    watcher::Event::InitApply(secret) => {
+                        let d = digest(&key, &secret);
+                        if let Some(list) = relisting.as_mut() {
+                            list.insert((d.namespace.clone(), d.name.clone()), Arc::new(d));
+                        }
+                        None
+                    }
+                    watcher::Event::InitDone => {
+                        *map = relisting.take().unwrap_or_default();
+                        Some(None)
+                    }
+                    watcher::Event::Apply(secret) => {
+                        let d = digest(&key, &secret);
+                        let ns = d.namespace.clone();
+                        map.insert((ns.clone(), d.name.clone()), Arc::new(d));
+                        Some(Some(ns))
+                    }
+                    watcher::Event::Delete(secret) => {
+                        let ns = secret.namespace().unwrap_or_default();
+                        map.remove(&(ns.clone(), secret.name_any()));
+                        Some(Some(ns))
+                    }
+                };
+                drop(map);
+                if let Some(namespace) = namespace {
+                    let _ = triggers.send(Trigger { namespace });
+                }
+            }
+        });
+        this
+    }
+}
+
+/// The keyed digest of a Secret; all zeros (never compared) for service-account tokens and
+/// Secrets without data, which are alike by construction rather than by copying.
+fn digest(key: &[u8; 32], secret: &Secret) -> SecretDigest {
+    let type_ = secret.type_.as_deref().unwrap_or("Opaque");
+    let data = secret.data.as_ref().filter(|d| !d.is_empty());
+    let digest = match data {
+        Some(data) if type_ != "kubernetes.io/service-account-token" => {
+            let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+            mac.update(type_.as_bytes());
+            for (k, v) in data {
+                // Length prefixes keep ("ab","c") and ("a","bc") apart.
+                mac.update(&(k.len() as u64).to_be_bytes());
+                mac.update(k.as_bytes());
+                mac.update(&(v.0.len() as u64).to_be_bytes());
+                mac.update(&v.0);
+            }
+            mac.finalize().into_bytes().into()
+        }
+        _ => [0; 32],
+    };
+    SecretDigest {
+        namespace: secret.namespace().unwrap_or_default(),
+        name: secret.name_any(),
+        labels: secret.labels().clone(),
+        digest,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+
+    fn secret(ns: &str, name: &str, value: &[u8]) -> Secret {
+        Secret {
+            metadata: kube::api::ObjectMeta {
+                namespace: Some(ns.into()),
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            data: Some(BTreeMap::from([(
+                "password".to_string(),
+                ByteString(value.to_vec()),
+            )])),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn equal_data_equal_digest_and_never_printed() {
+        let key = [7u8; 32];
+        let a = digest(&key, &secret("prod", "db", b"hunter2"));
+        let b = digest(&key, &secret("dev", "db", b"hunter2"));
+        let c = digest(&key, &secret("dev", "db", b"other"));
+        assert_eq!(a.digest, b.digest);
+        assert_ne!(a.digest, c.digest);
+        let shown = format!("{a:?} {a}");
+        assert!(!shown.contains("hunter2") && !shown.contains(&hex::encode(a.digest)));
+    }
+
+    #[test]
+    fn a_different_key_gives_a_different_digest() {
+        let s = secret("prod", "db", b"hunter2");
+        assert_ne!(digest(&[1; 32], &s).digest, digest(&[2; 32], &s).digest);
+    }
+}

@@ -1,0 +1,447 @@
+//! PolicyReports (`wgpolicyk8s.io/v1alpha2`): every finding, per namespace, beyond the bounded
+//! sample that fits in status. Pure: `fn(&Evaluation) -> Vec<DesiredObject>`.
+//!
+//! One report per namespace with findings, named after the owner (`sb-prod`); a namespace whose
+//! results would make the report larger than [`MAX_REPORT_BYTES`] gets further reports
+//! `sb-prod-2`, `sb-prod-3`, ... The reports carry no timestamp, so they change only when the
+//! findings change and a converged resync writes nothing.
+//!
+//! Findings about cluster-scoped objects (a ClusterRoleBinding, a StorageClass, the policy
+//! itself) have no namespace to be reported in; they stay in status and are counted by
+//! [`unreported`]. Findings about a Namespace object go to that namespace's report.
+
+use crate::api::ControlState;
+use crate::catalog::ControlId;
+use crate::desired::{DesiredObject, OwnedKind, Owner};
+use crate::evaluate::{Evaluation, ObjectRef, Violation};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+pub const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
+pub const KIND: &str = "PolicyReport";
+/// `source` of every result.
+pub const SOURCE: &str = "baseline-operator";
+/// A report is closed once its serialized size reaches this (etcd's limit is 1.5 MiB).
+pub const MAX_REPORT_BYTES: usize = 512 * 1024;
+
+/// Findings that no PolicyReport carries because their object is cluster-scoped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unreported {
+    pub fail: usize,
+    pub skip: usize,
+}
+
+/// Counts findings about cluster-scoped objects (left out of every PolicyReport).
+pub fn unreported(evaluation: &Evaluation) -> Unreported {
+    let mut out = Unreported::default();
+    for control in &evaluation.controls {
+        out.fail += control
+            .failed
+            .iter()
+            .filter(|v| v.object.scope_namespace().is_none())
+            .count();
+        out.skip += control
+            .waived
+            .iter()
+            .filter(|w| w.violation.object.scope_namespace().is_none())
+            .count();
+    }
+    out
+}
+
+/// The PolicyReports for one evaluated custom resource. `kind` is the [`OwnedKind`] the
+/// controller files the objects under; apiVersion and kind of the bodies are always
+/// `wgpolicyk8s.io/v1alpha2` `PolicyReport`, whatever `kind` is passed.
+pub fn policy_reports(
+    kind: OwnedKind,
+    owner: &Owner,
+    evaluation: &Evaluation,
+) -> Vec<DesiredObject> {
+    let policy = format!("{}/{}", owner.kind, owner.name);
+    // namespace -> results, in control order then finding order (both deterministic).
+    let mut per_namespace: BTreeMap<&str, NamespaceResults> = BTreeMap::new();
+    for control in &evaluation.controls {
+        for violation in &control.failed {
+            if let Some(ns) = violation.object.scope_namespace() {
+                let entry = per_namespace.entry(ns).or_default();
+                entry.failing_controls.insert(control.id);
+                entry
+                    .results
+                    .push(result(&policy, control.id, violation, None));
+            }
+        }
+        for waived in &control.waived {
+            if let Some(ns) = waived.violation.object.scope_namespace() {
+                let e = &waived.exemption;
+                let mut exemption = BTreeMap::from([
+                    ("exemptionReason", e.reason.clone()),
+                    ("approvedBy", e.approved_by.clone()),
+                    ("expires", e.expires.clone()),
+                ]);
+                if let Some(ticket) = &e.ticket {
+                    exemption.insert("ticket", ticket.clone());
+                }
+                per_namespace.entry(ns).or_default().results.push(result(
+                    &policy,
+                    control.id,
+                    &waived.violation,
+                    Some(exemption),
+                ));
+            }
+        }
+    }
+    let applicable: Vec<ControlId> = evaluation
+        .controls
+        .iter()
+        .filter(|c| c.state != ControlState::NotApplicable)
+        .map(|c| c.id)
+        .collect();
+
+    let mut out = Vec::new();
+    for (ns, results) in per_namespace {
+        let pass = applicable
+            .iter()
+            .filter(|id| !results.failing_controls.contains(id))
+            .count();
+        for (index, chunk) in split(results.results).into_iter().enumerate() {
+            let name = if index == 0 {
+                owner.prefix()
+            } else {
+                format!("{}-{}", owner.prefix(), index + 1)
+            };
+            let count = |r: &str| chunk.iter().filter(|x| x["result"] == r).count();
+            let summary = json!({
+                // Passing controls are counted once per namespace, in its first report, so
+                // that the counts of split reports add up.
+                "pass": if index == 0 { pass } else { 0 },
+                "fail": count("fail"),
+                "skip": count("skip"),
+                "warn": 0,
+                "error": 0,
+            });
+            let mut object = DesiredObject::owned(
+                kind,
+                owner,
+                Some(ns),
+                name,
+                json!({"summary": summary, "results": chunk}),
+            );
+            object.body["apiVersion"] = json!(API_VERSION);
+            object.body["kind"] = json!(KIND);
+            out.push(object);
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct NamespaceResults {
+    results: Vec<Value>,
+    failing_controls: std::collections::BTreeSet<ControlId>,
+}
+
+/// Room for metadata (labels, ownerReference) and summary around the results.
+const ENVELOPE_BYTES: usize = 4 * 1024;
+
+/// Splits results into chunks whose serialized size stays below [`MAX_REPORT_BYTES`].
+fn split(results: Vec<Value>) -> Vec<Vec<Value>> {
+    let mut chunks = vec![Vec::new()];
+    let mut size = ENVELOPE_BYTES;
+    for result in results {
+        let len = serde_json::to_vec(&result).map(|v| v.len()).unwrap_or(0) + 1;
+        let current = chunks.last_mut().expect("never empty");
+        if !current.is_empty() && size + len > MAX_REPORT_BYTES {
+            chunks.push(vec![result]);
+            size = ENVELOPE_BYTES + len;
+        } else {
+            current.push(result);
+            size += len;
+        }
+    }
+    chunks
+}
+
+fn result(
+    policy: &str,
+    id: ControlId,
+    violation: &Violation,
+    exemption: Option<BTreeMap<&str, String>>,
+) -> Value {
+    let control = id.control();
+    let mut properties = BTreeMap::from([
+        ("frameworks", id.framework_refs().join(", ")),
+        ("controlTitle", control.title.to_string()),
+    ]);
+    let outcome = if exemption.is_some() { "skip" } else { "fail" };
+    if let Some(exemption) = exemption {
+        properties.extend(exemption);
+    }
+    let mut out = json!({
+        "policy": policy,
+        "rule": id.as_str(),
+        "result": outcome,
+        "category": control.frameworks.first().map(|f| f.framework).unwrap_or_default(),
+        "message": violation.message,
+        "resources": [resource(&violation.object)],
+        "properties": properties,
+        "source": SOURCE,
+    });
+    if outcome == "fail" {
+        out["severity"] = json!("high");
+    }
+    out
+}
+
+fn resource(object: &ObjectRef) -> Value {
+    let mut out = json!({"kind": object.kind, "name": object.name});
+    if let Some(api_version) = api_version(&object.kind) {
+        out["apiVersion"] = json!(api_version);
+    }
+    if let Some(ns) = &object.namespace {
+        out["namespace"] = json!(ns);
+    }
+    out
+}
+
+/// apiVersion of the kinds findings are about; `None` when unknown (then omitted).
+pub fn api_version(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "Namespace"
+        | "Pod"
+        | "Service"
+        | "ServiceAccount"
+        | "PersistentVolumeClaim"
+        | "ConfigMap"
+        | "Secret" => "v1",
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => "apps/v1",
+        "Job" | "CronJob" => "batch/v1",
+        "Ingress" | "NetworkPolicy" => "networking.k8s.io/v1",
+        "RoleBinding" | "ClusterRoleBinding" | "Role" | "ClusterRole" => {
+            "rbac.authorization.k8s.io/v1"
+        }
+        "StorageClass" => "storage.k8s.io/v1",
+        "PodDisruptionBudget" => "policy/v1",
+        "Schedule" | "Backup" | "Restore" | "BackupStorageLocation" => "velero.io/v1",
+        "SecurityBaseline" | "BackupPolicy" | "EnvironmentIsolation" => {
+            "security.baseline.dev/v1alpha1"
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Exemption;
+    use crate::evaluate::{ControlEvidence, Waived};
+
+    fn owner() -> Owner {
+        Owner {
+            api_version: "security.baseline.dev/v1alpha1".into(),
+            kind: "SecurityBaseline".into(),
+            name: "prod".into(),
+            uid: "uid-1".into(),
+        }
+    }
+
+    fn violation(ns: &str, i: usize) -> Violation {
+        Violation::new(
+            ObjectRef {
+                kind: "Deployment".into(),
+                namespace: Some(ns.into()),
+                name: format!("app-{i:05}"),
+                labels: BTreeMap::new(),
+            },
+            format!("container app uses image nginx:latest with a mutable tag ({i})"),
+        )
+    }
+
+    fn evaluation(controls: Vec<ControlEvidence>) -> Evaluation {
+        Evaluation {
+            namespaces: vec!["shop".into()],
+            controls,
+            notices: Vec::new(),
+        }
+    }
+
+    fn exemption() -> Exemption {
+        Exemption {
+            controls: vec![ControlId::TrustedImages],
+            namespaces: vec!["shop".into()],
+            selector: None,
+            reason: "vendor image".into(),
+            approved_by: "ciso@example.com".into(),
+            ticket: Some("SEC-42".into()),
+            expires: "2030-01-01".into(),
+        }
+    }
+
+    #[test]
+    fn five_thousand_findings_split_below_one_mebibyte_and_counts_add_up() {
+        let failed: Vec<Violation> = (0..5_000).map(|i| violation("shop", i)).collect();
+        let eval = evaluation(vec![
+            ControlEvidence {
+                id: ControlId::TrustedImages,
+                state: ControlState::Fail,
+                checked: 5_000,
+                failed,
+                waived: Vec::new(),
+            },
+            ControlEvidence {
+                id: ControlId::EncryptionInTransit,
+                state: ControlState::Pass,
+                checked: 3,
+                failed: Vec::new(),
+                waived: Vec::new(),
+            },
+        ]);
+        let reports = policy_reports(OwnedKind::NetworkPolicy, &owner(), &eval);
+        assert!(
+            reports.len() > 1,
+            "5,000 findings need more than one report"
+        );
+        let mut fails = 0;
+        let mut passes = 0;
+        for (i, report) in reports.iter().enumerate() {
+            let size = serde_json::to_vec(&report.body).unwrap().len();
+            assert!(size < 1024 * 1024, "report {i} is {size} bytes");
+            assert!(size <= MAX_REPORT_BYTES, "report {i} is {size} bytes");
+            assert_eq!(report.body["apiVersion"], API_VERSION);
+            assert_eq!(report.body["kind"], KIND);
+            assert_eq!(report.namespace.as_deref(), Some("shop"));
+            let summary = &report.body["summary"];
+            let results = report.body["results"].as_array().unwrap();
+            assert_eq!(summary["fail"].as_u64().unwrap() as usize, results.len());
+            fails += summary["fail"].as_u64().unwrap();
+            passes += summary["pass"].as_u64().unwrap();
+        }
+        assert_eq!(fails, 5_000);
+        assert_eq!(
+            passes, 1,
+            "encryption-in-transit passes, once per namespace"
+        );
+        assert_eq!(reports[0].name, "sb-prod");
+        assert_eq!(reports[1].name, "sb-prod-2");
+        let first = &reports[0].body["results"][0];
+        assert_eq!(first["policy"], "SecurityBaseline/prod");
+        assert_eq!(first["rule"], "trusted-images");
+        assert_eq!(first["result"], "fail");
+        assert_eq!(first["severity"], "high");
+        assert_eq!(first["category"], "SOC 2");
+        assert_eq!(first["source"], SOURCE);
+        assert_eq!(first["resources"][0]["apiVersion"], "apps/v1");
+        assert_eq!(first["resources"][0]["namespace"], "shop");
+        assert!(
+            first["properties"]["frameworks"]
+                .as_str()
+                .unwrap()
+                .contains("ISO 27001 A.12.5.1")
+        );
+        assert!(first.get("timestamp").is_none());
+        assert_eq!(
+            reports[0].body["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "baseline-operator"
+        );
+    }
+
+    #[test]
+    fn exempted_findings_are_skips_with_the_exemption() {
+        let eval = evaluation(vec![ControlEvidence {
+            id: ControlId::TrustedImages,
+            state: ControlState::Fail,
+            checked: 2,
+            failed: vec![violation("shop", 1)],
+            waived: vec![Waived {
+                violation: violation("shop", 2),
+                exemption: exemption(),
+            }],
+        }]);
+        let reports = policy_reports(OwnedKind::NetworkPolicy, &owner(), &eval);
+        assert_eq!(reports.len(), 1);
+        let body = &reports[0].body;
+        assert_eq!(body["summary"]["fail"], 1);
+        assert_eq!(body["summary"]["skip"], 1);
+        assert_eq!(body["summary"]["pass"], 0);
+        let skip = body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["result"] == "skip")
+            .unwrap();
+        assert_eq!(skip["properties"]["exemptionReason"], "vendor image");
+        assert_eq!(skip["properties"]["approvedBy"], "ciso@example.com");
+        assert_eq!(skip["properties"]["expires"], "2030-01-01");
+        assert_eq!(skip["properties"]["ticket"], "SEC-42");
+        assert!(skip.get("severity").is_none());
+    }
+
+    #[test]
+    fn cluster_scoped_findings_are_counted_not_reported_and_namespaces_get_their_own() {
+        let crb = Violation::new(
+            ObjectRef {
+                kind: "ClusterRoleBinding".into(),
+                name: "everyone-admin".into(),
+                ..ObjectRef::default()
+            },
+            "grants cluster-admin",
+        );
+        let ns = Violation::new(
+            ObjectRef::namespace("other", &BTreeMap::new()),
+            "no default-deny NetworkPolicy",
+        );
+        let eval = evaluation(vec![ControlEvidence {
+            id: ControlId::LeastPrivilege,
+            state: ControlState::Fail,
+            checked: 3,
+            failed: vec![crb, ns, violation("shop", 1)],
+            waived: Vec::new(),
+        }]);
+        let reports = policy_reports(OwnedKind::NetworkPolicy, &owner(), &eval);
+        let namespaces: Vec<_> = reports
+            .iter()
+            .map(|r| r.namespace.clone().unwrap())
+            .collect();
+        assert_eq!(namespaces, ["other", "shop"]);
+        assert_eq!(unreported(&eval), Unreported { fail: 1, skip: 0 });
+        assert!(
+            reports[0].body["results"][0]["resources"][0]
+                .get("namespace")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn output_is_deterministic() {
+        let build = || {
+            evaluation(vec![ControlEvidence {
+                id: ControlId::TrustedImages,
+                state: ControlState::Fail,
+                checked: 300,
+                failed: (0..300).map(|i| violation("shop", i)).collect(),
+                waived: vec![Waived {
+                    violation: violation("shop", 999),
+                    exemption: exemption(),
+                }],
+            }])
+        };
+        let a = policy_reports(OwnedKind::NetworkPolicy, &owner(), &build());
+        let b = policy_reports(OwnedKind::NetworkPolicy, &owner(), &build());
+        assert_eq!(a, b);
+        assert_eq!(
+            serde_json::to_string(&a[0].body).unwrap(),
+            serde_json::to_string(&b[0].body).unwrap()
+        );
+    }
+
+    #[test]
+    fn no_findings_no_reports() {
+        let eval = evaluation(vec![ControlEvidence {
+            id: ControlId::TrustedImages,
+            state: ControlState::Pass,
+            checked: 3,
+            failed: Vec::new(),
+            waived: Vec::new(),
+        }]);
+        assert!(policy_reports(OwnedKind::NetworkPolicy, &owner(), &eval).is_empty());
+    }
+}

@@ -1,0 +1,316 @@
+//! BackupPolicy against the real Velero CRDs. The test stands in for the Velero server: it
+//! creates Backups and sets their status (and the status of the operator's Restores) as
+//! Velero's server would; Velero's CRDs have no status subresource, so status is written
+//! with the object.
+
+use crate::support::*;
+use baseline_operator::api::{BackupPolicy, ControlState};
+use baseline_operator::velero::{Restore, Schedule};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::Client;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(45);
+const VELERO: &str = "velero";
+
+async fn apply_policy(client: &Client, name: &str, spec: Value) -> Api<BackupPolicy> {
+    let api: Api<BackupPolicy> = Api::all(client.clone());
+    let body = json!({
+        "apiVersion": "security.baseline.dev/v1alpha1", "kind": "BackupPolicy",
+        "metadata": {"name": name}, "spec": spec,
+    });
+    api.patch(
+        name,
+        &PatchParams::apply("e2e").force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .expect("apply BackupPolicy");
+    api
+}
+
+async fn velero_namespace(client: &Client) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    if api.get_opt(VELERO).await.unwrap().is_none() {
+        namespace(client, VELERO, &[]).await;
+    }
+}
+
+/// Creates a Backup and sets its status as Velero's server would.
+async fn backup(
+    client: &Client,
+    name: &str,
+    policy: &str,
+    namespaces: &[&str],
+    completed_hours_ago: i64,
+) {
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        VELERO,
+        &kube::api::ApiResource::erase::<baseline_operator::velero::Backup>(&()),
+    );
+    let _ = api.delete(name, &DeleteParams::default()).await;
+    let object: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "velero.io/v1", "kind": "Backup",
+        "metadata": {"name": name, "labels": {"security.baseline.dev/backup-policy": policy}},
+        "spec": {"includedNamespaces": namespaces, "ttl": "720h0m0s", "storageLocation": "default"},
+    }))
+    .unwrap();
+    wait_until("old backup gone", TIMEOUT, || async {
+        api.get_opt(name).await.unwrap().is_none()
+    })
+    .await;
+    api.create(&PostParams::default(), &object).await.unwrap();
+    set_backup_completed(client, name, completed_hours_ago).await;
+}
+
+async fn set_backup_completed(client: &Client, name: &str, completed_hours_ago: i64) {
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        VELERO,
+        &kube::api::ApiResource::erase::<baseline_operator::velero::Backup>(&()),
+    );
+    let now = jiff::Timestamp::now();
+    let completed = now - jiff::SignedDuration::from_hours(completed_hours_ago);
+    let started = completed - jiff::SignedDuration::from_mins(5);
+    let expiration = started + jiff::SignedDuration::from_hours(720);
+    let status = json!({"status": {
+        "phase": "Completed",
+        "startTimestamp": started.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "completionTimestamp": completed.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    }});
+    // Velero's CRDs have no status subresource: its server writes status with the object.
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+}
+
+async fn control(
+    api: &Api<BackupPolicy>,
+    name: &str,
+    id: &str,
+) -> Option<(ControlState, Vec<String>)> {
+    let bp = api.get(name).await.ok()?;
+    let c = bp
+        .status?
+        .compliance
+        .controls
+        .into_iter()
+        .find(|c| c.id.as_str() == id)?;
+    Some((c.state, c.findings.into_iter().map(|f| f.message).collect()))
+}
+
+#[tokio::test]
+async fn schedule_follows_the_policy_and_freshness_follows_the_backups() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    velero_namespace(&client).await;
+    namespace(&client, "e2e-bp-shop", &[("e2e-bp", "fresh")]).await;
+    let spec = |rpo: &str| {
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-bp": "fresh"}},
+            "rpo": rpo,
+            "retention": {"min": "720h", "max": "2160h"},
+            "storageLocation": "default",
+        })
+    };
+    let api = apply_policy(&client, "e2e-fresh", spec("24h")).await;
+    let schedules: Api<Schedule> = Api::namespaced(client.clone(), VELERO);
+    wait_until("daily schedule created", TIMEOUT, || async {
+        schedules
+            .get_opt("bp-e2e-fresh")
+            .await
+            .unwrap()
+            .is_some_and(|s| {
+                s.spec.schedule == "0 0 * * *"
+                    && s.spec.template.included_namespaces == vec!["e2e-bp-shop".to_string()]
+                    && s.spec.template.ttl.as_deref() == Some("720h0m0s")
+                    && s.spec.template.storage_location.as_deref() == Some("default")
+            })
+    })
+    .await;
+    apply_policy(&client, "e2e-fresh", spec("6h")).await;
+    wait_until("schedule follows the new RPO", TIMEOUT, || async {
+        schedules
+            .get_opt("bp-e2e-fresh")
+            .await
+            .unwrap()
+            .is_some_and(|s| s.spec.schedule == "0 */6 * * *")
+    })
+    .await;
+
+    wait_until("no backup yet: automated-backup fails", TIMEOUT, || async {
+        control(&api, "e2e-fresh", "automated-backup")
+            .await
+            .is_some_and(|(s, f)| {
+                s == ControlState::Fail && f.iter().any(|m| m.contains("no completed backup"))
+            })
+    })
+    .await;
+    backup(&client, "e2e-fresh-1", "e2e-fresh", &["e2e-bp-shop"], 1).await;
+    wait_until("fresh backup: automated-backup passes", TIMEOUT, || async {
+        control(&api, "e2e-fresh", "automated-backup")
+            .await
+            .is_some_and(|(s, _)| s == ControlState::Pass)
+    })
+    .await;
+    set_backup_completed(&client, "e2e-fresh-1", 7).await;
+    wait_until(
+        "aged backup: automated-backup fails again",
+        TIMEOUT,
+        || async {
+            control(&api, "e2e-fresh", "automated-backup")
+                .await
+                .is_some_and(|(s, f)| {
+                    s == ControlState::Fail && f.iter().any(|m| m.contains("older than the RPO"))
+                })
+        },
+    )
+    .await;
+
+    api.delete("e2e-fresh", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_until("schedule removed with the policy", TIMEOUT, || async {
+        schedules.get_opt("bp-e2e-fresh").await.unwrap().is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn restore_test_runs_in_a_quarantined_sandbox_and_is_recorded() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    velero_namespace(&client).await;
+    namespace(&client, "e2e-bp-orders", &[("e2e-bp", "restore")]).await;
+    backup(
+        &client,
+        "e2e-restore-1",
+        "e2e-restore",
+        &["e2e-bp-orders"],
+        2,
+    )
+    .await;
+    let api = apply_policy(
+        &client,
+        "e2e-restore",
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-bp": "restore"}},
+            "rpo": "24h", "rto": "6h",
+            "restoreTest": {"every": "8760h", "keepSandboxFor": "5s", "minRestoredItems": 1},
+        }),
+    )
+    .await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let restores: Api<Restore> = Api::namespaced(client.clone(), VELERO);
+    // The operator creates the sandbox and its deny-all policy first, then the Restore.
+    let mut restore_name = String::new();
+    wait_until("restore created", TIMEOUT, || async {
+        restores
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|r| r.spec.backup_name == "e2e-restore-1")
+    })
+    .await;
+    let restore = restores
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|r| r.spec.backup_name == "e2e-restore-1")
+        .unwrap();
+    restore_name.push_str(restore.metadata.name.as_deref().unwrap());
+    let sandbox = restore
+        .spec
+        .namespace_mapping
+        .get("e2e-bp-orders")
+        .cloned()
+        .expect("namespace mapping for the source");
+    let sandbox_ns = namespaces
+        .get(&sandbox)
+        .await
+        .expect("sandbox exists before the restore");
+    assert_eq!(
+        sandbox_ns
+            .metadata
+            .labels
+            .unwrap()
+            .get("security.baseline.dev/restore-test")
+            .map(String::as_str),
+        Some("true")
+    );
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &sandbox);
+    let deny = policies.list(&Default::default()).await.unwrap().items;
+    let deny_all = deny.iter().find(|p| {
+        let spec = p.spec.as_ref().unwrap();
+        spec.ingress.is_none()
+            && spec.egress.is_none()
+            && spec.policy_types.as_ref().is_some_and(|t| t.len() == 2)
+    });
+    assert!(
+        deny_all.is_some(),
+        "sandbox has no deny-all policy: {deny:?}"
+    );
+    let created =
+        |t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| t.clone().unwrap().0;
+    assert!(
+        created(&sandbox_ns.metadata.creation_timestamp)
+            <= created(&restore.metadata.creation_timestamp)
+    );
+
+    // Stand in for Velero: the restore ran for 3 minutes and restored 12 items.
+    let now = jiff::Timestamp::now();
+    let status = json!({"status": {
+        "phase": "Completed",
+        "startTimestamp": (now - jiff::SignedDuration::from_mins(3)).strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "completionTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "progress": {"totalItems": 12, "itemsRestored": 12},
+    }});
+    restores
+        .patch(
+            &restore_name,
+            &PatchParams::default(),
+            &Patch::Merge(&status),
+        )
+        .await
+        .unwrap();
+    wait_until(
+        "result recorded and restore-tested passes",
+        TIMEOUT,
+        || async {
+            let bp = api.get("e2e-restore").await.unwrap();
+            let last = bp.status.as_ref().and_then(|s| s.last_restore_test.clone());
+            let passed = last.is_some_and(|l| {
+                l.result == "Passed" && l.items == Some(12) && l.backup == "e2e-restore-1"
+            });
+            passed
+                && control(&api, "e2e-restore", "restore-tested")
+                    .await
+                    .is_some_and(|(s, _)| s == ControlState::Pass)
+        },
+    )
+    .await;
+    wait_until("sandbox removed after keepSandboxFor", TIMEOUT, || async {
+        namespaces
+            .get_opt(&sandbox)
+            .await
+            .unwrap()
+            .is_none_or(|ns| ns.metadata.deletion_timestamp.is_some())
+    })
+    .await;
+    api.delete("e2e-restore", &DeleteParams::default())
+        .await
+        .unwrap();
+}

@@ -70,6 +70,18 @@ fn live_owned(ctx: &Context, owner_uid: &str) -> BTreeMap<Key, Value> {
             out.insert(key, serde_json::to_value(&*ns).unwrap_or_default());
         }
     }
+    if let Some(reports) = stores.policy_reports.get() {
+        for report in reports.state() {
+            if owned_by(report.metadata.labels.as_ref()) {
+                let key = (
+                    OwnedKind::PolicyReport,
+                    report.metadata.namespace.clone(),
+                    report.metadata.name.clone().unwrap_or_default(),
+                );
+                out.insert(key, serde_json::to_value(&*report).unwrap_or_default());
+            }
+        }
+    }
     if let Some(velero) = stores.velero.get() {
         for schedule in velero.schedules.state() {
             if owned_by(schedule.metadata.labels.as_ref()) {

@@ -118,12 +118,20 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     let owner = Owner::of(resource);
     let reference = resource.object_ref(&());
     let enforced = async {
-        let plan = resource.plan(ctx, now).await?;
+        let mut plan = resource.plan(ctx, now).await?;
+        let mut manages = K::MANAGES.to_vec();
+        if ctx.stores.policy_reports.get().is_some() {
+            // Reports are evidence, not enforcement: written in Audit mode too.
+            manages.push(OwnedKind::PolicyReport);
+            let reports =
+                crate::report::policy_reports(OwnedKind::PolicyReport, &owner, &plan.evaluation);
+            plan.desired.extend(reports);
+        }
         let restored = apply::reconcile_owned(
             ctx,
             &owner.uid,
             &plan.desired,
-            K::MANAGES,
+            &manages,
             old.observed_generation.is_some(),
         )
         .await?;
@@ -294,7 +302,9 @@ pub fn next_check(
 
 async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, Error> {
     let owner = Owner::of(resource);
-    apply::reconcile_owned(ctx, &owner.uid, &[], K::MANAGES, false).await?;
+    let mut manages = K::MANAGES.to_vec();
+    manages.push(OwnedKind::PolicyReport);
+    apply::reconcile_owned(ctx, &owner.uid, &[], &manages, false).await?;
     apply::reconcile_namespace_labels(ctx, &owner.uid, K::LABEL_MARKER, &BTreeMap::new()).await?;
     ctx.forget(&owner.uid);
     Ok(Action::await_change())

@@ -16,6 +16,7 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::DynamicObject;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -61,6 +62,58 @@ pub struct Stores {
     pub secrets: Option<SecretDigests>,
     /// Velero's objects, once its API is served (it may be installed after the operator).
     pub velero: Arc<OnceLock<VeleroStores>>,
+    /// The operator's own PolicyReports, once the PolicyReport API is served.
+    pub policy_reports: Arc<OnceLock<Store<DynamicObject>>>,
+}
+
+/// Polls discovery until the PolicyReport API is served, then watches the operator's reports.
+fn discover_policy_reports(
+    client: Client,
+    cell: Arc<OnceLock<Store<DynamicObject>>>,
+    triggers: broadcast::Sender<Trigger>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let served = client
+                .list_api_group_resources(crate::report::API_VERSION)
+                .await
+                .is_ok_and(|list| list.resources.iter().any(|r| r.name == "policyreports"));
+            if served {
+                let resource = crate::desired::OwnedKind::PolicyReport.api_resource();
+                let owned = watcher::Config::default()
+                    .labels(&format!(
+                        "{}={}",
+                        crate::desired::MANAGED_BY,
+                        crate::desired::OPERATOR
+                    ))
+                    .any_semantic();
+                let writer = reflector::store::Writer::new(resource.clone());
+                let reader = writer.as_reader();
+                let stream = watcher(
+                    Api::<DynamicObject>::all_with(client.clone(), &resource),
+                    owned,
+                )
+                .default_backoff()
+                .reflect(writer)
+                .touched_objects();
+                let sender = triggers.clone();
+                tokio::spawn(async move {
+                    let mut stream = std::pin::pin!(stream);
+                    while let Ok(Some(report)) = stream.try_next().await {
+                        let _ = sender.send(Trigger {
+                            namespace: report.namespace(),
+                        });
+                    }
+                });
+                let _ = reader.wait_until_ready().await;
+                let _ = cell.set(reader);
+                tracing::info!("PolicyReport API found; writing reports");
+                let _ = triggers.send(Trigger { namespace: None });
+                return;
+            }
+            tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
+        }
+    });
 }
 
 #[derive(Clone)]
@@ -204,6 +257,11 @@ impl Stores {
             velero: {
                 let cell = Arc::new(OnceLock::new());
                 discover_velero(client.clone(), cell.clone(), triggers.clone());
+                cell
+            },
+            policy_reports: {
+                let cell = Arc::new(OnceLock::new());
+                discover_policy_reports(client.clone(), cell.clone(), triggers.clone());
                 cell
             },
         }

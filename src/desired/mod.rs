@@ -28,6 +28,8 @@ pub enum OwnedKind {
     VeleroSchedule,
     VeleroRestore,
     Namespace,
+    /// `wgpolicyk8s.io/v1alpha2` PolicyReport: findings that do not fit a status.
+    PolicyReport,
 }
 
 impl OwnedKind {
@@ -48,13 +50,20 @@ impl OwnedKind {
             Self::Namespace => {
                 kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::Namespace>(&())
             }
+            Self::PolicyReport => kube::core::ApiResource {
+                group: "wgpolicyk8s.io".into(),
+                version: "v1alpha2".into(),
+                api_version: crate::report::API_VERSION.into(),
+                kind: crate::report::KIND.into(),
+                plural: "policyreports".into(),
+            },
         }
     }
 
     pub fn namespaced(self) -> bool {
         matches!(
             self,
-            Self::NetworkPolicy | Self::VeleroSchedule | Self::VeleroRestore
+            Self::NetworkPolicy | Self::VeleroSchedule | Self::VeleroRestore | Self::PolicyReport
         )
     }
 }

@@ -111,6 +111,15 @@ async fn schedule_follows_the_policy_and_freshness_follows_the_backups() {
     let client = client().await;
     velero_namespace(&client).await;
     namespace(&client, "e2e-bp-shop", &[("e2e-bp", "fresh")]).await;
+    let backups: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        VELERO,
+        &kube::api::ApiResource::erase::<baseline_operator::velero::Backup>(&()),
+    );
+    // A backup left by an earlier run against a reused cluster would change the story.
+    let _ = backups
+        .delete("e2e-fresh-1", &DeleteParams::default())
+        .await;
     let spec = |rpo: &str| {
         json!({
             "mode": "Enforce",

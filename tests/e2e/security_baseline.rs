@@ -328,8 +328,34 @@ subjects: [{{kind: ServiceAccount, name: default, namespace: {ns}}}]
         .find(|c| c.type_ == "Compliant")
         .unwrap();
     assert_eq!(compliant.status, "False");
-    // Audit mode creates nothing.
+    // Audit mode enforces nothing, but still reports every finding in a PolicyReport.
     assert!(policies_in(&client, &ns).await.is_empty());
+    wait_until("PolicyReport with the findings", TIMEOUT, || async {
+        let out = cluster().kubectl(&[
+            "get",
+            "policyreport",
+            "sb-e2e-findings",
+            "-n",
+            &ns,
+            "-o",
+            "json",
+        ]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let rules: Vec<&str> = report["results"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|r| r["rule"].as_str()).collect())
+            .unwrap_or_default();
+        [
+            "trusted-images",
+            "encryption-in-transit",
+            "least-privilege",
+            "workload-hardening",
+        ]
+        .iter()
+        .all(|rule| rules.contains(rule))
+            && report["summary"]["fail"].as_i64() >= Some(4)
+    })
+    .await;
     delete_baseline(&api, "e2e-findings").await;
 }
 

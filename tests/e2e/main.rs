@@ -4,6 +4,7 @@ mod backup_policy;
 mod crd_validation;
 mod environment_isolation;
 mod evidence;
+mod leader;
 mod security_baseline;
 mod smoke;
 mod support;

@@ -4,6 +4,7 @@
 use super::Error;
 use super::context::Context;
 use crate::desired::{DesiredObject, OWNER_UID, OwnedKind, is_subset};
+use kube::Resource;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,88 +24,61 @@ type Key = (OwnedKind, Option<String>, String);
 
 /// Live owned objects of `owner_uid` in the stores, as JSON.
 fn live_owned(ctx: &Context, owner_uid: &str) -> BTreeMap<Key, Value> {
-    let mut out = BTreeMap::new();
-    let owned_by = |labels: Option<&BTreeMap<String, String>>| {
-        labels
-            .and_then(|l| l.get(OWNER_UID))
-            .is_some_and(|uid| uid == owner_uid)
-    };
     let stores = &ctx.stores;
-    for np in stores.network_policies.state() {
-        if owned_by(np.metadata.labels.as_ref()) {
-            let key = (
-                OwnedKind::NetworkPolicy,
-                np.metadata.namespace.clone(),
-                np.metadata.name.clone().unwrap_or_default(),
-            );
-            out.insert(key, serde_json::to_value(&*np).unwrap_or_default());
-        }
-    }
-    for p in stores.admission_policies.state() {
-        if owned_by(p.metadata.labels.as_ref()) {
-            let key = (
-                OwnedKind::ValidatingAdmissionPolicy,
-                None,
-                p.metadata.name.clone().unwrap_or_default(),
-            );
-            out.insert(key, serde_json::to_value(&*p).unwrap_or_default());
-        }
-    }
-    for b in stores.admission_bindings.state() {
-        if owned_by(b.metadata.labels.as_ref()) {
-            let key = (
-                OwnedKind::ValidatingAdmissionPolicyBinding,
-                None,
-                b.metadata.name.clone().unwrap_or_default(),
-            );
-            out.insert(key, serde_json::to_value(&*b).unwrap_or_default());
-        }
-    }
-    for ns in stores.namespaces.state() {
-        if owned_by(ns.metadata.labels.as_ref()) {
-            let key = (
-                OwnedKind::Namespace,
-                None,
-                ns.metadata.name.clone().unwrap_or_default(),
-            );
-            out.insert(key, serde_json::to_value(&*ns).unwrap_or_default());
-        }
-    }
+    let mut owned = Owned {
+        owner_uid,
+        found: BTreeMap::new(),
+    };
+    owned.add(OwnedKind::NetworkPolicy, stores.network_policies.state());
+    owned.add(
+        OwnedKind::ValidatingAdmissionPolicy,
+        stores.admission_policies.state(),
+    );
+    owned.add(
+        OwnedKind::ValidatingAdmissionPolicyBinding,
+        stores.admission_bindings.state(),
+    );
+    owned.add(OwnedKind::Namespace, stores.namespaces.state());
     if let Some(reports) = stores.policy_reports.get() {
-        for report in reports.state() {
-            if owned_by(report.metadata.labels.as_ref()) {
-                let key = (
-                    OwnedKind::PolicyReport,
-                    report.metadata.namespace.clone(),
-                    report.metadata.name.clone().unwrap_or_default(),
-                );
-                out.insert(key, serde_json::to_value(&*report).unwrap_or_default());
-            }
-        }
+        owned.add(OwnedKind::PolicyReport, reports.state());
     }
     if let Some(velero) = stores.velero.get() {
-        for schedule in velero.schedules.state() {
-            if owned_by(schedule.metadata.labels.as_ref()) {
+        owned.add(OwnedKind::VeleroSchedule, velero.schedules.state());
+        owned.add(OwnedKind::VeleroRestore, velero.restores.state());
+    }
+    owned.found
+}
+
+/// Collects the objects of one owner from the stores, keyed for comparison with desired ones.
+struct Owned<'a> {
+    owner_uid: &'a str,
+    found: BTreeMap<Key, Value>,
+}
+
+impl Owned<'_> {
+    fn add<K: Resource + serde::Serialize>(
+        &mut self,
+        kind: OwnedKind,
+        objects: Vec<std::sync::Arc<K>>,
+    ) {
+        for object in objects {
+            let meta = object.meta();
+            let ours = meta
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(OWNER_UID))
+                .is_some_and(|uid| uid == self.owner_uid);
+            if ours {
                 let key = (
-                    OwnedKind::VeleroSchedule,
-                    schedule.metadata.namespace.clone(),
-                    schedule.metadata.name.clone().unwrap_or_default(),
+                    kind,
+                    meta.namespace.clone(),
+                    meta.name.clone().unwrap_or_default(),
                 );
-                out.insert(key, serde_json::to_value(&*schedule).unwrap_or_default());
-            }
-        }
-        for restore in velero.restores.state() {
-            if owned_by(restore.metadata.labels.as_ref()) {
-                let key = (
-                    OwnedKind::VeleroRestore,
-                    restore.metadata.namespace.clone(),
-                    restore.metadata.name.clone().unwrap_or_default(),
-                );
-                out.insert(key, serde_json::to_value(&*restore).unwrap_or_default());
+                self.found
+                    .insert(key, serde_json::to_value(&*object).unwrap_or_default());
             }
         }
     }
-    out
 }
 
 fn api_for(ctx: &Context, kind: OwnedKind, namespace: Option<&str>) -> Api<DynamicObject> {

@@ -17,19 +17,7 @@ const TIMEOUT: Duration = Duration::from_secs(45);
 const VELERO: &str = "velero";
 
 async fn apply_policy(client: &Client, name: &str, spec: Value) -> Api<BackupPolicy> {
-    let api: Api<BackupPolicy> = Api::all(client.clone());
-    let body = json!({
-        "apiVersion": "security.baseline.dev/v1alpha1", "kind": "BackupPolicy",
-        "metadata": {"name": name}, "spec": spec,
-    });
-    api.patch(
-        name,
-        &PatchParams::apply("e2e").force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .expect("apply BackupPolicy");
-    api
+    apply_cr(client, name, spec).await
 }
 
 async fn velero_namespace(client: &Client) {

@@ -6,7 +6,7 @@ use baseline_operator::api::{ControlState, EnvironmentIsolation};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::Client;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -15,19 +15,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 const SECRET_VALUE: &str = "pr0d-db-password-4f7c1e9a";
 
 async fn apply_isolation(client: &Client, name: &str, spec: Value) -> Api<EnvironmentIsolation> {
-    let api: Api<EnvironmentIsolation> = Api::all(client.clone());
-    let body = json!({
-        "apiVersion": "security.baseline.dev/v1alpha1", "kind": "EnvironmentIsolation",
-        "metadata": {"name": name}, "spec": spec,
-    });
-    api.patch(
-        name,
-        &PatchParams::apply("e2e").force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .expect("apply EnvironmentIsolation");
-    api
+    apply_cr(client, name, spec).await
 }
 
 fn spec(mode: &str) -> Value {

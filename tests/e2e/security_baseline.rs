@@ -13,19 +13,7 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn apply_baseline(client: &Client, name: &str, spec: Value) -> Api<SecurityBaseline> {
-    let api: Api<SecurityBaseline> = Api::all(client.clone());
-    let body = json!({
-        "apiVersion": "security.baseline.dev/v1alpha1", "kind": "SecurityBaseline",
-        "metadata": {"name": name}, "spec": spec,
-    });
-    api.patch(
-        name,
-        &PatchParams::apply("e2e").force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .expect("apply SecurityBaseline");
-    api
+    apply_cr(client, name, spec).await
 }
 
 async fn delete_baseline(api: &Api<SecurityBaseline>, name: &str) {

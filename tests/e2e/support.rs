@@ -246,6 +246,26 @@ pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     SERIAL.lock().await
 }
 
+/// Server-side applies a cluster-scoped custom resource of kind `K` with `spec`.
+pub async fn apply_cr<K>(client: &Client, name: &str, spec: serde_json::Value) -> Api<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let body = serde_json::json!({
+        "apiVersion": K::api_version(&()), "kind": K::kind(&()),
+        "metadata": {"name": name}, "spec": spec,
+    });
+    let params = kube::api::PatchParams::apply("e2e").force();
+    if let Err(error) = api
+        .patch(name, &params, &kube::api::Patch::Apply(&body))
+        .await
+    {
+        panic!("applying {} {name}: {error}", K::kind(&()));
+    }
+    api
+}
+
 /// Creates a namespace with labels; returns its name.
 pub async fn namespace(client: &Client, name: &str, labels: &[(&str, &str)]) -> String {
     let api: Api<Namespace> = Api::all(client.clone());

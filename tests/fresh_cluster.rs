@@ -1,6 +1,7 @@
-//! A BackupPolicy on a cluster without Velero says so (`Ready=False`, `VeleroNotInstalled`)
-//! and recovers by itself once Velero's CRDs appear. Its own control plane, started without
-//! the Velero CRDs, so that the other suites keep theirs.
+//! A fresh cluster, its own control plane started without Velero's CRDs (so the other suites
+//! keep theirs): the operator refuses to start without its CRDs, naming the missing one; a
+//! BackupPolicy says Velero is missing (`Ready=False`, `VeleroNotInstalled`) and recovers by
+//! itself once Velero's CRDs appear.
 
 use baseline_operator::api::BackupPolicy;
 use baseline_operator::controller::{self, RunConfig};
@@ -60,7 +61,7 @@ async fn wait_for(api: &Api<BackupPolicy>, want: (&str, &str)) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backup_policy_reports_missing_velero_and_recovers_when_it_appears() {
+async fn missing_crds_are_named_and_missing_velero_is_recovered_from() {
     let state = std::env::temp_dir().join(format!("baseline-novelero-{}", std::process::id()));
     let kubeconfig = run(Command::new(script("up"))
         .args([

@@ -260,6 +260,9 @@ subjects: [{{kind: ServiceAccount, name: default, namespace: {ns}}}]
 "#
         ))
         .expect("create violating objects");
+    let soon = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(72))
+        .strftime("%Y-%m-%d")
+        .to_string();
     let api = apply_baseline(
         &client,
         "e2e-findings",
@@ -272,10 +275,31 @@ subjects: [{{kind: ServiceAccount, name: default, namespace: {ns}}}]
             "images": {"disallowLatestTag": true},
             "access": {"forbiddenRoles": ["cluster-admin"]},
             "resources": {"requireRequests": true},
+            "exemptions": [
+                {"controls": ["high-availability"], "reason": "soon over", "approvedBy": "ciso", "expires": soon},
+                {"controls": ["high-availability"], "reason": "long over", "approvedBy": "ciso", "expires": "2020-01-01"},
+            ],
         }),
     )
     .await;
     let sb = wait_reconciled(&api, "e2e-findings").await;
+    // Exemptions about to run out, or already out, are announced as warnings.
+    for reason in ["ExemptionExpiring", "ExemptionExpired"] {
+        wait_until(&format!("{reason} warning event"), TIMEOUT, || async {
+            let selector = format!("reason={reason}");
+            let events = cluster().kubectl_ok(&[
+                "get",
+                "events",
+                "-A",
+                "--field-selector",
+                &selector,
+                "-o",
+                "json",
+            ]);
+            events.contains("e2e-findings") && events.contains("Warning")
+        })
+        .await;
+    }
     let expect = [
         (
             "trusted-images",

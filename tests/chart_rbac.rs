@@ -1,0 +1,947 @@
+//! The Helm chart on the real control plane: it installs the objects it promises, and its RBAC
+//! is what the operator needs — no less (the real operator binary, impersonating the chart's
+//! ServiceAccount, reconciles every kind without a 403) and no more than the rules it lists
+//! (remove one, and the operator reports `Forbidden` instead of succeeding).
+//!
+//! A test binary of its own (not part of `tests/e2e`): no in-process operator runs here, so
+//! the only operator reconciling the custom resources is the impersonating child process,
+//! and its status is the proof. It gets its own control plane unless
+//! `BASELINE_TEST_KUBECONFIG` names one; against a shared cluster, do not run it while
+//! another operator (e.g. `cargo test --test e2e` in another shell) reconciles the same cluster.
+#![allow(dead_code)]
+
+#[path = "e2e/support.rs"]
+mod support;
+
+use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::{Client, Resource};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use support::*;
+
+const RELEASE: &str = "baseline-operator";
+const RELEASE_NS: &str = "baseline-system";
+const SERVICE_ACCOUNT: &str = "system:serviceaccount:baseline-system:baseline-operator";
+const VELERO: &str = "velero";
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn chart() -> PathBuf {
+    Path::new(REPO).join("charts/baseline-operator")
+}
+
+/// Runs the Go-built helm against the test cluster, with its config, cache and data kept in a
+/// directory of this run; returns stdout, failing the test with helm's output on error.
+fn helm(args: &[&str]) -> String {
+    let out = helm_output(args);
+    assert!(
+        out.status.success(),
+        "helm {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn helm_output(args: &[&str]) -> std::process::Output {
+    let cluster = cluster();
+    let home =
+        std::env::temp_dir().join(format!("baseline-chart-rbac-helm-{}", std::process::id()));
+    Command::new(cluster.bin.join("helm"))
+        .args(args)
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .output()
+        .expect("running the built helm")
+}
+
+/// Installs (or upgrades) the release. The CRDs are already installed by the harness, and
+/// there is no `--wait`: the control plane has no kubelet, so the pods never become ready.
+fn install_chart(values: &[&str]) {
+    let chart = chart();
+    let mut args = vec![
+        "upgrade",
+        "--install",
+        RELEASE,
+        chart.to_str().unwrap(),
+        "--namespace",
+        RELEASE_NS,
+        "--create-namespace",
+        "--skip-crds",
+        "--force-conflicts",
+    ];
+    for value in values {
+        args.extend(["--set", value]);
+    }
+    helm(&args);
+}
+
+/// Whether the chart's ServiceAccount may `verb` `resource` (`resource.group`, or
+/// `resource.group/subresource`), cluster-wide or in `namespace`, by the API server's authorizer.
+fn sa_can(verb: &str, resource: &str, namespace: Option<&str>) -> bool {
+    let (resource, subresource) = match resource.split_once('/') {
+        Some((resource, sub)) => (resource, Some(sub)),
+        None => (resource, None),
+    };
+    let mut args = vec![
+        "auth".to_string(),
+        "can-i".into(),
+        verb.into(),
+        resource.into(),
+        format!("--as={SERVICE_ACCOUNT}"),
+    ];
+    if let Some(sub) = subresource {
+        args.push(format!("--subresource={sub}"));
+    }
+    match namespace {
+        Some(ns) => args.push(format!("--namespace={ns}")),
+        None => args.push("--all-namespaces".into()),
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = cluster().kubectl(&args);
+    let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    match (out.status.code(), answer.as_str()) {
+        (Some(0), "yes") => true,
+        (Some(1), "no") => false,
+        _ => panic!(
+            "kubectl {args:?}: {answer} {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+// ------------------------------------------------------------------------- the operator
+
+/// The real operator binary, as a child process authenticated as the chart's ServiceAccount
+/// (the admin kubeconfig with `as:`; the admin is system:masters and may impersonate). Killed
+/// when dropped, so a failing assertion leaves no process behind.
+struct OperatorProcess {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl OperatorProcess {
+    fn start(lease: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = std::fs::read_to_string(&cluster().kubeconfig).expect("reading kubeconfig");
+        let mut config: serde_yaml::Value = serde_yaml::from_str(&text).expect("kubeconfig YAML");
+        let users = config["users"].as_sequence_mut().expect("kubeconfig users");
+        assert!(!users.is_empty(), "kubeconfig without users");
+        for user in users {
+            user["user"]["as"] = SERVICE_ACCOUNT.into();
+        }
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, serde_yaml::to_string(&config).unwrap()).unwrap();
+        let stdout = std::fs::File::create(dir.path().join("stdout")).unwrap();
+        let stderr = std::fs::File::create(dir.path().join("stderr")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_baseline-operator"))
+            .args([
+                "run",
+                "--health-addr",
+                "127.0.0.1:0",
+                "--lease-namespace",
+                RELEASE_NS,
+                "--lease-name",
+                lease,
+                "--lease-seconds",
+                "15",
+                "--identity",
+                lease,
+                "--detect-copied-secrets",
+            ])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("RUST_LOG", "info,kube=warn")
+            .env_remove("BASELINE_LOG_JSON")
+            .env_remove("POD_NAME")
+            .env_remove("POD_NAMESPACE")
+            .env_remove("BASELINE_HEALTH_ADDR")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawning the operator");
+        Self { child, dir }
+    }
+
+    /// Everything the process wrote so far (its logs go to stdout, errors to stderr).
+    fn output(&self) -> String {
+        let read =
+            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        format!("{}{}", read("stdout"), read("stderr"))
+    }
+
+    fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("the operator exited ({status}):\n{}", self.output());
+        }
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lease_name(test: &str) -> String {
+    format!("chart-rbac-{test}-{}", std::process::id())
+}
+
+fn delete_lease(name: &str) {
+    let _ = cluster().kubectl(&[
+        "delete",
+        "lease",
+        name,
+        "--namespace",
+        RELEASE_NS,
+        "--ignore-not-found",
+    ]);
+}
+
+// ------------------------------------------------------------------- custom resources
+
+fn resource<K: Resource<DynamicType = ()>>() -> ApiResource {
+    ApiResource::erase::<K>(&())
+}
+
+async fn apply_cr(
+    client: &Client,
+    ar: &ApiResource,
+    name: &str,
+    spec: Value,
+) -> Api<DynamicObject> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
+    let body = json!({
+        "apiVersion": ar.api_version, "kind": ar.kind,
+        "metadata": {"name": name}, "spec": spec,
+    });
+    api.patch(
+        name,
+        &PatchParams::apply("chart-rbac").force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("apply {} {name}: {e}", ar.kind));
+    api
+}
+
+/// The `Ready` condition of `name`, once it was written for the current generation. With
+/// `evidence`, status.observedGeneration must be current too (a failed reconcile leaves the
+/// evidence of the last good one, so it updates only the condition's own observedGeneration).
+async fn current_ready(api: &Api<DynamicObject>, name: &str, evidence: bool) -> Option<Value> {
+    let object = api.get_opt(name).await.ok()??;
+    let generation = object.metadata.generation?;
+    let status = object.data.get("status")?;
+    if evidence && status.get("observedGeneration")?.as_i64()? != generation {
+        return None;
+    }
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready" && c["observedGeneration"].as_i64() == Some(generation))
+        .cloned()
+}
+
+async fn wait_ready(api: &Api<DynamicObject>, name: &str, operator: &mut OperatorProcess) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        operator.assert_running();
+        let ready = current_ready(api, name, true).await;
+        if ready.as_ref().is_some_and(|c| c["status"] == "True") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} not Ready=True at its generation; Ready condition: {ready:?}\noperator output:\n{}",
+            operator.output()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn delete_cr(api: &Api<DynamicObject>, name: &str) {
+    let _ = api.delete(name, &DeleteParams::default()).await;
+    wait_until(
+        &format!("{name} deleted (finalizer removed)"),
+        TIMEOUT,
+        || async { api.get_opt(name).await.unwrap().is_none() },
+    )
+    .await;
+}
+
+async fn ensure_namespace(client: &Client, name: &str) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    if api.get_opt(name).await.unwrap().is_none() {
+        namespace(client, name, &[]).await;
+    }
+}
+
+fn assert_no_forbidden(operator: &OperatorProcess) {
+    let output = operator.output();
+    let hits: Vec<&str> = output
+        .lines()
+        .filter(|l| l.to_lowercase().contains("forbidden"))
+        .collect();
+    assert!(
+        hits.is_empty(),
+        "the operator was refused something with the chart's RBAC:\n{}",
+        hits.join("\n")
+    );
+}
+
+// ------------------------------------------------------------------------------ tests
+
+#[tokio::test]
+async fn helm_install_creates_the_objects() {
+    let _serial = serial().await;
+    let client = client().await;
+    let chart = chart();
+    let chart = chart.to_str().unwrap();
+    let lint = helm(&["lint", "--strict", chart]);
+    assert!(lint.contains("0 chart(s) failed"), "{lint}");
+    let rendered = helm(&["template", RELEASE, chart, "--namespace", RELEASE_NS]);
+    let kinds: Vec<String> = serde_yaml::Deserializer::from_str(&rendered)
+        .map(|doc| serde::Deserialize::deserialize(doc).expect("rendered YAML parses"))
+        .filter_map(|doc: serde_yaml::Value| doc["kind"].as_str().map(String::from))
+        .collect();
+    for kind in [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+
+    // A fresh install, as a user would do it (an earlier run's release is removed first).
+    let _ = helm_output(&["uninstall", RELEASE, "--namespace", RELEASE_NS]);
+    helm(&[
+        "install",
+        RELEASE,
+        chart,
+        "--namespace",
+        RELEASE_NS,
+        "--create-namespace",
+        "--skip-crds",
+    ]);
+    let listed = helm(&["list", "--namespace", RELEASE_NS, "--output", "json"]);
+    let releases: Value = serde_json::from_str(&listed).unwrap();
+    assert!(
+        releases
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == RELEASE && r["status"] == "deployed"),
+        "{listed}"
+    );
+
+    let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), RELEASE_NS);
+    sa.get(RELEASE).await.expect("ServiceAccount");
+    let role: ClusterRole = Api::all(client.clone())
+        .get(RELEASE)
+        .await
+        .expect("ClusterRole");
+    assert!(
+        role.rules.unwrap_or_default().iter().any(|r| {
+            r.resources
+                .as_ref()
+                .is_some_and(|res| res.iter().any(|x| x == "networkpolicies"))
+                && r.verbs.iter().any(|v| v == "create")
+        }),
+        "the ClusterRole lets the operator create NetworkPolicies"
+    );
+    let binding: ClusterRoleBinding = Api::all(client.clone())
+        .get(RELEASE)
+        .await
+        .expect("ClusterRoleBinding");
+    assert_eq!(binding.role_ref.name, RELEASE);
+    let subject = &binding.subjects.unwrap()[0];
+    assert_eq!(
+        (
+            subject.kind.as_str(),
+            subject.name.as_str(),
+            subject.namespace.as_deref()
+        ),
+        ("ServiceAccount", RELEASE, Some(RELEASE_NS))
+    );
+    let lease_role: Role = Api::namespaced(client.clone(), RELEASE_NS)
+        .get(&format!("{RELEASE}-leader-election"))
+        .await
+        .expect("leader-election Role");
+    let rules = lease_role.rules.unwrap();
+    assert_eq!(
+        rules[0].resources.as_deref(),
+        Some(&["leases".to_string()][..])
+    );
+    let lease_binding: RoleBinding = Api::namespaced(client.clone(), RELEASE_NS)
+        .get(&format!("{RELEASE}-leader-election"))
+        .await
+        .expect("leader-election RoleBinding");
+    assert_eq!(lease_binding.subjects.unwrap()[0].name, RELEASE);
+
+    let deployment: Deployment = Api::namespaced(client.clone(), RELEASE_NS)
+        .get(RELEASE)
+        .await
+        .expect("Deployment");
+    let spec = deployment.spec;
+    assert_eq!(spec.replicas, Some(2));
+    let pod = spec.template.spec.unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some(RELEASE));
+    let pod_sc = pod.security_context.unwrap();
+    assert_eq!(pod_sc.run_as_non_root, Some(true));
+    assert_eq!(
+        pod_sc.seccomp_profile.map(|s| s.type_).as_deref(),
+        Some("RuntimeDefault")
+    );
+    let container = &pod.containers[0];
+    assert_eq!(container.args.as_ref().unwrap()[0], "run");
+    assert!(
+        !container
+            .args
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--detect-copied-secrets"),
+        "no copied-secret detection by default"
+    );
+    let sc = container.security_context.clone().unwrap();
+    assert_eq!(sc.run_as_non_root, Some(true));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(
+        sc.capabilities.and_then(|c| c.drop),
+        Some(vec!["ALL".to_string()])
+    );
+    assert_eq!(
+        sc.seccomp_profile.map(|s| s.type_).as_deref(),
+        Some("RuntimeDefault")
+    );
+
+    let pdb: PodDisruptionBudget = Api::namespaced(client.clone(), RELEASE_NS)
+        .get(RELEASE)
+        .await
+        .expect("PodDisruptionBudget");
+    assert_eq!(
+        serde_json::to_value(pdb.spec.unwrap().min_available).unwrap(),
+        json!(1)
+    );
+    let service: Service = Api::namespaced(client.clone(), RELEASE_NS)
+        .get(&format!("{RELEASE}-metrics"))
+        .await
+        .expect("Service");
+    let port = &service.spec.unwrap().ports.unwrap()[0];
+    assert_eq!(port.port, 8080);
+
+    helm(&["uninstall", RELEASE, "--namespace", RELEASE_NS]);
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    wait_until("ClusterRole removed by uninstall", TIMEOUT, || async {
+        roles.get_opt(RELEASE).await.unwrap().is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn operator_runs_with_the_charts_rbac() {
+    let _serial = serial().await;
+    let client = client().await;
+    install_chart(&["copiedSecretDetection=true"]);
+    let deployment: Deployment = Api::namespaced(client.clone(), RELEASE_NS)
+        .get(RELEASE)
+        .await
+        .unwrap();
+    let args = deployment.spec.template.spec.unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap();
+    assert!(
+        args.iter().any(|a| a == "--detect-copied-secrets"),
+        "copiedSecretDetection=true passes --detect-copied-secrets: {args:?}"
+    );
+
+    // Every access the operator makes, granted by the chart (checked by the API server's
+    // own authorizer), and a few it must not have.
+    let cluster_wide: &[(&str, &[&str])] = &[
+        (
+            "securitybaselines.security.baseline.dev",
+            &["get", "list", "watch", "patch", "update"],
+        ),
+        (
+            "backuppolicies.security.baseline.dev",
+            &["get", "list", "watch", "patch", "update"],
+        ),
+        (
+            "environmentisolations.security.baseline.dev",
+            &["get", "list", "watch", "patch", "update"],
+        ),
+        (
+            "namespaces",
+            &["get", "list", "watch", "create", "patch", "delete"],
+        ),
+        (
+            "networkpolicies.networking.k8s.io",
+            &["list", "watch", "create", "patch", "delete"],
+        ),
+        (
+            "validatingadmissionpolicies.admissionregistration.k8s.io",
+            &["list", "watch", "create", "patch", "delete"],
+        ),
+        (
+            "validatingadmissionpolicybindings.admissionregistration.k8s.io",
+            &["list", "watch", "create", "patch", "delete"],
+        ),
+        (
+            "schedules.velero.io",
+            &["list", "watch", "create", "patch", "delete"],
+        ),
+        (
+            "restores.velero.io",
+            &["list", "watch", "create", "patch", "delete"],
+        ),
+        ("backups.velero.io", &["list", "watch"]),
+        ("backupstoragelocations.velero.io", &["list", "watch"]),
+        (
+            "policyreports.wgpolicyk8s.io",
+            &["list", "watch", "create", "patch", "delete"],
+        ),
+        ("events.events.k8s.io", &["create", "patch"]),
+        ("secrets", &["list", "watch"]),
+        ("configmaps", &["list", "watch"]),
+        ("services", &["list", "watch"]),
+        ("pods", &["list", "watch"]),
+        ("serviceaccounts", &["list", "watch"]),
+        ("persistentvolumeclaims", &["list", "watch"]),
+        ("ingresses.networking.k8s.io", &["list", "watch"]),
+        ("storageclasses.storage.k8s.io", &["list", "watch"]),
+        ("deployments.apps", &["list", "watch"]),
+        ("statefulsets.apps", &["list", "watch"]),
+        ("daemonsets.apps", &["list", "watch"]),
+        ("jobs.batch", &["list", "watch"]),
+        ("cronjobs.batch", &["list", "watch"]),
+        ("poddisruptionbudgets.policy", &["list", "watch"]),
+        ("roles.rbac.authorization.k8s.io", &["list", "watch"]),
+        ("rolebindings.rbac.authorization.k8s.io", &["list", "watch"]),
+        ("clusterroles.rbac.authorization.k8s.io", &["list", "watch"]),
+        (
+            "clusterrolebindings.rbac.authorization.k8s.io",
+            &["list", "watch"],
+        ),
+        ("selfsubjectreviews.authentication.k8s.io", &["create"]),
+    ];
+    for (resource, verbs) in cluster_wide {
+        for verb in *verbs {
+            assert!(
+                sa_can(verb, resource, None),
+                "the chart grants {verb} {resource}"
+            );
+        }
+    }
+    for kind in [
+        "securitybaselines",
+        "backuppolicies",
+        "environmentisolations",
+    ] {
+        let resource = format!("{kind}.security.baseline.dev");
+        for verb in ["get", "patch"] {
+            assert!(
+                sa_can(verb, &format!("{resource}/status"), None),
+                "the chart grants {verb} {resource}/status"
+            );
+        }
+        assert!(sa_can("update", &format!("{resource}/finalizers"), None));
+    }
+    for verb in ["get", "create", "update"] {
+        assert!(
+            sa_can(verb, "leases.coordination.k8s.io", Some(RELEASE_NS)),
+            "the chart grants {verb} leases in {RELEASE_NS}"
+        );
+    }
+    for (verb, resource) in [
+        ("create", "securitybaselines.security.baseline.dev"),
+        ("delete", "pods"),
+        ("create", "rolebindings.rbac.authorization.k8s.io"),
+        ("bind", "clusterroles.rbac.authorization.k8s.io"),
+        ("escalate", "clusterroles.rbac.authorization.k8s.io"),
+        ("impersonate", "users"),
+        ("create", "secrets"),
+        ("update", "leases.coordination.k8s.io"),
+    ] {
+        assert!(
+            !sa_can(verb, resource, None),
+            "the chart must not grant {verb} {resource}"
+        );
+    }
+
+    velero_and_namespaces(&client).await;
+    let lease = lease_name("sufficient");
+    let mut operator = OperatorProcess::start(&lease);
+
+    let sb_api = apply_cr(
+        &client,
+        &resource::<baseline_operator::api::SecurityBaseline>(),
+        "chart-rbac-sb",
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"chart-rbac": "sb"}},
+            "network": {"defaultDeny": ["Ingress", "Egress"], "allowDNS": true, "allowedIngressPorts": [{"port": 443}]},
+            "podSecurity": {"level": "restricted", "version": "latest"},
+            "images": {"allowedRegistries": ["registry.example.com/"], "disallowLatestTag": true},
+        }),
+    )
+    .await;
+    let env = |name: &str, production: bool| {
+        json!({"name": name, "production": production,
+               "namespaceSelector": {"matchLabels": {"chart-rbac-env": name}}})
+    };
+    let ei_api = apply_cr(
+        &client,
+        &resource::<baseline_operator::api::EnvironmentIsolation>(),
+        "chart-rbac-ei",
+        json!({
+            "mode": "Enforce",
+            "environments": [env("prod", true), env("dev", false)],
+            "productionData": {"productionValues": ["production"], "detectCopiedSecrets": true},
+        }),
+    )
+    .await;
+    let bp_api = apply_cr(
+        &client,
+        &resource::<baseline_operator::api::BackupPolicy>(),
+        "chart-rbac-bp",
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"chart-rbac": "bp"}},
+            "rpo": "24h",
+            "retention": {"min": "720h", "max": "2160h"},
+            "storageLocation": "default",
+        }),
+    )
+    .await;
+
+    wait_ready(&sb_api, "chart-rbac-sb", &mut operator).await;
+    wait_ready(&ei_api, "chart-rbac-ei", &mut operator).await;
+    wait_ready(&bp_api, "chart-rbac-bp", &mut operator).await;
+
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), "chart-rbac-sb");
+    for name in ["sb-chart-rbac-sb-default-deny", "sb-chart-rbac-sb-allow"] {
+        assert!(
+            policies.get_opt(name).await.unwrap().is_some(),
+            "NetworkPolicy {name}"
+        );
+    }
+    let sb_uid = sb_api
+        .get("chart-rbac-sb")
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
+    let vaps: Api<ValidatingAdmissionPolicy> = Api::all(client.clone());
+    let owned = vaps
+        .list(
+            &kube::api::ListParams::default()
+                .labels(&format!("security.baseline.dev/owner-uid={sb_uid}")),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !owned.items.is_empty(),
+        "the SecurityBaseline's ValidatingAdmissionPolicy exists"
+    );
+    let labels = Api::<Namespace>::all(client.clone())
+        .get("chart-rbac-sb")
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("pod-security.kubernetes.io/enforce")
+            .map(String::as_str),
+        Some("restricted"),
+        "{labels:?}"
+    );
+    let isolation: Api<NetworkPolicy> = Api::namespaced(client.clone(), "chart-rbac-prod");
+    assert!(
+        isolation
+            .get_opt("ei-chart-rbac-ei-isolation")
+            .await
+            .unwrap()
+            .is_some(),
+        "the EnvironmentIsolation's NetworkPolicy exists"
+    );
+    let reports: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "chart-rbac-sb",
+        &baseline_operator::desired::OwnedKind::PolicyReport.api_resource(),
+    );
+    // Written once the operator has found the PolicyReport API (discovery runs beside the
+    // first reconciles), so possibly a moment after Ready.
+    wait_until(
+        "the SecurityBaseline's PolicyReport exists",
+        TIMEOUT,
+        || async { reports.get_opt("sb-chart-rbac-sb").await.unwrap().is_some() },
+    )
+    .await;
+    let report = reports.get("sb-chart-rbac-sb").await.unwrap();
+    assert!(
+        report.data["results"].as_array().is_some_and(|r| r
+            .iter()
+            .any(|r| r["policy"] == "SecurityBaseline/chart-rbac-sb")),
+        "{:?}",
+        report.data
+    );
+    let schedules: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        VELERO,
+        &resource::<baseline_operator::velero::Schedule>(),
+    );
+    let schedule = schedules
+        .get_opt("bp-chart-rbac-bp")
+        .await
+        .unwrap()
+        .expect("the BackupPolicy's Velero Schedule exists");
+    assert_eq!(schedule.data["spec"]["schedule"], "0 0 * * *");
+
+    // Let a resync-free moment pass for late writes (events, reports) to show up in the logs.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    operator.assert_running();
+    assert_no_forbidden(&operator);
+
+    delete_cr(&sb_api, "chart-rbac-sb").await;
+    delete_cr(&ei_api, "chart-rbac-ei").await;
+    delete_cr(&bp_api, "chart-rbac-bp").await;
+    wait_until("owned NetworkPolicies pruned", TIMEOUT, || async {
+        policies
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    })
+    .await;
+    assert_no_forbidden(&operator);
+    drop(operator);
+    delete_lease(&lease);
+}
+
+async fn velero_and_namespaces(client: &Client) {
+    ensure_namespace(client, VELERO).await;
+    namespace(client, "chart-rbac-sb", &[("chart-rbac", "sb")]).await;
+    namespace(client, "chart-rbac-bp", &[("chart-rbac", "bp")]).await;
+    namespace(client, "chart-rbac-prod", &[("chart-rbac-env", "prod")]).await;
+    namespace(client, "chart-rbac-dev", &[("chart-rbac-env", "dev")]).await;
+    // A workload the SecurityBaseline finds fault with, so that it writes a PolicyReport.
+    let deployment: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "latest", "labels": {"app": "latest"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "latest"}},
+            "template": {
+                "metadata": {"labels": {"app": "latest"}},
+                "spec": {"containers": [{"name": "app", "image": "nginx:latest"}]},
+            },
+        },
+    }))
+    .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), "chart-rbac-sb")
+        .create(&Default::default(), &deployment)
+        .await
+        .expect("create a Deployment with an untrusted image");
+}
+
+/// Replaces the live ClusterRole with `role` (unconditionally: no resourceVersion).
+fn replace_cluster_role(role: &Value) {
+    use std::io::Write;
+    let cluster = cluster();
+    let mut child = Command::new(cluster.bin.join("kubectl"))
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .args(["replace", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning kubectl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(role.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() || std::thread::panicking(),
+        "replacing ClusterRole {RELEASE}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Puts the live ClusterRole back as it was when dropped, also when the test fails half-way.
+struct RestoreClusterRole {
+    original: Value,
+}
+
+impl Drop for RestoreClusterRole {
+    fn drop(&mut self) {
+        replace_cluster_role(&self.original);
+    }
+}
+
+/// The chart's ClusterRole as JSON for `kubectl replace`.
+fn live_cluster_role() -> Value {
+    let mut role: Value =
+        serde_json::from_str(&cluster().kubectl_ok(&["get", "clusterrole", RELEASE, "-o", "json"]))
+            .unwrap();
+    let metadata = role["metadata"].as_object_mut().unwrap();
+    metadata.remove("resourceVersion");
+    metadata.remove("managedFields");
+    role
+}
+
+#[tokio::test]
+async fn removing_a_rule_surfaces_a_forbidden_condition() {
+    let _serial = serial().await;
+    let client = client().await;
+    install_chart(&["copiedSecretDetection=true"]);
+    let original = live_cluster_role();
+    let mut reduced = original.clone();
+    let mut edited = 0;
+    for rule in reduced["rules"].as_array_mut().unwrap() {
+        if rule["apiGroups"] == json!(["networking.k8s.io"])
+            && rule["resources"] == json!(["networkpolicies"])
+        {
+            rule["verbs"] = json!(["get", "list", "watch"]);
+            edited += 1;
+        }
+    }
+    assert_eq!(edited, 1, "one NetworkPolicy rule in {original}");
+    let restore = RestoreClusterRole { original };
+    replace_cluster_role(&reduced);
+    wait_until("NetworkPolicy writes revoked", TIMEOUT, || async {
+        !sa_can("create", "networkpolicies.networking.k8s.io", None)
+            && !sa_can("patch", "networkpolicies.networking.k8s.io", None)
+    })
+    .await;
+    assert!(sa_can(
+        "patch",
+        "securitybaselines.security.baseline.dev/status",
+        None
+    ));
+
+    let ns = namespace(
+        &client,
+        "chart-rbac-forbidden",
+        &[("chart-rbac-forbidden", "yes")],
+    )
+    .await;
+    let lease = lease_name("forbidden");
+    let mut operator = OperatorProcess::start(&lease);
+    let name = "chart-rbac-forbidden";
+    let api = apply_cr(
+        &client,
+        &resource::<baseline_operator::api::SecurityBaseline>(),
+        name,
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"chart-rbac-forbidden": "yes"}},
+            "network": {"defaultDeny": ["Ingress", "Egress"], "allowDNS": true},
+        }),
+    )
+    .await;
+
+    // The status write still works: the failure is reported, naming the refused object.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let condition = loop {
+        operator.assert_running();
+        let ready = current_ready(&api, name, false).await;
+        if let Some(c) = ready.as_ref().filter(|c| c["status"] == "False") {
+            break c.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Ready=False; Ready condition: {ready:?}\noperator output:\n{}",
+            operator.output()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(condition["reason"], "Forbidden", "{condition}");
+    let message = condition["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("NetworkPolicy {ns}/sb-{name}-")),
+        "the message names the NetworkPolicy: {message}"
+    );
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    assert!(
+        policies
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "no NetworkPolicy was written"
+    );
+    // Events are still allowed: the refusal is published as a Warning.
+    let events: Api<Event> = Api::all(client.clone());
+    wait_until("a Forbidden Warning event", TIMEOUT, || async {
+        events
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("Forbidden")
+                    && e.type_.as_deref() == Some("Warning")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+            })
+    })
+    .await;
+    let output = operator.output();
+    assert!(
+        output.contains("Forbidden") || output.contains("forbidden"),
+        "the operator logs the refusal:\n{output}"
+    );
+
+    // Put the rule back: the operator recovers by itself (a ClusterRole change triggers a
+    // reconcile; the namespace touch covers a race with the authorizer's cache).
+    drop(restore);
+    wait_until("NetworkPolicy writes granted again", TIMEOUT, || async {
+        sa_can("create", "networkpolicies.networking.k8s.io", None)
+    })
+    .await;
+    Api::<Namespace>::all(client.clone())
+        .patch(
+            &ns,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"chart-rbac/touched": "yes"}}})),
+        )
+        .await
+        .unwrap();
+    wait_ready(&api, name, &mut operator).await;
+    assert!(
+        policies
+            .get_opt(&format!("sb-{name}-default-deny"))
+            .await
+            .unwrap()
+            .is_some(),
+        "the NetworkPolicy exists once the rule is back"
+    );
+    delete_cr(&api, name).await;
+    drop(operator);
+    delete_lease(&lease);
+}

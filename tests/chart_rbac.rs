@@ -945,3 +945,71 @@ async fn removing_a_rule_surfaces_a_forbidden_condition() {
     drop(operator);
     delete_lease(&lease);
 }
+
+/// The chart grants namespace create/delete for restore-test sandboxes only; its admission
+/// policy holds the operator's identity to exactly that.
+#[tokio::test]
+async fn namespace_guard_limits_the_operator_to_sandboxes() {
+    let _serial = serial().await;
+    let client = client().await;
+    install_chart(&[]);
+    namespace(&client, "chart-rbac-precious", &[]).await;
+    let as_operator = format!("--as={SERVICE_ACCOUNT}");
+    let mut last = String::new();
+    wait_until("deleting an ordinary namespace is denied", TIMEOUT, || {
+        // A server-side dry run goes through admission without deleting anything, so an
+        // attempt before the policy is active cannot take the namespace with it.
+        let out = cluster().kubectl(&[
+            "delete",
+            "namespace",
+            "chart-rbac-precious",
+            "--dry-run=server",
+            &as_operator,
+        ]);
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+        let denied = !out.status.success() && last.contains("only restore-test sandbox namespaces");
+        async move { denied }
+    })
+    .await;
+    let sandbox = "apiVersion: v1\nkind: Namespace\nmetadata: {name: restore-test-chart-rbac, labels: {security.baseline.dev/restore-test: 'true'}}\n";
+    cluster().kubectl_ok(&[
+        "delete",
+        "namespace",
+        "restore-test-chart-rbac",
+        "--ignore-not-found",
+        "--wait=false",
+    ]);
+    let created = std::process::Command::new(cluster().bin.join("kubectl"))
+        .env("KUBECONFIG", &cluster().kubeconfig)
+        .args(["create", "-f", "-", &as_operator])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(sandbox.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "creating a sandbox was denied: {}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    cluster().kubectl_ok(&[
+        "delete",
+        "namespace",
+        "restore-test-chart-rbac",
+        "--wait=false",
+        &as_operator,
+    ]);
+    assert!(
+        Api::<Namespace>::all(client.clone())
+            .get_opt("chart-rbac-precious")
+            .await
+            .unwrap()
+            .is_some_and(|ns| ns.metadata.deletion_timestamp.is_none()),
+        "the ordinary namespace was deleted"
+    );
+}

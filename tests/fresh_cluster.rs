@@ -1,7 +1,7 @@
 //! A fresh cluster, its own control plane started without Velero's CRDs (so the other suites
 //! keep theirs): the operator refuses to start without its CRDs, naming the missing one; a
-//! BackupPolicy says Velero is missing (`Ready=False`, `VeleroNotInstalled`) and recovers by
-//! itself once Velero's CRDs appear.
+//! BackupPolicy says Velero is missing (`Ready=False`, `VeleroNotInstalled`, then
+//! `VeleroNamespaceMissing`) and recovers by itself once Velero's CRDs and namespace appear.
 
 use baseline_operator::api::BackupPolicy;
 use baseline_operator::controller::{self, RunConfig};
@@ -131,6 +131,8 @@ async fn missing_crds_are_named_and_missing_velero_is_recovered_from() {
         "-f",
         velero_crds.to_str().unwrap(),
     ]);
+    wait_for(&api, ("False", "VeleroNamespaceMissing")).await;
+    kubectl(&["create", "namespace", "velero"]);
     wait_for(&api, ("True", "Reconciled")).await;
 
     operator.abort();

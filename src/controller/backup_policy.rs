@@ -49,7 +49,12 @@ impl Reconciled for BackupPolicy {
             .as_ref()
             .and_then(|s| s.last_restore_test.clone());
         let mut step_deadline = None;
-        if self.spec.mode() == Mode::Enforce {
+        let velero_namespace = self.spec.velero_namespace();
+        let velero_deployed = snapshot
+            .namespaces
+            .iter()
+            .any(|ns| ns.metadata.name.as_deref() == Some(velero_namespace));
+        if self.spec.mode() == Mode::Enforce && snapshot.velero.installed && velero_deployed {
             let step =
                 velero_desired::plan_restore_test(&name, &self.spec, last.as_ref(), &snapshot, now);
             match step {
@@ -118,6 +123,16 @@ impl Reconciled for BackupPolicy {
             plan.not_ready = Some((
                 "VeleroNotInstalled".into(),
                 "the velero.io/v1 API is not served; install Velero (the policy recovers by itself)".into(),
+            ));
+            return Ok(plan);
+        }
+        if !velero_deployed {
+            // Velero's CRDs exist but not its namespace: nothing could run a Schedule there.
+            plan.not_ready = Some((
+                "VeleroNamespaceMissing".into(),
+                format!(
+                    "namespace `{velero_namespace}` does not exist; deploy Velero there or set spec.velero.namespace"
+                ),
             ));
             return Ok(plan);
         }

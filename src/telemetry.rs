@@ -114,10 +114,18 @@ impl Metrics {
 
     /// Total writes so far, across kinds and verbs.
     pub fn total_writes(&self) -> u64 {
-        let mut text = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text.lines()
-            .filter(|l| l.starts_with("baseline_operator_api_writes_total{"))
+        self.total("baseline_operator_api_writes_total{")
+    }
+
+    /// Total reconciles so far, across kinds.
+    pub fn total_reconciles(&self) -> u64 {
+        self.total("baseline_operator_reconciles_total{")
+    }
+
+    fn total(&self, series: &str) -> u64 {
+        self.encode()
+            .lines()
+            .filter(|l| l.starts_with(series))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
     }

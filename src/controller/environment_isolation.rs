@@ -7,7 +7,7 @@ use super::stores::Stores;
 use crate::api::{ComplianceStatus, EnvironmentIsolation, Exemption, Mode};
 use crate::catalog::ControlKind;
 use crate::desired::{self, OwnedKind, Owner};
-use crate::evaluate::{self, Notice, isolation};
+use crate::evaluate::{Notice, isolation};
 use jiff::Timestamp;
 use kube::ResourceExt;
 
@@ -28,10 +28,9 @@ impl Reconciled for EnvironmentIsolation {
         &self.spec.exemptions
     }
 
-    fn selects_namespace(&self, namespace: &str, stores: &Stores) -> bool {
-        // Any namespace may become (or stop being) a member, and a copied Secret anywhere
-        // non-production matters, so every namespace's changes count.
-        let _ = (namespace, stores);
+    /// Every namespace concerns an isolation: any may join or leave an environment, and a
+    /// copy of production data matters wherever it lands.
+    fn selects_namespace(&self, _namespace: &str, _stores: &Stores) -> bool {
         true
     }
 
@@ -64,7 +63,6 @@ impl Reconciled for EnvironmentIsolation {
                 now,
             ));
         }
-        let _ = evaluate::STATUS_FINDINGS_PER_CONTROL;
         Ok(plan)
     }
 }

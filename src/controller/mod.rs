@@ -91,7 +91,9 @@ pub struct RunConfig {
     pub detect_copied_secrets: bool,
 }
 
-/// Maps triggers to the resources of kind `K` whose scope they touch.
+/// Maps triggers to the resources of kind `K` whose scope they touch: a change in a namespace
+/// reconciles the resources that select it; a cluster-wide change (or a lagging receiver, which
+/// lost track) reconciles all of them.
 fn mapped_triggers<K>(
     mut receiver: broadcast::Receiver<Trigger>,
     store: kube::runtime::reflector::Store<K>,
@@ -101,41 +103,24 @@ fn mapped_triggers<K>(
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
 {
-    async_stream(move |tx| async move {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    tokio::spawn(async move {
         loop {
-            let trigger = match receiver.recv().await {
-                Ok(t) => Some(t),
+            let namespace = match receiver.recv().await {
+                Ok(trigger) => trigger.namespace,
                 Err(broadcast::error::RecvError::Lagged(_)) => None,
-                Err(broadcast::error::RecvError::Closed) => break,
+                Err(broadcast::error::RecvError::Closed) => return,
             };
             for resource in store.state() {
-                let hit = match trigger.as_ref().and_then(|t| t.namespace.as_deref()) {
-                    Some(ns) => selects_namespace(&resource, ns, &stores),
-                    None => true,
-                };
-                if hit && tx.send(ObjectRef::from_obj(&*resource)).await.is_err() {
+                let concerned = namespace
+                    .as_deref()
+                    .is_none_or(|ns| selects_namespace(&resource, ns, &stores));
+                if concerned && tx.send(ObjectRef::from_obj(&*resource)).await.is_err() {
                     return;
                 }
             }
         }
-    })
-}
-
-/// A tiny channel-backed stream, to keep the mapping loop readable.
-fn async_stream<T, F, Fut>(body: F) -> impl futures::Stream<Item = T> + Send + 'static
-where
-    T: Send + 'static,
-    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    tokio::spawn(body(tx));
-    tokio_stream_from(rx)
-}
-
-fn tokio_stream_from<T: Send + 'static>(
-    mut rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures::Stream<Item = T> + Send + 'static {
+    });
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
@@ -148,8 +133,8 @@ pub fn namespace_selected(
     stores
         .namespaces
         .get(&ObjectRef::new(name))
+        // A namespace missing from the store may still hold owned objects to prune.
         .is_none_or(|ns| crate::evaluate::selects(selector, ns.labels()))
-    // A namespace that vanished may still hold owned objects to prune: treat as touched.
 }
 
 /// Starts the stores and the controllers, and runs until `shutdown` turns true.

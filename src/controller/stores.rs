@@ -190,8 +190,10 @@ where
         loop {
             match stream.try_next().await {
                 Ok(Some(object)) => {
+                    // A namespace's labels decide which resources select it, both before and after a
+                    // change, so a namespace change concerns every resource.
                     let namespace = if K::kind(&Default::default()) == "Namespace" {
-                        Some(object.name_any())
+                        None
                     } else {
                         object.namespace()
                     };

@@ -224,11 +224,11 @@ async fn every_sample_is_accepted_by_the_api_server() {
                 continue;
             }
             let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource(kind));
-            let params = PostParams {
-                dry_run: true,
-                ..Default::default()
-            };
-            api.create(&params, &object)
+            // A server-side apply dry run validates whether or not the object already exists.
+            let mut params = kube::api::PatchParams::apply("e2e-samples").force();
+            params.dry_run = true;
+            let name = object.metadata.name.clone().unwrap_or_default();
+            api.patch(&name, &params, &kube::api::Patch::Apply(&object))
                 .await
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             count += 1;

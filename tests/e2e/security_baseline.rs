@@ -466,21 +466,36 @@ async fn converged_resync_makes_no_writes_and_audit_mode_removes_enforcement() {
         policies_in(&client, &ns).await.len() == 2
     })
     .await;
-    // Let in-flight reconciles settle, then watch several full resyncs.
+    // Let in-flight reconciles settle, then force full resyncs: a namespace change concerns
+    // every resource, so touching an unrelated namespace reconciles all of them.
     let mut before = operator.metrics.total_writes();
     wait_until("writes settle", TIMEOUT, || {
         let now = operator.metrics.total_writes();
         let settled = now == before;
         before = now;
         async move {
-            tokio::time::sleep(TEST_RESYNC).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
             settled
         }
     })
     .await;
     let settled = operator.metrics.total_writes();
     let writes_before = operator.metrics.encode();
-    tokio::time::sleep(TEST_RESYNC * 3).await;
+    let bystander = namespace(&client, "e2e-sb-bystander", &[]).await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for round in 0..3 {
+        let reconciles = operator.metrics.total_reconciles();
+        let touch = json!({"metadata": {"labels": {"e2e-touch": round.to_string()}}});
+        namespaces
+            .patch(&bystander, &PatchParams::default(), &Patch::Merge(&touch))
+            .await
+            .unwrap();
+        wait_until("a full resync ran", TIMEOUT, || async {
+            operator.metrics.total_reconciles() > reconciles
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     assert_eq!(
         operator.metrics.total_writes(),
         settled,

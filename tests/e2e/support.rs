@@ -165,8 +165,9 @@ pub struct Operator {
 
 static OPERATOR: OnceLock<Operator> = OnceLock::new();
 
-/// Resync period of the in-process operator: short, so tests see periodic re-evaluation.
-pub const TEST_RESYNC: Duration = Duration::from_secs(3);
+/// Resync period of the in-process operator: longer than any wait in the tests, so that every
+/// reaction they see comes from a watch trigger, not from the periodic resync.
+pub const TEST_RESYNC: Duration = Duration::from_secs(120);
 
 pub fn operator() -> &'static Operator {
     OPERATOR.get_or_init(|| {

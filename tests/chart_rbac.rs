@@ -979,19 +979,7 @@ async fn namespace_guard_limits_the_operator_to_sandboxes() {
         "--ignore-not-found",
         "--wait=false",
     ]);
-    let created = std::process::Command::new(cluster().bin.join("kubectl"))
-        .env("KUBECONFIG", &cluster().kubeconfig)
-        .args(["create", "-f", "-", &as_operator])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(sandbox.as_bytes())?;
-            child.wait_with_output()
-        })
-        .unwrap();
+    let created = cluster().kubectl_stdin(&["create", "-f", "-", &as_operator], sandbox);
     assert!(
         created.status.success(),
         "creating a sandbox was denied: {}",

@@ -109,23 +109,7 @@ pub async fn reconcile_owned(
         if current.is_some_and(|live| is_subset(&object.body, live)) {
             continue;
         }
-        let api = api_for(ctx, object.kind, object.namespace.as_deref());
-        api.patch(
-            &object.name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&object.body),
-        )
-        .await
-        .map_err(|source| {
-            Error::write(
-                "apply",
-                object.kind,
-                object.namespace.as_deref(),
-                &object.name,
-                source,
-            )
-        })?;
-        ctx.metrics.write(&format!("{:?}", object.kind), "apply");
+        apply_one(ctx, object).await?;
         if current.is_some() || had_applied_before {
             restored.push(Restored {
                 kind: object.kind,
@@ -136,22 +120,8 @@ pub async fn reconcile_owned(
         }
     }
     for (kind, namespace, name) in live.keys() {
-        if !manages.contains(kind) || wanted.contains(&(*kind, namespace.clone(), name.clone())) {
-            continue;
-        }
-        let api = api_for(ctx, *kind, namespace.as_deref());
-        match api.delete(name, &DeleteParams::background()).await {
-            Ok(_) => ctx.metrics.write(&format!("{kind:?}"), "delete"),
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(source) => {
-                return Err(Error::write(
-                    "delete",
-                    *kind,
-                    namespace.as_deref(),
-                    name,
-                    source,
-                ));
-            }
+        if manages.contains(kind) && !wanted.contains(&(*kind, namespace.clone(), name.clone())) {
+            delete_one(ctx, *kind, namespace.as_deref(), name).await?;
         }
     }
     Ok(restored)

@@ -94,12 +94,12 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Applies YAML through the built kubectl; returns stderr on failure.
-    pub fn apply_yaml(&self, yaml: &str) -> Result<String, String> {
+    /// Runs the built kubectl with `stdin` as its input.
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> std::process::Output {
         use std::io::Write;
         let mut child = Command::new(self.bin.join("kubectl"))
             .env("KUBECONFIG", &self.kubeconfig)
-            .args(["apply", "-f", "-"])
+            .args(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -109,9 +109,14 @@ impl Cluster {
             .stdin
             .take()
             .unwrap()
-            .write_all(yaml.as_bytes())
+            .write_all(stdin.as_bytes())
             .unwrap();
-        let out = child.wait_with_output().unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Applies YAML through the built kubectl; returns stderr on failure.
+    pub fn apply_yaml(&self, yaml: &str) -> Result<String, String> {
+        let out = self.kubectl_stdin(&["apply", "-f", "-"], yaml);
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
@@ -127,22 +132,7 @@ impl Cluster {
     pub fn rejects(&self, yaml: &str, control: &str) -> bool {
         match self.apply_yaml(yaml) {
             Ok(_) => {
-                use std::io::Write;
-                let mut child = Command::new(self.bin.join("kubectl"))
-                    .env("KUBECONFIG", &self.kubeconfig)
-                    .args(["delete", "--wait", "-f", "-"])
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-                    .expect("spawning kubectl");
-                child
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(yaml.as_bytes())
-                    .unwrap();
-                let _ = child.wait();
+                self.kubectl_stdin(&["delete", "--wait", "-f", "-"], yaml);
                 false
             }
             Err(message) => message.contains(&format!("[{control}]")),

@@ -1,11 +1,13 @@
 //! A fresh cluster, its own control plane started without Velero's CRDs (so the other suites
 //! keep theirs): the operator refuses to start without its CRDs, naming the missing one; a
 //! BackupPolicy says Velero is missing (`Ready=False`, `VeleroNotInstalled`, then
-//! `VeleroNamespaceMissing`) and recovers by itself once Velero's CRDs and namespace appear.
+//! `VeleroNamespaceMissing`) and recovers by itself once Velero's CRDs and namespace appear;
+//! the operator keeps working when the API server restarts under it.
 
 use baseline_operator::api::BackupPolicy;
 use baseline_operator::controller::{self, RunConfig};
 use baseline_operator::telemetry::{Health, Metrics};
+use baseline_operator::velero::Schedule;
 use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -61,7 +63,7 @@ async fn wait_for(api: &Api<BackupPolicy>, want: (&str, &str)) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_crds_are_named_and_missing_velero_is_recovered_from() {
+async fn survives_missing_crds_missing_velero_and_an_api_server_restart() {
     let state = std::env::temp_dir().join(format!("baseline-novelero-{}", std::process::id()));
     let kubeconfig = run(Command::new(script("up"))
         .args([
@@ -133,7 +135,44 @@ async fn missing_crds_are_named_and_missing_velero_is_recovered_from() {
     ]);
     wait_for(&api, ("False", "VeleroNamespaceMissing")).await;
     kubectl(&["create", "namespace", "velero"]);
+    kubectl(&["create", "namespace", "shop"]);
+    kubectl(&["label", "namespace", "shop", "env=production"]);
     wait_for(&api, ("True", "Reconciled")).await;
+
+    // The API server restarts under the operator: its watches must come back on their own.
+    run(Command::new(script("restart"))
+        .arg(&state)
+        .arg("kube-apiserver"));
+    let body = json!({
+        "apiVersion": "security.baseline.dev/v1alpha1", "kind": "BackupPolicy",
+        "metadata": {"name": "no-velero"},
+        "spec": {"mode": "Enforce", "namespaceSelector": {"matchLabels": {"env": "production"}}, "rpo": "6h"},
+    });
+    api.patch(
+        "no-velero",
+        &PatchParams::apply("test").force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .unwrap();
+    let schedules: Api<Schedule> = Api::namespaced(client.clone(), "velero");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let cron = schedules
+            .get_opt("bp-no-velero")
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.spec.schedule);
+        if cron.as_deref() == Some("0 */6 * * *") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reconcile after the API server restart (cron {cron:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     operator.abort();
     run(Command::new(script("down")).arg(&state));

@@ -44,6 +44,19 @@ async fn ready_reason(api: &Api<BackupPolicy>) -> Option<(String, String)> {
     Some((ready.status, ready.reason))
 }
 
+/// Applies the test's BackupPolicy with the given RPO.
+async fn apply_policy(api: &Api<BackupPolicy>, rpo: &str) {
+    let body = json!({
+        "apiVersion": "security.baseline.dev/v1alpha1", "kind": "BackupPolicy",
+        "metadata": {"name": "no-velero"},
+        "spec": {"mode": "Enforce", "namespaceSelector": {"matchLabels": {"env": "production"}}, "rpo": rpo},
+    });
+    let params = PatchParams::apply("test").force();
+    api.patch("no-velero", &params, &Patch::Apply(&body))
+        .await
+        .unwrap();
+}
+
 async fn wait_for(api: &Api<BackupPolicy>, want: (&str, &str)) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -112,18 +125,7 @@ async fn survives_missing_crds_missing_velero_and_an_api_server_restart() {
     ));
 
     let api: Api<BackupPolicy> = Api::all(client.clone());
-    let body = json!({
-        "apiVersion": "security.baseline.dev/v1alpha1", "kind": "BackupPolicy",
-        "metadata": {"name": "no-velero"},
-        "spec": {"mode": "Enforce", "namespaceSelector": {"matchLabels": {"env": "production"}}, "rpo": "24h"},
-    });
-    api.patch(
-        "no-velero",
-        &PatchParams::apply("test").force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .unwrap();
+    apply_policy(&api, "24h").await;
     wait_for(&api, ("False", "VeleroNotInstalled")).await;
 
     let velero_crds = bin.parent().unwrap().join("velero-crds.yaml");
@@ -143,18 +145,7 @@ async fn survives_missing_crds_missing_velero_and_an_api_server_restart() {
     run(Command::new(script("restart"))
         .arg(&state)
         .arg("kube-apiserver"));
-    let body = json!({
-        "apiVersion": "security.baseline.dev/v1alpha1", "kind": "BackupPolicy",
-        "metadata": {"name": "no-velero"},
-        "spec": {"mode": "Enforce", "namespaceSelector": {"matchLabels": {"env": "production"}}, "rpo": "6h"},
-    });
-    api.patch(
-        "no-velero",
-        &PatchParams::apply("test").force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .unwrap();
+    apply_policy(&api, "6h").await;
     let schedules: Api<Schedule> = Api::namespaced(client.clone(), "velero");
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {

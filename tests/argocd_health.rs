@@ -1,4 +1,4 @@
-//! The ArgoCD health checks `config/argocd/security.baseline.dev_<Kind>.lua`, judged by the interpreter ArgoCD runs it
+//! The ArgoCD health check `config/argocd/health.lua`, judged by the interpreter ArgoCD runs it
 //! in: gopher-lua at the version ArgoCD pins, with the libraries and object conversion of
 //! ArgoCD's util/lua (see `tests/argocd/main.go`). `tests/argocd/build` builds that harness
 //! with Go into `~/.cache/baseline-operator/` on first use; nothing else has to be installed.
@@ -128,6 +128,14 @@ fn cm_patch_data() -> serde_yaml::Mapping {
     cm["data"].as_mapping().expect("data").clone()
 }
 
+/// The script ArgoCD runs for `kind` once the patch is merged into argocd-cm.
+fn installed_script<'a>(data: &'a serde_yaml::Mapping, kind: &str) -> &'a str {
+    let key = health_key(kind);
+    data.get(key.as_str())
+        .and_then(|v| v.as_str())
+        .unwrap_or_else(|| panic!("argocd-cm-patch.yaml lacks {key}"))
+}
+
 #[test]
 fn health_test_yaml_cases_pass_in_argocds_interpreter() {
     let tests = health_tests();
@@ -137,11 +145,7 @@ fn health_test_yaml_cases_pass_in_argocds_interpreter() {
     let mut failures = Vec::new();
     let mut runs = 0;
     for kind in KINDS {
-        let key = health_key(kind);
-        let script = data
-            .get(key.as_str())
-            .and_then(|v| v.as_str())
-            .unwrap_or_else(|| panic!("argocd-cm-patch.yaml lacks {key}"));
+        let script = installed_script(&data, kind);
         let script_path = scripts.path().join(format!("{kind}.lua"));
         std::fs::write(&script_path, script).expect("writing the script");
         for test in &tests {
@@ -199,24 +203,19 @@ fn every_testdata_file_is_a_case() {
     );
 }
 
-/// `argocd-cm-patch.yaml` inlines each `.lua` file verbatim (regenerate it with
+/// `argocd-cm-patch.yaml` installs `health.lua` verbatim for each kind (regenerate it with
 /// `config/argocd/generate-cm-patch.sh`).
 #[test]
-fn cm_patch_embeds_each_lua_file_verbatim() {
+fn cm_patch_installs_health_lua_for_each_kind() {
     let data = cm_patch_data();
     assert_eq!(data.len(), KINDS.len(), "one health check per kind");
+    let source =
+        std::fs::read_to_string(argocd_dir().join("health.lua")).expect("reading health.lua");
     for kind in KINDS {
-        let key = health_key(kind);
-        let embedded = data
-            .get(key.as_str())
-            .and_then(|v| v.as_str())
-            .unwrap_or_else(|| panic!("argocd-cm-patch.yaml lacks {key}"));
-        let file = argocd_dir().join(format!("{GROUP}_{kind}.lua"));
-        let source = std::fs::read_to_string(&file).expect("reading the health check");
         assert!(
-            embedded == source,
-            "{key} differs from {}: run config/argocd/generate-cm-patch.sh",
-            file.display()
+            installed_script(&data, kind) == source,
+            "{} differs from health.lua: run config/argocd/generate-cm-patch.sh",
+            health_key(kind)
         );
     }
 }

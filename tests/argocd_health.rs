@@ -1,313 +1,288 @@
-//! The ArgoCD health checks in `config/argocd/` run under a real Lua 5.1 interpreter (ArgoCD's
-//! gopher-lua speaks Lua 5.1) against sample objects, and `argocd-cm-patch.yaml` embeds each of
-//! them verbatim.
+//! The ArgoCD health check `config/argocd/health.lua`, judged by the interpreter ArgoCD runs it
+//! in: gopher-lua at the version ArgoCD pins, with the libraries and object conversion of
+//! ArgoCD's util/lua (see `tests/argocd/main.go`). `tests/argocd/build` builds that harness
+//! with Go into `~/.cache/baseline-operator/` on first use; nothing else has to be installed.
 //!
-//! Needs the `lua5.1` binary (Debian/Ubuntu package `lua5.1`); set `LUA` to use another one.
+//! The cases are in `config/argocd/health_test.yaml` (ArgoCD's layout: an input object under
+//! `testdata/` and the health ArgoCD must report for it). Each case runs for each kind, with
+//! the script `argocd-cm-patch.yaml` installs under the key ArgoCD looks up for that kind.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
+const GROUP: &str = "security.baseline.dev";
 const KINDS: [&str; 3] = ["SecurityBaseline", "BackupPolicy", "EnvironmentIsolation"];
 
 fn argocd_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config/argocd")
 }
 
-fn lua_file(kind: &str) -> PathBuf {
-    argocd_dir().join(format!("security.baseline.dev_{kind}.lua"))
+/// ArgoCD's HealthStatus; an empty field is left out of the harness's JSON.
+#[derive(Debug, Default, PartialEq, Deserialize)]
+struct HealthStatus {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    message: String,
 }
 
-/// A Lua string literal for any Rust string.
-fn lua_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for b in s.bytes() {
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\{b:03}")),
-        }
-    }
-    out.push('"');
-    out
+/// `health_test.yaml`, as ArgoCD's TestLuaHealthScript reads it.
+#[derive(Deserialize)]
+struct HealthTests {
+    tests: Vec<HealthTest>,
 }
 
-/// A Lua table constructor for a JSON value, as ArgoCD hands objects to health checks:
-/// objects become tables keyed by strings, arrays 1-based sequences, null an absent key.
-fn lua_value(value: &Value) -> String {
-    match value {
-        Value::Null => "nil".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => lua_string(s),
-        Value::Array(items) => {
-            assert!(
-                !items.iter().any(Value::is_null),
-                "null inside an array cannot be a Lua sequence"
-            );
-            let items: Vec<String> = items.iter().map(lua_value).collect();
-            format!("{{{}}}", items.join(", "))
-        }
-        Value::Object(map) => {
-            let fields: Vec<String> = map
-                .iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| format!("[{}] = {}", lua_string(k), lua_value(v)))
-                .collect();
-            format!("{{{}}}", fields.join(", "))
-        }
-    }
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthTest {
+    health_status: HealthStatus,
+    input_path: String,
 }
 
-/// Runs the health check of `kind` on `obj`; returns `(status, message)`.
-fn health(kind: &str, obj: &Value) -> (String, String) {
-    let script = lua_file(kind);
-    let harness = format!(
-        "obj = {}\n\
-         local check = assert(loadfile({}))\n\
-         local hs = check()\n\
-         io.write(hs.status .. \"\\t\" .. hs.message)\n",
-        lua_value(obj),
-        lua_string(script.to_str().expect("UTF-8 path")),
-    );
-    let lua = std::env::var("LUA").unwrap_or_else(|_| "lua5.1".into());
-    let mut child = Command::new(&lua)
-        .arg("-")
+fn health_tests() -> Vec<HealthTest> {
+    let path = argocd_dir().join("health_test.yaml");
+    let text = std::fs::read_to_string(&path).expect("reading health_test.yaml");
+    let parsed: HealthTests = serde_yaml::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
+    parsed.tests
+}
+
+/// The harness binary, built (or found in the cache) once per test run.
+fn harness() -> &'static Path {
+    static HARNESS: OnceLock<PathBuf> = OnceLock::new();
+    HARNESS.get_or_init(|| {
+        let build = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/argocd/build");
+        let out = Command::new(&build)
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", build.display()));
+        assert!(
+            out.status.success(),
+            "{} failed ({}); its output is above",
+            build.display(),
+            out.status
+        );
+        PathBuf::from(String::from_utf8(out.stdout).expect("UTF-8 path").trim())
+    })
+}
+
+/// Runs `script` on `obj` as ArgoCD would: the health it reports, or the interpreter's error.
+fn run_health(script: &Path, obj: &Value) -> Result<HealthStatus, String> {
+    let mut child = Command::new(harness())
+        .arg(script)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `{lua}` ({e}): install the Debian package lua5.1 or set LUA")
-        });
+        .expect("starting the harness");
     child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(harness.as_bytes())
-        .expect("writing the harness");
-    let out = child.wait_with_output().expect("waiting for lua");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "lua failed for {kind}: {}\n{stdout}\nharness:\n{harness}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (status, message) = stdout
-        .split_once('\t')
-        .unwrap_or_else(|| panic!("unexpected output {stdout:?}"));
-    (status.to_string(), message.to_string())
-}
-
-fn object(kind: &str, generation: i64, status: Value) -> Value {
-    json!({
-        "apiVersion": "security.baseline.dev/v1alpha1",
-        "kind": kind,
-        "metadata": {"name": "production", "generation": generation, "uid": "1b2c"},
-        "spec": {"mode": "Enforce", "namespaceSelector": {"matchLabels": {"env": "production"}}},
-        "status": status,
+        .write_all(obj.to_string().as_bytes())
+        .expect("writing the object");
+    let out = child.wait_with_output().expect("waiting for the harness");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "unreadable harness output {:?}: {e}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     })
 }
 
-fn condition(type_: &str, status: &str, generation: i64, reason: &str, message: &str) -> Value {
-    json!({
-        "type": type_,
-        "status": status,
-        "observedGeneration": generation,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": "2026-01-01T00:00:00Z",
+/// Runs an inline script on `obj`.
+fn run_inline(script: &str, obj: &Value) -> Result<HealthStatus, String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("check.lua");
+    std::fs::write(&path, script).expect("writing the script");
+    run_health(&path, obj)
+}
+
+fn healthy(message: &str) -> Result<HealthStatus, String> {
+    Ok(HealthStatus {
+        status: "Healthy".into(),
+        message: message.into(),
     })
 }
 
-fn reconciled(generation: i64, failing: &str) -> Value {
-    let mut summary =
-        json!({"namespaces": 3, "passing": 5, "failing": 0, "exempt": 1, "score": 100});
-    if !failing.is_empty() {
-        summary["failing"] = json!(failing.split(',').count());
-        summary["score"] = json!(71);
-        summary["failingControls"] = json!(failing);
-    }
-    json!({
-        "observedGeneration": generation,
-        "conditions": [
-            condition("Ready", "True", generation, "Reconciled", "evaluated and applied"),
-            condition(
-                "Compliant",
-                if failing.is_empty() { "True" } else { "False" },
-                generation,
-                if failing.is_empty() { "AllControlsPass" } else { "ControlsFailing" },
-                "failing: whatever",
-            ),
-        ],
-        "summary": summary,
-        "controls": [{
-            "id": "restricted-ports", "title": "t", "frameworks": ["ISO27001:A.8.20"],
-            "state": "Pass", "checked": 3, "failed": 0, "exempted": 0,
-        }],
-    })
+/// The argocd-cm key ArgoCD reads a custom health check from for `kind` of our group.
+fn health_key(kind: &str) -> String {
+    format!("resource.customizations.health.{GROUP}_{kind}")
 }
 
-fn assert_health(obj: &Value, status: &str, message: &str) {
-    for kind in KINDS {
-        let mut obj = obj.clone();
-        obj["kind"] = json!(kind);
-        assert_eq!(
-            health(kind, &obj),
-            (status.to_string(), message.to_string()),
-            "{kind}: {obj:#}"
-        );
-    }
-}
-
-#[test]
-fn lua_converter_escapes_strings() {
-    assert_eq!(
-        lua_string("a\"b\\c\nd\té"),
-        "\"a\\\"b\\\\c\\nd\\009\\195\\169\""
-    );
-    assert_eq!(
-        lua_value(&json!({"a": null, "b": [1, true]})),
-        "{[\"b\"] = {1, true}}"
-    );
-}
-
-#[test]
-fn healthy_and_compliant() {
-    assert_health(
-        &object("SecurityBaseline", 3, reconciled(3, "")),
-        "Healthy",
-        "compliant",
-    );
-}
-
-#[test]
-fn failing_controls_are_healthy_with_their_names() {
-    assert_health(
-        &object(
-            "SecurityBaseline",
-            3,
-            reconciled(3, "restricted-ports,trusted-images"),
-        ),
-        "Healthy",
-        "failing controls: restricted-ports,trusted-images",
-    );
-}
-
-#[test]
-fn no_status_is_progressing() {
-    let mut obj = object("SecurityBaseline", 1, Value::Null);
-    obj.as_object_mut().unwrap().remove("status");
-    assert_health(&obj, "Progressing", "waiting for the operator to reconcile");
-}
-
-#[test]
-fn observed_generation_lag_is_progressing() {
-    assert_health(
-        &object("SecurityBaseline", 4, reconciled(3, "")),
-        "Progressing",
-        "waiting for the operator to observe generation 4",
-    );
-}
-
-#[test]
-fn status_without_observed_generation_is_progressing() {
-    assert_health(
-        &object("SecurityBaseline", 2, json!({"conditions": []})),
-        "Progressing",
-        "waiting for the operator to observe generation 2",
-    );
-}
-
-#[test]
-fn missing_ready_condition_is_progressing() {
-    assert_health(
-        &object("SecurityBaseline", 2, json!({"observedGeneration": 2})),
-        "Progressing",
-        "waiting for the Ready condition",
-    );
-}
-
-#[test]
-fn ready_false_is_degraded_with_its_message() {
-    let mut status = reconciled(5, "restricted-ports");
-    status["conditions"][0] = condition(
-        "Ready",
-        "False",
-        5,
-        "ApplyFailed",
-        "applying NetworkPolicy shop/baseline-default-deny: forbidden",
-    );
-    assert_health(
-        &object("SecurityBaseline", 5, status),
-        "Degraded",
-        "applying NetworkPolicy shop/baseline-default-deny: forbidden",
-    );
-}
-
-/// An invalid new spec: the operator reports Ready=False for generation 6 but keeps
-/// status.observedGeneration at the last good generation; that is Degraded, not Progressing.
-#[test]
-fn ready_false_for_the_current_generation_is_degraded_despite_lag() {
-    let mut status = reconciled(5, "");
-    status["conditions"][0] = condition("Ready", "False", 6, "InvalidSpec", "");
-    assert_health(
-        &object("SecurityBaseline", 6, status),
-        "Degraded",
-        "InvalidSpec",
-    );
-}
-
-/// A Ready=False about an older generation says nothing about the new spec yet.
-#[test]
-fn stale_ready_false_is_progressing() {
-    let mut status = reconciled(5, "");
-    status["conditions"][0] = condition("Ready", "False", 5, "ApplyFailed", "boom");
-    assert_health(
-        &object("SecurityBaseline", 6, status),
-        "Progressing",
-        "waiting for the operator to observe generation 6",
-    );
-}
-
-#[test]
-fn the_three_kinds_share_one_check() {
-    let first = std::fs::read_to_string(lua_file(KINDS[0])).expect("reading the health check");
-    for kind in &KINDS[1..] {
-        let other = std::fs::read_to_string(lua_file(kind)).expect("reading the health check");
-        assert_eq!(
-            first, other,
-            "{kind}'s health check differs from {}'s",
-            KINDS[0]
-        );
-    }
-}
-
-/// `argocd-cm-patch.yaml` inlines each `.lua` file verbatim (regenerate it with
-/// `config/argocd/generate-cm-patch.sh`).
-#[test]
-fn cm_patch_embeds_each_lua_file_verbatim() {
+/// The `data` of `argocd-cm-patch.yaml`, what users merge into argocd-cm.
+fn cm_patch_data() -> serde_yaml::Mapping {
     let text = std::fs::read_to_string(argocd_dir().join("argocd-cm-patch.yaml"))
         .expect("reading argocd-cm-patch.yaml");
     let cm: serde_yaml::Value = serde_yaml::from_str(&text).expect("argocd-cm-patch.yaml parses");
     assert_eq!(cm["kind"].as_str(), Some("ConfigMap"));
     assert_eq!(cm["metadata"]["name"].as_str(), Some("argocd-cm"));
-    let data = cm["data"].as_mapping().expect("data");
-    assert_eq!(data.len(), KINDS.len(), "one health check per kind");
+    cm["data"].as_mapping().expect("data").clone()
+}
+
+/// The script ArgoCD runs for `kind` once the patch is merged into argocd-cm.
+fn installed_script<'a>(data: &'a serde_yaml::Mapping, kind: &str) -> &'a str {
+    let key = health_key(kind);
+    data.get(key.as_str())
+        .and_then(|v| v.as_str())
+        .unwrap_or_else(|| panic!("argocd-cm-patch.yaml lacks {key}"))
+}
+
+#[test]
+fn health_test_yaml_cases_pass_in_argocds_interpreter() {
+    let tests = health_tests();
+    assert!(!tests.is_empty(), "health_test.yaml lists no cases");
+    let data = cm_patch_data();
+    let scripts = tempfile::tempdir().expect("tempdir");
+    let mut failures = Vec::new();
+    let mut runs = 0;
     for kind in KINDS {
-        let key = format!("resource.customizations.health.security.baseline.dev_{kind}");
-        let embedded = data
-            .get(key.as_str())
-            .and_then(|v| v.as_str())
-            .unwrap_or_else(|| panic!("argocd-cm-patch.yaml lacks {key}"));
-        let file = std::fs::read_to_string(lua_file(kind)).expect("reading the health check");
+        let script = installed_script(&data, kind);
+        let script_path = scripts.path().join(format!("{kind}.lua"));
+        std::fs::write(&script_path, script).expect("writing the script");
+        for test in &tests {
+            let input = argocd_dir().join(&test.input_path);
+            let text = std::fs::read_to_string(&input)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", input.display()));
+            let mut obj: Value = serde_yaml::from_str(&text)
+                .unwrap_or_else(|e| panic!("{} does not parse: {e}", input.display()));
+            assert_eq!(
+                obj["apiVersion"].as_str().and_then(|v| v.split_once('/')),
+                Some((GROUP, "v1alpha1")),
+                "{}: apiVersion",
+                test.input_path
+            );
+            obj["kind"] = json!(kind);
+            runs += 1;
+            let case = format!("{} as {kind}", test.input_path);
+            match run_health(&script_path, &obj) {
+                Ok(got) if got == test.health_status => {}
+                Ok(got) => failures.push(format!(
+                    "{case}: expected {:?}, ArgoCD would report {got:?}",
+                    test.health_status
+                )),
+                Err(error) => failures.push(format!("{case}: the script failed: {error}")),
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {runs} health checks failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// No input sits unused under testdata/, and no case names an input twice.
+#[test]
+fn every_testdata_file_is_a_case() {
+    let listed: Vec<String> = health_tests().into_iter().map(|t| t.input_path).collect();
+    let unique: BTreeSet<&String> = listed.iter().collect();
+    assert_eq!(unique.len(), listed.len(), "an inputPath is listed twice");
+    let on_disk: BTreeSet<String> = std::fs::read_dir(argocd_dir().join("testdata"))
+        .expect("reading testdata/")
+        .map(|entry| {
+            format!(
+                "testdata/{}",
+                entry.expect("entry").file_name().to_string_lossy()
+            )
+        })
+        .collect();
+    assert_eq!(
+        unique,
+        on_disk.iter().collect(),
+        "health_test.yaml vs testdata/"
+    );
+}
+
+/// `argocd-cm-patch.yaml` installs `health.lua` verbatim for each kind (regenerate it with
+/// `config/argocd/generate-cm-patch.sh`).
+#[test]
+fn cm_patch_installs_health_lua_for_each_kind() {
+    let data = cm_patch_data();
+    assert_eq!(data.len(), KINDS.len(), "one health check per kind");
+    let source =
+        std::fs::read_to_string(argocd_dir().join("health.lua")).expect("reading health.lua");
+    for kind in KINDS {
         assert!(
-            embedded == file,
-            "{key} differs from {}: run config/argocd/generate-cm-patch.sh",
-            lua_file(kind).display()
+            installed_script(&data, kind) == source,
+            "{} differs from health.lua: run config/argocd/generate-cm-patch.sh",
+            health_key(kind)
         );
     }
+}
+
+/// A check from argocd-cm gets only the package, base and table libraries, plus `os.time` and
+/// `os.date` through `require("os")`; a script leaning on `string` or the global `os` would
+/// fail in ArgoCD, so it fails here.
+#[test]
+fn harness_offers_only_argocds_libraries() {
+    let obj = json!({});
+    assert_eq!(
+        run_inline(
+            "return {status = 'Healthy', message = type(string) .. type(math) .. type(os) .. type(io)}",
+            &obj
+        ),
+        healthy("nilnilnilnil")
+    );
+    assert_eq!(
+        run_inline(
+            "local os = require('os')\n\
+             return {status = 'Healthy', message = type(os.time) .. type(os.date) .. type(os.exit)}",
+            &obj
+        ),
+        healthy("functionfunctionnil")
+    );
+    assert_eq!(
+        run_inline(
+            "return {status = 'Healthy', message = type(table.insert) .. type(ipairs) .. type(tostring)}",
+            &obj
+        ),
+        healthy("functionfunctionfunction")
+    );
+    let error = run_inline("return {status = string.upper('healthy')}", &obj).unwrap_err();
+    assert!(error.contains("attempt to index"), "{error}");
+}
+
+/// `obj` is converted as ArgoCD converts it: integers are Lua numbers (so 9 < 10), null is an
+/// absent key, arrays are 1-based sequences.
+#[test]
+fn harness_converts_objects_as_argocd_does() {
+    let obj = json!({"n": 10, "m": 9, "gone": null, "list": ["a", "b"], "x": 2.5});
+    assert_eq!(
+        run_inline(
+            "return {status = 'Healthy', message = type(obj.n) .. ' ' .. tostring(obj.m < obj.n) .. ' ' ..\n\
+             tostring(obj.n) .. ' ' .. tostring(obj.gone == nil) .. ' ' .. #obj.list .. obj.list[1] .. ' ' .. obj.x}",
+            &obj
+        ),
+        healthy("number true 10 true 2a 2.5")
+    );
+}
+
+/// What ArgoCD makes of a script that errs or returns something it does not accept: a runtime
+/// error and a non-table result are errors; an unknown status code is Unknown.
+#[test]
+fn harness_reports_what_argocd_rejects() {
+    let obj = json!({});
+    let error = run_inline("error('boom')", &obj).unwrap_err();
+    assert!(error.contains("boom"), "{error}");
+    let error = run_inline("return 'Healthy'", &obj).unwrap_err();
+    assert!(error.contains("expect table output"), "{error}");
+    assert_eq!(
+        run_inline("return {status = 'Fine'}", &obj),
+        Ok(HealthStatus {
+            status: "Unknown".into(),
+            message: "Lua returned an invalid health status".into(),
+        })
+    );
+    let error = run_inline("while true do end", &obj).unwrap_err();
+    assert!(error.contains("deadline"), "{error}");
 }

@@ -425,19 +425,19 @@ pub static CATALOG: &[Control] = &[
             iso2022("8.9", "Configuration management"),
             iso2022("8.18", "Use of privileged utility programs"),
             iso2022("8.19", "Installation of software on operational systems"),
-            // judgement: point of focus "Uses Defined Configuration Standards".
-            soc2(
-                "CC7.1",
-                "Detection of configuration changes that introduce vulnerabilities",
-            ),
             // judgement: privileged, host-namespace and host-path pods are how software
             // overrides the node's controls; the standard restricts them.
             soc2(
                 "CC6.8",
                 "Prevents or detects unauthorized or malicious software",
             ),
-            iso2013("A.12.6.2", "Restrictions on software installation"),
+            // judgement: point of focus "Uses Defined Configuration Standards".
+            soc2(
+                "CC7.1",
+                "Detection of configuration changes that introduce vulnerabilities",
+            ),
             iso2013("A.9.4.4", "Use of privileged utility programs"),
+            iso2013("A.12.6.2", "Restrictions on software installation"),
             source("Baseline Configurations", SOC2_CONTROL_LIST),
         ],
     },
@@ -645,11 +645,11 @@ pub static CATALOG: &[Control] = &[
             // judgement: separate environments keep changes from reaching production outside
             // the change process.
             soc2("CC8.1", "Change management"),
+            iso2013("A.9.4.1", "Information access restriction"),
             iso2013(
                 "A.12.1.4",
                 "Separation of development, testing and operational environments",
             ),
-            iso2013("A.9.4.1", "Information access restriction"),
             iso2013("A.13.1.3", "Segregation in networks"),
             source("Segregation of Environments", SOC2_CONTROL_LIST),
         ],
@@ -672,13 +672,13 @@ pub static CATALOG: &[Control] = &[
             // judgement: C1.1 point of focus "Identifies Confidential Information" (the
             // classification label); CC8.1 point of focus "Protects Confidential Information"
             // during development and testing.
-            soc2("C1.1", "Identifies and maintains confidential information"),
             soc2("CC8.1", "Change management"),
-            iso2013("A.14.3.1", "Protection of test data"),
+            soc2("C1.1", "Identifies and maintains confidential information"),
             iso2013(
                 "A.12.1.4",
                 "Separation of development, testing and operational environments",
             ),
+            iso2013("A.14.3.1", "Protection of test data"),
             source("Production Data Use is Restricted", SOC2_CONTROL_LIST),
             source("Privacy by Design", PRIVACY_CONTROLS),
         ],
@@ -987,6 +987,15 @@ mod tests {
                 })
                 .collect();
             assert!(order.is_sorted(), "{}: references out of order", control.id);
+            for f in Framework::ALL {
+                let keys: Vec<_> = control.id.references(f).map(|r| r.order_key()).collect();
+                assert!(
+                    keys.is_sorted() || f == SourcePolicy,
+                    "{}: {} references not in the standard's order",
+                    control.id,
+                    f.name()
+                );
+            }
             let unique: std::collections::BTreeSet<_> = control
                 .frameworks
                 .iter()

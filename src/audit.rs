@@ -25,7 +25,7 @@ use crate::api::{
     BackupPolicySpec, ControlState, EnvironmentIsolationSpec, Exemption, Finding, PortSpec,
     SecurityBaselineSpec,
 };
-use crate::catalog::{ControlId, ControlKind};
+use crate::catalog::{ControlId, ControlKind, Framework};
 use crate::evaluate::{self, Evaluation};
 use crate::snapshot::{ObjectMetaOnly, Snapshot};
 use jiff::Timestamp;
@@ -874,6 +874,8 @@ pub fn render_table(report: &AuditReport) -> String {
         "CR".to_string(),
         "CONTROL".into(),
         "STATE".into(),
+        "ISO27001:2022".into(),
+        "SOC2".into(),
         "FAILED".into(),
         "EXEMPTED".into(),
         "FIRST FINDING".into(),
@@ -896,13 +898,15 @@ pub fn render_table(report: &AuditReport) -> String {
                 format!("{}/{}", r.kind, r.name),
                 c.id.as_str().into(),
                 format!("{:?}", c.state),
+                references(c.id, Framework::Iso27001v2022),
+                references(c.id, Framework::Soc2),
                 c.failed.to_string(),
                 c.exempted.to_string(),
                 first,
             ]);
         }
     }
-    let mut widths = [0usize; 5];
+    let mut widths = [0usize; 7];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row.iter()) {
             *w = (*w).max(cell.chars().count());
@@ -911,7 +915,7 @@ pub fn render_table(report: &AuditReport) -> String {
     let mut out = String::new();
     for row in &rows {
         for (i, cell) in row.iter().enumerate() {
-            if i < 5 {
+            if i < widths.len() {
                 out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
             } else {
                 out.push_str(cell);
@@ -924,6 +928,14 @@ pub fn render_table(report: &AuditReport) -> String {
         report.skipped.unknown_kinds, report.skipped.secrets
     ));
     out
+}
+
+/// A control's reference ids in one framework, for a table cell (`8.20,8.21`).
+fn references(id: ControlId, framework: Framework) -> String {
+    id.references(framework)
+        .map(|r| r.id)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Loads, validates and evaluates: everything `run` does except printing.
@@ -1083,6 +1095,14 @@ spec:
         let table = render_table(&report);
         assert!(table.contains("SecurityBaseline/prod"), "{table}");
         assert!(table.contains("trusted-images"), "{table}");
+        let images_row = table
+            .lines()
+            .find(|l| l.contains("trusted-images"))
+            .unwrap();
+        assert!(
+            images_row.contains("8.19,8.32") && images_row.contains("CC6.8,CC8.1"),
+            "{table}"
+        );
     }
 
     #[test]

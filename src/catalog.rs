@@ -39,18 +39,244 @@ pub enum ControlId {
     CrossEnvironmentAccess,
 }
 
-/// One promise in a source policy that a control proves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FrameworkRef {
-    /// The framework family, e.g. `ISO 27001` or `SOC 2`; PolicyReports use it as category.
-    pub framework: &'static str,
-    /// The reference within the family, e.g. `A.13.1.1` or a control name.
-    pub reference: &'static str,
+/// A framework whose references the catalog cites. The serde name is the key users pass to
+/// `baseline-operator evidence --framework` and that evidence.json carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Framework {
+    /// ISO/IEC 27001:2022 Annex A: 93 controls in four themes (5 Organizational, 6 People,
+    /// 7 Physical, 8 Technological). Certification audits run against it since the transition
+    /// from the 2013 edition ended (31 October 2025).
+    #[serde(rename = "iso27001:2022")]
+    Iso27001v2022,
+    /// The AICPA Trust Services Criteria (2017, points of focus revised 2022) that SOC 2
+    /// reports cite: CC1.1-CC9.2, A1.1-A1.3, C1.1-C1.2, PI1.1-PI1.5, P1.1-P8.1.
+    #[serde(rename = "soc2")]
+    Soc2,
+    /// ISO/IEC 27001:2013 Annex A, as the source policies number their controls.
+    #[serde(rename = "iso27001:2013")]
+    Iso27001v2013,
+    /// The source policies' own control names (`../shared/seeds`).
+    #[serde(rename = "source")]
+    SourcePolicy,
 }
 
+use Framework::*;
+
+/// The Trust Services Criteria series in the order the TSC list them, with how many criteria
+/// each has (CC6 has CC6.1-CC6.8, ...).
+const TSC_SERIES: &[(&str, u32)] = &[
+    ("CC1", 5),
+    ("CC2", 3),
+    ("CC3", 4),
+    ("CC4", 2),
+    ("CC5", 3),
+    ("CC6", 8),
+    ("CC7", 5),
+    ("CC8", 1),
+    ("CC9", 2),
+    ("A1", 3),
+    ("C1", 2),
+    ("PI1", 5),
+    ("P1", 1),
+    ("P2", 1),
+    ("P3", 2),
+    ("P4", 3),
+    ("P5", 2),
+    ("P6", 7),
+    ("P7", 1),
+    ("P8", 1),
+];
+
+/// ISO/IEC 27001:2022 Annex A themes and how many controls each has (5.1-5.37, ...).
+const ISO27001_2022_THEMES: &[(u32, u32)] = &[(5, 37), (6, 8), (7, 14), (8, 34)];
+
+/// ISO/IEC 27001:2013 Annex A control objectives and how many controls each has (A.9.2 has
+/// A.9.2.1-A.9.2.6, ...): 114 controls.
+const ISO27001_2013_OBJECTIVES: &[((u32, u32), u32)] = &[
+    ((5, 1), 2),
+    ((6, 1), 5),
+    ((6, 2), 2),
+    ((7, 1), 2),
+    ((7, 2), 3),
+    ((7, 3), 1),
+    ((8, 1), 4),
+    ((8, 2), 3),
+    ((8, 3), 3),
+    ((9, 1), 2),
+    ((9, 2), 6),
+    ((9, 3), 1),
+    ((9, 4), 5),
+    ((10, 1), 2),
+    ((11, 1), 6),
+    ((11, 2), 9),
+    ((12, 1), 4),
+    ((12, 2), 1),
+    ((12, 3), 1),
+    ((12, 4), 4),
+    ((12, 5), 1),
+    ((12, 6), 2),
+    ((12, 7), 1),
+    ((13, 1), 3),
+    ((13, 2), 4),
+    ((14, 1), 3),
+    ((14, 2), 9),
+    ((14, 3), 1),
+    ((15, 1), 3),
+    ((15, 2), 2),
+    ((16, 1), 7),
+    ((17, 1), 3),
+    ((17, 2), 1),
+    ((18, 1), 5),
+    ((18, 2), 3),
+];
+
+/// A positive decimal without sign or leading zero.
+fn number(text: &str) -> Option<u32> {
+    if text.is_empty() || text.starts_with('0') || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// The numbers of a dotted id (`8.20` -> [8, 20]); `None` if a part is not a [`number`].
+fn numbers(text: &str) -> Option<Vec<u32>> {
+    text.split('.').map(number).collect()
+}
+
+impl Framework {
+    /// Every framework, in the order status, reports and evidence list them.
+    pub const ALL: [Framework; 4] = [Iso27001v2022, Soc2, Iso27001v2013, SourcePolicy];
+
+    /// The key of `evidence --framework` and of evidence.json.
+    pub fn key(self) -> &'static str {
+        match self {
+            Iso27001v2022 => "iso27001:2022",
+            Soc2 => "soc2",
+            Iso27001v2013 => "iso27001:2013",
+            SourcePolicy => "source",
+        }
+    }
+
+    /// The name auditors know it by; status renders references as `<name> <id>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Iso27001v2022 => "ISO/IEC 27001:2022",
+            Soc2 => "SOC 2",
+            Iso27001v2013 => "ISO/IEC 27001:2013",
+            SourcePolicy => "Source policy",
+        }
+    }
+
+    /// What exactly the references point into.
+    pub fn scope(self) -> &'static str {
+        match self {
+            Iso27001v2022 => {
+                "ISO/IEC 27001:2022 Annex A (themes 5 Organizational, 6 People, 7 Physical, 8 Technological)"
+            }
+            Soc2 => {
+                "SOC 2: AICPA Trust Services Criteria (2017, points of focus revised 2022); A1 applies when Availability is in scope, C1 when Confidentiality is"
+            }
+            Iso27001v2013 => {
+                "ISO/IEC 27001:2013 Annex A, as the source policies cite it (superseded: certification audits use the 2022 edition)"
+            }
+            SourcePolicy => {
+                "Source policy: the control names of the company's own policy documents"
+            }
+        }
+    }
+
+    /// Whether `id` names a control or criterion that exists in this framework.
+    pub fn is_well_formed(self, id: &str) -> bool {
+        match self {
+            Iso27001v2022 => match numbers(id).as_deref() {
+                Some(&[theme, n]) => ISO27001_2022_THEMES
+                    .iter()
+                    .any(|&(t, count)| t == theme && n <= count),
+                _ => false,
+            },
+            Iso27001v2013 => match id.strip_prefix("A.").and_then(numbers).as_deref() {
+                Some(&[clause, objective, n]) => ISO27001_2013_OBJECTIVES
+                    .iter()
+                    .any(|&(o, count)| o == (clause, objective) && n <= count),
+                _ => false,
+            },
+            Soc2 => id.split_once('.').is_some_and(|(series, n)| {
+                number(n).is_some_and(|n| {
+                    TSC_SERIES
+                        .iter()
+                        .any(|&(s, count)| s == series && n <= count)
+                })
+            }),
+            SourcePolicy => !id.is_empty() && id.trim() == id && !id.chars().any(char::is_control),
+        }
+    }
+}
+
+impl fmt::Display for Framework {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+impl std::str::FromStr for Framework {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Framework::ALL
+            .into_iter()
+            .find(|f| f.key().eq_ignore_ascii_case(text))
+            .ok_or_else(|| {
+                let keys: Vec<&str> = Framework::ALL.iter().map(|f| f.key()).collect();
+                format!("unknown framework {text:?}; one of: {}", keys.join(", "))
+            })
+    }
+}
+
+/// One reference a control proves: a control of a standard, a criterion, or a policy promise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FrameworkRef {
+    pub framework: Framework,
+    /// The reference within the framework: `8.20`, `CC6.6`, `A.13.1.1`, or a policy control name.
+    pub id: &'static str,
+    /// The standard's title of the control or criterion; for a source-policy reference, the
+    /// policy document it comes from.
+    pub title: &'static str,
+}
+
+impl FrameworkRef {
+    /// Orders references as their standard lists them: `8.2` before `8.13`, CC before A1.
+    pub fn order_key(&self) -> (usize, Vec<u32>, &'static str) {
+        match self.framework {
+            Iso27001v2022 => (0, numbers(self.id).unwrap_or_default(), self.id),
+            Iso27001v2013 => (
+                0,
+                self.id
+                    .strip_prefix("A.")
+                    .and_then(numbers)
+                    .unwrap_or_default(),
+                self.id,
+            ),
+            Soc2 => {
+                let (series, n) = self.id.split_once('.').unwrap_or((self.id, ""));
+                let position = TSC_SERIES
+                    .iter()
+                    .position(|&(s, _)| s == series)
+                    .unwrap_or(usize::MAX);
+                (position, number(n).into_iter().collect(), self.id)
+            }
+            SourcePolicy => (0, Vec::new(), self.id),
+        }
+    }
+}
+
+/// How status, reports and audit output render a reference: `ISO/IEC 27001:2022 8.20`,
+/// `SOC 2 CC6.6`, `ISO/IEC 27001:2013 A.13.1.1`, `Source policy: Segregation of Environments`.
 impl fmt::Display for FrameworkRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.framework, self.reference)
+        match self.framework {
+            SourcePolicy => write!(f, "{}: {}", self.framework.name(), self.id),
+            _ => write!(f, "{} {}", self.framework.name(), self.id),
+        }
     }
 }
 
@@ -62,30 +288,60 @@ pub struct Control {
     pub kind: ControlKind,
     /// What the cluster must show, as CONTROLS.md states it.
     pub checks: &'static str,
+    /// Grouped by framework in [`Framework::ALL`] order (a unit test keeps it so).
     pub frameworks: &'static [FrameworkRef],
 }
 
-const fn soc2(reference: &'static str) -> FrameworkRef {
+const fn iso2022(id: &'static str, title: &'static str) -> FrameworkRef {
     FrameworkRef {
-        framework: "SOC 2",
-        reference,
+        framework: Iso27001v2022,
+        id,
+        title,
     }
 }
-const fn iso27001(reference: &'static str) -> FrameworkRef {
+const fn soc2(id: &'static str, title: &'static str) -> FrameworkRef {
     FrameworkRef {
-        framework: "ISO 27001",
-        reference,
+        framework: Soc2,
+        id,
+        title,
     }
 }
-const fn policy(reference: &'static str) -> FrameworkRef {
+const fn iso2013(id: &'static str, title: &'static str) -> FrameworkRef {
     FrameworkRef {
-        framework: "Company policy",
-        reference,
+        framework: Iso27001v2013,
+        id,
+        title,
+    }
+}
+const fn source(id: &'static str, title: &'static str) -> FrameworkRef {
+    FrameworkRef {
+        framework: SourcePolicy,
+        id,
+        title,
     }
 }
 
+// The source policies (../shared/seeds), as the title of their references.
+const PEOPLE_SECURITY: &str = "source policy 000: People Security";
+const SOC2_CONTROL_LIST: &str = "source policy 001: SOC 2 control list";
+const PRIVACY_CONTROLS: &str = "source policy 003: Privacy controls";
+const SECURITY_QUESTIONNAIRE: &str = "source policy 004: Security questionnaire";
+
 use ControlId::*;
 use ControlKind::*;
+
+// How the references were chosen.
+// - ISO/IEC 27001:2013: exactly what the source policies cite (seed 002 numbers its controls;
+//   CONTROLS.md fills the rest from the 2013 Annex A). Never invented here.
+// - ISO/IEC 27001:2022: first the correspondents of those 2013 controls in ISO/IEC 27002:2022
+//   Annex B (Table B.2; a unit test checks every one is cited), then controls the 2022 edition
+//   added or that the control's meaning fits; those are marked "judgement" below.
+// - SOC 2: the criteria whose points of focus the control's check demonstrates. Every one is a
+//   judgement (the TSC have no official mapping to technical controls); where the fit is not
+//   plain, a comment names the point of focus.
+// A reference is only claimed for what the check proves: nothing here scans images for
+// vulnerabilities, so neither 8.8 nor CC7.1 "susceptibilities to vulnerabilities" is claimed
+// by trusted-images.
 
 /// Every control, in catalog order.
 pub static CATALOG: &[Control] = &[
@@ -95,9 +351,25 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "every selected namespace denies ingress by default; only listed ports are open; no NodePort/LoadBalancer exposes an unlisted port",
         frameworks: &[
-            soc2("Restricted Port Configurations"),
-            soc2("Network Security Policy"),
-            iso27001("A.13.1.1"),
+            iso2022("8.20", "Networks security"),
+            // judgement: the listed ports are the security requirements of the network services
+            // a namespace offers, and NodePort/LoadBalancer exposure is checked against them.
+            iso2022("8.21", "Security of network services"),
+            // judgement: points of focus "Manages Points of Access", "Considers Network
+            // Segmentation".
+            soc2(
+                "CC6.1",
+                "Logical access security software, infrastructure and architectures",
+            ),
+            // judgement: default deny and no unlisted externally exposed port are boundary
+            // protection.
+            soc2(
+                "CC6.6",
+                "Logical access security measures against threats from outside the system boundaries",
+            ),
+            iso2013("A.13.1.1", "Network controls"),
+            source("Restricted Port Configurations", SOC2_CONTROL_LIST),
+            source("Network Security Policy", SOC2_CONTROL_LIST),
         ],
     },
     Control {
@@ -106,10 +378,23 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "every Ingress serves each of its hosts over TLS",
         frameworks: &[
-            soc2("Encryption-in-Transit"),
-            iso27001("A.13.2.1"),
-            iso27001("A.14.1.3"),
-            policy("All methods of communication are encrypted"),
+            iso2022("5.14", "Information transfer"),
+            // judgement: TLS is the use of cryptography (8.24) for data in transit.
+            iso2022("8.24", "Use of cryptography"),
+            iso2022("8.26", "Application security requirements"),
+            // judgement: point of focus "Uses Encryption Technologies or Secure Communication
+            // Channels to Protect Data".
+            soc2(
+                "CC6.7",
+                "Restricts the transmission, movement and removal of information",
+            ),
+            iso2013("A.13.2.1", "Information transfer policies and procedures"),
+            iso2013("A.14.1.3", "Protecting application services transactions"),
+            source("Encryption-in-Transit", SOC2_CONTROL_LIST),
+            source(
+                "All methods of communication are encrypted",
+                PRIVACY_CONTROLS,
+            ),
         ],
     },
     Control {
@@ -118,9 +403,15 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "every PersistentVolumeClaim uses an encrypted StorageClass",
         frameworks: &[
-            soc2("Encryption-at-Rest"),
-            iso27001("A.10.1.1"),
-            policy("Encrypted storage on all devices"),
+            iso2022("8.24", "Use of cryptography"),
+            // judgement: point of focus "Uses Encryption to Protect Data" (at rest).
+            soc2(
+                "CC6.1",
+                "Logical access security software, infrastructure and architectures",
+            ),
+            iso2013("A.10.1.1", "Policy on the use of cryptographic controls"),
+            source("Encryption-at-Rest", SOC2_CONTROL_LIST),
+            source("Encrypted storage on all devices", SECURITY_QUESTIONNAIRE),
         ],
     },
     Control {
@@ -129,9 +420,25 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "pods meet the chosen Pod Security Standard exactly as Pod Security Admission judges",
         frameworks: &[
-            soc2("Baseline Configurations"),
-            iso27001("A.12.6.2"),
-            iso27001("A.9.4.4"),
+            // judgement: 8.9 is new in 2022 (no 2013 predecessor); a Pod Security Standard
+            // is a defined secure configuration, enforced and monitored.
+            iso2022("8.9", "Configuration management"),
+            iso2022("8.18", "Use of privileged utility programs"),
+            iso2022("8.19", "Installation of software on operational systems"),
+            // judgement: privileged, host-namespace and host-path pods are how software
+            // overrides the node's controls; the standard restricts them.
+            soc2(
+                "CC6.8",
+                "Prevents or detects unauthorized or malicious software",
+            ),
+            // judgement: point of focus "Uses Defined Configuration Standards".
+            soc2(
+                "CC7.1",
+                "Detection of configuration changes that introduce vulnerabilities",
+            ),
+            iso2013("A.9.4.4", "Use of privileged utility programs"),
+            iso2013("A.12.6.2", "Restrictions on software installation"),
+            source("Baseline Configurations", SOC2_CONTROL_LIST),
         ],
     },
     Control {
@@ -140,10 +447,22 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "images come from allowed registries, carry no mutable tag, and are digest-pinned when required",
         frameworks: &[
-            soc2("Vulnerability Scanning"),
-            soc2("Software Change Testing"),
-            iso27001("A.12.5.1"),
-            iso27001("A.14.2.4"),
+            iso2022("8.19", "Installation of software on operational systems"),
+            iso2022("8.32", "Change management"),
+            // judgement: point of focus "Restricts Application and Software Installation".
+            soc2(
+                "CC6.8",
+                "Prevents or detects unauthorized or malicious software",
+            ),
+            // judgement: an immutable tag or digest makes each deployed change the tested one.
+            soc2("CC8.1", "Change management"),
+            iso2013(
+                "A.12.5.1",
+                "Installation of software on operational systems",
+            ),
+            iso2013("A.14.2.4", "Restrictions on changes to software packages"),
+            source("Vulnerability Scanning", SOC2_CONTROL_LIST),
+            source("Software Change Testing", SOC2_CONTROL_LIST),
         ],
     },
     Control {
@@ -152,10 +471,28 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "no RoleBinding grants a forbidden or wildcard role; service-account tokens are not automounted by default",
         frameworks: &[
-            soc2("Administrative Access is Restricted"),
-            soc2("Access to Customer Data is Restricted"),
-            iso27001("A.9.2.3"),
-            policy("Role Based Access Control and Principle of Least Privilege"),
+            // judgement: 5.15 carries the least-privilege rules, 5.18 the provisioning of
+            // access rights that RoleBindings and automounted tokens are.
+            iso2022("5.15", "Access control"),
+            iso2022("5.18", "Access rights"),
+            iso2022("8.2", "Privileged access rights"),
+            // judgement: point of focus "Restricts Logical Access" (to the cluster's API).
+            soc2(
+                "CC6.1",
+                "Logical access security software, infrastructure and architectures",
+            ),
+            // judgement: point of focus "Uses Role-Based Access Controls" (least privilege).
+            soc2(
+                "CC6.3",
+                "Role-based access: authorizes, modifies or removes access by least privilege",
+            ),
+            iso2013("A.9.2.3", "Management of privileged access rights"),
+            source("Administrative Access is Restricted", SOC2_CONTROL_LIST),
+            source("Access to Customer Data is Restricted", SOC2_CONTROL_LIST),
+            source(
+                "Role Based Access Control and Principle of Least Privilege",
+                PRIVACY_CONTROLS,
+            ),
         ],
     },
     Control {
@@ -164,9 +501,23 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "Deployments and StatefulSets run enough replicas, have a PodDisruptionBudget and probes",
         frameworks: &[
-            soc2("High Availability Configuration"),
-            soc2("Uptime and Availability Monitoring"),
-            policy("High availability and failover"),
+            // judgement (the source cites no ISO number): replicas and disruption budgets are
+            // redundancy (8.14, 2013 A.17.2.1) and part of ICT readiness (5.30, new in 2022).
+            iso2022("5.30", "ICT readiness for business continuity"),
+            iso2022("8.14", "Redundancy of information processing facilities"),
+            // judgement: replicas are processing capacity kept against demand (A1.1) and
+            // alternate processing infrastructure (A1.2 point of focus).
+            soc2(
+                "A1.1",
+                "Capacity: maintains, monitors and evaluates processing capacity",
+            ),
+            soc2(
+                "A1.2",
+                "Environmental protections, software, data backup and recovery infrastructure",
+            ),
+            source("High Availability Configuration", SOC2_CONTROL_LIST),
+            source("Uptime and Availability Monitoring", SOC2_CONTROL_LIST),
+            source("High availability and failover", SECURITY_QUESTIONNAIRE),
         ],
     },
     Control {
@@ -174,7 +525,15 @@ pub static CATALOG: &[Control] = &[
         title: "Resource governance",
         kind: SecurityBaseline,
         checks: "every container declares CPU and memory requests and a memory limit",
-        frameworks: &[iso27001("A.12.1.3")],
+        frameworks: &[
+            iso2022("8.6", "Capacity management"),
+            // judgement: declared requests and limits are how the capacity is managed.
+            soc2(
+                "A1.1",
+                "Capacity: maintains, monitors and evaluates processing capacity",
+            ),
+            iso2013("A.12.1.3", "Capacity management"),
+        ],
     },
     Control {
         id: AutomatedBackup,
@@ -182,10 +541,17 @@ pub static CATALOG: &[Control] = &[
         kind: BackupPolicy,
         checks: "every selected namespace is covered by a schedule within the RPO and has a successful backup younger than the RPO",
         frameworks: &[
-            soc2("Automated Backup Process"),
-            iso27001("A.12.3.1"),
-            policy("RPO 24 hours"),
-            policy("Regular backups"),
+            iso2022("8.13", "Information backup"),
+            // judgement: points of focus "Determines Data Requiring Backup", "Performs Data
+            // Backup".
+            soc2(
+                "A1.2",
+                "Environmental protections, software, data backup and recovery infrastructure",
+            ),
+            iso2013("A.12.3.1", "Information backup"),
+            source("Automated Backup Process", SOC2_CONTROL_LIST),
+            source("RPO 24 hours", PEOPLE_SECURITY),
+            source("Regular backups", PRIVACY_CONTROLS),
         ],
     },
     Control {
@@ -194,9 +560,20 @@ pub static CATALOG: &[Control] = &[
         kind: BackupPolicy,
         checks: "backups expire no sooner than the minimum and no later than the maximum retention",
         frameworks: &[
-            soc2("Data Retention and Disposal Policy"),
-            soc2("Retention of Customer Data"),
-            iso27001("A.18.1.3"),
+            iso2022("5.33", "Protection of records"),
+            // judgement: 8.13 asks for retention periods of backup copies; 8.10 (new in 2022)
+            // for deleting information when no longer required: the maximum retention.
+            iso2022("8.10", "Information deletion"),
+            iso2022("8.13", "Information backup"),
+            // judgement: the minimum retention keeps confidential information for its
+            // retention period (C1.1 point of focus "Protects Confidential Information From
+            // Destruction"); the maximum disposes of it (C1.2). CC6.5 is not claimed: it is
+            // about disposing of physical assets and media, not data past its retention.
+            soc2("C1.1", "Identifies and maintains confidential information"),
+            soc2("C1.2", "Disposes of confidential information"),
+            iso2013("A.18.1.3", "Protection of records"),
+            source("Data Retention and Disposal Policy", SOC2_CONTROL_LIST),
+            source("Retention of Customer Data", SOC2_CONTROL_LIST),
         ],
     },
     Control {
@@ -205,8 +582,25 @@ pub static CATALOG: &[Control] = &[
         kind: BackupPolicy,
         checks: "the backup storage location is configured for encryption",
         frameworks: &[
-            policy("Encryption for backups including data at rest"),
-            iso27001("A.10.1.1"),
+            // judgement: 8.13 asks that backups be protected like the original (encryption).
+            iso2022("8.13", "Information backup"),
+            iso2022("8.24", "Use of cryptography"),
+            // judgement: data at rest in the backup store is encrypted (CC6.1 point of focus
+            // "Uses Encryption to Protect Data"), and backups are information moved off the
+            // cluster (CC6.7).
+            soc2(
+                "CC6.1",
+                "Logical access security software, infrastructure and architectures",
+            ),
+            soc2(
+                "CC6.7",
+                "Restricts the transmission, movement and removal of information",
+            ),
+            iso2013("A.10.1.1", "Policy on the use of cryptographic controls"),
+            source(
+                "Encryption for backups including data at rest",
+                SECURITY_QUESTIONNAIRE,
+            ),
         ],
     },
     Control {
@@ -215,10 +609,20 @@ pub static CATALOG: &[Control] = &[
         kind: BackupPolicy,
         checks: "a restore of a recent backup was verified within the required period and the RTO",
         frameworks: &[
-            soc2("Backup Restoration Testing"),
-            iso27001("A.12.3.1"),
-            iso27001("A.17.1.3"),
-            policy("RTO 6 hours"),
+            iso2022("5.29", "Information security during disruption"),
+            // judgement: 5.30 (new in 2022) asks that ICT readiness be tested against the
+            // recovery objectives; the restore must finish within the RTO.
+            iso2022("5.30", "ICT readiness for business continuity"),
+            iso2022("8.13", "Information backup"),
+            // judgement: point of focus "Tests Integrity and Completeness of Backup Data".
+            soc2("A1.3", "Tests recovery plan procedures"),
+            iso2013("A.12.3.1", "Information backup"),
+            iso2013(
+                "A.17.1.3",
+                "Verify, review and evaluate information security continuity",
+            ),
+            source("Backup Restoration Testing", SOC2_CONTROL_LIST),
+            source("RTO 6 hours", PEOPLE_SECURITY),
         ],
     },
     Control {
@@ -227,10 +631,27 @@ pub static CATALOG: &[Control] = &[
         kind: EnvironmentIsolation,
         checks: "no network path between environments except declared flows",
         frameworks: &[
-            soc2("Segregation of Environments"),
-            iso27001("A.12.1.4"),
-            iso27001("A.9.4.1"),
-            iso27001("A.13.1.3"),
+            iso2022("8.3", "Information access restriction"),
+            iso2022("8.22", "Segregation of networks"),
+            iso2022(
+                "8.31",
+                "Separation of development, test and production environments",
+            ),
+            // judgement: point of focus "Considers Network Segmentation".
+            soc2(
+                "CC6.1",
+                "Logical access security software, infrastructure and architectures",
+            ),
+            // judgement: separate environments keep changes from reaching production outside
+            // the change process.
+            soc2("CC8.1", "Change management"),
+            iso2013("A.9.4.1", "Information access restriction"),
+            iso2013(
+                "A.12.1.4",
+                "Separation of development, testing and operational environments",
+            ),
+            iso2013("A.13.1.3", "Segregation in networks"),
+            source("Segregation of Environments", SOC2_CONTROL_LIST),
         ],
     },
     Control {
@@ -239,10 +660,27 @@ pub static CATALOG: &[Control] = &[
         kind: EnvironmentIsolation,
         checks: "no production data, copied Secret, cloned volume or restore lands in a non-production namespace",
         frameworks: &[
-            soc2("Production Data Use is Restricted"),
-            iso27001("A.14.3.1"),
-            iso27001("A.12.1.4"),
-            policy("Privacy by Design"),
+            // judgement: 8.12 (new in 2022): classified objects, copied Secrets, cloned volumes
+            // and restores into non-production are the leakage paths the check closes. 8.11
+            // (data masking) is not claimed: nothing is masked, copies are refused.
+            iso2022("8.12", "Data leakage prevention"),
+            iso2022(
+                "8.31",
+                "Separation of development, test and production environments",
+            ),
+            iso2022("8.33", "Test information"),
+            // judgement: C1.1 point of focus "Identifies Confidential Information" (the
+            // classification label); CC8.1 point of focus "Protects Confidential Information"
+            // during development and testing.
+            soc2("CC8.1", "Change management"),
+            soc2("C1.1", "Identifies and maintains confidential information"),
+            iso2013(
+                "A.12.1.4",
+                "Separation of development, testing and operational environments",
+            ),
+            iso2013("A.14.3.1", "Protection of test data"),
+            source("Production Data Use is Restricted", SOC2_CONTROL_LIST),
+            source("Privacy by Design", PRIVACY_CONTROLS),
         ],
     },
     Control {
@@ -251,10 +689,29 @@ pub static CATALOG: &[Control] = &[
         kind: EnvironmentIsolation,
         checks: "no non-production identity is bound to act in a production namespace",
         frameworks: &[
-            soc2("Administrative Access is Restricted"),
-            soc2("Segregation of Environments"),
-            iso27001("A.6.1.2"),
-            iso27001("A.9.2.3"),
+            iso2022("5.3", "Segregation of duties"),
+            iso2022("8.2", "Privileged access rights"),
+            // judgement: separating environments includes who may act in each.
+            iso2022(
+                "8.31",
+                "Separation of development, test and production environments",
+            ),
+            // judgement: point of focus "Restricts Logical Access" (production namespaces to
+            // production identities).
+            soc2(
+                "CC6.1",
+                "Logical access security software, infrastructure and architectures",
+            ),
+            // judgement: point of focus "Uses Role-Based Access Controls" (segregation of
+            // incompatible functions).
+            soc2(
+                "CC6.3",
+                "Role-based access: authorizes, modifies or removes access by least privilege",
+            ),
+            iso2013("A.6.1.2", "Segregation of duties"),
+            iso2013("A.9.2.3", "Management of privileged access rights"),
+            source("Administrative Access is Restricted", SOC2_CONTROL_LIST),
+            source("Segregation of Environments", SOC2_CONTROL_LIST),
         ],
     },
 ];
@@ -315,13 +772,22 @@ impl ControlId {
         self.control().kind
     }
 
-    /// Framework references as they appear in status and reports.
+    /// Framework references as status, PolicyReports and audit output render them
+    /// (`ISO/IEC 27001:2022 8.20`, `SOC 2 CC6.6`, ...), in [`Framework::ALL`] order.
     pub fn framework_refs(self) -> Vec<String> {
+        Framework::ALL
+            .into_iter()
+            .flat_map(|f| self.references(f))
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// The control's references in one framework, in catalog order.
+    pub fn references(self, framework: Framework) -> impl Iterator<Item = &'static FrameworkRef> {
         self.control()
             .frameworks
             .iter()
-            .map(ToString::to_string)
-            .collect()
+            .filter(move |r| r.framework == framework)
     }
 }
 
@@ -372,6 +838,224 @@ mod tests {
             assert!(!id.control().frameworks.is_empty(), "{id} proves nothing");
         }
         assert_eq!(CATALOG.len(), 15);
+    }
+
+    /// ISO/IEC 27002:2022 Annex B (Table B.2, 2013 -> 2022): the 2022 controls each 2013
+    /// Annex A control the catalog cites became.
+    const ISO27002_2022_ANNEX_B: &[(&str, &[&str])] = &[
+        ("A.6.1.2", &["5.3"]),
+        ("A.9.2.3", &["8.2"]),
+        ("A.9.4.1", &["8.3"]),
+        ("A.9.4.4", &["8.18"]),
+        ("A.10.1.1", &["8.24"]),
+        ("A.12.1.3", &["8.6"]),
+        ("A.12.1.4", &["8.31"]),
+        ("A.12.3.1", &["8.13"]),
+        ("A.12.5.1", &["8.19"]),
+        ("A.12.6.2", &["8.19"]),
+        ("A.13.1.1", &["8.20"]),
+        ("A.13.1.3", &["8.22"]),
+        ("A.13.2.1", &["5.14"]),
+        ("A.14.1.3", &["8.26"]),
+        ("A.14.2.4", &["8.32"]),
+        ("A.14.3.1", &["8.33"]),
+        ("A.17.1.3", &["5.29"]),
+        ("A.18.1.3", &["5.33"]),
+    ];
+
+    fn ids(id: ControlId, framework: Framework) -> Vec<&'static str> {
+        id.references(framework).map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn every_control_cites_iso27001_2022_and_soc2_with_well_formed_ids() {
+        for control in CATALOG {
+            let id = control.id;
+            assert!(
+                !ids(id, Iso27001v2022).is_empty(),
+                "{id}: no ISO/IEC 27001:2022"
+            );
+            assert!(!ids(id, Soc2).is_empty(), "{id}: no SOC 2 criterion");
+            for r in control.frameworks {
+                assert!(
+                    r.framework.is_well_formed(r.id),
+                    "{id}: {r} is not a {} reference",
+                    r.framework.name()
+                );
+                assert!(!r.title.trim().is_empty(), "{id}: {r} has no title");
+            }
+        }
+    }
+
+    #[test]
+    fn well_formed_ids_are_exactly_the_frameworks_controls() {
+        let ok = |f: Framework, id: &str| f.is_well_formed(id);
+        for id in [
+            "5.1", "5.37", "6.1", "6.8", "7.1", "7.14", "8.1", "8.9", "8.34",
+        ] {
+            assert!(ok(Iso27001v2022, id), "{id}");
+        }
+        for id in [
+            "5.38", "6.9", "7.15", "8.35", "4.1", "9.1", "5.0", "8.09", "8", "8.2.1", "A.8.20",
+            " 8.20", "8.20 ", "", "8.", ".8",
+        ] {
+            assert!(!ok(Iso27001v2022, id), "{id:?}");
+        }
+        for id in [
+            "A.5.1.1", "A.5.1.2", "A.9.2.6", "A.12.7.1", "A.14.2.9", "A.18.2.3",
+        ] {
+            assert!(ok(Iso27001v2013, id), "{id}");
+        }
+        for id in [
+            "A.5.1.3",
+            "A.4.1.1",
+            "A.19.1.1",
+            "A.12.8.1",
+            "A.13.2.5",
+            "A.13.1",
+            "13.1.1",
+            "A.13.1.01",
+            "A.13.1.1.1",
+        ] {
+            assert!(!ok(Iso27001v2013, id), "{id:?}");
+        }
+        let total_2013: u32 = ISO27001_2013_OBJECTIVES.iter().map(|(_, n)| n).sum();
+        assert_eq!(
+            total_2013, 114,
+            "ISO/IEC 27001:2013 Annex A has 114 controls"
+        );
+        let total_2022: u32 = ISO27001_2022_THEMES.iter().map(|(_, n)| n).sum();
+        assert_eq!(total_2022, 93, "ISO/IEC 27001:2022 Annex A has 93 controls");
+        for id in [
+            "CC1.1", "CC1.5", "CC6.8", "CC7.5", "CC8.1", "CC9.2", "A1.1", "A1.3", "C1.1", "C1.2",
+            "PI1.1", "PI1.5", "P1.1", "P6.7", "P8.1",
+        ] {
+            assert!(ok(Soc2, id), "{id}");
+        }
+        for id in [
+            "CC6.9", "CC8.2", "CC10.1", "CC0.1", "A1.4", "A2.1", "C1.3", "PI1.6", "P1.0", "P9.1",
+            "CC6", "CC6.1.1", "cc6.1", "CC6.01", "8.20",
+        ] {
+            assert!(!ok(Soc2, id), "{id:?}");
+        }
+        let total_tsc: u32 = TSC_SERIES.iter().map(|(_, n)| n).sum();
+        assert_eq!(
+            total_tsc, 61,
+            "the Trust Services Criteria have 61 criteria"
+        );
+        assert!(ok(SourcePolicy, "Segregation of Environments"));
+        assert!(!ok(SourcePolicy, ""));
+        assert!(!ok(SourcePolicy, " padded"));
+    }
+
+    #[test]
+    fn every_2013_reference_brings_its_2022_correspondent() {
+        for control in CATALOG {
+            let id = control.id;
+            let cited_2022 = ids(id, Iso27001v2022);
+            for old in ids(id, Iso27001v2013) {
+                let (_, new) = ISO27002_2022_ANNEX_B
+                    .iter()
+                    .find(|(o, _)| *o == old)
+                    .unwrap_or_else(|| panic!("{id}: {old} is missing from the Annex B table"));
+                for n in *new {
+                    assert!(
+                        cited_2022.contains(n),
+                        "{id}: cites 2013 {old}, which ISO/IEC 27002:2022 Annex B maps to {n}, but not {n}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_title_per_reference_and_references_grouped_in_framework_order() {
+        let mut titles: std::collections::BTreeMap<(Framework, &str), &str> = Default::default();
+        for control in CATALOG {
+            for r in control.frameworks {
+                let title = *titles.entry((r.framework, r.id)).or_insert(r.title);
+                assert_eq!(title, r.title, "{r} has two titles");
+            }
+            let order: Vec<usize> = control
+                .frameworks
+                .iter()
+                .map(|r| {
+                    Framework::ALL
+                        .iter()
+                        .position(|f| *f == r.framework)
+                        .unwrap()
+                })
+                .collect();
+            assert!(order.is_sorted(), "{}: references out of order", control.id);
+            for f in Framework::ALL {
+                let keys: Vec<_> = control.id.references(f).map(|r| r.order_key()).collect();
+                assert!(
+                    keys.is_sorted() || f == SourcePolicy,
+                    "{}: {} references not in the standard's order",
+                    control.id,
+                    f.name()
+                );
+            }
+            let unique: std::collections::BTreeSet<_> = control
+                .frameworks
+                .iter()
+                .map(|r| (r.framework, r.id))
+                .collect();
+            assert_eq!(
+                unique.len(),
+                control.frameworks.len(),
+                "{}: duplicate",
+                control.id
+            );
+        }
+    }
+
+    #[test]
+    fn framework_keys_parse_serialize_and_render() {
+        for f in Framework::ALL {
+            assert_eq!(f.key().parse::<Framework>(), Ok(f));
+            assert_eq!(serde_json::to_value(f).unwrap(), f.key());
+        }
+        assert_eq!("SOC2".parse::<Framework>(), Ok(Soc2));
+        let err = "iso27001".parse::<Framework>().unwrap_err();
+        assert!(
+            err.contains("iso27001:2022, soc2, iso27001:2013, source"),
+            "{err}"
+        );
+        assert_eq!(
+            RestrictedPorts.framework_refs(),
+            [
+                "ISO/IEC 27001:2022 8.20",
+                "ISO/IEC 27001:2022 8.21",
+                "SOC 2 CC6.1",
+                "SOC 2 CC6.6",
+                "ISO/IEC 27001:2013 A.13.1.1",
+                "Source policy: Restricted Port Configurations",
+                "Source policy: Network Security Policy",
+            ]
+        );
+    }
+
+    #[test]
+    fn order_keys_follow_the_standards() {
+        let mut refs = [
+            iso2022("8.20", ""),
+            iso2022("8.2", ""),
+            iso2022("5.30", ""),
+            iso2022("8.13", ""),
+        ];
+        refs.sort_by_key(FrameworkRef::order_key);
+        let got: Vec<_> = refs.iter().map(|r| r.id).collect();
+        assert_eq!(got, ["5.30", "8.2", "8.13", "8.20"]);
+        let mut refs = [
+            soc2("A1.2", ""),
+            soc2("C1.1", ""),
+            soc2("CC8.1", ""),
+            soc2("CC6.1", ""),
+        ];
+        refs.sort_by_key(FrameworkRef::order_key);
+        let got: Vec<_> = refs.iter().map(|r| r.id).collect();
+        assert_eq!(got, ["CC6.1", "CC8.1", "A1.2", "C1.1"]);
     }
 
     #[test]

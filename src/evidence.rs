@@ -3,16 +3,24 @@
 //!
 //! Writes `evidence.json` (every control of every SecurityBaseline, BackupPolicy and
 //! EnvironmentIsolation with its state, framework references, counts and findings, every
-//! exemption, and the operator's PolicyReports), `evidence.md` (the same for a human reader:
-//! one table per framework reference, listing the controls that prove it) and `SHA256SUMS`
+//! exemption, the operator's PolicyReports, and the same evidence grouped by framework),
+//! `evidence.md` (the same for a human reader: a section per framework listing each of its
+//! references and the controls, resources and states that prove it) and `SHA256SUMS`
 //! (`sha256sum -c` format) over both. Secret values never appear: the operator never puts them
 //! in status or reports.
+//!
+//! The grouping comes from the control catalog compiled into this binary (typed references,
+//! keyed by control id), not from parsing the strings in status: the catalog is the single
+//! source of truth, and a status written by an operator with another catalog is pointed out.
+//! `--framework KEY` (`iso27001:2022`, `soc2`, `iso27001:2013`, `source`) keeps only that
+//! framework's section and the controls that cite it.
 
 use crate::api::backup_policy::RestoreTestResult;
 use crate::api::{
     BackupPolicy, ControlResult, ControlState, EnvironmentIsolation, Exemption, Mode,
     SecurityBaseline, Summary,
 };
+use crate::catalog::{CATALOG, ControlId, Framework};
 use crate::desired::{MANAGED_BY, OPERATOR};
 use kube::api::{Api, ListParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
@@ -20,7 +28,6 @@ use kube::{Client, Resource};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -30,6 +37,10 @@ pub struct EvidenceArgs {
     /// Directory to write evidence.json, evidence.md and SHA256SUMS into (created if missing).
     #[arg(long)]
     pub out: PathBuf,
+    /// Restrict the bundle to one framework: iso27001:2022, soc2, iso27001:2013 (the numbers
+    /// the source policies cite) or source (the policies' own control names). Default: all.
+    #[arg(long, value_name = "KEY")]
+    pub framework: Option<Framework>,
 }
 
 /// Everything the bundle proves, as written to `evidence.json`.
@@ -42,6 +53,53 @@ pub struct Bundle {
     pub cluster: ClusterIdentity,
     pub resources: Vec<ResourceEvidence>,
     pub policy_reports: PolicyReports,
+    /// The framework `--framework` restricted the bundle to; absent: every framework.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framework: Option<Framework>,
+    /// The controls' evidence grouped by framework, then by reference (see [`by_framework`]).
+    #[serde(default)]
+    pub frameworks: Vec<FrameworkEvidence>,
+}
+
+/// One framework's section: each reference the catalog cites and what proves it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FrameworkEvidence {
+    /// The framework key (`iso27001:2022`, `soc2`, `iso27001:2013`, `source`).
+    pub framework: Framework,
+    /// `ISO/IEC 27001:2022`, `SOC 2`, ...
+    pub name: String,
+    pub references: Vec<ReferenceEvidence>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferenceEvidence {
+    /// `8.20`, `CC6.6`, `A.13.1.1`, or a source policy's control name.
+    pub id: String,
+    pub title: String,
+    /// The controls that cite this reference, in catalog order.
+    pub controls: Vec<ProvingControl>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvingControl {
+    pub control: ControlId,
+    /// The control's outcome in every resource that evaluated it; empty when none did (no
+    /// resource of its kind, or not reconciled yet).
+    pub results: Vec<ControlOutcome>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlOutcome {
+    pub kind: String,
+    pub name: String,
+    pub state: ControlState,
+    pub checked: i32,
+    pub failed: i32,
+    pub exempted: i32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -127,7 +185,7 @@ pub async fn run(args: EvidenceArgs) -> ExitCode {
         let client = Client::try_default()
             .await
             .map_err(EvidenceError::Connect)?;
-        let bundle = collect(&client).await?;
+        let bundle = collect(&client).await?.for_frameworks(args.framework);
         write(&args.out, &bundle)
     }
     .await;
@@ -238,7 +296,84 @@ pub async fn collect(client: &Client) -> Result<Bundle, EvidenceError> {
         },
         resources,
         policy_reports: policy_reports(client).await?,
+        framework: None,
+        frameworks: Vec::new(),
     })
+}
+
+impl Bundle {
+    /// Groups the evidence by framework; with `only`, keeps that framework's section and the
+    /// controls that cite it.
+    pub fn for_frameworks(mut self, only: Option<Framework>) -> Bundle {
+        if let Some(framework) = only {
+            for r in &mut self.resources {
+                r.controls
+                    .retain(|c| c.id.references(framework).next().is_some());
+            }
+        }
+        self.frameworks = by_framework(&self.resources, only);
+        self.framework = only;
+        self
+    }
+}
+
+/// Every reference of each framework (all of them, or `only`) that the catalog cites, in the
+/// order the standard lists them, with the outcome of each control citing it in each resource.
+pub fn by_framework(
+    resources: &[ResourceEvidence],
+    only: Option<Framework>,
+) -> Vec<FrameworkEvidence> {
+    Framework::ALL
+        .into_iter()
+        .filter(|f| only.is_none_or(|o| o == *f))
+        .map(|framework| {
+            let mut references: Vec<_> = CATALOG
+                .iter()
+                .flat_map(|c| c.frameworks.iter())
+                .filter(|r| r.framework == framework)
+                .collect();
+            references.sort_by_key(|r| r.order_key());
+            references.dedup_by_key(|r| r.id);
+            FrameworkEvidence {
+                framework,
+                name: framework.name().into(),
+                references: references
+                    .into_iter()
+                    .map(|reference| ReferenceEvidence {
+                        id: reference.id.into(),
+                        title: reference.title.into(),
+                        controls: CATALOG
+                            .iter()
+                            .filter(|c| c.frameworks.contains(reference))
+                            .map(|c| ProvingControl {
+                                control: c.id,
+                                results: outcomes(resources, c.id),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn outcomes(resources: &[ResourceEvidence], id: ControlId) -> Vec<ControlOutcome> {
+    resources
+        .iter()
+        .flat_map(|r| {
+            r.controls
+                .iter()
+                .filter(move |c| c.id == id)
+                .map(move |c| ControlOutcome {
+                    kind: r.kind.clone(),
+                    name: r.name.clone(),
+                    state: c.state,
+                    checked: c.checked,
+                    failed: c.failed,
+                    exempted: c.exempted,
+                })
+        })
+        .collect()
 }
 
 async fn policy_reports(client: &Client) -> Result<PolicyReports, EvidenceError> {
@@ -390,38 +525,66 @@ pub fn render_markdown(bundle: &Bundle) -> String {
     }
     line(String::new());
 
-    // framework reference -> (resource, control)
-    let mut by_ref: BTreeMap<&str, Vec<(&ResourceEvidence, &ControlResult)>> = BTreeMap::new();
+    line("## Evidence by framework".into());
+    line(String::new());
+    line(format!(
+        "References from the control catalog of baseline-operator {}. One row per control per resource; \"not evaluated\": no resource of the control's kind exists, or it has not been reconciled.",
+        bundle.operator_version
+    ));
+    line(String::new());
+    // A status written by an operator with another catalog cites other references; say so
+    // instead of silently regrouping it.
     for r in &bundle.resources {
         for c in &r.controls {
-            for f in &c.frameworks {
-                by_ref.entry(f.as_str()).or_default().push((r, c));
+            if c.frameworks != c.id.framework_refs() {
+                line(format!(
+                    "- Note: the status of {}/{} lists other references for `{}` than this catalog (written by another operator version): {}",
+                    r.kind,
+                    cell(&r.name),
+                    c.id,
+                    cell(&c.frameworks.join(", "))
+                ));
+                line(String::new());
             }
         }
     }
-    line("## Controls by framework reference".into());
-    line(String::new());
-    if by_ref.is_empty() {
-        line("No control has been evaluated yet.".into());
+    if bundle.frameworks.is_empty() {
+        line("No framework selected.".into());
         line(String::new());
     }
-    for (reference, rows) in &by_ref {
-        line(format!("### {}", cell(reference)));
+    for section in &bundle.frameworks {
+        line(format!("### {}", section.name));
         line(String::new());
-        line("| Control | Title | Resource | State | Checked | Failed | Exempted |".into());
-        line("|---|---|---|---|---|---|---|".into());
-        for (r, c) in rows {
-            line(format!(
-                "| `{}` | {} | {}/{} | {} | {} | {} | {} |",
-                c.id,
-                cell(&c.title),
-                r.kind,
-                cell(&r.name),
-                state(c.state),
-                c.checked,
-                c.failed,
-                c.exempted
-            ));
+        line(format!("{}.", section.framework.scope()));
+        line(String::new());
+        line(
+            "| Reference | Title | Control | Resource | State | Checked | Failed | Exempted |"
+                .into(),
+        );
+        line("|---|---|---|---|---|---|---|---|".into());
+        for reference in &section.references {
+            for proof in &reference.controls {
+                let lead = format!(
+                    "| {} | {} | `{}` |",
+                    cell(&reference.id),
+                    cell(&reference.title),
+                    proof.control
+                );
+                if proof.results.is_empty() {
+                    line(format!("{lead} - | not evaluated | - | - | - |"));
+                }
+                for o in &proof.results {
+                    line(format!(
+                        "{lead} {}/{} | {} | {} | {} | {} |",
+                        o.kind,
+                        cell(&o.name),
+                        state(o.state),
+                        o.checked,
+                        o.failed,
+                        o.exempted
+                    ));
+                }
+            }
         }
         line(String::new());
     }
@@ -598,7 +761,22 @@ mod tests {
                 note: None,
                 reports: Vec::new(),
             },
+            framework: None,
+            frameworks: Vec::new(),
         }
+        .for_frameworks(None)
+    }
+
+    /// The rows of the table in `section` (`### <name>`) of evidence.md, header excluded.
+    fn table<'a>(md: &'a str, section: &str) -> Vec<&'a str> {
+        md.split(&format!("\n### {section}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no section {section}:\n{md}"))
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .collect()
     }
 
     #[test]
@@ -615,19 +793,36 @@ mod tests {
             ),
             "{md}"
         );
-        let section = md
-            .split("### ISO 27001 A.13.1.1\n")
-            .nth(1)
-            .expect("a table for A.13.1.1");
-        let table: Vec<&str> = section
-            .lines()
-            .skip(1)
-            .take_while(|l| l.starts_with('|'))
-            .collect();
-        assert_eq!(table.len(), 3, "{table:?}");
-        assert!(table[2].starts_with("| `restricted-ports` | Restricted port configurations | SecurityBaseline/prod | **Fail** | 3 | 1 | 0 |"), "{}", table[2]);
-        assert!(md.contains("### ISO 27001 A.13.2.1"));
-        assert!(md.contains("### SOC 2 Encryption-in-Transit"));
+        let iso = table(&md, "ISO/IEC 27001:2022");
+        assert!(
+            iso.contains(&"| 8.20 | Networks security | `restricted-ports` | SecurityBaseline/prod | **Fail** | 3 | 1 | 0 |"),
+            "{iso:#?}"
+        );
+        assert!(
+            iso.contains(&"| 5.14 | Information transfer | `encryption-in-transit` | SecurityBaseline/prod | Pass | 3 | 0 | 0 |"),
+            "{iso:#?}"
+        );
+        let soc2 = table(&md, "SOC 2");
+        assert!(
+            soc2.iter().any(|l| l.starts_with("| CC6.6 |")
+                && l.ends_with(
+                    "| `restricted-ports` | SecurityBaseline/prod | **Fail** | 3 | 1 | 0 |"
+                )),
+            "{soc2:#?}"
+        );
+        assert!(
+            soc2.iter().any(|l| l.starts_with("| CC6.7 |")
+                && l.ends_with(
+                    "| `encryption-in-transit` | SecurityBaseline/prod | Pass | 3 | 0 | 0 |"
+                )),
+            "{soc2:#?}"
+        );
+        let old = table(&md, "ISO/IEC 27001:2013");
+        assert!(old.iter().any(|l| l.starts_with("| A.13.1.1 | Network controls | `restricted-ports` | SecurityBaseline/prod | **Fail** |")), "{old:#?}");
+        assert!(
+            !md.contains("- Note:"),
+            "status cites what the catalog does: {md}"
+        );
         assert!(
             md.contains("no default-deny \\| ingress"),
             "pipes are escaped"
@@ -637,17 +832,202 @@ mod tests {
     }
 
     #[test]
+    fn every_framework_section_lists_each_reference_with_the_controls_that_prove_it() {
+        let b = bundle();
+        let keys: Vec<Framework> = b.frameworks.iter().map(|f| f.framework).collect();
+        assert_eq!(keys, Framework::ALL);
+        for section in &b.frameworks {
+            // Every reference the catalog cites in this framework, each once, in the
+            // standard's order.
+            let mut expected: Vec<&str> = CATALOG
+                .iter()
+                .flat_map(|c| c.id.references(section.framework))
+                .map(|r| r.id)
+                .collect();
+            expected.sort();
+            expected.dedup();
+            let mut got: Vec<&str> = section.references.iter().map(|r| r.id.as_str()).collect();
+            got.sort();
+            assert_eq!(got, expected, "{}", section.name);
+            for reference in &section.references {
+                for proof in &reference.controls {
+                    assert!(
+                        proof
+                            .control
+                            .references(section.framework)
+                            .any(|r| r.id == reference.id),
+                        "{} does not cite {}",
+                        proof.control,
+                        reference.id
+                    );
+                }
+            }
+        }
+        let iso = &b.frameworks[0];
+        let ids: Vec<&str> = iso.references.iter().map(|r| r.id.as_str()).collect();
+        let position = |id: &str| ids.iter().position(|i| *i == id).unwrap();
+        assert!(position("5.14") < position("8.2") && position("8.2") < position("8.13"));
+        let backup = iso.references.iter().find(|r| r.id == "8.13").unwrap();
+        assert!(
+            backup.controls.iter().all(|c| c.results.is_empty()),
+            "no BackupPolicy in the bundle: 8.13 is not evaluated"
+        );
+        let md = render_markdown(&b);
+        assert!(table(&md, "ISO/IEC 27001:2022").contains(
+            &"| 8.13 | Information backup | `automated-backup` | - | not evaluated | - | - | - |"
+        ));
+        let json = serde_json::to_value(&b).unwrap();
+        assert_eq!(json["frameworks"][1]["framework"], "soc2");
+        assert_eq!(json["frameworks"][1]["name"], "SOC 2");
+        assert!(json.get("framework").is_none());
+    }
+
+    #[test]
+    fn a_framework_filter_keeps_its_section_and_the_controls_that_cite_it() {
+        let mut unfiltered = bundle();
+        let mut ha = unfiltered.resources[0].controls[1].clone();
+        ha.id = ControlId::HighAvailability;
+        ha.title = ha.id.title().into();
+        ha.frameworks = ha.id.framework_refs();
+        unfiltered.resources[0].controls.push(ha);
+        for framework in Framework::ALL {
+            let b = unfiltered.clone().for_frameworks(Some(framework));
+            assert_eq!(b.framework, Some(framework));
+            assert_eq!(b.frameworks.len(), 1);
+            assert_eq!(b.frameworks[0].framework, framework);
+            let md = render_markdown(&b);
+            for other in Framework::ALL {
+                assert_eq!(
+                    md.contains(&format!("\n### {}\n", other.name())),
+                    other == framework,
+                    "--framework {framework}: section {}",
+                    other.name()
+                );
+            }
+            let kept: Vec<ControlId> = b.resources[0].controls.iter().map(|c| c.id).collect();
+            // high-availability cites no ISO/IEC 27001:2013 control (the source policies
+            // give none), so that bundle leaves it out.
+            let expected_ha = framework != Framework::Iso27001v2013;
+            assert_eq!(
+                kept.contains(&ControlId::HighAvailability),
+                expected_ha,
+                "{framework}: {kept:?}"
+            );
+            assert!(kept.contains(&ControlId::RestrictedPorts));
+            let json = serde_json::to_value(&b).unwrap();
+            assert_eq!(json["framework"], framework.key());
+        }
+    }
+
+    #[test]
+    fn a_status_citing_other_references_is_pointed_out() {
+        let mut b = bundle();
+        b.resources[0].controls[0].frameworks = vec!["ISO 27001 A.13.1.1".into()];
+        let md = render_markdown(&b);
+        assert!(
+            md.contains("- Note: the status of SecurityBaseline/prod lists other references for `restricted-ports` than this catalog (written by another operator version): ISO 27001 A.13.1.1"),
+            "{md}"
+        );
+    }
+
+    /// The README shows an excerpt of evidence.md; it must be what the code writes for the
+    /// audit fixture (tests/fixtures/audit, evaluated offline as the operator would).
+    #[test]
+    fn readme_excerpt_is_what_the_code_writes_for_the_audit_fixture() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            audit: crate::audit::AuditArgs,
+        }
+        let root = env!("CARGO_MANIFEST_DIR");
+        let fixture = |dir: &str| format!("{root}/tests/fixtures/audit/{dir}");
+        let cli = Cli::parse_from([
+            "audit",
+            "--baselines",
+            &fixture("baselines"),
+            "--manifests",
+            &fixture("manifests"),
+            "--now",
+            "2030-01-01T00:00:00Z",
+        ]);
+        let report = crate::audit::execute(&cli.audit).expect("the audit fixture evaluates");
+        let resources = report
+            .resources
+            .iter()
+            .map(|r| ResourceEvidence {
+                kind: r.kind.clone(),
+                name: r.name.clone(),
+                uid: String::new(),
+                mode: Mode::Audit,
+                generation: None,
+                observed_generation: None,
+                compliant: String::new(),
+                summary: None,
+                controls: r
+                    .controls
+                    .iter()
+                    .map(|c| ControlResult {
+                        id: c.id,
+                        title: c.title.clone(),
+                        frameworks: c.frameworks.clone(),
+                        state: c.state,
+                        checked: c.checked,
+                        failed: c.failed,
+                        exempted: c.exempted,
+                        findings: c.findings.iter().take(10).cloned().collect(),
+                        last_evaluated: None,
+                    })
+                    .collect(),
+                exemptions: Vec::new(),
+                last_restore_test: None,
+            })
+            .collect();
+        let md = render_markdown(
+            &Bundle {
+                resources,
+                ..Bundle::default()
+            }
+            .for_frameworks(None),
+        );
+        let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+        let excerpt = readme
+            .split("<!-- evidence.md excerpt")
+            .nth(1)
+            .and_then(|rest| rest.split("```markdown\n").nth(1))
+            .and_then(|rest| rest.split("```").next())
+            .expect("README.md has an evidence.md excerpt");
+        let lines: Vec<&str> = excerpt.lines().filter(|l| *l != "...").collect();
+        assert!(lines.len() > 10, "{excerpt}");
+        for line in lines {
+            assert!(
+                md.lines().any(|generated| generated == line),
+                "README.md shows a line evidence.md does not have: {line:?}\n\nevidence.md:\n{md}"
+            );
+        }
+    }
+
+    #[test]
     fn markdown_is_deterministic_and_handles_an_empty_cluster() {
         assert_eq!(render_markdown(&bundle()), render_markdown(&bundle()));
-        let md = render_markdown(&Bundle {
-            policy_reports: PolicyReports {
-                served: false,
-                note: Some("not served".into()),
-                reports: Vec::new(),
-            },
-            ..Bundle::default()
-        });
+        let md = render_markdown(
+            &Bundle {
+                policy_reports: PolicyReports {
+                    served: false,
+                    note: Some("not served".into()),
+                    reports: Vec::new(),
+                },
+                ..Bundle::default()
+            }
+            .for_frameworks(None),
+        );
         assert!(md.contains("No SecurityBaseline"));
+        assert!(
+            table(&md, "SOC 2")
+                .iter()
+                .all(|l| l.contains("| - | not evaluated |")),
+            "{md}"
+        );
         assert!(md.contains("not served."));
     }
 

@@ -11,7 +11,7 @@
 //! [`unreported`]. Findings about a Namespace object go to that namespace's report.
 
 use crate::api::ControlState;
-use crate::catalog::ControlId;
+use crate::catalog::{ControlId, Framework};
 use crate::desired::{DesiredObject, OwnedKind, Owner};
 use crate::evaluate::{Evaluation, ObjectRef, Violation};
 use serde_json::{Value, json};
@@ -172,6 +172,14 @@ fn result(
         ("frameworks", id.framework_refs().join(", ")),
         ("controlTitle", control.title.to_string()),
     ]);
+    // One property per framework, keyed as `evidence --framework` is (`iso27001:2022: 8.20,
+    // 8.21`, `soc2: CC6.1, CC6.6`), so a report viewer can filter on the one an audit uses.
+    for framework in Framework::ALL {
+        let ids: Vec<&str> = id.references(framework).map(|r| r.id).collect();
+        if !ids.is_empty() {
+            properties.insert(framework.key(), ids.join(", "));
+        }
+    }
     let outcome = if exemption.is_some() { "skip" } else { "fail" };
     if let Some(exemption) = exemption {
         properties.extend(exemption);
@@ -180,7 +188,7 @@ fn result(
         "policy": policy,
         "rule": id.as_str(),
         "result": outcome,
-        "category": control.frameworks.first().map(|f| f.framework).unwrap_or_default(),
+        "category": control.frameworks.first().map(|f| f.framework.name()).unwrap_or_default(),
         "message": violation.message,
         "resources": [resource(&violation.object)],
         "properties": properties,
@@ -327,7 +335,7 @@ mod tests {
         assert_eq!(first["rule"], "trusted-images");
         assert_eq!(first["result"], "fail");
         assert_eq!(first["severity"], "high");
-        assert_eq!(first["category"], "SOC 2");
+        assert_eq!(first["category"], "ISO/IEC 27001:2022");
         assert_eq!(first["source"], SOURCE);
         assert_eq!(first["resources"][0]["apiVersion"], "apps/v1");
         assert_eq!(first["resources"][0]["namespace"], "shop");
@@ -335,7 +343,14 @@ mod tests {
             first["properties"]["frameworks"]
                 .as_str()
                 .unwrap()
-                .contains("ISO 27001 A.12.5.1")
+                .contains("ISO/IEC 27001:2013 A.12.5.1")
+        );
+        assert_eq!(first["properties"]["iso27001:2022"], "8.19, 8.32");
+        assert_eq!(first["properties"]["soc2"], "CC6.8, CC8.1");
+        assert_eq!(first["properties"]["iso27001:2013"], "A.12.5.1, A.14.2.4");
+        assert_eq!(
+            first["properties"]["source"],
+            "Vulnerability Scanning, Software Change Testing"
         );
         assert!(first.get("timestamp").is_none());
         assert_eq!(

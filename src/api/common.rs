@@ -107,6 +107,9 @@ pub struct Finding {
 pub struct ControlResult {
     pub id: ControlId,
     pub title: String,
+    /// The framework references the control proves, rendered `<framework> <id>`:
+    /// `ISO/IEC 27001:2022 8.20`, `SOC 2 CC6.6`, `ISO/IEC 27001:2013 A.13.1.1` (as the source
+    /// policies cite it), `Source policy: <control name>`.
     pub frameworks: Vec<String>,
     pub state: ControlState,
     /// Objects (or namespaces) the control looked at.

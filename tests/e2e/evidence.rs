@@ -221,17 +221,101 @@ async fn operator_status_matches_audit_and_evidence_exports_it() {
         bundle.policy_reports.served,
         "the wgpolicyk8s.io PolicyReport CRD must be served (tests/cluster/up installs it)"
     );
-    let section = md
-        .split("### ISO 27001 A.13.1.1\n")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no table for ISO 27001 A.13.1.1 in evidence.md:\n{md}"));
-    assert!(
-        section
+    // Grouped by framework: a section per framework, a row per reference, control and resource.
+    let keys: Vec<&str> = bundle
+        .frameworks
+        .iter()
+        .map(|f| f.framework.key())
+        .collect();
+    assert_eq!(keys, ["iso27001:2022", "soc2", "iso27001:2013", "source"]);
+    let proven_here = |framework: usize, reference: &str| {
+        bundle.frameworks[framework]
+            .references
+            .iter()
+            .find(|r| r.id == reference)
+            .unwrap_or_else(|| panic!("no {reference} in {}", bundle.frameworks[framework].name))
+            .controls
+            .iter()
+            .find(|c| c.control.as_str() == "restricted-ports")
+            .and_then(|c| c.results.iter().find(|o| o.name == NAME))
+            .map(|o| o.state)
+    };
+    let live_state = status
+        .controls
+        .iter()
+        .find(|c| c.id.as_str() == "restricted-ports")
+        .unwrap()
+        .state;
+    assert_eq!(proven_here(0, "8.20"), Some(live_state));
+    assert_eq!(proven_here(1, "CC6.6"), Some(live_state));
+    let rows = |section: &str| -> Vec<String> {
+        md.split(&format!("\n### {section}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no section {section} in evidence.md:\n{md}"))
             .lines()
-            .take_while(|l| !l.starts_with("###"))
-            .any(|l| l.contains("`restricted-ports`")
-                && l.contains("SecurityBaseline/audit-fixture")),
-        "{md}"
+            .take_while(|l| !l.starts_with("#"))
+            .filter(|l| l.starts_with('|'))
+            .map(String::from)
+            .collect()
+    };
+    let row = |section: &str, reference: &str| {
+        rows(section).into_iter().any(|l| {
+            l.starts_with(&format!("| {reference} |"))
+                && l.contains("| `restricted-ports` | SecurityBaseline/audit-fixture |")
+        })
+    };
+    assert!(row("ISO/IEC 27001:2022", "8.20"), "{md}");
+    assert!(row("SOC 2", "CC6.6"), "{md}");
+    assert!(row("ISO/IEC 27001:2013", "A.13.1.1"), "{md}");
+
+    // (d) `--framework soc2`: only the SOC 2 section; an unknown key is refused.
+    let soc2_dir = tempfile::tempdir().unwrap();
+    let run = Command::new(BIN)
+        .args(["evidence", "--framework", "soc2", "--out"])
+        .arg(soc2_dir.path())
+        .env("KUBECONFIG", &cluster().kubeconfig)
+        .output()
+        .expect("running baseline-operator evidence --framework soc2");
+    assert!(
+        run.status.success(),
+        "evidence --framework soc2 failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let soc2_md = std::fs::read_to_string(soc2_dir.path().join("evidence.md")).unwrap();
+    let soc2: Bundle =
+        serde_json::from_slice(&std::fs::read(soc2_dir.path().join("evidence.json")).unwrap())
+            .unwrap();
+    assert_eq!(soc2.framework.map(|f| f.key()), Some("soc2"));
+    let keys: Vec<&str> = soc2.frameworks.iter().map(|f| f.framework.key()).collect();
+    assert_eq!(keys, ["soc2"]);
+    assert!(soc2_md.contains("\n### SOC 2\n"), "{soc2_md}");
+    for other in ["ISO/IEC 27001:2022", "ISO/IEC 27001:2013", "Source policy"] {
+        assert!(
+            !soc2_md.contains(&format!("\n### {other}\n")),
+            "--framework soc2 wrote a {other} section:\n{soc2_md}"
+        );
+    }
+    let sums = std::fs::read_to_string(soc2_dir.path().join("SHA256SUMS")).unwrap();
+    for line in sums.lines() {
+        let (hex, name) = line.split_once("  ").expect("sha256sum format");
+        let bytes = std::fs::read(soc2_dir.path().join(name)).unwrap();
+        assert_eq!(hex, hex::encode(Sha256::digest(&bytes)), "{name}");
+    }
+    let bad = Command::new(BIN)
+        .args(["evidence", "--framework", "iso27001", "--out"])
+        .arg(soc2_dir.path())
+        .env("KUBECONFIG", &cluster().kubeconfig)
+        .output()
+        .unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "an unknown framework is a usage error"
+    );
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("iso27001:2022, soc2, iso27001:2013, source"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
     );
 
     baselines

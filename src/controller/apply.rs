@@ -1,11 +1,13 @@
-//! Server-side apply of desired objects, pruning of owned objects no longer desired, and
-//! namespace labels. Writes only what differs from the live object in the stores.
+//! Writes owned objects and namespace labels so they equal what the operator renders: creates
+//! with server-side apply, repairs any difference with one full update, prunes what is no
+//! longer desired. Writes only when the live object in the stores differs.
 
 use super::Error;
 use super::context::Context;
-use crate::desired::{DesiredObject, OWNER_UID, OwnedKind, is_subset};
+use crate::desired::drift::{self, LabelVerdict, Verdict};
+use crate::desired::{DesiredObject, OWNER_UID, OwnedKind};
 use kube::Resource;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -89,29 +91,86 @@ fn api_for(ctx: &Context, kind: OwnedKind, namespace: Option<&str>) -> Api<Dynam
     }
 }
 
-/// Makes the owner's objects equal `desired`: applies what is missing or drifted, deletes
-/// what is owned but no longer desired. `manages` limits pruning to the kinds this call is
-/// responsible for.
+/// What [`reconcile_owned`] did beyond making objects equal their desired form.
+#[derive(Debug, Default)]
+pub struct OwnedOutcome {
+    /// Objects changed or deleted by someone else, and put back.
+    pub restored: Vec<Restored>,
+    /// A replace lost a race with another writer (409) or with a deletion (404): the watch
+    /// brings the newer object, and the next reconcile, which should come soon, repairs it.
+    pub retry_soon: bool,
+}
+
+/// Makes the owner's objects equal `desired`: creates what is missing, replaces what differs
+/// in any way (a changed, added or left-over field), deletes what is owned but no longer
+/// desired. `manages` limits pruning to the kinds this call is responsible for.
 pub async fn reconcile_owned(
     ctx: &Context,
     owner_uid: &str,
     desired: &[DesiredObject],
     manages: &[OwnedKind],
-    had_applied_before: bool,
-) -> Result<Vec<Restored>, Error> {
+) -> Result<OwnedOutcome, Error> {
     let live = live_owned(ctx, owner_uid);
-    let mut restored = Vec::new();
-    let mut wanted = BTreeSet::new();
-    for object in desired {
-        let key = (object.kind, object.namespace.clone(), object.name.clone());
-        wanted.insert(key.clone());
-        let current = live.get(&key);
-        if current.is_some_and(|live| is_subset(&object.body, live)) {
+    let keys: Vec<Key> = desired
+        .iter()
+        .map(|o| (o.kind, o.namespace.clone(), o.name.clone()))
+        .collect();
+    let known_before = ctx.known_live(owner_uid);
+    let mut known_now = BTreeSet::new();
+    let mut outcome = OwnedOutcome::default();
+    for (object, key) in desired.iter().zip(&keys) {
+        let id = reference(key.0, key.1.as_deref(), &key.2);
+        let known = known_before.contains(&id);
+        let mut fetched = None;
+        if known && !live.contains_key(key) {
+            // Missing from the store but known to exist: deleted, stripped of the operator's
+            // labels (which hides it from the store), or the store lags behind a write of the
+            // operator's own. The server says which; a single read, only in this rare case.
+            match fetch(ctx, object).await? {
+                Some(found) if carries_owner(&found, owner_uid) => {
+                    known_now.insert(id);
+                    continue;
+                }
+                found => fetched = found,
+            }
+        }
+        let current = live.get(key).or(fetched.as_ref());
+        if current.is_none()
+            && object
+                .namespace
+                .as_deref()
+                .is_some_and(|ns| terminating(ctx, ns))
+        {
+            // The namespace controller is removing its content; a create would be refused,
+            // and the object's absence is nobody's hand edit.
             continue;
         }
-        apply_one(ctx, object).await?;
-        if current.is_some() || had_applied_before {
-            restored.push(Restored {
+        let rendered = drift::render(object);
+        let restored = match drift::verdict(&rendered, current, known) {
+            Verdict::InSync => false,
+            Verdict::Create { deleted_by_hand } => {
+                apply_body(
+                    ctx,
+                    object.kind,
+                    object.namespace.as_deref(),
+                    &object.name,
+                    &rendered.body,
+                )
+                .await?;
+                deleted_by_hand
+            }
+            Verdict::Replace { drifted } => {
+                // Only a live object is ever replaced.
+                let Some(live) = current else { continue };
+                let replaced = replace(ctx, object, &drift::replacement(&rendered, live)).await?;
+                outcome.retry_soon |= !replaced;
+                replaced && drifted
+            }
+        };
+        // Seen in the store or written just now: from here on, missing means deleted.
+        known_now.insert(id);
+        if restored {
+            outcome.restored.push(Restored {
                 kind: object.kind,
                 namespace: object.namespace.clone(),
                 name: object.name.clone(),
@@ -119,41 +178,127 @@ pub async fn reconcile_owned(
             });
         }
     }
-    for (kind, namespace, name) in live.keys() {
-        if manages.contains(kind) && !wanted.contains(&(*kind, namespace.clone(), name.clone())) {
+    ctx.remember_live(owner_uid, known_now);
+    let wanted: BTreeSet<&Key> = keys.iter().collect();
+    for key @ (kind, namespace, name) in live.keys() {
+        if manages.contains(kind) && !wanted.contains(key) {
             delete_one(ctx, *kind, namespace.as_deref(), name).await?;
         }
     }
-    Ok(restored)
+    Ok(outcome)
+}
+
+/// `object` as the server has it now (read only when the store and memory disagree).
+async fn fetch(ctx: &Context, object: &DesiredObject) -> Result<Option<Value>, Error> {
+    let found = api_for(ctx, object.kind, object.namespace.as_deref())
+        .get_opt(&object.name)
+        .await
+        .map_err(|source| {
+            Error::write(
+                "read",
+                object.kind,
+                object.namespace.as_deref(),
+                &object.name,
+                source,
+            )
+        })?;
+    Ok(found.map(|o| serde_json::to_value(o).unwrap_or_default()))
+}
+
+fn carries_owner(object: &Value, owner_uid: &str) -> bool {
+    object
+        .pointer("/metadata/labels")
+        .and_then(|labels| labels.get(OWNER_UID))
+        .and_then(Value::as_str)
+        == Some(owner_uid)
+}
+
+fn terminating(ctx: &Context, namespace: &str) -> bool {
+    ctx.stores
+        .namespaces
+        .get(&kube::runtime::reflector::ObjectRef::new(namespace))
+        .is_some_and(|ns| ns.metadata.deletion_timestamp.is_some())
+}
+
+/// Replaces a live object in one full update carrying its resourceVersion: fields added by
+/// hand or no longer rendered disappear atomically, with no window in which the object is
+/// missing (as delete-and-recreate would open). The write runs under the operator's field
+/// manager, so later server-side applies of its own stay conflict-free. Returns false when
+/// the object changed or vanished meanwhile.
+async fn replace(ctx: &Context, object: &DesiredObject, body: &Value) -> Result<bool, Error> {
+    let failed = |source| {
+        Error::write(
+            "replace",
+            object.kind,
+            object.namespace.as_deref(),
+            &object.name,
+            source,
+        )
+    };
+    let body: DynamicObject =
+        serde_json::from_value(body.clone()).map_err(|e| failed(kube::Error::SerdeError(e)))?;
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PostParams::default()
+    };
+    let api = api_for(ctx, object.kind, object.namespace.as_deref());
+    match api.replace(&object.name, &params, &body).await {
+        Ok(_) => {
+            ctx.metrics.write(&format!("{:?}", object.kind), "replace");
+            Ok(true)
+        }
+        Err(kube::Error::Api(status)) if status.code == 409 || status.code == 404 => {
+            tracing::debug!(object = %reference(object.kind, object.namespace.as_deref(), &object.name), code = status.code, "replace raced another writer; retrying soon");
+            Ok(false)
+        }
+        Err(source) => Err(failed(source)),
+    }
 }
 
 /// Applies `labels` to each namespace under a field manager of the owner's own, and removes
 /// them (by applying nothing under that manager) from namespaces that no longer want them.
-/// A marker label with the owner's uid records which namespaces carry them.
+/// A marker label with the owner's uid records which namespaces carry them; an annotation
+/// beside it, the fingerprint of the labels applied, tells a hand edit from a changed wish.
+/// Returns the namespaces whose labels were changed by hand and put back, with the keys.
 pub async fn reconcile_namespace_labels(
     ctx: &Context,
     owner_uid: &str,
     marker: &str,
     wanted: &BTreeMap<String, BTreeMap<String, String>>,
-) -> Result<(), Error> {
+) -> Result<Vec<(String, Vec<String>)>, Error> {
     let manager = format!("{FIELD_MANAGER}/{owner_uid}");
+    let stamp_key = drift::labels_annotation(marker);
     let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ctx.client.clone());
+    let mut restored = Vec::new();
     for ns in ctx.stores.namespaces.state() {
         let name = ns.metadata.name.clone().unwrap_or_default();
         let current = ns.metadata.labels.clone().unwrap_or_default();
         let carries = current.get(marker).is_some_and(|uid| uid == owner_uid);
-        let body = match wanted.get(&name) {
+        let (body, drifted) = match wanted.get(&name) {
             Some(labels) => {
                 let mut labels = labels.clone();
                 labels.insert(marker.to_string(), owner_uid.to_string());
-                if labels.iter().all(|(k, v)| current.get(k) == Some(v)) {
-                    continue;
-                }
-                serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
+                let stamp = ns
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(&stamp_key))
+                    .map(String::as_str);
+                let drifted = match drift::label_verdict(&labels, &current, stamp) {
+                    LabelVerdict::InSync => continue,
+                    LabelVerdict::Apply { drifted } => drifted,
+                };
+                let annotations =
+                    BTreeMap::from([(stamp_key.clone(), drift::labels_fingerprint(&labels))]);
+                (
+                    serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels, "annotations": annotations}}),
+                    drifted,
+                )
             }
-            None if carries => {
-                serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-            }
+            None if carries => (
+                serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+                Vec::new(),
+            ),
             None => continue,
         };
         if ns.metadata.deletion_timestamp.is_some() {
@@ -167,8 +312,11 @@ pub async fn reconcile_namespace_labels(
         .await
         .map_err(|source| Error::write("label", OwnedKind::Namespace, None, &name, source))?;
         ctx.metrics.write("Namespace", "apply");
+        if !drifted.is_empty() {
+            restored.push((name, drifted));
+        }
     }
-    Ok(())
+    Ok(restored)
 }
 
 pub fn reference(kind: OwnedKind, namespace: Option<&str>, name: &str) -> String {
@@ -180,23 +328,33 @@ pub fn reference(kind: OwnedKind, namespace: Option<&str>, name: &str) -> String
 
 /// Applies one object outside the desired-set bookkeeping (restore-test steps).
 pub async fn apply_one(ctx: &Context, object: &DesiredObject) -> Result<(), Error> {
-    let api = api_for(ctx, object.kind, object.namespace.as_deref());
-    api.patch(
+    apply_body(
+        ctx,
+        object.kind,
+        object.namespace.as_deref(),
         &object.name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&object.body),
+        &object.body,
     )
     .await
-    .map_err(|source| {
-        Error::write(
-            "apply",
-            object.kind,
-            object.namespace.as_deref(),
-            &object.name,
-            source,
+}
+
+/// Server-side applies `body` with force under the operator's field manager.
+async fn apply_body(
+    ctx: &Context,
+    kind: OwnedKind,
+    namespace: Option<&str>,
+    name: &str,
+    body: &Value,
+) -> Result<(), Error> {
+    api_for(ctx, kind, namespace)
+        .patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(body),
         )
-    })?;
-    ctx.metrics.write(&format!("{:?}", object.kind), "apply");
+        .await
+        .map_err(|source| Error::write("apply", kind, namespace, name, source))?;
+    ctx.metrics.write(&format!("{kind:?}"), "apply");
     Ok(())
 }
 

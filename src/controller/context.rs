@@ -21,6 +21,10 @@ pub struct Context {
     /// Notices already announced per object uid, so an event is published once per change
     /// rather than on every resync.
     announced: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// Owned objects per owner uid known to exist (seen in the stores or written), so that
+    /// one missing later counts as deleted by hand (in memory: after a restart, a deletion is
+    /// repaired without that claim).
+    known_live: Mutex<HashMap<String, BTreeSet<String>>>,
 }
 
 impl Context {
@@ -44,6 +48,7 @@ impl Context {
             detects_copied_secrets: false,
             metrics,
             announced: Mutex::default(),
+            known_live: Mutex::default(),
         }
     }
 
@@ -51,6 +56,22 @@ impl Context {
     pub async fn event(
         &self,
         reference: &ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        self.event_related(reference, None, warning, reason, action, note)
+            .await;
+    }
+
+    /// Publishes an event about `reference` that concerns a second object. The recorder folds
+    /// events with the same reason, action and objects into one series (keeping the first
+    /// note), so naming the second object keeps events about different objects apart.
+    pub async fn event_related(
+        &self,
+        reference: &ObjectReference,
+        related: Option<ObjectReference>,
         warning: bool,
         reason: &str,
         action: &str,
@@ -65,7 +86,7 @@ impl Context {
             reason: reason.into(),
             note: Some(note),
             action: action.into(),
-            secondary: None,
+            secondary: related,
         };
         match self.recorder.publish(&event, reference).await {
             Ok(()) => self.metrics.write("Event", "create"),
@@ -82,8 +103,23 @@ impl Context {
         fresh
     }
 
+    /// The owned objects of `uid` known to exist after its last reconcile.
+    pub fn known_live(&self, uid: &str) -> BTreeSet<String> {
+        let known = self.known_live.lock().unwrap_or_else(|p| p.into_inner());
+        known.get(uid).cloned().unwrap_or_default()
+    }
+
+    pub fn remember_live(&self, uid: &str, live: BTreeSet<String>) {
+        let mut known = self.known_live.lock().unwrap_or_else(|p| p.into_inner());
+        known.insert(uid.to_string(), live);
+    }
+
     pub fn forget(&self, uid: &str) {
         self.announced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
+        self.known_live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(uid);

@@ -127,20 +127,18 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
                 crate::report::policy_reports(OwnedKind::PolicyReport, &owner, &plan.evaluation);
             plan.desired.extend(reports);
         }
-        let restored = apply::reconcile_owned(
+        let owned = apply::reconcile_owned(ctx, &owner.uid, &plan.desired, &manages).await?;
+        let labels = apply::reconcile_namespace_labels(
             ctx,
             &owner.uid,
-            &plan.desired,
-            &manages,
-            old.observed_generation.is_some(),
+            K::LABEL_MARKER,
+            &plan.namespace_labels,
         )
         .await?;
-        apply::reconcile_namespace_labels(ctx, &owner.uid, K::LABEL_MARKER, &plan.namespace_labels)
-            .await?;
-        Ok::<_, Error>((plan, restored))
+        Ok::<_, Error>((plan, owned, labels))
     }
     .await;
-    let (plan, restored) = match enforced {
+    let (plan, owned, labels) = match enforced {
         Ok(done) => done,
         Err(error) => {
             let failed =
@@ -157,15 +155,39 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             return Err(error);
         }
     };
-    for r in restored {
-        let how = if r.deleted { "deleted" } else { "edited" };
+    // Only drift is announced: a first apply, a new namespace or a changed spec is not. Each
+    // event names the restored object, and its action what was done, so that the recorder's
+    // series (one per reason, action and objects) never mixes two different repairs.
+    for r in &owned.restored {
+        let (how, action) = if r.deleted {
+            ("deleted", "Recreate")
+        } else {
+            ("edited", "Replace")
+        };
         let object = apply::reference(r.kind, r.namespace.as_deref(), &r.name);
-        ctx.event(
+        ctx.event_related(
             &reference,
+            Some(object_reference(r.kind, r.namespace.as_deref(), &r.name)),
             true,
             "Restored",
-            "Enforce",
-            format!("{object} was {how} by hand and has been restored"),
+            action,
+            bounded(format!(
+                "{object} was {how} by hand and has been restored after drift"
+            )),
+        )
+        .await;
+    }
+    for (namespace, keys) in &labels {
+        tracing::info!(namespace, keys = %keys.join(","), "restored namespace labels changed by hand");
+        ctx.event_related(
+            &reference,
+            Some(object_reference(OwnedKind::Namespace, None, namespace)),
+            true,
+            "Restored",
+            "Relabel",
+            bounded(format!(
+                "labels the operator set on Namespace {namespace} were changed by hand and have been restored after drift"
+            )),
         )
         .await;
     }
@@ -175,12 +197,45 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         new = status::not_ready(new, &old, reason, message, generation, now);
     }
     write_status(ctx, resource, new, plan.extra_status).await?;
-    Ok(Action::requeue(next_check(
-        resource.exemptions(),
-        plan.next_deadline,
-        now,
-        ctx.resync,
-    )))
+    let next = next_check(resource.exemptions(), plan.next_deadline, now, ctx.resync);
+    Ok(Action::requeue(if owned.retry_soon {
+        next.min(RETRY_SOON)
+    } else {
+        next
+    }))
+}
+
+fn object_reference(
+    kind: OwnedKind,
+    namespace: Option<&str>,
+    name: &str,
+) -> k8s_openapi::api::core::v1::ObjectReference {
+    let resource = kind.api_resource();
+    k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(resource.api_version),
+        kind: Some(resource.kind),
+        namespace: namespace.map(str::to_string),
+        name: Some(name.to_string()),
+        ..Default::default()
+    }
+}
+
+/// How soon to look again when a repair lost a race with another writer.
+const RETRY_SOON: Duration = Duration::from_secs(2);
+
+/// Event notes stay well under the API's 1 KiB limit, whatever names they carry.
+pub const MAX_NOTE_BYTES: usize = 512;
+
+fn bounded(mut note: String) -> String {
+    if note.len() > MAX_NOTE_BYTES {
+        let mut end = MAX_NOTE_BYTES - 3;
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+        note.push_str("...");
+    }
+    note
 }
 
 fn current_extra<K: Reconciled>(resource: &K) -> Map<String, Value> {
@@ -304,8 +359,23 @@ async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, E
     let owner = Owner::of(resource);
     let mut manages = K::MANAGES.to_vec();
     manages.push(OwnedKind::PolicyReport);
-    apply::reconcile_owned(ctx, &owner.uid, &[], &manages, false).await?;
+    apply::reconcile_owned(ctx, &owner.uid, &[], &manages).await?;
     apply::reconcile_namespace_labels(ctx, &owner.uid, K::LABEL_MARKER, &BTreeMap::new()).await?;
     ctx.forget(&owner.uid);
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_notes_are_bounded_on_a_char_boundary() {
+        let short = "NetworkPolicy a/b was edited by hand".to_string();
+        assert_eq!(bounded(short.clone()), short);
+        let long = format!("labels {}", "é".repeat(2000));
+        let note = bounded(long);
+        assert!(note.len() <= MAX_NOTE_BYTES, "{}", note.len());
+        assert!(note.ends_with("..."));
+    }
 }

@@ -5,6 +5,8 @@
 //! find what it owns in its stores and prune what is no longer desired.
 
 pub mod admission;
+pub mod canonical;
+pub mod drift;
 pub mod isolation;
 pub mod network_policy;
 pub mod pod_security_labels;
@@ -167,35 +169,5 @@ impl DesiredObject {
             }
         }
         self
-    }
-}
-
-/// Whether every field of `desired` is present with the same value in `live`: the test for
-/// "no write needed", which keeps a converged resync free of API calls.
-pub fn is_subset(desired: &Value, live: &Value) -> bool {
-    match (desired, live) {
-        (Value::Object(d), Value::Object(l)) => d.iter().all(|(k, v)| {
-            l.get(k).is_some_and(|lv| is_subset(v, lv)) || (v.is_null() && !l.contains_key(k))
-        }),
-        (Value::Array(d), Value::Array(l)) => {
-            d.len() == l.len() && d.iter().zip(l).all(|(a, b)| is_subset(a, b))
-        }
-        (d, l) => d == l,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subset_ignores_server_added_fields() {
-        let desired = json!({"spec": {"ports": [{"port": 443}]}});
-        let live = json!({"spec": {"ports": [{"port": 443, "protocol": "TCP"}]}, "status": {}});
-        assert!(is_subset(&desired, &live));
-        let edited = json!({"spec": {"ports": [{"port": 80, "protocol": "TCP"}]}});
-        assert!(!is_subset(&desired, &edited));
-        let extra = json!({"spec": {"ports": [{"port": 443}, {"port": 80}]}});
-        assert!(!is_subset(&desired, &extra));
     }
 }

@@ -2,6 +2,7 @@
 
 mod backup_policy;
 mod crd_validation;
+mod drift;
 mod environment_isolation;
 mod evidence;
 mod leader;

@@ -1,0 +1,881 @@
+//! Drift against the real API server: any difference from what the operator renders is taken
+//! back (a field added by hand, one the operator stopped rendering, a changed selector or
+//! label), and only a change by someone else is announced as "restored after drift".
+
+use crate::support::*;
+use baseline_operator::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
+use baseline_operator::desired::drift::RENDERED;
+use baseline_operator::desired::{OWNER_UID, OwnedKind, canonical};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::fmt::Debug;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(45);
+
+async fn delete_cr<K>(api: &Api<K>, name: &str)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let _ = api.delete(name, &DeleteParams::default()).await;
+    wait_until("custom resource deleted", TIMEOUT, || async {
+        api.get_opt(name).await.unwrap().is_none()
+    })
+    .await;
+}
+
+/// Applies a custom resource created afresh: one left over by a failed run is deleted first,
+/// so that its uid, and the events about it, belong to this run.
+async fn fresh_cr<K>(client: &Client, name: &str, spec: Value) -> Api<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    delete_cr(&Api::<K>::all(client.clone()), name).await;
+    apply_cr(client, name, spec).await
+}
+
+async fn uid_of<K>(api: &Api<K>, name: &str) -> String
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    api.get(name).await.unwrap().uid().unwrap()
+}
+
+/// Notes of the `Restored` events about the custom resource with `uid`, with how often each
+/// occurred (the recorder folds repeats into a series).
+fn restored_events(uid: &str) -> Vec<(String, i64)> {
+    let out = cluster().kubectl_ok(&[
+        "get",
+        "events",
+        "-A",
+        "--field-selector",
+        "reason=Restored",
+        "-o",
+        "json",
+    ]);
+    let events: Value = serde_json::from_str(&out).unwrap();
+    events["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["involvedObject"]["uid"] == uid)
+        .filter_map(|e| {
+            let count = e["series"]["count"]
+                .as_i64()
+                .or(e["count"].as_i64())
+                .unwrap_or(1);
+            Some((e["message"].as_str()?.to_string(), count))
+        })
+        .collect()
+}
+
+fn restored_notes(uid: &str) -> Vec<String> {
+    restored_events(uid)
+        .into_iter()
+        .map(|(note, _)| note)
+        .collect()
+}
+
+async fn wait_for_restored(uid: &str, fragment: &str) {
+    wait_until(
+        &format!("Restored event mentioning {fragment}"),
+        TIMEOUT,
+        || {
+            let found = restored_notes(uid).iter().any(|n| n.contains(fragment));
+            async move { found }
+        },
+    )
+    .await;
+    for note in restored_notes(uid) {
+        assert!(note.len() < 1024, "unbounded event note: {note}");
+        assert!(note.contains("restored after drift"), "{note}");
+    }
+}
+
+/// Waits until the operator has stopped writing (no write for two seconds), so that what the
+/// test does next is judged against a converged state the operator has seen.
+async fn settle() {
+    let operator = operator();
+    let mut before = operator.metrics.total_writes();
+    wait_until("operator writes settle", TIMEOUT, || {
+        let now = operator.metrics.total_writes();
+        let settled = now == before;
+        before = now;
+        async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            settled
+        }
+    })
+    .await;
+}
+
+fn patch(kind: &str, name: &str, namespace: Option<&str>, body: Value) {
+    let body = body.to_string();
+    let mut args = vec!["patch", kind, name, "--type", "merge", "-p", &body];
+    if let Some(ns) = namespace {
+        args.extend(["-n", ns]);
+    }
+    cluster().kubectl_ok(&args);
+}
+
+async fn spec_of(client: &Client, kind: OwnedKind, namespace: Option<&str>, name: &str) -> Value {
+    let resource = kind.api_resource();
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    match api.get_opt(name).await.unwrap() {
+        Some(object) => object.data["spec"].clone(),
+        None => Value::Null,
+    }
+}
+
+fn latest_pod(ns: &str, labels: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: latest, namespace: {ns}, labels: {labels}}}\nspec:\n  containers: [{{name: web, image: \"nginx:latest\"}}]\n"
+    )
+}
+
+fn images_baseline(selector: Value, exemptions: Value) -> Value {
+    json!({
+        "mode": "Enforce",
+        "namespaceSelector": selector,
+        "images": {"disallowLatestTag": true},
+        "exemptions": exemptions,
+    })
+}
+
+#[tokio::test]
+async fn hand_added_ingress_rule_on_default_deny_is_taken_back() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(&client, "e2e-drift-np", &[("e2e-drift", "np")]).await;
+    let api = fresh_cr::<SecurityBaseline>(
+        &client,
+        "e2e-drift-np",
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-drift": "np"}},
+            "network": {"defaultDeny": ["Ingress", "Egress"]},
+        }),
+    )
+    .await;
+    let uid = uid_of(&api, "e2e-drift-np").await;
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    let deny = "sb-e2e-drift-np-default-deny";
+    wait_until("default-deny exists", TIMEOUT, || async {
+        policies.get_opt(deny).await.unwrap().is_some()
+    })
+    .await;
+    settle().await;
+    assert!(
+        restored_notes(&uid).is_empty(),
+        "{:?}",
+        restored_notes(&uid)
+    );
+
+    // `ingress: [{}]` admits everything: the default-deny would deny nothing inbound.
+    patch(
+        "networkpolicy",
+        deny,
+        Some(&ns),
+        json!({"spec": {"ingress": [{}]}}),
+    );
+    let wanted = json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]});
+    wait_until("hand-added ingress rule removed", TIMEOUT, || async {
+        spec_of(&client, OwnedKind::NetworkPolicy, Some(&ns), deny).await == wanted
+    })
+    .await;
+    wait_for_restored(
+        &uid,
+        &format!("NetworkPolicy {ns}/{deny} was edited by hand"),
+    )
+    .await;
+    settle().await;
+
+    // The same edit, in the same request as removing the label the operator finds its
+    // objects by: the object leaves the operator's view, but not its care.
+    patch(
+        "networkpolicy",
+        deny,
+        Some(&ns),
+        json!({"metadata": {"labels": {(OWNER_UID): null}}, "spec": {"ingress": [{}]}}),
+    );
+    wait_until("unlabelled, edited policy restored", TIMEOUT, || async {
+        let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+        let Some(policy) = policies.get_opt(deny).await.unwrap() else {
+            return false;
+        };
+        policy.labels().get(OWNER_UID) == Some(&uid)
+            && serde_json::to_value(policy.spec).unwrap() == wanted
+    })
+    .await;
+    delete_cr(&api, "e2e-drift-np").await;
+}
+
+#[tokio::test]
+async fn extra_match_condition_on_an_owned_admission_policy_is_removed() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(&client, "e2e-drift-vap", &[("e2e-drift", "vap")]).await;
+    let selector = json!({"matchLabels": {"e2e-drift": "vap"}});
+    let api = fresh_cr::<SecurityBaseline>(
+        &client,
+        "e2e-drift-vap",
+        images_baseline(selector, json!([])),
+    )
+    .await;
+    let uid = uid_of(&api, "e2e-drift-vap").await;
+    let policy = "sb-e2e-drift-vap-trusted-images";
+    wait_until("latest tag rejected", TIMEOUT, || {
+        let rejected = cluster().rejects(&latest_pod(&ns, "{}"), "trusted-images");
+        async move { rejected }
+    })
+    .await;
+    settle().await;
+
+    // Another field manager adds a condition that never matches: the policy checks nothing.
+    let intrusion = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": policy},
+        "spec": {"matchConditions": [{"name": "never", "expression": "false"}]},
+    });
+    let out = cluster().kubectl_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=intruder",
+            "-f",
+            "-",
+        ],
+        &intrusion.to_string(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("extra matchConditions removed", TIMEOUT, || async {
+        let spec = spec_of(&client, OwnedKind::ValidatingAdmissionPolicy, None, policy).await;
+        spec.is_object() && spec.get("matchConditions").is_none()
+    })
+    .await;
+    wait_for_restored(
+        &uid,
+        &format!("ValidatingAdmissionPolicy {policy} was edited by hand"),
+    )
+    .await;
+    wait_until("latest tag rejected again", TIMEOUT, || {
+        let rejected = cluster().rejects(&latest_pod(&ns, "{}"), "trusted-images");
+        async move { rejected }
+    })
+    .await;
+    // The repair leaves the operator's own server-side apply working: a changed spec still
+    // reaches the policy.
+    apply_cr::<SecurityBaseline>(
+        &client,
+        "e2e-drift-vap",
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-drift": "vap"}},
+            "images": {"disallowLatestTag": true, "requireDigest": true},
+        }),
+    )
+    .await;
+    wait_until("policy follows the changed spec", TIMEOUT, || async {
+        let spec = spec_of(&client, OwnedKind::ValidatingAdmissionPolicy, None, policy).await;
+        spec["validations"].as_array().map(Vec::len) == Some(2)
+    })
+    .await;
+    delete_cr(&api, "e2e-drift-vap").await;
+}
+
+#[tokio::test]
+async fn hand_edited_namespace_selector_on_a_binding_is_restored() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(&client, "e2e-drift-bind", &[("e2e-drift", "bind")]).await;
+    let selector = json!({"matchLabels": {"e2e-drift": "bind"}});
+    let api = fresh_cr::<SecurityBaseline>(
+        &client,
+        "e2e-drift-bind",
+        images_baseline(selector.clone(), json!([])),
+    )
+    .await;
+    let uid = uid_of(&api, "e2e-drift-bind").await;
+    let binding = "sb-e2e-drift-bind-trusted-images";
+    wait_until("latest tag rejected", TIMEOUT, || {
+        let rejected = cluster().rejects(&latest_pod(&ns, "{}"), "trusted-images");
+        async move { rejected }
+    })
+    .await;
+    settle().await;
+    let restored_selector = || async {
+        spec_of(
+            &client,
+            OwnedKind::ValidatingAdmissionPolicyBinding,
+            None,
+            binding,
+        )
+        .await["matchResources"]["namespaceSelector"]
+            == selector
+    };
+
+    // Broader: every namespace, instead of the selected ones.
+    patch(
+        "validatingadmissionpolicybinding",
+        binding,
+        None,
+        json!({"spec": {"matchResources": {"namespaceSelector": {
+            "matchLabels": null,
+            "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "Exists"}],
+        }}}}),
+    );
+    wait_until("broader selector restored", TIMEOUT, restored_selector).await;
+    wait_for_restored(
+        &uid,
+        &format!("ValidatingAdmissionPolicyBinding {binding} was edited by hand"),
+    )
+    .await;
+    settle().await;
+
+    // Narrower: the selected namespace carved out by an added expression.
+    patch(
+        "validatingadmissionpolicybinding",
+        binding,
+        None,
+        json!({"spec": {"matchResources": {"namespaceSelector": {
+            "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [ns]}],
+        }}}}),
+    );
+    wait_until("narrowed selector restored", TIMEOUT, restored_selector).await;
+    wait_until("latest tag rejected again", TIMEOUT, || {
+        let rejected = cluster().rejects(&latest_pod(&ns, "{}"), "trusted-images");
+        async move { rejected }
+    })
+    .await;
+    delete_cr(&api, "e2e-drift-bind").await;
+}
+
+#[tokio::test]
+async fn expired_or_removed_exemption_takes_its_match_condition_along() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(&client, "e2e-drift-exempt", &[("e2e-drift", "exempt")]).await;
+    let selector = json!({"matchLabels": {"e2e-drift": "exempt"}});
+    let exemption = |expires: &str| {
+        json!([{
+            "controls": ["trusted-images"], "namespaces": [ns.clone()],
+            "selector": {"matchLabels": {"exempt": "yes"}},
+            "reason": "e2e", "approvedBy": "ciso", "expires": expires,
+        }])
+    };
+    let policy = "sb-e2e-drift-exempt-trusted-images";
+    let conditions = || async {
+        spec_of(&client, OwnedKind::ValidatingAdmissionPolicy, None, policy).await
+            ["matchConditions"]
+            .clone()
+    };
+    let soon = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(20))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let api = fresh_cr::<SecurityBaseline>(
+        &client,
+        "e2e-drift-exempt",
+        images_baseline(selector.clone(), exemption(&soon)),
+    )
+    .await;
+    let uid = uid_of(&api, "e2e-drift-exempt").await;
+    wait_until(
+        "exemption rendered as a matchCondition",
+        TIMEOUT,
+        || async { conditions().await.is_array() },
+    )
+    .await;
+    wait_until(
+        "matchCondition gone once the exemption expired",
+        TIMEOUT + Duration::from_secs(20),
+        || async { conditions().await.is_null() },
+    )
+    .await;
+
+    apply_cr::<SecurityBaseline>(
+        &client,
+        "e2e-drift-exempt",
+        images_baseline(selector.clone(), exemption("2099-01-01")),
+    )
+    .await;
+    wait_until("exempted object admitted", TIMEOUT, || {
+        let admitted = cluster()
+            .apply_yaml(&latest_pod(&ns, "{exempt: \"yes\"}"))
+            .is_ok();
+        async move { admitted }
+    })
+    .await;
+    cluster().kubectl_ok(&["delete", "pod", "latest", "-n", &ns, "--wait"]);
+    apply_cr::<SecurityBaseline>(
+        &client,
+        "e2e-drift-exempt",
+        images_baseline(selector, json!([])),
+    )
+    .await;
+    wait_until(
+        "matchCondition gone once the exemption left the CR",
+        TIMEOUT,
+        || async { conditions().await.is_null() },
+    )
+    .await;
+    assert!(
+        cluster().rejects(&latest_pod(&ns, "{exempt: \"yes\"}"), "trusted-images"),
+        "an object the removed exemption covered is still admitted"
+    );
+    settle().await;
+    // Re-rendering after a spec change or an expiry is the operator's own doing.
+    assert!(
+        restored_notes(&uid).is_empty(),
+        "{:?}",
+        restored_notes(&uid)
+    );
+    delete_cr(&api, "e2e-drift-exempt").await;
+}
+
+#[tokio::test]
+async fn selector_key_dropped_from_the_cr_disappears_from_live_objects() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(
+        &client,
+        "e2e-drift-keys",
+        &[("e2e-drift", "keys"), ("e2e-drift-tier", "web")],
+    )
+    .await;
+    let two_keys = json!({"matchLabels": {"e2e-drift": "keys", "e2e-drift-tier": "web"}});
+    let one_key = json!({"matchLabels": {"e2e-drift": "keys"}});
+    let sb = fresh_cr::<SecurityBaseline>(
+        &client,
+        "e2e-drift-keys",
+        images_baseline(two_keys.clone(), json!([])),
+    )
+    .await;
+    let environments = |selector: &Value| {
+        json!({
+            "mode": "Enforce",
+            "environments": [
+                {"name": "prod", "production": true, "namespaceSelector": selector},
+                {"name": "dev", "namespaceSelector": {"matchLabels": {"e2e-drift-env": "dev"}}},
+            ],
+        })
+    };
+    let ei =
+        fresh_cr::<EnvironmentIsolation>(&client, "e2e-drift-keys", environments(&two_keys)).await;
+    let name = "sb-e2e-drift-keys-trusted-images";
+    let isolation = "ei-e2e-drift-keys-isolation";
+    let selectors = || async {
+        let binding = spec_of(
+            &client,
+            OwnedKind::ValidatingAdmissionPolicyBinding,
+            None,
+            name,
+        )
+        .await;
+        let policy = spec_of(&client, OwnedKind::ValidatingAdmissionPolicy, None, name).await;
+        let network = spec_of(&client, OwnedKind::NetworkPolicy, Some(&ns), isolation).await;
+        [
+            binding["matchResources"]["namespaceSelector"].clone(),
+            policy["matchConstraints"]["namespaceSelector"].clone(),
+            network["ingress"][0]["from"][0]["namespaceSelector"].clone(),
+        ]
+    };
+    wait_until("selectors with both keys", TIMEOUT, || async {
+        selectors().await.iter().all(|s| *s == two_keys)
+    })
+    .await;
+
+    apply_cr::<SecurityBaseline>(
+        &client,
+        "e2e-drift-keys",
+        images_baseline(one_key.clone(), json!([])),
+    )
+    .await;
+    apply_cr::<EnvironmentIsolation>(&client, "e2e-drift-keys", environments(&one_key)).await;
+    wait_until(
+        "dropped key gone from every live selector",
+        TIMEOUT,
+        || async { selectors().await.iter().all(|s| *s == one_key) },
+    )
+    .await;
+    delete_cr(&sb, "e2e-drift-keys").await;
+    delete_cr(&ei, "e2e-drift-keys").await;
+}
+
+#[tokio::test]
+async fn a_new_namespace_is_no_drift_but_a_hand_deletion_is() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let first = namespace(&client, "e2e-drift-join-a", &[("e2e-drift", "join")]).await;
+    let api = fresh_cr::<SecurityBaseline>(
+        &client,
+        "e2e-drift-join",
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-drift": "join"}},
+            "network": {"defaultDeny": ["Ingress"]},
+        }),
+    )
+    .await;
+    let uid = uid_of(&api, "e2e-drift-join").await;
+    let deny = "sb-e2e-drift-join-default-deny";
+    let exists = |ns: String| {
+        let client = client.clone();
+        async move {
+            let policies: Api<NetworkPolicy> = Api::namespaced(client, &ns);
+            policies.get_opt(deny).await.unwrap().is_some()
+        }
+    };
+    wait_until("policy in the first namespace", TIMEOUT, || {
+        exists(first.clone())
+    })
+    .await;
+    settle().await;
+
+    let second = namespace(&client, "e2e-drift-join-b", &[("e2e-drift", "join")]).await;
+    wait_until("policy in the joining namespace", TIMEOUT, || {
+        exists(second.clone())
+    })
+    .await;
+    settle().await;
+    assert!(
+        restored_notes(&uid).is_empty(),
+        "a namespace joining the selector was reported as drift: {:?}",
+        restored_notes(&uid)
+    );
+
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &second);
+    policies
+        .delete(deny, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for_restored(
+        &uid,
+        &format!("NetworkPolicy {second}/{deny} was deleted by hand"),
+    )
+    .await;
+    wait_until("deleted policy recreated", TIMEOUT, || {
+        exists(second.clone())
+    })
+    .await;
+    delete_cr(&api, "e2e-drift-join").await;
+}
+
+async fn label(client: &Client, ns: &str, key: &str) -> Option<String> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    api.get(ns).await.unwrap().labels().get(key).cloned()
+}
+
+#[tokio::test]
+async fn pod_security_label_changed_by_hand_is_restored_with_an_event() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(&client, "e2e-drift-psa", &[("e2e-drift", "psa")]).await;
+    let spec = |level: &str| {
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-drift": "psa"}},
+            "podSecurity": {"level": level},
+        })
+    };
+    let api = fresh_cr::<SecurityBaseline>(&client, "e2e-drift-psa", spec("baseline")).await;
+    let uid = uid_of(&api, "e2e-drift-psa").await;
+    let enforce = "pod-security.kubernetes.io/enforce";
+    let warn = "pod-security.kubernetes.io/warn";
+    wait_until("labels first applied", TIMEOUT, || async {
+        label(&client, &ns, enforce).await.as_deref() == Some("baseline")
+    })
+    .await;
+    apply_cr::<SecurityBaseline>(&client, "e2e-drift-psa", spec("restricted")).await;
+    wait_until("labels follow the changed level", TIMEOUT, || async {
+        label(&client, &ns, enforce).await.as_deref() == Some("restricted")
+    })
+    .await;
+    settle().await;
+    assert!(
+        restored_notes(&uid).is_empty(),
+        "first application or a changed level reported as drift: {:?}",
+        restored_notes(&uid)
+    );
+
+    let overwrite = format!("{enforce}=privileged");
+    cluster().kubectl_ok(&["label", "namespace", &ns, &overwrite, "--overwrite"]);
+    wait_until("changed label restored", TIMEOUT, || async {
+        label(&client, &ns, enforce).await.as_deref() == Some("restricted")
+    })
+    .await;
+    let note = format!("labels the operator set on Namespace {ns} were changed by hand");
+    wait_for_restored(&uid, &note).await;
+    settle().await;
+
+    let removal = format!("{warn}-");
+    cluster().kubectl_ok(&["label", "namespace", &ns, &removal]);
+    wait_until("removed label restored", TIMEOUT, || async {
+        label(&client, &ns, warn).await.as_deref() == Some("restricted")
+    })
+    .await;
+    // The same repair of the same namespace: the recorder counts it in the event's series.
+    wait_until(
+        "second Restored occurrence for the namespace",
+        TIMEOUT,
+        || {
+            let repeated = restored_events(&uid)
+                .iter()
+                .any(|(n, count)| n.contains(&note) && *count >= 2);
+            async move { repeated }
+        },
+    )
+    .await;
+    delete_cr(&api, "e2e-drift-psa").await;
+}
+
+/// Owned objects of `owner_uid`, of every kind the operator renders, read from the server.
+async fn owned_objects(client: &Client, owner_uid: &str) -> Vec<(OwnedKind, DynamicObject)> {
+    let selector = format!("{OWNER_UID}={owner_uid}");
+    let mut out = Vec::new();
+    for kind in [
+        OwnedKind::NetworkPolicy,
+        OwnedKind::ValidatingAdmissionPolicy,
+        OwnedKind::ValidatingAdmissionPolicyBinding,
+        OwnedKind::VeleroSchedule,
+        OwnedKind::PolicyReport,
+    ] {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
+        let list = api.list(&ListParams::default().labels(&selector)).await;
+        for object in list.unwrap().items {
+            out.push((kind, object));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_rendered_kind_reads_back_as_its_canonical_form_and_resyncs_write_nothing() {
+    let _serial = serial().await;
+    let operator = operator();
+    let client = client().await;
+    // A run that failed half-way leaves its policies behind; they would refuse the fixtures.
+    delete_cr(&Api::<SecurityBaseline>::all(client.clone()), "e2e-canon").await;
+    delete_cr(
+        &Api::<EnvironmentIsolation>::all(client.clone()),
+        "e2e-canon",
+    )
+    .await;
+    delete_cr(
+        &Api::<EnvironmentIsolation>::all(client.clone()),
+        "e2e-canon",
+    )
+    .await;
+    delete_cr(&Api::<BackupPolicy>::all(client.clone()), "e2e-canon").await;
+    let prod = namespace(
+        &client,
+        "e2e-canon-prod",
+        &[("e2e-canon", "yes"), ("e2e-canon-env", "prod")],
+    )
+    .await;
+    let dev = namespace(
+        &client,
+        "e2e-canon-dev",
+        &[("e2e-canon", "yes"), ("e2e-canon-env", "dev")],
+    )
+    .await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    if namespaces.get_opt("velero").await.unwrap().is_none() {
+        namespace(&client, "velero", &[]).await;
+    }
+    // A finding that outlives enforcement (admitted before the policies), for a PolicyReport.
+    cluster()
+        .apply_yaml(&latest_pod(&prod, "{}"))
+        .expect("violating pod");
+
+    let sb = fresh_cr::<SecurityBaseline>(&client, "e2e-canon", json!({
+        "mode": "Enforce",
+        "namespaceSelector": {
+            "matchLabels": {"e2e-canon": "yes"},
+            "matchExpressions": [{"key": "e2e-canon-env", "operator": "In", "values": ["prod", "dev"]}],
+        },
+        "network": {
+            "defaultDeny": ["Ingress", "Egress"],
+            "allowDNS": true,
+            "allowedIngressPorts": [{"port": 443}, {"port": 8443, "protocol": "UDP"}],
+            "allowedEgress": [{"cidr": "10.0.0.0/8", "ports": [{"port": 5432}]}, {"cidr": "192.168.0.0/16"}],
+        },
+        "encryption": {"inTransit": {"requireIngressTLS": true}, "atRest": {"encryptedStorageClasses": ["encrypted"]}},
+        "podSecurity": {"level": "baseline"},
+        "images": {"allowedRegistries": ["registry.example.com/"], "disallowLatestTag": true, "requireDigest": true},
+        "access": {"forbiddenRoles": ["cluster-admin"], "forbidWildcardRoles": true},
+        "resources": {"requireRequests": true, "requireMemoryLimit": true},
+        "exemptions": [{
+            "controls": ["trusted-images"], "namespaces": [dev.clone()],
+            "selector": {"matchLabels": {"exempt": "yes"}, "matchExpressions": [{"key": "tier", "operator": "Exists"}]},
+            "reason": "e2e", "approvedBy": "ciso", "expires": "2099-01-01",
+        }],
+    }))
+    .await;
+    let ei = fresh_cr::<EnvironmentIsolation>(&client, "e2e-canon", json!({
+        "mode": "Enforce",
+        "environments": [
+            {"name": "prod", "production": true, "namespaceSelector": {"matchLabels": {"e2e-canon-env": "prod"}}},
+            {"name": "dev", "namespaceSelector": {"matchLabels": {"e2e-canon-env": "dev"}}},
+        ],
+        "allowedFlows": [{"from": "dev", "to": "prod", "ports": [{"port": 443}]}],
+        "productionData": {"productionValues": ["production"]},
+        "access": {"denyCrossEnvironmentBindings": true},
+        "protectEnvironmentLabels": {"allowedUsers": ["kubernetes-admin"]},
+    }))
+    .await;
+    let bp = fresh_cr::<BackupPolicy>(
+        &client,
+        "e2e-canon",
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-canon-env": "prod"}},
+            "rpo": "24h", "rto": "6h",
+            "retention": {"min": "720h", "max": "2160h"},
+            "snapshotVolumes": true,
+        }),
+    )
+    .await;
+    let uids = [
+        uid_of(&sb, "e2e-canon").await,
+        uid_of(&ei, "e2e-canon").await,
+        uid_of(&bp, "e2e-canon").await,
+    ];
+    let expected = [
+        (OwnedKind::NetworkPolicy, "sb-e2e-canon-default-deny"),
+        (OwnedKind::NetworkPolicy, "sb-e2e-canon-allow"),
+        (OwnedKind::NetworkPolicy, "ei-e2e-canon-isolation"),
+        (
+            OwnedKind::ValidatingAdmissionPolicy,
+            "sb-e2e-canon-trusted-images",
+        ),
+        (
+            OwnedKind::ValidatingAdmissionPolicyBinding,
+            "sb-e2e-canon-trusted-images",
+        ),
+        (
+            OwnedKind::ValidatingAdmissionPolicy,
+            "sb-e2e-canon-encryption-in-transit",
+        ),
+        (
+            OwnedKind::ValidatingAdmissionPolicy,
+            "sb-e2e-canon-encryption-at-rest",
+        ),
+        (
+            OwnedKind::ValidatingAdmissionPolicy,
+            "sb-e2e-canon-least-privilege",
+        ),
+        (
+            OwnedKind::ValidatingAdmissionPolicy,
+            "sb-e2e-canon-resource-governance",
+        ),
+        (
+            OwnedKind::ValidatingAdmissionPolicy,
+            "ei-e2e-canon-production-data-restricted",
+        ),
+        (
+            OwnedKind::ValidatingAdmissionPolicy,
+            "ei-e2e-canon-cross-environment-access",
+        ),
+        (
+            OwnedKind::ValidatingAdmissionPolicy,
+            "ei-e2e-canon-environment-segregation",
+        ),
+        (
+            OwnedKind::ValidatingAdmissionPolicyBinding,
+            "ei-e2e-canon-environment-segregation",
+        ),
+        (OwnedKind::VeleroSchedule, "bp-e2e-canon"),
+        (OwnedKind::PolicyReport, "sb-e2e-canon"),
+    ];
+    let all_owned = || async {
+        let mut objects = Vec::new();
+        for uid in &uids {
+            objects.extend(owned_objects(&client, uid).await);
+        }
+        objects
+    };
+    wait_until("every kind of owned object rendered", TIMEOUT, || async {
+        let objects = all_owned().await;
+        expected.iter().all(|(kind, name)| {
+            objects
+                .iter()
+                .any(|(k, o)| k == kind && o.name_any() == *name)
+        })
+    })
+    .await;
+    settle().await;
+
+    // Read back from the server, each object's owned view hashes to the stamp the operator
+    // computed from its canonical form: the defaults model matches the real server.
+    let mut mismatched = Vec::new();
+    for (kind, object) in &all_owned().await {
+        let value = serde_json::to_value(object).unwrap();
+        let label_keys: Vec<&str> = object.labels().keys().map(String::as_str).collect();
+        let view = canonical::owned_view(*kind, &value, label_keys);
+        let stamp = object.annotations().get(RENDERED).cloned();
+        if stamp.as_deref() != Some(canonical::fingerprint(&view).as_str()) {
+            mismatched.push(format!("{kind:?} {}: {view:#}", object.name_any()));
+        }
+    }
+    assert!(
+        mismatched.is_empty(),
+        "stored objects differ from their canonical form:\n{}",
+        mismatched.join("\n")
+    );
+    for uid in &uids {
+        assert!(
+            restored_notes(uid).is_empty(),
+            "the first rollout was reported as drift: {:?}",
+            restored_notes(uid)
+        );
+    }
+
+    // Converged: resyncs of all three resources write nothing.
+    let settled = operator.metrics.total_writes();
+    let writes_before = operator.metrics.encode();
+    let bystander = namespace(&client, "e2e-canon-bystander", &[]).await;
+    for round in 0..3 {
+        let reconciles = operator.metrics.total_reconciles();
+        let touch = json!({"metadata": {"labels": {"e2e-touch": round.to_string()}}});
+        namespaces
+            .patch(&bystander, &PatchParams::default(), &Patch::Merge(&touch))
+            .await
+            .unwrap();
+        wait_until("a full resync ran", TIMEOUT, || async {
+            operator.metrics.total_reconciles() >= reconciles + 3
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(
+        operator.metrics.total_writes(),
+        settled,
+        "a converged resync wrote to the API server\nbefore:\n{writes_before}\nafter:\n{}",
+        operator.metrics.encode()
+    );
+
+    delete_cr(&ei, "e2e-canon").await;
+    delete_cr(&sb, "e2e-canon").await;
+    delete_cr(&bp, "e2e-canon").await;
+    let _ = cluster().kubectl(&["delete", "pod", "latest", "-n", &prod, "--wait=false"]);
+}

@@ -35,6 +35,9 @@ pub struct SecretDigest {
     pub labels: BTreeMap<String, String>,
     /// Keyed hash of the Secret's type and data; the key lives only in this process.
     pub digest: [u8; 32],
+    /// Keyed hash of each value worth comparing on its own, by key, so that one production
+    /// value copied into a bigger Secret is found too.
+    pub value_digests: BTreeMap<String, [u8; 32]>,
 }
 
 impl std::fmt::Debug for SecretDigest {

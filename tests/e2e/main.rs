@@ -4,6 +4,7 @@ mod backup_policy;
 mod crd_validation;
 mod environment_isolation;
 mod evidence;
+mod isolation_bypass;
 mod leader;
 mod security_baseline;
 mod smoke;

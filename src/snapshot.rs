@@ -3,6 +3,7 @@
 //! The operator fills it from reflector stores (shared `Arc`s, no copies); the offline `audit`
 //! command fills it from manifest files. Evaluation never sees a client.
 
+use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
 use crate::velero::{Backup, BackupStorageLocation, Restore, Schedule};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -34,6 +35,9 @@ pub struct SecretDigest {
     pub labels: BTreeMap<String, String>,
     /// Keyed hash of the Secret's type and data; the key lives only in this process.
     pub digest: [u8; 32],
+    /// Keyed hash of each value worth comparing on its own, by key, so that one production
+    /// value copied into a bigger Secret is found too.
+    pub value_digests: BTreeMap<String, [u8; 32]>,
 }
 
 impl std::fmt::Debug for SecretDigest {
@@ -79,6 +83,18 @@ pub struct Snapshot {
     /// Secrets as digests (only when copy detection is on) or metadata.
     pub secrets: Vec<Arc<SecretDigest>>,
     pub velero: VeleroSnapshot,
+    /// The operator's own custom resources, for rules that depend on each other: label
+    /// protection covers the label keys of every selector, and a restore-test sandbox is
+    /// recognised by the uid of the BackupPolicy that made it.
+    pub custom_resources: CustomResources,
+}
+
+/// Every SecurityBaseline, BackupPolicy and EnvironmentIsolation in the cluster.
+#[derive(Clone, Debug, Default)]
+pub struct CustomResources {
+    pub security_baselines: Vec<Arc<SecurityBaseline>>,
+    pub backup_policies: Vec<Arc<BackupPolicy>>,
+    pub environment_isolations: Vec<Arc<EnvironmentIsolation>>,
 }
 
 /// Velero's objects, and whether its API is served at all.

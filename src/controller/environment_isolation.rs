@@ -58,7 +58,7 @@ impl Reconciled for EnvironmentIsolation {
             plan.desired.extend(desired::isolation::admission(
                 &owner,
                 &self.spec,
-                &envs,
+                &snapshot,
                 ctx.username.as_deref(),
                 now,
             ));

@@ -94,14 +94,20 @@ impl SecretDigests {
     }
 }
 
-/// The keyed digest of a Secret; all zeros (never compared) for service-account tokens and
-/// Secrets without data, which are alike by construction rather than by copying.
+/// Values shorter than this are not compared on their own: `true`, `5432` or `admin` sit in
+/// unrelated Secrets everywhere, and a match would prove nothing.
+pub const MIN_COMPARED_VALUE_BYTES: usize = 8;
+
+/// The keyed digests of a Secret. The whole-content digest is all zeros (never compared) for
+/// service-account tokens and Secrets without data, which are alike by construction rather
+/// than by copying; those carry no value digests either.
 fn digest(key: &[u8; 32], secret: &Secret) -> SecretDigest {
     let type_ = secret.type_.as_deref().unwrap_or("Opaque");
     let data = secret.data.as_ref().filter(|d| !d.is_empty());
+    let mut value_digests = BTreeMap::new();
     let digest = match data {
         Some(data) if type_ != "kubernetes.io/service-account-token" => {
-            let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+            let mut mac = keyed(key, b"secret");
             mac.update(type_.as_bytes());
             for (k, v) in data {
                 // Length prefixes keep ("ab","c") and ("a","bc") apart.
@@ -109,6 +115,12 @@ fn digest(key: &[u8; 32], secret: &Secret) -> SecretDigest {
                 mac.update(k.as_bytes());
                 mac.update(&(v.0.len() as u64).to_be_bytes());
                 mac.update(&v.0);
+                if worth_comparing(&v.0) {
+                    // The value alone, not its key: a copy may well be renamed.
+                    let mut value = keyed(key, b"value");
+                    value.update(&v.0);
+                    value_digests.insert(k.clone(), value.finalize().into_bytes().into());
+                }
             }
             mac.finalize().into_bytes().into()
         }
@@ -119,7 +131,25 @@ fn digest(key: &[u8; 32], secret: &Secret) -> SecretDigest {
         name: secret.name_any(),
         labels: secret.labels().clone(),
         digest,
+        value_digests,
     }
+}
+
+/// An HMAC under the process key, separated by purpose so that a whole-Secret digest can never
+/// equal a value digest.
+fn keyed(key: &[u8; 32], purpose: &[u8]) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(purpose);
+    mac.update(&[0]);
+    mac
+}
+
+/// Long enough to mean something, and not a PEM certificate: certificates are public by
+/// design (the same CA bundle sits in TLS Secrets of every environment). Private keys in PEM
+/// are compared.
+fn worth_comparing(value: &[u8]) -> bool {
+    let trimmed = value.trim_ascii_start();
+    value.len() >= MIN_COMPARED_VALUE_BYTES && !trimmed.starts_with(b"-----BEGIN CERTIFICATE-----")
 }
 
 #[cfg(test)]
@@ -158,5 +188,67 @@ mod tests {
     fn a_different_key_gives_a_different_digest() {
         let s = secret("prod", "db", b"hunter2");
         assert_ne!(digest(&[1; 32], &s).digest, digest(&[2; 32], &s).digest);
+    }
+
+    fn secret_with(ns: &str, data: &[(&str, &[u8])]) -> Secret {
+        let mut secret = secret(ns, "s", b"");
+        secret.data = Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.to_vec())))
+                .collect(),
+        );
+        secret
+    }
+
+    #[test]
+    fn a_value_has_the_same_digest_under_any_key_in_any_secret() {
+        let key = [7u8; 32];
+        let prod = digest(
+            &key,
+            &secret_with("prod", &[("password", b"hunter2-hunter2")]),
+        );
+        let dev = digest(
+            &key,
+            &secret_with(
+                "dev",
+                &[
+                    ("DB_PASSWORD", b"hunter2-hunter2"),
+                    ("mode", b"debug-mode-on"),
+                ],
+            ),
+        );
+        assert_ne!(prod.digest, dev.digest);
+        assert_eq!(
+            prod.value_digests["password"],
+            dev.value_digests["DB_PASSWORD"]
+        );
+        assert_ne!(prod.value_digests["password"], dev.value_digests["mode"]);
+        // Purposes are separated: a one-key Secret's digest is not its value's digest.
+        assert_ne!(prod.digest, prod.value_digests["password"]);
+        let shown = format!("{dev:?} {dev}");
+        assert!(
+            !shown.contains("hunter2")
+                && !shown.contains(&hex::encode(dev.value_digests["DB_PASSWORD"]))
+        );
+    }
+
+    #[test]
+    fn short_values_certificates_and_tokens_are_not_compared_alone() {
+        let key = [7u8; 32];
+        let cert = b"-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n";
+        let private = b"-----BEGIN PRIVATE KEY-----\nMIIE...\n-----END PRIVATE KEY-----\n";
+        let d = digest(
+            &key,
+            &secret_with(
+                "dev",
+                &[("port", b"5432"), ("ca.crt", cert), ("tls.key", private)],
+            ),
+        );
+        assert_eq!(d.value_digests.keys().collect::<Vec<_>>(), ["tls.key"]);
+        let mut token = secret_with("dev", &[("token", b"eyJhbGciOiJSUzI1NiIs")]);
+        token.type_ = Some("kubernetes.io/service-account-token".into());
+        let d = digest(&key, &token);
+        assert_eq!(d.digest, [0; 32]);
+        assert!(d.value_digests.is_empty());
     }
 }

@@ -2,7 +2,8 @@
 //! maps each change to the namespace it happened in.
 
 use super::secrets::SecretDigests;
-use crate::snapshot::{ObjectMetaOnly, Snapshot, VeleroSnapshot};
+use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
+use crate::snapshot::{CustomResources, ObjectMetaOnly, Snapshot, VeleroSnapshot};
 use crate::velero::{Backup, BackupStorageLocation, Restore, Schedule};
 use futures::{FutureExt, TryStreamExt};
 use k8s_openapi::api::admissionregistration::v1::{
@@ -58,6 +59,11 @@ pub struct Stores {
     pub admission_bindings: Store<ValidatingAdmissionPolicyBinding>,
     /// ConfigMaps, metadata only: the controls read labels, never data.
     pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
+    /// The operator's own custom resources, which some rules read across kinds (every
+    /// change triggers every resource, like any cluster-wide change).
+    pub security_baselines: Store<SecurityBaseline>,
+    pub backup_policies: Store<BackupPolicy>,
+    pub environment_isolations: Store<EnvironmentIsolation>,
     /// Secret digests, only when copied-secret detection is on (it needs Secret read).
     pub secrets: Option<SecretDigests>,
     /// Velero's objects, once its API is served (it may be installed after the operator).
@@ -250,6 +256,9 @@ impl Stores {
             pod_disruption_budgets: store!(all),
             admission_policies: store!(owned),
             admission_bindings: store!(owned),
+            security_baselines: store!(all),
+            backup_policies: store!(all),
+            environment_isolations: store!(all),
             config_maps: reflect(
                 Api::<PartialObjectMeta<ConfigMap>>::all(client.clone()),
                 all.clone(),
@@ -293,6 +302,9 @@ impl Stores {
             self.admission_policies.wait_until_ready().boxed(),
             self.admission_bindings.wait_until_ready().boxed(),
             self.config_maps.wait_until_ready().boxed(),
+            self.security_baselines.wait_until_ready().boxed(),
+            self.backup_policies.wait_until_ready().boxed(),
+            self.environment_isolations.wait_until_ready().boxed(),
         ])
         .await
         .map(|_| ())
@@ -346,6 +358,11 @@ impl Stores {
                     storage_locations: v.storage_locations.state(),
                 },
                 None => VeleroSnapshot::default(),
+            },
+            custom_resources: CustomResources {
+                security_baselines: self.security_baselines.state(),
+                backup_policies: self.backup_policies.state(),
+                environment_isolations: self.environment_isolations.state(),
             },
         }
     }

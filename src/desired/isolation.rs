@@ -8,9 +8,14 @@ use super::{DesiredObject, OwnedKind, Owner};
 use crate::api::environment_isolation::{Environment, LabelProtectionSpec};
 use crate::api::{EnvironmentIsolationSpec, Exemption};
 use crate::catalog::ControlId;
+use crate::evaluate::backup::{RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX};
 use crate::evaluate::exemptions::Live;
-use crate::evaluate::isolation::{EnvironmentMap, RESTORE_TEST_LABEL, isolation_policy_name};
-use crate::snapshot::Snapshot;
+use crate::evaluate::isolation::{
+    ALL_SERVICE_ACCOUNTS_GROUP, AUTHENTICATED_GROUP, EnvironmentMap, SERVICE_ACCOUNT_USER_PREFIX,
+    SERVICE_ACCOUNTS_GROUP_PREFIX, cluster_roles_granting_nothing_in_namespaces,
+    isolation_policy_name,
+};
+use crate::snapshot::{CustomResources, Snapshot};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{Value, json};
@@ -85,28 +90,62 @@ fn ingress_rules(spec: &EnvironmentIsolationSpec, env: &Environment) -> Vec<Valu
 
 /// The admission policies an EnvironmentIsolation in Enforce mode maintains.
 ///
-/// The namespace lists are inlined into the CEL from `envs`, so the operator re-renders these
-/// policies whenever namespaces or their labels change. Bindings use the empty namespace
-/// selector: the CEL itself decides by namespace.
+/// They decide environment membership from the labels of the namespace the request is about
+/// (`namespaceObject`, or the namespaces passed as params), evaluated against each
+/// environment's selector in CEL, so a namespace created or relabelled while the operator is
+/// stopped is covered at once; nothing here depends on which namespaces exist, and the
+/// policies are not re-rendered when namespaces change. What they do depend on: the spec,
+/// the operator's user name, the live exemptions, the uids of BackupPolicies (restore-test
+/// sandboxes), the selector label keys of every custom resource (label protection) and the
+/// ClusterRoles that grant nothing in namespaces (cross-environment access).
 pub fn admission(
     owner: &Owner,
     spec: &EnvironmentIsolationSpec,
-    envs: &EnvironmentMap,
+    snapshot: &Snapshot,
     operator_username: Option<&str>,
     now: Timestamp,
 ) -> Vec<DesiredObject> {
     let live = Live::new(&spec.exemptions, now);
     let exemptions: Vec<&Exemption> = live.iter().collect();
     let everywhere = LabelSelector::default();
-    [
-        production_data_rule(spec, envs),
-        cross_environment_rule(spec, envs),
-        label_protection_rule(spec, operator_username),
-    ]
-    .into_iter()
-    .flatten()
-    .flat_map(|rule| policy_and_binding(owner, rule, &everywhere, &exemptions))
-    .collect()
+    let membership = Membership::new(spec, &snapshot.custom_resources);
+    let mut out: Vec<DesiredObject> = production_data_rule(spec, &membership)
+        .into_iter()
+        .flat_map(|rule| policy_and_binding(owner, rule, &everywhere, &exemptions))
+        .collect();
+    let harmless = cluster_roles_granting_nothing_in_namespaces(snapshot);
+    if let Some(rule) = cross_environment_rule(spec, &membership, &harmless) {
+        out.extend(with_namespaces_as_params(policy_and_binding(
+            owner,
+            rule,
+            &everywhere,
+            &exemptions,
+        )));
+    }
+    let keys = protected_label_keys(spec, &snapshot.custom_resources);
+    if let Some(rule) = label_protection_rule(spec, &keys, operator_username) {
+        // No exemption waives label protection: an exemption is scoped by labels, and the
+        // labels are what this rule protects.
+        out.extend(policy_and_binding(owner, rule, &everywhere, &[]));
+    }
+    without_stale_match_conditions(out)
+}
+
+/// A policy without live exemptions has no `matchConditions`; says so with an explicit null.
+/// Omitting the field would leave an expired exemption's condition in the live policy: the
+/// controller writes only when the desired body is not a subset of the live object, and an
+/// absent field is a subset of anything. A null differs from a present field (so it is
+/// applied, and server-side apply removes the field) and matches an absent one (so a
+/// converged policy is not written again).
+fn without_stale_match_conditions(mut objects: Vec<DesiredObject>) -> Vec<DesiredObject> {
+    for object in &mut objects {
+        if object.kind == OwnedKind::ValidatingAdmissionPolicy
+            && let Some(spec) = object.body["spec"].as_object_mut()
+        {
+            spec.entry("matchConditions").or_insert(Value::Null);
+        }
+    }
+    objects
 }
 
 fn core_rules(resources: &[&str]) -> Value {
@@ -118,21 +157,140 @@ fn core_rules(resources: &[&str]) -> Value {
     }])
 }
 
+/// CEL that is true for a namespace whose labels (`labels`, a CEL map) `selector` selects;
+/// the same semantics as `evaluate::selects`, an invalid selector included (selects nothing).
+pub fn selector_cel(selector: &LabelSelector, labels: &str) -> String {
+    if kube::core::Selector::try_from(selector.clone()).is_err() {
+        return "false".into();
+    }
+    let mut terms = Vec::new();
+    for (k, v) in selector.match_labels.iter().flatten() {
+        let key = cel_string(k);
+        terms.push(format!(
+            "({key} in {labels} && {labels}[{key}] == {})",
+            cel_string(v)
+        ));
+    }
+    for expr in selector.match_expressions.iter().flatten() {
+        let key = cel_string(&expr.key);
+        let values = cel_list(expr.values.iter().flatten());
+        terms.push(match expr.operator.as_str() {
+            "In" => format!("({key} in {labels} && {labels}[{key}] in {values})"),
+            "NotIn" => format!("!({key} in {labels} && {labels}[{key}] in {values})"),
+            "Exists" => format!("({key} in {labels})"),
+            _ => format!("!({key} in {labels})"),
+        });
+    }
+    if terms.is_empty() {
+        "true".into()
+    } else {
+        format!("({})", terms.join(" && "))
+    }
+}
+
+/// `is_restore_test_sandbox` in CEL, for a Namespace object `namespace` (namespaceObject,
+/// params): the name prefix, the restore-test label, and the uid of an existing BackupPolicy
+/// (`policy_uids`) in the sandbox annotation.
+pub fn sandbox_cel(namespace: &str, policy_uids: &[String]) -> String {
+    let meta = format!("{namespace}.metadata");
+    let label = cel_string(RESTORE_TEST_LABEL);
+    let annotation = cel_string(RESTORE_TEST_POLICY_UID);
+    format!(
+        "({meta}.name.startsWith({prefix}) && has({meta}.labels) && {label} in {meta}.labels && {meta}.labels[{label}] == 'true' && has({meta}.annotations) && {annotation} in {meta}.annotations && {meta}.annotations[{annotation}] in {uids})",
+        prefix = cel_string(RESTORE_TEST_PREFIX),
+        uids = cel_list(policy_uids),
+    )
+}
+
+/// Environment membership in CEL, as `evaluate::isolation::environments_of` and
+/// `EnvironmentMap` decide it: a sandbox is in no environment; a namespace is production when
+/// a production environment or more than one environment selects it; non-production when
+/// exactly one, non-production, environment does.
+struct Membership<'a> {
+    spec: &'a EnvironmentIsolationSpec,
+    policy_uids: Vec<String>,
+}
+
+impl<'a> Membership<'a> {
+    fn new(spec: &'a EnvironmentIsolationSpec, resources: &CustomResources) -> Self {
+        let mut policy_uids: Vec<String> = resources
+            .backup_policies
+            .iter()
+            .filter_map(|p| p.metadata.uid.clone())
+            .collect();
+        policy_uids.sort();
+        Self { spec, policy_uids }
+    }
+
+    fn matches(&self, namespace: &str, production: Option<bool>) -> Vec<String> {
+        let labels =
+            format!("(has({namespace}.metadata.labels) ? {namespace}.metadata.labels : {{}})");
+        self.spec
+            .environments
+            .iter()
+            .filter(|e| production.is_none_or(|p| e.production == p))
+            .map(|e| selector_cel(&e.namespace_selector, &labels))
+            .collect()
+    }
+
+    /// True for a production (or ambiguous) namespace object `namespace`.
+    fn production(&self, namespace: &str) -> String {
+        let production = self.matches(namespace, Some(true));
+        let all = self.matches(namespace, None);
+        let mut either = Vec::new();
+        if !production.is_empty() {
+            either.push(production.join(" || "));
+        }
+        if all.len() > 1 {
+            either.push(format!("size([{}].filter(m, m)) > 1", all.join(", ")));
+        }
+        if either.is_empty() {
+            return "false".into();
+        }
+        format!(
+            "(!{} && ({}))",
+            sandbox_cel(namespace, &self.policy_uids),
+            either.join(" || ")
+        )
+    }
+
+    /// True for a non-production namespace object `namespace`.
+    fn non_production(&self, namespace: &str) -> String {
+        let production = self.matches(namespace, Some(true));
+        let others = self.matches(namespace, Some(false));
+        if others.is_empty() {
+            return "false".into();
+        }
+        let none_production = if production.is_empty() {
+            String::new()
+        } else {
+            format!(" && !({})", production.join(" || "))
+        };
+        format!(
+            "(!{}{none_production} && [{}].exists_one(m, m))",
+            sandbox_cel(namespace, &self.policy_uids),
+            others.join(", ")
+        )
+    }
+}
+
 /// Rejects objects classified as production data in non-production namespaces.
-fn production_data_rule(spec: &EnvironmentIsolationSpec, envs: &EnvironmentMap) -> Option<Rule> {
+fn production_data_rule(spec: &EnvironmentIsolationSpec, membership: &Membership) -> Option<Rule> {
     let data = spec.production_data.as_ref()?;
     let label = cel_string(data.classification_label());
     let classified = format!(
         "has(object.metadata.labels) && {label} in object.metadata.labels && object.metadata.labels[{label}] in {}",
         cel_list(&data.production_values)
     );
-    let non_production = cel_list(&envs.non_production_namespaces());
     Some(Rule {
         control: ControlId::ProductionDataRestricted,
         resources: core_rules(&["configmaps", "secrets", "persistentvolumeclaims"]),
-        variables: vec![],
+        variables: vec![json!({
+            "name": "nonProduction",
+            "expression": format!("namespaceObject != null && {}", membership.non_production("namespaceObject")),
+        })],
         validations: vec![(
-            format!("!(request.namespace in {non_production}) || !({classified})"),
+            format!("!variables.nonProduction || !({classified})"),
             format!(
                 "objects labelled {} = {} hold production data and may not be stored in a non-production namespace",
                 data.classification_label(),
@@ -144,20 +302,47 @@ fn production_data_rule(spec: &EnvironmentIsolationSpec, envs: &EnvironmentMap) 
 
 /// Rejects bindings that let non-production identities act in production: RoleBindings in
 /// production namespaces and every ClusterRoleBinding (it reaches production too).
-fn cross_environment_rule(spec: &EnvironmentIsolationSpec, envs: &EnvironmentMap) -> Option<Rule> {
+///
+/// A subject names a namespace other than the request's (`system:serviceaccount:dev:ci`), and
+/// CEL cannot look up another namespace's labels. Inlining the non-production namespaces
+/// would leave a namespace created while the operator is stopped (or in the second before it
+/// re-renders) uncovered; allowing only known-production namespaces would fail closed but
+/// break every install that creates a namespace and binds its ServiceAccount at once. So the
+/// policy takes every Namespace as a param (the binding's `paramRef` selects all of them and
+/// the API server evaluates the policy once per namespace, denying if any evaluation fails):
+/// each evaluation judges one namespace by its own labels, and rejects the binding if that
+/// namespace is non-production and a subject is one of its identities. Coverage follows
+/// labels immediately, with nothing inlined but the spec.
+///
+/// Bindings of ClusterRoles that grant nothing in namespaces (`harmless_roles`, judged from
+/// the roles in the cluster as the evaluation judges them) are left alone. That list is the
+/// one thing inlined from cluster state; a role not on it is judged, so a stale list errs on
+/// the side of rejecting.
+fn cross_environment_rule(
+    spec: &EnvironmentIsolationSpec,
+    membership: &Membership,
+    harmless_roles: &[String],
+) -> Option<Rule> {
     let access = spec
         .access
         .as_ref()
         .filter(|a| a.deny_cross_environment_bindings)?;
-    // A ServiceAccount subject without a namespace is the RoleBinding's own, i.e. production.
-    let cross_subjects = format!(
-        "has(object.subjects) ? object.subjects.filter(s, (s.kind == 'ServiceAccount' && has(s.namespace) && s.namespace in {}) || (s.kind == 'Group' && s.name in {})) : []",
-        cel_list(&envs.non_production_namespaces()),
-        cel_list(&access.non_production_groups),
+    // A ServiceAccount subject without a namespace is the RoleBinding's own.
+    let of_param = format!(
+        "variables.paramNonProduction && ((s.kind == 'ServiceAccount' && (has(s.namespace) && s.namespace != '' ? s.namespace : request.namespace) == params.metadata.name) || (s.kind == 'User' && s.name.startsWith({user} + params.metadata.name + ':')) || (s.kind == 'Group' && (s.name == {group} + params.metadata.name || s.name == {all} || s.name == {authenticated})))",
+        user = cel_string(SERVICE_ACCOUNT_USER_PREFIX),
+        group = cel_string(SERVICE_ACCOUNTS_GROUP_PREFIX),
+        all = cel_string(ALL_SERVICE_ACCOUNTS_GROUP),
+        authenticated = cel_string(AUTHENTICATED_GROUP),
     );
-    let reaches_production = format!(
-        "request.resource.resource == 'clusterrolebindings' || request.namespace in {}",
-        cel_list(&envs.production_namespaces())
+    let mut declared = access.non_production_groups.clone();
+    if !declared.is_empty() {
+        // Every member of a declared group is authenticated.
+        declared.push(AUTHENTICATED_GROUP.into());
+    }
+    let cross = format!(
+        "variables.subjects.filter(s, ({of_param}) || (s.kind == 'Group' && s.name in {}))",
+        cel_list(&declared)
     );
     Some(Rule {
         control: ControlId::CrossEnvironmentAccess,
@@ -167,19 +352,81 @@ fn cross_environment_rule(spec: &EnvironmentIsolationSpec, envs: &EnvironmentMap
             "resources": ["rolebindings", "clusterrolebindings"],
             "operations": ["CREATE", "UPDATE"],
         }]),
-        variables: vec![json!({"name": "crossSubjects", "expression": cross_subjects})],
+        variables: vec![
+            json!({"name": "reachesProduction", "expression": format!(
+                "request.resource.resource == 'clusterrolebindings' || (namespaceObject != null && {})",
+                membership.production("namespaceObject")
+            )}),
+            json!({"name": "paramNonProduction", "expression": format!(
+                "params != null && {}", membership.non_production("params")
+            )}),
+            json!({"name": "subjects", "expression": "has(object.subjects) ? object.subjects : []"}),
+            json!({"name": "crossSubjects", "expression": cross}),
+        ],
         validations: vec![(
-            format!("!({reaches_production}) || size(variables.crossSubjects) == 0"),
-            "RoleBindings in production namespaces and ClusterRoleBindings may not name ServiceAccounts of non-production namespaces or non-production groups".into(),
+            format!(
+                "!variables.reachesProduction || (object.roleRef.kind == 'ClusterRole' && object.roleRef.name in {}) || size(variables.crossSubjects) == 0",
+                cel_list(harmless_roles)
+            ),
+            "RoleBindings in production namespaces and ClusterRoleBindings may not name identities of non-production namespaces (ServiceAccounts, system:serviceaccount users, system:serviceaccounts groups, system:authenticated) or non-production groups".into(),
         )],
     })
 }
 
-/// Every label key that decides environment membership: selector keys, and the restore-test
-/// label, which takes a namespace out of every environment.
-fn environment_label_keys(spec: &EnvironmentIsolationSpec) -> BTreeSet<String> {
+/// Makes the policy take every Namespace as a param; see [`cross_environment_rule`]. If the
+/// API server cannot list namespaces the binding denies (fail closed).
+fn with_namespaces_as_params(mut objects: Vec<DesiredObject>) -> Vec<DesiredObject> {
+    for object in &mut objects {
+        match object.kind {
+            OwnedKind::ValidatingAdmissionPolicy => {
+                object.body["spec"]["paramKind"] = json!({"apiVersion": "v1", "kind": "Namespace"});
+            }
+            OwnedKind::ValidatingAdmissionPolicyBinding => {
+                object.body["spec"]["paramRef"] =
+                    json!({"selector": {}, "parameterNotFoundAction": "Deny"});
+            }
+            _ => {}
+        }
+    }
+    objects
+}
+
+/// Every namespace label key that decides what a resource of this operator covers: the keys
+/// of every SecurityBaseline's, BackupPolicy's and EnvironmentIsolation's selectors (namespace
+/// and environment selectors, exemption selectors), this spec's own (the store may not have
+/// caught up with it yet), and the restore-test label, which takes a namespace out of every
+/// environment.
+fn protected_label_keys(
+    spec: &EnvironmentIsolationSpec,
+    resources: &CustomResources,
+) -> BTreeSet<String> {
+    let isolations =
+        std::iter::once(spec).chain(resources.environment_isolations.iter().map(|ei| &ei.spec));
+    let mut selectors: Vec<&LabelSelector> = Vec::new();
+    for ei in isolations {
+        selectors.extend(ei.environments.iter().map(|e| &e.namespace_selector));
+        selectors.extend(ei.exemptions.iter().filter_map(|e| e.selector.as_ref()));
+    }
+    for sb in &resources.security_baselines {
+        selectors.push(&sb.spec.namespace_selector);
+        selectors.extend(
+            sb.spec
+                .exemptions
+                .iter()
+                .filter_map(|e| e.selector.as_ref()),
+        );
+    }
+    for bp in &resources.backup_policies {
+        selectors.push(&bp.spec.namespace_selector);
+        selectors.extend(
+            bp.spec
+                .exemptions
+                .iter()
+                .filter_map(|e| e.selector.as_ref()),
+        );
+    }
     let mut keys = BTreeSet::from([RESTORE_TEST_LABEL.to_string()]);
-    for selector in spec.environments.iter().map(|e| &e.namespace_selector) {
+    for selector in selectors {
         keys.extend(
             selector
                 .match_labels
@@ -198,15 +445,18 @@ fn environment_label_keys(spec: &EnvironmentIsolationSpec) -> BTreeSet<String> {
     keys
 }
 
-/// Only the listed administrators and the operator may set or change environment labels:
-/// relabelling a namespace would move it, and its data, between environments. Nobody is
-/// exempt implicitly, `system:masters` included.
+/// Only the listed administrators and the operator may set or change the protected labels:
+/// relabelling a namespace would move it, and its data, between environments or out of a
+/// baseline's reach. Nobody is exempt implicitly, `system:masters` included, and no exemption
+/// waives this rule. The restore-test markers (label, policy uid annotation) may be set only
+/// when a namespace is created, by anyone: an existing namespace never becomes a sandbox.
 fn label_protection_rule(
     spec: &EnvironmentIsolationSpec,
+    keys: &BTreeSet<String>,
     operator_username: Option<&str>,
 ) -> Option<Rule> {
     let protection: &LabelProtectionSpec = spec.protect_environment_labels.as_ref()?;
-    let keys: Vec<String> = environment_label_keys(spec).into_iter().collect();
+    let keys: Vec<String> = keys.iter().cloned().collect();
     let mut users = protection.allowed_users.clone();
     users.extend(operator_username.map(str::to_string));
     let changed = format!(
@@ -218,23 +468,43 @@ fn label_protection_rule(
         cel_list(&users),
         cel_list(&protection.allowed_groups)
     );
+    let label = cel_string(RESTORE_TEST_LABEL);
+    let annotation = cel_string(RESTORE_TEST_POLICY_UID);
+    let is_sandbox_label =
+        |labels: &str| format!("({label} in {labels} && {labels}[{label}] == 'true')");
+    let becomes_sandbox = format!(
+        "oldObject != null && ((!{} && {}) || ({annotation} in variables.annotations && (!({annotation} in variables.oldAnnotations) || variables.oldAnnotations[{annotation}] != variables.annotations[{annotation}])))",
+        is_sandbox_label("variables.oldLabels"),
+        is_sandbox_label("variables.labels"),
+    );
     Some(Rule {
         control: ControlId::EnvironmentSegregation,
         resources: core_rules(&["namespaces"]),
         variables: vec![
             json!({"name": "labels", "expression": "has(object.metadata.labels) ? object.metadata.labels : {}"}),
-            // On CREATE there is no old object: every environment label present counts as set.
+            // On CREATE there is no old object: every protected label present counts as set.
             json!({"name": "oldLabels", "expression": "oldObject != null && has(oldObject.metadata.labels) ? oldObject.metadata.labels : {}"}),
+            json!({"name": "annotations", "expression": "has(object.metadata.annotations) ? object.metadata.annotations : {}"}),
+            json!({"name": "oldAnnotations", "expression": "oldObject != null && has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}"}),
             json!({"name": "changedKeys", "expression": changed}),
             json!({"name": "allowed", "expression": allowed}),
         ],
-        validations: vec![(
-            "size(variables.changedKeys) == 0 || variables.allowed".into(),
-            format!(
-                "only environment administrators may set or change the environment labels {}",
-                keys.join(", ")
+        validations: vec![
+            (
+                "size(variables.changedKeys) == 0 || variables.allowed".into(),
+                format!(
+                    "only environment administrators may set or change the protected namespace labels {}",
+                    keys.join(", ")
+                ),
             ),
-        )],
+            (
+                format!("!({becomes_sandbox})"),
+                format!(
+                    "an existing namespace cannot be made a restore-test sandbox ({} label or {} annotation); sandboxes are created as such by the operator",
+                    RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID
+                ),
+            ),
+        ],
     })
 }
 
@@ -331,63 +601,179 @@ mod tests {
         );
     }
 
-    fn policies(spec: &EnvironmentIsolationSpec) -> Vec<DesiredObject> {
-        let envs = environments_of(spec, &snapshot());
+    fn policies_for(spec: &EnvironmentIsolationSpec, snapshot: &Snapshot) -> Vec<DesiredObject> {
         let now = "2025-06-01T00:00:00Z".parse().unwrap();
         admission(
             &owner(),
             spec,
-            &envs,
+            snapshot,
             Some("system:serviceaccount:ops:operator"),
             now,
         )
     }
 
-    fn validation(objects: &[DesiredObject], name: &str) -> String {
-        let policy = objects
+    fn policies(spec: &EnvironmentIsolationSpec) -> Vec<DesiredObject> {
+        policies_for(spec, &snapshot())
+    }
+
+    fn object<'a>(objects: &'a [DesiredObject], kind: OwnedKind, name: &str) -> &'a Value {
+        &objects
             .iter()
-            .find(|o| o.kind == OwnedKind::ValidatingAdmissionPolicy && o.name == name)
-            .unwrap_or_else(|| panic!("no policy {name}"));
-        policy.body["spec"].to_string()
+            .find(|o| o.kind == kind && o.name == name)
+            .unwrap_or_else(|| panic!("no {kind:?} {name}"))
+            .body
+    }
+
+    fn validation(objects: &[DesiredObject], name: &str) -> String {
+        object(objects, OwnedKind::ValidatingAdmissionPolicy, name)["spec"].to_string()
+    }
+
+    /// The policies decide from the namespace's labels, so they name no namespace and do not
+    /// change when namespaces come, go or are relabelled.
+    #[test]
+    fn admission_policies_do_not_depend_on_which_namespaces_exist() {
+        let mut spec = spec();
+        spec.protect_environment_labels = Some(LabelProtectionSpec {
+            allowed_users: vec![],
+            allowed_groups: vec!["platform-admins".into()],
+        });
+        let before = policies_for(&spec, &snapshot());
+        let mut changed = snapshot();
+        changed
+            .namespaces
+            .push(namespace("dev-2", &[("env", "dev")]));
+        changed.namespaces[0] = namespace("prod", &[("env", "dev")]);
+        assert_eq!(before, policies_for(&spec, &changed));
+        assert_eq!(before.len(), 6);
+        for object in &before {
+            let text = object.body.to_string();
+            assert!(
+                !text.contains("'prod'") && !text.contains("'dev-2'"),
+                "{text}"
+            );
+        }
     }
 
     #[test]
-    fn production_data_policy_lists_non_production_namespaces() {
+    fn production_data_policy_judges_the_namespaces_labels() {
         let objects = policies(&spec());
         let cel = validation(&objects, "ei-iso-production-data-restricted");
-        assert!(cel.contains("!(request.namespace in ['dev'])"), "{cel}");
-        assert!(cel.contains("['production']"), "{cel}");
+        assert!(cel.contains("namespaceObject.metadata.labels"), "{cel}");
+        assert!(
+            cel.contains("('env' in (has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {}) && (has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {})['env'] == 'dev')"),
+            "{cel}"
+        );
+        assert!(cel.contains("exists_one(m, m)"), "{cel}");
         assert!(cel.contains("data.baseline.dev/classification"), "{cel}");
         assert!(cel.contains("[production-data-restricted]"), "{cel}");
-        let binding = objects
-            .iter()
-            .find(|o| o.kind == OwnedKind::ValidatingAdmissionPolicyBinding)
-            .unwrap();
+        let binding = object(
+            &objects,
+            OwnedKind::ValidatingAdmissionPolicyBinding,
+            "ei-iso-production-data-restricted",
+        );
         assert_eq!(
-            binding.body["spec"]["matchResources"]["namespaceSelector"],
+            binding["spec"]["matchResources"]["namespaceSelector"],
             json!({})
         );
     }
 
     #[test]
-    fn cross_environment_policy_lists_both_namespace_sets_and_groups() {
+    fn cross_environment_policy_takes_every_namespace_as_a_param() {
         let objects = policies(&spec());
-        let cel = validation(&objects, "ei-iso-cross-environment-access");
-        assert!(cel.contains("s.namespace in ['dev']"), "{cel}");
-        assert!(cel.contains("s.name in ['contractors']"), "{cel}");
-        assert!(cel.contains("request.namespace in ['prod']"), "{cel}");
-        assert!(cel.contains("clusterrolebindings"), "{cel}");
+        let name = "ei-iso-cross-environment-access";
+        let policy = object(&objects, OwnedKind::ValidatingAdmissionPolicy, name);
+        assert_eq!(
+            policy["spec"]["paramKind"],
+            json!({"apiVersion": "v1", "kind": "Namespace"})
+        );
+        let binding = object(&objects, OwnedKind::ValidatingAdmissionPolicyBinding, name);
+        assert_eq!(
+            binding["spec"]["paramRef"],
+            json!({"selector": {}, "parameterNotFoundAction": "Deny"})
+        );
+        let cel = policy["spec"].to_string();
+        for form in [
+            "'system:serviceaccount:' + params.metadata.name + ':'",
+            "'system:serviceaccounts:' + params.metadata.name",
+            "'system:serviceaccounts'",
+            "s.name in ['contractors', 'system:authenticated']",
+            "clusterrolebindings",
+            "request.namespace) == params.metadata.name",
+        ] {
+            assert!(cel.contains(form), "{form} missing: {cel}");
+        }
     }
 
     #[test]
-    fn label_protection_covers_selector_keys_and_allows_only_listed_identities() {
+    fn selector_cel_mirrors_label_selector_semantics() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+        let requirement = |operator: &str, values: &[&str]| LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "env".into(),
+                operator: operator.into(),
+                values: Some(values.iter().map(|v| v.to_string()).collect()),
+            }]),
+            ..Default::default()
+        };
+        assert_eq!(selector_cel(&LabelSelector::default(), "l"), "true");
+        assert_eq!(
+            selector_cel(&requirement("NotIn", &["prod"]), "l"),
+            "(!('env' in l && l['env'] in ['prod']))"
+        );
+        assert_eq!(
+            selector_cel(&requirement("Exists", &[]), "l"),
+            "(('env' in l))"
+        );
+        // Invalid selectors select nothing, as `evaluate::selects` decides.
+        let mut no_values = requirement("In", &[]);
+        no_values.match_expressions.as_mut().unwrap()[0].values = None;
+        assert_eq!(selector_cel(&no_values, "l"), "false");
+        assert_eq!(
+            selector_cel(&requirement("Sometimes", &["x"]), "l"),
+            "false"
+        );
+    }
+
+    #[test]
+    fn sandbox_cel_checks_prefix_label_and_known_policy_uids() {
+        let cel = sandbox_cel("params", &["uid-a".into()]);
+        assert!(
+            cel.contains("params.metadata.name.startsWith('restore-test-')"),
+            "{cel}"
+        );
+        assert!(
+            cel.contains(&format!(
+                "params.metadata.labels['{RESTORE_TEST_LABEL}'] == 'true'"
+            )),
+            "{cel}"
+        );
+        assert!(
+            cel.contains(&format!(
+                "params.metadata.annotations['{RESTORE_TEST_POLICY_UID}'] in ['uid-a']"
+            )),
+            "{cel}"
+        );
+    }
+
+    fn protected(spec: &EnvironmentIsolationSpec, snapshot: &Snapshot) -> String {
+        validation(
+            &policies_for(spec, snapshot),
+            "ei-iso-environment-segregation",
+        )
+    }
+
+    fn protecting_spec() -> EnvironmentIsolationSpec {
         let mut spec = spec();
         spec.protect_environment_labels = Some(LabelProtectionSpec {
             allowed_users: vec!["alice".into()],
             allowed_groups: vec!["platform-admins".into()],
         });
-        let objects = policies(&spec);
-        let cel = validation(&objects, "ei-iso-environment-segregation");
+        spec
+    }
+
+    #[test]
+    fn label_protection_allows_only_listed_identities() {
+        let cel = protected(&protecting_spec(), &snapshot());
         assert!(
             cel.contains(&format!("['env', '{RESTORE_TEST_LABEL}']")),
             "{cel}"
@@ -399,6 +785,124 @@ mod tests {
         assert!(cel.contains("['platform-admins']"), "{cel}");
         assert!(!cel.contains("system:masters"), "{cel}");
         assert!(cel.contains("\"resources\":[\"namespaces\"]"), "{cel}");
+        // An existing namespace never gains the sandbox marks.
+        assert!(cel.contains("oldObject != null && ((!("), "{cel}");
+    }
+
+    /// The keys every custom resource selects namespaces by are protected, not only this
+    /// isolation's environment keys: relabelling moves a namespace out of a baseline's or a
+    /// backup policy's reach just as well.
+    #[test]
+    fn label_protection_covers_every_custom_resources_selector_keys() {
+        use crate::api::{BackupPolicy, Exemption, SecurityBaseline};
+        let selector = |key: &str| LabelSelector {
+            match_labels: Some([(key.to_string(), "x".to_string())].into()),
+            ..Default::default()
+        };
+        let mut snapshot = snapshot();
+        let sb: SecurityBaseline = serde_json::from_value(json!({
+            "apiVersion": "security.baseline.dev/v1alpha1", "kind": "SecurityBaseline",
+            "metadata": {"name": "sb"},
+            "spec": {"namespaceSelector": {"matchExpressions": [{"key": "tier", "operator": "Exists"}]}},
+        }))
+        .unwrap();
+        let mut bp: BackupPolicy = serde_json::from_value(json!({
+            "apiVersion": "security.baseline.dev/v1alpha1", "kind": "BackupPolicy",
+            "metadata": {"name": "bp"},
+            "spec": {"namespaceSelector": {"matchLabels": {"backup": "daily"}}, "rpo": "24h"},
+        }))
+        .unwrap();
+        bp.spec.exemptions = vec![Exemption {
+            controls: vec![ControlId::AutomatedBackup],
+            namespaces: vec![],
+            selector: Some(selector("backup-exempt")),
+            reason: "r".into(),
+            approved_by: "a".into(),
+            ticket: None,
+            expires: "2099-01-01".into(),
+        }];
+        snapshot.custom_resources.security_baselines = vec![std::sync::Arc::new(sb)];
+        snapshot.custom_resources.backup_policies = vec![std::sync::Arc::new(bp)];
+        let cel = protected(&protecting_spec(), &snapshot);
+        assert!(
+            cel.contains(&format!(
+                "['backup', 'backup-exempt', 'env', '{RESTORE_TEST_LABEL}', 'tier']"
+            )),
+            "{cel}"
+        );
+    }
+
+    /// An exemption of environment-segregation scoped by labels would let one PATCH add the
+    /// exempt label together with `env=production`: label protection takes no exemptions.
+    #[test]
+    fn no_exemption_waives_label_protection() {
+        use crate::api::Exemption;
+        let mut spec = protecting_spec();
+        let exemption = |selector: Option<LabelSelector>, namespaces: Vec<String>| Exemption {
+            controls: vec![ControlId::EnvironmentSegregation],
+            namespaces,
+            selector,
+            reason: "legacy".into(),
+            approved_by: "ciso".into(),
+            ticket: None,
+            expires: "2099-01-01".into(),
+        };
+        spec.exemptions = vec![
+            exemption(
+                Some(LabelSelector {
+                    match_labels: Some([("legacy".to_string(), "true".to_string())].into()),
+                    ..Default::default()
+                }),
+                vec![],
+            ),
+            // Even one waiving the control everywhere.
+            exemption(None, vec![]),
+        ];
+        let objects = policies_for(&spec, &snapshot());
+        let policy = object(
+            &objects,
+            OwnedKind::ValidatingAdmissionPolicy,
+            "ei-iso-environment-segregation",
+        );
+        assert!(policy["spec"]["matchConditions"].is_null(), "{policy}");
+    }
+
+    /// When the last exemption of a control expires, the live policy's exemption condition
+    /// must go: the desired policy is not a subset of one that still has it.
+    #[test]
+    fn an_expired_exemption_leaves_no_condition_behind() {
+        use crate::api::Exemption;
+        let mut spec = spec();
+        spec.exemptions = vec![Exemption {
+            controls: vec![ControlId::ProductionDataRestricted],
+            namespaces: vec!["dev".into()],
+            selector: None,
+            reason: "r".into(),
+            approved_by: "a".into(),
+            ticket: None,
+            expires: "2025-06-01T12:00:00Z".into(),
+        }];
+        let at = |now: &str| {
+            admission(&owner(), &spec, &snapshot(), None, now.parse().unwrap())
+                .into_iter()
+                .find(|o| {
+                    o.kind == OwnedKind::ValidatingAdmissionPolicy
+                        && o.name == "ei-iso-production-data-restricted"
+                })
+                .unwrap()
+                .body
+        };
+        let live = at("2025-06-01T00:00:00Z");
+        assert!(live["spec"]["matchConditions"].is_array(), "{live}");
+        let expired = at("2025-06-02T00:00:00Z");
+        assert!(expired["spec"]["matchConditions"].is_null());
+        assert!(!crate::desired::is_subset(&expired, &live));
+        let mut converged = expired.clone();
+        converged["spec"]
+            .as_object_mut()
+            .unwrap()
+            .remove("matchConditions");
+        assert!(crate::desired::is_subset(&expired, &converged));
     }
 
     #[test]

@@ -7,9 +7,10 @@ use crate::api::BackupPolicySpec;
 use crate::api::backup_policy::{RestoreTestResult, RestoreTestSpec};
 use crate::duration;
 use crate::evaluate::backup::{
-    POLICY_LABEL, RESTORE_TEST_LABEL, VeleroView, belongs_to_policy, completed_at, elapsed,
-    finished_at, human, includes, keep_sandbox_for, later, min_restored_items, restore_test_every,
-    rto,
+    POLICY_LABEL, RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX, VeleroView,
+    belongs_to_policy, completed_at, elapsed, finished_at, human, includes,
+    is_restore_test_sandbox, keep_sandbox_for, later, min_restored_items, restore_test_every, rto,
+    sandbox_policy_uid,
 };
 use crate::evaluate::selected_namespaces;
 use crate::snapshot::Snapshot;
@@ -124,7 +125,7 @@ pub fn schedule(
 /// `restore-test-<policy>-<source>`; when that exceeds a namespace name's 63 characters it is
 /// cut and suffixed with a hash of the full name, so two long sources never share a sandbox.
 pub fn sandbox_name(policy: &str, source: &str) -> String {
-    let full = format!("restore-test-{policy}-{source}");
+    let full = format!("{RESTORE_TEST_PREFIX}{policy}-{source}");
     if full.len() <= DNS_LABEL_MAX {
         return full;
     }
@@ -148,8 +149,9 @@ fn sandbox_labels(policy: &str, source: &str) -> BTreeMap<String, String> {
     labels
 }
 
-/// The quarantined sandbox: a namespace EnvironmentIsolation recognises as a restore test,
-/// and a NetworkPolicy denying all traffic to and from its pods.
+/// The quarantined sandbox: a namespace EnvironmentIsolation recognises as a restore test
+/// (name prefix, label and the policy's uid in an annotation: see
+/// [`is_restore_test_sandbox`]), and a NetworkPolicy denying all traffic to and from its pods.
 pub fn sandbox_objects(
     owner: &Owner,
     policy_name: &str,
@@ -164,6 +166,8 @@ pub fn sandbox_objects(
         sandbox.to_string(),
         json!({}),
     );
+    let mut namespace = namespace.with_labels(&labels);
+    namespace.body["metadata"]["annotations"] = json!({RESTORE_TEST_POLICY_UID: owner.uid});
     let deny_all = DesiredObject::owned(
         OwnedKind::NetworkPolicy,
         owner,
@@ -171,10 +175,7 @@ pub fn sandbox_objects(
         SANDBOX_DENY_ALL.to_string(),
         json!({"spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}),
     );
-    vec![
-        namespace.with_labels(&labels),
-        deny_all.with_labels(&labels),
-    ]
+    vec![namespace, deny_all.with_labels(&labels)]
 }
 
 /// Named after the moment the test fell due, so every reconcile that plans the same test
@@ -285,7 +286,7 @@ pub fn plan_restore_test(
     let due = next_due(test, last);
     let due_now = due.is_none_or(|due| due <= now);
     let mut wake = due.unwrap_or(now);
-    if let Some((sandbox, finished)) = current.and_then(|r| leftover_sandbox(snapshot, r)) {
+    if let Some((sandbox, finished)) = current.and_then(|r| leftover_sandbox(snapshot, name, r)) {
         let expires = later(finished, keep_sandbox_for(test));
         if expires <= now || due_now {
             return RestoreTestStep::DeleteSandbox { sandbox };
@@ -334,8 +335,11 @@ fn start_next_test(
     };
     let sandbox = sandbox_name(name, &source);
     let backup = object_name(&backup.metadata);
-    match sandbox_state(velero.snapshot, &sandbox) {
-        SandboxState::Terminating => retry,
+    match sandbox_state(velero.snapshot, name, &sandbox) {
+        // Someone else's namespace under the sandbox's name is never taken over: restoring
+        // production data into a namespace prepared by someone else (its RoleBindings, its
+        // workloads) would hand them the data. The test waits until it is gone.
+        SandboxState::Terminating | SandboxState::Foreign => retry,
         SandboxState::Missing | SandboxState::Incomplete => RestoreTestStep::CreateSandbox {
             backup,
             source,
@@ -455,12 +459,14 @@ pub fn restore_result(
 enum SandboxState {
     Missing,
     Terminating,
-    /// Exists but lacks the restore-test label or an intact deny-all policy: (re)apply.
+    /// Exists but is not a sandbox this policy created.
+    Foreign,
+    /// This policy's sandbox, without an intact deny-all policy: (re)apply.
     Incomplete,
     Ready,
 }
 
-fn sandbox_state(snapshot: &Snapshot, sandbox: &str) -> SandboxState {
+fn sandbox_state(snapshot: &Snapshot, policy: &str, sandbox: &str) -> SandboxState {
     let Some(namespace) = snapshot
         .namespaces
         .iter()
@@ -471,24 +477,32 @@ fn sandbox_state(snapshot: &Snapshot, sandbox: &str) -> SandboxState {
     if namespace.metadata.deletion_timestamp.is_some() {
         return SandboxState::Terminating;
     }
-    let labelled = is_restore_test_namespace(&namespace.metadata);
+    if !is_own_sandbox(&namespace.metadata, policy, snapshot) {
+        return SandboxState::Foreign;
+    }
     let quarantined = snapshot.network_policies.iter().any(|np| {
         np.metadata.namespace.as_deref() == Some(sandbox)
             && np.metadata.name.as_deref() == Some(SANDBOX_DENY_ALL)
             && is_deny_all(np)
     });
-    if labelled && quarantined {
+    if quarantined {
         SandboxState::Ready
     } else {
         SandboxState::Incomplete
     }
 }
 
-fn is_restore_test_namespace(meta: &ObjectMeta) -> bool {
-    let labels = meta.labels.as_ref();
-    labels
-        .and_then(|l| l.get(RESTORE_TEST_LABEL))
-        .is_some_and(|v| v == "true")
+/// A restore-test sandbox created for the BackupPolicy named `policy`.
+fn is_own_sandbox(meta: &ObjectMeta, policy: &str, snapshot: &Snapshot) -> bool {
+    let own_uid = snapshot
+        .custom_resources
+        .backup_policies
+        .iter()
+        .find(|p| p.metadata.name.as_deref() == Some(policy))
+        .and_then(|p| p.metadata.uid.as_deref());
+    is_restore_test_sandbox(meta, snapshot)
+        && own_uid.is_some()
+        && sandbox_policy_uid(meta) == own_uid
 }
 
 /// Selects every pod, governs both directions and allows nothing.
@@ -511,8 +525,12 @@ fn is_deny_all(policy: &NetworkPolicy) -> bool {
 
 /// The sandbox of a finished, recorded Restore that still exists, with when the restore
 /// finished. A sandbox created after that belongs to the next test and is left alone, as is
-/// any namespace that is not labelled as a restore test.
-fn leftover_sandbox(snapshot: &Snapshot, restore: &Restore) -> Option<(String, Timestamp)> {
+/// any namespace that is not a sandbox of this policy.
+fn leftover_sandbox(
+    snapshot: &Snapshot,
+    policy: &str,
+    restore: &Restore,
+) -> Option<(String, Timestamp)> {
     let finished = restore.status.as_ref()?.completion_timestamp.as_ref()?.0;
     let sandbox = sandbox_of(restore);
     let namespace = snapshot
@@ -521,13 +539,14 @@ fn leftover_sandbox(snapshot: &Snapshot, restore: &Restore) -> Option<(String, T
         .find(|ns| ns.metadata.name.as_deref() == Some(sandbox.as_str()))?;
     let meta = &namespace.metadata;
     let created = meta.creation_timestamp.as_ref()?.0;
-    let ours = is_restore_test_namespace(meta) && meta.deletion_timestamp.is_none();
+    let ours = is_own_sandbox(meta, policy, snapshot) && meta.deletion_timestamp.is_none();
     (ours && created <= finished).then_some((sandbox, finished))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::BackupPolicy;
     use crate::api::backup_policy::Retention;
     use crate::evaluate::backup::cron_interval;
     use crate::velero::{BackupSpec, BackupStatus, RestoreProgress, RestoreStatus};
@@ -697,6 +716,21 @@ mod tests {
         Arc::new(backup)
     }
 
+    /// `shop` selected, a completed backup `b1` of it, and the BackupPolicy itself (its uid
+    /// is what marks its sandboxes).
+    fn snapshot_with_policy() -> Snapshot {
+        let mut policy = BackupPolicy::new(POLICY, spec());
+        policy.metadata.uid = Some(owner().uid);
+        let mut snapshot = Snapshot {
+            namespaces: vec![namespace("shop", &[("backup", "true")])],
+            ..Snapshot::default()
+        };
+        snapshot.custom_resources.backup_policies = vec![Arc::new(policy)];
+        snapshot.velero.installed = true;
+        snapshot.velero.backups = vec![completed_backup("b1", "2026-03-01T00:10:00Z")];
+        snapshot
+    }
+
     /// Turns desired objects into what the cluster would show, as the controller's apply
     /// and the reflectors would.
     fn apply(snapshot: &mut Snapshot, objects: Vec<DesiredObject>, created: &str) {
@@ -738,12 +772,7 @@ mod tests {
         let spec = spec();
         let owner = owner();
         let sandbox = "restore-test-prod-shop".to_string();
-        let mut snapshot = Snapshot {
-            namespaces: vec![namespace("shop", &[("backup", "true")])],
-            ..Snapshot::default()
-        };
-        snapshot.velero.installed = true;
-        snapshot.velero.backups = vec![completed_backup("b1", "2026-03-01T00:10:00Z")];
+        let mut snapshot = snapshot_with_policy();
         let plan = |snapshot: &Snapshot, last: Option<&RestoreTestResult>, now: &str| {
             plan_restore_test(POLICY, &spec, last, snapshot, at(now))
         };
@@ -890,5 +919,53 @@ mod tests {
                 next_due: Timestamp::MAX
             }
         );
+    }
+
+    #[test]
+    fn sandbox_namespace_carries_the_policy_uid() {
+        let objects = sandbox_objects(&owner(), POLICY, "shop", "restore-test-prod-shop");
+        let meta: ObjectMeta = serde_json::from_value(objects[0].body["metadata"].clone()).unwrap();
+        assert_eq!(sandbox_policy_uid(&meta), Some("uid-1"));
+        assert!(is_restore_test_sandbox(&meta, &snapshot_with_policy()));
+        // Without the policy in the cluster the same namespace is no sandbox.
+        assert!(!is_restore_test_sandbox(&meta, &Snapshot::default()));
+    }
+
+    /// A namespace someone else prepared under the sandbox's name (the label alone, or a
+    /// label and another policy's uid) is never written to, restored into or deleted.
+    #[test]
+    fn a_foreign_namespace_under_the_sandbox_name_is_never_used() {
+        let spec = spec();
+        let sandbox = "restore-test-prod-shop";
+        for annotation in [None, Some("uid-of-another-policy")] {
+            let mut snapshot = snapshot_with_policy();
+            let mut planted = (*namespace(sandbox, &[(RESTORE_TEST_LABEL, "true")])).clone();
+            planted.metadata.annotations = annotation
+                .map(|uid| BTreeMap::from([(RESTORE_TEST_POLICY_UID.to_string(), uid.into())]));
+            planted.metadata.creation_timestamp = Some(Time(at("2026-03-01T00:00:00Z")));
+            snapshot.namespaces.push(Arc::new(planted));
+            let deny_all = sandbox_objects(&owner(), POLICY, "shop", sandbox).remove(1);
+            apply(&mut snapshot, vec![deny_all], "2026-03-01T00:00:00Z");
+            let now = at("2026-03-01T01:00:00Z");
+            assert_eq!(
+                plan_restore_test(POLICY, &spec, None, &snapshot, now),
+                RestoreTestStep::Idle {
+                    next_due: later(now, RETRY_LATER)
+                },
+                "{annotation:?}"
+            );
+            // Not deleted either, after a finished restore into it.
+            let restore = restore_object(&owner(), &spec, "b1", "shop", sandbox, now);
+            apply(&mut snapshot, vec![restore], "2026-03-01T01:00:00Z");
+            finish_restore(
+                &mut snapshot,
+                "Completed",
+                "2026-03-01T01:00:00Z",
+                "2026-03-01T01:10:00Z",
+                10,
+            );
+            let restore = snapshot.velero.restores[0].clone();
+            assert_eq!(leftover_sandbox(&snapshot, POLICY, &restore), None);
+        }
     }
 }

@@ -21,7 +21,54 @@ use std::time::Duration;
 pub const POLICY_LABEL: &str = "security.baseline.dev/backup-policy";
 /// Marks a restore-test sandbox namespace (and its Restore) so EnvironmentIsolation can tell a
 /// quarantined restore apart from production data landing in a non-production namespace.
+/// The label alone proves nothing: see [`is_restore_test_sandbox`].
 pub const RESTORE_TEST_LABEL: &str = "security.baseline.dev/restore-test";
+/// Set on a sandbox Namespace when the operator creates it: the uid of the BackupPolicy whose
+/// restore test it holds. Admission policies see a namespace's annotations but not its
+/// ownerReferences (`namespaceObject` carries no ownerReferences), so this annotation, not
+/// the ownerReference the sandbox also carries, is what every check reads.
+pub const RESTORE_TEST_POLICY_UID: &str = "security.baseline.dev/restore-test-policy-uid";
+/// Every sandbox's name starts with this (see `desired::velero::sandbox_name`).
+pub const RESTORE_TEST_PREFIX: &str = "restore-test-";
+
+/// Whether a namespace is a restore-test sandbox the operator created, the one test every
+/// part of the operator uses (EnvironmentIsolation's evaluation and admission policies, and
+/// the restore-test planner).
+///
+/// A sandbox carries everything the operator sets when it creates one: the name prefix, the
+/// restore-test label, and the uid of a BackupPolicy that exists. The name or the label alone
+/// never suffices, and an existing namespace cannot be renamed into a sandbox; label
+/// protection (EnvironmentIsolation) also refuses adding the markers to an existing namespace.
+/// `desired::isolation::sandbox_cel` is the same test in CEL; keep the two in step.
+pub fn is_restore_test_sandbox(meta: &ObjectMeta, snapshot: &Snapshot) -> bool {
+    sandbox_policy_uid(meta).is_some_and(|uid| {
+        snapshot
+            .custom_resources
+            .backup_policies
+            .iter()
+            .any(|p| p.metadata.uid.as_deref() == Some(uid))
+    })
+}
+
+/// The BackupPolicy uid a namespace claims to be a sandbox of, if it carries the sandbox name
+/// prefix, label and annotation; whether that policy exists is [`is_restore_test_sandbox`]'s.
+pub fn sandbox_policy_uid(meta: &ObjectMeta) -> Option<&str> {
+    let named = meta
+        .name
+        .as_deref()
+        .is_some_and(|n| n.starts_with(RESTORE_TEST_PREFIX));
+    let labelled = meta
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(RESTORE_TEST_LABEL))
+        .is_some_and(|v| v == "true");
+    let uid = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(RESTORE_TEST_POLICY_UID))
+        .filter(|uid| !uid.is_empty());
+    uid.filter(|_| named && labelled).map(String::as_str)
+}
 
 /// "At least annually", the seeds' weakest wording, when `restoreTest.every` is absent.
 pub const DEFAULT_RESTORE_TEST_EVERY: Duration = Duration::from_secs(8760 * 3600);

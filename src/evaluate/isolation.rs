@@ -5,30 +5,90 @@
 //! A namespace two environments claim is never silently given to one of them: it is a
 //! segregation finding, and the data and access rules treat it as production, the safer side.
 
+use super::backup::is_restore_test_sandbox;
 use super::{ControlOutcome, Evaluation, ObjectRef, Violation, selects};
 use crate::api::EnvironmentIsolationSpec;
-use crate::api::environment_isolation::{IsolationAccessSpec, ProductionDataSpec};
+use crate::api::environment_isolation::{Flow, IsolationAccessSpec, ProductionDataSpec};
 use crate::catalog::ControlId;
 use crate::snapshot::{ObjectMetaOnly, SecretDigest, Snapshot};
 use crate::velero::Restore;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
 };
-use k8s_openapi::api::rbac::v1::Subject;
+use k8s_openapi::api::rbac::v1::{PolicyRule, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use std::collections::BTreeMap;
-
-/// Marks the quarantined restore-test sandbox (value `true`). Such namespaces belong to no
-/// environment: they hold restored production data on purpose, behind a deny-all network.
-pub const RESTORE_TEST_LABEL: &str = "security.baseline.dev/restore-test";
-/// Name prefix of restore-test sandboxes, for Restores whose target does not exist yet.
-pub const RESTORE_TEST_PREFIX: &str = "restore-test-";
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The owned NetworkPolicy that isolates each namespace of an environment.
 pub fn isolation_policy_name(cr_name: &str) -> String {
     format!("ei-{cr_name}-isolation")
+}
+
+/// The user-name prefix of ServiceAccounts (`system:serviceaccount:<namespace>:<name>`).
+pub const SERVICE_ACCOUNT_USER_PREFIX: &str = "system:serviceaccount:";
+/// The group of every ServiceAccount of one namespace (`system:serviceaccounts:<namespace>`).
+pub const SERVICE_ACCOUNTS_GROUP_PREFIX: &str = "system:serviceaccounts:";
+/// The group of every ServiceAccount of every namespace.
+pub const ALL_SERVICE_ACCOUNTS_GROUP: &str = "system:serviceaccounts";
+/// The group of every authenticated identity.
+pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
+/// Resources Kubernetes makes available to every identity on purpose, with the verbs that
+/// keep them harmless: asking about one's own access, and reading the public trust bundles.
+/// (The default bindings of `system:authenticated` and `system:serviceaccounts` grant these.)
+const PUBLIC_RESOURCES: &[(&str, &str, &[&str])] = &[
+    (
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+        &["create"],
+    ),
+    (
+        "authorization.k8s.io",
+        "selfsubjectrulesreviews",
+        &["create"],
+    ),
+    ("authentication.k8s.io", "selfsubjectreviews", &["create"]),
+    (
+        "certificates.k8s.io",
+        "clustertrustbundles",
+        &["get", "list", "watch"],
+    ),
+];
+
+/// Whether rules grant nothing that acts in a namespace: only non-resource URLs (never
+/// namespaced) and [`PUBLIC_RESOURCES`]. Bindings of such roles are left out of
+/// cross-environment access, so that Kubernetes' own bindings of `system:authenticated` and
+/// `system:serviceaccounts` to discovery, self-review and trust-bundle roles are not findings
+/// in every cluster (nor blocked from being reconciled by the API server).
+pub fn grants_nothing_in_namespaces(rules: Option<&[PolicyRule]>) -> bool {
+    rules.unwrap_or_default().iter().all(|rule| {
+        let resources = rule.resources.as_deref().unwrap_or_default();
+        let groups = rule.api_groups.as_deref().unwrap_or_default();
+        resources.is_empty()
+            || groups.iter().all(|group| {
+                resources.iter().all(|resource| {
+                    PUBLIC_RESOURCES.iter().any(|(g, r, verbs)| {
+                        g == group
+                            && r == resource
+                            && rule.verbs.iter().all(|v| verbs.contains(&v.as_str()))
+                    })
+                })
+            })
+    })
+}
+
+/// The ClusterRoles in the cluster that grant nothing in namespaces, sorted.
+pub fn cluster_roles_granting_nothing_in_namespaces(snapshot: &Snapshot) -> Vec<String> {
+    let mut names: Vec<String> = snapshot
+        .cluster_roles
+        .iter()
+        .filter(|r| grants_nothing_in_namespaces(r.rules.as_deref()))
+        .filter_map(|r| r.metadata.name.clone())
+        .collect();
+    names.sort();
+    names
 }
 
 /// Which environments claim which namespaces.
@@ -82,19 +142,29 @@ impl EnvironmentMap {
             .cloned()
             .collect()
     }
+
+    /// Whether two namespaces share an environment (then traffic between them is not a path
+    /// between environments).
+    fn share_environment(&self, a: &str, b: &str) -> bool {
+        let b = self.environments(b);
+        self.environments(a).iter().any(|e| b.contains(e))
+    }
 }
 
-pub fn is_restore_test(labels: &BTreeMap<String, String>) -> bool {
-    labels.get(RESTORE_TEST_LABEL).is_some_and(|v| v == "true")
-}
-
-/// Resolves environment membership from the namespaces' labels.
+/// Resolves environment membership from the namespaces' labels. A restore-test sandbox the
+/// operator created belongs to no environment, whatever its labels
+/// ([`is_restore_test_sandbox`]).
 pub fn environments_of(spec: &EnvironmentIsolationSpec, snapshot: &Snapshot) -> EnvironmentMap {
+    static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
     let mut namespaces = BTreeMap::new();
-    for (name, labels) in snapshot.namespace_labels() {
-        if is_restore_test(labels) {
+    for ns in &snapshot.namespaces {
+        let Some(name) = ns.metadata.name.as_deref() else {
+            continue;
+        };
+        if is_restore_test_sandbox(&ns.metadata, snapshot) {
             continue;
         }
+        let labels = ns.metadata.labels.as_ref().unwrap_or(&NO_LABELS);
         let envs: Vec<String> = spec
             .environments
             .iter()
@@ -126,7 +196,7 @@ pub fn evaluate(
     let envs = environments_of(spec, snapshot);
     let scope = Scope::new(&envs, snapshot);
     let outcomes = vec![
-        segregation(&isolation_policy_name(name), &scope),
+        segregation(&isolation_policy_name(name), &spec.allowed_flows, &scope),
         production_data(spec.production_data.as_ref(), &scope),
         cross_environment_access(spec.access.as_ref(), &scope),
     ];
@@ -154,7 +224,7 @@ impl<'a> Scope<'a> {
         ObjectRef::namespace(namespace, &labels.unwrap_or_default())
     }
 
-    /// The only environment of a non-production namespace, for messages.
+    /// The environments of a namespace, for messages.
     fn environment(&self, namespace: &str) -> String {
         self.envs.environments(namespace).join(", ")
     }
@@ -170,121 +240,229 @@ fn names(items: &[String]) -> String {
 
 // ---- environment-segregation ----
 
-fn segregation(policy_name: &str, scope: &Scope) -> ControlOutcome {
+/// Judges the NetworkPolicies that exist, whoever wrote them, so that Audit mode assesses the
+/// cluster as it is (in Enforce mode the owned isolation policy is one of them).
+///
+/// A namespace is reached from another environment unless its ingress is isolated (some
+/// NetworkPolicy selects all its pods and governs Ingress) and no ingress rule of any policy
+/// in it admits that environment's namespaces beyond a declared flow. Only the target's
+/// ingress is credited: that is the side the environment being protected controls.
+///
+/// Peers are judged as the API defines them, with one deliberate simplification: an `ipBlock`
+/// peer is treated as admitting every source, because which addresses pods have is not in the
+/// API (a pod CIDR inside the block admits pods of every namespace), so a narrower block
+/// cannot honestly be judged as closed.
+fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> ControlOutcome {
     let mut violations = Vec::new();
     let mut checked = 0;
-    for (namespace, envs) in &scope.envs.namespaces {
+    for (target, envs) in &scope.envs.namespaces {
         checked += 1;
-        let ns_ref = scope.namespace_ref(namespace);
+        let ns_ref = scope.namespace_ref(target);
         if envs.len() > 1 {
             violations.push(Violation::new(
                 ns_ref.clone(),
                 format!(
-                    "namespace `{namespace}` is selected by environments {}; it is treated as production until only one selects it",
+                    "namespace `{target}` is selected by environments {}; it is treated as production until only one selects it",
                     names(envs)
                 ),
             ));
         }
-        if !has_policy(scope.snapshot, namespace, policy_name) {
+        // Sources are namespaces of other environments; a source fully allowed by a flow
+        // without port limits can never be a finding.
+        let sources: Vec<&str> = scope
+            .envs
+            .namespaces
+            .keys()
+            .map(String::as_str)
+            .filter(|s| *s != target && !scope.envs.share_environment(s, target))
+            .filter(|s| !flow_allows(flows, scope.envs, s, target, None))
+            .collect();
+        if sources.is_empty() {
+            continue;
+        }
+        let policies: Vec<&NetworkPolicy> = scope
+            .snapshot
+            .network_policies
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|p| p.metadata.namespace.as_deref() == Some(target.as_str()))
+            .filter(|p| governs_ingress(p))
+            .collect();
+        if !policies.iter().any(|p| selects_all_pods(p)) {
             violations.push(Violation::new(
                 ns_ref,
-                format!("namespace `{namespace}` has no isolation NetworkPolicy"),
-            ));
-        }
-    }
-    for policy in foreign_production_policies(policy_name, scope) {
-        checked += 1;
-        if let Some(source) = non_production_source(policy, scope) {
-            violations.push(Violation::new(
-                ObjectRef::of("NetworkPolicy", &policy.metadata),
                 format!(
-                    "NetworkPolicy {}/{} in a production namespace admits ingress from {source}",
-                    policy.metadata.namespace.as_deref().unwrap_or_default(),
-                    policy.metadata.name.as_deref().unwrap_or_default(),
+                    "namespace `{target}` (environment {}) does not isolate ingress: no NetworkPolicy selects all its pods for Ingress, so namespaces of other environments reach it ({}); in Enforce mode the operator maintains {policy_name} there",
+                    names(envs),
+                    describe_sources(&sources, scope)
                 ),
             ));
+            continue;
+        }
+        for policy in policies {
+            if let Some(violation) = admitting_policy(policy, target, &sources, flows, scope) {
+                violations.push(violation);
+            }
         }
     }
     ControlOutcome::checked(ControlId::EnvironmentSegregation, checked, violations)
 }
 
-fn has_policy(snapshot: &Snapshot, namespace: &str, name: &str) -> bool {
-    snapshot.network_policies.iter().any(|p| {
-        p.metadata.namespace.as_deref() == Some(namespace)
-            && p.metadata.name.as_deref() == Some(name)
+/// At most three sources by name, then how many more.
+fn describe_sources(sources: &[&str], scope: &Scope) -> String {
+    let mut shown: Vec<String> = sources
+        .iter()
+        .take(3)
+        .map(|s| format!("`{s}` of environment {}", names(scope.envs.environments(s))))
+        .collect();
+    if sources.len() > 3 {
+        shown.push(format!("{} more", sources.len() - 3));
+    }
+    shown.join(", ")
+}
+
+/// One finding per policy that admits ingress from other environments beyond the declared
+/// flows, naming what admits them.
+fn admitting_policy(
+    policy: &NetworkPolicy,
+    target: &str,
+    sources: &[&str],
+    flows: &[Flow],
+    scope: &Scope,
+) -> Option<Violation> {
+    let mut admitted: Vec<&str> = Vec::new();
+    let mut how = None;
+    for rule in ingress_rules(policy) {
+        for source in sources {
+            let Some(through) = admits(rule, source, scope) else {
+                continue;
+            };
+            if flow_allows(
+                flows,
+                scope.envs,
+                source,
+                target,
+                Some(rule.ports.as_deref()),
+            ) {
+                continue;
+            }
+            if !admitted.contains(source) {
+                admitted.push(source);
+            }
+            how.get_or_insert(through);
+        }
+    }
+    let how = how?;
+    Some(Violation::new(
+        ObjectRef::of("NetworkPolicy", &policy.metadata),
+        format!(
+            "NetworkPolicy {target}/{} admits ingress into environment {} from other environments through {how}: {}",
+            policy.metadata.name.as_deref().unwrap_or_default(),
+            names(scope.envs.environments(target)),
+            describe_sources(&admitted, scope)
+        ),
+    ))
+}
+
+/// Whether an ingress rule admits traffic from namespace `source`, and through which peer.
+fn admits(rule: &NetworkPolicyIngressRule, source: &str, scope: &Scope) -> Option<String> {
+    let peers = match rule.from.as_deref() {
+        None | Some([]) => return Some("an ingress rule without `from` (every source)".into()),
+        Some(peers) => peers,
+    };
+    peers
+        .iter()
+        .find_map(|peer| peer_admits(peer, source, scope))
+}
+
+fn peer_admits(peer: &NetworkPolicyPeer, source: &str, scope: &Scope) -> Option<String> {
+    if let Some(block) = &peer.ip_block {
+        return Some(format!(
+            "ipBlock {} (pod addresses are not known, so an address block counts as every source)",
+            block.cidr
+        ));
+    }
+    // A peer with only a podSelector means pods of the policy's own namespace.
+    let selector = peer.namespace_selector.as_ref()?;
+    let labels = scope.labels.get(source)?;
+    if !selects(selector, labels) {
+        return None;
+    }
+    Some(if is_empty_selector(selector) {
+        "an empty namespaceSelector (every namespace)".into()
+    } else {
+        format!("namespaceSelector {}", selector_text(selector))
     })
 }
 
-/// NetworkPolicies in production namespaces other than the owned isolation policy: NetworkPolicies
-/// add up, so any one of them can reopen what the isolation policy closes.
-fn foreign_production_policies<'a>(
-    policy_name: &'a str,
-    scope: &'a Scope,
-) -> impl Iterator<Item = &'a NetworkPolicy> {
-    scope
-        .snapshot
-        .network_policies
+fn selector_text(selector: &LabelSelector) -> String {
+    serde_json::to_string(selector).unwrap_or_default()
+}
+
+/// Whether a declared flow lets `source`'s environment reach `target`'s on `ports`: `None`
+/// asks for every port (only a flow without port limits allows that); a rule's ports are
+/// allowed when each one is a port the flow lists (a rule without ports means every port).
+fn flow_allows(
+    flows: &[Flow],
+    envs: &EnvironmentMap,
+    source: &str,
+    target: &str,
+    ports: Option<Option<&[NetworkPolicyPort]>>,
+) -> bool {
+    let (from, to) = (envs.environments(source), envs.environments(target));
+    flows
         .iter()
-        .map(AsRef::as_ref)
-        .filter(move |p| p.metadata.name.as_deref() != Some(policy_name))
-        .filter(|p| {
-            p.metadata
-                .namespace
-                .as_deref()
-                .is_some_and(|ns| scope.envs.is_production(ns))
+        .filter(|f| from.contains(&f.from) && to.contains(&f.to))
+        .any(|flow| {
+            if flow.ports.is_empty() {
+                return true;
+            }
+            match ports.flatten() {
+                Some(ports) if !ports.is_empty() => ports.iter().all(|p| {
+                    let protocol = p.protocol.as_deref().unwrap_or("TCP");
+                    let single = match (&p.port, p.end_port) {
+                        (Some(IntOrString::Int(port)), None) => Some(*port),
+                        (Some(IntOrString::Int(port)), Some(end)) if end == *port => Some(*port),
+                        // Named ports and ranges cannot be matched against numbered flows.
+                        _ => None,
+                    };
+                    single.is_some_and(|port| {
+                        flow.ports
+                            .iter()
+                            .any(|f| f.port == port && f.protocol().as_str() == protocol)
+                    })
+                }),
+                _ => false,
+            }
         })
 }
 
-/// Describes the first non-production source the policy admits ingress from, if any.
-fn non_production_source(policy: &NetworkPolicy, scope: &Scope) -> Option<String> {
-    ingress_rules(policy).find_map(|rule| match rule.from.as_deref() {
-        // A rule without sources admits every source.
-        None | Some([]) => Some("every source (an ingress rule without `from`)".to_string()),
-        Some(peers) => peers
-            .iter()
-            .find_map(|peer| non_production_peer(peer, scope)),
-    })
+/// Without `policyTypes`, a policy governs ingress (and egress only if it has egress rules).
+fn governs_ingress(policy: &NetworkPolicy) -> bool {
+    policy
+        .spec
+        .as_ref()
+        .and_then(|s| s.policy_types.as_ref())
+        .is_none_or(|types| types.iter().any(|t| t == "Ingress"))
+}
+
+fn selects_all_pods(policy: &NetworkPolicy) -> bool {
+    policy
+        .spec
+        .as_ref()
+        .and_then(|s| s.pod_selector.as_ref())
+        .is_none_or(is_empty_selector)
 }
 
 /// The policy's ingress rules, if the policy governs ingress at all.
 fn ingress_rules(policy: &NetworkPolicy) -> impl Iterator<Item = &NetworkPolicyIngressRule> {
-    let spec = policy.spec.as_ref();
-    // Without `policyTypes`, a policy always governs ingress.
-    let governs_ingress = spec
-        .and_then(|s| s.policy_types.as_ref())
-        .is_none_or(|types| types.iter().any(|t| t == "Ingress"));
-    spec.and_then(|s| s.ingress.as_ref())
-        .filter(|_| governs_ingress)
+    policy
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress.as_ref())
+        .filter(|_| governs_ingress(policy))
         .into_iter()
         .flatten()
-}
-
-fn non_production_peer(peer: &NetworkPolicyPeer, scope: &Scope) -> Option<String> {
-    if let Some(block) = &peer.ip_block
-        && matches!(block.cidr.as_str(), "0.0.0.0/0" | "::/0")
-    {
-        return Some(format!("every address (ipBlock {})", block.cidr));
-    }
-    let selector = peer.namespace_selector.as_ref()?;
-    if is_empty_selector(selector) {
-        return Some("every namespace (an empty namespaceSelector)".into());
-    }
-    scope
-        .envs
-        .non_production_namespaces()
-        .into_iter()
-        .find(|ns| {
-            scope
-                .labels
-                .get(ns.as_str())
-                .is_some_and(|labels| selects(selector, labels))
-        })
-        .map(|ns| {
-            format!(
-                "non-production namespace `{ns}` (environment `{}`)",
-                scope.environment(&ns)
-            )
-        })
 }
 
 fn is_empty_selector(selector: &LabelSelector) -> bool {
@@ -390,7 +568,7 @@ impl Classification<'_> {
     }
 }
 
-/// Whether a Secret's digest can be compared at all.
+/// Whether a Secret's whole-content digest can be compared at all.
 ///
 /// The snapshot computes a digest only for Secrets worth comparing: service-account tokens and
 /// Secrets without data would match each other across every namespace and prove nothing, so
@@ -399,28 +577,72 @@ fn comparable(secret: &SecretDigest) -> bool {
     secret.digest != [0; 32]
 }
 
-/// Non-production Secrets with the same keyed digest as a production Secret. Messages name
-/// both objects, never the digest.
+/// Non-production Secrets holding a production Secret's content: all of it (same keyed
+/// digest), or one of its values under any key (same keyed value digest), so that copying a
+/// single production key into a bigger Secret is found too.
+///
+/// The message names only the non-production Secret and its keys: it lands in that
+/// namespace's PolicyReport, where naming the production Secret would let the namespace's
+/// tenants confirm guesses of production values (store a guess, watch for the finding). The
+/// production Secret is named in the finding's detail, which only the cluster-scoped status
+/// carries.
 fn copied_secrets(non_production: &[&SecretDigest], scope: &Scope) -> Vec<Violation> {
-    let mut production: BTreeMap<&[u8; 32], Vec<&SecretDigest>> = BTreeMap::new();
+    let mut whole: BTreeMap<&[u8; 32], Vec<&SecretDigest>> = BTreeMap::new();
+    let mut values: BTreeMap<&[u8; 32], Vec<(&SecretDigest, &str)>> = BTreeMap::new();
     for secret in scope.snapshot.secrets.iter().map(AsRef::as_ref) {
-        if comparable(secret) && scope.envs.is_production(&secret.namespace) {
-            production.entry(&secret.digest).or_default().push(secret);
+        if !scope.envs.is_production(&secret.namespace) {
+            continue;
+        }
+        if comparable(secret) {
+            whole.entry(&secret.digest).or_default().push(secret);
+        }
+        for (key, digest) in &secret.value_digests {
+            values.entry(digest).or_default().push((secret, key));
         }
     }
     let mut violations = Vec::new();
-    for secret in non_production.iter().filter(|s| comparable(s)) {
-        // The first by namespace/name, so the message is stable across resyncs.
-        let Some(original) = production
-            .get(&secret.digest)
-            .and_then(|matches| matches.iter().min_by_key(|s| (&s.namespace, &s.name)))
-        else {
+    for secret in non_production {
+        // The first by namespace/name(/key), so the message is stable across resyncs.
+        let original = comparable(secret)
+            .then(|| whole.get(&secret.digest))
+            .flatten()
+            .and_then(|matches| matches.iter().min_by_key(|s| (&s.namespace, &s.name)));
+        if let Some(original) = original {
+            violations.push(
+                Violation::new(
+                    secret_ref(secret),
+                    format!("{secret} holds the same data as a production Secret"),
+                )
+                .with_detail(format!("copied from production {original}")),
+            );
             continue;
-        };
-        violations.push(Violation::new(
-            secret_ref(secret),
-            format!("{secret} holds the same data as production {original}"),
-        ));
+        }
+        let mut keys = Vec::new();
+        let mut originals = BTreeSet::new();
+        for (key, digest) in &secret.value_digests {
+            if let Some(matches) = values.get(digest) {
+                keys.push(key.clone());
+                if let Some((original, original_key)) = matches
+                    .iter()
+                    .min_by_key(|(s, k)| (&s.namespace, &s.name, *k))
+                {
+                    originals.insert(format!("{original} key `{original_key}`"));
+                }
+            }
+        }
+        if !keys.is_empty() {
+            let originals: Vec<String> = originals.into_iter().collect();
+            violations.push(
+                Violation::new(
+                    secret_ref(secret),
+                    format!(
+                        "{secret} holds a value of a production Secret under key {}",
+                        names(&keys)
+                    ),
+                )
+                .with_detail(format!("copied from production {}", originals.join(", "))),
+            );
+        }
     }
     violations
 }
@@ -460,17 +682,15 @@ fn cloned_from_production(claim: &PersistentVolumeClaim, scope: &Scope) -> Optio
     ))
 }
 
-/// A Velero Restore mapping a production namespace into a non-production one.
+/// A Velero Restore mapping a production namespace into a non-production one. A restore-test
+/// sandbox belongs to no environment, so a Restore into one is never a finding here; a
+/// namespace that only looks like a sandbox (name, label) is judged by its environment.
 fn restores_production_elsewhere(restore: &Restore, scope: &Scope) -> Vec<Violation> {
     restore
         .spec
         .namespace_mapping
         .iter()
-        .filter(|(from, to)| {
-            scope.envs.is_production(from)
-                && scope.envs.is_non_production(to)
-                && !is_restore_test_sandbox(to, scope)
-        })
+        .filter(|(from, to)| scope.envs.is_production(from) && scope.envs.is_non_production(to))
         .map(|(from, to)| {
             Violation::new(
                 ObjectRef::of("Restore", &restore.metadata),
@@ -483,14 +703,6 @@ fn restores_production_elsewhere(restore: &Restore, scope: &Scope) -> Vec<Violat
             )
         })
         .collect()
-}
-
-fn is_restore_test_sandbox(namespace: &str, scope: &Scope) -> bool {
-    namespace.starts_with(RESTORE_TEST_PREFIX)
-        || scope
-            .labels
-            .get(namespace)
-            .is_some_and(|labels| is_restore_test(labels))
 }
 
 // ---- cross-environment-access ----
@@ -506,7 +718,9 @@ fn cross_environment_access(spec: Option<&IsolationAccessSpec>, scope: &Scope) -
         let Some(namespace) = binding.metadata.namespace.as_deref() else {
             continue;
         };
-        if !scope.envs.is_production(namespace) {
+        if !scope.envs.is_production(namespace)
+            || grants_nothing(&binding.role_ref, Some(namespace), snapshot)
+        {
             continue;
         }
         checked += 1;
@@ -522,6 +736,9 @@ fn cross_environment_access(spec: Option<&IsolationAccessSpec>, scope: &Scope) -
         }
     }
     for binding in &snapshot.cluster_role_bindings {
+        if grants_nothing(&binding.role_ref, None, snapshot) {
+            continue;
+        }
         checked += 1;
         let object = ObjectRef::of("ClusterRoleBinding", &binding.metadata);
         let name = binding.metadata.name.as_deref().unwrap_or_default();
@@ -538,33 +755,90 @@ fn cross_environment_access(spec: Option<&IsolationAccessSpec>, scope: &Scope) -
     ControlOutcome::checked(ControlId::CrossEnvironmentAccess, checked, violations)
 }
 
-/// Describes each subject that is a non-production identity. A ServiceAccount subject without a
-/// namespace belongs to the RoleBinding's own namespace (`binding_namespace`).
+/// Whether the bound role is known and grants nothing in namespaces; an unknown role is
+/// assumed to grant something.
+fn grants_nothing(role: &RoleRef, namespace: Option<&str>, snapshot: &Snapshot) -> bool {
+    let rules = match role.kind.as_str() {
+        "ClusterRole" => snapshot
+            .cluster_roles
+            .iter()
+            .find(|r| r.metadata.name.as_deref() == Some(role.name.as_str()))
+            .map(|r| r.rules.as_deref()),
+        "Role" => snapshot
+            .roles
+            .iter()
+            .find(|r| {
+                r.metadata.name.as_deref() == Some(role.name.as_str())
+                    && r.metadata.namespace.as_deref() == namespace
+            })
+            .map(|r| r.rules.as_deref()),
+        _ => None,
+    };
+    rules.is_some_and(grants_nothing_in_namespaces)
+}
+
+/// Describes each subject that is, or includes, a non-production identity, in every form RBAC
+/// knows it by:
+/// - a ServiceAccount subject (without a namespace it is the RoleBinding's own,
+///   `binding_namespace`);
+/// - the user `system:serviceaccount:<namespace>:<name>`;
+/// - the group `system:serviceaccounts:<namespace>`;
+/// - the groups `system:serviceaccounts` and `system:authenticated`, which include every
+///   ServiceAccount of every non-production namespace (and, for `system:authenticated`, every
+///   member of a declared non-production group);
+/// - a declared non-production group.
 fn non_production_identities(
     subjects: &Option<Vec<Subject>>,
     binding_namespace: Option<&str>,
     spec: &IsolationAccessSpec,
     scope: &Scope,
 ) -> Vec<String> {
+    let non_production = |ns: &str| {
+        scope.envs.is_non_production(ns).then(|| {
+            format!(
+                "non-production namespace `{ns}` (environment `{}`)",
+                scope.environment(ns)
+            )
+        })
+    };
+    let any_non_production = !scope.envs.non_production_namespaces().is_empty();
     subjects
         .iter()
         .flatten()
-        .filter_map(|subject| match subject.kind.as_str() {
-            "ServiceAccount" => {
-                let ns = subject.namespace.as_deref().or(binding_namespace)?;
-                scope.envs.is_non_production(ns).then(|| {
-                    format!(
-                        "ServiceAccount {ns}/{} of non-production namespace `{ns}` (environment `{}`)",
-                        subject.name,
-                        scope.environment(ns)
-                    )
-                })
+        .filter_map(|subject| {
+            let name = subject.name.as_str();
+            match subject.kind.as_str() {
+                "ServiceAccount" => {
+                    let ns = subject.namespace.as_deref().or(binding_namespace)?;
+                    non_production(ns).map(|of| format!("ServiceAccount {ns}/{name} of {of}"))
+                }
+                "User" => {
+                    let (ns, _) = name.strip_prefix(SERVICE_ACCOUNT_USER_PREFIX)?.split_once(':')?;
+                    non_production(ns)
+                        .map(|of| format!("user `{name}`, a ServiceAccount of {of}"))
+                }
+                "Group" if spec.non_production_groups.iter().any(|g| g == name) => {
+                    Some(format!("non-production group `{name}`"))
+                }
+                "Group" if name == ALL_SERVICE_ACCOUNTS_GROUP && any_non_production => Some(format!(
+                    "group `{name}`, which includes every ServiceAccount of the non-production namespaces"
+                )),
+                "Group"
+                    if name == AUTHENTICATED_GROUP
+                        && (any_non_production || !spec.non_production_groups.is_empty()) =>
+                {
+                    Some(format!(
+                        "group `{name}`, which includes every non-production identity"
+                    ))
+                }
+                "Group" => {
+                    let ns = name.strip_prefix(SERVICE_ACCOUNTS_GROUP_PREFIX)?;
+                    non_production(ns).map(|of| {
+                        format!("group `{name}`, every ServiceAccount of {of}")
+                    })
+                }
+                _ => None,
             }
-            "Group" => spec
-                .non_production_groups
-                .contains(&subject.name)
-                .then(|| format!("non-production group `{}`", subject.name)),
-            _ => None,
         })
         .collect()
 }
@@ -574,10 +848,13 @@ pub(crate) mod tests {
     use super::*;
     use crate::api::ControlState;
     use crate::api::environment_isolation::Environment;
+    use crate::api::{BackupPolicy, BackupPolicySpec, PortSpec};
+    use crate::evaluate::backup::{RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID};
     use crate::velero::RestoreSpec;
     use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaimSpec, TypedObjectReference};
     use k8s_openapi::api::networking::v1::{IPBlock, NetworkPolicySpec};
     use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use std::sync::Arc;
 
@@ -673,6 +950,7 @@ pub(crate) mod tests {
             name: name.into(),
             labels: BTreeMap::new(),
             digest: [byte; 32],
+            value_digests: BTreeMap::new(),
         })
     }
 
@@ -734,24 +1012,133 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn missing_isolation_policy_is_a_finding() {
+    fn a_namespace_without_isolation_is_reached_from_other_environments() {
         let mut snapshot = snapshot();
         snapshot.network_policies.remove(1);
         let failed = control(&snapshot, &spec(), ControlId::EnvironmentSegregation);
-        assert_eq!(failed, ["namespace `dev` has no isolation NetworkPolicy"]);
+        assert_eq!(
+            failed,
+            [
+                "namespace `dev` (environment `dev`) does not isolate ingress: no NetworkPolicy selects all its pods for Ingress, so namespaces of other environments reach it (`prod` of environment `production`); in Enforce mode the operator maintains ei-iso-isolation there"
+            ]
+        );
+    }
+
+    /// Audit mode: no owned policy anywhere, only what the cluster's owners wrote. Isolated
+    /// namespaces pass whatever their policies are called; open ones, partial ones and
+    /// egress-only ones do not.
+    #[test]
+    fn hand_written_policies_are_judged_in_audit_mode() {
+        let mut snapshot = snapshot();
+        let deny = |ns: &str, name: &str, spec: NetworkPolicySpec| {
+            Arc::new(NetworkPolicy {
+                metadata: meta(Some(ns), name),
+                spec: Some(spec),
+            })
+        };
+        snapshot.network_policies = vec![deny(
+            "prod",
+            "default-deny",
+            NetworkPolicySpec {
+                policy_types: Some(vec!["Ingress".into()]),
+                ..Default::default()
+            },
+        )];
+        assert!(
+            control(&snapshot, &spec(), ControlId::EnvironmentSegregation)
+                .iter()
+                .all(|m| m.starts_with("namespace `dev`"))
+        );
+        // Pods not selected by any ingress policy are open, and egress-only isolates nothing.
+        snapshot.network_policies = vec![
+            deny(
+                "prod",
+                "some-pods",
+                NetworkPolicySpec {
+                    pod_selector: Some(LabelSelector {
+                        match_labels: Some(BTreeMap::from([("app".into(), "db".into())])),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ),
+            deny(
+                "dev",
+                "egress-only",
+                NetworkPolicySpec {
+                    policy_types: Some(vec!["Egress".into()]),
+                    ..Default::default()
+                },
+            ),
+        ];
+        let failed = control(&snapshot, &spec(), ControlId::EnvironmentSegregation);
+        assert_eq!(failed.len(), 2, "{failed:?}");
+        assert!(
+            failed
+                .iter()
+                .all(|m| m.contains("does not isolate ingress"))
+        );
+    }
+
+    /// A BackupPolicy with uid `bp-uid`, whose sandboxes carry that uid.
+    fn backup_policy() -> Arc<BackupPolicy> {
+        let mut policy = BackupPolicy::new(
+            "nightly",
+            BackupPolicySpec {
+                mode: None,
+                namespace_selector: LabelSelector::default(),
+                rpo: "24h".into(),
+                rto: None,
+                schedule: None,
+                retention: None,
+                storage_location: None,
+                require_encryption: false,
+                snapshot_volumes: None,
+                restore_test: None,
+                velero: None,
+                exemptions: vec![],
+            },
+        );
+        policy.metadata.uid = Some("bp-uid".into());
+        Arc::new(policy)
+    }
+
+    /// A namespace labelled `env=dev`, with the sandbox label and uid annotation if given.
+    fn sandbox_candidate(name: &str, label: bool, uid: Option<&str>) -> Arc<Namespace> {
+        let mut labels = vec![("env", "dev")];
+        if label {
+            labels.push((RESTORE_TEST_LABEL, "true"));
+        }
+        let mut ns = (*namespace(name, &labels)).clone();
+        ns.metadata.annotations =
+            uid.map(|u| BTreeMap::from([(RESTORE_TEST_POLICY_UID.to_string(), u.into())]));
+        Arc::new(ns)
     }
 
     #[test]
-    fn restore_test_namespace_is_in_no_environment() {
+    fn a_sandbox_needs_the_operators_marks_and_an_existing_backup_policy() {
+        let candidate = sandbox_candidate;
         let mut snapshot = snapshot();
-        snapshot.namespaces.push(namespace(
-            "restore-test-abc",
-            &[("env", "production"), (RESTORE_TEST_LABEL, "true")],
-        ));
+        snapshot.custom_resources.backup_policies = vec![backup_policy()];
+        snapshot.namespaces.extend([
+            candidate("restore-test-real", true, Some("bp-uid")),
+            // Impersonations: the name alone, the label alone, a made-up uid, the marks on a
+            // namespace with another name (an existing namespace relabelled).
+            candidate("restore-test-name-only", false, None),
+            candidate("label-only", true, None),
+            candidate("restore-test-made-up", true, Some("no-such-policy")),
+            candidate("relabelled", true, Some("bp-uid")),
+        ]);
         let envs = environments_of(&spec(), &snapshot);
-        assert!(envs.environments("restore-test-abc").is_empty());
-        let failed = control(&snapshot, &spec(), ControlId::EnvironmentSegregation);
-        assert!(failed.is_empty(), "{failed:?}");
+        assert!(envs.environments("restore-test-real").is_empty());
+        for impostor in [
+            "restore-test-name-only",
+            "label-only",
+            "restore-test-made-up",
+            "relabelled",
+        ] {
+            assert_eq!(envs.environments(impostor), ["dev"], "{impostor}");
+        }
     }
 
     fn ingress_policy(
@@ -759,28 +1146,41 @@ pub(crate) mod tests {
         name: &str,
         from: Option<Vec<NetworkPolicyPeer>>,
     ) -> Arc<NetworkPolicy> {
+        ingress_policy_on(namespace, name, from, None)
+    }
+
+    fn ingress_policy_on(
+        namespace: &str,
+        name: &str,
+        from: Option<Vec<NetworkPolicyPeer>>,
+        ports: Option<Vec<NetworkPolicyPort>>,
+    ) -> Arc<NetworkPolicy> {
         Arc::new(NetworkPolicy {
             metadata: meta(Some(namespace), name),
             spec: Some(NetworkPolicySpec {
-                ingress: Some(vec![NetworkPolicyIngressRule { from, ports: None }]),
+                ingress: Some(vec![NetworkPolicyIngressRule { from, ports }]),
                 ..Default::default()
             }),
         })
     }
 
-    #[test]
-    fn production_policy_admitting_non_production_is_a_finding() {
-        let mut snapshot = snapshot();
-        let dev_peer = NetworkPolicyPeer {
+    fn namespaces_labelled(key: &str, value: &str) -> NetworkPolicyPeer {
+        NetworkPolicyPeer {
             namespace_selector: Some(LabelSelector {
-                match_labels: Some(env_label("dev")),
+                match_labels: Some(BTreeMap::from([(key.into(), value.into())])),
                 ..Default::default()
             }),
             ..Default::default()
-        };
-        let world = NetworkPolicyPeer {
+        }
+    }
+
+    #[test]
+    fn policies_admitting_other_environments_are_findings() {
+        let mut snapshot = snapshot();
+        let dev_peer = namespaces_labelled("env", "dev");
+        let block = |cidr: &str| NetworkPolicyPeer {
             ip_block: Some(IPBlock {
-                cidr: "0.0.0.0/0".into(),
+                cidr: cidr.into(),
                 except: None,
             }),
             ..Default::default()
@@ -789,26 +1189,116 @@ pub(crate) mod tests {
             pod_selector: Some(LabelSelector::default()),
             ..Default::default()
         };
+        let not_production = NetworkPolicyPeer {
+            namespace_selector: Some(LabelSelector {
+                match_expressions: Some(vec![LabelSelectorRequirement {
+                    key: "env".into(),
+                    operator: "NotIn".into(),
+                    values: Some(vec!["production".into()]),
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         snapshot.network_policies.extend([
             ingress_policy("prod", "from-dev", Some(vec![dev_peer.clone()])),
-            ingress_policy("prod", "from-world", Some(vec![world])),
+            ingress_policy("prod", "from-world", Some(vec![block("0.0.0.0/0")])),
+            // Pod addresses are unknown: a narrow block counts as every source too.
+            ingress_policy("prod", "from-one-address", Some(vec![block("10.1.2.3/32")])),
             ingress_policy("prod", "from-anywhere", None),
             ingress_policy("prod", "same-namespace", Some(vec![same_namespace])),
+            ingress_policy(
+                "prod",
+                "production-only",
+                Some(vec![namespaces_labelled("env", "production")]),
+            ),
+            // Non-production to non-production counts too: dev admitting production...
+            ingress_policy("dev", "not-production", Some(vec![not_production])),
             ingress_policy("dev", "dev-from-dev", Some(vec![dev_peer])),
+            ingress_policy(
+                "dev",
+                "from-everywhere",
+                Some(vec![NetworkPolicyPeer {
+                    namespace_selector: Some(LabelSelector::default()),
+                    ..Default::default()
+                }]),
+            ),
         ]);
         let failed = control(&snapshot, &spec(), ControlId::EnvironmentSegregation);
-        assert_eq!(failed.len(), 3, "{failed:?}");
+        assert_eq!(failed.len(), 5, "{failed:?}");
+        let has = |policy: &str, how: &str| {
+            failed.iter().any(|m| {
+                m.starts_with(&format!("NetworkPolicy {policy} admits")) && m.contains(how)
+            })
+        };
         assert!(
-            failed.iter().any(
-                |m| m.contains("prod/from-dev") && m.contains("non-production namespace `dev`")
-            )
+            has(
+                "prod/from-dev",
+                "namespaceSelector {\"matchLabels\":{\"env\":\"dev\"}}: `dev` of environment `dev`"
+            ),
+            "{failed:?}"
         );
-        assert!(
-            failed
-                .iter()
-                .any(|m| m.contains("prod/from-world") && m.contains("0.0.0.0/0"))
+        assert!(has("prod/from-world", "ipBlock 0.0.0.0/0"));
+        assert!(has("prod/from-one-address", "ipBlock 10.1.2.3/32"));
+        assert!(has("prod/from-anywhere", "without `from`"));
+        assert!(has(
+            "dev/from-everywhere",
+            "an empty namespaceSelector (every namespace): `prod` of environment `production`"
+        ));
+    }
+
+    #[test]
+    fn declared_flows_are_allowed_on_their_ports_only() {
+        let mut spec = spec();
+        spec.environments.push(environment("staging", false));
+        spec.allowed_flows = vec![Flow {
+            from: "staging".into(),
+            to: "production".into(),
+            ports: vec![PortSpec {
+                port: 443,
+                protocol: None,
+            }],
+        }];
+        let port = |p: i32, protocol: Option<&str>| NetworkPolicyPort {
+            port: Some(IntOrString::Int(p)),
+            protocol: protocol.map(str::to_string),
+            end_port: None,
+        };
+        let staging = || Some(vec![namespaces_labelled("env", "staging")]);
+        let mut snapshot = snapshot();
+        snapshot
+            .namespaces
+            .push(namespace("staging", &[("env", "staging")]));
+        snapshot.network_policies.extend([
+            isolation_policy("staging"),
+            ingress_policy_on(
+                "prod",
+                "https",
+                staging(),
+                Some(vec![port(443, Some("TCP"))]),
+            ),
+            ingress_policy_on(
+                "prod",
+                "http",
+                staging(),
+                Some(vec![port(443, None), port(80, None)]),
+            ),
+            ingress_policy_on("prod", "udp", staging(), Some(vec![port(443, Some("UDP"))])),
+            ingress_policy_on("prod", "every-port", staging(), None),
+        ]);
+        let failed = control(&snapshot, &spec, ControlId::EnvironmentSegregation);
+        let policies: Vec<&str> = failed
+            .iter()
+            .map(|m| m.split_whitespace().nth(1).unwrap())
+            .collect();
+        assert_eq!(
+            policies,
+            ["prod/every-port", "prod/http", "prod/udp"],
+            "{failed:?}"
         );
-        assert!(failed.iter().any(|m| m.contains("prod/from-anywhere")));
+        // A flow without ports allows every port.
+        spec.allowed_flows[0].ports.clear();
+        assert!(control(&snapshot, &spec, ControlId::EnvironmentSegregation).is_empty());
     }
 
     #[test]
@@ -834,8 +1324,18 @@ pub(crate) mod tests {
         );
     }
 
+    fn evidence(
+        snapshot: &Snapshot,
+        spec: &EnvironmentIsolationSpec,
+        id: ControlId,
+    ) -> Vec<Violation> {
+        let evaluation = evaluate("iso", spec, snapshot, now());
+        let evidence = evaluation.controls.iter().find(|c| c.id == id).unwrap();
+        evidence.failed.clone()
+    }
+
     #[test]
-    fn copied_secret_names_both_objects_and_never_the_digest() {
+    fn copied_secret_names_the_production_original_only_in_cluster_scoped_detail() {
         let mut snapshot = snapshot();
         snapshot.secrets = vec![
             digest_secret("prod", "db", 7),
@@ -847,14 +1347,52 @@ pub(crate) mod tests {
             digest_secret("prod", "token", 0),
             digest_secret("dev", "token", 0),
         ];
-        let failed = control(&snapshot, &spec(), ControlId::ProductionDataRestricted);
+        let failed = evidence(&snapshot, &spec(), ControlId::ProductionDataRestricted);
+        assert_eq!(failed.len(), 1, "{failed:?}");
         assert_eq!(
-            failed,
-            ["Secret dev/db holds the same data as production Secret prod/db"]
+            failed[0].message,
+            "Secret dev/db holds the same data as a production Secret"
+        );
+        assert!(!failed[0].message.contains("prod/"));
+        assert_eq!(
+            failed[0].finding().message,
+            "Secret dev/db holds the same data as a production Secret (copied from production Secret prod/db)"
         );
         let mut off = spec();
         off.production_data.as_mut().unwrap().detect_copied_secrets = false;
         assert!(control(&snapshot, &off, ControlId::ProductionDataRestricted).is_empty());
+    }
+
+    #[test]
+    fn one_production_value_copied_into_a_bigger_secret_is_found() {
+        let with_values = |ns: &str, name: &str, values: &[(&str, u8)]| {
+            let mut secret = (*digest_secret(ns, name, values.len() as u8 + 40)).clone();
+            secret.value_digests = values
+                .iter()
+                .map(|(k, b)| (k.to_string(), [*b; 32]))
+                .collect();
+            Arc::new(secret)
+        };
+        let mut snapshot = snapshot();
+        snapshot.secrets = vec![
+            with_values("prod", "db", &[("password", 1), ("user", 2)]),
+            with_values(
+                "dev",
+                "app",
+                &[("DB_PASSWORD", 1), ("FEATURE_FLAGS", 3), ("X", 4)],
+            ),
+            with_values("dev", "other", &[("token", 5)]),
+        ];
+        let failed = evidence(&snapshot, &spec(), ControlId::ProductionDataRestricted);
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(
+            failed[0].message,
+            "Secret dev/app holds a value of a production Secret under key `DB_PASSWORD`"
+        );
+        assert_eq!(
+            failed[0].detail.as_deref(),
+            Some("copied from production Secret prod/db key `password`")
+        );
     }
 
     #[test]
@@ -897,23 +1435,29 @@ pub(crate) mod tests {
     #[test]
     fn restore_of_production_into_dev_is_a_finding_except_the_sandbox() {
         let mut snapshot = snapshot();
-        // A sandbox whose labels would otherwise make it part of `dev`.
-        snapshot
-            .namespaces
-            .push(namespace("restore-test-nightly", &[("env", "dev")]));
-        snapshot
-            .network_policies
-            .push(isolation_policy("restore-test-nightly"));
+        snapshot.custom_resources.backup_policies = vec![backup_policy()];
+        // A sandbox whose labels would otherwise make it part of `dev`, and a dev namespace
+        // that only looks like one.
+        snapshot.namespaces.extend([
+            sandbox_candidate("restore-test-nightly", true, Some("bp-uid")),
+            sandbox_candidate("restore-test-lookalike", true, None),
+        ]);
+        snapshot.network_policies.extend([
+            isolation_policy("restore-test-nightly"),
+            isolation_policy("restore-test-lookalike"),
+        ]);
         snapshot.velero.restores = vec![
             restore("into-dev", "prod", "dev"),
             restore("into-sandbox", "prod", "restore-test-nightly"),
+            restore("into-lookalike", "prod", "restore-test-lookalike"),
             restore("in-place", "prod", "prod"),
         ];
         let failed = control(&snapshot, &spec(), ControlId::ProductionDataRestricted);
         assert_eq!(
             failed,
             [
-                "Restore velero/into-dev maps production namespace `prod` into non-production namespace `dev` (environment `dev`)"
+                "Restore velero/into-dev maps production namespace `prod` into non-production namespace `dev` (environment `dev`)",
+                "Restore velero/into-lookalike maps production namespace `prod` into non-production namespace `restore-test-lookalike` (environment `dev`)"
             ]
         );
     }
@@ -962,6 +1506,171 @@ pub(crate) mod tests {
             m.starts_with("ClusterRoleBinding dev-admin lets ServiceAccount dev/admin")
                 && m.contains("`prod`")
         }));
+    }
+
+    /// Every way RBAC names a non-production identity, in RoleBindings and
+    /// ClusterRoleBindings; production identities in the same forms pass.
+    #[test]
+    fn non_production_identities_are_found_in_every_form() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("User", "system:serviceaccount:dev:ci", true),
+            ("User", "system:serviceaccount:prod:ci", false),
+            ("User", "system:serviceaccount:devx", false),
+            ("User", "alice", false),
+            ("Group", "system:serviceaccounts:dev", true),
+            ("Group", "system:serviceaccounts:prod", false),
+            ("Group", "system:serviceaccounts", true),
+            ("Group", "system:authenticated", true),
+            ("Group", "contractors", true),
+            ("Group", "platform-admins", false),
+        ];
+        for (kind, name, cross) in cases {
+            let subjects = vec![Subject {
+                kind: kind.to_string(),
+                name: name.to_string(),
+                namespace: None,
+                api_group: Some("rbac.authorization.k8s.io".into()),
+            }];
+            let mut snapshot = snapshot();
+            snapshot.role_bindings = vec![Arc::new(RoleBinding {
+                metadata: meta(Some("prod"), "rb"),
+                role_ref: role_ref(),
+                subjects: Some(subjects.clone()),
+            })];
+            snapshot.cluster_role_bindings = vec![Arc::new(ClusterRoleBinding {
+                metadata: meta(None, "crb"),
+                role_ref: role_ref(),
+                subjects: Some(subjects),
+            })];
+            let failed = control(&snapshot, &spec(), ControlId::CrossEnvironmentAccess);
+            assert_eq!(
+                failed.len(),
+                if *cross { 2 } else { 0 },
+                "{kind} {name}: {failed:?}"
+            );
+        }
+    }
+
+    /// Kubernetes binds `system:authenticated` to discovery and self-review roles in every
+    /// cluster; those grant nothing in a namespace and are not findings. The same subject
+    /// bound to a role that grants something, or to a role not in the cluster, is.
+    #[test]
+    fn bindings_of_roles_granting_nothing_in_namespaces_are_left_out() {
+        use k8s_openapi::api::rbac::v1::ClusterRole;
+        let rule = |groups: &[&str], resources: &[&str], urls: &[&str]| PolicyRule {
+            api_groups: Some(groups.iter().map(|g| g.to_string()).collect()),
+            resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+            non_resource_urls: Some(urls.iter().map(|u| u.to_string()).collect()),
+            verbs: vec!["get".into()],
+            ..Default::default()
+        };
+        let role = |name: &str, rules: Vec<PolicyRule>| {
+            Arc::new(ClusterRole {
+                metadata: meta(None, name),
+                rules: Some(rules),
+                aggregation_rule: None,
+            })
+        };
+        let mut snapshot = snapshot();
+        snapshot.cluster_roles = vec![
+            role(
+                "system:discovery",
+                vec![rule(&[], &[], &["/api", "/version"])],
+            ),
+            role(
+                "system:basic-user",
+                vec![PolicyRule {
+                    verbs: vec!["create".into()],
+                    ..rule(
+                        &["authorization.k8s.io"],
+                        &["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+                        &[],
+                    )
+                }],
+            ),
+            role("reader", vec![rule(&[""], &["configmaps"], &[])]),
+            // A public resource with a verb beyond the harmless ones grants something.
+            role(
+                "bundle-reader",
+                vec![rule(
+                    &["certificates.k8s.io"],
+                    &["clustertrustbundles"],
+                    &[],
+                )],
+            ),
+            role(
+                "bundle-writer",
+                vec![PolicyRule {
+                    verbs: vec!["get".into(), "update".into()],
+                    ..rule(&["certificates.k8s.io"], &["clustertrustbundles"], &[])
+                }],
+            ),
+        ];
+        let bound = |name: &str, role: &str| {
+            Arc::new(ClusterRoleBinding {
+                metadata: meta(None, name),
+                role_ref: RoleRef {
+                    api_group: Some("rbac.authorization.k8s.io".into()),
+                    kind: "ClusterRole".into(),
+                    name: role.into(),
+                },
+                subjects: Some(vec![subject("Group", None, "system:authenticated")]),
+            })
+        };
+        snapshot.cluster_role_bindings = vec![
+            bound("system:discovery", "system:discovery"),
+            bound("system:basic-user", "system:basic-user"),
+            bound("bundles", "bundle-reader"),
+            bound("readers", "reader"),
+            bound("bundle-writers", "bundle-writer"),
+            bound("unknown", "no-such-role"),
+        ];
+        let failed = control(&snapshot, &spec(), ControlId::CrossEnvironmentAccess);
+        assert_eq!(failed.len(), 3, "{failed:?}");
+        assert!(
+            failed
+                .iter()
+                .any(|m| m.starts_with("ClusterRoleBinding bundle-writers "))
+        );
+        assert!(
+            failed
+                .iter()
+                .any(|m| m.starts_with("ClusterRoleBinding readers "))
+        );
+        assert!(
+            failed
+                .iter()
+                .any(|m| m.starts_with("ClusterRoleBinding unknown "))
+        );
+        assert_eq!(
+            cluster_roles_granting_nothing_in_namespaces(&snapshot),
+            ["bundle-reader", "system:basic-user", "system:discovery"]
+        );
+    }
+
+    /// `system:serviceaccounts` and `system:authenticated` include non-production identities
+    /// only when there are some.
+    #[test]
+    fn broad_groups_are_findings_only_when_non_production_identities_exist() {
+        let mut snapshot = snapshot();
+        snapshot
+            .namespaces
+            .retain(|ns| ns.metadata.name.as_deref() != Some("dev"));
+        let mut spec = spec();
+        spec.access.as_mut().unwrap().non_production_groups.clear();
+        snapshot.cluster_role_bindings = vec![Arc::new(ClusterRoleBinding {
+            metadata: meta(None, "crb"),
+            role_ref: role_ref(),
+            subjects: Some(vec![
+                subject("Group", None, "system:serviceaccounts"),
+                subject("Group", None, "system:authenticated"),
+            ]),
+        })];
+        assert!(control(&snapshot, &spec, ControlId::CrossEnvironmentAccess).is_empty());
+        spec.access.as_mut().unwrap().non_production_groups = vec!["contractors".into()];
+        let failed = control(&snapshot, &spec, ControlId::CrossEnvironmentAccess);
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].contains("`system:authenticated`"));
     }
 
     #[test]

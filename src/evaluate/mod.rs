@@ -65,7 +65,11 @@ impl ObjectRef {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Violation {
     pub object: ObjectRef,
+    /// Told wherever the finding goes, the object's namespace's PolicyReport included.
     pub message: String,
+    /// Told only in the custom resource's (cluster-scoped) status: what the object's namespace
+    /// must not learn, e.g. which production Secret a copy came from.
+    pub detail: Option<String>,
 }
 
 impl Violation {
@@ -73,15 +77,26 @@ impl Violation {
         Self {
             object,
             message: message.into(),
+            detail: None,
         }
     }
 
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// The finding as the custom resource's status shows it, detail included.
     pub fn finding(&self) -> Finding {
+        let message = match &self.detail {
+            Some(detail) => format!("{} ({detail})", self.message),
+            None => self.message.clone(),
+        };
         Finding {
             kind: self.object.kind.clone(),
             namespace: self.object.namespace.clone(),
             name: self.object.name.clone(),
-            message: self.message.clone(),
+            message,
         }
     }
 }

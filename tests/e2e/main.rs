@@ -5,6 +5,7 @@ mod crd_validation;
 mod drift;
 mod environment_isolation;
 mod evidence;
+mod isolation_bypass;
 mod leader;
 mod security_baseline;
 mod smoke;

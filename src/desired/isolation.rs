@@ -897,7 +897,9 @@ mod tests {
         let expired = at("2025-06-02T00:00:00Z");
         assert!(expired["spec"]["matchConditions"].is_null());
         let content = |body: &Value| {
-            crate::desired::canonical::content(OwnedKind::ValidatingAdmissionPolicy, body)
+            use crate::desired::canonical::{canonical, content};
+            let kind = OwnedKind::ValidatingAdmissionPolicy;
+            content(kind, &canonical(kind, body))
         };
         assert_ne!(content(&expired), content(&live));
         let mut converged = expired.clone();

@@ -314,6 +314,7 @@ fn production_data(spec: Option<&ProductionDataSpec>, scope: &Scope) -> ControlO
         .collect();
     let secrets: Vec<&SecretDigest> = snapshot
         .secrets
+        .items()
         .iter()
         .map(AsRef::as_ref)
         .filter(|s| in_non_production(&s.namespace))
@@ -346,14 +347,23 @@ fn production_data(spec: Option<&ProductionDataSpec>, scope: &Scope) -> ControlO
         violations.extend(classified.check("PersistentVolumeClaim", ns, name, &labels));
         violations.extend(cloned_from_production(p, scope));
     }
-    if spec.detect_copied_secrets {
+    // Without the Secrets, "no copy found" would be a Pass for a check that never ran.
+    let not_run = spec
+        .detect_copied_secrets
+        .then(|| snapshot.secrets.why_not())
+        .flatten();
+    if spec.detect_copied_secrets && not_run.is_none() {
         violations.extend(copied_secrets(&secrets, scope));
     }
     for restore in &snapshot.velero.restores {
         violations.extend(restores_production_elsewhere(restore, scope));
     }
     let checked = config_maps.len() + secrets.len() + claims.len() + snapshot.velero.restores.len();
-    ControlOutcome::checked(ControlId::ProductionDataRestricted, checked, violations)
+    let outcome = ControlOutcome::checked(ControlId::ProductionDataRestricted, checked, violations);
+    match not_run {
+        Some(why) => outcome.with_check_not_run(format!("copied-Secret detection: {why}")),
+        None => outcome,
+    }
 }
 
 /// Objects whose classification label marks them as production data.
@@ -403,7 +413,7 @@ fn comparable(secret: &SecretDigest) -> bool {
 /// both objects, never the digest.
 fn copied_secrets(non_production: &[&SecretDigest], scope: &Scope) -> Vec<Violation> {
     let mut production: BTreeMap<&[u8; 32], Vec<&SecretDigest>> = BTreeMap::new();
-    for secret in scope.snapshot.secrets.iter().map(AsRef::as_ref) {
+    for secret in scope.snapshot.secrets.items().iter().map(AsRef::as_ref) {
         if comparable(secret) && scope.envs.is_production(&secret.namespace) {
             production.entry(&secret.digest).or_default().push(secret);
         }
@@ -646,6 +656,7 @@ pub(crate) mod tests {
                 namespace("dev", &[("env", "dev")]),
             ],
             network_policies: vec![isolation_policy("prod"), isolation_policy("dev")],
+            secrets: crate::snapshot::Observed::Observed(vec![]),
             ..Default::default()
         }
     }
@@ -837,7 +848,7 @@ pub(crate) mod tests {
     #[test]
     fn copied_secret_names_both_objects_and_never_the_digest() {
         let mut snapshot = snapshot();
-        snapshot.secrets = vec![
+        snapshot.secrets = crate::snapshot::Observed::Observed(vec![
             digest_secret("prod", "db", 7),
             digest_secret("dev", "db", 7),
             // Same name, different content: not a copy.
@@ -846,7 +857,7 @@ pub(crate) mod tests {
             // Not comparable (service-account tokens, empty Secrets).
             digest_secret("prod", "token", 0),
             digest_secret("dev", "token", 0),
-        ];
+        ]);
         let failed = control(&snapshot, &spec(), ControlId::ProductionDataRestricted);
         assert_eq!(
             failed,

@@ -5,6 +5,7 @@ mod crd_validation;
 mod environment_isolation;
 mod evidence;
 mod leader;
+mod network_and_psa;
 mod security_baseline;
 mod smoke;
 mod support;

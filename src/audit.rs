@@ -8,17 +8,22 @@
 //! - Namespaces referenced by objects but not given as `Namespace` manifests are implied, with
 //!   no labels other than `kubernetes.io/metadata.name` (which the API server sets on every
 //!   namespace). Label selectors can therefore only select namespaces given as manifests.
-//! - Secrets are never read: their data is not parsed, they are counted as skipped. Copied-
-//!   Secret detection (`production-data-restricted`) works against a cluster only.
+//! - Secrets are reduced at once to the operator's keyed digest (HMAC-SHA256 of type and data,
+//!   `stringData` merged into `data` as the API server does, under a key that lives only in
+//!   this run), so copied production Secrets in a GitOps repository are found; their values
+//!   are never kept or printed. A malformed Secret is reported without its content.
 //! - Velero is assumed installed (offline there is no API to ask); `--no-velero` evaluates a
 //!   BackupPolicy as the operator does when Velero's API is not served. Velero objects
 //!   (`velero.io/v1` Schedule, Backup, Restore, BackupStorageLocation) are read from the
 //!   manifests.
 //! - A BackupPolicy's last restore test comes from its `status.lastRestoreTest` when the file
 //!   carries one (e.g. exported with `kubectl get bp -o yaml`).
-//! - Kinds no control reads are skipped and counted.
+//! - Kinds no control reads are skipped, counted and named in the summary. A kind a control
+//!   reads with an apiVersion the audit does not know (e.g. `apiVersion: v1`, `kind:
+//!   Deployment`, or a removed `extensions/v1beta1`) is an error, never quietly skipped.
 //!
-//! Exit codes: 0 when no control fails, 1 when one does, 2 on bad input.
+//! Exit codes: 0 when no control fails, 1 when one fails or could not be evaluated, 2 on bad
+//! input.
 
 use crate::api::backup_policy::RestoreTestResult;
 use crate::api::{
@@ -27,7 +32,7 @@ use crate::api::{
 };
 use crate::catalog::{ControlId, ControlKind, Framework};
 use crate::evaluate::{self, Evaluation};
-use crate::snapshot::{ObjectMetaOnly, Snapshot};
+use crate::snapshot::{ObjectMetaOnly, Observed, SecretDigest, Snapshot};
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -92,6 +97,18 @@ pub enum AuditError {
     Invalid(Box<InvalidObject>),
     #[error("--now: `{0}` is not an RFC 3339 instant")]
     Now(String),
+    #[error(
+        "{path}: document {index}: {kind} with apiVersion `{api_version}` cannot be audited: the controls read {kind} as `{known}` (convert the manifest, e.g. with `kubectl convert`)"
+    )]
+    UnknownApiVersion {
+        path: PathBuf,
+        index: usize,
+        kind: String,
+        api_version: String,
+        known: &'static str,
+    },
+    #[error("no random key for Secret digests: {0}")]
+    Random(String),
 }
 
 /// A document that deserializes badly or breaks a CRD rule, with the field at fault.
@@ -262,13 +279,86 @@ pub fn parse_documents(path: &Path, text: &str) -> Result<Vec<Document>, AuditEr
 }
 
 /// What the audit left out, and why.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Skipped {
     /// Objects of kinds no control reads.
     pub unknown_kinds: usize,
-    /// Secrets: never read offline.
-    pub secrets: usize,
+    /// How many of each skipped kind, keyed `Kind (apiVersion)`.
+    #[serde(default)]
+    pub kinds: BTreeMap<String, usize>,
+}
+
+impl Skipped {
+    fn add(&mut self, doc: &Document) {
+        self.unknown_kinds += 1;
+        *self
+            .kinds
+            .entry(format!("{} ({})", doc.kind, doc.api_version))
+            .or_default() += 1;
+    }
+
+    fn extend(&mut self, other: Skipped) {
+        self.unknown_kinds += other.unknown_kinds;
+        for (kind, n) in other.kinds {
+            *self.kinds.entry(kind).or_default() += n;
+        }
+    }
+}
+
+/// The kinds the controls read, with the one apiVersion the audit understands for each.
+const JUDGED: &[(&str, &str)] = &[
+    ("Namespace", "v1"),
+    ("NetworkPolicy", "networking.k8s.io/v1"),
+    ("Service", "v1"),
+    ("Ingress", "networking.k8s.io/v1"),
+    ("PersistentVolumeClaim", "v1"),
+    ("StorageClass", "storage.k8s.io/v1"),
+    ("Pod", "v1"),
+    ("Deployment", "apps/v1"),
+    ("StatefulSet", "apps/v1"),
+    ("DaemonSet", "apps/v1"),
+    ("Job", "batch/v1"),
+    ("CronJob", "batch/v1"),
+    ("ServiceAccount", "v1"),
+    ("RoleBinding", "rbac.authorization.k8s.io/v1"),
+    ("ClusterRoleBinding", "rbac.authorization.k8s.io/v1"),
+    ("Role", "rbac.authorization.k8s.io/v1"),
+    ("ClusterRole", "rbac.authorization.k8s.io/v1"),
+    ("PodDisruptionBudget", "policy/v1"),
+    ("ConfigMap", "v1"),
+    ("Secret", "v1"),
+    ("Schedule", "velero.io/v1"),
+    ("Backup", "velero.io/v1"),
+    ("Restore", "velero.io/v1"),
+    ("BackupStorageLocation", "velero.io/v1"),
+];
+
+/// API groups of Kubernetes itself (current and removed) and of Velero: a judged kind in one of
+/// these at another apiVersion is the kind the controls mean, in a form the audit cannot read.
+/// (A `Backup` of another group, e.g. a database operator's, is another kind and is skipped.)
+const KNOWN_GROUPS: &[&str] = &[
+    "",
+    "apps",
+    "extensions",
+    "batch",
+    "policy",
+    "networking.k8s.io",
+    "rbac.authorization.k8s.io",
+    "storage.k8s.io",
+    "velero.io",
+];
+
+fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(group, _)| group)
+}
+
+/// The apiVersion the audit reads `doc.kind` at, when `doc` is that kind at another one.
+fn unreadable_version(doc: &Document) -> Option<&'static str> {
+    let (_, known) = JUDGED.iter().find(|(kind, _)| *kind == doc.kind)?;
+    let group = group_of(&doc.api_version);
+    (*known != doc.api_version && (group == group_of(known) || KNOWN_GROUPS.contains(&group)))
+        .then_some(*known)
 }
 
 const CLUSTER_SCOPED: &[&str] = &[
@@ -293,6 +383,11 @@ pub fn build_snapshot(
     let mut s = Snapshot::default();
     let mut skipped = Skipped::default();
     s.velero.installed = velero_installed;
+    let mut secrets = Vec::new();
+    // A key of this run only, as the operator's is of its process: digests are comparable
+    // within one audit and meaningless outside it.
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| AuditError::Random(e.to_string()))?;
     for doc in docs {
         let mut doc = doc.clone();
         if !CLUSTER_SCOPED.contains(&doc.kind.as_str()) {
@@ -342,17 +437,49 @@ pub fn build_snapshot(
                     labels: meta.labels.unwrap_or_default(),
                 }));
             }
-            // Never parsed: Secret data must not be read, not even offline.
-            ("v1", "Secret") => skipped.secrets += 1,
+            ("v1", "Secret") => secrets.push(Arc::new(secret_digest(d, &key)?)),
             ("velero.io/v1", "Schedule") => push(&mut s.velero.schedules, d)?,
             ("velero.io/v1", "Backup") => push(&mut s.velero.backups, d)?,
             ("velero.io/v1", "Restore") => push(&mut s.velero.restores, d)?,
             ("velero.io/v1", "BackupStorageLocation") => push(&mut s.velero.storage_locations, d)?,
-            _ => skipped.unknown_kinds += 1,
+            _ => match unreadable_version(d) {
+                Some(known) => {
+                    return Err(AuditError::UnknownApiVersion {
+                        path: d.path.clone(),
+                        index: d.index,
+                        kind: d.kind.clone(),
+                        api_version: d.api_version.clone(),
+                        known,
+                    });
+                }
+                None => skipped.add(d),
+            },
         }
     }
+    // The manifests are the whole world offline: no Secret among them means none exists.
+    s.secrets = Observed::Observed(secrets);
     complete_namespaces(&mut s, docs, default_namespace);
     Ok((s, skipped))
+}
+
+/// A Secret manifest reduced to the operator's keyed digest. Errors name the field, never a
+/// value: serde's messages about a bad base64 string may quote it.
+fn secret_digest(doc: &Document, key: &[u8; 32]) -> Result<SecretDigest, AuditError> {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    let mut secret: Secret = serde_path_to_error::deserialize(doc.value.clone()).map_err(|e| {
+        let field = e.path().to_string();
+        doc.invalid(field, "not a valid Secret field (value not shown)")
+    })?;
+    // The API server merges stringData into data, stringData winning; so does the digest, so a
+    // copy written as stringData matches its original written as base64 data.
+    if let Some(strings) = secret.string_data.take() {
+        let data = secret.data.get_or_insert_with(BTreeMap::new);
+        for (k, v) in strings {
+            data.insert(k, ByteString(v.into_bytes()));
+        }
+    }
+    Ok(crate::controller::secrets::digest(key, &secret))
 }
 
 /// Adds the namespaces objects live in but no manifest declares, and the label the API server
@@ -455,12 +582,24 @@ impl Baseline {
 const GROUP_VERSION: &str = "security.baseline.dev/v1alpha1";
 
 /// The custom resources among `docs`, deserialized and validated; other objects are counted.
-pub fn parse_baselines(docs: &[Document]) -> Result<(Vec<Baseline>, usize), AuditError> {
+pub fn parse_baselines(docs: &[Document]) -> Result<(Vec<Baseline>, Skipped), AuditError> {
     let mut out = Vec::new();
-    let mut unknown = 0;
+    let mut skipped = Skipped::default();
     for doc in docs {
+        let ours = ["SecurityBaseline", "BackupPolicy", "EnvironmentIsolation"];
         if doc.api_version != GROUP_VERSION {
-            unknown += 1;
+            if group_of(&doc.api_version) == group_of(GROUP_VERSION)
+                && ours.contains(&doc.kind.as_str())
+            {
+                return Err(AuditError::UnknownApiVersion {
+                    path: doc.path.clone(),
+                    index: doc.index,
+                    kind: doc.kind.clone(),
+                    api_version: doc.api_version.clone(),
+                    known: GROUP_VERSION,
+                });
+            }
+            skipped.add(doc);
             continue;
         }
         let name = doc.name();
@@ -514,7 +653,7 @@ pub fn parse_baselines(docs: &[Document]) -> Result<(Vec<Baseline>, usize), Audi
                 Baseline::EnvironmentIsolation { name, spec }
             }
             _ => {
-                unknown += 1;
+                skipped.add(doc);
                 continue;
             }
         };
@@ -523,7 +662,7 @@ pub fn parse_baselines(docs: &[Document]) -> Result<(Vec<Baseline>, usize), Audi
         }
         out.push(baseline);
     }
-    Ok((out, unknown))
+    Ok((out, skipped))
 }
 
 /// A rule of the CRD (schema or CEL) that a resource breaks.
@@ -775,6 +914,9 @@ fn is_dns_label(text: &str) -> bool {
 pub struct AuditReport {
     pub resources: Vec<AuditedResource>,
     pub skipped: Skipped,
+    /// Secrets read as keyed digests for copied-Secret detection (values never kept).
+    #[serde(default)]
+    pub secrets: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -818,7 +960,7 @@ impl AuditReport {
         self.resources
             .iter()
             .flat_map(|r| &r.controls)
-            .any(|c| c.state == ControlState::Fail)
+            .any(|c| matches!(c.state, ControlState::Fail | ControlState::NotEvaluated))
     }
 }
 
@@ -865,7 +1007,11 @@ pub fn audit(
             }
         })
         .collect();
-    AuditReport { resources, skipped }
+    AuditReport {
+        resources,
+        skipped,
+        secrets: snapshot.secrets.items().len(),
+    }
 }
 
 /// A plain-text table: one row per control.
@@ -923,9 +1069,24 @@ pub fn render_table(report: &AuditReport) -> String {
         }
         out.push('\n');
     }
+    let kinds: Vec<String> = report
+        .skipped
+        .kinds
+        .iter()
+        .map(|(kind, n)| format!("{kind} x{n}"))
+        .collect();
     out.push_str(&format!(
-        "\nskipped: {} object(s) of kinds no control reads, {} Secret(s) (never read offline)\n",
-        report.skipped.unknown_kinds, report.skipped.secrets
+        "\nskipped: {} object(s) of kinds no control reads{}\n",
+        report.skipped.unknown_kinds,
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", kinds.join(", "))
+        }
+    ));
+    out.push_str(&format!(
+        "secrets: {} compared by keyed digest (values never printed)\n",
+        report.secrets
     ));
     out
 }
@@ -946,10 +1107,10 @@ pub fn execute(args: &AuditArgs) -> Result<AuditReport, AuditError> {
             .map_err(|_| AuditError::Now(text.clone()))?,
         None => Timestamp::now(),
     };
-    let (baselines, unknown_in_baselines) = parse_baselines(&load(&args.baselines)?)?;
+    let (baselines, skipped_in_baselines) = parse_baselines(&load(&args.baselines)?)?;
     let (snapshot, mut skipped) =
         build_snapshot(&load(&args.manifests)?, &args.namespace, !args.no_velero)?;
-    skipped.unknown_kinds += unknown_in_baselines;
+    skipped.extend(skipped_in_baselines);
     Ok(audit(&baselines, &snapshot, now, skipped))
 }
 
@@ -1059,10 +1220,10 @@ spec:
             skipped,
             Skipped {
                 unknown_kinds: 1,
-                secrets: 1
+                kinds: BTreeMap::from([("Widget (example.com/v1)".to_string(), 1)]),
             }
         );
-        assert!(s.secrets.is_empty());
+        assert_eq!(s.secrets.items().len(), 1, "Secrets are read as digests");
         let names: Vec<_> = s.namespace_labels().map(|(n, _)| n.to_string()).collect();
         assert_eq!(names, ["shop", "default"], "default is implied");
         let (_, labels) = s.namespace_labels().next().unwrap();
@@ -1073,8 +1234,8 @@ spec:
 
     #[test]
     fn audit_finds_what_the_operator_would() {
-        let (baselines, unknown) = parse_baselines(&docs(BASELINE).unwrap()).unwrap();
-        assert_eq!(unknown, 0);
+        let (baselines, skipped) = parse_baselines(&docs(BASELINE).unwrap()).unwrap();
+        assert_eq!(skipped, Skipped::default());
         let (s, skipped) = build_snapshot(&docs(HELM).unwrap(), "default", true).unwrap();
         let report = audit(&baselines, &s, Timestamp::UNIX_EPOCH, skipped);
         assert!(report.failing());
@@ -1087,7 +1248,8 @@ spec:
         assert_eq!(images.failed, 1, "only the selected namespace counts");
         assert_eq!(images.findings[0].name, "web");
         let json = serde_json::to_value(&report).unwrap();
-        assert_eq!(json["skipped"]["secrets"], 1);
+        assert_eq!(json["secrets"], 1);
+        assert_eq!(json["skipped"]["kinds"]["Widget (example.com/v1)"], 1);
         assert_eq!(
             json["resources"][0]["controls"][0]["id"],
             "restricted-ports"
@@ -1242,5 +1404,113 @@ spec:
                 }
             }
         }
+    }
+
+    fn fixture(path: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/audit")
+            .join(path)
+    }
+
+    fn args(baselines: &str, manifests: &str) -> AuditArgs {
+        AuditArgs {
+            baselines: vec![fixture(baselines)],
+            manifests: vec![fixture(manifests)],
+            output: OutputFormat::Json,
+            now: Some("2026-01-01T00:00:00Z".into()),
+            namespace: "default".into(),
+            no_velero: false,
+        }
+    }
+
+    #[test]
+    fn copied_production_secrets_in_manifests_are_found_by_digest_never_by_value() {
+        let report = execute(&args(
+            "copied-secrets/baselines",
+            "copied-secrets/manifests",
+        ))
+        .unwrap();
+        let data = report.resources[0]
+            .controls
+            .iter()
+            .find(|c| c.id == ControlId::ProductionDataRestricted)
+            .unwrap();
+        assert_eq!(data.state, ControlState::Fail);
+        let messages: Vec<&str> = data.findings.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            ["Secret shop-dev/db-copy holds the same data as a production Secret (copied from production Secret shop/db)"],
+            "stringData and base64 data of the same value match; other values do not"
+        );
+        assert_eq!(report.secrets, 3);
+        let printed = format!(
+            "{}{}",
+            render_table(&report),
+            serde_json::to_string(&report).unwrap()
+        );
+        for value in [
+            "fixture-prod-password",
+            "Zml4dHVyZS1wcm9kLXBhc3N3b3Jk",
+            "fixture-dev-password",
+        ] {
+            assert!(!printed.contains(value), "a Secret value was printed");
+        }
+    }
+
+    #[test]
+    fn the_summary_names_every_skipped_kind() {
+        let report = execute(&args(
+            "copied-secrets/baselines",
+            "copied-secrets/manifests",
+        ))
+        .unwrap();
+        let table = render_table(&report);
+        assert!(
+            table.contains(
+                "skipped: 2 object(s) of kinds no control reads: Certificate (cert-manager.io/v1) x1, HorizontalPodAutoscaler (autoscaling/v2) x1"
+            ),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn a_judged_kind_at_an_unknown_api_version_is_an_error_not_a_skip() {
+        let err = execute(&args("baselines", "unknown-api-version")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("deployment.yaml: document 1"), "{text}");
+        assert!(
+            text.contains("Deployment with apiVersion `v1` cannot be audited: the controls read Deployment as `apps/v1`"),
+            "{text}"
+        );
+        for (api_version, kind) in [
+            ("extensions/v1beta1", "Ingress"),
+            ("policy/v1beta1", "PodDisruptionBudget"),
+            ("batch/v1beta1", "CronJob"),
+            ("velero.io/v2", "Schedule"),
+        ] {
+            let text = format!("apiVersion: {api_version}\nkind: {kind}\nmetadata: {{name: x}}\n");
+            let err = build_snapshot(&docs(&text).unwrap(), "default", true).unwrap_err();
+            assert!(
+                matches!(err, AuditError::UnknownApiVersion { .. }),
+                "{api_version} {kind}: {err}"
+            );
+        }
+        // Another group's kind of the same name is another kind: skipped, and named.
+        let cnpg = "apiVersion: postgresql.cnpg.io/v1\nkind: Backup\nmetadata: {name: x}\n";
+        let (_, skipped) = build_snapshot(&docs(cnpg).unwrap(), "default", true).unwrap();
+        assert_eq!(skipped.kinds["Backup (postgresql.cnpg.io/v1)"], 1);
+        // Our own kinds at another version of our group, too.
+        let sb = "apiVersion: security.baseline.dev/v1\nkind: SecurityBaseline\nmetadata: {name: x}\nspec: {namespaceSelector: {}}\n";
+        let err = parse_baselines(&docs(sb).unwrap()).unwrap_err();
+        assert!(matches!(err, AuditError::UnknownApiVersion { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_secret_is_named_without_its_value() {
+        let text = "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: a}\ndata: {password: \"not*base64*hunter2\"}\n";
+        let err = build_snapshot(&docs(text).unwrap(), "default", true).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("Secret s: invalid field data"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
     }
 }

@@ -458,6 +458,7 @@ fn state(state: ControlState) -> &'static str {
         ControlState::Fail => "**Fail**",
         ControlState::Exempt => "Exempt",
         ControlState::NotApplicable => "Not applicable",
+        ControlState::NotEvaluated => "**Not evaluated**",
     }
 }
 
@@ -740,6 +741,7 @@ mod tests {
                     exempt: 0,
                     score: 50,
                     failing_controls: "restricted-ports".into(),
+                    ..Default::default()
                 }),
                 controls: vec![
                     control(ControlId::RestrictedPorts, ControlState::Fail, 1),

@@ -93,7 +93,13 @@ pub fn policy_reports(
     let applicable: Vec<ControlId> = evaluation
         .controls
         .iter()
-        .filter(|c| c.state != ControlState::NotApplicable)
+        // A check that did not run proves nothing: it is not counted as passing.
+        .filter(|c| {
+            !matches!(
+                c.state,
+                ControlState::NotApplicable | ControlState::NotEvaluated
+            )
+        })
         .map(|c| c.id)
         .collect();
 
@@ -269,6 +275,7 @@ mod tests {
             namespaces: vec!["shop".into()],
             controls,
             notices: Vec::new(),
+            notes: Default::default(),
         }
     }
 

@@ -80,8 +80,9 @@ pub struct Snapshot {
     pub pod_disruption_budgets: Vec<Arc<PodDisruptionBudget>>,
     /// ConfigMaps, metadata only.
     pub config_maps: Vec<Arc<ObjectMetaOnly>>,
-    /// Secrets as digests (only when copy detection is on) or metadata.
-    pub secrets: Vec<Arc<SecretDigest>>,
+    /// Secrets as digests, when they could be observed at all (copy detection on, Secret
+    /// read granted, first list done): "no Secrets seen" is not "no Secrets".
+    pub secrets: Observed<Vec<Arc<SecretDigest>>>,
     pub velero: VeleroSnapshot,
     /// The operator's own custom resources, for rules that depend on each other: label
     /// protection covers the label keys of every selector, and a restore-test sandbox is
@@ -97,10 +98,48 @@ pub struct CustomResources {
     pub environment_isolations: Vec<Arc<EnvironmentIsolation>>,
 }
 
+/// State the operator may or may not be able to see, kept apart from "seen and empty", so
+/// that a check over it can say it did not run instead of passing.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Observed<T> {
+    Observed(T),
+    /// Why the state could not be observed (e.g. the operator may not read Secrets).
+    NotObserved(String),
+}
+
+impl<T> Default for Observed<T> {
+    fn default() -> Self {
+        Self::NotObserved("not observed".into())
+    }
+}
+
+impl<T> Observed<T> {
+    /// Why the state is unknown, if it is.
+    pub fn why_not(&self) -> Option<&str> {
+        match self {
+            Self::Observed(_) => None,
+            Self::NotObserved(why) => Some(why),
+        }
+    }
+}
+
+impl<T> Observed<Vec<T>> {
+    /// What was observed; nothing when nothing could be.
+    pub fn items(&self) -> &[T] {
+        match self {
+            Self::Observed(items) => items,
+            Self::NotObserved(_) => &[],
+        }
+    }
+}
+
 /// Velero's objects, and whether its API is served at all.
 #[derive(Clone, Debug, Default)]
 pub struct VeleroSnapshot {
     pub installed: bool,
+    /// Why Velero's objects cannot be read although its API is served (e.g. listing Backups is
+    /// forbidden): its controls then did not run, which is not "no backups".
+    pub unreadable: Option<String>,
     pub schedules: Vec<Arc<Schedule>>,
     pub backups: Vec<Arc<Backup>>,
     pub restores: Vec<Arc<Restore>>,

@@ -5,9 +5,12 @@
 //! `PSA_FIXTURES` is unset the fixtures are read from `../shared/conformance/pod-security`
 //! relative to the crate root.
 //!
-//! Optionally, `PSA_UPSTREAM_TESTDATA` may point at upstream's whole `test/testdata` folder
-//! (`{baseline,restricted}/v1.N/{pass,fail}/*.yaml`); every version found there is then checked
-//! at its own `PsaVersion::Minor(N)`.
+//! Every older version is checked too, at its own `PsaVersion::Minor(N)`, against upstream's
+//! whole `test/testdata` folder (`{baseline,restricted}/v1.N/{pass,fail}/*.yaml`): the one
+//! `PSA_UPSTREAM_TESTDATA` names, or else the one in the `k8s.io/pod-security-admission` Go
+//! module pinned by `tests/cluster/k8s/go.mod` (`go mod download`, from the Go module cache or
+//! the Go module proxy, checked against go.sum). Missing fixtures fail these tests, never skip
+//! them: a conformance claim without its evidence is not a pass.
 
 use baseline_operator::evaluate::pod_security::{Level, PsaVersion, Violation, evaluate};
 
@@ -201,20 +204,78 @@ fn upstream_fixtures_v1_37() {
     );
 }
 
+/// Upstream's `test/testdata`: `PSA_UPSTREAM_TESTDATA`, or the pinned Go module's copy.
+fn upstream_testdata() -> PathBuf {
+    if let Some(root) = std::env::var_os("PSA_UPSTREAM_TESTDATA") {
+        return PathBuf::from(root);
+    }
+    let pins = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/k8s");
+    let out = std::process::Command::new("go")
+        .args(["mod", "download", "-json", "k8s.io/pod-security-admission"])
+        .current_dir(&pins)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("PSA_UPSTREAM_TESTDATA is unset and `go` cannot run ({e}): no upstream fixtures to check against")
+        });
+    assert!(
+        out.status.success(),
+        "PSA_UPSTREAM_TESTDATA is unset and `go mod download k8s.io/pod-security-admission` failed in {}:\n{}{}",
+        pins.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let module: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("go mod download -json");
+    let dir = module["Dir"]
+        .as_str()
+        .unwrap_or_else(|| panic!("go mod download printed no Dir: {module}"));
+    Path::new(dir).join("test/testdata")
+}
+
 #[test]
 fn upstream_fixtures_all_versions() {
-    let Some(root) = std::env::var_os("PSA_UPSTREAM_TESTDATA").map(PathBuf::from) else {
-        eprintln!("PSA_UPSTREAM_TESTDATA unset: skipping per-version upstream fixtures");
-        return;
-    };
+    let root = upstream_testdata();
+    // The project's copy of the newest version must be upstream's, unchanged (and present).
+    let shared = fixtures_root();
+    for level in [Level::Baseline, Level::Restricted] {
+        for outcome in ["pass", "fail"] {
+            let ours = yaml_files(&shared.join(level_name(level)).join(outcome));
+            let theirs = yaml_files(&root.join(level_name(level)).join("v1.37").join(outcome));
+            assert!(
+                !ours.is_empty(),
+                "no fixtures under {}: the conformance fixtures are missing",
+                shared.join(level_name(level)).join(outcome).display()
+            );
+            let names = |files: &[PathBuf]| -> Vec<_> {
+                files
+                    .iter()
+                    .map(|f| f.file_name().unwrap().to_owned())
+                    .collect()
+            };
+            assert_eq!(
+                names(&ours),
+                names(&theirs),
+                "{} {outcome}: file sets differ from upstream v1.37",
+                level_name(level)
+            );
+            for (a, b) in ours.iter().zip(&theirs) {
+                assert_eq!(
+                    std::fs::read(a).unwrap(),
+                    std::fs::read(b).unwrap(),
+                    "{} differs from upstream {}",
+                    a.display(),
+                    b.display()
+                );
+            }
+        }
+    }
     let mut total = 0usize;
     let mut agreed = 0usize;
     let mut problems = Vec::new();
     for level in [Level::Baseline, Level::Restricted] {
         let level_dir = root.join(level_name(level));
-        let Ok(entries) = std::fs::read_dir(&level_dir) else {
-            continue;
-        };
+        let entries = std::fs::read_dir(&level_dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", level_dir.display()));
         let mut versions: Vec<(u32, PathBuf)> = entries
             .filter_map(|e| e.ok())
             .filter_map(|e| {
@@ -239,7 +300,13 @@ fn upstream_fixtures_all_versions() {
             }
         }
     }
-    assert!(total > 0, "no fixtures under {}", root.display());
+    // Upstream has fixtures for every minor version since v1.0.
+    assert!(
+        total >= MIN_FIXTURES * 10,
+        "found {total} fixture files under {} (need at least {})",
+        root.display(),
+        MIN_FIXTURES * 10
+    );
     eprintln!("agreed with upstream on {agreed} of {total} per-version fixtures");
     assert!(
         problems.is_empty(),

@@ -1,8 +1,11 @@
 -- ArgoCD health check for security.baseline.dev/v1alpha1 custom resources (SecurityBaseline,
 -- BackupPolicy, EnvironmentIsolation share it). It reads only kstatus fields the operator
--- writes: status.observedGeneration, the Ready condition and status.summary.failingControls.
--- Non-compliance is a finding, not an unhealthy deployment: a reconciled resource with failing
--- controls is Healthy, and its message names them.
+-- writes: status.observedGeneration, the Ready condition and status.summary (failingControls,
+-- notEvaluatedControls). Non-compliance is a finding, not an unhealthy deployment: a reconciled
+-- resource with failing controls is Healthy, and its message names them. A check the operator
+-- could not run (state NotEvaluated) is Degraded: the resource asks for something the operator
+-- cannot do as deployed (e.g. copied-Secret detection without Secret read), and no health may
+-- read as fine while a check is silently missing.
 local hs = {}
 if obj.status == nil then
   hs.status = "Progressing"
@@ -52,6 +55,15 @@ end
 if ready == nil or ready.status ~= "True" then
   hs.status = "Progressing"
   hs.message = "waiting for the Ready condition"
+  return hs
+end
+local notEvaluated = nil
+if obj.status.summary ~= nil then
+  notEvaluated = obj.status.summary.notEvaluatedControls
+end
+if notEvaluated ~= nil and notEvaluated ~= "" then
+  hs.status = "Degraded"
+  hs.message = "checks not run: " .. notEvaluated
   return hs
 end
 hs.status = "Healthy"

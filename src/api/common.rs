@@ -88,6 +88,10 @@ pub enum ControlState {
     Fail,
     Exempt,
     NotApplicable,
+    /// The resource asks for a check the operator could not perform (e.g. copied-Secret
+    /// detection without Secret access): nothing is proven either way, so it never counts as
+    /// passing. Its condition is `Unknown` with reason `CheckNotRun` and says why.
+    NotEvaluated,
 }
 
 /// One failing (or exempted) object, with a precise message. Never carries Secret values.
@@ -134,11 +138,22 @@ pub struct Summary {
     pub passing: i32,
     pub failing: i32,
     pub exempt: i32,
+    /// Controls whose check could not run (state `NotEvaluated`); they count against the
+    /// score like failing ones.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_evaluated: i32,
     /// Share of applicable controls that pass or are exempt, 0-100.
     pub score: i32,
     /// Failing control ids, comma separated (for `kubectl get`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub failing_controls: String,
+    /// Ids of the controls whose check could not run, comma separated.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub not_evaluated_controls: String,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 /// The status every kind shares.

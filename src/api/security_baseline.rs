@@ -81,7 +81,8 @@ pub struct NetworkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2))]
     pub default_deny: Option<Vec<TrafficDirection>>,
-    /// Keep DNS egress (UDP/TCP 53) working under an egress default-deny.
+    /// Keep DNS working under an egress default-deny: UDP/TCP 53 to the cluster DNS only (pods
+    /// `k8s-app=kube-dns` in namespace `kube-system`), not to every destination.
     #[serde(default, rename = "allowDNS")]
     pub allow_dns: bool,
     /// Ports open for ingress from any source.

@@ -119,6 +119,10 @@ impl Reconciled for BackupPolicy {
         .into_iter()
         .flatten()
         .min();
+        if let Some(why) = &snapshot.velero.unreadable {
+            plan.not_ready = Some(("VeleroForbidden".into(), why.clone()));
+            return Ok(plan);
+        }
         if !snapshot.velero.installed {
             plan.not_ready = Some((
                 "VeleroNotInstalled".into(),

@@ -5,7 +5,7 @@
 //! process, and the body is dropped. Nothing derived from the data is logged or written.
 
 use super::stores::Trigger;
-use crate::snapshot::SecretDigest;
+use crate::snapshot::{Observed, SecretDigest};
 use futures::TryStreamExt;
 use hmac::{Hmac, Mac};
 use k8s_openapi::api::core::v1::Secret;
@@ -22,9 +22,25 @@ type Key = (String, String);
 #[derive(Clone, Default)]
 pub struct SecretDigests {
     digests: Arc<RwLock<BTreeMap<Key, Arc<SecretDigest>>>>,
+    /// Until the first full list (e.g. Secret read is forbidden) no digests is not "no
+    /// Secrets": why, for the check that cannot run.
+    unlisted: Arc<RwLock<Option<String>>>,
 }
 
 impl SecretDigests {
+    /// The digests, or why there are none to trust yet.
+    pub fn observed(&self) -> Observed<Vec<Arc<SecretDigest>>> {
+        match self
+            .unlisted
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            Some(why) => Observed::NotObserved(why),
+            None => Observed::Observed(self.state()),
+        }
+    }
+
     pub fn state(&self) -> Vec<Arc<SecretDigest>> {
         self.digests
             .read()
@@ -37,6 +53,9 @@ impl SecretDigests {
     /// Starts the Secret watch; returns once started (the first list arrives in the background).
     pub fn start(client: &Client, triggers: &broadcast::Sender<Trigger>) -> Self {
         let this = Self::default();
+        *this.unlisted.write().unwrap_or_else(|p| p.into_inner()) =
+            Some("Secrets have not been listed yet".into());
+        let unlisted = this.unlisted.clone();
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).expect("the OS random source is available");
         let api: Api<Secret> = Api::all(client.clone());
@@ -52,6 +71,13 @@ impl SecretDigests {
                     Ok(None) => break,
                     Err(error) => {
                         tracing::warn!(%error, "secret watch failed; retrying");
+                        let why = format!("Secrets cannot be listed: {error}");
+                        let mut unlisted = unlisted.write().unwrap_or_else(|p| p.into_inner());
+                        if unlisted.as_ref().is_some_and(|old| *old != why) {
+                            // Status must say why, not wait for the resync to learn it.
+                            *unlisted = Some(why);
+                            let _ = triggers.send(Trigger { namespace: None });
+                        }
                         continue;
                     }
                 };
@@ -70,6 +96,7 @@ impl SecretDigests {
                     }
                     watcher::Event::InitDone => {
                         *map = relisting.take().unwrap_or_default();
+                        *unlisted.write().unwrap_or_else(|p| p.into_inner()) = None;
                         Some(None)
                     }
                     watcher::Event::Apply(secret) => {
@@ -101,7 +128,7 @@ pub const MIN_COMPARED_VALUE_BYTES: usize = 8;
 /// The keyed digests of a Secret. The whole-content digest is all zeros (never compared) for
 /// service-account tokens and Secrets without data, which are alike by construction rather
 /// than by copying; those carry no value digests either.
-fn digest(key: &[u8; 32], secret: &Secret) -> SecretDigest {
+pub fn digest(key: &[u8; 32], secret: &Secret) -> SecretDigest {
     let type_ = secret.type_.as_deref().unwrap_or("Opaque");
     let data = secret.data.as_ref().filter(|d| !d.is_empty());
     let mut value_digests = BTreeMap::new();

@@ -6,9 +6,10 @@ use super::context::Context;
 use super::reconciler::{Plan, Reconciled};
 use super::stores::Stores;
 use crate::api::{ComplianceStatus, Exemption, Mode, SecurityBaseline};
-use crate::catalog::ControlKind;
+use crate::catalog::{ControlId, ControlKind};
 use crate::desired::{self, OwnedKind, Owner};
 use crate::evaluate;
+use crate::evaluate::exemptions::Live;
 use jiff::Timestamp;
 
 /// Marks namespaces that carry Pod Security labels set by a SecurityBaseline (value: its uid).
@@ -43,23 +44,40 @@ impl Reconciled for SecurityBaseline {
             return Ok(plan);
         }
         let owner = Owner::of(self);
-        let namespaces = &plan.evaluation.namespaces;
+        let namespaces = plan.evaluation.namespaces.clone();
+        // Enforcement follows the same live exemptions status applies, so the two agree; an
+        // exemption's expiry requeues the resource (see `next_check`), bringing it back.
+        let live = Live::new(&self.spec.exemptions, now);
         if let Some(network) = &self.spec.network {
+            let enforced =
+                desired::network_policy::enforced_namespaces(&live, &namespaces, &snapshot);
+            for note in desired::network_policy::exemption_notes(&live, &enforced, &snapshot) {
+                plan.evaluation
+                    .note(ControlId::RestrictedPorts, EXEMPTION_NOT_ENFORCEABLE, note);
+            }
             plan.desired
                 .extend(desired::network_policy::restricted_ports(
-                    &owner, network, namespaces,
+                    &owner, network, &enforced,
                 ));
         }
         plan.desired.extend(desired::admission::security_baseline(
             &owner, &self.spec, &snapshot, now,
         ));
         if let Some(pod_security) = &self.spec.pod_security {
-            let labels = desired::pod_security_labels::labels(pod_security);
-            plan.namespace_labels = namespaces
-                .iter()
-                .map(|ns| (ns.clone(), labels.clone()))
-                .collect();
+            let labelled =
+                desired::pod_security_labels::namespace_labels(pod_security, &live, &namespaces);
+            for note in labelled.notes {
+                plan.evaluation.note(
+                    ControlId::WorkloadHardening,
+                    EXEMPTION_NOT_ENFORCEABLE,
+                    note,
+                );
+            }
+            plan.namespace_labels = labelled.labels;
         }
         Ok(plan)
     }
 }
+
+/// The reason of the events that say where enforcement cannot follow an exemption.
+pub const EXEMPTION_NOT_ENFORCEABLE: &str = "ExemptionScope";

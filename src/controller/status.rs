@@ -2,14 +2,38 @@
 //! evidence, and the rule that a status differing only in timestamps is not written.
 
 use crate::api::{ComplianceStatus, ControlResult, ControlState};
-use crate::evaluate::Evaluation;
+use crate::evaluate::{CHECK_NOT_RUN, Evaluation};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// A condition's status: `Unknown` is for a check that could not run, which is neither.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
+}
+
+impl ConditionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::True => "True",
+            Self::False => "False",
+            Self::Unknown => "Unknown",
+        }
+    }
+}
+
+impl From<bool> for ConditionStatus {
+    fn from(value: bool) -> Self {
+        if value { Self::True } else { Self::False }
+    }
+}
 
 /// A condition before its transition time is settled.
 pub struct NewCondition {
     pub type_: String,
-    pub status: bool,
+    pub status: ConditionStatus,
     pub reason: String,
     pub message: String,
 }
@@ -23,7 +47,7 @@ pub fn conditions(
 ) -> Vec<Condition> {
     new.into_iter()
         .map(|c| {
-            let status = if c.status { "True" } else { "False" }.to_string();
+            let status = c.status.as_str().to_string();
             let previous = old.iter().find(|o| o.type_ == c.type_);
             let last_transition_time = match previous {
                 Some(p) if p.status == status => p.last_transition_time.clone(),
@@ -44,37 +68,52 @@ pub fn conditions(
 /// The Ready, Compliant and per-control conditions for a successful evaluation.
 pub fn evaluation_conditions(evaluation: &Evaluation) -> Vec<NewCondition> {
     let failing: Vec<&str> = evaluation.failing().map(|id| id.as_str()).collect();
+    let not_run: Vec<&str> = evaluation.not_evaluated().map(|id| id.as_str()).collect();
+    let (compliant_reason, compliant_message) = match (failing.is_empty(), not_run.is_empty()) {
+        (true, true) => (
+            "AllControlsPass",
+            "every applicable control passes or is exempt".to_string(),
+        ),
+        (false, true) => (
+            "ControlsFailing",
+            format!("failing: {}", failing.join(", ")),
+        ),
+        (true, false) => (
+            "ChecksNotRun",
+            format!("not evaluated: {}", not_run.join(", ")),
+        ),
+        (false, false) => (
+            "ControlsFailing",
+            format!(
+                "failing: {}; not evaluated: {}",
+                failing.join(", "),
+                not_run.join(", ")
+            ),
+        ),
+    };
     let mut out = vec![
         NewCondition {
             type_: "Ready".into(),
-            status: true,
+            status: ConditionStatus::True,
             reason: "Reconciled".into(),
             message: "evaluated and applied".into(),
         },
         NewCondition {
             type_: "Compliant".into(),
-            status: failing.is_empty(),
-            reason: if failing.is_empty() {
-                "AllControlsPass"
-            } else {
-                "ControlsFailing"
-            }
-            .into(),
-            message: if failing.is_empty() {
-                "every applicable control passes or is exempt".into()
-            } else {
-                format!("failing: {}", failing.join(", "))
-            },
+            status: evaluation.compliant().into(),
+            reason: compliant_reason.into(),
+            message: compliant_message,
         },
     ];
     for control in &evaluation.controls {
         let (status, reason) = match control.state {
-            ControlState::Pass => (true, "Pass"),
-            ControlState::Exempt => (true, "Exempt"),
-            ControlState::NotApplicable => (true, "NotApplicable"),
-            ControlState::Fail => (false, "Fail"),
+            ControlState::Pass => (ConditionStatus::True, "Pass"),
+            ControlState::Exempt => (ConditionStatus::True, "Exempt"),
+            ControlState::NotApplicable => (ConditionStatus::True, "NotApplicable"),
+            ControlState::Fail => (ConditionStatus::False, "Fail"),
+            ControlState::NotEvaluated => (ConditionStatus::Unknown, CHECK_NOT_RUN),
         };
-        let message = match control.failed.first() {
+        let counts = match control.failed.first() {
             Some(v) => format!(
                 "{} finding(s); first: {} {}: {}",
                 control.failed.len(),
@@ -88,6 +127,17 @@ pub fn evaluation_conditions(evaluation: &Evaluation) -> Vec<NewCondition> {
                 control.waived.len()
             ),
         };
+        // What did not run, or what enforcement cannot follow, comes first: a truncated
+        // message must not lose it.
+        let mut message = evaluation
+            .notes
+            .get(&control.id)
+            .map(|notes| notes.join("; "))
+            .unwrap_or_default();
+        if !message.is_empty() {
+            message.push_str("; ");
+        }
+        message.push_str(&counts);
         out.push(NewCondition {
             type_: control.id.condition_type(),
             status,
@@ -169,7 +219,7 @@ pub fn not_ready(
 ) -> ComplianceStatus {
     let ready = NewCondition {
         type_: "Ready".into(),
-        status: false,
+        status: ConditionStatus::False,
         reason: reason.into(),
         message: truncate(message.to_string(), 1024),
     };
@@ -186,7 +236,7 @@ mod tests {
     fn cond(status: bool) -> NewCondition {
         NewCondition {
             type_: "Ready".into(),
-            status,
+            status: status.into(),
             reason: "R".into(),
             message: "m".into(),
         }
@@ -201,5 +251,39 @@ mod tests {
         assert_eq!(same[0].last_transition_time, Time(t0));
         let flipped = conditions(&same, vec![cond(false)], Some(1), t1);
         assert_eq!(flipped[0].last_transition_time, Time(t1));
+    }
+
+    #[test]
+    fn a_check_not_run_is_unknown_and_not_compliant() {
+        use crate::catalog::ControlId;
+        use crate::evaluate::ControlOutcome;
+        let outcomes = vec![
+            ControlOutcome::checked(ControlId::EnvironmentSegregation, 1, vec![]),
+            ControlOutcome::checked(ControlId::ProductionDataRestricted, 3, vec![])
+                .with_check_not_run("Secrets cannot be listed: forbidden"),
+        ];
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let evaluation = Evaluation::new(vec![], outcomes, &[], now);
+        let conditions = conditions(&[], evaluation_conditions(&evaluation), Some(1), now);
+        let get = |t: &str| conditions.iter().find(|c| c.type_ == t).unwrap();
+        let control = get("ProductionDataRestricted");
+        assert_eq!(
+            (control.status.as_str(), control.reason.as_str()),
+            ("Unknown", "CheckNotRun")
+        );
+        assert!(
+            control.message.starts_with(
+                "production-data-restricted was not evaluated: Secrets cannot be listed: forbidden"
+            ),
+            "{}",
+            control.message
+        );
+        let compliant = get("Compliant");
+        assert_eq!(
+            (compliant.status.as_str(), compliant.reason.as_str()),
+            ("False", "ChecksNotRun")
+        );
+        assert!(compliant.message.contains("production-data-restricted"));
+        assert_eq!(get("EnvironmentSegregation").status, "True");
     }
 }

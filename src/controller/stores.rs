@@ -68,6 +68,8 @@ pub struct Stores {
     pub secrets: Option<SecretDigests>,
     /// Velero's objects, once its API is served (it may be installed after the operator).
     pub velero: Arc<OnceLock<VeleroStores>>,
+    /// Why Velero's objects cannot be listed although its API is served (RBAC).
+    pub velero_unreadable: Arc<std::sync::RwLock<Option<String>>>,
     /// The operator's own PolicyReports, once the PolicyReport API is served.
     pub policy_reports: Arc<OnceLock<Store<DynamicObject>>>,
 }
@@ -135,6 +137,7 @@ pub struct VeleroStores {
 fn discover_velero(
     client: Client,
     cell: Arc<OnceLock<VeleroStores>>,
+    unreadable: Arc<std::sync::RwLock<Option<String>>>,
     triggers: broadcast::Sender<Trigger>,
 ) {
     tokio::spawn(async move {
@@ -144,6 +147,22 @@ fn discover_velero(
                 .await
                 .is_ok_and(|list| list.resources.iter().any(|r| r.name == "schedules"));
             if served {
+                // A forbidden list would leave the reflectors waiting forever and Velero
+                // looking absent: say why instead, and look again.
+                let why = unlistable_velero_kind(&client).await;
+                let changed = {
+                    let mut current = unreadable.write().unwrap_or_else(|p| p.into_inner());
+                    let changed = *current != why;
+                    current.clone_from(&why);
+                    changed
+                };
+                if changed {
+                    let _ = triggers.send(Trigger { namespace: None });
+                }
+                if why.is_some() {
+                    tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
+                    continue;
+                }
                 let all = watcher::Config::default().any_semantic();
                 let stores = VeleroStores {
                     schedules: reflect(Api::all(client.clone()), all.clone(), &triggers),
@@ -166,6 +185,50 @@ fn discover_velero(
             tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
         }
     });
+}
+
+/// The first Velero kind the operator may not list, with the API server's refusal.
+async fn unlistable_velero_kind(client: &Client) -> Option<String> {
+    let probe = kube::api::ListParams::default().limit(1);
+    let refusals = [
+        (
+            "schedules",
+            Api::<Schedule>::all(client.clone())
+                .list_metadata(&probe)
+                .await
+                .err(),
+        ),
+        (
+            "backups",
+            Api::<Backup>::all(client.clone())
+                .list_metadata(&probe)
+                .await
+                .err(),
+        ),
+        (
+            "restores",
+            Api::<Restore>::all(client.clone())
+                .list_metadata(&probe)
+                .await
+                .err(),
+        ),
+        (
+            "backupstoragelocations",
+            Api::<BackupStorageLocation>::all(client.clone())
+                .list_metadata(&probe)
+                .await
+                .err(),
+        ),
+    ];
+    refusals
+        .into_iter()
+        .find_map(|(plural, error)| match error {
+            Some(kube::Error::Api(status)) if status.code == 403 => Some(format!(
+                "the velero.io/v1 API is served but the operator may not list {plural}: {}",
+                status.message
+            )),
+            _ => None,
+        })
 }
 
 /// How often to look for Velero while it is not installed.
@@ -223,6 +286,7 @@ impl Stores {
         detect_copied_secrets: bool,
     ) -> Self {
         let all = watcher::Config::default().any_semantic();
+        let velero_unreadable: Arc<std::sync::RwLock<Option<String>>> = Arc::default();
         let owned = watcher::Config::default()
             .labels(&format!(
                 "{}={}",
@@ -267,9 +331,15 @@ impl Stores {
             secrets: detect_copied_secrets.then(|| SecretDigests::start(client, triggers)),
             velero: {
                 let cell = Arc::new(OnceLock::new());
-                discover_velero(client.clone(), cell.clone(), triggers.clone());
+                discover_velero(
+                    client.clone(),
+                    cell.clone(),
+                    velero_unreadable.clone(),
+                    triggers.clone(),
+                );
                 cell
             },
+            velero_unreadable,
             policy_reports: {
                 let cell = Arc::new(OnceLock::new());
                 discover_policy_reports(client.clone(), cell.clone(), triggers.clone());
@@ -344,20 +414,29 @@ impl Stores {
                     })
                 })
                 .collect(),
-            secrets: self
-                .secrets
-                .as_ref()
-                .map(SecretDigests::state)
-                .unwrap_or_default(),
+            secrets: match &self.secrets {
+                Some(digests) => digests.observed(),
+                None => crate::snapshot::Observed::NotObserved(
+                    "the operator runs without --detect-copied-secrets (Helm value copiedSecretDetection), so it does not read Secrets".into(),
+                ),
+            },
             velero: match self.velero.get() {
                 Some(v) => VeleroSnapshot {
                     installed: true,
+                    unreadable: None,
                     schedules: v.schedules.state(),
                     backups: v.backups.state(),
                     restores: v.restores.state(),
                     storage_locations: v.storage_locations.state(),
                 },
-                None => VeleroSnapshot::default(),
+                None => VeleroSnapshot {
+                    unreadable: self
+                        .velero_unreadable
+                        .read()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone(),
+                    ..VeleroSnapshot::default()
+                },
             },
             custom_resources: CustomResources {
                 security_baselines: self.security_baselines.state(),

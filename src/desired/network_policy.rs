@@ -1,15 +1,37 @@
-//! NetworkPolicies for `restricted-ports`: default-deny plus one allow policy per namespace.
+//! NetworkPolicies for `restricted-ports`: default-deny plus one allow policy per namespace,
+//! in every selected namespace that no live exemption of the control covers as a whole.
 
 use super::{DesiredObject, OwnedKind, Owner};
 use crate::api::PortSpec;
 use crate::api::security_baseline::{NetworkSpec, TrafficDirection};
+use crate::catalog::ControlId;
+use crate::evaluate::ObjectRef;
+use crate::evaluate::exemptions::{Live, covers};
+use crate::snapshot::Snapshot;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// Where cluster DNS runs: the `kube-dns` pods (CoreDNS keeps that label) in `kube-system`.
+/// `allowDNS` opens port 53 to them only, not to every host: an open port 53 to anywhere is
+/// an exfiltration path past the egress default-deny.
+pub const DNS_NAMESPACE: &str = "kube-system";
+pub const DNS_POD_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
+/// The label the API server sets on every namespace, naming it.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 pub fn ports(ports: &[PortSpec]) -> Vec<Value> {
     ports
         .iter()
         .map(|p| json!({"port": p.port, "protocol": p.protocol().as_str()}))
         .collect()
+}
+
+/// The egress peer that is the cluster DNS.
+pub fn dns_peer() -> Value {
+    json!({
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: DNS_NAMESPACE}},
+        "podSelector": {"matchLabels": {DNS_POD_LABEL.0: DNS_POD_LABEL.1}},
+    })
 }
 
 fn directions(spec: &NetworkSpec) -> Vec<&'static str> {
@@ -21,6 +43,83 @@ fn directions(spec: &NetworkSpec) -> Vec<&'static str> {
         types.push("Egress");
     }
     types
+}
+
+/// The selected namespaces that get the owned NetworkPolicies: every one but those a live
+/// exemption of `restricted-ports` covers as a namespace (by name, or by a selector matching
+/// the Namespace's labels), exactly the namespaces whose default-deny finding status waives.
+pub fn enforced_namespaces(live: &Live, namespaces: &[String], snapshot: &Snapshot) -> Vec<String> {
+    let labels: BTreeMap<&str, &BTreeMap<String, String>> = snapshot.namespace_labels().collect();
+    let none = BTreeMap::new();
+    namespaces
+        .iter()
+        .filter(|ns| {
+            let ns_ref =
+                ObjectRef::namespace(ns, labels.get(ns.as_str()).copied().unwrap_or(&none));
+            live.waiver(ControlId::RestrictedPorts, &ns_ref).is_none()
+        })
+        .cloned()
+        .collect()
+}
+
+/// Why enforcement cannot follow exemptions of `restricted-ports` that select objects by label
+/// in namespaces that keep their policies: the default-deny selects every pod.
+pub fn exemption_notes(live: &Live, enforced: &[String], snapshot: &Snapshot) -> Vec<String> {
+    let labels: BTreeMap<&str, &BTreeMap<String, String>> = snapshot.namespace_labels().collect();
+    let none = BTreeMap::new();
+    let mut notes = Vec::new();
+    for exemption in live.iter() {
+        let Some(selector) = &exemption.selector else {
+            continue;
+        };
+        if !exemption.controls.contains(&ControlId::RestrictedPorts) {
+            continue;
+        }
+        let scoped: Vec<&str> = enforced
+            .iter()
+            .filter(|ns| exemption.namespaces.is_empty() || exemption.namespaces.contains(ns))
+            .filter(|ns| {
+                let ns_labels = labels.get(ns.as_str()).copied().unwrap_or(&none);
+                !covers(
+                    exemption,
+                    ControlId::RestrictedPorts,
+                    &ObjectRef::namespace(ns, ns_labels),
+                )
+            })
+            .map(String::as_str)
+            .collect();
+        if scoped.is_empty() {
+            continue;
+        }
+        notes.push(format!(
+            "exemption of restricted-ports approved by {} selects objects by label ({}); the default-deny NetworkPolicies select every pod, so traffic to the pods it selects stays denied in namespace(s) {}; it waives findings only on the Services and NetworkPolicies it selects",
+            exemption.approved_by,
+            describe_selector(selector),
+            scoped.join(", ")
+        ));
+    }
+    notes
+}
+
+/// A label selector as a user wrote it, for messages.
+pub fn describe_selector(
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+) -> String {
+    let mut terms: Vec<String> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for e in selector.match_expressions.iter().flatten() {
+        let values = e.values.clone().unwrap_or_default().join(",");
+        terms.push(format!("{} {} ({values})", e.key, e.operator));
+    }
+    if terms.is_empty() {
+        "every object".into()
+    } else {
+        terms.join(", ")
+    }
 }
 
 pub fn restricted_ports(
@@ -40,10 +139,13 @@ pub fn restricted_ports(
     }
     let mut egress_rules = Vec::new();
     if egress_denied && spec.allow_dns {
-        egress_rules.push(json!({"ports": [
-            {"port": 53, "protocol": "UDP"},
-            {"port": 53, "protocol": "TCP"},
-        ]}));
+        egress_rules.push(json!({
+            "to": [dns_peer()],
+            "ports": [
+                {"port": 53, "protocol": "UDP"},
+                {"port": 53, "protocol": "TCP"},
+            ],
+        }));
     }
     if egress_denied {
         for rule in &spec.allowed_egress {
@@ -84,4 +186,135 @@ pub fn restricted_ports(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Exemption;
+    use jiff::Timestamp;
+    use k8s_openapi::api::core::v1::Namespace;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+    use std::sync::Arc;
+
+    fn owner() -> Owner {
+        Owner {
+            api_version: "security.baseline.dev/v1alpha1".into(),
+            kind: "SecurityBaseline".into(),
+            name: "prod".into(),
+            uid: "u".into(),
+        }
+    }
+
+    fn spec() -> NetworkSpec {
+        NetworkSpec {
+            default_deny: Some(vec![TrafficDirection::Ingress, TrafficDirection::Egress]),
+            allow_dns: true,
+            allowed_ingress_ports: vec![],
+            allowed_egress: vec![],
+        }
+    }
+
+    #[test]
+    fn dns_egress_goes_to_the_cluster_dns_only() {
+        let objects = restricted_ports(&owner(), &spec(), &["shop".into()]);
+        let allow = objects
+            .iter()
+            .find(|o| o.name == "sb-prod-allow")
+            .expect("an allow policy");
+        let egress = &allow.body["spec"]["egress"];
+        assert_eq!(egress.as_array().unwrap().len(), 1);
+        assert_eq!(
+            egress[0]["to"],
+            json!([{
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }]),
+            "port 53 must not be open to every destination"
+        );
+        assert_eq!(
+            egress[0]["ports"],
+            json!([{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}])
+        );
+    }
+
+    fn namespace(name: &str, labels: &[(&str, &str)]) -> Arc<Namespace> {
+        let mut labels: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        labels.insert(NAMESPACE_NAME_LABEL.into(), name.into());
+        Arc::new(Namespace {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                labels: Some(labels),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+    }
+
+    fn exemption(namespaces: &[&str], selector: Option<(&str, &str)>, expires: &str) -> Exemption {
+        Exemption {
+            controls: vec![ControlId::RestrictedPorts],
+            namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+            selector: selector.map(|(k, v)| LabelSelector {
+                match_labels: Some(BTreeMap::from([(k.to_string(), v.to_string())])),
+                ..Default::default()
+            }),
+            reason: "legacy load balancer".into(),
+            approved_by: "ciso".into(),
+            ticket: None,
+            expires: expires.into(),
+        }
+    }
+
+    #[test]
+    fn namespaces_exempted_as_a_whole_get_no_policies_until_the_exemption_expires() {
+        let snapshot = Snapshot {
+            namespaces: vec![
+                namespace("shop", &[]),
+                namespace("legacy", &[]),
+                namespace("edge", &[("tier", "edge")]),
+            ],
+            ..Default::default()
+        };
+        let selected: Vec<String> = ["edge", "legacy", "shop"].map(String::from).to_vec();
+        let exemptions = [
+            exemption(&["legacy"], None, "2026-06-30"),
+            // A selector matching the Namespace covers it as a whole, as in status.
+            exemption(&[], Some(("tier", "edge")), "2026-06-30"),
+        ];
+        let before: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
+        let live = Live::new(&exemptions, before);
+        assert_eq!(enforced_namespaces(&live, &selected, &snapshot), ["shop"]);
+        let after: Timestamp = "2026-07-01T00:00:00Z".parse().unwrap();
+        let expired = Live::new(&exemptions, after);
+        assert_eq!(
+            enforced_namespaces(&expired, &selected, &snapshot),
+            selected,
+            "an expired exemption stops waiving enforcement too"
+        );
+    }
+
+    #[test]
+    fn an_exemption_of_some_objects_keeps_the_policies_and_says_why() {
+        let snapshot = Snapshot {
+            namespaces: vec![namespace("shop", &[])],
+            ..Default::default()
+        };
+        let exemptions = [exemption(&["shop"], Some(("app", "legacy")), "2026-06-30")];
+        let live = Live::new(&exemptions, "2026-03-01T00:00:00Z".parse().unwrap());
+        let selected = vec!["shop".to_string()];
+        let enforced = enforced_namespaces(&live, &selected, &snapshot);
+        assert_eq!(enforced, selected);
+        let notes = exemption_notes(&live, &enforced, &snapshot);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("app=legacy"), "{}", notes[0]);
+        assert!(
+            notes[0].contains("stays denied in namespace(s) shop"),
+            "{}",
+            notes[0]
+        );
+    }
 }

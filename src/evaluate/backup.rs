@@ -112,14 +112,27 @@ pub fn evaluate(
     now: Timestamp,
 ) -> Evaluation {
     let namespaces = selected_namespaces(&spec.namespace_selector, snapshot);
-    let outcomes = if snapshot.velero.installed {
+    let outcomes = if snapshot.velero.installed || snapshot.velero.unreadable.is_some() {
         let velero = VeleroView::new(snapshot, spec);
-        vec![
+        let outcomes = vec![
             automated_backup(name, spec, &velero, &namespaces, now),
             backup_retention(name, spec, &velero, &namespaces),
             backup_encryption(spec, &velero),
             restore_tested(name, spec, last_restore_test, now),
-        ]
+        ];
+        match &snapshot.velero.unreadable {
+            // Served but unreadable: the controls that read Velero's objects looked at
+            // nothing, so they neither pass nor fail (restore-tested judges the recorded
+            // result of the last test).
+            Some(why) => outcomes
+                .into_iter()
+                .map(|o| match o.applicable && o.id != ControlId::RestoreTested {
+                    true => ControlOutcome::checked(o.id, 0, vec![]).with_check_not_run(why),
+                    false => o,
+                })
+                .collect(),
+            None => outcomes,
+        }
     } else {
         velero_missing(name, namespaces.len())
     };
@@ -1045,6 +1058,40 @@ mod tests {
         ] {
             assert_eq!(cron_interval(expr), None, "{expr}");
         }
+    }
+
+    #[test]
+    fn velero_unreadable_is_not_evaluated_not_failed_nor_passed() {
+        let mut snapshot = snapshot();
+        snapshot.velero.installed = false;
+        snapshot.velero.unreadable = Some("the operator may not list backups".into());
+        let mut spec = spec();
+        spec.retention = Some(crate::api::backup_policy::Retention {
+            min: "720h".into(),
+            max: "2160h".into(),
+        });
+        spec.require_encryption = true;
+        spec.restore_test = Some(RestoreTestSpec {
+            every: Some("720h".into()),
+            keep_sandbox_for: None,
+            min_restored_items: None,
+        });
+        let evaluation = evaluate(POLICY, &spec, None, &snapshot, at("2026-03-01T00:00:00Z"));
+        let states: Vec<(ControlId, ControlState)> = evaluation
+            .controls
+            .iter()
+            .map(|c| (c.id, c.state))
+            .collect();
+        for (id, state) in &states[..3] {
+            assert_eq!(*state, ControlState::NotEvaluated, "{id:?}");
+        }
+        assert_eq!(states[3].0, ControlId::RestoreTested);
+        assert_ne!(
+            states[3].1,
+            ControlState::NotEvaluated,
+            "judged from status"
+        );
+        assert!(!evaluation.compliant());
     }
 
     #[test]

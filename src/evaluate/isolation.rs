@@ -492,6 +492,7 @@ fn production_data(spec: Option<&ProductionDataSpec>, scope: &Scope) -> ControlO
         .collect();
     let secrets: Vec<&SecretDigest> = snapshot
         .secrets
+        .items()
         .iter()
         .map(AsRef::as_ref)
         .filter(|s| in_non_production(&s.namespace))
@@ -524,14 +525,23 @@ fn production_data(spec: Option<&ProductionDataSpec>, scope: &Scope) -> ControlO
         violations.extend(classified.check("PersistentVolumeClaim", ns, name, &labels));
         violations.extend(cloned_from_production(p, scope));
     }
-    if spec.detect_copied_secrets {
+    // Without the Secrets, "no copy found" would be a Pass for a check that never ran.
+    let not_run = spec
+        .detect_copied_secrets
+        .then(|| snapshot.secrets.why_not())
+        .flatten();
+    if spec.detect_copied_secrets && not_run.is_none() {
         violations.extend(copied_secrets(&secrets, scope));
     }
     for restore in &snapshot.velero.restores {
         violations.extend(restores_production_elsewhere(restore, scope));
     }
     let checked = config_maps.len() + secrets.len() + claims.len() + snapshot.velero.restores.len();
-    ControlOutcome::checked(ControlId::ProductionDataRestricted, checked, violations)
+    let outcome = ControlOutcome::checked(ControlId::ProductionDataRestricted, checked, violations);
+    match not_run {
+        Some(why) => outcome.with_check_not_run(format!("copied-Secret detection: {why}")),
+        None => outcome,
+    }
 }
 
 /// Objects whose classification label marks them as production data.
@@ -589,7 +599,7 @@ fn comparable(secret: &SecretDigest) -> bool {
 fn copied_secrets(non_production: &[&SecretDigest], scope: &Scope) -> Vec<Violation> {
     let mut whole: BTreeMap<&[u8; 32], Vec<&SecretDigest>> = BTreeMap::new();
     let mut values: BTreeMap<&[u8; 32], Vec<(&SecretDigest, &str)>> = BTreeMap::new();
-    for secret in scope.snapshot.secrets.iter().map(AsRef::as_ref) {
+    for secret in scope.snapshot.secrets.items().iter().map(AsRef::as_ref) {
         if !scope.envs.is_production(&secret.namespace) {
             continue;
         }
@@ -923,6 +933,7 @@ pub(crate) mod tests {
                 namespace("dev", &[("env", "dev")]),
             ],
             network_policies: vec![isolation_policy("prod"), isolation_policy("dev")],
+            secrets: crate::snapshot::Observed::Observed(vec![]),
             ..Default::default()
         }
     }
@@ -1337,7 +1348,7 @@ pub(crate) mod tests {
     #[test]
     fn copied_secret_names_the_production_original_only_in_cluster_scoped_detail() {
         let mut snapshot = snapshot();
-        snapshot.secrets = vec![
+        snapshot.secrets = crate::snapshot::Observed::Observed(vec![
             digest_secret("prod", "db", 7),
             digest_secret("dev", "db", 7),
             // Same name, different content: not a copy.
@@ -1346,7 +1357,7 @@ pub(crate) mod tests {
             // Not comparable (service-account tokens, empty Secrets).
             digest_secret("prod", "token", 0),
             digest_secret("dev", "token", 0),
-        ];
+        ]);
         let failed = evidence(&snapshot, &spec(), ControlId::ProductionDataRestricted);
         assert_eq!(failed.len(), 1, "{failed:?}");
         assert_eq!(
@@ -1374,7 +1385,7 @@ pub(crate) mod tests {
             Arc::new(secret)
         };
         let mut snapshot = snapshot();
-        snapshot.secrets = vec![
+        snapshot.secrets = crate::snapshot::Observed::Observed(vec![
             with_values("prod", "db", &[("password", 1), ("user", 2)]),
             with_values(
                 "dev",
@@ -1382,7 +1393,7 @@ pub(crate) mod tests {
                 &[("DB_PASSWORD", 1), ("FEATURE_FLAGS", 3), ("X", 4)],
             ),
             with_values("dev", "other", &[("token", 5)]),
-        ];
+        ]);
         let failed = evidence(&snapshot, &spec(), ControlId::ProductionDataRestricted);
         assert_eq!(failed.len(), 1, "{failed:?}");
         assert_eq!(

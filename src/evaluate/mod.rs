@@ -109,6 +109,10 @@ pub struct ControlOutcome {
     pub applicable: bool,
     pub checked: i32,
     pub violations: Vec<Violation>,
+    /// Why part of the check the resource asks for could not run (e.g. Secrets not observed).
+    /// Violations found by the parts that did run still fail the control; without any, the
+    /// control is `NotEvaluated`, never `Pass`.
+    pub not_run: Option<String>,
 }
 
 impl ControlOutcome {
@@ -118,6 +122,7 @@ impl ControlOutcome {
             applicable: false,
             checked: 0,
             violations: Vec::new(),
+            not_run: None,
         }
     }
 
@@ -129,9 +134,19 @@ impl ControlOutcome {
             applicable: true,
             checked: i32::try_from(checked).unwrap_or(i32::MAX),
             violations,
+            not_run: None,
         }
     }
+
+    /// Marks a check the resource asks for as not run, saying why.
+    pub fn with_check_not_run(mut self, why: impl Into<String>) -> Self {
+        self.not_run = Some(why.into());
+        self
+    }
 }
+
+/// The notice reason (and condition reason) of a check that could not run.
+pub const CHECK_NOT_RUN: &str = "CheckNotRun";
 
 /// A violation waived by an exemption.
 #[derive(Clone, Debug, PartialEq)]
@@ -163,6 +178,9 @@ pub struct Evaluation {
     pub namespaces: Vec<String>,
     pub controls: Vec<ControlEvidence>,
     pub notices: Vec<Notice>,
+    /// Per control, what its condition must say beside the counts: why a check did not run,
+    /// or where enforcement cannot follow an exemption.
+    pub notes: BTreeMap<ControlId, Vec<String>>,
 }
 
 impl Evaluation {
@@ -174,9 +192,19 @@ impl Evaluation {
         now: Timestamp,
     ) -> Self {
         let live = exemptions::Live::new(exemptions, now);
+        let mut notices = live.notices.clone();
+        let mut notes: BTreeMap<ControlId, Vec<String>> = BTreeMap::new();
         let controls = outcomes
             .into_iter()
             .map(|outcome| {
+                if let Some(why) = &outcome.not_run {
+                    let message = format!("{} was not evaluated: {why}", outcome.id);
+                    notes.entry(outcome.id).or_default().push(message.clone());
+                    notices.push(Notice {
+                        reason: CHECK_NOT_RUN,
+                        message,
+                    });
+                }
                 let mut failed = Vec::new();
                 let mut waived = Vec::new();
                 for violation in outcome.violations {
@@ -192,6 +220,8 @@ impl Evaluation {
                     ControlState::NotApplicable
                 } else if !failed.is_empty() {
                     ControlState::Fail
+                } else if outcome.not_run.is_some() {
+                    ControlState::NotEvaluated
                 } else if !waived.is_empty() {
                     ControlState::Exempt
                 } else {
@@ -209,12 +239,33 @@ impl Evaluation {
         Self {
             namespaces,
             controls,
-            notices: live.notices,
+            notices,
+            notes,
         }
     }
 
+    /// Adds a line to a control's condition message (and an event), e.g. where enforcement
+    /// cannot follow an exemption.
+    pub fn note(&mut self, control: ControlId, reason: &'static str, message: String) {
+        let lines = self.notes.entry(control).or_default();
+        if !lines.contains(&message) {
+            lines.push(message.clone());
+            self.notices.push(Notice { reason, message });
+        }
+    }
+
+    /// No control fails and every check the resource asks for ran.
     pub fn compliant(&self) -> bool {
-        self.controls.iter().all(|c| c.state != ControlState::Fail)
+        self.controls
+            .iter()
+            .all(|c| !matches!(c.state, ControlState::Fail | ControlState::NotEvaluated))
+    }
+
+    pub fn not_evaluated(&self) -> impl Iterator<Item = ControlId> + '_ {
+        self.controls
+            .iter()
+            .filter(|c| c.state == ControlState::NotEvaluated)
+            .map(|c| c.id)
     }
 
     pub fn failing(&self) -> impl Iterator<Item = ControlId> + '_ {
@@ -232,20 +283,22 @@ impl Evaluation {
         let passing = count(ControlState::Pass);
         let failing = count(ControlState::Fail);
         let exempt = count(ControlState::Exempt);
-        let applicable = passing + failing + exempt;
+        let not_evaluated = count(ControlState::NotEvaluated);
+        let applicable = passing + failing + exempt + not_evaluated;
+        let ids = |ids: &mut dyn Iterator<Item = ControlId>| {
+            ids.map(|id| id.as_str()).collect::<Vec<_>>().join(",")
+        };
         Summary {
             namespaces: i32::try_from(self.namespaces.len()).unwrap_or(i32::MAX),
             passing,
             failing,
             exempt,
+            not_evaluated,
             score: ((passing + exempt) * 100)
                 .checked_div(applicable)
                 .unwrap_or(100),
-            failing_controls: self
-                .failing()
-                .map(|id| id.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
+            failing_controls: ids(&mut self.failing()),
+            not_evaluated_controls: ids(&mut self.not_evaluated()),
         }
     }
 
@@ -294,3 +347,104 @@ pub fn selected_namespaces(
 }
 
 pub mod security_baseline;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Observed;
+
+    fn violation(name: &str) -> Violation {
+        Violation::new(
+            ObjectRef {
+                kind: "Secret".into(),
+                namespace: Some("dev".into()),
+                name: name.into(),
+                labels: BTreeMap::new(),
+            },
+            "copied",
+        )
+    }
+
+    fn now() -> Timestamp {
+        "2026-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_check_that_did_not_run_is_never_a_pass() {
+        let outcomes = vec![
+            ControlOutcome::checked(ControlId::EnvironmentSegregation, 2, vec![]),
+            ControlOutcome::checked(ControlId::ProductionDataRestricted, 0, vec![])
+                .with_check_not_run("Secrets are not observed"),
+        ];
+        let evaluation = Evaluation::new(vec!["dev".into()], outcomes, &[], now());
+        let states: Vec<ControlState> = evaluation.controls.iter().map(|c| c.state).collect();
+        assert_eq!(states, [ControlState::Pass, ControlState::NotEvaluated]);
+        assert!(!evaluation.compliant());
+        let summary = evaluation.summary();
+        assert_eq!(
+            (summary.passing, summary.failing, summary.not_evaluated),
+            (1, 0, 1)
+        );
+        assert_eq!(
+            summary.score, 50,
+            "a check not run counts against the score"
+        );
+        assert_eq!(summary.not_evaluated_controls, "production-data-restricted");
+        assert_eq!(summary.failing_controls, "");
+        assert_eq!(
+            evaluation.notes[&ControlId::ProductionDataRestricted],
+            ["production-data-restricted was not evaluated: Secrets are not observed"]
+        );
+        assert!(
+            evaluation
+                .notices
+                .iter()
+                .any(|n| n.reason == CHECK_NOT_RUN && n.message.contains("not observed"))
+        );
+    }
+
+    #[test]
+    fn findings_of_the_parts_that_ran_still_fail() {
+        let outcome = ControlOutcome::checked(
+            ControlId::ProductionDataRestricted,
+            1,
+            vec![violation("classified")],
+        )
+        .with_check_not_run("Secrets are not observed");
+        let evaluation = Evaluation::new(vec![], vec![outcome], &[], now());
+        assert_eq!(evaluation.controls[0].state, ControlState::Fail);
+        assert_eq!(
+            evaluation.summary().failing_controls,
+            "production-data-restricted"
+        );
+    }
+
+    /// The copied-Secret check of an EnvironmentIsolation: requested, but the Secrets were
+    /// never observed (no `--detect-copied-secrets`, or Secret list forbidden).
+    #[test]
+    fn copied_secret_detection_without_secrets_is_not_evaluated() {
+        use super::isolation::tests::{snapshot, spec};
+        let mut blind = snapshot();
+        blind.secrets = Observed::NotObserved("the operator may not read Secrets".into());
+        let evaluation = isolation::evaluate("iso", &spec(), &blind, now());
+        let state = |e: &Evaluation| {
+            e.controls
+                .iter()
+                .find(|c| c.id == ControlId::ProductionDataRestricted)
+                .map(|c| c.state)
+        };
+        assert_eq!(state(&evaluation), Some(ControlState::NotEvaluated));
+        assert!(
+            evaluation.notes[&ControlId::ProductionDataRestricted][0]
+                .contains("the operator may not read Secrets")
+        );
+        // Not requested: nothing is missing.
+        let mut off = spec();
+        off.production_data.as_mut().unwrap().detect_copied_secrets = false;
+        let evaluation = isolation::evaluate("iso", &off, &blind, now());
+        assert_eq!(state(&evaluation), Some(ControlState::Pass));
+        // Observed and empty: a real Pass.
+        let evaluation = isolation::evaluate("iso", &spec(), &snapshot(), now());
+        assert_eq!(state(&evaluation), Some(ControlState::Pass));
+    }
+}

@@ -168,3 +168,96 @@ fn missing_resources(spec: &ResourcesSpec, container: &Container) -> Vec<&'stati
     }
     missing
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn spec() -> AvailabilitySpec {
+        AvailabilitySpec {
+            min_replicas: Some(2),
+            require_pod_disruption_budget: true,
+            require_probes: true,
+        }
+    }
+
+    fn deployment(name: &str, replicas: i32, probes: bool) -> Arc<Deployment> {
+        let mut container = json!({"name": "web", "image": "registry.example.com/web:1"});
+        if probes {
+            container["readinessProbe"] = json!({"httpGet": {"path": "/ready", "port": 8080}});
+            container["livenessProbe"] = json!({"httpGet": {"path": "/live", "port": 8080}});
+        }
+        Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": "shop"},
+                "spec": {
+                    "replicas": replicas,
+                    "selector": {"matchLabels": {"app": name}},
+                    "template": {
+                        "metadata": {"labels": {"app": name}},
+                        "spec": {"containers": [container]},
+                    },
+                },
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn pdb(app: &str) -> Arc<PodDisruptionBudget> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": app, "namespace": "shop"},
+                "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": app}}},
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn findings(snapshot: &Snapshot) -> Vec<String> {
+        availability(Some(&spec()), &["shop".into()], snapshot)
+            .violations
+            .into_iter()
+            .map(|v| format!("{}: {}", v.object.name, v.message))
+            .collect()
+    }
+
+    #[test]
+    fn single_replica_without_budget_or_probes_breaks_every_rule() {
+        let snapshot = Snapshot {
+            deployments: vec![deployment("fragile", 1, false)],
+            ..Default::default()
+        };
+        assert_eq!(
+            findings(&snapshot),
+            [
+                "fragile: container `web` lacks a readiness or liveness probe",
+                "fragile: no PodDisruptionBudget covers its pods",
+                "fragile: runs 1 replica(s), fewer than the required 2",
+            ]
+        );
+    }
+
+    #[test]
+    fn replicated_deployment_with_budget_and_probes_passes() {
+        let snapshot = Snapshot {
+            deployments: vec![deployment("sturdy", 3, true)],
+            pod_disruption_budgets: vec![pdb("sturdy"), pdb("other")],
+            ..Default::default()
+        };
+        assert_eq!(findings(&snapshot), Vec::<String>::new());
+        // A budget for other pods does not cover it.
+        let snapshot = Snapshot {
+            deployments: vec![deployment("sturdy", 3, true)],
+            pod_disruption_budgets: vec![pdb("other")],
+            ..Default::default()
+        };
+        assert_eq!(
+            findings(&snapshot),
+            ["sturdy: no PodDisruptionBudget covers its pods"]
+        );
+    }
+}

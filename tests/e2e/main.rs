@@ -7,6 +7,7 @@ mod environment_isolation;
 mod evidence;
 mod isolation_bypass;
 mod leader;
+mod network_and_psa;
 mod security_baseline;
 mod smoke;
 mod support;

@@ -1,0 +1,636 @@
+//! `restricted-ports`, `workload-hardening` and `high-availability` on the real control plane,
+//! in both modes: what status reports, what the API server enforces, and that the two agree
+//! under exemptions, including when an exemption expires while the operator runs.
+
+use crate::support::*;
+use baseline_operator::api::{ControlResult, ControlState, SecurityBaseline};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::Client;
+use kube::api::{Api, DeleteParams};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+const PSA_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+
+async fn delete_baseline(api: &Api<SecurityBaseline>, name: &str) {
+    let _ = api.delete(name, &DeleteParams::default()).await;
+    wait_until("baseline deleted", TIMEOUT, || async {
+        api.get_opt(name).await.unwrap().is_none()
+    })
+    .await;
+}
+
+/// Waits until the operator has reconciled the current generation and `check` holds for it.
+async fn wait_status(
+    api: &Api<SecurityBaseline>,
+    name: &str,
+    what: &str,
+    check: impl Fn(&SecurityBaseline) -> bool,
+) -> SecurityBaseline {
+    let reconciled = |sb: &SecurityBaseline| {
+        sb.status.as_ref().is_some_and(|s| {
+            s.observed_generation == sb.metadata.generation
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+    };
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let sb = api.get(name).await.unwrap();
+        if reconciled(&sb) && check(&sb) {
+            return sb;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for: {what}\nlast status: {}",
+            serde_json::to_string_pretty(&sb.status).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn control<'a>(sb: &'a SecurityBaseline, id: &str) -> &'a ControlResult {
+    sb.status
+        .as_ref()
+        .and_then(|s| s.controls.iter().find(|c| c.id.as_str() == id))
+        .unwrap_or_else(|| panic!("{id} missing from status"))
+}
+
+fn condition<'a>(sb: &'a SecurityBaseline, type_: &str) -> &'a Condition {
+    sb.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+        .unwrap_or_else(|| panic!("condition {type_} missing"))
+}
+
+fn findings(c: &ControlResult) -> Vec<String> {
+    c.findings
+        .iter()
+        .map(|f| format!("{} {}: {}", f.kind, f.name, f.message))
+        .collect()
+}
+
+async fn policies_in(client: &Client, ns: &str) -> Vec<String> {
+    let api: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
+    let mut names: Vec<String> = api
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    names.sort();
+    names
+}
+
+async fn labels_of(client: &Client, ns: &str) -> BTreeMap<String, String> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    api.get(ns)
+        .await
+        .unwrap()
+        .metadata
+        .labels
+        .unwrap_or_default()
+}
+
+/// An RFC 3339 instant `seconds` from now, as an exemption's `expires`.
+fn in_seconds(seconds: i64) -> String {
+    (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(seconds))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// A pod that breaks `restricted` (and `baseline`): privileged.
+fn privileged_pod(ns: &str, name: &str, labels: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\nspec:\n  containers:\n  - name: app\n    image: registry.example.com/app:1\n    securityContext: {{privileged: true}}\n"
+    )
+}
+
+/// Whether the real Pod Security admission rejects creating `yaml`; an admitted pod is
+/// deleted again so that the next attempt is a fresh create.
+fn psa_rejects(yaml: &str) -> Result<bool, String> {
+    match cluster().apply_yaml(yaml) {
+        Ok(_) => {
+            cluster().kubectl_stdin(&["delete", "--wait", "-f", "-"], yaml);
+            Ok(false)
+        }
+        Err(message) if message.contains("violates PodSecurity") => Ok(true),
+        Err(message) => Err(message),
+    }
+}
+
+#[tokio::test]
+async fn restricted_ports_reports_in_audit_and_enforces_dns_only_egress() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(&client, "e2e-np-ports", &[("e2e-np", "ports")]).await;
+    cluster()
+        .apply_yaml(&format!(
+            r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: open-to-all, namespace: {ns}}}
+spec:
+  podSelector: {{}}
+  ingress: [{{}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: debug, namespace: {ns}}}
+spec:
+  type: NodePort
+  selector: {{app: web}}
+  ports: [{{port: 8080, protocol: TCP}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  type: LoadBalancer
+  selector: {{app: web}}
+  ports: [{{port: 443, protocol: TCP}}]
+"#
+        ))
+        .expect("foreign NetworkPolicy and Services");
+    let spec = |mode: &str| {
+        json!({
+            "mode": mode,
+            "namespaceSelector": {"matchLabels": {"e2e-np": "ports"}},
+            "network": {"defaultDeny": ["Ingress", "Egress"], "allowDNS": true, "allowedIngressPorts": [{"port": 443}]},
+        })
+    };
+    let name = "e2e-np-ports";
+    let api: Api<SecurityBaseline> = apply_cr(&client, name, spec("Audit")).await;
+    let sb = wait_status(&api, name, "restricted-ports evaluated", |sb| {
+        control(sb, "restricted-ports").state == ControlState::Fail
+    })
+    .await;
+    let found = findings(control(&sb, "restricted-ports"));
+    for expected in [
+        format!("Namespace {ns}: namespace `{ns}` has no default-deny Ingress NetworkPolicy"),
+        format!("Namespace {ns}: namespace `{ns}` has no default-deny Egress NetworkPolicy"),
+        "NetworkPolicy open-to-all: NetworkPolicy admits all sources on all ports".to_string(),
+        "Service debug: NodePort Service exposes port 8080/TCP which the baseline does not list"
+            .to_string(),
+    ] {
+        assert!(found.contains(&expected), "{expected:?} not in {found:?}");
+    }
+    assert!(
+        !found.iter().any(|f| f.starts_with("Service web")),
+        "the listed port 443 is fine: {found:?}"
+    );
+    assert_eq!(
+        policies_in(&client, &ns).await,
+        ["open-to-all"],
+        "Audit mode writes no NetworkPolicy"
+    );
+
+    apply_cr::<SecurityBaseline>(&client, name, spec("Enforce")).await;
+    let sb = wait_status(&api, name, "default-deny in place", |sb| {
+        !findings(control(sb, "restricted-ports"))
+            .iter()
+            .any(|f| f.contains("has no default-deny"))
+    })
+    .await;
+    assert_eq!(
+        policies_in(&client, &ns).await,
+        [
+            "open-to-all".to_string(),
+            format!("sb-{name}-allow"),
+            format!("sb-{name}-default-deny")
+        ]
+    );
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    let deny = serde_json::to_value(
+        policies
+            .get(&format!("sb-{name}-default-deny"))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(deny["spec"]["podSelector"], json!({}));
+    assert_eq!(deny["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
+    let allow =
+        serde_json::to_value(policies.get(&format!("sb-{name}-allow")).await.unwrap()).unwrap();
+    assert_eq!(
+        allow["spec"]["egress"],
+        json!([{
+            "to": [{
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }],
+            "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+        }]),
+        "DNS egress goes to the cluster DNS only"
+    );
+    assert_eq!(
+        allow["spec"]["ingress"],
+        json!([{"ports": [{"port": 443, "protocol": "TCP"}]}])
+    );
+    // The foreign findings stay: enforcement adds policies, it does not hide others' openings.
+    let found = findings(control(&sb, "restricted-ports"));
+    assert_eq!(control(&sb, "restricted-ports").state, ControlState::Fail);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("NetworkPolicy open-to-all")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|f| f.starts_with("Service debug")),
+        "{found:?}"
+    );
+
+    // A foreign policy that opens DNS to every destination defeats the egress default-deny.
+    cluster()
+        .apply_yaml(&format!(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: dns-anywhere, namespace: {ns}}}\nspec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n  egress: [{{ports: [{{port: 53, protocol: UDP}}]}}]\n"
+        ))
+        .unwrap();
+    wait_status(&api, name, "DNS-to-anywhere finding", |sb| {
+        findings(control(sb, "restricted-ports")).iter().any(|f| {
+            f.starts_with("NetworkPolicy dns-anywhere: NetworkPolicy allows egress to every destination on port 53/UDP")
+        })
+    })
+    .await;
+
+    for (kind, object) in [
+        ("networkpolicy", "open-to-all"),
+        ("networkpolicy", "dns-anywhere"),
+        ("service", "debug"),
+    ] {
+        cluster().kubectl_ok(&["delete", kind, object, "-n", &ns]);
+    }
+    wait_status(&api, name, "restricted-ports passes", |sb| {
+        control(sb, "restricted-ports").state == ControlState::Pass
+    })
+    .await;
+    delete_baseline(&api, name).await;
+}
+
+#[tokio::test]
+async fn workload_hardening_reports_in_audit_and_the_api_server_enforces_it() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(&client, "e2e-psa-modes", &[("e2e-psa", "modes")]).await;
+    let spec = |mode: &str| {
+        json!({
+            "mode": mode,
+            "namespaceSelector": {"matchLabels": {"e2e-psa": "modes"}},
+            "podSecurity": {"level": "restricted"},
+        })
+    };
+    let name = "e2e-psa-modes";
+    let api: Api<SecurityBaseline> = apply_cr(&client, name, spec("Audit")).await;
+    wait_status(&api, name, "Audit evaluated", |sb| {
+        control(sb, "workload-hardening").state == ControlState::Pass
+    })
+    .await;
+    // Audit: the API server admits the pod; status reports it.
+    assert_eq!(
+        psa_rejects(&privileged_pod(&ns, "probe", "{}")),
+        Ok(false),
+        "Audit mode puts no Pod Security label"
+    );
+    cluster()
+        .apply_yaml(&privileged_pod(&ns, "privileged", "{}"))
+        .unwrap();
+    let sb = wait_status(&api, name, "privileged pod reported", |sb| {
+        control(sb, "workload-hardening").state == ControlState::Fail
+    })
+    .await;
+    let found = findings(control(&sb, "workload-hardening"));
+    assert!(
+        found.iter().any(|f| f
+            .starts_with("Pod privileged: violates PodSecurity \"restricted:latest\"")
+            && f.contains("privileged")),
+        "{found:?}"
+    );
+    assert!(!labels_of(&client, &ns).await.contains_key(PSA_ENFORCE));
+
+    // Enforce: the labels, and the real Pod Security admission rejects a new violating pod.
+    apply_cr::<SecurityBaseline>(&client, name, spec("Enforce")).await;
+    wait_until("PSA labels applied", TIMEOUT, || async {
+        labels_of(&client, &ns)
+            .await
+            .get(PSA_ENFORCE)
+            .map(String::as_str)
+            == Some("restricted")
+    })
+    .await;
+    assert_eq!(psa_rejects(&privileged_pod(&ns, "second", "{}")), Ok(true));
+    // The pod that existed before stays a finding: admission does not judge existing pods.
+    let sb = wait_status(&api, name, "Enforce evaluated", |_| true).await;
+    assert_eq!(control(&sb, "workload-hardening").state, ControlState::Fail);
+    cluster().kubectl_ok(&["delete", "pod", "privileged", "-n", &ns, "--wait"]);
+    wait_status(&api, name, "workload-hardening passes", |sb| {
+        control(sb, "workload-hardening").state == ControlState::Pass
+    })
+    .await;
+    delete_baseline(&api, name).await;
+    wait_until("labels removed with the baseline", TIMEOUT, || async {
+        !labels_of(&client, &ns).await.contains_key(PSA_ENFORCE)
+    })
+    .await;
+}
+
+/// A namespace exempted from `restricted-ports` and `workload-hardening` gets neither owned
+/// NetworkPolicies nor Pod Security labels, and status counts its findings as exempted; when
+/// the exemption expires (no trigger but the clock), both come back, in enforcement and in
+/// status.
+#[tokio::test]
+async fn namespace_exemption_is_reflected_in_enforcement_until_it_expires() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let exempt = namespace(&client, "e2e-exempt-legacy", &[("e2e-exempt", "yes")]).await;
+    let enforced = namespace(&client, "e2e-exempt-shop", &[("e2e-exempt", "yes")]).await;
+    cluster()
+        .apply_yaml(&privileged_pod(&exempt, "legacy", "{}"))
+        .unwrap();
+    let name = "e2e-exempt";
+    // Long enough to observe the exempted state, short enough to watch it run out.
+    let expires = in_seconds(25);
+    let api: Api<SecurityBaseline> = apply_cr(
+        &client,
+        name,
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-exempt": "yes"}},
+            "network": {"defaultDeny": ["Ingress"]},
+            "podSecurity": {"level": "restricted"},
+            "exemptions": [{
+                "controls": ["restricted-ports", "workload-hardening"],
+                "namespaces": [exempt],
+                "reason": "legacy app being replaced", "approvedBy": "ciso", "expires": expires,
+            }],
+        }),
+    )
+    .await;
+    // The first evaluation runs before the first policies exist; wait for the one after.
+    let sb = wait_status(&api, name, "exempted namespace evaluated", |sb| {
+        control(sb, "workload-hardening").state == ControlState::Exempt
+            && control(sb, "restricted-ports").state == ControlState::Exempt
+    })
+    .await;
+    assert_eq!(control(&sb, "workload-hardening").exempted, 1);
+    assert_eq!(control(&sb, "workload-hardening").failed, 0);
+    assert_eq!(control(&sb, "restricted-ports").exempted, 1);
+    let message = &condition(&sb, "WorkloadHardening").message;
+    assert!(
+        message.contains(&format!(
+            "namespace(s) {exempt} carry no Pod Security labels"
+        )),
+        "{message}"
+    );
+    wait_until(
+        "enforced namespace labelled and denied",
+        TIMEOUT,
+        || async {
+            labels_of(&client, &enforced)
+                .await
+                .get(PSA_ENFORCE)
+                .map(String::as_str)
+                == Some("restricted")
+                && policies_in(&client, &enforced).await == [format!("sb-{name}-default-deny")]
+        },
+    )
+    .await;
+    // Enforcement agrees with status: nothing in the exempted namespace.
+    assert!(!labels_of(&client, &exempt).await.contains_key(PSA_ENFORCE));
+    assert!(policies_in(&client, &exempt).await.is_empty());
+    assert_eq!(
+        psa_rejects(&privileged_pod(&exempt, "also-legacy", "{}")),
+        Ok(false)
+    );
+    assert_eq!(
+        psa_rejects(&privileged_pod(&enforced, "sneaky", "{}")),
+        Ok(true)
+    );
+
+    // The clock runs out: enforcement and the finding come back by themselves.
+    wait_until(
+        "labels and policies back after expiry",
+        Duration::from_secs(60),
+        || async {
+            labels_of(&client, &exempt)
+                .await
+                .get(PSA_ENFORCE)
+                .map(String::as_str)
+                == Some("restricted")
+                && policies_in(&client, &exempt).await == [format!("sb-{name}-default-deny")]
+        },
+    )
+    .await;
+    let sb = wait_status(&api, name, "finding back after expiry", |sb| {
+        control(sb, "workload-hardening").state == ControlState::Fail
+    })
+    .await;
+    let c = control(&sb, "workload-hardening");
+    assert_eq!((c.failed, c.exempted), (1, 0));
+    assert!(findings(c)[0].starts_with("Pod legacy: violates PodSecurity"));
+    assert_eq!(
+        psa_rejects(&privileged_pod(&exempt, "after-expiry", "{}")),
+        Ok(true)
+    );
+    delete_baseline(&api, name).await;
+}
+
+/// An exemption that selects pods cannot be expressed in Pod Security labels (namespace-wide):
+/// the labels stay, status counts the selected pods as exempted and says that admission still
+/// enforces the level for them.
+#[tokio::test]
+async fn pod_selector_exemption_keeps_labels_and_status_says_why() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(&client, "e2e-psa-selector", &[("e2e-psa", "selector")]).await;
+    cluster()
+        .apply_yaml(&privileged_pod(&ns, "agent", "{app: agent}"))
+        .unwrap();
+    let name = "e2e-psa-selector";
+    let api: Api<SecurityBaseline> = apply_cr(
+        &client,
+        name,
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-psa": "selector"}},
+            "podSecurity": {"level": "restricted"},
+            "exemptions": [{
+                "controls": ["workload-hardening"], "selector": {"matchLabels": {"app": "agent"}},
+                "reason": "node agent", "approvedBy": "ciso", "expires": "2099-01-01",
+            }],
+        }),
+    )
+    .await;
+    let sb = wait_status(&api, name, "selector exemption evaluated", |sb| {
+        control(sb, "workload-hardening").state == ControlState::Exempt
+    })
+    .await;
+    let message = &condition(&sb, "WorkloadHardening").message;
+    assert!(
+        message.contains("selects objects by label (app=agent); Pod Security Admission is namespace-wide, so admission still enforces restricted:latest for their pods")
+            && message.contains(&ns),
+        "{message}"
+    );
+    wait_until("labels stay", TIMEOUT, || async {
+        labels_of(&client, &ns)
+            .await
+            .get(PSA_ENFORCE)
+            .map(String::as_str)
+            == Some("restricted")
+    })
+    .await;
+    assert_eq!(
+        psa_rejects(&privileged_pod(&ns, "agent-2", "{app: agent}")),
+        Ok(true),
+        "admission enforces the level for selected pods too, as status says"
+    );
+    wait_until("ExemptionScope event", TIMEOUT, || async {
+        let events = cluster().kubectl_ok(&[
+            "get",
+            "events",
+            "-A",
+            "--field-selector",
+            "reason=ExemptionScope",
+            "-o",
+            "json",
+        ]);
+        events.contains(name) && events.contains("namespace-wide")
+    })
+    .await;
+    delete_baseline(&api, name).await;
+}
+
+fn deployment(ns: &str, name: &str, replicas: i32, probes: bool, labels: &str) -> String {
+    let probes = if probes {
+        "\n        readinessProbe: {httpGet: {path: /ready, port: 8080}}\n        livenessProbe: {httpGet: {path: /live, port: 8080}}"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers:\n      - name: app\n        image: registry.example.com/{name}:1{probes}\n"
+    )
+}
+
+#[tokio::test]
+async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(&client, "e2e-ha", &[("e2e-ha", "yes")]).await;
+    for yaml in [
+        deployment(&ns, "fragile", 1, false, "{}"),
+        deployment(&ns, "sturdy", 2, true, "{}"),
+        deployment(&ns, "batch-ui", 1, false, "{ha-exempt: \"yes\"}"),
+        format!(
+            "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: sturdy, namespace: {ns}}}\nspec:\n  minAvailable: 1\n  selector: {{matchLabels: {{app: sturdy}}}}\n"
+        ),
+    ] {
+        cluster().apply_yaml(&yaml).expect("workloads");
+    }
+    let spec = |mode: &str| {
+        json!({
+            "mode": mode,
+            "namespaceSelector": {"matchLabels": {"e2e-ha": "yes"}},
+            "availability": {"minReplicas": 2, "requirePodDisruptionBudget": true, "requireProbes": true},
+            "exemptions": [{
+                "controls": ["high-availability"], "selector": {"matchLabels": {"ha-exempt": "yes"}},
+                "reason": "internal tool", "approvedBy": "cto", "expires": "2099-01-01",
+            }],
+        })
+    };
+    let name = "e2e-ha";
+    let api: Api<SecurityBaseline> = apply_cr(&client, name, spec("Audit")).await;
+    let expected = [
+        "Deployment fragile: container `app` lacks a readiness or liveness probe",
+        "Deployment fragile: no PodDisruptionBudget covers its pods",
+        "Deployment fragile: runs 1 replica(s), fewer than the required 2",
+    ];
+    for mode in ["Audit", "Enforce"] {
+        apply_cr::<SecurityBaseline>(&client, name, spec(mode)).await;
+        let sb = wait_status(&api, name, &format!("high-availability in {mode}"), |sb| {
+            sb.spec.mode.map(|m| format!("{m:?}")).as_deref() == Some(mode)
+                && control(sb, "high-availability").state == ControlState::Fail
+        })
+        .await;
+        let c = control(&sb, "high-availability");
+        assert_eq!(findings(c), expected, "{mode}");
+        assert_eq!(c.checked, 3, "{mode}");
+        assert_eq!(c.failed, 3, "{mode}");
+        assert_eq!(
+            c.exempted, 3,
+            "batch-ui breaks all three rules, all waived ({mode})"
+        );
+        assert_eq!(condition(&sb, "HighAvailability").status, "False");
+    }
+    // Report only: the operator scales nothing, adds no budget, and rejects nothing.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    assert_eq!(
+        deployments.get("fragile").await.unwrap().spec.replicas,
+        Some(1)
+    );
+    let budgets = cluster().kubectl_ok(&["get", "pdb", "-n", &ns, "-o", "name"]);
+    assert_eq!(budgets.trim(), "poddisruptionbudget.policy/sturdy");
+    let vaps = cluster().kubectl_ok(&["get", "validatingadmissionpolicies", "-o", "name"]);
+    assert!(!vaps.contains(&format!("sb-{name}")), "{vaps}");
+    cluster()
+        .apply_yaml(&deployment(&ns, "another-single", 1, false, "{}"))
+        .expect("a single-replica Deployment is admitted in Enforce mode");
+    wait_status(&api, name, "new Deployment reported", |sb| {
+        findings(control(sb, "high-availability"))
+            .iter()
+            .any(|f| f.starts_with("Deployment another-single"))
+    })
+    .await;
+
+    // Compliant workloads pass; the exempted one stays counted as exempted.
+    for object in ["fragile", "another-single"] {
+        cluster().kubectl_ok(&["delete", "deployment", object, "-n", &ns]);
+    }
+    let sb = wait_status(&api, name, "high-availability exempt", |sb| {
+        control(sb, "high-availability").state == ControlState::Exempt
+    })
+    .await;
+    let c = control(&sb, "high-availability");
+    assert_eq!((c.checked, c.failed, c.exempted), (2, 0, 3));
+    delete_baseline(&api, name).await;
+}
+
+/// The summary never counts a check that did not run as passing; here every check runs, so
+/// the field stays absent, which the ArgoCD health check reads as healthy.
+#[tokio::test]
+async fn summary_omits_not_evaluated_when_every_check_ran() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    namespace(&client, "e2e-np-summary", &[("e2e-np", "summary")]).await;
+    let name = "e2e-np-summary";
+    let api: Api<SecurityBaseline> = apply_cr(
+        &client,
+        name,
+        json!({
+            "mode": "Audit",
+            "namespaceSelector": {"matchLabels": {"e2e-np": "summary"}},
+            "podSecurity": {"level": "baseline"},
+        }),
+    )
+    .await;
+    let sb = wait_status(&api, name, "evaluated", |_| true).await;
+    let summary = serde_json::to_value(&sb.status.as_ref().unwrap().summary).unwrap();
+    assert_eq!(summary["passing"], json!(1));
+    assert_eq!(summary.get("notEvaluated"), None::<&Value>);
+    assert_eq!(summary.get("notEvaluatedControls"), None::<&Value>);
+    assert_eq!(condition(&sb, "Compliant").status, "True");
+    delete_baseline(&api, name).await;
+}

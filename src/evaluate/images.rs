@@ -27,7 +27,7 @@ pub fn trusted_images(
 }
 
 fn carrier_violations(spec: &ImagesSpec, carrier: &PodCarrier) -> Vec<Violation> {
-    let object = ObjectRef::of(carrier.kind, carrier.meta);
+    let object = ObjectRef::of_carrier(carrier);
     containers(carrier)
         .filter_map(|(name, image)| {
             image_problem(spec, image).map(|why| {

@@ -49,7 +49,7 @@ pub fn least_privilege(
             });
             if carrier.spec.automount_service_account_token.is_none() && !account_opts_out {
                 violations.push(Violation::new(
-                    ObjectRef::of(carrier.kind, carrier.meta),
+                    ObjectRef::of_carrier(&carrier),
                     format!(
                         "pods automount the token of ServiceAccount `{account}` without opting in (set automountServiceAccountToken)"
                     ),

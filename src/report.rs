@@ -265,6 +265,7 @@ mod tests {
                 namespace: Some(ns.into()),
                 name: format!("app-{i:05}"),
                 labels: BTreeMap::new(),
+                pod_labels: None,
             },
             format!("container app uses image nginx:latest with a mutable tag ({i})"),
         )

@@ -189,14 +189,16 @@ impl PodSecuritySpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImagesSpec {
-    /// Image reference prefixes that are trusted (e.g. `registry.example.com/`); any when empty.
+    /// Trusted registries or repository paths (e.g. `registry.example.com` or
+    /// `registry.example.com/team/`), matched on a `/` boundary: `registry.example.com` does not
+    /// trust `registry.example.com.evil.io/x` nor `registry.example.com:5000/x`. Any when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub allowed_registries: Vec<String>,
     /// Reject `:latest` and untagged images.
     #[serde(default)]
     pub disallow_latest_tag: bool,
-    /// Require every image to be pinned by `@sha256:` digest.
+    /// Require every image to be pinned by a digest: `@sha256:` and 64 lowercase hex digits.
     #[serde(default)]
     pub require_digest: bool,
 }
@@ -204,7 +206,8 @@ pub struct ImagesSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessSpec {
-    /// ClusterRoles/Roles no RoleBinding in a selected namespace may grant.
+    /// ClusterRoles no RoleBinding in a selected namespace may grant (a namespaced Role of the
+    /// same name is another role and is not matched).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub forbidden_roles: Vec<String>,

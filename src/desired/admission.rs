@@ -2,14 +2,15 @@
 //! the operator is down, with messages that name the control id.
 
 use super::{DesiredObject, OwnedKind, Owner};
-use crate::api::security_baseline::ImagesSpec;
+use crate::api::security_baseline::{ImagesSpec, ResourcesSpec};
 use crate::api::{Exemption, SecurityBaselineSpec};
 use crate::catalog::ControlId;
 use crate::evaluate::exemptions::Live;
-use crate::evaluate::{encryption, privilege};
+use crate::evaluate::{encryption, images, privilege};
 use crate::snapshot::Snapshot;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::Selector;
 use serde_json::{Value, json};
 
 /// One admission rule: what it matches and the CEL that must hold.
@@ -30,9 +31,25 @@ pub fn cel_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// CEL that is true for objects a label selector selects.
-fn selector_cel(selector: &LabelSelector) -> String {
-    let labels = "(has(object.metadata.labels) ? object.metadata.labels : {})";
+/// CEL for the labels of the request's object.
+const OBJECT_LABELS: &str = "(has(object.metadata.labels) ? object.metadata.labels : {})";
+
+/// Kinds whose pod template is `spec.template`.
+const TEMPLATED_KINDS: &str = "['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job']";
+
+/// CEL for the pod template labels of a [`TEMPLATED_KINDS`] object.
+const TEMPLATE_LABELS: &str = "(has(object.spec.template.metadata) && has(object.spec.template.metadata.labels) ? object.spec.template.metadata.labels : {})";
+
+/// CEL for the pod template labels of a CronJob.
+const CRONJOB_TEMPLATE_LABELS: &str = "(has(object.spec.jobTemplate.spec.template.metadata) && has(object.spec.jobTemplate.spec.template.metadata.labels) ? object.spec.jobTemplate.spec.template.metadata.labels : {})";
+
+/// CEL that is true when `selector` selects the label map `labels` (a CEL expression), exactly
+/// as `evaluate::selects` decides it. A selector kube cannot parse (an unknown operator, `In`
+/// or `NotIn` without values) selects nothing on both sides, so a typo never widens a waiver.
+fn selector_cel(selector: &LabelSelector, labels: &str) -> String {
+    if Selector::try_from(selector.clone()).is_err() {
+        return "false".into();
+    }
     let mut terms = Vec::new();
     for (k, v) in selector.match_labels.iter().flatten() {
         let key = cel_string(k);
@@ -48,7 +65,8 @@ fn selector_cel(selector: &LabelSelector) -> String {
             "In" => format!("({key} in {labels} && {labels}[{key}] in {values})"),
             "NotIn" => format!("!({key} in {labels} && {labels}[{key}] in {values})"),
             "Exists" => format!("{key} in {labels}"),
-            _ => format!("!({key} in {labels})"),
+            "DoesNotExist" => format!("!({key} in {labels})"),
+            _ => "false".into(),
         });
     }
     if terms.is_empty() {
@@ -56,6 +74,22 @@ fn selector_cel(selector: &LabelSelector) -> String {
     } else {
         terms.join(" && ")
     }
+}
+
+/// CEL that is true when `selector` covers the request's object: it selects the object's own
+/// labels or, for a workload, its pod template's labels. This is the rule of
+/// `evaluate::exemptions::covers`; see there for why (and for what it means for tenants).
+///
+/// Only workloads have template labels: a Pod's pod labels are its own, and other kinds have
+/// none, so a selector that matches an empty label set (`DoesNotExist`, `NotIn`) must not be
+/// tried against a template they do not have.
+fn exemption_selector_cel(selector: &LabelSelector) -> String {
+    format!(
+        "({}) || (object.kind in {TEMPLATED_KINDS} && ({})) || (object.kind == 'CronJob' && ({}))",
+        selector_cel(selector, OBJECT_LABELS),
+        selector_cel(selector, TEMPLATE_LABELS),
+        selector_cel(selector, CRONJOB_TEMPLATE_LABELS),
+    )
 }
 
 /// CEL that is true when a live exemption waives `control` for the request's object.
@@ -71,7 +105,7 @@ pub fn exemption_condition(
             terms.push(format!("request.namespace in {}", cel_list(&e.namespaces)));
         }
         if let Some(selector) = &e.selector {
-            terms.push(format!("({})", selector_cel(selector)));
+            terms.push(format!("({})", exemption_selector_cel(selector)));
         }
         if terms.is_empty() {
             return None;
@@ -112,10 +146,11 @@ pub fn policy_and_binding(
     if !rule.variables.is_empty() {
         spec["variables"] = json!(rule.variables);
     }
-    if let Some(condition) = exempt {
-        spec["matchConditions"] =
-            json!([{"name": "not-exempted", "expression": format!("!({condition})")}]);
-    }
+    // The condition is rendered even when nothing is exempted (as `true`): when the last
+    // exemption expires, the policy visibly changes and is re-applied without it, instead of
+    // an absent field that a subset comparison with the live policy would not notice.
+    let not_exempted = exempt.map_or_else(|| "true".to_string(), |c| format!("!({c})"));
+    spec["matchConditions"] = json!([{"name": "not-exempted", "expression": not_exempted}]);
     let policy = DesiredObject::owned(
         OwnedKind::ValidatingAdmissionPolicy,
         owner,
@@ -146,53 +181,250 @@ fn rules(groups: &[&str], resources: &[&str]) -> Value {
     }])
 }
 
-fn pod_carrier_rules() -> Value {
-    json!([
-        {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE", "UPDATE"]},
-        {"apiGroups": ["apps"], "apiVersions": ["v1"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "operations": ["CREATE", "UPDATE"]},
-        {"apiGroups": ["batch"], "apiVersions": ["v1"], "resources": ["jobs", "cronjobs"], "operations": ["CREATE", "UPDATE"]},
-    ])
+/// The main resources of every kind that carries pods. Subresources (`scale`, `status`) are
+/// not listed, so scaling and status updates are never judged.
+fn pod_carrier_rules() -> Vec<Value> {
+    vec![
+        json!({"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE", "UPDATE"]}),
+        json!({"apiGroups": ["apps"], "apiVersions": ["v1"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "operations": ["CREATE", "UPDATE"]}),
+        json!({"apiGroups": ["batch"], "apiVersions": ["v1"], "resources": ["jobs", "cronjobs"], "operations": ["CREATE", "UPDATE"]}),
+    ]
 }
 
-/// `variables.containers`: every container, init and ephemeral container of a pod or template.
-fn container_variables() -> Vec<Value> {
-    vec![
-        json!({"name": "podSpec", "expression": "object.kind == 'Pod' ? object.spec : (object.kind == 'CronJob' ? object.spec.jobTemplate.spec.template.spec : object.spec.template.spec)"}),
-        json!({"name": "containers", "expression": "variables.podSpec.containers + (has(variables.podSpec.initContainers) ? variables.podSpec.initContainers : []) + (has(variables.podSpec.ephemeralContainers) ? variables.podSpec.ephemeralContainers : [])"}),
-    ]
+/// CEL for the pod spec of `object` or `oldObject`: the Pod's own, or the workload's template.
+fn pod_spec_of(object: &str) -> String {
+    format!(
+        "({object}.kind == 'Pod' ? {object}.spec : ({object}.kind == 'CronJob' ? {object}.spec.jobTemplate.spec.template.spec : {object}.spec.template.spec))"
+    )
+}
+
+/// CEL for the containers and init containers of a pod spec (what resource-governance judges).
+fn regular_containers_of(spec: &str) -> String {
+    format!("({spec}.containers + (has({spec}.initContainers) ? {spec}.initContainers : []))")
+}
+
+/// CEL for every container, init and ephemeral container of a pod spec (what trusted-images
+/// judges).
+fn all_containers_of(spec: &str) -> String {
+    format!(
+        "({} + (has({spec}.ephemeralContainers) ? {spec}.ephemeralContainers : []))",
+        regular_containers_of(spec)
+    )
+}
+
+/// The `judged` variable: true on CREATE, and on UPDATE only when `changed` (CEL comparing
+/// `object` with `oldObject`) says the update changes what the control judges.
+///
+/// Admission judges what a request changes, never what it leaves alone: metadata-only
+/// updates (labels, annotations, finalizers, ownerReferences), `spec.replicas`, the `scale` and
+/// `status` subresources and deletions of objects that were already non-compliant are let
+/// through, so remediation (scaling an old ReplicaSet to zero, a PVC shedding its finalizer)
+/// is never blocked. An update that does change the judged fields is judged in full: touching
+/// a workload's images means all of them must be trusted. The audit keeps reporting what is
+/// non-compliant either way.
+fn judged(changed: &str) -> Value {
+    json!({
+        "name": "judged",
+        "expression": format!("request.operation != 'UPDATE' || oldObject == null || ({changed})"),
+    })
+}
+
+/// A validation that holds trivially when the request is not judged.
+fn when_judged(expression: &str) -> String {
+    format!("!variables.judged || ({expression})")
 }
 
 fn image_rule(spec: &ImagesSpec) -> Option<Rule> {
     let mut validations = Vec::new();
-    if !spec.allowed_registries.is_empty() {
+    let prefixes = images::registry_prefixes(spec);
+    if !prefixes.is_empty() {
         validations.push((
-            format!(
+            when_judged(&format!(
                 "variables.containers.all(c, {}.exists(p, c.image.startsWith(p)))",
-                cel_list(&spec.allowed_registries)
-            ),
+                cel_list(&prefixes)
+            )),
             format!(
                 "images must come from an allowed registry ({})",
                 spec.allowed_registries.join(", ")
             ),
         ));
     }
+    let pinned = format!("c.image.matches({})", cel_string(images::PINNED_PATTERN));
     if spec.require_digest {
         validations.push((
-            "variables.containers.all(c, c.image.contains('@sha256:'))".into(),
-            "images must be pinned by a sha256 digest".into(),
+            when_judged(&format!("variables.containers.all(c, {pinned})")),
+            "images must be pinned by a sha256 digest (@sha256: and 64 lowercase hex digits)"
+                .into(),
         ));
     }
     if spec.disallow_latest_tag {
         validations.push((
-            "variables.containers.all(c, c.image.contains('@') || (c.image.lastIndexOf(':') > c.image.lastIndexOf('/') && !c.image.endsWith(':latest')))".into(),
+            when_judged(&format!(
+                "variables.containers.all(c, {pinned} || (c.image.matches({}) && !c.image.matches({})))",
+                cel_string(images::TAGGED_PATTERN),
+                cel_string(images::LATEST_PATTERN)
+            )),
             "images must carry an immutable tag, not `latest` or none".into(),
         ));
     }
-    (!validations.is_empty()).then(|| Rule {
+    if validations.is_empty() {
+        return None;
+    }
+    let mut resources = pod_carrier_rules();
+    // `kubectl debug` adds an ephemeral container through this subresource.
+    resources.push(json!({"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods/ephemeralcontainers"], "operations": ["UPDATE"]}));
+    let images_of = |object: &str| {
+        format!(
+            "{}.map(c, c.image)",
+            all_containers_of(&pod_spec_of(object))
+        )
+    };
+    Some(Rule {
         control: ControlId::TrustedImages,
-        resources: pod_carrier_rules(),
-        variables: container_variables(),
+        resources: json!(resources),
+        variables: vec![
+            json!({"name": "containers", "expression": all_containers_of(&pod_spec_of("object"))}),
+            judged(&format!(
+                "{} != {}",
+                images_of("object"),
+                images_of("oldObject")
+            )),
+        ],
         validations,
+    })
+}
+
+/// CEL that is true when a TLS host `h` covers the rule host `host`: equal, or a `*.` wildcard
+/// standing for exactly one leading label (`evaluate::encryption::wildcard_covers`).
+const TLS_HOST_COVERS: &str = "h == r.host || (h.startsWith('*.') && r.host.indexOf('.') >= 0 && r.host.substring(r.host.indexOf('.')) == h.substring(1))";
+
+/// `encryption-in-transit`, judged as `evaluate::encryption::ingress_violations` judges: each
+/// rule host covered by a TLS host, a rule without host or a lone default backend only with
+/// some TLS.
+fn in_transit_rule() -> Rule {
+    let tls_of = |o: &str| format!("(has({o}.spec.tls) ? {o}.spec.tls : [])");
+    let rules_of = |o: &str| format!("(has({o}.spec.rules) ? {o}.spec.rules : [])");
+    let changed = format!(
+        "{tls_new}.map(t, has(t.hosts) ? t.hosts : []) != {tls_old}.map(t, has(t.hosts) ? t.hosts : []) || {rules_new}.map(r, has(r.host) ? r.host : '') != {rules_old}.map(r, has(r.host) ? r.host : '') || has(object.spec.defaultBackend) != has(oldObject.spec.defaultBackend)",
+        tls_new = tls_of("object"),
+        tls_old = tls_of("oldObject"),
+        rules_new = rules_of("object"),
+        rules_old = rules_of("oldObject"),
+    );
+    Rule {
+        control: ControlId::EncryptionInTransit,
+        resources: rules(&["networking.k8s.io"], &["ingresses"]),
+        variables: vec![
+            json!({"name": "tls", "expression": tls_of("object")}),
+            json!({"name": "rules", "expression": rules_of("object")}),
+            judged(&changed),
+        ],
+        validations: vec![(
+            when_judged(&format!(
+                "variables.rules.all(r, has(r.host) ? variables.tls.exists(t, has(t.hosts) && t.hosts.exists(h, {TLS_HOST_COVERS})) : size(variables.tls) > 0) && (size(variables.rules) > 0 || !has(object.spec.defaultBackend) || size(variables.tls) > 0)"
+            )),
+            "every Ingress host must be served over TLS (a `*.` TLS host covers one leading label)"
+                .into(),
+        )],
+    }
+}
+
+/// `encryption-at-rest`: the claim's class must be encrypted; a claim without a class is let
+/// in only when the cluster's default class, which it will get, is encrypted.
+fn at_rest_rule(classes: &[String], default_class: Option<&String>) -> Rule {
+    let class = "object.spec.storageClassName";
+    let old = "oldObject.spec.storageClassName";
+    let default_encrypted = default_class.is_some_and(|d| classes.contains(d));
+    Rule {
+        control: ControlId::EncryptionAtRest,
+        resources: rules(&[""], &["persistentvolumeclaims"]),
+        variables: vec![judged(&format!(
+            "has({class}) != has({old}) || (has({class}) && {class} != {old})"
+        ))],
+        validations: vec![(
+            when_judged(&format!(
+                "has({class}) ? {class} in {} : {default_encrypted}",
+                cel_list(classes)
+            )),
+            format!(
+                "PersistentVolumeClaims must use an encrypted StorageClass ({})",
+                classes.join(", ")
+            ),
+        )],
+    }
+}
+
+/// `least-privilege`: RoleBindings may not grant a forbidden or wildcard ClusterRole, nor a
+/// wildcard Role of their namespace; roles are matched by kind and name, as
+/// `evaluate::privilege::binding_problem` matches them. `roleRef` is immutable, so an update
+/// is judged when it adds a subject (granting the role to someone new); removing subjects is
+/// remediation and always allowed.
+fn least_privilege_rule(cluster_roles: &[String], namespaced_roles: &[String]) -> Rule {
+    let subjects = |o: &str| format!("(has({o}.subjects) ? {o}.subjects : [])");
+    Rule {
+        control: ControlId::LeastPrivilege,
+        resources: rules(&["rbac.authorization.k8s.io"], &["rolebindings"]),
+        variables: vec![judged(&format!(
+            "object.roleRef != oldObject.roleRef || {}.exists(s, !(s in {}))",
+            subjects("object"),
+            subjects("oldObject")
+        ))],
+        validations: vec![
+            (
+                when_judged(&format!(
+                    "!(object.roleRef.kind == 'ClusterRole' && object.roleRef.name in {})",
+                    cel_list(cluster_roles)
+                )),
+                format!(
+                    "RoleBindings may not grant the ClusterRoles {}",
+                    cluster_roles.join(", ")
+                ),
+            ),
+            (
+                when_judged(&format!(
+                    "!(object.roleRef.kind == 'Role' && (request.namespace + '/' + object.roleRef.name) in {})",
+                    cel_list(namespaced_roles)
+                )),
+                "RoleBindings may not grant a Role with wildcard rules".into(),
+            ),
+        ],
+    }
+}
+
+/// `resource-governance` over containers and init containers; an update is judged when it
+/// changes the containers or their resources.
+fn resources_rule(spec: &ResourcesSpec) -> Option<Rule> {
+    let mut checks = Vec::new();
+    if spec.require_requests {
+        checks.push("has(c.resources) && has(c.resources.requests) && 'cpu' in c.resources.requests && 'memory' in c.resources.requests");
+    }
+    if spec.require_memory_limit {
+        checks
+            .push("has(c.resources) && has(c.resources.limits) && 'memory' in c.resources.limits");
+    }
+    if checks.is_empty() {
+        return None;
+    }
+    let containers = |o: &str| regular_containers_of(&pod_spec_of(o));
+    let changed = format!(
+        "{new}.map(c, c.name) != {old}.map(c, c.name) || {new}.map(c, has(c.resources) ? c.resources : {{}}) != {old}.map(c, has(c.resources) ? c.resources : {{}})",
+        new = containers("object"),
+        old = containers("oldObject"),
+    );
+    Some(Rule {
+        control: ControlId::ResourceGovernance,
+        resources: json!(pod_carrier_rules()),
+        variables: vec![
+            json!({"name": "containers", "expression": containers("object")}),
+            judged(&changed),
+        ],
+        validations: vec![(
+            when_judged(&format!(
+                "variables.containers.all(c, {})",
+                checks.join(" && ")
+            )),
+            "every container must declare CPU and memory requests and a memory limit".into(),
+        )],
     })
 }
 
@@ -211,27 +443,12 @@ pub fn security_baseline(
         .and_then(|e| e.in_transit.as_ref())
         .is_some_and(|t| t.require_ingress_tls)
     {
-        rules_out.push(Rule {
-            control: ControlId::EncryptionInTransit,
-            resources: rules(&["networking.k8s.io"], &["ingresses"]),
-            variables: vec![],
-            validations: vec![(
-                "has(object.spec.tls) && size(object.spec.tls) > 0 && (!has(object.spec.rules) || object.spec.rules.all(r, !has(r.host) || object.spec.tls.exists(t, has(t.hosts) && r.host in t.hosts)))".into(),
-                "every Ingress host must be served over TLS".into(),
-            )],
-        });
+        rules_out.push(in_transit_rule());
     }
     if let Some(at_rest) = encryption.and_then(|e| e.at_rest.as_ref()) {
         let classes = encryption::encrypted_class_names(at_rest, snapshot);
-        rules_out.push(Rule {
-            control: ControlId::EncryptionAtRest,
-            resources: json!([{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["persistentvolumeclaims"], "operations": ["CREATE"]}]),
-            variables: vec![],
-            validations: vec![(
-                format!("has(object.spec.storageClassName) && object.spec.storageClassName in {}", cel_list(&classes)),
-                format!("PersistentVolumeClaims must use an encrypted StorageClass ({})", classes.join(", ")),
-            )],
-        });
+        let default_class = encryption::default_class_name(snapshot);
+        rules_out.push(at_rest_rule(&classes, default_class.as_ref()));
     }
     if let Some(images) = &spec.images {
         rules_out.extend(image_rule(images));
@@ -247,49 +464,237 @@ pub fn security_baseline(
         forbidden.sort();
         forbidden.dedup();
         if !forbidden.is_empty() || !namespaced.is_empty() {
-            rules_out.push(Rule {
-                control: ControlId::LeastPrivilege,
-                resources: rules(&["rbac.authorization.k8s.io"], &["rolebindings"]),
-                variables: vec![],
-                validations: vec![
-                    (
-                        format!("!(object.roleRef.name in {})", cel_list(&forbidden)),
-                        format!("RoleBindings may not grant {}", forbidden.join(", ")),
-                    ),
-                    (
-                        format!("!(object.roleRef.kind == 'Role' && (request.namespace + '/' + object.roleRef.name) in {})", cel_list(&namespaced)),
-                        "RoleBindings may not grant a Role with wildcard rules".into(),
-                    ),
-                ],
-            });
+            rules_out.push(least_privilege_rule(&forbidden, &namespaced));
         }
     }
     if let Some(resources) = &spec.resources {
-        let mut checks = Vec::new();
-        if resources.require_requests {
-            checks.push("has(c.resources) && has(c.resources.requests) && 'cpu' in c.resources.requests && 'memory' in c.resources.requests");
-        }
-        if resources.require_memory_limit {
-            checks.push(
-                "has(c.resources) && has(c.resources.limits) && 'memory' in c.resources.limits",
-            );
-        }
-        if !checks.is_empty() {
-            let containers = "(variables.podSpec.containers + (has(variables.podSpec.initContainers) ? variables.podSpec.initContainers : []))";
-            rules_out.push(Rule {
-                control: ControlId::ResourceGovernance,
-                resources: pod_carrier_rules(),
-                variables: container_variables(),
-                validations: vec![(
-                    format!("{containers}.all(c, {})", checks.join(" && ")),
-                    "every container must declare CPU and memory requests and a memory limit"
-                        .into(),
-                )],
-            });
-        }
+        rules_out.extend(resources_rule(resources));
     }
     rules_out
         .into_iter()
         .flat_map(|rule| policy_and_binding(owner, rule, &spec.namespace_selector, &exemptions))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner() -> Owner {
+        Owner {
+            api_version: "security.baseline.dev/v1alpha1".into(),
+            kind: "SecurityBaseline".into(),
+            name: "sb".into(),
+            uid: "uid-1".into(),
+        }
+    }
+
+    fn spec(extra: Value) -> SecurityBaselineSpec {
+        let mut spec =
+            json!({"mode": "Enforce", "namespaceSelector": {"matchLabels": {"env": "prod"}}});
+        spec.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(spec).unwrap()
+    }
+
+    fn policies(spec: &SecurityBaselineSpec) -> Vec<Value> {
+        security_baseline(
+            &owner(),
+            spec,
+            &Snapshot::default(),
+            "2026-01-01T00:00:00Z".parse().unwrap(),
+        )
+        .into_iter()
+        .filter(|o| o.kind == OwnedKind::ValidatingAdmissionPolicy)
+        .map(|o| o.body)
+        .collect()
+    }
+
+    fn policy(spec: &SecurityBaselineSpec, control: ControlId) -> Value {
+        let name = format!("sb-sb-{control}");
+        policies(spec)
+            .into_iter()
+            .find(|p| p["metadata"]["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("no policy {name}"))
+    }
+
+    #[test]
+    fn invalid_selector_renders_as_selecting_nothing() {
+        for selector in [
+            json!({"matchExpressions": [{"key": "a", "operator": "NotIn"}]}),
+            json!({"matchLabels": {"b": "c"}, "matchExpressions": [{"key": "a", "operator": "Bogus", "values": ["x"]}]}),
+        ] {
+            let selector: LabelSelector = serde_json::from_value(selector).unwrap();
+            assert_eq!(selector_cel(&selector, OBJECT_LABELS), "false");
+        }
+    }
+
+    #[test]
+    fn exemption_selector_also_matches_pod_template_labels() {
+        let spec = spec(json!({
+            "images": {"disallowLatestTag": true},
+            "exemptions": [{"controls": ["trusted-images"], "selector": {"matchLabels": {"exempt": "yes"}}, "reason": "r", "approvedBy": "a", "expires": "2030-01-01"}],
+        }));
+        let p = policy(&spec, ControlId::TrustedImages);
+        let condition = p["spec"]["matchConditions"][0]["expression"]
+            .as_str()
+            .unwrap();
+        assert!(condition.contains(OBJECT_LABELS), "{condition}");
+        assert!(condition.contains(TEMPLATE_LABELS), "{condition}");
+        assert!(condition.contains(CRONJOB_TEMPLATE_LABELS), "{condition}");
+    }
+
+    #[test]
+    fn not_exempted_condition_is_rendered_even_without_exemptions() {
+        let spec = spec(json!({"images": {"disallowLatestTag": true}}));
+        let p = policy(&spec, ControlId::TrustedImages);
+        assert_eq!(
+            p["spec"]["matchConditions"],
+            json!([{"name": "not-exempted", "expression": "true"}])
+        );
+    }
+
+    #[test]
+    fn every_policy_judges_updates_only_when_judged_fields_change() {
+        let spec = spec(json!({
+            "encryption": {"inTransit": {"requireIngressTLS": true}, "atRest": {"encryptedStorageClasses": ["enc"]}},
+            "images": {"allowedRegistries": ["registry.acme.test"], "requireDigest": true, "disallowLatestTag": true},
+            "access": {"forbiddenRoles": ["admin"]},
+            "resources": {"requireRequests": true},
+        }));
+        let all = policies(&spec);
+        assert_eq!(all.len(), 5);
+        for p in all {
+            let spec = &p["spec"];
+            let judged = spec["variables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["name"] == "judged")
+                .unwrap_or_else(|| panic!("{} has no judged variable", p["metadata"]["name"]));
+            assert!(
+                judged["expression"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("request.operation != 'UPDATE'")
+            );
+            for v in spec["validations"].as_array().unwrap() {
+                assert!(
+                    v["expression"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("!variables.judged || (")
+                );
+            }
+            for rule in spec["matchConstraints"]["resourceRules"]
+                .as_array()
+                .unwrap()
+            {
+                assert!(
+                    !rule["operations"]
+                        .as_array()
+                        .unwrap()
+                        .contains(&json!("DELETE"))
+                );
+                for r in rule["resources"].as_array().unwrap() {
+                    let r = r.as_str().unwrap();
+                    assert!(!r.contains('/') || r == "pods/ephemeralcontainers", "{r}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn trusted_images_covers_ephemeral_containers_and_registry_boundaries() {
+        let spec =
+            spec(json!({"images": {"allowedRegistries": ["registry.acme.test", "r.test/team/"]}}));
+        let p = policy(&spec, ControlId::TrustedImages);
+        let resources = p["spec"]["matchConstraints"]["resourceRules"].to_string();
+        assert!(
+            resources.contains("pods/ephemeralcontainers"),
+            "{resources}"
+        );
+        let expression = p["spec"]["validations"][0]["expression"].as_str().unwrap();
+        assert!(
+            expression.contains("['registry.acme.test/', 'r.test/team/']"),
+            "{expression}"
+        );
+    }
+
+    #[test]
+    fn least_privilege_matches_cluster_roles_by_kind() {
+        let spec = spec(json!({"access": {"forbiddenRoles": ["admin"]}}));
+        let p = policy(&spec, ControlId::LeastPrivilege);
+        let expression = p["spec"]["validations"][0]["expression"].as_str().unwrap();
+        assert!(
+            expression.contains(
+                "object.roleRef.kind == 'ClusterRole' && object.roleRef.name in ['admin']"
+            ),
+            "{expression}"
+        );
+    }
+
+    #[test]
+    fn expiry_of_the_last_exemption_changes_the_policy_the_operator_compares() {
+        let spec = spec(json!({
+            "images": {"disallowLatestTag": true},
+            "exemptions": [{"controls": ["trusted-images"], "selector": {"matchLabels": {"exempt": "yes"}}, "reason": "r", "approvedBy": "a", "expires": "2026-01-01T00:00:10Z"}],
+        }));
+        let render = |now: &str| {
+            security_baseline(&owner(), &spec, &Snapshot::default(), now.parse().unwrap())
+                .into_iter()
+                .find(|o| o.kind == OwnedKind::ValidatingAdmissionPolicy)
+                .unwrap()
+                .body
+        };
+        let live = render("2026-01-01T00:00:00Z");
+        let expired = render("2026-01-01T00:00:11Z");
+        // The live policy still waives; the re-rendered one must not look already applied.
+        assert!(!super::super::is_subset(&expired, &live));
+        assert_eq!(expired["spec"]["matchConditions"][0]["expression"], "true");
+    }
+
+    #[test]
+    fn claim_without_class_is_judged_by_the_default_class_it_gets() {
+        let class = |name: &str, default: bool| {
+            let annotations = if default {
+                json!({"storageclass.kubernetes.io/is-default-class": "true"})
+            } else {
+                json!({})
+            };
+            std::sync::Arc::new(
+                serde_json::from_value(json!({
+                    "metadata": {"name": name, "annotations": annotations},
+                    "provisioner": "p",
+                }))
+                .unwrap(),
+            )
+        };
+        let spec = spec(json!({"encryption": {"atRest": {"encryptedStorageClasses": ["enc"]}}}));
+        for (default, admits_classless) in [("enc", true), ("plain", false)] {
+            let snapshot = Snapshot {
+                storage_classes: vec![
+                    class("enc", default == "enc"),
+                    class("plain", default == "plain"),
+                ],
+                ..Snapshot::default()
+            };
+            let p = security_baseline(
+                &owner(),
+                &spec,
+                &snapshot,
+                "2026-01-01T00:00:00Z".parse().unwrap(),
+            )
+            .into_iter()
+            .find(|o| o.kind == OwnedKind::ValidatingAdmissionPolicy)
+            .unwrap()
+            .body;
+            let expression = p["spec"]["validations"][0]["expression"].as_str().unwrap();
+            assert!(
+                expression.ends_with(&format!(": {admits_classless})")),
+                "default {default}: {expression}"
+            );
+        }
+    }
 }

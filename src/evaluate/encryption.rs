@@ -66,7 +66,28 @@ pub fn ingress_violations(ingress: &Ingress) -> Vec<Violation> {
     out
 }
 
-fn wildcard_covers(pattern: &str, host: &str) -> bool {
+/// The StorageClass a PersistentVolumeClaim without `storageClassName` gets: the one annotated
+/// as the cluster default. Admission lets such a claim in when this class is encrypted, as the
+/// DefaultStorageClass admission plugin (or, later, the PV controller) gives it this class.
+pub fn default_class_name(snapshot: &Snapshot) -> Option<String> {
+    snapshot
+        .storage_classes
+        .iter()
+        .find(|c| {
+            c.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("storageclass.kubernetes.io/is-default-class"))
+                .is_some_and(|v| v == "true")
+        })
+        .and_then(|c| c.metadata.name.clone())
+}
+
+/// Whether a TLS host `pattern` such as `*.example.com` covers `host`: the wildcard stands for
+/// exactly one leading label, so it covers `a.example.com` but neither `example.com` nor
+/// `a.b.example.com`. Admission renders the same test in CEL
+/// (`desired::admission::TLS_HOST_COVERS`).
+pub fn wildcard_covers(pattern: &str, host: &str) -> bool {
     pattern
         .strip_prefix("*.")
         .is_some_and(|suffix| host.split_once('.').is_some_and(|(_, rest)| rest == suffix))
@@ -80,13 +101,7 @@ pub fn at_rest(
     let Some(spec) = spec else {
         return ControlOutcome::not_applicable(ControlId::EncryptionAtRest);
     };
-    let default_class = snapshot.storage_classes.iter().find(|c| {
-        c.metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("storageclass.kubernetes.io/is-default-class"))
-            .is_some_and(|v| v == "true")
-    });
+    let default_class = default_class_name(snapshot);
     let mut checked = 0;
     let mut violations = Vec::new();
     for pvc in snapshot
@@ -97,9 +112,7 @@ pub fn at_rest(
         checked += 1;
         let object = ObjectRef::of("PersistentVolumeClaim", &pvc.metadata);
         let requested = pvc.spec.as_ref().and_then(|s| s.storage_class_name.clone());
-        let class_name = requested
-            .clone()
-            .or_else(|| default_class.and_then(|c| c.metadata.name.clone()));
+        let class_name = requested.clone().or_else(|| default_class.clone());
         let Some(class_name) = class_name else {
             violations.push(Violation::new(
                 object,
@@ -155,4 +168,42 @@ pub fn encrypted_class_names(spec: &AtRestSpec, snapshot: &Snapshot) -> Vec<Stri
 
 pub fn in_scope(namespace: Option<&str>, namespaces: &[String]) -> bool {
     namespace.is_some_and(|ns| namespaces.binary_search_by(|n| n.as_str().cmp(ns)).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_tls_host_covers_exactly_one_leading_label() {
+        assert!(wildcard_covers("*.example.com", "a.example.com"));
+        assert!(!wildcard_covers("*.example.com", "example.com"));
+        assert!(!wildcard_covers("*.example.com", "a.b.example.com"));
+        assert!(!wildcard_covers("*.example.com", "aexample.com"));
+        assert!(!wildcard_covers("*.example.com", "a.example.com.evil.io"));
+        assert!(!wildcard_covers("a.example.com", "a.example.com"));
+    }
+
+    fn ingress(hosts: &[&str], tls_hosts: &[&str]) -> Ingress {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "i", "namespace": "ns"},
+            "spec": {
+                "rules": hosts.iter().map(|h| serde_json::json!({"host": h})).collect::<Vec<_>>(),
+                "tls": [{"hosts": tls_hosts}],
+            },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn ingress_hosts_are_judged_against_wildcard_tls_hosts() {
+        let wildcard = ["*.example.com"];
+        assert!(ingress_violations(&ingress(&["a.example.com"], &wildcard)).is_empty());
+        assert!(ingress_violations(&ingress(&["*.example.com"], &wildcard)).is_empty());
+        for uncovered in ["example.com", "a.b.example.com"] {
+            let found = ingress_violations(&ingress(&[uncovered], &wildcard));
+            assert_eq!(found.len(), 1, "{uncovered}");
+            assert!(found[0].message.contains(uncovered));
+        }
+    }
 }

@@ -86,6 +86,26 @@ fn ids(exemption: &Exemption) -> String {
         .join(",")
 }
 
+/// Whether `exemption` waives `control` for `object`.
+///
+/// **How an exemption's `selector` matches** (the same rule is rendered into the admission
+/// policies' `matchConditions` by `desired::admission::exemption_condition`, so that status and
+/// the API server agree): an object is covered when the selector matches the object's own
+/// labels, **or**, for an object that carries pods (Pod, Deployment, ReplicaSet, StatefulSet,
+/// DaemonSet, Job, CronJob), the labels of its pod template. The ReplicaSets and Pods that
+/// kube-controller-manager makes carry the template's labels, so labelling a Deployment's pod
+/// template exempts the whole chain Deployment -> ReplicaSet -> Pod. A label only on the
+/// Deployment's own metadata exempts the Deployment but not the ReplicaSet it creates. A Pod's
+/// pod labels are its own; other kinds have none. Write selectors positively (`matchLabels`,
+/// `In`, `Exists`): a negative term (`NotIn`, `DoesNotExist`) is met by a workload as soon as
+/// one of its two label sets lacks the key.
+///
+/// Labels are written by whoever writes the object: a tenant who may create Pods in a covered
+/// namespace can label a bare Pod and have it exempted. That is no more than creating a
+/// Deployment with a labelled template already gives them (the Pods it makes are
+/// indistinguishable; ownerReferences are writable too), so the rule is not a boundary against
+/// the namespace's writers: scope an exemption with `namespaces` to the namespaces whose
+/// writers the approver trusts with it.
 pub fn covers(exemption: &Exemption, control: ControlId, object: &ObjectRef) -> bool {
     if !exemption.controls.contains(&control) {
         return false;
@@ -99,7 +119,13 @@ pub fn covers(exemption: &Exemption, control: ControlId, object: &ObjectRef) -> 
         }
     }
     match &exemption.selector {
-        Some(selector) => selects(selector, &object.labels),
+        Some(selector) => {
+            selects(selector, &object.labels)
+                || object
+                    .pod_labels
+                    .as_ref()
+                    .is_some_and(|labels| selects(selector, labels))
+        }
         None => true,
     }
 }
@@ -127,6 +153,7 @@ mod tests {
             namespace: Some(ns.into()),
             name: "p".into(),
             labels: BTreeMap::new(),
+            pod_labels: None,
         }
     }
 
@@ -176,5 +203,60 @@ mod tests {
                 .is_some()
         );
         assert_eq!(live.notices[0].reason, "ExemptionExpiring");
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn selected_by(selector: serde_json::Value) -> Exemption {
+        Exemption {
+            namespaces: vec![],
+            selector: Some(serde_json::from_value(selector).unwrap()),
+            ..exemption("2030-01-01")
+        }
+    }
+
+    fn workload(kind: &str, own: &[(&str, &str)], template: &[(&str, &str)]) -> ObjectRef {
+        ObjectRef {
+            kind: kind.into(),
+            pod_labels: Some(labels(template)),
+            labels: labels(own),
+            ..pod("shop")
+        }
+    }
+
+    #[test]
+    fn selector_matches_own_labels_or_pod_template_labels() {
+        let e = selected_by(serde_json::json!({"matchLabels": {"exempt": "yes"}}));
+        let c = ControlId::TrustedImages;
+        let yes = [("exempt", "yes")];
+        assert!(covers(&e, c, &workload("Deployment", &[], &yes)));
+        assert!(covers(&e, c, &workload("Deployment", &yes, &[])));
+        assert!(!covers(
+            &e,
+            c,
+            &workload("Deployment", &[("exempt", "no")], &[])
+        ));
+        let mut ingress = workload("Ingress", &[], &[]);
+        ingress.pod_labels = None;
+        assert!(!covers(&e, c, &ingress));
+        ingress.labels = labels(&yes);
+        assert!(covers(&e, c, &ingress));
+    }
+
+    #[test]
+    fn invalid_selector_covers_nothing() {
+        for selector in [
+            serde_json::json!({"matchExpressions": [{"key": "exempt", "operator": "NotIn"}]}),
+            serde_json::json!({"matchExpressions": [{"key": "exempt", "operator": "Bogus"}]}),
+        ] {
+            let e = selected_by(selector.clone());
+            let object = workload("Pod", &[], &[]);
+            assert!(!covers(&e, ControlId::TrustedImages, &object), "{selector}");
+        }
     }
 }

@@ -567,6 +567,7 @@ impl Classification<'_> {
             namespace: Some(namespace.to_string()),
             name: name.to_string(),
             labels: labels.clone(),
+            pod_labels: None,
         };
         Some(Violation::new(
             object,
@@ -663,6 +664,7 @@ fn secret_ref(secret: &SecretDigest) -> ObjectRef {
         namespace: Some(secret.namespace.clone()),
         name: secret.name.clone(),
         labels: secret.labels.clone(),
+        pod_labels: None,
     }
 }
 

@@ -30,6 +30,10 @@ pub struct ObjectRef {
     pub namespace: Option<String>,
     pub name: String,
     pub labels: BTreeMap<String, String>,
+    /// The labels of the pods a workload makes (its pod template's), for pod carriers. An
+    /// exemption's selector matches the object's own labels or these: see
+    /// [`exemptions::covers`].
+    pub pod_labels: Option<BTreeMap<String, String>>,
 }
 
 impl ObjectRef {
@@ -39,6 +43,15 @@ impl ObjectRef {
             namespace: meta.namespace.clone(),
             name: meta.name.clone().unwrap_or_default(),
             labels: meta.labels.clone().unwrap_or_default(),
+            pod_labels: None,
+        }
+    }
+
+    /// A pod carrier (a Pod, or a workload with a pod template), with its pod labels.
+    pub fn of_carrier(carrier: &crate::snapshot::PodCarrier) -> Self {
+        Self {
+            pod_labels: Some(carrier.pod_meta.labels.clone().unwrap_or_default()),
+            ..Self::of(carrier.kind, carrier.meta)
         }
     }
 
@@ -48,6 +61,7 @@ impl ObjectRef {
             namespace: None,
             name: name.into(),
             labels: labels.clone(),
+            pod_labels: None,
         }
     }
 

@@ -42,7 +42,7 @@ pub fn hardening(
                 .map(|v| format!("{} ({})", v.reason, v.detail))
                 .collect();
             violations.push(Violation::new(
-                ObjectRef::of(carrier.kind, carrier.meta),
+                ObjectRef::of_carrier(carrier),
                 format!(
                     "violates PodSecurity \"{}:{}\": {}",
                     spec.level.as_str(),
@@ -69,7 +69,7 @@ pub fn availability(
         .collect();
     let mut violations = Vec::new();
     for carrier in &carriers {
-        let object = ObjectRef::of(carrier.kind, carrier.meta);
+        let object = ObjectRef::of_carrier(carrier);
         if let (Some(min), Some(replicas)) = (spec.min_replicas, carrier.replicas)
             && replicas < min
         {
@@ -134,7 +134,7 @@ pub fn resources(
             let missing = missing_resources(spec, container);
             if !missing.is_empty() {
                 violations.push(Violation::new(
-                    ObjectRef::of(carrier.kind, carrier.meta),
+                    ObjectRef::of_carrier(carrier),
                     format!(
                         "container `{}` does not declare {}",
                         container.name,

@@ -1,5 +1,6 @@
 //! Integration tests against the project's real Kubernetes control plane.
 
+mod admission;
 mod backup_policy;
 mod crd_validation;
 mod drift;

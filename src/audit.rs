@@ -1439,7 +1439,9 @@ spec:
         let messages: Vec<&str> = data.findings.iter().map(|f| f.message.as_str()).collect();
         assert_eq!(
             messages,
-            ["Secret shop-dev/db-copy holds the same data as a production Secret (copied from production Secret shop/db)"],
+            [
+                "Secret shop-dev/db-copy holds the same data as a production Secret (copied from production Secret shop/db)"
+            ],
             "stringData and base64 data of the same value match; other values do not"
         );
         assert_eq!(report.secrets, 3);

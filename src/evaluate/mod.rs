@@ -374,6 +374,7 @@ mod tests {
                 namespace: Some("dev".into()),
                 name: name.into(),
                 labels: BTreeMap::new(),
+                pod_labels: None,
             },
             "copied",
         )

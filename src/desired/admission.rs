@@ -146,11 +146,12 @@ pub fn policy_and_binding(
     if !rule.variables.is_empty() {
         spec["variables"] = json!(rule.variables);
     }
-    // The condition is rendered even when nothing is exempted (as `true`): when the last
-    // exemption expires, the policy visibly changes and is re-applied without it, instead of
-    // an absent field that a subset comparison with the live policy would not notice.
-    let not_exempted = exempt.map_or_else(|| "true".to_string(), |c| format!("!({c})"));
-    spec["matchConditions"] = json!([{"name": "not-exempted", "expression": not_exempted}]);
+    // No exemption, no condition: drift detection compares for equality, so a condition left
+    // on the live policy after the last exemption expires is removed like any extra field.
+    if let Some(condition) = exempt {
+        spec["matchConditions"] =
+            json!([{"name": "not-exempted", "expression": format!("!({condition})")}]);
+    }
     let policy = DesiredObject::owned(
         OwnedKind::ValidatingAdmissionPolicy,
         owner,
@@ -546,13 +547,10 @@ mod tests {
     }
 
     #[test]
-    fn not_exempted_condition_is_rendered_even_without_exemptions() {
+    fn no_exemption_renders_no_condition() {
         let spec = spec(json!({"images": {"disallowLatestTag": true}}));
         let p = policy(&spec, ControlId::TrustedImages);
-        assert_eq!(
-            p["spec"]["matchConditions"],
-            json!([{"name": "not-exempted", "expression": "true"}])
-        );
+        assert!(p["spec"]["matchConditions"].is_null(), "{p}");
     }
 
     #[test]
@@ -657,7 +655,7 @@ mod tests {
             content(kind, &canonical(kind, body))
         };
         assert_ne!(content(&expired), content(&live));
-        assert_eq!(expired["spec"]["matchConditions"][0]["expression"], "true");
+        assert!(expired["spec"]["matchConditions"].is_null(), "{expired}");
     }
 
     #[test]

@@ -508,7 +508,7 @@ pub fn render_markdown(bundle: &Bundle) -> String {
                 cell(&r.name),
                 r.mode,
                 if r.compliant.is_empty() {
-                    "not evaluated"
+                    "not reconciled"
                 } else {
                     &r.compliant
                 },
@@ -529,7 +529,7 @@ pub fn render_markdown(bundle: &Bundle) -> String {
     line("## Evidence by framework".into());
     line(String::new());
     line(format!(
-        "References from the control catalog of baseline-operator {}. One row per control per resource; \"not evaluated\": no resource of the control's kind exists, or it has not been reconciled.",
+        "References from the control catalog of baseline-operator {}. One row per control per resource; \"no resource\": no resource of the control's kind exists, or none has been reconciled yet (not the NotEvaluated state).",
         bundle.operator_version
     ));
     line(String::new());
@@ -572,7 +572,7 @@ pub fn render_markdown(bundle: &Bundle) -> String {
                     proof.control
                 );
                 if proof.results.is_empty() {
-                    line(format!("{lead} - | not evaluated | - | - | - |"));
+                    line(format!("{lead} - | no resource | - | - | - |"));
                 }
                 for o in &proof.results {
                     line(format!(
@@ -872,11 +872,11 @@ mod tests {
         let backup = iso.references.iter().find(|r| r.id == "8.13").unwrap();
         assert!(
             backup.controls.iter().all(|c| c.results.is_empty()),
-            "no BackupPolicy in the bundle: 8.13 is not evaluated"
+            "no BackupPolicy in the bundle: 8.13 has no resource"
         );
         let md = render_markdown(&b);
         assert!(table(&md, "ISO/IEC 27001:2022").contains(
-            &"| 8.13 | Information backup | `automated-backup` | - | not evaluated | - | - | - |"
+            &"| 8.13 | Information backup | `automated-backup` | - | no resource | - | - | - |"
         ));
         let json = serde_json::to_value(&b).unwrap();
         assert_eq!(json["frameworks"][1]["framework"], "soc2");
@@ -1027,7 +1027,7 @@ mod tests {
         assert!(
             table(&md, "SOC 2")
                 .iter()
-                .all(|l| l.contains("| - | not evaluated |")),
+                .all(|l| l.contains("| - | no resource |")),
             "{md}"
         );
         assert!(md.contains("not served."));

@@ -46,7 +46,7 @@ const CRONJOB_TEMPLATE_LABELS: &str = "(has(object.spec.jobTemplate.spec.templat
 /// CEL that is true when `selector` selects the label map `labels` (a CEL expression), exactly
 /// as `evaluate::selects` decides it. A selector kube cannot parse (an unknown operator, `In`
 /// or `NotIn` without values) selects nothing on both sides, so a typo never widens a waiver.
-fn selector_cel(selector: &LabelSelector, labels: &str) -> String {
+pub fn selector_cel(selector: &LabelSelector, labels: &str) -> String {
     if Selector::try_from(selector.clone()).is_err() {
         return "false".into();
     }
@@ -64,7 +64,7 @@ fn selector_cel(selector: &LabelSelector, labels: &str) -> String {
         terms.push(match expr.operator.as_str() {
             "In" => format!("({key} in {labels} && {labels}[{key}] in {values})"),
             "NotIn" => format!("!({key} in {labels} && {labels}[{key}] in {values})"),
-            "Exists" => format!("{key} in {labels}"),
+            "Exists" => format!("({key} in {labels})"),
             "DoesNotExist" => format!("!({key} in {labels})"),
             _ => "false".into(),
         });
@@ -72,7 +72,7 @@ fn selector_cel(selector: &LabelSelector, labels: &str) -> String {
     if terms.is_empty() {
         "true".into()
     } else {
-        terms.join(" && ")
+        format!("({})", terms.join(" && "))
     }
 }
 

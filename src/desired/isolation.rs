@@ -2,7 +2,7 @@
 //! environment namespace, and ValidatingAdmissionPolicies that keep production data, identities
 //! and environment labels where they belong.
 
-use super::admission::{Rule, cel_list, cel_string, policy_and_binding};
+use super::admission::{Rule, cel_list, cel_string, policy_and_binding, selector_cel};
 use super::network_policy::ports;
 use super::{DesiredObject, OwnedKind, Owner};
 use crate::api::environment_isolation::{Environment, LabelProtectionSpec};
@@ -155,37 +155,6 @@ fn core_rules(resources: &[&str]) -> Value {
         "resources": resources,
         "operations": ["CREATE", "UPDATE"],
     }])
-}
-
-/// CEL that is true for a namespace whose labels (`labels`, a CEL map) `selector` selects;
-/// the same semantics as `evaluate::selects`, an invalid selector included (selects nothing).
-pub fn selector_cel(selector: &LabelSelector, labels: &str) -> String {
-    if kube::core::Selector::try_from(selector.clone()).is_err() {
-        return "false".into();
-    }
-    let mut terms = Vec::new();
-    for (k, v) in selector.match_labels.iter().flatten() {
-        let key = cel_string(k);
-        terms.push(format!(
-            "({key} in {labels} && {labels}[{key}] == {})",
-            cel_string(v)
-        ));
-    }
-    for expr in selector.match_expressions.iter().flatten() {
-        let key = cel_string(&expr.key);
-        let values = cel_list(expr.values.iter().flatten());
-        terms.push(match expr.operator.as_str() {
-            "In" => format!("({key} in {labels} && {labels}[{key}] in {values})"),
-            "NotIn" => format!("!({key} in {labels} && {labels}[{key}] in {values})"),
-            "Exists" => format!("({key} in {labels})"),
-            _ => format!("!({key} in {labels})"),
-        });
-    }
-    if terms.is_empty() {
-        "true".into()
-    } else {
-        format!("({})", terms.join(" && "))
-    }
 }
 
 /// `is_restore_test_sandbox` in CEL, for a Namespace object `namespace` (namespaceObject,

@@ -96,23 +96,6 @@ async fn wait_for_restored(uid: &str, fragment: &str) {
     }
 }
 
-/// Waits until the operator has stopped writing (no write for two seconds), so that what the
-/// test does next is judged against a converged state the operator has seen.
-async fn settle() {
-    let operator = operator();
-    let mut before = operator.metrics.total_writes();
-    wait_until("operator writes settle", TIMEOUT, || {
-        let now = operator.metrics.total_writes();
-        let settled = now == before;
-        before = now;
-        async move {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            settled
-        }
-    })
-    .await;
-}
-
 fn patch(kind: &str, name: &str, namespace: Option<&str>, body: Value) {
     let body = body.to_string();
     let mut args = vec!["patch", kind, name, "--type", "merge", "-p", &body];
@@ -172,7 +155,7 @@ async fn hand_added_ingress_rule_on_default_deny_is_taken_back() {
         policies.get_opt(deny).await.unwrap().is_some()
     })
     .await;
-    settle().await;
+    settle_writes().await;
     assert!(
         restored_notes(&uid).is_empty(),
         "{:?}",
@@ -196,7 +179,7 @@ async fn hand_added_ingress_rule_on_default_deny_is_taken_back() {
         &format!("NetworkPolicy {ns}/{deny} was edited by hand"),
     )
     .await;
-    settle().await;
+    settle_writes().await;
 
     // The same edit, in the same request as removing the label the operator finds its
     // objects by: the object leaves the operator's view, but not its care.
@@ -238,7 +221,7 @@ async fn extra_match_condition_on_an_owned_admission_policy_is_removed() {
         async move { rejected }
     })
     .await;
-    settle().await;
+    settle_writes().await;
 
     // Another field manager adds a condition that never matches: the policy checks nothing.
     let intrusion = json!({
@@ -318,7 +301,7 @@ async fn hand_edited_namespace_selector_on_a_binding_is_restored() {
         async move { rejected }
     })
     .await;
-    settle().await;
+    settle_writes().await;
     let restored_selector = || async {
         spec_of(
             &client,
@@ -346,7 +329,7 @@ async fn hand_edited_namespace_selector_on_a_binding_is_restored() {
         &format!("ValidatingAdmissionPolicyBinding {binding} was edited by hand"),
     )
     .await;
-    settle().await;
+    settle_writes().await;
 
     // Narrower: the selected namespace carved out by an added expression.
     patch(
@@ -439,7 +422,7 @@ async fn expired_or_removed_exemption_takes_its_match_condition_along() {
         cluster().rejects(&latest_pod(&ns, "{exempt: \"yes\"}"), "trusted-images"),
         "an object the removed exemption covered is still admitted"
     );
-    settle().await;
+    settle_writes().await;
     // Re-rendering after a spec change or an expiry is the operator's own doing.
     assert!(
         restored_notes(&uid).is_empty(),
@@ -548,14 +531,14 @@ async fn a_new_namespace_is_no_drift_but_a_hand_deletion_is() {
         exists(first.clone())
     })
     .await;
-    settle().await;
+    settle_writes().await;
 
     let second = namespace(&client, "e2e-drift-join-b", &[("e2e-drift", "join")]).await;
     wait_until("policy in the joining namespace", TIMEOUT, || {
         exists(second.clone())
     })
     .await;
-    settle().await;
+    settle_writes().await;
     assert!(
         restored_notes(&uid).is_empty(),
         "a namespace joining the selector was reported as drift: {:?}",
@@ -610,7 +593,7 @@ async fn pod_security_label_changed_by_hand_is_restored_with_an_event() {
         label(&client, &ns, enforce).await.as_deref() == Some("restricted")
     })
     .await;
-    settle().await;
+    settle_writes().await;
     assert!(
         restored_notes(&uid).is_empty(),
         "first application or a changed level reported as drift: {:?}",
@@ -625,7 +608,7 @@ async fn pod_security_label_changed_by_hand_is_restored_with_an_event() {
     .await;
     let note = format!("labels the operator set on Namespace {ns} were changed by hand");
     wait_for_restored(&uid, &note).await;
-    settle().await;
+    settle_writes().await;
 
     let removal = format!("{warn}-");
     cluster().kubectl_ok(&["label", "namespace", &ns, &removal]);
@@ -823,7 +806,7 @@ async fn every_rendered_kind_reads_back_as_its_canonical_form_and_resyncs_write_
         })
     })
     .await;
-    settle().await;
+    settle_writes().await;
 
     // Read back from the server, each object's owned view hashes to the stamp the operator
     // computed from its canonical form: the defaults model matches the real server.

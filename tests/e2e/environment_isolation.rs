@@ -852,17 +852,7 @@ async fn converged_isolation_makes_no_writes() {
             == 3
     })
     .await;
-    let mut before = operator.metrics.total_writes();
-    wait_until("writes settle", TIMEOUT, || {
-        let now = operator.metrics.total_writes();
-        let settled = now == before;
-        before = now;
-        async move {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            settled
-        }
-    })
-    .await;
+    settle_writes().await;
     let settled = operator.metrics.total_writes();
     let writes_before = operator.metrics.encode();
     let bystander = namespace(&client, "steady-bystander", &[]).await;

@@ -64,21 +64,6 @@ fn admission_specs(prefix: &str) -> BTreeMap<String, Value> {
     out
 }
 
-async fn settle_writes() {
-    let operator = operator();
-    let mut before = operator.metrics.total_writes();
-    wait_until("writes settle", TIMEOUT, || {
-        let now = operator.metrics.total_writes();
-        let settled = now == before;
-        before = now;
-        async move {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            settled
-        }
-    })
-    .await;
-}
-
 async fn wait_rejected(what: &str, timeout: Duration, yaml: &str, control: &str) {
     wait_until(what, timeout, || {
         let rejected = cluster().rejects(yaml, control);

@@ -468,17 +468,7 @@ async fn converged_resync_makes_no_writes_and_audit_mode_removes_enforcement() {
     .await;
     // Let in-flight reconciles settle, then force full resyncs: a namespace change concerns
     // every resource, so touching an unrelated namespace reconciles all of them.
-    let mut before = operator.metrics.total_writes();
-    wait_until("writes settle", TIMEOUT, || {
-        let now = operator.metrics.total_writes();
-        let settled = now == before;
-        before = now;
-        async move {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            settled
-        }
-    })
-    .await;
+    settle_writes().await;
     let settled = operator.metrics.total_writes();
     let writes_before = operator.metrics.encode();
     let bystander = namespace(&client, "e2e-sb-bystander", &[]).await;

@@ -290,3 +290,20 @@ where
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Waits until the in-process operator has stopped writing (no write for two seconds), so that
+/// what a test does next is judged against a converged state the operator has seen.
+pub async fn settle_writes() {
+    let operator = operator();
+    let mut before = operator.metrics.total_writes();
+    wait_until("operator writes settle", Duration::from_secs(60), || {
+        let now = operator.metrics.total_writes();
+        let settled = now == before;
+        before = now;
+        async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            settled
+        }
+    })
+    .await;
+}

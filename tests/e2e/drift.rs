@@ -418,10 +418,18 @@ async fn expired_or_removed_exemption_takes_its_match_condition_along() {
         || async { conditions().await.is_null() },
     )
     .await;
-    assert!(
-        cluster().rejects(&latest_pod(&ns, "{exempt: \"yes\"}"), "trusted-images"),
-        "an object the removed exemption covered is still admitted"
-    );
+    // The API server's admission policy cache follows the stored object a moment later, so the
+    // rejection is awaited rather than asserted at once (CI saw it admitted in that gap).
+    wait_until(
+        "an object the removed exemption covered is rejected again",
+        TIMEOUT,
+        || {
+            let rejected =
+                cluster().rejects(&latest_pod(&ns, "{exempt: \"yes\"}"), "trusted-images");
+            async move { rejected }
+        },
+    )
+    .await;
     settle_writes().await;
     // Re-rendering after a spec change or an expiry is the operator's own doing.
     assert!(

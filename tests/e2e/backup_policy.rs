@@ -20,7 +20,7 @@ async fn apply_policy(client: &Client, name: &str, spec: Value) -> Api<BackupPol
     apply_cr(client, name, spec).await
 }
 
-async fn velero_namespace(client: &Client) {
+pub(crate) async fn velero_namespace(client: &Client) {
     let api: Api<Namespace> = Api::all(client.clone());
     if api.get_opt(VELERO).await.unwrap().is_none() {
         namespace(client, VELERO, &[]).await;

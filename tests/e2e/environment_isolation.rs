@@ -444,7 +444,7 @@ fn has_hex_digest(text: &str) -> bool {
     false
 }
 
-fn exemption(control: &str, scope: Value, expires: &str) -> Value {
+pub(crate) fn exemption(control: &str, scope: Value, expires: &str) -> Value {
     let mut e =
         json!({"controls": [control], "reason": "e2e", "approvedBy": "ciso", "expires": expires});
     e.as_object_mut()

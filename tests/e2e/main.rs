@@ -9,6 +9,7 @@ mod evidence;
 mod isolation_bypass;
 mod leader;
 mod network_and_psa;
+mod report_only_controls;
 mod security_baseline;
 mod smoke;
 mod support;

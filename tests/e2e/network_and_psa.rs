@@ -533,6 +533,7 @@ async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
         deployment(&ns, "fragile", 1, false, "{}"),
         deployment(&ns, "sturdy", 2, true, "{}"),
         deployment(&ns, "batch-ui", 1, false, "{ha-exempt: \"yes\"}"),
+        deployment(&ns, "old-ui", 1, false, "{ha-exempt: lapsed}"),
         format!(
             "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {{name: sturdy, namespace: {ns}}}\nspec:\n  minAvailable: 1\n  selector: {{matchLabels: {{app: sturdy}}}}\n"
         ),
@@ -547,6 +548,9 @@ async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
             "exemptions": [{
                 "controls": ["high-availability"], "selector": {"matchLabels": {"ha-exempt": "yes"}},
                 "reason": "internal tool", "approvedBy": "cto", "expires": "2099-01-01",
+            }, {
+                "controls": ["high-availability"], "selector": {"matchLabels": {"ha-exempt": "lapsed"}},
+                "reason": "retired tool", "approvedBy": "cto", "expires": "2020-01-01",
             }],
         })
     };
@@ -556,6 +560,10 @@ async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
         "Deployment fragile: container `app` lacks a readiness or liveness probe",
         "Deployment fragile: no PodDisruptionBudget covers its pods",
         "Deployment fragile: runs 1 replica(s), fewer than the required 2",
+        // Its exemption ran out in 2020, so it waives nothing.
+        "Deployment old-ui: container `app` lacks a readiness or liveness probe",
+        "Deployment old-ui: no PodDisruptionBudget covers its pods",
+        "Deployment old-ui: runs 1 replica(s), fewer than the required 2",
     ];
     for mode in ["Audit", "Enforce"] {
         apply_cr::<SecurityBaseline>(&client, name, spec(mode)).await;
@@ -566,8 +574,8 @@ async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
         .await;
         let c = control(&sb, "high-availability");
         assert_eq!(findings(c), expected, "{mode}");
-        assert_eq!(c.checked, 3, "{mode}");
-        assert_eq!(c.failed, 3, "{mode}");
+        assert_eq!(c.checked, 4, "{mode}");
+        assert_eq!(c.failed, 6, "{mode}");
         assert_eq!(
             c.exempted, 3,
             "batch-ui breaks all three rules, all waived ({mode})"
@@ -595,7 +603,7 @@ async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
     .await;
 
     // Compliant workloads pass; the exempted one stays counted as exempted.
-    for object in ["fragile", "another-single"] {
+    for object in ["fragile", "another-single", "old-ui"] {
         cluster().kubectl_ok(&["delete", "deployment", object, "-n", &ns]);
     }
     let sb = wait_status(&api, name, "high-availability exempt", |sb| {

@@ -276,8 +276,11 @@ subjects: [{{kind: ServiceAccount, name: default, namespace: {ns}}}]
             "access": {"forbiddenRoles": ["cluster-admin"]},
             "resources": {"requireRequests": true},
             "exemptions": [
-                {"controls": ["high-availability"], "reason": "soon over", "approvedBy": "ciso", "expires": soon},
-                {"controls": ["high-availability"], "reason": "long over", "approvedBy": "ciso", "expires": "2020-01-01"},
+                // Both on a control the baseline configures: the one about to run out waives
+                // nothing here (its selector matches no object), the one long over would waive
+                // the `nginx:latest` pod if expiry were ignored.
+                {"controls": ["trusted-images"], "selector": {"matchLabels": {"team": "elsewhere"}}, "reason": "soon over", "approvedBy": "ciso", "expires": soon},
+                {"controls": ["trusted-images"], "reason": "long over", "approvedBy": "ciso", "expires": "2020-01-01"},
             ],
         }),
     )

@@ -456,3 +456,94 @@ async fn pvc_clones_and_restores_out_of_production_are_reported_in_both_modes() 
     }
     cluster().kubectl_ok(&["delete", "pvc", "late", "-n", "clone-dev"]);
 }
+
+/// In Audit the operator writes nothing into Velero and runs no restore test, and still
+/// judges: a namespace without a Schedule, or without a completed backup, is a finding; a
+/// namespace exemption waives its findings until it lapses; a restore test that never ran
+/// fails `restore-tested`.
+#[tokio::test]
+async fn automated_backup_and_restore_testing_are_judged_in_audit_without_writing() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    velero_namespace(&client).await;
+    for ns in [
+        "e2e-aud-covered",
+        "e2e-aud-bare",
+        "e2e-aud-waived",
+        "e2e-aud-lapsed",
+    ] {
+        namespace(&client, ns, &[("e2e-bp", "audit")]).await;
+    }
+    apply(&schedule(
+        "aud-hourly",
+        &["e2e-aud-covered"],
+        "720h0m0s",
+        "{}",
+    ));
+    let name = "e2e-aud";
+    let _cleanup = DeleteOnDrop("backuppolicy", name.to_string());
+    let api: Api<BackupPolicy> = apply_cr(
+        &client,
+        name,
+        json!({
+            "mode": "Audit",
+            "namespaceSelector": {"matchLabels": {"e2e-bp": "audit"}},
+            "rpo": "24h",
+            "restoreTest": {"every": "8760h"},
+            "exemptions": [
+                exemption("automated-backup", json!({"namespaces": ["e2e-aud-waived"]}), "2099-01-01"),
+                exemption("automated-backup", json!({"namespaces": ["e2e-aud-lapsed"]}), "2020-01-01"),
+            ],
+        }),
+    )
+    .await;
+    let backups = wait_result(&api, name, "automated-backup", "Audit", |r| {
+        r.checked == 4 && r.exempted == 2
+    })
+    .await;
+    assert_eq!(backups.state, ControlState::Fail);
+    let text = findings(&backups);
+    for expected in [
+        "Namespace e2e-aud-covered: namespace `e2e-aud-covered` has no completed backup",
+        "Namespace e2e-aud-bare: namespace `e2e-aud-bare` is not covered by any Velero Schedule in `velero`",
+        "Namespace e2e-aud-lapsed: namespace `e2e-aud-lapsed` is not covered by any Velero Schedule in `velero`",
+    ] {
+        assert!(text.contains(expected), "{expected}\n{text}");
+    }
+    assert!(!text.contains("e2e-aud-waived"), "{text}");
+    assert!(
+        !text.contains("e2e-aud-covered` is not covered"),
+        "the hourly Schedule covers it: {text}"
+    );
+    let tested = wait_result(&api, name, "restore-tested", "Audit", |_| true).await;
+    assert_eq!(tested.state, ControlState::Fail);
+    assert!(
+        findings(&tested).contains("no restore test has run yet"),
+        "{}",
+        findings(&tested)
+    );
+    // Audit wrote nothing: no Schedule, no Restore, no sandbox namespace.
+    settle_writes().await;
+    let owned = cluster().kubectl_ok(&[
+        "get",
+        "schedules,restores",
+        "-n",
+        VELERO,
+        "-l",
+        &format!("security.baseline.dev/backup-policy={name}"),
+        "-o",
+        "name",
+    ]);
+    assert_eq!(owned.trim(), "", "Audit created Velero objects");
+    let sandboxes = cluster().kubectl_ok(&[
+        "get",
+        "namespaces",
+        "-l",
+        "security.baseline.dev/restore-test=true",
+        "-o",
+        "name",
+    ]);
+    assert!(!sandboxes.contains(name), "{sandboxes}");
+    cluster().kubectl_ok(&["delete", "schedule", "aud-hourly", "-n", VELERO]);
+}

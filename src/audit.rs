@@ -933,9 +933,13 @@ pub struct AuditedControl {
     pub title: String,
     pub state: ControlState,
     pub frameworks: Vec<String>,
+    /// Objects checked, failed and exempted, as in status (see `ControlResult`).
     pub checked: i32,
     pub failed: i32,
     pub exempted: i32,
+    /// Findings, as in status: `findings.len()` and `exemptions.len()`.
+    pub failed_findings: i32,
+    pub exempted_findings: i32,
     /// Every failing object (status keeps only the first ten, in the same order).
     pub findings: Vec<Finding>,
     /// Every waived object, with the exemption that waives it.
@@ -988,8 +992,10 @@ pub fn audit(
                         state: c.state,
                         frameworks: c.id.framework_refs(),
                         checked: c.checked,
-                        failed: count(c.failed.len()),
-                        exempted: count(c.waived.len()),
+                        failed: count(c.failed_objects()),
+                        exempted: count(c.exempted_objects()),
+                        failed_findings: count(c.failed.len()),
+                        exempted_findings: count(c.waived.len()),
                         findings: c.failed.iter().map(|v| v.finding()).collect(),
                         exemptions: c
                             .waived

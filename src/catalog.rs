@@ -288,6 +288,9 @@ pub struct Control {
     pub kind: ControlKind,
     /// What the cluster must show, as CONTROLS.md states it.
     pub checks: &'static str,
+    /// What `checked`, `failed` and `exempted` count for this control: objects of these
+    /// kinds (a namespace is an object too). Findings are counted apart.
+    pub counts: &'static str,
     /// Grouped by framework in [`Framework::ALL`] order (a unit test keeps it so).
     pub frameworks: &'static [FrameworkRef],
 }
@@ -350,6 +353,7 @@ pub static CATALOG: &[Control] = &[
         title: "Restricted port configurations",
         kind: SecurityBaseline,
         checks: "every selected namespace denies ingress by default; only listed ports are open; no NodePort/LoadBalancer exposes an unlisted port",
+        counts: "selected Namespaces, their NetworkPolicies and Services",
         frameworks: &[
             iso2022("8.20", "Networks security"),
             // judgement: the listed ports are the security requirements of the network services
@@ -377,6 +381,7 @@ pub static CATALOG: &[Control] = &[
         title: "Encryption in transit",
         kind: SecurityBaseline,
         checks: "every Ingress serves each of its hosts over TLS",
+        counts: "Ingresses in selected namespaces",
         frameworks: &[
             iso2022("5.14", "Information transfer"),
             // judgement: TLS is the use of cryptography (8.24) for data in transit.
@@ -402,6 +407,7 @@ pub static CATALOG: &[Control] = &[
         title: "Encryption at rest",
         kind: SecurityBaseline,
         checks: "every PersistentVolumeClaim uses an encrypted StorageClass",
+        counts: "PersistentVolumeClaims in selected namespaces",
         frameworks: &[
             iso2022("8.24", "Use of cryptography"),
             // judgement: point of focus "Uses Encryption to Protect Data" (at rest).
@@ -419,6 +425,7 @@ pub static CATALOG: &[Control] = &[
         title: "Workload hardening (Pod Security Standards)",
         kind: SecurityBaseline,
         checks: "pods meet the chosen Pod Security Standard exactly as Pod Security Admission judges",
+        counts: "pod carriers in selected namespaces: bare Pods, Deployments, StatefulSets, DaemonSets, bare Jobs, CronJobs",
         frameworks: &[
             // judgement: 8.9 is new in 2022 (no 2013 predecessor); a Pod Security Standard
             // is a defined secure configuration, enforced and monitored.
@@ -446,6 +453,7 @@ pub static CATALOG: &[Control] = &[
         title: "Trusted images",
         kind: SecurityBaseline,
         checks: "images come from allowed registries, carry no mutable tag, and are digest-pinned when required",
+        counts: "pod carriers in selected namespaces: bare Pods, Deployments, StatefulSets, DaemonSets, bare Jobs, CronJobs",
         frameworks: &[
             iso2022("8.19", "Installation of software on operational systems"),
             iso2022("8.32", "Change management"),
@@ -470,6 +478,7 @@ pub static CATALOG: &[Control] = &[
         title: "Least privilege",
         kind: SecurityBaseline,
         checks: "no RoleBinding grants a forbidden or wildcard role; service-account tokens are not automounted by default",
+        counts: "RoleBindings in selected namespaces, and pod carriers when automounting is judged",
         frameworks: &[
             // judgement: 5.15 carries the least-privilege rules, 5.18 the provisioning of
             // access rights that RoleBindings and automounted tokens are.
@@ -500,6 +509,7 @@ pub static CATALOG: &[Control] = &[
         title: "High availability",
         kind: SecurityBaseline,
         checks: "Deployments and StatefulSets run enough replicas, have a PodDisruptionBudget and probes",
+        counts: "Deployments and StatefulSets in selected namespaces",
         frameworks: &[
             // judgement (the source cites no ISO number): replicas and disruption budgets are
             // redundancy (8.14, 2013 A.17.2.1) and part of ICT readiness (5.30, new in 2022).
@@ -525,6 +535,7 @@ pub static CATALOG: &[Control] = &[
         title: "Resource governance",
         kind: SecurityBaseline,
         checks: "every container declares CPU and memory requests and a memory limit",
+        counts: "pod carriers in selected namespaces: bare Pods, Deployments, StatefulSets, DaemonSets, bare Jobs, CronJobs",
         frameworks: &[
             iso2022("8.6", "Capacity management"),
             // judgement: declared requests and limits are how the capacity is managed.
@@ -540,6 +551,7 @@ pub static CATALOG: &[Control] = &[
         title: "Automated backup",
         kind: BackupPolicy,
         checks: "every selected namespace is covered by a schedule within the RPO and has a successful backup younger than the RPO",
+        counts: "selected Namespaces",
         frameworks: &[
             iso2022("8.13", "Information backup"),
             // judgement: points of focus "Determines Data Requiring Backup", "Performs Data
@@ -559,6 +571,7 @@ pub static CATALOG: &[Control] = &[
         title: "Backup retention",
         kind: BackupPolicy,
         checks: "backups expire no sooner than the minimum and no later than the maximum retention",
+        counts: "Velero Schedules and Backups holding a selected namespace or made for the policy",
         frameworks: &[
             iso2022("5.33", "Protection of records"),
             // judgement: 8.13 asks for retention periods of backup copies; 8.10 (new in 2022)
@@ -581,6 +594,7 @@ pub static CATALOG: &[Control] = &[
         title: "Backup encryption",
         kind: BackupPolicy,
         checks: "the backup storage location is configured for encryption",
+        counts: "the policy's BackupStorageLocation",
         frameworks: &[
             // judgement: 8.13 asks that backups be protected like the original (encryption).
             iso2022("8.13", "Information backup"),
@@ -608,6 +622,7 @@ pub static CATALOG: &[Control] = &[
         title: "Restore tested",
         kind: BackupPolicy,
         checks: "a restore of a recent backup was verified within the required period and the RTO",
+        counts: "the BackupPolicy (its last restore test)",
         frameworks: &[
             iso2022("5.29", "Information security during disruption"),
             // judgement: 5.30 (new in 2022) asks that ICT readiness be tested against the
@@ -630,6 +645,7 @@ pub static CATALOG: &[Control] = &[
         title: "Environment segregation",
         kind: EnvironmentIsolation,
         checks: "no network path between environments except declared flows",
+        counts: "Namespaces in an environment, and the ingress NetworkPolicies of those that isolate themselves",
         frameworks: &[
             iso2022("8.3", "Information access restriction"),
             iso2022("8.22", "Segregation of networks"),
@@ -659,6 +675,7 @@ pub static CATALOG: &[Control] = &[
         title: "Production data restricted",
         kind: EnvironmentIsolation,
         checks: "no production data, copied Secret, cloned volume or restore lands in a non-production namespace",
+        counts: "ConfigMaps, Secrets and PersistentVolumeClaims in non-production namespaces, and Velero Restores",
         frameworks: &[
             // judgement: 8.12 (new in 2022): classified objects, copied Secrets, cloned volumes
             // and restores into non-production are the leakage paths the check closes. 8.11
@@ -688,6 +705,7 @@ pub static CATALOG: &[Control] = &[
         title: "Cross-environment access",
         kind: EnvironmentIsolation,
         checks: "no non-production identity is bound to act in a production namespace",
+        counts: "RoleBindings in production namespaces and ClusterRoleBindings, except bindings of roles that grant nothing in namespaces",
         frameworks: &[
             iso2022("5.3", "Segregation of duties"),
             iso2022("8.2", "Privileged access rights"),

@@ -708,6 +708,8 @@ mod tests {
             checked: 3,
             failed,
             exempted: 0,
+            failed_findings: failed,
+            exempted_findings: 0,
             findings: (0..failed)
                 .map(|i| Finding {
                     kind: "Namespace".into(),
@@ -977,6 +979,8 @@ mod tests {
                         checked: c.checked,
                         failed: c.failed,
                         exempted: c.exempted,
+                        failed_findings: c.failed_findings,
+                        exempted_findings: c.exempted_findings,
                         findings: c.findings.iter().take(10).cloned().collect(),
                         last_evaluated: None,
                     })

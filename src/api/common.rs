@@ -116,12 +116,20 @@ pub struct ControlResult {
     /// policies cite it), `Source policy: <control name>`.
     pub frameworks: Vec<String>,
     pub state: ControlState,
-    /// Objects (or namespaces) the control looked at.
+    /// Objects the control looked at (which kinds: the catalog's `counts`; namespaces are
+    /// objects too). `failed + exempted <= checked` always holds.
     pub checked: i32,
-    /// Findings that count against the control.
+    /// Of those, objects with at least one finding that counts against the control.
     pub failed: i32,
-    /// Findings waived by a live exemption.
+    /// Of those, objects whose every finding is waived by a live exemption.
     pub exempted: i32,
+    /// Findings that count against the control (an object can have several); the PolicyReports
+    /// list each as a `fail` result.
+    #[serde(default)]
+    pub failed_findings: i32,
+    /// Findings waived by a live exemption; the PolicyReports list each as a `skip` result.
+    #[serde(default)]
+    pub exempted_findings: i32,
     /// A bounded sample of the failing objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,

@@ -113,19 +113,23 @@ pub fn evaluation_conditions(evaluation: &Evaluation) -> Vec<NewCondition> {
             ControlState::Fail => (ConditionStatus::False, "Fail"),
             ControlState::NotEvaluated => (ConditionStatus::Unknown, CHECK_NOT_RUN),
         };
+        // The same figures as the control's status entry and the PolicyReports: objects
+        // checked, failed and exempted, then findings (an object can have several).
+        let counts = format!(
+            "{} checked, {} failed, {} exempted",
+            control.checked,
+            control.failed_objects(),
+            control.exempted_objects()
+        );
         let counts = match control.failed.first() {
             Some(v) => format!(
-                "{} finding(s); first: {} {}: {}",
+                "{counts}; {} finding(s), first: {} {}: {}",
                 control.failed.len(),
                 v.object.kind,
                 v.object.name,
                 v.message
             ),
-            None => format!(
-                "{} checked, {} exempted",
-                control.checked,
-                control.waived.len()
-            ),
+            None => counts,
         };
         // What did not run, or what enforcement cannot follow, comes first: a truncated
         // message must not lose it.

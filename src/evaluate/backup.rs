@@ -134,16 +134,29 @@ pub fn evaluate(
             None => outcomes,
         }
     } else {
-        velero_missing(name, namespaces.len())
+        velero_missing(name, &namespaces, snapshot)
     };
     Evaluation::new(namespaces, outcomes, &spec.exemptions, now)
 }
 
-/// Without Velero nothing can be proven, so every control fails, pointing at the policy.
-fn velero_missing(name: &str, namespaces: usize) -> Vec<ControlOutcome> {
+/// Without Velero nothing can be proven, so every control fails: automated-backup for each
+/// selected namespace (its unit), the others pointing at the policy. With no namespace
+/// selected, automated-backup points at the policy too: a policy that backs up nothing
+/// while Velero is absent proves nothing either.
+fn velero_missing(name: &str, namespaces: &[String], snapshot: &Snapshot) -> Vec<ControlOutcome> {
     let finding = || vec![Violation::new(policy_ref(name), NOT_INSTALLED)];
+    let per_namespace: Vec<Violation> = namespaces
+        .iter()
+        .map(|ns| Violation::new(namespace_ref(snapshot, ns), NOT_INSTALLED))
+        .collect();
+    let automated = match per_namespace.is_empty() {
+        true => ControlOutcome::checked(ControlId::AutomatedBackup, 1, finding()),
+        false => {
+            ControlOutcome::checked(ControlId::AutomatedBackup, namespaces.len(), per_namespace)
+        }
+    };
     vec![
-        ControlOutcome::checked(ControlId::AutomatedBackup, namespaces, finding()),
+        automated,
         ControlOutcome::checked(ControlId::BackupRetention, 1, finding()),
         ControlOutcome::checked(ControlId::BackupEncryption, 1, finding()),
         ControlOutcome::checked(ControlId::RestoreTested, 1, finding()),
@@ -1095,15 +1108,22 @@ mod tests {
     }
 
     #[test]
-    fn velero_missing_fails_every_control_on_the_policy() {
+    fn velero_missing_fails_every_control_each_on_its_own_unit() {
         let mut snapshot = snapshot();
         snapshot.velero.installed = false;
         let evaluation = evaluate(POLICY, &spec(), None, &snapshot, at("2026-03-01T00:00:00Z"));
         assert_eq!(evaluation.controls.len(), 4);
         for control in &evaluation.controls {
             assert_eq!(control.state, ControlState::Fail);
-            assert_eq!(control.failed[0].object.kind, "BackupPolicy");
+            // automated-backup counts namespaces, so each selected one fails; the others
+            // point at the policy.
+            let kind = match control.id {
+                ControlId::AutomatedBackup => "Namespace",
+                _ => "BackupPolicy",
+            };
+            assert_eq!(control.failed[0].object.kind, kind, "{}", control.id);
             assert_eq!(control.failed[0].message, NOT_INSTALLED);
+            assert!(control.failed_objects() <= usize::try_from(control.checked).unwrap());
         }
     }
 

@@ -299,6 +299,8 @@ fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> ControlOutco
             ));
             continue;
         }
+        // Each policy is judged on its own here, so each is counted.
+        checked += policies.len();
         for policy in policies {
             if let Some(violation) = admitting_policy(policy, target, &sources, flows, scope) {
                 violations.push(violation);

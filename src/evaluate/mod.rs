@@ -18,7 +18,7 @@ use crate::catalog::ControlId;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
 use kube::core::{Selector, SelectorExt};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Findings kept in status per control; the rest go to PolicyReports.
 pub const STATUS_FINDINGS_PER_CONTROL: usize = 10;
@@ -63,6 +63,11 @@ impl ObjectRef {
             labels: labels.clone(),
             pod_labels: None,
         }
+    }
+
+    /// Identifies the object among those a control counts: kind, namespace and name.
+    pub fn key(&self) -> (&str, Option<&str>, &str) {
+        (&self.kind, self.namespace.as_deref(), &self.name)
     }
 
     /// The namespace an exemption scoped by namespace matches against.
@@ -177,6 +182,30 @@ pub struct ControlEvidence {
     pub checked: i32,
     pub failed: Vec<Violation>,
     pub waived: Vec<Waived>,
+}
+
+impl ControlEvidence {
+    /// Distinct objects with at least one finding that counts against the control.
+    pub fn failed_objects(&self) -> usize {
+        self.failed
+            .iter()
+            .map(|v| v.object.key())
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+
+    /// Distinct objects whose every finding is waived. An exemption covers an object for a
+    /// control as a whole, so an object is normally either failed or exempted; one that is
+    /// both counts as failed.
+    pub fn exempted_objects(&self) -> usize {
+        let failed: BTreeSet<_> = self.failed.iter().map(|v| v.object.key()).collect();
+        self.waived
+            .iter()
+            .map(|w| w.violation.object.key())
+            .filter(|key| !failed.contains(key))
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
 }
 
 /// Something worth an event that is not a control's state, e.g. an exemption about to expire.
@@ -326,8 +355,10 @@ impl Evaluation {
                 frameworks: c.id.framework_refs(),
                 state: c.state,
                 checked: c.checked,
-                failed: i32::try_from(c.failed.len()).unwrap_or(i32::MAX),
-                exempted: i32::try_from(c.waived.len()).unwrap_or(i32::MAX),
+                failed: count(c.failed_objects()),
+                exempted: count(c.exempted_objects()),
+                failed_findings: count(c.failed.len()),
+                exempted_findings: count(c.waived.len()),
                 findings: c
                     .failed
                     .iter()
@@ -338,6 +369,10 @@ impl Evaluation {
             })
             .collect()
     }
+}
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 /// Whether `selector` selects an object with `labels`. An invalid selector selects nothing,

@@ -44,6 +44,8 @@ pub fn restricted_ports(
                 ));
             }
         }
+        // NetworkPolicies are judged (open ports, open egress), so they are counted.
+        checked += policies.len();
         for policy in &policies {
             violations.extend(open_ports(policy, &spec.allowed_ingress_ports));
             if spec.denies(TrafficDirection::Egress) {

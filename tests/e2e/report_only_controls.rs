@@ -499,10 +499,13 @@ async fn automated_backup_and_restore_testing_are_judged_in_audit_without_writin
     )
     .await;
     let backups = wait_result(&api, name, "automated-backup", "Audit", |r| {
-        r.checked == 4 && r.exempted == 2
+        r.checked == 4 && r.failed == 3 && r.exempted == 1
     })
     .await;
     assert_eq!(backups.state, ControlState::Fail);
+    // Namespaces are the objects here: the bare and the lapsed one have two findings each
+    // (no Schedule, no backup), the waived one two waived findings.
+    assert_eq!((backups.failed_findings, backups.exempted_findings), (5, 2));
     let text = findings(&backups);
     for expected in [
         "Namespace e2e-aud-covered: namespace `e2e-aud-covered` has no completed backup",

@@ -17,8 +17,8 @@
 
 use crate::api::backup_policy::RestoreTestResult;
 use crate::api::{
-    BackupPolicy, ControlResult, ControlState, EnvironmentIsolation, Exemption, Mode,
-    SecurityBaseline, Summary,
+    BackupPolicy, ControlResult, ControlState, EnvironmentIsolation, EvaluationScope, Exemption,
+    Mode, SecurityBaseline, Summary,
 };
 use crate::catalog::{CATALOG, ControlId, Framework};
 use crate::desired::{MANAGED_BY, OPERATOR};
@@ -28,6 +28,7 @@ use kube::{Client, Resource};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -134,6 +135,38 @@ pub struct ResourceEvidence {
     pub exemptions: Vec<Exemption>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_restore_test: Option<RestoreTestResult>,
+    /// Which namespaces the figures cover, which were left out and why, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<EvaluationScope>,
+    /// Per control with failed or exempted objects: every such object, from the PolicyReports
+    /// (and, for cluster-scoped objects, which no namespaced report can carry, from status).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<ControlObjects>,
+}
+
+/// The objects behind one control's `failed` and `exempted` figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlObjects {
+    pub control: ControlId,
+    pub failing: Vec<ListedObject>,
+    pub exempted: Vec<ListedObject>,
+    /// True when the lists hold exactly as many objects as status counts.
+    pub complete: bool,
+    /// Why the lists fall short of the figures, when they do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedObject {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    /// Every finding about the object under this control.
+    pub findings: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -233,6 +266,8 @@ pub async fn collect(client: &Client) -> Result<Bundle, EvidenceError> {
             controls: status.controls,
             exemptions: sb.spec.exemptions.clone(),
             last_restore_test: None,
+            scope: status.scope,
+            objects: Vec::new(),
         });
     }
     for bp in Api::<BackupPolicy>::all(client.clone())
@@ -253,6 +288,8 @@ pub async fn collect(client: &Client) -> Result<Bundle, EvidenceError> {
             controls: status.compliance.controls,
             exemptions: bp.spec.exemptions.clone(),
             last_restore_test: status.last_restore_test,
+            scope: status.compliance.scope,
+            objects: Vec::new(),
         });
     }
     for ei in Api::<EnvironmentIsolation>::all(client.clone())
@@ -273,6 +310,8 @@ pub async fn collect(client: &Client) -> Result<Bundle, EvidenceError> {
             controls: status.controls,
             exemptions: ei.spec.exemptions.clone(),
             last_restore_test: None,
+            scope: status.scope,
+            objects: Vec::new(),
         });
     }
     resources.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
@@ -286,6 +325,10 @@ pub async fn collect(client: &Client) -> Result<Bundle, EvidenceError> {
         .await
         .map_err(read("the API server version"))?;
 
+    let policy_reports = policy_reports(client).await?;
+    for r in &mut resources {
+        r.objects = objects_behind_figures(r, &policy_reports);
+    }
     Ok(Bundle {
         generated_at: jiff::Timestamp::now().to_string(),
         operator_version: env!("CARGO_PKG_VERSION").into(),
@@ -295,10 +338,100 @@ pub async fn collect(client: &Client) -> Result<Bundle, EvidenceError> {
             platform: version.platform,
         },
         resources,
-        policy_reports: policy_reports(client).await?,
+        policy_reports,
         framework: None,
         frameworks: Vec::new(),
     })
+}
+
+/// For each control of `resource` with failed or exempted objects, lists every such object:
+/// namespaced ones (and Namespaces) from the PolicyReports' `fail` and `skip` results, the
+/// cluster-scoped ones from the status sample. `complete` says whether the lists account for
+/// the figures; when they do not, `note` says why instead of leaving a silent gap.
+pub fn objects_behind_figures(
+    resource: &ResourceEvidence,
+    reports: &PolicyReports,
+) -> Vec<ControlObjects> {
+    let policy = format!("{}/{}", resource.kind, resource.name);
+    let mut out = Vec::new();
+    for control in &resource.controls {
+        if control.failed == 0 && control.exempted == 0 {
+            continue;
+        }
+        type Key = (String, Option<String>, String);
+        let mut failing: BTreeMap<Key, Vec<String>> = BTreeMap::new();
+        let mut exempted: BTreeMap<Key, Vec<String>> = BTreeMap::new();
+        let results = reports.reports.iter().flat_map(|r| r.results.iter());
+        for result in
+            results.filter(|r| r["policy"] == policy.as_str() && r["rule"] == control.id.as_str())
+        {
+            let Some(object) = result["resources"].get(0) else {
+                continue;
+            };
+            let text = |v: &Value| v.as_str().map(str::to_string);
+            let key = (
+                text(&object["kind"]).unwrap_or_default(),
+                text(&object["namespace"]),
+                text(&object["name"]).unwrap_or_default(),
+            );
+            let message = text(&result["message"]).unwrap_or_default();
+            match result["result"].as_str() {
+                Some("fail") => failing.entry(key).or_default().push(message),
+                Some("skip") => exempted.entry(key).or_default().push(message),
+                _ => {}
+            }
+        }
+        // Cluster-scoped objects have no namespaced report: status is all there is.
+        for f in control
+            .findings
+            .iter()
+            .filter(|f| f.namespace.is_none() && f.kind != "Namespace")
+        {
+            failing
+                .entry((f.kind.clone(), None, f.name.clone()))
+                .or_default()
+                .push(f.message.clone());
+        }
+        let list = |objects: BTreeMap<Key, Vec<String>>| -> Vec<ListedObject> {
+            objects
+                .into_iter()
+                .map(|((kind, namespace, name), mut findings)| {
+                    findings.dedup();
+                    ListedObject {
+                        kind,
+                        namespace,
+                        name,
+                        findings,
+                    }
+                })
+                .collect()
+        };
+        let (failing, exempted) = (list(failing), list(exempted));
+        let listed = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+        let complete =
+            listed(failing.len()) == control.failed && listed(exempted.len()) == control.exempted;
+        let note = (!complete).then(|| {
+            let why = match &reports.note {
+                Some(note) => note.clone(),
+                None => "the rest are cluster-scoped objects beyond the status sample (no namespaced PolicyReport can carry them), or the reports changed between reading status and reports".into(),
+            };
+            format!(
+                "{} of {} failing and {} of {} exempted objects are listed; {why}",
+                failing.len(),
+                control.failed,
+                exempted.len(),
+                control.exempted
+            )
+        });
+        out.push(ControlObjects {
+            control: control.id,
+            failing,
+            exempted,
+            complete,
+            note,
+        });
+    }
+    out
 }
 
 impl Bundle {
@@ -309,6 +442,8 @@ impl Bundle {
             for r in &mut self.resources {
                 r.controls
                     .retain(|c| c.id.references(framework).next().is_some());
+                r.objects
+                    .retain(|o| o.control.references(framework).next().is_some());
             }
         }
         self.frameworks = by_framework(&self.resources, only);
@@ -590,37 +725,107 @@ pub fn render_markdown(bundle: &Bundle) -> String {
         line(String::new());
     }
 
-    line("## Failing objects (sample kept in status)".into());
+    line("## Scope".into());
+    line(String::new());
+    line("Which namespaces each resource's figures cover, which its selectors pick but were left out, and which are exempted as a whole.".into());
+    line(String::new());
+    for r in &bundle.resources {
+        let Some(scope) = &r.scope else {
+            line(format!(
+                "- {}/{}: not reconciled yet",
+                r.kind,
+                cell(&r.name)
+            ));
+            continue;
+        };
+        let mut names = scope.namespace_names.join(", ");
+        let listed = i32::try_from(scope.namespace_names.len()).unwrap_or(i32::MAX);
+        if listed < scope.namespaces {
+            names.push_str(&format!(" (first {listed} of {})", scope.namespaces));
+        }
+        line(format!(
+            "- {}/{}: {} namespace(s) in scope{}, evaluated {}",
+            r.kind,
+            cell(&r.name),
+            scope.namespaces,
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", cell(&names))
+            },
+            scope
+                .evaluated_at
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .unwrap_or_else(|| "-".into())
+        ));
+        for e in &scope.excluded {
+            line(format!(
+                "  - excluded `{}`: {}",
+                cell(&e.name),
+                cell(&e.reason)
+            ));
+        }
+        for e in &scope.exempted_namespaces {
+            let controls: Vec<String> = e.controls.iter().map(|c| format!("`{c}`")).collect();
+            line(format!(
+                "  - exempted `{}` from {} (approved by {}, expires {})",
+                cell(&e.name),
+                controls.join(", "),
+                cell(&e.approved_by),
+                cell(&e.expires)
+            ));
+        }
+    }
+    line(String::new());
+
+    line("## Objects behind the figures".into());
+    line(String::new());
+    line("Every failed and every exempted object per control, so each figure above can be traced without cluster access.".into());
     line(String::new());
     let mut any = false;
     for r in &bundle.resources {
-        for c in r.controls.iter().filter(|c| !c.findings.is_empty()) {
+        for o in &r.objects {
             if !any {
-                line("| Resource | Control | Object | Finding |".into());
-                line("|---|---|---|---|".into());
+                line("| Resource | Control | Result | Object | Findings |".into());
+                line("|---|---|---|---|---|".into());
                 any = true;
             }
-            for f in &c.findings {
-                let ns = f
-                    .namespace
-                    .as_deref()
-                    .map(|n| format!("{n}/"))
-                    .unwrap_or_default();
-                line(format!(
-                    "| {}/{} | `{}` | {} {}{} | {} |",
-                    r.kind,
-                    cell(&r.name),
-                    c.id,
-                    f.kind,
-                    cell(&ns),
-                    cell(&f.name),
-                    cell(&f.message)
-                ));
+            for (result, objects) in [("failed", &o.failing), ("exempted", &o.exempted)] {
+                for object in objects {
+                    let ns = object
+                        .namespace
+                        .as_deref()
+                        .map(|n| format!("{n}/"))
+                        .unwrap_or_default();
+                    line(format!(
+                        "| {}/{} | `{}` | {result} | {} {}{} | {} |",
+                        r.kind,
+                        cell(&r.name),
+                        o.control,
+                        object.kind,
+                        cell(&ns),
+                        cell(&object.name),
+                        cell(&object.findings.join("; "))
+                    ));
+                }
             }
         }
     }
     if !any {
         line("None.".into());
+    }
+    line(String::new());
+    for r in &bundle.resources {
+        for o in r.objects.iter().filter(|o| !o.complete) {
+            line(format!(
+                "- Note on {}/{} `{}`: {}",
+                r.kind,
+                cell(&r.name),
+                o.control,
+                cell(o.note.as_deref().unwrap_or_default())
+            ));
+        }
     }
     line(String::new());
 
@@ -759,6 +964,19 @@ mod tests {
                     expires: "2030-06-30".into(),
                 }],
                 last_restore_test: None,
+                scope: None,
+                objects: vec![ControlObjects {
+                    control: ControlId::RestrictedPorts,
+                    failing: vec![ListedObject {
+                        kind: "Namespace".into(),
+                        namespace: None,
+                        name: "shop-0".into(),
+                        findings: vec!["no default-deny | ingress".into()],
+                    }],
+                    exempted: Vec::new(),
+                    complete: true,
+                    note: None,
+                }],
             }],
             policy_reports: PolicyReports {
                 served: true,
@@ -987,6 +1205,8 @@ mod tests {
                     .collect(),
                 exemptions: Vec::new(),
                 last_restore_test: None,
+                scope: None,
+                objects: Vec::new(),
             })
             .collect();
         let md = render_markdown(
@@ -1011,6 +1231,56 @@ mod tests {
                 "README.md shows a line evidence.md does not have: {line:?}\n\nevidence.md:\n{md}"
             );
         }
+    }
+
+    #[test]
+    fn every_object_behind_a_figure_is_listed_or_the_gap_is_named() {
+        let mut resource = bundle().resources.remove(0);
+        resource.controls[0].failed = 3;
+        resource.controls[0].exempted = 1;
+        resource.controls[0].findings.push(Finding {
+            kind: "ClusterRoleBinding".into(),
+            namespace: None,
+            name: "everyone".into(),
+            message: "grants too much".into(),
+        });
+        let result = |result: &str, ns: &str, name: &str, message: &str| {
+            serde_json::json!({
+                "policy": "SecurityBaseline/prod", "rule": "restricted-ports", "result": result,
+                "message": message, "resources": [{"kind": "Service", "namespace": ns, "name": name}],
+            })
+        };
+        let reports = PolicyReports {
+            served: true,
+            note: None,
+            reports: vec![PolicyReportEvidence {
+                namespace: "shop".into(),
+                name: "sb-prod".into(),
+                summary: Value::Null,
+                results: vec![
+                    result("fail", "shop", "web", "exposes 22"),
+                    result("fail", "shop", "web", "exposes 23"),
+                    result("skip", "shop", "legacy", "exposes 21"),
+                    // Another resource's and another control's results are not this figure's.
+                    serde_json::json!({"policy": "SecurityBaseline/other", "rule": "restricted-ports", "result": "fail", "resources": [{"kind": "Service", "namespace": "shop", "name": "x"}]}),
+                ],
+            }],
+        };
+        let objects = objects_behind_figures(&resource, &reports);
+        assert_eq!(objects.len(), 1, "only the control with failed objects");
+        let o = &objects[0];
+        let names: Vec<&str> = o.failing.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["everyone", "web"]);
+        assert_eq!(o.failing[1].findings, ["exposes 22", "exposes 23"]);
+        assert_eq!(o.exempted[0].name, "legacy");
+        // shop-0 (a Namespace finding) has no report here: the gap is named, not hidden.
+        assert!(!o.complete);
+        assert!(
+            o.note
+                .as_deref()
+                .unwrap()
+                .starts_with("2 of 3 failing and 1 of 1 exempted objects are listed")
+        );
     }
 
     #[test]

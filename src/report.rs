@@ -274,6 +274,8 @@ mod tests {
     fn evaluation(controls: Vec<ControlEvidence>) -> Evaluation {
         Evaluation {
             namespaces: vec!["shop".into()],
+            excluded: Vec::new(),
+            namespace_exemptions: Vec::new(),
             controls,
             notices: Vec::new(),
             notes: Default::default(),

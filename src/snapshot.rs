@@ -181,6 +181,15 @@ impl Snapshot {
         })
     }
 
+    /// Namespaces being deleted: every kind leaves them out of scope (their objects are going,
+    /// and the API server refuses new objects in them), and status says so.
+    pub fn terminating_namespaces(&self) -> impl Iterator<Item = &str> {
+        self.namespaces
+            .iter()
+            .filter(|ns| is_terminating(ns))
+            .filter_map(|ns| ns.metadata.name.as_deref())
+    }
+
     /// Workload pod templates and bare pods (pods a controller owns are judged through their
     /// owner's template, so that one bad Deployment is one finding, not one per replica).
     pub fn pod_carriers(&self) -> Vec<PodCarrier<'_>> {
@@ -271,4 +280,15 @@ fn has_controller(meta: &ObjectMeta) -> bool {
     meta.owner_references
         .as_ref()
         .is_some_and(|refs| refs.iter().any(|r| r.controller == Some(true)))
+}
+
+/// Whether a namespace is being deleted (phase `Terminating`, or a deletion timestamp already
+/// set while the phase has not caught up).
+pub fn is_terminating(ns: &Namespace) -> bool {
+    ns.metadata.deletion_timestamp.is_some()
+        || ns
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .is_some_and(|phase| phase == "Terminating")
 }

@@ -176,4 +176,45 @@ pub struct ComplianceStatus {
     pub summary: Option<Summary>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub controls: Vec<ControlResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<EvaluationScope>,
+}
+
+/// What the figures in this status cover: which namespaces were judged, which the selectors
+/// pick but were left out and why, which are exempted as a whole, and when.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluationScope {
+    /// Namespaces in scope.
+    pub namespaces: i32,
+    /// Their names, sorted; at most the first 256 (the evidence bundle says when cut).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespace_names: Vec<String>,
+    /// Namespaces the selectors pick but that were left out, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<ExcludedNamespace>,
+    /// Live exemptions covering whole namespaces: judged, but their findings are waived.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exempted_namespaces: Vec<ExemptedNamespace>,
+    /// When these figures were computed. It moves only when a figure, a finding or the scope
+    /// changes, so a resync that finds nothing new writes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluated_at: Option<Time>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExcludedNamespace {
+    pub name: String,
+    /// `Terminating`: the namespace is being deleted.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExemptedNamespace {
+    pub name: String,
+    pub controls: Vec<ControlId>,
+    pub approved_by: String,
+    pub expires: String,
 }

@@ -1,7 +1,10 @@
 //! Status shared by the three reconcilers: conditions with stable transition times, control
 //! evidence, and the rule that a status differing only in timestamps is not written.
 
-use crate::api::{ComplianceStatus, ControlResult, ControlState};
+use crate::api::{
+    ComplianceStatus, ControlResult, ControlState, EvaluationScope, ExcludedNamespace,
+    ExemptedNamespace,
+};
 use crate::evaluate::{CHECK_NOT_RUN, Evaluation};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -187,6 +190,8 @@ pub fn compliance_status(
     generation: Option<i64>,
     now: Timestamp,
 ) -> ComplianceStatus {
+    let controls = controls(&old.controls, evaluation.control_results(now));
+    let scope = scope(old, evaluation, &controls, now);
     ComplianceStatus {
         observed_generation: generation,
         conditions: conditions(
@@ -196,8 +201,69 @@ pub fn compliance_status(
             now,
         ),
         summary: Some(evaluation.summary()),
-        controls: controls(&old.controls, evaluation.control_results(now)),
+        controls,
+        scope: Some(scope),
     }
+}
+
+/// Status lists at most this many namespace names; the count is always exact.
+pub const SCOPE_NAMES: usize = 256;
+
+/// The scope of `evaluation`, stamped `now` only when it or a control's result changed since
+/// `old` (the controls' `lastEvaluated` already moved when theirs did).
+fn scope(
+    old: &ComplianceStatus,
+    evaluation: &Evaluation,
+    controls: &[ControlResult],
+    now: Timestamp,
+) -> EvaluationScope {
+    let mut scope = EvaluationScope {
+        namespaces: i32::try_from(evaluation.namespaces.len()).unwrap_or(i32::MAX),
+        namespace_names: evaluation
+            .namespaces
+            .iter()
+            .take(SCOPE_NAMES)
+            .cloned()
+            .collect(),
+        excluded: evaluation
+            .excluded
+            .iter()
+            .map(|e| ExcludedNamespace {
+                name: e.namespace.clone(),
+                reason: e.reason.into(),
+            })
+            .collect(),
+        exempted_namespaces: evaluation
+            .namespace_exemptions
+            .iter()
+            .flat_map(|e| {
+                e.namespaces.iter().map(|ns| ExemptedNamespace {
+                    name: ns.clone(),
+                    controls: e.controls.clone(),
+                    approved_by: e.approved_by.clone(),
+                    expires: e.expires.clone(),
+                })
+            })
+            .collect(),
+        evaluated_at: None,
+    };
+    let previous = old.scope.as_ref();
+    let same_scope = previous.is_some_and(|p| {
+        EvaluationScope {
+            evaluated_at: None,
+            ..p.clone()
+        } == scope
+    });
+    let same_results = controls.len() == old.controls.len()
+        && controls
+            .iter()
+            .zip(&old.controls)
+            .all(|(new, old)| new == old);
+    scope.evaluated_at = match previous.and_then(|p| p.evaluated_at.clone()) {
+        Some(at) if same_scope && same_results => Some(at),
+        _ => Some(Time(now)),
+    };
+    scope
 }
 
 /// The status after a failed reconcile: the evidence already proved stays, Ready turns False.
@@ -244,6 +310,51 @@ mod tests {
             reason: "R".into(),
             message: "m".into(),
         }
+    }
+
+    #[test]
+    fn evaluated_at_moves_only_when_figures_or_scope_change() {
+        use crate::catalog::ControlId;
+        use crate::evaluate::{ControlOutcome, Excluded, TERMINATING};
+        let at = |s: &str| -> Timestamp { s.parse().unwrap() };
+        let evaluation = |checked: usize| {
+            Evaluation::new(
+                vec!["shop".into()],
+                vec![ControlOutcome::checked(
+                    ControlId::TrustedImages,
+                    checked,
+                    vec![],
+                )],
+                &[],
+                at("2030-01-01T00:00:00Z"),
+            )
+        };
+        let first = compliance_status(
+            &ComplianceStatus::default(),
+            &evaluation(1),
+            Some(1),
+            at("2030-01-01T00:00:00Z"),
+        );
+        let scope = first.scope.clone().unwrap();
+        assert_eq!(
+            (scope.namespaces, scope.namespace_names.clone()),
+            (1, vec!["shop".to_string()])
+        );
+        let resync = compliance_status(&first, &evaluation(1), Some(1), at("2030-01-01T01:00:00Z"));
+        assert_eq!(resync, first, "nothing new: nothing to write");
+        let grown = compliance_status(&first, &evaluation(2), Some(1), at("2030-01-01T02:00:00Z"));
+        assert_eq!(
+            grown.scope.unwrap().evaluated_at,
+            Some(Time(at("2030-01-01T02:00:00Z")))
+        );
+        let excluded = evaluation(1).with_excluded(vec![Excluded {
+            namespace: "shop-old".into(),
+            reason: TERMINATING,
+        }]);
+        let later = compliance_status(&first, &excluded, Some(1), at("2030-01-01T03:00:00Z"));
+        let scope = later.scope.unwrap();
+        assert_eq!(scope.excluded[0].name, "shop-old");
+        assert_eq!(scope.evaluated_at, Some(Time(at("2030-01-01T03:00:00Z"))));
     }
 
     #[test]

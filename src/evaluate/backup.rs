@@ -136,7 +136,9 @@ pub fn evaluate(
     } else {
         velero_missing(name, &namespaces, snapshot)
     };
-    Evaluation::new(namespaces, outcomes, &spec.exemptions, now)
+    Evaluation::new(namespaces, outcomes, &spec.exemptions, now).with_excluded(
+        super::excluded_namespaces([&spec.namespace_selector], snapshot),
+    )
 }
 
 /// Without Velero nothing can be proven, so every control fails: automated-backup for each

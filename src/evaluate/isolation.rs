@@ -6,7 +6,7 @@
 //! segregation finding, and the data and access rules treat it as production, the safer side.
 
 use super::backup::is_restore_test_sandbox;
-use super::{ControlOutcome, Evaluation, ObjectRef, Violation, selects};
+use super::{ControlOutcome, Evaluation, ObjectRef, Violation, excluded_namespaces, selects};
 use crate::api::EnvironmentIsolationSpec;
 use crate::api::environment_isolation::{Flow, IsolationAccessSpec, ProductionDataSpec};
 use crate::catalog::ControlId;
@@ -161,7 +161,7 @@ pub fn environments_of(spec: &EnvironmentIsolationSpec, snapshot: &Snapshot) -> 
         let Some(name) = ns.metadata.name.as_deref() else {
             continue;
         };
-        if is_restore_test_sandbox(&ns.metadata, snapshot) {
+        if is_restore_test_sandbox(&ns.metadata, snapshot) || crate::snapshot::is_terminating(ns) {
             continue;
         }
         let labels = ns.metadata.labels.as_ref().unwrap_or(&NO_LABELS);
@@ -200,7 +200,9 @@ pub fn evaluate(
         production_data(spec.production_data.as_ref(), &scope),
         cross_environment_access(spec.access.as_ref(), &scope),
     ];
+    let selectors = spec.environments.iter().map(|e| &e.namespace_selector);
     Evaluation::new(envs.members(), outcomes, &spec.exemptions, now)
+        .with_excluded(excluded_namespaces(selectors, snapshot))
 }
 
 /// What every check reads: environment membership plus namespace labels by name.

@@ -215,10 +215,48 @@ pub struct Notice {
     pub message: String,
 }
 
+/// A namespace a resource's selectors pick but that it leaves out of scope, and why.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Excluded {
+    pub namespace: String,
+    pub reason: &'static str,
+}
+
+/// Why a namespace is out of scope: it is being deleted.
+pub const TERMINATING: &str = "Terminating";
+
+/// The namespaces any of `selectors` picks that are left out of scope, with the reason.
+pub fn excluded_namespaces<'a>(
+    selectors: impl IntoIterator<Item = &'a LabelSelector>,
+    snapshot: &crate::snapshot::Snapshot,
+) -> Vec<Excluded> {
+    let selectors: Vec<&LabelSelector> = selectors.into_iter().collect();
+    let labels: BTreeMap<&str, &BTreeMap<String, String>> = snapshot.namespace_labels().collect();
+    let mut out: Vec<Excluded> = snapshot
+        .terminating_namespaces()
+        .filter(|ns| {
+            labels
+                .get(ns)
+                .is_some_and(|l| selectors.iter().any(|s| selects(s, l)))
+        })
+        .map(|ns| Excluded {
+            namespace: ns.to_string(),
+            reason: TERMINATING,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// The full result of evaluating one custom resource.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
+    /// The namespaces in scope, sorted.
     pub namespaces: Vec<String>,
+    /// Namespaces the selectors pick but that are out of scope, and why.
+    pub excluded: Vec<Excluded>,
+    /// Live exemptions scoped to whole namespaces (no selector): findings there are waived.
+    pub namespace_exemptions: Vec<Exemption>,
     pub controls: Vec<ControlEvidence>,
     pub notices: Vec<Notice>,
     /// Per control, what its condition must say beside the counts: why a check did not run,
@@ -279,12 +317,24 @@ impl Evaluation {
                 }
             })
             .collect();
+        let namespace_exemptions = live
+            .iter()
+            .filter(|e| e.selector.is_none() && !e.namespaces.is_empty())
+            .cloned()
+            .collect();
         Self {
             namespaces,
+            excluded: Vec::new(),
+            namespace_exemptions,
             controls,
             notices,
             notes,
         }
+    }
+
+    pub fn with_excluded(mut self, excluded: Vec<Excluded>) -> Self {
+        self.excluded = excluded;
+        self
     }
 
     /// Adds a line to a control's condition message (and an event), e.g. where enforcement
@@ -381,13 +431,16 @@ pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> b
     Selector::try_from(selector.clone()).is_ok_and(|s| s.matches(labels))
 }
 
-/// The names of the namespaces `selector` selects, sorted.
+/// The names of the namespaces `selector` selects, sorted; Terminating ones are out of scope
+/// (see [`excluded_namespaces`]).
 pub fn selected_namespaces(
     selector: &LabelSelector,
     snapshot: &crate::snapshot::Snapshot,
 ) -> Vec<String> {
+    let terminating: BTreeSet<&str> = snapshot.terminating_namespaces().collect();
     let mut names: Vec<String> = snapshot
         .namespace_labels()
+        .filter(|(name, _)| !terminating.contains(name))
         .filter(|(_, labels)| selects(selector, labels))
         .map(|(name, _)| name.to_string())
         .collect();
@@ -417,6 +470,56 @@ mod tests {
 
     fn now() -> Timestamp {
         "2026-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn terminating_namespaces_are_out_of_scope_and_said_to_be() {
+        use crate::snapshot::Snapshot;
+        use k8s_openapi::api::core::v1::{Namespace, NamespaceStatus};
+        let ns = |name: &str, phase: &str| {
+            std::sync::Arc::new(Namespace {
+                metadata: ObjectMeta {
+                    name: Some(name.into()),
+                    labels: Some(BTreeMap::from([("team".into(), "shop".into())])),
+                    ..Default::default()
+                },
+                status: Some(NamespaceStatus {
+                    phase: Some(phase.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+        };
+        let snapshot = Snapshot {
+            namespaces: vec![ns("shop", "Active"), ns("shop-old", "Terminating")],
+            ..Default::default()
+        };
+        let selector = LabelSelector {
+            match_labels: Some(BTreeMap::from([("team".into(), "shop".into())])),
+            ..Default::default()
+        };
+        assert_eq!(selected_namespaces(&selector, &snapshot), ["shop"]);
+        assert_eq!(
+            excluded_namespaces([&selector], &snapshot),
+            [Excluded {
+                namespace: "shop-old".into(),
+                reason: TERMINATING
+            }]
+        );
+    }
+
+    #[test]
+    fn objects_are_counted_once_however_many_findings_they_have() {
+        let same = |message: &str| Violation::new(violation("copy").object, message);
+        let outcome = ControlOutcome::checked(
+            ControlId::ProductionDataRestricted,
+            3,
+            vec![same("a"), same("b"), violation("other")],
+        );
+        let evaluation = Evaluation::new(vec!["dev".into()], vec![outcome], &[], now());
+        let result = &evaluation.control_results(now())[0];
+        assert_eq!((result.checked, result.failed, result.exempted), (3, 2, 0));
+        assert_eq!(result.failed_findings, 3);
     }
 
     #[test]

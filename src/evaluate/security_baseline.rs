@@ -1,6 +1,9 @@
 //! All eight SecurityBaseline controls over the namespaces the baseline selects.
 
-use super::{Evaluation, encryption, images, network, privilege, selected_namespaces, workloads};
+use super::{
+    Evaluation, encryption, excluded_namespaces, images, network, privilege, selected_namespaces,
+    workloads,
+};
 use crate::api::SecurityBaselineSpec;
 use crate::snapshot::Snapshot;
 use jiff::Timestamp;
@@ -26,4 +29,5 @@ pub fn evaluate(spec: &SecurityBaselineSpec, snapshot: &Snapshot, now: Timestamp
         workloads::resources(spec.resources.as_ref(), &namespaces, snapshot),
     ];
     Evaluation::new(namespaces, outcomes, &spec.exemptions, now)
+        .with_excluded(excluded_namespaces([&spec.namespace_selector], snapshot))
 }

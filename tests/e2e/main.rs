@@ -2,6 +2,7 @@
 
 mod admission;
 mod backup_policy;
+mod bundle_figures;
 mod crd_validation;
 mod drift;
 mod environment_isolation;

@@ -1,0 +1,261 @@
+//! An auditor reconciles the exported bundle with the cluster: every figure in `evidence.json`
+//! and `evidence.md` is checked against the objects this test created, the scope says which
+//! namespaces were judged and which were left out (a Terminating one) or exempted as a whole,
+//! and every failed and exempted object is listed, not only the status sample.
+
+use crate::support::*;
+use baseline_operator::api::{ControlResult, SecurityBaseline};
+use baseline_operator::evidence::Bundle;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams};
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_baseline-operator");
+const TIMEOUT: Duration = Duration::from_secs(60);
+const NAME: &str = "e2e-figures";
+const HOLD: &str = "e2e.baseline.dev/hold";
+
+fn pod(ns: &str, name: &str, image: &str, labels: &str, finalizer: bool) -> String {
+    let finalizers = if finalizer {
+        format!(", finalizers: [{HOLD}]")
+    } else {
+        String::new()
+    };
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}{finalizers}}}\nspec:\n  containers: [{{name: app, image: \"{image}\"}}]\n"
+    )
+}
+
+fn control<'a>(sb: &'a SecurityBaseline, id: &str) -> &'a ControlResult {
+    sb.status
+        .as_ref()
+        .and_then(|s| s.controls.iter().find(|c| c.id.as_str() == id))
+        .unwrap_or_else(|| panic!("{id} missing"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_figure_in_the_bundle_traces_to_the_objects_behind_it() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for ns in ["fig-a", "fig-b", "fig-gone"] {
+        namespace(&client, ns, &[("e2e-figures", "yes")]).await;
+    }
+    let pinned = format!("registry.example.com/app@sha256:{}", "a".repeat(64));
+    for yaml in [
+        pod("fig-a", "latest", "nginx:latest", "{}", false),
+        pod("fig-a", "pinned", &pinned, "{}", false),
+        pod("fig-a", "waived", "nginx:latest", "{exempt: \"yes\"}", false),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: fig-b}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: app, image: \"nginx:latest\"}]\n".to_string(),
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop, namespace: fig-a}\nspec:\n  rules: [{host: shop.example.com}, {host: api.example.com}]\n".to_string(),
+        // Held by a finalizer nobody removes, so fig-gone stays Terminating with a violating
+        // pod in it: out of scope, and said to be.
+        pod("fig-gone", "stuck", "nginx:latest", "{}", true),
+    ] {
+        cluster().apply_yaml(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    }
+    namespaces
+        .delete("fig-gone", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_until("fig-gone Terminating", TIMEOUT, || async {
+        namespaces
+            .get("fig-gone")
+            .await
+            .is_ok_and(|ns| ns.metadata.deletion_timestamp.is_some())
+    })
+    .await;
+
+    let api: Api<SecurityBaseline> = apply_cr(
+        &client,
+        NAME,
+        json!({
+            "mode": "Audit",
+            "namespaceSelector": {"matchLabels": {"e2e-figures": "yes"}},
+            "images": {"disallowLatestTag": true},
+            "encryption": {"inTransit": {"requireIngressTLS": true}},
+            "exemptions": [
+                {"controls": ["trusted-images"], "selector": {"matchLabels": {"exempt": "yes"}},
+                 "reason": "vendor image", "approvedBy": "ciso", "expires": "2099-01-01"},
+                {"controls": ["encryption-in-transit"], "namespaces": ["fig-b"],
+                 "reason": "internal only", "approvedBy": "cto", "expires": "2099-01-01"},
+            ],
+        }),
+    )
+    .await;
+    // Four pod carriers (three bare Pods and the Deployment; the Deployment's own Pods are
+    // judged through it): two fail, one is waived. One Ingress fails, with two findings.
+    let mut sb = api.get(NAME).await.unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let done = sb.status.as_ref().is_some_and(|s| {
+            s.observed_generation == sb.metadata.generation && !s.controls.is_empty()
+        }) && {
+            let images = control(&sb, "trusted-images");
+            let tls = control(&sb, "encryption-in-transit");
+            (images.checked, images.failed, images.exempted) == (4, 2, 1)
+                && (tls.checked, tls.failed, tls.failed_findings) == (1, 1, 2)
+        };
+        if done {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "figures never settled: {:#?}",
+            sb.status
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        sb = api.get(NAME).await.unwrap();
+    }
+    let images = control(&sb, "trusted-images");
+    assert_eq!((images.failed_findings, images.exempted_findings), (2, 1));
+    let scope = sb.status.as_ref().unwrap().scope.clone().expect("scope");
+    assert_eq!(scope.namespaces, 2);
+    assert_eq!(scope.namespace_names, ["fig-a", "fig-b"]);
+    assert_eq!(
+        (
+            scope.excluded[0].name.as_str(),
+            scope.excluded[0].reason.as_str()
+        ),
+        ("fig-gone", "Terminating")
+    );
+    assert_eq!(scope.exempted_namespaces[0].name, "fig-b");
+    assert!(scope.evaluated_at.is_some());
+    let condition = sb
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "TrustedImages")
+        .unwrap()
+        .message
+        .clone();
+    assert!(
+        condition.starts_with("4 checked, 2 failed, 1 exempted; 2 finding(s)"),
+        "{condition}"
+    );
+
+    // The PolicyReports list exactly the findings status counts.
+    wait_until("PolicyReports carry every finding", TIMEOUT, || async {
+        let out = cluster().kubectl(&["get", "policyreports", "-A", "-o", "json"]);
+        let list: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let ours = list["items"].as_array().into_iter().flatten().filter(|r| {
+            r["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(&format!("sb-{NAME}")))
+        });
+        let (mut fail, mut skip) = (0, 0);
+        for report in ours {
+            fail += report["summary"]["fail"].as_i64().unwrap_or(0);
+            skip += report["summary"]["skip"].as_i64().unwrap_or(0);
+        }
+        (fail, skip) == (4, 1)
+    })
+    .await;
+
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(BIN)
+        .args(["evidence", "--out"])
+        .arg(out.path())
+        .env("KUBECONFIG", &cluster().kubeconfig)
+        .output()
+        .expect("running baseline-operator evidence");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let bundle: Bundle =
+        serde_json::from_slice(&std::fs::read(out.path().join("evidence.json")).unwrap()).unwrap();
+    let md = std::fs::read_to_string(out.path().join("evidence.md")).unwrap();
+    let resource = bundle
+        .resources
+        .iter()
+        .find(|r| r.kind == "SecurityBaseline" && r.name == NAME)
+        .expect("the baseline in the bundle");
+    assert_eq!(resource.scope.as_ref(), Some(&scope));
+    let listed = |id: &str| {
+        let o = resource
+            .objects
+            .iter()
+            .find(|o| o.control.as_str() == id)
+            .unwrap_or_else(|| panic!("{id}: no objects in the bundle"));
+        let names = |objects: &[baseline_operator::evidence::ListedObject]| -> Vec<String> {
+            objects
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{} {}/{} ({})",
+                        o.kind,
+                        o.namespace.as_deref().unwrap_or(""),
+                        o.name,
+                        o.findings.len()
+                    )
+                })
+                .collect()
+        };
+        (names(&o.failing), names(&o.exempted), o.complete)
+    };
+    assert_eq!(
+        listed("trusted-images"),
+        (
+            vec![
+                "Deployment fig-b/web (1)".to_string(),
+                "Pod fig-a/latest (1)".to_string()
+            ],
+            vec!["Pod fig-a/waived (1)".to_string()],
+            true
+        )
+    );
+    assert_eq!(
+        listed("encryption-in-transit"),
+        (vec!["Ingress fig-a/shop (2)".to_string()], vec![], true)
+    );
+    // The figures in the framework tables and the listed objects agree in evidence.md.
+    let row = |reference: &str, id: &str, figures: &str| {
+        md.lines().any(|l| {
+            l.starts_with(&format!("| {reference} |"))
+                && l.contains(&format!("| `{id}` | SecurityBaseline/{NAME} |"))
+                && l.ends_with(figures)
+        })
+    };
+    assert!(
+        row("8.19", "trusted-images", "| **Fail** | 4 | 2 | 1 |"),
+        "{md}"
+    );
+    assert!(
+        row("CC8.1", "trusted-images", "| **Fail** | 4 | 2 | 1 |"),
+        "{md}"
+    );
+    for line in [
+        format!("| SecurityBaseline/{NAME} | `trusted-images` | failed | Deployment fig-b/web |"),
+        format!("| SecurityBaseline/{NAME} | `trusted-images` | failed | Pod fig-a/latest |"),
+        format!("| SecurityBaseline/{NAME} | `trusted-images` | exempted | Pod fig-a/waived |"),
+        format!(
+            "| SecurityBaseline/{NAME} | `encryption-in-transit` | failed | Ingress fig-a/shop |"
+        ),
+        "  - excluded `fig-gone`: Terminating".to_string(),
+        format!("- SecurityBaseline/{NAME}: 2 namespace(s) in scope: fig-a, fig-b, evaluated "),
+    ] {
+        assert!(md.contains(&line), "{line}\n{md}");
+    }
+    assert!(!md.contains("fig-gone/stuck"), "{md}");
+
+    // Release the Terminating namespace and the baseline.
+    cluster().kubectl_ok(&[
+        "patch",
+        "pod",
+        "stuck",
+        "-n",
+        "fig-gone",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op": "remove", "path": "/metadata/finalizers"}]"#,
+    ]);
+    let _ = api.delete(NAME, &DeleteParams::default()).await;
+}

@@ -52,6 +52,14 @@ struct RunArgs {
     /// production Secrets copied into non-production namespaces. Needs cluster-wide Secret read.
     #[arg(long, env = "BASELINE_DETECT_COPIED_SECRETS")]
     detect_copied_secrets: bool,
+    /// The operator's own namespace, which no resource may touch (set by the chart from the
+    /// pod's namespace; unset when run outside the cluster).
+    #[arg(long, env = "BASELINE_OPERATOR_NAMESPACE")]
+    operator_namespace: Option<String>,
+    /// Namespaces no resource may touch, beside kube-system, kube-public, kube-node-lease,
+    /// velero, the operator's own and every BackupPolicy's Velero namespace.
+    #[arg(long, env = "BASELINE_EXCLUDED_NAMESPACES", value_delimiter = ',')]
+    excluded_namespaces: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +176,8 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             instance: identity,
             resync: controller::RESYNC,
             detect_copied_secrets: args.detect_copied_secrets,
+            operator_namespace: args.operator_namespace.clone(),
+            excluded_namespaces: args.excluded_namespaces.clone(),
         },
         metrics.clone(),
         health,

@@ -88,6 +88,72 @@ pub struct Snapshot {
     /// protection covers the label keys of every selector, and a restore-test sandbox is
     /// recognised by the uid of the BackupPolicy that made it.
     pub custom_resources: CustomResources,
+    /// Namespaces no resource judges or enforces in, whatever its selectors say.
+    pub excluded: ExcludedNamespaces,
+}
+
+/// Why a namespace is left out of every resource's scope.
+pub const SYSTEM_NAMESPACE: &str = "SystemNamespace";
+pub const OPERATOR_NAMESPACE: &str = "OperatorNamespace";
+pub const VELERO_NAMESPACE: &str = "VeleroNamespace";
+pub const EXCLUDED_BY_CONFIGURATION: &str = "ExcludedByConfiguration";
+
+/// Namespaces that no SecurityBaseline, BackupPolicy or EnvironmentIsolation touches, in
+/// audit or in admission: a `namespaceSelector: {}` or a `NotIn` selector must never put
+/// default-deny egress, Pod Security `restricted` or admission rules on the control plane's
+/// namespaces, on Velero's, or on the operator's own (it must never cut itself off from the API
+/// server). Built in: `kube-system`, `kube-public`, `kube-node-lease` and `velero`; the
+/// operator adds its own namespace, every BackupPolicy's Velero namespace, and the names given
+/// with `--excluded-namespaces` (Helm value `excludedNamespaces`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExcludedNamespaces {
+    names: BTreeMap<String, &'static str>,
+}
+
+impl Default for ExcludedNamespaces {
+    fn default() -> Self {
+        let names = ["kube-system", "kube-public", "kube-node-lease"]
+            .into_iter()
+            .map(|n| (n.to_string(), SYSTEM_NAMESPACE))
+            .chain([("velero".to_string(), VELERO_NAMESPACE)])
+            .collect();
+        Self { names }
+    }
+}
+
+impl ExcludedNamespaces {
+    /// Adds `names` with `reason`, keeping the first reason given for a name.
+    pub fn with(mut self, names: impl IntoIterator<Item = String>, reason: &'static str) -> Self {
+        for name in names.into_iter().filter(|n| !n.is_empty()) {
+            self.names.entry(name).or_insert(reason);
+        }
+        self
+    }
+
+    /// Why `namespace` is out of scope, if it is. BackupPolicies name Velero's namespace.
+    pub fn reason(&self, namespace: &str, custom: &CustomResources) -> Option<&'static str> {
+        self.names.get(namespace).copied().or_else(|| {
+            custom
+                .backup_policies
+                .iter()
+                .any(|bp| bp.spec.velero_namespace() == namespace)
+                .then_some(VELERO_NAMESPACE)
+        })
+    }
+
+    /// Every excluded name, sorted: what admission bindings leave out.
+    pub fn names(&self, custom: &CustomResources) -> Vec<String> {
+        let mut names: Vec<String> = self.names.keys().cloned().collect();
+        names.extend(
+            custom
+                .backup_policies
+                .iter()
+                .map(|bp| bp.spec.velero_namespace().to_string()),
+        );
+        names.sort();
+        names.dedup();
+        names
+    }
 }
 
 /// Every SecurityBaseline, BackupPolicy and EnvironmentIsolation in the cluster.
@@ -179,6 +245,18 @@ impl Snapshot {
                 ns.metadata.labels.as_ref().unwrap_or(&NO_LABELS),
             ))
         })
+    }
+
+    /// Why `namespace` is out of every resource's scope, if it is: excluded (system, Velero,
+    /// the operator's own, configured) or Terminating.
+    pub fn out_of_scope(&self, namespace: &str) -> Option<&'static str> {
+        self.excluded
+            .reason(namespace, &self.custom_resources)
+            .or_else(|| {
+                self.terminating_namespaces()
+                    .any(|n| n == namespace)
+                    .then_some(crate::evaluate::TERMINATING)
+            })
     }
 
     /// Namespaces being deleted: every kind leaves them out of scope (their objects are going,

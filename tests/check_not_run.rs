@@ -45,6 +45,8 @@ impl TestOperator {
                 instance: "check-not-run".into(),
                 resync: Duration::from_secs(120),
                 detect_copied_secrets,
+                operator_namespace: None,
+                excluded_namespaces: Vec::new(),
             };
             if let Err(error) = controller::run(
                 client,

@@ -118,6 +118,8 @@ async fn survives_missing_crds_missing_velero_and_an_api_server_restart() {
             instance: "no-velero".into(),
             resync: Duration::from_secs(3),
             detect_copied_secrets: false,
+            operator_namespace: None,
+            excluded_namespaces: Vec::new(),
         },
         Arc::new(Metrics::default()),
         Arc::new(Health::default()),

@@ -41,7 +41,7 @@ impl Reconciled for BackupPolicy {
     }
 
     async fn plan(&self, ctx: &Context, now: Timestamp) -> Result<Plan, Error> {
-        let snapshot = ctx.stores.snapshot();
+        let snapshot = ctx.snapshot();
         let name = self.name_any();
         let owner = Owner::of(self);
         let mut last = self

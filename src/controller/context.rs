@@ -18,6 +18,9 @@ pub struct Context {
     pub username: Option<String>,
     /// Whether Secrets are watched for copied-secret detection.
     pub detects_copied_secrets: bool,
+    /// Namespaces no resource touches: the built-in list plus the operator's own namespace
+    /// and `--excluded-namespaces`.
+    pub excluded: crate::snapshot::ExcludedNamespaces,
     /// Notices already announced per object uid, so an event is published once per change
     /// rather than on every resync.
     announced: Mutex<HashMap<String, BTreeSet<String>>>,
@@ -46,6 +49,7 @@ impl Context {
             resync,
             username: None,
             detects_copied_secrets: false,
+            excluded: Default::default(),
             metrics,
             announced: Mutex::default(),
             known_live: Mutex::default(),
@@ -53,6 +57,14 @@ impl Context {
     }
 
     /// Publishes an event; a failure to publish is logged, never fatal.
+    /// The cluster as the stores see it, with this operator's excluded namespaces.
+    pub fn snapshot(&self) -> crate::snapshot::Snapshot {
+        crate::snapshot::Snapshot {
+            excluded: self.excluded.clone(),
+            ..self.stores.snapshot()
+        }
+    }
+
     pub async fn event(
         &self,
         reference: &ObjectReference,

@@ -35,7 +35,7 @@ impl Reconciled for EnvironmentIsolation {
     }
 
     async fn plan(&self, ctx: &Context, now: Timestamp) -> Result<Plan, Error> {
-        let snapshot = ctx.stores.snapshot();
+        let snapshot = ctx.snapshot();
         let name = self.name_any();
         let mut evaluation = isolation::evaluate(&name, &self.spec, &snapshot, now);
         let wants_copies = self

@@ -89,6 +89,10 @@ pub struct RunConfig {
     pub resync: Duration,
     /// Watch Secrets (as keyed digests) so EnvironmentIsolation can detect copies.
     pub detect_copied_secrets: bool,
+    /// The namespace the operator runs in (never touched, so it cannot cut itself off).
+    pub operator_namespace: Option<String>,
+    /// More namespaces no resource may touch, beside the built-in system ones.
+    pub excluded_namespaces: Vec<String>,
 }
 
 /// Maps triggers to the resources of kind `K` whose scope they touch: a change in a namespace
@@ -163,6 +167,15 @@ pub async fn run(
     );
     ctx.username = own_username(&client).await;
     ctx.detects_copied_secrets = config.detect_copied_secrets;
+    ctx.excluded = crate::snapshot::ExcludedNamespaces::default()
+        .with(
+            config.operator_namespace,
+            crate::snapshot::OPERATOR_NAMESPACE,
+        )
+        .with(
+            config.excluded_namespaces,
+            crate::snapshot::EXCLUDED_BY_CONFIGURATION,
+        );
     let ctx = Arc::new(ctx);
     futures::join!(
         controller::<crate::api::SecurityBaseline>(&client, &triggers, &stores, &ctx, &shutdown),

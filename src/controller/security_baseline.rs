@@ -37,7 +37,7 @@ impl Reconciled for SecurityBaseline {
     }
 
     async fn plan(&self, ctx: &Context, now: Timestamp) -> Result<Plan, Error> {
-        let snapshot = ctx.stores.snapshot();
+        let snapshot = ctx.snapshot();
         let evaluation = evaluate::security_baseline::evaluate(&self.spec, &snapshot, now);
         let mut plan = Plan::report_only(evaluation);
         if self.spec.mode() != Mode::Enforce {

@@ -443,6 +443,8 @@ impl Stores {
                 backup_policies: self.backup_policies.state(),
                 environment_isolations: self.environment_isolations.state(),
             },
+            // The built-in list; the controllers add the configured names (see `Context`).
+            excluded: Default::default(),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::evaluate::exemptions::Live;
 use crate::evaluate::{encryption, images, privilege};
 use crate::snapshot::Snapshot;
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::core::Selector;
 use serde_json::{Value, json};
 
@@ -117,6 +117,24 @@ pub fn exemption_condition(
     } else {
         Some(alternatives.join(" || "))
     })
+}
+
+/// `selector` narrowed to leave out the excluded namespaces (system, Velero, the operator's
+/// own, configured: see [`crate::snapshot::ExcludedNamespaces`]), by the name label the API
+/// server sets on every namespace. For cluster-scoped objects (ClusterRoleBindings) the API
+/// server does not apply a namespace selector, so those are judged as before.
+pub fn outside_excluded(selector: &LabelSelector, snapshot: &Snapshot) -> LabelSelector {
+    let excluded = snapshot.excluded.names(&snapshot.custom_resources);
+    let mut narrowed = selector.clone();
+    narrowed
+        .match_expressions
+        .get_or_insert_with(Vec::new)
+        .push(LabelSelectorRequirement {
+            key: "kubernetes.io/metadata.name".into(),
+            operator: "NotIn".into(),
+            values: Some(excluded),
+        });
+    narrowed
 }
 
 /// The policy + binding pair for one rule, scoped to the namespaces the owner selects.
@@ -438,6 +456,7 @@ pub fn security_baseline(
 ) -> Vec<DesiredObject> {
     let live = Live::new(&spec.exemptions, now);
     let exemptions: Vec<&Exemption> = live.iter().collect();
+    let in_scope = outside_excluded(&spec.namespace_selector, snapshot);
     let mut rules_out = Vec::new();
     let encryption = spec.encryption.as_ref();
     if encryption
@@ -473,7 +492,7 @@ pub fn security_baseline(
     }
     rules_out
         .into_iter()
-        .flat_map(|rule| policy_and_binding(owner, rule, &spec.namespace_selector, &exemptions))
+        .flat_map(|rule| policy_and_binding(owner, rule, &in_scope, &exemptions))
         .collect()
 }
 

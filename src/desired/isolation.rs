@@ -2,7 +2,9 @@
 //! environment namespace, and ValidatingAdmissionPolicies that keep production data, identities
 //! and environment labels where they belong.
 
-use super::admission::{Rule, cel_list, cel_string, policy_and_binding, selector_cel};
+use super::admission::{
+    Rule, cel_list, cel_string, outside_excluded, policy_and_binding, selector_cel,
+};
 use super::network_policy::ports;
 use super::{DesiredObject, OwnedKind, Owner};
 use crate::api::environment_isolation::{Environment, LabelProtectionSpec};
@@ -107,7 +109,7 @@ pub fn admission(
 ) -> Vec<DesiredObject> {
     let live = Live::new(&spec.exemptions, now);
     let exemptions: Vec<&Exemption> = live.iter().collect();
-    let everywhere = LabelSelector::default();
+    let everywhere = outside_excluded(&LabelSelector::default(), snapshot);
     let membership = Membership::new(spec, &snapshot.custom_resources);
     let mut out: Vec<DesiredObject> = production_data_rule(spec, &membership)
         .into_iter()
@@ -640,9 +642,11 @@ mod tests {
             OwnedKind::ValidatingAdmissionPolicyBinding,
             "ei-iso-production-data-restricted",
         );
+        // Every namespace but the excluded ones: membership is judged in CEL.
         assert_eq!(
             binding["spec"]["matchResources"]["namespaceSelector"],
-            json!({})
+            json!({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+                "values": ["kube-node-lease", "kube-public", "kube-system", "velero"]}]})
         );
     }
 

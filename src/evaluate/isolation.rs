@@ -161,7 +161,8 @@ pub fn environments_of(spec: &EnvironmentIsolationSpec, snapshot: &Snapshot) -> 
         let Some(name) = ns.metadata.name.as_deref() else {
             continue;
         };
-        if is_restore_test_sandbox(&ns.metadata, snapshot) || crate::snapshot::is_terminating(ns) {
+        if is_restore_test_sandbox(&ns.metadata, snapshot) || snapshot.out_of_scope(name).is_some()
+        {
             continue;
         }
         let labels = ns.metadata.labels.as_ref().unwrap_or(&NO_LABELS);

@@ -222,7 +222,8 @@ pub struct Excluded {
     pub reason: &'static str,
 }
 
-/// Why a namespace is out of scope: it is being deleted.
+/// Why a namespace is out of scope: it is being deleted. (The other reasons are in
+/// [`crate::snapshot`]: system, Velero, the operator's own, configured.)
 pub const TERMINATING: &str = "Terminating";
 
 /// The namespaces any of `selectors` picks that are left out of scope, with the reason.
@@ -231,17 +232,14 @@ pub fn excluded_namespaces<'a>(
     snapshot: &crate::snapshot::Snapshot,
 ) -> Vec<Excluded> {
     let selectors: Vec<&LabelSelector> = selectors.into_iter().collect();
-    let labels: BTreeMap<&str, &BTreeMap<String, String>> = snapshot.namespace_labels().collect();
     let mut out: Vec<Excluded> = snapshot
-        .terminating_namespaces()
-        .filter(|ns| {
-            labels
-                .get(ns)
-                .is_some_and(|l| selectors.iter().any(|s| selects(s, l)))
-        })
-        .map(|ns| Excluded {
-            namespace: ns.to_string(),
-            reason: TERMINATING,
+        .namespace_labels()
+        .filter(|(_, labels)| selectors.iter().any(|s| selects(s, labels)))
+        .filter_map(|(ns, _)| {
+            Some(Excluded {
+                namespace: ns.to_string(),
+                reason: snapshot.out_of_scope(ns)?,
+            })
         })
         .collect();
     out.sort();
@@ -431,16 +429,15 @@ pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> b
     Selector::try_from(selector.clone()).is_ok_and(|s| s.matches(labels))
 }
 
-/// The names of the namespaces `selector` selects, sorted; Terminating ones are out of scope
-/// (see [`excluded_namespaces`]).
+/// The names of the namespaces `selector` selects, sorted; excluded and Terminating ones are
+/// out of scope (see [`excluded_namespaces`]).
 pub fn selected_namespaces(
     selector: &LabelSelector,
     snapshot: &crate::snapshot::Snapshot,
 ) -> Vec<String> {
-    let terminating: BTreeSet<&str> = snapshot.terminating_namespaces().collect();
     let mut names: Vec<String> = snapshot
         .namespace_labels()
-        .filter(|(name, _)| !terminating.contains(name))
+        .filter(|(name, _)| snapshot.out_of_scope(name).is_none())
         .filter(|(_, labels)| selects(selector, labels))
         .map(|(name, _)| name.to_string())
         .collect();
@@ -505,6 +502,75 @@ mod tests {
                 namespace: "shop-old".into(),
                 reason: TERMINATING
             }]
+        );
+    }
+
+    #[test]
+    fn system_velero_operator_and_configured_namespaces_are_never_in_scope() {
+        use crate::snapshot::{ExcludedNamespaces, Snapshot};
+        use k8s_openapi::api::core::v1::Namespace;
+        let names = [
+            "kube-system",
+            "kube-public",
+            "kube-node-lease",
+            "velero",
+            "baseline-system",
+            "ops",
+            "shop",
+        ];
+        let snapshot = Snapshot {
+            namespaces: names
+                .iter()
+                .map(|n| {
+                    std::sync::Arc::new(Namespace {
+                        metadata: ObjectMeta {
+                            name: Some(n.to_string()),
+                            labels: Some(BTreeMap::from([(
+                                "kubernetes.io/metadata.name".into(),
+                                n.to_string(),
+                            )])),
+                            ..Default::default()
+                        },
+                        ..Default::default()
+                    })
+                })
+                .collect(),
+            excluded: ExcludedNamespaces::default()
+                .with(
+                    ["baseline-system".into()],
+                    crate::snapshot::OPERATOR_NAMESPACE,
+                )
+                .with(["ops".into()], crate::snapshot::EXCLUDED_BY_CONFIGURATION),
+            ..Default::default()
+        };
+        // `{}` and a NotIn selector select everything else; nothing excluded slips in.
+        let everything = LabelSelector::default();
+        assert_eq!(selected_namespaces(&everything, &snapshot), ["shop"]);
+        let not_shop = LabelSelector {
+            match_expressions: Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement {
+                    key: "kubernetes.io/metadata.name".into(),
+                    operator: "NotIn".into(),
+                    values: Some(vec!["shop".into()]),
+                },
+            ]),
+            ..Default::default()
+        };
+        assert!(selected_namespaces(&not_shop, &snapshot).is_empty());
+        let reasons: Vec<(String, &str)> = excluded_namespaces([&everything], &snapshot)
+            .into_iter()
+            .map(|e| (e.namespace, e.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("baseline-system".to_string(), "OperatorNamespace"),
+                ("kube-node-lease".to_string(), "SystemNamespace"),
+                ("kube-public".to_string(), "SystemNamespace"),
+                ("kube-system".to_string(), "SystemNamespace"),
+                ("ops".to_string(), "ExcludedByConfiguration"),
+                ("velero".to_string(), "VeleroNamespace"),
+            ]
         );
     }
 

@@ -14,3 +14,4 @@ mod report_only_controls;
 mod security_baseline;
 mod smoke;
 mod support;
+mod system_namespaces;

@@ -158,6 +158,10 @@ static OPERATOR: OnceLock<Operator> = OnceLock::new();
 /// Resync period of the in-process operator: longer than any wait in the tests, so that every
 /// reaction they see comes from a watch trigger, not from the periodic resync.
 pub const TEST_RESYNC: Duration = Duration::from_secs(120);
+/// The in-process operator's "own namespace", which it must never touch.
+pub const OPERATOR_HOME: &str = "e2e-operator-home";
+/// A namespace excluded with `--excluded-namespaces`.
+pub const EXCLUDED_BY_FLAG: &str = "e2e-excluded-by-flag";
 
 pub fn operator() -> &'static Operator {
     OPERATOR.get_or_init(|| {
@@ -179,6 +183,9 @@ pub fn operator() -> &'static Operator {
                     instance: "e2e".into(),
                     resync: TEST_RESYNC,
                     detect_copied_secrets: true,
+                    // What the chart passes: its own namespace, and one more by flag.
+                    operator_namespace: Some(OPERATOR_HOME.into()),
+                    excluded_namespaces: vec![EXCLUDED_BY_FLAG.into()],
                 };
                 if let Err(error) = controller::run(client, config, m, h, shutdown).await {
                     panic!("operator stopped: {error}");

@@ -1000,4 +1000,104 @@ async fn namespace_guard_limits_the_operator_to_sandboxes() {
             .is_some_and(|ns| ns.metadata.deletion_timestamp.is_none()),
         "the ordinary namespace was deleted"
     );
+
+    // Updates (every patch, label and apply): the operator's own keys only, and never the
+    // sandbox label. Server-side dry runs pass through admission and change nothing.
+    cluster().kubectl_ok(&[
+        "label",
+        "namespace",
+        "chart-rbac-precious",
+        "env=production",
+        "--overwrite",
+    ]);
+    let label = |args: &[&str]| {
+        let mut all = vec![
+            "label",
+            "namespace",
+            "chart-rbac-precious",
+            "--overwrite",
+            "--dry-run=server",
+            &as_operator,
+        ];
+        all.extend_from_slice(args);
+        let out = cluster().kubectl(&all);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for (args, denial) in [
+        (
+            vec!["security.baseline.dev/restore-test=true"],
+            "restore-test sandbox label",
+        ),
+        (vec!["env=development"], "only its own namespace labels"),
+        (vec!["env-"], "only its own namespace labels"),
+        (vec!["team=ops"], "only its own namespace labels"),
+    ] {
+        let (ok, stderr) = label(&args);
+        assert!(
+            !ok && stderr.contains(denial),
+            "{args:?} as the operator: {stderr}"
+        );
+    }
+    let (ok, stderr) = label(&["pod-security.kubernetes.io/enforce=restricted"]);
+    assert!(ok, "a Pod Security label was denied: {stderr}");
+    let annotate = cluster().kubectl(&[
+        "annotate",
+        "namespace",
+        "chart-rbac-precious",
+        "owner=mallory",
+        "--dry-run=server",
+        &as_operator,
+    ]);
+    assert!(
+        !annotate.status.success()
+            && String::from_utf8_lossy(&annotate.stderr)
+                .contains("only its own namespace annotations"),
+        "{}",
+        String::from_utf8_lossy(&annotate.stderr)
+    );
+    // A sandbox needs the name prefix too, and keeps its label for life.
+    let unprefixed = "apiVersion: v1\nkind: Namespace\nmetadata: {name: chart-rbac-fake-sandbox, labels: {security.baseline.dev/restore-test: 'true'}}\n";
+    let created = cluster().kubectl_stdin(
+        &["create", "--dry-run=server", "-f", "-", &as_operator],
+        unprefixed,
+    );
+    assert!(
+        !created.status.success()
+            && String::from_utf8_lossy(&created.stderr)
+                .contains("only restore-test sandbox namespaces"),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    cluster().kubectl_ok(&[
+        "delete",
+        "namespace",
+        "restore-test-chart-rbac-2",
+        "--ignore-not-found",
+        "--wait=false",
+    ]);
+    let second = sandbox.replace("restore-test-chart-rbac", "restore-test-chart-rbac-2");
+    cluster().kubectl_stdin(&["create", "-f", "-"], &second);
+    let unlabel = cluster().kubectl(&[
+        "label",
+        "namespace",
+        "restore-test-chart-rbac-2",
+        "security.baseline.dev/restore-test-",
+        "--dry-run=server",
+        &as_operator,
+    ]);
+    assert!(
+        !unlabel.status.success()
+            && String::from_utf8_lossy(&unlabel.stderr).contains("restore-test sandbox label"),
+        "{}",
+        String::from_utf8_lossy(&unlabel.stderr)
+    );
+    cluster().kubectl_ok(&[
+        "delete",
+        "namespace",
+        "restore-test-chart-rbac-2",
+        "--wait=false",
+    ]);
 }

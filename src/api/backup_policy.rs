@@ -22,6 +22,9 @@ pub const DURATION_PATTERN: &str = r"^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?
     category = "baseline",
     status = "BackupPolicyStatus",
     doc = "Backups (through Velero) within an RPO, retained, encrypted and restore-tested",
+    // The name is a label value on every Velero object the policy owns, and label values
+    // stop at 63 characters: a longer name would make every Schedule write fail.
+    validation = kube::core::Rule::new("self.metadata.name.size() <= 63").message("metadata.name: a BackupPolicy name may have at most 63 characters (it labels the Velero objects the policy owns)"),
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
     printcolumn(name = "RPO", type_ = "string", json_path = ".spec.rpo"),
     printcolumn(

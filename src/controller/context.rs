@@ -96,7 +96,7 @@ impl Context {
                 EventType::Normal
             },
             reason: reason.into(),
-            note: Some(note),
+            note: Some(bounded_note(note)),
             action: action.into(),
             secondary: related,
         };
@@ -135,5 +135,39 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(uid);
+    }
+}
+
+/// The API server refuses an event whose note exceeds 1 KiB, so the event would be lost with
+/// its evidence; a longer note is cut at a character boundary and says so.
+pub const MAX_NOTE_BYTES: usize = 1024;
+
+pub fn bounded_note(note: String) -> String {
+    const CUT: &str = " [...]";
+    if note.len() <= MAX_NOTE_BYTES {
+        return note;
+    }
+    let mut end = MAX_NOTE_BYTES - CUT.len();
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{CUT}", &note[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_fit_the_api_servers_limit_and_say_when_cut() {
+        assert_eq!(bounded_note("short".into()), "short");
+        let exact = "x".repeat(MAX_NOTE_BYTES);
+        assert_eq!(bounded_note(exact.clone()), exact);
+        // Multi-byte characters straddling the limit are never split.
+        let long = "é".repeat(MAX_NOTE_BYTES);
+        let cut = bounded_note(long);
+        assert!(cut.len() <= MAX_NOTE_BYTES, "{}", cut.len());
+        assert!(cut.ends_with(" [...]"));
+        assert!(cut.trim_end_matches(" [...]").chars().all(|c| c == 'é'));
     }
 }

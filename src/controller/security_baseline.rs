@@ -7,6 +7,7 @@ use super::reconciler::{Plan, Reconciled};
 use super::stores::Stores;
 use crate::api::{ComplianceStatus, Exemption, Mode, SecurityBaseline};
 use crate::catalog::{ControlId, ControlKind};
+use crate::desired::overlap::{self, Mechanism};
 use crate::desired::{self, OwnedKind, Owner};
 use crate::evaluate;
 use crate::evaluate::exemptions::Live;
@@ -49,8 +50,15 @@ impl Reconciled for SecurityBaseline {
         // exemption's expiry requeues the resource (see `next_check`), bringing it back.
         let live = Live::new(&self.spec.exemptions, now);
         if let Some(network) = &self.spec.network {
+            // Where another baseline writes the namespace's policies, this one adds none.
+            let writers =
+                overlap::writers(self, Mechanism::NetworkPolicies, &namespaces, &snapshot);
+            for note in writers.notes {
+                plan.evaluation
+                    .note(ControlId::RestrictedPorts, OVERLAPPING_BASELINES, note);
+            }
             let enforced =
-                desired::network_policy::enforced_namespaces(&live, &namespaces, &snapshot);
+                desired::network_policy::enforced_namespaces(&live, &writers.mine, &snapshot);
             for note in desired::network_policy::exemption_notes(&live, &enforced, &snapshot) {
                 plan.evaluation
                     .note(ControlId::RestrictedPorts, EXEMPTION_NOT_ENFORCEABLE, note);
@@ -64,8 +72,15 @@ impl Reconciled for SecurityBaseline {
             &owner, &self.spec, &snapshot, now,
         ));
         if let Some(pod_security) = &self.spec.pod_security {
+            // One label set per namespace: the strictest baseline selecting it writes it.
+            let writers =
+                overlap::writers(self, Mechanism::PodSecurityLabels, &namespaces, &snapshot);
+            for note in writers.notes {
+                plan.evaluation
+                    .note(ControlId::WorkloadHardening, OVERLAPPING_BASELINES, note);
+            }
             let labelled =
-                desired::pod_security_labels::namespace_labels(pod_security, &live, &namespaces);
+                desired::pod_security_labels::namespace_labels(pod_security, &live, &writers.mine);
             for note in labelled.notes {
                 plan.evaluation.note(
                     ControlId::WorkloadHardening,
@@ -81,3 +96,5 @@ impl Reconciled for SecurityBaseline {
 
 /// The reason of the events that say where enforcement cannot follow an exemption.
 pub const EXEMPTION_NOT_ENFORCEABLE: &str = "ExemptionScope";
+/// The reason of the events that say another baseline also selects a namespace.
+pub const OVERLAPPING_BASELINES: &str = "OverlappingBaselines";

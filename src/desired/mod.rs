@@ -9,6 +9,7 @@ pub mod canonical;
 pub mod drift;
 pub mod isolation;
 pub mod network_policy;
+pub mod overlap;
 pub mod pod_security_labels;
 pub mod velero;
 

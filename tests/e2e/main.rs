@@ -11,6 +11,7 @@ mod hostile_input;
 mod isolation_bypass;
 mod leader;
 mod network_and_psa;
+mod overlap;
 mod report_only_controls;
 mod security_baseline;
 mod smoke;

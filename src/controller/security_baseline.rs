@@ -65,7 +65,7 @@ impl Reconciled for SecurityBaseline {
             }
             plan.desired
                 .extend(desired::network_policy::restricted_ports(
-                    &owner, network, &enforced,
+                    &owner, network, &enforced, &snapshot,
                 ));
         }
         plan.desired.extend(desired::admission::security_baseline(

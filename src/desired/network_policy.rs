@@ -5,8 +5,8 @@ use super::{DesiredObject, OwnedKind, Owner};
 use crate::api::PortSpec;
 use crate::api::security_baseline::{NetworkSpec, TrafficDirection};
 use crate::catalog::ControlId;
-use crate::evaluate::ObjectRef;
 use crate::evaluate::exemptions::{Live, covers};
+use crate::evaluate::{ObjectRef, selects};
 use crate::snapshot::Snapshot;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -122,10 +122,75 @@ pub fn describe_selector(
     }
 }
 
+/// The sources that may reach `port` of `namespace` when an EnvironmentIsolation places it in
+/// an environment: the environment's own namespaces and the sources of declared flows into it
+/// that include the port. None when no environment claims the namespace (then a listed port is
+/// open to every source, as the baseline says).
+///
+/// This is how a SecurityBaseline's port list and an EnvironmentIsolation compose: the
+/// baseline decides which ports are open, the isolation from where, so the allow policy never
+/// opens a path between environments that `environment-segregation` would have to report.
+fn environment_sources(
+    namespace: &str,
+    port: &PortSpec,
+    snapshot: &Snapshot,
+) -> Option<Vec<Value>> {
+    let labels = snapshot
+        .namespace_labels()
+        .find(|(name, _)| *name == namespace)
+        .map(|(_, labels)| labels)?;
+    let mut peers = Vec::new();
+    for ei in &snapshot.custom_resources.environment_isolations {
+        let Some(home) = ei
+            .spec
+            .environments
+            .iter()
+            .find(|env| selects(&env.namespace_selector, labels))
+        else {
+            continue;
+        };
+        peers.push(json!({"namespaceSelector": home.namespace_selector}));
+        for flow in ei.spec.allowed_flows.iter().filter(|f| f.to == home.name) {
+            let carries = flow.ports.is_empty()
+                || flow
+                    .ports
+                    .iter()
+                    .any(|p| p.port == port.port && p.protocol() == port.protocol());
+            let source = ei.spec.environments.iter().find(|e| e.name == flow.from);
+            if let (true, Some(source)) = (carries, source) {
+                peers.push(json!({"namespaceSelector": source.namespace_selector}));
+            }
+        }
+    }
+    (!peers.is_empty()).then_some(peers)
+}
+
+/// The ingress rules of the allow policy in `namespace`: the listed ports, from every source or,
+/// where an environment claims the namespace, from its own environment and declared flows.
+fn ingress_rules(spec: &NetworkSpec, namespace: &str, snapshot: &Snapshot) -> Vec<Value> {
+    if spec.allowed_ingress_ports.is_empty() {
+        return Vec::new();
+    }
+    let scoped: Vec<Value> = spec
+        .allowed_ingress_ports
+        .iter()
+        .filter_map(|port| {
+            let from = environment_sources(namespace, port, snapshot)?;
+            Some(json!({"from": from, "ports": ports(std::slice::from_ref(port))}))
+        })
+        .collect();
+    if scoped.is_empty() {
+        vec![json!({"ports": ports(&spec.allowed_ingress_ports)})]
+    } else {
+        scoped
+    }
+}
+
 pub fn restricted_ports(
     owner: &Owner,
     spec: &NetworkSpec,
     namespaces: &[String],
+    snapshot: &Snapshot,
 ) -> Vec<DesiredObject> {
     let types = directions(spec);
     let mut out = Vec::new();
@@ -133,10 +198,6 @@ pub fn restricted_ports(
         return out;
     }
     let egress_denied = spec.denies(TrafficDirection::Egress);
-    let mut ingress_rules = Vec::new();
-    if !spec.allowed_ingress_ports.is_empty() {
-        ingress_rules.push(json!({"ports": ports(&spec.allowed_ingress_ports)}));
-    }
     let mut egress_rules = Vec::new();
     if egress_denied && spec.allow_dns {
         egress_rules.push(json!({
@@ -166,6 +227,7 @@ pub fn restricted_ports(
         ));
         let mut allow_types = Vec::new();
         let mut allow = json!({"podSelector": {}});
+        let ingress_rules = ingress_rules(spec, ns, snapshot);
         if !ingress_rules.is_empty() && spec.denies(TrafficDirection::Ingress) {
             allow_types.push("Ingress");
             allow["ingress"] = json!(ingress_rules);
@@ -217,7 +279,7 @@ mod tests {
 
     #[test]
     fn dns_egress_goes_to_the_cluster_dns_only() {
-        let objects = restricted_ports(&owner(), &spec(), &["shop".into()]);
+        let objects = restricted_ports(&owner(), &spec(), &["shop".into()], &Snapshot::default());
         let allow = objects
             .iter()
             .find(|o| o.name == "sb-prod-allow")
@@ -315,6 +377,91 @@ mod tests {
             notes[0].contains("stays denied in namespace(s) shop"),
             "{}",
             notes[0]
+        );
+    }
+
+    /// A baseline's port list and an EnvironmentIsolation over the same namespaces compose:
+    /// the allow policy opens the listed ports to the namespace's own environment and the
+    /// declared flows only, so segregation (judging the policies that exist) passes, and the
+    /// baseline's own port check passes too.
+    #[test]
+    fn allowed_ports_follow_the_environments_so_segregation_holds() {
+        use crate::api::EnvironmentIsolation;
+        let env_ns = |name: &str, env: &str| {
+            Arc::new(Namespace {
+                metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                    name: Some(name.into()),
+                    labels: Some(BTreeMap::from([("env".into(), env.into())])),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+        };
+        let ei_spec = serde_json::from_value(serde_json::json!({
+            "mode": "Audit",
+            "environments": [
+                {"name": "prod", "production": true, "namespaceSelector": {"matchLabels": {"env": "prod"}}},
+                {"name": "stage", "namespaceSelector": {"matchLabels": {"env": "stage"}}},
+                {"name": "dev", "namespaceSelector": {"matchLabels": {"env": "dev"}}},
+            ],
+            "allowedFlows": [{"from": "stage", "to": "prod", "ports": [{"port": 443}]}],
+        }))
+        .unwrap();
+        let ei = Arc::new(EnvironmentIsolation::new("iso", ei_spec));
+        let mut snapshot = Snapshot {
+            namespaces: vec![
+                env_ns("shop", "prod"),
+                env_ns("qa", "stage"),
+                env_ns("play", "dev"),
+            ],
+            ..Default::default()
+        };
+        snapshot.custom_resources.environment_isolations = vec![ei.clone()];
+        let network = NetworkSpec {
+            default_deny: Some(vec![TrafficDirection::Ingress]),
+            allow_dns: false,
+            allowed_ingress_ports: vec![
+                PortSpec {
+                    port: 443,
+                    protocol: None,
+                },
+                PortSpec {
+                    port: 8080,
+                    protocol: None,
+                },
+            ],
+            allowed_egress: vec![],
+        };
+        let objects = restricted_ports(&owner(), &network, &["shop".into()], &snapshot);
+        let allow = &objects[1].body["spec"]["ingress"];
+        assert_eq!(
+            allow,
+            &serde_json::json!([
+                {"from": [{"namespaceSelector": {"matchLabels": {"env": "prod"}}},
+                          {"namespaceSelector": {"matchLabels": {"env": "stage"}}}],
+                 "ports": [{"port": 443, "protocol": "TCP"}]},
+                {"from": [{"namespaceSelector": {"matchLabels": {"env": "prod"}}}],
+                 "ports": [{"port": 8080, "protocol": "TCP"}]},
+            ])
+        );
+        snapshot.network_policies = objects
+            .into_iter()
+            .map(|o| {
+                let mut body = o.body;
+                body["metadata"]["namespace"] = serde_json::json!("shop");
+                Arc::new(serde_json::from_value(body).unwrap())
+            })
+            .collect();
+        let now = Timestamp::from_second(1_900_000_000).unwrap();
+        let evaluation = crate::evaluate::isolation::evaluate("iso", &ei.spec, &snapshot, now);
+        let segregation = &evaluation.controls[0];
+        assert!(
+            segregation
+                .failed
+                .iter()
+                .all(|v| v.object.name != "shop" && v.object.namespace.as_deref() != Some("shop")),
+            "{:#?}",
+            segregation.failed
         );
     }
 }

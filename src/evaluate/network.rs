@@ -281,10 +281,15 @@ mod tests {
             name: "prod".into(),
             uid: "u".into(),
         };
-        crate::desired::network_policy::restricted_ports(&owner, spec, &["shop".into()])
-            .into_iter()
-            .map(|o| Arc::new(serde_json::from_value(o.body).unwrap()))
-            .collect()
+        crate::desired::network_policy::restricted_ports(
+            &owner,
+            spec,
+            &["shop".into()],
+            &Snapshot::default(),
+        )
+        .into_iter()
+        .map(|o| Arc::new(serde_json::from_value(o.body).unwrap()))
+        .collect()
     }
 
     fn snapshot(policies: Vec<Arc<NetworkPolicy>>) -> Snapshot {

@@ -281,6 +281,28 @@ async fn extra_match_condition_on_an_owned_admission_policy_is_removed() {
     delete_cr(&api, "e2e-drift-vap").await;
 }
 
+/// `selector` as the user wrote it: without the term every admission binding adds to leave
+/// the excluded namespaces out (`kubernetes.io/metadata.name NotIn [kube-system, ...]`).
+fn as_written(selector: &Value) -> Value {
+    let mut selector = selector.clone();
+    if let Some(terms) = selector
+        .get_mut("matchExpressions")
+        .and_then(Value::as_array_mut)
+    {
+        terms.retain(|t| {
+            !(t["key"] == "kubernetes.io/metadata.name"
+                && t["operator"] == "NotIn"
+                && t["values"]
+                    .as_array()
+                    .is_some_and(|v| v.contains(&json!("kube-system"))))
+        });
+        if terms.is_empty() {
+            selector.as_object_mut().unwrap().remove("matchExpressions");
+        }
+    }
+    selector
+}
+
 #[tokio::test]
 async fn hand_edited_namespace_selector_on_a_binding_is_restored() {
     let _serial = serial().await;
@@ -303,14 +325,19 @@ async fn hand_edited_namespace_selector_on_a_binding_is_restored() {
     .await;
     settle_writes().await;
     let restored_selector = || async {
-        spec_of(
+        let live = spec_of(
             &client,
             OwnedKind::ValidatingAdmissionPolicyBinding,
             None,
             binding,
         )
-        .await["matchResources"]["namespaceSelector"]
-            == selector
+        .await;
+        let live = &live["matchResources"]["namespaceSelector"];
+        // Restored exactly: the selector as written plus the exclusion term, nothing else.
+        as_written(live) == selector
+            && live["matchExpressions"]
+                .as_array()
+                .is_some_and(|t| t.len() == 1)
     };
 
     // Broader: every namespace, instead of the selected ones.
@@ -483,8 +510,8 @@ async fn selector_key_dropped_from_the_cr_disappears_from_live_objects() {
         let policy = spec_of(&client, OwnedKind::ValidatingAdmissionPolicy, None, name).await;
         let network = spec_of(&client, OwnedKind::NetworkPolicy, Some(&ns), isolation).await;
         [
-            binding["matchResources"]["namespaceSelector"].clone(),
-            policy["matchConstraints"]["namespaceSelector"].clone(),
+            as_written(&binding["matchResources"]["namespaceSelector"]),
+            as_written(&policy["matchConstraints"]["namespaceSelector"]),
             network["ingress"][0]["from"][0]["namespaceSelector"].clone(),
         ]
     };

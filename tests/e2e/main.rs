@@ -6,6 +6,7 @@ mod crd_validation;
 mod drift;
 mod environment_isolation;
 mod evidence;
+mod faults;
 mod isolation_bypass;
 mod leader;
 mod network_and_psa;

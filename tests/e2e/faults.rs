@@ -180,14 +180,21 @@ const LEASE: [&str; 6] = [
     "1",
 ];
 
-fn spawn_operator(lease: &str, identity: &str, port: u16, log: &Path, args: &[String]) -> Child {
+fn spawn_operator(
+    kubeconfig: &Path,
+    lease: &str,
+    identity: &str,
+    port: u16,
+    log: &Path,
+    args: &[String],
+) -> Child {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
     Command::new(env!("CARGO_BIN_EXE_baseline-operator"))
-        .env("KUBECONFIG", &fault_cluster().kubeconfig)
+        .env("KUBECONFIG", kubeconfig)
         // The replace path logs every 409 at debug: the failover test counts them.
         .env(
             "RUST_LOG",
@@ -233,12 +240,23 @@ impl Replica {
 
     /// A replica with `args` in place of the default lease timings.
     fn start_with(lease: &str, identity: &str, args: &[&str]) -> Self {
+        Self::start_via(&fault_cluster().kubeconfig, lease, identity, args)
+    }
+
+    /// A replica that reaches the API server through `kubeconfig`.
+    fn start_via(kubeconfig: &Path, lease: &str, identity: &str, args: &[&str]) -> Self {
+        let kubeconfig = kubeconfig.to_path_buf();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("operator.log");
         let port = free_port();
         let child = Arc::new(Mutex::new(Some(spawn_operator(
-            lease, identity, port, &log, &args,
+            &kubeconfig,
+            lease,
+            identity,
+            port,
+            &log,
+            &args,
         ))));
         let stop = Arc::new(AtomicBool::new(false));
         let hold = Arc::new(AtomicBool::new(false));
@@ -248,6 +266,7 @@ impl Replica {
                 (child.clone(), stop.clone(), hold.clone(), exits.clone());
             let (lease, identity, log) = (lease.to_string(), identity.to_string(), log.clone());
             let args = args.clone();
+            let kubeconfig = kubeconfig.clone();
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(100));
@@ -263,8 +282,14 @@ impl Replica {
                     if slot.is_none() && !hold.load(Ordering::SeqCst) {
                         drop(slot);
                         std::thread::sleep(Duration::from_millis(500)); // restart backoff
-                        *child.lock().unwrap() =
-                            Some(spawn_operator(&lease, &identity, port, &log, &args));
+                        *child.lock().unwrap() = Some(spawn_operator(
+                            &kubeconfig,
+                            &lease,
+                            &identity,
+                            port,
+                            &log,
+                            &args,
+                        ));
                     }
                 }
             })
@@ -827,6 +852,99 @@ async fn leader_failover_under_namespace_churn_loses_no_reconcile_and_has_one_wr
     for name in &live {
         let _ = namespaces_api.delete(name, &DeleteParams::default()).await;
     }
+}
+
+/// An RFC 3339 instant `seconds` from now, as an exemption's `expires`.
+fn in_seconds(seconds: i64) -> String {
+    (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(seconds))
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+#[tokio::test]
+async fn liveness_fails_while_a_reconcile_is_stuck_and_recovers_after() {
+    let _serial = serial().await;
+    let client = fault_client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, upstream) =
+        crate::leader::kubeconfig_of_via(&fault_cluster().kubeconfig, 0, dir.path());
+    let relay = crate::leader::Relay::start(upstream);
+    let (relayed, _) =
+        crate::leader::kubeconfig_of_via(&fault_cluster().kubeconfig, relay.port, dir.path());
+    // A lease long enough that the leader keeps it through the stall: only liveness reacts.
+    let lease = lease_name("live");
+    let operator = Replica::start_via(
+        &relayed,
+        &lease,
+        "live",
+        &[
+            "--lease-seconds",
+            "120",
+            "--renew-deadline-seconds",
+            "90",
+            "--retry-period-seconds",
+            "2",
+            "--stall-seconds",
+            "5",
+        ],
+    );
+    wait_leading(&client, &lease, &operator).await;
+    let names = namespaces(&client, "faults-live", "live", 1).await;
+    let ns = &names[0];
+    // The exemption runs out while the operator is cut off: its expiry alone (a timer, no
+    // watch event) starts a reconcile, whose first write then hangs.
+    let mut spec = baseline_spec("live");
+    spec["exemptions"] = json!([{
+        "controls": ["workload-hardening"],
+        "namespaces": [ns],
+        "reason": "migration", "approvedBy": "ciso", "expires": in_seconds(20),
+    }]);
+    apply_baseline(&client, "faults-live", spec).await;
+    wait_ready(&client, "faults-live").await;
+    let namespaces_api: Api<Namespace> = Api::all(client.clone());
+    assert!(
+        !namespaces_api
+            .get(ns)
+            .await
+            .unwrap()
+            .labels()
+            .contains_key(PSA_ENFORCE),
+        "exempted: no PSA labels yet"
+    );
+    assert_eq!(operator.get("/healthz").map(|(c, _)| c), Some(200));
+
+    relay.freeze();
+    wait_until(
+        "/healthz fails while the reconcile hangs",
+        TIMEOUT,
+        || async { operator.get("/healthz").is_some_and(|(c, _)| c == 503) },
+    )
+    .await;
+    assert_eq!(
+        operator.get("/readyz").map(|(c, _)| c),
+        Some(200),
+        "readiness is about caches, not progress"
+    );
+    relay.thaw();
+    wait_until(
+        "/healthz recovers once the reconcile ends",
+        TIMEOUT,
+        || async { operator.get("/healthz").is_some_and(|(c, _)| c == 200) },
+    )
+    .await;
+    wait_until("the expired exemption is enforced", TIMEOUT, || async {
+        namespaces_api
+            .get(ns)
+            .await
+            .unwrap()
+            .labels()
+            .get(PSA_ENFORCE)
+            .map(String::as_str)
+            == Some("restricted")
+    })
+    .await;
+    assert_eq!(operator.exits(), 0, "liveness reports; it does not exit");
+    delete_baseline(&client, "faults-live").await;
 }
 
 // ------------------------------------------------------------------------- other writers

@@ -162,14 +162,14 @@ async fn a_warm_standby_is_ready() {
 
 /// A TCP relay to the API server that the test can freeze: connections stay open, but no byte
 /// passes, as when a node is partitioned from the control plane.
-struct Relay {
-    port: u16,
+pub(crate) struct Relay {
+    pub(crate) port: u16,
     frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Relay {
     /// Relays on plain threads (blocking std sockets), independent of the test's runtime.
-    fn start(upstream: std::net::SocketAddr) -> Self {
+    pub(crate) fn start(upstream: std::net::SocketAddr) -> Self {
         use std::io::{Read, Write};
         use std::sync::atomic::Ordering;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -209,15 +209,30 @@ impl Relay {
         Self { port, frozen }
     }
 
-    fn freeze(&self) {
+    pub(crate) fn freeze(&self) {
         self.frozen
             .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Lets the held bytes, and all after them, pass again.
+    pub(crate) fn thaw(&self) {
+        self.frozen
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
 /// A copy of the cluster's kubeconfig whose server is `127.0.0.1:port`.
 fn kubeconfig_via(port: u16, dir: &std::path::Path) -> (std::path::PathBuf, std::net::SocketAddr) {
-    let text = std::fs::read_to_string(&cluster().kubeconfig).unwrap();
+    kubeconfig_of_via(&cluster().kubeconfig, port, dir)
+}
+
+/// A copy of `kubeconfig` whose server is `127.0.0.1:port`, and the server it named.
+pub(crate) fn kubeconfig_of_via(
+    kubeconfig: &std::path::Path,
+    port: u16,
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::net::SocketAddr) {
+    let text = std::fs::read_to_string(kubeconfig).unwrap();
     let mut config: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let server = config["clusters"][0]["cluster"]["server"]
         .as_str()

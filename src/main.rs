@@ -42,9 +42,19 @@ struct RunArgs {
     lease_namespace: String,
     #[arg(long, default_value = "baseline-operator")]
     lease_name: String,
-    /// Seconds a leader may go without renewing before a standby takes over.
+    /// Seconds a standby waits, after it last saw the Lease change, before it takes over.
     #[arg(long, default_value_t = 15)]
     lease_seconds: u64,
+    /// Seconds the leader may go without a successful renewal before it gives up and exits
+    /// (shorter than --lease-seconds, so it has stopped before a standby takes over).
+    #[arg(long, default_value_t = 10)]
+    renew_deadline_seconds: u64,
+    /// Seconds between two attempts to acquire or renew the Lease.
+    #[arg(long, default_value_t = 2)]
+    retry_period_seconds: u64,
+    /// Seconds one reconcile may run before /healthz fails (the loop counts as stuck).
+    #[arg(long, default_value_t = telemetry::DEFAULT_STALL_AFTER.as_secs())]
+    stall_seconds: u64,
     /// This replica's identity in the Lease (defaults to POD_NAME or the host name plus pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -76,8 +86,8 @@ enum RunError {
     Health(#[source] std::io::Error),
     #[error(transparent)]
     Controllers(#[from] controller::RunError),
-    #[error("lost the leader lease; exiting so that a standby takes over cleanly")]
-    LostLease,
+    #[error("invalid leader election settings: {0}")]
+    LeaseConfig(String),
 }
 
 #[tokio::main]
@@ -130,48 +140,66 @@ async fn check_crds(client: &Client) -> Result<(), RunError> {
 }
 
 async fn run(args: RunArgs) -> Result<(), RunError> {
+    let identity = args.identity.unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+        format!("{host}-{}", std::process::id())
+    });
+    let lease = leader::LeaseConfig {
+        namespace: args.lease_namespace,
+        name: args.lease_name,
+        identity: identity.clone(),
+        duration: Duration::from_secs(args.lease_seconds),
+        renew_deadline: Duration::from_secs(args.renew_deadline_seconds),
+        retry_period: Duration::from_secs(args.retry_period_seconds),
+    };
+    lease.validate().map_err(RunError::LeaseConfig)?;
     let client = Client::try_default().await.map_err(RunError::Connect)?;
     check_crds(&client).await?;
     let metrics = Arc::new(telemetry::Metrics::default());
-    let health = Arc::new(telemetry::Health::default());
+    let health = Arc::new(telemetry::Health::new(Duration::from_secs(
+        args.stall_seconds,
+    )));
     let server = tokio::spawn(telemetry::serve(
         args.health_addr,
         metrics.clone(),
         health.clone(),
     ));
-    let identity = args.identity.unwrap_or_else(|| {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
-        format!("{host}-{}", std::process::id())
-    });
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let (leading_tx, mut leading) = watch::channel(false);
-    let election = tokio::spawn(leader::run(
-        client.clone(),
-        leader::LeaseConfig {
-            namespace: args.lease_namespace,
-            name: args.lease_name,
-            identity: identity.clone(),
-            duration: Duration::from_secs(args.lease_seconds),
-        },
-        leading_tx,
-        shutdown.clone(),
-    ));
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");
         let _ = shutdown_tx.send(true);
     });
-    tracing::info!(%identity, "waiting for the leader lease");
     let mut stop = shutdown.clone();
+    // Warm caches first, leader or not: a standby is Ready, and takes over without a cold start.
+    let caches = tokio::select! {
+        caches = controller::warm(&client, args.detect_copied_secrets, &health) => caches?,
+        _ = stop.wait_for(|s| *s) => return Ok(()),
+        result = server_failed(server) => return result,
+    };
+    // The election stops only when told to, after this replica's writers have stopped.
+    let (stop_election, election_stopped) = watch::channel(false);
+    let (leading_tx, mut leading) = watch::channel(false);
+    let election = tokio::spawn(leader::run(
+        client.clone(),
+        lease,
+        leading_tx,
+        election_stopped,
+    ));
+    tracing::info!(%identity, "caches synced; waiting for the leader lease");
     tokio::select! {
         _ = leading.wait_for(|l| *l) => {}
-        _ = stop.wait_for(|s| *s) => { let _ = election.await; return Ok(()); }
-        result = server_failed(server) => return result,
+        _ = stop.wait_for(|s| *s) => {
+            let _ = stop_election.send(true);
+            let _ = election.await;
+            return Ok(());
+        }
     }
     metrics.leader.set(1);
     tracing::info!(%identity, "leading");
-    let controllers = controller::run(
+    let controllers = controller::run_with(
         client,
+        caches,
         controller::RunConfig {
             instance: identity,
             resync: controller::RESYNC,
@@ -183,18 +211,25 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         health,
         shutdown.clone(),
     );
-    let lost = async {
-        let _ = leading.wait_for(|l| !*l).await;
-    };
-    let result = tokio::select! {
-        result = controllers => result.map_err(RunError::from),
-        _ = lost => {
-            if *shutdown.borrow() { Ok(()) } else { Err(RunError::LostLease) }
-        }
-    };
+    tokio::select! {
+        // Shutdown: the controllers finish the reconciles in flight and return; only then is
+        // the lease released, so that the next leader never writes beside this one.
+        () = controllers => {}
+        _ = leading.wait_for(|l| !*l) => lost_lease(),
+    }
     metrics.leader.set(0);
+    let _ = stop_election.send(true);
     let _ = election.await;
-    result
+    Ok(())
+}
+
+/// Leadership is gone (taken over, or not renewed within the renew deadline): every writer stops
+/// at once, with the process, so that none of them acts beside the new leader, and Kubernetes
+/// starts this replica again clean, as a standby.
+fn lost_lease() -> ! {
+    tracing::error!("lost the leader lease; exiting so that a standby takes over cleanly");
+    eprintln!("error: lost the leader lease; exiting");
+    std::process::exit(3)
 }
 
 async fn server_failed(

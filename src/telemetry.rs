@@ -7,9 +7,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tracing_subscriber::{EnvFilter, prelude::*};
 
 /// Installs the global subscriber: JSON lines when asked, human-readable otherwise.
@@ -137,10 +140,70 @@ impl Metrics {
     }
 }
 
-/// Shared health state: live once started, ready once the caches have synced.
-#[derive(Default)]
+/// Shared health state. Ready once the caches have synced (a standby too: it holds warm caches
+/// and can take over at once). Live while no reconcile has been running longer than
+/// [`Health::stall_after`]: a reconcile stuck that long means the loop no longer makes
+/// progress, and a restart is the cure.
 pub struct Health {
     pub ready: AtomicBool,
+    /// How long one reconcile may run before the process counts as stuck.
+    pub stall_after: Duration,
+    in_flight: Mutex<BTreeMap<u64, Instant>>,
+    next: AtomicU64,
+}
+
+/// How long one reconcile may run before liveness fails, unless configured otherwise. Longer
+/// than the client's own request timeouts, so that only a loop that is truly stuck trips it.
+pub const DEFAULT_STALL_AFTER: Duration = Duration::from_secs(600);
+
+impl Default for Health {
+    fn default() -> Self {
+        Self::new(DEFAULT_STALL_AFTER)
+    }
+}
+
+impl Health {
+    pub fn new(stall_after: Duration) -> Self {
+        Self {
+            ready: AtomicBool::new(false),
+            stall_after,
+            in_flight: Mutex::default(),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    /// Marks a reconcile as running until the returned guard drops (finished or cancelled).
+    pub fn reconcile_started(self: &Arc<Self>) -> InFlight {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(id, Instant::now());
+        InFlight {
+            health: self.clone(),
+            id,
+        }
+    }
+
+    /// The reconcile that has been running longest, if it has run past the stall limit.
+    pub fn stalled(&self, now: Instant) -> Option<Duration> {
+        let oldest = self.lock().values().min().copied()?;
+        let running = now.saturating_duration_since(oldest);
+        (running > self.stall_after).then_some(running)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Instant>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running reconcile, tracked for liveness.
+pub struct InFlight {
+    health: Arc<Health>,
+    id: u64,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.health.lock().remove(&self.id);
+    }
 }
 
 #[derive(Clone)]
@@ -156,12 +219,22 @@ pub async fn serve(
     health: Arc<Health>,
 ) -> std::io::Result<()> {
     let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(ServerState { metrics, health });
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, app).await
+}
+
+async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
+    match state.health.stalled(Instant::now()) {
+        None => (StatusCode::OK, "ok".to_string()),
+        Some(running) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("a reconcile has been running for {}s", running.as_secs()),
+        ),
+    }
 }
 
 async fn readyz(State(state): State<ServerState>) -> impl IntoResponse {
@@ -180,4 +253,29 @@ async fn metrics_text(State(state): State<ServerState>) -> impl IntoResponse {
         )],
         state.metrics.encode(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness_fails_only_while_a_reconcile_runs_past_the_limit() {
+        let health = Arc::new(Health::new(Duration::from_secs(60)));
+        let now = Instant::now();
+        assert_eq!(
+            health.stalled(now + Duration::from_secs(3600)),
+            None,
+            "idle is live"
+        );
+        let first = health.reconcile_started();
+        assert_eq!(health.stalled(now + Duration::from_secs(30)), None);
+        assert!(health.stalled(now + Duration::from_secs(61)).is_some());
+        drop(first);
+        assert_eq!(
+            health.stalled(now + Duration::from_secs(3600)),
+            None,
+            "finished"
+        );
+    }
 }

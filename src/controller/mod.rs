@@ -141,6 +141,31 @@ pub fn namespace_selected(
         .is_none_or(|ns| crate::evaluate::selects(selector, ns.labels()))
 }
 
+/// Watch caches that have synced, ready for the controllers. A standby replica holds these
+/// too, so that it is Ready and takes over without a cold start.
+pub struct Caches {
+    triggers: broadcast::Sender<Trigger>,
+    stores: Stores,
+}
+
+/// Starts the stores and waits until they have synced; then marks the process Ready.
+pub async fn warm(
+    client: &Client,
+    detect_copied_secrets: bool,
+    health: &crate::telemetry::Health,
+) -> Result<Caches, RunError> {
+    let (triggers, _) = broadcast::channel(4096);
+    let stores = Stores::start(client, &triggers, detect_copied_secrets);
+    stores
+        .wait_until_ready()
+        .await
+        .map_err(|_| RunError::CachesStopped)?;
+    health
+        .ready
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(Caches { triggers, stores })
+}
+
 /// Starts the stores and the controllers, and runs until `shutdown` turns true.
 pub async fn run(
     client: Client,
@@ -149,15 +174,22 @@ pub async fn run(
     health: Arc<crate::telemetry::Health>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
-    let (triggers, _) = broadcast::channel(4096);
-    let stores = Stores::start(&client, &triggers, config.detect_copied_secrets);
-    stores
-        .wait_until_ready()
-        .await
-        .map_err(|_| RunError::CachesStopped)?;
-    health
-        .ready
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let caches = warm(&client, config.detect_copied_secrets, &health).await?;
+    run_with(client, caches, config, metrics, health, shutdown).await;
+    Ok(())
+}
+
+/// Runs the controllers on caches that have synced, until `shutdown` turns true and the
+/// reconciles in flight have finished.
+pub async fn run_with(
+    client: Client,
+    caches: Caches,
+    config: RunConfig,
+    metrics: Arc<crate::telemetry::Metrics>,
+    health: Arc<crate::telemetry::Health>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let Caches { triggers, stores } = caches;
     let mut ctx = Context::new(
         client.clone(),
         stores.clone(),
@@ -177,14 +209,29 @@ pub async fn run(
             crate::snapshot::EXCLUDED_BY_CONFIGURATION,
         );
     let ctx = Arc::new(ctx);
+    let shared = Shared {
+        client: &client,
+        triggers: &triggers,
+        stores: &stores,
+        ctx: &ctx,
+        health: &health,
+        shutdown: &shutdown,
+    };
     futures::join!(
-        controller::<crate::api::SecurityBaseline>(&client, &triggers, &stores, &ctx, &shutdown),
-        controller::<crate::api::EnvironmentIsolation>(
-            &client, &triggers, &stores, &ctx, &shutdown
-        ),
-        controller::<crate::api::BackupPolicy>(&client, &triggers, &stores, &ctx, &shutdown),
+        controller::<crate::api::SecurityBaseline>(&shared),
+        controller::<crate::api::EnvironmentIsolation>(&shared),
+        controller::<crate::api::BackupPolicy>(&shared),
     );
-    Ok(())
+}
+
+/// What the three controllers share.
+struct Shared<'a> {
+    client: &'a Client,
+    triggers: &'a broadcast::Sender<Trigger>,
+    stores: &'a Stores,
+    ctx: &'a Arc<Context>,
+    health: &'a Arc<crate::telemetry::Health>,
+    shutdown: &'a watch::Receiver<bool>,
 }
 
 /// The operator's user name as the API server sees it, so that label protection admits the
@@ -204,31 +251,37 @@ async fn own_username(client: &Client) -> Option<String> {
     }
 }
 
-/// Runs one kind's controller until shutdown.
-async fn controller<K: reconciler::Reconciled>(
-    client: &Client,
-    triggers: &broadcast::Sender<Trigger>,
-    stores: &Stores,
-    ctx: &Arc<Context>,
-    shutdown: &watch::Receiver<bool>,
-) {
+/// Runs one kind's controller until shutdown. Every reconcile is tracked for liveness.
+async fn controller<K: reconciler::Reconciled>(shared: &Shared<'_>) {
     let controller = Controller::new(
-        Api::<K>::all(client.clone()),
+        Api::<K>::all(shared.client.clone()),
         watcher::Config::default().any_semantic(),
     );
     let trigger = mapped_triggers(
-        triggers.subscribe(),
+        shared.triggers.subscribe(),
         controller.store(),
         K::selects_namespace,
-        stores.clone(),
+        shared.stores.clone(),
     );
-    let mut shutdown = shutdown.clone();
+    let mut shutdown = shared.shutdown.clone();
+    let health = shared.health.clone();
     controller
         .reconcile_on(trigger)
         .graceful_shutdown_on(async move {
             let _ = shutdown.wait_for(|s| *s).await;
         })
-        .run(reconciler::reconcile::<K>, error_policy, ctx.clone())
+        .run(
+            move |resource, ctx| {
+                let in_flight = health.reconcile_started();
+                async move {
+                    let result = reconciler::reconcile::<K>(resource, ctx).await;
+                    drop(in_flight);
+                    result
+                }
+            },
+            error_policy,
+            shared.ctx.clone(),
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "reconcile");

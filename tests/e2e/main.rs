@@ -7,6 +7,7 @@ mod crd_validation;
 mod drift;
 mod environment_isolation;
 mod evidence;
+mod faults;
 mod hostile_input;
 mod isolation_bypass;
 mod leader;

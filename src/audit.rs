@@ -27,12 +27,12 @@
 
 use crate::api::backup_policy::RestoreTestResult;
 use crate::api::{
-    BackupPolicySpec, ControlState, EnvironmentIsolationSpec, Exemption, Finding, PortSpec,
-    SecurityBaselineSpec,
+    BackupPolicySpec, ControlState, EnvironmentIsolationSpec, Finding, SecurityBaselineSpec,
 };
 use crate::catalog::{ControlId, ControlKind, Framework};
 use crate::evaluate::{self, Evaluation};
 use crate::snapshot::{ObjectMetaOnly, Observed, SecretDigest, Snapshot};
+use crate::validate::{self, ValidBackupPolicy};
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -223,8 +223,8 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Document>, AuditError> {
 /// as Helm leaves them) are skipped, `List`s are expanded.
 pub fn parse_documents(path: &Path, text: &str) -> Result<Vec<Document>, AuditError> {
     let mut out = Vec::new();
-    for (index, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let yaml = serde_yaml::Value::deserialize(de).map_err(|e| AuditError::Yaml {
+    for (index, de) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let yaml = serde_norway::Value::deserialize(de).map_err(|e| AuditError::Yaml {
             path: path.to_path_buf(),
             index,
             message: e.to_string(),
@@ -535,7 +535,7 @@ pub enum Baseline {
     },
     BackupPolicy {
         name: String,
-        spec: Box<BackupPolicySpec>,
+        spec: Box<ValidBackupPolicy>,
         last_restore_test: Option<RestoreTestResult>,
     },
     EnvironmentIsolation {
@@ -582,7 +582,11 @@ impl Baseline {
 const GROUP_VERSION: &str = "security.baseline.dev/v1alpha1";
 
 /// The custom resources among `docs`, deserialized and validated; other objects are counted.
-pub fn parse_baselines(docs: &[Document]) -> Result<(Vec<Baseline>, Skipped), AuditError> {
+/// `now` is when a BackupPolicy's schedule must next run, as the operator judges it.
+pub fn parse_baselines(
+    docs: &[Document],
+    now: Timestamp,
+) -> Result<(Vec<Baseline>, Skipped), AuditError> {
     let mut out = Vec::new();
     let mut skipped = Skipped::default();
     for doc in docs {
@@ -626,13 +630,22 @@ pub fn parse_baselines(docs: &[Document]) -> Result<(Vec<Baseline>, Skipped), Au
             }
             other => other,
         };
+        // The operator's own validation: the CRD's rules and what only the operator judges.
+        let first_problem = |e: validate::InvalidSpec| {
+            let first = e.0.into_iter().next();
+            let (field, message) =
+                first.map_or(("spec".into(), "invalid".into()), |i| (i.field, i.message));
+            doc.invalid(field, message)
+        };
         let baseline = match doc.kind.as_str() {
             "SecurityBaseline" => {
                 let spec: SecurityBaselineSpec = spec()?.typed().map_err(prefixed)?;
+                validate::security_baseline::validate(&spec).map_err(first_problem)?;
                 Baseline::SecurityBaseline { name, spec }
             }
             "BackupPolicy" => {
                 let spec: BackupPolicySpec = spec()?.typed().map_err(prefixed)?;
+                let spec = validate::backup_policy::validate(&spec, now).map_err(first_problem)?;
                 let last_restore_test = match doc.value["status"].get("lastRestoreTest") {
                     Some(v) => Some(serde_path_to_error::deserialize(v.clone()).map_err(|e| {
                         doc.invalid(
@@ -650,6 +663,7 @@ pub fn parse_baselines(docs: &[Document]) -> Result<(Vec<Baseline>, Skipped), Au
             }
             "EnvironmentIsolation" => {
                 let spec: EnvironmentIsolationSpec = spec()?.typed().map_err(prefixed)?;
+                validate::environment_isolation::validate(&spec).map_err(first_problem)?;
                 Baseline::EnvironmentIsolation { name, spec }
             }
             _ => {
@@ -657,256 +671,9 @@ pub fn parse_baselines(docs: &[Document]) -> Result<(Vec<Baseline>, Skipped), Au
                 continue;
             }
         };
-        if let Some(invalid) = validate(&baseline).into_iter().next() {
-            return Err(doc.invalid(invalid.field, invalid.message));
-        }
         out.push(baseline);
     }
     Ok((out, skipped))
-}
-
-/// A rule of the CRD (schema or CEL) that a resource breaks.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invalid {
-    /// e.g. `spec.retention.min`
-    pub field: String,
-    pub message: String,
-}
-
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
-    Invalid {
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
-/// The cheap part of the API server's validation (the CRDs' CEL rules and patterns), so that
-/// offline input the API server would reject is rejected here too, naming the field.
-pub fn validate(baseline: &Baseline) -> Vec<Invalid> {
-    let mut out = Vec::new();
-    let kind = baseline.kind();
-    match baseline {
-        Baseline::SecurityBaseline { spec, .. } => {
-            exemptions(&spec.exemptions, kind, &mut out);
-            if let Some(network) = &spec.network {
-                ports(
-                    &network.allowed_ingress_ports,
-                    "spec.network.allowedIngressPorts",
-                    &mut out,
-                );
-                for (i, rule) in network.allowed_egress.iter().enumerate() {
-                    if !is_cidr(&rule.cidr) {
-                        out.push(invalid(
-                            format!("spec.network.allowedEgress[{i}].cidr"),
-                            format!("`{}` must be a CIDR such as 10.0.0.0/8", rule.cidr),
-                        ));
-                    }
-                    ports(
-                        &rule.ports,
-                        &format!("spec.network.allowedEgress[{i}].ports"),
-                        &mut out,
-                    );
-                }
-            }
-            if let Some(at_rest) = spec.encryption.as_ref().and_then(|e| e.at_rest.as_ref())
-                && at_rest.encrypted_storage_classes.is_empty()
-                && at_rest.storage_class_parameter.is_none()
-            {
-                out.push(invalid(
-                    "spec.encryption.atRest",
-                    "name at least one encrypted StorageClass or a storageClassParameter",
-                ));
-            }
-            if let Some(ps) = &spec.pod_security
-                && let Some(version) = &ps.version
-                && !(version == "latest"
-                    || version.strip_prefix("v1.").is_some_and(|m| {
-                        (1..=2).contains(&m.len()) && m.bytes().all(|b| b.is_ascii_digit())
-                    }))
-            {
-                out.push(invalid(
-                    "spec.podSecurity.version",
-                    format!("`{version}` must be `latest` or `v1.N`"),
-                ));
-            }
-            if let Some(min) = spec.availability.as_ref().and_then(|a| a.min_replicas)
-                && !(1..=1000).contains(&min)
-            {
-                out.push(invalid("spec.availability.minReplicas", "must be 1..1000"));
-            }
-        }
-        Baseline::BackupPolicy { spec, .. } => {
-            exemptions(&spec.exemptions, kind, &mut out);
-            positive_duration(&spec.rpo, "spec.rpo", &mut out);
-            if let Some(rto) = &spec.rto {
-                positive_duration(rto, "spec.rto", &mut out);
-            }
-            if let Some(schedule) = &spec.schedule
-                && schedule.split_whitespace().count() != 5
-            {
-                out.push(invalid(
-                    "spec.schedule",
-                    "must be a five-field cron expression",
-                ));
-            }
-            if let Some(r) = &spec.retention {
-                let min = duration(&r.min, "spec.retention.min", &mut out);
-                let max = duration(&r.max, "spec.retention.max", &mut out);
-                if let (Some(min), Some(max)) = (min, max)
-                    && min > max
-                {
-                    out.push(invalid(
-                        "spec.retention.min",
-                        "retention.min must not exceed retention.max",
-                    ));
-                }
-            }
-            if let Some(t) = &spec.restore_test {
-                if let Some(every) = &t.every {
-                    duration(every, "spec.restoreTest.every", &mut out);
-                }
-                if let Some(keep) = &t.keep_sandbox_for {
-                    duration(keep, "spec.restoreTest.keepSandboxFor", &mut out);
-                }
-                if t.min_restored_items.is_some_and(|n| n < 0) {
-                    out.push(invalid("spec.restoreTest.minRestoredItems", "must be >= 0"));
-                }
-            }
-        }
-        Baseline::EnvironmentIsolation { spec, .. } => {
-            exemptions(&spec.exemptions, kind, &mut out);
-            if spec.environments.is_empty() {
-                out.push(invalid(
-                    "spec.environments",
-                    "declare at least one environment",
-                ));
-            }
-            let mut seen = BTreeSet::new();
-            for (i, env) in spec.environments.iter().enumerate() {
-                if !is_dns_label(&env.name) {
-                    out.push(invalid(
-                        format!("spec.environments[{i}].name"),
-                        format!("`{}` must be a DNS label", env.name),
-                    ));
-                }
-                if !seen.insert(env.name.as_str()) {
-                    out.push(invalid(
-                        "spec.environments",
-                        format!("environment names must be unique: `{}` repeats", env.name),
-                    ));
-                }
-            }
-            for (i, flow) in spec.allowed_flows.iter().enumerate() {
-                for (field, env) in [("from", &flow.from), ("to", &flow.to)] {
-                    if !seen.contains(env.as_str()) {
-                        out.push(invalid(
-                            format!("spec.allowedFlows[{i}].{field}"),
-                            format!("`{env}` is not a declared environment"),
-                        ));
-                    }
-                }
-                ports(
-                    &flow.ports,
-                    &format!("spec.allowedFlows[{i}].ports"),
-                    &mut out,
-                );
-            }
-            if let Some(pd) = &spec.production_data
-                && pd.production_values.is_empty()
-            {
-                out.push(invalid(
-                    "spec.productionData.productionValues",
-                    "name at least one value",
-                ));
-            }
-        }
-    }
-    out
-}
-
-fn exemptions(exemptions: &[Exemption], kind: ControlKind, out: &mut Vec<Invalid>) {
-    for (i, e) in exemptions.iter().enumerate() {
-        let at = |field: &str| format!("spec.exemptions[{i}].{field}");
-        if e.controls.is_empty() {
-            out.push(invalid(at("controls"), "name at least one control"));
-        }
-        for (j, id) in e.controls.iter().enumerate() {
-            if id.kind() != kind {
-                let own: Vec<&str> = kind.controls().map(ControlId::as_str).collect();
-                out.push(invalid(
-                    format!("spec.exemptions[{i}].controls[{j}]"),
-                    format!(
-                        "exemptions of a {} may only name its controls ({}), not `{id}`",
-                        kind.as_str(),
-                        own.join(", ")
-                    ),
-                ));
-            }
-        }
-        if e.reason.trim().is_empty() {
-            out.push(invalid(at("reason"), "must not be empty"));
-        }
-        if e.approved_by.trim().is_empty() {
-            out.push(invalid(at("approvedBy"), "must not be empty"));
-        }
-        if evaluate::exemptions::expiry(e).is_none() {
-            out.push(invalid(
-                at("expires"),
-                format!(
-                    "`{}` must be YYYY-MM-DD or an RFC 3339 UTC instant",
-                    e.expires
-                ),
-            ));
-        }
-    }
-}
-
-fn ports(ports: &[PortSpec], field: &str, out: &mut Vec<Invalid>) {
-    for (i, p) in ports.iter().enumerate() {
-        if !(1..=65535).contains(&p.port) {
-            out.push(invalid(format!("{field}[{i}].port"), "must be 1..65535"));
-        }
-    }
-}
-
-fn duration(text: &str, field: &str, out: &mut Vec<Invalid>) -> Option<std::time::Duration> {
-    match crate::duration::parse(text) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            out.push(invalid(field, e.to_string()));
-            None
-        }
-    }
-}
-
-fn positive_duration(text: &str, field: &str, out: &mut Vec<Invalid>) {
-    if duration(text, field, out).is_some_and(|d| d.is_zero()) {
-        out.push(invalid(field, "must be greater than zero"));
-    }
-}
-
-fn is_cidr(text: &str) -> bool {
-    let Some((ip, prefix)) = text.split_once('/') else {
-        return false;
-    };
-    let Ok(prefix) = prefix.parse::<u8>() else {
-        return false;
-    };
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(_)) => prefix <= 32,
-        Ok(std::net::IpAddr::V6(_)) => prefix <= 128,
-        Err(_) => false,
-    }
-}
-
-fn is_dns_label(text: &str) -> bool {
-    let b = text.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
 }
 
 /// The audit result, as `--output json` prints it.
@@ -1107,7 +874,7 @@ pub fn execute(args: &AuditArgs) -> Result<AuditReport, AuditError> {
             .map_err(|_| AuditError::Now(text.clone()))?,
         None => Timestamp::now(),
     };
-    let (baselines, skipped_in_baselines) = parse_baselines(&load(&args.baselines)?)?;
+    let (baselines, skipped_in_baselines) = parse_baselines(&load(&args.baselines)?, now)?;
     let (snapshot, mut skipped) =
         build_snapshot(&load(&args.manifests)?, &args.namespace, !args.no_velero)?;
     skipped.extend(skipped_in_baselines);
@@ -1144,6 +911,10 @@ pub fn run(args: AuditArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_now() -> Timestamp {
+        "2026-01-01T00:00:00Z".parse().unwrap()
+    }
 
     fn docs(text: &str) -> Result<Vec<Document>, AuditError> {
         parse_documents(Path::new("test.yaml"), text)
@@ -1234,7 +1005,7 @@ spec:
 
     #[test]
     fn audit_finds_what_the_operator_would() {
-        let (baselines, skipped) = parse_baselines(&docs(BASELINE).unwrap()).unwrap();
+        let (baselines, skipped) = parse_baselines(&docs(BASELINE).unwrap(), test_now()).unwrap();
         assert_eq!(skipped, Skipped::default());
         let (s, skipped) = build_snapshot(&docs(HELM).unwrap(), "default", true).unwrap();
         let report = audit(&baselines, &s, Timestamp::UNIX_EPOCH, skipped);
@@ -1270,7 +1041,7 @@ spec:
     #[test]
     fn bad_fields_are_named() {
         let wrong_type = BASELINE.replace("disallowLatestTag: true", "disallowLatestTag: [1]");
-        let err = parse_baselines(&docs(&wrong_type).unwrap()).unwrap_err();
+        let err = parse_baselines(&docs(&wrong_type).unwrap(), test_now()).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("spec.images.disallowLatestTag"), "{text}");
         assert!(text.contains("test.yaml: document 0"), "{text}");
@@ -1284,12 +1055,14 @@ spec:
   rpo: 24h
   retention: {min: 2160h, max: 720h}
 "#;
-        let text = parse_baselines(&docs(bp).unwrap()).unwrap_err().to_string();
+        let text = parse_baselines(&docs(bp).unwrap(), test_now())
+            .unwrap_err()
+            .to_string();
         assert!(text.contains("spec.retention.min"), "{text}");
         let zero = bp
             .replace("rpo: 24h", "rpo: 0h")
             .replace("min: 2160h", "min: 1h");
-        let text = parse_baselines(&docs(&zero).unwrap())
+        let text = parse_baselines(&docs(&zero).unwrap(), test_now())
             .unwrap_err()
             .to_string();
         assert!(text.contains("spec.rpo"), "{text}");
@@ -1307,14 +1080,13 @@ spec:
   - {controls: [trusted-images], reason: r, approvedBy: me, expires: "2030-01-01"}
 "#;
         let d = docs(ei).unwrap();
-        let text = parse_baselines(&d).unwrap_err().to_string();
+        let text = parse_baselines(&d, test_now()).unwrap_err().to_string();
         assert!(text.contains("spec.exemptions[0].controls[0]"), "{text}");
         let spec: EnvironmentIsolationSpec =
             serde_json::from_value(d[0].value["spec"].clone()).unwrap();
-        let all = validate(&Baseline::EnvironmentIsolation {
-            name: "e".into(),
-            spec,
-        });
+        let all = validate::environment_isolation::validate(&spec)
+            .unwrap_err()
+            .0;
         let fields: Vec<&str> = all.iter().map(|i| i.field.as_str()).collect();
         assert_eq!(
             fields,
@@ -1398,7 +1170,7 @@ spec:
         for input in &inputs {
             if let Ok(d) = docs(input) {
                 let _ = build_snapshot(&d, "default", true);
-                if let Ok((b, _)) = parse_baselines(&d) {
+                if let Ok((b, _)) = parse_baselines(&d, test_now()) {
                     let (s, skipped) = build_snapshot(&d, "default", true).unwrap_or_default();
                     let _ = render_table(&audit(&b, &s, Timestamp::UNIX_EPOCH, skipped));
                 }
@@ -1503,7 +1275,7 @@ spec:
         assert_eq!(skipped.kinds["Backup (postgresql.cnpg.io/v1)"], 1);
         // Our own kinds at another version of our group, too.
         let sb = "apiVersion: security.baseline.dev/v1\nkind: SecurityBaseline\nmetadata: {name: x}\nspec: {namespaceSelector: {}}\n";
-        let err = parse_baselines(&docs(sb).unwrap()).unwrap_err();
+        let err = parse_baselines(&docs(sb).unwrap(), test_now()).unwrap_err();
         assert!(matches!(err, AuditError::UnknownApiVersion { .. }), "{err}");
     }
 

@@ -134,14 +134,15 @@ impl OperatorProcess {
     fn start(lease: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let text = std::fs::read_to_string(&cluster().kubeconfig).expect("reading kubeconfig");
-        let mut config: serde_yaml::Value = serde_yaml::from_str(&text).expect("kubeconfig YAML");
+        let mut config: serde_norway::Value =
+            serde_norway::from_str(&text).expect("kubeconfig YAML");
         let users = config["users"].as_sequence_mut().expect("kubeconfig users");
         assert!(!users.is_empty(), "kubeconfig without users");
         for user in users {
             user["user"]["as"] = SERVICE_ACCOUNT.into();
         }
         let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, serde_yaml::to_string(&config).unwrap()).unwrap();
+        std::fs::write(&kubeconfig, serde_norway::to_string(&config).unwrap()).unwrap();
         let stdout = std::fs::File::create(dir.path().join("stdout")).unwrap();
         let stderr = std::fs::File::create(dir.path().join("stderr")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_baseline-operator"))
@@ -311,9 +312,9 @@ async fn helm_install_creates_the_objects() {
     let lint = helm(&["lint", "--strict", chart]);
     assert!(lint.contains("0 chart(s) failed"), "{lint}");
     let rendered = helm(&["template", RELEASE, chart, "--namespace", RELEASE_NS]);
-    let kinds: Vec<String> = serde_yaml::Deserializer::from_str(&rendered)
+    let kinds: Vec<String> = serde_norway::Deserializer::from_str(&rendered)
         .map(|doc| serde::Deserialize::deserialize(doc).expect("rendered YAML parses"))
-        .filter_map(|doc: serde_yaml::Value| doc["kind"].as_str().map(String::from))
+        .filter_map(|doc: serde_norway::Value| doc["kind"].as_str().map(String::from))
         .collect();
     for kind in [
         "ServiceAccount",

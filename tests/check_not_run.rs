@@ -262,7 +262,7 @@ fn chart_role_without_secret_and_backup_read(user: &str) {
     let text = String::from_utf8_lossy(&out.stdout);
     let mut role: Value = text
         .split("\n---")
-        .filter_map(|doc| serde_yaml::from_str::<Value>(doc).ok())
+        .filter_map(|doc| serde_norway::from_str::<Value>(doc).ok())
         .find(|doc| doc["kind"] == "ClusterRole")
         .expect("the chart renders a ClusterRole");
     let rules = serde_json::to_string(&role["rules"]).unwrap();

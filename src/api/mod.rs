@@ -37,7 +37,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
 pub fn crds_yaml() -> String {
     crds()
         .iter()
-        .map(|crd| serde_yaml::to_string(crd).expect("CRDs serialize"))
+        .map(|crd| serde_norway::to_string(crd).expect("CRDs serialize"))
         .collect::<Vec<_>>()
         .join("---\n")
 }
@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn exemption_rule_lists_only_own_controls() {
-        let yaml = serde_yaml::to_string(&crds()[1]).unwrap();
+        let yaml = serde_norway::to_string(&crds()[1]).unwrap();
         assert!(yaml.contains("'automated-backup'"));
         assert!(!yaml.contains("c in ['restricted-ports'"));
     }

@@ -11,6 +11,7 @@ use crate::catalog::ControlKind;
 use crate::desired::velero::{self as velero_desired, RestoreTestStep};
 use crate::desired::{OwnedKind, Owner};
 use crate::evaluate::backup;
+use crate::validate::{InvalidSpec, ValidBackupPolicy};
 use jiff::{SignedDuration, Timestamp};
 use kube::{Resource, ResourceExt};
 
@@ -40,7 +41,18 @@ impl Reconciled for BackupPolicy {
             || super::namespace_selected(&self.spec.namespace_selector, namespace, stores)
     }
 
-    async fn plan(&self, ctx: &Context, now: Timestamp) -> Result<Plan, Error> {
+    type Valid = ValidBackupPolicy;
+
+    fn validate(&self, now: Timestamp) -> Result<ValidBackupPolicy, InvalidSpec> {
+        crate::validate::backup_policy::validate(&self.spec, now)
+    }
+
+    async fn plan(
+        &self,
+        valid: &ValidBackupPolicy,
+        ctx: &Context,
+        now: Timestamp,
+    ) -> Result<Plan, Error> {
         let snapshot = ctx.stores.snapshot();
         let name = self.name_any();
         let owner = Owner::of(self);
@@ -56,7 +68,7 @@ impl Reconciled for BackupPolicy {
             .any(|ns| ns.metadata.name.as_deref() == Some(velero_namespace));
         if self.spec.mode() == Mode::Enforce && snapshot.velero.installed && velero_deployed {
             let step =
-                velero_desired::plan_restore_test(&name, &self.spec, last.as_ref(), &snapshot, now);
+                velero_desired::plan_restore_test(&name, valid, last.as_ref(), &snapshot, now);
             match step {
                 RestoreTestStep::Idle { next_due } => step_deadline = Some(next_due),
                 RestoreTestStep::CreateSandbox {
@@ -104,7 +116,7 @@ impl Reconciled for BackupPolicy {
                 }
             }
         }
-        let evaluation = backup::evaluate(&name, &self.spec, last.as_ref(), &snapshot, now);
+        let evaluation = backup::evaluate(&name, valid, last.as_ref(), &snapshot, now);
         let mut plan = Plan::report_only(evaluation);
         if let Some(last) = &last {
             plan.extra_status.insert(
@@ -112,13 +124,10 @@ impl Reconciled for BackupPolicy {
                 serde_json::to_value(last).unwrap_or_default(),
             );
         }
-        plan.next_deadline = [
-            backup::next_deadline(&self.spec, &snapshot, now),
-            step_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        plan.next_deadline = [backup::next_deadline(valid, &snapshot, now), step_deadline]
+            .into_iter()
+            .flatten()
+            .min();
         if let Some(why) = &snapshot.velero.unreadable {
             plan.not_ready = Some(("VeleroForbidden".into(), why.clone()));
             return Ok(plan);
@@ -143,7 +152,7 @@ impl Reconciled for BackupPolicy {
         if self.spec.mode() == Mode::Enforce {
             let namespaces = plan.evaluation.namespaces.clone();
             plan.desired
-                .extend(velero_desired::schedule(&owner, &self.spec, &namespaces));
+                .extend(velero_desired::schedule(&owner, valid, &namespaces));
         }
         Ok(plan)
     }

@@ -34,7 +34,13 @@ impl Reconciled for EnvironmentIsolation {
         true
     }
 
-    async fn plan(&self, ctx: &Context, now: Timestamp) -> Result<Plan, Error> {
+    type Valid = ();
+
+    fn validate(&self, _now: Timestamp) -> Result<(), crate::validate::InvalidSpec> {
+        crate::validate::environment_isolation::validate(&self.spec)
+    }
+
+    async fn plan(&self, _valid: &(), ctx: &Context, now: Timestamp) -> Result<Plan, Error> {
         let snapshot = ctx.stores.snapshot();
         let name = self.name_any();
         let mut evaluation = isolation::evaluate(&name, &self.spec, &snapshot, now);

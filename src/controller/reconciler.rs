@@ -8,6 +8,7 @@ use crate::api::{ComplianceStatus, ControlState, Exemption};
 use crate::catalog::ControlKind;
 use crate::desired::{DesiredObject, OwnedKind, Owner};
 use crate::evaluate::{self, Evaluation};
+use crate::validate::InvalidSpec;
 use jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -63,11 +64,17 @@ pub trait Reconciled:
     /// The namespace label marking namespaces that carry this kind's labels.
     const LABEL_MARKER: &'static str;
 
+    /// The spec after [`crate::validate`]: typed values the plan works from.
+    type Valid: Send + Sync;
+
     fn compliance(&self) -> ComplianceStatus;
     fn exemptions(&self) -> &[Exemption];
     fn selects_namespace(&self, namespace: &str, stores: &Stores) -> bool;
+    /// The same validation `audit` runs; a spec that fails it is not planned at all.
+    fn validate(&self, now: Timestamp) -> Result<Self::Valid, InvalidSpec>;
     fn plan(
         &self,
+        valid: &Self::Valid,
         ctx: &Context,
         now: Timestamp,
     ) -> impl Future<Output = Result<Plan, Error>> + Send;
@@ -117,8 +124,12 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     let generation = resource.meta().generation;
     let owner = Owner::of(resource);
     let reference = resource.object_ref(&());
+    let valid = match resource.validate(now) {
+        Ok(valid) => valid,
+        Err(invalid) => return reject(ctx, resource, &old, &invalid, now).await,
+    };
     let enforced = async {
-        let mut plan = resource.plan(ctx, now).await?;
+        let mut plan = resource.plan(&valid, ctx, now).await?;
         let mut manages = K::MANAGES.to_vec();
         if ctx.stores.policy_reports.get().is_some() {
             // Reports are evidence, not enforcement: written in Audit mode too.
@@ -203,6 +214,37 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     } else {
         next
     }))
+}
+
+/// A spec only the operator could judge invalid: status says which fields and why, owned
+/// objects stay as the last valid spec left them, and nothing is retried until the resource
+/// changes (a timer would only find the same spec again).
+async fn reject<K: Reconciled>(
+    ctx: &Context,
+    resource: &K,
+    old: &ComplianceStatus,
+    invalid: &InvalidSpec,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let message = invalid.to_string();
+    tracing::info!(%message, "spec invalid; waiting for a change");
+    let generation = resource.meta().generation;
+    let new = status::invalid_status(old, &message, generation, now);
+    let announced = old.conditions.iter().any(|c| {
+        c.type_ == "Ready" && c.reason == status::INVALID && c.message == new.conditions[0].message
+    });
+    write_status(ctx, resource, new, current_extra(resource)).await?;
+    if !announced {
+        ctx.event(
+            &resource.object_ref(&()),
+            true,
+            status::INVALID,
+            "Validate",
+            bounded(message),
+        )
+        .await;
+    }
+    Ok(Action::await_change())
 }
 
 fn object_reference(

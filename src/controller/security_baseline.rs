@@ -10,6 +10,7 @@ use crate::catalog::{ControlId, ControlKind};
 use crate::desired::{self, OwnedKind, Owner};
 use crate::evaluate;
 use crate::evaluate::exemptions::Live;
+use crate::validate::InvalidSpec;
 use jiff::Timestamp;
 
 /// Marks namespaces that carry Pod Security labels set by a SecurityBaseline (value: its uid).
@@ -36,7 +37,13 @@ impl Reconciled for SecurityBaseline {
         super::namespace_selected(&self.spec.namespace_selector, namespace, stores)
     }
 
-    async fn plan(&self, ctx: &Context, now: Timestamp) -> Result<Plan, Error> {
+    type Valid = ();
+
+    fn validate(&self, _now: Timestamp) -> Result<(), InvalidSpec> {
+        crate::validate::security_baseline::validate(&self.spec)
+    }
+
+    async fn plan(&self, _valid: &(), ctx: &Context, now: Timestamp) -> Result<Plan, Error> {
         let snapshot = ctx.stores.snapshot();
         let evaluation = evaluate::security_baseline::evaluate(&self.spec, &snapshot, now);
         let mut plan = Plan::report_only(evaluation);

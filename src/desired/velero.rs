@@ -3,17 +3,15 @@
 //! restore test (`restore-tested`), planned one step at a time from the Snapshot.
 
 use super::{DesiredObject, OwnedKind, Owner};
-use crate::api::BackupPolicySpec;
-use crate::api::backup_policy::{RestoreTestResult, RestoreTestSpec};
-use crate::duration;
+use crate::api::backup_policy::RestoreTestResult;
 use crate::evaluate::backup::{
     POLICY_LABEL, RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX, VeleroView,
     belongs_to_policy, completed_at, elapsed, finished_at, human, includes,
-    is_restore_test_sandbox, keep_sandbox_for, later, min_restored_items, restore_test_every, rto,
-    sandbox_policy_uid,
+    is_restore_test_sandbox, later, sandbox_policy_uid,
 };
 use crate::evaluate::selected_namespaces;
 use crate::snapshot::Snapshot;
+use crate::validate::{RestoreTest, ValidBackupPolicy, go_duration};
 use crate::velero::{Backup, Restore};
 use jiff::Timestamp;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -69,19 +67,18 @@ fn policy_labels(policy: &str) -> BTreeMap<String, String> {
     BTreeMap::from([(POLICY_LABEL.to_string(), policy.to_string())])
 }
 
-/// The policy's Velero Schedule over `namespaces`; None when there is nothing to back up or
-/// no cron can be derived (an unparsable RPO, which the CRD's validation already rejects).
+/// The policy's Velero Schedule over `namespaces`; None when there is nothing to back up.
 pub fn schedule(
     owner: &Owner,
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     namespaces: &[String],
 ) -> Option<DesiredObject> {
     if namespaces.is_empty() {
         return None;
     }
     let cron = match &spec.schedule {
-        Some(cron) => cron.clone(),
-        None => cron_for_rpo(duration::parse(&spec.rpo).ok()?),
+        Some(cron) => cron.as_str().to_string(),
+        None => cron_for_rpo(spec.rpo),
     };
     let mut included = namespaces.to_vec();
     included.sort();
@@ -94,10 +91,8 @@ pub fn schedule(
         "metadata": {"labels": policy_labels(&owner.name)},
     });
     // The minimum: kept long enough, and as far below the maximum as the policy allows.
-    if let Some(min) = spec.retention.as_ref().map(|r| &r.min)
-        && let Ok(ttl) = duration::parse(min)
-    {
-        template["ttl"] = json!(duration::to_go(ttl));
+    if let Some(retention) = spec.retention {
+        template["ttl"] = json!(go_duration(retention.min));
     }
     if let Some(snapshot_volumes) = spec.snapshot_volumes {
         template["snapshotVolumes"] = json!(snapshot_volumes);
@@ -188,7 +183,7 @@ pub fn restore_name(owner: &Owner, due: Timestamp) -> String {
 /// The Velero Restore of `source` from `backup` into `sandbox`.
 pub fn restore_object(
     owner: &Owner,
-    spec: &BackupPolicySpec,
+    spec: &crate::api::BackupPolicySpec,
     backup: &str,
     source: &str,
     sandbox: &str,
@@ -254,7 +249,7 @@ pub enum RestoreTestStep {
 
 pub fn plan_restore_test(
     name: &str,
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     last: Option<&RestoreTestResult>,
     snapshot: &Snapshot,
     now: Timestamp,
@@ -287,7 +282,7 @@ pub fn plan_restore_test(
     let due_now = due.is_none_or(|due| due <= now);
     let mut wake = due.unwrap_or(now);
     if let Some((sandbox, finished)) = current.and_then(|r| leftover_sandbox(snapshot, name, r)) {
-        let expires = later(finished, keep_sandbox_for(test));
+        let expires = later(finished, test.keep_sandbox_for);
         if expires <= now || due_now {
             return RestoreTestStep::DeleteSandbox { sandbox };
         }
@@ -300,9 +295,9 @@ pub fn plan_restore_test(
 }
 
 /// When the next test falls due; None when none has run yet (due now).
-pub fn next_due(test: &RestoreTestSpec, last: Option<&RestoreTestResult>) -> Option<Timestamp> {
+pub fn next_due(test: &RestoreTest, last: Option<&RestoreTestResult>) -> Option<Timestamp> {
     let last = last?;
-    let every = restore_test_every(test);
+    let every = test.every;
     let wait = if last.result == "Passed" {
         every
     } else {
@@ -313,7 +308,7 @@ pub fn next_due(test: &RestoreTestSpec, last: Option<&RestoreTestResult>) -> Opt
 
 fn start_next_test(
     name: &str,
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     velero: &VeleroView,
     due: Option<Timestamp>,
     now: Timestamp,
@@ -393,8 +388,8 @@ fn is_recorded(last: Option<&RestoreTestResult>, result: &RestoreTestResult) -> 
 
 /// The verdict on a finished Restore; None while Velero is still working on it.
 pub fn restore_result(
-    spec: &BackupPolicySpec,
-    test: &RestoreTestSpec,
+    spec: &ValidBackupPolicy,
+    test: &RestoreTest,
     restore: &Restore,
     now: Timestamp,
 ) -> Option<RestoreTestResult> {
@@ -424,13 +419,13 @@ pub fn restore_result(
             .unwrap_or_default();
         reasons.push(format!("Velero ended the restore {phase}{errors}"));
     }
-    let wanted = min_restored_items(test);
+    let wanted = test.min_restored_items;
     if items < wanted {
         reasons.push(format!(
             "restored {items} items, fewer than the required {wanted}"
         ));
     }
-    if let Some(rto) = rto(spec)
+    if let Some(rto) = spec.rto
         && took > rto
     {
         reasons.push(format!(
@@ -547,14 +542,36 @@ fn leftover_sandbox(
 mod tests {
     use super::*;
     use crate::api::BackupPolicy;
-    use crate::api::backup_policy::Retention;
-    use crate::evaluate::backup::cron_interval;
+    use crate::api::BackupPolicySpec;
+    use crate::api::backup_policy::{RestoreTestSpec, Retention};
     use crate::velero::{BackupSpec, BackupStatus, RestoreProgress, RestoreStatus};
     use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
     use std::sync::Arc;
 
     const POLICY: &str = "prod";
+
+    fn valid(spec: &BackupPolicySpec) -> ValidBackupPolicy {
+        crate::validate::backup_policy::validate(spec, at("2026-01-01T00:00:00Z")).unwrap()
+    }
+
+    fn schedule(
+        owner: &Owner,
+        spec: &BackupPolicySpec,
+        namespaces: &[String],
+    ) -> Option<DesiredObject> {
+        super::schedule(owner, &valid(spec), namespaces)
+    }
+
+    fn plan_restore_test(
+        name: &str,
+        spec: &BackupPolicySpec,
+        last: Option<&RestoreTestResult>,
+        snapshot: &Snapshot,
+        now: Timestamp,
+    ) -> RestoreTestStep {
+        super::plan_restore_test(name, &valid(spec), last, snapshot, now)
+    }
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
@@ -616,7 +633,8 @@ mod tests {
     fn derived_cron_never_runs_less_often_than_the_rpo() {
         for minutes in (1..=48 * 60).step_by(7) {
             let rpo = Duration::from_secs(minutes * 60);
-            let interval = cron_interval(&cron_for_rpo(rpo)).unwrap();
+            let schedule = crate::cron::parse(&cron_for_rpo(rpo)).unwrap();
+            let interval = schedule.longest_gap(at("2026-01-01T00:00:00Z")).unwrap();
             assert!(interval <= rpo, "{minutes}m");
         }
     }
@@ -897,7 +915,7 @@ mod tests {
         );
         // A failed test is retried within a day, not after `every`.
         assert_eq!(
-            next_due(spec.restore_test.as_ref().unwrap(), Some(&result)),
+            next_due(&valid(&spec).restore_test.unwrap(), Some(&result)),
             Some(at("2026-03-02T02:00:00Z"))
         );
     }

@@ -6,14 +6,13 @@
 
 use super::{ControlOutcome, Evaluation, ObjectRef, Violation, selected_namespaces};
 use crate::api::BackupPolicySpec;
-use crate::api::backup_policy::{RestoreTestResult, RestoreTestSpec};
+use crate::api::backup_policy::RestoreTestResult;
 use crate::catalog::ControlId;
-use crate::duration;
 use crate::snapshot::Snapshot;
+use crate::validate::{RestoreTest, ValidBackupPolicy};
 use crate::velero::{Backup, BackupStorageLocation, BackupStorageLocationSpec, Restore, Schedule};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Label whose value is the BackupPolicy's name. Set on the owned Schedule and its template,
@@ -70,10 +69,6 @@ pub fn sandbox_policy_uid(meta: &ObjectMeta) -> Option<&str> {
     uid.filter(|_| named && labelled).map(String::as_str)
 }
 
-/// "At least annually", the seeds' weakest wording, when `restoreTest.every` is absent.
-pub const DEFAULT_RESTORE_TEST_EVERY: Duration = Duration::from_secs(8760 * 3600);
-pub const DEFAULT_KEEP_SANDBOX_FOR: Duration = Duration::from_secs(3600);
-pub const DEFAULT_MIN_RESTORED_ITEMS: i64 = 1;
 /// Velero stamps start and expiration a moment apart; this keeps `ttl == min` passing.
 const RETENTION_SLACK: Duration = Duration::from_secs(60);
 
@@ -106,7 +101,7 @@ const FAILED_PHASES: &[&str] = &["Failed", "PartiallyFailed", "FailedValidation"
 
 pub fn evaluate(
     name: &str,
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     last_restore_test: Option<&RestoreTestResult>,
     snapshot: &Snapshot,
     now: Timestamp,
@@ -165,13 +160,6 @@ fn namespace_ref(snapshot: &Snapshot, namespace: &str) -> ObjectRef {
         .map(|(_, labels)| labels.clone())
         .unwrap_or_default();
     ObjectRef::namespace(namespace, &labels)
-}
-
-fn invalid_duration(name: &str, field: &str, value: &str) -> Violation {
-    Violation::new(
-        policy_ref(name),
-        format!("{field} `{value}` is not a duration such as 24h, 90m or 1h30m"),
-    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -314,21 +302,18 @@ fn human_age(age: Duration) -> String {
 
 fn automated_backup(
     name: &str,
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     velero: &VeleroView,
     namespaces: &[String],
     now: Timestamp,
 ) -> ControlOutcome {
     let id = ControlId::AutomatedBackup;
-    let Ok(rpo) = duration::parse(&spec.rpo) else {
-        let finding = invalid_duration(name, "spec.rpo", &spec.rpo);
-        return ControlOutcome::checked(id, namespaces.len(), vec![finding]);
-    };
+    let rpo = spec.rpo;
     let violations = namespaces
         .iter()
         .flat_map(|ns| {
             let object = namespace_ref(velero.snapshot, ns);
-            let schedule = schedule_problem(velero, ns, rpo);
+            let schedule = schedule_problem(velero, ns, rpo, now);
             let freshness = freshness_problem(name, velero, ns, rpo, now);
             [schedule, freshness]
                 .into_iter()
@@ -340,7 +325,12 @@ fn automated_backup(
 }
 
 /// Why no Schedule covers `namespace` at least once per RPO, or None when one does.
-fn schedule_problem(velero: &VeleroView, namespace: &str, rpo: Duration) -> Option<String> {
+fn schedule_problem(
+    velero: &VeleroView,
+    namespace: &str,
+    rpo: Duration,
+    now: Timestamp,
+) -> Option<String> {
     let covering: Vec<&Schedule> = velero
         .schedules()
         .filter(|s| includes(&s.spec.template.included_namespaces, namespace))
@@ -353,7 +343,7 @@ fn schedule_problem(velero: &VeleroView, namespace: &str, rpo: Duration) -> Opti
     }
     let mut reasons = Vec::new();
     for schedule in covering {
-        match schedule_interval_problem(schedule, rpo) {
+        match schedule_interval_problem(schedule, rpo, now) {
             None => return None,
             Some(reason) => reasons.push(reason),
         }
@@ -365,16 +355,20 @@ fn schedule_problem(velero: &VeleroView, namespace: &str, rpo: Duration) -> Opti
     ))
 }
 
-fn schedule_interval_problem(schedule: &Schedule, rpo: Duration) -> Option<String> {
+fn schedule_interval_problem(schedule: &Schedule, rpo: Duration, now: Timestamp) -> Option<String> {
     let object = qualified(&schedule.metadata);
     let phase = schedule.status.as_ref().and_then(|s| s.phase.as_deref());
     if phase == Some("FailedValidation") {
         return Some(format!("Schedule `{object}` failed Velero's validation"));
     }
     let expr = &schedule.spec.schedule;
-    match cron_interval(expr) {
+    let schedule = match crate::cron::parse(expr) {
+        Ok(schedule) => schedule,
+        Err(error) => return Some(format!("Schedule `{object}`: {error}")),
+    };
+    match schedule.longest_gap(now) {
         None => Some(format!(
-            "cannot determine the interval of schedule `{object}` (`{expr}`)"
+            "Schedule `{object}` (`{expr}`) never runs: no date matches it in the next five years"
         )),
         Some(interval) if interval > rpo => Some(format!(
             "Schedule `{object}` runs every {}, less often than the RPO",
@@ -441,14 +435,14 @@ fn failed_attempts_note(name: &str, velero: &VeleroView, namespace: &str) -> Str
 /// The earliest moment a namespace that is fresh now stops being fresh (its newest completed
 /// backup turns older than the RPO): when to evaluate again if nothing else changes.
 pub fn next_deadline(
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     snapshot: &Snapshot,
     now: Timestamp,
 ) -> Option<Timestamp> {
     if !snapshot.velero.installed {
         return None;
     }
-    let rpo = duration::parse(&spec.rpo).ok()?;
+    let rpo = spec.rpo;
     let velero = VeleroView::new(snapshot, spec);
     selected_namespaces(&spec.namespace_selector, snapshot)
         .iter()
@@ -459,164 +453,22 @@ pub fn next_deadline(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Cron intervals
-
-const MINUTE: u64 = 60;
-const DAY_MINUTES: u64 = 24 * 60;
-
-/// The longest gap between two runs of a cron schedule as Velero reads it (five fields,
-/// robfig/cron descriptors such as `@daily` and `@every 6h`, optional `CRON_TZ=` prefix).
-/// None when the schedule is not one of the shapes this understands; the caller reports it
-/// rather than guessing.
-pub fn cron_interval(expr: &str) -> Option<Duration> {
-    let expr = strip_timezone(expr.trim());
-    if let Some(descriptor) = expr.strip_prefix('@') {
-        return descriptor_interval(descriptor);
-    }
-    let fields: Vec<&str> = expr.split_whitespace().collect();
-    let [minute, hour, day, month, weekday] = fields.as_slice() else {
-        return None;
-    };
-    if *month != "*" {
-        return None;
-    }
-    let times = daily_minutes(minute, hour)?;
-    let gap_minutes = match (*day, *weekday) {
-        ("*", "*") => max_cyclic_gap(&times, DAY_MINUTES)?,
-        ("*", weekday) => weekly_gap(&times, weekday)?,
-        (day, "*") => monthly_gap(&times, day)?,
-        // Day-of-month and day-of-week together fire on either: too irregular to judge.
-        _ => return None,
-    };
-    Some(Duration::from_secs(gap_minutes * MINUTE))
-}
-
-fn strip_timezone(expr: &str) -> &str {
-    let prefixed = expr.starts_with("CRON_TZ=") || expr.starts_with("TZ=");
-    match expr.split_once(char::is_whitespace) {
-        Some((_, rest)) if prefixed => rest.trim_start(),
-        _ => expr,
-    }
-}
-
-fn descriptor_interval(descriptor: &str) -> Option<Duration> {
-    let hours = |h: u64| Some(Duration::from_secs(h * 3600));
-    match descriptor.trim() {
-        "hourly" => hours(1),
-        "daily" | "midnight" => hours(24),
-        "weekly" => hours(7 * 24),
-        "monthly" => hours(31 * 24),
-        "yearly" | "annually" => hours(366 * 24),
-        other => {
-            let every = duration::parse(other.strip_prefix("every")?.trim()).ok()?;
-            (!every.is_zero()).then_some(every)
-        }
-    }
-}
-
-/// Minutes after midnight at which the schedule fires on a day it runs.
-fn daily_minutes(minute: &str, hour: &str) -> Option<Vec<u64>> {
-    let minutes = field_values(minute, 0, 59)?;
-    let hours = field_values(hour, 0, 23)?;
-    let mut times: Vec<u64> = hours
-        .iter()
-        .flat_map(|h| minutes.iter().map(move |m| h * 60 + m))
-        .collect();
-    times.sort_unstable();
-    Some(times)
-}
-
-fn weekly_gap(times: &[u64], weekday: &str) -> Option<u64> {
-    // Cron allows 7 for Sunday as well as 0.
-    let days: BTreeSet<u64> = field_values(weekday, 0, 7)?
-        .into_iter()
-        .map(|d| d % 7)
-        .collect();
-    let points = spread_over_days(times, days.iter().copied());
-    max_cyclic_gap(&points, 7 * DAY_MINUTES)
-}
-
-fn monthly_gap(times: &[u64], day: &str) -> Option<u64> {
-    // Days 29-31 are skipped in short months, so only days every month has count; measuring
-    // the cycle over 31 days gives the longest month's gap.
-    let days = field_values(day, 1, 31)?
-        .into_iter()
-        .filter(|d| *d <= 28)
-        .map(|d| d - 1);
-    let points = spread_over_days(times, days);
-    max_cyclic_gap(&points, 31 * DAY_MINUTES)
-}
-
-fn spread_over_days(times: &[u64], days: impl Iterator<Item = u64>) -> Vec<u64> {
-    days.flat_map(|d| times.iter().map(move |t| d * DAY_MINUTES + t))
-        .collect()
-}
-
-/// The longest distance between consecutive sorted points on a circle of `period`.
-fn max_cyclic_gap(points: &[u64], period: u64) -> Option<u64> {
-    let first = *points.first()?;
-    let last = *points.last()?;
-    let wrap = period - last + first;
-    let inner = points.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
-    Some(inner.max(wrap))
-}
-
-/// The values one cron field selects: `*`, `N`, `A-B`, with optional `/step`, comma lists.
-fn field_values(field: &str, min: u64, max: u64) -> Option<Vec<u64>> {
-    let mut values = BTreeSet::new();
-    for part in field.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((range, step)) => (range, step.parse::<u64>().ok().filter(|s| *s > 0)?),
-            None => (part, 1),
-        };
-        let (start, end) = match range {
-            "*" => (min, max),
-            _ => match range.split_once('-') {
-                Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
-                // `N/step` runs from N to the field's end, as in robfig/cron.
-                None if part.contains('/') => (range.parse().ok()?, max),
-                None => {
-                    let value = range.parse().ok()?;
-                    (value, value)
-                }
-            },
-        };
-        if start < min || end > max || start > end {
-            return None;
-        }
-        values.extend((start..=end).step_by(usize::try_from(step).ok()?));
-    }
-    Some(values.into_iter().collect())
-}
-
-// ---------------------------------------------------------------------------------------------
 // backup-retention
 
 fn backup_retention(
     name: &str,
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     velero: &VeleroView,
     namespaces: &[String],
 ) -> ControlOutcome {
     let id = ControlId::BackupRetention;
-    let Some(retention) = &spec.retention else {
+    let Some(retention) = spec.retention else {
         return ControlOutcome::not_applicable(id);
     };
-    let (min, max) = match (
-        duration::parse(&retention.min),
-        duration::parse(&retention.max),
-    ) {
-        (Ok(min), Ok(max)) => (min, max),
-        (Err(_), _) => {
-            let finding = invalid_duration(name, "spec.retention.min", &retention.min);
-            return ControlOutcome::checked(id, 1, vec![finding]);
-        }
-        (_, Err(_)) => {
-            let finding = invalid_duration(name, "spec.retention.max", &retention.max);
-            return ControlOutcome::checked(id, 1, vec![finding]);
-        }
+    let bounds = Bounds {
+        min: retention.min,
+        max: retention.max,
     };
-    let bounds = Bounds { min, max };
     // The policy's own objects, and any other holding a selected namespace: a copy kept too
     // long by another schedule breaks the disposal promise just the same.
     let relevant = |meta: &ObjectMeta, included: &[String]| {
@@ -674,9 +526,9 @@ fn schedule_ttl_violation(schedule: &Schedule, bounds: Bounds) -> Option<Violati
         None => format!(
             "Schedule `{object}` sets no ttl, so retention is whatever the Velero server defaults to"
         ),
-        Some(ttl) => match duration::parse(ttl) {
-            Err(_) => format!("Schedule `{object}` has a ttl `{ttl}` that cannot be read"),
-            Ok(kept) => {
+        Some(ttl) => match go_duration(ttl) {
+            None => format!("Schedule `{object}` has a ttl `{ttl}` that cannot be read"),
+            Some(kept) => {
                 let breach = bounds.breach(kept)?;
                 format!(
                     "Schedule `{object}` keeps backups for {}, {breach}",
@@ -689,6 +541,13 @@ fn schedule_ttl_violation(schedule: &Schedule, bounds: Bounds) -> Option<Violati
         ObjectRef::of("Schedule", &schedule.metadata),
         message,
     ))
+}
+
+/// A Go duration as Velero writes one (`720h0m0s`); None for what Go would not read or for
+/// a negative one.
+fn go_duration(text: &str) -> Option<Duration> {
+    let parsed: kube::core::Duration = text.parse().ok()?;
+    (!parsed.is_negative()).then(|| parsed.into())
 }
 
 /// How long Velero will keep a backup: expiration minus start. None until both are known.
@@ -778,30 +637,6 @@ pub fn is_encrypted(location: &BackupStorageLocationSpec) -> bool {
 // ---------------------------------------------------------------------------------------------
 // restore-tested
 
-/// Durations in the restore-test spec were validated by the CRD's pattern; a value that still
-/// fails to parse falls back to the default rather than disabling the test.
-pub fn restore_test_every(test: &RestoreTestSpec) -> Duration {
-    parse_or(test.every.as_deref(), DEFAULT_RESTORE_TEST_EVERY)
-}
-
-pub fn keep_sandbox_for(test: &RestoreTestSpec) -> Duration {
-    parse_or(test.keep_sandbox_for.as_deref(), DEFAULT_KEEP_SANDBOX_FOR)
-}
-
-pub fn min_restored_items(test: &RestoreTestSpec) -> i64 {
-    test.min_restored_items
-        .unwrap_or(DEFAULT_MIN_RESTORED_ITEMS)
-}
-
-pub fn rto(spec: &BackupPolicySpec) -> Option<Duration> {
-    duration::parse(spec.rto.as_deref()?).ok()
-}
-
-fn parse_or(text: Option<&str>, default: Duration) -> Duration {
-    text.and_then(|t| duration::parse(t).ok())
-        .unwrap_or(default)
-}
-
 /// When a recorded test ended (its start when it never recorded an end).
 pub fn finished_at(result: &RestoreTestResult) -> Timestamp {
     result.completed.as_ref().unwrap_or(&result.started).0
@@ -809,15 +644,15 @@ pub fn finished_at(result: &RestoreTestResult) -> Timestamp {
 
 fn restore_tested(
     name: &str,
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     last: Option<&RestoreTestResult>,
     now: Timestamp,
 ) -> ControlOutcome {
     let id = ControlId::RestoreTested;
-    let Some(test) = &spec.restore_test else {
+    let Some(test) = spec.restore_test else {
         return ControlOutcome::not_applicable(id);
     };
-    let violations = restore_test_problems(spec, test, last, now)
+    let violations = restore_test_problems(spec, &test, last, now)
         .into_iter()
         .map(|message| Violation::new(policy_ref(name), message))
         .collect();
@@ -826,8 +661,8 @@ fn restore_tested(
 
 /// Why the last restore test does not prove recoverability now; empty when it does.
 pub fn restore_test_problems(
-    spec: &BackupPolicySpec,
-    test: &RestoreTestSpec,
+    spec: &ValidBackupPolicy,
+    test: &RestoreTest,
     last: Option<&RestoreTestResult>,
     now: Timestamp,
 ) -> Vec<String> {
@@ -835,7 +670,7 @@ pub fn restore_test_problems(
         return vec!["no restore test has run yet".into()];
     };
     let mut problems = Vec::new();
-    let every = restore_test_every(test);
+    let every = test.every;
     let age = elapsed(finished_at(last), now);
     if age > every {
         problems.push(format!(
@@ -858,13 +693,13 @@ pub fn restore_test_problems(
 
 /// A pass recorded under an earlier RTO or item minimum is re-judged against today's spec.
 fn passed_result_problems(
-    spec: &BackupPolicySpec,
-    test: &RestoreTestSpec,
+    spec: &ValidBackupPolicy,
+    test: &RestoreTest,
     last: &RestoreTestResult,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     let took = Duration::from_secs(last.duration_seconds.unwrap_or(0).max(0).unsigned_abs());
-    if let Some(rto) = rto(spec)
+    if let Some(rto) = spec.rto
         && took > rto
     {
         problems.push(format!(
@@ -875,7 +710,7 @@ fn passed_result_problems(
         ));
     }
     let items = last.items.unwrap_or(0);
-    let wanted = min_restored_items(test);
+    let wanted = test.min_restored_items;
     if items < wanted {
         problems.push(format!(
             "restore test `{}` restored {items} items, fewer than the required {wanted}",
@@ -889,7 +724,7 @@ fn passed_result_problems(
 mod tests {
     use super::*;
     use crate::api::ControlState;
-    use crate::api::backup_policy::Retention;
+    use crate::api::backup_policy::{RestoreTestSpec, Retention};
     use crate::velero::{BackupSpec, BackupStatus, ScheduleSpec, TemplateMetadata};
     use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
@@ -897,6 +732,21 @@ mod tests {
     use std::sync::Arc;
 
     const POLICY: &str = "prod";
+
+    fn valid(spec: &BackupPolicySpec) -> ValidBackupPolicy {
+        crate::validate::backup_policy::validate(spec, at("2026-01-01T00:00:00Z")).unwrap()
+    }
+
+    /// The evaluation of a spec the tests know to be valid.
+    fn evaluate(
+        name: &str,
+        spec: &BackupPolicySpec,
+        last: Option<&RestoreTestResult>,
+        snapshot: &Snapshot,
+        now: Timestamp,
+    ) -> Evaluation {
+        super::evaluate(name, &valid(spec), last, snapshot, now)
+    }
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
@@ -1020,47 +870,6 @@ mod tests {
     }
 
     #[test]
-    fn cron_interval_reads_common_shapes() {
-        let hours = |h: u64| Some(Duration::from_secs(h * 3600));
-        assert_eq!(cron_interval("30 2 * * *"), hours(24));
-        assert_eq!(cron_interval("0 */6 * * *"), hours(6));
-        assert_eq!(
-            cron_interval("0 */5 * * *"),
-            hours(5),
-            "20:00 to 00:00 is only 4h"
-        );
-        assert_eq!(
-            cron_interval("*/15 * * * *"),
-            Some(Duration::from_secs(900))
-        );
-        assert_eq!(cron_interval("0 3 * * 0"), hours(7 * 24));
-        assert_eq!(cron_interval("0 3 1 * *"), hours(31 * 24));
-        assert_eq!(cron_interval("0 0,12 * * *"), hours(12));
-        assert_eq!(
-            cron_interval("0 1 * * 1-5"),
-            hours(3 * 24),
-            "Friday to Monday"
-        );
-        assert_eq!(cron_interval("@daily"), hours(24));
-        assert_eq!(cron_interval("@every 6h"), hours(6));
-        assert_eq!(cron_interval("CRON_TZ=Europe/Berlin 0 2 * * *"), hours(24));
-    }
-
-    #[test]
-    fn cron_interval_refuses_what_it_cannot_judge() {
-        for expr in [
-            "",
-            "0 0 * *",
-            "0 0 1 * 1",
-            "0 0 * 1 *",
-            "0 0 * * MON",
-            "61 * * * *",
-        ] {
-            assert_eq!(cron_interval(expr), None, "{expr}");
-        }
-    }
-
-    #[test]
     fn velero_unreadable_is_not_evaluated_not_failed_nor_passed() {
         let mut snapshot = snapshot();
         snapshot.velero.installed = false;
@@ -1159,7 +968,7 @@ mod tests {
             ControlState::Pass
         );
         assert_eq!(
-            next_deadline(&spec(), &snapshot, at("2026-03-01T12:00:00Z")),
+            next_deadline(&valid(&spec()), &snapshot, at("2026-03-01T12:00:00Z")),
             Some(at("2026-03-02T00:10:00Z"))
         );
 
@@ -1173,7 +982,7 @@ mod tests {
             ["newest completed backup `b1` of namespace `shop` is 30h old, older than the RPO 24h"]
         );
         assert_eq!(
-            next_deadline(&spec(), &snapshot, at("2026-03-02T06:10:00Z")),
+            next_deadline(&valid(&spec()), &snapshot, at("2026-03-02T06:10:00Z")),
             None
         );
     }
@@ -1231,7 +1040,7 @@ mod tests {
         let odd = evaluate(POLICY, &spec(), None, &snapshot, now);
         assert!(
             messages(&odd, ControlId::AutomatedBackup)[0]
-                .contains("cannot determine the interval of schedule `velero/odd` (`0 0 L * *`)")
+                .contains("Schedule `velero/odd`: `0 0 L * *` is not a schedule Velero accepts")
         );
         snapshot.velero.schedules = vec![schedule("other", "0 * * * *", &["billing"], None)];
         let uncovered = evaluate(POLICY, &spec(), None, &snapshot, now);

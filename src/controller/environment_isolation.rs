@@ -58,7 +58,7 @@ impl Reconciled for EnvironmentIsolation {
         let mut plan = Plan::report_only(evaluation);
         if self.spec.mode() == Mode::Enforce {
             let owner = Owner::of(self);
-            let envs = isolation::environments_of(&self.spec, &snapshot);
+            let envs = crate::vocabulary::environments::environments_of(&self.spec, &snapshot);
             plan.desired =
                 desired::isolation::network_policies(&owner, &self.spec, &envs, &snapshot);
             plan.desired.extend(desired::isolation::admission(

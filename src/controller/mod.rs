@@ -9,6 +9,7 @@ pub mod secrets;
 pub mod security_baseline;
 pub mod status;
 pub mod stores;
+pub mod trigger;
 
 use crate::desired::OwnedKind;
 use context::Context;
@@ -206,7 +207,10 @@ async fn controller<K: reconciler::Reconciled>(
     let trigger = mapped_triggers(
         triggers.subscribe(),
         controller.store(),
-        K::selects_namespace,
+        |resource: &K, namespace, stores| {
+            !reconciler::awaits_own_change(resource)
+                && K::selects_namespace(resource, namespace, stores)
+        },
         stores.clone(),
     );
     let mut shutdown = shutdown.clone();

@@ -134,8 +134,11 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         if ctx.stores.policy_reports.get().is_some() {
             // Reports are evidence, not enforcement: written in Audit mode too.
             manages.push(OwnedKind::PolicyReport);
-            let reports =
-                crate::report::policy_reports(OwnedKind::PolicyReport, &owner, &plan.evaluation);
+            let reports = crate::desired::report::policy_reports(
+                OwnedKind::PolicyReport,
+                &owner,
+                &plan.evaluation,
+            );
             plan.desired.extend(reports);
         }
         let owned = apply::reconcile_owned(ctx, &owner.uid, &plan.desired, &manages).await?;
@@ -245,6 +248,17 @@ async fn reject<K: Reconciled>(
         .await;
     }
     Ok(Action::await_change())
+}
+
+/// Whether the stored status says the current spec is invalid. Nothing else in the cluster
+/// can make it valid, so changes to other objects do not wake it; only its own change does.
+pub fn awaits_own_change<K: Reconciled>(resource: &K) -> bool {
+    let status = resource.compliance();
+    status.observed_generation == resource.meta().generation
+        && status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.reason == status::INVALID)
 }
 
 fn object_reference(

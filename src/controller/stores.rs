@@ -2,6 +2,7 @@
 //! maps each change to the namespace it happened in.
 
 use super::secrets::SecretDigests;
+pub use super::trigger::Trigger;
 use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
 use crate::snapshot::{CustomResources, ObjectMetaOnly, Snapshot, VeleroSnapshot};
 use crate::velero::{Backup, BackupStorageLocation, Restore, Schedule};
@@ -27,12 +28,6 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast;
-
-/// A change somewhere in the cluster: in a namespace, or cluster-wide (`None`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Trigger {
-    pub namespace: Option<String>,
-}
 
 /// Reflector stores for every kind the controls read.
 #[derive(Clone)]
@@ -83,7 +78,7 @@ fn discover_policy_reports(
     tokio::spawn(async move {
         loop {
             let served = client
-                .list_api_group_resources(crate::report::API_VERSION)
+                .list_api_group_resources(crate::desired::report::API_VERSION)
                 .await
                 .is_ok_and(|list| list.resources.iter().any(|r| r.name == "policyreports"));
             if served {

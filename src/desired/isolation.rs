@@ -8,14 +8,14 @@ use super::{DesiredObject, OwnedKind, Owner};
 use crate::api::environment_isolation::{Environment, LabelProtectionSpec};
 use crate::api::{EnvironmentIsolationSpec, Exemption};
 use crate::catalog::ControlId;
-use crate::evaluate::backup::{RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX};
-use crate::evaluate::exemptions::Live;
-use crate::evaluate::isolation::{
+use crate::snapshot::{CustomResources, Snapshot};
+use crate::vocabulary::environments::{
     ALL_SERVICE_ACCOUNTS_GROUP, AUTHENTICATED_GROUP, EnvironmentMap, SERVICE_ACCOUNT_USER_PREFIX,
     SERVICE_ACCOUNTS_GROUP_PREFIX, cluster_roles_granting_nothing_in_namespaces,
     isolation_policy_name,
 };
-use crate::snapshot::{CustomResources, Snapshot};
+use crate::vocabulary::exemptions::Live;
+use crate::vocabulary::labels::{RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{Value, json};
@@ -482,8 +482,8 @@ mod tests {
     use super::*;
     use crate::api::PortSpec;
     use crate::api::environment_isolation::{Flow, LabelProtectionSpec};
-    use crate::evaluate::isolation::environments_of;
     use crate::evaluate::isolation::tests::{environment, namespace, snapshot, spec};
+    use crate::vocabulary::environments::environments_of;
 
     fn owner() -> Owner {
         Owner {

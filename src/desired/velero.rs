@@ -4,15 +4,17 @@
 
 use super::{DesiredObject, OwnedKind, Owner};
 use crate::api::backup_policy::RestoreTestResult;
-use crate::evaluate::backup::{
-    POLICY_LABEL, RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX, VeleroView,
-    belongs_to_policy, completed_at, elapsed, finished_at, human, includes,
-    is_restore_test_sandbox, later, sandbox_policy_uid,
-};
-use crate::evaluate::selected_namespaces;
 use crate::snapshot::Snapshot;
 use crate::validate::{RestoreTest, ValidBackupPolicy, go_duration};
 use crate::velero::{Backup, Restore};
+use crate::vocabulary::labels::{
+    POLICY_LABEL, RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX,
+    RESTORE_TEST_SOURCE_LABEL,
+};
+use crate::vocabulary::sandbox::is_own_sandbox;
+use crate::vocabulary::selection::selected_namespaces;
+use crate::vocabulary::time::{elapsed, finished_at, human, later};
+use crate::vocabulary::velero_view::{VeleroView, belongs_to_policy, completed_at, includes};
 use jiff::Timestamp;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -20,8 +22,6 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Which production namespace a sandbox holds a copy of.
-pub const RESTORE_TEST_SOURCE_LABEL: &str = "security.baseline.dev/restore-test-source";
 /// The deny-all NetworkPolicy in every sandbox; one per namespace, so a fixed name suffices.
 pub const SANDBOX_DENY_ALL: &str = "restore-test-deny-all";
 /// Kept out of a test restore. Restored allow-policies would add to the sandbox's deny-all
@@ -487,19 +487,6 @@ fn sandbox_state(snapshot: &Snapshot, policy: &str, sandbox: &str) -> SandboxSta
     }
 }
 
-/// A restore-test sandbox created for the BackupPolicy named `policy`.
-fn is_own_sandbox(meta: &ObjectMeta, policy: &str, snapshot: &Snapshot) -> bool {
-    let own_uid = snapshot
-        .custom_resources
-        .backup_policies
-        .iter()
-        .find(|p| p.metadata.name.as_deref() == Some(policy))
-        .and_then(|p| p.metadata.uid.as_deref());
-    is_restore_test_sandbox(meta, snapshot)
-        && own_uid.is_some()
-        && sandbox_policy_uid(meta) == own_uid
-}
-
 /// Selects every pod, governs both directions and allows nothing.
 fn is_deny_all(policy: &NetworkPolicy) -> bool {
     let Some(spec) = &policy.spec else {
@@ -545,6 +532,7 @@ mod tests {
     use crate::api::BackupPolicySpec;
     use crate::api::backup_policy::{RestoreTestSpec, Retention};
     use crate::velero::{BackupSpec, BackupStatus, RestoreProgress, RestoreStatus};
+    use crate::vocabulary::sandbox::{is_restore_test_sandbox, sandbox_policy_uid};
     use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
     use std::sync::Arc;

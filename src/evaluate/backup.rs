@@ -10,64 +10,14 @@ use crate::api::backup_policy::RestoreTestResult;
 use crate::catalog::ControlId;
 use crate::snapshot::Snapshot;
 use crate::validate::{RestoreTest, ValidBackupPolicy};
-use crate::velero::{Backup, BackupStorageLocation, BackupStorageLocationSpec, Restore, Schedule};
+use crate::velero::{Backup, BackupStorageLocationSpec, Schedule};
+use crate::vocabulary::time::{elapsed, finished_at, human, human_age, later};
+use crate::vocabulary::velero_view::{
+    VeleroView, attempted_at, backup_phase, belongs_to_policy, includes, qualified,
+};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::time::Duration;
-
-/// Label whose value is the BackupPolicy's name. Set on the owned Schedule and its template,
-/// so Velero copies it onto every Backup, and on restore-test objects.
-pub const POLICY_LABEL: &str = "security.baseline.dev/backup-policy";
-/// Marks a restore-test sandbox namespace (and its Restore) so EnvironmentIsolation can tell a
-/// quarantined restore apart from production data landing in a non-production namespace.
-/// The label alone proves nothing: see [`is_restore_test_sandbox`].
-pub const RESTORE_TEST_LABEL: &str = "security.baseline.dev/restore-test";
-/// Set on a sandbox Namespace when the operator creates it: the uid of the BackupPolicy whose
-/// restore test it holds. Admission policies see a namespace's annotations but not its
-/// ownerReferences (`namespaceObject` carries no ownerReferences), so this annotation, not
-/// the ownerReference the sandbox also carries, is what every check reads.
-pub const RESTORE_TEST_POLICY_UID: &str = "security.baseline.dev/restore-test-policy-uid";
-/// Every sandbox's name starts with this (see `desired::velero::sandbox_name`).
-pub const RESTORE_TEST_PREFIX: &str = "restore-test-";
-
-/// Whether a namespace is a restore-test sandbox the operator created, the one test every
-/// part of the operator uses (EnvironmentIsolation's evaluation and admission policies, and
-/// the restore-test planner).
-///
-/// A sandbox carries everything the operator sets when it creates one: the name prefix, the
-/// restore-test label, and the uid of a BackupPolicy that exists. The name or the label alone
-/// never suffices, and an existing namespace cannot be renamed into a sandbox; label
-/// protection (EnvironmentIsolation) also refuses adding the markers to an existing namespace.
-/// `desired::isolation::sandbox_cel` is the same test in CEL; keep the two in step.
-pub fn is_restore_test_sandbox(meta: &ObjectMeta, snapshot: &Snapshot) -> bool {
-    sandbox_policy_uid(meta).is_some_and(|uid| {
-        snapshot
-            .custom_resources
-            .backup_policies
-            .iter()
-            .any(|p| p.metadata.uid.as_deref() == Some(uid))
-    })
-}
-
-/// The BackupPolicy uid a namespace claims to be a sandbox of, if it carries the sandbox name
-/// prefix, label and annotation; whether that policy exists is [`is_restore_test_sandbox`]'s.
-pub fn sandbox_policy_uid(meta: &ObjectMeta) -> Option<&str> {
-    let named = meta
-        .name
-        .as_deref()
-        .is_some_and(|n| n.starts_with(RESTORE_TEST_PREFIX));
-    let labelled = meta
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(RESTORE_TEST_LABEL))
-        .is_some_and(|v| v == "true");
-    let uid = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(RESTORE_TEST_POLICY_UID))
-        .filter(|uid| !uid.is_empty());
-    uid.filter(|_| named && labelled).map(String::as_str)
-}
 
 /// Velero stamps start and expiration a moment apart; this keeps `ttl == min` passing.
 const RETENTION_SLACK: Duration = Duration::from_secs(60);
@@ -96,7 +46,6 @@ pub const GENERIC_ENCRYPTION_KEYS: &[&str] = &[
 ];
 
 const NOT_INSTALLED: &str = "Velero is not installed (velero.io/v1 is not served)";
-const COMPLETED: &str = "Completed";
 const FAILED_PHASES: &[&str] = &["Failed", "PartiallyFailed", "FailedValidation"];
 
 pub fn evaluate(
@@ -160,141 +109,6 @@ fn namespace_ref(snapshot: &Snapshot, namespace: &str) -> ObjectRef {
         .map(|(_, labels)| labels.clone())
         .unwrap_or_default();
     ObjectRef::namespace(namespace, &labels)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading Velero's objects
-
-/// Velero's objects in the namespace Velero runs in.
-pub struct VeleroView<'a> {
-    pub snapshot: &'a Snapshot,
-    pub namespace: &'a str,
-}
-
-impl<'a> VeleroView<'a> {
-    pub fn new(snapshot: &'a Snapshot, spec: &'a BackupPolicySpec) -> Self {
-        Self {
-            snapshot,
-            namespace: spec.velero_namespace(),
-        }
-    }
-
-    fn here(&self, meta: &ObjectMeta) -> bool {
-        meta.namespace.as_deref() == Some(self.namespace)
-    }
-
-    pub fn schedules(&self) -> impl Iterator<Item = &'a Schedule> + '_ {
-        let all = &self.snapshot.velero.schedules;
-        all.iter()
-            .map(AsRef::as_ref)
-            .filter(|s| self.here(&s.metadata))
-    }
-
-    pub fn backups(&self) -> impl Iterator<Item = &'a Backup> + '_ {
-        let all = &self.snapshot.velero.backups;
-        all.iter()
-            .map(AsRef::as_ref)
-            .filter(|b| self.here(&b.metadata))
-    }
-
-    pub fn restores(&self) -> impl Iterator<Item = &'a Restore> + '_ {
-        let all = &self.snapshot.velero.restores;
-        all.iter()
-            .map(AsRef::as_ref)
-            .filter(|r| self.here(&r.metadata))
-    }
-
-    pub fn storage_location(&self, name: &str) -> Option<&'a BackupStorageLocation> {
-        let all = &self.snapshot.velero.storage_locations;
-        all.iter()
-            .map(AsRef::as_ref)
-            .find(|l| self.here(&l.metadata) && l.metadata.name.as_deref() == Some(name))
-    }
-
-    /// The newest Backup that completed and holds `namespace`, with its completion time.
-    pub fn newest_completed_backup(&self, namespace: &str) -> Option<(&'a Backup, Timestamp)> {
-        self.backups()
-            .filter(|b| includes(&b.spec.included_namespaces, namespace))
-            .filter_map(|b| Some((b, completed_at(b)?)))
-            .max_by_key(|(_, at)| *at)
-    }
-}
-
-/// Velero reads an empty include list as "all namespaces", as it does `*`.
-pub fn includes(included: &[String], namespace: &str) -> bool {
-    included.is_empty() || included.iter().any(|n| n == "*" || n == namespace)
-}
-
-pub fn belongs_to_policy(meta: &ObjectMeta, policy: &str) -> bool {
-    meta.labels
-        .as_ref()
-        .and_then(|l| l.get(POLICY_LABEL))
-        .is_some_and(|v| v == policy)
-}
-
-fn qualified(meta: &ObjectMeta) -> String {
-    format!(
-        "{}/{}",
-        meta.namespace.as_deref().unwrap_or_default(),
-        meta.name.as_deref().unwrap_or_default()
-    )
-}
-
-fn backup_phase(backup: &Backup) -> &str {
-    let status = backup.status.as_ref();
-    status.and_then(|s| s.phase.as_deref()).unwrap_or_default()
-}
-
-/// When a backup finished successfully; None for any other phase.
-pub fn completed_at(backup: &Backup) -> Option<Timestamp> {
-    if backup_phase(backup) != COMPLETED {
-        return None;
-    }
-    Some(backup.status.as_ref()?.completion_timestamp.as_ref()?.0)
-}
-
-/// When a backup attempt began, for ordering attempts whatever their outcome.
-fn attempted_at(backup: &Backup) -> Option<Timestamp> {
-    let started = backup
-        .status
-        .as_ref()
-        .and_then(|s| s.start_timestamp.as_ref());
-    started
-        .or(backup.metadata.creation_timestamp.as_ref())
-        .map(|t| t.0)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Time helpers
-
-pub fn later(at: Timestamp, by: Duration) -> Timestamp {
-    at.checked_add(by).unwrap_or(Timestamp::MAX)
-}
-
-/// `to - from`, zero when `to` is earlier (clock skew must not produce negative ages).
-pub fn elapsed(from: Timestamp, to: Timestamp) -> Duration {
-    Duration::try_from(to.duration_since(from)).unwrap_or_default()
-}
-
-/// `30h`, `1h30m`, `45s`: Go-style, zero units dropped, for messages.
-pub fn human(duration: Duration) -> String {
-    let total = duration.as_secs();
-    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
-    let mut out = String::new();
-    for (value, unit) in [(h, 'h'), (m, 'm'), (s, 's')] {
-        if value > 0 {
-            out.push_str(&format!("{value}{unit}"));
-        }
-    }
-    if out.is_empty() { "0s".into() } else { out }
-}
-
-/// Ages are shown to the minute; seconds would only make messages churn between evaluations.
-fn human_age(age: Duration) -> String {
-    if age < Duration::from_secs(60) {
-        return human(age);
-    }
-    human(Duration::from_secs(age.as_secs() / 60 * 60))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -637,11 +451,6 @@ pub fn is_encrypted(location: &BackupStorageLocationSpec) -> bool {
 // ---------------------------------------------------------------------------------------------
 // restore-tested
 
-/// When a recorded test ended (its start when it never recorded an end).
-pub fn finished_at(result: &RestoreTestResult) -> Timestamp {
-    result.completed.as_ref().unwrap_or(&result.started).0
-}
-
 fn restore_tested(
     name: &str,
     spec: &ValidBackupPolicy,
@@ -725,7 +534,10 @@ mod tests {
     use super::*;
     use crate::api::ControlState;
     use crate::api::backup_policy::{RestoreTestSpec, Retention};
-    use crate::velero::{BackupSpec, BackupStatus, ScheduleSpec, TemplateMetadata};
+    use crate::velero::{
+        BackupSpec, BackupStatus, BackupStorageLocation, ScheduleSpec, TemplateMetadata,
+    };
+    use crate::vocabulary::labels::POLICY_LABEL;
     use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
     use std::collections::BTreeMap;

@@ -41,6 +41,8 @@ pub enum Error {
     },
     #[error("writing status: {0}")]
     Status(#[source] kube::Error),
+    #[error("serializing status: {0}")]
+    StatusSerialize(String),
     #[error("finalizer: {0}")]
     Finalizer(String),
 }
@@ -73,7 +75,7 @@ impl Error {
         match self {
             Self::Forbidden { .. } => "Forbidden",
             Self::Write { .. } => "ApplyFailed",
-            Self::Status(_) => "StatusFailed",
+            Self::Status(_) | Self::StatusSerialize(_) => "StatusFailed",
             Self::Finalizer(_) => "FinalizerFailed",
         }
     }

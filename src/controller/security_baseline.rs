@@ -1,9 +1,8 @@
 //! SecurityBaseline: evaluate the eight controls; in Enforce mode, NetworkPolicies, Pod
 //! Security labels and admission policies.
 
-use super::Error;
 use super::context::Context;
-use super::reconciler::{Plan, Reconciled};
+use super::reconciler::{NoExtraStatus, Plan, Reconciled};
 use super::stores::Stores;
 use crate::api::{ComplianceStatus, Exemption, Mode, SecurityBaseline};
 use crate::catalog::{ControlId, ControlKind};
@@ -43,12 +42,18 @@ impl Reconciled for SecurityBaseline {
         crate::validate::security_baseline::validate(&self.spec)
     }
 
-    async fn plan(&self, _valid: &(), ctx: &Context, now: Timestamp) -> Result<Plan, Error> {
+    type ExtraStatus = NoExtraStatus;
+
+    fn extra_status(&self) -> NoExtraStatus {
+        NoExtraStatus {}
+    }
+
+    fn plan(&self, _valid: &(), ctx: &Context, now: Timestamp) -> Plan<NoExtraStatus> {
         let snapshot = ctx.stores.snapshot();
         let evaluation = evaluate::security_baseline::evaluate(&self.spec, &snapshot, now);
-        let mut plan = Plan::report_only(evaluation);
+        let mut plan = Plan::report_only(evaluation, NoExtraStatus {});
         if self.spec.mode() != Mode::Enforce {
-            return Ok(plan);
+            return plan;
         }
         let owner = Owner::of(self);
         let namespaces = plan.evaluation.namespaces.clone();
@@ -82,7 +87,7 @@ impl Reconciled for SecurityBaseline {
             }
             plan.namespace_labels = labelled.labels;
         }
-        Ok(plan)
+        plan
     }
 }
 

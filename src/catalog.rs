@@ -16,27 +16,48 @@ pub enum ControlKind {
     EnvironmentIsolation,
 }
 
-/// A stable control id, as users write it in exemptions and auditors search for it.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum ControlId {
-    RestrictedPorts,
-    EncryptionInTransit,
-    EncryptionAtRest,
-    WorkloadHardening,
-    TrustedImages,
-    LeastPrivilege,
-    HighAvailability,
-    ResourceGovernance,
-    AutomatedBackup,
-    BackupRetention,
-    BackupEncryption,
-    RestoreTested,
-    EnvironmentSegregation,
-    ProductionDataRestricted,
-    CrossEnvironmentAccess,
+/// Declares [`ControlId`] once: each variant with the id users write, from which the enum
+/// (its serde and schema names), [`ControlId::ALL`] and [`ControlId::as_str`] all follow.
+macro_rules! control_ids {
+    ($($variant:ident => $id:literal,)*) => {
+        /// A stable control id, as users write it in exemptions and auditors search for it.
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            JsonSchema,
+        )]
+        pub enum ControlId {
+            $(#[serde(rename = $id)] $variant,)*
+        }
+
+        impl ControlId {
+            /// Every control id, in declaration order.
+            pub const ALL: &'static [ControlId] = &[$(ControlId::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ControlId::$variant => $id,)*
+                }
+            }
+        }
+    };
+}
+
+control_ids! {
+    RestrictedPorts => "restricted-ports",
+    EncryptionInTransit => "encryption-in-transit",
+    EncryptionAtRest => "encryption-at-rest",
+    WorkloadHardening => "workload-hardening",
+    TrustedImages => "trusted-images",
+    LeastPrivilege => "least-privilege",
+    HighAvailability => "high-availability",
+    ResourceGovernance => "resource-governance",
+    AutomatedBackup => "automated-backup",
+    BackupRetention => "backup-retention",
+    BackupEncryption => "backup-encryption",
+    RestoreTested => "restore-tested",
+    EnvironmentSegregation => "environment-segregation",
+    ProductionDataRestricted => "production-data-restricted",
+    CrossEnvironmentAccess => "cross-environment-access",
 }
 
 /// A framework whose references the catalog cites. The serde name is the key users pass to
@@ -729,26 +750,6 @@ impl ControlId {
             .expect("every ControlId has a catalog entry (checked by a unit test)")
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RestrictedPorts => "restricted-ports",
-            EncryptionInTransit => "encryption-in-transit",
-            EncryptionAtRest => "encryption-at-rest",
-            WorkloadHardening => "workload-hardening",
-            TrustedImages => "trusted-images",
-            LeastPrivilege => "least-privilege",
-            HighAvailability => "high-availability",
-            ResourceGovernance => "resource-governance",
-            AutomatedBackup => "automated-backup",
-            BackupRetention => "backup-retention",
-            BackupEncryption => "backup-encryption",
-            RestoreTested => "restore-tested",
-            EnvironmentSegregation => "environment-segregation",
-            ProductionDataRestricted => "production-data-restricted",
-            CrossEnvironmentAccess => "cross-environment-access",
-        }
-    }
-
     /// The condition type for this control: the id in PascalCase (`restricted-ports` ->
     /// `RestrictedPorts`).
     pub fn condition_type(self) -> String {
@@ -817,25 +818,10 @@ mod tests {
 
     #[test]
     fn every_id_has_exactly_one_catalog_entry() {
-        for id in [
-            RestrictedPorts,
-            EncryptionInTransit,
-            EncryptionAtRest,
-            WorkloadHardening,
-            TrustedImages,
-            LeastPrivilege,
-            HighAvailability,
-            ResourceGovernance,
-            AutomatedBackup,
-            BackupRetention,
-            BackupEncryption,
-            RestoreTested,
-            EnvironmentSegregation,
-            ProductionDataRestricted,
-            CrossEnvironmentAccess,
-        ] {
+        for &id in ControlId::ALL {
             assert_eq!(CATALOG.iter().filter(|c| c.id == id).count(), 1, "{id}");
             assert!(!id.control().frameworks.is_empty(), "{id} proves nothing");
+            assert_eq!(serde_json::to_value(id).unwrap(), id.as_str());
         }
         assert_eq!(CATALOG.len(), 15);
     }

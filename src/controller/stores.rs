@@ -76,47 +76,58 @@ fn discover_policy_reports(
     triggers: broadcast::Sender<Trigger>,
 ) {
     tokio::spawn(async move {
-        loop {
-            let served = client
-                .list_api_group_resources(crate::desired::report::API_VERSION)
-                .await
-                .is_ok_and(|list| list.resources.iter().any(|r| r.name == "policyreports"));
-            if served {
-                let resource = crate::desired::OwnedKind::PolicyReport.api_resource();
-                let owned = watcher::Config::default()
-                    .labels(&format!(
-                        "{}={}",
-                        crate::desired::MANAGED_BY,
-                        crate::desired::OPERATOR
-                    ))
-                    .any_semantic();
-                let writer = reflector::store::Writer::new(resource.clone());
-                let reader = writer.as_reader();
-                let stream = watcher(
-                    Api::<DynamicObject>::all_with(client.clone(), &resource),
-                    owned,
-                )
-                .default_backoff()
-                .reflect(writer)
-                .touched_objects();
-                let sender = triggers.clone();
-                tokio::spawn(async move {
-                    let mut stream = std::pin::pin!(stream);
-                    while let Ok(Some(report)) = stream.try_next().await {
-                        let _ = sender.send(Trigger {
-                            namespace: report.namespace(),
-                        });
-                    }
+        wait_until_served(
+            &client,
+            crate::desired::report::API_VERSION,
+            "policyreports",
+        )
+        .await;
+        let resource = crate::desired::OwnedKind::PolicyReport.api_resource();
+        let owned = watcher::Config::default()
+            .labels(&format!(
+                "{}={}",
+                crate::desired::MANAGED_BY,
+                crate::desired::OPERATOR
+            ))
+            .any_semantic();
+        let writer = reflector::store::Writer::new(resource.clone());
+        let reader = writer.as_reader();
+        let stream = watcher(
+            Api::<DynamicObject>::all_with(client.clone(), &resource),
+            owned,
+        )
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+        let sender = triggers.clone();
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Ok(Some(report)) = stream.try_next().await {
+                let _ = sender.send(Trigger {
+                    namespace: report.namespace(),
                 });
-                let _ = reader.wait_until_ready().await;
-                let _ = cell.set(reader);
-                tracing::info!("PolicyReport API found; writing reports");
-                let _ = triggers.send(Trigger { namespace: None });
-                return;
             }
-            tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
-        }
+        });
+        let _ = reader.wait_until_ready().await;
+        let _ = cell.set(reader);
+        tracing::info!("PolicyReport API found; writing reports");
+        let _ = triggers.send(Trigger { namespace: None });
     });
+}
+
+/// Returns once discovery lists `plural` in `group_version`, looking every
+/// [`VELERO_DISCOVERY_INTERVAL`]: for APIs installed after the operator started.
+async fn wait_until_served(client: &Client, group_version: &str, plural: &str) {
+    loop {
+        let served = client
+            .list_api_group_resources(group_version)
+            .await
+            .is_ok_and(|list| list.resources.iter().any(|r| r.name == plural));
+        if served {
+            return;
+        }
+        tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
+    }
 }
 
 #[derive(Clone)]
@@ -137,82 +148,54 @@ fn discover_velero(
 ) {
     tokio::spawn(async move {
         loop {
-            let served = client
-                .list_api_group_resources("velero.io/v1")
-                .await
-                .is_ok_and(|list| list.resources.iter().any(|r| r.name == "schedules"));
-            if served {
-                // A forbidden list would leave the reflectors waiting forever and Velero
-                // looking absent: say why instead, and look again.
-                let why = unlistable_velero_kind(&client).await;
-                let changed = {
-                    let mut current = unreadable.write().unwrap_or_else(|p| p.into_inner());
-                    let changed = *current != why;
-                    current.clone_from(&why);
-                    changed
-                };
-                if changed {
-                    let _ = triggers.send(Trigger { namespace: None });
-                }
-                if why.is_some() {
-                    tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
-                    continue;
-                }
-                let all = watcher::Config::default().any_semantic();
-                let stores = VeleroStores {
-                    schedules: reflect(Api::all(client.clone()), all.clone(), &triggers),
-                    backups: reflect(Api::all(client.clone()), all.clone(), &triggers),
-                    restores: reflect(Api::all(client.clone()), all.clone(), &triggers),
-                    storage_locations: reflect(Api::all(client.clone()), all, &triggers),
-                };
-                let _ = futures::future::join4(
-                    stores.schedules.wait_until_ready(),
-                    stores.backups.wait_until_ready(),
-                    stores.restores.wait_until_ready(),
-                    stores.storage_locations.wait_until_ready(),
-                )
-                .await;
-                let _ = cell.set(stores);
-                tracing::info!("Velero API found; watching its objects");
+            wait_until_served(&client, "velero.io/v1", "schedules").await;
+            // A forbidden list would leave the reflectors waiting forever and Velero
+            // looking absent: say why instead, and look again.
+            let why = unlistable_velero_kind(&client).await;
+            let changed = {
+                let mut current = unreadable.write().unwrap_or_else(|p| p.into_inner());
+                let changed = *current != why;
+                current.clone_from(&why);
+                changed
+            };
+            if changed {
                 let _ = triggers.send(Trigger { namespace: None });
-                return;
             }
-            tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
+            if why.is_some() {
+                tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
+                continue;
+            }
+            let all = watcher::Config::default().any_semantic();
+            let stores = VeleroStores {
+                schedules: reflect(Api::all(client.clone()), all.clone(), &triggers),
+                backups: reflect(Api::all(client.clone()), all.clone(), &triggers),
+                restores: reflect(Api::all(client.clone()), all.clone(), &triggers),
+                storage_locations: reflect(Api::all(client.clone()), all, &triggers),
+            };
+            let _ = futures::future::join4(
+                stores.schedules.wait_until_ready(),
+                stores.backups.wait_until_ready(),
+                stores.restores.wait_until_ready(),
+                stores.storage_locations.wait_until_ready(),
+            )
+            .await;
+            let _ = cell.set(stores);
+            tracing::info!("Velero API found; watching its objects");
+            let _ = triggers.send(Trigger { namespace: None });
+            return;
         }
     });
 }
 
 /// The first Velero kind the operator may not list, with the API server's refusal.
 async fn unlistable_velero_kind(client: &Client) -> Option<String> {
-    let probe = kube::api::ListParams::default().limit(1);
     let refusals = [
-        (
-            "schedules",
-            Api::<Schedule>::all(client.clone())
-                .list_metadata(&probe)
-                .await
-                .err(),
-        ),
-        (
-            "backups",
-            Api::<Backup>::all(client.clone())
-                .list_metadata(&probe)
-                .await
-                .err(),
-        ),
-        (
-            "restores",
-            Api::<Restore>::all(client.clone())
-                .list_metadata(&probe)
-                .await
-                .err(),
-        ),
+        ("schedules", list_refused::<Schedule>(client).await),
+        ("backups", list_refused::<Backup>(client).await),
+        ("restores", list_refused::<Restore>(client).await),
         (
             "backupstoragelocations",
-            Api::<BackupStorageLocation>::all(client.clone())
-                .list_metadata(&probe)
-                .await
-                .err(),
+            list_refused::<BackupStorageLocation>(client).await,
         ),
     ];
     refusals
@@ -224,6 +207,19 @@ async fn unlistable_velero_kind(client: &Client) -> Option<String> {
             )),
             _ => None,
         })
+}
+
+/// Why listing `K` in every namespace fails, if it does.
+async fn list_refused<K>(client: &Client) -> Option<kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+    K::DynamicType: Default,
+{
+    let probe = kube::api::ListParams::default().limit(1);
+    Api::<K>::all(client.clone())
+        .list_metadata(&probe)
+        .await
+        .err()
 }
 
 /// How often to look for Velero while it is not installed.

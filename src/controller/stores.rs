@@ -83,13 +83,7 @@ fn discover_policy_reports(
         )
         .await;
         let resource = crate::desired::OwnedKind::PolicyReport.api_resource();
-        let owned = watcher::Config::default()
-            .labels(&format!(
-                "{}={}",
-                crate::desired::MANAGED_BY,
-                crate::desired::OPERATOR
-            ))
-            .any_semantic();
+        let owned = owned_only();
         let writer = reflector::store::Writer::new(resource.clone());
         let reader = writer.as_reader();
         let stream = watcher(
@@ -113,6 +107,17 @@ fn discover_policy_reports(
         tracing::info!("PolicyReport API found; writing reports");
         let _ = triggers.send(Trigger { namespace: None });
     });
+}
+
+/// Watches only the objects the operator manages (its managed-by label).
+fn owned_only() -> watcher::Config {
+    watcher::Config::default()
+        .labels(&format!(
+            "{}={}",
+            crate::desired::MANAGED_BY,
+            crate::desired::OPERATOR
+        ))
+        .any_semantic()
 }
 
 /// Returns once discovery lists `plural` in `group_version`, looking every
@@ -278,13 +283,7 @@ impl Stores {
     ) -> Self {
         let all = watcher::Config::default().any_semantic();
         let velero_unreadable: Arc<std::sync::RwLock<Option<String>>> = Arc::default();
-        let owned = watcher::Config::default()
-            .labels(&format!(
-                "{}={}",
-                crate::desired::MANAGED_BY,
-                crate::desired::OPERATOR
-            ))
-            .any_semantic();
+        let owned = owned_only();
         macro_rules! store {
             ($config:expr) => {
                 reflect(Api::all(client.clone()), $config.clone(), triggers)

@@ -8,11 +8,8 @@
 //! and its status is the proof. It gets its own control plane unless
 //! `BASELINE_TEST_KUBECONFIG` names one; against a shared cluster, do not run it while
 //! another operator (e.g. `cargo test --test e2e` in another shell) reconciles the same cluster.
-#![allow(dead_code)]
 
-#[path = "e2e/support.rs"]
-mod support;
-
+use baseline_test_support::*;
 use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
@@ -26,7 +23,6 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use support::*;
 
 const RELEASE: &str = "baseline-operator";
 const RELEASE_NS: &str = "baseline-system";

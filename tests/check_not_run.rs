@@ -10,14 +10,11 @@
 //! than the shared e2e operator, one at a time, and must be the only operator reconciling the
 //! cluster. It gets its own control plane unless `BASELINE_TEST_KUBECONFIG` names one; against a
 //! shared cluster, do not run it while another operator reconciles the same cluster.
-#![allow(dead_code)]
-
-#[path = "e2e/support.rs"]
-mod support;
 
 use baseline_operator::api::{BackupPolicy, ControlState, EnvironmentIsolation};
 use baseline_operator::controller::{self, RunConfig};
 use baseline_operator::telemetry::{Health, Metrics};
+use baseline_test_support::*;
 use kube::api::{Api, DeleteParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -25,7 +22,6 @@ use serde_json::{Value, json};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-use support::*;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -11,4 +11,7 @@ mod leader;
 mod network_and_psa;
 mod security_baseline;
 mod smoke;
-mod support;
+/// The shared test support crate (tests/support), under the name the test modules use.
+mod support {
+    pub use baseline_test_support::*;
+}

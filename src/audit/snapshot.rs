@@ -30,26 +30,32 @@ impl Skipped {
     }
 }
 
-/// The kinds the controls read, with the one apiVersion the audit understands for each.
-const JUDGED: &[(&str, &str)] = &[
-    ("Namespace", "v1"),
-    ("NetworkPolicy", "networking.k8s.io/v1"),
-    ("Service", "v1"),
-    ("Ingress", "networking.k8s.io/v1"),
-    ("PersistentVolumeClaim", "v1"),
-    ("StorageClass", "storage.k8s.io/v1"),
-    ("Pod", "v1"),
-    ("Deployment", "apps/v1"),
-    ("StatefulSet", "apps/v1"),
-    ("DaemonSet", "apps/v1"),
-    ("Job", "batch/v1"),
-    ("CronJob", "batch/v1"),
-    ("ServiceAccount", "v1"),
-    ("RoleBinding", "rbac.authorization.k8s.io/v1"),
-    ("ClusterRoleBinding", "rbac.authorization.k8s.io/v1"),
-    ("Role", "rbac.authorization.k8s.io/v1"),
-    ("ClusterRole", "rbac.authorization.k8s.io/v1"),
-    ("PodDisruptionBudget", "policy/v1"),
+macro_rules! watched_reader {
+    ($($field:ident: $ty:ty,)*) => {
+        /// The kinds of [`crate::snapshot::watched_kinds`] as (kind, apiVersion).
+        const WATCHED: &[(&str, &str)] = &[$((
+            <$ty as k8s_openapi::Resource>::KIND,
+            <$ty as k8s_openapi::Resource>::API_VERSION,
+        ),)*];
+
+        /// Adds `doc` to its Snapshot field when it is one of the watched kinds at the
+        /// apiVersion the controls read; false when it is not.
+        fn push_watched(s: &mut Snapshot, doc: &Document) -> Result<bool, AuditError> {
+            $(if doc.kind == <$ty as k8s_openapi::Resource>::KIND
+                && doc.api_version == <$ty as k8s_openapi::Resource>::API_VERSION
+            {
+                s.$field.push(Arc::new(doc.typed()?));
+                return Ok(true);
+            })*
+            Ok(false)
+        }
+    };
+}
+crate::snapshot::watched_kinds!(watched_reader);
+
+/// The kinds the controls read besides the watched ones, with the one apiVersion the audit
+/// understands for each.
+const READ_OTHERWISE: &[(&str, &str)] = &[
     ("ConfigMap", "v1"),
     ("Secret", "v1"),
     ("Schedule", "velero.io/v1"),
@@ -79,7 +85,10 @@ pub(super) fn group_of(api_version: &str) -> &str {
 
 /// The apiVersion the audit reads `doc.kind` at, when `doc` is that kind at another one.
 fn unreadable_version(doc: &Document) -> Option<&'static str> {
-    let (_, known) = JUDGED.iter().find(|(kind, _)| *kind == doc.kind)?;
+    let (_, known) = WATCHED
+        .iter()
+        .chain(READ_OTHERWISE)
+        .find(|(kind, _)| *kind == doc.kind)?;
     let group = group_of(&doc.api_version);
     (*known != doc.api_version && (group == group_of(known) || KNOWN_GROUPS.contains(&group)))
         .then_some(*known)
@@ -128,27 +137,10 @@ pub fn build_snapshot(
             }
         }
         let d = &doc;
+        if push_watched(&mut s, d)? {
+            continue;
+        }
         match (d.api_version.as_str(), d.kind.as_str()) {
-            ("v1", "Namespace") => push(&mut s.namespaces, d)?,
-            ("networking.k8s.io/v1", "NetworkPolicy") => push(&mut s.network_policies, d)?,
-            ("v1", "Service") => push(&mut s.services, d)?,
-            ("networking.k8s.io/v1", "Ingress") => push(&mut s.ingresses, d)?,
-            ("v1", "PersistentVolumeClaim") => push(&mut s.persistent_volume_claims, d)?,
-            ("storage.k8s.io/v1", "StorageClass") => push(&mut s.storage_classes, d)?,
-            ("v1", "Pod") => push(&mut s.pods, d)?,
-            ("apps/v1", "Deployment") => push(&mut s.deployments, d)?,
-            ("apps/v1", "StatefulSet") => push(&mut s.stateful_sets, d)?,
-            ("apps/v1", "DaemonSet") => push(&mut s.daemon_sets, d)?,
-            ("batch/v1", "Job") => push(&mut s.jobs, d)?,
-            ("batch/v1", "CronJob") => push(&mut s.cron_jobs, d)?,
-            ("v1", "ServiceAccount") => push(&mut s.service_accounts, d)?,
-            ("rbac.authorization.k8s.io/v1", "RoleBinding") => push(&mut s.role_bindings, d)?,
-            ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
-                push(&mut s.cluster_role_bindings, d)?
-            }
-            ("rbac.authorization.k8s.io/v1", "Role") => push(&mut s.roles, d)?,
-            ("rbac.authorization.k8s.io/v1", "ClusterRole") => push(&mut s.cluster_roles, d)?,
-            ("policy/v1", "PodDisruptionBudget") => push(&mut s.pod_disruption_budgets, d)?,
             ("v1", "ConfigMap") => {
                 let meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
                     serde_path_to_error::deserialize(d.value["metadata"].clone()).map_err(|e| {

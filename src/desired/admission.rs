@@ -5,9 +5,9 @@ use super::{DesiredObject, OwnedKind, Owner};
 use crate::api::security_baseline::{ImagesSpec, ResourcesSpec};
 use crate::api::{Exemption, SecurityBaselineSpec};
 use crate::catalog::ControlId;
-use crate::evaluate::{encryption, images, privilege};
 use crate::snapshot::Snapshot;
 use crate::vocabulary::exemptions::Live;
+use crate::vocabulary::{images, rbac, storage};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::core::Selector;
@@ -447,8 +447,8 @@ pub fn security_baseline(
         rules_out.push(in_transit_rule());
     }
     if let Some(at_rest) = encryption.and_then(|e| e.at_rest.as_ref()) {
-        let classes = encryption::encrypted_class_names(at_rest, snapshot);
-        let default_class = encryption::default_class_name(snapshot);
+        let classes = storage::encrypted_class_names(at_rest, snapshot);
+        let default_class = storage::default_class_name(snapshot);
         rules_out.push(at_rest_rule(&classes, default_class.as_ref()));
     }
     if let Some(images) = &spec.images {
@@ -458,7 +458,7 @@ pub fn security_baseline(
         let mut forbidden = access.forbidden_roles.clone();
         let mut namespaced = Vec::new();
         if access.forbid_wildcard_roles {
-            let (cluster, roles) = privilege::wildcard_role_names(snapshot);
+            let (cluster, roles) = rbac::wildcard_role_names(snapshot);
             forbidden.extend(cluster);
             namespaced = roles;
         }

@@ -13,7 +13,8 @@
 use crate::api::ControlState;
 use crate::catalog::{ControlId, Framework};
 use crate::desired::{DesiredObject, OwnedKind, Owner};
-use crate::evaluate::{Evaluation, ObjectRef, Violation};
+use crate::evaluate::{Evaluation, Violation};
+use crate::vocabulary::objects::ObjectRef;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 

@@ -5,9 +5,12 @@
 
 pub mod environments;
 pub mod exemptions;
+pub mod images;
 pub mod labels;
 pub mod objects;
+pub mod rbac;
 pub mod sandbox;
 pub mod selection;
+pub mod storage;
 pub mod time;
 pub mod velero_view;

@@ -126,6 +126,30 @@ fn audit_finds_what_the_operator_would() {
     );
 }
 
+/// What only the operator can judge, `audit` refuses too, with the operator's message.
+#[test]
+fn a_schedule_that_never_runs_is_refused_as_the_operator_refuses_it() {
+    let bp = r#"
+apiVersion: security.baseline.dev/v1alpha1
+kind: BackupPolicy
+metadata: {name: b}
+spec:
+  namespaceSelector: {}
+  rpo: 24h
+  schedule: "0 0 30 2 *"
+"#;
+    let text = parse_baselines(&docs(bp).unwrap(), test_now())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("spec.schedule")
+            && text.contains("`0 0 30 2 *` never runs: no date matches it in the next five years"),
+        "{text}"
+    );
+    let runs = bp.replace("0 0 30 2 *", "0 0 28 2 *");
+    assert!(parse_baselines(&docs(&runs).unwrap(), test_now()).is_ok());
+}
+
 #[test]
 fn bad_fields_are_named() {
     let wrong_type = BASELINE.replace("disallowLatestTag: true", "disallowLatestTag: [1]");

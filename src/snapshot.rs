@@ -5,15 +5,7 @@
 
 use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
 use crate::velero::{Backup, BackupStorageLocation, Restore, Schedule};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{
-    Namespace, PersistentVolumeClaim, Pod, PodSpec, Service, ServiceAccount,
-};
-use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::api::core::v1::{Namespace, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -58,39 +50,59 @@ impl std::fmt::Display for SecretDigest {
     }
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct Snapshot {
-    pub namespaces: Vec<Arc<Namespace>>,
-    pub network_policies: Vec<Arc<NetworkPolicy>>,
-    pub services: Vec<Arc<Service>>,
-    pub ingresses: Vec<Arc<Ingress>>,
-    pub persistent_volume_claims: Vec<Arc<PersistentVolumeClaim>>,
-    pub storage_classes: Vec<Arc<StorageClass>>,
-    pub pods: Vec<Arc<Pod>>,
-    pub deployments: Vec<Arc<Deployment>>,
-    pub stateful_sets: Vec<Arc<StatefulSet>>,
-    pub daemon_sets: Vec<Arc<DaemonSet>>,
-    pub jobs: Vec<Arc<Job>>,
-    pub cron_jobs: Vec<Arc<CronJob>>,
-    pub service_accounts: Vec<Arc<ServiceAccount>>,
-    pub role_bindings: Vec<Arc<RoleBinding>>,
-    pub cluster_role_bindings: Vec<Arc<ClusterRoleBinding>>,
-    pub roles: Vec<Arc<Role>>,
-    pub cluster_roles: Vec<Arc<ClusterRole>>,
-    pub pod_disruption_budgets: Vec<Arc<PodDisruptionBudget>>,
-    /// ConfigMaps, metadata only.
-    pub config_maps: Vec<Arc<ObjectMetaOnly>>,
-    /// Secrets as digests, when they could be observed at all (copy detection on, Secret
-    /// read granted, first list done): "no Secrets seen" is not "no Secrets".
-    pub secrets: Observed<Vec<Arc<SecretDigest>>>,
-    pub velero: VeleroSnapshot,
-    /// The operator's own custom resources, for rules that depend on each other: label
-    /// protection covers the label keys of every selector, and a restore-test sandbox is
-    /// recognised by the uid of the BackupPolicy that made it.
-    pub custom_resources: CustomResources,
-    /// Namespaces no resource judges or enforces in, whatever its selectors say.
-    pub excluded: ExcludedNamespaces,
+/// Every kind the controls read in full, declared once as `field: Type`. The Snapshot's
+/// fields, the operator's reflector stores (`controller::stores`) and the offline audit's
+/// reader (`audit::snapshot`) are generated from this list by passing a macro to it, so that
+/// adding an input to a control is one line here. (ConfigMaps, read as metadata only,
+/// Secrets, read as digests, Velero's kinds, discovered once served, and the operator's own
+/// kinds are declared beside it where they are read differently.)
+macro_rules! watched_kinds {
+    ($with:ident) => {
+        $with! {
+            namespaces: k8s_openapi::api::core::v1::Namespace,
+            network_policies: k8s_openapi::api::networking::v1::NetworkPolicy,
+            services: k8s_openapi::api::core::v1::Service,
+            ingresses: k8s_openapi::api::networking::v1::Ingress,
+            persistent_volume_claims: k8s_openapi::api::core::v1::PersistentVolumeClaim,
+            storage_classes: k8s_openapi::api::storage::v1::StorageClass,
+            pods: k8s_openapi::api::core::v1::Pod,
+            deployments: k8s_openapi::api::apps::v1::Deployment,
+            stateful_sets: k8s_openapi::api::apps::v1::StatefulSet,
+            daemon_sets: k8s_openapi::api::apps::v1::DaemonSet,
+            jobs: k8s_openapi::api::batch::v1::Job,
+            cron_jobs: k8s_openapi::api::batch::v1::CronJob,
+            service_accounts: k8s_openapi::api::core::v1::ServiceAccount,
+            role_bindings: k8s_openapi::api::rbac::v1::RoleBinding,
+            cluster_role_bindings: k8s_openapi::api::rbac::v1::ClusterRoleBinding,
+            roles: k8s_openapi::api::rbac::v1::Role,
+            cluster_roles: k8s_openapi::api::rbac::v1::ClusterRole,
+            pod_disruption_budgets: k8s_openapi::api::policy::v1::PodDisruptionBudget,
+        }
+    };
 }
+pub(crate) use watched_kinds;
+
+macro_rules! snapshot_struct {
+    ($($field:ident: $ty:ty,)*) => {
+        #[derive(Clone, Debug, Default)]
+        pub struct Snapshot {
+                    $(pub $field: Vec<Arc<$ty>>,)*
+            /// ConfigMaps, metadata only.
+            pub config_maps: Vec<Arc<ObjectMetaOnly>>,
+            /// Secrets as digests, when they could be observed at all (copy detection on, Secret
+            /// read granted, first list done): "no Secrets seen" is not "no Secrets".
+            pub secrets: Observed<Vec<Arc<SecretDigest>>>,
+            pub velero: VeleroSnapshot,
+            /// The operator's own custom resources, for rules that depend on each other: label
+            /// protection covers the label keys of every selector, and a restore-test sandbox is
+            /// recognised by the uid of the BackupPolicy that made it.
+            pub custom_resources: CustomResources,
+            /// Namespaces no resource judges or enforces in, whatever its selectors say.
+            pub excluded: ExcludedNamespaces,
+        }
+    };
+}
+watched_kinds!(snapshot_struct);
 
 /// Why a namespace is left out of every resource's scope.
 pub const SYSTEM_NAMESPACE: &str = "SystemNamespace";

@@ -47,7 +47,7 @@ struct HealthTest {
 fn health_tests() -> Vec<HealthTest> {
     let path = argocd_dir().join("health_test.yaml");
     let text = std::fs::read_to_string(&path).expect("reading health_test.yaml");
-    let parsed: HealthTests = serde_yaml::from_str(&text)
+    let parsed: HealthTests = serde_norway::from_str(&text)
         .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
     parsed.tests
 }
@@ -119,17 +119,18 @@ fn health_key(kind: &str) -> String {
 }
 
 /// The `data` of `argocd-cm-patch.yaml`, what users merge into argocd-cm.
-fn cm_patch_data() -> serde_yaml::Mapping {
+fn cm_patch_data() -> serde_norway::Mapping {
     let text = std::fs::read_to_string(argocd_dir().join("argocd-cm-patch.yaml"))
         .expect("reading argocd-cm-patch.yaml");
-    let cm: serde_yaml::Value = serde_yaml::from_str(&text).expect("argocd-cm-patch.yaml parses");
+    let cm: serde_norway::Value =
+        serde_norway::from_str(&text).expect("argocd-cm-patch.yaml parses");
     assert_eq!(cm["kind"].as_str(), Some("ConfigMap"));
     assert_eq!(cm["metadata"]["name"].as_str(), Some("argocd-cm"));
     cm["data"].as_mapping().expect("data").clone()
 }
 
 /// The script ArgoCD runs for `kind` once the patch is merged into argocd-cm.
-fn installed_script<'a>(data: &'a serde_yaml::Mapping, kind: &str) -> &'a str {
+fn installed_script<'a>(data: &'a serde_norway::Mapping, kind: &str) -> &'a str {
     let key = health_key(kind);
     data.get(key.as_str())
         .and_then(|v| v.as_str())
@@ -152,7 +153,7 @@ fn health_test_yaml_cases_pass_in_argocds_interpreter() {
             let input = argocd_dir().join(&test.input_path);
             let text = std::fs::read_to_string(&input)
                 .unwrap_or_else(|e| panic!("reading {}: {e}", input.display()));
-            let mut obj: Value = serde_yaml::from_str(&text)
+            let mut obj: Value = serde_norway::from_str(&text)
                 .unwrap_or_else(|e| panic!("{} does not parse: {e}", input.display()));
             assert_eq!(
                 obj["apiVersion"].as_str().and_then(|v| v.split_once('/')),

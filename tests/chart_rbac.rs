@@ -8,11 +8,8 @@
 //! and its status is the proof. It gets its own control plane unless
 //! `BASELINE_TEST_KUBECONFIG` names one; against a shared cluster, do not run it while
 //! another operator (e.g. `cargo test --test e2e` in another shell) reconciles the same cluster.
-#![allow(dead_code)]
 
-#[path = "e2e/support.rs"]
-mod support;
-
+use baseline_test_support::*;
 use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
@@ -26,7 +23,6 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use support::*;
 
 const RELEASE: &str = "baseline-operator";
 const RELEASE_NS: &str = "baseline-system";
@@ -134,14 +130,15 @@ impl OperatorProcess {
     fn start(lease: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let text = std::fs::read_to_string(&cluster().kubeconfig).expect("reading kubeconfig");
-        let mut config: serde_yaml::Value = serde_yaml::from_str(&text).expect("kubeconfig YAML");
+        let mut config: serde_norway::Value =
+            serde_norway::from_str(&text).expect("kubeconfig YAML");
         let users = config["users"].as_sequence_mut().expect("kubeconfig users");
         assert!(!users.is_empty(), "kubeconfig without users");
         for user in users {
             user["user"]["as"] = SERVICE_ACCOUNT.into();
         }
         let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, serde_yaml::to_string(&config).unwrap()).unwrap();
+        std::fs::write(&kubeconfig, serde_norway::to_string(&config).unwrap()).unwrap();
         let stdout = std::fs::File::create(dir.path().join("stdout")).unwrap();
         let stderr = std::fs::File::create(dir.path().join("stderr")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_baseline-operator"))
@@ -311,9 +308,9 @@ async fn helm_install_creates_the_objects() {
     let lint = helm(&["lint", "--strict", chart]);
     assert!(lint.contains("0 chart(s) failed"), "{lint}");
     let rendered = helm(&["template", RELEASE, chart, "--namespace", RELEASE_NS]);
-    let kinds: Vec<String> = serde_yaml::Deserializer::from_str(&rendered)
+    let kinds: Vec<String> = serde_norway::Deserializer::from_str(&rendered)
         .map(|doc| serde::Deserialize::deserialize(doc).expect("rendered YAML parses"))
-        .filter_map(|doc: serde_yaml::Value| doc["kind"].as_str().map(String::from))
+        .filter_map(|doc: serde_norway::Value| doc["kind"].as_str().map(String::from))
         .collect();
     for kind in [
         "ServiceAccount",

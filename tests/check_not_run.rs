@@ -10,14 +10,11 @@
 //! than the shared e2e operator, one at a time, and must be the only operator reconciling the
 //! cluster. It gets its own control plane unless `BASELINE_TEST_KUBECONFIG` names one; against a
 //! shared cluster, do not run it while another operator reconciles the same cluster.
-#![allow(dead_code)]
-
-#[path = "e2e/support.rs"]
-mod support;
 
 use baseline_operator::api::{BackupPolicy, ControlState, EnvironmentIsolation};
 use baseline_operator::controller::{self, RunConfig};
 use baseline_operator::telemetry::{Health, Metrics};
+use baseline_test_support::*;
 use kube::api::{Api, DeleteParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -25,7 +22,6 @@ use serde_json::{Value, json};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-use support::*;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -264,7 +260,7 @@ fn chart_role_without_secret_and_backup_read(user: &str) {
     let text = String::from_utf8_lossy(&out.stdout);
     let mut role: Value = text
         .split("\n---")
-        .filter_map(|doc| serde_yaml::from_str::<Value>(doc).ok())
+        .filter_map(|doc| serde_norway::from_str::<Value>(doc).ok())
         .find(|doc| doc["kind"] == "ClusterRole")
         .expect("the chart renders a ClusterRole");
     let rules = serde_json::to_string(&role["rules"]).unwrap();

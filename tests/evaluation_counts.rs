@@ -7,9 +7,9 @@
 //! - every finding names an object of the snapshot (or the policy itself).
 
 use baseline_operator::api::{BackupPolicySpec, EnvironmentIsolationSpec, SecurityBaselineSpec};
+use baseline_operator::desired::report::{policy_reports, unreported};
 use baseline_operator::desired::{OwnedKind, Owner};
 use baseline_operator::evaluate::{Evaluation, backup, isolation, security_baseline};
-use baseline_operator::report::{policy_reports, unreported};
 use baseline_operator::snapshot::{ObjectMetaOnly, Observed, Snapshot};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -360,7 +360,17 @@ fn evaluations(c: &Cluster, expired: bool) -> Vec<(&'static str, Evaluation)> {
             "EnvironmentIsolation",
             isolation::evaluate("p", &ei, &s, now()),
         ),
-        ("BackupPolicy", backup::evaluate("p", &bp, None, &s, now())),
+        (
+            "BackupPolicy",
+            backup::evaluate(
+                "p",
+                &baseline_operator::validate::backup_policy::validate(&bp, now())
+                    .expect("a valid BackupPolicy"),
+                None,
+                &s,
+                now(),
+            ),
+        ),
     ]
 }
 

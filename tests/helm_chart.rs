@@ -56,7 +56,7 @@ fn helm(args: &[&str]) -> String {
     stdout
 }
 
-fn render(extra: &[&str]) -> Vec<serde_yaml::Value> {
+fn render(extra: &[&str]) -> Vec<serde_norway::Value> {
     let chart = chart();
     let mut args = vec![
         "template",
@@ -67,20 +67,20 @@ fn render(extra: &[&str]) -> Vec<serde_yaml::Value> {
     ];
     args.extend_from_slice(extra);
     let text = helm(&args);
-    serde_yaml::Deserializer::from_str(&text)
+    serde_norway::Deserializer::from_str(&text)
         .map(|doc| serde::Deserialize::deserialize(doc).expect("rendered YAML parses"))
-        .filter(|doc: &serde_yaml::Value| !doc.is_null())
+        .filter(|doc: &serde_norway::Value| !doc.is_null())
         .collect()
 }
 
-fn find<'a>(docs: &'a [serde_yaml::Value], kind: &str) -> Vec<&'a serde_yaml::Value> {
+fn find<'a>(docs: &'a [serde_norway::Value], kind: &str) -> Vec<&'a serde_norway::Value> {
     docs.iter()
         .filter(|d| d["kind"].as_str() == Some(kind))
         .collect()
 }
 
 /// Resources the ClusterRole grants any verb on, as `group/resource`.
-fn cluster_role_resources(docs: &[serde_yaml::Value]) -> Vec<String> {
+fn cluster_role_resources(docs: &[serde_norway::Value]) -> Vec<String> {
     let roles = find(docs, "ClusterRole");
     assert_eq!(roles.len(), 1, "exactly one ClusterRole");
     let mut out = Vec::new();

@@ -48,7 +48,7 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 
 fn load_pod(path: &Path) -> Result<Pod, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn eval(level: Level, version: PsaVersion, pod: &Pod) -> Vec<Violation> {

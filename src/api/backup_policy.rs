@@ -1,7 +1,5 @@
 //! `BackupPolicy`: Velero schedules derived from an RPO, retention, backup encryption and
 //! verified restore tests.
-// Each `printcolumn(...)` repeats `type_ = ...`; clippy reads that as a duplicated attribute.
-#![allow(clippy::duplicated_attributes)]
 
 use super::common::{ComplianceStatus, Exemption, Mode};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
@@ -24,25 +22,7 @@ pub const DURATION_PATTERN: &str = r"^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?
     doc = "Backups (through Velero) within an RPO, retained, encrypted and restore-tested",
     // The name is a label value on every Velero object the policy owns, and label values
     // stop at 63 characters: a longer name would make every Schedule write fail.
-    validation = kube::core::Rule::new("self.metadata.name.size() <= 63").message("metadata.name: a BackupPolicy name may have at most 63 characters (it labels the Velero objects the policy owns)"),
-    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
-    printcolumn(name = "RPO", type_ = "string", json_path = ".spec.rpo"),
-    printcolumn(
-        name = "Compliant",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Compliant\")].status"
-    ),
-    printcolumn(name = "Score", type_ = "integer", json_path = ".status.summary.score"),
-    printcolumn(
-        name = "Failing",
-        type_ = "string",
-        json_path = ".status.summary.failingControls"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    validation = kube::core::Rule::new("self.metadata.name.size() <= 63").message("metadata.name: a BackupPolicy name may have at most 63 characters (it labels the Velero objects the policy owns)")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = kube::core::Rule::new("duration(self.rpo) > duration('0s')").message("spec.rpo must be greater than zero").field_path(".rpo"))]

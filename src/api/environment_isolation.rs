@@ -1,7 +1,5 @@
 //! `EnvironmentIsolation`: environments defined by namespace selectors, kept apart on the
 //! network, in data and in access.
-// Each `printcolumn(...)` repeats `type_ = ...`; clippy reads that as a duplicated attribute.
-#![allow(clippy::duplicated_attributes)]
 
 use super::common::{ComplianceStatus, Exemption, Mode, PortSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -17,24 +15,7 @@ use serde::{Deserialize, Serialize};
     shortname = "ei",
     category = "baseline",
     status = "ComplianceStatus",
-    doc = "Segregated environments, production data kept out of non-production, no cross-environment access",
-    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
-    printcolumn(
-        name = "Compliant",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Compliant\")].status"
-    ),
-    printcolumn(name = "Score", type_ = "integer", json_path = ".status.summary.score"),
-    printcolumn(
-        name = "Failing",
-        type_ = "string",
-        json_path = ".status.summary.failingControls"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    doc = "Segregated environments, production data kept out of non-production, no cross-environment access"
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = kube::core::Rule::new("self.environments.all(e, self.environments.exists_one(f, f.name == e.name))").message("environment names must be unique").field_path(".environments"))]

@@ -12,7 +12,7 @@ pub use security_baseline::{SecurityBaseline, SecurityBaselineSpec};
 
 use crate::catalog::ControlKind;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
-    CustomResourceDefinition, JSONSchemaProps, ValidationRule,
+    CustomResourceColumnDefinition, CustomResourceDefinition, JSONSchemaProps, ValidationRule,
 };
 use kube::CustomResourceExt;
 
@@ -23,21 +23,64 @@ pub const GROUP: &str = "security.baseline.dev";
 /// Each kind's exemptions may only name that kind's controls; the rule is generated from the
 /// catalog here so that it cannot drift from it.
 pub fn crds() -> Vec<CustomResourceDefinition> {
+    let rpo = ("RPO", "string", ".spec.rpo");
     vec![
-        with_exemption_scope(SecurityBaseline::crd(), ControlKind::SecurityBaseline),
-        with_exemption_scope(BackupPolicy::crd(), ControlKind::BackupPolicy),
-        with_exemption_scope(
-            EnvironmentIsolation::crd(),
-            ControlKind::EnvironmentIsolation,
+        with_printer_columns(
+            with_exemption_scope(SecurityBaseline::crd(), ControlKind::SecurityBaseline),
+            &[],
+        ),
+        with_printer_columns(
+            with_exemption_scope(BackupPolicy::crd(), ControlKind::BackupPolicy),
+            &[rpo],
+        ),
+        with_printer_columns(
+            with_exemption_scope(
+                EnvironmentIsolation::crd(),
+                ControlKind::EnvironmentIsolation,
+            ),
+            &[],
         ),
     ]
+}
+
+/// The `kubectl get` columns every kind shows (mode, compliance, score, failing controls,
+/// age), declared once, with a kind's own `(name, type, jsonPath)` columns after the mode.
+fn with_printer_columns(
+    mut crd: CustomResourceDefinition,
+    own: &[(&str, &str, &str)],
+) -> CustomResourceDefinition {
+    let column = |(name, type_, json_path): (&str, &str, &str)| CustomResourceColumnDefinition {
+        name: name.into(),
+        type_: type_.into(),
+        json_path: json_path.into(),
+        ..Default::default()
+    };
+    let mut columns = vec![column(("Mode", "string", ".spec.mode"))];
+    columns.extend(own.iter().copied().map(column));
+    columns.extend(
+        [
+            (
+                "Compliant",
+                "string",
+                ".status.conditions[?(@.type==\"Compliant\")].status",
+            ),
+            ("Score", "integer", ".status.summary.score"),
+            ("Failing", "string", ".status.summary.failingControls"),
+            ("Age", "date", ".metadata.creationTimestamp"),
+        ]
+        .map(column),
+    );
+    for version in &mut crd.spec.versions {
+        version.additional_printer_columns = Some(columns.clone());
+    }
+    crd
 }
 
 /// All CRDs as one multi-document YAML stream, as committed in `crds/`.
 pub fn crds_yaml() -> String {
     crds()
         .iter()
-        .map(|crd| serde_yaml::to_string(crd).expect("CRDs serialize"))
+        .map(|crd| serde_norway::to_string(crd).expect("CRDs serialize"))
         .collect::<Vec<_>>()
         .join("---\n")
 }
@@ -99,7 +142,7 @@ mod tests {
 
     #[test]
     fn exemption_rule_lists_only_own_controls() {
-        let yaml = serde_yaml::to_string(&crds()[1]).unwrap();
+        let yaml = serde_norway::to_string(&crds()[1]).unwrap();
         assert!(yaml.contains("'automated-backup'"));
         assert!(!yaml.contains("c in ['restricted-ports'"));
     }

@@ -1,7 +1,5 @@
 //! `SecurityBaseline`: network, encryption, pod security, images, access, availability and
 //! resource controls over the namespaces it selects.
-// Each `printcolumn(...)` repeats `type_ = ...`; clippy reads that as a duplicated attribute.
-#![allow(clippy::duplicated_attributes)]
 
 use super::common::{ComplianceStatus, Exemption, Mode, PortSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -17,24 +15,7 @@ use serde::{Deserialize, Serialize};
     shortname = "sb",
     category = "baseline",
     status = "ComplianceStatus",
-    doc = "Security controls enforced and continuously checked on the namespaces it selects",
-    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
-    printcolumn(
-        name = "Compliant",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Compliant\")].status"
-    ),
-    printcolumn(name = "Score", type_ = "integer", json_path = ".status.summary.score"),
-    printcolumn(
-        name = "Failing",
-        type_ = "string",
-        json_path = ".status.summary.failingControls"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    doc = "Security controls enforced and continuously checked on the namespaces it selects"
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityBaselineSpec {

@@ -2,17 +2,18 @@
 //! tests run step by step (sandbox first, then the Restore, then verification and clean-up).
 
 use super::context::Context;
-use super::reconciler::{Plan, Reconciled};
+use super::reconciler::{Plan, PlannedEvent, Reconciled};
 use super::stores::Stores;
-use super::{Error, apply};
 use crate::api::backup_policy::RestoreTestResult;
 use crate::api::{BackupPolicy, ComplianceStatus, Exemption, Mode};
 use crate::catalog::ControlKind;
 use crate::desired::velero::{self as velero_desired, RestoreTestStep};
 use crate::desired::{OwnedKind, Owner};
 use crate::evaluate::backup;
+use crate::validate::{InvalidSpec, ValidBackupPolicy};
 use jiff::{SignedDuration, Timestamp};
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
+use serde::Serialize;
 
 /// How soon to look again while a restore test is in progress.
 const STEP_INTERVAL: SignedDuration = SignedDuration::from_secs(2);
@@ -40,15 +41,37 @@ impl Reconciled for BackupPolicy {
             || super::namespace_selected(&self.spec.namespace_selector, namespace, stores)
     }
 
-    async fn plan(&self, ctx: &Context, now: Timestamp) -> Result<Plan, Error> {
+    type Valid = ValidBackupPolicy;
+
+    fn validate(&self, now: Timestamp) -> Result<ValidBackupPolicy, InvalidSpec> {
+        crate::validate::backup_policy::validate(&self.spec, now)
+    }
+
+    type ExtraStatus = BackupPolicyExtraStatus;
+
+    fn extra_status(&self) -> BackupPolicyExtraStatus {
+        BackupPolicyExtraStatus {
+            last_restore_test: self
+                .status
+                .as_ref()
+                .and_then(|s| s.last_restore_test.clone()),
+        }
+    }
+
+    fn plan(
+        &self,
+        valid: &ValidBackupPolicy,
+        ctx: &Context,
+        now: Timestamp,
+    ) -> Plan<BackupPolicyExtraStatus> {
         let snapshot = ctx.snapshot();
         let name = self.name_any();
         let owner = Owner::of(self);
-        let mut last = self
-            .status
-            .as_ref()
-            .and_then(|s| s.last_restore_test.clone());
+        let mut last = self.extra_status().last_restore_test;
         let mut step_deadline = None;
+        let mut apply_once = Vec::new();
+        let mut delete = Vec::new();
+        let mut events = Vec::new();
         let velero_namespace = self.spec.velero_namespace();
         let velero_deployed = snapshot
             .namespaces
@@ -56,17 +79,15 @@ impl Reconciled for BackupPolicy {
             .any(|ns| ns.metadata.name.as_deref() == Some(velero_namespace));
         if self.spec.mode() == Mode::Enforce && snapshot.velero.installed && velero_deployed {
             let step =
-                velero_desired::plan_restore_test(&name, &self.spec, last.as_ref(), &snapshot, now);
+                velero_desired::plan_restore_test(&name, valid, last.as_ref(), &snapshot, now);
+            let soon = now.checked_add(STEP_INTERVAL).ok();
             match step {
                 RestoreTestStep::Idle { next_due } => step_deadline = Some(next_due),
                 RestoreTestStep::CreateSandbox {
                     source, sandbox, ..
                 } => {
-                    for object in velero_desired::sandbox_objects(&owner, &name, &source, &sandbox)
-                    {
-                        apply::apply_one(ctx, &object).await?;
-                    }
-                    step_deadline = now.checked_add(STEP_INTERVAL).ok();
+                    apply_once = velero_desired::sandbox_objects(&owner, &name, &source, &sandbox);
+                    step_deadline = soon;
                 }
                 RestoreTestStep::StartRestore {
                     backup,
@@ -74,61 +95,55 @@ impl Reconciled for BackupPolicy {
                     sandbox,
                     due,
                 } => {
-                    let restore = velero_desired::restore_object(
-                        &owner, &self.spec, &backup, &source, &sandbox, due,
-                    );
-                    apply::apply_one(ctx, &restore).await?;
-                    ctx.event(
-                        &self.object_ref(&()),
-                        false,
-                        "RestoreTestStarted",
-                        "RestoreTest",
-                        format!(
+                    apply_once.push(velero_desired::restore_object(
+                        &owner, valid, &backup, &source, &sandbox, due,
+                    ));
+                    events.push(PlannedEvent {
+                        warning: false,
+                        reason: "RestoreTestStarted",
+                        action: "RestoreTest",
+                        note: format!(
                             "restoring backup {backup} of namespace {source} into sandbox {sandbox}"
                         ),
-                    )
-                    .await;
-                    step_deadline = now.checked_add(STEP_INTERVAL).ok();
+                    });
+                    step_deadline = soon;
                 }
-                RestoreTestStep::Waiting { .. } => {
-                    step_deadline = now.checked_add(STEP_INTERVAL).ok()
-                }
+                RestoreTestStep::Waiting { .. } => step_deadline = soon,
                 RestoreTestStep::Record(result) => {
-                    announce_result(ctx, self, &result).await;
+                    events.push(result_event(&result));
                     last = Some(result);
-                    step_deadline = now.checked_add(STEP_INTERVAL).ok();
+                    step_deadline = soon;
                 }
                 RestoreTestStep::DeleteSandbox { sandbox } => {
-                    apply::delete_one(ctx, OwnedKind::Namespace, None, &sandbox).await?;
-                    step_deadline = now.checked_add(STEP_INTERVAL).ok();
+                    delete.push((OwnedKind::Namespace, None, sandbox));
+                    step_deadline = soon;
                 }
             }
         }
-        let evaluation = backup::evaluate(&name, &self.spec, last.as_ref(), &snapshot, now);
-        let mut plan = Plan::report_only(evaluation);
-        if let Some(last) = &last {
-            plan.extra_status.insert(
-                "lastRestoreTest".into(),
-                serde_json::to_value(last).unwrap_or_default(),
-            );
-        }
-        plan.next_deadline = [
-            backup::next_deadline(&self.spec, &snapshot, now),
-            step_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let evaluation = backup::evaluate(&name, valid, last.as_ref(), &snapshot, now);
+        let mut plan = Plan::report_only(
+            evaluation,
+            BackupPolicyExtraStatus {
+                last_restore_test: last,
+            },
+        );
+        plan.apply_once = apply_once;
+        plan.delete = delete;
+        plan.events = events;
+        plan.next_deadline = [backup::next_deadline(valid, &snapshot, now), step_deadline]
+            .into_iter()
+            .flatten()
+            .min();
         if let Some(why) = &snapshot.velero.unreadable {
             plan.not_ready = Some(("VeleroForbidden".into(), why.clone()));
-            return Ok(plan);
+            return plan;
         }
         if !snapshot.velero.installed {
             plan.not_ready = Some((
                 "VeleroNotInstalled".into(),
                 "the velero.io/v1 API is not served; install Velero (the policy recovers by itself)".into(),
             ));
-            return Ok(plan);
+            return plan;
         }
         if !velero_deployed {
             // Velero's CRDs exist but not its namespace: nothing could run a Schedule there.
@@ -138,18 +153,26 @@ impl Reconciled for BackupPolicy {
                     "namespace `{velero_namespace}` does not exist; deploy Velero there or set spec.velero.namespace"
                 ),
             ));
-            return Ok(plan);
+            return plan;
         }
         if self.spec.mode() == Mode::Enforce {
             let namespaces = plan.evaluation.namespaces.clone();
             plan.desired
-                .extend(velero_desired::schedule(&owner, &self.spec, &namespaces));
+                .extend(velero_desired::schedule(&owner, valid, &namespaces));
         }
-        Ok(plan)
+        plan
     }
 }
 
-async fn announce_result(ctx: &Context, policy: &BackupPolicy, result: &RestoreTestResult) {
+/// BackupPolicy's own status beside the shared fields.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupPolicyExtraStatus {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_restore_test: Option<RestoreTestResult>,
+}
+
+fn result_event(result: &RestoreTestResult) -> PlannedEvent {
     let passed = result.result == "Passed";
     let note = format!(
         "restore test of backup {} {}: {} items in {}s{}",
@@ -163,12 +186,10 @@ async fn announce_result(ctx: &Context, policy: &BackupPolicy, result: &RestoreT
             format!(" ({})", result.message)
         },
     );
-    ctx.event(
-        &policy.object_ref(&()),
-        !passed,
-        "RestoreTestFinished",
-        "RestoreTest",
+    PlannedEvent {
+        warning: !passed,
+        reason: "RestoreTestFinished",
+        action: "RestoreTest",
         note,
-    )
-    .await;
+    }
 }

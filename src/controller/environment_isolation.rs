@@ -1,8 +1,7 @@
 //! EnvironmentIsolation: environments apart on the network, in data and in access.
 
-use super::Error;
 use super::context::Context;
-use super::reconciler::{Plan, Reconciled};
+use super::reconciler::{NoExtraStatus, Plan, Reconciled};
 use super::stores::Stores;
 use crate::api::{ComplianceStatus, EnvironmentIsolation, Exemption, Mode};
 use crate::catalog::ControlKind;
@@ -34,7 +33,19 @@ impl Reconciled for EnvironmentIsolation {
         true
     }
 
-    async fn plan(&self, ctx: &Context, now: Timestamp) -> Result<Plan, Error> {
+    type Valid = ();
+
+    fn validate(&self, _now: Timestamp) -> Result<(), crate::validate::InvalidSpec> {
+        crate::validate::environment_isolation::validate(&self.spec)
+    }
+
+    type ExtraStatus = NoExtraStatus;
+
+    fn extra_status(&self) -> NoExtraStatus {
+        NoExtraStatus {}
+    }
+
+    fn plan(&self, _valid: &(), ctx: &Context, now: Timestamp) -> Plan<NoExtraStatus> {
         let snapshot = ctx.snapshot();
         let name = self.name_any();
         let mut evaluation = isolation::evaluate(&name, &self.spec, &snapshot, now);
@@ -49,10 +60,10 @@ impl Reconciled for EnvironmentIsolation {
                 message: "detectCopiedSecrets is set but the operator runs without --detect-copied-secrets (Helm value copiedSecretDetection): copies are not detected".into(),
             });
         }
-        let mut plan = Plan::report_only(evaluation);
+        let mut plan = Plan::report_only(evaluation, NoExtraStatus {});
         if self.spec.mode() == Mode::Enforce {
             let owner = Owner::of(self);
-            let envs = isolation::environments_of(&self.spec, &snapshot);
+            let envs = crate::vocabulary::environments::environments_of(&self.spec, &snapshot);
             plan.desired =
                 desired::isolation::network_policies(&owner, &self.spec, &envs, &snapshot);
             plan.desired.extend(desired::isolation::admission(
@@ -63,6 +74,6 @@ impl Reconciled for EnvironmentIsolation {
                 now,
             ));
         }
-        Ok(plan)
+        plan
     }
 }

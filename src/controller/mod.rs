@@ -9,6 +9,7 @@ pub mod secrets;
 pub mod security_baseline;
 pub mod status;
 pub mod stores;
+pub mod trigger;
 
 use crate::desired::OwnedKind;
 use context::Context;
@@ -40,6 +41,8 @@ pub enum Error {
     },
     #[error("writing status: {0}")]
     Status(#[source] kube::Error),
+    #[error("serializing status: {0}")]
+    StatusSerialize(String),
     #[error("finalizer: {0}")]
     Finalizer(String),
 }
@@ -72,7 +75,7 @@ impl Error {
         match self {
             Self::Forbidden { .. } => "Forbidden",
             Self::Write { .. } => "ApplyFailed",
-            Self::Status(_) => "StatusFailed",
+            Self::Status(_) | Self::StatusSerialize(_) => "StatusFailed",
             Self::Finalizer(_) => "FinalizerFailed",
         }
     }
@@ -260,7 +263,10 @@ async fn controller<K: reconciler::Reconciled>(shared: &Shared<'_>) {
     let trigger = mapped_triggers(
         shared.triggers.subscribe(),
         controller.store(),
-        K::selects_namespace,
+        |resource: &K, namespace, stores| {
+            !reconciler::awaits_own_change(resource)
+                && K::selects_namespace(resource, namespace, stores)
+        },
         shared.stores.clone(),
     );
     let mut shutdown = shared.shutdown.clone();

@@ -1,5 +1,6 @@
 //! The reconcile loop the three kinds share: finalizer, evaluate, enforce, evidence, events.
-//! Each kind only says what it plans ([`Reconciled::plan`]); everything else lives here once.
+//! Each kind only says what it plans ([`Reconciled::plan`], which computes and does nothing);
+//! carrying the plan out (applies, deletes, events, status) lives here once.
 
 use super::context::Context;
 use super::stores::Stores;
@@ -8,6 +9,7 @@ use crate::api::{ComplianceStatus, ControlState, Exemption};
 use crate::catalog::ControlKind;
 use crate::desired::{DesiredObject, OwnedKind, Owner};
 use crate::evaluate::{self, Evaluation};
+use crate::validate::InvalidSpec;
 use jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -24,14 +26,20 @@ use std::time::Duration;
 pub const FINALIZER: &str = "security.baseline.dev/cleanup";
 
 /// What one reconcile of a resource wants.
-pub struct Plan {
+pub struct Plan<Extra> {
     pub evaluation: Evaluation,
     /// Owned objects that must exist (empty in Audit mode).
     pub desired: Vec<DesiredObject>,
     /// Labels the resource wants on namespaces, by namespace (empty in Audit mode).
     pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
     /// Kind-specific status fields beside the shared ones.
-    pub extra_status: Map<String, Value>,
+    pub extra_status: Extra,
+    /// Objects to apply once, outside pruning (the steps of a restore test).
+    pub apply_once: Vec<DesiredObject>,
+    /// Owned objects to delete now, outside pruning: (kind, namespace, name).
+    pub delete: Vec<(OwnedKind, Option<String>, String)>,
+    /// Events to publish once the plan is carried out.
+    pub events: Vec<PlannedEvent>,
     /// The next moment something time-based changes (expiry, RPO deadline), if sooner than
     /// the resync period.
     pub next_deadline: Option<Timestamp>,
@@ -40,13 +48,29 @@ pub struct Plan {
     pub not_ready: Option<(String, String)>,
 }
 
-impl Plan {
-    pub fn report_only(evaluation: Evaluation) -> Self {
+/// The kind-specific status of a kind that has none beside the shared fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NoExtraStatus {}
+
+/// An event a plan asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedEvent {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub action: &'static str,
+    pub note: String,
+}
+
+impl<Extra> Plan<Extra> {
+    pub fn report_only(evaluation: Evaluation, extra_status: Extra) -> Self {
         Self {
             evaluation,
             desired: Vec::new(),
             namespace_labels: BTreeMap::new(),
-            extra_status: Map::new(),
+            extra_status,
+            apply_once: Vec::new(),
+            delete: Vec::new(),
+            events: Vec::new(),
             next_deadline: None,
             not_ready: None,
         }
@@ -63,14 +87,20 @@ pub trait Reconciled:
     /// The namespace label marking namespaces that carry this kind's labels.
     const LABEL_MARKER: &'static str;
 
+    /// The spec after [`crate::validate`]: typed values the plan works from.
+    type Valid: Send + Sync;
+    /// Kind-specific status fields beside the shared ones; serializes to a JSON object.
+    type ExtraStatus: Serialize + Send;
+
     fn compliance(&self) -> ComplianceStatus;
+    /// The kind-specific status fields as stored now.
+    fn extra_status(&self) -> Self::ExtraStatus;
     fn exemptions(&self) -> &[Exemption];
     fn selects_namespace(&self, namespace: &str, stores: &Stores) -> bool;
-    fn plan(
-        &self,
-        ctx: &Context,
-        now: Timestamp,
-    ) -> impl Future<Output = Result<Plan, Error>> + Send;
+    /// The same validation `audit` runs; a spec that fails it is not planned at all.
+    fn validate(&self, now: Timestamp) -> Result<Self::Valid, InvalidSpec>;
+    /// Pure: reads the stores through `ctx`, writes nothing and publishes nothing.
+    fn plan(&self, valid: &Self::Valid, ctx: &Context, now: Timestamp) -> Plan<Self::ExtraStatus>;
 }
 
 #[tracing::instrument(skip_all, fields(kind = K::KIND.as_str(), name = %resource.name_any()))]
@@ -117,14 +147,27 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     let generation = resource.meta().generation;
     let owner = Owner::of(resource);
     let reference = resource.object_ref(&());
+    let valid = match resource.validate(now) {
+        Ok(valid) => valid,
+        Err(invalid) => return reject(ctx, resource, &old, &invalid, now).await,
+    };
     let enforced = async {
-        let mut plan = resource.plan(ctx, now).await?;
+        let mut plan = resource.plan(&valid, ctx, now);
+        for object in &plan.apply_once {
+            apply::apply_one(ctx, object).await?;
+        }
+        for (kind, namespace, name) in &plan.delete {
+            apply::delete_one(ctx, *kind, namespace.as_deref(), name).await?;
+        }
         let mut manages = K::MANAGES.to_vec();
         if ctx.stores.policy_reports.get().is_some() {
             // Reports are evidence, not enforcement: written in Audit mode too.
             manages.push(OwnedKind::PolicyReport);
-            let reports =
-                crate::report::policy_reports(OwnedKind::PolicyReport, &owner, &plan.evaluation);
+            let reports = crate::desired::report::policy_reports(
+                OwnedKind::PolicyReport,
+                &owner,
+                &plan.evaluation,
+            );
             plan.desired.extend(reports);
         }
         let owned = apply::reconcile_owned(ctx, &owner.uid, &plan.desired, &manages).await?;
@@ -143,7 +186,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         Err(error) => {
             let failed =
                 status::failed_status(&old, error.reason(), &error.to_string(), generation, now);
-            write_status(ctx, resource, failed, current_extra(resource)).await?;
+            write_status(ctx, resource, failed, resource.extra_status()).await?;
             ctx.event(
                 &reference,
                 true,
@@ -191,6 +234,16 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         )
         .await;
     }
+    for event in &plan.events {
+        ctx.event(
+            &reference,
+            event.warning,
+            event.reason,
+            event.action,
+            event.note.clone(),
+        )
+        .await;
+    }
     announce(ctx, resource, &old, &plan.evaluation).await;
     let mut new = status::compliance_status(&old, &plan.evaluation, generation, now);
     if let Some((reason, message)) = &plan.not_ready {
@@ -203,6 +256,48 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     } else {
         next
     }))
+}
+
+/// A spec only the operator could judge invalid: status says which fields and why, owned
+/// objects stay as the last valid spec left them, and nothing is retried until the resource
+/// changes (a timer would only find the same spec again).
+async fn reject<K: Reconciled>(
+    ctx: &Context,
+    resource: &K,
+    old: &ComplianceStatus,
+    invalid: &InvalidSpec,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let message = invalid.to_string();
+    tracing::info!(%message, "spec invalid; waiting for a change");
+    let generation = resource.meta().generation;
+    let new = status::invalid_status(old, &message, generation, now);
+    let announced = old.conditions.iter().any(|c| {
+        c.type_ == "Ready" && c.reason == status::INVALID && c.message == new.conditions[0].message
+    });
+    write_status(ctx, resource, new, resource.extra_status()).await?;
+    if !announced {
+        ctx.event(
+            &resource.object_ref(&()),
+            true,
+            status::INVALID,
+            "Validate",
+            bounded(message),
+        )
+        .await;
+    }
+    Ok(Action::await_change())
+}
+
+/// Whether the stored status says the current spec is invalid. Nothing else in the cluster
+/// can make it valid, so changes to other objects do not wake it; only its own change does.
+pub fn awaits_own_change<K: Reconciled>(resource: &K) -> bool {
+    let status = resource.compliance();
+    status.observed_generation == resource.meta().generation
+        && status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.reason == status::INVALID)
 }
 
 fn object_reference(
@@ -236,20 +331,6 @@ fn bounded(mut note: String) -> String {
         note.push_str("...");
     }
     note
-}
-
-fn current_extra<K: Reconciled>(resource: &K) -> Map<String, Value> {
-    let shared = ["observedGeneration", "conditions", "summary", "controls"];
-    let status = serde_json::to_value(resource)
-        .ok()
-        .and_then(|v| v.get("status").cloned());
-    match status {
-        Some(Value::Object(mut map)) => {
-            map.retain(|k, _| !shared.contains(&k.as_str()));
-            map
-        }
-        _ => Map::new(),
-    }
 }
 
 /// Events for control state changes and for notices, each once per change.
@@ -300,20 +381,36 @@ async fn announce<K: Reconciled>(
     }
 }
 
+/// The status object: the shared fields and the kind's own. A status that does not serialize
+/// to an object is an error, never a skipped write.
+fn status_object(
+    compliance: &ComplianceStatus,
+    extra: &impl Serialize,
+) -> Result<Map<String, Value>, Error> {
+    let object = |value: serde_json::Result<Value>| match value {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(Error::StatusSerialize(format!(
+            "status is not an object: {other}"
+        ))),
+        Err(error) => Err(Error::StatusSerialize(error.to_string())),
+    };
+    let mut status = object(serde_json::to_value(compliance))?;
+    status.extend(object(serde_json::to_value(extra))?);
+    Ok(status)
+}
+
 /// Writes status with server-side apply, and only when it differs from the stored one.
 async fn write_status<K: Reconciled>(
     ctx: &Context,
     resource: &K,
     compliance: ComplianceStatus,
-    extra: Map<String, Value>,
+    extra: K::ExtraStatus,
 ) -> Result<(), Error> {
-    let Value::Object(mut status) = serde_json::to_value(&compliance).unwrap_or_default() else {
-        return Ok(());
-    };
-    status.extend(extra);
+    let status = status_object(&compliance, &extra)?;
     let old = serde_json::to_value(resource)
-        .ok()
-        .and_then(|v| v.get("status").cloned())
+        .map_err(|e| Error::StatusSerialize(e.to_string()))?
+        .get("status")
+        .cloned()
         .unwrap_or_default();
     if Value::Object(status.clone()) == old {
         return Ok(());

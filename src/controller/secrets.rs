@@ -4,7 +4,7 @@
 //! HMAC-SHA256 of the Secret's type and data under a random key that exists only in this
 //! process, and the body is dropped. Nothing derived from the data is logged or written.
 
-use super::stores::Trigger;
+use super::trigger::Trigger;
 use crate::snapshot::{Observed, SecretDigest};
 use futures::TryStreamExt;
 use hmac::{Hmac, Mac};

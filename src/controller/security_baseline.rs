@@ -1,9 +1,8 @@
 //! SecurityBaseline: evaluate the eight controls; in Enforce mode, NetworkPolicies, Pod
 //! Security labels and admission policies.
 
-use super::Error;
 use super::context::Context;
-use super::reconciler::{Plan, Reconciled};
+use super::reconciler::{NoExtraStatus, Plan, Reconciled};
 use super::stores::Stores;
 use crate::api::{ComplianceStatus, Exemption, Mode, SecurityBaseline};
 use crate::catalog::{ControlId, ControlKind};
@@ -11,6 +10,7 @@ use crate::desired::overlap::{self, Mechanism};
 use crate::desired::{self, OwnedKind, Owner};
 use crate::evaluate;
 use crate::evaluate::exemptions::Live;
+use crate::validate::InvalidSpec;
 use jiff::Timestamp;
 
 /// Marks namespaces that carry Pod Security labels set by a SecurityBaseline (value: its uid).
@@ -37,12 +37,24 @@ impl Reconciled for SecurityBaseline {
         super::namespace_selected(&self.spec.namespace_selector, namespace, stores)
     }
 
-    async fn plan(&self, ctx: &Context, now: Timestamp) -> Result<Plan, Error> {
+    type Valid = ();
+
+    fn validate(&self, _now: Timestamp) -> Result<(), InvalidSpec> {
+        crate::validate::security_baseline::validate(&self.spec)
+    }
+
+    type ExtraStatus = NoExtraStatus;
+
+    fn extra_status(&self) -> NoExtraStatus {
+        NoExtraStatus {}
+    }
+
+    fn plan(&self, _valid: &(), ctx: &Context, now: Timestamp) -> Plan<NoExtraStatus> {
         let snapshot = ctx.snapshot();
         let evaluation = evaluate::security_baseline::evaluate(&self.spec, &snapshot, now);
-        let mut plan = Plan::report_only(evaluation);
+        let mut plan = Plan::report_only(evaluation, NoExtraStatus {});
         if self.spec.mode() != Mode::Enforce {
-            return Ok(plan);
+            return plan;
         }
         let owner = Owner::of(self);
         let namespaces = plan.evaluation.namespaces.clone();
@@ -90,7 +102,7 @@ impl Reconciled for SecurityBaseline {
             }
             plan.namespace_labels = labelled.labels;
         }
-        Ok(plan)
+        plan
     }
 }
 

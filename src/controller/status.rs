@@ -277,6 +277,43 @@ pub fn failed_status(
     not_ready(old.clone(), old, reason, message, generation, now)
 }
 
+/// Ready's reason for a spec the operator refuses.
+pub const INVALID: &str = "Invalid";
+
+/// The status of a resource whose spec is invalid: Ready=False naming the fields, Compliant
+/// Unknown (nothing was evaluated against this spec), and no control evidence, which would
+/// belong to an earlier spec.
+pub fn invalid_status(
+    old: &ComplianceStatus,
+    message: &str,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> ComplianceStatus {
+    let message = truncate(message.to_string(), 1024);
+    let new = vec![
+        NewCondition {
+            type_: "Ready".into(),
+            status: ConditionStatus::False,
+            reason: INVALID.into(),
+            message: message.clone(),
+        },
+        NewCondition {
+            type_: "Compliant".into(),
+            status: ConditionStatus::Unknown,
+            reason: INVALID.into(),
+            message: format!("not evaluated: the spec is invalid: {message}"),
+        },
+    ];
+    ComplianceStatus {
+        observed_generation: generation,
+        conditions: conditions(&old.conditions, new, generation, now),
+        summary: None,
+        controls: Vec::new(),
+        // Nothing was evaluated for this spec, so no scope is claimed.
+        scope: None,
+    }
+}
+
 /// `status` with Ready=False; the transition time is judged against `old`, so repeating the
 /// same failure writes nothing new.
 pub fn not_ready(

@@ -2,6 +2,7 @@
 //! maps each change to the namespace it happened in.
 
 use super::secrets::SecretDigests;
+pub use super::trigger::Trigger;
 use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
 use crate::snapshot::{CustomResources, ObjectMetaOnly, Snapshot, VeleroSnapshot};
 use crate::velero::{Backup, BackupStorageLocation, Restore, Schedule};
@@ -9,14 +10,7 @@ use futures::{FutureExt, TryStreamExt};
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::DynamicObject;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
@@ -28,52 +22,6 @@ use std::hash::Hash;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast;
 
-/// A change somewhere in the cluster: in a namespace, or cluster-wide (`None`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Trigger {
-    pub namespace: Option<String>,
-}
-
-/// Reflector stores for every kind the controls read.
-#[derive(Clone)]
-pub struct Stores {
-    pub namespaces: Store<Namespace>,
-    pub network_policies: Store<NetworkPolicy>,
-    pub services: Store<Service>,
-    pub ingresses: Store<Ingress>,
-    pub persistent_volume_claims: Store<PersistentVolumeClaim>,
-    pub storage_classes: Store<StorageClass>,
-    pub pods: Store<Pod>,
-    pub deployments: Store<Deployment>,
-    pub stateful_sets: Store<StatefulSet>,
-    pub daemon_sets: Store<DaemonSet>,
-    pub jobs: Store<Job>,
-    pub cron_jobs: Store<CronJob>,
-    pub service_accounts: Store<ServiceAccount>,
-    pub role_bindings: Store<RoleBinding>,
-    pub cluster_role_bindings: Store<ClusterRoleBinding>,
-    pub roles: Store<Role>,
-    pub cluster_roles: Store<ClusterRole>,
-    pub pod_disruption_budgets: Store<PodDisruptionBudget>,
-    pub admission_policies: Store<ValidatingAdmissionPolicy>,
-    pub admission_bindings: Store<ValidatingAdmissionPolicyBinding>,
-    /// ConfigMaps, metadata only: the controls read labels, never data.
-    pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
-    /// The operator's own custom resources, which some rules read across kinds (every
-    /// change triggers every resource, like any cluster-wide change).
-    pub security_baselines: Store<SecurityBaseline>,
-    pub backup_policies: Store<BackupPolicy>,
-    pub environment_isolations: Store<EnvironmentIsolation>,
-    /// Secret digests, only when copied-secret detection is on (it needs Secret read).
-    pub secrets: Option<SecretDigests>,
-    /// Velero's objects, once its API is served (it may be installed after the operator).
-    pub velero: Arc<OnceLock<VeleroStores>>,
-    /// Why Velero's objects cannot be listed although its API is served (RBAC).
-    pub velero_unreadable: Arc<std::sync::RwLock<Option<String>>>,
-    /// The operator's own PolicyReports, once the PolicyReport API is served.
-    pub policy_reports: Arc<OnceLock<Store<DynamicObject>>>,
-}
-
 /// Polls discovery until the PolicyReport API is served, then watches the operator's reports.
 fn discover_policy_reports(
     client: Client,
@@ -81,47 +29,63 @@ fn discover_policy_reports(
     triggers: broadcast::Sender<Trigger>,
 ) {
     tokio::spawn(async move {
-        loop {
-            let served = client
-                .list_api_group_resources(crate::report::API_VERSION)
-                .await
-                .is_ok_and(|list| list.resources.iter().any(|r| r.name == "policyreports"));
-            if served {
-                let resource = crate::desired::OwnedKind::PolicyReport.api_resource();
-                let owned = watcher::Config::default()
-                    .labels(&format!(
-                        "{}={}",
-                        crate::desired::MANAGED_BY,
-                        crate::desired::OPERATOR
-                    ))
-                    .any_semantic();
-                let writer = reflector::store::Writer::new(resource.clone());
-                let reader = writer.as_reader();
-                let stream = watcher(
-                    Api::<DynamicObject>::all_with(client.clone(), &resource),
-                    owned,
-                )
-                .default_backoff()
-                .reflect(writer)
-                .touched_objects();
-                let sender = triggers.clone();
-                tokio::spawn(async move {
-                    let mut stream = std::pin::pin!(stream);
-                    while let Ok(Some(report)) = stream.try_next().await {
-                        let _ = sender.send(Trigger {
-                            namespace: report.namespace(),
-                        });
-                    }
+        wait_until_served(
+            &client,
+            crate::desired::report::API_VERSION,
+            "policyreports",
+        )
+        .await;
+        let resource = crate::desired::OwnedKind::PolicyReport.api_resource();
+        let owned = owned_only();
+        let writer = reflector::store::Writer::new(resource.clone());
+        let reader = writer.as_reader();
+        let stream = watcher(
+            Api::<DynamicObject>::all_with(client.clone(), &resource),
+            owned,
+        )
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+        let sender = triggers.clone();
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Ok(Some(report)) = stream.try_next().await {
+                let _ = sender.send(Trigger {
+                    namespace: report.namespace(),
                 });
-                let _ = reader.wait_until_ready().await;
-                let _ = cell.set(reader);
-                tracing::info!("PolicyReport API found; writing reports");
-                let _ = triggers.send(Trigger { namespace: None });
-                return;
             }
-            tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
-        }
+        });
+        let _ = reader.wait_until_ready().await;
+        let _ = cell.set(reader);
+        tracing::info!("PolicyReport API found; writing reports");
+        let _ = triggers.send(Trigger { namespace: None });
     });
+}
+
+/// Watches only the objects the operator manages (its managed-by label).
+fn owned_only() -> watcher::Config {
+    watcher::Config::default()
+        .labels(&format!(
+            "{}={}",
+            crate::desired::MANAGED_BY,
+            crate::desired::OPERATOR
+        ))
+        .any_semantic()
+}
+
+/// Returns once discovery lists `plural` in `group_version`, looking every
+/// [`VELERO_DISCOVERY_INTERVAL`]: for APIs installed after the operator started.
+async fn wait_until_served(client: &Client, group_version: &str, plural: &str) {
+    loop {
+        let served = client
+            .list_api_group_resources(group_version)
+            .await
+            .is_ok_and(|list| list.resources.iter().any(|r| r.name == plural));
+        if served {
+            return;
+        }
+        tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
+    }
 }
 
 #[derive(Clone)]
@@ -142,82 +106,54 @@ fn discover_velero(
 ) {
     tokio::spawn(async move {
         loop {
-            let served = client
-                .list_api_group_resources("velero.io/v1")
-                .await
-                .is_ok_and(|list| list.resources.iter().any(|r| r.name == "schedules"));
-            if served {
-                // A forbidden list would leave the reflectors waiting forever and Velero
-                // looking absent: say why instead, and look again.
-                let why = unlistable_velero_kind(&client).await;
-                let changed = {
-                    let mut current = unreadable.write().unwrap_or_else(|p| p.into_inner());
-                    let changed = *current != why;
-                    current.clone_from(&why);
-                    changed
-                };
-                if changed {
-                    let _ = triggers.send(Trigger { namespace: None });
-                }
-                if why.is_some() {
-                    tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
-                    continue;
-                }
-                let all = watcher::Config::default().any_semantic();
-                let stores = VeleroStores {
-                    schedules: reflect(Api::all(client.clone()), all.clone(), &triggers),
-                    backups: reflect(Api::all(client.clone()), all.clone(), &triggers),
-                    restores: reflect(Api::all(client.clone()), all.clone(), &triggers),
-                    storage_locations: reflect(Api::all(client.clone()), all, &triggers),
-                };
-                let _ = futures::future::join4(
-                    stores.schedules.wait_until_ready(),
-                    stores.backups.wait_until_ready(),
-                    stores.restores.wait_until_ready(),
-                    stores.storage_locations.wait_until_ready(),
-                )
-                .await;
-                let _ = cell.set(stores);
-                tracing::info!("Velero API found; watching its objects");
+            wait_until_served(&client, "velero.io/v1", "schedules").await;
+            // A forbidden list would leave the reflectors waiting forever and Velero
+            // looking absent: say why instead, and look again.
+            let why = unlistable_velero_kind(&client).await;
+            let changed = {
+                let mut current = unreadable.write().unwrap_or_else(|p| p.into_inner());
+                let changed = *current != why;
+                current.clone_from(&why);
+                changed
+            };
+            if changed {
                 let _ = triggers.send(Trigger { namespace: None });
-                return;
             }
-            tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
+            if why.is_some() {
+                tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
+                continue;
+            }
+            let all = watcher::Config::default().any_semantic();
+            let stores = VeleroStores {
+                schedules: reflect(Api::all(client.clone()), all.clone(), &triggers),
+                backups: reflect(Api::all(client.clone()), all.clone(), &triggers),
+                restores: reflect(Api::all(client.clone()), all.clone(), &triggers),
+                storage_locations: reflect(Api::all(client.clone()), all, &triggers),
+            };
+            let _ = futures::future::join4(
+                stores.schedules.wait_until_ready(),
+                stores.backups.wait_until_ready(),
+                stores.restores.wait_until_ready(),
+                stores.storage_locations.wait_until_ready(),
+            )
+            .await;
+            let _ = cell.set(stores);
+            tracing::info!("Velero API found; watching its objects");
+            let _ = triggers.send(Trigger { namespace: None });
+            return;
         }
     });
 }
 
 /// The first Velero kind the operator may not list, with the API server's refusal.
 async fn unlistable_velero_kind(client: &Client) -> Option<String> {
-    let probe = kube::api::ListParams::default().limit(1);
     let refusals = [
-        (
-            "schedules",
-            Api::<Schedule>::all(client.clone())
-                .list_metadata(&probe)
-                .await
-                .err(),
-        ),
-        (
-            "backups",
-            Api::<Backup>::all(client.clone())
-                .list_metadata(&probe)
-                .await
-                .err(),
-        ),
-        (
-            "restores",
-            Api::<Restore>::all(client.clone())
-                .list_metadata(&probe)
-                .await
-                .err(),
-        ),
+        ("schedules", list_refused::<Schedule>(client).await),
+        ("backups", list_refused::<Backup>(client).await),
+        ("restores", list_refused::<Restore>(client).await),
         (
             "backupstoragelocations",
-            Api::<BackupStorageLocation>::all(client.clone())
-                .list_metadata(&probe)
-                .await
-                .err(),
+            list_refused::<BackupStorageLocation>(client).await,
         ),
     ];
     refusals
@@ -229,6 +165,19 @@ async fn unlistable_velero_kind(client: &Client) -> Option<String> {
             )),
             _ => None,
         })
+}
+
+/// Why listing `K` in every namespace fails, if it does.
+async fn list_refused<K>(client: &Client) -> Option<kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+    K::DynamicType: Default,
+{
+    let probe = kube::api::ListParams::default().limit(1);
+    Api::<K>::all(client.clone())
+        .list_metadata(&probe)
+        .await
+        .err()
 }
 
 /// How often to look for Velero while it is not installed.
@@ -279,172 +228,146 @@ where
     reader
 }
 
-impl Stores {
-    pub fn start(
-        client: &Client,
-        triggers: &broadcast::Sender<Trigger>,
-        detect_copied_secrets: bool,
-    ) -> Self {
-        let all = watcher::Config::default().any_semantic();
-        let velero_unreadable: Arc<std::sync::RwLock<Option<String>>> = Arc::default();
-        let owned = watcher::Config::default()
-            .labels(&format!(
-                "{}={}",
-                crate::desired::MANAGED_BY,
-                crate::desired::OPERATOR
-            ))
-            .any_semantic();
-        macro_rules! store {
-            ($config:expr) => {
-                reflect(Api::all(client.clone()), $config.clone(), triggers)
-            };
+/// The stores and their snapshot, with one reflector per kind of
+/// [`crate::snapshot::watched_kinds`] and the kinds read differently written out.
+macro_rules! stores_for {
+    ($($field:ident: $ty:ty,)*) => {
+        /// Reflector stores for every kind the controls read.
+        #[derive(Clone)]
+        pub struct Stores {
+            $(pub $field: Store<$ty>,)*
+            pub admission_policies: Store<ValidatingAdmissionPolicy>,
+            pub admission_bindings: Store<ValidatingAdmissionPolicyBinding>,
+            /// ConfigMaps, metadata only: the controls read labels, never data.
+            pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
+            /// The operator's own custom resources, which some rules read across kinds (every
+            /// change triggers every resource, like any cluster-wide change).
+            pub security_baselines: Store<SecurityBaseline>,
+            pub backup_policies: Store<BackupPolicy>,
+            pub environment_isolations: Store<EnvironmentIsolation>,
+            /// Secret digests, only when copied-secret detection is on (it needs Secret read).
+            pub secrets: Option<SecretDigests>,
+            /// Velero's objects, once its API is served (it may be installed after the operator).
+            pub velero: Arc<OnceLock<VeleroStores>>,
+            /// Why Velero's objects cannot be listed although its API is served (RBAC).
+            pub velero_unreadable: Arc<std::sync::RwLock<Option<String>>>,
+            /// The operator's own PolicyReports, once the PolicyReport API is served.
+            pub policy_reports: Arc<OnceLock<Store<DynamicObject>>>,
         }
-        Self {
-            namespaces: store!(all),
-            network_policies: store!(all),
-            services: store!(all),
-            ingresses: store!(all),
-            persistent_volume_claims: store!(all),
-            storage_classes: store!(all),
-            pods: store!(all),
-            deployments: store!(all),
-            stateful_sets: store!(all),
-            daemon_sets: store!(all),
-            jobs: store!(all),
-            cron_jobs: store!(all),
-            service_accounts: store!(all),
-            role_bindings: store!(all),
-            cluster_role_bindings: store!(all),
-            roles: store!(all),
-            cluster_roles: store!(all),
-            pod_disruption_budgets: store!(all),
-            admission_policies: store!(owned),
-            admission_bindings: store!(owned),
-            security_baselines: store!(all),
-            backup_policies: store!(all),
-            environment_isolations: store!(all),
-            config_maps: reflect(
-                Api::<PartialObjectMeta<ConfigMap>>::all(client.clone()),
-                all.clone(),
-                triggers,
-            ),
-            secrets: detect_copied_secrets.then(|| SecretDigests::start(client, triggers)),
-            velero: {
-                let cell = Arc::new(OnceLock::new());
-                discover_velero(
-                    client.clone(),
-                    cell.clone(),
-                    velero_unreadable.clone(),
-                    triggers.clone(),
-                );
-                cell
-            },
-            velero_unreadable,
-            policy_reports: {
-                let cell = Arc::new(OnceLock::new());
-                discover_policy_reports(client.clone(), cell.clone(), triggers.clone());
-                cell
-            },
-        }
-    }
 
-    /// Waits until every store has its initial list.
-    pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
-        futures::future::try_join_all([
-            self.namespaces.wait_until_ready().boxed(),
-            self.network_policies.wait_until_ready().boxed(),
-            self.services.wait_until_ready().boxed(),
-            self.ingresses.wait_until_ready().boxed(),
-            self.persistent_volume_claims.wait_until_ready().boxed(),
-            self.storage_classes.wait_until_ready().boxed(),
-            self.pods.wait_until_ready().boxed(),
-            self.deployments.wait_until_ready().boxed(),
-            self.stateful_sets.wait_until_ready().boxed(),
-            self.daemon_sets.wait_until_ready().boxed(),
-            self.jobs.wait_until_ready().boxed(),
-            self.cron_jobs.wait_until_ready().boxed(),
-            self.service_accounts.wait_until_ready().boxed(),
-            self.role_bindings.wait_until_ready().boxed(),
-            self.cluster_role_bindings.wait_until_ready().boxed(),
-            self.roles.wait_until_ready().boxed(),
-            self.cluster_roles.wait_until_ready().boxed(),
-            self.pod_disruption_budgets.wait_until_ready().boxed(),
-            self.admission_policies.wait_until_ready().boxed(),
-            self.admission_bindings.wait_until_ready().boxed(),
-            self.config_maps.wait_until_ready().boxed(),
-            self.security_baselines.wait_until_ready().boxed(),
-            self.backup_policies.wait_until_ready().boxed(),
-            self.environment_isolations.wait_until_ready().boxed(),
-        ])
-        .await
-        .map(|_| ())
-    }
+        impl Stores {
+            pub fn start(
+                client: &Client,
+                triggers: &broadcast::Sender<Trigger>,
+                detect_copied_secrets: bool,
+            ) -> Self {
+                let all = watcher::Config::default().any_semantic();
+                let velero_unreadable: Arc<std::sync::RwLock<Option<String>>> = Arc::default();
+                let owned = owned_only();
+                macro_rules! store {
+                    ($config:expr) => {
+                        reflect(Api::all(client.clone()), $config.clone(), triggers)
+                    };
+                }
+                Self {
+                    $($field: store!(all),)*
+                    admission_policies: store!(owned),
+                    admission_bindings: store!(owned),
+                    security_baselines: store!(all),
+                    backup_policies: store!(all),
+                    environment_isolations: store!(all),
+                    config_maps: reflect(
+                        Api::<PartialObjectMeta<ConfigMap>>::all(client.clone()),
+                        all.clone(),
+                        triggers,
+                    ),
+                    secrets: detect_copied_secrets.then(|| SecretDigests::start(client, triggers)),
+                    velero: {
+                        let cell = Arc::new(OnceLock::new());
+                        discover_velero(
+                            client.clone(),
+                            cell.clone(),
+                            velero_unreadable.clone(),
+                            triggers.clone(),
+                        );
+                        cell
+                    },
+                    velero_unreadable,
+                    policy_reports: {
+                        let cell = Arc::new(OnceLock::new());
+                        discover_policy_reports(client.clone(), cell.clone(), triggers.clone());
+                        cell
+                    },
+                }
+            }
 
-    /// The current cluster state as plain data: shared `Arc`s, no API call.
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            namespaces: self.namespaces.state(),
-            network_policies: self.network_policies.state(),
-            services: self.services.state(),
-            ingresses: self.ingresses.state(),
-            persistent_volume_claims: self.persistent_volume_claims.state(),
-            storage_classes: self.storage_classes.state(),
-            pods: self.pods.state(),
-            deployments: self.deployments.state(),
-            stateful_sets: self.stateful_sets.state(),
-            daemon_sets: self.daemon_sets.state(),
-            jobs: self.jobs.state(),
-            cron_jobs: self.cron_jobs.state(),
-            service_accounts: self.service_accounts.state(),
-            role_bindings: self.role_bindings.state(),
-            cluster_role_bindings: self.cluster_role_bindings.state(),
-            roles: self.roles.state(),
-            cluster_roles: self.cluster_roles.state(),
-            pod_disruption_budgets: self.pod_disruption_budgets.state(),
-            config_maps: self
-                .config_maps
-                .state()
-                .iter()
-                .map(|cm| {
-                    Arc::new(ObjectMetaOnly {
-                        kind: "ConfigMap",
-                        namespace: cm.metadata.namespace.clone().unwrap_or_default(),
-                        name: cm.metadata.name.clone().unwrap_or_default(),
-                        labels: cm.metadata.labels.clone().unwrap_or_default(),
-                    })
-                })
-                .collect(),
-            secrets: match &self.secrets {
-                Some(digests) => digests.observed(),
-                None => crate::snapshot::Observed::NotObserved(
-                    "the operator runs without --detect-copied-secrets (Helm value copiedSecretDetection), so it does not read Secrets".into(),
-                ),
-            },
-            velero: match self.velero.get() {
-                Some(v) => VeleroSnapshot {
-                    installed: true,
-                    unreadable: None,
-                    schedules: v.schedules.state(),
-                    backups: v.backups.state(),
-                    restores: v.restores.state(),
-                    storage_locations: v.storage_locations.state(),
-                },
-                None => VeleroSnapshot {
-                    unreadable: self
-                        .velero_unreadable
-                        .read()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .clone(),
-                    ..VeleroSnapshot::default()
-                },
-            },
-            custom_resources: CustomResources {
-                security_baselines: self.security_baselines.state(),
-                backup_policies: self.backup_policies.state(),
-                environment_isolations: self.environment_isolations.state(),
-            },
-            // The built-in list; the controllers add the configured names (see `Context`).
-            excluded: Default::default(),
+            /// Waits until every store has its initial list.
+            pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+                futures::future::try_join_all([
+                    $(self.$field.wait_until_ready().boxed(),)*
+                    self.admission_policies.wait_until_ready().boxed(),
+                    self.admission_bindings.wait_until_ready().boxed(),
+                    self.config_maps.wait_until_ready().boxed(),
+                    self.security_baselines.wait_until_ready().boxed(),
+                    self.backup_policies.wait_until_ready().boxed(),
+                    self.environment_isolations.wait_until_ready().boxed(),
+                ])
+                .await
+                .map(|_| ())
+            }
+
+            /// The current cluster state as plain data: shared `Arc`s, no API call.
+            pub fn snapshot(&self) -> Snapshot {
+                Snapshot {
+                    $($field: self.$field.state(),)*
+                    config_maps: self
+                        .config_maps
+                        .state()
+                        .iter()
+                        .map(|cm| {
+                            Arc::new(ObjectMetaOnly {
+                                kind: "ConfigMap",
+                                namespace: cm.metadata.namespace.clone().unwrap_or_default(),
+                                name: cm.metadata.name.clone().unwrap_or_default(),
+                                labels: cm.metadata.labels.clone().unwrap_or_default(),
+                            })
+                        })
+                        .collect(),
+                    secrets: match &self.secrets {
+                        Some(digests) => digests.observed(),
+                        None => crate::snapshot::Observed::NotObserved(
+                            "the operator runs without --detect-copied-secrets (Helm value copiedSecretDetection), so it does not read Secrets".into(),
+                        ),
+                    },
+                    velero: match self.velero.get() {
+                        Some(v) => VeleroSnapshot {
+                            installed: true,
+                            unreadable: None,
+                            schedules: v.schedules.state(),
+                            backups: v.backups.state(),
+                            restores: v.restores.state(),
+                            storage_locations: v.storage_locations.state(),
+                        },
+                        None => VeleroSnapshot {
+                            unreadable: self
+                                .velero_unreadable
+                                .read()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .clone(),
+                            ..VeleroSnapshot::default()
+                        },
+                    },
+                    custom_resources: CustomResources {
+                        security_baselines: self.security_baselines.state(),
+                        backup_policies: self.backup_policies.state(),
+                        environment_isolations: self.environment_isolations.state(),
+                    },
+                    // The built-in list; the controllers add the configured names
+                    // (see `Context::snapshot`).
+                    excluded: Default::default(),
+                }
+            }
         }
-    }
+    };
 }
+crate::snapshot::watched_kinds!(stores_for);

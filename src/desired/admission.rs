@@ -5,9 +5,9 @@ use super::{DesiredObject, OwnedKind, Owner};
 use crate::api::security_baseline::{ImagesSpec, ResourcesSpec};
 use crate::api::{Exemption, SecurityBaselineSpec};
 use crate::catalog::ControlId;
-use crate::evaluate::exemptions::Live;
-use crate::evaluate::{encryption, images, privilege};
 use crate::snapshot::Snapshot;
+use crate::vocabulary::exemptions::Live;
+use crate::vocabulary::{images, rbac, storage};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::core::Selector;
@@ -466,8 +466,8 @@ pub fn security_baseline(
         rules_out.push(in_transit_rule());
     }
     if let Some(at_rest) = encryption.and_then(|e| e.at_rest.as_ref()) {
-        let classes = encryption::encrypted_class_names(at_rest, snapshot);
-        let default_class = encryption::default_class_name(snapshot);
+        let classes = storage::encrypted_class_names(at_rest, snapshot);
+        let default_class = storage::default_class_name(snapshot);
         rules_out.push(at_rest_rule(&classes, default_class.as_ref()));
     }
     if let Some(images) = &spec.images {
@@ -477,7 +477,7 @@ pub fn security_baseline(
         let mut forbidden = access.forbidden_roles.clone();
         let mut namespaced = Vec::new();
         if access.forbid_wildcard_roles {
-            let (cluster, roles) = privilege::wildcard_role_names(snapshot);
+            let (cluster, roles) = rbac::wildcard_role_names(snapshot);
             forbidden.extend(cluster);
             namespaced = roles;
         }
@@ -497,226 +497,5 @@ pub fn security_baseline(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn owner() -> Owner {
-        Owner {
-            api_version: "security.baseline.dev/v1alpha1".into(),
-            kind: "SecurityBaseline".into(),
-            name: "sb".into(),
-            uid: "uid-1".into(),
-        }
-    }
-
-    fn spec(extra: Value) -> SecurityBaselineSpec {
-        let mut spec =
-            json!({"mode": "Enforce", "namespaceSelector": {"matchLabels": {"env": "prod"}}});
-        spec.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        serde_json::from_value(spec).unwrap()
-    }
-
-    fn policies(spec: &SecurityBaselineSpec) -> Vec<Value> {
-        security_baseline(
-            &owner(),
-            spec,
-            &Snapshot::default(),
-            "2026-01-01T00:00:00Z".parse().unwrap(),
-        )
-        .into_iter()
-        .filter(|o| o.kind == OwnedKind::ValidatingAdmissionPolicy)
-        .map(|o| o.body)
-        .collect()
-    }
-
-    fn policy(spec: &SecurityBaselineSpec, control: ControlId) -> Value {
-        let name = format!("sb-sb-{control}");
-        policies(spec)
-            .into_iter()
-            .find(|p| p["metadata"]["name"] == name.as_str())
-            .unwrap_or_else(|| panic!("no policy {name}"))
-    }
-
-    #[test]
-    fn invalid_selector_renders_as_selecting_nothing() {
-        for selector in [
-            json!({"matchExpressions": [{"key": "a", "operator": "NotIn"}]}),
-            json!({"matchLabels": {"b": "c"}, "matchExpressions": [{"key": "a", "operator": "Bogus", "values": ["x"]}]}),
-        ] {
-            let selector: LabelSelector = serde_json::from_value(selector).unwrap();
-            assert_eq!(selector_cel(&selector, OBJECT_LABELS), "false");
-        }
-    }
-
-    #[test]
-    fn exemption_selector_also_matches_pod_template_labels() {
-        let spec = spec(json!({
-            "images": {"disallowLatestTag": true},
-            "exemptions": [{"controls": ["trusted-images"], "selector": {"matchLabels": {"exempt": "yes"}}, "reason": "r", "approvedBy": "a", "expires": "2030-01-01"}],
-        }));
-        let p = policy(&spec, ControlId::TrustedImages);
-        let condition = p["spec"]["matchConditions"][0]["expression"]
-            .as_str()
-            .unwrap();
-        assert!(condition.contains(OBJECT_LABELS), "{condition}");
-        assert!(condition.contains(TEMPLATE_LABELS), "{condition}");
-        assert!(condition.contains(CRONJOB_TEMPLATE_LABELS), "{condition}");
-    }
-
-    #[test]
-    fn no_exemption_renders_no_condition() {
-        let spec = spec(json!({"images": {"disallowLatestTag": true}}));
-        let p = policy(&spec, ControlId::TrustedImages);
-        assert!(p["spec"]["matchConditions"].is_null(), "{p}");
-    }
-
-    #[test]
-    fn every_policy_judges_updates_only_when_judged_fields_change() {
-        let spec = spec(json!({
-            "encryption": {"inTransit": {"requireIngressTLS": true}, "atRest": {"encryptedStorageClasses": ["enc"]}},
-            "images": {"allowedRegistries": ["registry.acme.test"], "requireDigest": true, "disallowLatestTag": true},
-            "access": {"forbiddenRoles": ["admin"]},
-            "resources": {"requireRequests": true},
-        }));
-        let all = policies(&spec);
-        assert_eq!(all.len(), 5);
-        for p in all {
-            let spec = &p["spec"];
-            let judged = spec["variables"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|v| v["name"] == "judged")
-                .unwrap_or_else(|| panic!("{} has no judged variable", p["metadata"]["name"]));
-            assert!(
-                judged["expression"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("request.operation != 'UPDATE'")
-            );
-            for v in spec["validations"].as_array().unwrap() {
-                assert!(
-                    v["expression"]
-                        .as_str()
-                        .unwrap()
-                        .starts_with("!variables.judged || (")
-                );
-            }
-            for rule in spec["matchConstraints"]["resourceRules"]
-                .as_array()
-                .unwrap()
-            {
-                assert!(
-                    !rule["operations"]
-                        .as_array()
-                        .unwrap()
-                        .contains(&json!("DELETE"))
-                );
-                for r in rule["resources"].as_array().unwrap() {
-                    let r = r.as_str().unwrap();
-                    assert!(!r.contains('/') || r == "pods/ephemeralcontainers", "{r}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn trusted_images_covers_ephemeral_containers_and_registry_boundaries() {
-        let spec =
-            spec(json!({"images": {"allowedRegistries": ["registry.acme.test", "r.test/team/"]}}));
-        let p = policy(&spec, ControlId::TrustedImages);
-        let resources = p["spec"]["matchConstraints"]["resourceRules"].to_string();
-        assert!(
-            resources.contains("pods/ephemeralcontainers"),
-            "{resources}"
-        );
-        let expression = p["spec"]["validations"][0]["expression"].as_str().unwrap();
-        assert!(
-            expression.contains("['registry.acme.test/', 'r.test/team/']"),
-            "{expression}"
-        );
-    }
-
-    #[test]
-    fn least_privilege_matches_cluster_roles_by_kind() {
-        let spec = spec(json!({"access": {"forbiddenRoles": ["admin"]}}));
-        let p = policy(&spec, ControlId::LeastPrivilege);
-        let expression = p["spec"]["validations"][0]["expression"].as_str().unwrap();
-        assert!(
-            expression.contains(
-                "object.roleRef.kind == 'ClusterRole' && object.roleRef.name in ['admin']"
-            ),
-            "{expression}"
-        );
-    }
-
-    #[test]
-    fn expiry_of_the_last_exemption_changes_the_policy_the_operator_compares() {
-        let spec = spec(json!({
-            "images": {"disallowLatestTag": true},
-            "exemptions": [{"controls": ["trusted-images"], "selector": {"matchLabels": {"exempt": "yes"}}, "reason": "r", "approvedBy": "a", "expires": "2026-01-01T00:00:10Z"}],
-        }));
-        let render = |now: &str| {
-            security_baseline(&owner(), &spec, &Snapshot::default(), now.parse().unwrap())
-                .into_iter()
-                .find(|o| o.kind == OwnedKind::ValidatingAdmissionPolicy)
-                .unwrap()
-                .body
-        };
-        let live = render("2026-01-01T00:00:00Z");
-        let expired = render("2026-01-01T00:00:11Z");
-        // The live policy still waives; the re-rendered one must not look already applied.
-        let content = |body: &Value| {
-            use crate::desired::canonical::{canonical, content};
-            let kind = OwnedKind::ValidatingAdmissionPolicy;
-            content(kind, &canonical(kind, body))
-        };
-        assert_ne!(content(&expired), content(&live));
-        assert!(expired["spec"]["matchConditions"].is_null(), "{expired}");
-    }
-
-    #[test]
-    fn claim_without_class_is_judged_by_the_default_class_it_gets() {
-        let class = |name: &str, default: bool| {
-            let annotations = if default {
-                json!({"storageclass.kubernetes.io/is-default-class": "true"})
-            } else {
-                json!({})
-            };
-            std::sync::Arc::new(
-                serde_json::from_value(json!({
-                    "metadata": {"name": name, "annotations": annotations},
-                    "provisioner": "p",
-                }))
-                .unwrap(),
-            )
-        };
-        let spec = spec(json!({"encryption": {"atRest": {"encryptedStorageClasses": ["enc"]}}}));
-        for (default, admits_classless) in [("enc", true), ("plain", false)] {
-            let snapshot = Snapshot {
-                storage_classes: vec![
-                    class("enc", default == "enc"),
-                    class("plain", default == "plain"),
-                ],
-                ..Snapshot::default()
-            };
-            let p = security_baseline(
-                &owner(),
-                &spec,
-                &snapshot,
-                "2026-01-01T00:00:00Z".parse().unwrap(),
-            )
-            .into_iter()
-            .find(|o| o.kind == OwnedKind::ValidatingAdmissionPolicy)
-            .unwrap()
-            .body;
-            let expression = p["spec"]["validations"][0]["expression"].as_str().unwrap();
-            assert!(
-                expression.ends_with(&format!(": {admits_classless})")),
-                "default {default}: {expression}"
-            );
-        }
-    }
-}
+#[path = "admission_tests.rs"]
+mod tests;

@@ -11,6 +11,7 @@ pub mod isolation;
 pub mod network_policy;
 pub mod overlap;
 pub mod pod_security_labels;
+pub mod report;
 pub mod velero;
 
 use kube::Resource;
@@ -56,8 +57,8 @@ impl OwnedKind {
             Self::PolicyReport => kube::core::ApiResource {
                 group: "wgpolicyk8s.io".into(),
                 version: "v1alpha2".into(),
-                api_version: crate::report::API_VERSION.into(),
-                kind: crate::report::KIND.into(),
+                api_version: crate::desired::report::API_VERSION.into(),
+                kind: crate::desired::report::KIND.into(),
                 plural: "policyreports".into(),
             },
         }

@@ -5,9 +5,10 @@ use super::{DesiredObject, OwnedKind, Owner};
 use crate::api::PortSpec;
 use crate::api::security_baseline::{NetworkSpec, TrafficDirection};
 use crate::catalog::ControlId;
-use crate::evaluate::exemptions::{Live, covers};
-use crate::evaluate::{ObjectRef, selects};
 use crate::snapshot::Snapshot;
+use crate::vocabulary::exemptions::{Live, covers};
+use crate::vocabulary::objects::ObjectRef;
+use crate::vocabulary::selection::selects;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 

@@ -4,7 +4,7 @@
 use super::network_policy::describe_selector;
 use crate::api::security_baseline::PodSecuritySpec;
 use crate::catalog::ControlId;
-use crate::evaluate::exemptions::Live;
+use crate::vocabulary::exemptions::Live;
 use std::collections::BTreeMap;
 
 /// The labels a selected namespace carries in Enforce mode: enforce, warn and audit at the

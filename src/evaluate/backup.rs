@@ -6,74 +6,19 @@
 
 use super::{ControlOutcome, Evaluation, ObjectRef, Violation, selected_namespaces};
 use crate::api::BackupPolicySpec;
-use crate::api::backup_policy::{RestoreTestResult, RestoreTestSpec};
+use crate::api::backup_policy::RestoreTestResult;
 use crate::catalog::ControlId;
-use crate::duration;
 use crate::snapshot::Snapshot;
-use crate::velero::{Backup, BackupStorageLocation, BackupStorageLocationSpec, Restore, Schedule};
+use crate::validate::{RestoreTest, ValidBackupPolicy};
+use crate::velero::{Backup, BackupStorageLocationSpec, Schedule};
+use crate::vocabulary::time::{elapsed, finished_at, human, human_age, later};
+use crate::vocabulary::velero_view::{
+    VeleroView, attempted_at, backup_phase, belongs_to_policy, includes, qualified,
+};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-/// Label whose value is the BackupPolicy's name. Set on the owned Schedule and its template,
-/// so Velero copies it onto every Backup, and on restore-test objects.
-pub const POLICY_LABEL: &str = "security.baseline.dev/backup-policy";
-/// Marks a restore-test sandbox namespace (and its Restore) so EnvironmentIsolation can tell a
-/// quarantined restore apart from production data landing in a non-production namespace.
-/// The label alone proves nothing: see [`is_restore_test_sandbox`].
-pub const RESTORE_TEST_LABEL: &str = "security.baseline.dev/restore-test";
-/// Set on a sandbox Namespace when the operator creates it: the uid of the BackupPolicy whose
-/// restore test it holds. Admission policies see a namespace's annotations but not its
-/// ownerReferences (`namespaceObject` carries no ownerReferences), so this annotation, not
-/// the ownerReference the sandbox also carries, is what every check reads.
-pub const RESTORE_TEST_POLICY_UID: &str = "security.baseline.dev/restore-test-policy-uid";
-/// Every sandbox's name starts with this (see `desired::velero::sandbox_name`).
-pub const RESTORE_TEST_PREFIX: &str = "restore-test-";
-
-/// Whether a namespace is a restore-test sandbox the operator created, the one test every
-/// part of the operator uses (EnvironmentIsolation's evaluation and admission policies, and
-/// the restore-test planner).
-///
-/// A sandbox carries everything the operator sets when it creates one: the name prefix, the
-/// restore-test label, and the uid of a BackupPolicy that exists. The name or the label alone
-/// never suffices, and an existing namespace cannot be renamed into a sandbox; label
-/// protection (EnvironmentIsolation) also refuses adding the markers to an existing namespace.
-/// `desired::isolation::sandbox_cel` is the same test in CEL; keep the two in step.
-pub fn is_restore_test_sandbox(meta: &ObjectMeta, snapshot: &Snapshot) -> bool {
-    sandbox_policy_uid(meta).is_some_and(|uid| {
-        snapshot
-            .custom_resources
-            .backup_policies
-            .iter()
-            .any(|p| p.metadata.uid.as_deref() == Some(uid))
-    })
-}
-
-/// The BackupPolicy uid a namespace claims to be a sandbox of, if it carries the sandbox name
-/// prefix, label and annotation; whether that policy exists is [`is_restore_test_sandbox`]'s.
-pub fn sandbox_policy_uid(meta: &ObjectMeta) -> Option<&str> {
-    let named = meta
-        .name
-        .as_deref()
-        .is_some_and(|n| n.starts_with(RESTORE_TEST_PREFIX));
-    let labelled = meta
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(RESTORE_TEST_LABEL))
-        .is_some_and(|v| v == "true");
-    let uid = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(RESTORE_TEST_POLICY_UID))
-        .filter(|uid| !uid.is_empty());
-    uid.filter(|_| named && labelled).map(String::as_str)
-}
-
-/// "At least annually", the seeds' weakest wording, when `restoreTest.every` is absent.
-pub const DEFAULT_RESTORE_TEST_EVERY: Duration = Duration::from_secs(8760 * 3600);
-pub const DEFAULT_KEEP_SANDBOX_FOR: Duration = Duration::from_secs(3600);
-pub const DEFAULT_MIN_RESTORED_ITEMS: i64 = 1;
 /// Velero stamps start and expiration a moment apart; this keeps `ttl == min` passing.
 const RETENTION_SLACK: Duration = Duration::from_secs(60);
 
@@ -101,12 +46,11 @@ pub const GENERIC_ENCRYPTION_KEYS: &[&str] = &[
 ];
 
 const NOT_INSTALLED: &str = "Velero is not installed (velero.io/v1 is not served)";
-const COMPLETED: &str = "Completed";
 const FAILED_PHASES: &[&str] = &["Failed", "PartiallyFailed", "FailedValidation"];
 
 pub fn evaluate(
     name: &str,
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     last_restore_test: Option<&RestoreTestResult>,
     snapshot: &Snapshot,
     now: Timestamp,
@@ -182,168 +126,23 @@ fn namespace_ref(snapshot: &Snapshot, namespace: &str) -> ObjectRef {
     ObjectRef::namespace(namespace, &labels)
 }
 
-fn invalid_duration(name: &str, field: &str, value: &str) -> Violation {
-    Violation::new(
-        policy_ref(name),
-        format!("{field} `{value}` is not a duration such as 24h, 90m or 1h30m"),
-    )
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading Velero's objects
-
-/// Velero's objects in the namespace Velero runs in.
-pub struct VeleroView<'a> {
-    pub snapshot: &'a Snapshot,
-    pub namespace: &'a str,
-}
-
-impl<'a> VeleroView<'a> {
-    pub fn new(snapshot: &'a Snapshot, spec: &'a BackupPolicySpec) -> Self {
-        Self {
-            snapshot,
-            namespace: spec.velero_namespace(),
-        }
-    }
-
-    fn here(&self, meta: &ObjectMeta) -> bool {
-        meta.namespace.as_deref() == Some(self.namespace)
-    }
-
-    pub fn schedules(&self) -> impl Iterator<Item = &'a Schedule> + '_ {
-        let all = &self.snapshot.velero.schedules;
-        all.iter()
-            .map(AsRef::as_ref)
-            .filter(|s| self.here(&s.metadata))
-    }
-
-    pub fn backups(&self) -> impl Iterator<Item = &'a Backup> + '_ {
-        let all = &self.snapshot.velero.backups;
-        all.iter()
-            .map(AsRef::as_ref)
-            .filter(|b| self.here(&b.metadata))
-    }
-
-    pub fn restores(&self) -> impl Iterator<Item = &'a Restore> + '_ {
-        let all = &self.snapshot.velero.restores;
-        all.iter()
-            .map(AsRef::as_ref)
-            .filter(|r| self.here(&r.metadata))
-    }
-
-    pub fn storage_location(&self, name: &str) -> Option<&'a BackupStorageLocation> {
-        let all = &self.snapshot.velero.storage_locations;
-        all.iter()
-            .map(AsRef::as_ref)
-            .find(|l| self.here(&l.metadata) && l.metadata.name.as_deref() == Some(name))
-    }
-
-    /// The newest Backup that completed and holds `namespace`, with its completion time.
-    pub fn newest_completed_backup(&self, namespace: &str) -> Option<(&'a Backup, Timestamp)> {
-        self.backups()
-            .filter(|b| includes(&b.spec.included_namespaces, namespace))
-            .filter_map(|b| Some((b, completed_at(b)?)))
-            .max_by_key(|(_, at)| *at)
-    }
-}
-
-/// Velero reads an empty include list as "all namespaces", as it does `*`.
-pub fn includes(included: &[String], namespace: &str) -> bool {
-    included.is_empty() || included.iter().any(|n| n == "*" || n == namespace)
-}
-
-pub fn belongs_to_policy(meta: &ObjectMeta, policy: &str) -> bool {
-    meta.labels
-        .as_ref()
-        .and_then(|l| l.get(POLICY_LABEL))
-        .is_some_and(|v| v == policy)
-}
-
-fn qualified(meta: &ObjectMeta) -> String {
-    format!(
-        "{}/{}",
-        meta.namespace.as_deref().unwrap_or_default(),
-        meta.name.as_deref().unwrap_or_default()
-    )
-}
-
-fn backup_phase(backup: &Backup) -> &str {
-    let status = backup.status.as_ref();
-    status.and_then(|s| s.phase.as_deref()).unwrap_or_default()
-}
-
-/// When a backup finished successfully; None for any other phase.
-pub fn completed_at(backup: &Backup) -> Option<Timestamp> {
-    if backup_phase(backup) != COMPLETED {
-        return None;
-    }
-    Some(backup.status.as_ref()?.completion_timestamp.as_ref()?.0)
-}
-
-/// When a backup attempt began, for ordering attempts whatever their outcome.
-fn attempted_at(backup: &Backup) -> Option<Timestamp> {
-    let started = backup
-        .status
-        .as_ref()
-        .and_then(|s| s.start_timestamp.as_ref());
-    started
-        .or(backup.metadata.creation_timestamp.as_ref())
-        .map(|t| t.0)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Time helpers
-
-pub fn later(at: Timestamp, by: Duration) -> Timestamp {
-    at.checked_add(by).unwrap_or(Timestamp::MAX)
-}
-
-/// `to - from`, zero when `to` is earlier (clock skew must not produce negative ages).
-pub fn elapsed(from: Timestamp, to: Timestamp) -> Duration {
-    Duration::try_from(to.duration_since(from)).unwrap_or_default()
-}
-
-/// `30h`, `1h30m`, `45s`: Go-style, zero units dropped, for messages.
-pub fn human(duration: Duration) -> String {
-    let total = duration.as_secs();
-    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
-    let mut out = String::new();
-    for (value, unit) in [(h, 'h'), (m, 'm'), (s, 's')] {
-        if value > 0 {
-            out.push_str(&format!("{value}{unit}"));
-        }
-    }
-    if out.is_empty() { "0s".into() } else { out }
-}
-
-/// Ages are shown to the minute; seconds would only make messages churn between evaluations.
-fn human_age(age: Duration) -> String {
-    if age < Duration::from_secs(60) {
-        return human(age);
-    }
-    human(Duration::from_secs(age.as_secs() / 60 * 60))
-}
-
 // ---------------------------------------------------------------------------------------------
 // automated-backup
 
 fn automated_backup(
     name: &str,
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     velero: &VeleroView,
     namespaces: &[String],
     now: Timestamp,
 ) -> ControlOutcome {
     let id = ControlId::AutomatedBackup;
-    let Ok(rpo) = duration::parse(&spec.rpo) else {
-        let finding = invalid_duration(name, "spec.rpo", &spec.rpo);
-        return ControlOutcome::checked(id, namespaces.len(), vec![finding]);
-    };
+    let rpo = spec.rpo;
     let violations = namespaces
         .iter()
         .flat_map(|ns| {
             let object = namespace_ref(velero.snapshot, ns);
-            let schedule = schedule_problem(velero, ns, rpo);
+            let schedule = schedule_problem(velero, ns, rpo, now);
             let freshness = freshness_problem(name, velero, ns, rpo, now);
             [schedule, freshness]
                 .into_iter()
@@ -355,7 +154,12 @@ fn automated_backup(
 }
 
 /// Why no Schedule covers `namespace` at least once per RPO, or None when one does.
-fn schedule_problem(velero: &VeleroView, namespace: &str, rpo: Duration) -> Option<String> {
+fn schedule_problem(
+    velero: &VeleroView,
+    namespace: &str,
+    rpo: Duration,
+    now: Timestamp,
+) -> Option<String> {
     let covering: Vec<&Schedule> = velero
         .schedules()
         .filter(|s| includes(&s.spec.template.included_namespaces, namespace))
@@ -368,7 +172,7 @@ fn schedule_problem(velero: &VeleroView, namespace: &str, rpo: Duration) -> Opti
     }
     let mut reasons = Vec::new();
     for schedule in covering {
-        match schedule_interval_problem(schedule, rpo) {
+        match schedule_interval_problem(schedule, rpo, now) {
             None => return None,
             Some(reason) => reasons.push(reason),
         }
@@ -380,16 +184,20 @@ fn schedule_problem(velero: &VeleroView, namespace: &str, rpo: Duration) -> Opti
     ))
 }
 
-fn schedule_interval_problem(schedule: &Schedule, rpo: Duration) -> Option<String> {
+fn schedule_interval_problem(schedule: &Schedule, rpo: Duration, now: Timestamp) -> Option<String> {
     let object = qualified(&schedule.metadata);
     let phase = schedule.status.as_ref().and_then(|s| s.phase.as_deref());
     if phase == Some("FailedValidation") {
         return Some(format!("Schedule `{object}` failed Velero's validation"));
     }
     let expr = &schedule.spec.schedule;
-    match cron_interval(expr) {
+    let schedule = match crate::cron::parse(expr) {
+        Ok(schedule) => schedule,
+        Err(error) => return Some(format!("Schedule `{object}`: {error}")),
+    };
+    match schedule.longest_gap(now) {
         None => Some(format!(
-            "cannot determine the interval of schedule `{object}` (`{expr}`)"
+            "Schedule `{object}` (`{expr}`) never runs: no date matches it in the next five years"
         )),
         Some(interval) if interval > rpo => Some(format!(
             "Schedule `{object}` runs every {}, less often than the RPO",
@@ -456,14 +264,14 @@ fn failed_attempts_note(name: &str, velero: &VeleroView, namespace: &str) -> Str
 /// The earliest moment a namespace that is fresh now stops being fresh (its newest completed
 /// backup turns older than the RPO): when to evaluate again if nothing else changes.
 pub fn next_deadline(
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     snapshot: &Snapshot,
     now: Timestamp,
 ) -> Option<Timestamp> {
     if !snapshot.velero.installed {
         return None;
     }
-    let rpo = duration::parse(&spec.rpo).ok()?;
+    let rpo = spec.rpo;
     let velero = VeleroView::new(snapshot, spec);
     selected_namespaces(&spec.namespace_selector, snapshot)
         .iter()
@@ -474,164 +282,22 @@ pub fn next_deadline(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Cron intervals
-
-const MINUTE: u64 = 60;
-const DAY_MINUTES: u64 = 24 * 60;
-
-/// The longest gap between two runs of a cron schedule as Velero reads it (five fields,
-/// robfig/cron descriptors such as `@daily` and `@every 6h`, optional `CRON_TZ=` prefix).
-/// None when the schedule is not one of the shapes this understands; the caller reports it
-/// rather than guessing.
-pub fn cron_interval(expr: &str) -> Option<Duration> {
-    let expr = strip_timezone(expr.trim());
-    if let Some(descriptor) = expr.strip_prefix('@') {
-        return descriptor_interval(descriptor);
-    }
-    let fields: Vec<&str> = expr.split_whitespace().collect();
-    let [minute, hour, day, month, weekday] = fields.as_slice() else {
-        return None;
-    };
-    if *month != "*" {
-        return None;
-    }
-    let times = daily_minutes(minute, hour)?;
-    let gap_minutes = match (*day, *weekday) {
-        ("*", "*") => max_cyclic_gap(&times, DAY_MINUTES)?,
-        ("*", weekday) => weekly_gap(&times, weekday)?,
-        (day, "*") => monthly_gap(&times, day)?,
-        // Day-of-month and day-of-week together fire on either: too irregular to judge.
-        _ => return None,
-    };
-    Some(Duration::from_secs(gap_minutes * MINUTE))
-}
-
-fn strip_timezone(expr: &str) -> &str {
-    let prefixed = expr.starts_with("CRON_TZ=") || expr.starts_with("TZ=");
-    match expr.split_once(char::is_whitespace) {
-        Some((_, rest)) if prefixed => rest.trim_start(),
-        _ => expr,
-    }
-}
-
-fn descriptor_interval(descriptor: &str) -> Option<Duration> {
-    let hours = |h: u64| Some(Duration::from_secs(h * 3600));
-    match descriptor.trim() {
-        "hourly" => hours(1),
-        "daily" | "midnight" => hours(24),
-        "weekly" => hours(7 * 24),
-        "monthly" => hours(31 * 24),
-        "yearly" | "annually" => hours(366 * 24),
-        other => {
-            let every = duration::parse(other.strip_prefix("every")?.trim()).ok()?;
-            (!every.is_zero()).then_some(every)
-        }
-    }
-}
-
-/// Minutes after midnight at which the schedule fires on a day it runs.
-fn daily_minutes(minute: &str, hour: &str) -> Option<Vec<u64>> {
-    let minutes = field_values(minute, 0, 59)?;
-    let hours = field_values(hour, 0, 23)?;
-    let mut times: Vec<u64> = hours
-        .iter()
-        .flat_map(|h| minutes.iter().map(move |m| h * 60 + m))
-        .collect();
-    times.sort_unstable();
-    Some(times)
-}
-
-fn weekly_gap(times: &[u64], weekday: &str) -> Option<u64> {
-    // Cron allows 7 for Sunday as well as 0.
-    let days: BTreeSet<u64> = field_values(weekday, 0, 7)?
-        .into_iter()
-        .map(|d| d % 7)
-        .collect();
-    let points = spread_over_days(times, days.iter().copied());
-    max_cyclic_gap(&points, 7 * DAY_MINUTES)
-}
-
-fn monthly_gap(times: &[u64], day: &str) -> Option<u64> {
-    // Days 29-31 are skipped in short months, so only days every month has count; measuring
-    // the cycle over 31 days gives the longest month's gap.
-    let days = field_values(day, 1, 31)?
-        .into_iter()
-        .filter(|d| *d <= 28)
-        .map(|d| d - 1);
-    let points = spread_over_days(times, days);
-    max_cyclic_gap(&points, 31 * DAY_MINUTES)
-}
-
-fn spread_over_days(times: &[u64], days: impl Iterator<Item = u64>) -> Vec<u64> {
-    days.flat_map(|d| times.iter().map(move |t| d * DAY_MINUTES + t))
-        .collect()
-}
-
-/// The longest distance between consecutive sorted points on a circle of `period`.
-fn max_cyclic_gap(points: &[u64], period: u64) -> Option<u64> {
-    let first = *points.first()?;
-    let last = *points.last()?;
-    let wrap = period - last + first;
-    let inner = points.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
-    Some(inner.max(wrap))
-}
-
-/// The values one cron field selects: `*`, `N`, `A-B`, with optional `/step`, comma lists.
-fn field_values(field: &str, min: u64, max: u64) -> Option<Vec<u64>> {
-    let mut values = BTreeSet::new();
-    for part in field.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((range, step)) => (range, step.parse::<u64>().ok().filter(|s| *s > 0)?),
-            None => (part, 1),
-        };
-        let (start, end) = match range {
-            "*" => (min, max),
-            _ => match range.split_once('-') {
-                Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
-                // `N/step` runs from N to the field's end, as in robfig/cron.
-                None if part.contains('/') => (range.parse().ok()?, max),
-                None => {
-                    let value = range.parse().ok()?;
-                    (value, value)
-                }
-            },
-        };
-        if start < min || end > max || start > end {
-            return None;
-        }
-        values.extend((start..=end).step_by(usize::try_from(step).ok()?));
-    }
-    Some(values.into_iter().collect())
-}
-
-// ---------------------------------------------------------------------------------------------
 // backup-retention
 
 fn backup_retention(
     name: &str,
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     velero: &VeleroView,
     namespaces: &[String],
 ) -> ControlOutcome {
     let id = ControlId::BackupRetention;
-    let Some(retention) = &spec.retention else {
+    let Some(retention) = spec.retention else {
         return ControlOutcome::not_applicable(id);
     };
-    let (min, max) = match (
-        duration::parse(&retention.min),
-        duration::parse(&retention.max),
-    ) {
-        (Ok(min), Ok(max)) => (min, max),
-        (Err(_), _) => {
-            let finding = invalid_duration(name, "spec.retention.min", &retention.min);
-            return ControlOutcome::checked(id, 1, vec![finding]);
-        }
-        (_, Err(_)) => {
-            let finding = invalid_duration(name, "spec.retention.max", &retention.max);
-            return ControlOutcome::checked(id, 1, vec![finding]);
-        }
+    let bounds = Bounds {
+        min: retention.min,
+        max: retention.max,
     };
-    let bounds = Bounds { min, max };
     // The policy's own objects, and any other holding a selected namespace: a copy kept too
     // long by another schedule breaks the disposal promise just the same.
     let relevant = |meta: &ObjectMeta, included: &[String]| {
@@ -689,9 +355,9 @@ fn schedule_ttl_violation(schedule: &Schedule, bounds: Bounds) -> Option<Violati
         None => format!(
             "Schedule `{object}` sets no ttl, so retention is whatever the Velero server defaults to"
         ),
-        Some(ttl) => match duration::parse(ttl) {
-            Err(_) => format!("Schedule `{object}` has a ttl `{ttl}` that cannot be read"),
-            Ok(kept) => {
+        Some(ttl) => match go_duration(ttl) {
+            None => format!("Schedule `{object}` has a ttl `{ttl}` that cannot be read"),
+            Some(kept) => {
                 let breach = bounds.breach(kept)?;
                 format!(
                     "Schedule `{object}` keeps backups for {}, {breach}",
@@ -704,6 +370,13 @@ fn schedule_ttl_violation(schedule: &Schedule, bounds: Bounds) -> Option<Violati
         ObjectRef::of("Schedule", &schedule.metadata),
         message,
     ))
+}
+
+/// A Go duration as Velero writes one (`720h0m0s`); None for what Go would not read or for
+/// a negative one.
+fn go_duration(text: &str) -> Option<Duration> {
+    let parsed: kube::core::Duration = text.parse().ok()?;
+    (!parsed.is_negative()).then(|| parsed.into())
 }
 
 /// How long Velero will keep a backup: expiration minus start. None until both are known.
@@ -793,46 +466,17 @@ pub fn is_encrypted(location: &BackupStorageLocationSpec) -> bool {
 // ---------------------------------------------------------------------------------------------
 // restore-tested
 
-/// Durations in the restore-test spec were validated by the CRD's pattern; a value that still
-/// fails to parse falls back to the default rather than disabling the test.
-pub fn restore_test_every(test: &RestoreTestSpec) -> Duration {
-    parse_or(test.every.as_deref(), DEFAULT_RESTORE_TEST_EVERY)
-}
-
-pub fn keep_sandbox_for(test: &RestoreTestSpec) -> Duration {
-    parse_or(test.keep_sandbox_for.as_deref(), DEFAULT_KEEP_SANDBOX_FOR)
-}
-
-pub fn min_restored_items(test: &RestoreTestSpec) -> i64 {
-    test.min_restored_items
-        .unwrap_or(DEFAULT_MIN_RESTORED_ITEMS)
-}
-
-pub fn rto(spec: &BackupPolicySpec) -> Option<Duration> {
-    duration::parse(spec.rto.as_deref()?).ok()
-}
-
-fn parse_or(text: Option<&str>, default: Duration) -> Duration {
-    text.and_then(|t| duration::parse(t).ok())
-        .unwrap_or(default)
-}
-
-/// When a recorded test ended (its start when it never recorded an end).
-pub fn finished_at(result: &RestoreTestResult) -> Timestamp {
-    result.completed.as_ref().unwrap_or(&result.started).0
-}
-
 fn restore_tested(
     name: &str,
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     last: Option<&RestoreTestResult>,
     now: Timestamp,
 ) -> ControlOutcome {
     let id = ControlId::RestoreTested;
-    let Some(test) = &spec.restore_test else {
+    let Some(test) = spec.restore_test else {
         return ControlOutcome::not_applicable(id);
     };
-    let violations = restore_test_problems(spec, test, last, now)
+    let violations = restore_test_problems(spec, &test, last, now)
         .into_iter()
         .map(|message| Violation::new(policy_ref(name), message))
         .collect();
@@ -841,8 +485,8 @@ fn restore_tested(
 
 /// Why the last restore test does not prove recoverability now; empty when it does.
 pub fn restore_test_problems(
-    spec: &BackupPolicySpec,
-    test: &RestoreTestSpec,
+    spec: &ValidBackupPolicy,
+    test: &RestoreTest,
     last: Option<&RestoreTestResult>,
     now: Timestamp,
 ) -> Vec<String> {
@@ -850,7 +494,7 @@ pub fn restore_test_problems(
         return vec!["no restore test has run yet".into()];
     };
     let mut problems = Vec::new();
-    let every = restore_test_every(test);
+    let every = test.every;
     let age = elapsed(finished_at(last), now);
     if age > every {
         problems.push(format!(
@@ -873,13 +517,13 @@ pub fn restore_test_problems(
 
 /// A pass recorded under an earlier RTO or item minimum is re-judged against today's spec.
 fn passed_result_problems(
-    spec: &BackupPolicySpec,
-    test: &RestoreTestSpec,
+    spec: &ValidBackupPolicy,
+    test: &RestoreTest,
     last: &RestoreTestResult,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     let took = Duration::from_secs(last.duration_seconds.unwrap_or(0).max(0).unsigned_abs());
-    if let Some(rto) = rto(spec)
+    if let Some(rto) = spec.rto
         && took > rto
     {
         problems.push(format!(
@@ -890,7 +534,7 @@ fn passed_result_problems(
         ));
     }
     let items = last.items.unwrap_or(0);
-    let wanted = min_restored_items(test);
+    let wanted = test.min_restored_items;
     if items < wanted {
         problems.push(format!(
             "restore test `{}` restored {items} items, fewer than the required {wanted}",
@@ -901,528 +545,5 @@ fn passed_result_problems(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::ControlState;
-    use crate::api::backup_policy::Retention;
-    use crate::velero::{BackupSpec, BackupStatus, ScheduleSpec, TemplateMetadata};
-    use k8s_openapi::api::core::v1::Namespace;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
-    use std::collections::BTreeMap;
-    use std::sync::Arc;
-
-    const POLICY: &str = "prod";
-
-    fn at(text: &str) -> Timestamp {
-        text.parse().unwrap()
-    }
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn meta(namespace: &str, name: &str, label_pairs: &[(&str, &str)]) -> ObjectMeta {
-        ObjectMeta {
-            namespace: Some(namespace.into()),
-            name: Some(name.into()),
-            labels: Some(labels(label_pairs)),
-            ..ObjectMeta::default()
-        }
-    }
-
-    fn spec() -> BackupPolicySpec {
-        BackupPolicySpec {
-            mode: None,
-            namespace_selector: LabelSelector {
-                match_labels: Some(labels(&[("backup", "true")])),
-                ..LabelSelector::default()
-            },
-            rpo: "24h".into(),
-            rto: None,
-            schedule: None,
-            retention: None,
-            storage_location: None,
-            require_encryption: false,
-            snapshot_volumes: None,
-            restore_test: None,
-            velero: None,
-            exemptions: Vec::new(),
-        }
-    }
-
-    fn namespace(name: &str) -> Arc<Namespace> {
-        Arc::new(Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                labels: Some(labels(&[("backup", "true")])),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        })
-    }
-
-    fn schedule(name: &str, cron: &str, included: &[&str], ttl: Option<&str>) -> Arc<Schedule> {
-        Arc::new(Schedule {
-            metadata: meta("velero", name, &[(POLICY_LABEL, POLICY)]),
-            spec: ScheduleSpec {
-                schedule: cron.into(),
-                template: BackupSpec {
-                    included_namespaces: included.iter().map(|s| s.to_string()).collect(),
-                    ttl: ttl.map(str::to_string),
-                    metadata: Some(TemplateMetadata {
-                        labels: labels(&[(POLICY_LABEL, POLICY)]),
-                    }),
-                    ..BackupSpec::default()
-                },
-                use_owner_references_in_backup: Some(false),
-            },
-            status: None,
-        })
-    }
-
-    fn backup(name: &str, phase: &str, start: &str, end: &str, expires: &str) -> Arc<Backup> {
-        let time = |t: &str| (!t.is_empty()).then(|| Time(at(t)));
-        Arc::new(Backup {
-            metadata: meta("velero", name, &[(POLICY_LABEL, POLICY)]),
-            spec: BackupSpec {
-                included_namespaces: vec!["shop".into()],
-                ..BackupSpec::default()
-            },
-            status: Some(BackupStatus {
-                phase: Some(phase.into()),
-                start_timestamp: time(start),
-                completion_timestamp: time(end),
-                expiration: time(expires),
-            }),
-        })
-    }
-
-    fn location(provider: &str, config: &[(&str, &str)]) -> Arc<BackupStorageLocation> {
-        Arc::new(BackupStorageLocation {
-            metadata: meta("velero", "default", &[]),
-            spec: BackupStorageLocationSpec {
-                provider: provider.into(),
-                config: labels(config),
-            },
-        })
-    }
-
-    fn snapshot() -> Snapshot {
-        let mut snapshot = Snapshot {
-            namespaces: vec![namespace("shop")],
-            ..Snapshot::default()
-        };
-        snapshot.velero.installed = true;
-        snapshot.velero.schedules = vec![schedule("bp-prod", "0 0 * * *", &["shop"], None)];
-        snapshot
-    }
-
-    fn state(evaluation: &Evaluation, id: ControlId) -> ControlState {
-        evaluation
-            .controls
-            .iter()
-            .find(|c| c.id == id)
-            .unwrap()
-            .state
-    }
-
-    fn messages(evaluation: &Evaluation, id: ControlId) -> Vec<String> {
-        let control = evaluation.controls.iter().find(|c| c.id == id).unwrap();
-        control.failed.iter().map(|v| v.message.clone()).collect()
-    }
-
-    #[test]
-    fn cron_interval_reads_common_shapes() {
-        let hours = |h: u64| Some(Duration::from_secs(h * 3600));
-        assert_eq!(cron_interval("30 2 * * *"), hours(24));
-        assert_eq!(cron_interval("0 */6 * * *"), hours(6));
-        assert_eq!(
-            cron_interval("0 */5 * * *"),
-            hours(5),
-            "20:00 to 00:00 is only 4h"
-        );
-        assert_eq!(
-            cron_interval("*/15 * * * *"),
-            Some(Duration::from_secs(900))
-        );
-        assert_eq!(cron_interval("0 3 * * 0"), hours(7 * 24));
-        assert_eq!(cron_interval("0 3 1 * *"), hours(31 * 24));
-        assert_eq!(cron_interval("0 0,12 * * *"), hours(12));
-        assert_eq!(
-            cron_interval("0 1 * * 1-5"),
-            hours(3 * 24),
-            "Friday to Monday"
-        );
-        assert_eq!(cron_interval("@daily"), hours(24));
-        assert_eq!(cron_interval("@every 6h"), hours(6));
-        assert_eq!(cron_interval("CRON_TZ=Europe/Berlin 0 2 * * *"), hours(24));
-    }
-
-    #[test]
-    fn cron_interval_refuses_what_it_cannot_judge() {
-        for expr in [
-            "",
-            "0 0 * *",
-            "0 0 1 * 1",
-            "0 0 * 1 *",
-            "0 0 * * MON",
-            "61 * * * *",
-        ] {
-            assert_eq!(cron_interval(expr), None, "{expr}");
-        }
-    }
-
-    #[test]
-    fn velero_unreadable_is_not_evaluated_not_failed_nor_passed() {
-        let mut snapshot = snapshot();
-        snapshot.velero.installed = false;
-        snapshot.velero.unreadable = Some("the operator may not list backups".into());
-        let mut spec = spec();
-        spec.retention = Some(crate::api::backup_policy::Retention {
-            min: "720h".into(),
-            max: "2160h".into(),
-        });
-        spec.require_encryption = true;
-        spec.restore_test = Some(RestoreTestSpec {
-            every: Some("720h".into()),
-            keep_sandbox_for: None,
-            min_restored_items: None,
-        });
-        let evaluation = evaluate(POLICY, &spec, None, &snapshot, at("2026-03-01T00:00:00Z"));
-        let states: Vec<(ControlId, ControlState)> = evaluation
-            .controls
-            .iter()
-            .map(|c| (c.id, c.state))
-            .collect();
-        for (id, state) in &states[..3] {
-            assert_eq!(*state, ControlState::NotEvaluated, "{id:?}");
-        }
-        assert_eq!(states[3].0, ControlId::RestoreTested);
-        assert_ne!(
-            states[3].1,
-            ControlState::NotEvaluated,
-            "judged from status"
-        );
-        assert!(!evaluation.compliant());
-    }
-
-    #[test]
-    fn velero_missing_fails_every_control_each_on_its_own_unit() {
-        let mut snapshot = snapshot();
-        snapshot.velero.installed = false;
-        let evaluation = evaluate(POLICY, &spec(), None, &snapshot, at("2026-03-01T00:00:00Z"));
-        assert_eq!(evaluation.controls.len(), 4);
-        for control in &evaluation.controls {
-            assert_eq!(control.state, ControlState::Fail);
-            // automated-backup counts namespaces, so each selected one fails; the others
-            // point at the policy.
-            let kind = match control.id {
-                ControlId::AutomatedBackup => "Namespace",
-                _ => "BackupPolicy",
-            };
-            assert_eq!(control.failed[0].object.kind, kind, "{}", control.id);
-            assert_eq!(control.failed[0].message, NOT_INSTALLED);
-            assert!(control.failed_objects() <= usize::try_from(control.checked).unwrap());
-        }
-    }
-
-    #[test]
-    fn controls_come_in_catalog_order_and_unset_ones_do_not_apply() {
-        let evaluation = evaluate(
-            POLICY,
-            &spec(),
-            None,
-            &snapshot(),
-            at("2026-03-01T00:00:00Z"),
-        );
-        let ids: Vec<ControlId> = evaluation.controls.iter().map(|c| c.id).collect();
-        assert_eq!(
-            ids,
-            [
-                ControlId::AutomatedBackup,
-                ControlId::BackupRetention,
-                ControlId::BackupEncryption,
-                ControlId::RestoreTested
-            ]
-        );
-        for id in &ids[1..] {
-            assert_eq!(state(&evaluation, *id), ControlState::NotApplicable);
-        }
-    }
-
-    #[test]
-    fn freshness_flips_with_time() {
-        let mut snapshot = snapshot();
-        let evaluate_at =
-            |snapshot: &Snapshot, now: &str| evaluate(POLICY, &spec(), None, snapshot, at(now));
-        let before = evaluate_at(&snapshot, "2026-03-01T12:00:00Z");
-        assert_eq!(
-            state(&before, ControlId::AutomatedBackup),
-            ControlState::Fail
-        );
-        assert_eq!(
-            messages(&before, ControlId::AutomatedBackup),
-            ["namespace `shop` has no completed backup"]
-        );
-
-        snapshot.velero.backups = vec![backup(
-            "b1",
-            "Completed",
-            "2026-03-01T00:00:00Z",
-            "2026-03-01T00:10:00Z",
-            "",
-        )];
-        let fresh = evaluate_at(&snapshot, "2026-03-01T12:00:00Z");
-        assert_eq!(
-            state(&fresh, ControlId::AutomatedBackup),
-            ControlState::Pass
-        );
-        assert_eq!(
-            next_deadline(&spec(), &snapshot, at("2026-03-01T12:00:00Z")),
-            Some(at("2026-03-02T00:10:00Z"))
-        );
-
-        let stale = evaluate_at(&snapshot, "2026-03-02T06:10:00Z");
-        assert_eq!(
-            state(&stale, ControlId::AutomatedBackup),
-            ControlState::Fail
-        );
-        assert_eq!(
-            messages(&stale, ControlId::AutomatedBackup),
-            ["newest completed backup `b1` of namespace `shop` is 30h old, older than the RPO 24h"]
-        );
-        assert_eq!(
-            next_deadline(&spec(), &snapshot, at("2026-03-02T06:10:00Z")),
-            None
-        );
-    }
-
-    #[test]
-    fn stale_namespace_counts_failed_attempts_when_the_newest_failed() {
-        let mut snapshot = snapshot();
-        snapshot.velero.backups = vec![
-            backup(
-                "b1",
-                "Completed",
-                "2026-03-01T00:00:00Z",
-                "2026-03-01T00:10:00Z",
-                "",
-            ),
-            backup(
-                "b2",
-                "PartiallyFailed",
-                "2026-03-02T00:00:00Z",
-                "2026-03-02T00:10:00Z",
-                "",
-            ),
-            backup("b3", "Failed", "2026-03-03T00:00:00Z", "", ""),
-        ];
-        let evaluation = evaluate(POLICY, &spec(), None, &snapshot, at("2026-03-03T01:00:00Z"));
-        let message = &messages(&evaluation, ControlId::AutomatedBackup)[0];
-        assert!(
-            message.ends_with(
-                "; the newest attempt `b3` ended Failed (1 Failed and 1 PartiallyFailed backups of this policy)"
-            ),
-            "{message}"
-        );
-    }
-
-    #[test]
-    fn schedule_slower_than_rpo_or_unreadable_fails() {
-        let mut snapshot = snapshot();
-        snapshot.velero.backups = vec![backup(
-            "b1",
-            "Completed",
-            "2026-03-01T00:00:00Z",
-            "2026-03-01T00:10:00Z",
-            "",
-        )];
-        snapshot.velero.schedules = vec![schedule("weekly", "0 0 * * 0", &["*"], None)];
-        let now = at("2026-03-01T01:00:00Z");
-        let slow = evaluate(POLICY, &spec(), None, &snapshot, now);
-        assert_eq!(
-            messages(&slow, ControlId::AutomatedBackup),
-            [
-                "namespace `shop` has no Schedule within the RPO 24h: Schedule `velero/weekly` runs every 168h, less often than the RPO"
-            ]
-        );
-        snapshot.velero.schedules = vec![schedule("odd", "0 0 L * *", &["shop"], None)];
-        let odd = evaluate(POLICY, &spec(), None, &snapshot, now);
-        assert!(
-            messages(&odd, ControlId::AutomatedBackup)[0]
-                .contains("cannot determine the interval of schedule `velero/odd` (`0 0 L * *`)")
-        );
-        snapshot.velero.schedules = vec![schedule("other", "0 * * * *", &["billing"], None)];
-        let uncovered = evaluate(POLICY, &spec(), None, &snapshot, now);
-        assert_eq!(
-            messages(&uncovered, ControlId::AutomatedBackup),
-            ["namespace `shop` is not covered by any Velero Schedule in `velero`"]
-        );
-    }
-
-    #[test]
-    fn retention_checks_schedule_ttl_and_backup_lifetimes() {
-        let mut spec = spec();
-        spec.retention = Some(Retention {
-            min: "720h".into(),
-            max: "2160h".into(),
-        });
-        let mut snapshot = snapshot();
-        let now = at("2026-03-02T00:00:00Z");
-        snapshot.velero.schedules = vec![schedule(
-            "bp-prod",
-            "0 0 * * *",
-            &["shop"],
-            Some("720h0m0s"),
-        )];
-        snapshot.velero.backups = vec![backup(
-            "ok",
-            "Completed",
-            "2026-03-01T00:00:00Z",
-            "2026-03-01T00:10:00Z",
-            "2026-03-31T00:00:30Z",
-        )];
-        let within = evaluate(POLICY, &spec, None, &snapshot, now);
-        assert_eq!(
-            state(&within, ControlId::BackupRetention),
-            ControlState::Pass
-        );
-
-        snapshot.velero.schedules = vec![schedule(
-            "bp-prod",
-            "0 0 * * *",
-            &["shop"],
-            Some("168h0m0s"),
-        )];
-        snapshot.velero.backups.push(backup(
-            "long",
-            "Completed",
-            "2026-03-01T00:00:00Z",
-            "2026-03-01T00:10:00Z",
-            "2027-03-01T00:00:00Z",
-        ));
-        let outside = evaluate(POLICY, &spec, None, &snapshot, now);
-        assert_eq!(
-            messages(&outside, ControlId::BackupRetention),
-            [
-                "Backup `velero/long` expires 8760h after it started, more than the maximum retention 2160h",
-                "Schedule `velero/bp-prod` keeps backups for 168h, less than the minimum retention 720h",
-            ]
-        );
-        let control = outside
-            .controls
-            .iter()
-            .find(|c| c.id == ControlId::BackupRetention);
-        assert_eq!(control.unwrap().checked, 3);
-    }
-
-    #[test]
-    fn encryption_depends_on_provider_keys() {
-        let mut spec = spec();
-        spec.require_encryption = true;
-        let now = at("2026-03-01T00:00:00Z");
-        let judge = |location: Option<Arc<BackupStorageLocation>>| {
-            let mut snapshot = snapshot();
-            snapshot.velero.storage_locations = location.into_iter().collect();
-            let evaluation = evaluate(POLICY, &spec, None, &snapshot, now);
-            messages(&evaluation, ControlId::BackupEncryption)
-        };
-        assert_eq!(
-            judge(None),
-            ["BackupStorageLocation velero/default does not exist"]
-        );
-        assert!(
-            judge(Some(location(
-                "velero.io/aws",
-                &[("kmsKeyId", "secret-arn")]
-            )))
-            .is_empty()
-        );
-        assert!(judge(Some(location("aws", &[("serverSideEncryption", "AES256")]))).is_empty());
-        assert!(judge(Some(location("velero.io/gcp", &[("kmsKeyName", "k")]))).is_empty());
-        assert!(
-            judge(Some(location(
-                "velero.io/azure",
-                &[("encryptionScope", "s")]
-            )))
-            .is_empty()
-        );
-        assert!(judge(Some(location("example.com/s3", &[("kmsKeyId", "k")]))).is_empty());
-        let gcp_with_aws_only_key = judge(Some(location(
-            "gcp",
-            &[("customerKeyEncryptionFile", "/k"), ("region", "eu")],
-        )));
-        assert_eq!(
-            gcp_with_aws_only_key,
-            [
-                "BackupStorageLocation velero/default (provider `gcp`) sets none of kmsKeyName, kmsKeyId, serverSideEncryption, encryptionScope"
-            ]
-        );
-        let empty = judge(Some(location("aws", &[("kmsKeyId", " ")])));
-        assert_eq!(empty.len(), 1);
-        assert!(!empty[0].contains("secret-arn"));
-    }
-
-    fn passed(completed: &str, duration_seconds: i64, items: i64) -> RestoreTestResult {
-        let end = at(completed);
-        let start = end
-            .checked_sub(Duration::from_secs(duration_seconds as u64))
-            .unwrap();
-        RestoreTestResult {
-            backup: "b1".into(),
-            restore: "bp-prod-restore-1".into(),
-            started: Time(start),
-            completed: Some(Time(end)),
-            duration_seconds: Some(duration_seconds),
-            items: Some(items),
-            result: "Passed".into(),
-            message: String::new(),
-        }
-    }
-
-    #[test]
-    fn restore_tested_requires_a_recent_fast_complete_pass() {
-        let mut spec = spec();
-        spec.rto = Some("6h".into());
-        spec.restore_test = Some(RestoreTestSpec {
-            every: Some("720h".into()),
-            keep_sandbox_for: None,
-            min_restored_items: Some(10),
-        });
-        let now = at("2026-03-01T00:00:00Z");
-        let judge = |last: Option<&RestoreTestResult>| {
-            messages(
-                &evaluate(POLICY, &spec, last, &snapshot(), now),
-                ControlId::RestoreTested,
-            )
-        };
-        assert_eq!(judge(None), ["no restore test has run yet"]);
-        assert!(judge(Some(&passed("2026-02-20T00:00:00Z", 600, 40))).is_empty());
-        assert_eq!(
-            judge(Some(&passed("2026-01-01T00:00:00Z", 600, 40))),
-            [
-                "the last restore test `bp-prod-restore-1` finished 1416h ago; one is required every 720h"
-            ]
-        );
-        assert_eq!(
-            judge(Some(&passed("2026-02-20T00:00:00Z", 7 * 3600, 40))),
-            ["restore test `bp-prod-restore-1` took 7h, longer than the RTO 6h"]
-        );
-        assert_eq!(
-            judge(Some(&passed("2026-02-20T00:00:00Z", 600, 3))),
-            ["restore test `bp-prod-restore-1` restored 3 items, fewer than the required 10"]
-        );
-        let mut failed = passed("2026-02-20T00:00:00Z", 600, 40);
-        failed.result = "Failed".into();
-        failed.message = "Velero ended the restore PartiallyFailed".into();
-        assert_eq!(
-            judge(Some(&failed)),
-            [
-                "restore test `bp-prod-restore-1` of backup `b1` failed: Velero ended the restore PartiallyFailed"
-            ]
-        );
-    }
-}
+#[path = "backup_tests.rs"]
+mod tests;

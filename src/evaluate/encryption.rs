@@ -4,8 +4,8 @@ use super::{ControlOutcome, ObjectRef, Violation};
 use crate::api::security_baseline::AtRestSpec;
 use crate::catalog::ControlId;
 use crate::snapshot::Snapshot;
+use crate::vocabulary::storage::{default_class_name, encrypting_parameter};
 use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::api::storage::v1::StorageClass;
 
 pub fn in_transit(require_tls: bool, namespaces: &[String], snapshot: &Snapshot) -> ControlOutcome {
     if !require_tls {
@@ -66,23 +66,6 @@ pub fn ingress_violations(ingress: &Ingress) -> Vec<Violation> {
     out
 }
 
-/// The StorageClass a PersistentVolumeClaim without `storageClassName` gets: the one annotated
-/// as the cluster default. Admission lets such a claim in when this class is encrypted, as the
-/// DefaultStorageClass admission plugin (or, later, the PV controller) gives it this class.
-pub fn default_class_name(snapshot: &Snapshot) -> Option<String> {
-    snapshot
-        .storage_classes
-        .iter()
-        .find(|c| {
-            c.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get("storageclass.kubernetes.io/is-default-class"))
-                .is_some_and(|v| v == "true")
-        })
-        .and_then(|c| c.metadata.name.clone())
-}
-
 /// Whether a TLS host `pattern` such as `*.example.com` covers `host`: the wildcard stands for
 /// exactly one leading label, so it covers `a.example.com` but neither `example.com` nor
 /// `a.b.example.com`. Admission renders the same test in CEL
@@ -139,31 +122,6 @@ pub fn at_rest(
         }
     }
     ControlOutcome::checked(ControlId::EncryptionAtRest, checked, violations)
-}
-
-fn encrypting_parameter(spec: &AtRestSpec, class: &StorageClass) -> bool {
-    spec.storage_class_parameter.as_ref().is_some_and(|kv| {
-        class
-            .parameters
-            .as_ref()
-            .and_then(|p| p.get(&kv.key))
-            .is_some_and(|v| v == &kv.value)
-    })
-}
-
-/// The StorageClasses the baseline counts as encrypted (listed or carrying the parameter).
-pub fn encrypted_class_names(spec: &AtRestSpec, snapshot: &Snapshot) -> Vec<String> {
-    let mut names = spec.encrypted_storage_classes.clone();
-    names.extend(
-        snapshot
-            .storage_classes
-            .iter()
-            .filter(|c| encrypting_parameter(spec, c))
-            .filter_map(|c| c.metadata.name.clone()),
-    );
-    names.sort();
-    names.dedup();
-    names
 }
 
 pub fn in_scope(namespace: Option<&str>, namespaces: &[String]) -> bool {

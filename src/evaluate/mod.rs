@@ -5,7 +5,6 @@
 
 pub mod backup;
 pub mod encryption;
-pub mod exemptions;
 pub mod images;
 pub mod isolation;
 pub mod network;
@@ -13,72 +12,20 @@ pub mod pod_security;
 pub mod privilege;
 pub mod workloads;
 
+pub use crate::vocabulary::exemptions;
+pub use crate::vocabulary::objects::{Notice, ObjectRef};
+pub use crate::vocabulary::selection::{
+    Excluded, TERMINATING, excluded_namespaces, selected_namespaces, selects,
+};
+
 use crate::api::{ControlResult, ControlState, Exemption, Finding, Summary};
 use crate::catalog::ControlId;
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
-use kube::core::{Selector, SelectorExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Findings kept in status per control; the rest go to PolicyReports.
 pub const STATUS_FINDINGS_PER_CONTROL: usize = 10;
-
-/// The object a finding is about.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ObjectRef {
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    /// The labels of the pods a workload makes (its pod template's), for pod carriers. An
-    /// exemption's selector matches the object's own labels or these: see
-    /// [`exemptions::covers`].
-    pub pod_labels: Option<BTreeMap<String, String>>,
-}
-
-impl ObjectRef {
-    pub fn of(kind: &str, meta: &ObjectMeta) -> Self {
-        Self {
-            kind: kind.to_string(),
-            namespace: meta.namespace.clone(),
-            name: meta.name.clone().unwrap_or_default(),
-            labels: meta.labels.clone().unwrap_or_default(),
-            pod_labels: None,
-        }
-    }
-
-    /// A pod carrier (a Pod, or a workload with a pod template), with its pod labels.
-    pub fn of_carrier(carrier: &crate::snapshot::PodCarrier) -> Self {
-        Self {
-            pod_labels: Some(carrier.pod_meta.labels.clone().unwrap_or_default()),
-            ..Self::of(carrier.kind, carrier.meta)
-        }
-    }
-
-    pub fn namespace(name: &str, labels: &BTreeMap<String, String>) -> Self {
-        Self {
-            kind: "Namespace".into(),
-            namespace: None,
-            name: name.into(),
-            labels: labels.clone(),
-            pod_labels: None,
-        }
-    }
-
-    /// Identifies the object among those a control counts: kind, namespace and name.
-    pub fn key(&self) -> (&str, Option<&str>, &str) {
-        (&self.kind, self.namespace.as_deref(), &self.name)
-    }
-
-    /// The namespace an exemption scoped by namespace matches against.
-    pub fn scope_namespace(&self) -> Option<&str> {
-        match (&self.namespace, self.kind.as_str()) {
-            (Some(ns), _) => Some(ns),
-            (None, "Namespace") => Some(&self.name),
-            (None, _) => None,
-        }
-    }
-}
 
 /// One object breaking one control, before exemptions.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -208,42 +155,8 @@ impl ControlEvidence {
     }
 }
 
-/// Something worth an event that is not a control's state, e.g. an exemption about to expire.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Notice {
-    pub reason: &'static str,
-    pub message: String,
-}
-
-/// A namespace a resource's selectors pick but that it leaves out of scope, and why.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Excluded {
-    pub namespace: String,
-    pub reason: &'static str,
-}
-
-/// Why a namespace is out of scope: it is being deleted. (The other reasons are in
-/// [`crate::snapshot`]: system, Velero, the operator's own, configured.)
-pub const TERMINATING: &str = "Terminating";
-
-/// The namespaces any of `selectors` picks that are left out of scope, with the reason.
-pub fn excluded_namespaces<'a>(
-    selectors: impl IntoIterator<Item = &'a LabelSelector>,
-    snapshot: &crate::snapshot::Snapshot,
-) -> Vec<Excluded> {
-    let selectors: Vec<&LabelSelector> = selectors.into_iter().collect();
-    let mut out: Vec<Excluded> = snapshot
-        .namespace_labels()
-        .filter(|(_, labels)| selectors.iter().any(|s| selects(s, labels)))
-        .filter_map(|(ns, _)| {
-            Some(Excluded {
-                namespace: ns.to_string(),
-                reason: snapshot.out_of_scope(ns)?,
-            })
-        })
-        .collect();
-    out.sort();
-    out
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 /// The full result of evaluating one custom resource.
@@ -419,38 +332,13 @@ impl Evaluation {
     }
 }
 
-fn count(n: usize) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-/// Whether `selector` selects an object with `labels`. An invalid selector selects nothing,
-/// so a typo can never widen a policy's reach.
-pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    Selector::try_from(selector.clone()).is_ok_and(|s| s.matches(labels))
-}
-
-/// The names of the namespaces `selector` selects, sorted; excluded and Terminating ones are
-/// out of scope (see [`excluded_namespaces`]).
-pub fn selected_namespaces(
-    selector: &LabelSelector,
-    snapshot: &crate::snapshot::Snapshot,
-) -> Vec<String> {
-    let mut names: Vec<String> = snapshot
-        .namespace_labels()
-        .filter(|(name, _)| snapshot.out_of_scope(name).is_none())
-        .filter(|(_, labels)| selects(selector, labels))
-        .map(|(name, _)| name.to_string())
-        .collect();
-    names.sort();
-    names
-}
-
 pub mod security_baseline;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::snapshot::Observed;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
     fn violation(name: &str) -> Violation {
         Violation::new(

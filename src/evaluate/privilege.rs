@@ -5,7 +5,8 @@ use super::{ControlOutcome, ObjectRef, Violation};
 use crate::api::security_baseline::AccessSpec;
 use crate::catalog::ControlId;
 use crate::snapshot::Snapshot;
-use k8s_openapi::api::rbac::v1::{PolicyRule, RoleBinding};
+use crate::vocabulary::rbac::has_wildcard;
+use k8s_openapi::api::rbac::v1::RoleBinding;
 
 pub fn least_privilege(
     spec: Option<&AccessSpec>,
@@ -111,40 +112,10 @@ fn wildcard_role(kind: &str, name: &str, namespace: Option<&str>, snapshot: &Sna
     }
 }
 
-pub fn has_wildcard(rules: Option<&[PolicyRule]>) -> bool {
-    rules.unwrap_or_default().iter().any(|rule| {
-        rule.verbs.iter().any(|v| v == "*") || rule.resources.iter().flatten().any(|r| r == "*")
-    })
-}
-
-/// ClusterRoles and `namespace/Role`s with wildcard rules, for admission.
-pub fn wildcard_role_names(snapshot: &Snapshot) -> (Vec<String>, Vec<String>) {
-    let mut cluster: Vec<String> = snapshot
-        .cluster_roles
-        .iter()
-        .filter(|r| has_wildcard(r.rules.as_deref()))
-        .filter_map(|r| r.metadata.name.clone())
-        .collect();
-    let mut namespaced: Vec<String> = snapshot
-        .roles
-        .iter()
-        .filter(|r| has_wildcard(r.rules.as_deref()))
-        .filter_map(|r| {
-            Some(format!(
-                "{}/{}",
-                r.metadata.namespace.as_deref()?,
-                r.metadata.name.as_deref()?
-            ))
-        })
-        .collect();
-    cluster.sort();
-    namespaced.sort();
-    (cluster, namespaced)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocabulary::rbac::wildcard_role_names;
     use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
     use serde_json::json;
     use std::sync::Arc;

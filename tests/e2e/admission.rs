@@ -453,7 +453,7 @@ async fn admission_and_audit_judge_every_enforced_control_alike() {
         .map(Arc::new)
         .collect();
     assert!(
-        encryption::default_class_name(&Snapshot {
+        baseline_operator::vocabulary::storage::default_class_name(&Snapshot {
             storage_classes: classes.clone(),
             ..Snapshot::default()
         })

@@ -311,3 +311,102 @@ async fn restore_test_runs_in_a_quarantined_sandbox_and_is_recorded() {
         .await
         .unwrap();
 }
+
+/// A schedule the CRD's pattern admits but that never runs (30 February): only the operator
+/// can judge it. The policy is marked Invalid naming the field, no Velero Schedule is made
+/// from it, and the operator waits for a change instead of retrying on a timer.
+#[tokio::test]
+async fn a_schedule_that_never_runs_is_invalid_and_not_retried() {
+    let _serial = serial().await;
+    let operator = operator();
+    let client = client().await;
+    velero_namespace(&client).await;
+    namespace(&client, "e2e-bp-never", &[("e2e-bp", "never")]).await;
+    let name = "e2e-never";
+    let spec = |schedule: &str| {
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-bp": "never"}},
+            "rpo": "24h",
+            "schedule": schedule,
+        })
+    };
+    let api = apply_policy(&client, name, spec("0 0 30 2 *")).await;
+    let ready = |bp: &BackupPolicy| {
+        bp.status
+            .as_ref()
+            .and_then(|s| {
+                s.compliance
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == "Ready")
+                    .cloned()
+            })
+            .map(|c| (c.status, c.reason, c.message))
+    };
+    wait_until(
+        "Ready=False, reason Invalid, naming spec.schedule",
+        TIMEOUT,
+        || async {
+            api.get(name)
+                .await
+                .ok()
+                .and_then(|bp| ready(&bp))
+                .is_some_and(|(s, r, m)| {
+                    s == "False"
+                        && r == "Invalid"
+                        && m.contains("spec.schedule: `0 0 30 2 *` never runs")
+                })
+        },
+    )
+    .await;
+    let schedules: Api<Schedule> = Api::namespaced(client.clone(), VELERO);
+    assert!(
+        schedules.get_opt("bp-e2e-never").await.unwrap().is_none(),
+        "a Velero Schedule was made from an invalid spec"
+    );
+
+    // Nothing changes from here on: no reconcile of this policy, and no write at all.
+    settle_writes().await;
+    let reconciles_of_policy = || {
+        logs()
+            .lines()
+            .filter(|l| {
+                l.contains("spec invalid; waiting for a change")
+                    && l.contains(&format!("\"name\":\"{name}\""))
+            })
+            .count()
+    };
+    let (reconciles, writes) = (reconciles_of_policy(), operator.metrics.total_writes());
+    assert!(reconciles >= 1, "the invalid spec was never logged");
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(
+        reconciles_of_policy(),
+        reconciles,
+        "the invalid policy was reconciled again while nothing changed"
+    );
+    assert_eq!(operator.metrics.total_writes(), writes);
+
+    // A change is what brings it back.
+    apply_policy(&client, name, spec("0 0 28 2 *")).await;
+    wait_until(
+        "valid again: Ready=True and the Schedule exists",
+        TIMEOUT,
+        || async {
+            let ready_now = api
+                .get(name)
+                .await
+                .ok()
+                .and_then(|bp| ready(&bp))
+                .is_some_and(|(s, _, _)| s == "True");
+            let schedule = schedules.get_opt("bp-e2e-never").await.unwrap();
+            ready_now && schedule.is_some_and(|s| s.spec.schedule == "0 0 28 2 *")
+        },
+    )
+    .await;
+    api.delete(name, &DeleteParams::default()).await.unwrap();
+    wait_until("schedule removed with the policy", TIMEOUT, || async {
+        schedules.get_opt("bp-e2e-never").await.unwrap().is_none()
+    })
+    .await;
+}

@@ -209,9 +209,9 @@ async fn every_sample_is_accepted_by_the_api_server() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        for document in serde_yaml::Deserializer::from_str(&text) {
+        for document in serde_norway::Deserializer::from_str(&text) {
             let value =
-                serde_json::to_value(serde_yaml::Value::deserialize(document).unwrap()).unwrap();
+                serde_json::to_value(serde_norway::Value::deserialize(document).unwrap()).unwrap();
             if value.is_null() {
                 continue;
             }

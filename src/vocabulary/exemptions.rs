@@ -1,6 +1,7 @@
 //! Which exemptions are live, which waive a violation, and which are about to run out.
 
-use super::{Notice, ObjectRef, selects};
+use super::objects::{Notice, ObjectRef};
+use super::selection::selects;
 use crate::api::Exemption;
 use crate::catalog::ControlId;
 use jiff::{Timestamp, ToSpan};

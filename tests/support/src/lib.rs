@@ -17,7 +17,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
+/// The repository root (this crate lives in `tests/support`).
+pub const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 pub struct Cluster {
     pub kubeconfig: PathBuf,

@@ -1,0 +1,409 @@
+use super::*;
+use crate::api::PortSpec;
+use crate::api::environment_isolation::{Flow, LabelProtectionSpec};
+use crate::evaluate::isolation::tests::{environment, namespace, snapshot, spec};
+use crate::vocabulary::environments::environments_of;
+
+fn owner() -> Owner {
+    Owner {
+        api_version: "security.baseline.dev/v1alpha1".into(),
+        kind: "EnvironmentIsolation".into(),
+        name: "iso".into(),
+        uid: "uid-1".into(),
+    }
+}
+
+/// `production`, `dev` and `staging`; staging reaches production on 443, dev reaches
+/// production on every port.
+fn three_environments() -> EnvironmentIsolationSpec {
+    let mut spec = spec();
+    spec.environments.push(environment("staging", false));
+    spec.allowed_flows = vec![
+        Flow {
+            from: "staging".into(),
+            to: "production".into(),
+            ports: vec![PortSpec {
+                port: 443,
+                protocol: None,
+            }],
+        },
+        Flow {
+            from: "dev".into(),
+            to: "production".into(),
+            ports: vec![],
+        },
+    ];
+    spec
+}
+
+fn policy_in<'a>(objects: &'a [DesiredObject], namespace: &str) -> &'a Value {
+    &objects
+        .iter()
+        .find(|o| o.namespace.as_deref() == Some(namespace))
+        .unwrap()
+        .body
+}
+
+#[test]
+fn isolation_policy_admits_same_environment_and_declared_flows_in_order() {
+    let spec = three_environments();
+    let snapshot = snapshot();
+    let envs = environments_of(&spec, &snapshot);
+    let objects = network_policies(&owner(), &spec, &envs, &snapshot);
+    assert_eq!(objects.len(), 2);
+    assert!(objects.iter().all(|o| o.name == "ei-iso-isolation"));
+    let prod = policy_in(&objects, "prod");
+    assert_eq!(prod["spec"]["podSelector"], json!({}));
+    assert_eq!(prod["spec"]["policyTypes"], json!(["Ingress"]));
+    assert_eq!(
+        prod["spec"]["ingress"],
+        json!([
+            {"from": [{"namespaceSelector": {"matchLabels": {"env": "production"}}}]},
+            {"from": [{"namespaceSelector": {"matchLabels": {"env": "dev"}}}]},
+            {"from": [{"namespaceSelector": {"matchLabels": {"env": "staging"}}}],
+             "ports": [{"port": 443, "protocol": "TCP"}]},
+        ])
+    );
+    let dev = policy_in(&objects, "dev");
+    assert_eq!(
+        dev["spec"]["ingress"],
+        json!([{"from": [{"namespaceSelector": {"matchLabels": {"env": "dev"}}}]}])
+    );
+}
+
+#[test]
+fn overlapping_namespace_gets_its_first_environments_policy() {
+    let spec = spec();
+    let mut snapshot = snapshot();
+    snapshot
+        .namespaces
+        .push(namespace("shared", &[("env", "dev")]));
+    let mut envs = environments_of(&spec, &snapshot);
+    envs.namespaces
+        .insert("shared".into(), vec!["dev".into(), "production".into()]);
+    let objects = network_policies(&owner(), &spec, &envs, &snapshot);
+    let shared = policy_in(&objects, "shared");
+    assert_eq!(
+        shared["spec"]["ingress"][0]["from"][0]["namespaceSelector"],
+        json!({"matchLabels": {"env": "dev"}})
+    );
+}
+
+fn policies_for(spec: &EnvironmentIsolationSpec, snapshot: &Snapshot) -> Vec<DesiredObject> {
+    let now = "2025-06-01T00:00:00Z".parse().unwrap();
+    admission(
+        &owner(),
+        spec,
+        snapshot,
+        Some("system:serviceaccount:ops:operator"),
+        now,
+    )
+}
+
+fn policies(spec: &EnvironmentIsolationSpec) -> Vec<DesiredObject> {
+    policies_for(spec, &snapshot())
+}
+
+fn object<'a>(objects: &'a [DesiredObject], kind: OwnedKind, name: &str) -> &'a Value {
+    &objects
+        .iter()
+        .find(|o| o.kind == kind && o.name == name)
+        .unwrap_or_else(|| panic!("no {kind:?} {name}"))
+        .body
+}
+
+fn validation(objects: &[DesiredObject], name: &str) -> String {
+    object(objects, OwnedKind::ValidatingAdmissionPolicy, name)["spec"].to_string()
+}
+
+/// The policies decide from the namespace's labels, so they name no namespace and do not
+/// change when namespaces come, go or are relabelled.
+#[test]
+fn admission_policies_do_not_depend_on_which_namespaces_exist() {
+    let mut spec = spec();
+    spec.protect_environment_labels = Some(LabelProtectionSpec {
+        allowed_users: vec![],
+        allowed_groups: vec!["platform-admins".into()],
+    });
+    let before = policies_for(&spec, &snapshot());
+    let mut changed = snapshot();
+    changed
+        .namespaces
+        .push(namespace("dev-2", &[("env", "dev")]));
+    changed.namespaces[0] = namespace("prod", &[("env", "dev")]);
+    assert_eq!(before, policies_for(&spec, &changed));
+    assert_eq!(before.len(), 6);
+    for object in &before {
+        let text = object.body.to_string();
+        assert!(
+            !text.contains("'prod'") && !text.contains("'dev-2'"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn production_data_policy_judges_the_namespaces_labels() {
+    let objects = policies(&spec());
+    let cel = validation(&objects, "ei-iso-production-data-restricted");
+    assert!(cel.contains("namespaceObject.metadata.labels"), "{cel}");
+    assert!(
+            cel.contains("('env' in (has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {}) && (has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {})['env'] == 'dev')"),
+            "{cel}"
+        );
+    assert!(cel.contains("exists_one(m, m)"), "{cel}");
+    assert!(cel.contains("data.baseline.dev/classification"), "{cel}");
+    assert!(cel.contains("[production-data-restricted]"), "{cel}");
+    let binding = object(
+        &objects,
+        OwnedKind::ValidatingAdmissionPolicyBinding,
+        "ei-iso-production-data-restricted",
+    );
+    // Every namespace but the excluded ones: membership is judged in CEL.
+    assert_eq!(
+        binding["spec"]["matchResources"]["namespaceSelector"],
+        json!({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+            "values": ["kube-node-lease", "kube-public", "kube-system", "velero"]}]})
+    );
+}
+
+#[test]
+fn cross_environment_policy_takes_every_namespace_as_a_param() {
+    let objects = policies(&spec());
+    let name = "ei-iso-cross-environment-access";
+    let policy = object(&objects, OwnedKind::ValidatingAdmissionPolicy, name);
+    assert_eq!(
+        policy["spec"]["paramKind"],
+        json!({"apiVersion": "v1", "kind": "Namespace"})
+    );
+    let binding = object(&objects, OwnedKind::ValidatingAdmissionPolicyBinding, name);
+    assert_eq!(
+        binding["spec"]["paramRef"],
+        json!({"selector": {}, "parameterNotFoundAction": "Deny"})
+    );
+    let cel = policy["spec"].to_string();
+    for form in [
+        "'system:serviceaccount:' + params.metadata.name + ':'",
+        "'system:serviceaccounts:' + params.metadata.name",
+        "'system:serviceaccounts'",
+        "s.name in ['contractors', 'system:authenticated']",
+        "clusterrolebindings",
+        "request.namespace) == params.metadata.name",
+    ] {
+        assert!(cel.contains(form), "{form} missing: {cel}");
+    }
+}
+
+#[test]
+fn selector_cel_mirrors_label_selector_semantics() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+    let requirement = |operator: &str, values: &[&str]| LabelSelector {
+        match_expressions: Some(vec![LabelSelectorRequirement {
+            key: "env".into(),
+            operator: operator.into(),
+            values: Some(values.iter().map(|v| v.to_string()).collect()),
+        }]),
+        ..Default::default()
+    };
+    assert_eq!(selector_cel(&LabelSelector::default(), "l"), "true");
+    assert_eq!(
+        selector_cel(&requirement("NotIn", &["prod"]), "l"),
+        "(!('env' in l && l['env'] in ['prod']))"
+    );
+    assert_eq!(
+        selector_cel(&requirement("Exists", &[]), "l"),
+        "(('env' in l))"
+    );
+    // Invalid selectors select nothing, as `evaluate::selects` decides.
+    let mut no_values = requirement("In", &[]);
+    no_values.match_expressions.as_mut().unwrap()[0].values = None;
+    assert_eq!(selector_cel(&no_values, "l"), "false");
+    assert_eq!(
+        selector_cel(&requirement("Sometimes", &["x"]), "l"),
+        "false"
+    );
+}
+
+#[test]
+fn sandbox_cel_checks_prefix_label_and_known_policy_uids() {
+    let cel = sandbox_cel("params", &["uid-a".into()]);
+    assert!(
+        cel.contains("params.metadata.name.startsWith('restore-test-')"),
+        "{cel}"
+    );
+    assert!(
+        cel.contains(&format!(
+            "params.metadata.labels['{RESTORE_TEST_LABEL}'] == 'true'"
+        )),
+        "{cel}"
+    );
+    assert!(
+        cel.contains(&format!(
+            "params.metadata.annotations['{RESTORE_TEST_POLICY_UID}'] in ['uid-a']"
+        )),
+        "{cel}"
+    );
+}
+
+fn protected(spec: &EnvironmentIsolationSpec, snapshot: &Snapshot) -> String {
+    validation(
+        &policies_for(spec, snapshot),
+        "ei-iso-environment-segregation",
+    )
+}
+
+fn protecting_spec() -> EnvironmentIsolationSpec {
+    let mut spec = spec();
+    spec.protect_environment_labels = Some(LabelProtectionSpec {
+        allowed_users: vec!["alice".into()],
+        allowed_groups: vec!["platform-admins".into()],
+    });
+    spec
+}
+
+#[test]
+fn label_protection_allows_only_listed_identities() {
+    let cel = protected(&protecting_spec(), &snapshot());
+    assert!(
+        cel.contains(&format!("['env', '{RESTORE_TEST_LABEL}']")),
+        "{cel}"
+    );
+    assert!(
+        cel.contains("['alice', 'system:serviceaccount:ops:operator']"),
+        "{cel}"
+    );
+    assert!(cel.contains("['platform-admins']"), "{cel}");
+    assert!(!cel.contains("system:masters"), "{cel}");
+    assert!(cel.contains("\"resources\":[\"namespaces\"]"), "{cel}");
+    // An existing namespace never gains the sandbox marks.
+    assert!(cel.contains("oldObject != null && ((!("), "{cel}");
+}
+
+/// The keys every custom resource selects namespaces by are protected, not only this
+/// isolation's environment keys: relabelling moves a namespace out of a baseline's or a
+/// backup policy's reach just as well.
+#[test]
+fn label_protection_covers_every_custom_resources_selector_keys() {
+    use crate::api::{BackupPolicy, Exemption, SecurityBaseline};
+    let selector = |key: &str| LabelSelector {
+        match_labels: Some([(key.to_string(), "x".to_string())].into()),
+        ..Default::default()
+    };
+    let mut snapshot = snapshot();
+    let sb: SecurityBaseline = serde_json::from_value(json!({
+            "apiVersion": "security.baseline.dev/v1alpha1", "kind": "SecurityBaseline",
+            "metadata": {"name": "sb"},
+            "spec": {"namespaceSelector": {"matchExpressions": [{"key": "tier", "operator": "Exists"}]}},
+        }))
+        .unwrap();
+    let mut bp: BackupPolicy = serde_json::from_value(json!({
+        "apiVersion": "security.baseline.dev/v1alpha1", "kind": "BackupPolicy",
+        "metadata": {"name": "bp"},
+        "spec": {"namespaceSelector": {"matchLabels": {"backup": "daily"}}, "rpo": "24h"},
+    }))
+    .unwrap();
+    bp.spec.exemptions = vec![Exemption {
+        controls: vec![ControlId::AutomatedBackup],
+        namespaces: vec![],
+        selector: Some(selector("backup-exempt")),
+        reason: "r".into(),
+        approved_by: "a".into(),
+        ticket: None,
+        expires: "2099-01-01".into(),
+    }];
+    snapshot.custom_resources.security_baselines = vec![std::sync::Arc::new(sb)];
+    snapshot.custom_resources.backup_policies = vec![std::sync::Arc::new(bp)];
+    let cel = protected(&protecting_spec(), &snapshot);
+    assert!(
+        cel.contains(&format!(
+            "['backup', 'backup-exempt', 'env', '{RESTORE_TEST_LABEL}', 'tier']"
+        )),
+        "{cel}"
+    );
+}
+
+/// An exemption of environment-segregation scoped by labels would let one PATCH add the
+/// exempt label together with `env=production`: label protection takes no exemptions.
+#[test]
+fn no_exemption_waives_label_protection() {
+    use crate::api::Exemption;
+    let mut spec = protecting_spec();
+    let exemption = |selector: Option<LabelSelector>, namespaces: Vec<String>| Exemption {
+        controls: vec![ControlId::EnvironmentSegregation],
+        namespaces,
+        selector,
+        reason: "legacy".into(),
+        approved_by: "ciso".into(),
+        ticket: None,
+        expires: "2099-01-01".into(),
+    };
+    spec.exemptions = vec![
+        exemption(
+            Some(LabelSelector {
+                match_labels: Some([("legacy".to_string(), "true".to_string())].into()),
+                ..Default::default()
+            }),
+            vec![],
+        ),
+        // Even one waiving the control everywhere.
+        exemption(None, vec![]),
+    ];
+    let objects = policies_for(&spec, &snapshot());
+    let policy = object(
+        &objects,
+        OwnedKind::ValidatingAdmissionPolicy,
+        "ei-iso-environment-segregation",
+    );
+    assert!(policy["spec"]["matchConditions"].is_null(), "{policy}");
+}
+
+/// When the last exemption of a control expires, the live policy's exemption condition
+/// must go: the desired policy is not a subset of one that still has it.
+#[test]
+fn an_expired_exemption_leaves_no_condition_behind() {
+    use crate::api::Exemption;
+    let mut spec = spec();
+    spec.exemptions = vec![Exemption {
+        controls: vec![ControlId::ProductionDataRestricted],
+        namespaces: vec!["dev".into()],
+        selector: None,
+        reason: "r".into(),
+        approved_by: "a".into(),
+        ticket: None,
+        expires: "2025-06-01T12:00:00Z".into(),
+    }];
+    let at = |now: &str| {
+        admission(&owner(), &spec, &snapshot(), None, now.parse().unwrap())
+            .into_iter()
+            .find(|o| {
+                o.kind == OwnedKind::ValidatingAdmissionPolicy
+                    && o.name == "ei-iso-production-data-restricted"
+            })
+            .unwrap()
+            .body
+    };
+    let live = at("2025-06-01T00:00:00Z");
+    assert!(live["spec"]["matchConditions"].is_array(), "{live}");
+    let expired = at("2025-06-02T00:00:00Z");
+    assert!(expired["spec"]["matchConditions"].is_null());
+    let content = |body: &Value| {
+        use crate::desired::canonical::{canonical, content};
+        let kind = OwnedKind::ValidatingAdmissionPolicy;
+        content(kind, &canonical(kind, body))
+    };
+    assert_ne!(content(&expired), content(&live));
+    let mut converged = expired.clone();
+    converged["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("matchConditions");
+    assert_eq!(content(&expired), content(&converged));
+}
+
+#[test]
+fn unconfigured_rules_produce_no_policies() {
+    let mut spec = spec();
+    spec.production_data = None;
+    spec.access = None;
+    assert!(policies(&spec).is_empty());
+}

@@ -1,0 +1,224 @@
+use super::*;
+use crate::api::Exemption;
+use crate::evaluate::{ControlEvidence, Waived};
+
+fn owner() -> Owner {
+    Owner {
+        api_version: "security.baseline.dev/v1alpha1".into(),
+        kind: "SecurityBaseline".into(),
+        name: "prod".into(),
+        uid: "uid-1".into(),
+    }
+}
+
+fn violation(ns: &str, i: usize) -> Violation {
+    Violation::new(
+        ObjectRef {
+            kind: "Deployment".into(),
+            namespace: Some(ns.into()),
+            name: format!("app-{i:05}"),
+            labels: BTreeMap::new(),
+            pod_labels: None,
+        },
+        format!("container app uses image nginx:latest with a mutable tag ({i})"),
+    )
+}
+
+fn evaluation(controls: Vec<ControlEvidence>) -> Evaluation {
+    Evaluation {
+        namespaces: vec!["shop".into()],
+        excluded: Vec::new(),
+        namespace_exemptions: Vec::new(),
+        controls,
+        notices: Vec::new(),
+        notes: Default::default(),
+    }
+}
+
+fn exemption() -> Exemption {
+    Exemption {
+        controls: vec![ControlId::TrustedImages],
+        namespaces: vec!["shop".into()],
+        selector: None,
+        reason: "vendor image".into(),
+        approved_by: "ciso@example.com".into(),
+        ticket: Some("SEC-42".into()),
+        expires: "2030-01-01".into(),
+    }
+}
+
+#[test]
+fn five_thousand_findings_split_below_one_mebibyte_and_counts_add_up() {
+    let failed: Vec<Violation> = (0..5_000).map(|i| violation("shop", i)).collect();
+    let eval = evaluation(vec![
+        ControlEvidence {
+            id: ControlId::TrustedImages,
+            state: ControlState::Fail,
+            checked: 5_000,
+            failed,
+            waived: Vec::new(),
+        },
+        ControlEvidence {
+            id: ControlId::EncryptionInTransit,
+            state: ControlState::Pass,
+            checked: 3,
+            failed: Vec::new(),
+            waived: Vec::new(),
+        },
+    ]);
+    let reports = policy_reports(OwnedKind::NetworkPolicy, &owner(), &eval);
+    assert!(
+        reports.len() > 1,
+        "5,000 findings need more than one report"
+    );
+    let mut fails = 0;
+    let mut passes = 0;
+    for (i, report) in reports.iter().enumerate() {
+        let size = serde_json::to_vec(&report.body).unwrap().len();
+        assert!(size < 1024 * 1024, "report {i} is {size} bytes");
+        assert!(size <= MAX_REPORT_BYTES, "report {i} is {size} bytes");
+        assert_eq!(report.body["apiVersion"], API_VERSION);
+        assert_eq!(report.body["kind"], KIND);
+        assert_eq!(report.namespace.as_deref(), Some("shop"));
+        let summary = &report.body["summary"];
+        let results = report.body["results"].as_array().unwrap();
+        assert_eq!(summary["fail"].as_u64().unwrap() as usize, results.len());
+        fails += summary["fail"].as_u64().unwrap();
+        passes += summary["pass"].as_u64().unwrap();
+    }
+    assert_eq!(fails, 5_000);
+    assert_eq!(
+        passes, 1,
+        "encryption-in-transit passes, once per namespace"
+    );
+    assert_eq!(reports[0].name, "sb-prod");
+    assert_eq!(reports[1].name, "sb-prod-2");
+    let first = &reports[0].body["results"][0];
+    assert_eq!(first["policy"], "SecurityBaseline/prod");
+    assert_eq!(first["rule"], "trusted-images");
+    assert_eq!(first["result"], "fail");
+    assert_eq!(first["severity"], "high");
+    assert_eq!(first["category"], "ISO/IEC 27001:2022");
+    assert_eq!(first["source"], SOURCE);
+    assert_eq!(first["resources"][0]["apiVersion"], "apps/v1");
+    assert_eq!(first["resources"][0]["namespace"], "shop");
+    assert!(
+        first["properties"]["frameworks"]
+            .as_str()
+            .unwrap()
+            .contains("ISO/IEC 27001:2013 A.12.5.1")
+    );
+    assert_eq!(first["properties"]["iso27001:2022"], "8.19, 8.32");
+    assert_eq!(first["properties"]["soc2"], "CC6.8, CC8.1");
+    assert_eq!(first["properties"]["iso27001:2013"], "A.12.5.1, A.14.2.4");
+    assert_eq!(
+        first["properties"]["source"],
+        "Vulnerability Scanning, Software Change Testing"
+    );
+    assert!(first.get("timestamp").is_none());
+    assert_eq!(
+        reports[0].body["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "baseline-operator"
+    );
+}
+
+#[test]
+fn exempted_findings_are_skips_with_the_exemption() {
+    let eval = evaluation(vec![ControlEvidence {
+        id: ControlId::TrustedImages,
+        state: ControlState::Fail,
+        checked: 2,
+        failed: vec![violation("shop", 1)],
+        waived: vec![Waived {
+            violation: violation("shop", 2),
+            exemption: exemption(),
+        }],
+    }]);
+    let reports = policy_reports(OwnedKind::NetworkPolicy, &owner(), &eval);
+    assert_eq!(reports.len(), 1);
+    let body = &reports[0].body;
+    assert_eq!(body["summary"]["fail"], 1);
+    assert_eq!(body["summary"]["skip"], 1);
+    assert_eq!(body["summary"]["pass"], 0);
+    let skip = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["result"] == "skip")
+        .unwrap();
+    assert_eq!(skip["properties"]["exemptionReason"], "vendor image");
+    assert_eq!(skip["properties"]["approvedBy"], "ciso@example.com");
+    assert_eq!(skip["properties"]["expires"], "2030-01-01");
+    assert_eq!(skip["properties"]["ticket"], "SEC-42");
+    assert!(skip.get("severity").is_none());
+}
+
+#[test]
+fn cluster_scoped_findings_are_counted_not_reported_and_namespaces_get_their_own() {
+    let crb = Violation::new(
+        ObjectRef {
+            kind: "ClusterRoleBinding".into(),
+            name: "everyone-admin".into(),
+            ..ObjectRef::default()
+        },
+        "grants cluster-admin",
+    );
+    let ns = Violation::new(
+        ObjectRef::namespace("other", &BTreeMap::new()),
+        "no default-deny NetworkPolicy",
+    );
+    let eval = evaluation(vec![ControlEvidence {
+        id: ControlId::LeastPrivilege,
+        state: ControlState::Fail,
+        checked: 3,
+        failed: vec![crb, ns, violation("shop", 1)],
+        waived: Vec::new(),
+    }]);
+    let reports = policy_reports(OwnedKind::NetworkPolicy, &owner(), &eval);
+    let namespaces: Vec<_> = reports
+        .iter()
+        .map(|r| r.namespace.clone().unwrap())
+        .collect();
+    assert_eq!(namespaces, ["other", "shop"]);
+    assert_eq!(unreported(&eval), Unreported { fail: 1, skip: 0 });
+    assert!(
+        reports[0].body["results"][0]["resources"][0]
+            .get("namespace")
+            .is_none()
+    );
+}
+
+#[test]
+fn output_is_deterministic() {
+    let build = || {
+        evaluation(vec![ControlEvidence {
+            id: ControlId::TrustedImages,
+            state: ControlState::Fail,
+            checked: 300,
+            failed: (0..300).map(|i| violation("shop", i)).collect(),
+            waived: vec![Waived {
+                violation: violation("shop", 999),
+                exemption: exemption(),
+            }],
+        }])
+    };
+    let a = policy_reports(OwnedKind::NetworkPolicy, &owner(), &build());
+    let b = policy_reports(OwnedKind::NetworkPolicy, &owner(), &build());
+    assert_eq!(a, b);
+    assert_eq!(
+        serde_json::to_string(&a[0].body).unwrap(),
+        serde_json::to_string(&b[0].body).unwrap()
+    );
+}
+
+#[test]
+fn no_findings_no_reports() {
+    let eval = evaluation(vec![ControlEvidence {
+        id: ControlId::TrustedImages,
+        state: ControlState::Pass,
+        checked: 3,
+        failed: Vec::new(),
+        waived: Vec::new(),
+    }]);
+    assert!(policy_reports(OwnedKind::NetworkPolicy, &owner(), &eval).is_empty());
+}

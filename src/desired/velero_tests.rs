@@ -1,0 +1,447 @@
+use super::*;
+use crate::api::BackupPolicy;
+use crate::api::BackupPolicySpec;
+use crate::api::backup_policy::{RestoreTestSpec, Retention};
+use crate::velero::{BackupSpec, BackupStatus, RestoreProgress, RestoreStatus};
+use crate::vocabulary::sandbox::{is_restore_test_sandbox, sandbox_policy_uid};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use std::sync::Arc;
+
+const POLICY: &str = "prod";
+
+fn valid(spec: &BackupPolicySpec) -> ValidBackupPolicy {
+    crate::validate::backup_policy::validate(spec, at("2026-01-01T00:00:00Z")).unwrap()
+}
+
+fn schedule(
+    owner: &Owner,
+    spec: &BackupPolicySpec,
+    namespaces: &[String],
+) -> Option<DesiredObject> {
+    super::schedule(owner, &valid(spec), namespaces)
+}
+
+fn plan_restore_test(
+    name: &str,
+    spec: &BackupPolicySpec,
+    last: Option<&RestoreTestResult>,
+    snapshot: &Snapshot,
+    now: Timestamp,
+) -> RestoreTestStep {
+    super::plan_restore_test(name, &valid(spec), last, snapshot, now)
+}
+
+fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+fn hours(h: u64) -> Duration {
+    Duration::from_secs(h * 3600)
+}
+
+fn owner() -> Owner {
+    Owner {
+        api_version: "security.baseline.dev/v1alpha1".into(),
+        kind: "BackupPolicy".into(),
+        name: POLICY.into(),
+        uid: "uid-1".into(),
+    }
+}
+
+fn spec() -> BackupPolicySpec {
+    BackupPolicySpec {
+        mode: None,
+        namespace_selector: LabelSelector {
+            match_labels: Some(BTreeMap::from([("backup".into(), "true".into())])),
+            ..LabelSelector::default()
+        },
+        rpo: "6h".into(),
+        rto: Some("1h".into()),
+        schedule: None,
+        retention: Some(Retention {
+            min: "720h".into(),
+            max: "2160h".into(),
+        }),
+        storage_location: None,
+        require_encryption: false,
+        snapshot_volumes: Some(true),
+        restore_test: Some(RestoreTestSpec {
+            every: Some("720h".into()),
+            keep_sandbox_for: Some("1h".into()),
+            min_restored_items: Some(5),
+        }),
+        velero: None,
+        exemptions: Vec::new(),
+    }
+}
+
+#[test]
+fn cron_follows_the_rpo() {
+    assert_eq!(cron_for_rpo(hours(48)), "0 0 * * *");
+    assert_eq!(cron_for_rpo(hours(24)), "0 0 * * *");
+    assert_eq!(cron_for_rpo(hours(6)), "0 */6 * * *");
+    assert_eq!(cron_for_rpo(hours(5)), "0 */4 * * *");
+    assert_eq!(cron_for_rpo(Duration::from_secs(90 * 60)), "0 */1 * * *");
+    assert_eq!(cron_for_rpo(Duration::from_secs(15 * 60)), "*/15 * * * *");
+    assert_eq!(cron_for_rpo(Duration::from_secs(7 * 60)), "*/6 * * * *");
+    assert_eq!(cron_for_rpo(Duration::ZERO), "*/1 * * * *");
+}
+
+#[test]
+fn derived_cron_never_runs_less_often_than_the_rpo() {
+    for minutes in (1..=48 * 60).step_by(7) {
+        let rpo = Duration::from_secs(minutes * 60);
+        let schedule = crate::cron::parse(&cron_for_rpo(rpo)).unwrap();
+        let interval = schedule.longest_gap(at("2026-01-01T00:00:00Z")).unwrap();
+        assert!(interval <= rpo, "{minutes}m");
+    }
+}
+
+#[test]
+fn schedule_carries_policy_label_retention_and_sorted_namespaces() {
+    let namespaces = vec!["shop".to_string(), "billing".to_string()];
+    let object = schedule(&owner(), &spec(), &namespaces).unwrap();
+    assert_eq!(object.kind, OwnedKind::VeleroSchedule);
+    assert_eq!(object.namespace.as_deref(), Some("velero"));
+    assert_eq!(object.name, "bp-prod");
+    let body = &object.body;
+    assert_eq!(body["metadata"]["labels"][POLICY_LABEL], "prod");
+    assert_eq!(body["spec"]["schedule"], "0 */6 * * *");
+    assert_eq!(body["spec"]["useOwnerReferencesInBackup"], false);
+    let template = &body["spec"]["template"];
+    assert_eq!(template["includedNamespaces"], json!(["billing", "shop"]));
+    assert_eq!(template["ttl"], "720h0m0s");
+    assert_eq!(template["storageLocation"], "default");
+    assert_eq!(template["snapshotVolumes"], true);
+    assert_eq!(template["metadata"]["labels"][POLICY_LABEL], "prod");
+
+    let mut explicit = spec();
+    explicit.schedule = Some("30 1 * * *".into());
+    let object = schedule(&owner(), &explicit, &namespaces).unwrap();
+    assert_eq!(object.body["spec"]["schedule"], "30 1 * * *");
+    assert_eq!(schedule(&owner(), &spec(), &[]), None);
+}
+
+#[test]
+fn sandbox_names_fit_a_namespace_and_stay_distinct() {
+    assert_eq!(sandbox_name("prod", "shop"), "restore-test-prod-shop");
+    let long_a = sandbox_name("prod", &"a".repeat(60));
+    let long_b = sandbox_name("prod", &format!("{}b", "a".repeat(59)));
+    assert!(long_a.len() <= 63 && long_b.len() <= 63);
+    assert_ne!(long_a, long_b);
+    assert_eq!(long_a, sandbox_name("prod", &"a".repeat(60)));
+    assert!(long_a.starts_with("restore-test-prod-aaa"));
+}
+
+#[test]
+fn restore_maps_source_into_the_sandbox() {
+    let object = restore_object(
+        &owner(),
+        &spec(),
+        "b1",
+        "shop",
+        "restore-test-prod-shop",
+        at("2026-03-01T00:00:00Z"),
+    );
+    assert_eq!(object.kind, OwnedKind::VeleroRestore);
+    assert_eq!(object.name, "bp-prod-restore-1772323200");
+    let restore_spec = &object.body["spec"];
+    assert_eq!(restore_spec["backupName"], "b1");
+    assert_eq!(restore_spec["includedNamespaces"], json!(["shop"]));
+    assert_eq!(
+        restore_spec["namespaceMapping"],
+        json!({"shop": "restore-test-prod-shop"})
+    );
+    assert_eq!(
+        object.body["metadata"]["labels"][RESTORE_TEST_LABEL],
+        "true"
+    );
+}
+
+fn namespace(name: &str, labels: &[(&str, &str)]) -> Arc<Namespace> {
+    Arc::new(Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    })
+}
+
+fn completed_backup(name: &str, completed: &str) -> Arc<Backup> {
+    let mut backup = Backup::new(
+        name,
+        BackupSpec {
+            included_namespaces: vec!["shop".into()],
+            ..BackupSpec::default()
+        },
+    );
+    backup.metadata.namespace = Some("velero".into());
+    backup.metadata.labels = Some(policy_labels(POLICY));
+    backup.status = Some(BackupStatus {
+        phase: Some("Completed".into()),
+        completion_timestamp: Some(Time(at(completed))),
+        ..BackupStatus::default()
+    });
+    Arc::new(backup)
+}
+
+/// `shop` selected, a completed backup `b1` of it, and the BackupPolicy itself (its uid
+/// is what marks its sandboxes).
+fn snapshot_with_policy() -> Snapshot {
+    let mut policy = BackupPolicy::new(POLICY, spec());
+    policy.metadata.uid = Some(owner().uid);
+    let mut snapshot = Snapshot {
+        namespaces: vec![namespace("shop", &[("backup", "true")])],
+        ..Snapshot::default()
+    };
+    snapshot.custom_resources.backup_policies = vec![Arc::new(policy)];
+    snapshot.velero.installed = true;
+    snapshot.velero.backups = vec![completed_backup("b1", "2026-03-01T00:10:00Z")];
+    snapshot
+}
+
+/// Turns desired objects into what the cluster would show, as the controller's apply
+/// and the reflectors would.
+fn apply(snapshot: &mut Snapshot, objects: Vec<DesiredObject>, created: &str) {
+    for object in objects {
+        let mut body = object.body;
+        body["metadata"]["creationTimestamp"] = json!(created);
+        match object.kind {
+            OwnedKind::Namespace => snapshot
+                .namespaces
+                .push(Arc::new(serde_json::from_value(body).unwrap())),
+            OwnedKind::NetworkPolicy => snapshot
+                .network_policies
+                .push(Arc::new(serde_json::from_value(body).unwrap())),
+            OwnedKind::VeleroRestore => snapshot
+                .velero
+                .restores
+                .push(Arc::new(serde_json::from_value(body).unwrap())),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn finish_restore(snapshot: &mut Snapshot, phase: &str, start: &str, end: &str, items: i64) {
+    let restore = Arc::make_mut(&mut snapshot.velero.restores[0]);
+    restore.status = Some(RestoreStatus {
+        phase: Some(phase.into()),
+        start_timestamp: Some(Time(at(start))),
+        completion_timestamp: Some(Time(at(end))),
+        progress: Some(RestoreProgress {
+            total_items: Some(items),
+            items_restored: Some(items),
+        }),
+        errors: None,
+    });
+}
+
+#[test]
+fn restore_test_walks_from_sandbox_to_cleanup() {
+    let spec = spec();
+    let owner = owner();
+    let sandbox = "restore-test-prod-shop".to_string();
+    let mut snapshot = snapshot_with_policy();
+    let plan = |snapshot: &Snapshot, last: Option<&RestoreTestResult>, now: &str| {
+        plan_restore_test(POLICY, &spec, last, snapshot, at(now))
+    };
+
+    let step = plan(&snapshot, None, "2026-03-01T01:00:00Z");
+    let create = RestoreTestStep::CreateSandbox {
+        backup: "b1".into(),
+        source: "shop".into(),
+        sandbox: sandbox.clone(),
+    };
+    assert_eq!(step, create);
+
+    // A namespace alone is not a sandbox: the deny-all policy must be there first.
+    let objects = sandbox_objects(&owner, POLICY, "shop", &sandbox);
+    apply(&mut snapshot, objects[..1].to_vec(), "2026-03-01T01:00:00Z");
+    assert_eq!(plan(&snapshot, None, "2026-03-01T01:00:10Z"), create);
+    apply(&mut snapshot, objects[1..].to_vec(), "2026-03-01T01:00:10Z");
+
+    let due = at("2026-03-01T00:10:00Z");
+    let step = plan(&snapshot, None, "2026-03-01T01:00:20Z");
+    assert_eq!(
+        step,
+        RestoreTestStep::StartRestore {
+            backup: "b1".into(),
+            source: "shop".into(),
+            sandbox: sandbox.clone(),
+            due,
+        }
+    );
+
+    let restore = restore_object(&owner, &spec, "b1", "shop", &sandbox, due);
+    let restore_name = restore.name.clone();
+    apply(&mut snapshot, vec![restore], "2026-03-01T01:00:30Z");
+    assert_eq!(
+        plan(&snapshot, None, "2026-03-01T01:05:00Z"),
+        RestoreTestStep::Waiting {
+            restore: restore_name.clone(),
+            sandbox: sandbox.clone(),
+        }
+    );
+
+    finish_restore(
+        &mut snapshot,
+        "Completed",
+        "2026-03-01T01:00:30Z",
+        "2026-03-01T01:20:30Z",
+        12,
+    );
+    let RestoreTestStep::Record(result) = plan(&snapshot, None, "2026-03-01T01:21:00Z") else {
+        panic!("expected Record");
+    };
+    assert_eq!(result.result, "Passed", "{}", result.message);
+    assert_eq!(result.restore, restore_name);
+    assert_eq!(result.backup, "b1");
+    assert_eq!(result.duration_seconds, Some(1200));
+    assert_eq!(result.items, Some(12));
+
+    let last = Some(&result);
+    assert_eq!(
+        plan(&snapshot, last, "2026-03-01T01:50:00Z"),
+        RestoreTestStep::Idle {
+            next_due: at("2026-03-01T02:20:30Z")
+        }
+    );
+    assert_eq!(
+        plan(&snapshot, last, "2026-03-01T03:00:00Z"),
+        RestoreTestStep::DeleteSandbox {
+            sandbox: sandbox.clone()
+        }
+    );
+
+    snapshot
+        .namespaces
+        .retain(|ns| ns.metadata.name.as_deref() != Some(&sandbox));
+    snapshot.network_policies.clear();
+    assert_eq!(
+        plan(&snapshot, last, "2026-03-01T03:00:10Z"),
+        RestoreTestStep::Idle {
+            next_due: at("2026-03-31T01:20:30Z")
+        }
+    );
+
+    snapshot
+        .velero
+        .backups
+        .push(completed_backup("b2", "2026-03-31T00:10:00Z"));
+    assert_eq!(
+        plan(&snapshot, last, "2026-03-31T02:00:00Z"),
+        RestoreTestStep::CreateSandbox {
+            backup: "b2".into(),
+            source: "shop".into(),
+            sandbox,
+        }
+    );
+}
+
+#[test]
+fn slow_or_partial_restore_is_recorded_as_failed() {
+    let spec = spec();
+    let owner = owner();
+    let mut snapshot = Snapshot::default();
+    snapshot.velero.installed = true;
+    let due = at("2026-03-01T00:00:00Z");
+    let restore = restore_object(&owner, &spec, "b1", "shop", "restore-test-prod-shop", due);
+    apply(&mut snapshot, vec![restore], "2026-03-01T00:00:00Z");
+    finish_restore(
+        &mut snapshot,
+        "PartiallyFailed",
+        "2026-03-01T00:00:00Z",
+        "2026-03-01T02:00:00Z",
+        3,
+    );
+    let RestoreTestStep::Record(result) =
+        plan_restore_test(POLICY, &spec, None, &snapshot, at("2026-03-01T03:00:00Z"))
+    else {
+        panic!("expected Record");
+    };
+    assert_eq!(result.result, "Failed");
+    assert_eq!(
+        result.message,
+        "Velero ended the restore PartiallyFailed; restored 3 items, fewer than the required 5; took 2h, longer than the RTO 1h"
+    );
+    // A failed test is retried within a day, not after `every`.
+    assert_eq!(
+        next_due(&valid(&spec).restore_test.unwrap(), Some(&result)),
+        Some(at("2026-03-02T02:00:00Z"))
+    );
+}
+
+#[test]
+fn nothing_planned_without_a_restore_test() {
+    let mut spec = spec();
+    spec.restore_test = None;
+    let step = plan_restore_test(
+        POLICY,
+        &spec,
+        None,
+        &Snapshot::default(),
+        at("2026-03-01T00:00:00Z"),
+    );
+    assert_eq!(
+        step,
+        RestoreTestStep::Idle {
+            next_due: Timestamp::MAX
+        }
+    );
+}
+
+#[test]
+fn sandbox_namespace_carries_the_policy_uid() {
+    let objects = sandbox_objects(&owner(), POLICY, "shop", "restore-test-prod-shop");
+    let meta: ObjectMeta = serde_json::from_value(objects[0].body["metadata"].clone()).unwrap();
+    assert_eq!(sandbox_policy_uid(&meta), Some("uid-1"));
+    assert!(is_restore_test_sandbox(&meta, &snapshot_with_policy()));
+    // Without the policy in the cluster the same namespace is no sandbox.
+    assert!(!is_restore_test_sandbox(&meta, &Snapshot::default()));
+}
+
+/// A namespace someone else prepared under the sandbox's name (the label alone, or a
+/// label and another policy's uid) is never written to, restored into or deleted.
+#[test]
+fn a_foreign_namespace_under_the_sandbox_name_is_never_used() {
+    let spec = spec();
+    let sandbox = "restore-test-prod-shop";
+    for annotation in [None, Some("uid-of-another-policy")] {
+        let mut snapshot = snapshot_with_policy();
+        let mut planted = (*namespace(sandbox, &[(RESTORE_TEST_LABEL, "true")])).clone();
+        planted.metadata.annotations = annotation
+            .map(|uid| BTreeMap::from([(RESTORE_TEST_POLICY_UID.to_string(), uid.into())]));
+        planted.metadata.creation_timestamp = Some(Time(at("2026-03-01T00:00:00Z")));
+        snapshot.namespaces.push(Arc::new(planted));
+        let deny_all = sandbox_objects(&owner(), POLICY, "shop", sandbox).remove(1);
+        apply(&mut snapshot, vec![deny_all], "2026-03-01T00:00:00Z");
+        let now = at("2026-03-01T01:00:00Z");
+        assert_eq!(
+            plan_restore_test(POLICY, &spec, None, &snapshot, now),
+            RestoreTestStep::Idle {
+                next_due: later(now, RETRY_LATER)
+            },
+            "{annotation:?}"
+        );
+        // Not deleted either, after a finished restore into it.
+        let restore = restore_object(&owner(), &spec, "b1", "shop", sandbox, now);
+        apply(&mut snapshot, vec![restore], "2026-03-01T01:00:00Z");
+        finish_restore(
+            &mut snapshot,
+            "Completed",
+            "2026-03-01T01:00:00Z",
+            "2026-03-01T01:10:00Z",
+            10,
+        );
+        let restore = snapshot.velero.restores[0].clone();
+        assert_eq!(leftover_sandbox(&snapshot, POLICY, &restore), None);
+    }
+}

@@ -1,0 +1,500 @@
+use super::*;
+use crate::api::ControlState;
+use crate::api::backup_policy::{RestoreTestSpec, Retention};
+use crate::velero::{
+    BackupSpec, BackupStatus, BackupStorageLocation, ScheduleSpec, TemplateMetadata,
+};
+use crate::vocabulary::labels::POLICY_LABEL;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const POLICY: &str = "prod";
+
+fn valid(spec: &BackupPolicySpec) -> ValidBackupPolicy {
+    crate::validate::backup_policy::validate(spec, at("2026-01-01T00:00:00Z")).unwrap()
+}
+
+/// The evaluation of a spec the tests know to be valid.
+fn evaluate(
+    name: &str,
+    spec: &BackupPolicySpec,
+    last: Option<&RestoreTestResult>,
+    snapshot: &Snapshot,
+    now: Timestamp,
+) -> Evaluation {
+    super::evaluate(name, &valid(spec), last, snapshot, now)
+}
+
+fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn meta(namespace: &str, name: &str, label_pairs: &[(&str, &str)]) -> ObjectMeta {
+    ObjectMeta {
+        namespace: Some(namespace.into()),
+        name: Some(name.into()),
+        labels: Some(labels(label_pairs)),
+        ..ObjectMeta::default()
+    }
+}
+
+fn spec() -> BackupPolicySpec {
+    BackupPolicySpec {
+        mode: None,
+        namespace_selector: LabelSelector {
+            match_labels: Some(labels(&[("backup", "true")])),
+            ..LabelSelector::default()
+        },
+        rpo: "24h".into(),
+        rto: None,
+        schedule: None,
+        retention: None,
+        storage_location: None,
+        require_encryption: false,
+        snapshot_volumes: None,
+        restore_test: None,
+        velero: None,
+        exemptions: Vec::new(),
+    }
+}
+
+fn namespace(name: &str) -> Arc<Namespace> {
+    Arc::new(Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(labels(&[("backup", "true")])),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    })
+}
+
+fn schedule(name: &str, cron: &str, included: &[&str], ttl: Option<&str>) -> Arc<Schedule> {
+    Arc::new(Schedule {
+        metadata: meta("velero", name, &[(POLICY_LABEL, POLICY)]),
+        spec: ScheduleSpec {
+            schedule: cron.into(),
+            template: BackupSpec {
+                included_namespaces: included.iter().map(|s| s.to_string()).collect(),
+                ttl: ttl.map(str::to_string),
+                metadata: Some(TemplateMetadata {
+                    labels: labels(&[(POLICY_LABEL, POLICY)]),
+                }),
+                ..BackupSpec::default()
+            },
+            use_owner_references_in_backup: Some(false),
+        },
+        status: None,
+    })
+}
+
+fn backup(name: &str, phase: &str, start: &str, end: &str, expires: &str) -> Arc<Backup> {
+    let time = |t: &str| (!t.is_empty()).then(|| Time(at(t)));
+    Arc::new(Backup {
+        metadata: meta("velero", name, &[(POLICY_LABEL, POLICY)]),
+        spec: BackupSpec {
+            included_namespaces: vec!["shop".into()],
+            ..BackupSpec::default()
+        },
+        status: Some(BackupStatus {
+            phase: Some(phase.into()),
+            start_timestamp: time(start),
+            completion_timestamp: time(end),
+            expiration: time(expires),
+        }),
+    })
+}
+
+fn location(provider: &str, config: &[(&str, &str)]) -> Arc<BackupStorageLocation> {
+    Arc::new(BackupStorageLocation {
+        metadata: meta("velero", "default", &[]),
+        spec: BackupStorageLocationSpec {
+            provider: provider.into(),
+            config: labels(config),
+        },
+    })
+}
+
+fn snapshot() -> Snapshot {
+    let mut snapshot = Snapshot {
+        namespaces: vec![namespace("shop")],
+        ..Snapshot::default()
+    };
+    snapshot.velero.installed = true;
+    snapshot.velero.schedules = vec![schedule("bp-prod", "0 0 * * *", &["shop"], None)];
+    snapshot
+}
+
+fn state(evaluation: &Evaluation, id: ControlId) -> ControlState {
+    evaluation
+        .controls
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap()
+        .state
+}
+
+fn messages(evaluation: &Evaluation, id: ControlId) -> Vec<String> {
+    let control = evaluation.controls.iter().find(|c| c.id == id).unwrap();
+    control.failed.iter().map(|v| v.message.clone()).collect()
+}
+
+#[test]
+fn velero_unreadable_is_not_evaluated_not_failed_nor_passed() {
+    let mut snapshot = snapshot();
+    snapshot.velero.installed = false;
+    snapshot.velero.unreadable = Some("the operator may not list backups".into());
+    let mut spec = spec();
+    spec.retention = Some(crate::api::backup_policy::Retention {
+        min: "720h".into(),
+        max: "2160h".into(),
+    });
+    spec.require_encryption = true;
+    spec.restore_test = Some(RestoreTestSpec {
+        every: Some("720h".into()),
+        keep_sandbox_for: None,
+        min_restored_items: None,
+    });
+    let evaluation = evaluate(POLICY, &spec, None, &snapshot, at("2026-03-01T00:00:00Z"));
+    let states: Vec<(ControlId, ControlState)> = evaluation
+        .controls
+        .iter()
+        .map(|c| (c.id, c.state))
+        .collect();
+    for (id, state) in &states[..3] {
+        assert_eq!(*state, ControlState::NotEvaluated, "{id:?}");
+    }
+    assert_eq!(states[3].0, ControlId::RestoreTested);
+    assert_ne!(
+        states[3].1,
+        ControlState::NotEvaluated,
+        "judged from status"
+    );
+    assert!(!evaluation.compliant());
+}
+
+#[test]
+fn velero_missing_fails_every_control_each_on_its_own_unit() {
+    let mut snapshot = snapshot();
+    snapshot.velero.installed = false;
+    let evaluation = evaluate(POLICY, &spec(), None, &snapshot, at("2026-03-01T00:00:00Z"));
+    assert_eq!(evaluation.controls.len(), 4);
+    for control in &evaluation.controls {
+        assert_eq!(control.state, ControlState::Fail);
+        // automated-backup counts namespaces, so each selected one fails; the others
+        // point at the policy.
+        let kind = match control.id {
+            ControlId::AutomatedBackup => "Namespace",
+            _ => "BackupPolicy",
+        };
+        assert_eq!(control.failed[0].object.kind, kind, "{}", control.id);
+        assert!(control.failed_objects() <= usize::try_from(control.checked).unwrap());
+        assert_eq!(control.failed[0].message, NOT_INSTALLED);
+    }
+}
+
+#[test]
+fn controls_come_in_catalog_order_and_unset_ones_do_not_apply() {
+    let evaluation = evaluate(
+        POLICY,
+        &spec(),
+        None,
+        &snapshot(),
+        at("2026-03-01T00:00:00Z"),
+    );
+    let ids: Vec<ControlId> = evaluation.controls.iter().map(|c| c.id).collect();
+    assert_eq!(
+        ids,
+        [
+            ControlId::AutomatedBackup,
+            ControlId::BackupRetention,
+            ControlId::BackupEncryption,
+            ControlId::RestoreTested
+        ]
+    );
+    for id in &ids[1..] {
+        assert_eq!(state(&evaluation, *id), ControlState::NotApplicable);
+    }
+}
+
+#[test]
+fn freshness_flips_with_time() {
+    let mut snapshot = snapshot();
+    let evaluate_at =
+        |snapshot: &Snapshot, now: &str| evaluate(POLICY, &spec(), None, snapshot, at(now));
+    let before = evaluate_at(&snapshot, "2026-03-01T12:00:00Z");
+    assert_eq!(
+        state(&before, ControlId::AutomatedBackup),
+        ControlState::Fail
+    );
+    assert_eq!(
+        messages(&before, ControlId::AutomatedBackup),
+        ["namespace `shop` has no completed backup"]
+    );
+
+    snapshot.velero.backups = vec![backup(
+        "b1",
+        "Completed",
+        "2026-03-01T00:00:00Z",
+        "2026-03-01T00:10:00Z",
+        "",
+    )];
+    let fresh = evaluate_at(&snapshot, "2026-03-01T12:00:00Z");
+    assert_eq!(
+        state(&fresh, ControlId::AutomatedBackup),
+        ControlState::Pass
+    );
+    assert_eq!(
+        next_deadline(&valid(&spec()), &snapshot, at("2026-03-01T12:00:00Z")),
+        Some(at("2026-03-02T00:10:00Z"))
+    );
+
+    let stale = evaluate_at(&snapshot, "2026-03-02T06:10:00Z");
+    assert_eq!(
+        state(&stale, ControlId::AutomatedBackup),
+        ControlState::Fail
+    );
+    assert_eq!(
+        messages(&stale, ControlId::AutomatedBackup),
+        ["newest completed backup `b1` of namespace `shop` is 30h old, older than the RPO 24h"]
+    );
+    assert_eq!(
+        next_deadline(&valid(&spec()), &snapshot, at("2026-03-02T06:10:00Z")),
+        None
+    );
+}
+
+#[test]
+fn stale_namespace_counts_failed_attempts_when_the_newest_failed() {
+    let mut snapshot = snapshot();
+    snapshot.velero.backups = vec![
+        backup(
+            "b1",
+            "Completed",
+            "2026-03-01T00:00:00Z",
+            "2026-03-01T00:10:00Z",
+            "",
+        ),
+        backup(
+            "b2",
+            "PartiallyFailed",
+            "2026-03-02T00:00:00Z",
+            "2026-03-02T00:10:00Z",
+            "",
+        ),
+        backup("b3", "Failed", "2026-03-03T00:00:00Z", "", ""),
+    ];
+    let evaluation = evaluate(POLICY, &spec(), None, &snapshot, at("2026-03-03T01:00:00Z"));
+    let message = &messages(&evaluation, ControlId::AutomatedBackup)[0];
+    assert!(
+            message.ends_with(
+                "; the newest attempt `b3` ended Failed (1 Failed and 1 PartiallyFailed backups of this policy)"
+            ),
+            "{message}"
+        );
+}
+
+#[test]
+fn schedule_slower_than_rpo_or_unreadable_fails() {
+    let mut snapshot = snapshot();
+    snapshot.velero.backups = vec![backup(
+        "b1",
+        "Completed",
+        "2026-03-01T00:00:00Z",
+        "2026-03-01T00:10:00Z",
+        "",
+    )];
+    snapshot.velero.schedules = vec![schedule("weekly", "0 0 * * 0", &["*"], None)];
+    let now = at("2026-03-01T01:00:00Z");
+    let slow = evaluate(POLICY, &spec(), None, &snapshot, now);
+    assert_eq!(
+        messages(&slow, ControlId::AutomatedBackup),
+        [
+            "namespace `shop` has no Schedule within the RPO 24h: Schedule `velero/weekly` runs every 168h, less often than the RPO"
+        ]
+    );
+    snapshot.velero.schedules = vec![schedule("odd", "0 0 L * *", &["shop"], None)];
+    let odd = evaluate(POLICY, &spec(), None, &snapshot, now);
+    assert!(
+        messages(&odd, ControlId::AutomatedBackup)[0]
+            .contains("Schedule `velero/odd`: `0 0 L * *` is not a schedule Velero accepts")
+    );
+    snapshot.velero.schedules = vec![schedule("other", "0 * * * *", &["billing"], None)];
+    let uncovered = evaluate(POLICY, &spec(), None, &snapshot, now);
+    assert_eq!(
+        messages(&uncovered, ControlId::AutomatedBackup),
+        ["namespace `shop` is not covered by any Velero Schedule in `velero`"]
+    );
+}
+
+#[test]
+fn retention_checks_schedule_ttl_and_backup_lifetimes() {
+    let mut spec = spec();
+    spec.retention = Some(Retention {
+        min: "720h".into(),
+        max: "2160h".into(),
+    });
+    let mut snapshot = snapshot();
+    let now = at("2026-03-02T00:00:00Z");
+    snapshot.velero.schedules = vec![schedule(
+        "bp-prod",
+        "0 0 * * *",
+        &["shop"],
+        Some("720h0m0s"),
+    )];
+    snapshot.velero.backups = vec![backup(
+        "ok",
+        "Completed",
+        "2026-03-01T00:00:00Z",
+        "2026-03-01T00:10:00Z",
+        "2026-03-31T00:00:30Z",
+    )];
+    let within = evaluate(POLICY, &spec, None, &snapshot, now);
+    assert_eq!(
+        state(&within, ControlId::BackupRetention),
+        ControlState::Pass
+    );
+
+    snapshot.velero.schedules = vec![schedule(
+        "bp-prod",
+        "0 0 * * *",
+        &["shop"],
+        Some("168h0m0s"),
+    )];
+    snapshot.velero.backups.push(backup(
+        "long",
+        "Completed",
+        "2026-03-01T00:00:00Z",
+        "2026-03-01T00:10:00Z",
+        "2027-03-01T00:00:00Z",
+    ));
+    let outside = evaluate(POLICY, &spec, None, &snapshot, now);
+    assert_eq!(
+        messages(&outside, ControlId::BackupRetention),
+        [
+            "Backup `velero/long` expires 8760h after it started, more than the maximum retention 2160h",
+            "Schedule `velero/bp-prod` keeps backups for 168h, less than the minimum retention 720h",
+        ]
+    );
+    let control = outside
+        .controls
+        .iter()
+        .find(|c| c.id == ControlId::BackupRetention);
+    assert_eq!(control.unwrap().checked, 3);
+}
+
+#[test]
+fn encryption_depends_on_provider_keys() {
+    let mut spec = spec();
+    spec.require_encryption = true;
+    let now = at("2026-03-01T00:00:00Z");
+    let judge = |location: Option<Arc<BackupStorageLocation>>| {
+        let mut snapshot = snapshot();
+        snapshot.velero.storage_locations = location.into_iter().collect();
+        let evaluation = evaluate(POLICY, &spec, None, &snapshot, now);
+        messages(&evaluation, ControlId::BackupEncryption)
+    };
+    assert_eq!(
+        judge(None),
+        ["BackupStorageLocation velero/default does not exist"]
+    );
+    assert!(
+        judge(Some(location(
+            "velero.io/aws",
+            &[("kmsKeyId", "secret-arn")]
+        )))
+        .is_empty()
+    );
+    assert!(judge(Some(location("aws", &[("serverSideEncryption", "AES256")]))).is_empty());
+    assert!(judge(Some(location("velero.io/gcp", &[("kmsKeyName", "k")]))).is_empty());
+    assert!(
+        judge(Some(location(
+            "velero.io/azure",
+            &[("encryptionScope", "s")]
+        )))
+        .is_empty()
+    );
+    assert!(judge(Some(location("example.com/s3", &[("kmsKeyId", "k")]))).is_empty());
+    let gcp_with_aws_only_key = judge(Some(location(
+        "gcp",
+        &[("customerKeyEncryptionFile", "/k"), ("region", "eu")],
+    )));
+    assert_eq!(
+        gcp_with_aws_only_key,
+        [
+            "BackupStorageLocation velero/default (provider `gcp`) sets none of kmsKeyName, kmsKeyId, serverSideEncryption, encryptionScope"
+        ]
+    );
+    let empty = judge(Some(location("aws", &[("kmsKeyId", " ")])));
+    assert_eq!(empty.len(), 1);
+    assert!(!empty[0].contains("secret-arn"));
+}
+
+fn passed(completed: &str, duration_seconds: i64, items: i64) -> RestoreTestResult {
+    let end = at(completed);
+    let start = end
+        .checked_sub(Duration::from_secs(duration_seconds as u64))
+        .unwrap();
+    RestoreTestResult {
+        backup: "b1".into(),
+        restore: "bp-prod-restore-1".into(),
+        started: Time(start),
+        completed: Some(Time(end)),
+        duration_seconds: Some(duration_seconds),
+        items: Some(items),
+        result: "Passed".into(),
+        message: String::new(),
+    }
+}
+
+#[test]
+fn restore_tested_requires_a_recent_fast_complete_pass() {
+    let mut spec = spec();
+    spec.rto = Some("6h".into());
+    spec.restore_test = Some(RestoreTestSpec {
+        every: Some("720h".into()),
+        keep_sandbox_for: None,
+        min_restored_items: Some(10),
+    });
+    let now = at("2026-03-01T00:00:00Z");
+    let judge = |last: Option<&RestoreTestResult>| {
+        messages(
+            &evaluate(POLICY, &spec, last, &snapshot(), now),
+            ControlId::RestoreTested,
+        )
+    };
+    assert_eq!(judge(None), ["no restore test has run yet"]);
+    assert!(judge(Some(&passed("2026-02-20T00:00:00Z", 600, 40))).is_empty());
+    assert_eq!(
+        judge(Some(&passed("2026-01-01T00:00:00Z", 600, 40))),
+        [
+            "the last restore test `bp-prod-restore-1` finished 1416h ago; one is required every 720h"
+        ]
+    );
+    assert_eq!(
+        judge(Some(&passed("2026-02-20T00:00:00Z", 7 * 3600, 40))),
+        ["restore test `bp-prod-restore-1` took 7h, longer than the RTO 6h"]
+    );
+    assert_eq!(
+        judge(Some(&passed("2026-02-20T00:00:00Z", 600, 3))),
+        ["restore test `bp-prod-restore-1` restored 3 items, fewer than the required 10"]
+    );
+    let mut failed = passed("2026-02-20T00:00:00Z", 600, 40);
+    failed.result = "Failed".into();
+    failed.message = "Velero ended the restore PartiallyFailed".into();
+    assert_eq!(
+        judge(Some(&failed)),
+        [
+            "restore test `bp-prod-restore-1` of backup `b1` failed: Velero ended the restore PartiallyFailed"
+        ]
+    );
+}

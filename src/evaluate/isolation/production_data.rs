@@ -1,0 +1,246 @@
+//! `production-data-restricted`: production data (classified objects, copied Secrets, cloned
+//! volumes, restores) kept out of non-production namespaces.
+
+use super::*;
+
+pub(super) fn production_data(spec: Option<&ProductionDataSpec>, scope: &Scope) -> ControlOutcome {
+    let Some(spec) = spec else {
+        return ControlOutcome::not_applicable(ControlId::ProductionDataRestricted);
+    };
+    let snapshot = scope.snapshot;
+    let in_non_production = |ns: &str| scope.envs.is_non_production(ns);
+    let config_maps: Vec<&ObjectMetaOnly> = snapshot
+        .config_maps
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|c| in_non_production(&c.namespace))
+        .collect();
+    let secrets: Vec<&SecretDigest> = snapshot
+        .secrets
+        .items()
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|s| in_non_production(&s.namespace))
+        .collect();
+    let claims: Vec<&PersistentVolumeClaim> = snapshot
+        .persistent_volume_claims
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|p| {
+            p.metadata
+                .namespace
+                .as_deref()
+                .is_some_and(in_non_production)
+        })
+        .collect();
+
+    let mut violations = Vec::new();
+    let classified = Classification { spec, scope };
+    for c in &config_maps {
+        violations.extend(classified.check("ConfigMap", &c.namespace, &c.name, &c.labels));
+    }
+    for s in &secrets {
+        violations.extend(classified.check("Secret", &s.namespace, &s.name, &s.labels));
+    }
+    for p in &claims {
+        let meta = &p.metadata;
+        let labels = meta.labels.clone().unwrap_or_default();
+        let (ns, name) = (meta.namespace.as_deref(), meta.name.as_deref());
+        let (ns, name) = (ns.unwrap_or_default(), name.unwrap_or_default());
+        violations.extend(classified.check("PersistentVolumeClaim", ns, name, &labels));
+        violations.extend(cloned_from_production(p, scope));
+    }
+    // Without the Secrets, "no copy found" would be a Pass for a check that never ran.
+    let not_run = spec
+        .detect_copied_secrets
+        .then(|| snapshot.secrets.why_not())
+        .flatten();
+    if spec.detect_copied_secrets && not_run.is_none() {
+        violations.extend(copied_secrets(&secrets, scope));
+    }
+    for restore in &snapshot.velero.restores {
+        violations.extend(restores_production_elsewhere(restore, scope));
+    }
+    let checked = config_maps.len() + secrets.len() + claims.len() + snapshot.velero.restores.len();
+    let outcome = ControlOutcome::checked(ControlId::ProductionDataRestricted, checked, violations);
+    match not_run {
+        Some(why) => outcome.with_check_not_run(format!("copied-Secret detection: {why}")),
+        None => outcome,
+    }
+}
+
+/// Objects whose classification label marks them as production data.
+pub(super) struct Classification<'a> {
+    spec: &'a ProductionDataSpec,
+    scope: &'a Scope<'a>,
+}
+
+impl Classification<'_> {
+    fn check(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Option<Violation> {
+        let value = labels.get(self.spec.classification_label())?;
+        if !self.spec.production_values.contains(value) {
+            return None;
+        }
+        let object = ObjectRef {
+            kind: kind.to_string(),
+            namespace: Some(namespace.to_string()),
+            name: name.to_string(),
+            labels: labels.clone(),
+            pod_labels: None,
+        };
+        Some(Violation::new(
+            object,
+            format!(
+                "{kind} {namespace}/{name} is classified `{value}` in non-production environment `{}`",
+                self.scope.environment(namespace)
+            ),
+        ))
+    }
+}
+
+/// Whether a Secret's whole-content digest can be compared at all.
+///
+/// The snapshot computes a digest only for Secrets worth comparing: service-account tokens and
+/// Secrets without data would match each other across every namespace and prove nothing, so
+/// they carry the all-zero digest, which never matches here.
+pub(super) fn comparable(secret: &SecretDigest) -> bool {
+    secret.digest != [0; 32]
+}
+
+/// Non-production Secrets holding a production Secret's content: all of it (same keyed
+/// digest), or one of its values under any key (same keyed value digest), so that copying a
+/// single production key into a bigger Secret is found too.
+///
+/// The message names only the non-production Secret and its keys: it lands in that
+/// namespace's PolicyReport, where naming the production Secret would let the namespace's
+/// tenants confirm guesses of production values (store a guess, watch for the finding). The
+/// production Secret is named in the finding's detail, which only the cluster-scoped status
+/// carries.
+pub(super) fn copied_secrets(non_production: &[&SecretDigest], scope: &Scope) -> Vec<Violation> {
+    let mut whole: BTreeMap<&[u8; 32], Vec<&SecretDigest>> = BTreeMap::new();
+    let mut values: BTreeMap<&[u8; 32], Vec<(&SecretDigest, &str)>> = BTreeMap::new();
+    for secret in scope.snapshot.secrets.items().iter().map(AsRef::as_ref) {
+        if !scope.envs.is_production(&secret.namespace) {
+            continue;
+        }
+        if comparable(secret) {
+            whole.entry(&secret.digest).or_default().push(secret);
+        }
+        for (key, digest) in &secret.value_digests {
+            values.entry(digest).or_default().push((secret, key));
+        }
+    }
+    let mut violations = Vec::new();
+    for secret in non_production {
+        // The first by namespace/name(/key), so the message is stable across resyncs.
+        let original = comparable(secret)
+            .then(|| whole.get(&secret.digest))
+            .flatten()
+            .and_then(|matches| matches.iter().min_by_key(|s| (&s.namespace, &s.name)));
+        if let Some(original) = original {
+            violations.push(
+                Violation::new(
+                    secret_ref(secret),
+                    format!("{secret} holds the same data as a production Secret"),
+                )
+                .with_detail(format!("copied from production {original}")),
+            );
+            continue;
+        }
+        let mut keys = Vec::new();
+        let mut originals = BTreeSet::new();
+        for (key, digest) in &secret.value_digests {
+            if let Some(matches) = values.get(digest) {
+                keys.push(key.clone());
+                if let Some((original, original_key)) = matches
+                    .iter()
+                    .min_by_key(|(s, k)| (&s.namespace, &s.name, *k))
+                {
+                    originals.insert(format!("{original} key `{original_key}`"));
+                }
+            }
+        }
+        if !keys.is_empty() {
+            let originals: Vec<String> = originals.into_iter().collect();
+            violations.push(
+                Violation::new(
+                    secret_ref(secret),
+                    format!(
+                        "{secret} holds a value of a production Secret under key {}",
+                        names(&keys)
+                    ),
+                )
+                .with_detail(format!("copied from production {}", originals.join(", "))),
+            );
+        }
+    }
+    violations
+}
+
+pub(super) fn secret_ref(secret: &SecretDigest) -> ObjectRef {
+    ObjectRef {
+        kind: "Secret".into(),
+        namespace: Some(secret.namespace.clone()),
+        name: secret.name.clone(),
+        labels: secret.labels.clone(),
+        pod_labels: None,
+    }
+}
+
+/// A non-production PVC cloned or restored from an object in a production namespace.
+/// `dataSource` is always same-namespace; only `dataSourceRef.namespace` can reach across.
+pub(super) fn cloned_from_production(
+    claim: &PersistentVolumeClaim,
+    scope: &Scope,
+) -> Option<Violation> {
+    let own = claim.metadata.namespace.as_deref().unwrap_or_default();
+    let spec = claim.spec.as_ref()?;
+    let local = spec
+        .data_source
+        .as_ref()
+        .map(|s| (s.kind.as_str(), own, s.name.as_str()));
+    let typed = spec.data_source_ref.as_ref().map(|r| {
+        let ns = r.namespace.as_deref().unwrap_or(own);
+        (r.kind.as_str(), ns, r.name.as_str())
+    });
+    let (kind, ns, name) = local
+        .into_iter()
+        .chain(typed)
+        .find(|(_, ns, _)| scope.envs.is_production(ns))?;
+    Some(Violation::new(
+        ObjectRef::of("PersistentVolumeClaim", &claim.metadata),
+        format!(
+            "PersistentVolumeClaim {own}/{} is populated from {kind} {ns}/{name} in production namespace `{ns}`",
+            claim.metadata.name.as_deref().unwrap_or_default()
+        ),
+    ))
+}
+
+/// A Velero Restore mapping a production namespace into a non-production one. A restore-test
+/// sandbox belongs to no environment, so a Restore into one is never a finding here; a
+/// namespace that only looks like a sandbox (name, label) is judged by its environment.
+pub(super) fn restores_production_elsewhere(restore: &Restore, scope: &Scope) -> Vec<Violation> {
+    restore
+        .spec
+        .namespace_mapping
+        .iter()
+        .filter(|(from, to)| scope.envs.is_production(from) && scope.envs.is_non_production(to))
+        .map(|(from, to)| {
+            Violation::new(
+                ObjectRef::of("Restore", &restore.metadata),
+                format!(
+                    "Restore {}/{} maps production namespace `{from}` into non-production namespace `{to}` (environment `{}`)",
+                    restore.metadata.namespace.as_deref().unwrap_or_default(),
+                    restore.metadata.name.as_deref().unwrap_or_default(),
+                    scope.environment(to)
+                ),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,247 @@
+//! `environment-segregation`: no network path between environments but the allowed flows.
+
+use super::*;
+
+/// Judges the NetworkPolicies that exist, whoever wrote them, so that Audit mode assesses the
+/// cluster as it is (in Enforce mode the owned isolation policy is one of them).
+///
+/// A namespace is reached from another environment unless its ingress is isolated (some
+/// NetworkPolicy selects all its pods and governs Ingress) and no ingress rule of any policy
+/// in it admits that environment's namespaces beyond a declared flow. Only the target's
+/// ingress is credited: that is the side the environment being protected controls.
+///
+/// Peers are judged as the API defines them, with one deliberate simplification: an `ipBlock`
+/// peer is treated as admitting every source, because which addresses pods have is not in the
+/// API (a pod CIDR inside the block admits pods of every namespace), so a narrower block
+/// cannot honestly be judged as closed.
+pub(super) fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> ControlOutcome {
+    let mut violations = Vec::new();
+    let mut checked = 0;
+    for (target, envs) in &scope.envs.namespaces {
+        checked += 1;
+        let ns_ref = scope.namespace_ref(target);
+        if envs.len() > 1 {
+            violations.push(Violation::new(
+                ns_ref.clone(),
+                format!(
+                    "namespace `{target}` is selected by environments {}; it is treated as production until only one selects it",
+                    names(envs)
+                ),
+            ));
+        }
+        // Sources are namespaces of other environments; a source fully allowed by a flow
+        // without port limits can never be a finding.
+        let sources: Vec<&str> = scope
+            .envs
+            .namespaces
+            .keys()
+            .map(String::as_str)
+            .filter(|s| *s != target && !scope.envs.share_environment(s, target))
+            .filter(|s| !flow_allows(flows, scope.envs, s, target, None))
+            .collect();
+        if sources.is_empty() {
+            continue;
+        }
+        let policies: Vec<&NetworkPolicy> = scope
+            .snapshot
+            .network_policies
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|p| p.metadata.namespace.as_deref() == Some(target.as_str()))
+            .filter(|p| governs_ingress(p))
+            .collect();
+        if !policies.iter().any(|p| selects_all_pods(p)) {
+            violations.push(Violation::new(
+                ns_ref,
+                format!(
+                    "namespace `{target}` (environment {}) does not isolate ingress: no NetworkPolicy selects all its pods for Ingress, so namespaces of other environments reach it ({}); in Enforce mode the operator maintains {policy_name} there",
+                    names(envs),
+                    describe_sources(&sources, scope)
+                ),
+            ));
+            continue;
+        }
+        // Each policy is judged on its own here, so each is counted.
+        checked += policies.len();
+        for policy in policies {
+            if let Some(violation) = admitting_policy(policy, target, &sources, flows, scope) {
+                violations.push(violation);
+            }
+        }
+    }
+    ControlOutcome::checked(ControlId::EnvironmentSegregation, checked, violations)
+}
+
+/// At most three sources by name, then how many more.
+pub(super) fn describe_sources(sources: &[&str], scope: &Scope) -> String {
+    let mut shown: Vec<String> = sources
+        .iter()
+        .take(3)
+        .map(|s| format!("`{s}` of environment {}", names(scope.envs.environments(s))))
+        .collect();
+    if sources.len() > 3 {
+        shown.push(format!("{} more", sources.len() - 3));
+    }
+    shown.join(", ")
+}
+
+/// One finding per policy that admits ingress from other environments beyond the declared
+/// flows, naming what admits them.
+pub(super) fn admitting_policy(
+    policy: &NetworkPolicy,
+    target: &str,
+    sources: &[&str],
+    flows: &[Flow],
+    scope: &Scope,
+) -> Option<Violation> {
+    let mut admitted: Vec<&str> = Vec::new();
+    let mut how = None;
+    for rule in ingress_rules(policy) {
+        for source in sources {
+            let Some(through) = admits(rule, source, scope) else {
+                continue;
+            };
+            if flow_allows(
+                flows,
+                scope.envs,
+                source,
+                target,
+                Some(rule.ports.as_deref()),
+            ) {
+                continue;
+            }
+            if !admitted.contains(source) {
+                admitted.push(source);
+            }
+            how.get_or_insert(through);
+        }
+    }
+    let how = how?;
+    Some(Violation::new(
+        ObjectRef::of("NetworkPolicy", &policy.metadata),
+        format!(
+            "NetworkPolicy {target}/{} admits ingress into environment {} from other environments through {how}: {}",
+            policy.metadata.name.as_deref().unwrap_or_default(),
+            names(scope.envs.environments(target)),
+            describe_sources(&admitted, scope)
+        ),
+    ))
+}
+
+/// Whether an ingress rule admits traffic from namespace `source`, and through which peer.
+pub(super) fn admits(
+    rule: &NetworkPolicyIngressRule,
+    source: &str,
+    scope: &Scope,
+) -> Option<String> {
+    let peers = match rule.from.as_deref() {
+        None | Some([]) => return Some("an ingress rule without `from` (every source)".into()),
+        Some(peers) => peers,
+    };
+    peers
+        .iter()
+        .find_map(|peer| peer_admits(peer, source, scope))
+}
+
+pub(super) fn peer_admits(peer: &NetworkPolicyPeer, source: &str, scope: &Scope) -> Option<String> {
+    if let Some(block) = &peer.ip_block {
+        return Some(format!(
+            "ipBlock {} (pod addresses are not known, so an address block counts as every source)",
+            block.cidr
+        ));
+    }
+    // A peer with only a podSelector means pods of the policy's own namespace.
+    let selector = peer.namespace_selector.as_ref()?;
+    let labels = scope.labels.get(source)?;
+    if !selects(selector, labels) {
+        return None;
+    }
+    Some(if is_empty_selector(selector) {
+        "an empty namespaceSelector (every namespace)".into()
+    } else {
+        format!("namespaceSelector {}", selector_text(selector))
+    })
+}
+
+pub(super) fn selector_text(selector: &LabelSelector) -> String {
+    serde_json::to_string(selector).unwrap_or_default()
+}
+
+/// Whether a declared flow lets `source`'s environment reach `target`'s on `ports`: `None`
+/// asks for every port (only a flow without port limits allows that); a rule's ports are
+/// allowed when each one is a port the flow lists (a rule without ports means every port).
+pub(super) fn flow_allows(
+    flows: &[Flow],
+    envs: &EnvironmentMap,
+    source: &str,
+    target: &str,
+    ports: Option<Option<&[NetworkPolicyPort]>>,
+) -> bool {
+    let (from, to) = (envs.environments(source), envs.environments(target));
+    flows
+        .iter()
+        .filter(|f| from.contains(&f.from) && to.contains(&f.to))
+        .any(|flow| {
+            if flow.ports.is_empty() {
+                return true;
+            }
+            match ports.flatten() {
+                Some(ports) if !ports.is_empty() => ports.iter().all(|p| {
+                    let protocol = p.protocol.as_deref().unwrap_or("TCP");
+                    let single = match (&p.port, p.end_port) {
+                        (Some(IntOrString::Int(port)), None) => Some(*port),
+                        (Some(IntOrString::Int(port)), Some(end)) if end == *port => Some(*port),
+                        // Named ports and ranges cannot be matched against numbered flows.
+                        _ => None,
+                    };
+                    single.is_some_and(|port| {
+                        flow.ports
+                            .iter()
+                            .any(|f| f.port == port && f.protocol().as_str() == protocol)
+                    })
+                }),
+                _ => false,
+            }
+        })
+}
+
+/// Without `policyTypes`, a policy governs ingress (and egress only if it has egress rules).
+pub(super) fn governs_ingress(policy: &NetworkPolicy) -> bool {
+    policy
+        .spec
+        .as_ref()
+        .and_then(|s| s.policy_types.as_ref())
+        .is_none_or(|types| types.iter().any(|t| t == "Ingress"))
+}
+
+pub(super) fn selects_all_pods(policy: &NetworkPolicy) -> bool {
+    policy
+        .spec
+        .as_ref()
+        .and_then(|s| s.pod_selector.as_ref())
+        .is_none_or(is_empty_selector)
+}
+
+/// The policy's ingress rules, if the policy governs ingress at all.
+pub(super) fn ingress_rules(
+    policy: &NetworkPolicy,
+) -> impl Iterator<Item = &NetworkPolicyIngressRule> {
+    policy
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress.as_ref())
+        .filter(|_| governs_ingress(policy))
+        .into_iter()
+        .flatten()
+}
+
+pub(super) fn is_empty_selector(selector: &LabelSelector) -> bool {
+    selector
+        .match_labels
+        .as_ref()
+        .is_none_or(BTreeMap::is_empty)
+        && selector
+            .match_expressions
+            .as_ref()
+            .is_none_or(Vec::is_empty)
+}

@@ -1,0 +1,845 @@
+use super::*;
+use crate::api::ControlState;
+use crate::api::environment_isolation::Environment;
+use crate::api::{BackupPolicy, BackupPolicySpec, PortSpec};
+use crate::velero::RestoreSpec;
+use crate::vocabulary::environments::cluster_roles_granting_nothing_in_namespaces;
+use crate::vocabulary::labels::{RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaimSpec, TypedObjectReference};
+use k8s_openapi::api::networking::v1::{IPBlock, NetworkPolicySpec};
+use k8s_openapi::api::rbac::v1::PolicyRule;
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::sync::Arc;
+
+pub(crate) fn meta(namespace: Option<&str>, name: &str) -> ObjectMeta {
+    ObjectMeta {
+        namespace: namespace.map(str::to_string),
+        name: Some(name.to_string()),
+        ..Default::default()
+    }
+}
+
+fn env_label(value: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([("env".to_string(), value.to_string())])
+}
+
+pub(crate) fn environment(name: &str, production: bool) -> Environment {
+    Environment {
+        name: name.into(),
+        production,
+        namespace_selector: LabelSelector {
+            match_labels: Some(env_label(name)),
+            ..Default::default()
+        },
+    }
+}
+
+/// `production` and `dev`, selected by `env=<name>`.
+pub(crate) fn spec() -> EnvironmentIsolationSpec {
+    EnvironmentIsolationSpec {
+        mode: None,
+        environments: vec![environment("production", true), environment("dev", false)],
+        allowed_flows: vec![],
+        production_data: Some(ProductionDataSpec {
+            classification_label: None,
+            production_values: vec!["production".into()],
+            detect_copied_secrets: true,
+        }),
+        access: Some(IsolationAccessSpec {
+            deny_cross_environment_bindings: true,
+            non_production_groups: vec!["contractors".into()],
+        }),
+        protect_environment_labels: None,
+        exemptions: vec![],
+    }
+}
+
+pub(crate) fn namespace(name: &str, labels: &[(&str, &str)]) -> Arc<Namespace> {
+    let mut m = meta(None, name);
+    m.labels = Some(
+        labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    Arc::new(Namespace {
+        metadata: m,
+        ..Default::default()
+    })
+}
+
+/// `prod` (production), `dev` (dev), both with the isolation policy of CR `iso`.
+pub(crate) fn snapshot() -> Snapshot {
+    Snapshot {
+        namespaces: vec![
+            namespace("prod", &[("env", "production")]),
+            namespace("dev", &[("env", "dev")]),
+        ],
+        network_policies: vec![isolation_policy("prod"), isolation_policy("dev")],
+        secrets: crate::snapshot::Observed::Observed(vec![]),
+        ..Default::default()
+    }
+}
+
+fn isolation_policy(namespace: &str) -> Arc<NetworkPolicy> {
+    Arc::new(NetworkPolicy {
+        metadata: meta(Some(namespace), &isolation_policy_name("iso")),
+        spec: Some(NetworkPolicySpec::default()),
+    })
+}
+
+fn now() -> Timestamp {
+    "2025-06-01T00:00:00Z".parse().unwrap()
+}
+
+fn control(snapshot: &Snapshot, spec: &EnvironmentIsolationSpec, id: ControlId) -> Vec<String> {
+    let evaluation = evaluate("iso", spec, snapshot, now());
+    let evidence = evaluation.controls.iter().find(|c| c.id == id).unwrap();
+    evidence.failed.iter().map(|v| v.message.clone()).collect()
+}
+
+fn digest_secret(namespace: &str, name: &str, byte: u8) -> Arc<SecretDigest> {
+    Arc::new(SecretDigest {
+        namespace: namespace.into(),
+        name: name.into(),
+        labels: BTreeMap::new(),
+        digest: [byte; 32],
+        value_digests: BTreeMap::new(),
+    })
+}
+
+fn subject(kind: &str, namespace: Option<&str>, name: &str) -> Subject {
+    Subject {
+        kind: kind.into(),
+        name: name.into(),
+        namespace: namespace.map(str::to_string),
+        api_group: None,
+    }
+}
+
+fn role_ref() -> RoleRef {
+    RoleRef {
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        kind: "ClusterRole".into(),
+        name: "edit".into(),
+    }
+}
+
+#[test]
+fn clean_cluster_passes_in_catalog_order() {
+    let evaluation = evaluate("iso", &spec(), &snapshot(), now());
+    let ids: Vec<ControlId> = evaluation.controls.iter().map(|c| c.id).collect();
+    assert_eq!(
+        ids,
+        [
+            ControlId::EnvironmentSegregation,
+            ControlId::ProductionDataRestricted,
+            ControlId::CrossEnvironmentAccess
+        ]
+    );
+    assert!(evaluation.compliant());
+    assert_eq!(evaluation.namespaces, ["dev", "prod"]);
+}
+
+#[test]
+fn overlapping_namespace_is_a_finding_and_treated_as_production() {
+    let mut snapshot = snapshot();
+    snapshot.namespaces.push(namespace(
+        "shared",
+        &[("env", "dev"), ("tier", "production")],
+    ));
+    snapshot.network_policies.push(isolation_policy("shared"));
+    // Production selects by `tier`, dev by `env`: `shared` carries both.
+    let mut spec = spec();
+    spec.environments[0].namespace_selector = LabelSelector {
+        match_labels: Some(BTreeMap::from([("tier".into(), "production".into())])),
+        ..Default::default()
+    };
+    snapshot.namespaces[0] = namespace("prod", &[("tier", "production")]);
+    let envs = environments_of(&spec, &snapshot);
+    assert!(envs.is_production("shared"));
+    assert!(!envs.is_non_production("shared"));
+    assert_eq!(envs.non_production_namespaces(), ["dev"]);
+    let failed = control(&snapshot, &spec, ControlId::EnvironmentSegregation);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("`shared` is selected by environments `production`, `dev`"));
+}
+
+#[test]
+fn a_namespace_without_isolation_is_reached_from_other_environments() {
+    let mut snapshot = snapshot();
+    snapshot.network_policies.remove(1);
+    let failed = control(&snapshot, &spec(), ControlId::EnvironmentSegregation);
+    assert_eq!(
+        failed,
+        [
+            "namespace `dev` (environment `dev`) does not isolate ingress: no NetworkPolicy selects all its pods for Ingress, so namespaces of other environments reach it (`prod` of environment `production`); in Enforce mode the operator maintains ei-iso-isolation there"
+        ]
+    );
+}
+
+/// Audit mode: no owned policy anywhere, only what the cluster's owners wrote. Isolated
+/// namespaces pass whatever their policies are called; open ones, partial ones and
+/// egress-only ones do not.
+#[test]
+fn hand_written_policies_are_judged_in_audit_mode() {
+    let mut snapshot = snapshot();
+    let deny = |ns: &str, name: &str, spec: NetworkPolicySpec| {
+        Arc::new(NetworkPolicy {
+            metadata: meta(Some(ns), name),
+            spec: Some(spec),
+        })
+    };
+    snapshot.network_policies = vec![deny(
+        "prod",
+        "default-deny",
+        NetworkPolicySpec {
+            policy_types: Some(vec!["Ingress".into()]),
+            ..Default::default()
+        },
+    )];
+    assert!(
+        control(&snapshot, &spec(), ControlId::EnvironmentSegregation)
+            .iter()
+            .all(|m| m.starts_with("namespace `dev`"))
+    );
+    // Pods not selected by any ingress policy are open, and egress-only isolates nothing.
+    snapshot.network_policies = vec![
+        deny(
+            "prod",
+            "some-pods",
+            NetworkPolicySpec {
+                pod_selector: Some(LabelSelector {
+                    match_labels: Some(BTreeMap::from([("app".into(), "db".into())])),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ),
+        deny(
+            "dev",
+            "egress-only",
+            NetworkPolicySpec {
+                policy_types: Some(vec!["Egress".into()]),
+                ..Default::default()
+            },
+        ),
+    ];
+    let failed = control(&snapshot, &spec(), ControlId::EnvironmentSegregation);
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .all(|m| m.contains("does not isolate ingress"))
+    );
+}
+
+/// A BackupPolicy with uid `bp-uid`, whose sandboxes carry that uid.
+fn backup_policy() -> Arc<BackupPolicy> {
+    let mut policy = BackupPolicy::new(
+        "nightly",
+        BackupPolicySpec {
+            mode: None,
+            namespace_selector: LabelSelector::default(),
+            rpo: "24h".into(),
+            rto: None,
+            schedule: None,
+            retention: None,
+            storage_location: None,
+            require_encryption: false,
+            snapshot_volumes: None,
+            restore_test: None,
+            velero: None,
+            exemptions: vec![],
+        },
+    );
+    policy.metadata.uid = Some("bp-uid".into());
+    Arc::new(policy)
+}
+
+/// A namespace labelled `env=dev`, with the sandbox label and uid annotation if given.
+fn sandbox_candidate(name: &str, label: bool, uid: Option<&str>) -> Arc<Namespace> {
+    let mut labels = vec![("env", "dev")];
+    if label {
+        labels.push((RESTORE_TEST_LABEL, "true"));
+    }
+    let mut ns = (*namespace(name, &labels)).clone();
+    ns.metadata.annotations =
+        uid.map(|u| BTreeMap::from([(RESTORE_TEST_POLICY_UID.to_string(), u.into())]));
+    Arc::new(ns)
+}
+
+#[test]
+fn a_sandbox_needs_the_operators_marks_and_an_existing_backup_policy() {
+    let candidate = sandbox_candidate;
+    let mut snapshot = snapshot();
+    snapshot.custom_resources.backup_policies = vec![backup_policy()];
+    snapshot.namespaces.extend([
+        candidate("restore-test-real", true, Some("bp-uid")),
+        // Impersonations: the name alone, the label alone, a made-up uid, the marks on a
+        // namespace with another name (an existing namespace relabelled).
+        candidate("restore-test-name-only", false, None),
+        candidate("label-only", true, None),
+        candidate("restore-test-made-up", true, Some("no-such-policy")),
+        candidate("relabelled", true, Some("bp-uid")),
+    ]);
+    let envs = environments_of(&spec(), &snapshot);
+    assert!(envs.environments("restore-test-real").is_empty());
+    for impostor in [
+        "restore-test-name-only",
+        "label-only",
+        "restore-test-made-up",
+        "relabelled",
+    ] {
+        assert_eq!(envs.environments(impostor), ["dev"], "{impostor}");
+    }
+}
+
+fn ingress_policy(
+    namespace: &str,
+    name: &str,
+    from: Option<Vec<NetworkPolicyPeer>>,
+) -> Arc<NetworkPolicy> {
+    ingress_policy_on(namespace, name, from, None)
+}
+
+fn ingress_policy_on(
+    namespace: &str,
+    name: &str,
+    from: Option<Vec<NetworkPolicyPeer>>,
+    ports: Option<Vec<NetworkPolicyPort>>,
+) -> Arc<NetworkPolicy> {
+    Arc::new(NetworkPolicy {
+        metadata: meta(Some(namespace), name),
+        spec: Some(NetworkPolicySpec {
+            ingress: Some(vec![NetworkPolicyIngressRule { from, ports }]),
+            ..Default::default()
+        }),
+    })
+}
+
+fn namespaces_labelled(key: &str, value: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([(key.into(), value.into())])),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn policies_admitting_other_environments_are_findings() {
+    let mut snapshot = snapshot();
+    let dev_peer = namespaces_labelled("env", "dev");
+    let block = |cidr: &str| NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: cidr.into(),
+            except: None,
+        }),
+        ..Default::default()
+    };
+    let same_namespace = NetworkPolicyPeer {
+        pod_selector: Some(LabelSelector::default()),
+        ..Default::default()
+    };
+    let not_production = NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "env".into(),
+                operator: "NotIn".into(),
+                values: Some(vec!["production".into()]),
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    snapshot.network_policies.extend([
+        ingress_policy("prod", "from-dev", Some(vec![dev_peer.clone()])),
+        ingress_policy("prod", "from-world", Some(vec![block("0.0.0.0/0")])),
+        // Pod addresses are unknown: a narrow block counts as every source too.
+        ingress_policy("prod", "from-one-address", Some(vec![block("10.1.2.3/32")])),
+        ingress_policy("prod", "from-anywhere", None),
+        ingress_policy("prod", "same-namespace", Some(vec![same_namespace])),
+        ingress_policy(
+            "prod",
+            "production-only",
+            Some(vec![namespaces_labelled("env", "production")]),
+        ),
+        // Non-production to non-production counts too: dev admitting production...
+        ingress_policy("dev", "not-production", Some(vec![not_production])),
+        ingress_policy("dev", "dev-from-dev", Some(vec![dev_peer])),
+        ingress_policy(
+            "dev",
+            "from-everywhere",
+            Some(vec![NetworkPolicyPeer {
+                namespace_selector: Some(LabelSelector::default()),
+                ..Default::default()
+            }]),
+        ),
+    ]);
+    let failed = control(&snapshot, &spec(), ControlId::EnvironmentSegregation);
+    assert_eq!(failed.len(), 5, "{failed:?}");
+    let has = |policy: &str, how: &str| {
+        failed
+            .iter()
+            .any(|m| m.starts_with(&format!("NetworkPolicy {policy} admits")) && m.contains(how))
+    };
+    assert!(
+        has(
+            "prod/from-dev",
+            "namespaceSelector {\"matchLabels\":{\"env\":\"dev\"}}: `dev` of environment `dev`"
+        ),
+        "{failed:?}"
+    );
+    assert!(has("prod/from-world", "ipBlock 0.0.0.0/0"));
+    assert!(has("prod/from-one-address", "ipBlock 10.1.2.3/32"));
+    assert!(has("prod/from-anywhere", "without `from`"));
+    assert!(has(
+        "dev/from-everywhere",
+        "an empty namespaceSelector (every namespace): `prod` of environment `production`"
+    ));
+}
+
+#[test]
+fn declared_flows_are_allowed_on_their_ports_only() {
+    let mut spec = spec();
+    spec.environments.push(environment("staging", false));
+    spec.allowed_flows = vec![Flow {
+        from: "staging".into(),
+        to: "production".into(),
+        ports: vec![PortSpec {
+            port: 443,
+            protocol: None,
+        }],
+    }];
+    let port = |p: i32, protocol: Option<&str>| NetworkPolicyPort {
+        port: Some(IntOrString::Int(p)),
+        protocol: protocol.map(str::to_string),
+        end_port: None,
+    };
+    let staging = || Some(vec![namespaces_labelled("env", "staging")]);
+    let mut snapshot = snapshot();
+    snapshot
+        .namespaces
+        .push(namespace("staging", &[("env", "staging")]));
+    snapshot.network_policies.extend([
+        isolation_policy("staging"),
+        ingress_policy_on(
+            "prod",
+            "https",
+            staging(),
+            Some(vec![port(443, Some("TCP"))]),
+        ),
+        ingress_policy_on(
+            "prod",
+            "http",
+            staging(),
+            Some(vec![port(443, None), port(80, None)]),
+        ),
+        ingress_policy_on("prod", "udp", staging(), Some(vec![port(443, Some("UDP"))])),
+        ingress_policy_on("prod", "every-port", staging(), None),
+    ]);
+    let failed = control(&snapshot, &spec, ControlId::EnvironmentSegregation);
+    let policies: Vec<&str> = failed
+        .iter()
+        .map(|m| m.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        policies,
+        ["prod/every-port", "prod/http", "prod/udp"],
+        "{failed:?}"
+    );
+    // A flow without ports allows every port.
+    spec.allowed_flows[0].ports.clear();
+    assert!(control(&snapshot, &spec, ControlId::EnvironmentSegregation).is_empty());
+}
+
+#[test]
+fn classified_config_map_in_dev_is_a_finding() {
+    let mut snapshot = snapshot();
+    let classified = |ns: &str, name: &str, value: &str| {
+        Arc::new(ObjectMetaOnly {
+            kind: "ConfigMap",
+            namespace: ns.into(),
+            name: name.into(),
+            labels: BTreeMap::from([("data.baseline.dev/classification".into(), value.into())]),
+        })
+    };
+    snapshot.config_maps = vec![
+        classified("dev", "x", "production"),
+        classified("dev", "y", "public"),
+        classified("prod", "z", "production"),
+    ];
+    let failed = control(&snapshot, &spec(), ControlId::ProductionDataRestricted);
+    assert_eq!(
+        failed,
+        ["ConfigMap dev/x is classified `production` in non-production environment `dev`"]
+    );
+}
+
+fn evidence(snapshot: &Snapshot, spec: &EnvironmentIsolationSpec, id: ControlId) -> Vec<Violation> {
+    let evaluation = evaluate("iso", spec, snapshot, now());
+    let evidence = evaluation.controls.iter().find(|c| c.id == id).unwrap();
+    evidence.failed.clone()
+}
+
+#[test]
+fn copied_secret_names_the_production_original_only_in_cluster_scoped_detail() {
+    let mut snapshot = snapshot();
+    snapshot.secrets = crate::snapshot::Observed::Observed(vec![
+        digest_secret("prod", "db", 7),
+        digest_secret("dev", "db", 7),
+        // Same name, different content: not a copy.
+        digest_secret("prod", "api", 8),
+        digest_secret("dev", "api", 9),
+        // Not comparable (service-account tokens, empty Secrets).
+        digest_secret("prod", "token", 0),
+        digest_secret("dev", "token", 0),
+    ]);
+    let failed = evidence(&snapshot, &spec(), ControlId::ProductionDataRestricted);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        failed[0].message,
+        "Secret dev/db holds the same data as a production Secret"
+    );
+    assert!(!failed[0].message.contains("prod/"));
+    assert_eq!(
+        failed[0].finding().message,
+        "Secret dev/db holds the same data as a production Secret (copied from production Secret prod/db)"
+    );
+    let mut off = spec();
+    off.production_data.as_mut().unwrap().detect_copied_secrets = false;
+    assert!(control(&snapshot, &off, ControlId::ProductionDataRestricted).is_empty());
+}
+
+#[test]
+fn one_production_value_copied_into_a_bigger_secret_is_found() {
+    let with_values = |ns: &str, name: &str, values: &[(&str, u8)]| {
+        let mut secret = (*digest_secret(ns, name, values.len() as u8 + 40)).clone();
+        secret.value_digests = values
+            .iter()
+            .map(|(k, b)| (k.to_string(), [*b; 32]))
+            .collect();
+        Arc::new(secret)
+    };
+    let mut snapshot = snapshot();
+    snapshot.secrets = crate::snapshot::Observed::Observed(vec![
+        with_values("prod", "db", &[("password", 1), ("user", 2)]),
+        with_values(
+            "dev",
+            "app",
+            &[("DB_PASSWORD", 1), ("FEATURE_FLAGS", 3), ("X", 4)],
+        ),
+        with_values("dev", "other", &[("token", 5)]),
+    ]);
+    let failed = evidence(&snapshot, &spec(), ControlId::ProductionDataRestricted);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        failed[0].message,
+        "Secret dev/app holds a value of a production Secret under key `DB_PASSWORD`"
+    );
+    assert_eq!(
+        failed[0].detail.as_deref(),
+        Some("copied from production Secret prod/db key `password`")
+    );
+}
+
+#[test]
+fn pvc_cloned_from_production_is_a_finding() {
+    let mut snapshot = snapshot();
+    let claim = |name: &str, source_ns: Option<&str>| {
+        Arc::new(PersistentVolumeClaim {
+            metadata: meta(Some("dev"), name),
+            spec: Some(PersistentVolumeClaimSpec {
+                data_source_ref: Some(TypedObjectReference {
+                    api_group: Some("snapshot.storage.k8s.io".into()),
+                    kind: "VolumeSnapshot".into(),
+                    name: "snap".into(),
+                    namespace: source_ns.map(str::to_string),
+                }),
+                ..Default::default()
+            }),
+            status: None,
+        })
+    };
+    snapshot.persistent_volume_claims = vec![claim("cloned", Some("prod")), claim("local", None)];
+    let failed = control(&snapshot, &spec(), ControlId::ProductionDataRestricted);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("dev/cloned is populated from VolumeSnapshot prod/snap"));
+}
+
+fn restore(name: &str, from: &str, to: &str) -> Arc<Restore> {
+    Arc::new(Restore {
+        metadata: meta(Some("velero"), name),
+        spec: RestoreSpec {
+            backup_name: "nightly".into(),
+            included_namespaces: vec![from.into()],
+            namespace_mapping: BTreeMap::from([(from.into(), to.into())]),
+        },
+        status: None,
+    })
+}
+
+#[test]
+fn restore_of_production_into_dev_is_a_finding_except_the_sandbox() {
+    let mut snapshot = snapshot();
+    snapshot.custom_resources.backup_policies = vec![backup_policy()];
+    // A sandbox whose labels would otherwise make it part of `dev`, and a dev namespace
+    // that only looks like one.
+    snapshot.namespaces.extend([
+        sandbox_candidate("restore-test-nightly", true, Some("bp-uid")),
+        sandbox_candidate("restore-test-lookalike", true, None),
+    ]);
+    snapshot.network_policies.extend([
+        isolation_policy("restore-test-nightly"),
+        isolation_policy("restore-test-lookalike"),
+    ]);
+    snapshot.velero.restores = vec![
+        restore("into-dev", "prod", "dev"),
+        restore("into-sandbox", "prod", "restore-test-nightly"),
+        restore("into-lookalike", "prod", "restore-test-lookalike"),
+        restore("in-place", "prod", "prod"),
+    ];
+    let failed = control(&snapshot, &spec(), ControlId::ProductionDataRestricted);
+    assert_eq!(
+        failed,
+        [
+            "Restore velero/into-dev maps production namespace `prod` into non-production namespace `dev` (environment `dev`)",
+            "Restore velero/into-lookalike maps production namespace `prod` into non-production namespace `restore-test-lookalike` (environment `dev`)"
+        ]
+    );
+}
+
+#[test]
+fn cross_environment_bindings_are_findings() {
+    let mut snapshot = snapshot();
+    let role_binding = |ns: &str, name: &str, subjects: Vec<Subject>| {
+        Arc::new(RoleBinding {
+            metadata: meta(Some(ns), name),
+            role_ref: role_ref(),
+            subjects: Some(subjects),
+        })
+    };
+    snapshot.role_bindings = vec![
+        role_binding(
+            "prod",
+            "ci",
+            vec![subject("ServiceAccount", Some("dev"), "deployer")],
+        ),
+        role_binding("prod", "own", vec![subject("ServiceAccount", None, "app")]),
+        role_binding(
+            "prod",
+            "vendors",
+            vec![subject("Group", None, "contractors")],
+        ),
+        // Non-production namespaces may bind whom they like.
+        role_binding(
+            "dev",
+            "dev-ci",
+            vec![subject("ServiceAccount", Some("dev"), "deployer")],
+        ),
+    ];
+    snapshot.cluster_role_bindings = vec![Arc::new(ClusterRoleBinding {
+        metadata: meta(None, "dev-admin"),
+        role_ref: role_ref(),
+        subjects: Some(vec![subject("ServiceAccount", Some("dev"), "admin")]),
+    })];
+    let failed = control(&snapshot, &spec(), ControlId::CrossEnvironmentAccess);
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert!(failed.iter().any(|m| m.starts_with(
+        "RoleBinding prod/ci lets ServiceAccount dev/deployer of non-production namespace `dev`"
+    ) && m.ends_with("act in production namespace `prod`")));
+    assert!(failed.iter().any(|m| m.contains("group `contractors`")));
+    assert!(failed.iter().any(|m| {
+        m.starts_with("ClusterRoleBinding dev-admin lets ServiceAccount dev/admin")
+            && m.contains("`prod`")
+    }));
+}
+
+/// Every way RBAC names a non-production identity, in RoleBindings and
+/// ClusterRoleBindings; production identities in the same forms pass.
+#[test]
+fn non_production_identities_are_found_in_every_form() {
+    let cases: &[(&str, &str, bool)] = &[
+        ("User", "system:serviceaccount:dev:ci", true),
+        ("User", "system:serviceaccount:prod:ci", false),
+        ("User", "system:serviceaccount:devx", false),
+        ("User", "alice", false),
+        ("Group", "system:serviceaccounts:dev", true),
+        ("Group", "system:serviceaccounts:prod", false),
+        ("Group", "system:serviceaccounts", true),
+        ("Group", "system:authenticated", true),
+        ("Group", "contractors", true),
+        ("Group", "platform-admins", false),
+    ];
+    for (kind, name, cross) in cases {
+        let subjects = vec![Subject {
+            kind: kind.to_string(),
+            name: name.to_string(),
+            namespace: None,
+            api_group: Some("rbac.authorization.k8s.io".into()),
+        }];
+        let mut snapshot = snapshot();
+        snapshot.role_bindings = vec![Arc::new(RoleBinding {
+            metadata: meta(Some("prod"), "rb"),
+            role_ref: role_ref(),
+            subjects: Some(subjects.clone()),
+        })];
+        snapshot.cluster_role_bindings = vec![Arc::new(ClusterRoleBinding {
+            metadata: meta(None, "crb"),
+            role_ref: role_ref(),
+            subjects: Some(subjects),
+        })];
+        let failed = control(&snapshot, &spec(), ControlId::CrossEnvironmentAccess);
+        assert_eq!(
+            failed.len(),
+            if *cross { 2 } else { 0 },
+            "{kind} {name}: {failed:?}"
+        );
+    }
+}
+
+/// Kubernetes binds `system:authenticated` to discovery and self-review roles in every
+/// cluster; those grant nothing in a namespace and are not findings. The same subject
+/// bound to a role that grants something, or to a role not in the cluster, is.
+#[test]
+fn bindings_of_roles_granting_nothing_in_namespaces_are_left_out() {
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    let rule = |groups: &[&str], resources: &[&str], urls: &[&str]| PolicyRule {
+        api_groups: Some(groups.iter().map(|g| g.to_string()).collect()),
+        resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+        non_resource_urls: Some(urls.iter().map(|u| u.to_string()).collect()),
+        verbs: vec!["get".into()],
+        ..Default::default()
+    };
+    let role = |name: &str, rules: Vec<PolicyRule>| {
+        Arc::new(ClusterRole {
+            metadata: meta(None, name),
+            rules: Some(rules),
+            aggregation_rule: None,
+        })
+    };
+    let mut snapshot = snapshot();
+    snapshot.cluster_roles = vec![
+        role(
+            "system:discovery",
+            vec![rule(&[], &[], &["/api", "/version"])],
+        ),
+        role(
+            "system:basic-user",
+            vec![PolicyRule {
+                verbs: vec!["create".into()],
+                ..rule(
+                    &["authorization.k8s.io"],
+                    &["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+                    &[],
+                )
+            }],
+        ),
+        role("reader", vec![rule(&[""], &["configmaps"], &[])]),
+        // A public resource with a verb beyond the harmless ones grants something.
+        role(
+            "bundle-reader",
+            vec![rule(
+                &["certificates.k8s.io"],
+                &["clustertrustbundles"],
+                &[],
+            )],
+        ),
+        role(
+            "bundle-writer",
+            vec![PolicyRule {
+                verbs: vec!["get".into(), "update".into()],
+                ..rule(&["certificates.k8s.io"], &["clustertrustbundles"], &[])
+            }],
+        ),
+    ];
+    let bound = |name: &str, role: &str| {
+        Arc::new(ClusterRoleBinding {
+            metadata: meta(None, name),
+            role_ref: RoleRef {
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                kind: "ClusterRole".into(),
+                name: role.into(),
+            },
+            subjects: Some(vec![subject("Group", None, "system:authenticated")]),
+        })
+    };
+    snapshot.cluster_role_bindings = vec![
+        bound("system:discovery", "system:discovery"),
+        bound("system:basic-user", "system:basic-user"),
+        bound("bundles", "bundle-reader"),
+        bound("readers", "reader"),
+        bound("bundle-writers", "bundle-writer"),
+        bound("unknown", "no-such-role"),
+    ];
+    let failed = control(&snapshot, &spec(), ControlId::CrossEnvironmentAccess);
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .any(|m| m.starts_with("ClusterRoleBinding bundle-writers "))
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|m| m.starts_with("ClusterRoleBinding readers "))
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|m| m.starts_with("ClusterRoleBinding unknown "))
+    );
+    assert_eq!(
+        cluster_roles_granting_nothing_in_namespaces(&snapshot),
+        ["bundle-reader", "system:basic-user", "system:discovery"]
+    );
+}
+
+/// `system:serviceaccounts` and `system:authenticated` include non-production identities
+/// only when there are some.
+#[test]
+fn broad_groups_are_findings_only_when_non_production_identities_exist() {
+    let mut snapshot = snapshot();
+    snapshot
+        .namespaces
+        .retain(|ns| ns.metadata.name.as_deref() != Some("dev"));
+    let mut spec = spec();
+    spec.access.as_mut().unwrap().non_production_groups.clear();
+    snapshot.cluster_role_bindings = vec![Arc::new(ClusterRoleBinding {
+        metadata: meta(None, "crb"),
+        role_ref: role_ref(),
+        subjects: Some(vec![
+            subject("Group", None, "system:serviceaccounts"),
+            subject("Group", None, "system:authenticated"),
+        ]),
+    })];
+    assert!(control(&snapshot, &spec, ControlId::CrossEnvironmentAccess).is_empty());
+    spec.access.as_mut().unwrap().non_production_groups = vec!["contractors".into()];
+    let failed = control(&snapshot, &spec, ControlId::CrossEnvironmentAccess);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("`system:authenticated`"));
+}
+
+#[test]
+fn unconfigured_controls_are_not_applicable() {
+    let mut spec = spec();
+    spec.production_data = None;
+    spec.access
+        .as_mut()
+        .unwrap()
+        .deny_cross_environment_bindings = false;
+    let evaluation = evaluate("iso", &spec, &snapshot(), now());
+    let states: Vec<ControlState> = evaluation.controls.iter().map(|c| c.state).collect();
+    assert_eq!(
+        states,
+        [
+            ControlState::Pass,
+            ControlState::NotApplicable,
+            ControlState::NotApplicable
+        ]
+    );
+}

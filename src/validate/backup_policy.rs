@@ -1,0 +1,147 @@
+//! BackupPolicy: durations as [`Duration`]s, the schedule as a parsed [`CronSchedule`].
+
+use super::{InvalidSpec, Problems};
+use crate::api::BackupPolicySpec;
+use crate::catalog::ControlKind;
+use crate::cron::{self, CronSchedule};
+use jiff::Timestamp;
+use std::ops::Deref;
+use std::time::Duration;
+
+/// "At least annually", the seeds' weakest wording, when `restoreTest.every` is absent.
+pub const DEFAULT_RESTORE_TEST_EVERY: Duration = Duration::from_secs(8760 * 3600);
+pub const DEFAULT_KEEP_SANDBOX_FOR: Duration = Duration::from_secs(3600);
+pub const DEFAULT_MIN_RESTORED_ITEMS: i64 = 1;
+
+/// A BackupPolicy spec whose values have been read and checked. The typed fields shadow the
+/// spec's text fields of the same name; everything else reads through to the spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidBackupPolicy {
+    spec: BackupPolicySpec,
+    pub rpo: Duration,
+    pub rto: Option<Duration>,
+    /// `spec.schedule`; None derives one from the RPO.
+    pub schedule: Option<CronSchedule>,
+    pub retention: Option<RetentionBounds>,
+    pub restore_test: Option<RestoreTest>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionBounds {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+/// `spec.restoreTest` with its defaults applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestoreTest {
+    pub every: Duration,
+    pub keep_sandbox_for: Duration,
+    pub min_restored_items: i64,
+}
+
+impl Deref for ValidBackupPolicy {
+    type Target = BackupPolicySpec;
+    fn deref(&self) -> &BackupPolicySpec {
+        &self.spec
+    }
+}
+
+impl ValidBackupPolicy {
+    pub fn spec(&self) -> &BackupPolicySpec {
+        &self.spec
+    }
+}
+
+/// Checks `spec` as of `now` (a schedule must run within robfig/cron's five-year horizon).
+pub fn validate(spec: &BackupPolicySpec, now: Timestamp) -> Result<ValidBackupPolicy, InvalidSpec> {
+    let mut problems = Problems::default();
+    problems.exemptions(&spec.exemptions, ControlKind::BackupPolicy);
+    problems.selector(&spec.namespace_selector, "spec.namespaceSelector");
+    let rpo = problems.positive_duration(&spec.rpo, "spec.rpo");
+    let rto = match &spec.rto {
+        Some(rto) => problems.positive_duration(rto, "spec.rto").map(Some),
+        None => Some(None),
+    };
+    let schedule = match &spec.schedule {
+        None => Some(None),
+        Some(text) => match cron::parse(text) {
+            Err(error) => {
+                problems.push("spec.schedule", error.to_string());
+                None
+            }
+            Ok(schedule) if schedule.next_after(now).is_none() => {
+                problems.push(
+                    "spec.schedule",
+                    format!("`{text}` never runs: no date matches it in the next five years"),
+                );
+                None
+            }
+            Ok(schedule) => Some(Some(schedule)),
+        },
+    };
+    let retention = match &spec.retention {
+        None => Some(None),
+        Some(r) => {
+            let min = problems.duration(&r.min, "spec.retention.min");
+            let max = problems.duration(&r.max, "spec.retention.max");
+            match (min, max) {
+                (Some(min), Some(max)) if min > max => {
+                    problems.push(
+                        "spec.retention.min",
+                        "retention.min must not exceed retention.max",
+                    );
+                    None
+                }
+                (Some(min), Some(max)) => Some(Some(RetentionBounds { min, max })),
+                _ => None,
+            }
+        }
+    };
+    let restore_test = match &spec.restore_test {
+        None => Some(None),
+        Some(t) => {
+            let mut read = |text: &Option<String>, field: &str, default: Duration| match text {
+                Some(text) => problems.duration(text, field),
+                None => Some(default),
+            };
+            let every = read(
+                &t.every,
+                "spec.restoreTest.every",
+                DEFAULT_RESTORE_TEST_EVERY,
+            );
+            let keep = read(
+                &t.keep_sandbox_for,
+                "spec.restoreTest.keepSandboxFor",
+                DEFAULT_KEEP_SANDBOX_FOR,
+            );
+            let min_restored_items = t.min_restored_items.unwrap_or(DEFAULT_MIN_RESTORED_ITEMS);
+            if min_restored_items < 0 {
+                problems.push("spec.restoreTest.minRestoredItems", "must be >= 0");
+            }
+            match (every, keep) {
+                (Some(every), Some(keep_sandbox_for)) => Some(Some(RestoreTest {
+                    every,
+                    keep_sandbox_for,
+                    min_restored_items,
+                })),
+                _ => None,
+            }
+        }
+    };
+    problems.finish()?;
+    // Every None above recorded a problem, so this always matches.
+    let (Some(rpo), Some(rto), Some(schedule), Some(retention), Some(restore_test)) =
+        (rpo, rto, schedule, retention, restore_test)
+    else {
+        return Err(InvalidSpec(vec![super::invalid("spec", "cannot be read")]));
+    };
+    Ok(ValidBackupPolicy {
+        spec: spec.clone(),
+        rpo,
+        rto,
+        schedule,
+        retention,
+        restore_test,
+    })
+}

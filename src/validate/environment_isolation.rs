@@ -1,0 +1,54 @@
+//! EnvironmentIsolation: unique DNS-label environment names, flows between declared
+//! environments, selectors that compile.
+
+use super::{InvalidSpec, Problems, is_dns_label};
+use crate::api::EnvironmentIsolationSpec;
+use crate::catalog::ControlKind;
+use std::collections::BTreeSet;
+
+pub fn validate(spec: &EnvironmentIsolationSpec) -> Result<(), InvalidSpec> {
+    let mut problems = Problems::default();
+    problems.exemptions(&spec.exemptions, ControlKind::EnvironmentIsolation);
+    if spec.environments.is_empty() {
+        problems.push("spec.environments", "declare at least one environment");
+    }
+    let mut seen = BTreeSet::new();
+    for (i, env) in spec.environments.iter().enumerate() {
+        if !is_dns_label(&env.name) {
+            problems.push(
+                format!("spec.environments[{i}].name"),
+                format!("`{}` must be a DNS label", env.name),
+            );
+        }
+        if !seen.insert(env.name.as_str()) {
+            problems.push(
+                "spec.environments",
+                format!("environment names must be unique: `{}` repeats", env.name),
+            );
+        }
+        problems.selector(
+            &env.namespace_selector,
+            &format!("spec.environments[{i}].namespaceSelector"),
+        );
+    }
+    for (i, flow) in spec.allowed_flows.iter().enumerate() {
+        for (field, env) in [("from", &flow.from), ("to", &flow.to)] {
+            if !seen.contains(env.as_str()) {
+                problems.push(
+                    format!("spec.allowedFlows[{i}].{field}"),
+                    format!("`{env}` is not a declared environment"),
+                );
+            }
+        }
+        problems.ports(&flow.ports, &format!("spec.allowedFlows[{i}].ports"));
+    }
+    if let Some(pd) = &spec.production_data
+        && pd.production_values.is_empty()
+    {
+        problems.push(
+            "spec.productionData.productionValues",
+            "name at least one value",
+        );
+    }
+    problems.finish().map(|_| ())
+}

@@ -1,0 +1,58 @@
+//! Label selection as every check and every desired object reads it.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::{Selector, SelectorExt};
+use std::collections::BTreeMap;
+
+/// Whether `selector` selects an object with `labels`. An invalid selector selects nothing,
+/// so a typo can never widen a policy's reach.
+pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    Selector::try_from(selector.clone()).is_ok_and(|s| s.matches(labels))
+}
+
+/// A namespace a resource's selectors pick but that it leaves out of scope, and why.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Excluded {
+    pub namespace: String,
+    pub reason: &'static str,
+}
+
+/// Why a namespace is out of scope: it is being deleted. (The other reasons are in
+/// [`crate::snapshot`]: system, Velero, the operator's own, configured.)
+pub const TERMINATING: &str = "Terminating";
+
+/// The namespaces any of `selectors` picks that are left out of scope, with the reason.
+pub fn excluded_namespaces<'a>(
+    selectors: impl IntoIterator<Item = &'a LabelSelector>,
+    snapshot: &crate::snapshot::Snapshot,
+) -> Vec<Excluded> {
+    let selectors: Vec<&LabelSelector> = selectors.into_iter().collect();
+    let mut out: Vec<Excluded> = snapshot
+        .namespace_labels()
+        .filter(|(_, labels)| selectors.iter().any(|s| selects(s, labels)))
+        .filter_map(|(ns, _)| {
+            Some(Excluded {
+                namespace: ns.to_string(),
+                reason: snapshot.out_of_scope(ns)?,
+            })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The names of the namespaces `selector` selects, sorted; excluded and Terminating ones are
+/// out of scope (see [`excluded_namespaces`]).
+pub fn selected_namespaces(
+    selector: &LabelSelector,
+    snapshot: &crate::snapshot::Snapshot,
+) -> Vec<String> {
+    let mut names: Vec<String> = snapshot
+        .namespace_labels()
+        .filter(|(name, _)| snapshot.out_of_scope(name).is_none())
+        .filter(|(_, labels)| selects(selector, labels))
+        .map(|(name, _)| name.to_string())
+        .collect();
+    names.sort();
+    names
+}

@@ -7,6 +7,7 @@
 //! - every finding names an object of the snapshot (or the policy itself).
 
 use baseline_operator::api::{BackupPolicySpec, EnvironmentIsolationSpec, SecurityBaselineSpec};
+use baseline_operator::catalog::ControlKind;
 use baseline_operator::desired::report::{policy_reports, unreported};
 use baseline_operator::desired::{OwnedKind, Owner};
 use baseline_operator::evaluate::{Evaluation, backup, isolation, security_baseline};
@@ -301,10 +302,12 @@ fn snapshot(c: &Cluster) -> Snapshot {
     s
 }
 
-fn exemptions(expired: bool) -> Value {
+/// Exemptions of every control of `kind` (the CRDs and `validate` refuse others).
+fn exemptions(kind: ControlKind, expired: bool) -> Value {
     let expires = if expired { "2020-01-01" } else { "2099-01-01" };
     let controls: Vec<&str> = baseline_operator::catalog::CATALOG
         .iter()
+        .filter(|c| c.kind == kind)
         .map(|c| c.id.as_str())
         .collect();
     json!([
@@ -317,7 +320,6 @@ fn exemptions(expired: bool) -> Value {
 
 fn evaluations(c: &Cluster, expired: bool) -> Vec<(&'static str, Evaluation)> {
     let s = snapshot(c);
-    let exemptions = exemptions(expired);
     let sb: SecurityBaselineSpec = serde_json::from_value(json!({
         "mode": "Audit",
         "namespaceSelector": {"matchLabels": {"baseline": "yes"}},
@@ -329,7 +331,7 @@ fn evaluations(c: &Cluster, expired: bool) -> Vec<(&'static str, Evaluation)> {
         "access": {"forbiddenRoles": ["cluster-admin", "admin"], "forbidWildcardRoles": true, "disallowAutomountToken": true},
         "availability": {"minReplicas": 2, "requirePodDisruptionBudget": true, "requireProbes": true},
         "resources": {"requireRequests": true, "requireMemoryLimit": true},
-        "exemptions": exemptions,
+        "exemptions": exemptions(ControlKind::SecurityBaseline, expired),
     }))
     .expect("SecurityBaseline spec");
     let env = |name: &str, production: bool| json!({"name": name, "production": production, "namespaceSelector": {"matchLabels": {"env": name}}});
@@ -338,7 +340,7 @@ fn evaluations(c: &Cluster, expired: bool) -> Vec<(&'static str, Evaluation)> {
         "environments": [env("production", true), env("development", false)],
         "productionData": {"productionValues": ["production", "personal"]},
         "access": {"denyCrossEnvironmentBindings": true},
-        "exemptions": exemptions,
+        "exemptions": exemptions(ControlKind::EnvironmentIsolation, expired),
     }))
     .expect("EnvironmentIsolation spec");
     let bp: BackupPolicySpec = serde_json::from_value(json!({
@@ -348,7 +350,7 @@ fn evaluations(c: &Cluster, expired: bool) -> Vec<(&'static str, Evaluation)> {
         "retention": {"min": "720h", "max": "2160h"},
         "requireEncryption": true,
         "restoreTest": {"every": "720h"},
-        "exemptions": exemptions,
+        "exemptions": exemptions(ControlKind::BackupPolicy, expired),
     }))
     .expect("BackupPolicy spec");
     vec![

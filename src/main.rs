@@ -46,9 +46,11 @@ struct RunArgs {
     #[arg(long, default_value_t = 15)]
     lease_seconds: u64,
     /// Seconds the leader may go without a successful renewal before it gives up and exits
-    /// (shorter than --lease-seconds, so it has stopped before a standby takes over).
-    #[arg(long, default_value_t = 10)]
-    renew_deadline_seconds: u64,
+    /// (shorter than --lease-seconds, so it has stopped before a standby takes over). Default:
+    /// two thirds of --lease-seconds, client-go's 10 of 15, so a shorter lease needs no second
+    /// flag.
+    #[arg(long)]
+    renew_deadline_seconds: Option<u64>,
     /// Seconds between two attempts to acquire or renew the Lease.
     #[arg(long, default_value_t = 2)]
     retry_period_seconds: u64,
@@ -149,7 +151,10 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         name: args.lease_name,
         identity: identity.clone(),
         duration: Duration::from_secs(args.lease_seconds),
-        renew_deadline: Duration::from_secs(args.renew_deadline_seconds),
+        renew_deadline: Duration::from_secs(
+            args.renew_deadline_seconds
+                .unwrap_or(args.lease_seconds * 2 / 3),
+        ),
         retry_period: Duration::from_secs(args.retry_period_seconds),
     };
     lease.validate().map_err(RunError::LeaseConfig)?;

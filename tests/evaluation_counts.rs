@@ -12,6 +12,7 @@ use baseline_operator::desired::report::{policy_reports, unreported};
 use baseline_operator::desired::{OwnedKind, Owner};
 use baseline_operator::evaluate::{Evaluation, backup, isolation, security_baseline};
 use baseline_operator::snapshot::{ObjectMetaOnly, Observed, Snapshot};
+use baseline_operator::validate;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -356,11 +357,20 @@ fn evaluations(c: &Cluster, expired: bool) -> Vec<(&'static str, Evaluation)> {
     vec![
         (
             "SecurityBaseline",
-            security_baseline::evaluate(&sb, &s, now()),
+            security_baseline::evaluate(
+                &validate::security_baseline::validate(&sb).expect("valid"),
+                &s,
+                now(),
+            ),
         ),
         (
             "EnvironmentIsolation",
-            isolation::evaluate("p", &ei, &s, now()),
+            isolation::evaluate(
+                "p",
+                &validate::environment_isolation::validate(&ei).expect("valid"),
+                &s,
+                now(),
+            ),
         ),
         (
             "BackupPolicy",

@@ -7,7 +7,7 @@ use super::*;
 pub enum Baseline {
     SecurityBaseline {
         name: String,
-        spec: SecurityBaselineSpec,
+        spec: Box<ValidSecurityBaseline>,
     },
     BackupPolicy {
         name: String,
@@ -16,7 +16,7 @@ pub enum Baseline {
     },
     EnvironmentIsolation {
         name: String,
-        spec: EnvironmentIsolationSpec,
+        spec: Box<ValidEnvironmentIsolation>,
     },
 }
 
@@ -116,8 +116,11 @@ pub fn parse_baselines(
         let baseline = match doc.kind.as_str() {
             "SecurityBaseline" => {
                 let spec: SecurityBaselineSpec = spec()?.typed().map_err(prefixed)?;
-                validate::security_baseline::validate(&spec).map_err(first_problem)?;
-                Baseline::SecurityBaseline { name, spec }
+                let spec = validate::security_baseline::validate(&spec).map_err(first_problem)?;
+                Baseline::SecurityBaseline {
+                    name,
+                    spec: Box::new(spec),
+                }
             }
             "BackupPolicy" => {
                 let spec: BackupPolicySpec = spec()?.typed().map_err(prefixed)?;
@@ -139,8 +142,12 @@ pub fn parse_baselines(
             }
             "EnvironmentIsolation" => {
                 let spec: EnvironmentIsolationSpec = spec()?.typed().map_err(prefixed)?;
-                validate::environment_isolation::validate(&spec).map_err(first_problem)?;
-                Baseline::EnvironmentIsolation { name, spec }
+                let spec =
+                    validate::environment_isolation::validate(&spec).map_err(first_problem)?;
+                Baseline::EnvironmentIsolation {
+                    name,
+                    spec: Box::new(spec),
+                }
             }
             _ => {
                 skipped.add(doc);

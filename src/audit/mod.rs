@@ -32,6 +32,8 @@ use crate::api::{
 use crate::catalog::{ControlId, ControlKind, Framework};
 use crate::evaluate::{self, Evaluation};
 use crate::snapshot::{ObjectMetaOnly, Observed, SecretDigest, Snapshot};
+use crate::validate::environment_isolation::ValidEnvironmentIsolation;
+use crate::validate::security_baseline::ValidSecurityBaseline;
 use crate::validate::{self, ValidBackupPolicy};
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;

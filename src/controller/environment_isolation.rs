@@ -7,6 +7,7 @@ use crate::api::{ComplianceStatus, EnvironmentIsolation, Exemption, Mode};
 use crate::catalog::ControlKind;
 use crate::desired::{self, OwnedKind, Owner};
 use crate::evaluate::{Notice, isolation};
+use crate::validate::environment_isolation::ValidEnvironmentIsolation;
 use jiff::Timestamp;
 use kube::ResourceExt;
 
@@ -33,9 +34,12 @@ impl Reconciled for EnvironmentIsolation {
         true
     }
 
-    type Valid = ();
+    type Valid = ValidEnvironmentIsolation;
 
-    fn validate(&self, _now: Timestamp) -> Result<(), crate::validate::InvalidSpec> {
+    fn validate(
+        &self,
+        _now: Timestamp,
+    ) -> Result<ValidEnvironmentIsolation, crate::validate::InvalidSpec> {
         crate::validate::environment_isolation::validate(&self.spec)
     }
 
@@ -45,10 +49,15 @@ impl Reconciled for EnvironmentIsolation {
         NoExtraStatus {}
     }
 
-    fn plan(&self, _valid: &(), ctx: &Context, now: Timestamp) -> Plan<NoExtraStatus> {
+    fn plan(
+        &self,
+        valid: &ValidEnvironmentIsolation,
+        ctx: &Context,
+        now: Timestamp,
+    ) -> Plan<NoExtraStatus> {
         let snapshot = ctx.snapshot();
         let name = self.name_any();
-        let mut evaluation = isolation::evaluate(&name, &self.spec, &snapshot, now);
+        let mut evaluation = isolation::evaluate(&name, valid, &snapshot, now);
         let wants_copies = self
             .spec
             .production_data
@@ -63,7 +72,8 @@ impl Reconciled for EnvironmentIsolation {
         let mut plan = Plan::report_only(evaluation, NoExtraStatus {});
         if self.spec.mode() == Mode::Enforce {
             let owner = Owner::of(self);
-            let envs = crate::vocabulary::environments::environments_of(&self.spec, &snapshot);
+            let envs =
+                crate::vocabulary::environments::environments_of(&valid.environments, &snapshot);
             plan.desired =
                 desired::isolation::network_policies(&owner, &self.spec, &envs, &snapshot);
             plan.desired.extend(desired::isolation::admission(

@@ -11,6 +11,7 @@ use crate::desired::{self, OwnedKind, Owner};
 use crate::evaluate;
 use crate::evaluate::exemptions::Live;
 use crate::validate::InvalidSpec;
+use crate::validate::security_baseline::ValidSecurityBaseline;
 use jiff::Timestamp;
 
 /// Marks namespaces that carry Pod Security labels set by a SecurityBaseline (value: its uid).
@@ -37,9 +38,9 @@ impl Reconciled for SecurityBaseline {
         super::namespace_selected(&self.spec.namespace_selector, namespace, stores)
     }
 
-    type Valid = ();
+    type Valid = ValidSecurityBaseline;
 
-    fn validate(&self, _now: Timestamp) -> Result<(), InvalidSpec> {
+    fn validate(&self, _now: Timestamp) -> Result<ValidSecurityBaseline, InvalidSpec> {
         crate::validate::security_baseline::validate(&self.spec)
     }
 
@@ -49,9 +50,14 @@ impl Reconciled for SecurityBaseline {
         NoExtraStatus {}
     }
 
-    fn plan(&self, _valid: &(), ctx: &Context, now: Timestamp) -> Plan<NoExtraStatus> {
+    fn plan(
+        &self,
+        valid: &ValidSecurityBaseline,
+        ctx: &Context,
+        now: Timestamp,
+    ) -> Plan<NoExtraStatus> {
         let snapshot = ctx.snapshot();
-        let evaluation = evaluate::security_baseline::evaluate(&self.spec, &snapshot, now);
+        let evaluation = evaluate::security_baseline::evaluate(valid, &snapshot, now);
         let mut plan = Plan::report_only(evaluation, NoExtraStatus {});
         if self.spec.mode() != Mode::Enforce {
             return plan;

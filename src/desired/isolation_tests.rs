@@ -48,7 +48,12 @@ fn policy_in<'a>(objects: &'a [DesiredObject], namespace: &str) -> &'a Value {
 fn isolation_policy_admits_same_environment_and_declared_flows_in_order() {
     let spec = three_environments();
     let snapshot = snapshot();
-    let envs = environments_of(&spec, &snapshot);
+    let envs = environments_of(
+        &crate::validate::environment_isolation::validate(&spec)
+            .unwrap()
+            .environments,
+        &snapshot,
+    );
     let objects = network_policies(&owner(), &spec, &envs, &snapshot);
     assert_eq!(objects.len(), 2);
     assert!(objects.iter().all(|o| o.name == "ei-iso-isolation"));
@@ -78,7 +83,12 @@ fn overlapping_namespace_gets_its_first_environments_policy() {
     snapshot
         .namespaces
         .push(namespace("shared", &[("env", "dev")]));
-    let mut envs = environments_of(&spec, &snapshot);
+    let mut envs = environments_of(
+        &crate::validate::environment_isolation::validate(&spec)
+            .unwrap()
+            .environments,
+        &snapshot,
+    );
     envs.namespaces
         .insert("shared".into(), vec!["dev".into(), "production".into()]);
     let objects = network_policies(&owner(), &spec, &envs, &snapshot);

@@ -454,7 +454,12 @@ mod tests {
             })
             .collect();
         let now = Timestamp::from_second(1_900_000_000).unwrap();
-        let evaluation = crate::evaluate::isolation::evaluate("iso", &ei.spec, &snapshot, now);
+        let evaluation = crate::evaluate::isolation::evaluate(
+            "iso",
+            &crate::validate::environment_isolation::validate(&ei.spec).unwrap(),
+            &snapshot,
+            now,
+        );
         let segregation = &evaluation.controls[0];
         assert!(
             segregation

@@ -533,7 +533,12 @@ mod tests {
         use super::isolation::tests::{snapshot, spec};
         let mut blind = snapshot();
         blind.secrets = Observed::NotObserved("the operator may not read Secrets".into());
-        let evaluation = isolation::evaluate("iso", &spec(), &blind, now());
+        let evaluation = isolation::evaluate(
+            "iso",
+            &crate::validate::environment_isolation::validate(&spec()).unwrap(),
+            &blind,
+            now(),
+        );
         let state = |e: &Evaluation| {
             e.controls
                 .iter()
@@ -548,10 +553,20 @@ mod tests {
         // Not requested: nothing is missing.
         let mut off = spec();
         off.production_data.as_mut().unwrap().detect_copied_secrets = false;
-        let evaluation = isolation::evaluate("iso", &off, &blind, now());
+        let evaluation = isolation::evaluate(
+            "iso",
+            &crate::validate::environment_isolation::validate(&off).unwrap(),
+            &blind,
+            now(),
+        );
         assert_eq!(state(&evaluation), Some(ControlState::Pass));
         // Observed and empty: a real Pass.
-        let evaluation = isolation::evaluate("iso", &spec(), &snapshot(), now());
+        let evaluation = isolation::evaluate(
+            "iso",
+            &crate::validate::environment_isolation::validate(&spec()).unwrap(),
+            &snapshot(),
+            now(),
+        );
         assert_eq!(state(&evaluation), Some(ControlState::Pass));
     }
 }

@@ -4,11 +4,11 @@ use super::{
     Evaluation, encryption, excluded_namespaces, images, network, privilege, selected_namespaces,
     workloads,
 };
-use crate::api::SecurityBaselineSpec;
 use crate::snapshot::Snapshot;
+use crate::validate::security_baseline::ValidSecurityBaseline;
 use jiff::Timestamp;
 
-pub fn evaluate(spec: &SecurityBaselineSpec, snapshot: &Snapshot, now: Timestamp) -> Evaluation {
+pub fn evaluate(spec: &ValidSecurityBaseline, snapshot: &Snapshot, now: Timestamp) -> Evaluation {
     let namespaces = selected_namespaces(&spec.namespace_selector, snapshot);
     let encryption = spec.encryption.as_ref();
     let require_tls = encryption

@@ -4,15 +4,47 @@
 use super::{InvalidSpec, Problems, is_dns_label};
 use crate::api::EnvironmentIsolationSpec;
 use crate::catalog::ControlKind;
+use crate::vocabulary::environments::Environment;
 use std::collections::BTreeSet;
+use std::ops::Deref;
 
-pub fn validate(spec: &EnvironmentIsolationSpec) -> Result<(), InvalidSpec> {
+/// An EnvironmentIsolation spec whose values have been checked, with each environment's
+/// selector compiled once; everything else reads through to the spec.
+#[derive(Clone, Debug)]
+pub struct ValidEnvironmentIsolation {
+    spec: EnvironmentIsolationSpec,
+    /// `spec.environments`, in spec order.
+    pub environments: Vec<Environment>,
+}
+
+impl Deref for ValidEnvironmentIsolation {
+    type Target = EnvironmentIsolationSpec;
+    fn deref(&self) -> &EnvironmentIsolationSpec {
+        &self.spec
+    }
+}
+
+/// Everything else is derived from the spec, so two are equal when their specs are.
+impl PartialEq for ValidEnvironmentIsolation {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec == other.spec
+    }
+}
+
+impl ValidEnvironmentIsolation {
+    pub fn spec(&self) -> &EnvironmentIsolationSpec {
+        &self.spec
+    }
+}
+
+pub fn validate(spec: &EnvironmentIsolationSpec) -> Result<ValidEnvironmentIsolation, InvalidSpec> {
     let mut problems = Problems::default();
     problems.exemptions(&spec.exemptions, ControlKind::EnvironmentIsolation);
     if spec.environments.is_empty() {
         problems.push("spec.environments", "declare at least one environment");
     }
     let mut seen = BTreeSet::new();
+    let mut environments = Vec::new();
     for (i, env) in spec.environments.iter().enumerate() {
         if !is_dns_label(&env.name) {
             problems.push(
@@ -26,10 +58,15 @@ pub fn validate(spec: &EnvironmentIsolationSpec) -> Result<(), InvalidSpec> {
                 format!("environment names must be unique: `{}` repeats", env.name),
             );
         }
-        problems.selector(
+        let selector = problems.selector(
             &env.namespace_selector,
             &format!("spec.environments[{i}].namespaceSelector"),
         );
+        environments.extend(selector.map(|selector| Environment {
+            name: env.name.clone(),
+            selector,
+            production: env.production,
+        }));
     }
     for (i, flow) in spec.allowed_flows.iter().enumerate() {
         for (field, env) in [("from", &flow.from), ("to", &flow.to)] {
@@ -50,5 +87,9 @@ pub fn validate(spec: &EnvironmentIsolationSpec) -> Result<(), InvalidSpec> {
             "name at least one value",
         );
     }
-    problems.finish().map(|_| ())
+    problems.finish()?;
+    Ok(ValidEnvironmentIsolation {
+        spec: spec.clone(),
+        environments,
+    })
 }

@@ -3,11 +3,43 @@
 use super::{InvalidSpec, Problems, is_cidr};
 use crate::api::SecurityBaselineSpec;
 use crate::catalog::ControlKind;
+use kube::core::Selector;
+use std::ops::Deref;
 
-pub fn validate(spec: &SecurityBaselineSpec) -> Result<(), InvalidSpec> {
+/// A SecurityBaseline spec whose values have been checked, with its namespace selector
+/// compiled once; everything else reads through to the spec. Ports are typed by the API
+/// itself (a number the schema bounds, a protocol enum); this step checks their range again
+/// for offline input.
+#[derive(Clone, Debug)]
+pub struct ValidSecurityBaseline {
+    spec: SecurityBaselineSpec,
+    pub namespace_selector: Selector,
+}
+
+impl Deref for ValidSecurityBaseline {
+    type Target = SecurityBaselineSpec;
+    fn deref(&self) -> &SecurityBaselineSpec {
+        &self.spec
+    }
+}
+
+/// Everything else is derived from the spec, so two are equal when their specs are.
+impl PartialEq for ValidSecurityBaseline {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec == other.spec
+    }
+}
+
+impl ValidSecurityBaseline {
+    pub fn spec(&self) -> &SecurityBaselineSpec {
+        &self.spec
+    }
+}
+
+pub fn validate(spec: &SecurityBaselineSpec) -> Result<ValidSecurityBaseline, InvalidSpec> {
     let mut problems = Problems::default();
     problems.exemptions(&spec.exemptions, ControlKind::SecurityBaseline);
-    problems.selector(&spec.namespace_selector, "spec.namespaceSelector");
+    let namespace_selector = problems.selector(&spec.namespace_selector, "spec.namespaceSelector");
     if let Some(network) = &spec.network {
         problems.ports(
             &network.allowed_ingress_ports,
@@ -52,5 +84,13 @@ pub fn validate(spec: &SecurityBaselineSpec) -> Result<(), InvalidSpec> {
     {
         problems.push("spec.availability.minReplicas", "must be 1..1000");
     }
-    problems.finish().map(|_| ())
+    problems.finish()?;
+    let Some(namespace_selector) = namespace_selector else {
+        // `selector` recorded the problem, so `finish` returned it.
+        return Err(InvalidSpec(vec![super::invalid("spec", "cannot be read")]));
+    };
+    Ok(ValidSecurityBaseline {
+        spec: spec.clone(),
+        namespace_selector,
+    })
 }

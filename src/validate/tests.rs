@@ -269,3 +269,55 @@ fn environment_isolation_fields_are_named() {
         ]
     );
 }
+
+#[test]
+fn valid_baselines_and_isolations_carry_compiled_selectors() {
+    use kube::core::SelectorExt;
+    let labels = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let sb: SecurityBaselineSpec = serde_json::from_value(serde_json::json!({
+        "namespaceSelector": {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["system"]}]},
+    }))
+    .unwrap();
+    let valid = security_baseline::validate(&sb).unwrap();
+    assert!(
+        valid
+            .namespace_selector
+            .matches(&labels(&[("tier", "web")]))
+    );
+    assert!(
+        !valid
+            .namespace_selector
+            .matches(&labels(&[("tier", "system")]))
+    );
+    assert_eq!(valid.spec(), &sb, "the rest reads through to the spec");
+
+    let ei: EnvironmentIsolationSpec = serde_json::from_value(serde_json::json!({
+        "environments": [
+            {"name": "production", "production": true, "namespaceSelector": {"matchLabels": {"env": "prod"}}},
+            {"name": "development", "namespaceSelector": {"matchLabels": {"env": "dev"}}},
+        ],
+    }))
+    .unwrap();
+    let valid = environment_isolation::validate(&ei).unwrap();
+    let envs: Vec<(&str, bool)> = valid
+        .environments
+        .iter()
+        .map(|e| (e.name.as_str(), e.production))
+        .collect();
+    assert_eq!(envs, [("production", true), ("development", false)]);
+    assert!(
+        valid.environments[0]
+            .selector
+            .matches(&labels(&[("env", "prod")]))
+    );
+    assert!(
+        !valid.environments[1]
+            .selector
+            .matches(&labels(&[("env", "prod")]))
+    );
+}

@@ -2,10 +2,9 @@
 //! both read them.
 
 use super::sandbox::is_restore_test_sandbox;
-use super::selection::selects;
-use crate::api::EnvironmentIsolationSpec;
 use crate::snapshot::Snapshot;
 use k8s_openapi::api::rbac::v1::PolicyRule;
+use kube::core::{Selector, SelectorExt};
 use std::collections::BTreeMap;
 
 /// The owned NetworkPolicy that isolates each namespace of an environment.
@@ -77,6 +76,15 @@ pub fn cluster_roles_granting_nothing_in_namespaces(snapshot: &Snapshot) -> Vec<
     names
 }
 
+/// One declared environment, its namespace selector compiled (see
+/// [`crate::validate::environment_isolation`]).
+#[derive(Clone, Debug)]
+pub struct Environment {
+    pub name: String,
+    pub selector: Selector,
+    pub production: bool,
+}
+
 /// Which environments claim which namespaces.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EnvironmentMap {
@@ -140,7 +148,7 @@ impl EnvironmentMap {
 /// Resolves environment membership from the namespaces' labels. A restore-test sandbox the
 /// operator created belongs to no environment, whatever its labels
 /// ([`is_restore_test_sandbox`]).
-pub fn environments_of(spec: &EnvironmentIsolationSpec, snapshot: &Snapshot) -> EnvironmentMap {
+pub fn environments_of(environments: &[Environment], snapshot: &Snapshot) -> EnvironmentMap {
     static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
     let mut namespaces = BTreeMap::new();
     for ns in &snapshot.namespaces {
@@ -152,18 +160,16 @@ pub fn environments_of(spec: &EnvironmentIsolationSpec, snapshot: &Snapshot) -> 
             continue;
         }
         let labels = ns.metadata.labels.as_ref().unwrap_or(&NO_LABELS);
-        let envs: Vec<String> = spec
-            .environments
+        let envs: Vec<String> = environments
             .iter()
-            .filter(|env| selects(&env.namespace_selector, labels))
+            .filter(|env| env.selector.matches(labels))
             .map(|env| env.name.clone())
             .collect();
         if !envs.is_empty() {
             namespaces.insert(name.to_string(), envs);
         }
     }
-    let production = spec
-        .environments
+    let production = environments
         .iter()
         .map(|env| (env.name.clone(), env.production))
         .collect();

@@ -10,6 +10,24 @@ pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> b
     Selector::try_from(selector.clone()).is_ok_and(|s| s.matches(labels))
 }
 
+/// A selector as a resource's spec writes it (compiled on each use; one that does not
+/// compile selects nothing) or as validation compiled it once.
+pub trait LabelMatch {
+    fn selects(&self, labels: &BTreeMap<String, String>) -> bool;
+}
+
+impl LabelMatch for LabelSelector {
+    fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        selects(self, labels)
+    }
+}
+
+impl LabelMatch for Selector {
+    fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.matches(labels)
+    }
+}
+
 /// A namespace a resource's selectors pick but that it leaves out of scope, and why.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Excluded {
@@ -22,14 +40,14 @@ pub struct Excluded {
 pub const TERMINATING: &str = "Terminating";
 
 /// The namespaces any of `selectors` picks that are left out of scope, with the reason.
-pub fn excluded_namespaces<'a>(
-    selectors: impl IntoIterator<Item = &'a LabelSelector>,
+pub fn excluded_namespaces<'a, S: LabelMatch + 'a>(
+    selectors: impl IntoIterator<Item = &'a S>,
     snapshot: &crate::snapshot::Snapshot,
 ) -> Vec<Excluded> {
-    let selectors: Vec<&LabelSelector> = selectors.into_iter().collect();
+    let selectors: Vec<&S> = selectors.into_iter().collect();
     let mut out: Vec<Excluded> = snapshot
         .namespace_labels()
-        .filter(|(_, labels)| selectors.iter().any(|s| selects(s, labels)))
+        .filter(|(_, labels)| selectors.iter().any(|s| s.selects(labels)))
         .filter_map(|(ns, _)| {
             Some(Excluded {
                 namespace: ns.to_string(),
@@ -44,13 +62,13 @@ pub fn excluded_namespaces<'a>(
 /// The names of the namespaces `selector` selects, sorted; excluded and Terminating ones are
 /// out of scope (see [`excluded_namespaces`]).
 pub fn selected_namespaces(
-    selector: &LabelSelector,
+    selector: &impl LabelMatch,
     snapshot: &crate::snapshot::Snapshot,
 ) -> Vec<String> {
     let mut names: Vec<String> = snapshot
         .namespace_labels()
         .filter(|(name, _)| snapshot.out_of_scope(name).is_none())
-        .filter(|(_, labels)| selects(selector, labels))
+        .filter(|(_, labels)| selector.selects(labels))
         .map(|(name, _)| name.to_string())
         .collect();
     names.sort();

@@ -6,10 +6,10 @@
 //! segregation finding, and the data and access rules treat it as production, the safer side.
 
 use super::{ControlOutcome, Evaluation, ObjectRef, Violation, selects};
-use crate::api::EnvironmentIsolationSpec;
 use crate::api::environment_isolation::{Flow, IsolationAccessSpec, ProductionDataSpec};
 use crate::catalog::ControlId;
 use crate::snapshot::{ObjectMetaOnly, SecretDigest, Snapshot};
+use crate::validate::environment_isolation::ValidEnvironmentIsolation;
 use crate::velero::Restore;
 use crate::vocabulary::environments::{
     ALL_SERVICE_ACCOUNTS_GROUP, AUTHENTICATED_GROUP, EnvironmentMap, SERVICE_ACCOUNT_USER_PREFIX,
@@ -37,18 +37,18 @@ use segregation::*;
 /// The three EnvironmentIsolation controls, in catalog order. `name` is the custom resource's.
 pub fn evaluate(
     name: &str,
-    spec: &EnvironmentIsolationSpec,
+    spec: &ValidEnvironmentIsolation,
     snapshot: &Snapshot,
     now: Timestamp,
 ) -> Evaluation {
-    let envs = environments_of(spec, snapshot);
+    let envs = environments_of(&spec.environments, snapshot);
     let scope = Scope::new(&envs, snapshot);
     let outcomes = vec![
         segregation(&isolation_policy_name(name), &spec.allowed_flows, &scope),
         production_data(spec.production_data.as_ref(), &scope),
         cross_environment_access(spec.access.as_ref(), &scope),
     ];
-    let selectors = spec.environments.iter().map(|e| &e.namespace_selector);
+    let selectors = spec.environments.iter().map(|e| &e.selector);
     Evaluation::new(envs.members(), outcomes, &spec.exemptions, now)
         .with_excluded(super::excluded_namespaces(selectors, snapshot))
 }

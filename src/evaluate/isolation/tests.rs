@@ -1,5 +1,6 @@
 use super::*;
 use crate::api::ControlState;
+use crate::api::EnvironmentIsolationSpec;
 use crate::api::environment_isolation::Environment;
 use crate::api::{BackupPolicy, BackupPolicySpec, PortSpec};
 use crate::velero::RestoreSpec;
@@ -95,7 +96,12 @@ fn now() -> Timestamp {
 }
 
 fn control(snapshot: &Snapshot, spec: &EnvironmentIsolationSpec, id: ControlId) -> Vec<String> {
-    let evaluation = evaluate("iso", spec, snapshot, now());
+    let evaluation = evaluate(
+        "iso",
+        &crate::validate::environment_isolation::validate(spec).unwrap(),
+        snapshot,
+        now(),
+    );
     let evidence = evaluation.controls.iter().find(|c| c.id == id).unwrap();
     evidence.failed.iter().map(|v| v.message.clone()).collect()
 }
@@ -129,7 +135,12 @@ fn role_ref() -> RoleRef {
 
 #[test]
 fn clean_cluster_passes_in_catalog_order() {
-    let evaluation = evaluate("iso", &spec(), &snapshot(), now());
+    let evaluation = evaluate(
+        "iso",
+        &crate::validate::environment_isolation::validate(&spec()).unwrap(),
+        &snapshot(),
+        now(),
+    );
     let ids: Vec<ControlId> = evaluation.controls.iter().map(|c| c.id).collect();
     assert_eq!(
         ids,
@@ -158,7 +169,12 @@ fn overlapping_namespace_is_a_finding_and_treated_as_production() {
         ..Default::default()
     };
     snapshot.namespaces[0] = namespace("prod", &[("tier", "production")]);
-    let envs = environments_of(&spec, &snapshot);
+    let envs = environments_of(
+        &crate::validate::environment_isolation::validate(&spec)
+            .unwrap()
+            .environments,
+        &snapshot,
+    );
     assert!(envs.is_production("shared"));
     assert!(!envs.is_non_production("shared"));
     assert_eq!(envs.non_production_namespaces(), ["dev"]);
@@ -285,7 +301,12 @@ fn a_sandbox_needs_the_operators_marks_and_an_existing_backup_policy() {
         candidate("restore-test-made-up", true, Some("no-such-policy")),
         candidate("relabelled", true, Some("bp-uid")),
     ]);
-    let envs = environments_of(&spec(), &snapshot);
+    let envs = environments_of(
+        &crate::validate::environment_isolation::validate(&spec())
+            .unwrap()
+            .environments,
+        &snapshot,
+    );
     assert!(envs.environments("restore-test-real").is_empty());
     for impostor in [
         "restore-test-name-only",
@@ -481,7 +502,12 @@ fn classified_config_map_in_dev_is_a_finding() {
 }
 
 fn evidence(snapshot: &Snapshot, spec: &EnvironmentIsolationSpec, id: ControlId) -> Vec<Violation> {
-    let evaluation = evaluate("iso", spec, snapshot, now());
+    let evaluation = evaluate(
+        "iso",
+        &crate::validate::environment_isolation::validate(spec).unwrap(),
+        snapshot,
+        now(),
+    );
     let evidence = evaluation.controls.iter().find(|c| c.id == id).unwrap();
     evidence.failed.clone()
 }
@@ -832,7 +858,12 @@ fn unconfigured_controls_are_not_applicable() {
         .as_mut()
         .unwrap()
         .deny_cross_environment_bindings = false;
-    let evaluation = evaluate("iso", &spec, &snapshot(), now());
+    let evaluation = evaluate(
+        "iso",
+        &crate::validate::environment_isolation::validate(&spec).unwrap(),
+        &snapshot(),
+        now(),
+    );
     let states: Vec<ControlState> = evaluation.controls.iter().map(|c| c.state).collect();
     assert_eq!(
         states,

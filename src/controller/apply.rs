@@ -99,17 +99,22 @@ pub struct OwnedOutcome {
     /// A replace lost a race with another writer (409) or with a deletion (404): the watch
     /// brings the newer object, and the next reconcile, which should come soon, repairs it.
     pub retry_soon: bool,
+    /// Writes that failed; the others were done.
+    pub failed: Vec<Error>,
 }
 
 /// Makes the owner's objects equal `desired`: creates what is missing, replaces what differs
 /// in any way (a changed, added or left-over field), deletes what is owned but no longer
-/// desired. `manages` limits pruning to the kinds this call is responsible for.
+/// desired. `manages` limits pruning to the kinds this call is responsible for. A write that
+/// fails (a Terminating namespace, a quota, someone else's admission policy, a conflict) is
+/// recorded in [`OwnedOutcome::failed`] and the rest go on: one namespace never holds back
+/// enforcement in the others.
 pub async fn reconcile_owned(
     ctx: &Context,
     owner_uid: &str,
     desired: &[DesiredObject],
     manages: &[OwnedKind],
-) -> Result<OwnedOutcome, Error> {
+) -> OwnedOutcome {
     let live = live_owned(ctx, owner_uid);
     let keys: Vec<Key> = desired
         .iter()
@@ -121,71 +126,113 @@ pub async fn reconcile_owned(
     for (object, key) in desired.iter().zip(&keys) {
         let id = reference(key.0, key.1.as_deref(), &key.2);
         let known = known_before.contains(&id);
-        let mut fetched = None;
-        if known && !live.contains_key(key) {
-            // Missing from the store but known to exist: deleted, stripped of the operator's
-            // labels (which hides it from the store), or the store lags behind a write of the
-            // operator's own. The server says which; a single read, only in this rare case.
-            match fetch(ctx, object).await? {
-                Some(found) if carries_owner(&found, owner_uid) => {
+        match converge(ctx, owner_uid, object, live.get(key), known).await {
+            Ok(converged) => {
+                if converged.exists {
+                    // Seen in the store or written just now: from here on, missing means
+                    // deleted.
                     known_now.insert(id);
-                    continue;
                 }
-                found => fetched = found,
+                outcome.retry_soon |= converged.retry_soon;
+                outcome.restored.extend(converged.restored);
             }
-        }
-        let current = live.get(key).or(fetched.as_ref());
-        if current.is_none()
-            && object
-                .namespace
-                .as_deref()
-                .is_some_and(|ns| terminating(ctx, ns))
-        {
-            // The namespace controller is removing its content; a create would be refused,
-            // and the object's absence is nobody's hand edit.
-            continue;
-        }
-        let rendered = drift::render(object);
-        let restored = match drift::verdict(&rendered, current, known) {
-            Verdict::InSync => false,
-            Verdict::Create { deleted_by_hand } => {
-                apply_body(
-                    ctx,
-                    object.kind,
-                    object.namespace.as_deref(),
-                    &object.name,
-                    &rendered.body,
-                )
-                .await?;
-                deleted_by_hand
+            Err(error) => {
+                tracing::warn!(%error, "write failed; going on with the rest");
+                if known {
+                    known_now.insert(id);
+                }
+                outcome.failed.push(error);
             }
-            Verdict::Replace { drifted } => {
-                // Only a live object is ever replaced.
-                let Some(live) = current else { continue };
-                let replaced = replace(ctx, object, &drift::replacement(&rendered, live)).await?;
-                outcome.retry_soon |= !replaced;
-                replaced && drifted
-            }
-        };
-        // Seen in the store or written just now: from here on, missing means deleted.
-        known_now.insert(id);
-        if restored {
-            outcome.restored.push(Restored {
-                kind: object.kind,
-                namespace: object.namespace.clone(),
-                name: object.name.clone(),
-                deleted: current.is_none(),
-            });
         }
     }
     ctx.remember_live(owner_uid, known_now);
     let wanted: BTreeSet<&Key> = keys.iter().collect();
     for key @ (kind, namespace, name) in live.keys() {
-        if manages.contains(kind) && !wanted.contains(key) {
-            delete_one(ctx, *kind, namespace.as_deref(), name).await?;
+        if manages.contains(kind)
+            && !wanted.contains(key)
+            && let Err(error) = delete_one(ctx, *kind, namespace.as_deref(), name).await
+        {
+            tracing::warn!(%error, "delete failed; going on with the rest");
+            outcome.failed.push(error);
         }
     }
-    Ok(outcome)
+    outcome
+}
+
+/// What converging one desired object did.
+struct Converged {
+    /// The object exists now (in sync, created or replaced).
+    exists: bool,
+    retry_soon: bool,
+    restored: Option<Restored>,
+}
+
+/// Makes one object equal its desired form. `current` is the store's copy; `known` says the
+/// operator saw or wrote it before.
+async fn converge(
+    ctx: &Context,
+    owner_uid: &str,
+    object: &DesiredObject,
+    current: Option<&Value>,
+    known: bool,
+) -> Result<Converged, Error> {
+    let done = |exists, retry_soon, restored| Converged {
+        exists,
+        retry_soon,
+        restored,
+    };
+    let mut fetched = None;
+    if known && current.is_none() {
+        // Missing from the store but known to exist: deleted, stripped of the operator's
+        // labels (which hides it from the store), or the store lags behind a write of the
+        // operator's own. The server says which; a single read, only in this rare case.
+        match fetch(ctx, object).await? {
+            Some(found) if carries_owner(&found, owner_uid) => return Ok(done(true, false, None)),
+            found => fetched = found,
+        }
+    }
+    let current = current.or(fetched.as_ref());
+    if current.is_none()
+        && object
+            .namespace
+            .as_deref()
+            .is_some_and(|ns| terminating(ctx, ns))
+    {
+        // The namespace controller is removing its content; a create would be refused,
+        // and the object's absence is nobody's hand edit.
+        return Ok(done(false, false, None));
+    }
+    let rendered = drift::render(object);
+    let restored = |yes: bool| {
+        yes.then(|| Restored {
+            kind: object.kind,
+            namespace: object.namespace.clone(),
+            name: object.name.clone(),
+            deleted: current.is_none(),
+        })
+    };
+    match drift::verdict(&rendered, current, known) {
+        Verdict::InSync => Ok(done(true, false, None)),
+        Verdict::Create { deleted_by_hand } => {
+            apply_body(
+                ctx,
+                object.kind,
+                object.namespace.as_deref(),
+                &object.name,
+                &rendered.body,
+            )
+            .await?;
+            Ok(done(true, false, restored(deleted_by_hand)))
+        }
+        Verdict::Replace { drifted } => {
+            // Only a live object is ever replaced.
+            let Some(live) = current else {
+                return Ok(done(false, false, None));
+            };
+            let replaced = replace(ctx, object, &drift::replacement(&rendered, live)).await?;
+            Ok(done(true, !replaced, restored(replaced && drifted)))
+        }
+    }
 }
 
 /// `object` as the server has it now (read only when the store and memory disagree).
@@ -259,17 +306,17 @@ async fn replace(ctx: &Context, object: &DesiredObject, body: &Value) -> Result<
 /// them (by applying nothing under that manager) from namespaces that no longer want them.
 /// A marker label with the owner's uid records which namespaces carry them; an annotation
 /// beside it, the fingerprint of the labels applied, tells a hand edit from a changed wish.
-/// Returns the namespaces whose labels were changed by hand and put back, with the keys.
+/// A namespace whose write fails is recorded and the others go on.
 pub async fn reconcile_namespace_labels(
     ctx: &Context,
     owner_uid: &str,
     marker: &str,
     wanted: &BTreeMap<String, BTreeMap<String, String>>,
-) -> Result<Vec<(String, Vec<String>)>, Error> {
+) -> LabelOutcome {
     let manager = format!("{FIELD_MANAGER}/{owner_uid}");
     let stamp_key = drift::labels_annotation(marker);
     let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ctx.client.clone());
-    let mut restored = Vec::new();
+    let mut outcome = LabelOutcome::default();
     for ns in ctx.stores.namespaces.state() {
         let name = ns.metadata.name.clone().unwrap_or_default();
         let current = ns.metadata.labels.clone().unwrap_or_default();
@@ -304,19 +351,34 @@ pub async fn reconcile_namespace_labels(
         if ns.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        api.patch(
-            &name,
-            &PatchParams::apply(&manager).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(|source| Error::write("label", OwnedKind::Namespace, None, &name, source))?;
+        let written = api
+            .patch(
+                &name,
+                &PatchParams::apply(&manager).force(),
+                &Patch::Apply(&body),
+            )
+            .await;
+        if let Err(source) = written {
+            let error = Error::write("label", OwnedKind::Namespace, None, &name, source);
+            tracing::warn!(%error, "labelling failed; going on with the other namespaces");
+            outcome.failed.push(error);
+            continue;
+        }
         ctx.metrics.write("Namespace", "apply");
         if !drifted.is_empty() {
-            restored.push((name, drifted));
+            outcome.restored.push((name, drifted));
         }
     }
-    Ok(restored)
+    outcome
+}
+
+/// What [`reconcile_namespace_labels`] did.
+#[derive(Debug, Default)]
+pub struct LabelOutcome {
+    /// Namespaces whose labels were changed by hand and put back, with the keys.
+    pub restored: Vec<(String, Vec<String>)>,
+    /// Namespaces that could not be labelled; the others were.
+    pub failed: Vec<Error>,
 }
 
 pub fn reference(kind: OwnedKind, namespace: Option<&str>, name: &str) -> String {

@@ -28,6 +28,8 @@ pub struct Context {
     /// one missing later counts as deleted by hand (in memory: after a restart, a deletion is
     /// repaired without that claim).
     known_live: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// Consecutive failed reconciles per resource, for the backoff.
+    pub failures: super::backoff::Failures,
 }
 
 impl Context {
@@ -53,6 +55,7 @@ impl Context {
             metrics,
             announced: Mutex::default(),
             known_live: Mutex::default(),
+            failures: Default::default(),
         }
     }
 

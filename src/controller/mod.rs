@@ -1,6 +1,7 @@
 //! The I/O shell: watches, applies desired objects, writes status and events.
 
 pub mod apply;
+pub mod backoff;
 pub mod backup_policy;
 pub mod context;
 pub mod environment_isolation;
@@ -45,6 +46,20 @@ pub enum Error {
     StatusSerialize(String),
     #[error("finalizer: {0}")]
     Finalizer(String),
+    /// Some writes failed and the rest were done: one namespace's quota, Terminating state or
+    /// someone else's admission policy never stops enforcement elsewhere.
+    #[error("{} of the operator's writes failed; the rest were done: {}", .0.len(), join_bounded(.0))]
+    Partial(Vec<Error>),
+}
+
+/// The failures of a partial reconcile, the first few in full.
+fn join_bounded(errors: &[Error]) -> String {
+    const SHOWN: usize = 3;
+    let mut text: Vec<String> = errors.iter().take(SHOWN).map(Error::to_string).collect();
+    if errors.len() > SHOWN {
+        text.push(format!("and {} more", errors.len() - SHOWN));
+    }
+    text.join("; ")
 }
 
 impl Error {
@@ -77,12 +92,38 @@ impl Error {
             Self::Write { .. } => "ApplyFailed",
             Self::Status(_) | Self::StatusSerialize(_) => "StatusFailed",
             Self::Finalizer(_) => "FinalizerFailed",
+            Self::Partial(errors) => errors.first().map_or("ApplyFailed", Error::reason),
+        }
+    }
+
+    /// Whether waiting alone can clear the error; decides how fast a retry comes.
+    pub fn persistence(&self) -> backoff::Persistence {
+        use backoff::Persistence::*;
+        match self {
+            Self::Forbidden { .. } | Self::StatusSerialize(_) => Permanent,
+            Self::Write { source, .. } | Self::Status(source) => backoff::persistence_of(source),
+            Self::Finalizer(_) => Transient,
+            // Retry at the pace of the quickest to clear.
+            Self::Partial(errors) => {
+                if errors.iter().any(|e| e.persistence() == Transient) {
+                    Transient
+                } else {
+                    Permanent
+                }
+            }
         }
     }
 }
 
 /// How often every resource is re-evaluated even when nothing changed (time-based rules).
 pub const RESYNC: Duration = Duration::from_secs(300);
+
+/// Triggers are gathered for this long after the first one, then each concerned resource is
+/// reconciled once: a burst of pod events (a rollout, a namespace full of Jobs) costs one
+/// evaluation per window, not one per event. A fixed window, not a sliding one (kube's own
+/// debounce restarts on every event), so that endless churn delays a reconcile by at most one
+/// window and can never starve it.
+pub const TRIGGER_WINDOW: Duration = Duration::from_secs(1);
 
 /// Settings of a running operator.
 #[derive(Clone, Debug)]
@@ -100,7 +141,7 @@ pub struct RunConfig {
 
 /// Maps triggers to the resources of kind `K` whose scope they touch: a change in a namespace
 /// reconciles the resources that select it; a cluster-wide change (or a lagging receiver, which
-/// lost track) reconciles all of them.
+/// lost track) reconciles all of them. Triggers are gathered per [`TRIGGER_WINDOW`].
 fn mapped_triggers<K>(
     mut receiver: broadcast::Receiver<Trigger>,
     store: kube::runtime::reflector::Store<K>,
@@ -113,15 +154,27 @@ where
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     tokio::spawn(async move {
         loop {
-            let namespace = match receiver.recv().await {
-                Ok(trigger) => trigger.namespace,
-                Err(broadcast::error::RecvError::Lagged(_)) => None,
+            let mut window = TriggerWindow::default();
+            match receiver.recv().await {
+                Ok(trigger) => window.add(trigger.namespace),
+                Err(broadcast::error::RecvError::Lagged(_)) => window.add(None),
                 Err(broadcast::error::RecvError::Closed) => return,
-            };
+            }
+            let deadline = tokio::time::Instant::now() + TRIGGER_WINDOW;
+            loop {
+                match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                    Err(_window_over) => break,
+                    Ok(Ok(trigger)) => window.add(trigger.namespace),
+                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => window.add(None),
+                    Ok(Err(broadcast::error::RecvError::Closed)) => return,
+                }
+            }
             for resource in store.state() {
-                let concerned = namespace
-                    .as_deref()
-                    .is_none_or(|ns| selects_namespace(&resource, ns, &stores));
+                let concerned = window.everything
+                    || window
+                        .namespaces
+                        .iter()
+                        .any(|ns| selects_namespace(&resource, ns, &stores));
                 if concerned && tx.send(ObjectRef::from_obj(&*resource)).await.is_err() {
                     return;
                 }
@@ -129,6 +182,29 @@ where
         }
     });
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// The triggers of one window: the namespaces changed, or everything (a cluster-wide change,
+/// or a lagging receiver that lost track).
+#[derive(Default)]
+struct TriggerWindow {
+    everything: bool,
+    namespaces: std::collections::BTreeSet<String>,
+}
+
+impl TriggerWindow {
+    fn add(&mut self, namespace: Option<String>) {
+        match namespace {
+            Some(ns) if !self.everything => {
+                self.namespaces.insert(ns);
+            }
+            Some(_) => {}
+            None => {
+                self.everything = true;
+                self.namespaces.clear();
+            }
+        }
+    }
 }
 
 /// Whether a namespace with `name` is selected by `selector` right now.
@@ -280,7 +356,11 @@ async fn controller<K: reconciler::Reconciled>(shared: &Shared<'_>) {
             move |resource, ctx| {
                 let in_flight = health.reconcile_started();
                 async move {
-                    let result = reconciler::reconcile::<K>(resource, ctx).await;
+                    let key = failure_key(&*resource);
+                    let result = reconciler::reconcile::<K>(resource, ctx.clone()).await;
+                    if result.is_ok() {
+                        ctx.failures.reset(&key);
+                    }
                     drop(in_flight);
                     result
                 }
@@ -296,12 +376,25 @@ async fn controller<K: reconciler::Reconciled>(shared: &Shared<'_>) {
         .await;
 }
 
-fn error_policy<K: ResourceExt>(_resource: Arc<K>, error: &Error, _ctx: Arc<Context>) -> Action {
-    // Invalid or forbidden work waits longer: hammering a 403 helps nobody.
-    match error {
-        Error::Forbidden { .. } => Action::requeue(Duration::from_secs(60)),
-        _ => Action::requeue(Duration::from_secs(5)),
-    }
+/// Backs off exponentially per resource, slower for refusals than for outages (see
+/// [`backoff`]).
+fn error_policy<K: Resource<DynamicType = ()>>(
+    resource: Arc<K>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let attempt = ctx.failures.record(&failure_key(&*resource));
+    let wait = backoff::delay(error.persistence(), attempt);
+    tracing::debug!(
+        attempt,
+        wait_seconds = wait.as_secs(),
+        "retrying after failure"
+    );
+    Action::requeue(wait)
+}
+
+fn failure_key<K: Resource<DynamicType = ()>>(resource: &K) -> String {
+    format!("{}/{}", K::kind(&()), resource.name_any())
 }
 
 /// Why the controllers stopped running.

@@ -111,6 +111,7 @@ pub async fn reconcile<K: Reconciled>(
     let kind = K::KIND.as_str();
     let label = crate::telemetry::KindLabel { kind: kind.into() };
     ctx.metrics.reconciles.get_or_create(&label).inc();
+    tracing::debug!("reconciling");
     let started = std::time::Instant::now();
     let api: Api<K> = Api::all(ctx.client.clone());
     let result = finalizer::finalizer(&api, FINALIZER, resource, |event| async {
@@ -170,18 +171,18 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             );
             plan.desired.extend(reports);
         }
-        let owned = apply::reconcile_owned(ctx, &owner.uid, &plan.desired, &manages).await?;
+        let owned = apply::reconcile_owned(ctx, &owner.uid, &plan.desired, &manages).await;
         let labels = apply::reconcile_namespace_labels(
             ctx,
             &owner.uid,
             K::LABEL_MARKER,
             &plan.namespace_labels,
         )
-        .await?;
+        .await;
         Ok::<_, Error>((plan, owned, labels))
     }
     .await;
-    let (plan, owned, labels) = match enforced {
+    let (plan, mut owned, mut labels) = match enforced {
         Ok(done) => done,
         Err(error) => {
             let failed =
@@ -198,6 +199,12 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             return Err(error);
         }
     };
+    // Writes that failed for some objects: the evaluation (which reads the live cluster, so
+    // it already shows where enforcement is missing) is still recorded, Ready turns False
+    // naming them, and the retry backs off.
+    let mut failed = std::mem::take(&mut owned.failed);
+    failed.append(&mut labels.failed);
+    let partial = (!failed.is_empty()).then(|| Error::Partial(failed));
     // Only drift is announced: a first apply, a new namespace or a changed spec is not. Each
     // event names the restored object, and its action what was done, so that the recorder's
     // series (one per reason, action and objects) never mixes two different repairs.
@@ -220,7 +227,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         )
         .await;
     }
-    for (namespace, keys) in &labels {
+    for (namespace, keys) in &labels.restored {
         tracing::info!(namespace, keys = %keys.join(","), "restored namespace labels changed by hand");
         ctx.event_related(
             &reference,
@@ -249,7 +256,16 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     if let Some((reason, message)) = &plan.not_ready {
         new = status::not_ready(new, &old, reason, message, generation, now);
     }
+    if let Some(error) = &partial {
+        let message = bounded(error.to_string());
+        new = status::not_ready(new, &old, error.reason(), &message, generation, now);
+        ctx.event(&reference, true, error.reason(), "Reconcile", message)
+            .await;
+    }
     write_status(ctx, resource, new, plan.extra_status).await?;
+    if let Some(error) = partial {
+        return Err(error);
+    }
     let next = next_check(resource.exemptions(), plan.next_deadline, now, ctx.resync);
     Ok(Action::requeue(if owned.retry_soon {
         next.min(RETRY_SOON)
@@ -456,8 +472,18 @@ async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, E
     let owner = Owner::of(resource);
     let mut manages = K::MANAGES.to_vec();
     manages.push(OwnedKind::PolicyReport);
-    apply::reconcile_owned(ctx, &owner.uid, &[], &manages).await?;
-    apply::reconcile_namespace_labels(ctx, &owner.uid, K::LABEL_MARKER, &BTreeMap::new()).await?;
+    let mut failed = apply::reconcile_owned(ctx, &owner.uid, &[], &manages)
+        .await
+        .failed;
+    failed.extend(
+        apply::reconcile_namespace_labels(ctx, &owner.uid, K::LABEL_MARKER, &BTreeMap::new())
+            .await
+            .failed,
+    );
+    if !failed.is_empty() {
+        // The finalizer stays until everything owned is gone.
+        return Err(Error::Partial(failed));
+    }
     ctx.forget(&owner.uid);
     Ok(Action::await_change())
 }

@@ -13,6 +13,7 @@ mod isolation_bypass;
 mod leader;
 mod network_and_psa;
 mod overlap;
+mod partial_failure;
 mod report_only_controls;
 mod security_baseline;
 mod smoke;

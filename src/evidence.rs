@@ -21,9 +21,9 @@ use crate::api::{
     Mode, SecurityBaseline, Summary,
 };
 use crate::catalog::{CATALOG, ControlId, Framework};
-use crate::desired::{MANAGED_BY, OPERATOR};
+use crate::desired::{MANAGED_BY, OPERATOR, OwnedKind};
 use kube::api::{Api, ListParams};
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::DynamicObject;
 use kube::{Client, Resource};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -174,6 +174,10 @@ pub struct ListedObject {
 pub struct PolicyReports {
     /// Whether the API server serves `wgpolicyk8s.io/v1alpha2` PolicyReports.
     pub served: bool,
+    /// Whether it serves ClusterPolicyReports, which carry the findings about cluster-scoped
+    /// objects (without them, only the status sample names those).
+    #[serde(default)]
+    pub cluster_served: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     pub reports: Vec<PolicyReportEvidence>,
@@ -182,10 +186,17 @@ pub struct PolicyReports {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyReportEvidence {
+    /// `PolicyReport`, or `ClusterPolicyReport` (then `namespace` is empty).
+    #[serde(default = "policy_report_kind")]
+    pub kind: String,
     pub namespace: String,
     pub name: String,
     pub summary: Value,
     pub results: Vec<Value>,
+}
+
+fn policy_report_kind() -> String {
+    crate::desired::report::KIND.into()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -381,12 +392,12 @@ pub fn objects_behind_figures(
                 _ => {}
             }
         }
-        // Cluster-scoped objects have no namespaced report: status is all there is.
-        for f in control
+        // Without ClusterPolicyReports, cluster-scoped objects are only in the status sample.
+        let sample = control
             .findings
             .iter()
-            .filter(|f| f.namespace.is_none() && f.kind != "Namespace")
-        {
+            .filter(|f| f.namespace.is_none() && f.kind != "Namespace");
+        for f in sample.filter(|_| !reports.cluster_served) {
             failing
                 .entry((f.kind.clone(), None, f.name.clone()))
                 .or_default()
@@ -413,7 +424,8 @@ pub fn objects_behind_figures(
         let note = (!complete).then(|| {
             let why = match &reports.note {
                 Some(note) => note.clone(),
-                None => "the rest are cluster-scoped objects beyond the status sample (no namespaced PolicyReport can carry them), or the reports changed between reading status and reports".into(),
+                None if !reports.cluster_served => "the rest are cluster-scoped objects beyond the status sample (the cluster serves no ClusterPolicyReport to carry them), or the reports changed between reading status and reports".into(),
+                None => "the reports changed between reading status and reports; export again".into(),
             };
             format!(
                 "{} of {} failing and {} of {} exempted objects are listed; {why}",
@@ -512,44 +524,58 @@ fn outcomes(resources: &[ResourceEvidence], id: ControlId) -> Vec<ControlOutcome
 }
 
 async fn policy_reports(client: &Client) -> Result<PolicyReports, EvidenceError> {
-    let gvk = GroupVersionKind::gvk("wgpolicyk8s.io", "v1alpha2", "PolicyReport");
-    let resource = ApiResource::from_gvk_with_plural(&gvk, "policyreports");
+    let Some(mut reports) = reports_of(client, OwnedKind::PolicyReport).await? else {
+        return Ok(PolicyReports {
+            served: false,
+            cluster_served: false,
+            note: Some(
+                "wgpolicyk8s.io/v1alpha2 PolicyReports are not served by this cluster (CRD not installed); findings beyond the status sample are not included".into(),
+            ),
+            reports: Vec::new(),
+        });
+    };
+    let cluster = reports_of(client, OwnedKind::ClusterPolicyReport).await?;
+    let cluster_served = cluster.is_some();
+    reports.extend(cluster.into_iter().flatten());
+    reports.sort_by(|a, b| (&a.namespace, &a.kind, &a.name).cmp(&(&b.namespace, &b.kind, &b.name)));
+    Ok(PolicyReports {
+        served: true,
+        cluster_served,
+        note: None,
+        reports,
+    })
+}
+
+/// The operator's reports of `kind`, or None when the cluster does not serve the kind.
+async fn reports_of(
+    client: &Client,
+    kind: OwnedKind,
+) -> Result<Option<Vec<PolicyReportEvidence>>, EvidenceError> {
+    let resource = kind.api_resource();
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
     let lp = ListParams::default().labels(&format!("{MANAGED_BY}={OPERATOR}"));
     let list = match api.list(&lp).await {
         Ok(list) => list,
-        Err(kube::Error::Api(status)) if status.code == 404 => {
-            return Ok(PolicyReports {
-                served: false,
-                note: Some(
-                    "wgpolicyk8s.io/v1alpha2 PolicyReports are not served by this cluster (CRD not installed); findings beyond the status sample are not included".into(),
-                ),
-                reports: Vec::new(),
-            });
-        }
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(None),
         Err(e) => return Err(read("PolicyReports")(e)),
     };
-    let mut reports: Vec<PolicyReportEvidence> = list
-        .items
-        .into_iter()
-        .map(|r| PolicyReportEvidence {
-            namespace: r.metadata.namespace.clone().unwrap_or_default(),
-            name: r.metadata.name.clone().unwrap_or_default(),
-            summary: r.data.get("summary").cloned().unwrap_or(Value::Null),
-            results: r
-                .data
-                .get("results")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
-        })
-        .collect();
-    reports.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    Ok(PolicyReports {
-        served: true,
-        note: None,
-        reports,
-    })
+    Ok(Some(
+        list.items
+            .into_iter()
+            .map(|r| PolicyReportEvidence {
+                kind: resource.kind.clone(),
+                namespace: r.metadata.namespace.clone().unwrap_or_default(),
+                name: r.metadata.name.clone().unwrap_or_default(),
+                summary: r.data.get("summary").cloned().unwrap_or(Value::Null),
+                results: r
+                    .data
+                    .get("results")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    ))
 }
 
 /// `sha256sum` format: `<hex>  <name>` per line.
@@ -885,9 +911,14 @@ pub fn render_markdown(bundle: &Bundle) -> String {
         line("|---|---|---|---|---|".into());
         for r in &pr.reports {
             let n = |k: &str| r.summary.get(k).and_then(Value::as_i64).unwrap_or(0);
+            let namespace = if r.namespace.is_empty() {
+                "(cluster-scoped)"
+            } else {
+                &r.namespace
+            };
             line(format!(
                 "| {} | {} | {} | {} | {} |",
-                cell(&r.namespace),
+                cell(namespace),
                 cell(&r.name),
                 n("pass"),
                 n("fail"),

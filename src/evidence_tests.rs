@@ -78,6 +78,7 @@ fn bundle() -> Bundle {
         }],
         policy_reports: PolicyReports {
             served: true,
+            cluster_served: true,
             note: None,
             reports: Vec::new(),
         },
@@ -348,10 +349,12 @@ fn every_object_behind_a_figure_is_listed_or_the_gap_is_named() {
             "message": message, "resources": [{"kind": "Service", "namespace": ns, "name": name}],
         })
     };
-    let reports = PolicyReports {
+    let mut reports = PolicyReports {
         served: true,
+        cluster_served: false,
         note: None,
         reports: vec![PolicyReportEvidence {
+            kind: "PolicyReport".into(),
             namespace: "shop".into(),
             name: "sb-prod".into(),
             summary: Value::Null,
@@ -379,6 +382,31 @@ fn every_object_behind_a_figure_is_listed_or_the_gap_is_named() {
             .unwrap()
             .starts_with("2 of 3 failing and 1 of 1 exempted objects are listed")
     );
+
+    // With ClusterPolicyReports served, cluster-scoped objects come from them, not from the
+    // status sample (which names at most ten).
+    reports.cluster_served = true;
+    let objects = objects_behind_figures(&resource, &reports);
+    let names: Vec<&str> = objects[0].failing.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["web"],
+        "the sample is not read when reports carry everything"
+    );
+    reports.reports.push(PolicyReportEvidence {
+        kind: "ClusterPolicyReport".into(),
+        namespace: String::new(),
+        name: "sb-prod".into(),
+        summary: Value::Null,
+        results: vec![serde_json::json!({
+            "policy": "SecurityBaseline/prod", "rule": "restricted-ports", "result": "fail",
+            "message": "grants too much",
+            "resources": [{"kind": "ClusterRoleBinding", "name": "everyone"}],
+        })],
+    });
+    let objects = objects_behind_figures(&resource, &reports);
+    let names: Vec<&str> = objects[0].failing.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["everyone", "web"]);
 }
 
 #[test]
@@ -388,6 +416,7 @@ fn markdown_is_deterministic_and_handles_an_empty_cluster() {
         &Bundle {
             policy_reports: PolicyReports {
                 served: false,
+                cluster_served: false,
                 note: Some("not served".into()),
                 reports: Vec::new(),
             },

@@ -515,6 +515,10 @@ async fn operator_runs_with_the_charts_rbac() {
             "policyreports.wgpolicyk8s.io",
             &["list", "watch", "create", "patch", "delete"],
         ),
+        (
+            "clusterpolicyreports.wgpolicyk8s.io",
+            &["list", "watch", "create", "patch", "delete"],
+        ),
         ("events.events.k8s.io", &["create", "patch"]),
         ("secrets", &["list", "watch"]),
         ("configmaps", &["list", "watch"]),

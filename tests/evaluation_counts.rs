@@ -432,20 +432,31 @@ proptest! {
                 }
             }
             let owner = Owner { api_version: "security.baseline.dev/v1alpha1".into(), kind: kind.into(), name: "p".into(), uid: "u".into() };
-            let reports = policy_reports(OwnedKind::PolicyReport, &owner, &evaluation);
-            let listed = |result: &str| -> usize {
+            let failed: i32 = results.iter().map(|r| r.failed_findings).sum();
+            let exempted: i32 = results.iter().map(|r| r.exempted_findings).sum();
+            // With ClusterPolicyReports served, the reports carry every finding; without, the
+            // ones about cluster-scoped objects are counted as unreported.
+            let without_cluster = policy_reports(&owner, &evaluation, false);
+            let outside = unreported(&evaluation);
+            let in_reports = |reports: &[baseline_operator::desired::DesiredObject], result: &str| -> usize {
                 reports.iter().map(|r| {
                     r.body["results"].as_array().map_or(0, |rs| rs.iter().filter(|x| x["result"] == result).count())
                 }).sum()
             };
+            prop_assert_eq!(in_reports(&without_cluster, "fail") + outside.fail, failed as usize, "{} fail results", kind);
+            prop_assert_eq!(in_reports(&without_cluster, "skip") + outside.skip, exempted as usize, "{} skip results", kind);
+            let reports = policy_reports(&owner, &evaluation, true);
+            let listed = |result: &str| in_reports(&reports, result);
             let summed = |field: &str| -> i64 {
                 reports.iter().map(|r| r.body["summary"][field].as_i64().unwrap_or(0)).sum()
             };
-            let outside = unreported(&evaluation);
-            let failed: i32 = results.iter().map(|r| r.failed_findings).sum();
-            let exempted: i32 = results.iter().map(|r| r.exempted_findings).sum();
-            prop_assert_eq!(listed("fail") + outside.fail, failed as usize, "{} fail results", kind);
-            prop_assert_eq!(listed("skip") + outside.skip, exempted as usize, "{} skip results", kind);
+            prop_assert_eq!(listed("fail"), failed as usize, "{} fail results", kind);
+            prop_assert_eq!(listed("skip"), exempted as usize, "{} skip results", kind);
+            for r in &reports {
+                let cluster = r.kind == OwnedKind::ClusterPolicyReport;
+                prop_assert_eq!(cluster, r.namespace.is_none());
+                prop_assert_eq!(r.body["kind"].as_str(), Some(if cluster { "ClusterPolicyReport" } else { "PolicyReport" }));
+            }
             prop_assert_eq!(summed("fail") as usize, listed("fail"));
             prop_assert_eq!(summed("skip") as usize, listed("skip"));
         }

@@ -64,6 +64,9 @@ fn with_printer_columns(
                 "string",
                 ".status.conditions[?(@.type==\"Compliant\")].status",
             ),
+            // The namespaces the figures cover (status.scope), so a reader sees the scope
+            // of a score without opening the object.
+            ("Namespaces", "integer", ".status.scope.namespaces"),
             ("Score", "integer", ".status.summary.score"),
             ("Failing", "string", ".status.summary.failingControls"),
             ("Age", "date", ".metadata.creationTimestamp"),

@@ -44,6 +44,9 @@ fn live_owned(ctx: &Context, owner_uid: &str) -> BTreeMap<Key, Value> {
     if let Some(reports) = stores.policy_reports.get() {
         owned.add(OwnedKind::PolicyReport, reports.state());
     }
+    if let Some(reports) = stores.cluster_policy_reports.get() {
+        owned.add(OwnedKind::ClusterPolicyReport, reports.state());
+    }
     if let Some(velero) = stores.velero.get() {
         owned.add(OwnedKind::VeleroSchedule, velero.schedules.state());
         owned.add(OwnedKind::VeleroRestore, velero.restores.state());

@@ -164,11 +164,12 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         if ctx.stores.policy_reports.get().is_some() {
             // Reports are evidence, not enforcement: written in Audit mode too.
             manages.push(OwnedKind::PolicyReport);
-            let reports = crate::desired::report::policy_reports(
-                OwnedKind::PolicyReport,
-                &owner,
-                &plan.evaluation,
-            );
+            let cluster_reports = ctx.stores.cluster_policy_reports.get().is_some();
+            if cluster_reports {
+                manages.push(OwnedKind::ClusterPolicyReport);
+            }
+            let reports =
+                crate::desired::report::policy_reports(&owner, &plan.evaluation, cluster_reports);
             plan.desired.extend(reports);
         }
         let owned = apply::reconcile_owned(ctx, &owner.uid, &plan.desired, &manages).await;
@@ -471,7 +472,7 @@ pub fn next_check(
 async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, Error> {
     let owner = Owner::of(resource);
     let mut manages = K::MANAGES.to_vec();
-    manages.push(OwnedKind::PolicyReport);
+    manages.extend([OwnedKind::PolicyReport, OwnedKind::ClusterPolicyReport]);
     let mut failed = apply::reconcile_owned(ctx, &owner.uid, &[], &manages)
         .await
         .failed;

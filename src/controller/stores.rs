@@ -22,20 +22,17 @@ use std::hash::Hash;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast;
 
-/// Polls discovery until the PolicyReport API is served, then watches the operator's reports.
+/// Polls discovery until `kind` (PolicyReport or ClusterPolicyReport, whose CRDs may be
+/// installed after the operator) is served, then watches the operator's reports of that kind.
 fn discover_policy_reports(
+    kind: crate::desired::OwnedKind,
     client: Client,
     cell: Arc<OnceLock<Store<DynamicObject>>>,
     triggers: broadcast::Sender<Trigger>,
 ) {
     tokio::spawn(async move {
-        wait_until_served(
-            &client,
-            crate::desired::report::API_VERSION,
-            "policyreports",
-        )
-        .await;
-        let resource = crate::desired::OwnedKind::PolicyReport.api_resource();
+        let resource = kind.api_resource();
+        wait_until_served(&client, &resource.api_version, &resource.plural).await;
         let owned = owned_only();
         let writer = reflector::store::Writer::new(resource.clone());
         let reader = writer.as_reader();
@@ -57,7 +54,7 @@ fn discover_policy_reports(
         });
         let _ = reader.wait_until_ready().await;
         let _ = cell.set(reader);
-        tracing::info!("PolicyReport API found; writing reports");
+        tracing::info!(kind = %resource.kind, "report API found; writing reports");
         let _ = triggers.send(Trigger { namespace: None });
     });
 }
@@ -253,6 +250,8 @@ macro_rules! stores_for {
             pub velero_unreadable: Arc<std::sync::RwLock<Option<String>>>,
             /// The operator's own PolicyReports, once the PolicyReport API is served.
             pub policy_reports: Arc<OnceLock<Store<DynamicObject>>>,
+            /// Its ClusterPolicyReports, once that API is served.
+            pub cluster_policy_reports: Arc<OnceLock<Store<DynamicObject>>>,
         }
 
         impl Stores {
@@ -295,7 +294,22 @@ macro_rules! stores_for {
                     velero_unreadable,
                     policy_reports: {
                         let cell = Arc::new(OnceLock::new());
-                        discover_policy_reports(client.clone(), cell.clone(), triggers.clone());
+                        discover_policy_reports(
+                            crate::desired::OwnedKind::PolicyReport,
+                            client.clone(),
+                            cell.clone(),
+                            triggers.clone(),
+                        );
+                        cell
+                    },
+                    cluster_policy_reports: {
+                        let cell = Arc::new(OnceLock::new());
+                        discover_policy_reports(
+                            crate::desired::OwnedKind::ClusterPolicyReport,
+                            client.clone(),
+                            cell.clone(),
+                            triggers.clone(),
+                        );
                         cell
                     },
                 }

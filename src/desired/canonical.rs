@@ -83,7 +83,7 @@ const ENVELOPE: &[&str] = &["apiVersion", "kind", "metadata", "status"];
 pub fn content(kind: OwnedKind, object: &Value) -> Value {
     match kind {
         OwnedKind::Namespace => Value::Null,
-        OwnedKind::PolicyReport => Value::Object(
+        OwnedKind::PolicyReport | OwnedKind::ClusterPolicyReport => Value::Object(
             object
                 .as_object()
                 .into_iter()

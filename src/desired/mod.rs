@@ -34,6 +34,9 @@ pub enum OwnedKind {
     Namespace,
     /// `wgpolicyk8s.io/v1alpha2` PolicyReport: findings that do not fit a status.
     PolicyReport,
+    /// `wgpolicyk8s.io/v1alpha2` ClusterPolicyReport: the findings about cluster-scoped
+    /// objects, which no namespaced report can carry.
+    ClusterPolicyReport,
 }
 
 impl OwnedKind {
@@ -61,7 +64,19 @@ impl OwnedKind {
                 kind: crate::desired::report::KIND.into(),
                 plural: "policyreports".into(),
             },
+            Self::ClusterPolicyReport => kube::core::ApiResource {
+                group: "wgpolicyk8s.io".into(),
+                version: "v1alpha2".into(),
+                api_version: crate::desired::report::API_VERSION.into(),
+                kind: crate::desired::report::CLUSTER_KIND.into(),
+                plural: "clusterpolicyreports".into(),
+            },
         }
+    }
+
+    /// Whether the kind is a PolicyReport of either scope: evidence, written in Audit mode too.
+    pub fn is_report(self) -> bool {
+        matches!(self, Self::PolicyReport | Self::ClusterPolicyReport)
     }
 
     pub fn namespaced(self) -> bool {

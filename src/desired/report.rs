@@ -7,7 +7,8 @@
 //! findings change and a converged resync writes nothing.
 //!
 //! Findings about cluster-scoped objects (a ClusterRoleBinding, a StorageClass, the policy
-//! itself) have no namespace to be reported in; they stay in status and are counted by
+//! itself) go to a ClusterPolicyReport of the same name, split the same way, when the cluster
+//! serves that kind; where it does not, they stay in status alone and are counted by
 //! [`unreported`]. Findings about a Namespace object go to that namespace's report.
 
 use crate::api::ControlState;
@@ -20,6 +21,7 @@ use std::collections::BTreeMap;
 
 pub const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
 pub const KIND: &str = "PolicyReport";
+pub const CLUSTER_KIND: &str = "ClusterPolicyReport";
 /// `source` of every result.
 pub const SOURCE: &str = "baseline-operator";
 /// A report is closed once its serialized size reaches this (etcd's limit is 1.5 MiB).
@@ -50,20 +52,23 @@ pub fn unreported(evaluation: &Evaluation) -> Unreported {
     out
 }
 
-/// The PolicyReports for one evaluated custom resource. `kind` is the [`OwnedKind`] the
-/// controller files the objects under; apiVersion and kind of the bodies are always
-/// `wgpolicyk8s.io/v1alpha2` `PolicyReport`, whatever `kind` is passed.
+/// The PolicyReports for one evaluated custom resource, one set per namespace with findings,
+/// and with `cluster_reports` (the cluster serves ClusterPolicyReports) one set for the
+/// findings about cluster-scoped objects.
 pub fn policy_reports(
-    kind: OwnedKind,
     owner: &Owner,
     evaluation: &Evaluation,
+    cluster_reports: bool,
 ) -> Vec<DesiredObject> {
     let policy = format!("{}/{}", owner.kind, owner.name);
-    // namespace -> results, in control order then finding order (both deterministic).
-    let mut per_namespace: BTreeMap<&str, NamespaceResults> = BTreeMap::new();
+    // namespace (None: cluster-scoped) -> results, in control order then finding order (both
+    // deterministic).
+    let mut per_namespace: BTreeMap<Option<&str>, NamespaceResults> = BTreeMap::new();
+    let reported = |ns: Option<&str>| ns.is_some() || cluster_reports;
     for control in &evaluation.controls {
         for violation in &control.failed {
-            if let Some(ns) = violation.object.scope_namespace() {
+            let ns = violation.object.scope_namespace();
+            if reported(ns) {
                 let entry = per_namespace.entry(ns).or_default();
                 entry.failing_controls.insert(control.id);
                 entry
@@ -72,7 +77,8 @@ pub fn policy_reports(
             }
         }
         for waived in &control.waived {
-            if let Some(ns) = waived.violation.object.scope_namespace() {
+            let ns = waived.violation.object.scope_namespace();
+            if reported(ns) {
                 let e = &waived.exemption;
                 let mut exemption = BTreeMap::from([
                     ("exemptionReason", e.reason.clone()),
@@ -126,15 +132,19 @@ pub fn policy_reports(
                 "warn": 0,
                 "error": 0,
             });
+            let (kind, body_kind) = match ns {
+                Some(_) => (OwnedKind::PolicyReport, KIND),
+                None => (OwnedKind::ClusterPolicyReport, CLUSTER_KIND),
+            };
             let mut object = DesiredObject::owned(
                 kind,
                 owner,
-                Some(ns),
+                ns,
                 name,
                 json!({"summary": summary, "results": chunk}),
             );
             object.body["apiVersion"] = json!(API_VERSION);
-            object.body["kind"] = json!(KIND);
+            object.body["kind"] = json!(body_kind);
             out.push(object);
         }
     }

@@ -66,7 +66,7 @@ fn five_thousand_findings_split_below_one_mebibyte_and_counts_add_up() {
             waived: Vec::new(),
         },
     ]);
-    let reports = policy_reports(OwnedKind::NetworkPolicy, &owner(), &eval);
+    let reports = policy_reports(&owner(), &eval, false);
     assert!(
         reports.len() > 1,
         "5,000 findings need more than one report"
@@ -134,7 +134,7 @@ fn exempted_findings_are_skips_with_the_exemption() {
             exemption: exemption(),
         }],
     }]);
-    let reports = policy_reports(OwnedKind::NetworkPolicy, &owner(), &eval);
+    let reports = policy_reports(&owner(), &eval, false);
     assert_eq!(reports.len(), 1);
     let body = &reports[0].body;
     assert_eq!(body["summary"]["fail"], 1);
@@ -174,7 +174,7 @@ fn cluster_scoped_findings_are_counted_not_reported_and_namespaces_get_their_own
         failed: vec![crb, ns, violation("shop", 1)],
         waived: Vec::new(),
     }]);
-    let reports = policy_reports(OwnedKind::NetworkPolicy, &owner(), &eval);
+    let reports = policy_reports(&owner(), &eval, false);
     let namespaces: Vec<_> = reports
         .iter()
         .map(|r| r.namespace.clone().unwrap())
@@ -185,6 +185,54 @@ fn cluster_scoped_findings_are_counted_not_reported_and_namespaces_get_their_own
         reports[0].body["results"][0]["resources"][0]
             .get("namespace")
             .is_none()
+    );
+}
+
+#[test]
+fn cluster_scoped_findings_go_to_a_cluster_policy_report_when_served() {
+    let crb = |name: &str| {
+        Violation::new(
+            ObjectRef {
+                kind: "ClusterRoleBinding".into(),
+                name: name.into(),
+                ..ObjectRef::default()
+            },
+            "grants cluster-admin",
+        )
+    };
+    let eval = evaluation(vec![ControlEvidence {
+        id: ControlId::LeastPrivilege,
+        state: ControlState::Fail,
+        checked: 3,
+        failed: vec![crb("a"), crb("b"), violation("shop", 1)],
+        waived: Vec::new(),
+    }]);
+    let reports = policy_reports(&owner(), &eval, true);
+    let cluster: Vec<_> = reports
+        .iter()
+        .filter(|r| r.kind == OwnedKind::ClusterPolicyReport)
+        .collect();
+    assert_eq!(cluster.len(), 1);
+    let report = cluster[0];
+    assert_eq!(report.namespace, None);
+    assert!(report.body["metadata"].get("namespace").is_none());
+    assert_eq!(report.body["kind"], "ClusterPolicyReport");
+    assert_eq!(report.body["apiVersion"], "wgpolicyk8s.io/v1alpha2");
+    assert_eq!(report.body["summary"]["fail"], 2);
+    let names: Vec<&str> = report.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["resources"][0]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(
+        reports
+            .iter()
+            .filter(|r| r.kind == OwnedKind::PolicyReport)
+            .count(),
+        1,
+        "the namespaced finding stays in its namespace's report"
     );
 }
 
@@ -202,8 +250,8 @@ fn output_is_deterministic() {
             }],
         }])
     };
-    let a = policy_reports(OwnedKind::NetworkPolicy, &owner(), &build());
-    let b = policy_reports(OwnedKind::NetworkPolicy, &owner(), &build());
+    let a = policy_reports(&owner(), &build(), false);
+    let b = policy_reports(&owner(), &build(), false);
     assert_eq!(a, b);
     assert_eq!(
         serde_json::to_string(&a[0].body).unwrap(),
@@ -220,5 +268,5 @@ fn no_findings_no_reports() {
         failed: Vec::new(),
         waived: Vec::new(),
     }]);
-    assert!(policy_reports(OwnedKind::NetworkPolicy, &owner(), &eval).is_empty());
+    assert!(policy_reports(&owner(), &eval, false).is_empty());
 }

@@ -259,3 +259,146 @@ async fn every_figure_in_the_bundle_traces_to_the_objects_behind_it() {
     ]);
     let _ = api.delete(NAME, &DeleteParams::default()).await;
 }
+
+/// Findings about cluster-scoped objects beyond the ten the status sample names: twelve
+/// ClusterRoleBindings that let a development ServiceAccount act cluster-wide. They go to a
+/// ClusterPolicyReport, and the bundle lists all twelve, complete, with an exempted one too.
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_scoped_findings_beyond_the_status_sample_are_all_in_the_bundle() {
+    use baseline_operator::api::EnvironmentIsolation;
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let name = "e2e-cpr";
+    namespace(&client, "cpr-prod", &[("e2e-cpr", "prod")]).await;
+    namespace(&client, "cpr-dev", &[("e2e-cpr", "dev")]).await;
+    let bindings: Vec<String> = (1..=13).map(|i| format!("e2e-cpr-{i:02}")).collect();
+    for binding in &bindings {
+        let exempt = if binding.ends_with("13") {
+            "{e2e-cpr-exempt: \"yes\"}"
+        } else {
+            "{}"
+        };
+        let yaml = format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {binding}, labels: {exempt}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}}\nsubjects: [{{kind: ServiceAccount, name: ci, namespace: cpr-dev}}]\n"
+        );
+        cluster()
+            .apply_yaml(&yaml)
+            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    }
+    let env = |env: &str, production: bool| json!({"name": env, "production": production, "namespaceSelector": {"matchLabels": {"e2e-cpr": env}}});
+    let api: Api<EnvironmentIsolation> = apply_cr(
+        &client,
+        name,
+        json!({
+            "mode": "Audit",
+            "environments": [env("prod", true), env("dev", false)],
+            "access": {"denyCrossEnvironmentBindings": true},
+            "exemptions": [
+                {"controls": ["cross-environment-access"], "selector": {"matchLabels": {"e2e-cpr-exempt": "yes"}},
+                 "reason": "break-glass", "approvedBy": "ciso", "expires": "2099-01-01"},
+            ],
+        }),
+    )
+    .await;
+    let figures = |ei: &EnvironmentIsolation| {
+        ei.status
+            .as_ref()
+            .and_then(|s| {
+                s.controls
+                    .iter()
+                    .find(|c| c.id.as_str() == "cross-environment-access")
+            })
+            .map(|c| (c.failed, c.exempted, c.findings.len()))
+    };
+    wait_until("twelve failed, one exempted", TIMEOUT, || async {
+        figures(&api.get(name).await.unwrap()) == Some((12, 1, 10))
+    })
+    .await;
+    wait_until("a ClusterPolicyReport carries them", TIMEOUT, || async {
+        let out = cluster().kubectl(&[
+            "get",
+            "clusterpolicyreport",
+            &format!("ei-{name}"),
+            "-o",
+            "json",
+        ]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        report["summary"]["fail"] == 12 && report["summary"]["skip"] == 1
+    })
+    .await;
+
+    let out = tempfile::tempdir().unwrap();
+    let run = Command::new(BIN)
+        .args(["evidence", "--out"])
+        .arg(out.path())
+        .env("KUBECONFIG", &cluster().kubeconfig)
+        .output()
+        .expect("running baseline-operator evidence");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let bundle: Bundle =
+        serde_json::from_slice(&std::fs::read(out.path().join("evidence.json")).unwrap()).unwrap();
+    let md = std::fs::read_to_string(out.path().join("evidence.md")).unwrap();
+    assert!(bundle.policy_reports.cluster_served);
+    let resource = bundle
+        .resources
+        .iter()
+        .find(|r| r.kind == "EnvironmentIsolation" && r.name == name)
+        .expect("the isolation in the bundle");
+    let objects = resource
+        .objects
+        .iter()
+        .find(|o| o.control.as_str() == "cross-environment-access")
+        .expect("objects behind the figures");
+    let failing: Vec<&str> = objects.failing.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(
+        failing,
+        bindings[..12]
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    let exempted: Vec<&str> = objects.exempted.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(exempted, ["e2e-cpr-13"]);
+    assert!(objects.complete, "{:?}", objects.note);
+    for binding in &bindings[..12] {
+        let row = format!(
+            "| EnvironmentIsolation/{name} | `cross-environment-access` | failed | ClusterRoleBinding {binding} |"
+        );
+        assert!(md.contains(&row), "{row}\n{md}");
+    }
+    assert!(
+        md.contains(&format!("| (cluster-scoped) | ei-{name} | ")),
+        "{md}"
+    );
+
+    let _ = api.delete(name, &DeleteParams::default()).await;
+    for binding in &bindings {
+        cluster().kubectl(&[
+            "delete",
+            "clusterrolebinding",
+            binding,
+            "--ignore-not-found",
+        ]);
+    }
+    wait_until(
+        "the ClusterPolicyReport goes with its owner",
+        TIMEOUT,
+        || async {
+            let out = cluster().kubectl(&[
+                "get",
+                "clusterpolicyreport",
+                &format!("ei-{name}"),
+                "--ignore-not-found",
+                "-o",
+                "name",
+            ]);
+            out.status.success() && out.stdout.is_empty()
+        },
+    )
+    .await;
+}

@@ -6,7 +6,6 @@ use super::Error;
 use super::context::Context;
 use crate::desired::drift::{self, LabelVerdict, Verdict};
 use crate::desired::{DesiredObject, OWNER_UID, OwnedKind};
-use kube::Resource;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,66 +23,22 @@ pub struct Restored {
 
 type Key = (OwnedKind, Option<String>, String);
 
-/// Live owned objects of `owner_uid` in the stores, as JSON.
+/// Live owned objects of `owner_uid` in the stores, as JSON, of every owned kind the stores
+/// watch (see [`super::stores::Stores::owned`]).
 fn live_owned(ctx: &Context, owner_uid: &str) -> BTreeMap<Key, Value> {
-    let stores = &ctx.stores;
-    let mut owned = Owned {
-        owner_uid,
-        found: BTreeMap::new(),
-    };
-    owned.add(OwnedKind::NetworkPolicy, stores.network_policies.state());
-    owned.add(
-        OwnedKind::ValidatingAdmissionPolicy,
-        stores.admission_policies.state(),
-    );
-    owned.add(
-        OwnedKind::ValidatingAdmissionPolicyBinding,
-        stores.admission_bindings.state(),
-    );
-    owned.add(OwnedKind::Namespace, stores.namespaces.state());
-    if let Some(reports) = stores.policy_reports.get() {
-        owned.add(OwnedKind::PolicyReport, reports.state());
-    }
-    if let Some(reports) = stores.cluster_policy_reports.get() {
-        owned.add(OwnedKind::ClusterPolicyReport, reports.state());
-    }
-    if let Some(velero) = stores.velero.get() {
-        owned.add(OwnedKind::VeleroSchedule, velero.schedules.state());
-        owned.add(OwnedKind::VeleroRestore, velero.restores.state());
-    }
-    owned.found
-}
-
-/// Collects the objects of one owner from the stores, keyed for comparison with desired ones.
-struct Owned<'a> {
-    owner_uid: &'a str,
-    found: BTreeMap<Key, Value>,
-}
-
-impl Owned<'_> {
-    fn add<K: Resource + serde::Serialize>(
-        &mut self,
-        kind: OwnedKind,
-        objects: Vec<std::sync::Arc<K>>,
-    ) {
-        for object in objects {
-            let meta = object.meta();
-            let ours = meta
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(OWNER_UID))
-                .is_some_and(|uid| uid == self.owner_uid);
-            if ours {
-                let key = (
-                    kind,
-                    meta.namespace.clone(),
-                    meta.name.clone().unwrap_or_default(),
-                );
-                self.found
-                    .insert(key, serde_json::to_value(&*object).unwrap_or_default());
-            }
+    let mut found = BTreeMap::new();
+    for kind in OwnedKind::ALL {
+        for object in ctx.stores.owned(kind, owner_uid) {
+            let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+            let key = (
+                kind,
+                text("/metadata/namespace").map(str::to_string),
+                text("/metadata/name").unwrap_or_default().to_string(),
+            );
+            found.insert(key, object);
         }
     }
+    found
 }
 
 fn api_for(ctx: &Context, kind: OwnedKind, namespace: Option<&str>) -> Api<DynamicObject> {

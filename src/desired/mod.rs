@@ -40,6 +40,17 @@ pub enum OwnedKind {
 }
 
 impl OwnedKind {
+    pub const ALL: [OwnedKind; 8] = [
+        Self::NetworkPolicy,
+        Self::ValidatingAdmissionPolicy,
+        Self::ValidatingAdmissionPolicyBinding,
+        Self::VeleroSchedule,
+        Self::VeleroRestore,
+        Self::Namespace,
+        Self::PolicyReport,
+        Self::ClusterPolicyReport,
+    ];
+
     pub fn api_resource(self) -> kube::core::ApiResource {
         use k8s_openapi::api::admissionregistration::v1 as admission;
         match self {

@@ -1,0 +1,159 @@
+//! Reading the evidence from the cluster: the custom resources with their status, the
+//! cluster identity, and the operator's PolicyReports and ClusterPolicyReports.
+
+use super::*;
+
+/// Reads the custom resources, the operator's PolicyReports and the cluster identity.
+pub async fn collect(client: &Client) -> Result<Bundle, EvidenceError> {
+    let lp = ListParams::default();
+    let mut resources = Vec::new();
+    for sb in Api::<SecurityBaseline>::all(client.clone())
+        .list(&lp)
+        .await
+        .map_err(read("SecurityBaselines"))?
+    {
+        let status = sb.status.clone().unwrap_or_default();
+        resources.push(ResourceEvidence {
+            kind: "SecurityBaseline".into(),
+            name: sb.meta().name.clone().unwrap_or_default(),
+            uid: sb.meta().uid.clone().unwrap_or_default(),
+            mode: sb.spec.mode(),
+            generation: sb.meta().generation,
+            observed_generation: status.observed_generation,
+            compliant: compliant(&status.conditions),
+            summary: status.summary,
+            controls: status.controls,
+            exemptions: sb.spec.exemptions.clone(),
+            last_restore_test: None,
+            scope: status.scope,
+            objects: Vec::new(),
+        });
+    }
+    for bp in Api::<BackupPolicy>::all(client.clone())
+        .list(&lp)
+        .await
+        .map_err(read("BackupPolicies"))?
+    {
+        let status = bp.status.clone().unwrap_or_default();
+        resources.push(ResourceEvidence {
+            kind: "BackupPolicy".into(),
+            name: bp.meta().name.clone().unwrap_or_default(),
+            uid: bp.meta().uid.clone().unwrap_or_default(),
+            mode: bp.spec.mode(),
+            generation: bp.meta().generation,
+            observed_generation: status.compliance.observed_generation,
+            compliant: compliant(&status.compliance.conditions),
+            summary: status.compliance.summary,
+            controls: status.compliance.controls,
+            exemptions: bp.spec.exemptions.clone(),
+            last_restore_test: status.last_restore_test,
+            scope: status.compliance.scope,
+            objects: Vec::new(),
+        });
+    }
+    for ei in Api::<EnvironmentIsolation>::all(client.clone())
+        .list(&lp)
+        .await
+        .map_err(read("EnvironmentIsolations"))?
+    {
+        let status = ei.status.clone().unwrap_or_default();
+        resources.push(ResourceEvidence {
+            kind: "EnvironmentIsolation".into(),
+            name: ei.meta().name.clone().unwrap_or_default(),
+            uid: ei.meta().uid.clone().unwrap_or_default(),
+            mode: ei.spec.mode(),
+            generation: ei.meta().generation,
+            observed_generation: status.observed_generation,
+            compliant: compliant(&status.conditions),
+            summary: status.summary,
+            controls: status.controls,
+            exemptions: ei.spec.exemptions.clone(),
+            last_restore_test: None,
+            scope: status.scope,
+            objects: Vec::new(),
+        });
+    }
+    resources.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
+
+    let kube_system = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .get("kube-system")
+        .await
+        .map_err(read("namespace kube-system"))?;
+    let version = client
+        .apiserver_version()
+        .await
+        .map_err(read("the API server version"))?;
+
+    let policy_reports = policy_reports(client).await?;
+    for r in &mut resources {
+        r.objects = objects_behind_figures(r, &policy_reports);
+    }
+    Ok(Bundle {
+        generated_at: jiff::Timestamp::now().to_string(),
+        operator_version: env!("CARGO_PKG_VERSION").into(),
+        cluster: ClusterIdentity {
+            kube_system_uid: kube_system.metadata.uid.unwrap_or_default(),
+            server_version: version.git_version,
+            platform: version.platform,
+        },
+        resources,
+        policy_reports,
+        framework: None,
+        frameworks: Vec::new(),
+    })
+}
+
+async fn policy_reports(client: &Client) -> Result<PolicyReports, EvidenceError> {
+    let Some(mut reports) = reports_of(client, OwnedKind::PolicyReport).await? else {
+        return Ok(PolicyReports {
+            served: false,
+            cluster_served: false,
+            note: Some(
+                "wgpolicyk8s.io/v1alpha2 PolicyReports are not served by this cluster (CRD not installed); findings beyond the status sample are not included".into(),
+            ),
+            reports: Vec::new(),
+        });
+    };
+    let cluster = reports_of(client, OwnedKind::ClusterPolicyReport).await?;
+    let cluster_served = cluster.is_some();
+    reports.extend(cluster.into_iter().flatten());
+    reports.sort_by(|a, b| (&a.namespace, &a.kind, &a.name).cmp(&(&b.namespace, &b.kind, &b.name)));
+    Ok(PolicyReports {
+        served: true,
+        cluster_served,
+        note: None,
+        reports,
+    })
+}
+
+/// The operator's reports of `kind`, or None when the cluster does not serve the kind.
+async fn reports_of(
+    client: &Client,
+    kind: OwnedKind,
+) -> Result<Option<Vec<PolicyReportEvidence>>, EvidenceError> {
+    let resource = kind.api_resource();
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let lp = ListParams::default().labels(&format!("{MANAGED_BY}={OPERATOR}"));
+    let list = match api.list(&lp).await {
+        Ok(list) => list,
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(None),
+        Err(e) => return Err(read("PolicyReports")(e)),
+    };
+    Ok(Some(
+        list.items
+            .into_iter()
+            .map(|r| PolicyReportEvidence {
+                kind: resource.kind.clone(),
+                namespace: r.metadata.namespace.clone().unwrap_or_default(),
+                name: r.metadata.name.clone().unwrap_or_default(),
+                summary: r.data.get("summary").cloned().unwrap_or(Value::Null),
+                results: r
+                    .data
+                    .get("results")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    ))
+}

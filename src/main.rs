@@ -57,6 +57,10 @@ struct RunArgs {
     /// Seconds one reconcile may run before /healthz fails (the loop counts as stuck).
     #[arg(long, default_value_t = telemetry::DEFAULT_STALL_AFTER.as_secs())]
     stall_seconds: u64,
+    /// Seconds a watch may keep failing before every resource's Ready turns False
+    /// (`WatchFailing`): its figures would otherwise describe a cluster it no longer sees.
+    #[arg(long, default_value_t = controller::watch_health::DEFAULT_GRACE.as_secs())]
+    watch_grace_seconds: u64,
     /// This replica's identity in the Lease (defaults to POD_NAME or the host name plus pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -178,7 +182,12 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
     let mut stop = shutdown.clone();
     // Warm caches first, leader or not: a standby is Ready, and takes over without a cold start.
     let caches = tokio::select! {
-        caches = controller::warm(&client, args.detect_copied_secrets, &health) => caches?,
+        caches = controller::warm(
+            &client,
+            args.detect_copied_secrets,
+            Duration::from_secs(args.watch_grace_seconds),
+            &health,
+        ) => caches?,
         _ = stop.wait_for(|s| *s) => return Ok(()),
         result = server_failed(server) => return result,
     };
@@ -211,6 +220,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             detect_copied_secrets: args.detect_copied_secrets,
             operator_namespace: args.operator_namespace.clone(),
             excluded_namespaces: args.excluded_namespaces.clone(),
+            watch_grace: Duration::from_secs(args.watch_grace_seconds),
         },
         metrics.clone(),
         health,

@@ -43,6 +43,7 @@ impl TestOperator {
                 detect_copied_secrets,
                 operator_namespace: None,
                 excluded_namespaces: Vec::new(),
+                watch_grace: baseline_operator::controller::watch_health::DEFAULT_GRACE,
             };
             if let Err(error) = controller::run(
                 client,

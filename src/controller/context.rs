@@ -30,6 +30,8 @@ pub struct Context {
     known_live: Mutex<HashMap<String, BTreeSet<String>>>,
     /// Consecutive failed reconciles per resource, for the backoff.
     pub failures: super::backoff::Failures,
+    /// How long a watch may fail before Ready says so.
+    pub watch_grace: std::time::Duration,
 }
 
 impl Context {
@@ -56,6 +58,7 @@ impl Context {
             announced: Mutex::default(),
             known_live: Mutex::default(),
             failures: Default::default(),
+            watch_grace: super::watch_health::DEFAULT_GRACE,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod security_baseline;
 pub mod status;
 pub mod stores;
 pub mod trigger;
+pub mod watch_health;
 
 use crate::desired::OwnedKind;
 use context::Context;
@@ -137,6 +138,8 @@ pub struct RunConfig {
     pub operator_namespace: Option<String>,
     /// More namespaces no resource may touch, beside the built-in system ones.
     pub excluded_namespaces: Vec<String>,
+    /// How long a watch may fail before every resource's Ready says so.
+    pub watch_grace: Duration,
 }
 
 /// Maps triggers to the resources of kind `K` whose scope they touch: a change in a namespace
@@ -231,10 +234,11 @@ pub struct Caches {
 pub async fn warm(
     client: &Client,
     detect_copied_secrets: bool,
+    watch_grace: Duration,
     health: &crate::telemetry::Health,
 ) -> Result<Caches, RunError> {
     let (triggers, _) = broadcast::channel(4096);
-    let stores = Stores::start(client, &triggers, detect_copied_secrets);
+    let stores = Stores::start(client, &triggers, detect_copied_secrets, watch_grace);
     stores
         .wait_until_ready()
         .await
@@ -253,7 +257,13 @@ pub async fn run(
     health: Arc<crate::telemetry::Health>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
-    let caches = warm(&client, config.detect_copied_secrets, &health).await?;
+    let caches = warm(
+        &client,
+        config.detect_copied_secrets,
+        config.watch_grace,
+        &health,
+    )
+    .await?;
     run_with(client, caches, config, metrics, health, shutdown).await;
     Ok(())
 }
@@ -278,6 +288,7 @@ pub async fn run_with(
     );
     ctx.username = own_username(&client).await;
     ctx.detects_copied_secrets = config.detect_copied_secrets;
+    ctx.watch_grace = config.watch_grace;
     ctx.excluded = crate::snapshot::ExcludedNamespaces::default()
         .with(
             config.operator_namespace,

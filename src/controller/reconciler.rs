@@ -257,6 +257,15 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     if let Some((reason, message)) = &plan.not_ready {
         new = status::not_ready(new, &old, reason, message, generation, now);
     }
+    let reads_velero = K::KIND != ControlKind::SecurityBaseline;
+    let stale = ctx
+        .stores
+        .watch_health
+        .failing_beyond(ctx.watch_grace, reads_velero);
+    if let Some(message) = stale {
+        let reason = super::watch_health::WATCH_FAILING;
+        new = status::not_ready(new, &old, reason, &bounded(message), generation, now);
+    }
     if let Some(error) = &partial {
         let message = bounded(error.to_string());
         new = status::not_ready(new, &old, error.reason(), &message, generation, now);

@@ -3,6 +3,7 @@
 
 use super::secrets::SecretDigests;
 pub use super::trigger::Trigger;
+use super::watch_health::WatchHealth;
 use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
 use crate::snapshot::{CustomResources, ObjectMetaOnly, Snapshot, VeleroSnapshot};
 use crate::velero::{Backup, BackupStorageLocation, Restore, Schedule};
@@ -100,6 +101,7 @@ fn discover_velero(
     cell: Arc<OnceLock<VeleroStores>>,
     unreadable: Arc<std::sync::RwLock<Option<String>>>,
     triggers: broadcast::Sender<Trigger>,
+    health: WatchHealth,
 ) {
     tokio::spawn(async move {
         loop {
@@ -122,10 +124,10 @@ fn discover_velero(
             }
             let all = watcher::Config::default().any_semantic();
             let stores = VeleroStores {
-                schedules: reflect(Api::all(client.clone()), all.clone(), &triggers),
-                backups: reflect(Api::all(client.clone()), all.clone(), &triggers),
-                restores: reflect(Api::all(client.clone()), all.clone(), &triggers),
-                storage_locations: reflect(Api::all(client.clone()), all, &triggers),
+                schedules: reflect(Api::all(client.clone()), all.clone(), &triggers, &health),
+                backups: reflect(Api::all(client.clone()), all.clone(), &triggers, &health),
+                restores: reflect(Api::all(client.clone()), all.clone(), &triggers, &health),
+                storage_locations: reflect(Api::all(client.clone()), all, &triggers, &health),
             };
             let _ = futures::future::join4(
                 stores.schedules.wait_until_ready(),
@@ -180,11 +182,13 @@ where
 /// How often to look for Velero while it is not installed.
 pub const VELERO_DISCOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Starts a reflector for `K`; every add, change or delete sends a trigger.
+/// Starts a reflector for `K`; every add, change or delete sends a trigger, and `health`
+/// records whether its watch is failing.
 fn reflect<K>(
     api: Api<K>,
     config: watcher::Config,
     triggers: &broadcast::Sender<Trigger>,
+    health: &WatchHealth,
 ) -> Store<K>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -192,22 +196,31 @@ where
 {
     let (reader, writer) = reflector::store();
     let triggers = triggers.clone();
+    let health = health.clone();
     let stream = watcher(api, config)
         .default_backoff()
         .modify(|object| {
             // Nothing reads managedFields; dropping them roughly halves the cache.
             object.managed_fields_mut().clear();
         })
-        .reflect(writer)
-        .touched_objects();
+        .reflect(writer);
     tokio::spawn(async move {
+        let kind = K::kind(&Default::default()).into_owned();
         let mut stream = std::pin::pin!(stream);
         loop {
             match stream.try_next().await {
-                Ok(Some(object)) => {
+                Ok(Some(event)) => {
+                    // Any event, a list's start and end included, means the watch works.
+                    health.recovered(&kind);
+                    let object = match event {
+                        watcher::Event::Apply(o)
+                        | watcher::Event::Delete(o)
+                        | watcher::Event::InitApply(o) => o,
+                        watcher::Event::Init | watcher::Event::InitDone => continue,
+                    };
                     // A namespace's labels decide which resources select it, both before and after a
                     // change, so a namespace change concerns every resource.
-                    let namespace = if K::kind(&Default::default()) == "Namespace" {
+                    let namespace = if kind == "Namespace" {
                         None
                     } else {
                         object.namespace()
@@ -217,12 +230,33 @@ where
                 }
                 Ok(None) => break,
                 Err(error) => {
-                    tracing::warn!(kind = %K::kind(&Default::default()), %error, "watch failed; retrying")
+                    tracing::warn!(%kind, %error, "watch failed; retrying");
+                    health.failed(&kind, &error.to_string());
                 }
             }
         }
     });
     reader
+}
+
+/// Wakes every resource when the set of watches failing past `grace` changes, so that status
+/// says so (and says when they recover) without waiting for a resync.
+fn announce_failing_watches(
+    health: WatchHealth,
+    grace: std::time::Duration,
+    triggers: broadcast::Sender<Trigger>,
+) {
+    tokio::spawn(async move {
+        let mut known = Vec::new();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            let now = health.kinds_beyond(grace);
+            if now != known {
+                known = now;
+                let _ = triggers.send(Trigger { namespace: None });
+            }
+        }
+    });
 }
 
 /// The objects among `objects` labelled with `owner_uid`, as JSON.
@@ -308,6 +342,8 @@ macro_rules! stores_for {
             pub policy_reports: Arc<OnceLock<Store<DynamicObject>>>,
             /// Its ClusterPolicyReports, once that API is served.
             pub cluster_policy_reports: Arc<OnceLock<Store<DynamicObject>>>,
+            /// Which watches are failing, and since when.
+            pub watch_health: WatchHealth,
         }
 
         impl Stores {
@@ -315,13 +351,16 @@ macro_rules! stores_for {
                 client: &Client,
                 triggers: &broadcast::Sender<Trigger>,
                 detect_copied_secrets: bool,
+                watch_grace: std::time::Duration,
             ) -> Self {
                 let all = watcher::Config::default().any_semantic();
                 let velero_unreadable: Arc<std::sync::RwLock<Option<String>>> = Arc::default();
                 let owned = owned_only();
+                let watch_health = WatchHealth::default();
+                announce_failing_watches(watch_health.clone(), watch_grace, triggers.clone());
                 macro_rules! store {
                     ($config:expr) => {
-                        reflect(Api::all(client.clone()), $config.clone(), triggers)
+                        reflect(Api::all(client.clone()), $config.clone(), triggers, &watch_health)
                     };
                 }
                 Self {
@@ -335,6 +374,7 @@ macro_rules! stores_for {
                         Api::<PartialObjectMeta<ConfigMap>>::all(client.clone()),
                         all.clone(),
                         triggers,
+                        &watch_health,
                     ),
                     secrets: detect_copied_secrets.then(|| SecretDigests::start(client, triggers)),
                     velero: {
@@ -344,6 +384,7 @@ macro_rules! stores_for {
                             cell.clone(),
                             velero_unreadable.clone(),
                             triggers.clone(),
+                            watch_health.clone(),
                         );
                         cell
                     },
@@ -368,6 +409,7 @@ macro_rules! stores_for {
                         );
                         cell
                     },
+                    watch_health,
                 }
             }
 

@@ -1262,3 +1262,107 @@ async fn helm_uninstall_leaves_enforcement_in_place() {
     wait_leading(&client, &lease, &operator).await;
     delete_baseline(&client, "faults-helm").await;
 }
+
+/// Velero's CRDs are removed while the operator runs: its Velero watches fail and its caches
+/// hold what they last saw. Past the grace period an EnvironmentIsolation (which reads Velero's
+/// Restores) turns Ready=False with reason `WatchFailing`, naming the kinds (before, status went
+/// on reporting evidence from the stale caches as current), while a SecurityBaseline, which
+/// reads nothing of Velero's, stays Ready; once the CRDs are back and the watches list again,
+/// Ready=True.
+#[tokio::test]
+async fn a_watch_failing_past_the_grace_period_makes_status_say_so() {
+    use baseline_operator::api::EnvironmentIsolation;
+    let _serial = serial().await;
+    let client = fault_client().await;
+    let velero_crds = fault_cluster()
+        .bin
+        .parent()
+        .unwrap()
+        .join("velero-crds.yaml");
+    let velero_crds = velero_crds.to_str().unwrap();
+    fault_cluster().kubectl_ok(&["apply", "--server-side", "-f", velero_crds]);
+    fault_cluster().kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/schedules.velero.io",
+    ]);
+    let lease = lease_name("watch");
+    let mut args: Vec<String> = LEASE.iter().map(|a| a.to_string()).collect();
+    args.extend(["--watch-grace-seconds".into(), "5".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let operator = Replica::start_with(&lease, "watch", &args);
+    wait_leading(&client, &lease, &operator).await;
+    let name = "faults-watch";
+    namespaces(&client, "faults-watch", "watch", 1).await;
+    apply_baseline(&client, name, baseline_spec("watch")).await;
+    let isolations: Api<EnvironmentIsolation> = Api::all(client.clone());
+    let body = json!({
+        "apiVersion": "security.baseline.dev/v1alpha1", "kind": "EnvironmentIsolation",
+        "metadata": {"name": name},
+        "spec": {"mode": "Audit", "environments": [
+            {"name": "prod", "production": true, "namespaceSelector": {"matchLabels": {"faults": "watch"}}}]},
+    });
+    isolations
+        .patch(
+            name,
+            &PatchParams::apply("faults-test").force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .unwrap();
+    let ready = |status: Option<&baseline_operator::api::ComplianceStatus>| {
+        status
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    };
+    let isolation_ready = || async {
+        isolations
+            .get(name)
+            .await
+            .ok()
+            .and_then(|ei| ready(ei.status.as_ref()))
+    };
+    wait_ready(&client, name).await;
+    wait_until("the isolation Ready", TIMEOUT, || async {
+        isolation_ready().await.is_some_and(|(s, _, _)| s == "True")
+    })
+    .await;
+    // Give the operator time to find Velero's API and list it (discovery polls every 5 s).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+
+    fault_cluster().kubectl_ok(&["delete", "-f", velero_crds, "--wait=true"]);
+    wait_until(
+        "the isolation Ready=False, WatchFailing",
+        TIMEOUT,
+        || async {
+            isolation_ready()
+                .await
+                .is_some_and(|(status, reason, message)| {
+                    status == "False"
+                        && reason == "WatchFailing"
+                        && message.contains("Restore")
+                        && message.contains("have failed since")
+                })
+        },
+    )
+    .await;
+    let baselines: Api<SecurityBaseline> = Api::all(client.clone());
+    let sb = baselines.get(name).await.unwrap();
+    assert_eq!(
+        ready(sb.status.as_ref()).map(|r| r.0),
+        Some("True".to_string()),
+        "a SecurityBaseline reads nothing of Velero's"
+    );
+
+    fault_cluster().kubectl_ok(&["apply", "--server-side", "-f", velero_crds]);
+    wait_until(
+        "Ready=True once the watches list again",
+        TIMEOUT,
+        || async { isolation_ready().await.is_some_and(|(s, _, _)| s == "True") },
+    )
+    .await;
+    let _ = isolations.delete(name, &DeleteParams::default()).await;
+    delete_baseline(&client, name).await;
+    drop(operator);
+}

@@ -1,12 +1,24 @@
 use super::*;
 use crate::api::BackupPolicy;
 use crate::api::BackupPolicySpec;
+use crate::api::backup_policy::RestoreTestResult;
 use crate::api::backup_policy::{RestoreTestSpec, Retention};
+use crate::desired::{DesiredObject, OwnedKind, Owner};
+use crate::snapshot::Snapshot;
+use crate::validate::ValidBackupPolicy;
+use crate::velero::Backup;
 use crate::velero::{BackupSpec, BackupStatus, RestoreProgress, RestoreStatus};
+use crate::vocabulary::labels::{POLICY_LABEL, RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID};
 use crate::vocabulary::sandbox::{is_restore_test_sandbox, sandbox_policy_uid};
+use crate::vocabulary::time::later;
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 const POLICY: &str = "prod";
 

@@ -72,6 +72,11 @@ struct RunArgs {
     /// velero, the operator's own and every BackupPolicy's Velero namespace.
     #[arg(long, env = "BASELINE_EXCLUDED_NAMESPACES", value_delimiter = ',')]
     excluded_namespaces: Vec<String>,
+    /// The namespace Velero runs in: the only one where the operator reads and writes Velero's
+    /// objects (the chart grants its Velero rights there alone). A BackupPolicy naming another
+    /// is Invalid.
+    #[arg(long, env = "BASELINE_VELERO_NAMESPACE", default_value = "velero")]
+    velero_namespace: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,7 +183,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
     let mut stop = shutdown.clone();
     // Warm caches first, leader or not: a standby is Ready, and takes over without a cold start.
     let caches = tokio::select! {
-        caches = controller::warm(&client, args.detect_copied_secrets, &health) => caches?,
+        caches = controller::warm(&client, args.detect_copied_secrets, &args.velero_namespace, &health) => caches?,
         _ = stop.wait_for(|s| *s) => return Ok(()),
         result = server_failed(server) => return result,
     };
@@ -211,6 +216,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             detect_copied_secrets: args.detect_copied_secrets,
             operator_namespace: args.operator_namespace.clone(),
             excluded_namespaces: args.excluded_namespaces.clone(),
+            velero_namespace: args.velero_namespace.clone(),
         },
         metrics.clone(),
         health,

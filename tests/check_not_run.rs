@@ -43,6 +43,7 @@ impl TestOperator {
                 detect_copied_secrets,
                 operator_namespace: None,
                 excluded_namespaces: Vec::new(),
+                velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
             };
             if let Err(error) = controller::run(
                 client,

@@ -120,6 +120,7 @@ async fn survives_missing_crds_missing_velero_and_an_api_server_restart() {
             detect_copied_secrets: false,
             operator_namespace: None,
             excluded_namespaces: Vec::new(),
+            velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
         },
         Arc::new(Metrics::default()),
         Arc::new(Health::default()),

@@ -47,6 +47,7 @@ fn live_owned(ctx: &Context, owner_uid: &str) -> BTreeMap<Key, Value> {
     if let Some(velero) = stores.velero.get() {
         owned.add(OwnedKind::VeleroSchedule, velero.schedules.state());
         owned.add(OwnedKind::VeleroRestore, velero.restores.state());
+        owned.add(OwnedKind::ConfigMap, velero.config_maps.state());
     }
     owned.found
 }

@@ -35,7 +35,11 @@ impl Reconciled for EnvironmentIsolation {
 
     type Valid = ();
 
-    fn validate(&self, _now: Timestamp) -> Result<(), crate::validate::InvalidSpec> {
+    fn validate(
+        &self,
+        _ctx: &Context,
+        _now: Timestamp,
+    ) -> Result<(), crate::validate::InvalidSpec> {
         crate::validate::environment_isolation::validate(&self.spec)
     }
 

@@ -96,7 +96,13 @@ pub struct RunConfig {
     pub operator_namespace: Option<String>,
     /// More namespaces no resource may touch, beside the built-in system ones.
     pub excluded_namespaces: Vec<String>,
+    /// The namespace Velero runs in, the only one whose Velero objects are watched and written
+    /// (the chart's Velero rights are a Role there).
+    pub velero_namespace: String,
 }
+
+/// Velero's namespace unless configured otherwise (`--velero-namespace`).
+pub const DEFAULT_VELERO_NAMESPACE: &str = "velero";
 
 /// Maps triggers to the resources of kind `K` whose scope they touch: a change in a namespace
 /// reconciles the resources that select it; a cluster-wide change (or a lagging receiver, which
@@ -155,10 +161,11 @@ pub struct Caches {
 pub async fn warm(
     client: &Client,
     detect_copied_secrets: bool,
+    velero_namespace: &str,
     health: &crate::telemetry::Health,
 ) -> Result<Caches, RunError> {
     let (triggers, _) = broadcast::channel(4096);
-    let stores = Stores::start(client, &triggers, detect_copied_secrets);
+    let stores = Stores::start(client, &triggers, detect_copied_secrets, velero_namespace);
     stores
         .wait_until_ready()
         .await
@@ -177,7 +184,13 @@ pub async fn run(
     health: Arc<crate::telemetry::Health>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), RunError> {
-    let caches = warm(&client, config.detect_copied_secrets, &health).await?;
+    let caches = warm(
+        &client,
+        config.detect_copied_secrets,
+        &config.velero_namespace,
+        &health,
+    )
+    .await?;
     run_with(client, caches, config, metrics, health, shutdown).await;
     Ok(())
 }
@@ -202,6 +215,7 @@ pub async fn run_with(
     );
     ctx.username = own_username(&client).await;
     ctx.detects_copied_secrets = config.detect_copied_secrets;
+    ctx.velero_namespace = config.velero_namespace.clone();
     ctx.excluded = crate::snapshot::ExcludedNamespaces::default()
         .with(
             config.operator_namespace,
@@ -210,7 +224,8 @@ pub async fn run_with(
         .with(
             config.excluded_namespaces,
             crate::snapshot::EXCLUDED_BY_CONFIGURATION,
-        );
+        )
+        .with([config.velero_namespace], crate::snapshot::VELERO_NAMESPACE);
     let ctx = Arc::new(ctx);
     let shared = Shared {
         client: &client,

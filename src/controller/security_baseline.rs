@@ -39,7 +39,7 @@ impl Reconciled for SecurityBaseline {
 
     type Valid = ();
 
-    fn validate(&self, _now: Timestamp) -> Result<(), InvalidSpec> {
+    fn validate(&self, _ctx: &Context, _now: Timestamp) -> Result<(), InvalidSpec> {
         crate::validate::security_baseline::validate(&self.spec)
     }
 

@@ -34,6 +34,8 @@ pub enum OwnedKind {
     Namespace,
     /// `wgpolicyk8s.io/v1alpha2` PolicyReport: findings that do not fit a status.
     PolicyReport,
+    /// A BackupPolicy's restore-test resource modifiers, in Velero's namespace.
+    ConfigMap,
 }
 
 impl OwnedKind {
@@ -54,6 +56,9 @@ impl OwnedKind {
             Self::Namespace => {
                 kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::Namespace>(&())
             }
+            Self::ConfigMap => {
+                kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&())
+            }
             Self::PolicyReport => kube::core::ApiResource {
                 group: "wgpolicyk8s.io".into(),
                 version: "v1alpha2".into(),
@@ -67,8 +72,17 @@ impl OwnedKind {
     pub fn namespaced(self) -> bool {
         matches!(
             self,
-            Self::NetworkPolicy | Self::VeleroSchedule | Self::VeleroRestore | Self::PolicyReport
+            Self::NetworkPolicy
+                | Self::VeleroSchedule
+                | Self::VeleroRestore
+                | Self::PolicyReport
+                | Self::ConfigMap
         )
+    }
+
+    /// Kinds without a `spec`: their content is every top-level field but the envelope.
+    pub fn content_is_top_level(self) -> bool {
+        matches!(self, Self::PolicyReport | Self::ConfigMap)
     }
 }
 

@@ -7,7 +7,10 @@ mod restore_plan;
 mod sandbox;
 mod schedule;
 
-pub use restore::{RESTORE_EXCLUDED_RESOURCES, restore_name, restore_object};
+pub use restore::{
+    MODIFIERS_KEY, RESTORE_EXCLUDED_RESOURCES, SCALED_TO_ZERO, modifier_rules, modifiers_name,
+    resource_modifiers, restore_name, restore_object,
+};
 pub use restore_plan::{
     RETRY_FAILED_TEST_AFTER, RETRY_LATER, RestoreTestStep, next_due, plan_restore_test,
     restore_result,

@@ -187,6 +187,7 @@ pub fn operator() -> &'static Operator {
                     // What the chart passes: its own namespace, and one more by flag.
                     operator_namespace: Some(OPERATOR_HOME.into()),
                     excluded_namespaces: vec![EXCLUDED_BY_FLAG.into()],
+                    velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
                 };
                 if let Err(error) = controller::run(client, config, m, h, shutdown).await {
                     panic!("operator stopped: {error}");

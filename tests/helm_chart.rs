@@ -386,3 +386,21 @@ fn restore_guard_is_installed_with_the_chart() {
         Some("Deny")
     );
 }
+
+/// On a cluster without Velero there is no namespace for the Velero Role: `velero.rbac=false`
+/// leaves it out (and grants nothing of Velero's elsewhere either).
+#[test]
+fn velero_role_can_be_left_out() {
+    let docs = render(&["--set", "velero.rbac=false"]);
+    assert_eq!(find(&docs, "Role").len(), 1, "only the Lease Role");
+    assert_eq!(
+        find(&docs, "RoleBinding").len(),
+        1,
+        "only the Lease RoleBinding"
+    );
+    let cluster_wide = cluster_role_resources(&docs);
+    assert!(
+        !cluster_wide.iter().any(|r| r.starts_with("velero.io/")),
+        "{cluster_wide:?}"
+    );
+}

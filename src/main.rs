@@ -76,6 +76,11 @@ struct RunArgs {
     /// velero, the operator's own and every BackupPolicy's Velero namespace.
     #[arg(long, env = "BASELINE_EXCLUDED_NAMESPACES", value_delimiter = ',')]
     excluded_namespaces: Vec<String>,
+    /// The namespace Velero runs in: the only one where the operator reads and writes Velero's
+    /// objects (the chart grants its Velero rights there alone). A BackupPolicy naming another
+    /// is Invalid.
+    #[arg(long, env = "BASELINE_VELERO_NAMESPACE", default_value = "velero")]
+    velero_namespace: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +190,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         caches = controller::warm(
             &client,
             args.detect_copied_secrets,
+            &args.velero_namespace,
             Duration::from_secs(args.watch_grace_seconds),
             &health,
         ) => caches?,
@@ -221,6 +227,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             operator_namespace: args.operator_namespace.clone(),
             excluded_namespaces: args.excluded_namespaces.clone(),
             watch_grace: Duration::from_secs(args.watch_grace_seconds),
+            velero_namespace: args.velero_namespace.clone(),
         },
         metrics.clone(),
         health,

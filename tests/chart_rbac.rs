@@ -64,6 +64,9 @@ fn helm_output(args: &[&str]) -> std::process::Output {
 /// Installs (or upgrades) the release. The CRDs are already installed by the harness, and
 /// there is no `--wait`: the control plane has no kubelet, so the pods never become ready.
 fn install_chart(values: &[&str]) {
+    // The Velero Role lives in Velero's namespace, which (as on a real cluster, where Velero
+    // is installed first) must exist before the chart. AlreadyExists is fine.
+    let _ = cluster().kubectl(&["create", "namespace", VELERO]);
     let chart = chart();
     let mut args = vec![
         "upgrade",
@@ -326,6 +329,8 @@ async fn helm_install_creates_the_objects() {
     }
 
     // A fresh install, as a user would do it (an earlier run's release is removed first).
+    // Velero first, as on a real cluster: the chart's Velero Role goes into its namespace.
+    let _ = cluster().kubectl(&["create", "namespace", VELERO]);
     let _ = helm_output(&["uninstall", RELEASE, "--namespace", RELEASE_NS]);
     helm(&[
         "install",
@@ -502,16 +507,6 @@ async fn operator_runs_with_the_charts_rbac() {
             &["list", "watch", "create", "patch", "delete"],
         ),
         (
-            "schedules.velero.io",
-            &["list", "watch", "create", "patch", "delete"],
-        ),
-        (
-            "restores.velero.io",
-            &["list", "watch", "create", "patch", "delete"],
-        ),
-        ("backups.velero.io", &["list", "watch"]),
-        ("backupstoragelocations.velero.io", &["list", "watch"]),
-        (
             "policyreports.wgpolicyk8s.io",
             &["list", "watch", "create", "patch", "delete"],
         ),
@@ -569,6 +564,38 @@ async fn operator_runs_with_the_charts_rbac() {
         assert!(
             sa_can(verb, "leases.coordination.k8s.io", Some(RELEASE_NS)),
             "the chart grants {verb} leases in {RELEASE_NS}"
+        );
+    }
+    // Velero's objects: in Velero's namespace only (a Role), nowhere else.
+    let in_velero: &[(&str, &[&str])] = &[
+        (
+            "schedules.velero.io",
+            &["list", "watch", "create", "patch", "delete"],
+        ),
+        (
+            "restores.velero.io",
+            &["list", "watch", "create", "patch", "delete"],
+        ),
+        ("backups.velero.io", &["list", "watch"]),
+        ("backupstoragelocations.velero.io", &["list", "watch"]),
+        ("configmaps", &["create", "patch", "update", "delete"]),
+    ];
+    for (resource, verbs) in in_velero {
+        for verb in *verbs {
+            assert!(
+                sa_can(verb, resource, Some(VELERO)),
+                "the chart grants {verb} {resource} in {VELERO}"
+            );
+            assert!(
+                !sa_can(verb, resource, Some("chart-rbac-not-velero")),
+                "the chart must not grant {verb} {resource} outside {VELERO}"
+            );
+        }
+    }
+    for verb in ["create", "list", "delete"] {
+        assert!(
+            !sa_can(verb, "schedules.velero.io", None),
+            "the chart must not grant {verb} schedules cluster-wide"
         );
     }
     for (verb, resource) in [
@@ -1101,4 +1128,218 @@ async fn namespace_guard_limits_the_operator_to_sandboxes() {
         "restore-test-chart-rbac-2",
         "--wait=false",
     ]);
+}
+
+/// The real API server, impersonating the operator: it may create Velero Schedules in
+/// Velero's namespace and nowhere else (RBAC: a Role there, nothing cluster-wide).
+#[tokio::test]
+async fn velero_schedules_only_in_veleros_namespace() {
+    let _serial = serial().await;
+    let client = client().await;
+    install_chart(&[]);
+    namespace(&client, "chart-rbac-not-velero", &[]).await;
+    let as_operator = format!("--as={SERVICE_ACCOUNT}");
+    let schedule = |namespace: &str| {
+        format!(
+            "apiVersion: velero.io/v1\nkind: Schedule\nmetadata: {{name: chart-rbac-schedule, namespace: {namespace}}}\nspec: {{schedule: '0 0 * * *', template: {{includedNamespaces: [chart-rbac-bp]}}}}\n"
+        )
+    };
+    let create = |namespace: &str| {
+        let out = cluster().kubectl_stdin(
+            &["create", "--dry-run=server", "-f", "-", &as_operator],
+            &schedule(namespace),
+        );
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stderr) = create(VELERO);
+    assert!(ok, "creating a Schedule in {VELERO} was denied: {stderr}");
+    for elsewhere in ["chart-rbac-not-velero", "default"] {
+        let (ok, stderr) = create(elsewhere);
+        assert!(
+            !ok && stderr.contains("forbidden"),
+            "a Schedule in {elsewhere}: {stderr}"
+        );
+    }
+}
+
+/// A Restore as the operator would make one, with `change` applied to its spec.
+fn restore_manifest(name: &str, change: impl FnOnce(&mut Value)) -> String {
+    let mut restore = json!({
+        "apiVersion": "velero.io/v1",
+        "kind": "Restore",
+        "metadata": {"name": name, "namespace": VELERO},
+        "spec": {
+            "backupName": "chart-rbac-backup",
+            "includedNamespaces": ["shop"],
+            "namespaceMapping": {"shop": "restore-test-chart-rbac-shop"},
+            "excludedResources": [
+                "networkpolicies.networking.k8s.io", "ingresses.networking.k8s.io", "pods",
+                "jobs.batch", "cronjobs.batch", "daemonsets.apps",
+                "horizontalpodautoscalers.autoscaling",
+            ],
+            "resourceModifier": {"kind": "configmap", "name": "bp-chart-rbac-restore-test-modifiers"},
+        },
+    });
+    change(&mut restore["spec"]);
+    restore.to_string()
+}
+
+/// The chart's restore guard holds the operator's Restores to sandbox targets (every mapped
+/// namespace `restore-test-*`, every included namespace mapped, never all namespaces) and to
+/// restores that start no workload (resource modifier, pods/jobs/cronjobs/daemonsets
+/// excluded, no hooks), on create and on update; a Restore as the operator makes it passes.
+#[tokio::test]
+async fn restore_guard_confines_operator_restores_to_sandboxes() {
+    let _serial = serial().await;
+    let client = client().await;
+    install_chart(&[]);
+    let as_operator = format!("--as={SERVICE_ACCOUNT}");
+    let create = |manifest: &str| {
+        let out = cluster().kubectl_stdin(
+            &["create", "--dry-run=server", "-f", "-", &as_operator],
+            manifest,
+        );
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let no_mapping = restore_manifest("chart-rbac-no-mapping", |s| {
+        s.as_object_mut().unwrap().remove("namespaceMapping");
+    });
+    let mut last = String::new();
+    wait_until("the restore guard is active", TIMEOUT, || {
+        let (ok, stderr) = create(&no_mapping);
+        last = stderr;
+        let denied = !ok && last.contains("restore-test- sandboxes");
+        async move { denied }
+    })
+    .await;
+
+    let (ok, stderr) = create(&restore_manifest("chart-rbac-allowed", |_| {}));
+    assert!(
+        ok,
+        "a sandbox Restore as the operator makes it was denied: {stderr}"
+    );
+
+    let sandbox_only = "restore-test- sandboxes";
+    let names_sources = "name their source namespaces";
+    let no_hooks = "Restores with hooks";
+    let stops_workloads = "must reference a resource modifier";
+    type SpecChange = Box<dyn FnOnce(&mut Value)>;
+    let cases: Vec<(&str, SpecChange, &str)> = vec![
+        (
+            "empty mapping",
+            Box::new(|s| s["namespaceMapping"] = json!({})),
+            sandbox_only,
+        ),
+        (
+            "maps into a production namespace",
+            Box::new(|s| s["namespaceMapping"] = json!({"shop": "shop-copy"})),
+            sandbox_only,
+        ),
+        (
+            "maps onto itself",
+            Box::new(|s| s["namespaceMapping"] = json!({"shop": "shop"})),
+            sandbox_only,
+        ),
+        (
+            "one included namespace left unmapped (restored in place)",
+            Box::new(|s| s["includedNamespaces"] = json!(["shop", "billing"])),
+            sandbox_only,
+        ),
+        (
+            "no includedNamespaces (every namespace)",
+            Box::new(|s| {
+                s.as_object_mut().unwrap().remove("includedNamespaces");
+            }),
+            names_sources,
+        ),
+        (
+            "includedNamespaces *",
+            Box::new(|s| s["includedNamespaces"] = json!(["*"])),
+            names_sources,
+        ),
+        (
+            "restore hooks",
+            Box::new(|s| {
+                s["hooks"] = json!({"resources": [{"name": "run", "postHooks": [
+                    {"init": {"initContainers": [{"name": "x", "image": "busybox"}]}}
+                ]}]})
+            }),
+            no_hooks,
+        ),
+        (
+            "no resource modifier",
+            Box::new(|s| {
+                s.as_object_mut().unwrap().remove("resourceModifier");
+            }),
+            stops_workloads,
+        ),
+        (
+            "pods restored",
+            Box::new(|s| {
+                s["excludedResources"] = json!(["jobs.batch", "cronjobs.batch", "daemonsets.apps"])
+            }),
+            stops_workloads,
+        ),
+    ];
+    for (case, change, denial) in cases {
+        let (ok, stderr) = create(&restore_manifest("chart-rbac-denied", change));
+        assert!(!ok && stderr.contains(denial), "{case}: {stderr}");
+    }
+
+    // Update: a sandbox Restore (made by an admin) may not be re-pointed by the operator.
+    let restores: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        VELERO,
+        &resource::<baseline_operator::velero::Restore>(),
+    );
+    let _ = restores
+        .delete("chart-rbac-existing", &DeleteParams::default())
+        .await;
+    cluster().kubectl_stdin(
+        &["apply", "-f", "-"],
+        &restore_manifest("chart-rbac-existing", |_| {}),
+    );
+    let repoint = cluster().kubectl(&[
+        "patch",
+        "restores.velero.io",
+        "chart-rbac-existing",
+        "-n",
+        VELERO,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"namespaceMapping":{"shop":"shop"}}}"#,
+        "--dry-run=server",
+        &as_operator,
+    ]);
+    let stderr = String::from_utf8_lossy(&repoint.stderr);
+    assert!(
+        !repoint.status.success() && stderr.contains(sandbox_only),
+        "re-pointing a Restore at the source: {stderr}"
+    );
+    // Other identities are not the guard's business (Velero itself updates Restores).
+    let admin = cluster().kubectl(&[
+        "patch",
+        "restores.velero.io",
+        "chart-rbac-existing",
+        "-n",
+        VELERO,
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"labels":{"touched":"yes"}}}"#,
+        "--dry-run=server",
+    ]);
+    assert!(
+        admin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admin.stderr)
+    );
+    let _ = restores
+        .delete("chart-rbac-existing", &DeleteParams::default())
+        .await;
 }

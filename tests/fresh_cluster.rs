@@ -121,6 +121,7 @@ async fn survives_missing_crds_missing_velero_and_an_api_server_restart() {
             operator_namespace: None,
             excluded_namespaces: Vec::new(),
             watch_grace: baseline_operator::controller::watch_health::DEFAULT_GRACE,
+            velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
         },
         Arc::new(Metrics::default()),
         Arc::new(Health::default()),

@@ -124,8 +124,6 @@ fn chart_renders_a_hardened_deployment() {
         "ServiceAccount",
         "ClusterRole",
         "ClusterRoleBinding",
-        "Role",
-        "RoleBinding",
         "Deployment",
         "PodDisruptionBudget",
         "Service",
@@ -173,7 +171,17 @@ fn chart_renders_a_hardened_deployment() {
     for name in ["POD_NAME", "POD_NAMESPACE", "BASELINE_LOG_JSON"] {
         assert!(env.contains(&name), "env {name} in {env:?}");
     }
-    let lease = find(&docs, "Role")[0];
+    // Two Roles: the Lease's in the release namespace, Velero's in Velero's namespace.
+    assert_eq!(find(&docs, "Role").len(), 2, "two Roles");
+    assert_eq!(find(&docs, "RoleBinding").len(), 2, "two RoleBindings");
+    let lease = find(&docs, "Role")
+        .into_iter()
+        .find(|r| {
+            r["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-leader-election"))
+        })
+        .expect("the Lease Role");
     assert_eq!(
         lease["metadata"]["namespace"].as_str(),
         Some("baseline-system")
@@ -297,5 +305,102 @@ fn chart_rolls_and_drains_with_a_warm_standby() {
     assert_eq!(
         container["livenessProbe"]["httpGet"]["path"].as_str(),
         Some("/healthz")
+    );
+}
+
+/// Velero rights are a Role (and RoleBinding) in Velero's namespace, never in the ClusterRole;
+/// the Velero namespace follows the value, and reaches the operator as `--velero-namespace`.
+#[test]
+fn velero_rights_are_a_role_in_veleros_namespace() {
+    for (extra, namespace) in [
+        (vec![], "velero"),
+        (
+            vec!["--set", "velero.namespace=backup-system"],
+            "backup-system",
+        ),
+    ] {
+        let docs = render(&extra);
+        let cluster_wide = cluster_role_resources(&docs);
+        assert!(
+            !cluster_wide.iter().any(|r| r.starts_with("velero.io/")),
+            "Velero rights in the ClusterRole: {cluster_wide:?}"
+        );
+        let role = find(&docs, "Role")
+            .into_iter()
+            .find(|r| {
+                r["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with("-velero"))
+            })
+            .expect("the Velero Role");
+        assert_eq!(role["metadata"]["namespace"].as_str(), Some(namespace));
+        let velero_resources: Vec<&str> = role["rules"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|rule| rule["apiGroups"][0].as_str() == Some("velero.io"))
+            .flat_map(|rule| rule["resources"].as_sequence().unwrap())
+            .filter_map(|r| r.as_str())
+            .collect();
+        for resource in ["schedules", "restores", "backups", "backupstoragelocations"] {
+            assert!(velero_resources.contains(&resource), "{velero_resources:?}");
+        }
+        let binding = find(&docs, "RoleBinding")
+            .into_iter()
+            .find(|b| {
+                b["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with("-velero"))
+            })
+            .expect("the Velero RoleBinding");
+        assert_eq!(binding["metadata"]["namespace"].as_str(), Some(namespace));
+        assert_eq!(binding["roleRef"]["kind"].as_str(), Some("Role"));
+        let args = operator_args(&extra);
+        let flag = format!("--velero-namespace={namespace}");
+        assert!(args.contains(&flag), "{flag} in {args:?}");
+    }
+}
+
+/// The restore guard ships with the chart: a policy and its Deny binding.
+#[test]
+fn restore_guard_is_installed_with_the_chart() {
+    let docs = render(&[]);
+    let policies: Vec<&str> = find(&docs, "ValidatingAdmissionPolicy")
+        .iter()
+        .filter_map(|p| p["metadata"]["name"].as_str())
+        .collect();
+    assert!(
+        policies.iter().any(|p| p.ends_with("-restore-guard")),
+        "{policies:?}"
+    );
+    let binding = find(&docs, "ValidatingAdmissionPolicyBinding")
+        .into_iter()
+        .find(|b| {
+            b["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-restore-guard"))
+        })
+        .expect("the restore guard's binding");
+    assert_eq!(
+        binding["spec"]["validationActions"][0].as_str(),
+        Some("Deny")
+    );
+}
+
+/// On a cluster without Velero there is no namespace for the Velero Role: `velero.rbac=false`
+/// leaves it out (and grants nothing of Velero's elsewhere either).
+#[test]
+fn velero_role_can_be_left_out() {
+    let docs = render(&["--set", "velero.rbac=false"]);
+    assert_eq!(find(&docs, "Role").len(), 1, "only the Lease Role");
+    assert_eq!(
+        find(&docs, "RoleBinding").len(),
+        1,
+        "only the Lease RoleBinding"
+    );
+    let cluster_wide = cluster_role_resources(&docs);
+    assert!(
+        !cluster_wide.iter().any(|r| r.starts_with("velero.io/")),
+        "{cluster_wide:?}"
     );
 }

@@ -103,10 +103,15 @@ pub struct Retention {
     pub max: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+// Each test restores a whole namespace into a new sandbox; more often than hourly would keep
+// Velero and the cluster busy restoring for nothing. Same bound as validate's
+// MIN_RESTORE_TEST_EVERY.
+#[x_kube(validation = kube::core::Rule::new("!has(self.every) || duration(self.every) >= duration('1h')").message("restoreTest.every must be at least 1h").field_path(".every"))]
 pub struct RestoreTestSpec {
-    /// How often a restore must be verified (`8760h` when absent: at least annually).
+    /// How often a restore must be verified (`8760h` when absent: at least annually; at
+    /// least `1h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         regex(pattern = r"^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?$"),

@@ -21,7 +21,7 @@ const STEP_INTERVAL: SignedDuration = SignedDuration::from_secs(2);
 impl Reconciled for BackupPolicy {
     const KIND: ControlKind = ControlKind::BackupPolicy;
     // Restore-test sandboxes and Restores are created and removed step by step, not pruned.
-    const MANAGES: &'static [OwnedKind] = &[OwnedKind::VeleroSchedule];
+    const MANAGES: &'static [OwnedKind] = &[OwnedKind::VeleroSchedule, OwnedKind::ConfigMap];
     const LABEL_MARKER: &'static str = "security.baseline.dev/backup-from";
 
     fn compliance(&self) -> ComplianceStatus {
@@ -43,8 +43,13 @@ impl Reconciled for BackupPolicy {
 
     type Valid = ValidBackupPolicy;
 
-    fn validate(&self, now: Timestamp) -> Result<ValidBackupPolicy, InvalidSpec> {
-        crate::validate::backup_policy::validate(&self.spec, now)
+    fn validate(&self, ctx: &Context, now: Timestamp) -> Result<ValidBackupPolicy, InvalidSpec> {
+        let valid = crate::validate::backup_policy::validate(&self.spec, now)?;
+        crate::validate::backup_policy::velero_namespace_watched(
+            &self.spec,
+            &ctx.velero_namespace,
+        )?;
+        Ok(valid)
     }
 
     type ExtraStatus = BackupPolicyExtraStatus;
@@ -159,6 +164,11 @@ impl Reconciled for BackupPolicy {
             let namespaces = plan.evaluation.namespaces.clone();
             plan.desired
                 .extend(velero_desired::schedule(&owner, valid, &namespaces));
+            if valid.restore_test.is_some() {
+                // Referenced by every test Restore: restored workloads start with no pods.
+                plan.desired
+                    .push(velero_desired::resource_modifiers(&owner, valid));
+            }
         }
         plan
     }

@@ -21,6 +21,8 @@ pub struct Context {
     /// Namespaces no resource touches: the built-in list plus the operator's own namespace
     /// and `--excluded-namespaces`.
     pub excluded: crate::snapshot::ExcludedNamespaces,
+    /// The namespace whose Velero objects the operator watches and writes.
+    pub velero_namespace: String,
     /// Notices already announced per object uid, so an event is published once per change
     /// rather than on every resync.
     announced: Mutex<HashMap<String, BTreeSet<String>>>,
@@ -54,6 +56,7 @@ impl Context {
             username: None,
             detects_copied_secrets: false,
             excluded: Default::default(),
+            velero_namespace: super::DEFAULT_VELERO_NAMESPACE.into(),
             metrics,
             announced: Mutex::default(),
             known_live: Mutex::default(),

@@ -38,6 +38,7 @@ impl Reconciled for EnvironmentIsolation {
 
     fn validate(
         &self,
+        _ctx: &Context,
         _now: Timestamp,
     ) -> Result<ValidEnvironmentIsolation, crate::validate::InvalidSpec> {
         crate::validate::environment_isolation::validate(&self.spec)

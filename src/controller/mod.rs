@@ -140,7 +140,13 @@ pub struct RunConfig {
     pub excluded_namespaces: Vec<String>,
     /// How long a watch may fail before every resource's Ready says so.
     pub watch_grace: Duration,
+    /// The namespace Velero runs in, the only one whose Velero objects are watched and written
+    /// (the chart's Velero rights are a Role there).
+    pub velero_namespace: String,
 }
+
+/// Velero's namespace unless configured otherwise (`--velero-namespace`).
+pub const DEFAULT_VELERO_NAMESPACE: &str = "velero";
 
 /// Maps triggers to the resources of kind `K` whose scope they touch: a change in a namespace
 /// reconciles the resources that select it; a cluster-wide change (or a lagging receiver, which
@@ -234,11 +240,18 @@ pub struct Caches {
 pub async fn warm(
     client: &Client,
     detect_copied_secrets: bool,
+    velero_namespace: &str,
     watch_grace: Duration,
     health: &crate::telemetry::Health,
 ) -> Result<Caches, RunError> {
     let (triggers, _) = broadcast::channel(4096);
-    let stores = Stores::start(client, &triggers, detect_copied_secrets, watch_grace);
+    let stores = Stores::start(
+        client,
+        &triggers,
+        detect_copied_secrets,
+        velero_namespace,
+        watch_grace,
+    );
     stores
         .wait_until_ready()
         .await
@@ -260,6 +273,7 @@ pub async fn run(
     let caches = warm(
         &client,
         config.detect_copied_secrets,
+        &config.velero_namespace,
         config.watch_grace,
         &health,
     )
@@ -289,6 +303,7 @@ pub async fn run_with(
     ctx.username = own_username(&client).await;
     ctx.detects_copied_secrets = config.detect_copied_secrets;
     ctx.watch_grace = config.watch_grace;
+    ctx.velero_namespace = config.velero_namespace.clone();
     ctx.excluded = crate::snapshot::ExcludedNamespaces::default()
         .with(
             config.operator_namespace,
@@ -297,7 +312,8 @@ pub async fn run_with(
         .with(
             config.excluded_namespaces,
             crate::snapshot::EXCLUDED_BY_CONFIGURATION,
-        );
+        )
+        .with([config.velero_namespace], crate::snapshot::VELERO_NAMESPACE);
     let ctx = Arc::new(ctx);
     let shared = Shared {
         client: &client,

@@ -97,8 +97,9 @@ pub trait Reconciled:
     fn extra_status(&self) -> Self::ExtraStatus;
     fn exemptions(&self) -> &[Exemption];
     fn selects_namespace(&self, namespace: &str, stores: &Stores) -> bool;
-    /// The same validation `audit` runs; a spec that fails it is not planned at all.
-    fn validate(&self, now: Timestamp) -> Result<Self::Valid, InvalidSpec>;
+    /// The same validation `audit` runs, plus what only this operator's configuration can
+    /// judge (`ctx`); a spec that fails it is not planned at all.
+    fn validate(&self, ctx: &Context, now: Timestamp) -> Result<Self::Valid, InvalidSpec>;
     /// Pure: reads the stores through `ctx`, writes nothing and publishes nothing.
     fn plan(&self, valid: &Self::Valid, ctx: &Context, now: Timestamp) -> Plan<Self::ExtraStatus>;
 }
@@ -148,7 +149,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     let generation = resource.meta().generation;
     let owner = Owner::of(resource);
     let reference = resource.object_ref(&());
-    let valid = match resource.validate(now) {
+    let valid = match resource.validate(ctx, now) {
         Ok(valid) => valid,
         Err(invalid) => return reject(ctx, resource, &old, &invalid, now).await,
     };

@@ -40,7 +40,11 @@ impl Reconciled for SecurityBaseline {
 
     type Valid = ValidSecurityBaseline;
 
-    fn validate(&self, _now: Timestamp) -> Result<ValidSecurityBaseline, InvalidSpec> {
+    fn validate(
+        &self,
+        _ctx: &Context,
+        _now: Timestamp,
+    ) -> Result<ValidSecurityBaseline, InvalidSpec> {
         crate::validate::security_baseline::validate(&self.spec)
     }
 

@@ -92,12 +92,18 @@ pub struct VeleroStores {
     pub backups: Store<Backup>,
     pub restores: Store<Restore>,
     pub storage_locations: Store<BackupStorageLocation>,
+    /// The operator's own ConfigMaps in Velero's namespace (restore-test resource modifiers),
+    /// whole, for drift repair; others' ConfigMaps there are not read.
+    pub config_maps: Store<ConfigMap>,
 }
 
 /// Polls discovery until `velero.io/v1` is served, then starts Velero's reflectors and
 /// triggers every resource, so a BackupPolicy recovers by itself once Velero is installed.
+/// Only `namespace` is watched: Velero acts on its objects there alone, and the chart grants
+/// the operator its Velero rights there alone (a Role, not cluster-wide).
 fn discover_velero(
     client: Client,
+    namespace: String,
     cell: Arc<OnceLock<VeleroStores>>,
     unreadable: Arc<std::sync::RwLock<Option<String>>>,
     triggers: broadcast::Sender<Trigger>,
@@ -108,7 +114,7 @@ fn discover_velero(
             wait_until_served(&client, "velero.io/v1", "schedules").await;
             // A forbidden list would leave the reflectors waiting forever and Velero
             // looking absent: say why instead, and look again.
-            let why = unlistable_velero_kind(&client).await;
+            let why = unlistable_velero_kind(&client, &namespace).await;
             let changed = {
                 let mut current = unreadable.write().unwrap_or_else(|p| p.into_inner());
                 let changed = *current != why;
@@ -124,16 +130,43 @@ fn discover_velero(
             }
             let all = watcher::Config::default().any_semantic();
             let stores = VeleroStores {
-                schedules: reflect(Api::all(client.clone()), all.clone(), &triggers, &health),
-                backups: reflect(Api::all(client.clone()), all.clone(), &triggers, &health),
-                restores: reflect(Api::all(client.clone()), all.clone(), &triggers, &health),
-                storage_locations: reflect(Api::all(client.clone()), all, &triggers, &health),
+                schedules: reflect(
+                    Api::namespaced(client.clone(), &namespace),
+                    all.clone(),
+                    &triggers,
+                    &health,
+                ),
+                backups: reflect(
+                    Api::namespaced(client.clone(), &namespace),
+                    all.clone(),
+                    &triggers,
+                    &health,
+                ),
+                restores: reflect(
+                    Api::namespaced(client.clone(), &namespace),
+                    all.clone(),
+                    &triggers,
+                    &health,
+                ),
+                storage_locations: reflect(
+                    Api::namespaced(client.clone(), &namespace),
+                    all,
+                    &triggers,
+                    &health,
+                ),
+                config_maps: reflect(
+                    Api::namespaced(client.clone(), &namespace),
+                    owned_only(),
+                    &triggers,
+                    &health,
+                ),
             };
-            let _ = futures::future::join4(
+            let _ = futures::future::join5(
                 stores.schedules.wait_until_ready(),
                 stores.backups.wait_until_ready(),
                 stores.restores.wait_until_ready(),
                 stores.storage_locations.wait_until_ready(),
+                stores.config_maps.wait_until_ready(),
             )
             .await;
             let _ = cell.set(stores);
@@ -144,36 +177,44 @@ fn discover_velero(
     });
 }
 
-/// The first Velero kind the operator may not list, with the API server's refusal.
-async fn unlistable_velero_kind(client: &Client) -> Option<String> {
+/// The first Velero kind the operator may not list in `namespace`, with the API server's
+/// refusal.
+async fn unlistable_velero_kind(client: &Client, namespace: &str) -> Option<String> {
     let refusals = [
-        ("schedules", list_refused::<Schedule>(client).await),
-        ("backups", list_refused::<Backup>(client).await),
-        ("restores", list_refused::<Restore>(client).await),
+        (
+            "schedules",
+            list_refused::<Schedule>(client, namespace).await,
+        ),
+        ("backups", list_refused::<Backup>(client, namespace).await),
+        ("restores", list_refused::<Restore>(client, namespace).await),
         (
             "backupstoragelocations",
-            list_refused::<BackupStorageLocation>(client).await,
+            list_refused::<BackupStorageLocation>(client, namespace).await,
+        ),
+        (
+            "configmaps",
+            list_refused::<ConfigMap>(client, namespace).await,
         ),
     ];
     refusals
         .into_iter()
         .find_map(|(plural, error)| match error {
             Some(kube::Error::Api(status)) if status.code == 403 => Some(format!(
-                "the velero.io/v1 API is served but the operator may not list {plural}: {}",
+                "the velero.io/v1 API is served but the operator may not list {plural} in namespace {namespace}: {}",
                 status.message
             )),
             _ => None,
         })
 }
 
-/// Why listing `K` in every namespace fails, if it does.
-async fn list_refused<K>(client: &Client) -> Option<kube::Error>
+/// Why listing `K` in `namespace` fails, if it does.
+async fn list_refused<K>(client: &Client, namespace: &str) -> Option<kube::Error>
 where
-    K: Resource + Clone + DeserializeOwned + Debug,
+    K: Resource<Scope = kube::core::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
     K::DynamicType: Default,
 {
     let probe = kube::api::ListParams::default().limit(1);
-    Api::<K>::all(client.clone())
+    Api::<K>::namespaced(client.clone(), namespace)
         .list_metadata(&probe)
         .await
         .err()
@@ -303,6 +344,10 @@ impl Stores {
             VeleroRestore => {
                 velero.map_or_else(Vec::new, |v| owned_json(v.restores.state(), owner_uid))
             }
+            // The only owned ConfigMaps are restore-test modifiers, in Velero's namespace.
+            ConfigMap => {
+                velero.map_or_else(Vec::new, |v| owned_json(v.config_maps.state(), owner_uid))
+            }
             PolicyReport => self
                 .policy_reports
                 .get()
@@ -351,6 +396,7 @@ macro_rules! stores_for {
                 client: &Client,
                 triggers: &broadcast::Sender<Trigger>,
                 detect_copied_secrets: bool,
+                velero_namespace: &str,
                 watch_grace: std::time::Duration,
             ) -> Self {
                 let all = watcher::Config::default().any_semantic();
@@ -381,6 +427,7 @@ macro_rules! stores_for {
                         let cell = Arc::new(OnceLock::new());
                         discover_velero(
                             client.clone(),
+                            velero_namespace.to_string(),
                             cell.clone(),
                             velero_unreadable.clone(),
                             triggers.clone(),

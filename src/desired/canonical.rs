@@ -77,13 +77,13 @@ pub fn owned_view<'a>(
 /// Top-level fields that are not content: type, identity, and what others write.
 const ENVELOPE: &[&str] = &["apiVersion", "kind", "metadata", "status"];
 
-/// The content of an owned object: `spec`, or for a PolicyReport (which has none) every
-/// top-level field (results, summary, scope, ...). Namespaces have no content the operator
+/// The content of an owned object: `spec`, or for a PolicyReport or ConfigMap (which have
+/// none) every top-level field (results, summary, scope, ...; data). Namespaces have no content the operator
 /// writes beyond labels.
 pub fn content(kind: OwnedKind, object: &Value) -> Value {
     match kind {
         OwnedKind::Namespace => Value::Null,
-        OwnedKind::PolicyReport | OwnedKind::ClusterPolicyReport => Value::Object(
+        kind if kind.content_is_top_level() => Value::Object(
             object
                 .as_object()
                 .into_iter()

@@ -90,11 +90,11 @@ pub fn verdict(rendered: &Rendered, live: Option<&Value>, seen_before: bool) -> 
 /// fail rather than overwrite a change not seen yet.
 pub fn replacement(rendered: &Rendered, live: &Value) -> Value {
     let mut out = live.as_object().cloned().unwrap_or_default();
-    if rendered.kind.is_report() {
+    if rendered.kind.content_is_top_level() {
         out.retain(|key, _| ["apiVersion", "kind", "metadata", "status"].contains(&key.as_str()));
     }
     if let Value::Object(content) = canonical::content(rendered.kind, &rendered.body) {
-        if rendered.kind.is_report() {
+        if rendered.kind.content_is_top_level() {
             out.extend(content);
         } else {
             out.insert("spec".into(), Value::Object(content));

@@ -37,10 +37,12 @@ pub enum OwnedKind {
     /// `wgpolicyk8s.io/v1alpha2` ClusterPolicyReport: the findings about cluster-scoped
     /// objects, which no namespaced report can carry.
     ClusterPolicyReport,
+    /// A BackupPolicy's restore-test resource modifiers, in Velero's namespace.
+    ConfigMap,
 }
 
 impl OwnedKind {
-    pub const ALL: [OwnedKind; 8] = [
+    pub const ALL: [OwnedKind; 9] = [
         Self::NetworkPolicy,
         Self::ValidatingAdmissionPolicy,
         Self::ValidatingAdmissionPolicyBinding,
@@ -49,6 +51,7 @@ impl OwnedKind {
         Self::Namespace,
         Self::PolicyReport,
         Self::ClusterPolicyReport,
+        Self::ConfigMap,
     ];
 
     pub fn api_resource(self) -> kube::core::ApiResource {
@@ -68,6 +71,9 @@ impl OwnedKind {
             Self::Namespace => {
                 kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::Namespace>(&())
             }
+            Self::ConfigMap => {
+                kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&())
+            }
             Self::PolicyReport => kube::core::ApiResource {
                 group: "wgpolicyk8s.io".into(),
                 version: "v1alpha2".into(),
@@ -85,15 +91,22 @@ impl OwnedKind {
         }
     }
 
-    /// Whether the kind is a PolicyReport of either scope: evidence, written in Audit mode too.
-    pub fn is_report(self) -> bool {
-        matches!(self, Self::PolicyReport | Self::ClusterPolicyReport)
-    }
-
     pub fn namespaced(self) -> bool {
         matches!(
             self,
-            Self::NetworkPolicy | Self::VeleroSchedule | Self::VeleroRestore | Self::PolicyReport
+            Self::NetworkPolicy
+                | Self::VeleroSchedule
+                | Self::VeleroRestore
+                | Self::PolicyReport
+                | Self::ConfigMap
+        )
+    }
+
+    /// Kinds without a `spec`: their content is every top-level field but the envelope.
+    pub fn content_is_top_level(self) -> bool {
+        matches!(
+            self,
+            Self::PolicyReport | Self::ClusterPolicyReport | Self::ConfigMap
         )
     }
 }

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 /// "At least annually", the seeds' weakest wording, when `restoreTest.every` is absent.
 pub const DEFAULT_RESTORE_TEST_EVERY: Duration = Duration::from_secs(8760 * 3600);
+/// The shortest `restoreTest.every`: each test restores a whole namespace into a sandbox, and
+/// the CRD's CEL rule holds the same bound (this catches what bypassed the schema).
+pub const MIN_RESTORE_TEST_EVERY: Duration = Duration::from_secs(3600);
 pub const DEFAULT_KEEP_SANDBOX_FOR: Duration = Duration::from_secs(3600);
 pub const DEFAULT_MIN_RESTORED_ITEMS: i64 = 1;
 
@@ -115,6 +118,13 @@ pub fn validate(spec: &BackupPolicySpec, now: Timestamp) -> Result<ValidBackupPo
                 "spec.restoreTest.keepSandboxFor",
                 DEFAULT_KEEP_SANDBOX_FOR,
             );
+            let every = every.filter(|every| {
+                let too_short = *every < MIN_RESTORE_TEST_EVERY;
+                if too_short {
+                    problems.push("spec.restoreTest.every", "must be at least 1h");
+                }
+                !too_short
+            });
             let min_restored_items = t.min_restored_items.unwrap_or(DEFAULT_MIN_RESTORED_ITEMS);
             if min_restored_items < 0 {
                 problems.push("spec.restoreTest.minRestoredItems", "must be >= 0");
@@ -144,4 +154,22 @@ pub fn validate(spec: &BackupPolicySpec, now: Timestamp) -> Result<ValidBackupPo
         retention,
         restore_test,
     })
+}
+
+/// A policy naming a Velero namespace other than the one the operator watches (and holds its
+/// Velero rights in) could be neither judged nor enforced there: its Schedules would be
+/// refused and its evidence never seen. Invalid, so it is never reported as a Pass.
+pub fn velero_namespace_watched(spec: &BackupPolicySpec, watched: &str) -> Result<(), InvalidSpec> {
+    let named = spec.velero_namespace();
+    if named == watched {
+        return Ok(());
+    }
+    Err(InvalidSpec(vec![super::invalid(
+        "spec.velero.namespace",
+        format!(
+            "`{named}` is not the Velero namespace this operator is installed for (`{watched}`, \
+             Helm value velero.namespace, flag --velero-namespace); it reads and writes Velero's \
+             objects there only"
+        ),
+    )]))
 }

@@ -141,6 +141,17 @@ fn each_invalid_backup_policy_field_is_named() {
         (
             |s| {
                 s.restore_test = Some(RestoreTestSpec {
+                    every: Some("59m59s".into()),
+                    keep_sandbox_for: None,
+                    min_restored_items: None,
+                })
+            },
+            "spec.restoreTest.every",
+            "must be at least 1h".into(),
+        ),
+        (
+            |s| {
+                s.restore_test = Some(RestoreTestSpec {
                     every: None,
                     keep_sandbox_for: Some("1hh".into()),
                     min_restored_items: None,
@@ -320,4 +331,25 @@ fn valid_baselines_and_isolations_carry_compiled_selectors() {
             .selector
             .matches(&labels(&[("env", "prod")]))
     );
+}
+
+#[test]
+fn a_velero_namespace_other_than_the_watched_one_is_invalid() {
+    let mut spec = backup_policy();
+    assert!(backup_policy::velero_namespace_watched(&spec, "velero").is_ok());
+    let InvalidSpec(all) = backup_policy::velero_namespace_watched(&spec, "backup-system")
+        .expect_err("the default `velero` is not the watched `backup-system`");
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].field, "spec.velero.namespace");
+    assert!(all[0].message.contains("`velero`"), "{}", all[0].message);
+    assert!(
+        all[0].message.contains("`backup-system`"),
+        "{}",
+        all[0].message
+    );
+    spec.velero = Some(crate::api::backup_policy::VeleroSpec {
+        namespace: Some("backup-system".into()),
+    });
+    assert!(backup_policy::velero_namespace_watched(&spec, "backup-system").is_ok());
+    assert!(backup_policy::velero_namespace_watched(&spec, "velero").is_err());
 }

@@ -410,3 +410,167 @@ async fn a_schedule_that_never_runs_is_invalid_and_not_retried() {
     })
     .await;
 }
+
+/// The operator watches and writes Velero's objects in its configured Velero namespace only
+/// (`velero` here). A policy naming another is Invalid, naming the field: never evaluated
+/// against objects it cannot see, so never a Pass, and no Schedule is made anywhere.
+#[tokio::test]
+async fn backup_policy_naming_another_velero_namespace_is_invalid() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    velero_namespace(&client).await;
+    let elsewhere = "e2e-bp-other-velero";
+    namespace(&client, elsewhere, &[]).await;
+    namespace(&client, "e2e-bp-elsewhere", &[("e2e-bp", "elsewhere")]).await;
+    let name = "e2e-elsewhere";
+    let api = apply_policy(
+        &client,
+        name,
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-bp": "elsewhere"}},
+            "rpo": "24h",
+            "velero": {"namespace": elsewhere},
+        }),
+    )
+    .await;
+    wait_until(
+        "Ready=False, reason Invalid, naming spec.velero.namespace",
+        TIMEOUT,
+        || async {
+            let Ok(bp) = api.get(name).await else {
+                return false;
+            };
+            let Some(status) = bp.status else {
+                return false;
+            };
+            let ready = status
+                .compliance
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .is_some_and(|c| {
+                    c.status == "False"
+                        && c.reason == "Invalid"
+                        && c.message.contains("spec.velero.namespace")
+                        && c.message.contains(elsewhere)
+                });
+            ready && status.compliance.controls.is_empty()
+        },
+    )
+    .await;
+    for ns in [elsewhere, VELERO] {
+        let schedules: Api<Schedule> = Api::namespaced(client.clone(), ns);
+        assert!(
+            schedules
+                .get_opt("bp-e2e-elsewhere")
+                .await
+                .unwrap()
+                .is_none(),
+            "a Schedule was made in {ns}"
+        );
+    }
+    api.delete(name, &DeleteParams::default()).await.unwrap();
+}
+
+/// The operator-made Restore, as the real API server stores it, never starts restored
+/// workloads: pods, jobs, cronjobs and daemonsets are excluded, and it references the
+/// policy's resource-modifier ConfigMap, which scales the rest to zero and is kept as
+/// rendered (an edit by hand is reverted).
+#[tokio::test]
+async fn restore_test_restore_stops_restored_workloads() {
+    use baseline_operator::desired::velero::{MODIFIERS_KEY, modifier_rules};
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    velero_namespace(&client).await;
+    namespace(&client, "e2e-bp-stopped", &[("e2e-bp", "stopped")]).await;
+    backup(
+        &client,
+        "e2e-stopped-1",
+        "e2e-stopped",
+        &["e2e-bp-stopped"],
+        2,
+    )
+    .await;
+    let name = "e2e-stopped";
+    let api = apply_policy(
+        &client,
+        name,
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-bp": "stopped"}},
+            "rpo": "24h",
+            "restoreTest": {"every": "8760h", "keepSandboxFor": "5s", "minRestoredItems": 1},
+        }),
+    )
+    .await;
+    let restores: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        VELERO,
+        &kube::api::ApiResource::erase::<Restore>(&()),
+    );
+    let ours = |list: Vec<kube::api::DynamicObject>| {
+        list.into_iter()
+            .find(|r| r.data["spec"]["backupName"] == "e2e-stopped-1")
+    };
+    wait_until("restore created", TIMEOUT, || async {
+        ours(restores.list(&Default::default()).await.unwrap().items).is_some()
+    })
+    .await;
+    let restore = ours(restores.list(&Default::default()).await.unwrap().items).unwrap();
+    let spec = &restore.data["spec"];
+    let excluded: Vec<&str> = spec["excludedResources"]
+        .as_array()
+        .expect("excludedResources stored")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for kind in ["pods", "jobs.batch", "cronjobs.batch", "daemonsets.apps"] {
+        assert!(
+            excluded.contains(&kind),
+            "{kind} not excluded: {excluded:?}"
+        );
+    }
+    let modifiers = "bp-e2e-stopped-restore-test-modifiers";
+    assert_eq!(
+        spec["resourceModifier"],
+        json!({"kind": "configmap", "name": modifiers}),
+        "{spec}"
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), VELERO);
+    let rules = |cm: &ConfigMap| cm.data.as_ref().and_then(|d| d.get(MODIFIERS_KEY)).cloned();
+    let stored = config_maps
+        .get(modifiers)
+        .await
+        .expect("modifier ConfigMap");
+    assert_eq!(rules(&stored), Some(modifier_rules()));
+    assert_eq!(stored.data.as_ref().map(|d| d.len()), Some(1));
+
+    // Edited by hand to let one replica run: the operator puts the rules back.
+    let weakened = modifier_rules().replace("value: \"0\"", "value: \"1\"");
+    config_maps
+        .patch(
+            modifiers,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {MODIFIERS_KEY: weakened}})),
+        )
+        .await
+        .unwrap();
+    wait_until("modifier rules restored", TIMEOUT, || async {
+        config_maps
+            .get(modifiers)
+            .await
+            .is_ok_and(|cm| rules(&cm) == Some(modifier_rules()))
+    })
+    .await;
+    api.delete(name, &DeleteParams::default()).await.unwrap();
+    wait_until(
+        "modifier ConfigMap removed with the policy",
+        TIMEOUT,
+        || async { config_maps.get_opt(modifiers).await.unwrap().is_none() },
+    )
+    .await;
+}

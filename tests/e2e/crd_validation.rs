@@ -238,3 +238,43 @@ async fn every_sample_is_accepted_by_the_api_server() {
 }
 
 use serde::Deserialize;
+
+/// `restoreTest.every` below an hour is refused by the API server, naming the field; an hour
+/// exactly is accepted.
+#[tokio::test]
+async fn backup_restore_test_every_below_an_hour_is_rejected() {
+    let client = client().await;
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource("BackupPolicy"));
+    let params = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let policy = |every: &str| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "security.baseline.dev/v1alpha1", "kind": "BackupPolicy",
+            "metadata": {"name": "every"},
+            "spec": {
+                "namespaceSelector": {"matchLabels": {"env": "production"}},
+                "rpo": "24h",
+                "restoreTest": {"every": every},
+            },
+        }))
+        .unwrap()
+    };
+    for too_short in ["59m", "30m", "3599s", "0h"] {
+        match api.create(&params, &policy(too_short)).await {
+            Err(kube::Error::Api(status)) => assert!(
+                status.code == 422
+                    && status.message.contains("spec.restoreTest.every")
+                    && status.message.contains("at least 1h"),
+                "{too_short}: {status:?}"
+            ),
+            other => panic!("every: {too_short} was not refused: {other:?}"),
+        }
+    }
+    for enough in ["1h", "60m", "8760h"] {
+        api.create(&params, &policy(enough))
+            .await
+            .unwrap_or_else(|e| panic!("every: {enough} was refused: {e}"));
+    }
+}

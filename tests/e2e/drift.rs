@@ -676,6 +676,7 @@ async fn owned_objects(client: &Client, owner_uid: &str) -> Vec<(OwnedKind, Dyna
         OwnedKind::ValidatingAdmissionPolicyBinding,
         OwnedKind::VeleroSchedule,
         OwnedKind::PolicyReport,
+        OwnedKind::ConfigMap,
     ] {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.api_resource());
         let list = api.list(&ListParams::default().labels(&selector)).await;
@@ -770,6 +771,8 @@ async fn every_rendered_kind_reads_back_as_its_canonical_form_and_resyncs_write_
             "rpo": "24h", "rto": "6h",
             "retention": {"min": "720h", "max": "2160h"},
             "snapshotVolumes": true,
+            // No backup to test yet: only the resource-modifier ConfigMap is rendered for it.
+            "restoreTest": {"every": "8760h"},
         }),
     )
     .await;
@@ -823,6 +826,7 @@ async fn every_rendered_kind_reads_back_as_its_canonical_form_and_resyncs_write_
             "ei-e2e-canon-environment-segregation",
         ),
         (OwnedKind::VeleroSchedule, "bp-e2e-canon"),
+        (OwnedKind::ConfigMap, "bp-e2e-canon-restore-test-modifiers"),
         (OwnedKind::PolicyReport, "sb-e2e-canon"),
     ];
     let all_owned = || async {

@@ -1200,6 +1200,8 @@ async fn helm_uninstall_leaves_enforcement_in_place() {
     let chart = Path::new(REPO).join("charts/baseline-operator");
     let release_ns = "faults-helm-system";
     let _ = fault_cluster().helm(&["uninstall", "baseline-operator", "--namespace", release_ns]);
+    // Velero's namespace first, as on a cluster with Velero: the chart's Velero Role goes there.
+    let _ = fault_cluster().kubectl(&["create", "namespace", "velero"]);
     let out = fault_cluster().helm(&[
         "install",
         "baseline-operator",

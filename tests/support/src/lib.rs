@@ -188,6 +188,7 @@ pub fn operator() -> &'static Operator {
                     operator_namespace: Some(OPERATOR_HOME.into()),
                     excluded_namespaces: vec![EXCLUDED_BY_FLAG.into()],
                     watch_grace: baseline_operator::controller::watch_health::DEFAULT_GRACE,
+                    velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
                 };
                 if let Err(error) = controller::run(client, config, m, h, shutdown).await {
                     panic!("operator stopped: {error}");

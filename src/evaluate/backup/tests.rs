@@ -1,14 +1,19 @@
 use super::*;
+use crate::api::BackupPolicySpec;
 use crate::api::ControlState;
 use crate::api::backup_policy::{RestoreTestSpec, Retention};
+use crate::validate::ValidBackupPolicy;
+use crate::velero::{Backup, BackupStorageLocationSpec, Schedule};
 use crate::velero::{
     BackupSpec, BackupStatus, BackupStorageLocation, ScheduleSpec, TemplateMetadata,
 };
 use crate::vocabulary::labels::POLICY_LABEL;
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 const POLICY: &str = "prod";
 

@@ -1,16 +1,10 @@
-//! Owned Velero objects for a BackupPolicy: the Schedule that takes the backups
-//! (`automated-backup`, `backup-retention`), and the quarantined sandbox and Restore of a
-//! restore test (`restore-tested`), planned one step at a time from the Snapshot.
+//! The next step of a policy's restore test, planned from the Snapshot alone.
 
-use super::{DesiredObject, OwnedKind, Owner};
+use super::{SANDBOX_DENY_ALL, sandbox_name};
 use crate::api::backup_policy::RestoreTestResult;
 use crate::snapshot::Snapshot;
-use crate::validate::{RestoreTest, ValidBackupPolicy, go_duration};
+use crate::validate::{RestoreTest, ValidBackupPolicy};
 use crate::velero::{Backup, Restore};
-use crate::vocabulary::labels::{
-    POLICY_LABEL, RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX,
-    RESTORE_TEST_SOURCE_LABEL,
-};
 use crate::vocabulary::sandbox::is_own_sandbox;
 use crate::vocabulary::selection::selected_namespaces;
 use crate::vocabulary::time::{elapsed, finished_at, human, later};
@@ -18,211 +12,28 @@ use crate::vocabulary::velero_view::{VeleroView, belongs_to_policy, completed_at
 use jiff::Timestamp;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The deny-all NetworkPolicy in every sandbox; one per namespace, so a fixed name suffices.
-pub const SANDBOX_DENY_ALL: &str = "restore-test-deny-all";
-/// Kept out of a test restore. Restored allow-policies would add to the sandbox's deny-all
-/// (NetworkPolicies only ever widen), and restored Ingresses would claim production hosts.
-pub const RESTORE_EXCLUDED_RESOURCES: &[&str] = &[
-    "networkpolicies.networking.k8s.io",
-    "ingresses.networking.k8s.io",
-];
 /// How soon to look again when a test is due but cannot start yet (no backup, sandbox still
 /// terminating, Velero missing). Watches usually wake the controller earlier.
 pub const RETRY_LATER: Duration = Duration::from_secs(15 * 60);
 /// A failed test is retried this soon (or after `every`, if shorter), not a year later.
 pub const RETRY_FAILED_TEST_AFTER: Duration = Duration::from_secs(24 * 3600);
 const TERMINAL_PHASES: &[&str] = &["Completed", "PartiallyFailed", "Failed", "FailedValidation"];
-const DNS_LABEL_MAX: usize = 63;
-
-// ---------------------------------------------------------------------------------------------
-// Schedule
-
-/// A cron expression that fires at least once per `rpo`. Hour and minute steps are divisors
-/// of 24 and 60, so runs stay evenly spaced across midnight and the top of the hour; a daily
-/// run is the slowest produced, even for longer RPOs.
-pub fn cron_for_rpo(rpo: Duration) -> String {
-    let minutes = rpo.as_secs() / 60;
-    let hours = minutes / 60;
-    if hours >= 24 {
-        "0 0 * * *".into()
-    } else if hours >= 1 {
-        format!("0 */{} * * *", largest_divisor_at_most(24, hours))
-    } else {
-        format!("*/{} * * * *", largest_divisor_at_most(60, minutes.max(1)))
-    }
-}
-
-fn largest_divisor_at_most(whole: u64, limit: u64) -> u64 {
-    (1..=limit.min(whole))
-        .rev()
-        .find(|d| whole.is_multiple_of(*d))
-        .unwrap_or(1)
-}
-
-fn policy_labels(policy: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([(POLICY_LABEL.to_string(), policy.to_string())])
-}
-
-/// The policy's Velero Schedule over `namespaces`; None when there is nothing to back up.
-pub fn schedule(
-    owner: &Owner,
-    spec: &ValidBackupPolicy,
-    namespaces: &[String],
-) -> Option<DesiredObject> {
-    if namespaces.is_empty() {
-        return None;
-    }
-    let cron = match &spec.schedule {
-        Some(cron) => cron.as_str().to_string(),
-        None => cron_for_rpo(spec.rpo),
-    };
-    let mut included = namespaces.to_vec();
-    included.sort();
-    included.dedup();
-    // Labels in the template are copied onto every Backup, which is how the controls find
-    // the policy's backups.
-    let mut template = json!({
-        "includedNamespaces": included,
-        "storageLocation": spec.storage_location(),
-        "metadata": {"labels": policy_labels(&owner.name)},
-    });
-    // The minimum: kept long enough, and as far below the maximum as the policy allows.
-    if let Some(retention) = spec.retention {
-        template["ttl"] = json!(go_duration(retention.min));
-    }
-    if let Some(snapshot_volumes) = spec.snapshot_volumes {
-        template["snapshotVolumes"] = json!(snapshot_volumes);
-    }
-    let fields = json!({"spec": {
-        "schedule": cron,
-        "template": template,
-        // Owner references would let Kubernetes delete every backup along with the Schedule
-        // (e.g. when the policy is deleted), cutting retention short.
-        "useOwnerReferencesInBackup": false,
-    }});
-    let schedule = DesiredObject::owned(
-        OwnedKind::VeleroSchedule,
-        owner,
-        Some(spec.velero_namespace()),
-        owner.prefix(),
-        fields,
-    );
-    Some(schedule.with_labels(&policy_labels(&owner.name)))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Restore-test objects
-
-/// `restore-test-<policy>-<source>`; when that exceeds a namespace name's 63 characters it is
-/// cut and suffixed with a hash of the full name, so two long sources never share a sandbox.
-pub fn sandbox_name(policy: &str, source: &str) -> String {
-    let full = format!("{RESTORE_TEST_PREFIX}{policy}-{source}");
-    if full.len() <= DNS_LABEL_MAX {
-        return full;
-    }
-    let suffix = format!("{:08x}", fnv1a(full.as_bytes()));
-    let keep = DNS_LABEL_MAX - suffix.len() - 1;
-    let head = full[..keep].trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-    format!("{head}-{suffix}")
-}
-
-/// Stable across processes and releases, unlike std's hasher; not for security.
-fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5, |hash, byte| {
-        (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193)
-    })
-}
-
-fn sandbox_labels(policy: &str, source: &str) -> BTreeMap<String, String> {
-    let mut labels = policy_labels(policy);
-    labels.insert(RESTORE_TEST_LABEL.into(), "true".into());
-    labels.insert(RESTORE_TEST_SOURCE_LABEL.into(), source.into());
-    labels
-}
-
-/// The quarantined sandbox: a namespace EnvironmentIsolation recognises as a restore test
-/// (name prefix, label and the policy's uid in an annotation: see
-/// [`is_restore_test_sandbox`]), and a NetworkPolicy denying all traffic to and from its pods.
-pub fn sandbox_objects(
-    owner: &Owner,
-    policy_name: &str,
-    source: &str,
-    sandbox: &str,
-) -> Vec<DesiredObject> {
-    let labels = sandbox_labels(policy_name, source);
-    let namespace = DesiredObject::owned(
-        OwnedKind::Namespace,
-        owner,
-        None,
-        sandbox.to_string(),
-        json!({}),
-    );
-    let mut namespace = namespace.with_labels(&labels);
-    namespace.body["metadata"]["annotations"] = json!({RESTORE_TEST_POLICY_UID: owner.uid});
-    let deny_all = DesiredObject::owned(
-        OwnedKind::NetworkPolicy,
-        owner,
-        Some(sandbox),
-        SANDBOX_DENY_ALL.to_string(),
-        json!({"spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}),
-    );
-    vec![namespace, deny_all.with_labels(&labels)]
-}
-
-/// Named after the moment the test fell due, so every reconcile that plans the same test
-/// names the same Restore, and a repeated create fails with AlreadyExists instead of
-/// starting a second restore.
-pub fn restore_name(owner: &Owner, due: Timestamp) -> String {
-    format!("{}-restore-{}", owner.prefix(), due.as_second())
-}
-
-/// The Velero Restore of `source` from `backup` into `sandbox`.
-pub fn restore_object(
-    owner: &Owner,
-    spec: &crate::api::BackupPolicySpec,
-    backup: &str,
-    source: &str,
-    sandbox: &str,
-    due: Timestamp,
-) -> DesiredObject {
-    let mut labels = policy_labels(&owner.name);
-    labels.insert(RESTORE_TEST_LABEL.into(), "true".into());
-    let fields = json!({"spec": {
-        "backupName": backup,
-        "includedNamespaces": [source],
-        "namespaceMapping": {source: sandbox},
-        "excludedResources": RESTORE_EXCLUDED_RESOURCES,
-    }});
-    DesiredObject::owned(
-        OwnedKind::VeleroRestore,
-        owner,
-        Some(spec.velero_namespace()),
-        restore_name(owner, due),
-        fields,
-    )
-    .with_labels(&labels)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Restore-test planning
-
 /// The one thing the controller should do next for a policy's restore test. Each step is
 /// decided from the Snapshot alone, so a restarted operator picks up where it left off.
 ///
 /// The sandbox and the Restore are created on demand by these steps, not listed among the
 /// policy's desired objects: the controller must not prune owned restore-test Namespaces
-/// (label [`RESTORE_TEST_LABEL`]) or owned Restores; it removes sandboxes only on
+/// (label [`RESTORE_TEST_LABEL`](crate::vocabulary::labels::RESTORE_TEST_LABEL)) or owned Restores; it removes sandboxes only on
 /// [`RestoreTestStep::DeleteSandbox`] and leaves Restores as Velero's record of the test
 /// (ownerReferences clean both up when the policy is deleted).
 #[derive(Clone, Debug, PartialEq)]
 pub enum RestoreTestStep {
     /// Nothing to do: requeue at `next_due` (`Timestamp::MAX` when no test is configured).
     Idle { next_due: Timestamp },
-    /// Apply [`sandbox_objects`]. The Restore waits until the Snapshot shows both: Velero
+    /// Apply [`sandbox_objects`](super::sandbox_objects). The Restore waits until the Snapshot shows both: Velero
     /// keeps an existing namespace's labels, and a restore into a namespace without the
     /// deny-all policy would run production workloads unquarantined.
     CreateSandbox {
@@ -230,7 +41,7 @@ pub enum RestoreTestStep {
         source: String,
         sandbox: String,
     },
-    /// Create (not apply) [`restore_object`] with these arguments; AlreadyExists means an
+    /// Create (not apply) [`restore_object`](super::restore_object) with these arguments; AlreadyExists means an
     /// earlier reconcile already started it.
     StartRestore {
         backup: String,
@@ -508,7 +319,7 @@ fn is_deny_all(policy: &NetworkPolicy) -> bool {
 /// The sandbox of a finished, recorded Restore that still exists, with when the restore
 /// finished. A sandbox created after that belongs to the next test and is left alone, as is
 /// any namespace that is not a sandbox of this policy.
-fn leftover_sandbox(
+pub(super) fn leftover_sandbox(
     snapshot: &Snapshot,
     policy: &str,
     restore: &Restore,
@@ -524,7 +335,3 @@ fn leftover_sandbox(
     let ours = is_own_sandbox(meta, policy, snapshot) && meta.deletion_timestamp.is_none();
     (ours && created <= finished).then_some((sandbox, finished))
 }
-
-#[cfg(test)]
-#[path = "velero_tests.rs"]
-mod tests;

@@ -1,12 +1,24 @@
 use super::*;
 use crate::api::BackupPolicy;
 use crate::api::BackupPolicySpec;
+use crate::api::backup_policy::RestoreTestResult;
 use crate::api::backup_policy::{RestoreTestSpec, Retention};
+use crate::desired::{DesiredObject, OwnedKind, Owner};
+use crate::snapshot::Snapshot;
+use crate::validate::ValidBackupPolicy;
+use crate::velero::Backup;
 use crate::velero::{BackupSpec, BackupStatus, RestoreProgress, RestoreStatus};
+use crate::vocabulary::labels::{POLICY_LABEL, RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID};
 use crate::vocabulary::sandbox::{is_restore_test_sandbox, sandbox_policy_uid};
+use crate::vocabulary::time::later;
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 const POLICY: &str = "prod";
 
@@ -156,6 +168,94 @@ fn restore_maps_source_into_the_sandbox() {
     assert_eq!(
         object.body["metadata"]["labels"][RESTORE_TEST_LABEL],
         "true"
+    );
+}
+
+/// Restored workloads never run production code: pods, jobs, cronjobs and daemonsets are not
+/// restored, and the Restore references the modifiers that scale the rest to zero.
+#[test]
+fn restore_never_starts_restored_workloads() {
+    let object = restore_object(
+        &owner(),
+        &spec(),
+        "b1",
+        "shop",
+        "restore-test-prod-shop",
+        at("2026-03-01T00:00:00Z"),
+    );
+    let restore_spec = &object.body["spec"];
+    let excluded: Vec<&str> = restore_spec["excludedResources"]
+        .as_array()
+        .expect("excludedResources")
+        .iter()
+        .filter_map(|r| r.as_str())
+        .collect();
+    for kind in [
+        "pods",
+        "jobs.batch",
+        "cronjobs.batch",
+        "daemonsets.apps",
+        "horizontalpodautoscalers.autoscaling",
+        "networkpolicies.networking.k8s.io",
+        "ingresses.networking.k8s.io",
+    ] {
+        assert!(
+            excluded.contains(&kind),
+            "{kind} not excluded: {excluded:?}"
+        );
+    }
+    assert_eq!(
+        restore_spec["resourceModifier"],
+        json!({"kind": "configmap", "name": "bp-prod-restore-test-modifiers"})
+    );
+}
+
+#[test]
+fn resource_modifiers_scale_every_replicated_kind_to_zero() {
+    let object = resource_modifiers(&owner(), &spec());
+    assert_eq!(object.kind, OwnedKind::ConfigMap);
+    assert_eq!(object.name, "bp-prod-restore-test-modifiers");
+    assert_eq!(object.namespace.as_deref(), Some("velero"));
+    assert_eq!(object.body["apiVersion"], "v1");
+    assert_eq!(object.body["kind"], "ConfigMap");
+    assert_eq!(
+        object.body["metadata"]["ownerReferences"][0]["uid"],
+        "uid-1"
+    );
+    let data = object.body["data"].as_object().expect("data");
+    assert_eq!(data.len(), 1, "Velero reads exactly one key: {data:?}");
+    let rules: serde_json::Value =
+        serde_norway::from_str(data[MODIFIERS_KEY].as_str().unwrap()).expect("YAML rules");
+    assert_eq!(rules["version"], "v1");
+    let rules = rules["resourceModifierRules"].as_array().expect("rules");
+    let kinds: Vec<&str> = rules
+        .iter()
+        .map(|r| r["conditions"]["groupResource"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["deployments.apps", "statefulsets.apps", "replicasets.apps"]
+    );
+    for rule in rules {
+        assert_eq!(
+            rule["conditions"].as_object().unwrap().len(),
+            1,
+            "no namespace or name condition narrows the rule: {rule}"
+        );
+        assert_eq!(
+            rule["patches"],
+            json!([{"operation": "add", "path": "/spec/replicas", "value": "0"}])
+        );
+    }
+    let mut elsewhere = spec();
+    elsewhere.velero = Some(crate::api::backup_policy::VeleroSpec {
+        namespace: Some("backup-system".into()),
+    });
+    assert_eq!(
+        resource_modifiers(&owner(), &elsewhere)
+            .namespace
+            .as_deref(),
+        Some("backup-system")
     );
 }
 

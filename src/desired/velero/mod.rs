@@ -1,0 +1,32 @@
+//! Owned Velero objects for a BackupPolicy: the Schedule that takes the backups
+//! (`automated-backup`, `backup-retention`), and the quarantined sandbox and Restore of a
+//! restore test (`restore-tested`), planned one step at a time from the Snapshot.
+
+mod restore;
+mod restore_plan;
+mod sandbox;
+mod schedule;
+
+pub use restore::{
+    MODIFIERS_KEY, RESTORE_EXCLUDED_RESOURCES, SCALED_TO_ZERO, modifier_rules, modifiers_name,
+    resource_modifiers, restore_name, restore_object,
+};
+pub use restore_plan::{
+    RETRY_FAILED_TEST_AFTER, RETRY_LATER, RestoreTestStep, next_due, plan_restore_test,
+    restore_result,
+};
+pub use sandbox::{SANDBOX_DENY_ALL, sandbox_name, sandbox_objects};
+pub use schedule::{cron_for_rpo, schedule};
+
+#[cfg(test)]
+use restore_plan::leftover_sandbox;
+
+use crate::vocabulary::labels::POLICY_LABEL;
+use std::collections::BTreeMap;
+
+pub(super) fn policy_labels(policy: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(POLICY_LABEL.to_string(), policy.to_string())])
+}
+
+#[cfg(test)]
+mod tests;

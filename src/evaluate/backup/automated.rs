@@ -1,0 +1,169 @@
+//! `automated-backup`: a Velero Schedule covers every selected namespace at least once per
+//! RPO, and each has a completed backup younger than the RPO.
+
+use super::namespace_ref;
+use crate::catalog::ControlId;
+use crate::evaluate::{ControlOutcome, Violation, selected_namespaces};
+use crate::snapshot::Snapshot;
+use crate::validate::ValidBackupPolicy;
+use crate::velero::Schedule;
+use crate::vocabulary::time::{elapsed, human, human_age, later};
+use crate::vocabulary::velero_view::{
+    VeleroView, attempted_at, backup_phase, belongs_to_policy, includes, qualified,
+};
+use jiff::Timestamp;
+use std::time::Duration;
+
+const FAILED_PHASES: &[&str] = &["Failed", "PartiallyFailed", "FailedValidation"];
+
+pub(super) fn automated_backup(
+    name: &str,
+    spec: &ValidBackupPolicy,
+    velero: &VeleroView,
+    namespaces: &[String],
+    now: Timestamp,
+) -> ControlOutcome {
+    let id = ControlId::AutomatedBackup;
+    let rpo = spec.rpo;
+    let violations = namespaces
+        .iter()
+        .flat_map(|ns| {
+            let object = namespace_ref(velero.snapshot, ns);
+            let schedule = schedule_problem(velero, ns, rpo, now);
+            let freshness = freshness_problem(name, velero, ns, rpo, now);
+            [schedule, freshness]
+                .into_iter()
+                .flatten()
+                .map(move |message| Violation::new(object.clone(), message))
+        })
+        .collect();
+    ControlOutcome::checked(id, namespaces.len(), violations)
+}
+
+/// Why no Schedule covers `namespace` at least once per RPO, or None when one does.
+fn schedule_problem(
+    velero: &VeleroView,
+    namespace: &str,
+    rpo: Duration,
+    now: Timestamp,
+) -> Option<String> {
+    let covering: Vec<&Schedule> = velero
+        .schedules()
+        .filter(|s| includes(&s.spec.template.included_namespaces, namespace))
+        .collect();
+    if covering.is_empty() {
+        return Some(format!(
+            "namespace `{namespace}` is not covered by any Velero Schedule in `{}`",
+            velero.namespace
+        ));
+    }
+    let mut reasons = Vec::new();
+    for schedule in covering {
+        match schedule_interval_problem(schedule, rpo, now) {
+            None => return None,
+            Some(reason) => reasons.push(reason),
+        }
+    }
+    Some(format!(
+        "namespace `{namespace}` has no Schedule within the RPO {}: {}",
+        human(rpo),
+        reasons.join("; ")
+    ))
+}
+
+fn schedule_interval_problem(schedule: &Schedule, rpo: Duration, now: Timestamp) -> Option<String> {
+    let object = qualified(&schedule.metadata);
+    let phase = schedule.status.as_ref().and_then(|s| s.phase.as_deref());
+    if phase == Some("FailedValidation") {
+        return Some(format!("Schedule `{object}` failed Velero's validation"));
+    }
+    let expr = &schedule.spec.schedule;
+    let schedule = match crate::cron::parse(expr) {
+        Ok(schedule) => schedule,
+        Err(error) => return Some(format!("Schedule `{object}`: {error}")),
+    };
+    match schedule.longest_gap(now) {
+        None => Some(format!(
+            "Schedule `{object}` (`{expr}`) never runs: no date matches it in the next five years"
+        )),
+        Some(interval) if interval > rpo => Some(format!(
+            "Schedule `{object}` runs every {}, less often than the RPO",
+            human(interval)
+        )),
+        Some(_) => None,
+    }
+}
+
+/// Why the newest successful backup of `namespace` is missing or too old, or None.
+fn freshness_problem(
+    name: &str,
+    velero: &VeleroView,
+    namespace: &str,
+    rpo: Duration,
+    now: Timestamp,
+) -> Option<String> {
+    let problem = match velero.newest_completed_backup(namespace) {
+        None => format!("namespace `{namespace}` has no completed backup"),
+        Some((backup, at)) => {
+            let age = elapsed(at, now);
+            if age <= rpo {
+                return None;
+            }
+            format!(
+                "newest completed backup `{}` of namespace `{namespace}` is {} old, older than the RPO {}",
+                backup.metadata.name.as_deref().unwrap_or_default(),
+                human_age(age),
+                human(rpo)
+            )
+        }
+    };
+    Some(problem + &failed_attempts_note(name, velero, namespace))
+}
+
+/// When the newest attempt for `namespace` failed, says so and counts the policy's failed
+/// backups: that points at a broken Velero rather than a missing schedule.
+fn failed_attempts_note(name: &str, velero: &VeleroView, namespace: &str) -> String {
+    let newest_attempt = velero
+        .backups()
+        .filter(|b| includes(&b.spec.included_namespaces, namespace))
+        .max_by_key(|b| attempted_at(b));
+    let Some(attempt) = newest_attempt else {
+        return String::new();
+    };
+    let phase = backup_phase(attempt);
+    if !FAILED_PHASES.contains(&phase) {
+        return String::new();
+    }
+    let count = |wanted: &str| {
+        velero
+            .backups()
+            .filter(|b| belongs_to_policy(&b.metadata, name) && backup_phase(b) == wanted)
+            .count()
+    };
+    format!(
+        "; the newest attempt `{}` ended {phase} ({} Failed and {} PartiallyFailed backups of this policy)",
+        attempt.metadata.name.as_deref().unwrap_or_default(),
+        count("Failed"),
+        count("PartiallyFailed"),
+    )
+}
+
+/// The earliest moment a namespace that is fresh now stops being fresh (its newest completed
+/// backup turns older than the RPO): when to evaluate again if nothing else changes.
+pub fn next_deadline(
+    spec: &ValidBackupPolicy,
+    snapshot: &Snapshot,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    if !snapshot.velero.installed {
+        return None;
+    }
+    let rpo = spec.rpo;
+    let velero = VeleroView::new(snapshot, spec);
+    selected_namespaces(&spec.namespace_selector, snapshot)
+        .iter()
+        .filter_map(|ns| velero.newest_completed_backup(ns))
+        .map(|(_, at)| later(at, rpo))
+        .filter(|deadline| *deadline > now)
+        .min()
+}

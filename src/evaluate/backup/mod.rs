@@ -1,0 +1,105 @@
+//! BackupPolicy controls, read from Velero's objects: `automated-backup`, `backup-retention`,
+//! `backup-encryption` and `restore-tested`.
+//!
+//! Velero's objects (Schedules, Backups, Restores, BackupStorageLocations) live in Velero's own
+//! namespace; Velero ignores them anywhere else, so only that namespace is read.
+
+mod automated;
+mod encryption;
+mod restore_tested;
+mod retention;
+
+pub use automated::next_deadline;
+pub use encryption::{ENCRYPTION_KEYS, GENERIC_ENCRYPTION_KEYS, encryption_keys, is_encrypted};
+pub use restore_tested::restore_test_problems;
+
+use super::{ControlOutcome, Evaluation, ObjectRef, Violation, selected_namespaces};
+use crate::api::backup_policy::RestoreTestResult;
+use crate::catalog::ControlId;
+use crate::snapshot::Snapshot;
+use crate::validate::ValidBackupPolicy;
+use crate::vocabulary::velero_view::VeleroView;
+use jiff::Timestamp;
+
+const NOT_INSTALLED: &str = "Velero is not installed (velero.io/v1 is not served)";
+
+pub fn evaluate(
+    name: &str,
+    spec: &ValidBackupPolicy,
+    last_restore_test: Option<&RestoreTestResult>,
+    snapshot: &Snapshot,
+    now: Timestamp,
+) -> Evaluation {
+    let namespaces = selected_namespaces(&spec.namespace_selector, snapshot);
+    let outcomes = if snapshot.velero.installed || snapshot.velero.unreadable.is_some() {
+        let velero = VeleroView::new(snapshot, spec);
+        let outcomes = vec![
+            automated::automated_backup(name, spec, &velero, &namespaces, now),
+            retention::backup_retention(name, spec, &velero, &namespaces),
+            encryption::backup_encryption(spec, &velero),
+            restore_tested::restore_tested(name, spec, last_restore_test, now),
+        ];
+        match &snapshot.velero.unreadable {
+            // Served but unreadable: the controls that read Velero's objects looked at
+            // nothing, so they neither pass nor fail (restore-tested judges the recorded
+            // result of the last test).
+            Some(why) => outcomes
+                .into_iter()
+                .map(|o| match o.applicable && o.id != ControlId::RestoreTested {
+                    true => ControlOutcome::checked(o.id, 0, vec![]).with_check_not_run(why),
+                    false => o,
+                })
+                .collect(),
+            None => outcomes,
+        }
+    } else {
+        velero_missing(name, &namespaces, snapshot)
+    };
+    Evaluation::new(namespaces, outcomes, &spec.exemptions, now).with_excluded(
+        super::excluded_namespaces([&spec.namespace_selector], snapshot),
+    )
+}
+
+/// Without Velero nothing can be proven, so every control fails: automated-backup for each
+/// selected namespace (its unit), the others pointing at the policy. With no namespace
+/// selected, automated-backup points at the policy too: a policy that backs up nothing
+/// while Velero is absent proves nothing either.
+fn velero_missing(name: &str, namespaces: &[String], snapshot: &Snapshot) -> Vec<ControlOutcome> {
+    let finding = || vec![Violation::new(policy_ref(name), NOT_INSTALLED)];
+    let per_namespace: Vec<Violation> = namespaces
+        .iter()
+        .map(|ns| Violation::new(namespace_ref(snapshot, ns), NOT_INSTALLED))
+        .collect();
+    let automated = match per_namespace.is_empty() {
+        true => ControlOutcome::checked(ControlId::AutomatedBackup, 1, finding()),
+        false => {
+            ControlOutcome::checked(ControlId::AutomatedBackup, namespaces.len(), per_namespace)
+        }
+    };
+    vec![
+        automated,
+        ControlOutcome::checked(ControlId::BackupRetention, 1, finding()),
+        ControlOutcome::checked(ControlId::BackupEncryption, 1, finding()),
+        ControlOutcome::checked(ControlId::RestoreTested, 1, finding()),
+    ]
+}
+
+pub(super) fn policy_ref(name: &str) -> ObjectRef {
+    ObjectRef {
+        kind: "BackupPolicy".into(),
+        name: name.into(),
+        ..ObjectRef::default()
+    }
+}
+
+pub(super) fn namespace_ref(snapshot: &Snapshot, namespace: &str) -> ObjectRef {
+    let labels = snapshot
+        .namespace_labels()
+        .find(|(name, _)| *name == namespace)
+        .map(|(_, labels)| labels.clone())
+        .unwrap_or_default();
+    ObjectRef::namespace(namespace, &labels)
+}
+
+#[cfg(test)]
+mod tests;

@@ -237,8 +237,9 @@ async fn without_detect_copied_secrets_the_check_is_not_evaluated() {
     operator.stop().await;
 }
 
-/// The Helm chart's ClusterRole as installed without `copiedSecretDetection`, less the rule
-/// that lets the operator read Velero Backups and BackupStorageLocations, bound to `user`.
+/// The Helm chart's ClusterRole as installed without `copiedSecretDetection`, and its Role in
+/// Velero's namespace less the rule that lets the operator read Velero Backups and
+/// BackupStorageLocations, both bound to `user`.
 fn chart_role_without_secret_and_backup_read(user: &str) {
     let home = std::env::temp_dir().join(format!("baseline-not-run-helm-{}", std::process::id()));
     let out = Command::new(cluster().bin.join("helm"))
@@ -248,6 +249,8 @@ fn chart_role_without_secret_and_backup_read(user: &str) {
             &format!("{REPO}/charts/baseline-operator"),
             "--show-only",
             "templates/clusterrole.yaml",
+            "--show-only",
+            "templates/velero-role.yaml",
         ])
         .env("HELM_CONFIG_HOME", home.join("config"))
         .env("HELM_CACHE_HOME", home.join("cache"))
@@ -270,11 +273,10 @@ fn chart_role_without_secret_and_backup_read(user: &str) {
         !rules.contains("\"secrets\""),
         "the chart's default role reads Secrets: {rules}"
     );
-    let velero_reads = json!(["backups", "backupstoragelocations"]);
-    let rules = role["rules"].as_array_mut().unwrap();
-    let before = rules.len();
-    rules.retain(|rule| rule["resources"] != velero_reads);
-    assert_eq!(rules.len(), before - 1, "one rule reads Backups");
+    assert!(
+        !rules.contains("velero.io"),
+        "Velero rights are a Role in Velero's namespace, not cluster-wide: {rules}"
+    );
     role["metadata"] = json!({"name": user});
     let binding = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
@@ -282,7 +284,26 @@ fn chart_role_without_secret_and_backup_read(user: &str) {
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
     });
-    for object in [role, binding] {
+    let mut velero_role: Value = text
+        .split("\n---")
+        .filter_map(|doc| serde_norway::from_str::<Value>(doc).ok())
+        .find(|doc| doc["kind"] == "Role")
+        .expect("the chart renders a Role in Velero's namespace");
+    let velero_reads = json!(["backups", "backupstoragelocations"]);
+    let velero_rules = velero_role["rules"].as_array_mut().unwrap();
+    let before = velero_rules.len();
+    velero_rules.retain(|rule| rule["resources"] != velero_reads);
+    assert_eq!(velero_rules.len(), before - 1, "one rule reads Backups");
+    velero_role["metadata"] = json!({"name": user, "namespace": "velero"});
+    let velero_binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": user, "namespace": "velero"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": user},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    });
+    // Velero's namespace may not exist yet in this cluster; a second create is refused, fine.
+    cluster().kubectl(&["create", "namespace", "velero"]);
+    for object in [role, binding, velero_role, velero_binding] {
         cluster()
             .apply_yaml(&serde_json::to_string(&object).unwrap())
             .expect("RBAC");

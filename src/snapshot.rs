@@ -4,7 +4,6 @@
 //! command fills it from manifest files. Evaluation never sees a client.
 
 use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
-use crate::velero::{Backup, BackupStorageLocation, Restore, Schedule};
 use k8s_openapi::api::core::v1::{Namespace, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
@@ -53,9 +52,10 @@ impl std::fmt::Display for SecretDigest {
 /// Every kind the controls read in full, declared once as `field: Type`. The Snapshot's
 /// fields, the operator's reflector stores (`controller::stores`) and the offline audit's
 /// reader (`audit::snapshot`) are generated from this list by passing a macro to it, so that
-/// adding an input to a control is one line here. (ConfigMaps, read as metadata only,
-/// Secrets, read as digests, Velero's kinds, discovered once served, and the operator's own
-/// kinds are declared beside it where they are read differently.)
+/// adding an input to a control is one line here. Velero's kinds have a list of their own,
+/// [`velero_kinds`], because they are watched in Velero's namespace once its API is served.
+/// (ConfigMaps, read as metadata only, Secrets, read as keyed digests, and the operator's own
+/// three kinds are each read in a form of their own, beside these lists.)
 macro_rules! watched_kinds {
     ($with:ident) => {
         $with! {
@@ -211,18 +211,36 @@ impl<T> Observed<Vec<T>> {
     }
 }
 
-/// Velero's objects, and whether its API is served at all.
-#[derive(Clone, Debug, Default)]
-pub struct VeleroSnapshot {
-    pub installed: bool,
-    /// Why Velero's objects cannot be read although its API is served (e.g. listing Backups is
-    /// forbidden): its controls then did not run, which is not "no backups".
-    pub unreadable: Option<String>,
-    pub schedules: Vec<Arc<Schedule>>,
-    pub backups: Vec<Arc<Backup>>,
-    pub restores: Vec<Arc<Restore>>,
-    pub storage_locations: Vec<Arc<BackupStorageLocation>>,
+/// Velero's kinds the controls read, declared once as `field: Type`, like
+/// [`watched_kinds`]: the fields of [`VeleroSnapshot`], the operator's Velero reflectors and
+/// its list-permission probe (`controller::stores`), and the offline audit's reader are
+/// generated from this list.
+macro_rules! velero_kinds {
+    ($with:ident) => {
+        $with! {
+            schedules: crate::velero::Schedule,
+            backups: crate::velero::Backup,
+            restores: crate::velero::Restore,
+            storage_locations: crate::velero::BackupStorageLocation,
+        }
+    };
 }
+pub(crate) use velero_kinds;
+
+macro_rules! velero_snapshot_struct {
+    ($($field:ident: $ty:ty,)*) => {
+        /// Velero's objects, and whether its API is served at all.
+        #[derive(Clone, Debug, Default)]
+        pub struct VeleroSnapshot {
+            pub installed: bool,
+            /// Why Velero's objects cannot be read although its API is served (e.g. listing
+            /// Backups is forbidden): its controls then did not run, which is not "no backups".
+            pub unreadable: Option<String>,
+            $(pub $field: Vec<Arc<$ty>>,)*
+        }
+    };
+}
+velero_kinds!(velero_snapshot_struct);
 
 /// Anything that carries a pod spec: a bare Pod or a workload's pod template.
 #[derive(Clone, Copy, Debug)]

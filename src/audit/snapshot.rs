@@ -53,16 +53,35 @@ macro_rules! watched_reader {
 }
 crate::snapshot::watched_kinds!(watched_reader);
 
-/// The kinds the controls read besides the watched ones, with the one apiVersion the audit
-/// understands for each.
-const READ_OTHERWISE: &[(&str, &str)] = &[
-    ("ConfigMap", "v1"),
-    ("Secret", "v1"),
-    ("Schedule", "velero.io/v1"),
-    ("Backup", "velero.io/v1"),
-    ("Restore", "velero.io/v1"),
-    ("BackupStorageLocation", "velero.io/v1"),
-];
+macro_rules! velero_reader {
+    ($($field:ident: $ty:ty,)*) => {
+        /// The kinds of [`crate::snapshot::velero_kinds`] as (kind, apiVersion).
+        fn velero_read() -> Vec<(&'static str, &'static str)> {
+            use kube::Resource;
+            let name = |text: std::borrow::Cow<'static, str>| match text {
+                std::borrow::Cow::Borrowed(text) => text,
+                std::borrow::Cow::Owned(text) => String::leak(text),
+            };
+            vec![$((name(<$ty>::kind(&())), name(<$ty>::api_version(&()))),)*]
+        }
+
+        /// Adds `doc` to its Velero field when it is one of Velero's kinds the controls read;
+        /// false when it is not.
+        fn push_velero(s: &mut Snapshot, doc: &Document) -> Result<bool, AuditError> {
+            use kube::Resource;
+            $(if doc.kind == <$ty>::kind(&()) && doc.api_version == <$ty>::api_version(&()) {
+                s.velero.$field.push(Arc::new(doc.typed()?));
+                return Ok(true);
+            })*
+            Ok(false)
+        }
+    };
+}
+crate::snapshot::velero_kinds!(velero_reader);
+
+/// The kinds the controls read in another form (metadata only, a keyed digest), with the one
+/// apiVersion the audit understands for each.
+const READ_OTHERWISE: &[(&str, &str)] = &[("ConfigMap", "v1"), ("Secret", "v1")];
 
 /// API groups of Kubernetes itself (current and removed) and of Velero: a judged kind in one of
 /// these at another apiVersion is the kind the controls mean, in a form the audit cannot read.
@@ -85,9 +104,11 @@ pub(super) fn group_of(api_version: &str) -> &str {
 
 /// The apiVersion the audit reads `doc.kind` at, when `doc` is that kind at another one.
 fn unreadable_version(doc: &Document) -> Option<&'static str> {
+    let velero = velero_read();
     let (_, known) = WATCHED
         .iter()
         .chain(READ_OTHERWISE)
+        .chain(&velero)
         .find(|(kind, _)| *kind == doc.kind)?;
     let group = group_of(&doc.api_version);
     (*known != doc.api_version && (group == group_of(known) || KNOWN_GROUPS.contains(&group)))
@@ -109,10 +130,6 @@ pub fn build_snapshot(
     default_namespace: &str,
     velero_installed: bool,
 ) -> Result<(Snapshot, Skipped), AuditError> {
-    fn push<T: DeserializeOwned>(list: &mut Vec<Arc<T>>, doc: &Document) -> Result<(), AuditError> {
-        list.push(Arc::new(doc.typed()?));
-        Ok(())
-    }
     let mut s = Snapshot::default();
     let mut skipped = Skipped::default();
     s.velero.installed = velero_installed;
@@ -137,7 +154,7 @@ pub fn build_snapshot(
             }
         }
         let d = &doc;
-        if push_watched(&mut s, d)? {
+        if push_watched(&mut s, d)? || push_velero(&mut s, d)? {
             continue;
         }
         match (d.api_version.as_str(), d.kind.as_str()) {
@@ -154,10 +171,6 @@ pub fn build_snapshot(
                 }));
             }
             ("v1", "Secret") => secrets.push(Arc::new(secret_digest(d, &key)?)),
-            ("velero.io/v1", "Schedule") => push(&mut s.velero.schedules, d)?,
-            ("velero.io/v1", "Backup") => push(&mut s.velero.backups, d)?,
-            ("velero.io/v1", "Restore") => push(&mut s.velero.restores, d)?,
-            ("velero.io/v1", "BackupStorageLocation") => push(&mut s.velero.storage_locations, d)?,
             _ => match unreadable_version(d) {
                 Some(known) => {
                     return Err(AuditError::UnknownApiVersion {

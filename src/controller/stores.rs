@@ -6,7 +6,6 @@ pub use super::trigger::Trigger;
 use super::watch_health::WatchHealth;
 use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
 use crate::snapshot::{CustomResources, ObjectMetaOnly, Snapshot, VeleroSnapshot};
-use crate::velero::{Backup, BackupStorageLocation, Restore, Schedule};
 use futures::{FutureExt, TryStreamExt};
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
@@ -86,16 +85,82 @@ async fn wait_until_served(client: &Client, group_version: &str, plural: &str) {
     }
 }
 
-#[derive(Clone)]
-pub struct VeleroStores {
-    pub schedules: Store<Schedule>,
-    pub backups: Store<Backup>,
-    pub restores: Store<Restore>,
-    pub storage_locations: Store<BackupStorageLocation>,
-    /// The operator's own ConfigMaps in Velero's namespace (restore-test resource modifiers),
-    /// whole, for drift repair; others' ConfigMaps there are not read.
-    pub config_maps: Store<ConfigMap>,
+/// Velero's stores, one per kind of [`crate::snapshot::velero_kinds`], all in Velero's
+/// namespace, plus the operator's own ConfigMaps there.
+macro_rules! velero_stores {
+    ($($field:ident: $ty:ty,)*) => {
+        #[derive(Clone)]
+        pub struct VeleroStores {
+            $(pub $field: Store<$ty>,)*
+            /// The operator's own ConfigMaps in Velero's namespace (restore-test resource
+            /// modifiers), whole, for drift repair; others' ConfigMaps there are not read.
+            pub config_maps: Store<ConfigMap>,
+        }
+
+        impl VeleroStores {
+            fn start(
+                client: &Client,
+                namespace: &str,
+                triggers: &broadcast::Sender<Trigger>,
+                health: &WatchHealth,
+            ) -> Self {
+                let all = watcher::Config::default().any_semantic();
+                Self {
+                    $($field: reflect(
+                        Api::namespaced(client.clone(), namespace),
+                        all.clone(),
+                        triggers,
+                        health,
+                    ),)*
+                    config_maps: reflect(
+                        Api::namespaced(client.clone(), namespace),
+                        owned_only(),
+                        triggers,
+                        health,
+                    ),
+                }
+            }
+
+            async fn wait_until_ready(&self) {
+                let _ = futures::future::join_all([
+                    $(self.$field.wait_until_ready().boxed(),)*
+                    self.config_maps.wait_until_ready().boxed(),
+                ])
+                .await;
+            }
+
+            fn snapshot(&self) -> VeleroSnapshot {
+                VeleroSnapshot {
+                    installed: true,
+                    unreadable: None,
+                    $($field: self.$field.state(),)*
+                }
+            }
+        }
+
+        /// The first Velero kind the operator may not list in `namespace` (the modifier
+        /// ConfigMaps included), with the API server's refusal.
+        async fn unlistable_velero_kind(client: &Client, namespace: &str) -> Option<String> {
+            let refusals = [
+                $((
+                    <$ty as Resource>::plural(&()).into_owned(),
+                    list_refused::<$ty>(client, namespace).await,
+                ),)*
+                ("configmaps".to_string(), list_refused::<ConfigMap>(client, namespace).await),
+            ];
+            refusals
+                .into_iter()
+                .find_map(|(plural, error)| match error {
+                    Some(kube::Error::Api(status)) if status.code == 403 => Some(format!(
+                        "the velero.io/v1 API is served but the operator may not list {plural} in namespace {namespace}: {}",
+                        status.message
+                    )),
+                    _ => None,
+                })
+        }
+    };
 }
+crate::snapshot::velero_kinds!(velero_stores);
 
 /// Polls discovery until `velero.io/v1` is served, then starts Velero's reflectors and
 /// triggers every resource, so a BackupPolicy recovers by itself once Velero is installed.
@@ -128,83 +193,14 @@ fn discover_velero(
                 tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
                 continue;
             }
-            let all = watcher::Config::default().any_semantic();
-            let stores = VeleroStores {
-                schedules: reflect(
-                    Api::namespaced(client.clone(), &namespace),
-                    all.clone(),
-                    &triggers,
-                    &health,
-                ),
-                backups: reflect(
-                    Api::namespaced(client.clone(), &namespace),
-                    all.clone(),
-                    &triggers,
-                    &health,
-                ),
-                restores: reflect(
-                    Api::namespaced(client.clone(), &namespace),
-                    all.clone(),
-                    &triggers,
-                    &health,
-                ),
-                storage_locations: reflect(
-                    Api::namespaced(client.clone(), &namespace),
-                    all,
-                    &triggers,
-                    &health,
-                ),
-                config_maps: reflect(
-                    Api::namespaced(client.clone(), &namespace),
-                    owned_only(),
-                    &triggers,
-                    &health,
-                ),
-            };
-            let _ = futures::future::join5(
-                stores.schedules.wait_until_ready(),
-                stores.backups.wait_until_ready(),
-                stores.restores.wait_until_ready(),
-                stores.storage_locations.wait_until_ready(),
-                stores.config_maps.wait_until_ready(),
-            )
-            .await;
+            let stores = VeleroStores::start(&client, &namespace, &triggers, &health);
+            stores.wait_until_ready().await;
             let _ = cell.set(stores);
             tracing::info!("Velero API found; watching its objects");
             let _ = triggers.send(Trigger { namespace: None });
             return;
         }
     });
-}
-
-/// The first Velero kind the operator may not list in `namespace`, with the API server's
-/// refusal.
-async fn unlistable_velero_kind(client: &Client, namespace: &str) -> Option<String> {
-    let refusals = [
-        (
-            "schedules",
-            list_refused::<Schedule>(client, namespace).await,
-        ),
-        ("backups", list_refused::<Backup>(client, namespace).await),
-        ("restores", list_refused::<Restore>(client, namespace).await),
-        (
-            "backupstoragelocations",
-            list_refused::<BackupStorageLocation>(client, namespace).await,
-        ),
-        (
-            "configmaps",
-            list_refused::<ConfigMap>(client, namespace).await,
-        ),
-    ];
-    refusals
-        .into_iter()
-        .find_map(|(plural, error)| match error {
-            Some(kube::Error::Api(status)) if status.code == 403 => Some(format!(
-                "the velero.io/v1 API is served but the operator may not list {plural} in namespace {namespace}: {}",
-                status.message
-            )),
-            _ => None,
-        })
 }
 
 /// Why listing `K` in `namespace` fails, if it does.
@@ -499,14 +495,7 @@ macro_rules! stores_for {
                         ),
                     },
                     velero: match self.velero.get() {
-                        Some(v) => VeleroSnapshot {
-                            installed: true,
-                            unreadable: None,
-                            schedules: v.schedules.state(),
-                            backups: v.backups.state(),
-                            restores: v.restores.state(),
-                            storage_locations: v.storage_locations.state(),
-                        },
+                        Some(v) => v.snapshot(),
                         None => VeleroSnapshot {
                             unreadable: self
                                 .velero_unreadable

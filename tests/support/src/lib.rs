@@ -2,9 +2,10 @@
 //! helpers to wait for conditions.
 //!
 //! The control plane is the project's own (tests/cluster/up): etcd, kube-apiserver and
-//! kube-controller-manager. There is no kubelet or scheduler (but see `node_cluster`), so Pods are stored but never run;
+//! kube-controller-manager. There is no kubelet or scheduler, so Pods are stored but never run;
 //! the tests assert on API objects, admission decisions and operator status, never on running
-//! containers. Set `BASELINE_TEST_KUBECONFIG` to reuse a cluster that is already up.
+//! containers (except the node tests, through `node_cluster`). Set `BASELINE_TEST_KUBECONFIG`
+//! to reuse a cluster that is already up.
 
 use baseline_operator::controller::{self, RunConfig};
 use baseline_operator::telemetry::{Health, Metrics};

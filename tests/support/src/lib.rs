@@ -4,7 +4,8 @@
 //! The control plane is the project's own (tests/cluster/up): etcd, kube-apiserver and
 //! kube-controller-manager. There is no kubelet or scheduler, so Pods are stored but never run;
 //! the tests assert on API objects, admission decisions and operator status, never on running
-//! containers. Set `BASELINE_TEST_KUBECONFIG` to reuse a cluster that is already up.
+//! containers (except the node tests, through `node_cluster`). Set `BASELINE_TEST_KUBECONFIG`
+//! to reuse a cluster that is already up.
 
 use baseline_operator::controller::{self, RunConfig};
 use baseline_operator::telemetry::{Health, Metrics};
@@ -30,13 +31,32 @@ static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 /// The shared control plane, started on first use and stopped by its watchdog when the test
 /// process exits.
 pub fn cluster() -> &'static Cluster {
-    CLUSTER.get_or_init(|| {
+    CLUSTER.get_or_init(|| start_cluster(false))
+}
+
+/// The shared cluster with a real node (`tests/cluster/up --with-node`): pods run and
+/// NetworkPolicies are enforced. Only the node test binary calls this first; with
+/// `BASELINE_TEST_KUBECONFIG` the given cluster must have been started with `--with-node`.
+pub fn node_cluster() -> &'static Cluster {
+    let cluster = CLUSTER.get_or_init(|| start_cluster(true));
+    let nodes = cluster.kubectl_ok(&["get", "nodes", "-o", "name"]);
+    assert!(
+        !nodes.trim().is_empty(),
+        "this cluster has no node: start it with tests/cluster/up --with-node"
+    );
+    cluster
+}
+
+fn start_cluster(with_node: bool) -> Cluster {
+    {
         let kubeconfig = match std::env::var("BASELINE_TEST_KUBECONFIG") {
             Ok(path) => PathBuf::from(path),
             Err(_) => {
                 let state =
                     std::env::temp_dir().join(format!("baseline-e2e-{}", std::process::id()));
+                let node_args: &[&str] = if with_node { &["--with-node"] } else { &[] };
                 let out = Command::new(Path::new(REPO).join("tests/cluster/up"))
+                    .args(node_args)
                     .arg("--watch-pid")
                     .arg(std::process::id().to_string())
                     .arg(&state)
@@ -73,7 +93,7 @@ pub fn cluster() -> &'static Cluster {
             "crd/environmentisolations.security.baseline.dev",
         ]);
         cluster
-    })
+    }
 }
 
 impl Cluster {

@@ -1,0 +1,12 @@
+//! Tests on a real node (`tests/cluster/up --with-node`): pods run, NetworkPolicies are
+//! enforced by kube-router's firewall, the operator runs as a pod from the chart.
+//! Its own test binary behind the `node-tests` feature (`cargo test --features node-tests
+//! --test node`), run by `.ci/run` after the main suite, so a plain `cargo test` stays fast
+//! and needs no root, containerd or kubelet.
+
+mod network;
+mod pods;
+/// The shared test support crate (tests/support), under the name the test modules use.
+mod support {
+    pub use baseline_test_support::*;
+}

@@ -165,6 +165,9 @@ async fn chart_runs_the_operator_as_pods_and_fails_over() {
     let client = client().await;
     let tag = operator_image();
     let chart = Path::new(REPO).join("charts/baseline-operator");
+    // The chart's Velero rights are a Role in Velero's namespace, which must exist; a second
+    // create is refused, which is fine.
+    cluster().kubectl(&["create", "namespace", "velero"]);
     let out = helm(&[
         "upgrade",
         "--install",

@@ -9,7 +9,6 @@ use baseline_operator::evidence::Bundle;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams};
 use serde_json::{Value, json};
-use std::process::Command;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_baseline-operator");
@@ -26,6 +25,16 @@ fn pod(ns: &str, name: &str, image: &str, labels: &str, finalizer: bool) -> Stri
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}{finalizers}}}\nspec:\n  containers: [{{name: app, image: \"{image}\"}}]\n"
     )
+}
+
+/// The bundle `evidence` exports from the shared cluster, read back: evidence.json and
+/// evidence.md.
+fn exported_bundle() -> (Bundle, String) {
+    let out = tempfile::tempdir().unwrap();
+    export_evidence(BIN, out.path());
+    let json = std::fs::read(out.path().join("evidence.json")).unwrap();
+    let md = std::fs::read_to_string(out.path().join("evidence.md")).unwrap();
+    (serde_json::from_slice(&json).unwrap(), md)
 }
 
 fn control<'a>(sb: &'a SecurityBaseline, id: &str) -> &'a ControlResult {
@@ -157,21 +166,7 @@ async fn every_figure_in_the_bundle_traces_to_the_objects_behind_it() {
     })
     .await;
 
-    let out = tempfile::tempdir().unwrap();
-    let run = Command::new(BIN)
-        .args(["evidence", "--out"])
-        .arg(out.path())
-        .env("KUBECONFIG", &cluster().kubeconfig)
-        .output()
-        .expect("running baseline-operator evidence");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let bundle: Bundle =
-        serde_json::from_slice(&std::fs::read(out.path().join("evidence.json")).unwrap()).unwrap();
-    let md = std::fs::read_to_string(out.path().join("evidence.md")).unwrap();
+    let (bundle, md) = exported_bundle();
     let resource = bundle
         .resources
         .iter()
@@ -328,21 +323,7 @@ async fn cluster_scoped_findings_beyond_the_status_sample_are_all_in_the_bundle(
     })
     .await;
 
-    let out = tempfile::tempdir().unwrap();
-    let run = Command::new(BIN)
-        .args(["evidence", "--out"])
-        .arg(out.path())
-        .env("KUBECONFIG", &cluster().kubeconfig)
-        .output()
-        .expect("running baseline-operator evidence");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let bundle: Bundle =
-        serde_json::from_slice(&std::fs::read(out.path().join("evidence.json")).unwrap()).unwrap();
-    let md = std::fs::read_to_string(out.path().join("evidence.md")).unwrap();
+    let (bundle, md) = exported_bundle();
     assert!(bundle.policy_reports.cluster_served);
     let resource = bundle
         .resources

@@ -178,17 +178,7 @@ async fn operator_status_matches_audit_and_evidence_exports_it() {
 
     // (c) the evidence bundle of the same cluster.
     let out = tempfile::tempdir().unwrap();
-    let run = Command::new(BIN)
-        .args(["evidence", "--out"])
-        .arg(out.path())
-        .env("KUBECONFIG", &cluster().kubeconfig)
-        .output()
-        .expect("running baseline-operator evidence");
-    assert!(
-        run.status.success(),
-        "evidence failed: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    export_evidence(BIN, out.path());
     let json = std::fs::read(out.path().join("evidence.json")).unwrap();
     let md = std::fs::read_to_string(out.path().join("evidence.md")).unwrap();
     let sums = std::fs::read_to_string(out.path().join("SHA256SUMS")).unwrap();

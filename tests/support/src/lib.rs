@@ -321,6 +321,22 @@ where
     }
 }
 
+/// Runs `bin evidence --out <out>` against the shared cluster, as an auditor would, and fails
+/// the test if it does not succeed. `bin` is the test's `CARGO_BIN_EXE_baseline-operator`.
+pub fn export_evidence(bin: &str, out: &Path) {
+    let run = Command::new(bin)
+        .args(["evidence", "--out"])
+        .arg(out)
+        .env("KUBECONFIG", &cluster().kubeconfig)
+        .output()
+        .expect("running baseline-operator evidence");
+    assert!(
+        run.status.success(),
+        "evidence failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 /// Waits until the in-process operator has stopped writing (no write for two seconds), so that
 /// what a test does next is judged against a converged state the operator has seen.
 pub async fn settle_writes() {

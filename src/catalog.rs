@@ -529,7 +529,7 @@ pub static CATALOG: &[Control] = &[
         id: HighAvailability,
         title: "High availability",
         kind: SecurityBaseline,
-        checks: "Deployments and StatefulSets run enough replicas, have a PodDisruptionBudget and probes",
+        checks: "Deployments and StatefulSets have enough Ready replicas (not just requested ones), have a PodDisruptionBudget and probes",
         counts: "Deployments and StatefulSets in selected namespaces",
         frameworks: &[
             // judgement (the source cites no ISO number): replicas and disruption budgets are

@@ -252,6 +252,9 @@ pub struct PodCarrier<'a> {
     pub spec: &'a PodSpec,
     /// Desired replicas for Deployments and StatefulSets.
     pub replicas: Option<i32>,
+    /// Replicas the workload controller reports Ready (`status.readyReplicas`; none reported
+    /// counts as zero), for Deployments and StatefulSets.
+    pub ready_replicas: Option<i32>,
 }
 
 impl PodCarrier<'_> {
@@ -311,6 +314,12 @@ impl Snapshot {
                     pod_meta: spec.template.metadata.as_ref().unwrap_or(&EMPTY_META),
                     spec: spec.template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC),
                     replicas: Some(spec.replicas.unwrap_or(1)),
+                    ready_replicas: Some(
+                        d.status
+                            .as_ref()
+                            .and_then(|st| st.ready_replicas)
+                            .unwrap_or(0),
+                    ),
                 });
             }
         }
@@ -323,6 +332,12 @@ impl Snapshot {
                     pod_meta: spec.template.metadata.as_ref().unwrap_or(&EMPTY_META),
                     spec: spec.template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC),
                     replicas: Some(spec.replicas.unwrap_or(1)),
+                    ready_replicas: Some(
+                        s.status
+                            .as_ref()
+                            .and_then(|st| st.ready_replicas)
+                            .unwrap_or(0),
+                    ),
                 });
             }
         }
@@ -335,6 +350,7 @@ impl Snapshot {
                     pod_meta: spec.template.metadata.as_ref().unwrap_or(&EMPTY_META),
                     spec: spec.template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC),
                     replicas: None,
+                    ready_replicas: None,
                 });
             }
         }
@@ -349,6 +365,7 @@ impl Snapshot {
                     pod_meta: spec.template.metadata.as_ref().unwrap_or(&EMPTY_META),
                     spec: spec.template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC),
                     replicas: None,
+                    ready_replicas: None,
                 });
             }
         }
@@ -361,6 +378,7 @@ impl Snapshot {
                     pod_meta: template.metadata.as_ref().unwrap_or(&EMPTY_META),
                     spec: template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC),
                     replicas: None,
+                    ready_replicas: None,
                 });
             }
         }
@@ -375,6 +393,7 @@ impl Snapshot {
                     pod_meta: &p.metadata,
                     spec,
                     replicas: None,
+                    ready_replicas: None,
                 });
             }
         }

@@ -203,6 +203,8 @@ pub struct AccessSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AvailabilitySpec {
+    /// Each Deployment and StatefulSet must ask for at least this many replicas and have at
+    /// least this many Ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000))]
     pub min_replicas: Option<i32>,

@@ -70,13 +70,23 @@ pub fn availability(
     let mut violations = Vec::new();
     for carrier in &carriers {
         let object = ObjectRef::of_carrier(carrier);
-        if let (Some(min), Some(replicas)) = (spec.min_replicas, carrier.replicas)
-            && replicas < min
-        {
-            violations.push(Violation::new(
-                object.clone(),
-                format!("runs {replicas} replica(s), fewer than the required {min}"),
-            ));
+        if let (Some(min), Some(replicas)) = (spec.min_replicas, carrier.replicas) {
+            if replicas < min {
+                violations.push(Violation::new(
+                    object.clone(),
+                    format!("runs {replicas} replica(s), fewer than the required {min}"),
+                ));
+            } else if let Some(ready) = carrier.ready_replicas
+                && ready < min
+            {
+                // Asking for enough replicas is not having them: pods that never schedule,
+                // crash or fail their readiness probe leave the service as fragile as one
+                // replica would. The spec finding above already covers a short spec.
+                violations.push(Violation::new(
+                    object.clone(),
+                    format!("has {ready} Ready replica(s), fewer than the required {min}"),
+                ));
+            }
         }
         if spec.require_pod_disruption_budget {
             let pod_labels = carrier.pod_meta.labels.clone().unwrap_or_default();
@@ -186,6 +196,10 @@ mod tests {
     }
 
     fn deployment(name: &str, replicas: i32, probes: bool) -> Arc<Deployment> {
+        ready_deployment(name, replicas, probes, replicas)
+    }
+
+    fn ready_deployment(name: &str, replicas: i32, probes: bool, ready: i32) -> Arc<Deployment> {
         let mut container = json!({"name": "web", "image": "registry.example.com/web:1"});
         if probes {
             container["readinessProbe"] = json!({"httpGet": {"path": "/ready", "port": 8080}});
@@ -202,6 +216,7 @@ mod tests {
                         "spec": {"containers": [container]},
                     },
                 },
+                "status": {"replicas": replicas, "readyReplicas": ready},
             }))
             .unwrap(),
         )
@@ -259,5 +274,38 @@ mod tests {
             findings(&snapshot),
             ["sturdy: no PodDisruptionBudget covers its pods"]
         );
+    }
+
+    #[test]
+    fn replicas_asked_for_but_not_ready_are_not_availability() {
+        let budgets = vec![pdb("sturdy")];
+        let snapshot = Snapshot {
+            deployments: vec![ready_deployment("sturdy", 3, true, 1)],
+            pod_disruption_budgets: budgets.clone(),
+            ..Default::default()
+        };
+        assert_eq!(
+            findings(&snapshot),
+            ["sturdy: has 1 Ready replica(s), fewer than the required 2"]
+        );
+        // No status at all (never scheduled, or no node): nothing is Ready.
+        let mut unreported = (*deployment("sturdy", 3, true)).clone();
+        unreported.status = None;
+        let snapshot = Snapshot {
+            deployments: vec![Arc::new(unreported)],
+            pod_disruption_budgets: budgets.clone(),
+            ..Default::default()
+        };
+        assert_eq!(
+            findings(&snapshot),
+            ["sturdy: has 0 Ready replica(s), fewer than the required 2"]
+        );
+        // Two of three Ready meets a minimum of two (a rolling update may take one down).
+        let snapshot = Snapshot {
+            deployments: vec![ready_deployment("sturdy", 3, true, 2)],
+            pod_disruption_budgets: budgets,
+            ..Default::default()
+        };
+        assert_eq!(findings(&snapshot), Vec::<String>::new());
     }
 }

@@ -564,6 +564,9 @@ async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
         "Deployment old-ui: container `app` lacks a readiness or liveness probe",
         "Deployment old-ui: no PodDisruptionBudget covers its pods",
         "Deployment old-ui: runs 1 replica(s), fewer than the required 2",
+        // This cluster has no node, so nothing is ever Ready: asking for two replicas is not
+        // having them (tests/node/availability.rs shows it passing once they run).
+        "Deployment sturdy: has 0 Ready replica(s), fewer than the required 2",
     ];
     for mode in ["Audit", "Enforce"] {
         apply_cr::<SecurityBaseline>(&client, name, spec(mode)).await;
@@ -575,11 +578,11 @@ async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
         let c = control(&sb, "high-availability");
         assert_eq!(findings(c), expected, "{mode}");
         assert_eq!(c.checked, 4, "{mode}");
-        // Objects, not findings: fragile and old-ui fail (three findings each), batch-ui
-        // breaks all three rules and all three are waived.
-        assert_eq!(c.failed, 2, "{mode}");
+        // Objects, not findings: fragile and old-ui fail (three findings each), sturdy on
+        // readiness alone; batch-ui breaks all three spec rules and all three are waived.
+        assert_eq!(c.failed, 3, "{mode}");
         assert_eq!(c.exempted, 1, "{mode}");
-        assert_eq!((c.failed_findings, c.exempted_findings), (6, 3), "{mode}");
+        assert_eq!((c.failed_findings, c.exempted_findings), (7, 3), "{mode}");
         assert_eq!(condition(&sb, "HighAvailability").status, "False");
     }
     // Report only: the operator scales nothing, adds no budget, and rejects nothing.
@@ -602,16 +605,21 @@ async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
     })
     .await;
 
-    // Compliant workloads pass; the exempted one stays counted as exempted.
+    // With the spec-level failures gone, what is left is readiness alone (no node runs the
+    // pods here); the exempted one stays counted as exempted.
     for object in ["fragile", "another-single", "old-ui"] {
         cluster().kubectl_ok(&["delete", "deployment", object, "-n", &ns]);
     }
-    let sb = wait_status(&api, name, "high-availability exempt", |sb| {
-        control(sb, "high-availability").state == ControlState::Exempt
+    let sb = wait_status(&api, name, "only readiness left", |sb| {
+        control(sb, "high-availability").checked == 2
     })
     .await;
     let c = control(&sb, "high-availability");
-    assert_eq!((c.checked, c.failed, c.exempted), (2, 0, 1));
+    assert_eq!(
+        findings(c),
+        ["Deployment sturdy: has 0 Ready replica(s), fewer than the required 2"]
+    );
+    assert_eq!((c.checked, c.failed, c.exempted), (2, 1, 1));
     assert_eq!(c.exempted_findings, 3);
     delete_baseline(&api, name).await;
 }

@@ -4,6 +4,7 @@
 //! --test node`), run by `.ci/run` after the main suite, so a plain `cargo test` stays fast
 //! and needs no root, containerd or kubelet.
 
+mod availability;
 mod network;
 mod pods;
 /// The shared test support crate (tests/support), under the name the test modules use.

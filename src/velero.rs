@@ -24,6 +24,9 @@ pub struct ScheduleSpec {
     pub template: BackupSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_owner_references_in_backup: Option<bool>,
+    /// A paused Schedule makes no backups, whatever its cron says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -48,6 +51,24 @@ pub struct ScheduleStatus {
 pub struct BackupSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub included_namespaces: Vec<String>,
+    // What narrows a backup to less than a whole namespace; coverage reads them
+    // (`velero_view::coverage`), so a backup of only some of a namespace never counts for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_namespaces: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub included_resources: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_resources: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub included_namespace_scoped_resources: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excluded_namespace_scoped_resources: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub or_label_selectors: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_snapshot_locations: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +153,9 @@ pub struct RestoreProgress {
 pub struct BackupStorageLocationSpec {
     #[serde(default)]
     pub provider: String,
+    /// The location Backups without one go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<bool>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,
 }

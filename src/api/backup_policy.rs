@@ -165,6 +165,19 @@ pub struct RestoreTestResult {
     pub items: Option<i64>,
     /// `Running`, `Passed` or `Failed`.
     pub result: String,
+    /// Why it failed, for machines: `RTOExceeded`, `RestoreFailed`, `NotRunByVelero`,
+    /// `ContentMismatch` or `TooFewItems` (the first that applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The namespace whose backup was restored (tests rotate through the selected ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Backed-up objects of that namespace found again in the sandbox, out of those the
+    /// operator could look for (`verifiedOf`); the rest are judged by Velero's own record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_of: Option<i64>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
 }

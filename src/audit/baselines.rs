@@ -12,7 +12,7 @@ pub enum Baseline {
     BackupPolicy {
         name: String,
         spec: Box<ValidBackupPolicy>,
-        last_restore_test: Option<RestoreTestResult>,
+        last_restore_test: Option<Box<RestoreTestResult>>,
     },
     EnvironmentIsolation {
         name: String,
@@ -47,7 +47,9 @@ impl Baseline {
                 name,
                 spec,
                 last_restore_test,
-            } => evaluate::backup::evaluate(name, spec, last_restore_test.as_ref(), snapshot, now),
+            } => {
+                evaluate::backup::evaluate(name, spec, last_restore_test.as_deref(), snapshot, now)
+            }
             Self::EnvironmentIsolation { name, spec } => {
                 evaluate::isolation::evaluate(name, spec, snapshot, now)
             }
@@ -126,12 +128,14 @@ pub fn parse_baselines(
                 let spec: BackupPolicySpec = spec()?.typed().map_err(prefixed)?;
                 let spec = validate::backup_policy::validate(&spec, now).map_err(first_problem)?;
                 let last_restore_test = match doc.value["status"].get("lastRestoreTest") {
-                    Some(v) => Some(serde_path_to_error::deserialize(v.clone()).map_err(|e| {
-                        doc.invalid(
-                            format!("status.lastRestoreTest.{}", e.path()),
-                            e.into_inner().to_string(),
-                        )
-                    })?),
+                    Some(v) => Some(Box::new(
+                        serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+                            doc.invalid(
+                                format!("status.lastRestoreTest.{}", e.path()),
+                                e.into_inner().to_string(),
+                            )
+                        })?,
+                    )),
                     None => None,
                 };
                 Baseline::BackupPolicy {

@@ -54,6 +54,25 @@ impl Reconciled for BackupPolicy {
 
     type ExtraStatus = BackupPolicyExtraStatus;
 
+    async fn prepare(
+        &self,
+        valid: &ValidBackupPolicy,
+        ctx: &Context,
+        now: Timestamp,
+    ) -> Result<(), super::Error> {
+        let snapshot = ctx.snapshot();
+        if !snapshot.velero.installed {
+            return Ok(());
+        }
+        let last = self.extra_status().last_restore_test;
+        let records = ctx.velero_records();
+        let step = self.restore_test_step(valid, last.as_ref(), &snapshot, &records, now);
+        if let RestoreTestStep::Verify { backup, restore } = step {
+            super::velero_records::fetch(ctx, &backup, &restore).await?;
+        }
+        Ok(())
+    }
+
     fn extra_status(&self) -> BackupPolicyExtraStatus {
         BackupPolicyExtraStatus {
             last_restore_test: self
@@ -82,9 +101,9 @@ impl Reconciled for BackupPolicy {
             .namespaces
             .iter()
             .any(|ns| ns.metadata.name.as_deref() == Some(velero_namespace));
-        if self.spec.mode() == Mode::Enforce && snapshot.velero.installed && velero_deployed {
-            let step =
-                velero_desired::plan_restore_test(&name, valid, last.as_ref(), &snapshot, now);
+        if snapshot.velero.installed && velero_deployed {
+            let records = ctx.velero_records();
+            let step = self.restore_test_step(valid, last.as_ref(), &snapshot, &records, now);
             let soon = now.checked_add(STEP_INTERVAL).ok();
             match step {
                 RestoreTestStep::Idle { next_due } => step_deadline = Some(next_due),
@@ -113,7 +132,10 @@ impl Reconciled for BackupPolicy {
                     });
                     step_deadline = soon;
                 }
-                RestoreTestStep::Waiting { .. } => step_deadline = soon,
+                // The Restore's watch events bring its end; the RTO bounds the wait.
+                RestoreTestStep::Waiting { until, .. } => step_deadline = until,
+                // `prepare` fetches the records; it failed (Ready says why) and backs off.
+                RestoreTestStep::Verify { .. } => {}
                 RestoreTestStep::Record(result) => {
                     events.push(result_event(&result));
                     last = Some(result);
@@ -171,6 +193,32 @@ impl Reconciled for BackupPolicy {
             }
         }
         plan
+    }
+}
+
+impl BackupPolicy {
+    /// The restore test's next step: Enforce runs tests, Audit judges the restores others ran.
+    fn restore_test_step(
+        &self,
+        valid: &ValidBackupPolicy,
+        last: Option<&RestoreTestResult>,
+        snapshot: &crate::snapshot::Snapshot,
+        records: &crate::vocabulary::velero_records::VeleroRecords,
+        now: Timestamp,
+    ) -> RestoreTestStep {
+        match self.spec.mode() {
+            Mode::Enforce => velero_desired::plan_restore_test(
+                &self.name_any(),
+                valid,
+                last,
+                snapshot,
+                records,
+                now,
+            ),
+            Mode::Audit => {
+                velero_desired::judge_existing_restores(valid, last, snapshot, records, now)
+            }
+        }
     }
 }
 

@@ -8,6 +8,9 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+/// How many Velero records of each sort stay cached.
+const MAX_RECORDS: usize = 32;
+
 pub struct Context {
     pub client: Client,
     pub stores: Stores,
@@ -34,6 +37,9 @@ pub struct Context {
     pub failures: super::backoff::Failures,
     /// How long a watch may fail before Ready says so.
     pub watch_grace: std::time::Duration,
+    /// What Velero recorded about backups and restores, fetched for restore tests. Velero
+    /// never rewrites a record, so entries stay true; one per tested backup and restore.
+    velero_records: Mutex<crate::vocabulary::velero_records::VeleroRecords>,
 }
 
 impl Context {
@@ -62,7 +68,58 @@ impl Context {
             known_live: Mutex::default(),
             failures: Default::default(),
             watch_grace: super::watch_health::DEFAULT_GRACE,
+            velero_records: Mutex::default(),
         }
+    }
+
+    /// The Velero records fetched so far (cheap: the records themselves are shared).
+    pub fn velero_records(&self) -> crate::vocabulary::velero_records::VeleroRecords {
+        self.velero_records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn remember_backup(
+        &self,
+        name: &str,
+        record: Arc<
+            crate::vocabulary::velero_records::Record<
+                crate::vocabulary::velero_records::BackupContents,
+            >,
+        >,
+    ) {
+        let mut records = self
+            .velero_records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bounded: a reconcile needs one backup and one restore per policy; an evicted
+        // record is simply fetched again.
+        if records.backups.len() >= MAX_RECORDS {
+            records.backups.clear();
+        }
+        records.backups.insert(name.to_string(), record);
+    }
+
+    pub fn remember_restore(
+        &self,
+        name: &str,
+        record: Arc<
+            crate::vocabulary::velero_records::Record<
+                crate::vocabulary::velero_records::RestoreOutcome,
+            >,
+        >,
+    ) {
+        let mut records = self
+            .velero_records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bounded: a reconcile needs one backup and one restore per policy; an evicted
+        // record is simply fetched again.
+        if records.restores.len() >= MAX_RECORDS {
+            records.restores.clear();
+        }
+        records.restores.insert(name.to_string(), record);
     }
 
     /// Publishes an event; a failure to publish is logged, never fatal.

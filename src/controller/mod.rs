@@ -11,6 +11,7 @@ pub mod security_baseline;
 pub mod status;
 pub mod stores;
 pub mod trigger;
+pub mod velero_records;
 pub mod watch_health;
 
 use crate::desired::OwnedKind;
@@ -51,6 +52,9 @@ pub enum Error {
     /// someone else's admission policy never stops enforcement elsewhere.
     #[error("{} of the operator's writes failed; the rest were done: {}", .0.len(), join_bounded(.0))]
     Partial(Vec<Error>),
+    /// What Velero recorded about a restore test could not be fetched (yet).
+    #[error("reading Velero's record: {0}")]
+    VeleroRecord(String),
 }
 
 /// The failures of a partial reconcile, the first few in full.
@@ -94,6 +98,7 @@ impl Error {
             Self::Status(_) | Self::StatusSerialize(_) => "StatusFailed",
             Self::Finalizer(_) => "FinalizerFailed",
             Self::Partial(errors) => errors.first().map_or("ApplyFailed", Error::reason),
+            Self::VeleroRecord(_) => "VeleroRecordUnavailable",
         }
     }
 
@@ -103,7 +108,7 @@ impl Error {
         match self {
             Self::Forbidden { .. } | Self::StatusSerialize(_) => Permanent,
             Self::Write { source, .. } | Self::Status(source) => backoff::persistence_of(source),
-            Self::Finalizer(_) => Transient,
+            Self::Finalizer(_) | Self::VeleroRecord(_) => Transient,
             // Retry at the pace of the quickest to clear.
             Self::Partial(errors) => {
                 if errors.iter().any(|e| e.persistence() == Transient) {

@@ -102,6 +102,17 @@ pub trait Reconciled:
     fn validate(&self, ctx: &Context, now: Timestamp) -> Result<Self::Valid, InvalidSpec>;
     /// Pure: reads the stores through `ctx`, writes nothing and publishes nothing.
     fn plan(&self, valid: &Self::Valid, ctx: &Context, now: Timestamp) -> Plan<Self::ExtraStatus>;
+    /// Fetches, before [`plan`](Self::plan), inputs that exist only on request (what Velero
+    /// recorded about a finished restore test) into `ctx`. A failure leaves them missing:
+    /// the plan waits for them, and Ready says why.
+    fn prepare(
+        &self,
+        _valid: &Self::Valid,
+        _ctx: &Context,
+        _now: Timestamp,
+    ) -> impl std::future::Future<Output = Result<(), Error>> + Send {
+        async { Ok(()) }
+    }
 }
 
 #[tracing::instrument(skip_all, fields(kind = K::KIND.as_str(), name = %resource.name_any()))]
@@ -153,6 +164,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         Ok(valid) => valid,
         Err(invalid) => return reject(ctx, resource, &old, &invalid, now).await,
     };
+    let prepared = resource.prepare(&valid, ctx, now).await;
     let enforced = async {
         let mut plan = resource.plan(&valid, ctx, now);
         for object in &plan.apply_once {
@@ -206,6 +218,9 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     // naming them, and the retry backs off.
     let mut failed = std::mem::take(&mut owned.failed);
     failed.append(&mut labels.failed);
+    if let Err(error) = prepared {
+        failed.insert(0, error);
+    }
     let partial = (!failed.is_empty()).then(|| Error::Partial(failed));
     // Only drift is announced: a first apply, a new namespace or a changed spec is not. Each
     // event names the restored object, and its action what was done, so that the recorder's

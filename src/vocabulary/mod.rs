@@ -13,4 +13,5 @@ pub mod sandbox;
 pub mod selection;
 pub mod storage;
 pub mod time;
+pub mod velero_records;
 pub mod velero_view;

@@ -4,7 +4,7 @@
 use super::labels::POLICY_LABEL;
 use crate::api::BackupPolicySpec;
 use crate::snapshot::Snapshot;
-use crate::velero::{Backup, BackupStorageLocation, Restore, Schedule};
+use crate::velero::{Backup, BackupSpec, BackupStorageLocation, Restore, Schedule};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -56,10 +56,21 @@ impl<'a> VeleroView<'a> {
             .find(|l| self.here(&l.metadata) && l.metadata.name.as_deref() == Some(name))
     }
 
-    /// The newest Backup that completed and holds `namespace`, with its completion time.
+    /// The location Velero uses when a Schedule or Backup names none: the one marked
+    /// `default`, else the one called `default`.
+    pub fn default_storage_location(&self) -> String {
+        let all = &self.snapshot.velero.storage_locations;
+        all.iter()
+            .find(|l| self.here(&l.metadata) && l.spec.default == Some(true))
+            .and_then(|l| l.metadata.name.clone())
+            .unwrap_or_else(|| "default".to_string())
+    }
+
+    /// The newest Backup that completed and holds all of `namespace`, with its completion
+    /// time.
     pub fn newest_completed_backup(&self, namespace: &str) -> Option<(&'a Backup, Timestamp)> {
         self.backups()
-            .filter(|b| includes(&b.spec.included_namespaces, namespace))
+            .filter(|b| coverage(&b.spec, namespace) == Coverage::Whole)
             .filter_map(|b| Some((b, completed_at(b)?)))
             .max_by_key(|(_, at)| *at)
     }
@@ -68,6 +79,73 @@ impl<'a> VeleroView<'a> {
 /// Velero reads an empty include list as "all namespaces", as it does `*`.
 pub fn includes(included: &[String], namespace: &str) -> bool {
     included.is_empty() || included.iter().any(|n| n == "*" || n == namespace)
+}
+
+/// Kinds a backup may leave out and still hold the whole namespace: Velero never restores
+/// events, so excluding them loses nothing.
+const HARMLESS_EXCLUSIONS: &[&str] = &["events", "events.events.k8s.io"];
+
+/// How much of a namespace a backup (or a Schedule's template) holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Coverage {
+    /// Every object of the namespace.
+    Whole,
+    /// Only some of it: the reason, to be shown. A partial backup cannot restore the
+    /// namespace, so it never counts as its backup.
+    Partial(String),
+    /// None of it.
+    Outside,
+}
+
+/// How much of `namespace` a backup with this spec holds. Velero's own filters decide:
+/// namespace include/exclude lists, resource include/exclude lists (old and scoped forms)
+/// and label selectors.
+pub fn coverage(spec: &BackupSpec, namespace: &str) -> Coverage {
+    if !includes(&spec.included_namespaces, namespace)
+        || spec
+            .excluded_namespaces
+            .iter()
+            .any(|n| n == "*" || n == namespace)
+    {
+        return Coverage::Outside;
+    }
+    let all = |list: &[String]| list.is_empty() || list.iter().any(|r| r == "*");
+    let mut narrowed = Vec::new();
+    if !all(&spec.included_resources) {
+        narrowed.push(format!(
+            "only resources {}",
+            spec.included_resources.join(", ")
+        ));
+    }
+    let scoped = spec.included_namespace_scoped_resources.as_deref();
+    if let Some(list) = scoped.filter(|l| !all(l)) {
+        narrowed.push(format!("only namespaced resources {}", list.join(", ")));
+    }
+    let excluded = spec
+        .excluded_resources
+        .iter()
+        .chain(spec.excluded_namespace_scoped_resources.iter().flatten())
+        .filter(|r| !HARMLESS_EXCLUSIONS.contains(&r.as_str()))
+        .cloned()
+        .collect::<Vec<_>>();
+    if !excluded.is_empty() {
+        narrowed.push(format!("excludes resources {}", excluded.join(", ")));
+    }
+    let selects = |s: &Option<serde_json::Value>| {
+        s.as_ref().is_some_and(|v| match v {
+            serde_json::Value::Null => false,
+            serde_json::Value::Object(m) => !m.is_empty(),
+            serde_json::Value::Array(a) => !a.is_empty(),
+            _ => true,
+        })
+    };
+    if selects(&spec.label_selector) || selects(&spec.or_label_selectors) {
+        narrowed.push("only objects matching a label selector".into());
+    }
+    match narrowed.is_empty() {
+        true => Coverage::Whole,
+        false => Coverage::Partial(narrowed.join("; ")),
+    }
 }
 
 pub fn belongs_to_policy(meta: &ObjectMeta, policy: &str) -> bool {

@@ -1,5 +1,6 @@
 //! The next step of a policy's restore test, planned from the Snapshot alone.
 
+use super::verify::{Verification, verify_sandbox};
 use super::{SANDBOX_DENY_ALL, sandbox_name};
 use crate::api::backup_policy::RestoreTestResult;
 use crate::snapshot::Snapshot;
@@ -8,7 +9,10 @@ use crate::velero::{Backup, Restore};
 use crate::vocabulary::sandbox::is_own_sandbox;
 use crate::vocabulary::selection::selected_namespaces;
 use crate::vocabulary::time::{elapsed, finished_at, human, later};
-use crate::vocabulary::velero_view::{VeleroView, belongs_to_policy, completed_at, includes};
+use crate::vocabulary::velero_records::{Record, VeleroRecords};
+use crate::vocabulary::velero_view::{
+    Coverage, VeleroView, belongs_to_policy, completed_at, coverage,
+};
 use jiff::Timestamp;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -49,8 +53,16 @@ pub enum RestoreTestStep {
         sandbox: String,
         due: Timestamp,
     },
-    /// A Restore is running: nothing to write; Restore watch events bring the next step.
-    Waiting { restore: String, sandbox: String },
+    /// A Restore is running: nothing to write; Restore watch events bring the next step, or
+    /// `until` (when the RTO runs out) does.
+    Waiting {
+        restore: String,
+        sandbox: String,
+        until: Option<Timestamp>,
+    },
+    /// A Restore finished: fetch what Velero itself recorded about it and its backup (into
+    /// the records the next plan reads), then plan again.
+    Verify { backup: String, restore: String },
     /// Write this into `status.lastRestoreTest` (and emit an event); evaluation judges it.
     Record(RestoreTestResult),
     /// Delete this sandbox Namespace: verified and kept for inspection long enough, or in
@@ -63,6 +75,7 @@ pub fn plan_restore_test(
     spec: &ValidBackupPolicy,
     last: Option<&RestoreTestResult>,
     snapshot: &Snapshot,
+    records: &VeleroRecords,
     now: Timestamp,
 ) -> RestoreTestStep {
     let Some(test) = &spec.restore_test else {
@@ -78,15 +91,11 @@ pub fn plan_restore_test(
     let velero = VeleroView::new(snapshot, spec);
     let current = newest_policy_restore(&velero, name);
     if let Some(restore) = current {
-        match restore_result(spec, test, restore, now) {
-            None => {
-                return RestoreTestStep::Waiting {
-                    restore: object_name(&restore.metadata),
-                    sandbox: sandbox_of(restore),
-                };
-            }
-            Some(result) if !is_recorded(last, &result) => return RestoreTestStep::Record(result),
-            Some(_) => {}
+        let source = restore.spec.included_namespaces.first().cloned();
+        let source = source.unwrap_or_default();
+        let judged = judge_current(spec, test, restore, &source, last, snapshot, records, now);
+        if let Some(step) = judged {
+            return step;
         }
     }
     let due = next_due(test, last);
@@ -103,6 +112,73 @@ pub fn plan_restore_test(
         return RestoreTestStep::Idle { next_due: wake };
     }
     start_next_test(name, spec, &velero, due, now)
+}
+
+/// What the newest Restore of the policy asks for, if anything: wait for it, verify it,
+/// or record its verdict. None once its verdict is recorded (or it gave up on the RTO and
+/// that is recorded): the plan goes on to clean-up and the next test.
+#[allow(clippy::too_many_arguments)]
+fn judge_current(
+    spec: &ValidBackupPolicy,
+    test: &RestoreTest,
+    restore: &Restore,
+    source: &str,
+    last: Option<&RestoreTestResult>,
+    snapshot: &Snapshot,
+    records: &VeleroRecords,
+    now: Timestamp,
+) -> Option<RestoreTestStep> {
+    let name = object_name(&restore.metadata);
+    let sandbox = target_of(restore, source);
+    if last.is_some_and(|l| l.restore == name || l.started.0 >= started_at(restore, now)) {
+        return None;
+    }
+    if !is_terminal(restore) {
+        let started = started_at(restore, now);
+        let until = spec.rto.map(|rto| later(started, rto));
+        if let Some(until) = until
+            && until <= now
+        {
+            let rto = spec.rto.unwrap_or_default();
+            let mut result = verdict_base(restore, source, started, now);
+            result.result = "Failed".into();
+            result.reason = Some(RTO_EXCEEDED.into());
+            result.message = format!(
+                "still running after {}, longer than the RTO {}",
+                human(elapsed(started, now)),
+                human(rto)
+            );
+            return Some(RestoreTestStep::Record(result));
+        }
+        return Some(RestoreTestStep::Waiting {
+            restore: name,
+            sandbox,
+            until,
+        });
+    }
+    let backup = &restore.spec.backup_name;
+    let (Some(contents), Some(outcome)) =
+        (records.backups.get(backup), records.restores.get(&name))
+    else {
+        return Some(RestoreTestStep::Verify {
+            backup: backup.clone(),
+            restore: name,
+        });
+    };
+    let result = restore_result(
+        spec,
+        test,
+        restore,
+        &VeleroEvidence {
+            contents,
+            outcome,
+            source,
+            target: &sandbox,
+            snapshot,
+        },
+        now,
+    )?;
+    (!is_recorded(last, &result)).then_some(RestoreTestStep::Record(result))
 }
 
 /// When the next test falls due; None when none has run yet (due now).
@@ -127,15 +203,17 @@ fn start_next_test(
     let retry = RestoreTestStep::Idle {
         next_due: later(now, RETRY_LATER),
     };
-    let Some((backup, completed)) = newest_policy_backup(velero, name) else {
-        return retry;
-    };
-    // The first selected namespace the backup holds: deterministic, so consecutive steps
-    // agree on the sandbox.
+    // Every selected namespace in turn: the one tested longest ago (or never) next, among
+    // those a completed backup of the policy holds whole. Decided from the Snapshot alone,
+    // so consecutive steps agree on the sandbox.
     let selected = selected_namespaces(&spec.namespace_selector, velero.snapshot);
-    let Some(source) = selected
-        .into_iter()
-        .find(|ns| includes(&backup.spec.included_namespaces, ns))
+    let candidates = selected.into_iter().filter_map(|ns| {
+        let (backup, completed) = newest_policy_backup(velero, name, &ns)?;
+        let tested = last_tested(velero, name, &ns);
+        Some((tested, ns, backup, completed))
+    });
+    let Some((_, source, backup, completed)) =
+        candidates.min_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)))
     else {
         return retry;
     };
@@ -165,15 +243,28 @@ fn object_name(meta: &ObjectMeta) -> String {
     meta.name.clone().unwrap_or_default()
 }
 
+/// The newest completed backup of the policy that holds all of `namespace`.
 fn newest_policy_backup<'a>(
     velero: &VeleroView<'a>,
     policy: &str,
+    namespace: &str,
 ) -> Option<(&'a Backup, Timestamp)> {
     velero
         .backups()
         .filter(|b| belongs_to_policy(&b.metadata, policy))
+        .filter(|b| coverage(&b.spec, namespace) == Coverage::Whole)
         .filter_map(|b| Some((b, completed_at(b)?)))
         .max_by_key(|(_, at)| *at)
+}
+
+/// When the policy last started a restore test of `namespace`; None if never (first in line).
+fn last_tested(velero: &VeleroView, policy: &str, namespace: &str) -> Option<Timestamp> {
+    velero
+        .restores()
+        .filter(|r| belongs_to_policy(&r.metadata, policy))
+        .filter(|r| r.spec.included_namespaces.iter().any(|n| n == namespace))
+        .filter_map(|r| r.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        .max()
 }
 
 fn newest_policy_restore<'a>(velero: &VeleroView<'a>, policy: &str) -> Option<&'a Restore> {
@@ -191,30 +282,129 @@ fn sandbox_of(restore: &Restore) -> String {
     mapping.values().next().cloned().unwrap_or_default()
 }
 
+/// Where a restore put `source`: its mapped namespace, or `source` itself.
+fn target_of(restore: &Restore, source: &str) -> String {
+    let mapping = &restore.spec.namespace_mapping;
+    mapping
+        .get(source)
+        .cloned()
+        .unwrap_or_else(|| source.to_string())
+}
+
+/// Audit mode restores nothing: the newest Restore of a selected namespace, whoever ran it,
+/// is verified against its backup the same way and recorded. With none, the evaluation
+/// fails `restore-tested` ("no restore test has run yet"), never NotApplicable.
+pub fn judge_existing_restores(
+    spec: &ValidBackupPolicy,
+    last: Option<&RestoreTestResult>,
+    snapshot: &Snapshot,
+    records: &VeleroRecords,
+    now: Timestamp,
+) -> RestoreTestStep {
+    let idle = RestoreTestStep::Idle {
+        next_due: later(now, RETRY_LATER),
+    };
+    let Some(test) = &spec.restore_test else {
+        return RestoreTestStep::Idle {
+            next_due: Timestamp::MAX,
+        };
+    };
+    if !snapshot.velero.installed {
+        return idle;
+    }
+    let velero = VeleroView::new(snapshot, spec);
+    let selected = selected_namespaces(&spec.namespace_selector, snapshot);
+    let newest = velero
+        .restores()
+        .filter_map(|r| {
+            let source = r
+                .spec
+                .included_namespaces
+                .iter()
+                .find(|n| selected.contains(n))?;
+            let created = r.metadata.creation_timestamp.as_ref().map(|t| t.0);
+            Some(((created, r.metadata.name.clone()), r, source.clone()))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0));
+    let Some((_, restore, source)) = newest else {
+        return idle;
+    };
+    judge_current(spec, test, restore, &source, last, snapshot, records, now).unwrap_or(idle)
+}
+
 /// Whether `last` already holds this result, or a newer one (then an older Restore that
 /// became the newest, because a later one was deleted, must not overwrite it).
 fn is_recorded(last: Option<&RestoreTestResult>, result: &RestoreTestResult) -> bool {
     last.is_some_and(|l| l.restore == result.restore || l.started.0 >= result.started.0)
 }
 
-/// The verdict on a finished Restore; None while Velero is still working on it.
+/// `RestoreTestResult::reason` when a restore outlives the RTO.
+pub const RTO_EXCEEDED: &str = "RTOExceeded";
+
+/// What only the Velero server could have produced about a finished restore, and where to
+/// look for its result.
+pub struct VeleroEvidence<'a> {
+    pub contents: &'a Record<crate::vocabulary::velero_records::BackupContents>,
+    pub outcome: &'a Record<crate::vocabulary::velero_records::RestoreOutcome>,
+    /// The namespace restored, and where it was restored to.
+    pub source: &'a str,
+    pub target: &'a str,
+    pub snapshot: &'a Snapshot,
+}
+
+fn is_terminal(restore: &Restore) -> bool {
+    let phase = restore.status.as_ref().and_then(|s| s.phase.as_deref());
+    phase.is_some_and(|p| TERMINAL_PHASES.contains(&p))
+}
+
+fn started_at(restore: &Restore, now: Timestamp) -> Timestamp {
+    let status = restore.status.as_ref();
+    let started = status.and_then(|s| s.start_timestamp.as_ref());
+    started
+        .or(restore.metadata.creation_timestamp.as_ref())
+        .map_or(now, |t| t.0)
+}
+
+fn verdict_base(
+    restore: &Restore,
+    source: &str,
+    started: Timestamp,
+    now: Timestamp,
+) -> RestoreTestResult {
+    RestoreTestResult {
+        backup: restore.spec.backup_name.clone(),
+        restore: object_name(&restore.metadata),
+        started: Time(started),
+        completed: Some(Time(now)),
+        duration_seconds: Some(i64::try_from(elapsed(started, now).as_secs()).unwrap_or(i64::MAX)),
+        items: None,
+        result: "Running".into(),
+        reason: None,
+        namespace: (!source.is_empty()).then(|| source.to_string()),
+        verified: None,
+        verified_of: None,
+        message: String::new(),
+    }
+}
+
+/// How many of Velero's errors a verdict names; the rest are counted.
+const ERRORS_SHOWN: usize = 5;
+
+/// The verdict on a finished Restore, checked against what Velero itself recorded; None
+/// while Velero is still working on it.
 pub fn restore_result(
     spec: &ValidBackupPolicy,
     test: &RestoreTest,
     restore: &Restore,
+    evidence: &VeleroEvidence,
     now: Timestamp,
 ) -> Option<RestoreTestResult> {
-    let status = restore.status.as_ref()?;
-    let phase = status.phase.as_deref()?;
-    if !TERMINAL_PHASES.contains(&phase) {
+    if !is_terminal(restore) {
         return None;
     }
-    let created = restore.metadata.creation_timestamp.as_ref();
-    let started = status
-        .start_timestamp
-        .as_ref()
-        .or(created)
-        .map_or(now, |t| t.0);
+    let status = restore.status.as_ref()?;
+    let phase = status.phase.as_deref().unwrap_or_default();
+    let started = started_at(restore, now);
     let completed = status.completion_timestamp.as_ref().map_or(now, |t| t.0);
     let took = elapsed(started, completed);
     let items = status
@@ -222,44 +412,120 @@ pub fn restore_result(
         .as_ref()
         .and_then(|p| p.items_restored)
         .unwrap_or(0);
-    let mut reasons = Vec::new();
-    if phase != "Completed" {
-        let errors = status
-            .errors
-            .map(|e| format!(" with {e} errors"))
-            .unwrap_or_default();
-        reasons.push(format!("Velero ended the restore {phase}{errors}"));
-    }
-    let wanted = test.min_restored_items;
-    if items < wanted {
-        reasons.push(format!(
-            "restored {items} items, fewer than the required {wanted}"
+    let mut result = verdict_base(restore, evidence.source, started, completed);
+    result.items = Some(items);
+    // (reason, message), in the order a reader should see them.
+    let mut problems: Vec<(&str, String)> = Vec::new();
+    let backup = &restore.spec.backup_name;
+    let name = &result.restore;
+    if *evidence.contents == Record::Missing {
+        problems.push((
+            "NotRunByVelero",
+            format!("Velero's object store holds no contents for backup `{backup}`"),
         ));
+    }
+    match evidence.outcome {
+        Record::Missing => problems.push((
+            "NotRunByVelero",
+            format!(
+                "Velero's object store holds no results for restore `{name}`: Velero did not run it"
+            ),
+        )),
+        Record::Found(outcome) if phase != "Completed" || !outcome.errors.is_empty() => {
+            let mut shown: Vec<&str> = outcome
+                .errors
+                .iter()
+                .take(ERRORS_SHOWN)
+                .map(String::as_str)
+                .collect();
+            let more = outcome.errors.len().saturating_sub(ERRORS_SHOWN);
+            let more = format!("and {more} more");
+            if outcome.errors.len() > ERRORS_SHOWN {
+                shown.push(&more);
+            }
+            let errors = match shown.is_empty() {
+                true => String::new(),
+                false => format!(": {}", shown.join("; ")),
+            };
+            problems.push((
+                "RestoreFailed",
+                format!("Velero ended the restore {phase}{errors}"),
+            ));
+        }
+        Record::Found(_) => {}
     }
     if let Some(rto) = spec.rto
         && took > rto
     {
-        reasons.push(format!(
-            "took {}, longer than the RTO {}",
-            human(took),
-            human(rto)
+        problems.push((
+            RTO_EXCEEDED,
+            format!("took {}, longer than the RTO {}", human(took), human(rto)),
         ));
     }
-    Some(RestoreTestResult {
-        backup: restore.spec.backup_name.clone(),
-        restore: object_name(&restore.metadata),
-        started: Time(started),
-        completed: Some(Time(completed)),
-        duration_seconds: Some(i64::try_from(took.as_secs()).unwrap_or(i64::MAX)),
-        items: Some(items),
-        result: if reasons.is_empty() {
-            "Passed"
-        } else {
-            "Failed"
+    if let Record::Found(contents) = evidence.contents {
+        let Verification {
+            looked_for,
+            found,
+            missing,
+            by_velero_only,
+        } = verify_sandbox(
+            contents,
+            evidence.source,
+            evidence.target,
+            evidence.snapshot,
+        );
+        result.verified = Some(found as i64);
+        result.verified_of = Some(looked_for as i64);
+        if !missing.is_empty() {
+            let shown: Vec<&str> = missing
+                .iter()
+                .take(ERRORS_SHOWN)
+                .map(String::as_str)
+                .collect();
+            problems.push((
+                "ContentMismatch",
+                format!(
+                    "{} of {looked_for} backed-up objects of `{}` are not in `{}`: {}",
+                    missing.len(),
+                    evidence.source,
+                    evidence.target,
+                    shown.join(", ")
+                ),
+            ));
         }
-        .into(),
-        message: reasons.join("; "),
-    })
+        if by_velero_only > 0 && problems.is_empty() {
+            result.message = format!(
+                "{found} backed-up objects found in `{}`; {by_velero_only} more of kinds the operator does not watch, restored by Velero's record",
+                evidence.target
+            );
+        }
+    }
+    let wanted = test.min_restored_items;
+    if items < wanted {
+        problems.push((
+            "TooFewItems",
+            format!("restored {items} items, fewer than the required {wanted}"),
+        ));
+    }
+    match problems.first() {
+        None => {
+            result.result = "Passed".into();
+            if result.message.is_empty() {
+                result.message = format!(
+                    "{} backed-up objects found in `{}`",
+                    result.verified.unwrap_or(0),
+                    evidence.target
+                );
+            }
+        }
+        Some((reason, _)) => {
+            result.result = "Failed".into();
+            result.reason = Some((*reason).to_string());
+            let messages: Vec<String> = problems.into_iter().map(|(_, m)| m).collect();
+            result.message = messages.join("; ");
+        }
+    }
+    Some(result)
 }
 
 enum SandboxState {

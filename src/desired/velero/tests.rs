@@ -11,6 +11,7 @@ use crate::velero::{BackupSpec, BackupStatus, RestoreProgress, RestoreStatus};
 use crate::vocabulary::labels::{POLICY_LABEL, RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID};
 use crate::vocabulary::sandbox::{is_restore_test_sandbox, sandbox_policy_uid};
 use crate::vocabulary::time::later;
+use crate::vocabulary::velero_records::{BackupContents, Record, RestoreOutcome, VeleroRecords};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -41,7 +42,34 @@ fn plan_restore_test(
     snapshot: &Snapshot,
     now: Timestamp,
 ) -> RestoreTestStep {
-    super::plan_restore_test(name, &valid(spec), last, snapshot, now)
+    super::plan_restore_test(
+        name,
+        &valid(spec),
+        last,
+        snapshot,
+        &records_of(snapshot),
+        now,
+    )
+}
+
+/// What a Velero server that ran every Backup and Restore in `snapshot` would hold: empty
+/// resource lists and results without errors (the verification tests below fill them in).
+fn records_of(snapshot: &Snapshot) -> VeleroRecords {
+    let mut records = VeleroRecords::default();
+    for backup in &snapshot.velero.backups {
+        let name = backup.metadata.name.clone().unwrap_or_default();
+        let contents = Record::Found(BackupContents::default());
+        records.backups.insert(name, Arc::new(contents));
+    }
+    for restore in &snapshot.velero.restores {
+        let backup = restore.spec.backup_name.clone();
+        let contents = Arc::new(Record::Found(BackupContents::default()));
+        records.backups.entry(backup).or_insert(contents);
+        let name = restore.metadata.name.clone().unwrap_or_default();
+        let outcome = Record::Found(RestoreOutcome::default());
+        records.restores.insert(name, Arc::new(outcome));
+    }
+    records
 }
 
 fn at(text: &str) -> Timestamp {
@@ -388,6 +416,8 @@ fn restore_test_walks_from_sandbox_to_cleanup() {
         RestoreTestStep::Waiting {
             restore: restore_name.clone(),
             sandbox: sandbox.clone(),
+            // Created at 01:00:30, RTO 1h: the moment to give up if Velero never finishes.
+            until: Some(at("2026-03-01T02:00:30Z")),
         }
     );
 
@@ -470,8 +500,9 @@ fn slow_or_partial_restore_is_recorded_as_failed() {
     assert_eq!(result.result, "Failed");
     assert_eq!(
         result.message,
-        "Velero ended the restore PartiallyFailed; restored 3 items, fewer than the required 5; took 2h, longer than the RTO 1h"
+        "Velero ended the restore PartiallyFailed; took 2h, longer than the RTO 1h; restored 3 items, fewer than the required 5"
     );
+    assert_eq!(result.reason.as_deref(), Some("RestoreFailed"));
     // A failed test is retried within a day, not after `every`.
     assert_eq!(
         next_due(&valid(&spec).restore_test.unwrap(), Some(&result)),
@@ -544,4 +575,267 @@ fn a_foreign_namespace_under_the_sandbox_name_is_never_used() {
         let restore = snapshot.velero.restores[0].clone();
         assert_eq!(leftover_sandbox(&snapshot, POLICY, &restore), None);
     }
+}
+
+/// A finished restore with no records yet asks for them; with Velero's records it is judged
+/// against them, and a record Velero never wrote (a Restore made by hand, status and all)
+/// fails the test however good its status looks.
+#[test]
+fn finished_restores_are_judged_against_what_velero_recorded() {
+    let spec = spec();
+    let mut snapshot = snapshot_with_policy();
+    let due = at("2026-03-01T00:00:00Z");
+    let sandbox = "restore-test-prod-shop";
+    let restore = restore_object(&owner(), &spec, "b1", "shop", sandbox, due);
+    let restore_name = restore.name.clone();
+    apply(&mut snapshot, vec![restore], "2026-03-01T00:00:00Z");
+    finish_restore(
+        &mut snapshot,
+        "Completed",
+        "2026-03-01T00:00:00Z",
+        "2026-03-01T00:05:00Z",
+        9,
+    );
+    let now = at("2026-03-01T00:06:00Z");
+    let plan = |records: &VeleroRecords, snapshot: &Snapshot| {
+        super::plan_restore_test(POLICY, &valid(&spec), None, snapshot, records, now)
+    };
+    assert_eq!(
+        plan(&VeleroRecords::default(), &snapshot),
+        RestoreTestStep::Verify {
+            backup: "b1".into(),
+            restore: restore_name.clone()
+        }
+    );
+
+    // Forged: the status says Completed, but Velero holds no results for it.
+    let mut forged = records_of(&snapshot);
+    forged
+        .restores
+        .insert(restore_name.clone(), Arc::new(Record::Missing));
+    let RestoreTestStep::Record(result) = plan(&forged, &snapshot) else {
+        panic!("expected Record");
+    };
+    assert_eq!(result.result, "Failed");
+    assert_eq!(result.reason.as_deref(), Some("NotRunByVelero"));
+
+    // The backup held a Deployment and a ConfigMap of `shop` (and a Pod, which tests never
+    // restore); the sandbox has only the ConfigMap.
+    let list = br#"{"apps/v1/Deployment": ["shop/web"], "v1/ConfigMap": ["shop/settings"],
+        "v1/Pod": ["shop/web-1"], "apps/v1/ReplicaSet": ["shop/web-5d9"]}"#;
+    let mut records = records_of(&snapshot);
+    let contents = Record::Found(BackupContents::parse(list).unwrap());
+    records.backups.insert("b1".into(), Arc::new(contents));
+    snapshot
+        .config_maps
+        .push(Arc::new(crate::snapshot::ObjectMetaOnly {
+            kind: "ConfigMap",
+            namespace: sandbox.into(),
+            name: "settings".into(),
+            labels: BTreeMap::new(),
+        }));
+    let RestoreTestStep::Record(result) = plan(&records, &snapshot) else {
+        panic!("expected Record");
+    };
+    assert_eq!(
+        result.reason.as_deref(),
+        Some("ContentMismatch"),
+        "{}",
+        result.message
+    );
+    assert_eq!(
+        result.message,
+        "1 of 2 backed-up objects of `shop` are not in `restore-test-prod-shop`: Deployment/web"
+    );
+    assert_eq!((result.verified, result.verified_of), (Some(1), Some(2)));
+
+    // Restored as backed up: it passes, and says what it could and could not look at.
+    let mut web: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": sandbox},
+        "spec": {"selector": {}, "template": {}},
+    }))
+    .unwrap();
+    web.metadata.namespace = Some(sandbox.into());
+    snapshot.deployments.push(Arc::new(web));
+    let RestoreTestStep::Record(result) = plan(&records, &snapshot) else {
+        panic!("expected Record");
+    };
+    assert_eq!(result.result, "Passed", "{}", result.message);
+    assert_eq!(result.namespace.as_deref(), Some("shop"));
+    assert_eq!(
+        result.message,
+        "2 backed-up objects found in `restore-test-prod-shop`; 1 more of kinds the operator does not watch, restored by Velero's record"
+    );
+
+    // Velero's own errors are named.
+    let mut failed = records;
+    let outcome = RestoreOutcome::parse(br#"{"errors": {"namespaces": {"restore-test-prod-shop": ["error restoring secrets/db: quota exceeded"]}}}"#).unwrap();
+    failed
+        .restores
+        .insert(restore_name, Arc::new(Record::Found(outcome)));
+    finish_restore(
+        &mut snapshot,
+        "PartiallyFailed",
+        "2026-03-01T00:00:00Z",
+        "2026-03-01T00:05:00Z",
+        9,
+    );
+    let RestoreTestStep::Record(result) = plan(&failed, &snapshot) else {
+        panic!("expected Record");
+    };
+    assert_eq!(result.reason.as_deref(), Some("RestoreFailed"));
+    assert!(
+        result.message.starts_with("Velero ended the restore PartiallyFailed: restore-test-prod-shop: error restoring secrets/db: quota exceeded"),
+        "{}",
+        result.message
+    );
+}
+
+/// A restore still running when the RTO runs out is a failure then, not a wait without end;
+/// its late completion does not turn it into a pass.
+#[test]
+fn a_restore_running_past_the_rto_fails_with_rto_exceeded() {
+    let spec = spec();
+    let mut snapshot = snapshot_with_policy();
+    let due = at("2026-03-01T00:00:00Z");
+    let restore = restore_object(&owner(), &spec, "b1", "shop", "restore-test-prod-shop", due);
+    apply(&mut snapshot, vec![restore], "2026-03-01T00:00:00Z");
+    let RestoreTestStep::Waiting { until, .. } =
+        plan_restore_test(POLICY, &spec, None, &snapshot, at("2026-03-01T00:30:00Z"))
+    else {
+        panic!("expected Waiting");
+    };
+    assert_eq!(until, Some(at("2026-03-01T01:00:00Z")));
+    let RestoreTestStep::Record(result) =
+        plan_restore_test(POLICY, &spec, None, &snapshot, at("2026-03-01T01:00:05Z"))
+    else {
+        panic!("expected Record");
+    };
+    assert_eq!(result.result, "Failed");
+    assert_eq!(result.reason.as_deref(), Some(RTO_EXCEEDED));
+    assert_eq!(
+        result.message,
+        "still running after 1h5s, longer than the RTO 1h"
+    );
+
+    finish_restore(
+        &mut snapshot,
+        "Completed",
+        "2026-03-01T00:00:00Z",
+        "2026-03-01T01:30:00Z",
+        9,
+    );
+    let step = plan_restore_test(
+        POLICY,
+        &spec,
+        Some(&result),
+        &snapshot,
+        at("2026-03-01T01:31:00Z"),
+    );
+    assert!(!matches!(step, RestoreTestStep::Record(_)), "{step:?}");
+}
+
+/// Tests rotate: each selected namespace is restored in turn, the one tested longest ago
+/// (or never) first.
+#[test]
+fn restore_tests_rotate_through_the_selected_namespaces() {
+    let spec = spec();
+    let mut snapshot = snapshot_with_policy();
+    snapshot
+        .namespaces
+        .push(namespace("cart", &[("backup", "true")]));
+    let mut both = (*completed_backup("b1", "2026-03-01T00:10:00Z")).clone();
+    both.spec.included_namespaces = vec!["shop".into(), "cart".into()];
+    snapshot.velero.backups = vec![Arc::new(both)];
+    let now = at("2026-03-01T01:00:00Z");
+    let source = |snapshot: &Snapshot| match plan_restore_test(POLICY, &spec, None, snapshot, now) {
+        RestoreTestStep::CreateSandbox { source, .. } => source,
+        other => panic!("expected CreateSandbox, got {other:?}"),
+    };
+    // Neither tested yet: by name.
+    assert_eq!(source(&snapshot), "cart");
+    let cart = restore_object(
+        &owner(),
+        &spec,
+        "b1",
+        "cart",
+        "restore-test-prod-cart",
+        at("2026-02-01T00:00:00Z"),
+    );
+    apply(&mut snapshot, vec![cart], "2026-02-01T00:00:00Z");
+    // `cart`'s Restore exists (and is judged first); once it is recorded, `shop` is next.
+    finish_restore(
+        &mut snapshot,
+        "Completed",
+        "2026-02-01T00:00:00Z",
+        "2026-02-01T00:05:00Z",
+        9,
+    );
+    let RestoreTestStep::Record(result) = plan_restore_test(POLICY, &spec, None, &snapshot, now)
+    else {
+        panic!("expected Record");
+    };
+    let step = plan_restore_test(
+        POLICY,
+        &spec,
+        Some(&result),
+        &snapshot,
+        at("2026-03-05T00:00:00Z"),
+    );
+    match step {
+        RestoreTestStep::CreateSandbox { source, .. } => assert_eq!(source, "shop"),
+        RestoreTestStep::DeleteSandbox { .. } => {}
+        other => panic!("expected the next test, got {other:?}"),
+    }
+}
+
+/// Audit mode restores nothing itself: it judges the newest restore someone else ran of a
+/// selected namespace, verified the same way.
+#[test]
+fn audit_mode_judges_restores_others_ran() {
+    let spec = spec();
+    let valid = valid(&spec);
+    let mut snapshot = snapshot_with_policy();
+    let now = at("2026-03-01T02:00:00Z");
+    let idle = RestoreTestStep::Idle {
+        next_due: later(now, RETRY_LATER),
+    };
+    assert_eq!(
+        judge_existing_restores(&valid, None, &snapshot, &records_of(&snapshot), now),
+        idle
+    );
+    // A restore of another namespace says nothing about `shop`.
+    let mut other = restore_object(&owner(), &spec, "b1", "elsewhere", "copy", now);
+    other.body["metadata"]["labels"] = json!({});
+    apply(&mut snapshot, vec![other], "2026-03-01T00:00:00Z");
+    assert_eq!(
+        judge_existing_restores(&valid, None, &snapshot, &records_of(&snapshot), now),
+        idle
+    );
+    let theirs = restore_object(&owner(), &spec, "b1", "shop", "shop-copy", now);
+    apply(&mut snapshot, vec![theirs], "2026-03-01T00:30:00Z");
+    let restore = Arc::make_mut(&mut snapshot.velero.restores[1]);
+    restore.status = Some(RestoreStatus {
+        phase: Some("Completed".into()),
+        start_timestamp: Some(Time(at("2026-03-01T00:30:00Z"))),
+        completion_timestamp: Some(Time(at("2026-03-01T00:40:00Z"))),
+        ..RestoreStatus::default()
+    });
+    assert!(matches!(
+        judge_existing_restores(&valid, None, &snapshot, &VeleroRecords::default(), now),
+        RestoreTestStep::Verify { .. }
+    ));
+    let RestoreTestStep::Record(result) =
+        judge_existing_restores(&valid, None, &snapshot, &records_of(&snapshot), now)
+    else {
+        panic!("expected Record");
+    };
+    assert_eq!(result.namespace.as_deref(), Some("shop"));
+    // It restored 0 items (no progress reported), fewer than the policy's minimum.
+    assert_eq!(
+        result.reason.as_deref(),
+        Some("TooFewItems"),
+        "{}",
+        result.message
+    );
 }

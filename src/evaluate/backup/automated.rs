@@ -9,7 +9,8 @@ use crate::validate::ValidBackupPolicy;
 use crate::velero::Schedule;
 use crate::vocabulary::time::{elapsed, human, human_age, later};
 use crate::vocabulary::velero_view::{
-    VeleroView, attempted_at, backup_phase, belongs_to_policy, includes, qualified,
+    Coverage, VeleroView, attempted_at, backup_phase, belongs_to_policy, coverage, includes,
+    qualified,
 };
 use jiff::Timestamp;
 use std::time::Duration;
@@ -49,7 +50,7 @@ fn schedule_problem(
 ) -> Option<String> {
     let covering: Vec<&Schedule> = velero
         .schedules()
-        .filter(|s| includes(&s.spec.template.included_namespaces, namespace))
+        .filter(|s| coverage(&s.spec.template, namespace) != Coverage::Outside)
         .collect();
     if covering.is_empty() {
         return Some(format!(
@@ -59,13 +60,24 @@ fn schedule_problem(
     }
     let mut reasons = Vec::new();
     for schedule in covering {
+        let object = qualified(&schedule.metadata);
+        if schedule.spec.paused == Some(true) {
+            reasons.push(format!("Schedule `{object}` is paused"));
+            continue;
+        }
+        if let Coverage::Partial(what) = coverage(&schedule.spec.template, namespace) {
+            reasons.push(format!(
+                "Schedule `{object}` backs up only part of the namespace ({what})"
+            ));
+            continue;
+        }
         match schedule_interval_problem(schedule, rpo, now) {
             None => return None,
             Some(reason) => reasons.push(reason),
         }
     }
     Some(format!(
-        "namespace `{namespace}` has no Schedule within the RPO {}: {}",
+        "namespace `{namespace}` has no active Schedule of the whole namespace within the RPO {}: {}",
         human(rpo),
         reasons.join("; ")
     ))

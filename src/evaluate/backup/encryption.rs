@@ -1,10 +1,13 @@
-//! `backup-encryption`: the policy's BackupStorageLocation turns on encryption at rest.
+//! `backup-encryption`: every BackupStorageLocation the policy's backups really use turns on
+//! encryption at rest.
 
 use crate::api::BackupPolicySpec;
 use crate::catalog::ControlId;
 use crate::evaluate::{ControlOutcome, ObjectRef, Violation};
 use crate::velero::BackupStorageLocationSpec;
-use crate::vocabulary::velero_view::VeleroView;
+use crate::vocabulary::velero_view::{VeleroView, belongs_to_policy, includes};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::BTreeSet;
 
 /// BackupStorageLocation `config` keys that turn on encryption, by object-store provider
 /// (`velero.io/` prefix stripped). Only key presence is read: values are never printed.
@@ -29,14 +32,63 @@ pub const GENERIC_ENCRYPTION_KEYS: &[&str] = &[
     "encryptionScope",
 ];
 
-pub(super) fn backup_encryption(spec: &BackupPolicySpec, velero: &VeleroView) -> ControlOutcome {
+pub(super) fn backup_encryption(
+    name: &str,
+    spec: &BackupPolicySpec,
+    velero: &VeleroView,
+    namespaces: &[String],
+) -> ControlOutcome {
     let id = ControlId::BackupEncryption;
     if !spec.require_encryption {
         return ControlOutcome::not_applicable(id);
     }
-    let name = spec.storage_location();
+    let violations: Vec<Violation> = locations_in_use(name, spec, velero, namespaces)
+        .iter()
+        .filter_map(|location| location_violation(velero, location))
+        .collect();
+    let checked = locations_in_use(name, spec, velero, namespaces).len();
+    ControlOutcome::checked(id, checked, violations)
+}
+
+/// Where the policy's backups really go, not only where the policy says they should: the
+/// location it names, the one each Schedule covering it writes to, and the one each Backup
+/// holding a selected namespace went to. (An unset location is Velero's default one.)
+fn locations_in_use(
+    name: &str,
+    spec: &BackupPolicySpec,
+    velero: &VeleroView,
+    namespaces: &[String],
+) -> BTreeSet<String> {
+    let holds = |meta: &ObjectMeta, included: &[String]| {
+        belongs_to_policy(meta, name) || namespaces.iter().any(|ns| includes(included, ns))
+    };
+    let default = velero.default_storage_location();
+    let resolve = |location: &Option<String>| {
+        location
+            .clone()
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| default.clone())
+    };
+    let mut used = BTreeSet::from([spec.storage_location().to_string()]);
+    for schedule in velero.schedules() {
+        if holds(
+            &schedule.metadata,
+            &schedule.spec.template.included_namespaces,
+        ) {
+            used.insert(resolve(&schedule.spec.template.storage_location));
+        }
+    }
+    for backup in velero.backups() {
+        if holds(&backup.metadata, &backup.spec.included_namespaces) {
+            used.insert(resolve(&backup.spec.storage_location));
+        }
+    }
+    used
+}
+
+fn location_violation(velero: &VeleroView, name: &str) -> Option<Violation> {
     let qualified_name = format!("{}/{name}", velero.namespace);
-    let violation = match velero.storage_location(name) {
+    match velero.storage_location(name) {
         None => Some(Violation::new(
             ObjectRef {
                 kind: "BackupStorageLocation".into(),
@@ -55,8 +107,7 @@ pub(super) fn backup_encryption(spec: &BackupPolicySpec, velero: &VeleroView) ->
             ),
         )),
         Some(_) => None,
-    };
-    ControlOutcome::checked(id, 1, violation.into_iter().collect())
+    }
 }
 
 /// The config keys that count as encryption for `provider`, its own first.

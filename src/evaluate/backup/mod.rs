@@ -36,7 +36,7 @@ pub fn evaluate(
         let outcomes = vec![
             automated::automated_backup(name, spec, &velero, &namespaces, now),
             retention::backup_retention(name, spec, &velero, &namespaces),
-            encryption::backup_encryption(spec, &velero),
+            encryption::backup_encryption(name, spec, &velero, &namespaces),
             restore_tested::restore_tested(name, spec, last_restore_test, now),
         ];
         match &snapshot.velero.unreadable {

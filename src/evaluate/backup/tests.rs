@@ -97,6 +97,7 @@ fn schedule(name: &str, cron: &str, included: &[&str], ttl: Option<&str>) -> Arc
                 ..BackupSpec::default()
             },
             use_owner_references_in_backup: Some(false),
+            paused: None,
         },
         status: None,
     })
@@ -124,6 +125,7 @@ fn location(provider: &str, config: &[(&str, &str)]) -> Arc<BackupStorageLocatio
         metadata: meta("velero", "default", &[]),
         spec: BackupStorageLocationSpec {
             provider: provider.into(),
+            default: None,
             config: labels(config),
         },
     })
@@ -324,7 +326,7 @@ fn schedule_slower_than_rpo_or_unreadable_fails() {
     assert_eq!(
         messages(&slow, ControlId::AutomatedBackup),
         [
-            "namespace `shop` has no Schedule within the RPO 24h: Schedule `velero/weekly` runs every 168h, less often than the RPO"
+            "namespace `shop` has no active Schedule of the whole namespace within the RPO 24h: Schedule `velero/weekly` runs every 168h, less often than the RPO"
         ]
     );
     snapshot.velero.schedules = vec![schedule("odd", "0 0 L * *", &["shop"], None)];
@@ -457,6 +459,10 @@ fn passed(completed: &str, duration_seconds: i64, items: i64) -> RestoreTestResu
         duration_seconds: Some(duration_seconds),
         items: Some(items),
         result: "Passed".into(),
+        reason: None,
+        namespace: Some("shop".into()),
+        verified: Some(items),
+        verified_of: Some(items),
         message: String::new(),
     }
 }
@@ -501,5 +507,136 @@ fn restore_tested_requires_a_recent_fast_complete_pass() {
         [
             "restore test `bp-prod-restore-1` of backup `b1` failed: Velero ended the restore PartiallyFailed"
         ]
+    );
+}
+
+/// A Schedule or Backup that holds only part of a namespace, or a paused Schedule, is no
+/// backup of it: each of these used to give a false Pass.
+#[test]
+fn paused_or_partial_schedules_and_backups_do_not_cover_a_namespace() {
+    let now = "2026-03-01T12:00:00Z";
+    let fresh = || {
+        backup(
+            "b1",
+            "Completed",
+            "2026-03-01T00:00:00Z",
+            "2026-03-01T00:10:00Z",
+            "",
+        )
+    };
+    let covered = |schedule: Arc<Schedule>, backup: Arc<Backup>| {
+        let mut snapshot = snapshot();
+        snapshot.velero.schedules = vec![schedule];
+        snapshot.velero.backups = vec![backup];
+        let evaluation = evaluate(POLICY, &spec(), None, &snapshot, at(now));
+        (
+            state(&evaluation, ControlId::AutomatedBackup),
+            messages(&evaluation, ControlId::AutomatedBackup),
+        )
+    };
+    let daily = || schedule("bp-prod", "0 0 * * *", &["shop"], None);
+    assert_eq!(covered(daily(), fresh()), (ControlState::Pass, vec![]));
+
+    let mut paused = (*daily()).clone();
+    paused.spec.paused = Some(true);
+    let (state, found) = covered(Arc::new(paused), fresh());
+    assert_eq!(state, ControlState::Fail);
+    assert!(
+        found[0].ends_with("Schedule `velero/bp-prod` is paused"),
+        "{found:?}"
+    );
+
+    let mut everything_but_shop = (*schedule("all", "0 0 * * *", &["*"], None)).clone();
+    everything_but_shop.spec.template.excluded_namespaces = vec!["shop".into()];
+    let (state, found) = covered(Arc::new(everything_but_shop), fresh());
+    assert_eq!(state, ControlState::Fail);
+    assert_eq!(
+        found[0],
+        "namespace `shop` is not covered by any Velero Schedule in `velero`"
+    );
+
+    let mut only_config = (*daily()).clone();
+    only_config.spec.template.included_resources = vec!["configmaps".into()];
+    let (state, found) = covered(Arc::new(only_config), fresh());
+    assert_eq!(state, ControlState::Fail);
+    assert!(
+        found[0].ends_with("backs up only part of the namespace (only resources configmaps)"),
+        "{found:?}"
+    );
+
+    // Leaving out events loses nothing Velero would restore.
+    let mut no_events = (*daily()).clone();
+    no_events.spec.template.excluded_resources = vec!["events".into()];
+    assert_eq!(
+        covered(Arc::new(no_events), fresh()),
+        (ControlState::Pass, vec![])
+    );
+
+    // The same rules hold for the backups themselves: a backup of some objects is not fresh.
+    for narrow in [
+        |b: &mut Backup| {
+            b.spec.label_selector = Some(serde_json::json!({"matchLabels": {"a": "b"}}))
+        },
+        |b: &mut Backup| b.spec.excluded_resources = vec!["secrets".into()],
+        |b: &mut Backup| b.spec.excluded_namespaces = vec!["shop".into()],
+    ] {
+        let mut partial = (*fresh()).clone();
+        narrow(&mut partial);
+        let (state, found) = covered(daily(), Arc::new(partial));
+        assert_eq!(state, ControlState::Fail);
+        assert_eq!(found, ["namespace `shop` has no completed backup"]);
+    }
+}
+
+/// The policy names an encrypted location, but its Schedule writes elsewhere: judged on where
+/// the backups really go.
+#[test]
+fn encryption_is_judged_where_backups_really_go() {
+    let mut spec = spec();
+    spec.require_encryption = true;
+    let mut snapshot = snapshot();
+    snapshot.velero.storage_locations = vec![location("aws", &[("kmsKeyId", "k")])];
+    let now = at("2026-03-01T12:00:00Z");
+    let result = evaluate(POLICY, &spec, None, &snapshot, now);
+    assert_eq!(
+        state(&result, ControlId::BackupEncryption),
+        ControlState::Pass
+    );
+
+    let mut plain = (*location("aws", &[])).clone();
+    plain.metadata.name = Some("plain".into());
+    snapshot.velero.storage_locations.push(Arc::new(plain));
+    let mut elsewhere = (*schedule("bp-prod", "0 0 * * *", &["shop"], None)).clone();
+    elsewhere.spec.template.storage_location = Some("plain".into());
+    snapshot.velero.schedules = vec![Arc::new(elsewhere)];
+    let result = evaluate(POLICY, &spec, None, &snapshot, now);
+    assert_eq!(
+        state(&result, ControlId::BackupEncryption),
+        ControlState::Fail
+    );
+    assert_eq!(
+        messages(&result, ControlId::BackupEncryption),
+        [
+            "BackupStorageLocation velero/plain (provider `aws`) sets none of kmsKeyId, serverSideEncryption, customerKeyEncryptionFile, kmsKeyName, encryptionScope"
+        ]
+    );
+
+    // A backup someone ran by hand of a selected namespace, to another location, counts too.
+    snapshot.velero.schedules = vec![schedule("bp-prod", "0 0 * * *", &["shop"], None)];
+    let mut manual = (*backup(
+        "by-hand",
+        "Completed",
+        "2026-03-01T00:00:00Z",
+        "2026-03-01T00:10:00Z",
+        "",
+    ))
+    .clone();
+    manual.metadata.labels = None;
+    manual.spec.storage_location = Some("missing".into());
+    snapshot.velero.backups = vec![Arc::new(manual)];
+    let result = evaluate(POLICY, &spec, None, &snapshot, now);
+    assert_eq!(
+        messages(&result, ControlId::BackupEncryption),
+        ["BackupStorageLocation velero/missing does not exist"]
     );
 }

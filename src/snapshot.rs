@@ -222,6 +222,7 @@ macro_rules! velero_kinds {
             backups: crate::velero::Backup,
             restores: crate::velero::Restore,
             storage_locations: crate::velero::BackupStorageLocation,
+            snapshot_locations: crate::velero::VolumeSnapshotLocation,
         }
     };
 }

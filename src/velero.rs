@@ -96,6 +96,9 @@ pub struct BackupStatus {
     pub completion_timestamp: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration: Option<Time>,
+    /// Volume snapshots Velero attempted for this backup: resource-only backups have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_snapshots_attempted: Option<i64>,
 }
 
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -156,6 +159,24 @@ pub struct BackupStorageLocationSpec {
     /// The location Backups without one go to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<bool>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
+}
+
+/// Where volume snapshots go: judged by `backup-encryption` when a backup really took
+/// snapshots there.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "velero.io",
+    version = "v1",
+    kind = "VolumeSnapshotLocation",
+    namespaced,
+    schema = "disabled"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeSnapshotLocationSpec {
+    #[serde(default)]
+    pub provider: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,
 }

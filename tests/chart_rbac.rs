@@ -578,6 +578,7 @@ async fn operator_runs_with_the_charts_rbac() {
         ),
         ("backups.velero.io", &["list", "watch"]),
         ("backupstoragelocations.velero.io", &["list", "watch"]),
+        ("volumesnapshotlocations.velero.io", &["list", "watch"]),
         ("downloadrequests.velero.io", &["get", "create", "delete"]),
         ("configmaps", &["create", "patch", "update", "delete"]),
     ];

@@ -289,7 +289,11 @@ fn chart_role_without_secret_and_backup_read(user: &str) {
         .filter_map(|doc| serde_norway::from_str::<Value>(doc).ok())
         .find(|doc| doc["kind"] == "Role")
         .expect("the chart renders a Role in Velero's namespace");
-    let velero_reads = json!(["backups", "backupstoragelocations"]);
+    let velero_reads = json!([
+        "backups",
+        "backupstoragelocations",
+        "volumesnapshotlocations"
+    ]);
     let velero_rules = velero_role["rules"].as_array_mut().unwrap();
     let before = velero_rules.len();
     velero_rules.retain(|rule| rule["resources"] != velero_reads);

@@ -342,7 +342,14 @@ fn velero_rights_are_a_role_in_veleros_namespace() {
             .flat_map(|rule| rule["resources"].as_sequence().unwrap())
             .filter_map(|r| r.as_str())
             .collect();
-        for resource in ["schedules", "restores", "backups", "backupstoragelocations"] {
+        for resource in [
+            "schedules",
+            "restores",
+            "backups",
+            "backupstoragelocations",
+            "volumesnapshotlocations",
+            "downloadrequests",
+        ] {
             assert!(velero_resources.contains(&resource), "{velero_resources:?}");
         }
         let binding = find(&docs, "RoleBinding")

@@ -42,12 +42,89 @@ pub(super) fn backup_encryption(
     if !spec.require_encryption {
         return ControlOutcome::not_applicable(id);
     }
-    let violations: Vec<Violation> = locations_in_use(name, spec, velero, namespaces)
+    let locations = locations_in_use(name, spec, velero, namespaces);
+    let snapshot_locations = snapshot_locations_in_use(name, velero, namespaces);
+    let mut violations: Vec<Violation> = locations
         .iter()
         .filter_map(|location| location_violation(velero, location))
         .collect();
-    let checked = locations_in_use(name, spec, velero, namespaces).len();
-    ControlOutcome::checked(id, checked, violations)
+    violations.extend(
+        snapshot_locations
+            .iter()
+            .filter_map(|location| snapshot_location_violation(velero, location)),
+    );
+    ControlOutcome::checked(id, locations.len() + snapshot_locations.len(), violations)
+}
+
+/// The VolumeSnapshotLocations backups of the policy's namespaces really took volume
+/// snapshots in. Resource-only backups (no snapshot attempted) put no volume data anywhere.
+fn snapshot_locations_in_use(
+    name: &str,
+    velero: &VeleroView,
+    namespaces: &[String],
+) -> BTreeSet<String> {
+    velero
+        .backups()
+        .filter(|b| {
+            belongs_to_policy(&b.metadata, name)
+                || namespaces
+                    .iter()
+                    .any(|ns| includes(&b.spec.included_namespaces, ns))
+        })
+        .filter(|b| {
+            let status = b.status.as_ref();
+            status
+                .and_then(|s| s.volume_snapshots_attempted)
+                .unwrap_or(0)
+                > 0
+        })
+        .flat_map(|b| b.spec.volume_snapshot_locations.iter().flatten().cloned())
+        .collect()
+}
+
+/// Snapshot locations rarely carry an encryption setting of their own (a cloud snapshot
+/// inherits its volume's): unless the location shows one, encryption is not proven, and an
+/// unproven check never passes.
+fn snapshot_location_violation(velero: &VeleroView, name: &str) -> Option<Violation> {
+    let qualified_name = format!("{}/{name}", velero.namespace);
+    let location = velero.snapshot.velero.snapshot_locations.iter().find(|l| {
+        l.metadata.namespace.as_deref() == Some(velero.namespace)
+            && l.metadata.name.as_deref() == Some(name)
+    });
+    let object = ObjectRef {
+        kind: "VolumeSnapshotLocation".into(),
+        namespace: Some(velero.namespace.to_string()),
+        name: name.to_string(),
+        ..ObjectRef::default()
+    };
+    match location {
+        None => Some(Violation::new(
+            object,
+            format!(
+                "VolumeSnapshotLocation {qualified_name}, where backups took volume snapshots, does not exist"
+            ),
+        )),
+        Some(location) => {
+            let keys = encryption_keys(&location.spec.provider);
+            let set = keys.iter().any(|key| {
+                location
+                    .spec
+                    .config
+                    .get(*key)
+                    .is_some_and(|v| !v.trim().is_empty())
+            });
+            (!set).then(|| {
+                Violation::new(
+                    object,
+                    format!(
+                        "volume snapshots in VolumeSnapshotLocation {qualified_name} (provider `{}`) are not shown to be encrypted: it sets none of {}",
+                        location.spec.provider,
+                        keys.join(", ")
+                    ),
+                )
+            })
+        }
+    }
 }
 
 /// Where the policy's backups really go, not only where the policy says they should: the

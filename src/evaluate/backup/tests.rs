@@ -116,6 +116,7 @@ fn backup(name: &str, phase: &str, start: &str, end: &str, expires: &str) -> Arc
             start_timestamp: time(start),
             completion_timestamp: time(end),
             expiration: time(expires),
+            volume_snapshots_attempted: None,
         }),
     })
 }
@@ -638,5 +639,64 @@ fn encryption_is_judged_where_backups_really_go() {
     assert_eq!(
         messages(&result, ControlId::BackupEncryption),
         ["BackupStorageLocation velero/missing does not exist"]
+    );
+}
+
+/// Volume snapshots count where they were really taken; resource-only backups take none.
+#[test]
+fn volume_snapshots_are_judged_in_the_snapshot_location_they_went_to() {
+    let mut spec = spec();
+    spec.require_encryption = true;
+    let mut snapshot = snapshot();
+    snapshot.velero.storage_locations = vec![location("aws", &[("kmsKeyId", "k")])];
+    let mut with_volumes = (*backup(
+        "b1",
+        "Completed",
+        "2026-03-01T00:00:00Z",
+        "2026-03-01T00:10:00Z",
+        "",
+    ))
+    .clone();
+    with_volumes.spec.volume_snapshot_locations = Some(vec!["ebs".into()]);
+    snapshot.velero.backups = vec![Arc::new(with_volumes.clone())];
+    let now = at("2026-03-01T12:00:00Z");
+    // No snapshot attempted: nothing went to `ebs`.
+    let result = evaluate(POLICY, &spec, None, &snapshot, now);
+    assert_eq!(
+        state(&result, ControlId::BackupEncryption),
+        ControlState::Pass
+    );
+
+    with_volumes
+        .status
+        .as_mut()
+        .unwrap()
+        .volume_snapshots_attempted = Some(2);
+    snapshot.velero.backups = vec![Arc::new(with_volumes)];
+    let result = evaluate(POLICY, &spec, None, &snapshot, now);
+    assert_eq!(
+        messages(&result, ControlId::BackupEncryption),
+        ["VolumeSnapshotLocation velero/ebs, where backups took volume snapshots, does not exist"]
+    );
+    snapshot.velero.snapshot_locations = vec![Arc::new(crate::velero::VolumeSnapshotLocation {
+        metadata: meta("velero", "ebs", &[]),
+        spec: crate::velero::VolumeSnapshotLocationSpec {
+            provider: "aws".into(),
+            config: labels(&[("region", "eu-west-1")]),
+        },
+    })];
+    let result = evaluate(POLICY, &spec, None, &snapshot, now);
+    assert_eq!(
+        state(&result, ControlId::BackupEncryption),
+        ControlState::Fail
+    );
+    Arc::make_mut(&mut snapshot.velero.snapshot_locations[0])
+        .spec
+        .config
+        .insert("kmsKeyId".into(), "k".into());
+    let result = evaluate(POLICY, &spec, None, &snapshot, now);
+    assert_eq!(
+        state(&result, ControlId::BackupEncryption),
+        ControlState::Pass
     );
 }

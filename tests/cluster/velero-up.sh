@@ -98,9 +98,10 @@ current="velero"
 # Out of cluster, so: KUBECONFIG is the admin kubeconfig; HOME is private (velero reads its
 # client config from $HOME/.config/velero); TMPDIR is private because velero writes the BSL's
 # credential Secret to $TMPDIR/credentials, which parallel clusters must not share; the AWS
-# SDK's EC2 metadata lookup is off (nothing but loopback). Schedules run on creation: that is
-# velero's default (--schedule-skip-immediately=false), passed explicitly so tests can rely
-# on it. Restic/kopia pod-volume backups need a node agent, which does not run here.
+# SDK's EC2 metadata lookup is off (nothing but loopback). --schedule-skip-immediately=false
+# is velero's default, passed explicitly; note that velero 1.18 still runs a new Schedule
+# first at its next cron time after creation, not at once. Kopia pod-volume backups need a
+# node agent, which does not run here: backups hold resources only.
 start velero "$velero_metrics_port" "$velero_profiler_port" -- env \
   KUBECONFIG="$state/kubeconfig" HOME="$velero_state/home" TMPDIR="$velero_state/tmp" \
   VELERO_NAMESPACE="$velero_ns" AWS_EC2_METADATA_DISABLED=true \

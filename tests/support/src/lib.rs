@@ -31,14 +31,14 @@ static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 /// The shared control plane, started on first use and stopped by its watchdog when the test
 /// process exits.
 pub fn cluster() -> &'static Cluster {
-    CLUSTER.get_or_init(|| start_cluster(false))
+    CLUSTER.get_or_init(|| start_cluster(&[]))
 }
 
 /// The shared cluster with a real node (`tests/cluster/up --with-node`): pods run and
 /// NetworkPolicies are enforced. Only the node test binary calls this first; with
 /// `BASELINE_TEST_KUBECONFIG` the given cluster must have been started with `--with-node`.
 pub fn node_cluster() -> &'static Cluster {
-    let cluster = CLUSTER.get_or_init(|| start_cluster(true));
+    let cluster = CLUSTER.get_or_init(|| start_cluster(&["--with-node"]));
     let nodes = cluster.kubectl_ok(&["get", "nodes", "-o", "name"]);
     assert!(
         !nodes.trim().is_empty(),
@@ -47,16 +47,29 @@ pub fn node_cluster() -> &'static Cluster {
     cluster
 }
 
-fn start_cluster(with_node: bool) -> Cluster {
+/// The shared cluster with the backup stack (`tests/cluster/up --with-velero`): a MinIO S3
+/// server on loopback and `velero server` with the AWS plugin, so Backups and Schedules are
+/// really processed and their tarballs land in the bucket. Call it before [`operator`] (which
+/// otherwise starts a plain cluster); with `BASELINE_TEST_KUBECONFIG` the given cluster must
+/// have been started with `--with-velero`.
+pub fn velero_cluster() -> &'static Cluster {
+    let cluster = CLUSTER.get_or_init(|| start_cluster(&["--with-velero"]));
+    assert!(
+        cluster.s3().is_some(),
+        "this cluster has no backup stack: start it with tests/cluster/up --with-velero"
+    );
+    cluster
+}
+
+fn start_cluster(up_args: &[&str]) -> Cluster {
     {
         let kubeconfig = match std::env::var("BASELINE_TEST_KUBECONFIG") {
             Ok(path) => PathBuf::from(path),
             Err(_) => {
                 let state =
                     std::env::temp_dir().join(format!("baseline-e2e-{}", std::process::id()));
-                let node_args: &[&str] = if with_node { &["--with-node"] } else { &[] };
                 let out = Command::new(Path::new(REPO).join("tests/cluster/up"))
-                    .args(node_args)
+                    .args(up_args)
                     .arg("--watch-pid")
                     .arg(std::process::id().to_string())
                     .arg(&state)
@@ -352,4 +365,140 @@ pub async fn settle_writes() {
         }
     })
     .await;
+}
+
+/// Where the backup stack of a `--with-velero` cluster keeps its backups, from `STATE_DIR/env`.
+#[derive(Clone, Debug)]
+pub struct S3Store {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    access_key_file: PathBuf,
+    secret_key_file: PathBuf,
+}
+
+impl Cluster {
+    /// The S3 store of this cluster's backup stack, or None when it was started without one.
+    pub fn s3(&self) -> Option<S3Store> {
+        let env_file = self.kubeconfig.parent()?.join("env");
+        let env = std::fs::read_to_string(env_file).ok()?;
+        let value = |name: &str| {
+            env.lines()
+                .find_map(|line| line.strip_prefix(&format!("export {name}=")))
+                .map(|v| v.trim_matches('\'').to_string())
+        };
+        Some(S3Store {
+            endpoint: value("CLUSTER_S3_ENDPOINT")?,
+            bucket: value("CLUSTER_S3_BUCKET")?,
+            region: value("CLUSTER_S3_REGION")?,
+            access_key_file: value("CLUSTER_S3_ACCESS_KEY_FILE")?.into(),
+            secret_key_file: value("CLUSTER_S3_SECRET_KEY_FILE")?.into(),
+        })
+    }
+}
+
+impl S3Store {
+    /// A SigV4-signed GET of `path_and_query` (after the bucket) with the system curl, the same
+    /// way `up` created the bucket. The credentials go to curl on stdin, not its command line.
+    fn get(&self, path_and_query: &str) -> Vec<u8> {
+        use std::io::Write;
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+        };
+        let user = format!(
+            "{}:{}",
+            read(&self.access_key_file),
+            read(&self.secret_key_file)
+        );
+        let url = format!("{}/{}{}", self.endpoint, self.bucket, path_and_query);
+        let mut child = Command::new("curl")
+            .args(["-fsS", "--max-time", "30", "--aws-sigv4"])
+            .arg(format!("aws:amz:{}:s3", self.region))
+            .args(["-K", "-", &url])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("running curl");
+        let config = format!("user = \"{user}\"\n");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(config.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "S3 GET {url} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// Every object key in the bucket under `prefix` (ListObjectsV2, following continuation
+    /// tokens).
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            // Parameters in SigV4's canonical (sorted) order and percent-encoded: this curl
+            // signs the query as written.
+            let continuation = token
+                .as_deref()
+                .map(|t| format!("continuation-token={}&", query_escape(t)))
+                .unwrap_or_default();
+            let query = format!("?{continuation}list-type=2&prefix={}", query_escape(prefix));
+            let body = String::from_utf8(self.get(&query)).expect("S3 listing is UTF-8");
+            keys.extend(xml_values(&body, "Key"));
+            token = xml_values(&body, "NextContinuationToken")
+                .into_iter()
+                .next();
+            if token.is_none() {
+                return keys;
+            }
+        }
+    }
+
+    /// The content of one object.
+    pub fn object(&self, key: &str) -> Vec<u8> {
+        let path: String = key
+            .split('/')
+            .map(query_escape)
+            .collect::<Vec<_>>()
+            .join("/");
+        self.get(&format!("/{path}"))
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn query_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The text of every `<tag>...</tag>` in an S3 XML answer (keys here are plain names; the
+/// five XML entities are decoded).
+fn xml_values(body: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    body.split(&open)
+        .skip(1)
+        .filter_map(|rest| rest.split_once(&close).map(|(value, _)| value))
+        .map(|value| {
+            value
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&")
+        })
+        .collect()
 }

@@ -1,0 +1,383 @@
+//! Real backups: the cluster runs the backup stack (`tests/cluster/up --with-velero`: a MinIO
+//! S3 server and `velero server` with the AWS plugin, all on loopback). Nothing here writes a
+//! Velero status: every phase, timestamp and expiration is Velero's, and every tarball is
+//! read back from the bucket.
+//!
+//! A test binary of its own (not part of `tests/e2e`) because it needs a cluster with the
+//! backup stack; it gets its own control plane unless `BASELINE_TEST_KUBECONFIG` names one
+//! started with `--with-velero`.
+
+use baseline_operator::api::{BackupPolicy, ControlState};
+use baseline_operator::velero::{Backup, Schedule};
+use baseline_test_support::*;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Client;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, WatchEvent, WatchParams,
+};
+use serde_json::json;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const VELERO: &str = "velero";
+/// A backup of one small namespace takes seconds. A Schedule's first backup waits for its
+/// next cron time (at most a minute here) and for Velero's schedule resync (every minute).
+const BACKUP_TIMEOUT: Duration = Duration::from_secs(240);
+const FAILED_PHASES: &[&str] = &["Failed", "PartiallyFailed", "FailedValidation"];
+
+/// Velero's Backups, read as the operator reads them.
+fn backups(client: &Client) -> Api<Backup> {
+    Api::namespaced(client.clone(), VELERO)
+}
+
+/// A namespace with one ConfigMap in it, so that a backup of it has an item to carry.
+async fn namespace_with_config_map(client: &Client, name: &str, labels: &[(&str, &str)]) {
+    namespace(client, name, labels).await;
+    let config_map: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "settings", "namespace": name},
+        "data": {"colour": "blue"},
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(client.clone(), name)
+        .create(&PostParams::default(), &config_map)
+        .await
+        .expect("create ConfigMap");
+}
+
+/// Waits until Velero has finished `name` and returns it; fails the test when Velero ended it
+/// in a failed phase.
+async fn wait_backup_completed(client: &Client, name: &str) -> Backup {
+    let api = backups(client);
+    wait_until(
+        &format!("Velero completes Backup {name}"),
+        BACKUP_TIMEOUT,
+        || async {
+            let phase = api
+                .get_opt(name)
+                .await
+                .unwrap()
+                .and_then(|b| b.status?.phase)
+                .unwrap_or_default();
+            assert!(
+                !FAILED_PHASES.contains(&phase.as_str()),
+                "Velero ended Backup {name} {phase}"
+            );
+            phase == "Completed"
+        },
+    )
+    .await;
+    api.get(name).await.unwrap()
+}
+
+/// The resource paths inside a backup tarball (`tar -tz`).
+fn tarball_entries(tarball: &[u8]) -> Vec<String> {
+    let mut tar = Command::new("tar")
+        .args(["-tzf", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running tar");
+    let mut stdin = tar.stdin.take().unwrap();
+    let bytes = tarball.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+    let out = tar.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "the backup tarball is not a gzip tar: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The backup's tarball is in the bucket under Velero's layout and carries the namespace's
+/// ConfigMap.
+fn assert_tarball_holds_config_map(store: &S3Store, backup: &str, namespace: &str) {
+    let key = format!("backups/{backup}/{backup}.tar.gz");
+    let keys = store.keys(&format!("backups/{backup}/"));
+    assert!(
+        keys.contains(&key),
+        "{key} is not in bucket {}: {keys:?}",
+        store.bucket
+    );
+    let entries = tarball_entries(&store.object(&key));
+    let config_map = format!("resources/configmaps/namespaces/{namespace}/settings.json");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.trim_start_matches("./") == config_map),
+        "{key} lacks {config_map}: {entries:?}"
+    );
+}
+
+fn seconds(time: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> i64 {
+    time.as_ref()
+        .expect("timestamp set by Velero")
+        .0
+        .as_second()
+}
+
+#[tokio::test]
+async fn velero_backs_up_a_namespace_into_the_bucket() {
+    let cluster = velero_cluster();
+    let store = cluster.s3().unwrap();
+    let client = client().await;
+
+    let locations: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        VELERO,
+        &ApiResource::erase::<baseline_operator::velero::BackupStorageLocation>(&()),
+    );
+    let location = locations.get("default").await.expect("BSL default");
+    assert_eq!(
+        location.data["status"]["phase"], "Available",
+        "Velero validated the bucket: {:?}",
+        location.data["status"]
+    );
+
+    let ns = "e2e-bk-stack";
+    namespace_with_config_map(&client, ns, &[]).await;
+    // A fresh name per run: Velero never overwrites a backup already in the bucket.
+    let name = format!("e2e-stack-{}", jiff::Timestamp::now().as_second());
+    assert!(
+        store.keys(&format!("backups/{name}/")).is_empty(),
+        "nothing is stored under this backup's name before Velero runs it"
+    );
+    let backup: Backup = serde_json::from_value(json!({
+        "apiVersion": "velero.io/v1", "kind": "Backup",
+        "metadata": {"name": name, "namespace": VELERO},
+        "spec": {"includedNamespaces": [ns], "storageLocation": "default", "ttl": "1h0m0s"},
+    }))
+    .unwrap();
+    backups(&client)
+        .create(&PostParams::default(), &backup)
+        .await
+        .expect("create Backup");
+
+    let done = wait_backup_completed(&client, &name).await;
+    let status = done.status.expect("status set by Velero");
+    assert!(status.start_timestamp.is_some() && status.completion_timestamp.is_some());
+    assert_tarball_holds_config_map(&store, &name, ns);
+}
+
+/// The automated-backup state of each status write, in order, until it passes.
+async fn automated_backup_history(
+    api: &Api<BackupPolicy>,
+    name: &str,
+    after: &str,
+) -> Vec<(ControlState, Vec<String>)> {
+    let params = WatchParams::default()
+        .fields(&format!("metadata.name={name}"))
+        .timeout(290);
+    let mut events = api.watch(&params, after).await.unwrap().boxed();
+    let mut history: Vec<(ControlState, Vec<String>)> = Vec::new();
+    let deadline = tokio::time::Instant::now() + BACKUP_TIMEOUT;
+    loop {
+        let next = tokio::time::timeout_at(deadline, events.try_next()).await;
+        let event = match next {
+            Ok(Ok(Some(event))) => event,
+            other => panic!(
+                "automated-backup never passed (watch ended: {other:?}); states seen: {history:?}"
+            ),
+        };
+        let policy = match event {
+            WatchEvent::Added(p) | WatchEvent::Modified(p) => p,
+            WatchEvent::Deleted(_) => panic!("the policy was deleted"),
+            WatchEvent::Bookmark(_) => continue,
+            WatchEvent::Error(error) => panic!("watch error: {error:?}"),
+        };
+        let control = policy.status.and_then(|s| {
+            s.compliance
+                .controls
+                .into_iter()
+                .find(|c| c.id.as_str() == "automated-backup")
+        });
+        let Some(control) = control else { continue };
+        let state = control.state;
+        let findings = control.findings.into_iter().map(|f| f.message).collect();
+        if history
+            .last()
+            .is_none_or(|(s, f)| (*s, f) != (state, &findings))
+        {
+            history.push((state, findings));
+        }
+        if state == ControlState::Pass {
+            return history;
+        }
+    }
+}
+
+async fn control(
+    api: &Api<BackupPolicy>,
+    name: &str,
+    id: &str,
+) -> Option<(ControlState, Vec<String>)> {
+    let control = api
+        .get(name)
+        .await
+        .ok()?
+        .status?
+        .compliance
+        .controls
+        .into_iter()
+        .find(|c| c.id.as_str() == id)?;
+    let findings = control.findings.into_iter().map(|f| f.message).collect();
+    Some((control.state, findings))
+}
+
+#[tokio::test]
+async fn enforced_policy_gets_real_backups_that_pass_its_controls() {
+    velero_cluster();
+    let store = velero_cluster().s3().unwrap();
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let policy = "e2e-auto";
+    let schedule = format!("bp-{policy}");
+    // A namespace of this run only: the backups of an earlier run against a reused cluster
+    // (Velero syncs them back from the bucket) cover other namespaces and cannot pass the
+    // control by themselves.
+    let run = jiff::Timestamp::now().as_second().to_string();
+    let ns = &format!("e2e-bk-shop-{run}");
+    namespace_with_config_map(&client, ns, &[("e2e-bk", &run)]).await;
+
+    let api: Api<BackupPolicy> = Api::all(client.clone());
+    let _ = api.delete(policy, &DeleteParams::default()).await;
+    wait_until("old policy gone", Duration::from_secs(60), || async {
+        api.get_opt(policy).await.unwrap().is_none()
+    })
+    .await;
+    let schedules: Api<Schedule> = Api::namespaced(client.clone(), VELERO);
+    wait_until("old schedule gone", Duration::from_secs(60), || async {
+        schedules.get_opt(&schedule).await.unwrap().is_none()
+    })
+    .await;
+    let by_schedule = ListParams::default().labels(&format!("velero.io/schedule-name={schedule}"));
+    let start = api.list(&ListParams::default()).await.unwrap();
+    let after = start.metadata.resource_version.unwrap();
+
+    apply_cr::<BackupPolicy>(
+        &client,
+        policy,
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-bk": run}},
+            "rpo": "1h",
+            // Velero 1.18 runs a new Schedule first at its next cron time after creation (not
+            // at once, whatever --schedule-skip-immediately says), so the test's Schedule runs
+            // every minute rather than daily.
+            "schedule": "* * * * *",
+            "retention": {"min": "720h", "max": "2160h"},
+            "storageLocation": "default",
+        }),
+    )
+    .await;
+
+    // The control must first fail for want of a backup and then pass because Velero, running
+    // the operator's Schedule, made one.
+    let history = automated_backup_history(&api, policy, &after).await;
+    let (first_state, first_findings) = &history[0];
+    assert_eq!(
+        *first_state,
+        ControlState::Fail,
+        "before Velero's backup: {history:?}"
+    );
+    assert!(
+        first_findings
+            .iter()
+            .any(|m| m.contains("no completed backup")),
+        "{history:?}"
+    );
+
+    // The backup that made it pass: Velero's, from the operator's Schedule, Completed by
+    // Velero, its tarball in the bucket.
+    let made = backups(&client).list(&by_schedule).await.unwrap().items;
+    let completed: Vec<&Backup> = made
+        .iter()
+        .filter(|b| b.spec.included_namespaces.contains(ns))
+        .filter(|b| b.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Completed"))
+        .collect();
+    assert!(
+        !completed.is_empty(),
+        "no Completed Backup from Schedule {schedule}: {made:?}"
+    );
+    let backup = completed[0];
+    let backup_name = backup.metadata.name.clone().unwrap();
+    assert_eq!(backup.spec.included_namespaces, vec![ns.to_string()]);
+    assert_eq!(
+        backup
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("security.baseline.dev/backup-policy"))
+            .map(String::as_str),
+        Some(policy),
+        "the Schedule's template labels reach the Backup"
+    );
+    assert_tarball_holds_config_map(&store, &backup_name, ns);
+
+    // Retention from the real backup: Velero set expiration = start + the Schedule's ttl,
+    // and the ttl is the policy's minimum retention.
+    let ttl = schedules.get(&schedule).await.unwrap().spec.template.ttl;
+    assert_eq!(ttl.as_deref(), Some("720h0m0s"));
+    let status = backup.status.as_ref().unwrap();
+    let lifetime = seconds(&status.expiration) - seconds(&status.start_timestamp);
+    assert!(
+        (lifetime - 720 * 3600).abs() <= 60,
+        "Velero's expiration is {lifetime}s after the start, not 720h"
+    );
+    wait_until(
+        "backup-retention passes on Velero's backup",
+        Duration::from_secs(45),
+        || async {
+            control(&api, policy, "backup-retention")
+                .await
+                .is_some_and(|(state, _)| state == ControlState::Pass)
+        },
+    )
+    .await;
+
+    // A copy of the namespace kept shorter than the minimum, made out of band: only once
+    // Velero has stamped its start and expiration can the operator see its lifetime.
+    let short = format!("e2e-short-{run}");
+    let backup: Backup = serde_json::from_value(json!({
+        "apiVersion": "velero.io/v1", "kind": "Backup",
+        "metadata": {"name": short, "namespace": VELERO},
+        "spec": {"includedNamespaces": [ns], "storageLocation": "default", "ttl": "1h0m0s"},
+    }))
+    .unwrap();
+    backups(&client)
+        .create(&PostParams::default(), &backup)
+        .await
+        .expect("create Backup");
+    let done = wait_backup_completed(&client, &short).await;
+    let status = done.status.as_ref().unwrap();
+    let lifetime = seconds(&status.expiration) - seconds(&status.start_timestamp);
+    assert!(
+        (lifetime - 3600).abs() <= 60,
+        "Velero kept {short} {lifetime}s"
+    );
+    wait_until(
+        "backup-retention fails on Velero's 1h backup",
+        Duration::from_secs(45),
+        || async {
+            control(&api, policy, "backup-retention")
+                .await
+                .is_some_and(|(state, findings)| {
+                    state == ControlState::Fail
+                        && findings.iter().any(|m| {
+                            m.contains(&short) && m.contains("less than the minimum retention")
+                        })
+                })
+        },
+    )
+    .await;
+
+    api.delete(policy, &DeleteParams::default()).await.unwrap();
+}

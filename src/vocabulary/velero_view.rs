@@ -82,8 +82,14 @@ pub fn includes(included: &[String], namespace: &str) -> bool {
 }
 
 /// Kinds a backup may leave out and still hold the whole namespace: Velero never restores
-/// events, so excluding them loses nothing.
-const HARMLESS_EXCLUSIONS: &[&str] = &["events", "events.events.k8s.io"];
+/// events, so excluding them loses nothing; and Velero itself excludes CSI VolumeSnapshot
+/// objects from every backup it makes (it handles CSI snapshots its own way), so a real
+/// Velero's backups carry that exclusion.
+const HARMLESS_EXCLUSIONS: &[&str] = &[
+    "events",
+    "events.events.k8s.io",
+    "volumesnapshots.snapshot.storage.k8s.io",
+];
 
 /// How much of a namespace a backup (or a Schedule's template) holds.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -93,6 +93,28 @@ spec:
     s3Url: $s3_url
 EOF
 
+# Velero's restores read their own Deployment (`velero` in Velero's namespace, for the image of
+# the restore helpers they may add); run out of cluster there is none, and every restore ends
+# PartiallyFailed with `deployments.apps "velero" not found`. This stands in for it with zero
+# replicas: no pod ever starts from it.
+kc apply -f - >>"$state/logs/velero.log" 2>&1 <<EOF || fail velero "creating Deployment $velero_ns/velero failed"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: velero
+  namespace: $velero_ns
+  labels: {component: velero}
+spec:
+  replicas: 0
+  selector: {matchLabels: {component: velero}}
+  template:
+    metadata: {labels: {component: velero, name: velero}}
+    spec:
+      containers:
+      - name: velero
+        image: velero/velero:v1.18.3
+EOF
+
 # ---- the Velero server ------------------------------------------------------------------
 current="velero"
 # Out of cluster, so: KUBECONFIG is the admin kubeconfig; HOME is private (velero reads its

@@ -34,11 +34,12 @@ pub fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| start_cluster(&[]))
 }
 
-/// The shared cluster with a real node (`tests/cluster/up --with-node`): pods run and
-/// NetworkPolicies are enforced. Only the node test binary calls this first; with
-/// `BASELINE_TEST_KUBECONFIG` the given cluster must have been started with `--with-node`.
+/// The shared cluster with a real node and the backup stack (`tests/cluster/up --with-node
+/// --with-velero`): pods run, NetworkPolicies are enforced, and restore tests restore real
+/// backups. Only the node test binaries call this first; with `BASELINE_TEST_KUBECONFIG` the
+/// given cluster must have been started with both.
 pub fn node_cluster() -> &'static Cluster {
-    let cluster = CLUSTER.get_or_init(|| start_cluster(&["--with-node"]));
+    let cluster = CLUSTER.get_or_init(|| start_cluster(&["--with-node", "--with-velero"]));
     let nodes = cluster.kubectl_ok(&["get", "nodes", "-o", "name"]);
     assert!(
         !nodes.trim().is_empty(),

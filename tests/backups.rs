@@ -430,7 +430,7 @@ async fn enforced_restore_test_restores_a_real_backup_and_verifies_it_against_th
             "namespaceSelector": {"matchLabels": {"e2e-rt": run}},
             "rpo": "1h", "rto": "30m",
             "schedule": "* * * * *",
-            "restoreTest": {"every": "8760h", "keepSandboxFor": "5s", "minRestoredItems": 2},
+            "restoreTest": {"every": "8760h", "keepSandboxFor": "45s", "minRestoredItems": 2},
         }),
     )
     .await;
@@ -459,10 +459,20 @@ async fn enforced_restore_test_restores_a_real_backup_and_verifies_it_against_th
         restore.status.and_then(|s| s.phase).as_deref(),
         Some("Completed")
     );
+    // Velero applied the operator's resource modifier: the restored Deployment asks for no
+    // pods (the source asks for two), so production code never runs in the sandbox. The
+    // sandbox is kept 45 s for this look.
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), &sandbox);
+    let restored = deployments
+        .get("web")
+        .await
+        .expect("the restored Deployment");
+    assert_eq!(restored.spec.replicas, Some(0));
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     wait_until(
         "sandbox deleted after verification",
-        Duration::from_secs(90),
+        Duration::from_secs(150),
         || async {
             namespaces
                 .get_opt(&sandbox)

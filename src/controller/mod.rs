@@ -108,7 +108,10 @@ impl Error {
         match self {
             Self::Forbidden { .. } | Self::StatusSerialize(_) => Permanent,
             Self::Write { source, .. } | Self::Status(source) => backoff::persistence_of(source),
-            Self::Finalizer(_) | Self::VeleroRecord(_) => Transient,
+            Self::Finalizer(_) => Transient,
+            // Velero not answering is rarely over in a second: retried at the slow pace, so a
+            // cluster without a running Velero sees few retries (each one only reads).
+            Self::VeleroRecord(_) => Permanent,
             // Retry at the pace of the quickest to clear.
             Self::Partial(errors) => {
                 if errors.iter().any(|e| e.persistence() == Transient) {

@@ -104,7 +104,7 @@ pub trait Reconciled:
     fn plan(&self, valid: &Self::Valid, ctx: &Context, now: Timestamp) -> Plan<Self::ExtraStatus>;
     /// Fetches, before [`plan`](Self::plan), inputs that exist only on request (what Velero
     /// recorded about a finished restore test) into `ctx`. A failure leaves them missing:
-    /// the plan waits for them, and Ready says why.
+    /// the plan waits for them, Ready says why, and the next resync asks again.
     fn prepare(
         &self,
         _valid: &Self::Valid,
@@ -218,9 +218,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     // naming them, and the retry backs off.
     let mut failed = std::mem::take(&mut owned.failed);
     failed.append(&mut labels.failed);
-    if let Err(error) = prepared {
-        failed.insert(0, error);
-    }
+
     let partial = (!failed.is_empty()).then(|| Error::Partial(failed));
     // Only drift is announced: a first apply, a new namespace or a changed spec is not. Each
     // event names the restored object, and its action what was done, so that the recorder's
@@ -272,6 +270,14 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     let mut new = status::compliance_status(&old, &plan.evaluation, generation, now);
     if let Some((reason, message)) = &plan.not_ready {
         new = status::not_ready(new, &old, reason, message, generation, now);
+    }
+    // Inputs fetched on request that could not be had (Velero not answering): the plan waits
+    // for them and Ready says why. Not an error: the next resync asks again, only reading, so
+    // a cluster whose Velero never answers sees no write loop and no event per retry.
+    if let Err(error) = &prepared {
+        tracing::warn!(%error, "an input fetched on request is missing");
+        let message = bounded(error.to_string());
+        new = status::not_ready(new, &old, error.reason(), &message, generation, now);
     }
     let reads_velero = K::KIND != ControlKind::SecurityBaseline;
     let stale = ctx

@@ -73,10 +73,18 @@ async fn download(ctx: &Context, kind: &str, name: &str) -> Result<Option<Vec<u8
     let failed = |verb: &str, e: kube::Error| {
         Error::VeleroRecord(format!("{verb} DownloadRequest {request_name}: {e}"))
     };
-    match api.create(&PostParams::default(), &request).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.code == 409 => {}
-        Err(e) => return Err(failed("create", e)),
+    // An unanswered request from an earlier attempt is waited on again, not made anew: while
+    // Velero does not answer, retries read and never write.
+    let existing = api
+        .get_opt(&request_name)
+        .await
+        .map_err(|e| failed("read", e))?;
+    if existing.is_none() {
+        match api.create(&PostParams::default(), &request).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(e) => return Err(failed("create", e)),
+        }
     }
     let deadline = tokio::time::Instant::now() + ANSWER_WITHIN;
     let url = loop {
@@ -93,7 +101,6 @@ async fn download(ctx: &Context, kind: &str, name: &str) -> Result<Option<Vec<u8
             break url.to_string();
         }
         if tokio::time::Instant::now() >= deadline {
-            let _ = api.delete(&request_name, &DeleteParams::default()).await;
             return Err(Error::VeleroRecord(format!(
                 "Velero did not answer DownloadRequest {request_name} for {kind} {name} within {}s",
                 ANSWER_WITHIN.as_secs()

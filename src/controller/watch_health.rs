@@ -98,16 +98,32 @@ impl Failing {
     }
 }
 
-/// Velero's kinds, which only BackupPolicy and EnvironmentIsolation read.
-const VELERO_KINDS: &[&str] = &["Schedule", "Backup", "Restore", "BackupStorageLocation"];
+/// The kind names of Velero's watched kinds, from the one list (`velero_kinds!`).
+macro_rules! velero_kind_names {
+    ($($field:ident: $ty:ty,)*) => {
+        [$(<$ty as kube::Resource>::kind(&()),)*]
+    };
+}
 
+/// Velero's kinds, which only BackupPolicy and EnvironmentIsolation read.
 fn is_velero(kind: &str) -> bool {
-    VELERO_KINDS.contains(&kind)
+    crate::snapshot::velero_kinds!(velero_kind_names)
+        .iter()
+        .any(|k| k == kind)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_watched_velero_kind_is_velero_and_nothing_else_is() {
+        for kind in ["Schedule", "Backup", "Restore", "BackupStorageLocation"] {
+            assert!(is_velero(kind), "{kind}");
+        }
+        assert!(is_velero("VolumeSnapshotLocation"));
+        assert!(!is_velero("Deployment") && !is_velero("Namespace"));
+    }
 
     #[test]
     fn a_failure_is_reported_only_past_the_grace_and_until_recovery() {

@@ -157,6 +157,9 @@ async fn schedule_follows_the_policy_and_freshness_follows_the_backups() {
             .is_some_and(|(s, _)| s == ControlState::Pass)
     })
     .await;
+    // Written by hand on purpose: a real Velero cannot make a backup seven hours old within a
+    // test, and ageing past the RPO is the failure mode this checks. Real backups turning the
+    // control from Fail to Pass are in tests/backups.rs.
     set_backup_completed(&client, "e2e-fresh-1", 7).await;
     wait_until(
         "aged backup: automated-backup fails again",
@@ -493,6 +496,9 @@ async fn restore_test_restore_stops_restored_workloads() {
     let client = client().await;
     velero_namespace(&client).await;
     namespace(&client, "e2e-bp-stopped", &[("e2e-bp", "stopped")]).await;
+    // A completed Backup by hand only makes the operator plan its Restore; what is checked is
+    // the Restore as the API server stores it. That a real Velero applies the modifier (the
+    // restored Deployment has 0 replicas) is in tests/backups.rs.
     backup(
         &client,
         "e2e-stopped-1",

@@ -18,7 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How long Velero gets to answer a DownloadRequest (it usually takes well under a second).
-const ANSWER_WITHIN: Duration = Duration::from_secs(20);
+/// The reconcile waits this long, so it stays short: an unanswered request is asked again at
+/// the next resync.
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(250);
 /// Records are small JSON files; anything bigger is not what Velero writes.
 const MAX_RECORD_BYTES: u64 = 64 * 1024 * 1024;

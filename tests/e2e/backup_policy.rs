@@ -319,6 +319,12 @@ async fn restore_test_sandbox_comes_first_and_a_forged_restore_status_never_pass
     api.delete("e2e-restore", &DeleteParams::default())
         .await
         .unwrap();
+    // Gone before the next test starts: its clean-up (owned objects, label protection of the
+    // other kinds) would otherwise land in another test's zero-write window.
+    wait_until("the policy gone", TIMEOUT, || async {
+        api.get_opt("e2e-restore").await.unwrap().is_none()
+    })
+    .await;
 }
 
 /// A schedule the CRD's pattern admits but that never runs (30 February): only the operator

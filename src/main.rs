@@ -97,6 +97,8 @@ enum RunError {
     Health(#[source] std::io::Error),
     #[error(transparent)]
     Controllers(#[from] controller::RunError),
+    #[error("leader election: {0}")]
+    Election(#[source] std::io::Error),
     #[error("invalid leader election settings: {0}")]
     LeaseConfig(String),
 }
@@ -167,7 +169,10 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         retry_period: Duration::from_secs(args.retry_period_seconds),
     };
     lease.validate().map_err(RunError::LeaseConfig)?;
-    let client = Client::try_default().await.map_err(RunError::Connect)?;
+    let kube_config = kube::Config::infer()
+        .await
+        .map_err(|e| RunError::Connect(kube::Error::InferConfig(e)))?;
+    let client = Client::try_from(kube_config.clone()).map_err(RunError::Connect)?;
     check_crds(&client).await?;
     let metrics = Arc::new(telemetry::Metrics::default());
     let health = Arc::new(telemetry::Health::new(Duration::from_secs(
@@ -200,18 +205,25 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
     // The election stops only when told to, after this replica's writers have stopped.
     let (stop_election, election_stopped) = watch::channel(false);
     let (leading_tx, mut leading) = watch::channel(false);
-    let election = tokio::spawn(leader::run(
-        client.clone(),
-        lease,
-        leading_tx,
-        election_stopped,
-    ));
+    // On its own thread: evaluation keeping this runtime busy must not delay renewals.
+    let election = leader::spawn_on_own_thread(kube_config, lease, leading_tx, election_stopped)
+        .map_err(RunError::Election)?;
+    let election = async move {
+        let _ = tokio::task::spawn_blocking(move || election.join()).await;
+    };
     tracing::info!(%identity, "caches synced; waiting for the leader lease");
     tokio::select! {
-        _ = leading.wait_for(|l| *l) => {}
+        led = leading.wait_for(|l| *l) => {
+            // A closed channel means the election ended without ever leading: never lead then.
+            if led.is_err() {
+                return Err(RunError::Election(std::io::Error::other(
+                    "the leader election stopped before this replica led",
+                )));
+            }
+        }
         _ = stop.wait_for(|s| *s) => {
             let _ = stop_election.send(true);
-            let _ = election.await;
+            election.await;
             return Ok(());
         }
     }
@@ -241,7 +253,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
     }
     metrics.leader.set(0);
     let _ = stop_election.send(true);
-    let _ = election.await;
+    election.await;
     Ok(())
 }
 

@@ -166,7 +166,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     };
     let prepared = resource.prepare(&valid, ctx, now).await;
     let enforced = async {
-        let mut plan = resource.plan(&valid, ctx, now);
+        let mut plan = off_the_async_workers(|| resource.plan(&valid, ctx, now));
         for object in &plan.apply_once {
             apply::apply_one(ctx, object).await?;
         }
@@ -304,6 +304,17 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     } else {
         next
     }))
+}
+
+/// Runs CPU-bound work (evaluating thousands of namespaces) so that the runtime hands this
+/// worker's other tasks (watches, the health server) to another thread meanwhile. Inline on a
+/// single-threaded runtime, where there is no other thread to hand them to.
+fn off_the_async_workers<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 /// A spec only the operator could judge invalid: status says which fields and why, owned

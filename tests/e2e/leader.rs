@@ -372,3 +372,57 @@ async fn health_readiness_and_metrics_are_served() {
     .await;
     cluster().kubectl_ok(&["delete", "sb", "e2e-health", "--wait=false"]);
 }
+
+/// Evaluating a large cluster keeps every worker of the operator's runtime busy for seconds.
+/// The election runs on its own thread and runtime, so it keeps renewing meanwhile: before it
+/// did, the scale benchmark's operator lost its lease at 1,000 namespaces and exited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_runtime_kept_busy_past_the_renew_deadline_keeps_the_lease() {
+    use baseline_operator::leader::{LeaseConfig, spawn_on_own_thread};
+    use tokio::sync::watch;
+    let client = client().await;
+    let lease = format!("e2e-busy-leader-{}", std::process::id());
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let config = LeaseConfig {
+        namespace: "default".into(),
+        name: lease.clone(),
+        identity: "busy-replica".into(),
+        duration: Duration::from_secs(LEASE_SECONDS),
+        renew_deadline: Duration::from_secs(RENEW_DEADLINE_SECONDS),
+        retry_period: Duration::from_secs(1),
+    };
+    let (leading_tx, mut leading) = watch::channel(false);
+    let (stop, stopped) = watch::channel(false);
+    let election = spawn_on_own_thread(kube_config().await, config, leading_tx, stopped)
+        .expect("starting the election thread");
+    tokio::time::timeout(Duration::from_secs(30), leading.wait_for(|l| *l))
+        .await
+        .expect("leading within 30 s")
+        .expect("the election is running");
+    let renewed = |lease: Option<Lease>| lease.and_then(|l| l.spec?.renew_time).map(|t| t.0);
+    let before = renewed(leases.get_opt(&lease).await.unwrap()).expect("a renew time");
+
+    // The only worker of this runtime is busy (no await) for twice the renew deadline, then
+    // free again for a moment, in which an election sharing it would see its deadline passed.
+    tokio::spawn(async {
+        std::thread::sleep(Duration::from_secs(RENEW_DEADLINE_SECONDS * 2));
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    assert!(
+        *leading.borrow(),
+        "the leader lost its lease while its runtime was busy"
+    );
+    let after = renewed(leases.get_opt(&lease).await.unwrap()).expect("a renew time");
+    assert!(
+        after > before,
+        "the lease was not renewed while the runtime was busy"
+    );
+    stop.send_replace(true);
+    tokio::task::spawn_blocking(move || election.join().expect("the election thread"))
+        .await
+        .unwrap();
+    assert_eq!(holder(&leases, &lease).await, None, "the lease is released");
+}

@@ -176,11 +176,15 @@ impl Cluster {
 }
 
 pub async fn client() -> Client {
+    Client::try_from(kube_config().await).expect("client")
+}
+
+/// The client configuration of the shared test cluster.
+pub async fn kube_config() -> Config {
     let kubeconfig = Kubeconfig::read_from(&cluster().kubeconfig).expect("reading kubeconfig");
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
-        .expect("kubeconfig");
-    Client::try_from(config).expect("client")
+        .expect("kubeconfig")
 }
 
 /// The operator under test, running in-process on its own runtime for the whole test run.

@@ -61,6 +61,11 @@ struct RunArgs {
     /// (`WatchFailing`): its figures would otherwise describe a cluster it no longer sees.
     #[arg(long, default_value_t = controller::watch_health::DEFAULT_GRACE.as_secs())]
     watch_grace_seconds: u64,
+    /// Seconds after which status says again that an unchanged result was evaluated
+    /// (`lastEvaluated`, `scope.evaluatedAt`): at most one status write per resource per
+    /// interval, so an auditor can tell a current Pass from a stale one.
+    #[arg(long, env = "BASELINE_EVALUATED_REFRESH_SECONDS", default_value_t = controller::DEFAULT_EVALUATED_REFRESH.as_secs())]
+    evaluated_refresh_seconds: u64,
     /// This replica's identity in the Lease (defaults to POD_NAME or the host name plus pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -239,6 +244,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             operator_namespace: args.operator_namespace.clone(),
             excluded_namespaces: args.excluded_namespaces.clone(),
             watch_grace: Duration::from_secs(args.watch_grace_seconds),
+            evaluated_refresh: Duration::from_secs(args.evaluated_refresh_seconds.max(1)),
             velero_namespace: args.velero_namespace.clone(),
         },
         metrics.clone(),

@@ -44,6 +44,7 @@ impl TestOperator {
                 operator_namespace: None,
                 excluded_namespaces: Vec::new(),
                 watch_grace: baseline_operator::controller::watch_health::DEFAULT_GRACE,
+                evaluated_refresh: baseline_operator::controller::DEFAULT_EVALUATED_REFRESH,
                 velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
             };
             if let Err(error) = controller::run(

@@ -133,6 +133,8 @@ pub struct ControlResult {
     /// A bounded sample of the failing objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+    /// When this control was last evaluated: it moves when its result changes, and otherwise
+    /// once per refresh interval (default 1 h).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_evaluated: Option<Time>,
 }
@@ -196,8 +198,9 @@ pub struct EvaluationScope {
     /// Live exemptions covering whole namespaces: judged, but their findings are waived.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exempted_namespaces: Vec<ExemptedNamespace>,
-    /// When these figures were computed. It moves only when a figure, a finding or the scope
-    /// changes, so a resync that finds nothing new writes nothing.
+    /// When these figures were last computed. It moves when a figure, a finding or the scope
+    /// changes, and otherwise once per refresh interval (default 1 h): older than that plus
+    /// the resync period, the operator has stopped evaluating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluated_at: Option<Time>,
 }

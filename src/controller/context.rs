@@ -17,6 +17,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     pub resync: std::time::Duration,
+    /// How often status says again that an unchanged result was evaluated.
+    pub evaluated_refresh: std::time::Duration,
     /// The operator's own user name, so that its own writes pass label protection.
     pub username: Option<String>,
     /// Whether Secrets are watched for copied-secret detection.
@@ -59,6 +61,7 @@ impl Context {
             client,
             stores,
             resync,
+            evaluated_refresh: super::DEFAULT_EVALUATED_REFRESH,
             username: None,
             detects_copied_secrets: false,
             excluded: Default::default(),

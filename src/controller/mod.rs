@@ -148,10 +148,16 @@ pub struct RunConfig {
     pub excluded_namespaces: Vec<String>,
     /// How long a watch may fail before every resource's Ready says so.
     pub watch_grace: Duration,
+    /// How often status says again that an unchanged result was evaluated (one status write
+    /// per resource per interval in steady state).
+    pub evaluated_refresh: Duration,
     /// The namespace Velero runs in, the only one whose Velero objects are watched and written
     /// (the chart's Velero rights are a Role there).
     pub velero_namespace: String,
 }
+
+/// How often status restamps an unchanged evaluation unless configured otherwise.
+pub const DEFAULT_EVALUATED_REFRESH: Duration = Duration::from_secs(3600);
 
 /// Velero's namespace unless configured otherwise (`--velero-namespace`).
 pub const DEFAULT_VELERO_NAMESPACE: &str = "velero";
@@ -311,6 +317,7 @@ pub async fn run_with(
     ctx.username = own_username(&client).await;
     ctx.detects_copied_secrets = config.detect_copied_secrets;
     ctx.watch_grace = config.watch_grace;
+    ctx.evaluated_refresh = config.evaluated_refresh;
     ctx.velero_namespace = config.velero_namespace.clone();
     ctx.excluded = crate::snapshot::ExcludedNamespaces::default()
         .with(

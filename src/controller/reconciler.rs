@@ -267,7 +267,23 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         .await;
     }
     announce(ctx, resource, &old, &plan.evaluation).await;
-    let mut new = status::compliance_status(&old, &plan.evaluation, generation, now);
+    let mut new = status::compliance_status(
+        &old,
+        &plan.evaluation,
+        generation,
+        now,
+        ctx.evaluated_refresh,
+    );
+    // Back in time for the next refresh of "evaluated at", even with a longer resync.
+    let refresh_in = new
+        .scope
+        .as_ref()
+        .and_then(|s| s.evaluated_at.as_ref())
+        .and_then(|at| {
+            let due = at.0.checked_add(ctx.evaluated_refresh).ok()?;
+            std::time::Duration::try_from(due.duration_since(now)).ok()
+        })
+        .unwrap_or(ctx.evaluated_refresh);
     if let Some((reason, message)) = &plan.not_ready {
         new = status::not_ready(new, &old, reason, message, generation, now);
     }
@@ -298,7 +314,8 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     if let Some(error) = partial {
         return Err(error);
     }
-    let next = next_check(resource.exemptions(), plan.next_deadline, now, ctx.resync);
+    let next = next_check(resource.exemptions(), plan.next_deadline, now, ctx.resync)
+        .min(refresh_in.max(RETRY_SOON));
     Ok(Action::requeue(if owned.retry_soon {
         next.min(RETRY_SOON)
     } else {

@@ -8,6 +8,7 @@ use crate::api::{
 use crate::evaluate::{CHECK_NOT_RUN, Evaluation};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use std::time::Duration;
 
 /// A condition's status: `Unknown` is for a check that could not run, which is neither.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,10 +168,18 @@ fn truncate(mut s: String, max: usize) -> String {
 }
 
 /// Control results whose `lastEvaluated` stays put while the result itself is unchanged, so
-/// that a resync that finds nothing new writes nothing.
-pub fn controls(old: &[ControlResult], new: Vec<ControlResult>) -> Vec<ControlResult> {
+/// that a resync that finds nothing new writes nothing, unless `refresh` is due: then every
+/// control is stamped `now` (one write for all of them, at most once per interval).
+pub fn controls(
+    old: &[ControlResult],
+    new: Vec<ControlResult>,
+    refresh: bool,
+) -> Vec<ControlResult> {
     new.into_iter()
         .map(|mut c| {
+            if refresh {
+                return c;
+            }
             if let Some(previous) = old.iter().find(|o| o.id == c.id) {
                 let mut same = c.clone();
                 same.last_evaluated = previous.last_evaluated.clone();
@@ -183,15 +192,29 @@ pub fn controls(old: &[ControlResult], new: Vec<ControlResult>) -> Vec<ControlRe
         .collect()
 }
 
-/// A full status for a successful evaluation.
+/// Whether the stored evaluation time is `interval` old or older (or missing): an auditor must
+/// be able to tell a current Pass from a stale one, so status says again that the controls
+/// were evaluated, once per interval, even when nothing changed.
+pub fn refresh_due(old: &ComplianceStatus, now: Timestamp, interval: Duration) -> bool {
+    let Some(at) = old.scope.as_ref().and_then(|s| s.evaluated_at.as_ref()) else {
+        return true;
+    };
+    let interval = jiff::SignedDuration::try_from(interval).unwrap_or(jiff::SignedDuration::MAX);
+    now.duration_since(at.0) >= interval
+}
+
+/// A full status for a successful evaluation. `refresh` is how often status says again that
+/// an unchanged result was evaluated (see [`refresh_due`]).
 pub fn compliance_status(
     old: &ComplianceStatus,
     evaluation: &Evaluation,
     generation: Option<i64>,
     now: Timestamp,
+    refresh: Duration,
 ) -> ComplianceStatus {
-    let controls = controls(&old.controls, evaluation.control_results(now));
-    let scope = scope(old, evaluation, &controls, now);
+    let due = refresh_due(old, now, refresh);
+    let controls = controls(&old.controls, evaluation.control_results(now), due);
+    let scope = scope(old, evaluation, &controls, now, due);
     ComplianceStatus {
         observed_generation: generation,
         conditions: conditions(
@@ -210,12 +233,13 @@ pub fn compliance_status(
 pub const SCOPE_NAMES: usize = 256;
 
 /// The scope of `evaluation`, stamped `now` only when it or a control's result changed since
-/// `old` (the controls' `lastEvaluated` already moved when theirs did).
+/// `old` (the controls' `lastEvaluated` already moved when theirs did), or a refresh is due.
 fn scope(
     old: &ComplianceStatus,
     evaluation: &Evaluation,
     controls: &[ControlResult],
     now: Timestamp,
+    refresh: bool,
 ) -> EvaluationScope {
     let mut scope = EvaluationScope {
         namespaces: i32::try_from(evaluation.namespaces.len()).unwrap_or(i32::MAX),
@@ -260,7 +284,7 @@ fn scope(
             .zip(&old.controls)
             .all(|(new, old)| new == old);
     scope.evaluated_at = match previous.and_then(|p| p.evaluated_at.clone()) {
-        Some(at) if same_scope && same_results => Some(at),
+        Some(at) if same_scope && same_results && !refresh => Some(at),
         _ => Some(Time(now)),
     };
     scope
@@ -366,20 +390,34 @@ mod tests {
                 at("2030-01-01T00:00:00Z"),
             )
         };
+        let day = Duration::from_secs(86_400);
         let first = compliance_status(
             &ComplianceStatus::default(),
             &evaluation(1),
             Some(1),
             at("2030-01-01T00:00:00Z"),
+            day,
         );
         let scope = first.scope.clone().unwrap();
         assert_eq!(
             (scope.namespaces, scope.namespace_names.clone()),
             (1, vec!["shop".to_string()])
         );
-        let resync = compliance_status(&first, &evaluation(1), Some(1), at("2030-01-01T01:00:00Z"));
+        let resync = compliance_status(
+            &first,
+            &evaluation(1),
+            Some(1),
+            at("2030-01-01T01:00:00Z"),
+            day,
+        );
         assert_eq!(resync, first, "nothing new: nothing to write");
-        let grown = compliance_status(&first, &evaluation(2), Some(1), at("2030-01-01T02:00:00Z"));
+        let grown = compliance_status(
+            &first,
+            &evaluation(2),
+            Some(1),
+            at("2030-01-01T02:00:00Z"),
+            day,
+        );
         assert_eq!(
             grown.scope.unwrap().evaluated_at,
             Some(Time(at("2030-01-01T02:00:00Z")))
@@ -388,10 +426,67 @@ mod tests {
             namespace: "shop-old".into(),
             reason: TERMINATING,
         }]);
-        let later = compliance_status(&first, &excluded, Some(1), at("2030-01-01T03:00:00Z"));
+        let later = compliance_status(&first, &excluded, Some(1), at("2030-01-01T03:00:00Z"), day);
         let scope = later.scope.unwrap();
         assert_eq!(scope.excluded[0].name, "shop-old");
         assert_eq!(scope.evaluated_at, Some(Time(at("2030-01-01T03:00:00Z"))));
+    }
+
+    #[test]
+    fn an_unchanged_result_is_restamped_once_per_refresh_interval() {
+        use crate::catalog::ControlId;
+        use crate::evaluate::ControlOutcome;
+        let at = |s: &str| -> Timestamp { s.parse().unwrap() };
+        let hour = Duration::from_secs(3600);
+        let evaluation = Evaluation::new(
+            vec!["shop".into()],
+            vec![
+                ControlOutcome::checked(ControlId::TrustedImages, 1, vec![]),
+                ControlOutcome::checked(ControlId::ResourceGovernance, 1, vec![]),
+            ],
+            &[],
+            at("2030-01-01T00:00:00Z"),
+        );
+        let stamps = |status: &ComplianceStatus| {
+            let mut all: Vec<_> = status
+                .controls
+                .iter()
+                .map(|c| c.last_evaluated.clone())
+                .collect();
+            all.push(status.scope.as_ref().unwrap().evaluated_at.clone());
+            all
+        };
+        let first = compliance_status(
+            &ComplianceStatus::default(),
+            &evaluation,
+            Some(1),
+            at("2030-01-01T00:00:00Z"),
+            hour,
+        );
+        // Within the interval: nothing to write.
+        let within = compliance_status(
+            &first,
+            &evaluation,
+            Some(1),
+            at("2030-01-01T00:59:59Z"),
+            hour,
+        );
+        assert_eq!(within, first);
+        // Once the interval has passed: every control and the scope say "evaluated now".
+        let due = compliance_status(
+            &first,
+            &evaluation,
+            Some(1),
+            at("2030-01-01T01:00:00Z"),
+            hour,
+        );
+        let now = Some(Time(at("2030-01-01T01:00:00Z")));
+        assert!(stamps(&due).iter().all(|s| *s == now), "{:?}", stamps(&due));
+        assert_eq!(
+            compliance_status(&due, &evaluation, Some(1), at("2030-01-01T01:30:00Z"), hour),
+            due,
+            "one refresh per interval"
+        );
     }
 
     #[test]

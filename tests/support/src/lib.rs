@@ -221,6 +221,7 @@ pub fn operator() -> &'static Operator {
                 let config = RunConfig {
                     instance: "e2e".into(),
                     resync: TEST_RESYNC,
+                    evaluated_refresh: baseline_operator::controller::DEFAULT_EVALUATED_REFRESH,
                     detect_copied_secrets: true,
                     // What the chart passes: its own namespace, and one more by flag.
                     operator_namespace: Some(OPERATOR_HOME.into()),

@@ -5,8 +5,8 @@
 
 use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
 use k8s_openapi::api::core::v1::{Namespace, PodSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use std::collections::BTreeMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Labels or metadata of an object whose body the controls never read.
@@ -16,6 +16,23 @@ pub struct ObjectMetaOnly {
     pub namespace: String,
     pub name: String,
     pub labels: BTreeMap<String, String>,
+}
+
+/// A ReplicaSet reduced to what vouches for its pods: its uid and its controller's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplicaSetLink {
+    pub uid: String,
+    /// `(kind, uid)` of the ReplicaSet's controller (a Deployment, or something else).
+    pub controller: Option<(String, String)>,
+}
+
+impl ReplicaSetLink {
+    pub fn of(meta: &ObjectMeta) -> Self {
+        Self {
+            uid: meta.uid.clone().unwrap_or_default(),
+            controller: controller_of(meta).map(|r| (r.kind.clone(), r.uid.clone())),
+        }
+    }
 }
 
 /// A Secret reduced to what copy detection needs: its keyed digest, never its data.
@@ -89,6 +106,9 @@ macro_rules! snapshot_struct {
                     $(pub $field: Vec<Arc<$ty>>,)*
             /// ConfigMaps, metadata only.
             pub config_maps: Vec<Arc<ObjectMetaOnly>>,
+            /// ReplicaSets as links to their controllers, so that a Pod claiming one as its
+            /// controller is judged through a Deployment's template only when the chain holds.
+            pub replica_sets: Vec<Arc<ReplicaSetLink>>,
             /// Secrets as digests, when they could be observed at all (copy detection on, Secret
             /// read granted, first list done): "no Secrets seen" is not "no Secrets".
             pub secrets: Observed<Vec<Arc<SecretDigest>>>,
@@ -302,9 +322,14 @@ impl Snapshot {
             .filter_map(|ns| ns.metadata.name.as_deref())
     }
 
-    /// Workload pod templates and bare pods (pods a controller owns are judged through their
-    /// owner's template, so that one bad Deployment is one finding, not one per replica).
+    /// Workload pod templates and the pods no template vouches for. A pod whose controller is
+    /// a workload in this snapshot (by uid: a ReplicaSet of a Deployment, a StatefulSet, a
+    /// DaemonSet or a Job) is judged through that template, so that one bad Deployment is one
+    /// finding, not one per replica. Any other pod is judged itself: a `controller: true`
+    /// ownerReference anyone can write (to a made-up uid, a bare ReplicaSet, another
+    /// operator's kind) must not take a pod out of the evidence.
     pub fn pod_carriers(&self) -> Vec<PodCarrier<'_>> {
+        let vouching = self.vouching_controllers();
         let mut out = Vec::new();
         for d in &self.deployments {
             {
@@ -355,8 +380,14 @@ impl Snapshot {
                 });
             }
         }
+        let cron_jobs: BTreeSet<&str> = self
+            .cron_jobs
+            .iter()
+            .filter_map(|c| c.metadata.uid.as_deref())
+            .collect();
         for j in &self.jobs {
-            if has_controller(&j.metadata) {
+            // A Job of a CronJob here is judged through the CronJob's template.
+            if controller_of(&j.metadata).is_some_and(|r| cron_jobs.contains(r.uid.as_str())) {
                 continue;
             }
             if let Some(spec) = &j.spec {
@@ -384,7 +415,7 @@ impl Snapshot {
             }
         }
         for p in &self.pods {
-            if has_controller(&p.metadata) {
+            if controller_of(&p.metadata).is_some_and(|r| vouching.contains(r.uid.as_str())) {
                 continue;
             }
             if let Some(spec) = &p.spec {
@@ -400,14 +431,39 @@ impl Snapshot {
         }
         out
     }
+
+    /// The uids of the controllers whose pods a template here already stands for.
+    fn vouching_controllers(&self) -> BTreeSet<&str> {
+        fn uid(meta: &ObjectMeta) -> Option<&str> {
+            meta.uid.as_deref()
+        }
+        let deployments: BTreeSet<&str> = self
+            .deployments
+            .iter()
+            .filter_map(|d| uid(&d.metadata))
+            .collect();
+        let replica_sets = self.replica_sets.iter().filter(|rs| {
+            rs.controller.as_ref().is_some_and(|(kind, owner)| {
+                kind == "Deployment" && deployments.contains(owner.as_str())
+            })
+        });
+        replica_sets
+            .map(|rs| rs.uid.as_str())
+            .chain(self.stateful_sets.iter().filter_map(|s| uid(&s.metadata)))
+            .chain(self.daemon_sets.iter().filter_map(|d| uid(&d.metadata)))
+            .chain(self.jobs.iter().filter_map(|j| uid(&j.metadata)))
+            .collect()
+    }
 }
 
 static EMPTY_POD_SPEC: std::sync::LazyLock<PodSpec> = std::sync::LazyLock::new(PodSpec::default);
 
-fn has_controller(meta: &ObjectMeta) -> bool {
+/// The ownerReference marked `controller: true`, if any.
+fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
     meta.owner_references
-        .as_ref()
-        .is_some_and(|refs| refs.iter().any(|r| r.controller == Some(true)))
+        .as_ref()?
+        .iter()
+        .find(|r| r.controller == Some(true))
 }
 
 /// Whether a namespace is being deleted (phase `Terminating`, or a deletion timestamp already
@@ -420,3 +476,7 @@ pub fn is_terminating(ns: &Namespace) -> bool {
             .and_then(|s| s.phase.as_deref())
             .is_some_and(|phase| phase == "Terminating")
 }
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;

@@ -526,6 +526,7 @@ async fn operator_runs_with_the_charts_rbac() {
         ("deployments.apps", &["list", "watch"]),
         ("statefulsets.apps", &["list", "watch"]),
         ("daemonsets.apps", &["list", "watch"]),
+        ("replicasets.apps", &["list", "watch"]),
         ("jobs.batch", &["list", "watch"]),
         ("cronjobs.batch", &["list", "watch"]),
         ("poddisruptionbudgets.policy", &["list", "watch"]),

@@ -170,6 +170,14 @@ pub fn build_snapshot(
                     labels: meta.labels.unwrap_or_default(),
                 }));
             }
+            ("apps/v1", "ReplicaSet") => {
+                let meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
+                    serde_path_to_error::deserialize(d.value["metadata"].clone()).map_err(|e| {
+                        d.invalid(format!("metadata.{}", e.path()), e.into_inner().to_string())
+                    })?;
+                s.replica_sets
+                    .push(Arc::new(crate::snapshot::ReplicaSetLink::of(&meta)));
+            }
             ("v1", "Secret") => secrets.push(Arc::new(secret_digest(d, &key)?)),
             _ => match unreadable_version(d) {
                 Some(known) => {

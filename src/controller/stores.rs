@@ -5,11 +5,12 @@ use super::secrets::SecretDigests;
 pub use super::trigger::Trigger;
 use super::watch_health::WatchHealth;
 use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
-use crate::snapshot::{CustomResources, ObjectMetaOnly, Snapshot, VeleroSnapshot};
+use crate::snapshot::{CustomResources, ObjectMetaOnly, ReplicaSetLink, Snapshot, VeleroSnapshot};
 use futures::{FutureExt, TryStreamExt};
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::DynamicObject;
 use kube::core::PartialObjectMeta;
@@ -368,6 +369,8 @@ macro_rules! stores_for {
             pub admission_bindings: Store<ValidatingAdmissionPolicyBinding>,
             /// ConfigMaps, metadata only: the controls read labels, never data.
             pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
+            /// ReplicaSets, metadata only: which Deployment vouches for a pod.
+            pub replica_sets: Store<PartialObjectMeta<ReplicaSet>>,
             /// The operator's own custom resources, which some rules read across kinds (every
             /// change triggers every resource, like any cluster-wide change).
             pub security_baselines: Store<SecurityBaseline>,
@@ -418,6 +421,12 @@ macro_rules! stores_for {
                         triggers,
                         &watch_health,
                     ),
+                    replica_sets: reflect(
+                        Api::<PartialObjectMeta<ReplicaSet>>::all(client.clone()),
+                        all.clone(),
+                        triggers,
+                        &watch_health,
+                    ),
                     secrets: detect_copied_secrets.then(|| SecretDigests::start(client, triggers)),
                     velero: {
                         let cell = Arc::new(OnceLock::new());
@@ -463,6 +472,7 @@ macro_rules! stores_for {
                     self.admission_policies.wait_until_ready().boxed(),
                     self.admission_bindings.wait_until_ready().boxed(),
                     self.config_maps.wait_until_ready().boxed(),
+                    self.replica_sets.wait_until_ready().boxed(),
                     self.security_baselines.wait_until_ready().boxed(),
                     self.backup_policies.wait_until_ready().boxed(),
                     self.environment_isolations.wait_until_ready().boxed(),
@@ -487,6 +497,12 @@ macro_rules! stores_for {
                                 labels: cm.metadata.labels.clone().unwrap_or_default(),
                             })
                         })
+                        .collect(),
+                    replica_sets: self
+                        .replica_sets
+                        .state()
+                        .iter()
+                        .map(|rs| Arc::new(ReplicaSetLink::of(&rs.metadata)))
                         .collect(),
                     secrets: match &self.secrets {
                         Some(digests) => digests.observed(),

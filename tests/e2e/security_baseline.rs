@@ -511,3 +511,123 @@ async fn converged_resync_makes_no_writes_and_audit_mode_removes_enforcement() {
     .await;
     delete_baseline(&api, "e2e-steady").await;
 }
+
+/// A `controller: true` ownerReference is a claim anyone who may create a Pod can write. Pods
+/// are judged through a template only when the chain holds by uid (Pod -> ReplicaSet ->
+/// Deployment, here made by the real controller-manager); a forged owner, a bare ReplicaSet
+/// or a Deployment named directly leaves the pod judged itself.
+#[tokio::test]
+async fn a_pod_claiming_a_controller_that_does_not_vouch_for_it_is_judged_itself() {
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let ns = namespace(
+        &client,
+        "e2e-sb-forged-owner",
+        &[("e2e-sb", "forged-owner")],
+    )
+    .await;
+    cluster()
+        .apply_yaml(&format!(
+            r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: shop, namespace: {ns}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: shop}}}}
+  template:
+    metadata: {{labels: {{app: shop}}}}
+    spec: {{containers: [{{name: shop, image: "docker.io/shop:1"}}]}}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {{name: bare, namespace: {ns}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: bare}}}}
+  template:
+    metadata: {{labels: {{app: bare}}}}
+    spec: {{containers: [{{name: bare, image: "docker.io/bare:1"}}]}}
+"#
+        ))
+        .expect("create the workloads");
+    // The controller-manager makes the Deployment's ReplicaSet and both ReplicaSets' pods.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &ns);
+    wait_until(
+        "the controller-manager creates both pods",
+        TIMEOUT,
+        || async { pods.list(&Default::default()).await.unwrap().items.len() == 2 },
+    )
+    .await;
+    let deployment_uid = cluster().kubectl_ok(&[
+        "get",
+        "deployment",
+        "shop",
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    let forged = |name: &str, kind: &str, uid: &str| {
+        format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  namespace: {ns}
+  ownerReferences: [{{apiVersion: apps/v1, kind: {kind}, name: shop, uid: "{uid}", controller: true}}]
+spec: {{containers: [{{name: c, image: "docker.io/{name}:1"}}]}}
+"#
+        )
+    };
+    cluster()
+        .apply_yaml(&forged(
+            "made-up-owner",
+            "ReplicaSet",
+            "00000000-0000-0000-0000-000000000001",
+        ))
+        .expect("a pod with a made-up owner");
+    cluster()
+        .apply_yaml(&forged(
+            "names-the-deployment",
+            "Deployment",
+            deployment_uid.trim(),
+        ))
+        .expect("a pod naming the Deployment as its controller");
+    let api = apply_baseline(
+        &client,
+        "e2e-forged-owner",
+        json!({
+            "mode": "Audit",
+            "namespaceSelector": {"matchLabels": {"e2e-sb": "forged-owner"}},
+            "images": {"allowedRegistries": ["registry.example.com/"]},
+        }),
+    )
+    .await;
+    let expected = ["Deployment shop", "Pod bare-", "Pod names-the-deployment"];
+    let findings = || async {
+        let sb = api.get("e2e-forged-owner").await.unwrap();
+        control_state(&sb, "trusted-images")
+            .map(|(_, findings)| findings)
+            .unwrap_or_default()
+    };
+    wait_until(
+        "every pod no template vouches for is a finding",
+        TIMEOUT,
+        || async {
+            let seen = findings().await;
+            expected
+                .iter()
+                .all(|e| seen.iter().any(|f| f.starts_with(e)))
+        },
+    )
+    .await;
+    let seen = findings().await;
+    // The Deployment's own pod is judged through its template: one finding, not one per pod.
+    let per_pod_of_deployment = seen.iter().filter(|f| f.starts_with("Pod shop-")).count();
+    assert_eq!(per_pod_of_deployment, 0, "{seen:?}");
+    assert_eq!(seen.len(), expected.len(), "{seen:?}");
+    delete_baseline(&api, "e2e-forged-owner").await;
+}

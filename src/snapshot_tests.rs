@@ -1,0 +1,132 @@
+//! Which pods are judged through a template and which by themselves.
+
+use super::*;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::json;
+
+fn owner(kind: &str, uid: &str) -> serde_json::Value {
+    json!([{"apiVersion": "apps/v1", "kind": kind, "name": "x", "uid": uid, "controller": true}])
+}
+
+fn pod(name: &str, owners: serde_json::Value) -> Arc<Pod> {
+    Arc::new(
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "shop", "ownerReferences": owners},
+            "spec": {"containers": [{"name": "c", "image": "docker.io/evil:1"}]},
+        }))
+        .unwrap(),
+    )
+}
+
+fn with_uid<T: serde::de::DeserializeOwned>(kind_spec: serde_json::Value, uid: &str) -> Arc<T> {
+    let mut value = kind_spec;
+    value["metadata"] = json!({"name": "x", "namespace": "shop", "uid": uid});
+    Arc::new(serde_json::from_value(value).unwrap())
+}
+
+fn template() -> serde_json::Value {
+    json!({"spec": {"containers": [{"name": "c", "image": "registry.example.com/ok:1"}]}})
+}
+
+/// The names of the pods judged by themselves.
+fn judged_pods(snapshot: &Snapshot) -> Vec<String> {
+    snapshot
+        .pod_carriers()
+        .iter()
+        .filter(|c| c.kind == "Pod")
+        .map(|c| c.meta.name.clone().unwrap_or_default())
+        .collect()
+}
+
+fn cluster() -> Snapshot {
+    Snapshot {
+        deployments: vec![with_uid::<Deployment>(
+            json!({"spec": {"selector": {}, "template": template()}}),
+            "deploy-uid",
+        )],
+        daemon_sets: vec![with_uid::<DaemonSet>(
+            json!({"spec": {"selector": {}, "template": template()}}),
+            "ds-uid",
+        )],
+        jobs: vec![with_uid::<Job>(
+            json!({"spec": {"template": template()}}),
+            "job-uid",
+        )],
+        replica_sets: vec![
+            Arc::new(ReplicaSetLink {
+                uid: "rs-uid".into(),
+                controller: Some(("Deployment".into(), "deploy-uid".into())),
+            }),
+            // A bare ReplicaSet: no template here stands for its pods.
+            Arc::new(ReplicaSetLink {
+                uid: "bare-rs-uid".into(),
+                controller: None,
+            }),
+        ],
+        ..Snapshot::default()
+    }
+}
+
+#[test]
+fn pods_of_workloads_here_are_judged_through_their_templates() {
+    let mut snapshot = cluster();
+    snapshot.pods = vec![
+        pod("of-deployment", owner("ReplicaSet", "rs-uid")),
+        pod("of-daemonset", owner("DaemonSet", "ds-uid")),
+        pod("of-job", owner("Job", "job-uid")),
+    ];
+    assert_eq!(judged_pods(&snapshot), Vec::<String>::new());
+}
+
+#[test]
+fn a_claimed_controller_that_does_not_vouch_leaves_the_pod_judged_itself() {
+    let mut snapshot = cluster();
+    snapshot.pods = vec![
+        // A made-up uid.
+        pod("forged", owner("ReplicaSet", "no-such-uid")),
+        // A ReplicaSet no Deployment here controls.
+        pod("of-bare-replicaset", owner("ReplicaSet", "bare-rs-uid")),
+        // A Deployment's uid, but Deployments never own pods directly: only a uid matters,
+        // so this counts only if the uid is one that vouches, and a Deployment's is not.
+        pod("claims-deployment", owner("Deployment", "deploy-uid")),
+        // Another operator's kind.
+        pod("of-custom-kind", owner("Rollout", "rollout-uid")),
+    ];
+    assert_eq!(
+        judged_pods(&snapshot),
+        [
+            "forged",
+            "of-bare-replicaset",
+            "claims-deployment",
+            "of-custom-kind"
+        ]
+    );
+}
+
+#[test]
+fn a_job_claiming_a_cron_job_that_is_not_here_is_judged_itself() {
+    let mut snapshot = cluster();
+    snapshot.cron_jobs = vec![with_uid::<CronJob>(
+        json!({"spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": template()}}}}),
+        "cron-uid",
+    )];
+    let mut of_cron: Job = (*snapshot.jobs[0]).clone();
+    of_cron.metadata.uid = Some("job-of-cron".into());
+    of_cron.metadata.owner_references =
+        serde_json::from_value(owner("CronJob", "cron-uid")).unwrap();
+    let mut forged = of_cron.clone();
+    forged.metadata.uid = Some("job-forged".into());
+    forged.metadata.name = Some("forged".into());
+    forged.metadata.owner_references =
+        serde_json::from_value(owner("CronJob", "no-such-cron")).unwrap();
+    snapshot.jobs = vec![Arc::new(of_cron), Arc::new(forged)];
+    let jobs: Vec<_> = snapshot
+        .pod_carriers()
+        .iter()
+        .filter(|c| c.kind == "Job")
+        .map(|c| c.meta.name.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(jobs, ["forged"]);
+}

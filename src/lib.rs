@@ -12,6 +12,7 @@ pub mod cron;
 pub mod desired;
 pub mod evaluate;
 pub mod evidence;
+pub mod history;
 pub mod leader;
 pub mod snapshot;
 pub mod telemetry;

@@ -1,0 +1,36 @@
+//! The evidence history: an append-only, hash-chained and signed log of every control
+//! transition and periodic checkpoint, kept outside etcd (S3-compatible object storage, or a
+//! local directory for development), and the period report an auditor reads from it.
+//!
+//! - [`entry`]: what is recorded ([`Record`], [`Event`]) and the chained, signed [`Entry`].
+//! - [`sign`]: the ed25519 signing key (from a Secret) and the public key auditors trust.
+//! - [`chain`]: appending records to the chain and verifying it (pure).
+//! - [`store`]: where segments live ([`Store::Local`], [`Store::S3`]), written only if absent.
+//! - [`log`]: the writer the operator holds: opens, verifies, appends without ever forking.
+//! - [`report`], [`markdown`], [`html`]: the period report (pure) and its renderings.
+//! - [`cli`]: `baseline-operator evidence report|verify|keygen`.
+
+pub mod chain;
+pub mod entry;
+pub mod error;
+pub mod latest;
+pub mod log;
+pub mod report;
+pub mod sign;
+pub mod store;
+pub mod store_local;
+pub mod store_s3;
+
+#[cfg(test)]
+mod chain_tests;
+
+pub use chain::{BreakReason, Broken, RawSegment, Verified, append, verify, verify_from};
+pub use entry::{Entry, Event, ExemptionInForce, Observation, Record, ResourceRef, spec_hash};
+pub use error::HistoryError;
+pub use latest::Latest;
+pub use log::Log;
+pub use report::{PeriodReport, PeriodState, report};
+pub use sign::{PublicKey, SigningKey};
+pub use store::{Store, Written};
+pub use store_local::LocalStore;
+pub use store_s3::{LockMode, Retention, S3Config, S3Store, Secret};

@@ -20,7 +20,7 @@ enum Command {
     /// Print the CustomResourceDefinitions as YAML.
     Crd,
     /// Run the operator against the cluster of KUBECONFIG or the in-cluster service account.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the version.
     Version,
     /// Evaluate baselines offline against manifest files (exit 1 when a control fails).
@@ -66,6 +66,8 @@ struct RunArgs {
     /// interval, so an auditor can tell a current Pass from a stale one.
     #[arg(long, env = "BASELINE_EVALUATED_REFRESH_SECONDS", default_value_t = controller::DEFAULT_EVALUATED_REFRESH.as_secs())]
     evaluated_refresh_seconds: u64,
+    #[command(flatten)]
+    history: HistoryArgs,
     /// This replica's identity in the Lease (defaults to POD_NAME or the host name plus pid).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -88,6 +90,116 @@ struct RunArgs {
     velero_namespace: String,
 }
 
+/// Where the evidence history goes (`--history-dir` or `--history-s3-*`) and its signing key.
+/// S3 credentials come from the environment only (`BASELINE_HISTORY_S3_ACCESS_KEY_ID`,
+/// `BASELINE_HISTORY_S3_SECRET_ACCESS_KEY`, which the chart fills from a Secret), never from
+/// the command line, where any process could read them.
+#[derive(clap::Args)]
+struct HistoryArgs {
+    /// Directory of the evidence history (development; use --history-s3-endpoint in
+    /// production, outside the cluster's reach).
+    #[arg(
+        long,
+        env = "BASELINE_HISTORY_DIR",
+        conflicts_with = "history_s3_endpoint"
+    )]
+    history_dir: Option<std::path::PathBuf>,
+    /// S3-compatible endpoint of the evidence history (`https://s3.eu-west-1.amazonaws.com`).
+    #[arg(
+        long,
+        env = "BASELINE_HISTORY_S3_ENDPOINT",
+        requires = "history_s3_bucket"
+    )]
+    history_s3_endpoint: Option<String>,
+    #[arg(long, env = "BASELINE_HISTORY_S3_BUCKET")]
+    history_s3_bucket: Option<String>,
+    /// Key prefix in the bucket; segments go under `<prefix>/segments/`.
+    #[arg(
+        long,
+        env = "BASELINE_HISTORY_S3_PREFIX",
+        default_value = "baseline-operator"
+    )]
+    history_s3_prefix: String,
+    #[arg(long, env = "BASELINE_HISTORY_S3_REGION", default_value = "us-east-1")]
+    history_s3_region: String,
+    /// Object Lock mode of each segment, when the bucket has Object Lock enabled.
+    #[arg(
+        long,
+        env = "BASELINE_HISTORY_S3_LOCK_MODE",
+        value_enum,
+        default_value = "compliance"
+    )]
+    history_s3_lock_mode: baseline_operator::history::LockMode,
+    /// Days each segment stays locked, when the bucket has Object Lock enabled.
+    #[arg(long, env = "BASELINE_HISTORY_S3_LOCK_DAYS", default_value_t = 400)]
+    history_s3_lock_days: u32,
+    /// File holding the base64 ed25519 seed the history is signed with (the Secret key
+    /// `ed25519.seed`, mounted). Required with a history.
+    #[arg(long, env = "BASELINE_HISTORY_SIGNING_KEY_FILE")]
+    history_signing_key_file: Option<std::path::PathBuf>,
+    /// The public key (base64) auditors verify with, as the chart publishes it: the operator
+    /// refuses to start when its signing key does not match it.
+    #[arg(long, env = "BASELINE_HISTORY_PUBLIC_KEY")]
+    history_public_key: Option<String>,
+    /// Seconds after which an unchanged control is recorded again ("still Pass, checked N
+    /// objects"); silence longer than this is a gap in the period report.
+    #[arg(long, env = "BASELINE_HISTORY_CHECKPOINT_SECONDS", default_value_t = controller::history::DEFAULT_CHECKPOINT.as_secs())]
+    history_checkpoint_seconds: u64,
+}
+
+impl HistoryArgs {
+    /// The history configuration, None when no history is configured.
+    fn config(&self) -> Result<Option<controller::history::HistoryConfig>, String> {
+        use baseline_operator::history::{
+            LocalStore, Retention, S3Config, S3Store, Secret, SigningKey, Store,
+        };
+        let store = match (&self.history_dir, &self.history_s3_endpoint) {
+            (None, None) => return Ok(None),
+            (Some(dir), _) => Store::Local(LocalStore::new(dir)),
+            (None, Some(endpoint)) => {
+                let env =
+                    |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+                let config = S3Config {
+                    endpoint: endpoint.clone(),
+                    bucket: self.history_s3_bucket.clone().unwrap_or_default(),
+                    prefix: self.history_s3_prefix.clone(),
+                    region: self.history_s3_region.clone(),
+                    access_key: env("BASELINE_HISTORY_S3_ACCESS_KEY_ID")?,
+                    secret_key: Secret::new(env("BASELINE_HISTORY_S3_SECRET_ACCESS_KEY")?),
+                    retention: Retention {
+                        mode: self.history_s3_lock_mode,
+                        days: self.history_s3_lock_days,
+                    },
+                };
+                Store::S3(S3Store::new(config).map_err(|e| e.to_string())?)
+            }
+        };
+        let Some(key_file) = &self.history_signing_key_file else {
+            return Err("--history-signing-key-file is required with a history".into());
+        };
+        let seed = std::fs::read_to_string(key_file)
+            .map_err(|e| format!("reading {}: {e}", key_file.display()))?;
+        let key = SigningKey::from_base64(&seed).map_err(|e| e.to_string())?;
+        if let Some(published) = &self.history_public_key {
+            let own = key.public_key().to_base64();
+            if published.trim() != own {
+                return Err(format!(
+                    "the signing key's public key {own} is not the published one {}",
+                    published.trim()
+                ));
+            }
+        }
+        let checkpoint = jiff::SignedDuration::from_secs(
+            i64::try_from(self.history_checkpoint_seconds.max(1)).unwrap_or(i64::MAX),
+        );
+        Ok(Some(controller::history::HistoryConfig {
+            store,
+            key,
+            checkpoint,
+        }))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum RunError {
     #[error("cannot connect to the cluster: {0}")]
@@ -104,6 +216,8 @@ enum RunError {
     Controllers(#[from] controller::RunError),
     #[error("leader election: {0}")]
     Election(#[source] std::io::Error),
+    #[error("evidence history: {0}")]
+    History(String),
     #[error("invalid leader election settings: {0}")]
     LeaseConfig(String),
 }
@@ -124,7 +238,7 @@ async fn main() -> ExitCode {
         Command::Evidence(args) => baseline_operator::evidence::run(args).await,
         Command::Run(args) => {
             telemetry::init_logging(args.log_json);
-            match run(args).await {
+            match run(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     tracing::error!(%error, "operator stopped");
@@ -174,6 +288,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
         retry_period: Duration::from_secs(args.retry_period_seconds),
     };
     lease.validate().map_err(RunError::LeaseConfig)?;
+    let history = args.history.config().map_err(RunError::History)?;
     let kube_config = kube::Config::infer()
         .await
         .map_err(|e| RunError::Connect(kube::Error::InferConfig(e)))?;
@@ -245,6 +360,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             excluded_namespaces: args.excluded_namespaces.clone(),
             watch_grace: Duration::from_secs(args.watch_grace_seconds),
             evaluated_refresh: Duration::from_secs(args.evaluated_refresh_seconds.max(1)),
+            history,
             velero_namespace: args.velero_namespace.clone(),
         },
         metrics.clone(),

@@ -45,6 +45,7 @@ impl TestOperator {
                 excluded_namespaces: Vec::new(),
                 watch_grace: baseline_operator::controller::watch_health::DEFAULT_GRACE,
                 evaluated_refresh: baseline_operator::controller::DEFAULT_EVALUATED_REFRESH,
+                history: None,
                 velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
             };
             if let Err(error) = controller::run(

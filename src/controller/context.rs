@@ -39,6 +39,8 @@ pub struct Context {
     pub failures: super::backoff::Failures,
     /// How long a watch may fail before Ready says so.
     pub watch_grace: std::time::Duration,
+    /// The evidence history, when one is configured (`--history-*`).
+    pub history: Option<Arc<super::history::HistoryWriter>>,
     /// What Velero recorded about backups and restores, fetched for restore tests. Velero
     /// never rewrites a record, so entries stay true; one per tested backup and restore.
     velero_records: Mutex<crate::vocabulary::velero_records::VeleroRecords>,
@@ -71,6 +73,7 @@ impl Context {
             known_live: Mutex::default(),
             failures: Default::default(),
             watch_grace: super::watch_health::DEFAULT_GRACE,
+            history: None,
             velero_records: Mutex::default(),
         }
     }

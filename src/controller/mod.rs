@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod backup_policy;
 pub mod context;
 pub mod environment_isolation;
+pub mod history;
 pub mod reconciler;
 pub mod secrets;
 pub mod security_baseline;
@@ -151,6 +152,8 @@ pub struct RunConfig {
     /// How often status says again that an unchanged result was evaluated (one status write
     /// per resource per interval in steady state).
     pub evaluated_refresh: Duration,
+    /// Where control transitions and checkpoints are appended; None: no history is kept.
+    pub history: Option<history::HistoryConfig>,
     /// The namespace Velero runs in, the only one whose Velero objects are watched and written
     /// (the chart's Velero rights are a Role there).
     pub velero_namespace: String,
@@ -311,13 +314,16 @@ pub async fn run_with(
         client.clone(),
         stores.clone(),
         metrics,
-        config.instance,
+        config.instance.clone(),
         config.resync,
     );
     ctx.username = own_username(&client).await;
     ctx.detects_copied_secrets = config.detect_copied_secrets;
     ctx.watch_grace = config.watch_grace;
     ctx.evaluated_refresh = config.evaluated_refresh;
+    ctx.history = config
+        .history
+        .map(|h| Arc::new(history::HistoryWriter::new(h, config.instance.clone())));
     ctx.velero_namespace = config.velero_namespace.clone();
     ctx.excluded = crate::snapshot::ExcludedNamespaces::default()
         .with(
@@ -330,6 +336,12 @@ pub async fn run_with(
         )
         .with([config.velero_namespace], crate::snapshot::VELERO_NAMESPACE);
     let ctx = Arc::new(ctx);
+    if let Some(history) = &ctx.history
+        && let Err(error) = history.start(jiff::Timestamp::now()).await
+    {
+        // Every reconcile tries again and says so in Ready until it succeeds.
+        tracing::error!(%error, location = %history.describe(), "cannot open the evidence history");
+    }
     let shared = Shared {
         client: &client,
         triggers: &triggers,
@@ -343,6 +355,9 @@ pub async fn run_with(
         controller::<crate::api::EnvironmentIsolation>(&shared),
         controller::<crate::api::BackupPolicy>(&shared),
     );
+    if let Some(history) = &ctx.history {
+        history.stop(jiff::Timestamp::now()).await;
+    }
 }
 
 /// What the three controllers share.

@@ -310,6 +310,29 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         ctx.event(&reference, true, error.reason(), "Reconcile", message)
             .await;
     }
+    if let Some(history) = &ctx.history {
+        // Appended before status is written: a control status shows is always in the chain
+        // (a failed status write is retried; the chain already holds the evaluation).
+        let recorded = history
+            .record(
+                super::history::resource_ref(K::KIND.as_str(), &owner.name),
+                generation,
+                spec_hash(resource),
+                &new.controls,
+                resource.exemptions(),
+                now,
+            )
+            .await;
+        if let Err(error) = recorded {
+            tracing::warn!(%error, "writing the evidence history");
+            let message = bounded(format!(
+                "the evidence history at {} could not be written: {error}",
+                history.describe()
+            ));
+            let reason = super::history::HISTORY_UNAVAILABLE;
+            new = status::not_ready(new, &old, reason, &message, generation, now);
+        }
+    }
     write_status(ctx, resource, new, plan.extra_status).await?;
     if let Some(error) = partial {
         return Err(error);
@@ -321,6 +344,15 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     } else {
         next
     }))
+}
+
+/// The SHA-256 of the resource's spec as canonical JSON: which policy text was applied.
+fn spec_hash<K: Reconciled>(resource: &K) -> String {
+    let spec = serde_json::to_value(resource)
+        .ok()
+        .and_then(|mut v| v.get_mut("spec").map(serde_json::Value::take))
+        .unwrap_or_default();
+    crate::history::spec_hash(&spec)
 }
 
 /// Runs CPU-bound work (evaluating thousands of namespaces) so that the runtime hands this
@@ -543,6 +575,14 @@ async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, E
     if !failed.is_empty() {
         // The finalizer stays until everything owned is gone.
         return Err(Error::Partial(failed));
+    }
+    if let Some(history) = &ctx.history {
+        let gone = super::history::resource_ref(K::KIND.as_str(), &owner.name);
+        // Never holds the deletion up: without this record the report shows the time after
+        // it as a gap (not evaluated), which is true, not a false Pass.
+        if let Err(error) = history.deleted(gone, Timestamp::now()).await {
+            tracing::warn!(%error, "recording a deleted resource in the evidence history");
+        }
     }
     ctx.forget(&owner.uid);
     Ok(Action::await_change())

@@ -222,6 +222,7 @@ pub fn operator() -> &'static Operator {
                     instance: "e2e".into(),
                     resync: TEST_RESYNC,
                     evaluated_refresh: baseline_operator::controller::DEFAULT_EVALUATED_REFRESH,
+                    history: None,
                     detect_copied_secrets: true,
                     // What the chart passes: its own namespace, and one more by flag.
                     operator_namespace: Some(OPERATOR_HOME.into()),
@@ -465,6 +466,18 @@ impl S3Store {
                 return keys;
             }
         }
+    }
+
+    /// The access key and secret key, for a process the test starts (put them in its
+    /// environment, never on a command line).
+    pub fn credentials(&self) -> (String, String) {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+                .trim()
+                .to_string()
+        };
+        (read(&self.access_key_file), read(&self.secret_key_file))
     }
 
     /// The content of one object.

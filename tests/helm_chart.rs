@@ -411,3 +411,76 @@ fn velero_role_can_be_left_out() {
         "{cluster_wide:?}"
     );
 }
+
+#[test]
+fn history_takes_credentials_from_secrets_and_publishes_its_public_key() {
+    let values = [
+        "--set",
+        "history.enabled=true",
+        "--set",
+        "history.publicKey=cHVibGlj",
+        "--set",
+        "history.signingKeySecret=history-key",
+        "--set",
+        "history.s3.endpoint=https://s3.example.com",
+        "--set",
+        "history.s3.bucket=evidence",
+        "--set",
+        "history.s3.credentialsSecret=history-s3",
+    ];
+    let docs = render(&values);
+    let args = operator_args(&values);
+    for expected in [
+        "--history-s3-endpoint=https://s3.example.com",
+        "--history-s3-bucket=evidence",
+        "--history-public-key=cHVibGlj",
+        "--history-signing-key-file=/var/run/baseline-operator/history/ed25519.seed",
+    ] {
+        assert!(
+            args.iter().any(|a| a == expected),
+            "{expected} not in {args:?}"
+        );
+    }
+    // No credential on the command line: they come from the Secret as environment variables.
+    assert!(!args.iter().any(|a| a.contains("secret")), "{args:?}");
+    let deploy = find(&docs, "Deployment")[0];
+    let container = &deploy["spec"]["template"]["spec"]["containers"][0];
+    let env = serde_json::to_string(&container["env"]).unwrap();
+    assert!(
+        env.contains(r#""name":"history-s3","key":"secret-access-key""#),
+        "{env}"
+    );
+    let volumes = serde_json::to_string(&deploy["spec"]["template"]["spec"]["volumes"]).unwrap();
+    assert!(
+        volumes.contains(r#""secretName":"history-key""#),
+        "{volumes}"
+    );
+    let published = find(&docs, "ConfigMap")
+        .into_iter()
+        .find(|cm| cm["data"]["ed25519.pub"].as_str() == Some("cHVibGlj"));
+    assert!(
+        published.is_some(),
+        "the public key is published in a ConfigMap"
+    );
+    // The binary accepts every flag the chart passes: it gets as far as the history's
+    // configuration, which wants the credentials the Secret would provide.
+    let stderr = operator_stderr(&args);
+    assert!(
+        stderr.contains("evidence history: BASELINE_HISTORY_S3_ACCESS_KEY_ID is not set"),
+        "{stderr}"
+    );
+
+    // Each missing value is named.
+    let out = Command::new(bin_dir().join("helm"))
+        .args(["template", "t"])
+        .arg(chart())
+        .args(["--set", "history.enabled=true"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("history."),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -11,10 +11,13 @@
 //! - [`cli`]: `baseline-operator evidence report|verify|keygen`.
 
 pub mod chain;
+pub mod cli;
 pub mod entry;
 pub mod error;
+pub mod html;
 pub mod latest;
 pub mod log;
+pub mod markdown;
 pub mod report;
 pub mod sign;
 pub mod store;
@@ -23,6 +26,16 @@ pub mod store_s3;
 
 #[cfg(test)]
 mod chain_tests;
+#[cfg(test)]
+mod latest_tests;
+#[cfg(test)]
+mod log_tests;
+#[cfg(test)]
+mod report_tests;
+#[cfg(test)]
+mod sign_tests;
+#[cfg(test)]
+mod store_s3_tests;
 
 pub use chain::{BreakReason, Broken, RawSegment, Verified, append, verify, verify_from};
 pub use entry::{Entry, Event, ExemptionInForce, Observation, Record, ResourceRef, spec_hash};

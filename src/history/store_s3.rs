@@ -76,8 +76,8 @@ impl Default for Retention {
     }
 }
 
-/// Where the log is in S3.
-#[derive(Clone, Debug)]
+/// Where the log is in S3. Its Debug output shows neither key.
+#[derive(Clone)]
 pub struct S3Config {
     /// `https://s3.eu-west-1.amazonaws.com`, `http://127.0.0.1:9000`: scheme, host, port.
     pub endpoint: String,
@@ -88,6 +88,18 @@ pub struct S3Config {
     pub access_key: String,
     pub secret_key: Secret,
     pub retention: Retention,
+}
+
+impl fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("region", &self.region)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone)]

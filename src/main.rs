@@ -27,7 +27,7 @@ enum Command {
     Audit(baseline_operator::audit::AuditArgs),
     /// Write an evidence bundle (JSON, Markdown, SHA256SUMS) from the cluster (`--out DIR`),
     /// or verify and report on the evidence log (`verify`, `report`, `keygen`).
-    Evidence(baseline_operator::history::cli::EvidenceCommand),
+    Evidence(Box<baseline_operator::history::cli::EvidenceCommand>),
 }
 
 #[derive(clap::Args)]
@@ -236,7 +236,7 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Audit(args) => baseline_operator::audit::run(args),
-        Command::Evidence(command) => baseline_operator::history::cli::run(command).await,
+        Command::Evidence(command) => baseline_operator::history::cli::run(*command).await,
         Command::Run(args) => {
             telemetry::init_logging(args.log_json);
             match run(*args).await {

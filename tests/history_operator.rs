@@ -1,0 +1,434 @@
+//! The operator writes the evidence history for real: the operator binary, leading by its
+//! Lease, appends to the S3 server of the backup stack (MinIO on loopback); the test makes a
+//! namespace non-compliant for a known window, fails the leader over, and reads the chain back
+//! with the `evidence verify` and `evidence report` commands an auditor runs.
+//!
+//! A test binary of its own (not part of `tests/e2e`): it needs the backup stack's S3 server,
+//! and it runs operator processes with their own flags (history, checkpoint and refresh
+//! intervals) beside no in-process operator.
+
+use baseline_operator::api::{ControlState, SecurityBaseline};
+use baseline_operator::history::{Entry, Event, SigningKey};
+use baseline_test_support::*;
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// Short intervals, so that a checkpoint and a status refresh happen within the test.
+const CHECKPOINT_SECONDS: u64 = 15;
+const REFRESH_SECONDS: u64 = 8;
+
+/// An operator process, killed when the test ends however it ends.
+struct Replica(Child);
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Where this test's history lives and how it is signed.
+struct History {
+    s3: S3Store,
+    prefix: String,
+    key_file: std::path::PathBuf,
+    public_key_file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl History {
+    fn new(s3: S3Store) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate().unwrap();
+        let key_file = dir.path().join("ed25519.seed");
+        let public_key_file = dir.path().join("ed25519.pub");
+        std::fs::write(&key_file, key.seed_base64()).unwrap();
+        std::fs::write(&public_key_file, key.public_key().to_base64()).unwrap();
+        History {
+            s3,
+            prefix: format!("history-e2e-{}", std::process::id()),
+            key_file,
+            public_key_file,
+            _dir: dir,
+        }
+    }
+
+    /// The operator's S3 flags and credentials, set on `command`.
+    fn operator_source(&self, command: &mut Command) {
+        let (access, secret) = self.s3.credentials();
+        command
+            .env("BASELINE_HISTORY_S3_ACCESS_KEY_ID", access)
+            .env("BASELINE_HISTORY_S3_SECRET_ACCESS_KEY", secret)
+            .arg(format!("--history-s3-endpoint={}", self.s3.endpoint))
+            .arg(format!("--history-s3-bucket={}", self.s3.bucket))
+            .arg(format!("--history-s3-prefix={}", self.prefix))
+            .arg(format!("--history-s3-region={}", self.s3.region));
+    }
+
+    /// The auditor's S3 flags and credentials (`evidence verify|report`), set on `command`.
+    fn auditor_source(&self, command: &mut Command) {
+        let (access, secret) = self.s3.credentials();
+        command
+            .env("AWS_ACCESS_KEY_ID", access)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .arg(format!("--s3-endpoint={}", self.s3.endpoint))
+            .arg(format!("--bucket={}", self.s3.bucket))
+            .arg(format!("--prefix={}", self.prefix))
+            .arg(format!("--region={}", self.s3.region));
+    }
+
+    fn replica(&self, identity: &str, lease: &str, metrics_port: u16) -> Replica {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_baseline-operator"));
+        command
+            .env("KUBECONFIG", &velero_cluster().kubeconfig)
+            .env("RUST_LOG", "info")
+            .args(["run", "--lease-namespace", "default", "--lease-name", lease])
+            .args(["--lease-seconds", "6", "--renew-deadline-seconds", "4"])
+            .args(["--retry-period-seconds", "1", "--identity", identity])
+            .arg(format!("--health-addr=127.0.0.1:{metrics_port}"))
+            .arg(format!("--history-checkpoint-seconds={CHECKPOINT_SECONDS}"))
+            .arg(format!("--evaluated-refresh-seconds={REFRESH_SECONDS}"))
+            .arg(format!(
+                "--history-signing-key-file={}",
+                self.key_file.display()
+            ))
+            .arg(format!(
+                "--history-public-key={}",
+                std::fs::read_to_string(&self.public_key_file).unwrap()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        self.operator_source(&mut command);
+        Replica(command.spawn().expect("starting the operator binary"))
+    }
+
+    /// Runs `baseline-operator evidence <args>` against this history.
+    fn evidence(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_baseline-operator"));
+        command.arg("evidence").args(args);
+        self.auditor_source(&mut command);
+        command
+            .arg(format!("--public-key={}", self.public_key_file.display()))
+            .output()
+            .expect("running baseline-operator evidence")
+    }
+
+    /// Every entry stored so far, in order, read straight from the bucket.
+    fn entries(&self) -> Vec<Entry> {
+        let mut keys = self.s3.keys(&format!("{}/segments/", self.prefix));
+        keys.sort();
+        keys.iter()
+            .flat_map(|key| {
+                let text = String::from_utf8(self.s3.object(key)).unwrap();
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| serde_json::from_str::<Entry>(l).expect("an entry"))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The operator's count of status writes to SecurityBaselines, from its /metrics.
+fn status_writes(port: u16) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.lines()
+        .filter(|l| l.starts_with("baseline_operator_api_writes_total{"))
+        .filter(|l| l.contains("\"SecurityBaseline\"") && l.contains("\"status\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .reduce(|a, b| a + b)
+}
+
+fn trusted_images(sb: &SecurityBaseline) -> Option<(ControlState, Option<Timestamp>)> {
+    let control = sb
+        .status
+        .as_ref()?
+        .controls
+        .iter()
+        .find(|c| c.id.as_str() == "trusted-images")?;
+    Some((control.state, control.last_evaluated.as_ref().map(|t| t.0)))
+}
+
+async fn state_of(api: &Api<SecurityBaseline>, name: &str) -> Option<ControlState> {
+    trusted_images(&api.get_opt(name).await.ok()??).map(|(s, _)| s)
+}
+
+fn deployment(namespace: &str, image: &str) -> Deployment {
+    serde_json::from_value(json!({
+        "metadata": {"name": "shop", "namespace": namespace},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "shop"}},
+            "template": {
+                "metadata": {"labels": {"app": "shop"}},
+                "spec": {"containers": [{"name": "shop", "image": image}]},
+            },
+        },
+    }))
+    .unwrap()
+}
+
+fn observations_of<'a>(
+    entries: &'a [Entry],
+    control: &'a str,
+) -> impl Iterator<Item = (&'a Entry, ControlState)> + 'a {
+    entries.iter().filter_map(move |e| match &e.record.event {
+        Event::Transition { observation, .. } | Event::Checkpoint { observation }
+            if observation.control.as_str() == control =>
+        {
+            Some((e, observation.state))
+        }
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn the_leader_records_transitions_and_checkpoints_and_a_failover_continues_the_chain() {
+    let cluster = velero_cluster();
+    let history = History::new(cluster.s3().expect("the backup stack's S3 server"));
+    let client = client().await;
+    let pid = std::process::id();
+    let lease = format!("history-{pid}");
+    let ns = namespace(
+        &client,
+        &format!("history-{pid}"),
+        &[("history-e2e", "yes")],
+    )
+    .await;
+    let name = format!("history-{pid}");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deployments
+        .create(
+            &PostParams::default(),
+            &deployment(&ns, "registry.example.com/shop:1.0"),
+        )
+        .await
+        .unwrap();
+    let port_a = free_port();
+    let replica_a = history.replica("replica-a", &lease, port_a);
+    let started = Timestamp::now();
+    let api: Api<SecurityBaseline> = apply_cr(
+        &client,
+        &name,
+        json!({
+            "mode": "Audit",
+            "namespaceSelector": {"matchLabels": {"history-e2e": "yes"}},
+            "images": {"allowedRegistries": ["registry.example.com/"]},
+        }),
+    )
+    .await;
+    wait_until("trusted-images passes", TIMEOUT, || async {
+        state_of(&api, &name).await == Some(ControlState::Pass)
+    })
+    .await;
+
+    // A known window of non-compliance: an image from an untrusted registry.
+    let failing_from = Timestamp::now();
+    deployments
+        .replace(
+            "shop",
+            &PostParams::default(),
+            &deployment(&ns, "docker.io/evil/shop:1"),
+        )
+        .await
+        .unwrap();
+    wait_until("trusted-images fails", TIMEOUT, || async {
+        state_of(&api, &name).await == Some(ControlState::Fail)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let fixed_at = Timestamp::now();
+    deployments
+        .replace(
+            "shop",
+            &PostParams::default(),
+            &deployment(&ns, "registry.example.com/shop:1.1"),
+        )
+        .await
+        .unwrap();
+    wait_until("trusted-images passes again", TIMEOUT, || async {
+        state_of(&api, &name).await == Some(ControlState::Pass)
+    })
+    .await;
+    let passing_again = Timestamp::now();
+
+    // Freshness: nothing changes, yet status says again that the control was evaluated,
+    // within the refresh interval plus a moment, and with one status write per interval.
+    let (_, stamped) = trusted_images(&api.get(&name).await.unwrap()).unwrap();
+    let writes_before = status_writes(port_a).expect("the operator's metrics");
+    wait_until(
+        "lastEvaluated refreshed without a change",
+        Duration::from_secs(REFRESH_SECONDS * 3),
+        || async {
+            let (_, now) = trusted_images(&api.get(&name).await.unwrap()).unwrap();
+            now > stamped
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(REFRESH_SECONDS * 2)).await;
+    let writes = status_writes(port_a).unwrap() - writes_before;
+    assert!(
+        (1.0..=4.0).contains(&writes),
+        "{writes} status writes in about {} s of steady state with a {REFRESH_SECONDS} s refresh",
+        REFRESH_SECONDS * 3
+    );
+
+    // A checkpoint: the unchanged control is recorded again within the checkpoint interval.
+    wait_until(
+        "a checkpoint of trusted-images",
+        Duration::from_secs(CHECKPOINT_SECONDS * 3),
+        || async {
+            history.entries().iter().any(|e| {
+                e.record.at > passing_again
+                    && matches!(&e.record.event, Event::Checkpoint { observation }
+                        if observation.control.as_str() == "trusted-images"
+                            && observation.state == ControlState::Pass)
+            })
+        },
+    )
+    .await;
+
+    // Failover: a standby takes over when the leader is killed, and continues the chain.
+    let replica_b = history.replica("replica-b", &lease, free_port());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(replica_a);
+    wait_until("the standby starts writing", TIMEOUT, || async {
+        history.entries().iter().any(
+            |e| matches!(&e.record.event, Event::Started { identity } if identity == "replica-b"),
+        )
+    })
+    .await;
+    deployments
+        .delete("shop", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_until(
+        "the new leader records the next evaluation",
+        TIMEOUT,
+        || async {
+            let entries = history.entries();
+            let b_started = entries.iter().position(|e| {
+            matches!(&e.record.event, Event::Started { identity } if identity == "replica-b")
+        });
+            b_started.is_some_and(|i| observations_of(&entries[i..], "trusted-images").count() > 0)
+        },
+    )
+    .await;
+    cleanup(&client, &ns, &name).await;
+    drop(replica_b);
+
+    // One chain: contiguous, each entry linked to the one before, A's entries all before B's.
+    let entries = history.entries();
+    for (i, pair) in entries.windows(2).enumerate() {
+        assert_eq!(pair[1].seq, pair[0].seq + 1, "seq gap after entry {i}");
+        assert_eq!(
+            pair[1].prev, pair[0].hash,
+            "entry {} not linked",
+            pair[1].seq
+        );
+    }
+    let starts: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| match &e.record.event {
+            Event::Started { identity } => Some(identity.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        starts,
+        ["replica-a", "replica-b"],
+        "who started writing, in order"
+    );
+
+    let verified = history.evidence(&["verify"]);
+    assert!(
+        verified.status.success(),
+        "evidence verify: {}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+
+    // The period report shows the failure window the test made, and only that one.
+    let report = history.evidence(&[
+        "report",
+        &format!("--from={started}"),
+        &format!("--to={}", Timestamp::now()),
+        &format!("--checkpoint-interval={CHECKPOINT_SECONDS}s"),
+        "--format=json",
+    ]);
+    assert!(
+        report.status.success(),
+        "evidence report: {}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let report: Value = serde_json::from_slice(&report.stdout).expect("a JSON report");
+    let failures = failure_intervals(&report, &name, "trusted-images");
+    assert_eq!(failures.len(), 1, "one failure window: {failures:?}");
+    let (start, end) = failures[0];
+    let slack = jiff::SignedDuration::from_secs(10);
+    assert!(
+        start >= failing_from - slack && start <= failing_from + slack,
+        "failure began {start}, the test broke it at {failing_from}"
+    );
+    assert!(
+        end >= fixed_at - slack && end <= passing_again + slack,
+        "failure ended {end}, the test fixed it at {fixed_at}"
+    );
+}
+
+/// The (start, end) of every failure interval of `control` of SecurityBaseline `name`.
+fn failure_intervals(report: &Value, name: &str, control: &str) -> Vec<(Timestamp, Timestamp)> {
+    let controls = report["controls"].as_array().expect("report.controls");
+    let entry = controls
+        .iter()
+        .find(|c| {
+            c["resource"]["name"] == name
+                && c["resource"]["kind"] == "SecurityBaseline"
+                && c["control"] == control
+        })
+        .unwrap_or_else(|| panic!("no {control} of {name} in the report: {report}"));
+    entry["failures"]
+        .as_array()
+        .expect("failures")
+        .iter()
+        .map(|f| {
+            (
+                f["start"].as_str().unwrap().parse().unwrap(),
+                f["end"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Deletes the baseline (while an operator still runs to take its finalizer off) and the
+/// namespace.
+async fn cleanup(client: &kube::Client, ns: &str, name: &str) {
+    let baselines: Api<SecurityBaseline> = Api::all(client.clone());
+    let _ = baselines.delete(name, &DeleteParams::default()).await;
+    wait_until("the baseline is deleted", TIMEOUT, || async {
+        baselines.get_opt(name).await.ok().flatten().is_none()
+    })
+    .await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let _ = namespaces.delete(ns, &DeleteParams::default()).await;
+}

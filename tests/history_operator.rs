@@ -360,6 +360,29 @@ async fn the_leader_records_transitions_and_checkpoints_and_a_failover_continues
         "who started writing, in order"
     );
 
+    // The bundle an auditor exports carries the public key the chart publishes.
+    let public_key = std::fs::read_to_string(&history.public_key_file).unwrap();
+    cluster
+        .apply_yaml(&format!(
+            r#"
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: baseline-evidence-history
+  namespace: default
+  labels: {{app.kubernetes.io/component: evidence-history}}
+data: {{ed25519.pub: "{public_key}", location: "s3://velero/{}"}}
+"#,
+            history.prefix
+        ))
+        .expect("publish the public key as the chart does");
+    let bundle_dir = tempfile::tempdir().unwrap();
+    export_evidence(env!("CARGO_BIN_EXE_baseline-operator"), bundle_dir.path());
+    let bundle: Value =
+        serde_json::from_slice(&std::fs::read(bundle_dir.path().join("evidence.json")).unwrap())
+            .unwrap();
+    assert_eq!(bundle["history"][0]["publicKey"], public_key.as_str());
+
     let verified = history.evidence(&["verify"]);
     assert!(
         verified.status.success(),

@@ -100,6 +100,7 @@ pub async fn collect(client: &Client) -> Result<Bundle, EvidenceError> {
         policy_reports,
         framework: None,
         frameworks: Vec::new(),
+        history: history_publications(client).await?,
     })
 }
 
@@ -156,4 +157,41 @@ async fn reports_of(
             })
             .collect(),
     ))
+}
+
+/// The evidence histories the chart published, with their public keys.
+async fn history_publications(client: &Client) -> Result<Vec<HistoryPublication>, EvidenceError> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let listed = Api::<ConfigMap>::all(client.clone())
+        .list(&ListParams::default().labels(HISTORY_COMPONENT))
+        .await;
+    let published = match listed {
+        Ok(list) => list,
+        // An auditor's role may not read ConfigMaps: the bundle says no history was found,
+        // and the public key comes from the chart's notes instead.
+        Err(kube::Error::Api(status)) if status.code == 403 => return Ok(Vec::new()),
+        Err(error) => return Err(read("the evidence history's ConfigMaps")(error)),
+    };
+    Ok(published
+        .items
+        .into_iter()
+        .map(|cm| {
+            let value = |key: &str| {
+                cm.data
+                    .as_ref()
+                    .and_then(|d| d.get(key))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            HistoryPublication {
+                published_by: format!(
+                    "{}/{}",
+                    cm.metadata.namespace.clone().unwrap_or_default(),
+                    cm.metadata.name.clone().unwrap_or_default()
+                ),
+                public_key: value("ed25519.pub"),
+                location: value("location"),
+            }
+        })
+        .collect())
 }

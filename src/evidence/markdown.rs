@@ -41,6 +41,12 @@ pub fn render_markdown(bundle: &Bundle) -> String {
         bundle.operator_version
     ));
     line("- Integrity: `SHA256SUMS` in this directory (`sha256sum -c SHA256SUMS`)".into());
+    for history in &bundle.history {
+        line(format!(
+            "- Evidence history: {} (published by ConfigMap {}), verified with ed25519 public key `{}` (`baseline-operator evidence verify --public-key`)",
+            history.location, history.published_by, history.public_key
+        ));
+    }
     line(String::new());
 
     line("## Summary".into());

@@ -70,7 +70,26 @@ pub struct Bundle {
     /// The controls' evidence grouped by framework, then by reference (see [`by_framework`]).
     #[serde(default)]
     pub frameworks: Vec<FrameworkEvidence>,
+    /// Where the operator keeps its evidence history and the public key that verifies it, as
+    /// the chart publishes them (ConfigMaps labelled `app.kubernetes.io/component:
+    /// evidence-history`). Empty: no history is published in this cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryPublication>,
 }
+
+/// An evidence history the cluster publishes: its public key and location.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPublication {
+    /// The ConfigMap it was read from, `namespace/name`.
+    pub published_by: String,
+    /// The ed25519 public key (base64) for `baseline-operator evidence verify --public-key`.
+    pub public_key: String,
+    pub location: String,
+}
+
+/// The label of the ConfigMaps that publish an evidence history.
+pub const HISTORY_COMPONENT: &str = "app.kubernetes.io/component=evidence-history";
 
 /// One framework's section: each reference the catalog cites and what proves it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -24,6 +24,11 @@ fn bundle() -> Bundle {
         last_evaluated: None,
     };
     Bundle {
+        history: vec![HistoryPublication {
+            published_by: "baseline-system/baseline-evidence-history".into(),
+            public_key: "cHVibGlj".into(),
+            location: "s3://evidence/baseline-operator at https://s3.example.com".into(),
+        }],
         generated_at: "2030-01-02T03:04:05Z".into(),
         operator_version: "0.1.0".into(),
         cluster: ClusterIdentity {
@@ -449,4 +454,15 @@ fn bundle_files_verify() {
     let json: Bundle =
         serde_json::from_slice(&std::fs::read(dir.path().join("evidence.json")).unwrap()).unwrap();
     assert_eq!(json, bundle());
+}
+
+#[test]
+fn the_bundle_names_the_history_and_its_public_key() {
+    let md = render_markdown(&bundle());
+    assert!(
+        md.contains("verified with ed25519 public key `cHVibGlj`"),
+        "{md}"
+    );
+    let json = serde_json::to_value(bundle()).unwrap();
+    assert_eq!(json["history"][0]["publicKey"], "cHVibGlj");
 }

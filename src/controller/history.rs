@@ -5,11 +5,11 @@
 //! and continues from its head, so a failover never forks it; two writers racing for the same
 //! sequence number cannot both store it (see [`crate::history::Log`]).
 //!
-//! What is appended is decided from the chain, not from the stored status: the first
-//! evaluation after a leader starts records every control (the chain's last word may be the
-//! previous leader's), then only transitions, changed facts and a checkpoint per control once
-//! per checkpoint interval. A record that could not be stored is retried by the next
-//! reconcile, because the chain still says the old thing.
+//! What is appended is decided from the chain, not from the stored status: a control seen
+//! for the first time, a changed state or changed facts, and a checkpoint per control once its
+//! last record is a checkpoint interval old. A new leader reads what the chain last said
+//! (possibly its predecessor's) and goes on from there. A record that could not be stored is
+//! retried by the next reconcile, because the chain still says the old thing.
 
 use crate::api::{ControlResult, Exemption};
 use crate::history::{HistoryError, Log, Observation, Record, ResourceRef, SigningKey, Store};
@@ -155,3 +155,7 @@ pub fn resource_ref(kind: &str, name: &str) -> ResourceRef {
         name: name.into(),
     }
 }
+
+#[cfg(test)]
+#[path = "history_tests.rs"]
+mod tests;

@@ -1,6 +1,7 @@
 //! The period report as ONE self-contained HTML file an auditor opens in a browser: inline
 //! CSS, one inline SVG timeline per control, no script, no network. Pure: same report, same
-//! text.
+//! text. Its Content-Security-Policy forbids every fetch and script, so opening it contacts
+//! nothing.
 //!
 //! Stable hooks for tests and for anyone who post-processes the file:
 //! - `section.control` per control, `id="control-<kind>-<name>-<control id>"`, with
@@ -88,6 +89,7 @@ pub fn render_html(report: &PeriodReport) -> String {
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
          <title>Control operation {} to {}</title><style>{STYLE}</style></head><body>\n",
         report.from, report.to
     );

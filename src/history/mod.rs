@@ -23,6 +23,7 @@ pub mod sign;
 pub mod store;
 pub mod store_local;
 pub mod store_s3;
+pub mod store_s3_inspect;
 
 #[cfg(test)]
 mod chain_tests;
@@ -47,3 +48,4 @@ pub use sign::{PublicKey, SigningKey};
 pub use store::{Store, Written};
 pub use store_local::LocalStore;
 pub use store_s3::{LockMode, Retention, S3Config, S3Store, Secret};
+pub use store_s3_inspect::ObjectRetention;

@@ -12,7 +12,7 @@
 //! - `tr.failure` per failure interval; `tr.exemption` per exemption; `#chain` for the
 //!   verification summary; `#recording-gaps`.
 
-use super::markdown::duration;
+use super::markdown::{duration, ended_by};
 use super::report::{ControlReport, PeriodReport, PeriodState};
 use std::fmt::Write;
 
@@ -246,12 +246,7 @@ fn section(h: &mut String, report: &PeriodReport, control: &ControlReport) {
              <th>Objects</th><th>Ended by</th><th>Findings</th></tr>"
         );
         for failure in &control.failures {
-            let ended = match failure.ended_by {
-                None => "still failing at the period's end".to_string(),
-                Some(PeriodState::Gap) => "a gap (end unknown)".to_string(),
-                Some(PeriodState::Absent) => "deletion".to_string(),
-                Some(state) => state.as_str().to_string(),
-            };
+            let ended = escape(&ended_by(failure));
             let findings: String = failure
                 .findings
                 .iter()

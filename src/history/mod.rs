@@ -32,6 +32,8 @@ mod latest_tests;
 #[cfg(test)]
 mod log_tests;
 #[cfg(test)]
+mod render_tests;
+#[cfg(test)]
 mod report_tests;
 #[cfg(test)]
 mod sign_tests;

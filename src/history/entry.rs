@@ -113,12 +113,6 @@ impl Observation {
             exemptions: ExemptionInForce::for_control(exemptions, result.id, now),
         }
     }
-
-    /// Whether `other` says the same about the control (state, counts, findings, exemptions,
-    /// policy), so that only a checkpoint is due, not a transition.
-    pub fn same_facts(&self, other: &Observation) -> bool {
-        self == other
-    }
 }
 
 /// An exemption as it stood when a control was evaluated: who approved it, why, until when.

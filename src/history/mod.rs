@@ -28,6 +28,8 @@ pub mod store_s3_inspect;
 #[cfg(test)]
 mod chain_tests;
 #[cfg(test)]
+mod cli_tests;
+#[cfg(test)]
 mod latest_tests;
 #[cfg(test)]
 mod log_tests;

@@ -282,7 +282,13 @@ impl S3Store {
         let answer = self
             .send("GET", None, &query, &[], Bytes::new())
             .await
-            .map_err(|detail| s3_error("reading the Object Lock configuration of", "", detail))?;
+            .map_err(|detail| {
+                s3_error(
+                    "reading the Object Lock configuration of bucket",
+                    &self.config.bucket,
+                    detail,
+                )
+            })?;
         match answer.status {
             200 => Ok(
                 xml_values(&String::from_utf8_lossy(&answer.body), "ObjectLockEnabled")
@@ -290,10 +296,15 @@ impl S3Store {
                     .any(|v| v == "Enabled"),
             ),
             404 => Ok(false),
+            // Without this answer the writer cannot know whether to lock: it says so rather
+            // than write segments that may lack the retention the bucket is meant to give.
             _ => Err(s3_error(
-                "reading the Object Lock configuration of",
-                "",
-                failure(&answer),
+                "reading the Object Lock configuration of bucket",
+                &self.config.bucket,
+                format!(
+                    "{} (the credentials need s3:GetBucketObjectLockConfiguration)",
+                    failure(&answer)
+                ),
             )),
         }
     }

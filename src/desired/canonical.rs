@@ -100,10 +100,16 @@ pub fn content(kind: OwnedKind, object: &Value) -> Value {
 /// written sorted, whatever the map's order), so it can be stamped on an object and compared
 /// after a restart.
 pub fn fingerprint(value: &Value) -> String {
+    let digest = Sha256::digest(sorted_json(value).as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `value` as JSON with every object's keys sorted and no whitespace: one text per value,
+/// whatever order its keys were built or parsed in.
+pub fn sorted_json(value: &Value) -> String {
     let mut text = String::new();
     write_sorted(value, &mut text);
-    let digest = Sha256::digest(text.as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    text
 }
 
 fn write_sorted(value: &Value, out: &mut String) {

@@ -113,12 +113,6 @@ impl Observation {
             exemptions: ExemptionInForce::for_control(exemptions, result.id, now),
         }
     }
-
-    /// Whether `other` says the same about the control (state, counts, findings, exemptions,
-    /// policy), so that only a checkpoint is due, not a transition.
-    pub fn same_facts(&self, other: &Observation) -> bool {
-        self == other
-    }
 }
 
 /// An exemption as it stood when a control was evaluated: who approved it, why, until when.
@@ -222,39 +216,7 @@ pub fn spec_hash(spec: &Value) -> String {
 }
 
 /// JSON with every object's keys sorted and no whitespace: one text per value, whatever
-/// order the keys were built or parsed in.
+/// order the keys were built or parsed in (the same writer as the owned objects' fingerprints).
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(value, &mut out);
-    out
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[key], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
+    crate::desired::canonical::sorted_json(value)
 }

@@ -1,6 +1,7 @@
 //! The period report as ONE self-contained HTML file an auditor opens in a browser: inline
 //! CSS, one inline SVG timeline per control, no script, no network. Pure: same report, same
-//! text.
+//! text. Its Content-Security-Policy forbids every fetch and script, so opening it contacts
+//! nothing.
 //!
 //! Stable hooks for tests and for anyone who post-processes the file:
 //! - `section.control` per control, `id="control-<kind>-<name>-<control id>"`, with
@@ -11,7 +12,7 @@
 //! - `tr.failure` per failure interval; `tr.exemption` per exemption; `#chain` for the
 //!   verification summary; `#recording-gaps`.
 
-use super::markdown::duration;
+use super::markdown::{duration, ended_by};
 use super::report::{ControlReport, PeriodReport, PeriodState};
 use std::fmt::Write;
 
@@ -88,6 +89,7 @@ pub fn render_html(report: &PeriodReport) -> String {
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
          <title>Control operation {} to {}</title><style>{STYLE}</style></head><body>\n",
         report.from, report.to
     );
@@ -244,12 +246,7 @@ fn section(h: &mut String, report: &PeriodReport, control: &ControlReport) {
              <th>Objects</th><th>Ended by</th><th>Findings</th></tr>"
         );
         for failure in &control.failures {
-            let ended = match failure.ended_by {
-                None => "still failing at the period's end".to_string(),
-                Some(PeriodState::Gap) => "a gap (end unknown)".to_string(),
-                Some(PeriodState::Absent) => "deletion".to_string(),
-                Some(state) => state.as_str().to_string(),
-            };
+            let ended = escape(&ended_by(failure));
             let findings: String = failure
                 .findings
                 .iter()

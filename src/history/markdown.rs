@@ -1,6 +1,6 @@
 //! The period report as Markdown, for a reader or a ticket. Pure: same report, same text.
 
-use super::report::{ControlReport, PeriodReport, PeriodState};
+use super::report::{ControlReport, FailureInterval, PeriodReport, PeriodState};
 use std::fmt::Write;
 
 fn cell(text: &str) -> String {
@@ -24,6 +24,16 @@ pub fn duration(seconds: i64) -> String {
         }
     }
     parts.join(" ")
+}
+
+/// What ended a failure, in words (Markdown and HTML say it the same way).
+pub fn ended_by(failure: &FailureInterval) -> String {
+    match failure.ended_by {
+        None => "nothing: still failing at the period's end".to_string(),
+        Some(PeriodState::Gap) => "a gap: nothing was evaluated, the end is unknown".to_string(),
+        Some(PeriodState::Absent) => "the resource's deletion".to_string(),
+        Some(state) => state.as_str().to_string(),
+    }
 }
 
 pub fn render_markdown(report: &PeriodReport) -> String {
@@ -132,15 +142,10 @@ fn control_section(md: &mut String, control: &ControlReport) {
     } else {
         let _ = writeln!(md, "\n### Failures\n");
         for failure in &control.failures {
-            let ended = match failure.ended_by {
-                None => "still failing at the end of the period".to_string(),
-                Some(PeriodState::Gap) => "then nothing was evaluated (end unknown)".to_string(),
-                Some(PeriodState::Absent) => "then the resource was deleted".to_string(),
-                Some(state) => format!("then {}", state.as_str()),
-            };
+            let ended = ended_by(failure);
             let _ = writeln!(
                 md,
-                "- {}{} to {} ({}), up to {} objects failing, {ended}",
+                "- {}{} to {} ({}), up to {} objects failing, ended by {ended}",
                 if failure.started_before_period {
                     "(before the period) "
                 } else {

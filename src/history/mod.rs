@@ -23,13 +23,18 @@ pub mod sign;
 pub mod store;
 pub mod store_local;
 pub mod store_s3;
+pub mod store_s3_inspect;
 
 #[cfg(test)]
 mod chain_tests;
 #[cfg(test)]
+mod cli_tests;
+#[cfg(test)]
 mod latest_tests;
 #[cfg(test)]
 mod log_tests;
+#[cfg(test)]
+mod render_tests;
 #[cfg(test)]
 mod report_tests;
 #[cfg(test)]
@@ -47,3 +52,4 @@ pub use sign::{PublicKey, SigningKey};
 pub use store::{Store, Written};
 pub use store_local::LocalStore;
 pub use store_s3::{LockMode, Retention, S3Config, S3Store, Secret};
+pub use store_s3_inspect::ObjectRetention;

@@ -125,9 +125,9 @@ type HttpClient = hyper_util::client::legacy::Client<
 >;
 
 /// A response: status and body.
-struct Answer {
-    status: u16,
-    body: Bytes,
+pub(super) struct Answer {
+    pub status: u16,
+    pub body: Bytes,
 }
 
 impl S3Store {
@@ -282,7 +282,13 @@ impl S3Store {
         let answer = self
             .send("GET", None, &query, &[], Bytes::new())
             .await
-            .map_err(|detail| s3_error("reading the Object Lock configuration of", "", detail))?;
+            .map_err(|detail| {
+                s3_error(
+                    "reading the Object Lock configuration of bucket",
+                    &self.config.bucket,
+                    detail,
+                )
+            })?;
         match answer.status {
             200 => Ok(
                 xml_values(&String::from_utf8_lossy(&answer.body), "ObjectLockEnabled")
@@ -290,16 +296,21 @@ impl S3Store {
                     .any(|v| v == "Enabled"),
             ),
             404 => Ok(false),
+            // Without this answer the writer cannot know whether to lock: it says so rather
+            // than write segments that may lack the retention the bucket is meant to give.
             _ => Err(s3_error(
-                "reading the Object Lock configuration of",
-                "",
-                failure(&answer),
+                "reading the Object Lock configuration of bucket",
+                &self.config.bucket,
+                format!(
+                    "{} (the credentials need s3:GetBucketObjectLockConfiguration)",
+                    failure(&answer)
+                ),
             )),
         }
     }
 
     /// One signed request to the bucket (`key`: an object in it; None: the bucket itself).
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: &str,
         key: Option<&str>,
@@ -366,7 +377,7 @@ impl S3Store {
 
 /// The status and S3 error code of a failed request (the body of an S3 error names no
 /// credential).
-fn failure(answer: &Answer) -> String {
+pub(super) fn failure(answer: &Answer) -> String {
     let body = String::from_utf8_lossy(&answer.body);
     let code = xml_values(&body, "Code").into_iter().next();
     let message = xml_values(&body, "Message").into_iter().next();
@@ -377,7 +388,7 @@ fn failure(answer: &Answer) -> String {
     }
 }
 
-fn s3_error(operation: &'static str, key: &str, detail: String) -> HistoryError {
+pub(super) fn s3_error(operation: &'static str, key: &str, detail: String) -> HistoryError {
     HistoryError::S3 {
         operation,
         key: key.to_string(),
@@ -479,7 +490,7 @@ pub(crate) fn uri_encode(value: &str, keep_slash: bool) -> String {
 }
 
 /// The text of every `<tag>...</tag>` in an S3 XML answer, entities decoded.
-fn xml_values(body: &str, tag: &str) -> Vec<String> {
+pub(super) fn xml_values(body: &str, tag: &str) -> Vec<String> {
     let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
     body.split(&open)
         .skip(1)

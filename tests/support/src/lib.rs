@@ -405,6 +405,16 @@ impl Cluster {
 }
 
 impl S3Store {
+    /// The file holding the access key id (for clients given credentials by file).
+    pub fn access_key_file(&self) -> &Path {
+        &self.access_key_file
+    }
+
+    /// The file holding the secret key.
+    pub fn secret_key_file(&self) -> &Path {
+        &self.secret_key_file
+    }
+
     /// A SigV4-signed GET of `path_and_query` (after the bucket) with the system curl, the same
     /// way `up` created the bucket. The credentials go to curl on stdin, not its command line.
     fn get(&self, path_and_query: &str) -> Vec<u8> {

@@ -324,12 +324,13 @@ impl Snapshot {
 
     /// Workload pod templates and the pods no template vouches for. A pod whose controller is
     /// a workload in this snapshot (by uid: a ReplicaSet of a Deployment, a StatefulSet, a
-    /// DaemonSet or a Job) is judged through that template, so that one bad Deployment is one
-    /// finding, not one per replica. Any other pod is judged itself: a `controller: true`
-    /// ownerReference anyone can write (to a made-up uid, a bare ReplicaSet, another
-    /// operator's kind) must not take a pod out of the evidence.
+    /// DaemonSet or a Job) and that runs exactly that template is judged through it, so that
+    /// one bad Deployment is one finding, not one per replica. Any other pod is judged itself:
+    /// a `controller: true` ownerReference anyone can write (to a made-up uid, a bare
+    /// ReplicaSet, another operator's kind, or a real ReplicaSet with another spec) must not
+    /// take a pod out of the evidence.
     pub fn pod_carriers(&self) -> Vec<PodCarrier<'_>> {
-        let vouching = self.vouching_controllers();
+        let vouching = self.vouching_templates();
         let mut out = Vec::new();
         for d in &self.deployments {
             {
@@ -415,7 +416,13 @@ impl Snapshot {
             }
         }
         for p in &self.pods {
-            if controller_of(&p.metadata).is_some_and(|r| vouching.contains(r.uid.as_str())) {
+            // Judged through the template only when the pod runs exactly what it says (an
+            // image set on the pod, a debug container or a pod forged onto a real ReplicaSet
+            // is not what the template says).
+            let template = controller_of(&p.metadata).and_then(|r| vouching.get(r.uid.as_str()));
+            if let (Some(template), Some(spec)) = (template, &p.spec)
+                && crate::vocabulary::pod_template::runs_its_template(spec, template)
+            {
                 continue;
             }
             if let Some(spec) = &p.spec {
@@ -432,26 +439,43 @@ impl Snapshot {
         out
     }
 
-    /// The uids of the controllers whose pods a template here already stands for.
-    fn vouching_controllers(&self) -> BTreeSet<&str> {
+    /// The template each controller here stands by, keyed by the controller's uid: a
+    /// Deployment's for its ReplicaSets, and a StatefulSet's, DaemonSet's or Job's own.
+    fn vouching_templates(&self) -> BTreeMap<&str, &PodSpec> {
         fn uid(meta: &ObjectMeta) -> Option<&str> {
             meta.uid.as_deref()
         }
-        let deployments: BTreeSet<&str> = self
+        fn spec(template: &k8s_openapi::api::core::v1::PodTemplateSpec) -> &PodSpec {
+            template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC)
+        }
+        let deployments: BTreeMap<&str, &PodSpec> = self
             .deployments
             .iter()
-            .filter_map(|d| uid(&d.metadata))
+            .filter_map(|d| Some((uid(&d.metadata)?, spec(&d.spec.template))))
             .collect();
-        let replica_sets = self.replica_sets.iter().filter(|rs| {
-            rs.controller.as_ref().is_some_and(|(kind, owner)| {
-                kind == "Deployment" && deployments.contains(owner.as_str())
-            })
+        let replica_sets = self.replica_sets.iter().filter_map(|rs| {
+            let (kind, owner) = rs.controller.as_ref()?;
+            let template = deployments
+                .get(owner.as_str())
+                .filter(|_| kind == "Deployment")?;
+            Some((rs.uid.as_str(), *template))
         });
         replica_sets
-            .map(|rs| rs.uid.as_str())
-            .chain(self.stateful_sets.iter().filter_map(|s| uid(&s.metadata)))
-            .chain(self.daemon_sets.iter().filter_map(|d| uid(&d.metadata)))
-            .chain(self.jobs.iter().filter_map(|j| uid(&j.metadata)))
+            .chain(
+                self.stateful_sets
+                    .iter()
+                    .filter_map(|s| Some((uid(&s.metadata)?, spec(&s.spec.template)))),
+            )
+            .chain(
+                self.daemon_sets
+                    .iter()
+                    .filter_map(|d| Some((uid(&d.metadata)?, spec(&d.spec.template)))),
+            )
+            .chain(
+                self.jobs
+                    .iter()
+                    .filter_map(|j| Some((uid(&j.metadata)?, spec(&j.spec.as_ref()?.template)))),
+            )
             .collect()
     }
 }

@@ -10,11 +10,16 @@ fn owner(kind: &str, uid: &str) -> serde_json::Value {
     json!([{"apiVersion": "apps/v1", "kind": kind, "name": "x", "uid": uid, "controller": true}])
 }
 
+/// A pod running the workloads' template.
 fn pod(name: &str, owners: serde_json::Value) -> Arc<Pod> {
+    pod_running(name, owners, "registry.example.com/ok:1")
+}
+
+fn pod_running(name: &str, owners: serde_json::Value, image: &str) -> Arc<Pod> {
     Arc::new(
         serde_json::from_value(json!({
             "metadata": {"name": name, "namespace": "shop", "ownerReferences": owners},
-            "spec": {"containers": [{"name": "c", "image": "docker.io/evil:1"}]},
+            "spec": {"containers": [{"name": "c", "image": image}]},
         }))
         .unwrap(),
     )

@@ -8,6 +8,7 @@ pub mod exemptions;
 pub mod images;
 pub mod labels;
 pub mod objects;
+pub mod pod_template;
 pub mod rbac;
 pub mod sandbox;
 pub mod selection;

@@ -569,7 +569,9 @@ spec:
         "-o",
         "jsonpath={.metadata.uid}",
     ]);
-    let forged = |name: &str, kind: &str, uid: &str| {
+    // The garbage collector deletes a pod whose owner is not found by name and uid: the
+    // forgeries name real objects.
+    let forged = |name: &str, kind: &str, owner: &str, uid: &str| {
         format!(
             r#"
 apiVersion: v1
@@ -577,22 +579,18 @@ kind: Pod
 metadata:
   name: {name}
   namespace: {ns}
-  ownerReferences: [{{apiVersion: apps/v1, kind: {kind}, name: shop, uid: "{uid}", controller: true}}]
+  ownerReferences: [{{apiVersion: apps/v1, kind: {kind}, name: {owner}, uid: "{uid}", controller: true}}]
 spec: {{containers: [{{name: c, image: "docker.io/{name}:1"}}]}}
 "#
         )
     };
-    cluster()
-        .apply_yaml(&forged(
-            "made-up-owner",
-            "ReplicaSet",
-            "00000000-0000-0000-0000-000000000001",
-        ))
-        .expect("a pod with a made-up owner");
+    // (A made-up owner uid is covered by the unit tests: the garbage collector deletes such a
+    // pod at once.)
     cluster()
         .apply_yaml(&forged(
             "names-the-deployment",
             "Deployment",
+            "shop",
             deployment_uid.trim(),
         ))
         .expect("a pod naming the Deployment as its controller");
@@ -606,7 +604,32 @@ spec: {{containers: [{{name: c, image: "docker.io/{name}:1"}}]}}
         }),
     )
     .await;
-    let expected = ["Deployment shop", "Pod bare-", "Pod names-the-deployment"];
+    // The Deployment's real ReplicaSet, named by a pod with another image.
+    let replica_set = cluster().kubectl_ok(&[
+        "get",
+        "replicaset",
+        "-n",
+        &ns,
+        "-l",
+        "app=shop",
+        "-o",
+        "jsonpath={.items[0].metadata.name} {.items[0].metadata.uid}",
+    ]);
+    let (rs_name, rs_uid) = replica_set.trim().split_once(' ').expect("name and uid");
+    cluster()
+        .apply_yaml(&forged(
+            "onto-the-replicaset",
+            "ReplicaSet",
+            rs_name,
+            rs_uid,
+        ))
+        .expect("a pod naming the Deployment's ReplicaSet as its controller");
+    let expected = [
+        "Deployment shop",
+        "Pod bare-",
+        "Pod names-the-deployment",
+        "Pod onto-the-replicaset",
+    ];
     let findings = || async {
         let sb = api.get("e2e-forged-owner").await.unwrap();
         control_state(&sb, "trusted-images")

@@ -892,7 +892,12 @@ async fn statuses_current(admin: &Client) -> (bool, Vec<Value>) {
 
 /// How long after labelling a fresh namespace into scope its first owned NetworkPolicy
 /// appears, seen through a watch.
-async fn protection_latency(admin: &Client, samples: usize) -> Vec<f64> {
+async fn protection_latency(
+    admin: &Client,
+    samples: usize,
+    operator: &mut Child,
+    log: &Path,
+) -> Vec<f64> {
     use k8s_openapi::api::networking::v1::NetworkPolicy;
     let namespaces: Api<Namespace> = Api::all(admin.clone());
     let mut latencies = Vec::new();
@@ -943,6 +948,7 @@ async fn protection_latency(admin: &Client, samples: usize) -> Vec<f64> {
             latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         } else {
             eprintln!("[scale] no NetworkPolicy in {name} within 30 s");
+            fail_if_exited(operator, log);
             latencies.push(f64::INFINITY);
         }
     }
@@ -1039,6 +1045,21 @@ fn measure_reflector_floor(cluster: &Cluster) -> (u64, u64, f64) {
     (hwm, rss, synced)
 }
 
+/// Stops the run when the operator has exited (it exits when it loses its leader lease): what
+/// follows would only wait for writes that never come. The end of its log says why.
+fn fail_if_exited(operator: &mut Child, log: &Path) {
+    if let Ok(Some(status)) = operator.try_wait() {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(5).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!(
+            "the operator exited ({status}); the end of {}:\n{}",
+            log.display(),
+            tail.join("\n")
+        );
+    }
+}
+
 fn stop(child: &mut Child) {
     let _ = Command::new("kill")
         .arg("-TERM")
@@ -1082,7 +1103,8 @@ async fn run(o: Options) {
     let port = free_port();
     let flows_before = cluster.flow_counts();
     let started = Instant::now();
-    let log = std::fs::File::create(cluster.dir.join("bench-operator.log")).unwrap();
+    let log_path = cluster.dir.join("bench-operator.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut operator = Command::new(&o.operator)
         .args([
             "run",
@@ -1109,6 +1131,7 @@ async fn run(o: Options) {
     let deadline = Instant::now() + Duration::from_secs(3600);
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
+        fail_if_exited(&mut operator, &log_path);
         let writes = cluster
             .flow_counts()
             .get("bench-operator-writes")
@@ -1147,12 +1170,14 @@ async fn run(o: Options) {
     );
 
     tokio::time::sleep(Duration::from_secs(o.steady_seconds)).await;
+    fail_if_exited(&mut operator, &log_path);
     let (hwm, rss, cpu) = process_usage(pid);
     let flows_steady = cluster.flow_counts();
     let metrics_steady = http_get(port, "/metrics");
 
     eprintln!("[scale] new-namespace protection latency");
-    let mut latencies = protection_latency(&admin, o.latency_samples).await;
+    let mut latencies =
+        protection_latency(&admin, o.latency_samples, &mut operator, &log_path).await;
     latencies.sort_by(f64::total_cmp);
     let (hwm_end, _, _) = process_usage(pid);
     stop(&mut operator);

@@ -305,8 +305,14 @@ async fn workload_hardening_reports_in_audit_and_the_api_server_enforces_it() {
     cluster()
         .apply_yaml(&privileged_pod(&ns, "privileged", "{}"))
         .unwrap();
+    // Waits for this pod's finding, not the first Fail: the probe pod (created and deleted
+    // above) may have been judged in between.
     let sb = wait_status(&api, name, "privileged pod reported", |sb| {
-        control(sb, "workload-hardening").state == ControlState::Fail
+        let hardening = control(sb, "workload-hardening");
+        hardening.state == ControlState::Fail
+            && findings(hardening)
+                .iter()
+                .any(|f| f.starts_with("Pod privileged:"))
     })
     .await;
     let found = findings(control(&sb, "workload-hardening"));

@@ -1,20 +1,25 @@
 //! A tenant of a non-production namespace (namespace-editor rights, plus read of its own
 //! PolicyReports and events) tries to use copied-Secret detection as an oracle: it stores
 //! guesses of production values and watches what it can read for a sign that one matched.
-//! Also: copied means secret material (a shared username is no copy).
+//! Also: copied means secret material (a shared username is no copy), and the offline audit
+//! reads YAML merge keys and aliases as kubectl does.
 
 use crate::environment_isolation::{
     DeleteOnDrop, apply_isolation, config_map, delete_isolation, environment, wait_control,
 };
 use crate::support::*;
+use baseline_operator::audit::AuditReport;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+const BIN: &str = env!("CARGO_BIN_EXE_baseline-operator");
 const TENANT: &str = "tenant@example.com";
 
 fn spec(key: &str) -> Value {
@@ -307,4 +312,74 @@ async fn a_copied_password_is_found_a_shared_username_is_not() {
     );
     assert_eq!(view.failed, 1);
     delete_isolation(&api, name).await;
+}
+
+/// The audit judges what kubectl sends: a `hostNetwork` set through a merge key, a privileged
+/// container merged from an alias, and keys merged before or after others, each as the real
+/// kubectl resolves the same file.
+#[test]
+fn the_audit_reads_merge_keys_and_aliases_as_kubectl_does() {
+    let fixture = Path::new(REPO).join("tests/fixtures/audit/yaml-merge");
+    let manifests = fixture.join("manifests/pods.yaml");
+    let out = Command::new(BIN)
+        .arg("audit")
+        .arg("--baselines")
+        .arg(fixture.join("baselines"))
+        .arg("--manifests")
+        .arg(&manifests)
+        .args(["--output", "json"])
+        .output()
+        .expect("running baseline-operator audit");
+    let report: AuditReport = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "audit printed no JSON report ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let hardening = report.resources[0]
+        .controls
+        .iter()
+        .find(|c| c.id.as_str() == "workload-hardening")
+        .unwrap();
+    let mut flagged: Vec<&str> = hardening.findings.iter().map(|f| f.name.as_str()).collect();
+    flagged.dedup();
+
+    // What kubectl sends for the same file: one JSON object per object it would create.
+    let printed = cluster().kubectl_ok(&[
+        "create",
+        "--dry-run=client",
+        "-o",
+        "json",
+        "-f",
+        manifests.to_str().unwrap(),
+    ]);
+    let sent: Vec<Value> = serde_json::Deserializer::from_str(&printed)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut host_access = Vec::new();
+    for pod in &sent {
+        if pod["kind"] != "Pod" {
+            continue;
+        }
+        let spec = &pod["spec"];
+        assert!(!spec.to_string().contains("<<"), "kubectl resolved {pod}");
+        let privileged = spec["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["securityContext"]["privileged"] == true);
+        if spec["hostNetwork"] == true || spec["hostPID"] == true || privileged {
+            host_access.push(pod["metadata"]["name"].as_str().unwrap());
+        }
+    }
+    assert!(host_access.contains(&"merged"), "kubectl sends {printed}");
+    assert!(host_access.contains(&"aliased") && host_access.contains(&"merged-list"));
+    assert!(!host_access.contains(&"overridden") && !host_access.contains(&"clean"));
+    host_access.sort();
+    flagged.sort();
+    assert_eq!(
+        flagged, host_access,
+        "the audit flags exactly the pods kubectl would create with host access"
+    );
 }

@@ -46,6 +46,13 @@ pub struct SecretDigest {
     /// Keyed hash of each value worth comparing on its own, by key, so that one production
     /// value copied into a bigger Secret is found too.
     pub value_digests: BTreeMap<String, [u8; 32]>,
+    /// The keys whose values are secret material (`vocabulary::secret_material`): when this is
+    /// a production Secret, only these values are looked for elsewhere, so that a username or
+    /// a host shared by design is no finding.
+    pub material_keys: BTreeSet<String>,
+    /// Whether the Secret holds secret material at all: a whole copy of a Secret holding only
+    /// values shared by design is no production data.
+    pub holds_material: bool,
 }
 
 impl std::fmt::Debug for SecretDigest {

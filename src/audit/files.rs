@@ -58,8 +58,9 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Document>, AuditError> {
     Ok(docs)
 }
 
-/// Splits a YAML (or JSON) stream into Kubernetes objects; empty documents (only comments,
-/// as Helm leaves them) are skipped, `List`s are expanded.
+/// Splits a YAML (or JSON) stream into Kubernetes objects, read as kubectl reads them
+/// (anchors, aliases and merge keys resolved); empty documents (only comments, as Helm leaves
+/// them) are skipped, `List`s are expanded.
 pub fn parse_documents(path: &Path, text: &str) -> Result<Vec<Document>, AuditError> {
     let mut out = Vec::new();
     for (index, de) in serde_norway::Deserializer::from_str(text).enumerate() {
@@ -71,6 +72,12 @@ pub fn parse_documents(path: &Path, text: &str) -> Result<Vec<Document>, AuditEr
         if yaml.is_null() {
             continue;
         }
+        // Judged as kubectl would send it: merge keys resolved (aliases already are).
+        let yaml = super::yaml::resolve_merge_keys(yaml).map_err(|message| AuditError::Yaml {
+            path: path.to_path_buf(),
+            index,
+            message,
+        })?;
         let not_object = |message: String| AuditError::NotAnObject {
             path: path.to_path_buf(),
             index,

@@ -48,6 +48,7 @@ mod baselines;
 mod files;
 mod render;
 mod snapshot;
+mod yaml;
 
 pub use baselines::{Baseline, parse_baselines};
 pub use files::{collect_files, load, parse_documents};

@@ -399,3 +399,35 @@ fn a_malformed_secret_is_named_without_its_value() {
     assert!(text.contains("Secret s: invalid field data"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+/// kubectl (go-yaml v2) reads `yes` and `on` as true; serde_norway reads them as strings. The
+/// audit cannot judge such a field as kubectl would send it, so it refuses the file naming the
+/// field, never skipping what kubectl would send as `hostNetwork: true`.
+#[test]
+fn yaml_1_1_booleans_are_refused_naming_the_field_never_skipped() {
+    let d = docs(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: x}\nspec:\n  hostNetwork: yes\n  containers: [{name: a, image: i}]\n",
+    )
+    .unwrap();
+    let error = build_snapshot(&d, "default", true).unwrap_err().to_string();
+    assert!(error.contains("spec.hostNetwork"), "{error}");
+}
+
+/// A merge key resolved in the audit's reader: a hostNetwork merged from an anchor is seen.
+#[test]
+fn a_host_network_set_through_a_merge_key_is_read() {
+    let d = docs(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: x}\nspec:\n  <<: {hostNetwork: true}\n  containers: [{name: a, image: i}]\n",
+    )
+    .unwrap();
+    let (s, _) = build_snapshot(&d, "default", true).unwrap();
+    let spec = s.pods[0].spec.as_ref().unwrap();
+    assert_eq!(spec.host_network, Some(true));
+    let error = docs("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {<<: 5}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("document 0: not valid YAML: `.spec.<<`: a merge key"),
+        "{error}"
+    );
+}

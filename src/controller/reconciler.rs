@@ -458,10 +458,18 @@ async fn announce<K: Reconciled>(
         if before == Some(control.state) {
             continue;
         }
-        let note = match control.failed.first() {
+        // Events about a cluster-scoped resource land in `default`, which tenants may read:
+        // a confidential finding (a Secret matching production data) is never named there.
+        let note = match control.failed.iter().find(|v| !v.confidential) {
             Some(v) => format!(
                 "{} is {:?}: {} {}: {}",
                 control.id, control.state, v.object.kind, v.object.name, v.message
+            ),
+            None if !control.failed.is_empty() => format!(
+                "{} is {:?}: {} findings, listed in status",
+                control.id,
+                control.state,
+                control.failed.len()
             ),
             None => format!("{} is {:?}", control.id, control.state),
         };

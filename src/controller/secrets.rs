@@ -6,13 +6,14 @@
 
 use super::trigger::Trigger;
 use crate::snapshot::{Observed, SecretDigest};
+use crate::vocabulary::secret_material;
 use futures::TryStreamExt;
 use hmac::{Hmac, Mac};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use sha2::Sha256;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use tokio::sync::broadcast;
 
@@ -121,17 +122,17 @@ impl SecretDigests {
     }
 }
 
-/// Values shorter than this are not compared on their own: `true`, `5432` or `admin` sit in
-/// unrelated Secrets everywhere, and a match would prove nothing.
-pub const MIN_COMPARED_VALUE_BYTES: usize = 8;
-
 /// The keyed digests of a Secret. The whole-content digest is all zeros (never compared) for
 /// service-account tokens and Secrets without data, which are alike by construction rather
-/// than by copying; those carry no value digests either.
+/// than by copying; those carry no value digests either. Which values are secret material, and
+/// so compared when the Secret is a production original, is judged here, while the values are
+/// at hand (`vocabulary::secret_material`).
 pub fn digest(key: &[u8; 32], secret: &Secret) -> SecretDigest {
     let type_ = secret.type_.as_deref().unwrap_or("Opaque");
     let data = secret.data.as_ref().filter(|d| !d.is_empty());
     let mut value_digests = BTreeMap::new();
+    let mut material_keys = BTreeSet::new();
+    let mut holds_material = false;
     let digest = match data {
         Some(data) if type_ != "kubernetes.io/service-account-token" => {
             let mut mac = keyed(key, b"secret");
@@ -148,6 +149,10 @@ pub fn digest(key: &[u8; 32], secret: &Secret) -> SecretDigest {
                     value.update(&v.0);
                     value_digests.insert(k.clone(), value.finalize().into_bytes().into());
                 }
+                if secret_material::is_secret_material(k, &v.0) {
+                    material_keys.insert(k.clone());
+                }
+                holds_material |= !v.0.is_empty() && secret_material::names_secret(k);
             }
             mac.finalize().into_bytes().into()
         }
@@ -158,7 +163,9 @@ pub fn digest(key: &[u8; 32], secret: &Secret) -> SecretDigest {
         name: secret.name_any(),
         labels: secret.labels().clone(),
         digest,
+        holds_material: holds_material || !material_keys.is_empty(),
         value_digests,
+        material_keys,
     }
 }
 
@@ -172,11 +179,10 @@ fn keyed(key: &[u8; 32], purpose: &[u8]) -> Hmac<Sha256> {
 }
 
 /// Long enough to mean something, and not a PEM certificate: certificates are public by
-/// design (the same CA bundle sits in TLS Secrets of every environment). Private keys in PEM
-/// are compared.
+/// design (the same CA bundle sits in TLS Secrets of every environment). Every such value of
+/// a non-production Secret is looked up among the production secret material.
 fn worth_comparing(value: &[u8]) -> bool {
-    let trimmed = value.trim_ascii_start();
-    value.len() >= MIN_COMPARED_VALUE_BYTES && !trimmed.starts_with(b"-----BEGIN CERTIFICATE-----")
+    value.len() >= secret_material::MIN_MATERIAL_BYTES && !secret_material::is_certificate(value)
 }
 
 #[cfg(test)]
@@ -277,5 +283,33 @@ mod tests {
         let d = digest(&key, &token);
         assert_eq!(d.digest, [0; 32]);
         assert!(d.value_digests.is_empty());
+    }
+
+    #[test]
+    fn only_secret_material_is_compared_as_a_production_original() {
+        let key = [7u8; 32];
+        let d = digest(
+            &key,
+            &secret_with(
+                "prod",
+                &[
+                    ("username", b"payments"),
+                    ("host", b"payments-db.prod.svc"),
+                    ("password", b"Pr0d-pa55word-7c1f"),
+                ],
+            ),
+        );
+        assert_eq!(d.material_keys.iter().collect::<Vec<_>>(), ["password"]);
+        assert!(d.holds_material);
+        // Every value long enough is still looked up when the Secret is a copy.
+        assert_eq!(d.value_digests.len(), 3);
+        let shared = digest(
+            &key,
+            &secret_with("prod", &[("username", b"payments"), ("port", b"5432")]),
+        );
+        assert!(shared.material_keys.is_empty() && !shared.holds_material);
+        // A short password still makes the whole Secret worth comparing.
+        let short = digest(&key, &secret_with("prod", &[("password", b"abc12")]));
+        assert!(short.material_keys.is_empty() && short.holds_material);
     }
 }

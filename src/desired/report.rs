@@ -10,6 +10,11 @@
 //! itself) go to a ClusterPolicyReport of the same name, split the same way, when the cluster
 //! serves that kind; where it does not, they stay in status alone and are counted by
 //! [`unreported`]. Findings about a Namespace object go to that namespace's report.
+//!
+//! Confidential findings (a non-production Secret holding production secret material) are
+//! about namespaced objects but go to the ClusterPolicyReport too, detail included: the
+//! namespace's tenants can read its PolicyReport, and any trace of the finding there (a result,
+//! a `fail` count, a passing control less) would tell them which guess matched production.
 
 use crate::api::ControlState;
 use crate::catalog::{ControlId, Framework};
@@ -41,15 +46,25 @@ pub fn unreported(evaluation: &Evaluation) -> Unreported {
         out.fail += control
             .failed
             .iter()
-            .filter(|v| v.object.scope_namespace().is_none())
+            .filter(|v| reported_in(v).is_none())
             .count();
         out.skip += control
             .waived
             .iter()
-            .filter(|w| w.violation.object.scope_namespace().is_none())
+            .filter(|w| reported_in(&w.violation).is_none())
             .count();
     }
     out
+}
+
+/// The namespace whose PolicyReport carries a finding; `None`: the ClusterPolicyReport (a
+/// cluster-scoped object, or a confidential finding its namespace's tenants must not read).
+fn reported_in(violation: &Violation) -> Option<&str> {
+    if violation.confidential {
+        None
+    } else {
+        violation.object.scope_namespace()
+    }
 }
 
 /// The PolicyReports for one evaluated custom resource, one set per namespace with findings,
@@ -67,7 +82,7 @@ pub fn policy_reports(
     let reported = |ns: Option<&str>| ns.is_some() || cluster_reports;
     for control in &evaluation.controls {
         for violation in &control.failed {
-            let ns = violation.object.scope_namespace();
+            let ns = reported_in(violation);
             if reported(ns) {
                 let entry = per_namespace.entry(ns).or_default();
                 entry.failing_controls.insert(control.id);
@@ -77,7 +92,7 @@ pub fn policy_reports(
             }
         }
         for waived in &control.waived {
-            let ns = waived.violation.object.scope_namespace();
+            let ns = reported_in(&waived.violation);
             if reported(ns) {
                 let e = &waived.exemption;
                 let mut exemption = BTreeMap::from([
@@ -198,6 +213,13 @@ fn result(
         }
     }
     let outcome = if exemption.is_some() { "skip" } else { "fail" };
+    // Only the ClusterPolicyReport carries confidential findings: it may say what the
+    // namespace's report must not, e.g. which production Secret a copy came from.
+    let message = if violation.confidential {
+        violation.finding().message
+    } else {
+        violation.message.clone()
+    };
     if let Some(exemption) = exemption {
         properties.extend(exemption);
     }
@@ -206,7 +228,7 @@ fn result(
         "rule": id.as_str(),
         "result": outcome,
         "category": control.frameworks.first().map(|f| f.framework.name()).unwrap_or_default(),
-        "message": violation.message,
+        "message": message,
         "resources": [resource(&violation.object)],
         "properties": properties,
         "source": SOURCE,

@@ -270,3 +270,78 @@ fn no_findings_no_reports() {
     }]);
     assert!(policy_reports(&owner(), &eval, false).is_empty());
 }
+
+/// A tenant of `dev` who stores guesses of production values reads its namespace's report:
+/// with and without a matching guess it must be the same, counts included.
+#[test]
+fn confidential_findings_leave_no_trace_in_the_namespaces_report() {
+    let classified = Violation::new(
+        ObjectRef {
+            kind: "ConfigMap".into(),
+            namespace: Some("dev".into()),
+            name: "rows".into(),
+            ..ObjectRef::default()
+        },
+        "ConfigMap dev/rows is classified `production`",
+    );
+    let copy = |name: &str| {
+        Violation::new(
+            ObjectRef {
+                kind: "Secret".into(),
+                namespace: Some("dev".into()),
+                name: name.into(),
+                ..ObjectRef::default()
+            },
+            format!("Secret dev/{name} holds a value of a production Secret under key `guess`"),
+        )
+        .with_detail("copied from production Secret prod/db key `password`")
+        .confidential()
+    };
+    let build = |failed: Vec<Violation>, waived: Vec<Waived>| {
+        evaluation(vec![ControlEvidence {
+            id: ControlId::ProductionDataRestricted,
+            state: ControlState::Fail,
+            checked: 3,
+            failed,
+            waived,
+        }])
+    };
+    let namespaced = |eval: &Evaluation, cluster: bool| -> Vec<Value> {
+        policy_reports(&owner(), eval, cluster)
+            .into_iter()
+            .filter(|r| r.namespace.is_some())
+            .map(|r| r.body)
+            .collect()
+    };
+    let miss = build(vec![classified.clone()], Vec::new());
+    let hit = build(vec![classified.clone(), copy("guess-1")], Vec::new());
+    let waived_hit = build(
+        vec![classified],
+        vec![Waived {
+            violation: copy("guess-2"),
+            exemption: exemption(),
+        }],
+    );
+    for cluster in [true, false] {
+        assert_eq!(namespaced(&miss, cluster), namespaced(&hit, cluster));
+        assert_eq!(namespaced(&miss, cluster), namespaced(&waived_hit, cluster));
+    }
+    // A namespace whose only finding is a copy gets no report at all, as one without.
+    assert!(namespaced(&build(vec![copy("guess-1")], Vec::new()), true).is_empty());
+
+    // The ClusterPolicyReport carries it, with the production original; without one, status
+    // alone does, and the figures say so.
+    let cluster: Vec<_> = policy_reports(&owner(), &hit, true)
+        .into_iter()
+        .filter(|r| r.namespace.is_none())
+        .collect();
+    assert_eq!(cluster.len(), 1);
+    let result = &cluster[0].body["results"][0];
+    assert_eq!(result["resources"][0]["namespace"], "dev");
+    assert_eq!(
+        result["message"],
+        "Secret dev/guess-1 holds a value of a production Secret under key `guess` (copied from production Secret prod/db key `password`)"
+    );
+    assert_eq!(unreported(&hit), Unreported { fail: 1, skip: 0 });
+    assert_eq!(unreported(&waived_hit), Unreported { fail: 0, skip: 1 });
+}

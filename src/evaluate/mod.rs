@@ -36,6 +36,12 @@ pub struct Violation {
     /// Told only in the custom resource's (cluster-scoped) status: what the object's namespace
     /// must not learn, e.g. which production Secret a copy came from.
     pub detail: Option<String>,
+    /// The finding itself is what the object's namespace must not learn: a non-production
+    /// Secret matching production data would otherwise be an oracle for its tenants (store a
+    /// guess, watch for the finding). Reported only where they cannot read: the custom
+    /// resource's status, the ClusterPolicyReport (and so the bundle) and the history; never
+    /// in the namespace's PolicyReport (not even as a count) or in an event.
+    pub confidential: bool,
 }
 
 impl Violation {
@@ -44,7 +50,14 @@ impl Violation {
             object,
             message: message.into(),
             detail: None,
+            confidential: false,
         }
+    }
+
+    /// Marks the finding as one the object's namespace must not see (see `confidential`).
+    pub fn confidential(mut self) -> Self {
+        self.confidential = true;
+        self
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {

@@ -11,6 +11,7 @@ pub mod objects;
 pub mod pod_template;
 pub mod rbac;
 pub mod sandbox;
+pub mod secret_material;
 pub mod selection;
 pub mod storage;
 pub mod time;

@@ -364,9 +364,16 @@ async fn environments_are_segregated_and_production_data_stays_in_production() {
     // No Secret value or digest anywhere: status, events, logs (debug), reports.
     let status = serde_json::to_string(&api.get("e2e-isolation").await.unwrap().status).unwrap();
     let events = cluster().kubectl_ok(&["get", "events", "-A", "-o", "json"]);
+    // The ClusterPolicyReport carries the copied Secret's finding (never its value).
     let reports = String::from_utf8_lossy(
         &cluster()
-            .kubectl(&["get", "policyreports", "-A", "-o", "json"])
+            .kubectl(&[
+                "get",
+                "policyreports,clusterpolicyreports",
+                "-A",
+                "-o",
+                "json",
+            ])
             .stdout,
     )
     .into_owned();

@@ -15,6 +15,7 @@ mod network_and_psa;
 mod overlap;
 mod partial_failure;
 mod report_only_controls;
+mod secret_oracle;
 mod security_baseline;
 mod smoke;
 /// The shared test support crate (tests/support), under the name the test modules use.

@@ -113,15 +113,17 @@ pub(super) fn comparable(secret: &SecretDigest) -> bool {
     secret.digest != [0; 32]
 }
 
-/// Non-production Secrets holding a production Secret's content: all of it (same keyed
-/// digest), or one of its values under any key (same keyed value digest), so that copying a
-/// single production key into a bigger Secret is found too.
+/// Non-production Secrets holding a production Secret's secret material: all of its content
+/// (same keyed digest) when that content holds secret material, or one of its secret values
+/// under any key (same keyed value digest), so that copying a single production password into
+/// a bigger Secret is found too. Values shared by design (a username, a host, a port) are not
+/// production data and never match (`vocabulary::secret_material`).
 ///
-/// The message names only the non-production Secret and its keys: it lands in that
-/// namespace's PolicyReport, where naming the production Secret would let the namespace's
-/// tenants confirm guesses of production values (store a guess, watch for the finding). The
-/// production Secret is named in the finding's detail, which only the cluster-scoped status
-/// carries.
+/// Every such finding is confidential: it goes only where the non-production namespace's
+/// tenants cannot read (the custom resource's status, the ClusterPolicyReport), never to that
+/// namespace's PolicyReport or an event, which would let them confirm guesses of production
+/// values (store a guess, watch for the finding). The production Secret is named in the
+/// finding's detail.
 pub(super) fn copied_secrets(non_production: &[&SecretDigest], scope: &Scope) -> Vec<Violation> {
     let mut whole: BTreeMap<&[u8; 32], Vec<&SecretDigest>> = BTreeMap::new();
     let mut values: BTreeMap<&[u8; 32], Vec<(&SecretDigest, &str)>> = BTreeMap::new();
@@ -129,11 +131,13 @@ pub(super) fn copied_secrets(non_production: &[&SecretDigest], scope: &Scope) ->
         if !scope.envs.is_production(&secret.namespace) {
             continue;
         }
-        if comparable(secret) {
+        if comparable(secret) && secret.holds_material {
             whole.entry(&secret.digest).or_default().push(secret);
         }
         for (key, digest) in &secret.value_digests {
-            values.entry(digest).or_default().push((secret, key));
+            if secret.material_keys.contains(key) {
+                values.entry(digest).or_default().push((secret, key));
+            }
         }
     }
     let mut violations = Vec::new();
@@ -149,7 +153,8 @@ pub(super) fn copied_secrets(non_production: &[&SecretDigest], scope: &Scope) ->
                     secret_ref(secret),
                     format!("{secret} holds the same data as a production Secret"),
                 )
-                .with_detail(format!("copied from production {original}")),
+                .with_detail(format!("copied from production {original}"))
+                .confidential(),
             );
             continue;
         }
@@ -176,7 +181,8 @@ pub(super) fn copied_secrets(non_production: &[&SecretDigest], scope: &Scope) ->
                         names(&keys)
                     ),
                 )
-                .with_detail(format!("copied from production {}", originals.join(", "))),
+                .with_detail(format!("copied from production {}", originals.join(", ")))
+                .confidential(),
             );
         }
     }

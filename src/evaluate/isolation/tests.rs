@@ -113,6 +113,8 @@ fn digest_secret(namespace: &str, name: &str, byte: u8) -> Arc<SecretDigest> {
         labels: BTreeMap::new(),
         digest: [byte; 32],
         value_digests: BTreeMap::new(),
+        material_keys: Default::default(),
+        holds_material: true,
     })
 }
 
@@ -549,6 +551,7 @@ fn one_production_value_copied_into_a_bigger_secret_is_found() {
             .iter()
             .map(|(k, b)| (k.to_string(), [*b; 32]))
             .collect();
+        secret.material_keys = values.iter().map(|(k, _)| k.to_string()).collect();
         Arc::new(secret)
     };
     let mut snapshot = snapshot();
@@ -571,6 +574,91 @@ fn one_production_value_copied_into_a_bigger_secret_is_found() {
         failed[0].detail.as_deref(),
         Some("copied from production Secret prod/db key `password`")
     );
+    assert!(
+        failed[0].confidential,
+        "only where dev's tenants cannot read"
+    );
+}
+
+/// Secrets as the operator digests them from the API server.
+fn real_digest(namespace: &str, name: &str, data: &[(&str, &str)]) -> Arc<SecretDigest> {
+    let secret = k8s_openapi::api::core::v1::Secret {
+        metadata: meta(Some(namespace), name),
+        data: Some(
+            data.iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        k8s_openapi::ByteString(v.as_bytes().to_vec()),
+                    )
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    Arc::new(crate::controller::secrets::digest(&[3; 32], &secret))
+}
+
+/// Copied means secret material: a production password in dev is found, a username, a host or
+/// a whole Secret of values shared by design is not.
+#[test]
+fn a_copied_password_is_found_a_shared_username_is_not() {
+    let password = "Pr0d-pa55word-7c1f";
+    let mut snapshot = snapshot();
+    snapshot.secrets = crate::snapshot::Observed::Observed(vec![
+        real_digest(
+            "prod",
+            "db",
+            &[
+                ("username", "payments"),
+                ("password", password),
+                ("host", "payments-db.prod.svc"),
+            ],
+        ),
+        real_digest(
+            "prod",
+            "config",
+            &[("username", "payments"), ("host", "payments-db.prod.svc")],
+        ),
+        // Shares the username and the host: shared by design.
+        real_digest(
+            "dev",
+            "shares-username",
+            &[("username", "payments"), ("host", "payments-db.prod.svc")],
+        ),
+        // The whole of a production Secret that holds no secret material.
+        real_digest(
+            "dev",
+            "config",
+            &[("username", "payments"), ("host", "payments-db.prod.svc")],
+        ),
+        // The production username as a dev password proves nothing either.
+        real_digest("dev", "odd", &[("password", "payments")]),
+        real_digest(
+            "dev",
+            "app",
+            &[("DB_PASS", password), ("username", "payments")],
+        ),
+        real_digest(
+            "dev",
+            "whole",
+            &[
+                ("username", "payments"),
+                ("password", password),
+                ("host", "payments-db.prod.svc"),
+            ],
+        ),
+    ]);
+    let failed = evidence(&snapshot, &spec(), ControlId::ProductionDataRestricted);
+    let messages: Vec<String> = failed.iter().map(|v| v.finding().message).collect();
+    assert_eq!(
+        messages,
+        [
+            "Secret dev/app holds a value of a production Secret under key `DB_PASS` (copied from production Secret prod/db key `password`)",
+            "Secret dev/whole holds the same data as a production Secret (copied from production Secret prod/db)",
+        ]
+    );
+    assert!(failed.iter().all(|v| v.confidential));
 }
 
 #[test]

@@ -259,6 +259,10 @@ macro_rules! velero_snapshot_struct {
             /// Why Velero's objects cannot be read although its API is served (e.g. listing
             /// Backups is forbidden): its controls then did not run, which is not "no backups".
             pub unreadable: Option<String>,
+            /// Velero's namespace (the one the operator is configured with), when it does not
+            /// exist: Velero's API may be served, but no Velero runs, so nothing is backed up.
+            /// (The operator fills it in from the namespaces it sees; offline it stays empty.)
+            pub namespace_missing: Option<String>,
             $(pub $field: Vec<Arc<$ty>>,)*
         }
     };

@@ -81,12 +81,13 @@ struct RunArgs {
     #[arg(long, env = "BASELINE_OPERATOR_NAMESPACE")]
     operator_namespace: Option<String>,
     /// Namespaces no resource may touch, beside kube-system, kube-public, kube-node-lease,
-    /// velero, the operator's own and every BackupPolicy's Velero namespace.
+    /// Velero's (--velero-namespace) and the operator's own. Only these flags exclude a
+    /// namespace: nothing a custom resource says does.
     #[arg(long, env = "BASELINE_EXCLUDED_NAMESPACES", value_delimiter = ',')]
     excluded_namespaces: Vec<String>,
     /// The namespace Velero runs in: the only one where the operator reads and writes Velero's
-    /// objects (the chart grants its Velero rights there alone). A BackupPolicy naming another
-    /// is Invalid.
+    /// objects (the chart grants its Velero rights there alone), and out of every resource's
+    /// scope. A BackupPolicy naming another is Invalid.
     #[arg(long, env = "BASELINE_VELERO_NAMESPACE", default_value = "velero")]
     velero_namespace: String,
 }

@@ -141,26 +141,43 @@ pub const EXCLUDED_BY_CONFIGURATION: &str = "ExcludedByConfiguration";
 /// audit or in admission: a `namespaceSelector: {}` or a `NotIn` selector must never put
 /// default-deny egress, Pod Security `restricted` or admission rules on the control plane's
 /// namespaces, on Velero's, or on the operator's own (it must never cut itself off from the API
-/// server). Built in: `kube-system`, `kube-public`, `kube-node-lease` and `velero`; the
-/// operator adds its own namespace, every BackupPolicy's Velero namespace, and the names given
-/// with `--excluded-namespaces` (Helm value `excludedNamespaces`).
+/// server). Built in: `kube-system`, `kube-public`, `kube-node-lease` and Velero's namespace as
+/// the operator is configured (`--velero-namespace`, Helm value `velero.namespace`; `velero`
+/// unless told otherwise); the operator adds its own namespace and the names given with
+/// `--excluded-namespaces` (Helm value `excludedNamespaces`).
+///
+/// Only the operator's configuration, which the cluster's administrators control, takes a
+/// namespace out of scope: nothing a custom resource says does (a BackupPolicy naming
+/// `spec.velero.namespace: payments` must not switch off `payments`' NetworkPolicies, Pod
+/// Security labels and admission rules; it is Invalid, and an Invalid resource changes nothing
+/// outside itself).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExcludedNamespaces {
     names: BTreeMap<String, &'static str>,
 }
 
+/// The control plane's own namespaces.
+pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
+
+/// Velero's namespace unless the operator is configured otherwise (`--velero-namespace`).
+pub const DEFAULT_VELERO_NAMESPACE: &str = "velero";
+
 impl Default for ExcludedNamespaces {
     fn default() -> Self {
-        let names = ["kube-system", "kube-public", "kube-node-lease"]
-            .into_iter()
-            .map(|n| (n.to_string(), SYSTEM_NAMESPACE))
-            .chain([("velero".to_string(), VELERO_NAMESPACE)])
-            .collect();
-        Self { names }
+        Self::new(DEFAULT_VELERO_NAMESPACE)
     }
 }
 
 impl ExcludedNamespaces {
+    /// The system namespaces and `velero_namespace`, the one Velero runs in.
+    pub fn new(velero_namespace: &str) -> Self {
+        let names = SYSTEM_NAMESPACES
+            .into_iter()
+            .map(|n| (n.to_string(), SYSTEM_NAMESPACE))
+            .collect();
+        Self { names }.with([velero_namespace.to_string()], VELERO_NAMESPACE)
+    }
+
     /// Adds `names` with `reason`, keeping the first reason given for a name.
     pub fn with(mut self, names: impl IntoIterator<Item = String>, reason: &'static str) -> Self {
         for name in names.into_iter().filter(|n| !n.is_empty()) {
@@ -169,29 +186,14 @@ impl ExcludedNamespaces {
         self
     }
 
-    /// Why `namespace` is out of scope, if it is. BackupPolicies name Velero's namespace.
-    pub fn reason(&self, namespace: &str, custom: &CustomResources) -> Option<&'static str> {
-        self.names.get(namespace).copied().or_else(|| {
-            custom
-                .backup_policies
-                .iter()
-                .any(|bp| bp.spec.velero_namespace() == namespace)
-                .then_some(VELERO_NAMESPACE)
-        })
+    /// Why `namespace` is out of scope, if it is.
+    pub fn reason(&self, namespace: &str) -> Option<&'static str> {
+        self.names.get(namespace).copied()
     }
 
     /// Every excluded name, sorted: what admission bindings leave out.
-    pub fn names(&self, custom: &CustomResources) -> Vec<String> {
-        let mut names: Vec<String> = self.names.keys().cloned().collect();
-        names.extend(
-            custom
-                .backup_policies
-                .iter()
-                .map(|bp| bp.spec.velero_namespace().to_string()),
-        );
-        names.sort();
-        names.dedup();
-        names
+    pub fn names(&self) -> Vec<String> {
+        self.names.keys().cloned().collect()
     }
 }
 
@@ -264,6 +266,10 @@ macro_rules! velero_snapshot_struct {
             /// Why Velero's objects cannot be read although its API is served (e.g. listing
             /// Backups is forbidden): its controls then did not run, which is not "no backups".
             pub unreadable: Option<String>,
+            /// Velero's namespace (the one the operator is configured with), when it does not
+            /// exist: Velero's API may be served, but no Velero runs, so nothing is backed up.
+            /// (The operator fills it in from the namespaces it sees; offline it stays empty.)
+            pub namespace_missing: Option<String>,
             $(pub $field: Vec<Arc<$ty>>,)*
         }
     };
@@ -311,13 +317,11 @@ impl Snapshot {
     /// Why `namespace` is out of every resource's scope, if it is: excluded (system, Velero,
     /// the operator's own, configured) or Terminating.
     pub fn out_of_scope(&self, namespace: &str) -> Option<&'static str> {
-        self.excluded
-            .reason(namespace, &self.custom_resources)
-            .or_else(|| {
-                self.terminating_namespaces()
-                    .any(|n| n == namespace)
-                    .then_some(crate::evaluate::TERMINATING)
-            })
+        self.excluded.reason(namespace).or_else(|| {
+            self.terminating_namespaces()
+                .any(|n| n == namespace)
+                .then_some(crate::evaluate::TERMINATING)
+        })
     }
 
     /// Namespaces being deleted: every kind leaves them out of scope (their objects are going,

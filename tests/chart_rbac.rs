@@ -1135,6 +1135,128 @@ async fn namespace_guard_limits_the_operator_to_sandboxes() {
 
 /// The real API server, impersonating the operator: it may create Velero Schedules in
 /// Velero's namespace and nowhere else (RBAC: a Role there, nothing cluster-wide).
+/// The README's install command works on a cluster without Velero: with default values and
+/// no `velero` namespace, `helm install` succeeds (the Velero Role, which needs that
+/// namespace, is left out and the notes say so), and the operator, with the chart's rights,
+/// reports every BackupPolicy as missing Velero (`Ready=False`, `VeleroNamespaceMissing`,
+/// every control failing on it, never a Pass). Once Velero's namespace exists, `helm upgrade`
+/// adds the Role and the policy recovers.
+#[tokio::test]
+async fn helm_install_without_velero_succeeds_and_status_says_velero_is_missing() {
+    let _serial = serial().await;
+    let client = client().await;
+    let _ = helm_output(&["uninstall", RELEASE, "--namespace", RELEASE_NS]);
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let _ = namespaces.delete(VELERO, &DeleteParams::default()).await;
+    wait_until("no velero namespace", TIMEOUT, || async {
+        namespaces.get_opt(VELERO).await.unwrap().is_none()
+    })
+    .await;
+
+    let chart = chart();
+    let install = [
+        "install",
+        RELEASE,
+        chart.to_str().unwrap(),
+        "--namespace",
+        RELEASE_NS,
+        "--create-namespace",
+        "--skip-crds",
+    ];
+    let notes = helm(&install);
+    assert!(
+        notes.contains(&format!("Velero's namespace \"{VELERO}\" does not exist")),
+        "the notes do not say Velero is missing:\n{notes}"
+    );
+    let manifest = helm(&["get", "manifest", RELEASE, "--namespace", RELEASE_NS]);
+    assert!(
+        !manifest.contains(&format!("namespace: {VELERO}\n")),
+        "the release puts objects into the missing {VELERO} namespace:\n{manifest}"
+    );
+
+    let lease = lease_name("no-velero");
+    let mut operator = OperatorProcess::start(&lease);
+    namespace(
+        &client,
+        "chart-rbac-no-velero",
+        &[("chart-rbac", "no-velero")],
+    )
+    .await;
+    let name = "chart-rbac-no-velero";
+    let bp_api = apply_cr(
+        &client,
+        &resource::<baseline_operator::api::BackupPolicy>(),
+        name,
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"chart-rbac": "no-velero"}},
+            "rpo": "24h",
+        }),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let status = loop {
+        operator.assert_running();
+        let ready = current_ready(&bp_api, name, true).await;
+        if let Some(ready) = &ready
+            && ready["status"] == "False"
+            && ready["reason"] == "VeleroNamespaceMissing"
+        {
+            break bp_api.get(name).await.unwrap().data["status"].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Ready never said Velero's namespace is missing; Ready: {ready:?}\noperator output:\n{}",
+            operator.output()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let conditions = status["conditions"].as_array().unwrap();
+    let condition = |t: &str| {
+        conditions
+            .iter()
+            .find(|c| c["type"] == t)
+            .unwrap_or_else(|| panic!("no {t} condition: {status}"))
+    };
+    let ready_message = condition("Ready")["message"].as_str().unwrap_or_default();
+    assert!(
+        ready_message.contains(&format!("namespace `{VELERO}`"))
+            && ready_message.contains("does not exist"),
+        "{ready_message}"
+    );
+    assert_eq!(condition("Compliant")["status"], "False", "{status}");
+    let controls = status["controls"].as_array().unwrap();
+    assert_eq!(controls.len(), 4, "{status}");
+    for control in controls {
+        assert_eq!(control["state"], "Fail", "{control}");
+        assert!(
+            control["findings"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Velero is not deployed")),
+            "{control}"
+        );
+    }
+
+    // Velero arrives: an upgrade with the same values grants the Role, and the policy recovers.
+    ensure_namespace(&client, VELERO).await;
+    let mut upgrade = install.to_vec();
+    upgrade[0] = "upgrade";
+    helm(&upgrade);
+    let roles: Api<Role> = Api::namespaced(client.clone(), VELERO);
+    assert!(
+        roles
+            .get_opt(&format!("{RELEASE}-velero"))
+            .await
+            .unwrap()
+            .is_some(),
+        "helm upgrade did not add the Velero Role"
+    );
+    wait_ready(&bp_api, name, &mut operator).await;
+    delete_cr(&bp_api, name).await;
+    drop(operator);
+    delete_lease(&lease);
+}
+
 #[tokio::test]
 async fn velero_schedules_only_in_veleros_namespace() {
     let _serial = serial().await;

@@ -96,11 +96,10 @@ impl Reconciled for BackupPolicy {
         let mut apply_once = Vec::new();
         let mut delete = Vec::new();
         let mut events = Vec::new();
+        // A valid policy names the operator's Velero namespace; the snapshot says whether it
+        // exists.
         let velero_namespace = self.spec.velero_namespace();
-        let velero_deployed = snapshot
-            .namespaces
-            .iter()
-            .any(|ns| ns.metadata.name.as_deref() == Some(velero_namespace));
+        let velero_deployed = snapshot.velero.namespace_missing.is_none();
         if snapshot.velero.installed && velero_deployed {
             let records = ctx.velero_records();
             let step = self.restore_test_step(valid, last.as_ref(), &snapshot, &records, now);
@@ -161,11 +160,7 @@ impl Reconciled for BackupPolicy {
             .into_iter()
             .flatten()
             .min();
-        if let Some(why) = &snapshot.velero.unreadable {
-            plan.not_ready = Some(("VeleroForbidden".into(), why.clone()));
-            return plan;
-        }
-        if !snapshot.velero.installed {
+        if !snapshot.velero.installed && snapshot.velero.unreadable.is_none() {
             plan.not_ready = Some((
                 "VeleroNotInstalled".into(),
                 "the velero.io/v1 API is not served; install Velero (the policy recovers by itself)".into(),
@@ -174,12 +169,18 @@ impl Reconciled for BackupPolicy {
         }
         if !velero_deployed {
             // Velero's CRDs exist but not its namespace: nothing could run a Schedule there.
+            // Said before a refused list: without the namespace the chart grants no Velero
+            // Role, so "forbidden" would hide what is missing.
             plan.not_ready = Some((
                 "VeleroNamespaceMissing".into(),
                 format!(
-                    "namespace `{velero_namespace}` does not exist; deploy Velero there or set spec.velero.namespace"
+                    "Velero is not deployed: namespace `{velero_namespace}` (the operator's --velero-namespace) does not exist; install Velero there, then upgrade the operator's Helm release so that it grants the operator its Velero Role (the policy recovers by itself)"
                 ),
             ));
+            return plan;
+        }
+        if let Some(why) = &snapshot.velero.unreadable {
+            plan.not_ready = Some(("VeleroForbidden".into(), why.clone()));
             return plan;
         }
         if self.spec.mode() == Mode::Enforce {

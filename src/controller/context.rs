@@ -131,10 +131,17 @@ impl Context {
     /// Publishes an event; a failure to publish is logged, never fatal.
     /// The cluster as the stores see it, with this operator's excluded namespaces.
     pub fn snapshot(&self) -> crate::snapshot::Snapshot {
-        crate::snapshot::Snapshot {
+        let mut snapshot = crate::snapshot::Snapshot {
             excluded: self.excluded.clone(),
             ..self.stores.snapshot()
+        };
+        let deployed = snapshot
+            .namespace_labels()
+            .any(|(name, _)| name == self.velero_namespace);
+        if !deployed {
+            snapshot.velero.namespace_missing = Some(self.velero_namespace.clone());
         }
+        snapshot
     }
 
     pub async fn event(

@@ -163,7 +163,7 @@ pub struct RunConfig {
 pub const DEFAULT_EVALUATED_REFRESH: Duration = Duration::from_secs(3600);
 
 /// Velero's namespace unless configured otherwise (`--velero-namespace`).
-pub const DEFAULT_VELERO_NAMESPACE: &str = "velero";
+pub const DEFAULT_VELERO_NAMESPACE: &str = crate::snapshot::DEFAULT_VELERO_NAMESPACE;
 
 /// Maps triggers to the resources of kind `K` whose scope they touch: a change in a namespace
 /// reconciles the resources that select it; a cluster-wide change (or a lagging receiver, which
@@ -325,7 +325,9 @@ pub async fn run_with(
         .history
         .map(|h| Arc::new(history::HistoryWriter::new(h, config.instance.clone())));
     ctx.velero_namespace = config.velero_namespace.clone();
-    ctx.excluded = crate::snapshot::ExcludedNamespaces::default()
+    // Only the operator's own configuration takes namespaces out of scope, never a custom
+    // resource (see `ExcludedNamespaces`).
+    ctx.excluded = crate::snapshot::ExcludedNamespaces::new(&config.velero_namespace)
         .with(
             config.operator_namespace,
             crate::snapshot::OPERATOR_NAMESPACE,
@@ -333,8 +335,7 @@ pub async fn run_with(
         .with(
             config.excluded_namespaces,
             crate::snapshot::EXCLUDED_BY_CONFIGURATION,
-        )
-        .with([config.velero_namespace], crate::snapshot::VELERO_NAMESPACE);
+        );
     let ctx = Arc::new(ctx);
     if let Some(history) = &ctx.history
         && let Err(error) = history.start(jiff::Timestamp::now()).await

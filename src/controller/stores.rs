@@ -134,6 +134,8 @@ macro_rules! velero_stores {
                 VeleroSnapshot {
                     installed: true,
                     unreadable: None,
+                    // Filled in by `Context::snapshot`, which knows Velero's namespace.
+                    namespace_missing: None,
                     $($field: self.$field.state(),)*
                 }
             }

@@ -124,7 +124,7 @@ pub fn exemption_condition(
 /// server sets on every namespace. For cluster-scoped objects (ClusterRoleBindings) the API
 /// server does not apply a namespace selector, so those are judged as before.
 pub fn outside_excluded(selector: &LabelSelector, snapshot: &Snapshot) -> LabelSelector {
-    let excluded = snapshot.excluded.names(&snapshot.custom_resources);
+    let excluded = snapshot.excluded.names();
     let mut narrowed = selector.clone();
     narrowed
         .match_expressions

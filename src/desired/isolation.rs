@@ -97,7 +97,7 @@ fn ingress_rules(spec: &EnvironmentIsolationSpec, env: &Environment) -> Vec<Valu
 /// environment's selector in CEL, so a namespace created or relabelled while the operator is
 /// stopped is covered at once; nothing here depends on which namespaces exist, and the
 /// policies are not re-rendered when namespaces change. What they do depend on: the spec,
-/// the operator's user name, the live exemptions, the uids of BackupPolicies (restore-test
+/// the excluded namespaces (the operator's configuration), the operator's user name, the live exemptions, the uids of BackupPolicies (restore-test
 /// sandboxes), the selector label keys of every custom resource (label protection) and the
 /// ClusterRoles that grant nothing in namespaces (cross-environment access).
 pub fn admission(
@@ -110,7 +110,7 @@ pub fn admission(
     let live = Live::new(&spec.exemptions, now);
     let exemptions: Vec<&Exemption> = live.iter().collect();
     let everywhere = outside_excluded(&LabelSelector::default(), snapshot);
-    let membership = Membership::new(spec, &snapshot.custom_resources);
+    let membership = Membership::new(spec, snapshot);
     let mut out: Vec<DesiredObject> = production_data_rule(spec, &membership)
         .into_iter()
         .flat_map(|rule| policy_and_binding(owner, rule, &everywhere, &exemptions))
@@ -174,23 +174,41 @@ pub fn sandbox_cel(namespace: &str, policy_uids: &[String]) -> String {
 }
 
 /// Environment membership in CEL, as `evaluate::isolation::environments_of` and
-/// `EnvironmentMap` decide it: a sandbox is in no environment; a namespace is production when
-/// a production environment or more than one environment selects it; non-production when
+/// `EnvironmentMap` decide it: a sandbox and an excluded namespace (system, Velero's, the
+/// operator's own, configured) are in no environment, whatever the selectors say (a `NotIn`
+/// or `DoesNotExist` selector matches `kube-system` too); a namespace is production when a
+/// production environment or more than one environment selects it; non-production when
 /// exactly one, non-production, environment does.
 struct Membership<'a> {
     spec: &'a EnvironmentIsolationSpec,
     policy_uids: Vec<String>,
+    excluded: Vec<String>,
 }
 
 impl<'a> Membership<'a> {
-    fn new(spec: &'a EnvironmentIsolationSpec, resources: &CustomResources) -> Self {
-        let mut policy_uids: Vec<String> = resources
+    fn new(spec: &'a EnvironmentIsolationSpec, snapshot: &Snapshot) -> Self {
+        let mut policy_uids: Vec<String> = snapshot
+            .custom_resources
             .backup_policies
             .iter()
             .filter_map(|p| p.metadata.uid.clone())
             .collect();
         policy_uids.sort();
-        Self { spec, policy_uids }
+        Self {
+            spec,
+            policy_uids,
+            excluded: snapshot.excluded.names(),
+        }
+    }
+
+    /// True when the namespace object `namespace` may belong to an environment: neither a
+    /// restore-test sandbox nor excluded.
+    fn eligible(&self, namespace: &str) -> String {
+        format!(
+            "!({namespace}.metadata.name in {}) && !{}",
+            cel_list(&self.excluded),
+            sandbox_cel(namespace, &self.policy_uids)
+        )
     }
 
     fn matches(&self, namespace: &str, production: Option<bool>) -> Vec<String> {
@@ -219,8 +237,8 @@ impl<'a> Membership<'a> {
             return "false".into();
         }
         format!(
-            "(!{} && ({}))",
-            sandbox_cel(namespace, &self.policy_uids),
+            "({} && ({}))",
+            self.eligible(namespace),
             either.join(" || ")
         )
     }
@@ -238,8 +256,8 @@ impl<'a> Membership<'a> {
             format!(" && !({})", production.join(" || "))
         };
         format!(
-            "(!{}{none_production} && [{}].exists_one(m, m))",
-            sandbox_cel(namespace, &self.policy_uids),
+            "({}{none_production} && [{}].exists_one(m, m))",
+            self.eligible(namespace),
             others.join(", ")
         )
     }

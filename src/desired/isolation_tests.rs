@@ -204,6 +204,58 @@ fn cross_environment_policy_takes_every_namespace_as_a_param() {
     }
 }
 
+/// `kube-system`, Velero's and the operator's namespaces match a `NotIn` or `DoesNotExist`
+/// environment too; like the evaluation (`environments_of`), every membership test in CEL
+/// takes them out of every environment by name.
+#[test]
+fn excluded_namespaces_are_in_no_environment_in_admission() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+    let mut spec = spec();
+    spec.environments[1].namespace_selector = LabelSelector {
+        match_expressions: Some(vec![LabelSelectorRequirement {
+            key: "env".into(),
+            operator: "NotIn".into(),
+            values: Some(vec!["production".into()]),
+        }]),
+        ..LabelSelector::default()
+    };
+    let mut snapshot = snapshot();
+    snapshot.excluded = crate::snapshot::ExcludedNamespaces::new("backup-system")
+        .with(["ops".into()], crate::snapshot::OPERATOR_NAMESPACE);
+    let objects = policies_for(&spec, &snapshot);
+    let variables = |name: &str| {
+        object(&objects, OwnedKind::ValidatingAdmissionPolicy, name)["spec"]["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["name"].as_str().unwrap().to_string(),
+                    v["expression"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let excluded = "['backup-system', 'kube-node-lease', 'kube-public', 'kube-system', 'ops']";
+    let access = variables("ei-iso-cross-environment-access");
+    for (variable, object) in [
+        ("paramNonProduction", "params"),
+        ("reachesProduction", "namespaceObject"),
+    ] {
+        let cel = &access[variable];
+        assert!(
+            cel.contains(&format!("!({object}.metadata.name in {excluded})")),
+            "{variable}: {cel}"
+        );
+    }
+    let data = variables("ei-iso-production-data-restricted");
+    assert!(
+        data["nonProduction"].contains(&format!("!(namespaceObject.metadata.name in {excluded})")),
+        "{}",
+        data["nonProduction"]
+    );
+}
+
 #[test]
 fn selector_cel_mirrors_label_selector_semantics() {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;

@@ -476,6 +476,62 @@ mod tests {
     }
 
     #[test]
+    fn a_backup_policys_velero_namespace_takes_nothing_out_of_scope() {
+        use crate::snapshot::{CustomResources, ExcludedNamespaces, Snapshot};
+        use k8s_openapi::api::core::v1::Namespace;
+        let namespace = |name: &str| {
+            std::sync::Arc::new(Namespace {
+                metadata: ObjectMeta {
+                    name: Some(name.into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+        };
+        // Whoever may write a BackupPolicy names a tenant namespace as Velero's: the policy
+        // is Invalid, and must not switch off anything in `payments`.
+        let forged: crate::api::BackupPolicy = serde_json::from_value(serde_json::json!({
+            "apiVersion": "security.baseline.dev/v1alpha1", "kind": "BackupPolicy",
+            "metadata": {"name": "forged"},
+            "spec": {"namespaceSelector": {}, "rpo": "24h", "velero": {"namespace": "payments"}},
+        }))
+        .unwrap();
+        let snapshot = Snapshot {
+            namespaces: ["payments", "velero", "backup-system"]
+                .map(namespace)
+                .to_vec(),
+            custom_resources: CustomResources {
+                backup_policies: vec![std::sync::Arc::new(forged)],
+                ..Default::default()
+            },
+            excluded: ExcludedNamespaces::new("backup-system"),
+            ..Default::default()
+        };
+        let everything = LabelSelector::default();
+        // Only the configured Velero namespace is out; `velero` is an ordinary name once the
+        // operator is configured with another.
+        assert_eq!(
+            selected_namespaces(&everything, &snapshot),
+            ["payments", "velero"]
+        );
+        assert_eq!(
+            excluded_namespaces([&everything], &snapshot),
+            [Excluded {
+                namespace: "backup-system".into(),
+                reason: crate::snapshot::VELERO_NAMESPACE
+            }]
+        );
+        assert!(!snapshot.excluded.names().contains(&"payments".to_string()));
+        let admission = crate::desired::admission::outside_excluded(&everything, &snapshot);
+        assert!(
+            !serde_json::to_string(&admission)
+                .unwrap()
+                .contains("payments"),
+            "{admission:?}"
+        );
+    }
+
+    #[test]
     fn objects_are_counted_once_however_many_findings_they_have() {
         let same = |message: &str| Violation::new(violation("copy").object, message);
         let outcome = ControlOutcome::checked(

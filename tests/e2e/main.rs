@@ -23,3 +23,4 @@ mod support {
     pub use baseline_test_support::*;
 }
 mod system_namespaces;
+mod tenant_scope;

@@ -64,3 +64,23 @@ Image reference; the tag defaults to the chart's appVersion.
 {{- define "baseline-operator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | toString) }}
 {{- end }}
+
+{{/*
+"true" when the Velero Role and RoleBinding are rendered (see velero.rbac in values.yaml).
+With `auto`: when Velero's namespace exists, so that installing on a cluster without Velero
+succeeds (a Role cannot go into a namespace that does not exist); and when Helm has no cluster
+to ask (`helm template`, ArgoCD, a client dry run: `lookup` answers nothing there, not even
+kube-system, which every cluster has), so that a rendered manifest keeps the operator's Velero
+rights as before; `velero.rbac=false` leaves them out there.
+*/}}
+{{- define "baseline-operator.veleroRbac" -}}
+{{- if and .Values.rbac.create .Values.velero.rbac -}}
+{{- if eq (toString .Values.velero.rbac) "auto" -}}
+{{- if or (lookup "v1" "Namespace" "" .Values.velero.namespace) (not (lookup "v1" "Namespace" "" "kube-system")) -}}
+true
+{{- end -}}
+{{- else -}}
+true
+{{- end -}}
+{{- end -}}
+{{- end }}

@@ -31,7 +31,17 @@ pub fn evaluate(
     now: Timestamp,
 ) -> Evaluation {
     let namespaces = selected_namespaces(&spec.namespace_selector, snapshot);
-    let outcomes = if snapshot.velero.installed || snapshot.velero.unreadable.is_some() {
+    let served = snapshot.velero.installed || snapshot.velero.unreadable.is_some();
+    let outcomes = if !served {
+        velero_missing(name, &namespaces, snapshot, NOT_INSTALLED)
+    } else if let Some(namespace) = &snapshot.velero.namespace_missing {
+        // Before "unreadable": without its namespace there are no Velero rights to have
+        // (the chart grants them by a Role there), and the missing Velero is what to fix.
+        let why = format!(
+            "Velero is not deployed: its namespace `{namespace}` does not exist (its API is served, but nothing runs Schedules)"
+        );
+        velero_missing(name, &namespaces, snapshot, &why)
+    } else {
         let velero = VeleroView::new(snapshot, spec);
         let outcomes = vec![
             automated::automated_backup(name, spec, &velero, &namespaces, now),
@@ -52,23 +62,26 @@ pub fn evaluate(
                 .collect(),
             None => outcomes,
         }
-    } else {
-        velero_missing(name, &namespaces, snapshot)
     };
     Evaluation::new(namespaces, outcomes, &spec.exemptions, now).with_excluded(
         super::excluded_namespaces([&spec.namespace_selector], snapshot),
     )
 }
 
-/// Without Velero nothing can be proven, so every control fails: automated-backup for each
-/// selected namespace (its unit), the others pointing at the policy. With no namespace
-/// selected, automated-backup points at the policy too: a policy that backs up nothing
-/// while Velero is absent proves nothing either.
-fn velero_missing(name: &str, namespaces: &[String], snapshot: &Snapshot) -> Vec<ControlOutcome> {
-    let finding = || vec![Violation::new(policy_ref(name), NOT_INSTALLED)];
+/// Without Velero (its API not served, or its namespace absent: `why`) nothing can be proven,
+/// so every control fails: automated-backup for each selected namespace (its unit), the
+/// others pointing at the policy. With no namespace selected, automated-backup points at the
+/// policy too: a policy that backs up nothing while Velero is absent proves nothing either.
+fn velero_missing(
+    name: &str,
+    namespaces: &[String],
+    snapshot: &Snapshot,
+    why: &str,
+) -> Vec<ControlOutcome> {
+    let finding = || vec![Violation::new(policy_ref(name), why)];
     let per_namespace: Vec<Violation> = namespaces
         .iter()
-        .map(|ns| Violation::new(namespace_ref(snapshot, ns), NOT_INSTALLED))
+        .map(|ns| Violation::new(namespace_ref(snapshot, ns), why))
         .collect();
     let automated = match per_namespace.is_empty() {
         true => ControlOutcome::checked(ControlId::AutomatedBackup, 1, finding()),

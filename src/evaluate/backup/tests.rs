@@ -211,6 +211,38 @@ fn velero_missing_fails_every_control_each_on_its_own_unit() {
 }
 
 #[test]
+fn veleros_namespace_missing_fails_every_control_saying_so_even_when_unreadable() {
+    let mut snapshot = snapshot();
+    // The API is served but there is no Velero namespace, so the chart granted no Role there
+    // and listing is forbidden too: the missing Velero is what status must say.
+    snapshot.velero.installed = false;
+    snapshot.velero.unreadable = Some("the operator may not list schedules".into());
+    snapshot.velero.namespace_missing = Some("velero".into());
+    let evaluation = evaluate(POLICY, &spec(), None, &snapshot, at("2026-03-01T00:00:00Z"));
+    assert_eq!(evaluation.controls.len(), 4);
+    for control in &evaluation.controls {
+        assert_eq!(control.state, ControlState::Fail, "{}", control.id);
+        assert!(
+            control.failed[0]
+                .message
+                .contains("Velero is not deployed: its namespace `velero` does not exist"),
+            "{}",
+            control.failed[0].message
+        );
+    }
+    assert!(!evaluation.compliant());
+    // Velero's API not served at all is said as such, whatever the namespaces.
+    snapshot.velero.unreadable = None;
+    let evaluation = evaluate(POLICY, &spec(), None, &snapshot, at("2026-03-01T00:00:00Z"));
+    assert!(
+        evaluation
+            .controls
+            .iter()
+            .all(|c| c.failed[0].message == NOT_INSTALLED)
+    );
+}
+
+#[test]
 fn controls_come_in_catalog_order_and_unset_ones_do_not_apply() {
     let evaluation = evaluate(
         POLICY,

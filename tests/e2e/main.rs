@@ -22,3 +22,4 @@ mod support {
     pub use baseline_test_support::*;
 }
 mod system_namespaces;
+mod template_vouching;

@@ -74,6 +74,14 @@ impl PsaVersion {
     }
 }
 
+/// Whether Pod Security reads the pod annotation `key` (AppArmor and seccomp profiles): the
+/// metadata a pod must share with a template that vouches for it.
+pub fn reads_annotation(key: &str) -> bool {
+    key.starts_with(APPARMOR_ANNOTATION_PREFIX)
+        || key == SECCOMP_POD_ANNOTATION
+        || key.starts_with(SECCOMP_CONTAINER_ANNOTATION_PREFIX)
+}
+
 /// One failing check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {

@@ -26,11 +26,13 @@ mod baseline;
 mod go_quote;
 mod helpers;
 mod restricted;
+mod strictness;
 
 use baseline::*;
 use go_quote::*;
 use helpers::*;
 use restricted::*;
+pub use strictness::at_least_as_strict;
 
 /// A Pod Security Standards level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -39,6 +39,25 @@ async fn findings(api: &Api<SecurityBaseline>, name: &str) -> Vec<String> {
     workload_hardening(&sb).map(|(_, f)| f).unwrap_or_default()
 }
 
+/// Waits until every `expected` prefix starts a finding; on timeout, says what was found.
+async fn wait_findings(api: &Api<SecurityBaseline>, name: &str, what: &str, expected: &[&str]) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let seen = findings(api, name).await;
+        if expected
+            .iter()
+            .all(|e| seen.iter().any(|f| f.starts_with(e)))
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for: {what}\nfindings: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// The ReplicaSet the real controller-manager made for Deployment `app` (by its label).
 async fn replica_set_of(client: &Client, ns: &str, app: &str) -> ReplicaSet {
     let api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
@@ -194,15 +213,11 @@ spec:
     }
 
     let expected = ["Pod apparmor-unconfined: ", "Pod hides-host-path: "];
-    wait_until(
+    wait_findings(
+        &api,
+        name,
         "both hand-made pods are judged themselves and found",
-        TIMEOUT,
-        || async {
-            let seen = findings(&api, name).await;
-            expected
-                .iter()
-                .all(|e| seen.iter().any(|f| f.starts_with(e)))
-        },
+        &expected,
     )
     .await;
     let seen = findings(&api, name).await;
@@ -293,15 +308,11 @@ spec:
     )
     .await;
     let expected = ["Job batch: ", "Pod after-the-end: "];
-    wait_until(
+    wait_findings(
+        &api,
+        name,
         "the pod made after the Job finished is judged itself",
-        TIMEOUT,
-        || async {
-            let seen = findings(&api, name).await;
-            expected
-                .iter()
-                .all(|e| seen.iter().any(|f| f.starts_with(e)))
-        },
+        &expected,
     )
     .await;
     let seen = findings(&api, name).await;

@@ -432,7 +432,7 @@ impl Snapshot {
             // is not what the template says).
             let template = controller_of(&p.metadata).and_then(|r| vouching.get(r.uid.as_str()));
             if let (Some(template), Some(spec)) = (template, &p.spec)
-                && crate::vocabulary::pod_template::runs_its_template(spec, template)
+                && template.vouches_for(&p.metadata, spec)
             {
                 continue;
             }
@@ -451,18 +451,23 @@ impl Snapshot {
     }
 
     /// The template each controller here stands by, keyed by the controller's uid: a
-    /// Deployment's for its ReplicaSets, and a StatefulSet's, DaemonSet's or Job's own.
-    fn vouching_templates(&self) -> BTreeMap<&str, &PodSpec> {
+    /// Deployment's for its ReplicaSets, and a StatefulSet's, DaemonSet's or Job's own. A
+    /// finished Job makes no more pods, so it stands by none created after it finished.
+    fn vouching_templates(&self) -> BTreeMap<&str, Vouching<'_>> {
         fn uid(meta: &ObjectMeta) -> Option<&str> {
             meta.uid.as_deref()
         }
-        fn spec(template: &k8s_openapi::api::core::v1::PodTemplateSpec) -> &PodSpec {
-            template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC)
+        fn of(template: &k8s_openapi::api::core::v1::PodTemplateSpec) -> Vouching<'_> {
+            Vouching {
+                meta: template.metadata.as_ref().unwrap_or(&EMPTY_META),
+                spec: template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC),
+                made_before: None,
+            }
         }
-        let deployments: BTreeMap<&str, &PodSpec> = self
+        let deployments: BTreeMap<&str, Vouching> = self
             .deployments
             .iter()
-            .filter_map(|d| Some((uid(&d.metadata)?, spec(&d.spec.template))))
+            .filter_map(|d| Some((uid(&d.metadata)?, of(&d.spec.template))))
             .collect();
         let replica_sets = self.replica_sets.iter().filter_map(|rs| {
             let (kind, owner) = rs.controller.as_ref()?;
@@ -475,19 +480,52 @@ impl Snapshot {
             .chain(
                 self.stateful_sets
                     .iter()
-                    .filter_map(|s| Some((uid(&s.metadata)?, spec(&s.spec.template)))),
+                    .filter_map(|s| Some((uid(&s.metadata)?, of(&s.spec.template)))),
             )
             .chain(
                 self.daemon_sets
                     .iter()
-                    .filter_map(|d| Some((uid(&d.metadata)?, spec(&d.spec.template)))),
+                    .filter_map(|d| Some((uid(&d.metadata)?, of(&d.spec.template)))),
             )
-            .chain(
-                self.jobs
-                    .iter()
-                    .filter_map(|j| Some((uid(&j.metadata)?, spec(&j.spec.as_ref()?.template)))),
-            )
+            .chain(self.jobs.iter().filter_map(|j| {
+                let spec = j.spec.as_ref()?;
+                let vouching = Vouching {
+                    made_before: crate::vocabulary::jobs::finished(j),
+                    ..of(&spec.template)
+                };
+                Some((uid(&j.metadata)?, vouching))
+            }))
             .collect()
+    }
+}
+
+/// A template that stands by the pods its controller made.
+#[derive(Clone, Copy)]
+struct Vouching<'a> {
+    meta: &'a ObjectMeta,
+    spec: &'a PodSpec,
+    /// For a finished Job: it stands only by pods created before then
+    /// ([`jobs::Finished`](crate::vocabulary::jobs::Finished)).
+    made_before: Option<crate::vocabulary::jobs::Finished>,
+}
+
+impl Vouching<'_> {
+    fn vouches_for(&self, pod_meta: &ObjectMeta, pod_spec: &PodSpec) -> bool {
+        use crate::vocabulary::jobs::Finished;
+        let in_time = match self.made_before {
+            None => true,
+            Some(Finished::Unknown) => false,
+            // Timestamps have whole seconds: a pod created in the second the Job finished is
+            // not vouched for (judging it itself costs a duplicate finding, never a miss).
+            Some(Finished::At(finished)) => pod_meta
+                .creation_timestamp
+                .as_ref()
+                .is_some_and(|created| created.0 < finished),
+        };
+        in_time
+            && crate::vocabulary::pod_template::runs_its_template(
+                pod_meta, pod_spec, self.meta, self.spec,
+            )
     }
 }
 

@@ -135,3 +135,32 @@ fn a_job_claiming_a_cron_job_that_is_not_here_is_judged_itself() {
         .collect();
     assert_eq!(jobs, ["forged"]);
 }
+
+/// A pod made (or claimed) for a finished Job: the Job creates no pod after it finished, so
+/// its template stands by none created since.
+#[test]
+fn a_finished_job_vouches_for_no_pod_created_after_it_finished() {
+    let mut snapshot = cluster();
+    let mut job: Job = (*snapshot.jobs[0]).clone();
+    job.status = serde_json::from_value(json!({"conditions": [
+        {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+         "lastTransitionTime": "2026-01-01T00:01:00Z"},
+    ]}))
+    .unwrap();
+    snapshot.jobs = vec![Arc::new(job)];
+    let created = |name: &str, at: &str| {
+        let mut p: Pod = (*pod(name, owner("Job", "job-uid"))).clone();
+        p.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            at.parse().unwrap(),
+        ));
+        Arc::new(p)
+    };
+    snapshot.pods = vec![
+        created("before", "2026-01-01T00:00:30Z"),
+        created("same-second", "2026-01-01T00:01:00Z"),
+        created("after", "2026-01-01T00:05:00Z"),
+        // No creation time: nothing to place it before the end.
+        pod("undated", owner("Job", "job-uid")),
+    ];
+    assert_eq!(judged_pods(&snapshot), ["same-second", "after", "undated"]);
+}

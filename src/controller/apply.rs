@@ -5,7 +5,7 @@
 use super::Error;
 use super::context::Context;
 use crate::desired::drift::{self, LabelVerdict, Verdict};
-use crate::desired::{DesiredObject, OWNER_UID, OwnedKind};
+use crate::desired::{DesiredObject, OWNER_UID, OwnedKind, pod_security_takeover};
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -260,8 +260,10 @@ async fn replace(ctx: &Context, object: &DesiredObject, body: &Value) -> Result<
     }
 }
 
-/// Applies `labels` to each namespace under a field manager of the owner's own, and removes
-/// them (by applying nothing under that manager) from namespaces that no longer want them.
+/// Applies `labels` (and `annotations`) to each namespace under a field manager of the
+/// owner's own, and takes them back from namespaces that no longer want them: the labels
+/// recorded as there before the operator came are put back exactly, and everything else it
+/// wrote is removed (by applying only those under that manager).
 /// A marker label with the owner's uid records which namespaces carry them; an annotation
 /// beside it, the fingerprint of the labels applied, tells a hand edit from a changed wish.
 /// A namespace whose write fails is recorded and the others go on.
@@ -270,6 +272,7 @@ pub async fn reconcile_namespace_labels(
     owner_uid: &str,
     marker: &str,
     wanted: &BTreeMap<String, BTreeMap<String, String>>,
+    annotations: &BTreeMap<String, BTreeMap<String, String>>,
 ) -> LabelOutcome {
     let manager = format!("{FIELD_MANAGER}/{owner_uid}");
     let stamp_key = drift::labels_annotation(marker);
@@ -289,21 +292,50 @@ pub async fn reconcile_namespace_labels(
                     .as_ref()
                     .and_then(|a| a.get(&stamp_key))
                     .map(String::as_str);
+                let extra = annotations.get(&name);
+                let current_annotations = ns.metadata.annotations.as_ref();
+                let annotations_in_sync = extra
+                    .into_iter()
+                    .flatten()
+                    .all(|(k, v)| current_annotations.and_then(|a| a.get(k)) == Some(v));
                 let drifted = match drift::label_verdict(&labels, &current, stamp) {
-                    LabelVerdict::InSync => continue,
+                    LabelVerdict::InSync if annotations_in_sync => continue,
+                    LabelVerdict::InSync => Vec::new(),
                     LabelVerdict::Apply { drifted } => drifted,
                 };
-                let annotations =
+                let mut annotations =
                     BTreeMap::from([(stamp_key.clone(), drift::labels_fingerprint(&labels))]);
+                annotations.extend(
+                    extra
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                );
                 (
                     serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels, "annotations": annotations}}),
                     drifted,
                 )
             }
-            None if carries => (
-                serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
-                Vec::new(),
-            ),
+            None if carries => {
+                // Put back exactly what was there before: the recorded priors, under this
+                // manager, in the same write that drops everything else it wrote. The
+                // resourceVersion makes a stale view (another baseline took over meanwhile)
+                // fail rather than overwrite that baseline's labels.
+                let no_annotations = BTreeMap::new();
+                let record = pod_security_takeover::trusted_record(
+                    marker,
+                    &current,
+                    ns.metadata.annotations.as_ref().unwrap_or(&no_annotations),
+                );
+                let labels = record
+                    .as_ref()
+                    .map(pod_security_takeover::restored)
+                    .unwrap_or_default();
+                (
+                    serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "resourceVersion": ns.metadata.resource_version, "labels": labels}}),
+                    Vec::new(),
+                )
+            }
             None => continue,
         };
         if ns.metadata.deletion_timestamp.is_some() {

@@ -32,6 +32,9 @@ pub struct Plan<Extra> {
     pub desired: Vec<DesiredObject>,
     /// Labels the resource wants on namespaces, by namespace (empty in Audit mode).
     pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// Annotations the resource writes beside those labels, by namespace (the priors it
+    /// records there).
+    pub namespace_annotations: BTreeMap<String, BTreeMap<String, String>>,
     /// Kind-specific status fields beside the shared ones.
     pub extra_status: Extra,
     /// Objects to apply once, outside pruning (the steps of a restore test).
@@ -67,6 +70,7 @@ impl<Extra> Plan<Extra> {
             evaluation,
             desired: Vec::new(),
             namespace_labels: BTreeMap::new(),
+            namespace_annotations: BTreeMap::new(),
             extra_status,
             apply_once: Vec::new(),
             delete: Vec::new(),
@@ -191,6 +195,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             &owner.uid,
             K::LABEL_MARKER,
             &plan.namespace_labels,
+            &plan.namespace_annotations,
         )
         .await;
         Ok::<_, Error>((plan, owned, labels))
@@ -572,11 +577,19 @@ async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, E
     let owner = Owner::of(resource);
     let mut manages = K::MANAGES.to_vec();
     manages.extend([OwnedKind::PolicyReport, OwnedKind::ClusterPolicyReport]);
-    let mut failed = apply::reconcile_owned(ctx, &owner.uid, &[], &manages)
-        .await
-        .failed;
+    // Labels first: the priors are put back while the resource's admission policies (which
+    // keep tenants from rewriting the record of them) still stand.
+    let mut failed = apply::reconcile_namespace_labels(
+        ctx,
+        &owner.uid,
+        K::LABEL_MARKER,
+        &BTreeMap::new(),
+        &BTreeMap::new(),
+    )
+    .await
+    .failed;
     failed.extend(
-        apply::reconcile_namespace_labels(ctx, &owner.uid, K::LABEL_MARKER, &BTreeMap::new())
+        apply::reconcile_owned(ctx, &owner.uid, &[], &manages)
             .await
             .failed,
     );

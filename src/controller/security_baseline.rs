@@ -7,12 +7,14 @@ use super::stores::Stores;
 use crate::api::{ComplianceStatus, Exemption, Mode, SecurityBaseline};
 use crate::catalog::{ControlId, ControlKind};
 use crate::desired::overlap::{self, Mechanism};
+use crate::desired::pod_security_takeover as takeover;
 use crate::desired::{self, OwnedKind, Owner};
 use crate::evaluate;
 use crate::evaluate::exemptions::Live;
 use crate::validate::InvalidSpec;
 use crate::validate::security_baseline::ValidSecurityBaseline;
 use jiff::Timestamp;
+use std::collections::BTreeMap;
 
 /// Marks namespaces that carry Pod Security labels set by a SecurityBaseline (value: its uid).
 pub const PSA_MARKER: &str = "security.baseline.dev/pod-security-from";
@@ -110,11 +112,64 @@ impl Reconciled for SecurityBaseline {
                     note,
                 );
             }
-            plan.namespace_labels = labelled.labels;
+            // Never weaken what was already there: a stricter prior stays, and what was
+            // there is recorded to be put back when this baseline leaves.
+            let mut kept: BTreeMap<Vec<String>, Vec<&str>> = BTreeMap::new();
+            let by_name: BTreeMap<&str, &k8s_openapi::api::core::v1::Namespace> = snapshot
+                .namespaces
+                .iter()
+                .filter_map(|n| Some((n.metadata.name.as_deref()?, n.as_ref())))
+                .collect();
+            for (ns, wanted) in &labelled.labels {
+                let Some(namespace) = by_name.get(ns.as_str()) else {
+                    continue;
+                };
+                let no_labels = BTreeMap::new();
+                let current = namespace.metadata.labels.as_ref().unwrap_or(&no_labels);
+                let annotations = namespace
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .unwrap_or(&no_labels);
+                let record = takeover::trusted_record(PSA_MARKER, current, annotations);
+                let taken = takeover::take_over(wanted, current, record.as_ref());
+                if !taken.kept.is_empty() {
+                    kept.entry(taken.kept.clone()).or_default().push(ns);
+                }
+                plan.namespace_annotations.insert(
+                    ns.clone(),
+                    BTreeMap::from([(
+                        takeover::record_annotation(PSA_MARKER),
+                        takeover::render_record(&taken.record),
+                    )]),
+                );
+                plan.namespace_labels.insert(ns.clone(), taken.labels);
+            }
+            plan.desired.extend(takeover::record_guard(
+                &owner,
+                PSA_MARKER,
+                &snapshot,
+                ctx.username.as_deref(),
+            ));
+            let asked = format!("{}:{}", pod_security.level.as_str(), pod_security.version());
+            for (labels, names) in kept {
+                plan.evaluation.note(
+                    ControlId::WorkloadHardening,
+                    STRICTER_LABELS_KEPT,
+                    format!(
+                        "namespace(s) {} keep the stricter Pod Security label(s) {} they carried before (this baseline asks {asked}); the operator never weakens them, and puts back what was there when it leaves",
+                        names.join(", "),
+                        labels.join(", ")
+                    ),
+                );
+            }
         }
         plan
     }
 }
+
+/// The reason of the notes that say a namespace keeps stricter Pod Security labels.
+pub const STRICTER_LABELS_KEPT: &str = "StricterLabelsKept";
 
 /// The reason of the events that say where enforcement cannot follow an exemption.
 pub const EXEMPTION_NOT_ENFORCEABLE: &str = "ExemptionScope";

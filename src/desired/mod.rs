@@ -11,6 +11,7 @@ pub mod isolation;
 pub mod network_policy;
 pub mod overlap;
 pub mod pod_security_labels;
+pub mod pod_security_takeover;
 pub mod report;
 pub mod velero;
 

@@ -6,6 +6,7 @@
 pub mod environments;
 pub mod exemptions;
 pub mod images;
+pub mod jobs;
 pub mod labels;
 pub mod objects;
 pub mod pod_template;

@@ -1368,3 +1368,6 @@ async fn a_watch_failing_past_the_grace_period_makes_status_say_so() {
     delete_baseline(&client, name).await;
     drop(operator);
 }
+
+#[path = "faults_never_weaken.rs"]
+mod never_weaken_restart;

@@ -12,6 +12,7 @@ mod hostile_input;
 mod isolation_bypass;
 mod leader;
 mod network_and_psa;
+mod never_weaken;
 mod overlap;
 mod partial_failure;
 mod report_only_controls;
@@ -24,3 +25,4 @@ mod support {
 }
 mod system_namespaces;
 mod tenant_scope;
+mod template_vouching;

@@ -26,11 +26,13 @@ mod baseline;
 mod go_quote;
 mod helpers;
 mod restricted;
+mod strictness;
 
 use baseline::*;
 use go_quote::*;
 use helpers::*;
 use restricted::*;
+pub use strictness::at_least_as_strict;
 
 /// A Pod Security Standards level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,6 +74,14 @@ impl PsaVersion {
             PsaVersion::Minor(m) => format!("v1.{m}"),
         }
     }
+}
+
+/// Whether Pod Security reads the pod annotation `key` (AppArmor and seccomp profiles): the
+/// metadata a pod must share with a template that vouches for it.
+pub fn reads_annotation(key: &str) -> bool {
+    key.starts_with(APPARMOR_ANNOTATION_PREFIX)
+        || key == SECCOMP_POD_ANNOTATION
+        || key.starts_with(SECCOMP_CONTAINER_ANNOTATION_PREFIX)
 }
 
 /// One failing check.

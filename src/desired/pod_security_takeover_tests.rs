@@ -1,0 +1,143 @@
+use super::*;
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (format!("pod-security.kubernetes.io/{k}"), v.to_string()))
+        .collect()
+}
+
+fn wanted(level: &str, version: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for mode in MODES {
+        out.insert(level_key(mode), level.to_string());
+        out.insert(version_key(mode), version.to_string());
+    }
+    out
+}
+
+#[test]
+fn an_unlabelled_namespace_gets_the_baselines_labels_and_records_their_absence() {
+    let t = take_over(&wanted("baseline", "latest"), &BTreeMap::new(), None);
+    assert_eq!(t.labels, wanted("baseline", "latest"));
+    assert!(t.record.values().all(Option::is_none));
+    assert_eq!(t.record.len(), 6);
+    assert!(t.kept.is_empty());
+    assert!(restored(&t.record).is_empty());
+}
+
+#[test]
+fn a_stricter_prior_is_kept_per_mode_and_a_weaker_one_replaced() {
+    let current = map(&[
+        ("enforce", "restricted"),
+        ("warn", "baseline"),
+        ("warn-version", "v1.30"),
+        ("audit", "privileged"),
+    ]);
+    let t = take_over(&wanted("baseline", "latest"), &current, None);
+    assert_eq!(
+        t.labels,
+        map(&[
+            // Kept, without a version label it never had.
+            ("enforce", "restricted"),
+            // v1.30 applies fewer checks than latest: replaced.
+            ("warn", "baseline"),
+            ("warn-version", "latest"),
+            ("audit", "baseline"),
+            ("audit-version", "latest"),
+        ])
+    );
+    assert_eq!(t.kept, ["enforce=restricted:latest"]);
+    // What comes back when the baseline leaves: exactly what was there.
+    assert_eq!(restored(&t.record), current);
+}
+
+#[test]
+fn the_same_level_at_an_older_version_with_the_same_checks_is_kept() {
+    let current = map(&[("enforce", "baseline"), ("enforce-version", "v1.36")]);
+    let t = take_over(&wanted("baseline", "latest"), &current, None);
+    assert_eq!(t.labels[&level_key("enforce")], "baseline");
+    assert_eq!(t.labels[&version_key("enforce")], "v1.36");
+    assert_eq!(t.kept, ["enforce=baseline:v1.36"]);
+}
+
+#[test]
+fn invalid_priors_are_not_kept_but_are_restored() {
+    let current = map(&[
+        ("enforce", "strict"),
+        ("warn", "restricted"),
+        ("warn-version", "1.30"),
+    ]);
+    let t = take_over(&wanted("baseline", "latest"), &current, None);
+    assert_eq!(t.labels, wanted("baseline", "latest"));
+    assert_eq!(restored(&t.record), current);
+}
+
+/// Once recorded, the priors decide, not the labels the operator itself wrote since: a
+/// baseline made weaker does not keep its own former labels, and the record is carried on.
+#[test]
+fn the_record_not_the_operators_own_labels_decides() {
+    let own = wanted("restricted", "latest");
+    let record: Record = take_over(&own, &BTreeMap::new(), None).record;
+    let t = take_over(&wanted("baseline", "latest"), &own, Some(&record));
+    assert_eq!(t.labels, wanted("baseline", "latest"));
+    assert_eq!(t.record, record);
+    // A stricter prior recorded earlier stays kept after a restart.
+    let prior = map(&[("enforce", "restricted")]);
+    let first = take_over(&wanted("baseline", "latest"), &prior, None);
+    let again = take_over(
+        &wanted("baseline", "latest"),
+        &first.labels,
+        Some(&first.record),
+    );
+    assert_eq!(again, first);
+}
+
+#[test]
+fn a_record_counts_only_on_a_marked_namespace() {
+    let marker = "security.baseline.dev/pod-security-from";
+    let forged: Record = [(level_key("enforce"), Some("privileged".to_string()))].into();
+    let annotations = BTreeMap::from([(record_annotation(marker), render_record(&forged))]);
+    assert_eq!(trusted_record(marker, &BTreeMap::new(), &annotations), None);
+    let marked = BTreeMap::from([(marker.to_string(), "uid-1".to_string())]);
+    assert_eq!(trusted_record(marker, &marked, &annotations), Some(forged));
+    // Marked by an older release, without a record: priors unknown, treated as absent.
+    let legacy = trusted_record(marker, &marked, &BTreeMap::new()).unwrap();
+    assert!(legacy.values().all(Option::is_none));
+    assert_eq!(legacy.len(), 6);
+}
+
+#[test]
+fn only_the_operator_may_rewrite_the_record_and_the_marker() {
+    let owner = Owner {
+        api_version: "security.baseline.dev/v1alpha1".into(),
+        kind: "SecurityBaseline".into(),
+        name: "prod".into(),
+        uid: "uid-1".into(),
+    };
+    let marker = "security.baseline.dev/pod-security-from";
+    let snapshot = Snapshot::default();
+    assert!(record_guard(&owner, marker, &snapshot, None).is_empty());
+    let objects = record_guard(
+        &owner,
+        marker,
+        &snapshot,
+        Some("system:serviceaccount:ops:op"),
+    );
+    assert_eq!(objects.len(), 2, "a policy and its binding");
+    let policy = &objects[0].body;
+    assert_eq!(policy["metadata"]["name"], "sb-prod-workload-hardening");
+    assert_eq!(
+        policy["spec"]["matchConstraints"]["resourceRules"][0]["operations"],
+        serde_json::json!(["UPDATE"])
+    );
+    let expression = policy["spec"]["validations"][0]["expression"]
+        .as_str()
+        .unwrap();
+    assert!(
+        expression.starts_with("request.userInfo.username == 'system:serviceaccount:ops:op' || !("),
+        "{expression}"
+    );
+    assert!(expression.contains("'security.baseline.dev/pod-security-from-prior'"));
+    assert!(expression.contains("variables.oldLabels"));
+}

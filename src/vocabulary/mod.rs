@@ -12,6 +12,7 @@ pub mod pod_template;
 pub mod rbac;
 pub mod sandbox;
 pub mod selection;
+pub mod service_dns;
 pub mod storage;
 pub mod time;
 pub mod velero_records;

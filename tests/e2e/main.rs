@@ -12,6 +12,7 @@ mod hostile_input;
 mod isolation_bypass;
 mod leader;
 mod network_and_psa;
+mod network_union;
 mod overlap;
 mod partial_failure;
 mod report_only_controls;

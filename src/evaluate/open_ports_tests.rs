@@ -274,3 +274,49 @@ proptest! {
         prop_assert_eq!(judge(json!([{"podSelector": {}}])), 0);
     }
 }
+
+/// The operator's own isolation policy is judged like any other: an environment selected by
+/// `NotIn` also matches namespaces outside every environment (kube-system among them), and
+/// its port-less same-environment rule then opens every port to them.
+#[test]
+fn the_operators_own_isolation_policy_is_judged_too() {
+    let spec: crate::api::EnvironmentIsolationSpec = serde_json::from_value(json!({
+        "mode": "Enforce",
+        "environments": [
+            {"name": "prod", "production": true, "namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["dev", "stage"]}]}},
+            {"name": "dev", "namespaceSelector": {"matchLabels": {"env": "dev"}}},
+        ],
+    }))
+    .unwrap();
+    let mut s = snapshot(None);
+    let ei = Arc::new(EnvironmentIsolation::new("iso", spec.clone()));
+    s.custom_resources.environment_isolations = vec![ei];
+    let valid = validate(&spec).unwrap();
+    let envs = environments_of(&valid.environments, &s);
+    let owner = crate::desired::Owner {
+        api_version: "security.baseline.dev/v1alpha1".into(),
+        kind: "EnvironmentIsolation".into(),
+        name: "iso".into(),
+        uid: "u".into(),
+    };
+    let own = crate::desired::isolation::network_policies(
+        &owner,
+        &spec,
+        &envs,
+        &s,
+        jiff::Timestamp::UNIX_EPOCH,
+    )
+    .into_iter()
+    .find(|o| o.namespace.as_deref() == Some("shop"))
+    .unwrap();
+    let policy: NetworkPolicy = serde_json::from_value(own.body).unwrap();
+    let found: Vec<String> = open_ports(&policy, &https(), &Environments::of(&s), &s)
+        .into_iter()
+        .map(|v| v.message)
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("`kube-system`") && found[0].contains("on all ports"),
+        "{found:?}"
+    );
+}

@@ -621,6 +621,23 @@ async fn services_routing_into_another_environment_are_reported_and_refused() {
         view.findings
     );
 
+    // A declared flow without port limits from dev to prod carries routes, in admission and
+    // in status alike.
+    let mut with_flow = spec("Enforce");
+    with_flow["allowedFlows"] = json!([{"from": "dev", "to": "prod"}]);
+    apply_isolation(&client, isolation, with_flow).await;
+    wait_until("an alias along the declared flow admitted", TIMEOUT, || {
+        let admitted = !cluster().rejects(&refused, id);
+        async move { admitted }
+    })
+    .await;
+    wait_control(&api, isolation, id, "routes along the flow pass", |c| {
+        !c.findings
+            .iter()
+            .any(|f| f.starts_with("Service rt-dev/") || f.starts_with("EndpointSlice rt-dev/"))
+    })
+    .await;
+
     delete_isolation(&api, isolation).await;
     for ns in [&dev, &prod] {
         let _ = cluster().kubectl(&["delete", "namespace", ns, "--wait=false"]);

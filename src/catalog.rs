@@ -666,7 +666,7 @@ pub static CATALOG: &[Control] = &[
         title: "Environment segregation",
         kind: EnvironmentIsolation,
         checks: "no network path between environments except declared flows",
-        counts: "Namespaces in an environment, and the ingress NetworkPolicies of those that isolate themselves",
+        counts: "Namespaces in an environment, the ingress NetworkPolicies of those that isolate themselves, and their ExternalName Services and EndpointSlices",
         frameworks: &[
             iso2022("8.3", "Information access restriction"),
             iso2022("8.22", "Segregation of networks"),

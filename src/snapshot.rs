@@ -86,6 +86,7 @@ macro_rules! watched_kinds {
             namespaces: k8s_openapi::api::core::v1::Namespace,
             network_policies: k8s_openapi::api::networking::v1::NetworkPolicy,
             services: k8s_openapi::api::core::v1::Service,
+            endpoint_slices: k8s_openapi::api::discovery::v1::EndpointSlice,
             ingresses: k8s_openapi::api::networking::v1::Ingress,
             persistent_volume_claims: k8s_openapi::api::core::v1::PersistentVolumeClaim,
             storage_classes: k8s_openapi::api::storage::v1::StorageClass,

@@ -530,6 +530,7 @@ async fn operator_runs_with_the_charts_rbac() {
         ("jobs.batch", &["list", "watch"]),
         ("cronjobs.batch", &["list", "watch"]),
         ("poddisruptionbudgets.policy", &["list", "watch"]),
+        ("endpointslices.discovery.k8s.io", &["list", "watch"]),
         ("roles.rbac.authorization.k8s.io", &["list", "watch"]),
         ("rolebindings.rbac.authorization.k8s.io", &["list", "watch"]),
         ("clusterroles.rbac.authorization.k8s.io", &["list", "watch"]),

@@ -76,7 +76,7 @@ impl Reconciled for EnvironmentIsolation {
             let envs =
                 crate::vocabulary::environments::environments_of(&valid.environments, &snapshot);
             plan.desired =
-                desired::isolation::network_policies(&owner, &self.spec, &envs, &snapshot);
+                desired::isolation::network_policies(&owner, &self.spec, &envs, &snapshot, now);
             plan.desired.extend(desired::isolation::admission(
                 &owner,
                 &self.spec,

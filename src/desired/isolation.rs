@@ -5,10 +5,10 @@
 use super::admission::{
     Rule, cel_list, cel_string, outside_excluded, policy_and_binding, selector_cel,
 };
-use super::network_policy::ports;
+use super::network_policy::{baseline_ingress_ports, ports};
 use super::{DesiredObject, OwnedKind, Owner};
 use crate::api::environment_isolation::{Environment, LabelProtectionSpec};
-use crate::api::{EnvironmentIsolationSpec, Exemption};
+use crate::api::{EnvironmentIsolationSpec, Exemption, PortSpec};
 use crate::catalog::ControlId;
 use crate::snapshot::{CustomResources, Snapshot};
 use crate::vocabulary::environments::{
@@ -18,6 +18,7 @@ use crate::vocabulary::environments::{
 };
 use crate::vocabulary::exemptions::Live;
 use crate::vocabulary::labels::{RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX};
+use crate::vocabulary::service_dns::target_namespace_cel;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{Value, json};
@@ -27,11 +28,16 @@ use std::collections::BTreeSet;
 /// same environment, plus the declared flows into it. A namespace two environments claim still
 /// gets one (from its first environment in spec order): the overlap is reported, and an
 /// unisolated namespace would be worse than a possibly too narrow one.
+///
+/// Where a SecurityBaseline in Enforce mode denies ingress, the policy opens only the ports
+/// the baseline lists ([`baseline_ingress_ports`]): together they never open more than the
+/// baseline allows.
 pub fn network_policies(
     owner: &Owner,
     spec: &EnvironmentIsolationSpec,
     envs: &EnvironmentMap,
     snapshot: &Snapshot,
+    now: Timestamp,
 ) -> Vec<DesiredObject> {
     let name = isolation_policy_name(&owner.name);
     envs.namespaces
@@ -39,6 +45,8 @@ pub fn network_policies(
         .filter(|(namespace, _)| !is_terminating(namespace, snapshot))
         .filter_map(|(namespace, names)| {
             let env = environment(spec, names.first()?)?;
+            let baseline_ports = baseline_ingress_ports(namespace, snapshot, now);
+            let rules = ingress_rules(spec, env, baseline_ports.as_deref());
             Some(DesiredObject::owned(
                 OwnedKind::NetworkPolicy,
                 owner,
@@ -47,7 +55,9 @@ pub fn network_policies(
                 json!({"spec": {
                     "podSelector": {},
                     "policyTypes": ["Ingress"],
-                    "ingress": ingress_rules(spec, env),
+                    // Null, not absent, when nothing is open: see
+                    // `without_stale_match_conditions`, the same reasoning.
+                    "ingress": if rules.is_empty() { Value::Null } else { json!(rules) },
                 }}),
             ))
         })
@@ -67,8 +77,14 @@ fn is_terminating(namespace: &str, snapshot: &Snapshot) -> bool {
 }
 
 /// Same environment first, then declared flows sorted by source environment (stable, so
-/// flows from one source keep their declared order): the policy only changes when the spec does.
-fn ingress_rules(spec: &EnvironmentIsolationSpec, env: &Environment) -> Vec<Value> {
+/// flows from one source keep their declared order): the policy only changes when the spec
+/// (or the ports of the baseline restricting the namespace, `baseline_ports`) does. A rule
+/// left with no port the baseline opens is left out.
+fn ingress_rules(
+    spec: &EnvironmentIsolationSpec,
+    env: &Environment,
+    baseline_ports: Option<&[PortSpec]>,
+) -> Vec<Value> {
     let mut flows: Vec<_> = spec
         .allowed_flows
         .iter()
@@ -76,16 +92,36 @@ fn ingress_rules(spec: &EnvironmentIsolationSpec, env: &Environment) -> Vec<Valu
         .filter(|f| f.to == env.name && f.from != env.name)
         .collect();
     flows.sort_by(|a, b| a.from.cmp(&b.from));
-    let mut rules = vec![json!({"from": [{"namespaceSelector": env.namespace_selector}]})];
+    let mut rules = Vec::new();
+    let mut push = |selector: &LabelSelector, flow_ports: &[PortSpec]| {
+        let mut rule = json!({"from": [{"namespaceSelector": selector}]});
+        let open: Vec<PortSpec> = match baseline_ports {
+            None => flow_ports.to_vec(),
+            Some(listed) if flow_ports.is_empty() => listed.to_vec(),
+            Some(listed) => flow_ports
+                .iter()
+                .filter(|p| {
+                    listed
+                        .iter()
+                        .any(|l| l.port == p.port && l.protocol() == p.protocol())
+                })
+                .cloned()
+                .collect(),
+        };
+        if baseline_ports.is_some() && open.is_empty() {
+            return;
+        }
+        if !open.is_empty() {
+            rule["ports"] = json!(ports(&open));
+        }
+        rules.push(rule);
+    };
+    push(&env.namespace_selector, &[]);
     for flow in flows {
         let Some(source) = environment(spec, &flow.from) else {
             continue;
         };
-        let mut rule = json!({"from": [{"namespaceSelector": source.namespace_selector}]});
-        if !flow.ports.is_empty() {
-            rule["ports"] = json!(ports(&flow.ports));
-        }
-        rules.push(rule);
+        push(&source.namespace_selector, &flow.ports);
     }
     rules
 }
@@ -124,6 +160,18 @@ pub fn admission(
             &exemptions,
         )));
     }
+    // Every Namespace is a param here too: the route's target is another namespace.
+    let excluded = snapshot.excluded.names(&snapshot.custom_resources);
+    out.extend(named(
+        with_namespaces_as_params(policy_and_binding(
+            owner,
+            routes_rule(spec, &membership, &excluded),
+            &everywhere,
+            &exemptions,
+        )),
+        "routes",
+        ROUTES_CONDITION,
+    ));
     let keys = protected_label_keys(spec, &snapshot.custom_resources);
     if let Some(rule) = label_protection_rule(spec, &keys, operator_username) {
         // No exemption waives label protection: an exemption is scoped by labels, and the
@@ -360,6 +408,140 @@ fn cross_environment_rule(
             "RoleBindings in production namespaces and ClusterRoleBindings may not name identities of non-production namespaces (ServiceAccounts, system:serviceaccount users, system:serviceaccounts groups, system:authenticated) or non-production groups".into(),
         )],
     })
+}
+
+/// Only writes that name another namespace reach the per-namespace evaluation: an
+/// `ExternalName` Service, or endpoints whose `targetRef` names a namespace other than the
+/// request's. Everything else (kube-controller-manager's own slices among them) is admitted
+/// without evaluating the policy once per namespace.
+const ROUTES_CONDITION: &str = "request.resource.resource == 'services' ? (has(object.spec.type) && object.spec.type == 'ExternalName') : (request.resource.resource == 'endpointslices' ? (has(object.endpoints) && object.endpoints.exists(e, has(e.targetRef) && has(e.targetRef.namespace) && e.targetRef.namespace != request.namespace)) : (has(object.subsets) && object.subsets.exists(s, (has(s.addresses) && s.addresses.exists(a, has(a.targetRef) && has(a.targetRef.namespace) && a.targetRef.namespace != request.namespace)) || (has(s.notReadyAddresses) && s.notReadyAddresses.exists(a, has(a.targetRef) && has(a.targetRef.namespace) && a.targetRef.namespace != request.namespace)))))";
+
+/// Rejects routes from a namespace of one environment into a namespace of another that no
+/// declared flow without port limits joins, where admission can see the target: an
+/// `ExternalName` Service whose name has the shape of a cluster DNS name of the target
+/// namespace (`svc.ns`, `svc.ns.svc[.domain]`, `host.svc.ns.svc[.domain]`, `ip.ns.pod[.domain]`,
+/// any case, trailing dot), and Endpoints or EndpointSlices with a `targetRef` in it.
+///
+/// Each evaluation (one per Namespace param, see [`cross_environment_rule`]) judges one
+/// candidate target by its own labels, so a namespace created or relabelled while the
+/// operator is stopped is covered at once. What admission cannot see is left to status
+/// (`environment-segregation`): endpoint addresses (which pod has an address is written by
+/// the kubelet, not part of the request), and an alias to a namespace that does not exist yet
+/// or joins another environment later.
+fn routes_rule(
+    spec: &EnvironmentIsolationSpec,
+    membership: &Membership,
+    excluded: &[String],
+) -> Rule {
+    let (ns, param) = ("variables.nsLabels", "variables.paramLabels");
+    let either = |terms: Vec<String>| {
+        if terms.is_empty() {
+            "false".to_string()
+        } else {
+            format!("({})", terms.join(" || "))
+        }
+    };
+    let member = |labels: &str| {
+        either(
+            spec.environments
+                .iter()
+                .map(|e| selector_cel(&e.namespace_selector, labels))
+                .collect(),
+        )
+    };
+    let shared = either(
+        spec.environments
+            .iter()
+            .map(|e| {
+                format!(
+                    "({} && {})",
+                    selector_cel(&e.namespace_selector, ns),
+                    selector_cel(&e.namespace_selector, param)
+                )
+            })
+            .collect(),
+    );
+    let open_flows = either(
+        spec.allowed_flows
+            .iter()
+            .filter(|f| f.ports.is_empty())
+            .filter_map(|f| {
+                let (from, to) = (environment(spec, &f.from)?, environment(spec, &f.to)?);
+                Some(format!(
+                    "({} && {})",
+                    selector_cel(&from.namespace_selector, ns),
+                    selector_cel(&to.namespace_selector, param)
+                ))
+            })
+            .collect(),
+    );
+    let targets = |list: &str| {
+        format!(
+            "has({list}) && {list}.exists(a, has(a.targetRef) && has(a.targetRef.namespace) && a.targetRef.namespace == params.metadata.name)"
+        )
+    };
+    Rule {
+        control: ControlId::EnvironmentSegregation,
+        resources: json!([
+            {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["services", "endpoints"], "operations": ["CREATE", "UPDATE"]},
+            {"apiGroups": ["discovery.k8s.io"], "apiVersions": ["*"], "resources": ["endpointslices"], "operations": ["CREATE", "UPDATE"]},
+        ]),
+        variables: vec![
+            json!({"name": "nsLabels", "expression": "namespaceObject != null && has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {}"}),
+            json!({"name": "paramLabels", "expression": "params != null && has(params.metadata.labels) ? params.metadata.labels : {}"}),
+            json!({"name": "externalName", "expression": "request.resource.resource == 'services' && has(object.spec.externalName) ? object.spec.externalName.lowerAscii() : ''"}),
+            json!({"name": "nameLabels", "expression": "(variables.externalName.endsWith('.') ? variables.externalName.substring(0, size(variables.externalName) - 1) : variables.externalName).split('.')"}),
+            json!({"name": "aliased", "expression": format!(
+                "params != null && variables.externalName != '' && ({}) == params.metadata.name",
+                target_namespace_cel("variables.nameLabels")
+            )}),
+            json!({"name": "targeted", "expression": format!(
+                "params != null && (request.resource.resource == 'endpointslices' ? ({}) : (request.resource.resource == 'endpoints' && has(object.subsets) && object.subsets.exists(s, ({}) || ({}))))",
+                targets("object.endpoints"),
+                targets("s.addresses"),
+                targets("s.notReadyAddresses"),
+            )}),
+            json!({"name": "crosses", "expression": format!(
+                "params.metadata.name != request.namespace && !(params.metadata.name in {}) && namespaceObject != null && !{} && !{} && {} && {} && !{shared} && !{open_flows}",
+                cel_list(excluded),
+                sandbox_cel("namespaceObject", &membership.policy_uids),
+                sandbox_cel("params", &membership.policy_uids),
+                member(ns),
+                member(param),
+            )}),
+        ],
+        validations: vec![(
+            "!(variables.aliased || variables.targeted) || !variables.crosses".into(),
+            "a Service, Endpoints or EndpointSlice in a namespace of one environment may not route into a namespace of another environment (an ExternalName with that namespace's cluster DNS name, or an endpoint whose targetRef is in it) unless a declared flow without port limits joins the two environments".into(),
+        )],
+    }
+}
+
+/// Gives a rule's policy and binding a name of their own (`<prefix>-<control>-<suffix>`),
+/// for a second policy of one control, and adds `condition` to the policy's matchConditions.
+fn named(mut objects: Vec<DesiredObject>, suffix: &str, condition: &str) -> Vec<DesiredObject> {
+    for object in &mut objects {
+        let name = format!("{}-{suffix}", object.name);
+        object.body["metadata"]["name"] = json!(name);
+        match object.kind {
+            OwnedKind::ValidatingAdmissionPolicy => {
+                let spec = &mut object.body["spec"];
+                let mut conditions = spec["matchConditions"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                conditions
+                    .push(json!({"name": "names-another-namespace", "expression": condition}));
+                spec["matchConditions"] = json!(conditions);
+            }
+            OwnedKind::ValidatingAdmissionPolicyBinding => {
+                object.body["spec"]["policyName"] = json!(name);
+            }
+            _ => {}
+        }
+        object.name = name;
+    }
+    objects
 }
 
 /// Makes the policy take every Namespace as a param; see [`cross_environment_rule`]. If the

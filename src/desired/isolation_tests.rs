@@ -54,7 +54,7 @@ fn isolation_policy_admits_same_environment_and_declared_flows_in_order() {
             .environments,
         &snapshot,
     );
-    let objects = network_policies(&owner(), &spec, &envs, &snapshot);
+    let objects = network_policies(&owner(), &spec, &envs, &snapshot, Timestamp::UNIX_EPOCH);
     assert_eq!(objects.len(), 2);
     assert!(objects.iter().all(|o| o.name == "ei-iso-isolation"));
     let prod = policy_in(&objects, "prod");
@@ -91,7 +91,7 @@ fn overlapping_namespace_gets_its_first_environments_policy() {
     );
     envs.namespaces
         .insert("shared".into(), vec!["dev".into(), "production".into()]);
-    let objects = network_policies(&owner(), &spec, &envs, &snapshot);
+    let objects = network_policies(&owner(), &spec, &envs, &snapshot, Timestamp::UNIX_EPOCH);
     let shared = policy_in(&objects, "shared");
     assert_eq!(
         shared["spec"]["ingress"][0]["from"][0]["namespaceSelector"],
@@ -142,7 +142,7 @@ fn admission_policies_do_not_depend_on_which_namespaces_exist() {
         .push(namespace("dev-2", &[("env", "dev")]));
     changed.namespaces[0] = namespace("prod", &[("env", "dev")]);
     assert_eq!(before, policies_for(&spec, &changed));
-    assert_eq!(before.len(), 6);
+    assert_eq!(before.len(), 8);
     for object in &before {
         let text = object.body.to_string();
         assert!(
@@ -462,10 +462,49 @@ fn an_expired_exemption_leaves_no_condition_behind() {
     assert_eq!(content(&expired), content(&converged));
 }
 
+/// Without data, access or label rules, only the routes rule of `environment-segregation`
+/// (always part of segregation in Enforce mode) is rendered.
 #[test]
-fn unconfigured_rules_produce_no_policies() {
+fn unconfigured_rules_produce_only_the_routes_policy() {
     let mut spec = spec();
     spec.production_data = None;
     spec.access = None;
-    assert!(policies(&spec).is_empty());
+    let names: Vec<String> = policies(&spec).into_iter().map(|o| o.name).collect();
+    assert_eq!(
+        names,
+        [
+            "ei-iso-environment-segregation-routes",
+            "ei-iso-environment-segregation-routes"
+        ]
+    );
+}
+
+/// The routes policy takes every Namespace as a param, so that each evaluation judges one
+/// candidate target by its own labels, and is evaluated only for writes naming another
+/// namespace.
+#[test]
+fn the_routes_policy_judges_each_namespace_as_a_param() {
+    let objects = policies(&spec());
+    let name = "ei-iso-environment-segregation-routes";
+    let policy = object(&objects, OwnedKind::ValidatingAdmissionPolicy, name);
+    assert_eq!(
+        policy["spec"]["paramKind"],
+        json!({"apiVersion": "v1", "kind": "Namespace"})
+    );
+    let conditions = policy["spec"]["matchConditions"].to_string();
+    assert!(
+        conditions.contains("ExternalName") && conditions.contains("targetRef"),
+        "{conditions}"
+    );
+    let binding = object(&objects, OwnedKind::ValidatingAdmissionPolicyBinding, name);
+    assert_eq!(binding["spec"]["policyName"], json!(name));
+    assert_eq!(
+        binding["spec"]["paramRef"]["parameterNotFoundAction"],
+        json!("Deny")
+    );
+    let text = validation(&objects, name);
+    assert!(
+        text.contains("lowerAscii()") && text.contains("'svc'"),
+        "{text}"
+    );
 }

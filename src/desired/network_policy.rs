@@ -123,6 +123,33 @@ pub fn describe_selector(
     }
 }
 
+/// The ingress ports the baseline that writes `namespace`'s NetworkPolicies opens there, when
+/// its default-deny covers ingress there (Enforce mode, ingress denied, no live exemption of
+/// `restricted-ports` covering the namespace as a whole): `None` when no baseline restricts the
+/// namespace's ingress.
+///
+/// An EnvironmentIsolation's own policy in that namespace opens no other port
+/// ([`crate::desired::isolation::network_policies`]): NetworkPolicies are additive, so a
+/// port-less same-environment rule beside the baseline's would reopen every port the baseline
+/// closed. The baseline decides which ports are open, the isolation from where.
+pub fn baseline_ingress_ports(
+    namespace: &str,
+    snapshot: &Snapshot,
+    now: jiff::Timestamp,
+) -> Option<Vec<PortSpec>> {
+    let (_, labels) = snapshot
+        .namespace_labels()
+        .find(|(name, _)| *name == namespace)?;
+    let writer = super::overlap::network_policy_writer(labels, snapshot)?;
+    let network = writer.spec.network.as_ref()?;
+    if !network.denies(TrafficDirection::Ingress) {
+        return None;
+    }
+    let live = Live::new(&writer.spec.exemptions, now);
+    let enforced = enforced_namespaces(&live, &[namespace.to_string()], snapshot);
+    (!enforced.is_empty()).then(|| network.allowed_ingress_ports.clone())
+}
+
 /// The sources that may reach `port` of `namespace` when an EnvironmentIsolation places it in
 /// an environment: the environment's own namespaces and the sources of declared flows into it
 /// that include the port. None when no environment claims the namespace (then a listed port is
@@ -469,5 +496,125 @@ mod tests {
             "{:#?}",
             segregation.failed
         );
+    }
+
+    /// A rule's ports as (number, protocol); `None`: every port.
+    type RulePorts = Option<Vec<(i64, String)>>;
+
+    /// Every ingress rule of `objects` as (source selectors, ports).
+    fn ingress_of(objects: &[DesiredObject]) -> Vec<(Value, RulePorts)> {
+        objects
+            .iter()
+            .filter(|o| o.kind == OwnedKind::NetworkPolicy)
+            .flat_map(|o| {
+                o.body["spec"]["ingress"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .map(|rule| {
+                let ports = rule["ports"].as_array().map(|ports| {
+                    ports
+                        .iter()
+                        .map(|p| {
+                            (
+                                p["port"].as_i64().unwrap_or(-1),
+                                p["protocol"].as_str().unwrap_or("TCP").to_string(),
+                            )
+                        })
+                        .collect()
+                });
+                (rule["from"].clone(), ports)
+            })
+            .collect()
+    }
+
+    fn port_spec((port, udp): (i32, bool)) -> PortSpec {
+        PortSpec {
+            port,
+            protocol: udp.then_some(crate::api::Protocol::UDP),
+        }
+    }
+
+    proptest::proptest! {
+        /// A SecurityBaseline and an EnvironmentIsolation, both in Enforce mode over the same
+        /// namespaces: whatever ports the baseline lists and whatever flows the isolation
+        /// declares, the union of both resources' policies opens only listed ports, and both
+        /// `restricted-ports` and `environment-segregation` pass on them.
+        #[test]
+        fn baseline_and_isolation_together_open_only_the_listed_ports(
+            listed in proptest::collection::vec((proptest::prop_oneof![proptest::strategy::Just(443), proptest::strategy::Just(8080), 1..65536i32], proptest::bool::ANY), 0..3),
+            flow_ports in proptest::collection::vec(proptest::collection::vec((proptest::prop_oneof![proptest::strategy::Just(443), proptest::strategy::Just(22)], proptest::bool::ANY), 0..3), 2),
+        ) {
+            use crate::api::{EnvironmentIsolation, SecurityBaseline};
+            let flows: Vec<Value> = ["stage", "dev"].iter().zip(&flow_ports).map(|(from, ports)| {
+                json!({"from": from, "to": "prod", "ports": ports.iter().map(|p| port_spec(*p)).collect::<Vec<_>>()})
+            }).collect();
+            let ei_spec: crate::api::EnvironmentIsolationSpec = serde_json::from_value(json!({
+                "mode": "Enforce",
+                "environments": [
+                    {"name": "prod", "production": true, "namespaceSelector": {"matchLabels": {"env": "prod"}}},
+                    {"name": "stage", "namespaceSelector": {"matchLabels": {"env": "stage"}}},
+                    {"name": "dev", "namespaceSelector": {"matchLabels": {"env": "dev"}}},
+                ],
+                "allowedFlows": flows,
+            })).unwrap();
+            let network = NetworkSpec {
+                default_deny: Some(vec![TrafficDirection::Ingress]),
+                allow_dns: false,
+                allowed_ingress_ports: listed.iter().map(|p| port_spec(*p)).collect(),
+                allowed_egress: vec![],
+            };
+            let sb_spec: crate::api::SecurityBaselineSpec = serde_json::from_value(json!({
+                "mode": "Enforce",
+                "namespaceSelector": {"matchLabels": {"env": "prod"}},
+                "network": network,
+            })).unwrap();
+            let mut snapshot = Snapshot {
+                namespaces: vec![
+                    namespace("shop", &[("env", "prod")]),
+                    namespace("orders", &[("env", "prod")]),
+                    namespace("qa", &[("env", "stage")]),
+                    namespace("play", &[("env", "dev")]),
+                ],
+                ..Default::default()
+            };
+            let ei = Arc::new(EnvironmentIsolation::new("iso", ei_spec));
+            snapshot.custom_resources.environment_isolations = vec![ei.clone()];
+            snapshot.custom_resources.security_baselines =
+                vec![Arc::new(SecurityBaseline::new("prod", sb_spec))];
+            let now = Timestamp::from_second(1_900_000_000).unwrap();
+            let valid = crate::validate::environment_isolation::validate(&ei.spec).unwrap();
+            let envs = crate::vocabulary::environments::environments_of(&valid.environments, &snapshot);
+            let mut objects = restricted_ports(&owner(), &network, &["shop".into()], &snapshot);
+            let ei_owner = Owner { kind: "EnvironmentIsolation".into(), name: "iso".into(), ..owner() };
+            objects.extend(
+                crate::desired::isolation::network_policies(&ei_owner, &ei.spec, &envs, &snapshot, now)
+                    .into_iter()
+                    .filter(|o| o.namespace.as_deref() == Some("shop")),
+            );
+            let listed_ports: Vec<(i64, String)> = network
+                .allowed_ingress_ports
+                .iter()
+                .map(|p| (i64::from(p.port), p.protocol().as_str().to_string()))
+                .collect();
+            for (from, ports) in ingress_of(&objects) {
+                let ports = ports.unwrap_or_else(|| panic!("a rule from {from} opens every port"));
+                for port in ports {
+                    proptest::prop_assert!(listed_ports.contains(&port), "{port:?} from {from} is not listed");
+                }
+            }
+            snapshot.network_policies = objects
+                .into_iter()
+                .map(|o| Arc::new(serde_json::from_value(o.body).unwrap()))
+                .collect();
+            let ports = crate::evaluate::network::restricted_ports(Some(&network), &["shop".into()], &snapshot);
+            proptest::prop_assert!(ports.violations.is_empty(), "{:#?}", ports.violations);
+            let evaluation = crate::evaluate::isolation::evaluate("iso", &valid, &snapshot, now);
+            proptest::prop_assert!(
+                evaluation.controls[0].failed.iter().all(|v| v.object.namespace.as_deref() != Some("shop") && v.object.name != "shop"),
+                "{:#?}", evaluation.controls[0].failed
+            );
+        }
     }
 }

@@ -127,6 +127,25 @@ pub fn writers(
     Writers { mine, notes }
 }
 
+/// The baseline that writes the NetworkPolicies of a namespace with `labels`, as [`writers`]
+/// decides it from the snapshot: among the baselines in Enforce mode with a network section
+/// that select it, the first by name.
+pub fn network_policy_writer<'a>(
+    labels: &BTreeMap<String, String>,
+    snapshot: &'a Snapshot,
+) -> Option<&'a SecurityBaseline> {
+    snapshot
+        .custom_resources
+        .security_baselines
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|sb| sb.metadata.deletion_timestamp.is_none())
+        .filter(|sb| sb.spec.mode() == Mode::Enforce)
+        .filter(|sb| Mechanism::NetworkPolicies.wanted_by(sb).is_some())
+        .filter(|sb| selects(&sb.spec.namespace_selector, labels))
+        .min_by_key(|sb| sb.name_any())
+}
+
 fn rule(mechanism: Mechanism) -> &'static str {
     match mechanism {
         Mechanism::PodSecurityLabels => "the strictest level, then the first name",

@@ -268,6 +268,7 @@ pub fn api_version(kind: &str) -> Option<&'static str> {
         }
         "StorageClass" => "storage.k8s.io/v1",
         "PodDisruptionBudget" => "policy/v1",
+        "EndpointSlice" => "discovery.k8s.io/v1",
         "Schedule" | "Backup" | "Restore" | "BackupStorageLocation" => "velero.io/v1",
         "SecurityBaseline" | "BackupPolicy" | "EnvironmentIsolation" => {
             "security.baseline.dev/v1alpha1"

@@ -8,6 +8,7 @@ pub mod encryption;
 pub mod images;
 pub mod isolation;
 pub mod network;
+pub mod open_ports;
 pub mod pod_security;
 pub mod privilege;
 pub mod workloads;

@@ -1,11 +1,12 @@
-//! `restricted-ports`: default-deny in every selected namespace, only listed ports open.
+//! `restricted-ports`: default-deny in every selected namespace, only listed ports open (the
+//! ingress judgement of the policies' union is in [`super::open_ports`]).
 
+use super::open_ports::{Environments, listed, open_ports, protocol_of};
 use super::{ControlOutcome, ObjectRef, Violation};
 use crate::api::security_baseline::{NetworkSpec, TrafficDirection};
-use crate::api::{PortSpec, Protocol};
 use crate::catalog::ControlId;
 use crate::snapshot::Snapshot;
-use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
@@ -21,6 +22,7 @@ pub fn restricted_ports(
     let mut checked = 0;
     let labels_of: BTreeMap<&str, &BTreeMap<String, String>> =
         snapshot.namespace_labels().collect();
+    let environments = Environments::of(snapshot);
     for ns in namespaces {
         checked += 1;
         let policies: Vec<&NetworkPolicy> = snapshot
@@ -47,7 +49,12 @@ pub fn restricted_ports(
         // NetworkPolicies are judged (open ports, open egress), so they are counted.
         checked += policies.len();
         for policy in &policies {
-            violations.extend(open_ports(policy, &spec.allowed_ingress_ports));
+            violations.extend(open_ports(
+                policy,
+                &spec.allowed_ingress_ports,
+                &environments,
+                snapshot,
+            ));
             if spec.denies(TrafficDirection::Egress) {
                 violations.extend(open_egress(policy, spec));
             }
@@ -104,32 +111,6 @@ pub fn is_default_deny(policy: &NetworkPolicy, direction: TrafficDirection) -> b
         TrafficDirection::Egress => spec.egress.as_ref().is_none_or(Vec::is_empty),
     };
     selects_all && types.iter().any(|t| t == name) && no_rules
-}
-
-/// Ingress rules that admit every source: on all ports, or on a port the baseline does not list.
-fn open_ports(policy: &NetworkPolicy, allowed: &[PortSpec]) -> Vec<Violation> {
-    let mut out = Vec::new();
-    let Some(spec) = &policy.spec else { return out };
-    for rule in spec.ingress.iter().flatten() {
-        if !admits_everyone(rule.from.as_deref()) {
-            continue;
-        }
-        let object = ObjectRef::of("NetworkPolicy", &policy.metadata);
-        match rule.ports.as_deref() {
-            None | Some([]) => out.push(Violation::new(
-                object,
-                "NetworkPolicy admits all sources on all ports",
-            )),
-            Some(ports) => {
-                for port in ports {
-                    if let Some(message) = unlisted(port, allowed) {
-                        out.push(Violation::new(object.clone(), message));
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Under an egress default-deny, egress rules that reach every destination: on all ports, or
@@ -205,48 +186,10 @@ fn admits_everyone(from: Option<&[NetworkPolicyPeer]>) -> bool {
     }
 }
 
-fn unlisted(port: &NetworkPolicyPort, allowed: &[PortSpec]) -> Option<String> {
-    let protocol = protocol_of(port.protocol.as_deref());
-    match &port.port {
-        None => Some(format!(
-            "NetworkPolicy admits all sources on every {} port",
-            protocol.as_str()
-        )),
-        Some(IntOrString::Int(number)) if port.end_port.is_some_and(|end| end > *number) => {
-            Some(format!(
-                "NetworkPolicy admits all sources on port range {number}-{}/{}",
-                port.end_port.unwrap_or(*number),
-                protocol.as_str()
-            ))
-        }
-        Some(IntOrString::Int(number)) if !listed(allowed, *number, protocol) => Some(format!(
-            "NetworkPolicy admits all sources on port {number}/{} which the baseline does not list",
-            protocol.as_str()
-        )),
-        Some(IntOrString::String(name)) => Some(format!(
-            "NetworkPolicy admits all sources on named port `{name}`, which cannot be checked against the list"
-        )),
-        Some(IntOrString::Int(_)) => None,
-    }
-}
-
-fn listed(allowed: &[PortSpec], port: i32, protocol: Protocol) -> bool {
-    allowed
-        .iter()
-        .any(|a| a.port == port && a.protocol() == protocol)
-}
-
-fn protocol_of(text: Option<&str>) -> Protocol {
-    match text {
-        Some("UDP") => Protocol::UDP,
-        Some("SCTP") => Protocol::SCTP,
-        _ => Protocol::TCP,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::PortSpec;
     use crate::api::security_baseline::EgressRule;
     use k8s_openapi::api::core::v1::Namespace;
     use std::sync::Arc;

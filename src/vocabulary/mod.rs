@@ -14,6 +14,7 @@ pub mod rbac;
 pub mod sandbox;
 pub mod secret_material;
 pub mod selection;
+pub mod service_dns;
 pub mod storage;
 pub mod time;
 pub mod velero_records;

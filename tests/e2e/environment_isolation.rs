@@ -856,7 +856,7 @@ async fn converged_isolation_makes_no_writes() {
             .kubectl_ok(&["get", "validatingadmissionpolicybindings", "-o", "name"])
             .matches("ei-e2e-steady-")
             .count()
-            == 3
+            == 4
     })
     .await;
     settle_writes().await;

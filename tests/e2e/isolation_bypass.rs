@@ -103,7 +103,8 @@ async fn a_namespace_created_after_convergence_is_covered_without_rerendering() 
     .await;
     settle_writes().await;
     let before = admission_specs(&format!("ei-{name}-"));
-    assert_eq!(before.len(), 4, "{before:?}");
+    // Production data, cross-environment access and routes: a policy and a binding each.
+    assert_eq!(before.len(), 6, "{before:?}");
 
     namespace(&client, "byp-late-new", &[(key, "dev")]).await;
     wait_rejected(
@@ -188,7 +189,7 @@ async fn rendered_policies_cover_new_namespaces_with_no_operator_behind_them() {
         None,
         jiff::Timestamp::now(),
     );
-    assert_eq!(objects.len(), 4);
+    assert_eq!(objects.len(), 6);
     let mut _cleanup = Vec::new();
     for object in &objects {
         let mut body = object.body.clone();

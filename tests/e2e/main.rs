@@ -13,6 +13,7 @@ mod isolation_bypass;
 mod leader;
 mod network_and_psa;
 mod never_weaken;
+mod network_union;
 mod overlap;
 mod partial_failure;
 mod report_only_controls;

@@ -28,11 +28,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod access;
 mod production_data;
+mod routes;
 mod segregation;
 
 use access::*;
 use production_data::*;
+use routes::*;
 use segregation::*;
+
+pub(crate) use segregation::flow_allows;
 
 /// The three EnvironmentIsolation controls, in catalog order. `name` is the custom resource's.
 pub fn evaluate(

@@ -2,7 +2,8 @@
 
 use super::*;
 
-/// Judges the NetworkPolicies that exist, whoever wrote them, so that Audit mode assesses the
+/// Judges the NetworkPolicies that exist, whoever wrote them, and the Services that route
+/// into another environment ([`routes`]), so that Audit mode assesses the
 /// cluster as it is (in Enforce mode the owned isolation policy is one of them).
 ///
 /// A namespace is reached from another environment unless its ingress is isolated (some
@@ -69,6 +70,9 @@ pub(super) fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> C
             }
         }
     }
+    let (routes_checked, routed) = routes(flows, scope);
+    checked += routes_checked;
+    violations.extend(routed);
     ControlOutcome::checked(ControlId::EnvironmentSegregation, checked, violations)
 }
 
@@ -170,7 +174,7 @@ pub(super) fn selector_text(selector: &LabelSelector) -> String {
 /// Whether a declared flow lets `source`'s environment reach `target`'s on `ports`: `None`
 /// asks for every port (only a flow without port limits allows that); a rule's ports are
 /// allowed when each one is a port the flow lists (a rule without ports means every port).
-pub(super) fn flow_allows(
+pub(crate) fn flow_allows(
     flows: &[Flow],
     envs: &EnvironmentMap,
     source: &str,

@@ -962,3 +962,153 @@ fn unconfigured_controls_are_not_applicable() {
         ]
     );
 }
+
+fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Arc<T> {
+    Arc::new(serde_json::from_value(value).unwrap())
+}
+
+/// `prod` holds Service `db` (cluster IP 10.96.0.10) and pod `db-0` (10.244.1.7, and an IPv6
+/// address); `dev` routes into it in every way a Service can.
+fn routed_snapshot() -> Snapshot {
+    let mut s = snapshot();
+    s.namespaces.push(namespace("dev-b", &[("env", "dev")]));
+    s.network_policies.push(isolation_policy("dev-b"));
+    s.services = vec![
+        from_json(
+            serde_json::json!({"metadata": {"name": "db", "namespace": "prod"},
+            "spec": {"clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"], "ports": [{"port": 5432}]}}),
+        ),
+        from_json(
+            serde_json::json!({"metadata": {"name": "alias", "namespace": "dev"},
+            "spec": {"type": "ExternalName", "externalName": "DB.Prod.svc.cluster.local."}}),
+        ),
+        from_json(
+            serde_json::json!({"metadata": {"name": "short", "namespace": "dev"},
+            "spec": {"type": "ExternalName", "externalName": "db.prod"}}),
+        ),
+        from_json(
+            serde_json::json!({"metadata": {"name": "outside", "namespace": "dev"},
+            "spec": {"type": "ExternalName", "externalName": "api.example.org"}}),
+        ),
+        from_json(
+            serde_json::json!({"metadata": {"name": "sibling", "namespace": "dev"},
+            "spec": {"type": "ExternalName", "externalName": "db.dev-b.svc"}}),
+        ),
+    ];
+    s.pods = vec![
+        from_json(
+            serde_json::json!({"metadata": {"name": "db-0", "namespace": "prod"},
+            "spec": {"containers": []},
+            "status": {"phase": "Running", "podIP": "10.244.1.7", "podIPs": [{"ip": "10.244.1.7"}, {"ip": "fd00::7"}]}}),
+        ),
+        // A host-network pod has its node's address, not its namespace's.
+        from_json(
+            serde_json::json!({"metadata": {"name": "agent", "namespace": "prod"},
+            "spec": {"containers": [], "hostNetwork": true},
+            "status": {"phase": "Running", "podIP": "192.168.0.5", "podIPs": [{"ip": "192.168.0.5"}]}}),
+        ),
+    ];
+    let slice = |name: &str, endpoint: serde_json::Value| {
+        from_json(
+            serde_json::json!({"metadata": {"name": name, "namespace": "dev",
+                "labels": {"kubernetes.io/service-name": "bridge"}},
+            "addressType": "IPv4", "endpoints": [endpoint], "ports": [{"port": 5432}]}),
+        )
+    };
+    s.endpoint_slices = vec![
+        slice("by-ip", serde_json::json!({"addresses": ["10.244.1.7"]})),
+        slice("by-ipv6", serde_json::json!({"addresses": ["fd00:0:0::7"]})),
+        slice(
+            "by-ref",
+            serde_json::json!({"addresses": ["192.0.2.1"], "targetRef": {"kind": "Pod", "namespace": "prod", "name": "db-0"}}),
+        ),
+        slice(
+            "by-cluster-ip",
+            serde_json::json!({"addresses": ["10.96.0.10"]}),
+        ),
+        slice("by-node", serde_json::json!({"addresses": ["192.168.0.5"]})),
+        slice("unknown", serde_json::json!({"addresses": ["192.0.2.9"]})),
+    ];
+    s
+}
+
+#[test]
+fn services_routing_into_another_environment_are_findings() {
+    let found = control(
+        &routed_snapshot(),
+        &spec(),
+        ControlId::EnvironmentSegregation,
+    );
+    let has = |prefix: &str| found.iter().filter(|f| f.starts_with(prefix)).count();
+    assert_eq!(
+        has(
+            "ExternalName Service dev/alias points at `DB.Prod.svc.cluster.local.` in namespace `prod`"
+        ),
+        1,
+        "{found:#?}"
+    );
+    assert_eq!(has("ExternalName Service dev/short "), 1, "{found:#?}");
+    for slice in ["by-ip", "by-ipv6", "by-ref", "by-cluster-ip"] {
+        assert_eq!(
+            has(&format!("EndpointSlice dev/{slice} of Service `bridge`")),
+            1,
+            "{slice}: {found:#?}"
+        );
+    }
+    for innocent in ["dev/outside", "dev/sibling", "dev/by-node", "dev/unknown"] {
+        assert!(
+            !found.iter().any(|f| f.contains(innocent)),
+            "{innocent}: {found:#?}"
+        );
+    }
+    assert!(
+        found.iter().any(|f| f.contains("targetRef Pod prod/db-0")),
+        "{found:#?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("address 10.96.0.10 (Service prod/db)")),
+        "{found:#?}"
+    );
+    assert_eq!(found.len(), 6, "{found:#?}");
+}
+
+#[test]
+fn a_flow_without_port_limits_carries_a_route_and_a_port_limited_one_does_not() {
+    let mut limited = spec();
+    limited.allowed_flows = vec![Flow {
+        from: "dev".into(),
+        to: "production".into(),
+        ports: vec![PortSpec {
+            port: 5432,
+            protocol: None,
+        }],
+    }];
+    let found = control(
+        &routed_snapshot(),
+        &limited,
+        ControlId::EnvironmentSegregation,
+    );
+    assert_eq!(found.len(), 6, "{found:#?}");
+    let mut open = limited.clone();
+    open.allowed_flows[0].ports.clear();
+    let found = control(&routed_snapshot(), &open, ControlId::EnvironmentSegregation);
+    assert!(found.is_empty(), "{found:#?}");
+    // A flow the other way round carries nothing from dev into production.
+    let mut reverse = open;
+    reverse.allowed_flows[0] = Flow {
+        from: "production".into(),
+        to: "dev".into(),
+        ports: vec![],
+    };
+    assert_eq!(
+        control(
+            &routed_snapshot(),
+            &reverse,
+            ControlId::EnvironmentSegregation
+        )
+        .len(),
+        6
+    );
+}

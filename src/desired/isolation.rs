@@ -161,7 +161,7 @@ pub fn admission(
         )));
     }
     // Every Namespace is a param here too: the route's target is another namespace.
-    let excluded = snapshot.excluded.names(&snapshot.custom_resources);
+    let excluded = snapshot.excluded.names();
     out.extend(named(
         with_namespaces_as_params(policy_and_binding(
             owner,

@@ -459,9 +459,9 @@ async fn least_privilege_is_judged_on_rules_not_names() {
         _cleanup.push(DeleteOnDrop("clusterrole", role_name.into()));
     }
     cluster()
-        .apply_yaml(&format!(
-            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: ap-lp-aggregate}}\naggregationRule: {{clusterRoleSelectors: [{{matchLabels: {{ap-lp-aggregate: 'true'}}}}]}}\nrules: []\n"
-        ))
+        .apply_yaml(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: ap-lp-aggregate}\naggregationRule: {clusterRoleSelectors: [{matchLabels: {ap-lp-aggregate: 'true'}}]}\nrules: []\n"
+        )
         .unwrap();
     _cleanup.push(DeleteOnDrop("clusterrole", "ap-lp-aggregate".into()));
     let wild_role = role(

@@ -298,6 +298,23 @@ async fn bindings_between_every_pair_of_environments_are_reported_and_refused() 
         "production-data-restricted",
     )
     .await;
+    // The control plane's own bindings are never refused: the API server and
+    // kube-controller-manager reconcile them (kube-system ServiceAccounts, the
+    // system:serviceaccounts and system:authenticated groups) on every start.
+    for bootstrap in [
+        "system:controller:deployment-controller",
+        "system:service-account-issuer-discovery",
+        "system:basic-user",
+        "system:discovery",
+    ] {
+        let live = cluster().kubectl_ok(&["get", "clusterrolebinding", bootstrap, "-o", "json"]);
+        let out = cluster().kubectl_stdin(&["replace", "-f", "-"], &live);
+        assert!(
+            out.status.success(),
+            "bootstrap binding {bootstrap} refused: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     assert!(admitted(&classified_config_map("ap-prod")));
 
     // An allowance lets development identities act in staging, and nothing else.
@@ -319,7 +336,12 @@ async fn bindings_between_every_pair_of_environments_are_reported_and_refused() 
     // Status agrees: the allowed binding is no finding, the reverse direction still is.
     apply_isolation(&client, name, pairs_spec("Audit", allowance)).await;
     for case in [&crossing[0], &crossing[7]] {
-        cluster().apply_yaml(&case.yaml).unwrap();
+        // Admitted once the operator has removed the Enforce policies.
+        wait_until("admitted in Audit", TIMEOUT, || {
+            let ok = cluster().apply_yaml(&case.yaml).is_ok();
+            async move { ok }
+        })
+        .await;
     }
     wait_reported(
         &policy,

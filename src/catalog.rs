@@ -498,8 +498,8 @@ pub static CATALOG: &[Control] = &[
         id: LeastPrivilege,
         title: "Least privilege",
         kind: SecurityBaseline,
-        checks: "no RoleBinding grants a forbidden or wildcard role; service-account tokens are not automounted by default",
-        counts: "RoleBindings in selected namespaces, and pod carriers when automounting is judged",
+        checks: "no RoleBinding grants a forbidden role, or a role whose rules grant what a forbidden role grants (wildcards, escalate, bind, impersonate, every non-resource URL), or Secret read to identities of other namespaces; no Role in a selected namespace grants that; no ClusterRoleBinding grants it to their identities; service-account tokens are not automounted by default",
+        counts: "RoleBindings in selected namespaces; when roles are judged on rules, Roles there and ClusterRoleBindings naming their identities; pod carriers when automounting is judged",
         frameworks: &[
             // judgement: 5.15 carries the least-privilege rules, 5.18 the provisioning of
             // access rights that RoleBindings and automounted tokens are.
@@ -725,8 +725,8 @@ pub static CATALOG: &[Control] = &[
         id: CrossEnvironmentAccess,
         title: "Cross-environment access",
         kind: EnvironmentIsolation,
-        checks: "no non-production identity is bound to act in a production namespace",
-        counts: "RoleBindings in production namespaces and ClusterRoleBindings, except bindings of roles that grant nothing in namespaces",
+        checks: "no identity of one environment is bound to act in another (any pair, and a namespace in no environment is one of its own) unless the spec allows that direction",
+        counts: "RoleBindings in environment namespaces and namespaces in no environment, and ClusterRoleBindings, except bindings of roles that grant nothing in namespaces",
         frameworks: &[
             iso2022("5.3", "Segregation of duties"),
             iso2022("8.2", "Privileged access rights"),

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = kube::core::Rule::new("self.environments.all(e, self.environments.exists_one(f, f.name == e.name))").message("environment names must be unique").field_path(".environments"))]
 #[x_kube(validation = kube::core::Rule::new("!has(self.allowedFlows) || self.allowedFlows.all(f, self.environments.exists(e, e.name == f.from) && self.environments.exists(e, e.name == f.to))").message("allowedFlows must name declared environments in from and to").field_path(".allowedFlows"))]
+#[x_kube(validation = kube::core::Rule::new("!has(self.access) || !has(self.access.allowedBindings) || self.access.allowedBindings.all(b, self.environments.exists(e, e.name == b.from) && self.environments.exists(e, e.name == b.to))").message("access.allowedBindings must name declared environments in from and to").field_path(".access.allowedBindings"))]
 pub struct EnvironmentIsolationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
@@ -101,14 +102,33 @@ impl ProductionDataSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IsolationAccessSpec {
-    /// Report (and in Enforce, reject) bindings that let non-production identities act in
-    /// production namespaces.
+    /// Report (and in Enforce, reject) bindings that let identities of one environment act in
+    /// another (any pair, production or not) unless `allowedBindings` names the pair. A
+    /// namespace in no environment (and not excluded) is an environment of its own.
     #[serde(default)]
     pub deny_cross_environment_bindings: bool,
-    /// Groups that count as non-production identities.
+    /// Groups that count as non-production identities: never bound in production namespaces
+    /// nor cluster-wide.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     pub non_production_groups: Vec<String>,
+    /// Pairs of environments whose bindings are allowed: identities (ServiceAccounts) of
+    /// `from` may be granted roles in the namespaces of `to`. One direction only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub allowed_bindings: Vec<BindingAllowance>,
+}
+
+/// One allowed direction of access between two declared environments.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BindingAllowance {
+    /// The environment whose identities are granted.
+    #[schemars(length(max = 63))]
+    pub from: String,
+    /// The environment in whose namespaces they are granted roles.
+    #[schemars(length(max = 63))]
+    pub to: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

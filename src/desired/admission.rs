@@ -373,40 +373,94 @@ fn at_rest_rule(classes: &[String], default_class: Option<&String>) -> Rule {
     }
 }
 
-/// `least-privilege`: RoleBindings may not grant a forbidden or wildcard ClusterRole, nor a
-/// wildcard Role of their namespace; roles are matched by kind and name, as
-/// `evaluate::privilege::binding_problem` matches them. `roleRef` is immutable, so an update
-/// is judged when it adds a subject (granting the role to someone new); removing subjects is
-/// remediation and always allowed.
-fn least_privilege_rule(cluster_roles: &[String], namespaced_roles: &[String]) -> Rule {
+/// `least-privilege`, as `evaluate::privilege` judges it, where admission can see it:
+///
+/// - RoleBindings may not grant a forbidden ClusterRole (by name), nor a role whose rules
+///   grant what a forbidden role grants, nor a Secret-reading role to an identity of another
+///   namespace. A policy cannot read the referenced role, so those roles are inlined by kind
+///   and name (`namespace/name` for Roles) from the cluster's roles when the policy is
+///   rendered (re-rendered when roles change); a role created or changed after that is
+///   reported in status until the next render.
+/// - Roles in selected namespaces may not be created or changed to grant what a forbidden role
+///   grants (judged on the request's own rules, so this needs nothing inlined).
+///
+/// ClusterRoles and ClusterRoleBindings are cluster-scoped, beyond a baseline's namespaces:
+/// status reports bindings of them to the selected namespaces' identities; admission does not
+/// refuse them. `roleRef` is immutable, so a binding update is judged when it adds a subject;
+/// removing subjects is remediation and always allowed.
+fn least_privilege_rule(forbidden_by_name: &[String], roles: Option<&rbac::RolesByRules>) -> Rule {
     let subjects = |o: &str| format!("(has({o}.subjects) ? {o}.subjects : [])");
+    let rules_of = |o: &str| format!("(has({o}.rules) ? {o}.rules : [])");
+    let binding = "request.resource.resource == 'rolebindings'";
+    let role = "request.resource.resource == 'roles'";
+    let mut validations = Vec::new();
+    if !forbidden_by_name.is_empty() {
+        validations.push((
+            when_judged(&format!(
+                "!({binding} && object.roleRef.kind == 'ClusterRole' && object.roleRef.name in {})",
+                cel_list(forbidden_by_name)
+            )),
+            format!(
+                "RoleBindings may not grant the ClusterRoles {}",
+                forbidden_by_name.join(", ")
+            ),
+        ));
+    }
+    if let Some(roles) = roles {
+        let bound = |cluster: &[String], namespaced: &[String]| {
+            format!(
+                "{binding} && ((object.roleRef.kind == 'ClusterRole' && object.roleRef.name in {}) || (object.roleRef.kind == 'Role' && (request.namespace + '/' + object.roleRef.name) in {}))",
+                cel_list(cluster),
+                cel_list(namespaced)
+            )
+        };
+        let name = "s.name.lowerAscii().trim()";
+        let foreign = format!(
+            "(s.kind == 'ServiceAccount' && has(s.namespace) && s.namespace != '' && s.namespace.lowerAscii().trim() != request.namespace) || (s.kind == 'User' && {name}.startsWith('system:serviceaccount:') && !{name}.startsWith('system:serviceaccount:' + request.namespace + ':')) || (s.kind == 'Group' && ({name} in ['system:serviceaccounts', 'system:authenticated', 'system:unauthenticated'] || ({name}.startsWith('system:serviceaccounts:') && {name} != 'system:serviceaccounts:' + request.namespace)))"
+        );
+        let mut verbs = vec!["*".to_string()];
+        verbs.extend(rbac::ESCALATING_VERBS.iter().map(|v| v.to_string()));
+        let escalating = cel_list(&verbs);
+        validations.extend([
+            (
+                when_judged(&format!(
+                    "!({})",
+                    bound(&roles.forbidden_cluster_roles, &roles.forbidden_roles)
+                )),
+                "RoleBindings may not grant a role whose rules grant what a forbidden role grants (`*` verbs, resources or API groups, escalate, bind, impersonate, every non-resource URL)".into(),
+            ),
+            (
+                when_judged(&format!(
+                    "!({} && {}.exists(s, {foreign}))",
+                    bound(&roles.secret_reading_cluster_roles, &roles.secret_reading_roles),
+                    subjects("object")
+                )),
+                "RoleBindings may not let identities of other namespaces (their ServiceAccounts in any form, system:serviceaccounts, system:authenticated) read Secrets".into(),
+            ),
+            (
+                when_judged(&format!(
+                    "!({role} && {}.exists(r, r.verbs.exists(v, v in {escalating}) || (has(r.resources) && r.resources.exists(x, x == '*')) || (has(r.apiGroups) && r.apiGroups.exists(g, g == '*')) || (has(r.nonResourceURLs) && r.nonResourceURLs.exists(u, u in ['*', '/*']))))",
+                    rules_of("object")
+                )),
+                "Roles may not grant what a forbidden role grants (`*` verbs, resources or API groups, escalate, bind, impersonate)".into(),
+            ),
+        ]);
+    }
+    let mut resources = vec!["rolebindings"];
+    if roles.is_some() {
+        resources.push("roles");
+    }
     Rule {
         control: ControlId::LeastPrivilege,
-        resources: rules(&["rbac.authorization.k8s.io"], &["rolebindings"]),
+        resources: rules(&["rbac.authorization.k8s.io"], &resources),
         variables: vec![judged(&format!(
-            "object.roleRef != oldObject.roleRef || {}.exists(s, !(s in {}))",
+            "{role} ? {new_rules} != {old_rules} : (object.roleRef != oldObject.roleRef || {}.exists(s, !(s in {})))",
             subjects("object"),
-            subjects("oldObject")
+            subjects("oldObject"),
+            new_rules = rules_of("object"),
+            old_rules = rules_of("oldObject"),
         ))],
-        validations: vec![
-            (
-                when_judged(&format!(
-                    "!(object.roleRef.kind == 'ClusterRole' && object.roleRef.name in {})",
-                    cel_list(cluster_roles)
-                )),
-                format!(
-                    "RoleBindings may not grant the ClusterRoles {}",
-                    cluster_roles.join(", ")
-                ),
-            ),
-            (
-                when_judged(&format!(
-                    "!(object.roleRef.kind == 'Role' && (request.namespace + '/' + object.roleRef.name) in {})",
-                    cel_list(namespaced_roles)
-                )),
-                "RoleBindings may not grant a Role with wildcard rules".into(),
-            ),
-        ],
+        validations,
     }
 }
 
@@ -475,16 +529,11 @@ pub fn security_baseline(
     }
     if let Some(access) = &spec.access {
         let mut forbidden = access.forbidden_roles.clone();
-        let mut namespaced = Vec::new();
-        if access.forbid_wildcard_roles {
-            let (cluster, roles) = rbac::wildcard_role_names(snapshot);
-            forbidden.extend(cluster);
-            namespaced = roles;
-        }
         forbidden.sort();
         forbidden.dedup();
-        if !forbidden.is_empty() || !namespaced.is_empty() {
-            rules_out.push(least_privilege_rule(&forbidden, &namespaced));
+        let roles = rbac::judged_on_rules(access).then(|| rbac::roles_by_rules(snapshot));
+        if !forbidden.is_empty() || roles.is_some() {
+            rules_out.push(least_privilege_rule(&forbidden, roles.as_ref()));
         }
     }
     if let Some(resources) = &spec.resources {

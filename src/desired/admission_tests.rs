@@ -218,3 +218,49 @@ fn claim_without_class_is_judged_by_the_default_class_it_gets() {
         );
     }
 }
+
+/// Roles judged on their rules: the policy also covers Roles (judged on the request's own
+/// rules) and inlines the roles whose rules break the policy, by kind and name.
+#[test]
+fn least_privilege_judges_roles_on_their_rules() {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
+    use std::sync::Arc;
+    let spec = spec(json!({"access": {"forbidWildcardRoles": true}}));
+    let cluster_role: ClusterRole = serde_json::from_value(json!({
+        "metadata": {"name": "escalator"},
+        "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]}],
+    }))
+    .unwrap();
+    let role: Role = serde_json::from_value(json!({
+        "metadata": {"name": "reader", "namespace": "shop"},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}],
+    }))
+    .unwrap();
+    let snapshot = Snapshot {
+        cluster_roles: vec![Arc::new(cluster_role)],
+        roles: vec![Arc::new(role)],
+        ..Snapshot::default()
+    };
+    let policy = security_baseline(
+        &owner(),
+        &spec,
+        &snapshot,
+        "2026-01-01T00:00:00Z".parse().unwrap(),
+    )
+    .into_iter()
+    .find(|o| o.kind == OwnedKind::ValidatingAdmissionPolicy)
+    .unwrap()
+    .body;
+    let text = policy["spec"].to_string();
+    assert!(
+        policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"]
+            == json!(["rolebindings", "roles"]),
+        "{text}"
+    );
+    assert!(
+        text.contains("object.roleRef.name in ['escalator']"),
+        "{text}"
+    );
+    assert!(text.contains("in ['shop/reader']"), "{text}");
+    assert!(text.contains("'escalate', 'bind', 'impersonate'"), "{text}");
+}

@@ -13,8 +13,8 @@ use crate::catalog::ControlId;
 use crate::snapshot::{CustomResources, Snapshot};
 use crate::vocabulary::environments::{
     ALL_SERVICE_ACCOUNTS_GROUP, AUTHENTICATED_GROUP, EnvironmentMap, SERVICE_ACCOUNT_USER_PREFIX,
-    SERVICE_ACCOUNTS_GROUP_PREFIX, cluster_roles_granting_nothing_in_namespaces,
-    isolation_policy_name,
+    SERVICE_ACCOUNTS_GROUP_PREFIX, allowance_key, cluster_roles_granting_nothing_in_namespaces,
+    isolation_policy_name, normalized, own_environment,
 };
 use crate::vocabulary::exemptions::Live;
 use crate::vocabulary::labels::{RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX};
@@ -133,9 +133,10 @@ fn ingress_rules(
 /// environment's selector in CEL, so a namespace created or relabelled while the operator is
 /// stopped is covered at once; nothing here depends on which namespaces exist, and the
 /// policies are not re-rendered when namespaces change. What they do depend on: the spec,
-/// the excluded namespaces (the operator's configuration), the operator's user name, the live exemptions, the uids of BackupPolicies (restore-test
-/// sandboxes), the selector label keys of every custom resource (label protection) and the
-/// ClusterRoles that grant nothing in namespaces (cross-environment access).
+/// the excluded namespaces (the operator's configuration), the operator's user name, the live
+/// exemptions, the uids of BackupPolicies (restore-test sandboxes), the selector label keys of
+/// every custom resource (label protection) and the ClusterRoles that grant nothing in
+/// namespaces (cross-environment access).
 pub fn admission(
     owner: &Owner,
     spec: &EnvironmentIsolationSpec,
@@ -152,7 +153,8 @@ pub fn admission(
         .flat_map(|rule| policy_and_binding(owner, rule, &everywhere, &exemptions))
         .collect();
     let harmless = cluster_roles_granting_nothing_in_namespaces(snapshot);
-    if let Some(rule) = cross_environment_rule(spec, &membership, &harmless) {
+    let excluded = snapshot.excluded.names();
+    if let Some(rule) = cross_environment_rule(spec, &membership, &harmless, &excluded) {
         out.extend(with_namespaces_as_params(policy_and_binding(
             owner,
             rule,
@@ -161,7 +163,6 @@ pub fn admission(
         )));
     }
     // Every Namespace is a param here too: the route's target is another namespace.
-    let excluded = snapshot.excluded.names();
     out.extend(named(
         with_namespaces_as_params(policy_and_binding(
             owner,
@@ -291,22 +292,60 @@ impl<'a> Membership<'a> {
         )
     }
 
-    /// True for a non-production namespace object `namespace`.
+    /// True for a non-production namespace object `namespace`, as production data judges it:
+    /// not excluded, not a sandbox, not production, not claimed by two environments; a
+    /// namespace in no environment is non-production too. (The binding leaves the excluded
+    /// ones out as well; saying it here keeps the expression true to its name.)
     fn non_production(&self, namespace: &str) -> String {
         let production = self.matches(namespace, Some(true));
-        let others = self.matches(namespace, Some(false));
-        if others.is_empty() {
-            return "false".into();
+        let all = self.matches(namespace, None);
+        let mut not = vec![
+            format!("{namespace}.metadata.name in {}", cel_list(&self.excluded)),
+            sandbox_cel(namespace, &self.policy_uids),
+        ];
+        if !production.is_empty() {
+            not.push(production.join(" || "));
         }
-        let none_production = if production.is_empty() {
-            String::new()
-        } else {
-            format!(" && !({})", production.join(" || "))
-        };
+        if all.len() > 1 {
+            not.push(format!("size([{}].filter(m, m)) > 1", all.join(", ")));
+        }
+        format!("!({})", not.join(" || "))
+    }
+
+    /// The declared environments whose selectors pick namespace object `namespace`, as a CEL
+    /// list of names, in spec order.
+    fn matched_environments(&self, namespace: &str) -> String {
+        let labels =
+            format!("(has({namespace}.metadata.labels) ? {namespace}.metadata.labels : {{}})");
+        let terms: Vec<String> = self
+            .spec
+            .environments
+            .iter()
+            .map(|e| {
+                format!(
+                    "({} ? [{}] : [])",
+                    selector_cel(&e.namespace_selector, &labels),
+                    cel_string(&e.name)
+                )
+            })
+            .collect();
+        if terms.is_empty() {
+            return "[]".into();
+        }
+        terms.join(" + ")
+    }
+
+    /// `EnvironmentMap::access_environments` in CEL for a judged namespace object `namespace`
+    /// whose [`Self::matched_environments`] are `matched` (a CEL list): those, or its own
+    /// environment ([`own_environment`]) when it is a sandbox or in none.
+    fn access_environments(&self, namespace: &str, matched: &str) -> String {
+        let own = format!(
+            "[{} + {namespace}.metadata.name]",
+            cel_string(&own_environment(""))
+        );
         format!(
-            "({}{none_production} && [{}].exists_one(m, m))",
-            self.eligible(namespace),
-            others.join(", ")
+            "({} || size({matched}) == 0 ? {own} : {matched})",
+            sandbox_cel(namespace, &self.policy_uids)
         )
     }
 }
@@ -337,19 +376,23 @@ fn production_data_rule(spec: &EnvironmentIsolationSpec, membership: &Membership
     })
 }
 
-/// Rejects bindings that let non-production identities act in production: RoleBindings in
-/// production namespaces and every ClusterRoleBinding (it reaches production too).
+/// Rejects bindings that let an identity of one environment act in another: RoleBindings
+/// naming identities of a namespace of another environment (between every pair of
+/// environments, unless `access.allowedBindings` allows that direction; a namespace in no
+/// environment is an environment of its own), and ClusterRoleBindings naming identities of any
+/// judged namespace (they grant in every namespace). Declared non-production groups may not be
+/// bound in production namespaces nor cluster-wide.
 ///
 /// A subject names a namespace other than the request's (`system:serviceaccount:dev:ci`), and
-/// CEL cannot look up another namespace's labels. Inlining the non-production namespaces
+/// CEL cannot look up another namespace's labels. Inlining the namespaces' environments
 /// would leave a namespace created while the operator is stopped (or in the second before it
-/// re-renders) uncovered; allowing only known-production namespaces would fail closed but
-/// break every install that creates a namespace and binds its ServiceAccount at once. So the
-/// policy takes every Namespace as a param (the binding's `paramRef` selects all of them and
-/// the API server evaluates the policy once per namespace, denying if any evaluation fails):
-/// each evaluation judges one namespace by its own labels, and rejects the binding if that
-/// namespace is non-production and a subject is one of its identities. Coverage follows
-/// labels immediately, with nothing inlined but the spec.
+/// re-renders) uncovered. So the policy takes every Namespace as a param (the binding's
+/// `paramRef` selects all of them and the API server evaluates the policy once per namespace,
+/// denying if any evaluation fails): each evaluation judges one namespace by its own labels,
+/// and rejects the binding if a subject is one of that namespace's identities and the
+/// namespace's environment may not act in the binding's. Coverage follows labels immediately,
+/// with nothing inlined but the spec and the excluded namespace names (whose identities are
+/// never judged, so that the control plane's own bindings are never refused).
 ///
 /// Bindings of ClusterRoles that grant nothing in namespaces (`harmless_roles`, judged from
 /// the roles in the cluster as the evaluation judges them) are left alone. That list is the
@@ -359,27 +402,43 @@ fn cross_environment_rule(
     spec: &EnvironmentIsolationSpec,
     membership: &Membership,
     harmless_roles: &[String],
+    excluded: &[String],
 ) -> Option<Rule> {
     let access = spec
         .access
         .as_ref()
         .filter(|a| a.deny_cross_environment_bindings)?;
+    let normalized_name = "s.name.lowerAscii().trim()";
     // A ServiceAccount subject without a namespace is the RoleBinding's own.
     let of_param = format!(
-        "variables.paramNonProduction && ((s.kind == 'ServiceAccount' && (has(s.namespace) && s.namespace != '' ? s.namespace : request.namespace) == params.metadata.name) || (s.kind == 'User' && s.name.startsWith({user} + params.metadata.name + ':')) || (s.kind == 'Group' && (s.name == {group} + params.metadata.name || s.name == {all} || s.name == {authenticated})))",
+        "(s.kind == 'ServiceAccount' && (has(s.namespace) && s.namespace != '' ? s.namespace.lowerAscii().trim() : request.namespace) == params.metadata.name) || (s.kind == 'User' && {normalized_name}.startsWith({user} + params.metadata.name + ':')) || (s.kind == 'Group' && ({normalized_name} == {group} + params.metadata.name || {normalized_name} == {all} || {normalized_name} == {authenticated}))",
         user = cel_string(SERVICE_ACCOUNT_USER_PREFIX),
         group = cel_string(SERVICE_ACCOUNTS_GROUP_PREFIX),
         all = cel_string(ALL_SERVICE_ACCOUNTS_GROUP),
         authenticated = cel_string(AUTHENTICATED_GROUP),
     );
-    let mut declared = access.non_production_groups.clone();
+    let mut declared: Vec<String> = access
+        .non_production_groups
+        .iter()
+        .map(|g| normalized(g))
+        .collect();
     if !declared.is_empty() {
         // Every member of a declared group is authenticated.
         declared.push(AUTHENTICATED_GROUP.into());
     }
+    let allowed: Vec<String> = access
+        .allowed_bindings
+        .iter()
+        .map(|a| allowance_key(&a.from, &a.to))
+        .collect();
     let cross = format!(
-        "variables.subjects.filter(s, ({of_param}) || (s.kind == 'Group' && s.name in {}))",
+        "variables.subjects.filter(s, (variables.paramCrosses && ({of_param})) || (variables.reachesProduction && s.kind == 'Group' && {normalized_name} in {}))",
         cel_list(&declared)
+    );
+    let crosses = format!(
+        "variables.paramJudged && (request.resource.resource == 'clusterrolebindings' || (namespaceObject != null && params.metadata.name != namespaceObject.metadata.name && variables.paramEnvironments.exists(p, variables.targetEnvironments.exists(t, p != t && !((p + {separator} + t) in {allowed})))))",
+        separator = cel_string(&allowance_key("", "")),
+        allowed = cel_list(&allowed),
     );
     Some(Rule {
         control: ControlId::CrossEnvironmentAccess,
@@ -394,18 +453,36 @@ fn cross_environment_rule(
                 "request.resource.resource == 'clusterrolebindings' || (namespaceObject != null && {})",
                 membership.production("namespaceObject")
             )}),
-            json!({"name": "paramNonProduction", "expression": format!(
-                "params != null && {}", membership.non_production("params")
+            // The param's identities are judged unless it is excluded (system, Velero, the
+            // operator's own, configured) or Terminating, as `EnvironmentMap::out_of_scope`.
+            json!({"name": "paramJudged", "expression": format!(
+                "params != null && !(params.metadata.name in {}) && !(has(params.status) && has(params.status.phase) && params.status.phase == 'Terminating')",
+                cel_list(excluded)
             )}),
+            json!({"name": "paramMatched", "expression": format!(
+                "params == null ? [] : {}", membership.matched_environments("params")
+            )}),
+            json!({"name": "paramEnvironments", "expression": format!(
+                "params == null ? [] : {}",
+                membership.access_environments("params", "variables.paramMatched")
+            )}),
+            json!({"name": "targetMatched", "expression": format!(
+                "namespaceObject == null ? [] : {}", membership.matched_environments("namespaceObject")
+            )}),
+            json!({"name": "targetEnvironments", "expression": format!(
+                "namespaceObject == null ? [] : {}",
+                membership.access_environments("namespaceObject", "variables.targetMatched")
+            )}),
+            json!({"name": "paramCrosses", "expression": crosses}),
             json!({"name": "subjects", "expression": "has(object.subjects) ? object.subjects : []"}),
             json!({"name": "crossSubjects", "expression": cross}),
         ],
         validations: vec![(
             format!(
-                "!variables.reachesProduction || (object.roleRef.kind == 'ClusterRole' && object.roleRef.name in {}) || size(variables.crossSubjects) == 0",
+                "(object.roleRef.kind == 'ClusterRole' && object.roleRef.name in {}) || size(variables.crossSubjects) == 0",
                 cel_list(harmless_roles)
             ),
-            "RoleBindings in production namespaces and ClusterRoleBindings may not name identities of non-production namespaces (ServiceAccounts, system:serviceaccount users, system:serviceaccounts groups, system:authenticated) or non-production groups".into(),
+            "bindings may not let identities of one environment act in another (ServiceAccounts in any subject form, system:serviceaccounts[:<namespace>] groups, system:authenticated; a namespace in no environment is an environment of its own) unless spec.access.allowedBindings names the pair; ClusterRoleBindings may not name them at all, and declared non-production groups may not be bound in production namespaces nor cluster-wide".into(),
         )],
     })
 }

@@ -1,5 +1,5 @@
-//! EnvironmentIsolation: unique DNS-label environment names, flows between declared
-//! environments, selectors that compile.
+//! EnvironmentIsolation: unique DNS-label environment names, flows and binding allowances
+//! between declared environments, selectors that compile.
 
 use super::{InvalidSpec, Problems, is_dns_label};
 use crate::api::EnvironmentIsolationSpec;
@@ -78,6 +78,17 @@ pub fn validate(spec: &EnvironmentIsolationSpec) -> Result<ValidEnvironmentIsola
             }
         }
         problems.ports(&flow.ports, &format!("spec.allowedFlows[{i}].ports"));
+    }
+    let allowances = spec.access.iter().flat_map(|a| &a.allowed_bindings);
+    for (i, allowance) in allowances.enumerate() {
+        for (field, env) in [("from", &allowance.from), ("to", &allowance.to)] {
+            if !seen.contains(env.as_str()) {
+                problems.push(
+                    format!("spec.access.allowedBindings[{i}].{field}"),
+                    format!("`{env}` is not a declared environment"),
+                );
+            }
+        }
     }
     if let Some(pd) = &spec.production_data
         && pd.production_values.is_empty()

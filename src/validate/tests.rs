@@ -260,6 +260,7 @@ fn environment_isolation_fields_are_named() {
             {"name": "Prod", "namespaceSelector": {}},
         ],
         "allowedFlows": [{"from": "dev", "to": "Prod", "ports": [{"port": 70000}]}],
+        "access": {"allowedBindings": [{"from": "Prod", "to": "qa"}]},
         "exemptions": [{"controls": ["automated-backup"], "reason": " ", "approvedBy": "me", "expires": "soon"}],
     }))
     .unwrap();
@@ -277,6 +278,7 @@ fn environment_isolation_fields_are_named() {
             "spec.environments",
             "spec.allowedFlows[0].from",
             "spec.allowedFlows[0].ports[0].port",
+            "spec.access.allowedBindings[0].to",
         ]
     );
 }

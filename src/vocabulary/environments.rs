@@ -5,7 +5,7 @@ use super::sandbox::is_restore_test_sandbox;
 use crate::snapshot::Snapshot;
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use kube::core::{Selector, SelectorExt};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The owned NetworkPolicy that isolates each namespace of an environment.
 pub fn isolation_policy_name(cr_name: &str) -> String {
@@ -20,6 +20,26 @@ pub const SERVICE_ACCOUNTS_GROUP_PREFIX: &str = "system:serviceaccounts:";
 pub const ALL_SERVICE_ACCOUNTS_GROUP: &str = "system:serviceaccounts";
 /// The group of every authenticated identity.
 pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
+
+/// A subject name as the checks compare it: ASCII-lowercased and trimmed of whitespace (CEL:
+/// `lowerAscii().trim()`). RBAC matches names exactly, so a variant such as
+/// `System:ServiceAccount:dev:ci ` grants the ServiceAccount nothing; it is judged like the
+/// exact name all the same, because it can only be a mistake or an attempt.
+pub fn normalized(name: &str) -> String {
+    name.to_ascii_lowercase().trim().to_string()
+}
+
+/// The access domain of a namespace in no environment: it is an environment of its own. The
+/// `:` keeps it apart from declared environment names, which are DNS labels.
+pub fn own_environment(namespace: &str) -> String {
+    format!("namespace:{namespace}")
+}
+
+/// How an allowed direction of access (`allowedBindings`) is written in the admission
+/// policies: `from>to`.
+pub fn allowance_key(from: &str, to: &str) -> String {
+    format!("{from}>{to}")
+}
 /// Resources Kubernetes makes available to every identity on purpose, with the verbs that
 /// keep them harmless: asking about one's own access, and reading the public trust bundles.
 /// (The default bindings of `system:authenticated` and `system:serviceaccounts` grant these.)
@@ -92,6 +112,16 @@ pub struct EnvironmentMap {
     pub namespaces: BTreeMap<String, Vec<String>>,
     /// Every declared environment and whether it holds production data.
     pub production: BTreeMap<String, bool>,
+    /// Existing namespaces in no environment that still count: non-production for production
+    /// data, and each an environment of its own for access. Not excluded, not Terminating, not
+    /// a restore-test sandbox.
+    pub unassigned: BTreeSet<String>,
+    /// Restore-test sandboxes: in no environment and never non-production (they receive
+    /// production data by design), but an environment of their own for access.
+    pub sandboxes: BTreeSet<String>,
+    /// Namespaces no check judges: the excluded names (system, Velero, the operator's own,
+    /// configured; existing or not) and the Terminating namespaces.
+    pub out_of_scope: BTreeSet<String>,
 }
 
 impl EnvironmentMap {
@@ -111,9 +141,66 @@ impl EnvironmentMap {
         envs.len() > 1 || envs.iter().any(|e| self.production.get(e) == Some(&true))
     }
 
-    /// In exactly one environment, and that one is not production.
+    /// Not production, as production data sees it: in exactly one environment, and that one
+    /// not production; or in no environment at all (existing or not yet created), unless it is
+    /// out of scope (system namespaces and the like) or a restore-test sandbox.
     pub fn is_non_production(&self, namespace: &str) -> bool {
-        !self.environments(namespace).is_empty() && !self.is_production(namespace)
+        if self.namespaces.contains_key(namespace) {
+            return !self.is_production(namespace);
+        }
+        !self.out_of_scope.contains(namespace) && !self.sandboxes.contains(namespace)
+    }
+
+    /// The environments a namespace's identities belong to and that bindings in it grant in,
+    /// as cross-environment access judges them: its environments; its own
+    /// ([`own_environment`]) when it is in none; none when it is out of scope.
+    pub fn access_environments(&self, namespace: &str) -> Vec<String> {
+        match self.namespaces.get(namespace) {
+            Some(envs) => envs.clone(),
+            None if self.out_of_scope.contains(namespace) => Vec::new(),
+            None => vec![own_environment(namespace)],
+        }
+    }
+
+    /// Every existing namespace cross-environment access judges, sorted.
+    pub fn access_namespaces(&self) -> Vec<String> {
+        let mut all: BTreeSet<&String> = self.namespaces.keys().collect();
+        all.extend(&self.unassigned);
+        all.extend(&self.sandboxes);
+        all.into_iter().cloned().collect()
+    }
+
+    /// Whether a binding in namespace `to` naming an identity of namespace `from` lets it act
+    /// in another environment: `from` is judged, not `to` itself, and some environment of
+    /// `from` differs from some environment of `to` with no allowance (`from>to` keys, see
+    /// [`allowance_key`]) for that direction. A namespace two environments claim is judged
+    /// by both.
+    pub fn crosses(&self, from: &str, to: &str, allowed: &BTreeSet<String>) -> bool {
+        if from == to {
+            return false;
+        }
+        let targets = self.access_environments(to);
+        self.access_environments(from).iter().any(|f| {
+            targets
+                .iter()
+                .any(|t| f != t && !allowed.contains(&allowance_key(f, t)))
+        })
+    }
+
+    /// A namespace's place for messages: `environment `dev`` or `namespace `x`, in no
+    /// environment`.
+    pub fn describe(&self, namespace: &str) -> String {
+        match self.namespaces.get(namespace) {
+            Some(envs) if envs.len() == 1 => format!("environment `{}`", envs[0]),
+            Some(envs) => format!(
+                "environments {}",
+                envs.iter()
+                    .map(|e| format!("`{e}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => format!("namespace `{namespace}`, in no environment"),
+        }
     }
 
     /// Every namespace of any environment, sorted.
@@ -151,12 +238,23 @@ impl EnvironmentMap {
 pub fn environments_of(environments: &[Environment], snapshot: &Snapshot) -> EnvironmentMap {
     static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
     let mut namespaces = BTreeMap::new();
+    let mut unassigned = BTreeSet::new();
+    let mut sandboxes = BTreeSet::new();
+    let mut out_of_scope: BTreeSet<String> = snapshot
+        .excluded
+        .names()
+        .into_iter()
+        .collect();
     for ns in &snapshot.namespaces {
         let Some(name) = ns.metadata.name.as_deref() else {
             continue;
         };
-        if is_restore_test_sandbox(&ns.metadata, snapshot) || snapshot.out_of_scope(name).is_some()
-        {
+        if snapshot.out_of_scope(name).is_some() {
+            out_of_scope.insert(name.to_string());
+            continue;
+        }
+        if is_restore_test_sandbox(&ns.metadata, snapshot) {
+            sandboxes.insert(name.to_string());
             continue;
         }
         let labels = ns.metadata.labels.as_ref().unwrap_or(&NO_LABELS);
@@ -165,7 +263,9 @@ pub fn environments_of(environments: &[Environment], snapshot: &Snapshot) -> Env
             .filter(|env| env.selector.matches(labels))
             .map(|env| env.name.clone())
             .collect();
-        if !envs.is_empty() {
+        if envs.is_empty() {
+            unassigned.insert(name.to_string());
+        } else {
             namespaces.insert(name.to_string(), envs);
         }
     }
@@ -176,5 +276,8 @@ pub fn environments_of(environments: &[Environment], snapshot: &Snapshot) -> Env
     EnvironmentMap {
         namespaces,
         production,
+        unassigned,
+        sandboxes,
+        out_of_scope,
     }
 }

@@ -845,6 +845,10 @@ async fn every_rendered_kind_reads_back_as_its_canonical_form_and_resyncs_write_
         })
     })
     .await;
+    // Created before the writes settle: a namespace in no environment is judged by the
+    // EnvironmentIsolation (non-production for production data), so its arrival may change
+    // the evidence; relabelling it with a key no selector reads must not.
+    let bystander = namespace(&client, "e2e-canon-bystander", &[]).await;
     settle_writes().await;
 
     // Read back from the server, each object's owned view hashes to the stamp the operator
@@ -875,7 +879,6 @@ async fn every_rendered_kind_reads_back_as_its_canonical_form_and_resyncs_write_
     // Converged: resyncs of all three resources write nothing.
     let settled = operator.metrics.total_writes();
     let writes_before = operator.metrics.encode();
-    let bystander = namespace(&client, "e2e-canon-bystander", &[]).await;
     for round in 0..3 {
         let reconciles = operator.metrics.total_reconciles();
         let touch = json!({"metadata": {"labels": {"e2e-touch": round.to_string()}}});

@@ -740,6 +740,14 @@ async fn production_data_is_reported_rejected_exempted_and_expires_in_both_modes
     )
     .await;
     delete_isolation(&api, name).await;
+    // Classified objects left behind would be findings of every later EnvironmentIsolation:
+    // to it these namespaces are in no environment, so non-production.
+    for yaml in [
+        cm("pdr-prod", "at-home", true, ""),
+        cm("pdr-dev", "waived", true, "pdr-exempt: live"),
+    ] {
+        cluster().kubectl_stdin(&["delete", "-f", "-"], &yaml);
+    }
 }
 
 /// cross-environment-access in both modes, exemptions included.
@@ -859,10 +867,13 @@ async fn converged_isolation_makes_no_writes() {
             == 4
     })
     .await;
+    // Created before the writes settle: a namespace in no environment is judged (it is
+    // non-production for production data), so its arrival may change the evidence; relabelling
+    // it with a key no selector reads must not.
+    let bystander = namespace(&client, "steady-bystander", &[]).await;
     settle_writes().await;
     let settled = operator.metrics.total_writes();
     let writes_before = operator.metrics.encode();
-    let bystander = namespace(&client, "steady-bystander", &[]).await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     for round in 0..3 {
         let reconciles = operator.metrics.total_reconciles();

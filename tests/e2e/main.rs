@@ -1,5 +1,6 @@
 //! Integration tests against the project's real Kubernetes control plane.
 
+mod access_pairs;
 mod admission;
 mod backup_policy;
 mod bundle_figures;

@@ -382,6 +382,7 @@ async fn pvc_clones_and_restores_out_of_production_are_reported_in_both_modes() 
     let key = "e2e-clone-env";
     namespace(&client, "clone-prod", &[(key, "prod")]).await;
     namespace(&client, "clone-dev", &[(key, "dev")]).await;
+    namespace(&client, "clone-prod-copy", &[(key, "prod")]).await;
     let claim = |name: &str, source_ns: &str, labels: &str| {
         format!(
             "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: {name}, namespace: clone-dev, labels: {labels}}}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Gi}}}}\n  dataSourceRef: {{apiGroup: snapshot.storage.k8s.io, kind: VolumeSnapshot, name: nightly, namespace: {source_ns}}}\n"
@@ -399,6 +400,8 @@ async fn pvc_clones_and_restores_out_of_production_are_reported_in_both_modes() 
         claim("lapsed", "clone-prod", "{clone-exempt: lapsed}"),
         restore("clone-prod-into-dev", "clone-dev", "{}"),
         restore("clone-prod-into-prod-copy", "clone-prod-copy", "{}"),
+        // A namespace in no environment, not even created yet, is non-production.
+        restore("clone-prod-into-nowhere", "clone-nowhere", "{}"),
         restore("clone-waived", "clone-dev", "{clone-exempt: live}"),
     ];
     for yaml in &objects {
@@ -434,13 +437,14 @@ async fn pvc_clones_and_restores_out_of_production_are_reported_in_both_modes() 
     let api: Api<EnvironmentIsolation> = apply_cr(&client, name, spec("Audit")).await;
     for mode in ["Audit", "Enforce"] {
         apply_cr::<EnvironmentIsolation>(&client, name, spec(mode)).await;
-        let result = wait_result(&api, name, id, mode, |r| r.failed == 3 && r.exempted == 2).await;
+        let result = wait_result(&api, name, id, mode, |r| r.failed == 4 && r.exempted == 2).await;
         assert_eq!(result.state, ControlState::Fail, "{mode}");
         let text = findings(&result);
         for expected in [
             "PersistentVolumeClaim from-prod: PersistentVolumeClaim clone-dev/from-prod is populated from VolumeSnapshot clone-prod/nightly in production namespace `clone-prod`",
             "PersistentVolumeClaim lapsed:",
             "Restore clone-prod-into-dev: Restore velero/clone-prod-into-dev maps production namespace `clone-prod` into non-production namespace `clone-dev` (environment `dev`)",
+            "Restore clone-prod-into-nowhere: Restore velero/clone-prod-into-nowhere maps production namespace `clone-prod` into non-production namespace `clone-nowhere` (environment `(none)`)",
         ] {
             assert!(text.contains(expected), "{mode}: {expected}\n{text}");
         }

@@ -470,11 +470,13 @@ async fn converged_resync_makes_no_writes_and_audit_mode_removes_enforcement() {
     })
     .await;
     // Let in-flight reconciles settle, then force full resyncs: a namespace change concerns
-    // every resource, so touching an unrelated namespace reconciles all of them.
+    // every resource, so touching an unrelated namespace reconciles all of them. The namespace
+    // is created before the writes settle: an EnvironmentIsolation judges a namespace in no
+    // environment, so its arrival may change evidence; relabelling it must not.
+    let bystander = namespace(&client, "e2e-sb-bystander", &[]).await;
     settle_writes().await;
     let settled = operator.metrics.total_writes();
     let writes_before = operator.metrics.encode();
-    let bystander = namespace(&client, "e2e-sb-bystander", &[]).await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     for round in 0..3 {
         let reconciles = operator.metrics.total_reconciles();

@@ -1,4 +1,5 @@
-//! `cross-environment-access`: no identity of one environment granted access in another.
+//! `cross-environment-access`: no identity of one environment granted access in another,
+//! between every pair of environments, unless the spec allows that direction.
 
 use super::*;
 
@@ -16,7 +17,7 @@ pub(super) fn cross_environment_access(
         let Some(namespace) = binding.metadata.namespace.as_deref() else {
             continue;
         };
-        if !scope.envs.is_production(namespace)
+        if scope.envs.access_environments(namespace).is_empty()
             || grants_nothing(&binding.role_ref, Some(namespace), snapshot)
         {
             continue;
@@ -24,11 +25,13 @@ pub(super) fn cross_environment_access(
         checked += 1;
         let object = ObjectRef::of("RoleBinding", &binding.metadata);
         let name = binding.metadata.name.as_deref().unwrap_or_default();
-        for identity in non_production_identities(&binding.subjects, Some(namespace), spec, scope) {
+        let target = Target::Namespace(namespace);
+        for identity in crossing_identities(&binding.subjects, target, spec, scope) {
             violations.push(Violation::new(
                 object.clone(),
                 format!(
-                    "RoleBinding {namespace}/{name} lets {identity} act in production namespace `{namespace}`"
+                    "RoleBinding {namespace}/{name} lets {identity} act in namespace `{namespace}` of {}",
+                    scope.envs.describe(namespace)
                 ),
             ));
         }
@@ -40,17 +43,24 @@ pub(super) fn cross_environment_access(
         checked += 1;
         let object = ObjectRef::of("ClusterRoleBinding", &binding.metadata);
         let name = binding.metadata.name.as_deref().unwrap_or_default();
-        for identity in non_production_identities(&binding.subjects, None, spec, scope) {
+        for identity in crossing_identities(&binding.subjects, Target::Cluster, spec, scope) {
             violations.push(Violation::new(
                 object.clone(),
                 format!(
-                    "ClusterRoleBinding {name} lets {identity} act cluster-wide, production namespaces {} included",
+                    "ClusterRoleBinding {name} lets {identity} act cluster-wide, in every other environment (production namespaces {} included)",
                     names(&scope.envs.production_namespaces())
                 ),
             ));
         }
     }
     ControlOutcome::checked(ControlId::CrossEnvironmentAccess, checked, violations)
+}
+
+/// Where a binding grants: one namespace (a RoleBinding's), or every namespace.
+#[derive(Clone, Copy)]
+pub(super) enum Target<'a> {
+    Namespace(&'a str),
+    Cluster,
 }
 
 /// Whether the bound role is known and grants nothing in namespaces; an unknown role is
@@ -75,68 +85,125 @@ pub(super) fn grants_nothing(role: &RoleRef, namespace: Option<&str>, snapshot: 
     rules.is_some_and(grants_nothing_in_namespaces)
 }
 
-/// Describes each subject that is, or includes, a non-production identity, in every form RBAC
-/// knows it by:
+/// Which namespaces' identities a subject is, or includes, in every form RBAC knows them by
+/// (names compared [`normalized`], so case and whitespace variants count too):
 /// - a ServiceAccount subject (without a namespace it is the RoleBinding's own,
 ///   `binding_namespace`);
 /// - the user `system:serviceaccount:<namespace>:<name>`;
 /// - the group `system:serviceaccounts:<namespace>`;
-/// - the groups `system:serviceaccounts` and `system:authenticated`, which include every
-///   ServiceAccount of every non-production namespace (and, for `system:authenticated`, every
-///   member of a declared non-production group);
-/// - a declared non-production group.
-pub(super) fn non_production_identities(
+/// - the groups `system:serviceaccounts` and `system:authenticated`: every namespace's.
+pub(super) enum Identities {
+    Of(String),
+    Every,
+    Nobody,
+}
+
+pub(super) fn identities_of(subject: &Subject, binding_namespace: Option<&str>) -> Identities {
+    let name = normalized(&subject.name);
+    let found = match subject.kind.as_str() {
+        "ServiceAccount" => subject
+            .namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty())
+            .map(normalized)
+            .or(binding_namespace.map(str::to_string)),
+        "User" => name
+            .strip_prefix(SERVICE_ACCOUNT_USER_PREFIX)
+            .and_then(|rest| rest.split_once(':'))
+            .map(|(ns, _)| ns.to_string()),
+        "Group" if name == ALL_SERVICE_ACCOUNTS_GROUP || name == AUTHENTICATED_GROUP => {
+            return Identities::Every;
+        }
+        "Group" => name
+            .strip_prefix(SERVICE_ACCOUNTS_GROUP_PREFIX)
+            .map(str::to_string),
+        _ => None,
+    };
+    found.map_or(Identities::Nobody, Identities::Of)
+}
+
+/// Describes each subject that lets an identity of one environment act in another
+/// (`target`), unless an allowance names that direction; and each declared non-production
+/// group bound in a production namespace or cluster-wide (with `system:authenticated`, which
+/// includes its members). A ClusterRoleBinding grants in every namespace, so any identity of
+/// a judged namespace crosses.
+pub(super) fn crossing_identities(
     subjects: &Option<Vec<Subject>>,
-    binding_namespace: Option<&str>,
+    target: Target,
     spec: &IsolationAccessSpec,
     scope: &Scope,
 ) -> Vec<String> {
-    let non_production = |ns: &str| {
-        scope.envs.is_non_production(ns).then(|| {
-            format!(
-                "non-production namespace `{ns}` (environment `{}`)",
-                scope.environment(ns)
-            )
-        })
-    };
-    let any_non_production = !scope.envs.non_production_namespaces().is_empty();
-    subjects
+    let allowed: BTreeSet<String> = spec
+        .allowed_bindings
         .iter()
-        .flatten()
-        .filter_map(|subject| {
-            let name = subject.name.as_str();
-            match subject.kind.as_str() {
-                "ServiceAccount" => {
-                    let ns = subject.namespace.as_deref().or(binding_namespace)?;
-                    non_production(ns).map(|of| format!("ServiceAccount {ns}/{name} of {of}"))
-                }
-                "User" => {
-                    let (ns, _) = name.strip_prefix(SERVICE_ACCOUNT_USER_PREFIX)?.split_once(':')?;
-                    non_production(ns)
-                        .map(|of| format!("user `{name}`, a ServiceAccount of {of}"))
-                }
-                "Group" if spec.non_production_groups.iter().any(|g| g == name) => {
-                    Some(format!("non-production group `{name}`"))
-                }
-                "Group" if name == ALL_SERVICE_ACCOUNTS_GROUP && any_non_production => Some(format!(
-                    "group `{name}`, which includes every ServiceAccount of the non-production namespaces"
-                )),
-                "Group"
-                    if name == AUTHENTICATED_GROUP
-                        && (any_non_production || !spec.non_production_groups.is_empty()) =>
-                {
-                    Some(format!(
-                        "group `{name}`, which includes every non-production identity"
-                    ))
-                }
-                "Group" => {
-                    let ns = name.strip_prefix(SERVICE_ACCOUNTS_GROUP_PREFIX)?;
-                    non_production(ns).map(|of| {
-                        format!("group `{name}`, every ServiceAccount of {of}")
-                    })
-                }
-                _ => None,
+        .map(|a| allowance_key(&a.from, &a.to))
+        .collect();
+    let (binding_namespace, reaches_production) = match target {
+        Target::Namespace(ns) => (Some(ns), scope.envs.is_production(ns)),
+        Target::Cluster => (None, true),
+    };
+    let crosses = |from: &str| match target {
+        Target::Namespace(to) => scope.envs.crosses(from, to, &allowed),
+        Target::Cluster => !scope.envs.access_environments(from).is_empty(),
+    };
+    let declared: Vec<String> = spec
+        .non_production_groups
+        .iter()
+        .map(|g| normalized(g))
+        .collect();
+    let mut out = Vec::new();
+    for subject in subjects.iter().flatten() {
+        let name = &subject.name;
+        let kind = subject.kind.as_str();
+        let normalized_name = normalized(name);
+        if kind == "Group" && reaches_production {
+            if declared.contains(&normalized_name) {
+                out.push(format!("non-production group `{name}`"));
+                continue;
             }
-        })
-        .collect()
+            if normalized_name == AUTHENTICATED_GROUP && !declared.is_empty() {
+                out.push(format!(
+                    "group `{name}`, which includes the non-production groups {}",
+                    names(&spec.non_production_groups)
+                ));
+                continue;
+            }
+        }
+        match identities_of(subject, binding_namespace) {
+            Identities::Of(ns) if crosses(&ns) => {
+                let of = scope.envs.describe(&ns);
+                out.push(match kind {
+                    "ServiceAccount" => format!("ServiceAccount {ns}/{name} of {of}"),
+                    "User" => format!("user `{name}`, a ServiceAccount of {of}"),
+                    _ => format!("group `{name}`, every ServiceAccount of {of}"),
+                });
+            }
+            Identities::Every => {
+                let others: Vec<String> = scope
+                    .envs
+                    .access_namespaces()
+                    .into_iter()
+                    .filter(|ns| crosses(ns))
+                    .collect();
+                if !others.is_empty() {
+                    out.push(format!(
+                        "group `{name}`, which includes the ServiceAccounts of other environments (namespaces {})",
+                        first_few(&others)
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Up to five names, then how many more: a message stays short in a cluster of thousands.
+fn first_few(items: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let shown = names(&items[..items.len().min(SHOWN)]);
+    match items.len().checked_sub(SHOWN) {
+        Some(more) if more > 0 => format!("{shown} and {more} more"),
+        _ => shown,
+    }
 }

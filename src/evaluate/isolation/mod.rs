@@ -13,8 +13,8 @@ use crate::validate::environment_isolation::ValidEnvironmentIsolation;
 use crate::velero::Restore;
 use crate::vocabulary::environments::{
     ALL_SERVICE_ACCOUNTS_GROUP, AUTHENTICATED_GROUP, EnvironmentMap, SERVICE_ACCOUNT_USER_PREFIX,
-    SERVICE_ACCOUNTS_GROUP_PREFIX, environments_of, grants_nothing_in_namespaces,
-    isolation_policy_name,
+    SERVICE_ACCOUNTS_GROUP_PREFIX, allowance_key, environments_of, grants_nothing_in_namespaces,
+    isolation_policy_name, normalized,
 };
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
@@ -78,9 +78,14 @@ impl<'a> Scope<'a> {
         ObjectRef::namespace(namespace, &labels.unwrap_or_default())
     }
 
-    /// The environments of a namespace, for messages.
+    /// The environments of a namespace, for messages; `(none)` for a namespace in no
+    /// environment (non-production for production data).
     fn environment(&self, namespace: &str) -> String {
-        self.envs.environments(namespace).join(", ")
+        let envs = self.envs.environments(namespace);
+        if envs.is_empty() {
+            return "(none)".into();
+        }
+        envs.join(", ")
     }
 }
 

@@ -1,7 +1,7 @@
 use super::*;
 use crate::api::ControlState;
 use crate::api::EnvironmentIsolationSpec;
-use crate::api::environment_isolation::Environment;
+use crate::api::environment_isolation::{BindingAllowance, Environment};
 use crate::api::{BackupPolicy, BackupPolicySpec, PortSpec};
 use crate::velero::RestoreSpec;
 use crate::vocabulary::environments::cluster_roles_granting_nothing_in_namespaces;
@@ -51,6 +51,7 @@ pub(crate) fn spec() -> EnvironmentIsolationSpec {
         access: Some(IsolationAccessSpec {
             deny_cross_environment_bindings: true,
             non_production_groups: vec!["contractors".into()],
+            allowed_bindings: vec![],
         }),
         protect_environment_labels: None,
         exemptions: vec![],
@@ -763,9 +764,8 @@ fn cross_environment_bindings_are_findings() {
     })];
     let failed = control(&snapshot, &spec(), ControlId::CrossEnvironmentAccess);
     assert_eq!(failed.len(), 3, "{failed:?}");
-    assert!(failed.iter().any(|m| m.starts_with(
-        "RoleBinding prod/ci lets ServiceAccount dev/deployer of non-production namespace `dev`"
-    ) && m.ends_with("act in production namespace `prod`")));
+    assert!(failed.iter().any(|m| m
+        == "RoleBinding prod/ci lets ServiceAccount dev/deployer of environment `dev` act in namespace `prod` of environment `production`"));
     assert!(failed.iter().any(|m| m.contains("group `contractors`")));
     assert!(failed.iter().any(|m| {
         m.starts_with("ClusterRoleBinding dev-admin lets ServiceAccount dev/admin")
@@ -773,23 +773,30 @@ fn cross_environment_bindings_are_findings() {
     }));
 }
 
-/// Every way RBAC names a non-production identity, in RoleBindings and
-/// ClusterRoleBindings; production identities in the same forms pass.
+/// Every way RBAC names an identity of another environment, in RoleBindings and
+/// ClusterRoleBindings, case and whitespace variants included. A ClusterRoleBinding grants in
+/// every environment, so any environment's identity crosses there.
 #[test]
-fn non_production_identities_are_found_in_every_form() {
-    let cases: &[(&str, &str, bool)] = &[
-        ("User", "system:serviceaccount:dev:ci", true),
-        ("User", "system:serviceaccount:prod:ci", false),
-        ("User", "system:serviceaccount:devx", false),
-        ("User", "alice", false),
-        ("Group", "system:serviceaccounts:dev", true),
-        ("Group", "system:serviceaccounts:prod", false),
-        ("Group", "system:serviceaccounts", true),
-        ("Group", "system:authenticated", true),
-        ("Group", "contractors", true),
-        ("Group", "platform-admins", false),
+fn identities_of_other_environments_are_found_in_every_form() {
+    // (kind, name, crosses in a production RoleBinding, crosses in a ClusterRoleBinding)
+    let cases: &[(&str, &str, bool, bool)] = &[
+        ("User", "system:serviceaccount:dev:ci", true, true),
+        ("User", " System:ServiceAccount:DEV:ci\t", true, true),
+        ("User", "system:serviceaccount:prod:ci", false, true),
+        ("User", "system:serviceaccount:devx", false, false),
+        ("User", "system:serviceaccount:kube-system:ci", false, false),
+        ("User", "alice", false, false),
+        ("Group", "system:serviceaccounts:dev", true, true),
+        ("Group", "SYSTEM:SERVICEACCOUNTS:DEV ", true, true),
+        ("Group", "system:serviceaccounts:prod", false, true),
+        ("Group", "system:serviceaccounts:kube-system", false, false),
+        ("Group", "system:serviceaccounts", true, true),
+        ("Group", " system:authenticated", true, true),
+        ("Group", "contractors", true, true),
+        ("Group", "Contractors", true, true),
+        ("Group", "platform-admins", false, false),
     ];
-    for (kind, name, cross) in cases {
+    for (kind, name, in_production, cluster_wide) in cases {
         let subjects = vec![Subject {
             kind: kind.to_string(),
             name: name.to_string(),
@@ -808,12 +815,77 @@ fn non_production_identities_are_found_in_every_form() {
             subjects: Some(subjects),
         })];
         let failed = control(&snapshot, &spec(), ControlId::CrossEnvironmentAccess);
+        let rb = failed
+            .iter()
+            .filter(|m| m.starts_with("RoleBinding"))
+            .count();
+        let crb = failed
+            .iter()
+            .filter(|m| m.starts_with("ClusterRoleBinding"))
+            .count();
         assert_eq!(
-            failed.len(),
-            if *cross { 2 } else { 0 },
-            "{kind} {name}: {failed:?}"
+            (rb, crb),
+            (usize::from(*in_production), usize::from(*cluster_wide)),
+            "{kind} {name:?}: {failed:?}"
         );
     }
+}
+
+/// Not only into production: identities of any environment bound in another are findings,
+/// unless `allowedBindings` names that direction (and only that one). A namespace in no
+/// environment is an environment of its own; system namespaces are no environment at all.
+#[test]
+fn bindings_between_every_pair_of_environments_are_findings_unless_allowed() {
+    let mut snapshot = snapshot();
+    snapshot.namespaces.extend([
+        namespace("staging", &[("env", "staging")]),
+        namespace("loose", &[]),
+        namespace("kube-system", &[("env", "dev")]),
+    ]);
+    let mut spec = spec();
+    spec.environments.push(environment("staging", false));
+    let rb = |ns: &str, subject_ns: &str| {
+        Arc::new(RoleBinding {
+            metadata: meta(Some(ns), &format!("from-{subject_ns}")),
+            role_ref: role_ref(),
+            subjects: Some(vec![subject("ServiceAccount", Some(subject_ns), "ci")]),
+        })
+    };
+    snapshot.role_bindings = vec![
+        rb("staging", "dev"),
+        rb("dev", "staging"),
+        rb("staging", "loose"),
+        rb("loose", "dev"),
+        rb("loose", "loose"),
+        rb("staging", "kube-system"),
+        rb("kube-system", "dev"),
+    ];
+    let failed = control(&snapshot, &spec, ControlId::CrossEnvironmentAccess);
+    assert_eq!(
+        failed,
+        [
+            "RoleBinding dev/from-staging lets ServiceAccount staging/ci of environment `staging` act in namespace `dev` of environment `dev`",
+            "RoleBinding loose/from-dev lets ServiceAccount dev/ci of environment `dev` act in namespace `loose` of namespace `loose`, in no environment",
+            "RoleBinding staging/from-dev lets ServiceAccount dev/ci of environment `dev` act in namespace `staging` of environment `staging`",
+            "RoleBinding staging/from-loose lets ServiceAccount loose/ci of namespace `loose`, in no environment act in namespace `staging` of environment `staging`",
+        ]
+    );
+    spec.access.as_mut().unwrap().allowed_bindings = vec![BindingAllowance {
+        from: "dev".into(),
+        to: "staging".into(),
+    }];
+    let failed = control(&snapshot, &spec, ControlId::CrossEnvironmentAccess);
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert!(
+        !failed
+            .iter()
+            .any(|m| m.starts_with("RoleBinding staging/from-dev "))
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|m| m.starts_with("RoleBinding dev/from-staging "))
+    );
 }
 
 /// Kubernetes binds `system:authenticated` to discovery and self-review roles in every
@@ -913,14 +985,13 @@ fn bindings_of_roles_granting_nothing_in_namespaces_are_left_out() {
     );
 }
 
-/// `system:serviceaccounts` and `system:authenticated` include non-production identities
-/// only when there are some.
+/// `system:serviceaccounts` and `system:authenticated` include identities of other
+/// environments only when there are some judged namespaces; `system:authenticated` includes
+/// the declared non-production groups.
 #[test]
-fn broad_groups_are_findings_only_when_non_production_identities_exist() {
+fn broad_groups_are_findings_only_when_other_identities_exist() {
     let mut snapshot = snapshot();
-    snapshot
-        .namespaces
-        .retain(|ns| ns.metadata.name.as_deref() != Some("dev"));
+    snapshot.namespaces = vec![namespace("kube-system", &[])];
     let mut spec = spec();
     spec.access.as_mut().unwrap().non_production_groups.clear();
     snapshot.cluster_role_bindings = vec![Arc::new(ClusterRoleBinding {
@@ -936,6 +1007,43 @@ fn broad_groups_are_findings_only_when_non_production_identities_exist() {
     let failed = control(&snapshot, &spec, ControlId::CrossEnvironmentAccess);
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(failed[0].contains("`system:authenticated`"));
+    snapshot.namespaces.push(namespace("anything", &[]));
+    let failed = control(&snapshot, &spec, ControlId::CrossEnvironmentAccess);
+    assert_eq!(failed.len(), 2, "{failed:?}");
+}
+
+/// A namespace in no environment is non-production for production data: classified objects,
+/// and restores into it (even before it exists); system namespaces and sandboxes are not.
+#[test]
+fn a_namespace_in_no_environment_is_non_production_for_data() {
+    let mut snapshot = snapshot();
+    snapshot.namespaces.extend([
+        namespace("loose", &[]),
+        namespace("kube-system", &[("env", "dev")]),
+    ]);
+    snapshot.config_maps = ["loose", "kube-system", "prod"]
+        .into_iter()
+        .map(|ns| {
+            Arc::new(ObjectMetaOnly {
+                kind: "ConfigMap",
+                namespace: ns.into(),
+                name: "customers".into(),
+                labels: BTreeMap::from([(
+                    "data.baseline.dev/classification".to_string(),
+                    "production".to_string(),
+                )]),
+            })
+        })
+        .collect();
+    snapshot.velero.restores = vec![restore("into-new", "prod", "not-yet-created")];
+    let failed = control(&snapshot, &spec(), ControlId::ProductionDataRestricted);
+    assert_eq!(
+        failed,
+        [
+            "ConfigMap loose/customers is classified `production` in non-production environment `(none)`",
+            "Restore velero/into-new maps production namespace `prod` into non-production namespace `not-yet-created` (environment `(none)`)",
+        ]
+    );
 }
 
 #[test]

@@ -419,8 +419,16 @@ fn least_privilege_rule(forbidden_by_name: &[String], roles: Option<&rbac::Roles
             "(s.kind == 'ServiceAccount' && has(s.namespace) && s.namespace != '' && s.namespace.lowerAscii().trim() != request.namespace) || (s.kind == 'User' && {name}.startsWith('system:serviceaccount:') && !{name}.startsWith('system:serviceaccount:' + request.namespace + ':')) || (s.kind == 'Group' && ({name} in ['system:serviceaccounts', 'system:authenticated', 'system:unauthenticated'] || ({name}.startsWith('system:serviceaccounts:') && {name} != 'system:serviceaccounts:' + request.namespace)))"
         );
         let mut verbs = vec!["*".to_string()];
-        verbs.extend(rbac::ESCALATING_VERBS.iter().map(|v| v.to_string()));
+        verbs.extend(
+            rbac::ESCALATING_VERBS
+                .iter()
+                .filter(|v| **v != "impersonate")
+                .map(|v| v.to_string()),
+        );
         let escalating = cel_list(&verbs);
+        // `impersonate` of ServiceAccounts alone is bounded to the Role's namespace (see
+        // `rbac::forbidden_grant`); any other impersonation is forbidden.
+        let impersonation = "(v == 'impersonate' && !(has(r.apiGroups) && size(r.apiGroups) > 0 && r.apiGroups.all(g, g == '') && has(r.resources) && size(r.resources) > 0 && r.resources.all(x, x == 'serviceaccounts')))";
         validations.extend([
             (
                 when_judged(&format!(
@@ -439,7 +447,7 @@ fn least_privilege_rule(forbidden_by_name: &[String], roles: Option<&rbac::Roles
             ),
             (
                 when_judged(&format!(
-                    "!({role} && {}.exists(r, r.verbs.exists(v, v in {escalating}) || (has(r.resources) && r.resources.exists(x, x == '*')) || (has(r.apiGroups) && r.apiGroups.exists(g, g == '*')) || (has(r.nonResourceURLs) && r.nonResourceURLs.exists(u, u in ['*', '/*']))))",
+                    "!({role} && {}.exists(r, r.verbs.exists(v, v in {escalating} || {impersonation}) || (has(r.resources) && r.resources.exists(x, x == '*')) || (has(r.apiGroups) && r.apiGroups.exists(g, g == '*')) || (has(r.nonResourceURLs) && r.nonResourceURLs.exists(u, u in ['*', '/*']))))",
                     rules_of("object")
                 )),
                 "Roles may not grant what a forbidden role grants (`*` verbs, resources or API groups, escalate, bind, impersonate)".into(),

@@ -262,5 +262,10 @@ fn least_privilege_judges_roles_on_their_rules() {
         "{text}"
     );
     assert!(text.contains("in ['shop/reader']"), "{text}");
-    assert!(text.contains("'escalate', 'bind', 'impersonate'"), "{text}");
+    assert!(text.contains("['*', 'escalate', 'bind']"), "{text}");
+    // Impersonation is refused unless it is of ServiceAccounts only (bounded to the namespace).
+    assert!(
+        text.contains("v == 'impersonate' && !(has(r.apiGroups)"),
+        "{text}"
+    );
 }

@@ -253,7 +253,9 @@ fn excluded_namespaces_are_in_no_environment_in_admission() {
     }
     let data = variables("ei-iso-production-data-restricted");
     assert!(
-        data["nonProduction"].contains(&format!("!(namespaceObject.metadata.name in {excluded} || ")),
+        data["nonProduction"].contains(&format!(
+            "!(namespaceObject.metadata.name in {excluded} || "
+        )),
         "{}",
         data["nonProduction"]
     );

@@ -8,8 +8,8 @@ use crate::api::security_baseline::AccessSpec;
 use crate::catalog::ControlId;
 use crate::snapshot::Snapshot;
 use crate::vocabulary::rbac::{
-    forbidden_grant_of, is_broad_group, is_foreign_identity, judged_on_rules, reads_secrets,
-    role_rules, service_account_namespace,
+    GrantScope, forbidden_grant_of, is_broad_group, is_foreign_identity, judged_on_rules,
+    reads_secrets, role_rules, service_account_namespace,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
 
@@ -43,7 +43,10 @@ pub fn least_privilege(
             .filter(|r| in_scope(r.metadata.namespace.as_deref(), namespaces))
         {
             checked += 1;
-            if let Some(grant) = forbidden_grant_of(role.rules.as_deref().unwrap_or_default()) {
+            if let Some(grant) = forbidden_grant_of(
+                role.rules.as_deref().unwrap_or_default(),
+                GrantScope::Namespace,
+            ) {
                 violations.push(Violation::new(
                     ObjectRef::of("Role", &role.metadata),
                     format!("Role grants {grant}, as a forbidden role does"),
@@ -119,7 +122,7 @@ pub fn binding_problem(
     }
     let namespace = binding.metadata.namespace.as_deref().unwrap_or_default();
     let rules = role_rules(&role.kind, &role.name, Some(namespace), snapshot)?;
-    if let Some(grant) = forbidden_grant_of(&rules) {
+    if let Some(grant) = forbidden_grant_of(&rules, GrantScope::Namespace) {
         return Some(format!(
             "RoleBinding grants {} `{}` whose rules grant {grant}, as a forbidden role does",
             role.kind, role.name
@@ -157,7 +160,7 @@ fn cluster_binding_problem(
 ) -> Option<String> {
     let role: &RoleRef = &binding.role_ref;
     let rules = role_rules(&role.kind, &role.name, None, snapshot)?;
-    let grant = match forbidden_grant_of(&rules) {
+    let grant = match forbidden_grant_of(&rules, GrantScope::Cluster) {
         Some(grant) => grant,
         None if reads_secrets(&rules) => "Secret read in every namespace".into(),
         None => return None,
@@ -186,7 +189,7 @@ fn subjects_where(subjects: &Option<Vec<Subject>>, keep: impl Fn(&Subject) -> bo
 mod tests {
     use super::*;
     use crate::vocabulary::rbac::roles_by_rules;
-    use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
+    use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role};
     use serde_json::json;
     use std::sync::Arc;
 
@@ -278,6 +281,20 @@ mod tests {
         }
     }
 
+    /// Impersonating ServiceAccounts only is bounded to a namespace when a RoleBinding grants
+    /// it (as `edit` does), and forbidden cluster-wide, where it reaches `kube-system`'s.
+    #[test]
+    fn service_account_impersonation_is_forbidden_only_cluster_wide() {
+        use crate::vocabulary::rbac::forbidden_grant;
+        let sa: PolicyRule =
+            serde_json::from_value(rule(&[""], &["serviceaccounts"], &["impersonate"])).unwrap();
+        assert_eq!(forbidden_grant(&sa, GrantScope::Namespace), None);
+        assert!(forbidden_grant(&sa, GrantScope::Cluster).is_some());
+        let users: PolicyRule =
+            serde_json::from_value(rule(&[""], &["users"], &["impersonate"])).unwrap();
+        assert!(forbidden_grant(&users, GrantScope::Namespace).is_some());
+    }
+
     /// What a forbidden role grants is forbidden under any name: wildcards in verbs,
     /// resources or API groups, the escalating verbs, every non-resource URL.
     #[test]
@@ -288,7 +305,8 @@ mod tests {
             rule(&["*"], &["pods"], &["get"]),
             rule(&["rbac.authorization.k8s.io"], &["roles"], &["escalate"]),
             rule(&["rbac.authorization.k8s.io"], &["rolebindings"], &["bind"]),
-            rule(&[""], &["serviceaccounts"], &["impersonate"]),
+            rule(&[""], &["users"], &["impersonate"]),
+            rule(&[""], &["serviceaccounts", "groups"], &["impersonate"]),
             json!({"nonResourceURLs": ["*"], "verbs": ["get"]}),
         ];
         for r in forbidden {
@@ -299,6 +317,8 @@ mod tests {
         }
         let fine = [
             rule(&[""], &["pods"], &["get", "list"]),
+            // Bound in one namespace, as `edit` grants it: nothing its holder cannot do already.
+            rule(&[""], &["serviceaccounts"], &["impersonate"]),
             json!({"nonResourceURLs": ["/healthz"], "verbs": ["get"]}),
         ];
         for r in fine {

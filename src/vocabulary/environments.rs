@@ -240,11 +240,7 @@ pub fn environments_of(environments: &[Environment], snapshot: &Snapshot) -> Env
     let mut namespaces = BTreeMap::new();
     let mut unassigned = BTreeSet::new();
     let mut sandboxes = BTreeSet::new();
-    let mut out_of_scope: BTreeSet<String> = snapshot
-        .excluded
-        .names()
-        .into_iter()
-        .collect();
+    let mut out_of_scope: BTreeSet<String> = snapshot.excluded.names().into_iter().collect();
     for ns in &snapshot.namespaces {
         let Some(name) = ns.metadata.name.as_deref() else {
             continue;

@@ -25,9 +25,35 @@ pub fn judged_on_rules(spec: &AccessSpec) -> bool {
 /// The group of every unauthenticated request.
 pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
 
+/// Where a role's rules take effect: in one namespace (a Role, or a ClusterRole bound by a
+/// RoleBinding) or in every namespace (a ClusterRole bound by a ClusterRoleBinding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantScope {
+    Namespace,
+    Cluster,
+}
+
+/// Whether `rule` impersonates ServiceAccounts and nothing else (core group, resource
+/// `serviceaccounts` only).
+fn impersonates_only_service_accounts(rule: &PolicyRule) -> bool {
+    let only = |items: &Option<Vec<String>>, wanted: &str| {
+        items
+            .as_deref()
+            .is_some_and(|i| !i.is_empty() && i.iter().all(|x| x == wanted))
+    };
+    only(&rule.api_groups, "") && only(&rule.resources, "serviceaccounts")
+}
+
 /// What one rule grants that only a forbidden role should: every verb, resource or API group
 /// (`*`), an escalating verb ([`ESCALATING_VERBS`]), or every non-resource URL (`*`, `/*`).
-pub fn forbidden_grant(rule: &PolicyRule) -> Option<String> {
+///
+/// One exception, in a namespace only: `impersonate` on ServiceAccounts and nothing else (as
+/// the built-in `edit` and `admin` grant it). Bound in one namespace it lets its holder act as
+/// that namespace's ServiceAccounts, which whoever may create a pod there (or a token,
+/// `serviceaccounts/token`) already can; flagging it would flag every namespace editor and
+/// hide the findings that matter. Cluster-wide it reaches `kube-system`'s ServiceAccounts,
+/// and is forbidden.
+pub fn forbidden_grant(rule: &PolicyRule, scope: GrantScope) -> Option<String> {
     let has = |items: &Option<Vec<String>>, wanted: &[&str]| {
         items
             .iter()
@@ -38,11 +64,11 @@ pub fn forbidden_grant(rule: &PolicyRule) -> Option<String> {
     if rule.verbs.iter().any(|v| v == "*") {
         return Some("every verb (`*`)".into());
     }
-    if let Some(verb) = rule
-        .verbs
-        .iter()
-        .find(|v| ESCALATING_VERBS.contains(&v.as_str()))
-    {
+    let bounded_impersonation =
+        scope == GrantScope::Namespace && impersonates_only_service_accounts(rule);
+    if let Some(verb) = rule.verbs.iter().find(|v| {
+        ESCALATING_VERBS.contains(&v.as_str()) && !(bounded_impersonation && *v == "impersonate")
+    }) {
         return Some(format!("the `{verb}` verb"));
     }
     if has(&rule.resources, &["*"]).is_some() {
@@ -55,9 +81,9 @@ pub fn forbidden_grant(rule: &PolicyRule) -> Option<String> {
         .map(|url| format!("every non-resource URL (`{url}`)"))
 }
 
-/// The first forbidden grant among `rules`, if any.
-pub fn forbidden_grant_of(rules: &[PolicyRule]) -> Option<String> {
-    rules.iter().find_map(forbidden_grant)
+/// The first forbidden grant among `rules` in `scope`, if any.
+pub fn forbidden_grant_of(rules: &[PolicyRule], scope: GrantScope) -> Option<String> {
+    rules.iter().find_map(|rule| forbidden_grant(rule, scope))
 }
 
 /// Whether `rules` let their holder read Secrets (`get`, `list` or `watch` on `secrets` in
@@ -187,7 +213,8 @@ pub fn is_foreign_identity(subject: &Subject, namespace: &str) -> bool {
 }
 
 /// Roles judged on their rules, for admission: the ClusterRoles and `namespace/Role`s that
-/// grant what a forbidden role grants ([`forbidden_grant`]), and those that read Secrets.
+/// grant what a forbidden role grants ([`forbidden_grant`]) when a RoleBinding grants them in
+/// a namespace, and those that read Secrets.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RolesByRules {
     pub forbidden_cluster_roles: Vec<String>,
@@ -206,7 +233,7 @@ pub fn roles_by_rules(snapshot: &Snapshot) -> RolesByRules {
         if reads_secrets(&rules) {
             out.secret_reading_cluster_roles.push(name.clone());
         }
-        if forbidden_grant_of(&rules).is_some() {
+        if forbidden_grant_of(&rules, GrantScope::Namespace).is_some() {
             out.forbidden_cluster_roles.push(name);
         }
     }
@@ -218,7 +245,7 @@ pub fn roles_by_rules(snapshot: &Snapshot) -> RolesByRules {
         if reads_secrets(rules) {
             out.secret_reading_roles.push(format!("{ns}/{name}"));
         }
-        if forbidden_grant_of(rules).is_some() {
+        if forbidden_grant_of(rules, GrantScope::Namespace).is_some() {
             out.forbidden_roles.push(format!("{ns}/{name}"));
         }
     }

@@ -460,7 +460,7 @@ async fn least_privilege_is_judged_on_rules_not_names() {
         (
             "ap-lp-part",
             "ap-lp-aggregate: 'true'",
-            "[{apiGroups: [''], resources: [serviceaccounts], verbs: [impersonate]}]",
+            "[{apiGroups: [''], resources: [groups], verbs: [impersonate]}]",
         ),
         (
             "ap-lp-secrets",
@@ -554,6 +554,9 @@ async fn least_privilege_is_judged_on_rules_not_names() {
             "system:aggregate-to-view",
             &person,
         ),
+        // `edit` impersonates the namespace's ServiceAccounts only: bounded to the namespace,
+        // so a team's editors are not a finding.
+        bound(ns, "editors", "ClusterRole", "edit", &person),
     ];
     let cluster_wide = Case {
         yaml: "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: ap-lp-secrets-cluster}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ap-lp-secrets}\nsubjects: [{kind: ServiceAccount, name: ci, namespace: ap-lp}]\n".into(),
@@ -608,10 +611,18 @@ async fn least_privilege_is_judged_on_rules_not_names() {
         "[{apiGroups: ['*'], resources: [pods], verbs: [get]}]",
         "[{apiGroups: [rbac.authorization.k8s.io], resources: [roles], verbs: [escalate]}]",
         "[{apiGroups: [rbac.authorization.k8s.io], resources: [roles], verbs: [bind]}]",
-        "[{apiGroups: [''], resources: [serviceaccounts], verbs: [impersonate]}]",
+        "[{apiGroups: [''], resources: [serviceaccounts, users], verbs: [impersonate]}]",
     ] {
         wait_rejected(&role(ns, "ap-new", rules), "least-privilege").await;
     }
+    // Impersonating the namespace's own ServiceAccounts, as `edit` grants, is admitted: its
+    // holder could already run a pod as any of them.
+    let sa_impersonation = role(
+        ns,
+        "ap-sa-impersonation",
+        "[{apiGroups: [''], resources: [serviceaccounts], verbs: [impersonate]}]",
+    );
+    assert!(admitted(&sa_impersonation), "refused: {sa_impersonation}");
     // Changing a harmless Role into such a Role is refused too; a harmless Role is admitted.
     let harmless = role(
         ns,

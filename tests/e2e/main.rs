@@ -13,8 +13,8 @@ mod hostile_input;
 mod isolation_bypass;
 mod leader;
 mod network_and_psa;
-mod never_weaken;
 mod network_union;
+mod never_weaken;
 mod overlap;
 mod partial_failure;
 mod report_only_controls;
@@ -26,5 +26,5 @@ mod support {
     pub use baseline_test_support::*;
 }
 mod system_namespaces;
-mod tenant_scope;
 mod template_vouching;
+mod tenant_scope;

@@ -13,6 +13,7 @@ use crate::evaluate::exemptions::Live;
 use crate::validate::InvalidSpec;
 use crate::validate::security_baseline::ValidSecurityBaseline;
 use jiff::Timestamp;
+use kube::ResourceExt;
 
 /// Marks namespaces that carry Pod Security labels set by a SecurityBaseline (value: its uid).
 pub const PSA_MARKER: &str = "security.baseline.dev/pod-security-from";
@@ -61,7 +62,8 @@ impl Reconciled for SecurityBaseline {
         now: Timestamp,
     ) -> Plan<NoExtraStatus> {
         let snapshot = ctx.snapshot();
-        let evaluation = evaluate::security_baseline::evaluate(valid, &snapshot, now);
+        let evaluation =
+            evaluate::security_baseline::evaluate(&self.name_any(), valid, &snapshot, now);
         let mut plan = Plan::report_only(evaluation, NoExtraStatus {});
         if self.spec.mode() != Mode::Enforce {
             return plan;

@@ -8,6 +8,7 @@ mod drift;
 mod environment_isolation;
 mod evidence;
 mod faults;
+mod honest_figures;
 mod hostile_input;
 mod isolation_bypass;
 mod leader;

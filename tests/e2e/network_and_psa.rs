@@ -518,14 +518,25 @@ async fn pod_selector_exemption_keeps_labels_and_status_says_why() {
     delete_baseline(&api, name).await;
 }
 
+/// A Deployment whose pod template (and own metadata) carry `labels`, a YAML flow map: an
+/// exemption selects a workload by its pod template's labels.
 fn deployment(ns: &str, name: &str, replicas: i32, probes: bool, labels: &str) -> String {
+    let extra = labels
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim();
+    let pod_labels = match extra {
+        "" => format!("{{app: {name}}}"),
+        extra => format!("{{app: {name}, {extra}}}"),
+    };
     let probes = if probes {
         "\n        readinessProbe: {httpGet: {path: /ready, port: 8080}}\n        livenessProbe: {httpGet: {path: /live, port: 8080}}"
     } else {
         ""
     };
     format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers:\n      - name: app\n        image: registry.example.com/{name}:1{probes}\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {pod_labels}}}\n    spec:\n      containers:\n      - name: app\n        image: registry.example.com/{name}:1{probes}\n"
     )
 }
 

@@ -55,9 +55,17 @@ pub fn evaluate(
     } else {
         velero_missing(name, &namespaces, snapshot)
     };
-    Evaluation::new(namespaces, outcomes, &spec.exemptions, now).with_excluded(
-        super::excluded_namespaces([&spec.namespace_selector], snapshot),
+    Evaluation::new(
+        &policy_ref(name),
+        namespaces,
+        outcomes,
+        &spec.exemptions,
+        now,
     )
+    .with_excluded(super::excluded_namespaces(
+        [&spec.namespace_selector],
+        snapshot,
+    ))
 }
 
 /// Without Velero nothing can be proven, so every control fails: automated-backup for each
@@ -85,11 +93,7 @@ fn velero_missing(name: &str, namespaces: &[String], snapshot: &Snapshot) -> Vec
 }
 
 pub(super) fn policy_ref(name: &str) -> ObjectRef {
-    ObjectRef {
-        kind: "BackupPolicy".into(),
-        name: name.into(),
-        ..ObjectRef::default()
-    }
+    ObjectRef::cluster_scoped("BackupPolicy", name)
 }
 
 pub(super) fn namespace_ref(snapshot: &Snapshot, namespace: &str) -> ObjectRef {

@@ -292,8 +292,9 @@ async fn workload_hardening_reports_in_audit_and_the_api_server_enforces_it() {
     };
     let name = "e2e-psa-modes";
     let api: Api<SecurityBaseline> = apply_cr(&client, name, spec("Audit")).await;
+    // No pod yet: nothing to judge, which is never a Pass.
     wait_status(&api, name, "Audit evaluated", |sb| {
-        control(sb, "workload-hardening").state == ControlState::Pass
+        control(sb, "workload-hardening").state == ControlState::NotApplicable
     })
     .await;
     // Audit: the API server admits the pod; status reports it.
@@ -339,9 +340,13 @@ async fn workload_hardening_reports_in_audit_and_the_api_server_enforces_it() {
     let sb = wait_status(&api, name, "Enforce evaluated", |_| true).await;
     assert_eq!(control(&sb, "workload-hardening").state, ControlState::Fail);
     cluster().kubectl_ok(&["delete", "pod", "privileged", "-n", &ns, "--wait"]);
-    wait_status(&api, name, "workload-hardening passes", |sb| {
-        control(sb, "workload-hardening").state == ControlState::Pass
-    })
+    // The last pod gone: nothing to judge again (Not applicable, never a vacuous Pass).
+    wait_status(
+        &api,
+        name,
+        "workload-hardening has nothing to judge",
+        |sb| control(sb, "workload-hardening").state == ControlState::NotApplicable,
+    )
     .await;
     delete_baseline(&api, name).await;
     wait_until("labels removed with the baseline", TIMEOUT, || async {
@@ -649,6 +654,11 @@ async fn summary_omits_not_evaluated_when_every_check_ran() {
     operator();
     let client = client().await;
     namespace(&client, "e2e-np-summary", &[("e2e-np", "summary")]).await;
+    // A pod to judge: with none, workload-hardening would have nothing to judge (Not
+    // applicable), never a Pass.
+    cluster()
+        .apply_yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: plain, namespace: e2e-np-summary}\nspec:\n  containers: [{name: app, image: registry.example.com/app:1}]\n")
+        .expect("pod");
     let name = "e2e-np-summary";
     let api: Api<SecurityBaseline> = apply_cr(
         &client,
@@ -660,7 +670,10 @@ async fn summary_omits_not_evaluated_when_every_check_ran() {
         }),
     )
     .await;
-    let sb = wait_status(&api, name, "evaluated", |_| true).await;
+    let sb = wait_status(&api, name, "evaluated", |sb| {
+        control(sb, "workload-hardening").checked == 1
+    })
+    .await;
     let summary = serde_json::to_value(&sb.status.as_ref().unwrap().summary).unwrap();
     assert_eq!(summary["passing"], json!(1));
     assert_eq!(summary.get("notEvaluated"), None::<&Value>);

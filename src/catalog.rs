@@ -312,8 +312,88 @@ pub struct Control {
     /// What `checked`, `failed` and `exempted` count for this control: objects of these
     /// kinds (a namespace is an object too). Findings are counted apart.
     pub counts: &'static str,
+    /// The spec field that turns the control on. Without it the control is `NotApplicable`,
+    /// and its condition says which field is unset.
+    pub configured_by: &'static str,
+    /// What the control reports when it is configured but judged no object (`checked` 0).
+    pub when_empty: WhenEmpty,
     /// Grouped by framework in [`Framework::ALL`] order (a unit test keeps it so).
     pub frameworks: &'static [FrameworkRef],
+}
+
+/// What a configured control reports when it judged no object: nothing checked is never a
+/// Pass. README and evidence.md render this per control.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenEmpty {
+    /// Nothing had to exist: `NotApplicable`, and the condition says this.
+    NotApplicable(&'static str),
+    /// The resource promises objects that are missing, so nothing is proven: `Fail`, with this
+    /// finding on the resource itself (counted as the one object checked). With no namespace
+    /// in scope nothing is promised: `NotApplicable` ([`NO_NAMESPACE_IN_SCOPE`]).
+    Fail(&'static str),
+    /// The control always judges this object, so its scope is never empty; if it ever were,
+    /// it would fail like [`WhenEmpty::Fail`] rather than pass.
+    NeverEmpty(&'static str),
+}
+
+/// The catalog's empty-scope rules as a Markdown table, one row per control: the spec field
+/// that turns it on, what it counts, and what it reports when it judged no object. README
+/// and evidence.md carry exactly this (a unit test checks README).
+pub fn empty_scope_table() -> String {
+    let cell = |text: &str| text.replace('|', "\\|");
+    let mut table = String::from(
+        "| Control | Configured by | Counts | When nothing is checked |\n|---|---|---|---|\n",
+    );
+    for control in CATALOG {
+        table.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            control.id,
+            control.configured_by,
+            cell(control.counts),
+            cell(&control.when_empty.rule())
+        ));
+    }
+    table
+}
+
+/// Why a [`WhenEmpty::Fail`] control with nothing to judge is `NotApplicable` instead.
+pub const NO_NAMESPACE_IN_SCOPE: &str = "no namespace is in scope";
+
+impl WhenEmpty {
+    /// The state an empty scope has, given whether any namespace is in scope.
+    pub fn state(self, namespaces_in_scope: bool) -> crate::api::ControlState {
+        use crate::api::ControlState;
+        match self {
+            WhenEmpty::NotApplicable(_) => ControlState::NotApplicable,
+            WhenEmpty::Fail(_) | WhenEmpty::NeverEmpty(_) if !namespaces_in_scope => {
+                ControlState::NotApplicable
+            }
+            WhenEmpty::Fail(_) | WhenEmpty::NeverEmpty(_) => ControlState::Fail,
+        }
+    }
+
+    /// What the condition (or, for a Fail, the finding) says, given whether any namespace is
+    /// in scope.
+    pub fn message(self, namespaces_in_scope: bool) -> &'static str {
+        match self {
+            WhenEmpty::NotApplicable(why) => why,
+            WhenEmpty::Fail(_) | WhenEmpty::NeverEmpty(_) if !namespaces_in_scope => {
+                NO_NAMESPACE_IN_SCOPE
+            }
+            WhenEmpty::Fail(why) | WhenEmpty::NeverEmpty(why) => why,
+        }
+    }
+
+    /// The rule as README and evidence.md state it.
+    pub fn rule(self) -> String {
+        match self {
+            WhenEmpty::NotApplicable(why) => format!("Not applicable: {why}"),
+            WhenEmpty::Fail(why) => {
+                format!("**Fail**: {why} (Not applicable when {NO_NAMESPACE_IN_SCOPE})")
+            }
+            WhenEmpty::NeverEmpty(why) => format!("never empty: {why}"),
+        }
+    }
 }
 
 const fn iso2022(id: &'static str, title: &'static str) -> FrameworkRef {
@@ -375,6 +455,10 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "every selected namespace denies ingress by default; only listed ports are open; no NodePort/LoadBalancer exposes an unlisted port",
         counts: "selected Namespaces, their NetworkPolicies and Services",
+        configured_by: "spec.network",
+        when_empty: WhenEmpty::NotApplicable(
+            "no namespace is in scope, so none needs a default-deny policy",
+        ),
         frameworks: &[
             iso2022("8.20", "Networks security"),
             // judgement: the listed ports are the security requirements of the network services
@@ -403,6 +487,10 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "every Ingress serves each of its hosts over TLS",
         counts: "Ingresses in selected namespaces",
+        configured_by: "spec.encryption.inTransit.requireIngressTLS",
+        when_empty: WhenEmpty::NotApplicable(
+            "no Ingress in the selected namespaces: no traffic enters through one",
+        ),
         frameworks: &[
             iso2022("5.14", "Information transfer"),
             // judgement: TLS is the use of cryptography (8.24) for data in transit.
@@ -429,6 +517,10 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "every PersistentVolumeClaim uses an encrypted StorageClass",
         counts: "PersistentVolumeClaims in selected namespaces",
+        configured_by: "spec.encryption.atRest",
+        when_empty: WhenEmpty::NotApplicable(
+            "no PersistentVolumeClaim in the selected namespaces: no volume to encrypt",
+        ),
         frameworks: &[
             iso2022("8.24", "Use of cryptography"),
             // judgement: point of focus "Uses Encryption to Protect Data" (at rest).
@@ -447,6 +539,8 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "pods meet the chosen Pod Security Standard exactly as Pod Security Admission judges",
         counts: "pod carriers in selected namespaces: bare Pods, Deployments, StatefulSets, DaemonSets, bare Jobs, CronJobs",
+        configured_by: "spec.podSecurity",
+        when_empty: WhenEmpty::NotApplicable("no workload or Pod in the selected namespaces"),
         frameworks: &[
             // judgement: 8.9 is new in 2022 (no 2013 predecessor); a Pod Security Standard
             // is a defined secure configuration, enforced and monitored.
@@ -475,6 +569,10 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "images come from allowed registries, carry no mutable tag, and are digest-pinned when required",
         counts: "pod carriers in selected namespaces: bare Pods, Deployments, StatefulSets, DaemonSets, bare Jobs, CronJobs",
+        configured_by: "spec.images",
+        when_empty: WhenEmpty::NotApplicable(
+            "no workload or Pod in the selected namespaces: no image runs",
+        ),
         frameworks: &[
             iso2022("8.19", "Installation of software on operational systems"),
             iso2022("8.32", "Change management"),
@@ -500,6 +598,10 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "no RoleBinding grants a forbidden role, or a role whose rules grant what a forbidden role grants (wildcards, escalate, bind, impersonate, every non-resource URL), or Secret read to identities of other namespaces; no Role in a selected namespace grants that; no ClusterRoleBinding grants it to their identities; service-account tokens are not automounted by default",
         counts: "RoleBindings in selected namespaces; when roles are judged on rules, Roles there and ClusterRoleBindings naming their identities; pod carriers when automounting is judged",
+        configured_by: "spec.access",
+        when_empty: WhenEmpty::NotApplicable(
+            "no RoleBinding in the selected namespaces (nor a Role or a ClusterRoleBinding naming their identities when roles are judged on rules, nor a workload or Pod when token automounting is judged)",
+        ),
         frameworks: &[
             // judgement: 5.15 carries the least-privilege rules, 5.18 the provisioning of
             // access rights that RoleBindings and automounted tokens are.
@@ -531,6 +633,10 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "Deployments and StatefulSets have enough Ready replicas (not just requested ones), have a PodDisruptionBudget and probes",
         counts: "Deployments and StatefulSets in selected namespaces",
+        configured_by: "spec.availability",
+        when_empty: WhenEmpty::NotApplicable(
+            "no Deployment or StatefulSet in the selected namespaces",
+        ),
         frameworks: &[
             // judgement (the source cites no ISO number): replicas and disruption budgets are
             // redundancy (8.14, 2013 A.17.2.1) and part of ICT readiness (5.30, new in 2022).
@@ -557,6 +663,8 @@ pub static CATALOG: &[Control] = &[
         kind: SecurityBaseline,
         checks: "every container declares CPU and memory requests and a memory limit",
         counts: "pod carriers in selected namespaces: bare Pods, Deployments, StatefulSets, DaemonSets, bare Jobs, CronJobs",
+        configured_by: "spec.resources",
+        when_empty: WhenEmpty::NotApplicable("no workload or Pod in the selected namespaces"),
         frameworks: &[
             iso2022("8.6", "Capacity management"),
             // judgement: declared requests and limits are how the capacity is managed.
@@ -573,6 +681,8 @@ pub static CATALOG: &[Control] = &[
         kind: BackupPolicy,
         checks: "every selected namespace is covered by a schedule within the RPO and has a successful backup younger than the RPO",
         counts: "selected Namespaces",
+        configured_by: "spec.rpo",
+        when_empty: WhenEmpty::NotApplicable("the policy selects no namespace: nothing to back up"),
         frameworks: &[
             iso2022("8.13", "Information backup"),
             // judgement: points of focus "Determines Data Requiring Backup", "Performs Data
@@ -592,7 +702,11 @@ pub static CATALOG: &[Control] = &[
         title: "Backup retention",
         kind: BackupPolicy,
         checks: "backups expire no sooner than the minimum and no later than the maximum retention",
-        counts: "Velero Schedules and Backups holding a selected namespace or made for the policy",
+        counts: "Velero Schedules and Backups holding a selected namespace or made for the policy; with none, the BackupPolicy itself",
+        configured_by: "spec.retention",
+        when_empty: WhenEmpty::Fail(
+            "no Velero Schedule or Backup holds a selected namespace or was made for the policy, so no retention can be proven",
+        ),
         frameworks: &[
             iso2022("5.33", "Protection of records"),
             // judgement: 8.13 asks for retention periods of backup copies; 8.10 (new in 2022)
@@ -616,6 +730,10 @@ pub static CATALOG: &[Control] = &[
         kind: BackupPolicy,
         checks: "the backup storage location is configured for encryption",
         counts: "the policy's BackupStorageLocation",
+        configured_by: "spec.requireEncryption",
+        when_empty: WhenEmpty::NeverEmpty(
+            "the policy's own BackupStorageLocation is always judged",
+        ),
         frameworks: &[
             // judgement: 8.13 asks that backups be protected like the original (encryption).
             iso2022("8.13", "Information backup"),
@@ -644,6 +762,10 @@ pub static CATALOG: &[Control] = &[
         kind: BackupPolicy,
         checks: "a restore of a recent backup was verified within the required period and the RTO",
         counts: "the BackupPolicy (its last restore test)",
+        configured_by: "spec.restoreTest or spec.rto",
+        when_empty: WhenEmpty::NeverEmpty(
+            "the policy's last restore test, or its absence, is always judged",
+        ),
         frameworks: &[
             iso2022("5.29", "Information security during disruption"),
             // judgement: 5.30 (new in 2022) asks that ICT readiness be tested against the
@@ -667,6 +789,8 @@ pub static CATALOG: &[Control] = &[
         kind: EnvironmentIsolation,
         checks: "no network path between environments except declared flows",
         counts: "Namespaces in an environment, the ingress NetworkPolicies of those that isolate themselves, and their ExternalName Services and EndpointSlices",
+        configured_by: "spec.environments",
+        when_empty: WhenEmpty::NotApplicable("no namespace is in any environment"),
         frameworks: &[
             iso2022("8.3", "Information access restriction"),
             iso2022("8.22", "Segregation of networks"),
@@ -697,6 +821,10 @@ pub static CATALOG: &[Control] = &[
         kind: EnvironmentIsolation,
         checks: "no production data, copied Secret, cloned volume or restore lands in a non-production namespace",
         counts: "ConfigMaps, Secrets and PersistentVolumeClaims in non-production namespaces, and Velero Restores",
+        configured_by: "spec.productionData",
+        when_empty: WhenEmpty::NotApplicable(
+            "no ConfigMap, Secret or PersistentVolumeClaim in a non-production namespace, and no Velero Restore",
+        ),
         frameworks: &[
             // judgement: 8.12 (new in 2022): classified objects, copied Secrets, cloned volumes
             // and restores into non-production are the leakage paths the check closes. 8.11
@@ -727,6 +855,10 @@ pub static CATALOG: &[Control] = &[
         kind: EnvironmentIsolation,
         checks: "no identity of one environment is bound to act in another (any pair, and a namespace in no environment is one of its own) unless the spec allows that direction",
         counts: "RoleBindings in environment namespaces and namespaces in no environment, and ClusterRoleBindings, except bindings of roles that grant nothing in namespaces",
+        configured_by: "spec.access.denyCrossEnvironmentBindings",
+        when_empty: WhenEmpty::NotApplicable(
+            "no RoleBinding in an environment namespace or a namespace in no environment, and no ClusterRoleBinding",
+        ),
         frameworks: &[
             iso2022("5.3", "Segregation of duties"),
             iso2022("8.2", "Privileged access rights"),
@@ -789,6 +921,21 @@ impl ControlId {
 
     pub fn kind(self) -> ControlKind {
         self.control().kind
+    }
+
+    /// What the control reports when configured but judged no object.
+    pub fn when_empty(self) -> WhenEmpty {
+        self.control().when_empty
+    }
+
+    /// Why the control does not apply to a resource that leaves it unconfigured.
+    pub fn not_configured(self) -> String {
+        let control = self.control();
+        format!(
+            "not configured: the {} sets no {}",
+            control.kind.as_str(),
+            control.configured_by
+        )
     }
 
     /// Framework references as status, PolicyReports and audit output render them

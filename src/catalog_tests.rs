@@ -251,3 +251,46 @@ fn kinds_partition_the_catalog() {
     assert_eq!(BackupPolicy.controls().count(), 4);
     assert_eq!(EnvironmentIsolation.controls().count(), 3);
 }
+
+/// Nothing checked is never a Pass: every control states what an empty scope means and which
+/// field turns it on; README carries the same table as evidence.md.
+#[test]
+fn every_control_states_what_an_empty_scope_means() {
+    use crate::api::ControlState;
+    for control in CATALOG {
+        let id = control.id;
+        assert!(control.configured_by.starts_with("spec."), "{id}");
+        let (WhenEmpty::NotApplicable(why) | WhenEmpty::Fail(why) | WhenEmpty::NeverEmpty(why)) =
+            control.when_empty;
+        assert!(!why.trim().is_empty(), "{id} says nothing");
+        assert_ne!(
+            control.when_empty.state(true),
+            ControlState::Pass,
+            "{id}: an empty scope never passes"
+        );
+        assert_eq!(
+            control.when_empty.state(false),
+            ControlState::NotApplicable,
+            "{id}: with no namespace in scope nothing is promised"
+        );
+    }
+    assert_eq!(
+        BackupRetention.when_empty().state(true),
+        ControlState::Fail,
+        "a policy whose namespaces have no backup cannot prove retention"
+    );
+    let readme = include_str!("../README.md");
+    let start =
+        "<!-- empty-scope table: generated from src/catalog.rs (a unit test keeps it equal) -->\n";
+    let end = "<!-- end of empty-scope table -->";
+    let table = readme
+        .split_once(start)
+        .and_then(|(_, rest)| rest.split_once(end))
+        .map(|(table, _)| table)
+        .expect("README has the empty-scope table markers");
+    assert_eq!(
+        table,
+        empty_scope_table(),
+        "README's empty-scope table is stale; replace it with catalog::empty_scope_table()"
+    );
+}

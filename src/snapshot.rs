@@ -127,6 +127,10 @@ macro_rules! snapshot_struct {
             pub custom_resources: CustomResources,
             /// Namespaces no resource judges or enforces in, whatever its selectors say.
             pub excluded: ExcludedNamespaces,
+            /// Read from manifest files (the offline `audit`), not from a cluster: objects
+            /// carry no status, so what only a live cluster shows (Ready replicas) is not
+            /// judged, and the evidence says so.
+            pub from_manifests: bool,
         }
     };
 }
@@ -288,7 +292,8 @@ pub struct PodCarrier<'a> {
     /// Desired replicas for Deployments and StatefulSets.
     pub replicas: Option<i32>,
     /// Replicas the workload controller reports Ready (`status.readyReplicas`; none reported
-    /// counts as zero), for Deployments and StatefulSets.
+    /// counts as zero), for Deployments and StatefulSets in a live cluster; None from
+    /// manifests, which carry no status.
     pub ready_replicas: Option<i32>,
 }
 
@@ -304,6 +309,11 @@ impl PodCarrier<'_> {
 static EMPTY_META: std::sync::LazyLock<ObjectMeta> = std::sync::LazyLock::new(ObjectMeta::default);
 
 impl Snapshot {
+    /// `observed` when read from a live cluster; None from manifests, which carry no status.
+    fn live<T>(&self, observed: T) -> Option<T> {
+        (!self.from_manifests).then_some(observed)
+    }
+
     /// Names and labels of every namespace.
     pub fn namespace_labels(&self) -> impl Iterator<Item = (&str, &BTreeMap<String, String>)> {
         static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
@@ -353,7 +363,7 @@ impl Snapshot {
                     pod_meta: spec.template.metadata.as_ref().unwrap_or(&EMPTY_META),
                     spec: spec.template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC),
                     replicas: Some(spec.replicas.unwrap_or(1)),
-                    ready_replicas: Some(
+                    ready_replicas: self.live(
                         d.status
                             .as_ref()
                             .and_then(|st| st.ready_replicas)
@@ -371,7 +381,7 @@ impl Snapshot {
                     pod_meta: spec.template.metadata.as_ref().unwrap_or(&EMPTY_META),
                     spec: spec.template.spec.as_ref().unwrap_or(&EMPTY_POD_SPEC),
                     replicas: Some(spec.replicas.unwrap_or(1)),
-                    ready_replicas: Some(
+                    ready_replicas: self.live(
                         s.status
                             .as_ref()
                             .and_then(|st| st.ready_replicas)

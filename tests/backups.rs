@@ -405,7 +405,7 @@ async fn recorded_restore_test(
 
 /// restore-tested end to end: Velero (not the test) backs the namespace up, the operator
 /// restores that backup into a quarantined sandbox, and verifies the sandbox against the
-/// backup's own resource list, fetched from Velero. The measured RTO is Velero's; the sandbox
+/// backup's own resource list, fetched from Velero. The measured RTO is the operator's; the sandbox
 /// is deleted afterwards.
 #[tokio::test]
 async fn enforced_restore_test_restores_a_real_backup_and_verifies_it_against_the_backup() {
@@ -441,7 +441,7 @@ async fn enforced_restore_test_restores_a_real_backup_and_verifies_it_against_th
     // the sandbox, looked up by the names Velero's resource list gives.
     assert!(result.verified.unwrap_or(0) >= 3, "{result:?}");
     assert_eq!(result.verified, result.verified_of, "{result:?}");
-    assert!(result.duration_seconds.is_some(), "{result:?}");
+    assert!(result.duration_milliseconds.is_some(), "{result:?}");
     let (state, findings) = control(&api, name, "restore-tested").await.unwrap();
     assert_eq!(state, ControlState::Pass, "{findings:?}");
 
@@ -533,4 +533,146 @@ async fn audit_mode_judges_a_restore_someone_else_ran() {
         ListParams::default().labels(&format!("security.baseline.dev/backup-policy={name}"));
     assert!(restores.list(&labelled).await.unwrap().items.is_empty());
     api.delete(name, &DeleteParams::default()).await.unwrap();
+}
+
+/// `status.lastRestoreTest` of `name` as the API server returns it.
+async fn restore_test_json(api: &Api<BackupPolicy>, name: &str) -> serde_json::Value {
+    let policy = serde_json::to_value(api.get(name).await.unwrap()).unwrap();
+    policy["status"]["lastRestoreTest"].clone()
+}
+
+/// Measured times are measured. The operator's own restore test is timed on its own clock,
+/// from creating the Restore (stamped on it to the nanosecond) to verifying what Velero
+/// restored, to the millisecond: a restore Velero finishes within a second is never a rounded
+/// `0s`. A restore someone else ran is timed by Velero's timestamps, which are whole seconds,
+/// and says so: `<1s`, never `0s`.
+#[tokio::test]
+async fn restore_tests_are_timed_to_the_millisecond_and_never_read_zero() {
+    velero_cluster();
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let run = jiff::Timestamp::now().as_second().to_string();
+    let ns = &format!("e2e-rm-{run}");
+    namespace_with_config_map(&client, ns, &[("e2e-rm", &run)]).await;
+    let name = &format!("e2e-rm-{run}");
+    let api: Api<BackupPolicy> = apply_cr(
+        &client,
+        name,
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-rm": run}},
+            "rpo": "1h", "rto": "30m",
+            "schedule": "* * * * *",
+            "restoreTest": {"every": "8760h", "keepSandboxFor": "1h", "minRestoredItems": 1},
+        }),
+    )
+    .await;
+    let result = recorded_restore_test(&api, name).await;
+    assert_eq!(result.result, "Passed", "{result:?}");
+    let recorded = restore_test_json(&api, name).await;
+    assert_eq!(recorded["measuredBy"], "Operator", "{recorded:#}");
+    let millis = recorded["durationMilliseconds"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no durationMilliseconds: {recorded:#}"));
+    assert!(millis > 0, "{recorded:#}");
+    let duration = recorded["duration"].as_str().unwrap_or_default();
+    assert!(
+        !duration.is_empty()
+            && duration != "0s"
+            && duration.chars().next().unwrap().is_ascii_digit(),
+        "{recorded:#}"
+    );
+    // From the instant the operator stamped on the Restore when it created it...
+    let restores: Api<baseline_operator::velero::Restore> = Api::namespaced(client.clone(), VELERO);
+    let restore = restores.get(&result.restore).await.unwrap();
+    let stamped: jiff::Timestamp = restore
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("security.baseline.dev/created-at"))
+        .expect("the operator stamps its Restore's creation instant")
+        .parse()
+        .unwrap();
+    // Kubernetes writes times to the second; the milliseconds are in durationMilliseconds.
+    assert_eq!(
+        result.started.0.as_second(),
+        stamped.as_second(),
+        "{recorded:#}"
+    );
+    let created = restore.metadata.creation_timestamp.unwrap().0;
+    assert!(
+        (created.as_second() - stamped.as_second()).abs() <= 1,
+        "the stamp {stamped} is the API server's creation {created}, to the second"
+    );
+    // ...to its verification, after Velero completed it.
+    let completed = result.completed.clone().unwrap().0;
+    let whole = completed.as_second() - stamped.as_second();
+    assert!(
+        (whole * 1000 - millis).abs() < 1000,
+        "{millis}ms is not the {whole}s between the stamp and the verification: {recorded:#}"
+    );
+    let velero_done = restore
+        .status
+        .and_then(|s| s.completion_timestamp)
+        .unwrap()
+        .0;
+    assert!(
+        completed.as_second() >= velero_done.as_second(),
+        "verified at {completed}, before Velero completed at {velero_done}"
+    );
+    api.delete(name, &DeleteParams::default()).await.unwrap();
+
+    // Someone else's restore, judged in Audit mode: Velero's clock, second precision.
+    let backup = format!("rm-by-hand-{run}");
+    cluster()
+        .apply_yaml(&format!(
+            "apiVersion: velero.io/v1\nkind: Backup\nmetadata: {{name: {backup}, namespace: {VELERO}}}\nspec: {{includedNamespaces: [{ns}], storageLocation: default}}\n"
+        ))
+        .expect("backup");
+    wait_backup_completed(&client, &backup).await;
+    let copy = format!("rm-copy-{run}");
+    cluster()
+        .apply_yaml(&format!(
+            "apiVersion: velero.io/v1\nkind: Restore\nmetadata: {{name: {copy}, namespace: {VELERO}}}\nspec: {{backupName: {backup}, includedNamespaces: [{ns}], namespaceMapping: {{{ns}: {ns}-copy}}}}\n"
+        ))
+        .expect("restore");
+    let audit = &format!("e2e-rm-audit-{run}");
+    let api: Api<BackupPolicy> = apply_cr(
+        &client,
+        audit,
+        json!({
+            "mode": "Audit",
+            "namespaceSelector": {"matchLabels": {"e2e-rm": run}},
+            "rpo": "24h", "rto": "30m",
+        }),
+    )
+    .await;
+    // The operator's own Restore of the namespace (garbage-collected with its policy) may be
+    // judged first; the copy is newer.
+    let deadline = tokio::time::Instant::now() + BACKUP_TIMEOUT;
+    let mut result = recorded_restore_test(&api, audit).await;
+    while result.restore != copy {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{copy} never judged: {result:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        result = recorded_restore_test(&api, audit).await;
+    }
+    assert_eq!(result.result, "Passed", "{result:?}");
+    let recorded = restore_test_json(&api, audit).await;
+    assert_eq!(recorded["measuredBy"], "Velero", "{recorded:#}");
+    let millis = recorded["durationMilliseconds"].as_i64().expect("measured");
+    assert_eq!(
+        millis % 1000,
+        0,
+        "Velero's clock has whole seconds: {recorded:#}"
+    );
+    let duration = recorded["duration"].as_str().unwrap_or_default();
+    assert_ne!(duration, "0s", "{recorded:#}");
+    if millis == 0 {
+        assert_eq!(duration, "<1s", "{recorded:#}");
+    }
+    api.delete(audit, &DeleteParams::default()).await.unwrap();
 }

@@ -358,6 +358,7 @@ fn evaluations(c: &Cluster, expired: bool) -> Vec<(&'static str, Evaluation)> {
         (
             "SecurityBaseline",
             security_baseline::evaluate(
+                "p",
                 &validate::security_baseline::validate(&sb).expect("valid"),
                 &s,
                 now(),

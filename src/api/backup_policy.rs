@@ -149,6 +149,29 @@ pub struct BackupPolicyStatus {
     pub last_restore_test: Option<RestoreTestResult>,
 }
 
+/// Which clock measured a restore test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum MeasuredBy {
+    /// The operator's own clock, from creating the Restore to verifying what it restored,
+    /// with sub-second precision: the restores the operator runs itself.
+    Operator,
+    /// Velero's `status.startTimestamp` to `status.completionTimestamp`, which Velero writes
+    /// to the second: restores someone else ran. A restore within one second reads `<1s`.
+    Velero,
+}
+
+impl RestoreTestResult {
+    /// The measured duration: `durationMilliseconds`, or an older result's whole seconds.
+    pub fn took(&self) -> Option<std::time::Duration> {
+        let millis = self
+            .duration_milliseconds
+            .or_else(|| self.duration_seconds.map(|s| s.saturating_mul(1000)))?;
+        Some(std::time::Duration::from_millis(
+            millis.max(0).unsigned_abs(),
+        ))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreTestResult {
@@ -156,9 +179,27 @@ pub struct RestoreTestResult {
     pub backup: String,
     /// The Velero Restore that did it.
     pub restore: String,
+    /// When the test started: when the operator created the Restore (`measuredBy:
+    /// Operator`), or Velero's start of it (`Velero`).
     pub started: Time,
+    /// When the test ended: when the operator verified the restore (`Operator`), or Velero's
+    /// completion of it (`Velero`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed: Option<Time>,
+    /// How long the restore took, from `started` to `completed`: the measured RTO. Exact to
+    /// the millisecond on the operator's clock (`started` and `completed` are written to the
+    /// second, as every Kubernetes time is); whole seconds on Velero's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_milliseconds: Option<i64>,
+    /// The same for a reader: `412ms`, `3.207s`, `6m3s`, or `<1s` when Velero's second-precision
+    /// timestamps show no difference. Never a rounded `0s`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub duration: String,
+    /// Which clock measured the duration, and so how precisely.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_by: Option<MeasuredBy>,
+    /// Whole seconds, as operators before `durationMilliseconds` recorded them; read only
+    /// when `durationMilliseconds` is absent, never written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

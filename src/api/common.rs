@@ -133,6 +133,11 @@ pub struct ControlResult {
     /// A bounded sample of the failing objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+    /// What the figures alone do not say: why the control does not apply (not configured, or
+    /// nothing to judge, as the catalog states per control), why a check did not run, where
+    /// enforcement cannot follow an exemption, or an exemption that misses what it names.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
     /// When this control was last evaluated: it moves when its result changes, and otherwise
     /// once per refresh interval (default 1 h).
     #[serde(default, skip_serializing_if = "Option::is_none")]

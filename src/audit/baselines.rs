@@ -40,8 +40,8 @@ impl Baseline {
     /// The same evaluation the operator runs.
     pub fn evaluate(&self, snapshot: &Snapshot, now: Timestamp) -> Evaluation {
         match self {
-            Self::SecurityBaseline { spec, .. } => {
-                evaluate::security_baseline::evaluate(spec, snapshot, now)
+            Self::SecurityBaseline { name, spec } => {
+                evaluate::security_baseline::evaluate(name, spec, snapshot, now)
             }
             Self::BackupPolicy {
                 name,

@@ -215,6 +215,10 @@ pub struct AuditedControl {
     /// Every waived object, with the exemption that waives it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exemptions: Vec<WaivedFinding>,
+    /// What the figures alone do not say, as in status (see `ControlResult::note`): why the
+    /// control does not apply, or what the audit cannot judge from manifests.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -278,6 +282,11 @@ pub fn audit(
                                 ticket: w.exemption.ticket.clone(),
                             })
                             .collect(),
+                        note: evaluation
+                            .notes
+                            .get(&c.id)
+                            .map(|notes| notes.join("; "))
+                            .unwrap_or_default(),
                     })
                     .collect(),
             }

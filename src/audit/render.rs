@@ -57,6 +57,20 @@ pub fn render_table(report: &AuditReport) -> String {
         }
         out.push('\n');
     }
+    let notes: Vec<String> = report
+        .resources
+        .iter()
+        .flat_map(|r| {
+            r.controls
+                .iter()
+                .filter(|c| !c.note.is_empty())
+                .map(move |c| format!("  {}/{} {}: {}\n", r.kind, r.name, c.id, c.note))
+        })
+        .collect();
+    if !notes.is_empty() {
+        out.push_str("\nnotes:\n");
+        out.extend(notes);
+    }
     let kinds: Vec<String> = report
         .skipped
         .kinds

@@ -130,7 +130,10 @@ pub fn build_snapshot(
     default_namespace: &str,
     velero_installed: bool,
 ) -> Result<(Snapshot, Skipped), AuditError> {
-    let mut s = Snapshot::default();
+    let mut s = Snapshot {
+        from_manifests: true,
+        ..Snapshot::default()
+    };
     let mut skipped = Skipped::default();
     s.velero.installed = velero_installed;
     let mut secrets = Vec::new();

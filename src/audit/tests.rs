@@ -431,3 +431,52 @@ fn a_host_network_set_through_a_merge_key_is_read() {
         "{error}"
     );
 }
+
+/// Offline there is no status: `high-availability` judges the declared replicas, never "0
+/// Ready", and its note says readiness is judged live only.
+#[test]
+fn offline_availability_judges_declared_replicas() {
+    let baseline = r#"
+apiVersion: security.baseline.dev/v1alpha1
+kind: SecurityBaseline
+metadata: {name: ha}
+spec:
+  namespaceSelector: {matchLabels: {env: prod}}
+  availability: {minReplicas: 2}
+"#;
+    let manifests = |replicas: i32| {
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: shop, labels: {{env: prod}}}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: web, image: r.example/web:1}}]}}\n"
+        )
+    };
+    let (baselines, _) = parse_baselines(&docs(baseline).unwrap(), test_now()).unwrap();
+    let availability = |replicas: i32| {
+        let (s, skipped) =
+            build_snapshot(&docs(&manifests(replicas)).unwrap(), "default", true).unwrap();
+        let report = audit(&baselines, &s, test_now(), skipped);
+        let control = report.resources[0]
+            .controls
+            .iter()
+            .find(|c| c.id == ControlId::HighAvailability)
+            .unwrap()
+            .clone();
+        (control, render_table(&report))
+    };
+    let (enough, table) = availability(2);
+    assert_eq!(enough.state, ControlState::Pass, "{table}");
+    assert!(
+        enough.note.contains("readiness is judged live only"),
+        "{table}"
+    );
+    assert!(
+        table.contains("SecurityBaseline/ha high-availability: readiness is judged live only"),
+        "{table}"
+    );
+    let (short, table) = availability(1);
+    assert_eq!(short.state, ControlState::Fail, "{table}");
+    assert_eq!(
+        short.findings[0].message,
+        "runs 1 replica(s), fewer than the required 2"
+    );
+    assert_eq!(short.findings.len(), 1, "{table}");
+}

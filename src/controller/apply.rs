@@ -380,6 +380,9 @@ pub fn reference(kind: OwnedKind, namespace: Option<&str>, name: &str) -> String
 
 /// Applies one object outside the desired-set bookkeeping (restore-test steps).
 pub async fn apply_one(ctx: &Context, object: &DesiredObject) -> Result<(), Error> {
+    if object.kind == OwnedKind::VeleroRestore {
+        return create_once(ctx, object).await;
+    }
     apply_body(
         ctx,
         object.kind,
@@ -388,6 +391,27 @@ pub async fn apply_one(ctx: &Context, object: &DesiredObject) -> Result<(), Erro
         &object.body,
     )
     .await
+}
+
+/// Creates a Restore, never re-applies one: a restore test starts once, and its creation
+/// instant (the start of the measured RTO) must not move when a lagging cache plans the same
+/// step again. AlreadyExists means an earlier reconcile started it.
+async fn create_once(ctx: &Context, object: &DesiredObject) -> Result<(), Error> {
+    let (kind, namespace, name) = (object.kind, object.namespace.as_deref(), &object.name);
+    let body: DynamicObject = serde_json::from_value(object.body.clone())
+        .map_err(|e| Error::write("create", kind, namespace, name, kube::Error::SerdeError(e)))?;
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PostParams::default()
+    };
+    match api_for(ctx, kind, namespace).create(&params, &body).await {
+        Ok(_) => {
+            ctx.metrics.write(&format!("{kind:?}"), "create");
+            Ok(())
+        }
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(source) => Err(Error::write("create", kind, namespace, name, source)),
+    }
 }
 
 /// Server-side applies `body` with force under the operator's field manager.

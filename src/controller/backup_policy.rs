@@ -4,7 +4,7 @@
 use super::context::Context;
 use super::reconciler::{Plan, PlannedEvent, Reconciled};
 use super::stores::Stores;
-use crate::api::backup_policy::RestoreTestResult;
+use crate::api::backup_policy::{MeasuredBy, RestoreTestResult};
 use crate::api::{BackupPolicy, ComplianceStatus, Exemption, Mode};
 use crate::catalog::ControlKind;
 use crate::desired::velero::{self as velero_desired, RestoreTestStep};
@@ -102,7 +102,11 @@ impl Reconciled for BackupPolicy {
         let velero_deployed = snapshot.velero.namespace_missing.is_none();
         if snapshot.velero.installed && velero_deployed {
             let records = ctx.velero_records();
-            let step = self.restore_test_step(valid, last.as_ref(), &snapshot, &records, now);
+            // Not the reconcile's `now`: `prepare` may just have fetched Velero's records, and a
+            // verdict recorded now ends the measured RTO when verification really ended.
+            let verified_at = Timestamp::now().max(now);
+            let step =
+                self.restore_test_step(valid, last.as_ref(), &snapshot, &records, verified_at);
             let soon = now.checked_add(STEP_INTERVAL).ok();
             match step {
                 RestoreTestStep::Idle { next_due } => step_deadline = Some(next_due),
@@ -118,9 +122,11 @@ impl Reconciled for BackupPolicy {
                     sandbox,
                     due,
                 } => {
-                    apply_once.push(velero_desired::restore_object(
+                    let restore = velero_desired::restore_object(
                         &owner, valid, &backup, &source, &sandbox, due,
-                    ));
+                    );
+                    // The measured RTO starts here, on this clock, to the nanosecond.
+                    apply_once.push(velero_desired::created_at(restore, Timestamp::now()));
                     events.push(PlannedEvent {
                         warning: false,
                         reason: "RestoreTestStarted",
@@ -198,7 +204,8 @@ impl Reconciled for BackupPolicy {
 }
 
 impl BackupPolicy {
-    /// The restore test's next step: Enforce runs tests, Audit judges the restores others ran.
+    /// The restore test's next step: Enforce with `restoreTest` runs tests; Audit, or an RTO
+    /// without `restoreTest`, judges the restores others ran.
     fn restore_test_step(
         &self,
         valid: &ValidBackupPolicy,
@@ -207,8 +214,8 @@ impl BackupPolicy {
         records: &crate::vocabulary::velero_records::VeleroRecords,
         now: Timestamp,
     ) -> RestoreTestStep {
-        match self.spec.mode() {
-            Mode::Enforce => velero_desired::plan_restore_test(
+        match (self.spec.mode(), valid.restore_test.is_some()) {
+            (Mode::Enforce, true) => velero_desired::plan_restore_test(
                 &self.name_any(),
                 valid,
                 last,
@@ -216,9 +223,7 @@ impl BackupPolicy {
                 records,
                 now,
             ),
-            Mode::Audit => {
-                velero_desired::judge_existing_restores(valid, last, snapshot, records, now)
-            }
+            _ => velero_desired::judge_existing_restores(valid, last, snapshot, records, now),
         }
     }
 }
@@ -233,12 +238,17 @@ pub struct BackupPolicyExtraStatus {
 
 fn result_event(result: &RestoreTestResult) -> PlannedEvent {
     let passed = result.result == "Passed";
+    let clock = match result.measured_by {
+        Some(MeasuredBy::Operator) => " (operator's clock)",
+        Some(MeasuredBy::Velero) => " (Velero's timestamps, to the second)",
+        None => "",
+    };
     let note = format!(
-        "restore test of backup {} {}: {} items in {}s{}",
+        "restore test of backup {} {}: {} items in {}{clock}{}",
         result.backup,
         if passed { "passed" } else { "failed" },
         result.items.unwrap_or(0),
-        result.duration_seconds.unwrap_or(0),
+        result.duration,
         if result.message.is_empty() {
             String::new()
         } else {

@@ -17,6 +17,7 @@ fn result(id: ControlId, state: ControlState, checked: i32) -> ControlResult {
         failed_findings: 0,
         exempted_findings: 0,
         findings: Vec::new(),
+        note: String::new(),
         last_evaluated: None,
     }
 }

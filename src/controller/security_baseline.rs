@@ -14,6 +14,7 @@ use crate::evaluate::exemptions::Live;
 use crate::validate::InvalidSpec;
 use crate::validate::security_baseline::ValidSecurityBaseline;
 use jiff::Timestamp;
+use kube::ResourceExt;
 use std::collections::BTreeMap;
 
 /// Marks namespaces that carry Pod Security labels set by a SecurityBaseline (value: its uid).
@@ -63,7 +64,8 @@ impl Reconciled for SecurityBaseline {
         now: Timestamp,
     ) -> Plan<NoExtraStatus> {
         let snapshot = ctx.snapshot();
-        let evaluation = evaluate::security_baseline::evaluate(valid, &snapshot, now);
+        let evaluation =
+            evaluate::security_baseline::evaluate(&self.name_any(), valid, &snapshot, now);
         let mut plan = Plan::report_only(evaluation, NoExtraStatus {});
         if self.spec.mode() != Mode::Enforce {
             return plan;

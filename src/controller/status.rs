@@ -380,6 +380,7 @@ mod tests {
         let at = |s: &str| -> Timestamp { s.parse().unwrap() };
         let evaluation = |checked: usize| {
             Evaluation::new(
+                &crate::evaluate::ObjectRef::default(),
                 vec!["shop".into()],
                 vec![ControlOutcome::checked(
                     ControlId::TrustedImages,
@@ -439,6 +440,7 @@ mod tests {
         let at = |s: &str| -> Timestamp { s.parse().unwrap() };
         let hour = Duration::from_secs(3600);
         let evaluation = Evaluation::new(
+            &crate::evaluate::ObjectRef::default(),
             vec!["shop".into()],
             vec![
                 ControlOutcome::checked(ControlId::TrustedImages, 1, vec![]),
@@ -510,7 +512,13 @@ mod tests {
                 .with_check_not_run("Secrets cannot be listed: forbidden"),
         ];
         let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        let evaluation = Evaluation::new(vec![], outcomes, &[], now);
+        let evaluation = Evaluation::new(
+            &crate::evaluate::ObjectRef::default(),
+            vec![],
+            outcomes,
+            &[],
+            now,
+        );
         let conditions = conditions(&[], evaluation_conditions(&evaluation), Some(1), now);
         let get = |t: &str| conditions.iter().find(|c| c.type_ == t).unwrap();
         let control = get("ProductionDataRestricted");

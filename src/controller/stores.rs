@@ -531,6 +531,8 @@ macro_rules! stores_for {
                     // The built-in list; the controllers add the configured names
                     // (see `Context::snapshot`).
                     excluded: Default::default(),
+                    // Live objects with their status: Ready replicas are judged.
+                    from_manifests: false,
                 }
             }
         }

@@ -76,19 +76,17 @@ pub fn selector_cel(selector: &LabelSelector, labels: &str) -> String {
     }
 }
 
-/// CEL that is true when `selector` covers the request's object: it selects the object's own
-/// labels or, for a workload, its pod template's labels. This is the rule of
-/// `evaluate::exemptions::covers`; see there for why (and for what it means for tenants).
-///
-/// Only workloads have template labels: a Pod's pod labels are its own, and other kinds have
-/// none, so a selector that matches an empty label set (`DoesNotExist`, `NotIn`) must not be
-/// tried against a template they do not have.
+/// CEL that is true when `selector` covers the request's object: a workload by its pod
+/// template's labels only, a Pod or any other object by its own labels. This is the rule of
+/// `evaluate::exemptions::covers`; see there for why: the ReplicaSets, Jobs and Pods
+/// kube-controller-manager makes carry only the template's labels, so a workload is admitted
+/// as exempt exactly when everything made from it is.
 fn exemption_selector_cel(selector: &LabelSelector) -> String {
     format!(
-        "({}) || (object.kind in {TEMPLATED_KINDS} && ({})) || (object.kind == 'CronJob' && ({}))",
-        selector_cel(selector, OBJECT_LABELS),
+        "(object.kind in {TEMPLATED_KINDS} ? ({}) : (object.kind == 'CronJob' ? ({}) : ({})))",
         selector_cel(selector, TEMPLATE_LABELS),
         selector_cel(selector, CRONJOB_TEMPLATE_LABELS),
+        selector_cel(selector, OBJECT_LABELS),
     )
 }
 

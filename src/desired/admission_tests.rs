@@ -50,8 +50,10 @@ fn invalid_selector_renders_as_selecting_nothing() {
     }
 }
 
+/// A workload by its pod template's labels only (what its ReplicaSets and Pods carry), a Pod
+/// or any other object by its own.
 #[test]
-fn exemption_selector_also_matches_pod_template_labels() {
+fn exemption_selector_matches_workloads_by_their_pod_template_labels_only() {
     let spec = spec(json!({
         "images": {"disallowLatestTag": true},
         "exemptions": [{"controls": ["trusted-images"], "selector": {"matchLabels": {"exempt": "yes"}}, "reason": "r", "approvedBy": "a", "expires": "2030-01-01"}],
@@ -60,9 +62,14 @@ fn exemption_selector_also_matches_pod_template_labels() {
     let condition = p["spec"]["matchConditions"][0]["expression"]
         .as_str()
         .unwrap();
-    assert!(condition.contains(OBJECT_LABELS), "{condition}");
-    assert!(condition.contains(TEMPLATE_LABELS), "{condition}");
-    assert!(condition.contains(CRONJOB_TEMPLATE_LABELS), "{condition}");
+    let exempt = |labels: &str| format!("('exempt' in {labels} && {labels}['exempt'] == 'yes')");
+    let expected = format!(
+        "!(((object.kind in {TEMPLATED_KINDS} ? (({})) : (object.kind == 'CronJob' ? (({})) : (({}))))))",
+        exempt(TEMPLATE_LABELS),
+        exempt(CRONJOB_TEMPLATE_LABELS),
+        exempt(OBJECT_LABELS),
+    );
+    assert_eq!(condition, expected);
 }
 
 #[test]

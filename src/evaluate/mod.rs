@@ -190,8 +190,10 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// Applies exemptions to raw outcomes.
+    /// Applies the catalog's empty-scope rules and exemptions to raw outcomes. `resource` is
+    /// the custom resource evaluated: a control whose empty scope fails says so on it.
     pub fn new(
+        resource: &ObjectRef,
         namespaces: Vec<String>,
         outcomes: Vec<ControlOutcome>,
         exemptions: &[Exemption],
@@ -200,9 +202,37 @@ impl Evaluation {
         let live = exemptions::Live::new(exemptions, now);
         let mut notices = live.notices.clone();
         let mut notes: BTreeMap<ControlId, Vec<String>> = BTreeMap::new();
+        let in_scope = !namespaces.is_empty();
         let controls = outcomes
             .into_iter()
-            .map(|outcome| {
+            .map(|mut outcome| {
+                // Nothing checked is never a Pass: the catalog says, per control, whether an
+                // empty scope is nothing to judge or a promise broken.
+                let mut nothing_to_judge = false;
+                if !outcome.applicable {
+                    notes
+                        .entry(outcome.id)
+                        .or_default()
+                        .push(outcome.id.not_configured());
+                } else if outcome.checked == 0
+                    && outcome.violations.is_empty()
+                    && outcome.not_run.is_none()
+                {
+                    let rule = outcome.id.when_empty();
+                    let message = rule.message(in_scope);
+                    if rule.state(in_scope) == ControlState::Fail {
+                        outcome.checked = 1;
+                        outcome
+                            .violations
+                            .push(Violation::new(resource.clone(), message));
+                    } else {
+                        nothing_to_judge = true;
+                        notes
+                            .entry(outcome.id)
+                            .or_default()
+                            .push(format!("nothing to judge: {message}"));
+                    }
+                }
                 if let Some(why) = &outcome.not_run {
                     let message = format!("{} was not evaluated: {why}", outcome.id);
                     notes.entry(outcome.id).or_default().push(message.clone());
@@ -222,7 +252,7 @@ impl Evaluation {
                         None => failed.push(violation),
                     }
                 }
-                let state = if !outcome.applicable {
+                let state = if !outcome.applicable || nothing_to_judge {
                     ControlState::NotApplicable
                 } else if !failed.is_empty() {
                     ControlState::Fail
@@ -340,6 +370,11 @@ impl Evaluation {
                     .take(STATUS_FINDINGS_PER_CONTROL)
                     .map(Violation::finding)
                     .collect(),
+                note: self
+                    .notes
+                    .get(&c.id)
+                    .map(|notes| notes.join("; "))
+                    .unwrap_or_default(),
                 last_evaluated: Some(Time(evaluated_at)),
             })
             .collect()
@@ -540,7 +575,13 @@ mod tests {
             3,
             vec![same("a"), same("b"), violation("other")],
         );
-        let evaluation = Evaluation::new(vec!["dev".into()], vec![outcome], &[], now());
+        let evaluation = Evaluation::new(
+            &ObjectRef::default(),
+            vec!["dev".into()],
+            vec![outcome],
+            &[],
+            now(),
+        );
         let result = &evaluation.control_results(now())[0];
         assert_eq!((result.checked, result.failed, result.exempted), (3, 2, 0));
         assert_eq!(result.failed_findings, 3);
@@ -553,7 +594,13 @@ mod tests {
             ControlOutcome::checked(ControlId::ProductionDataRestricted, 0, vec![])
                 .with_check_not_run("Secrets are not observed"),
         ];
-        let evaluation = Evaluation::new(vec!["dev".into()], outcomes, &[], now());
+        let evaluation = Evaluation::new(
+            &ObjectRef::default(),
+            vec!["dev".into()],
+            outcomes,
+            &[],
+            now(),
+        );
         let states: Vec<ControlState> = evaluation.controls.iter().map(|c| c.state).collect();
         assert_eq!(states, [ControlState::Pass, ControlState::NotEvaluated]);
         assert!(!evaluation.compliant());
@@ -581,6 +628,59 @@ mod tests {
     }
 
     #[test]
+    fn nothing_checked_is_never_a_pass() {
+        let policy = ObjectRef::cluster_scoped("BackupPolicy", "prod");
+        let outcomes = || {
+            vec![
+                ControlOutcome::checked(ControlId::EncryptionInTransit, 0, vec![]),
+                ControlOutcome::checked(ControlId::BackupRetention, 0, vec![]),
+                ControlOutcome::not_applicable(ControlId::TrustedImages),
+                ControlOutcome::checked(ControlId::ResourceGovernance, 2, vec![]),
+            ]
+        };
+        let evaluation = Evaluation::new(&policy, vec!["shop".into()], outcomes(), &[], now());
+        let states: Vec<ControlState> = evaluation.controls.iter().map(|c| c.state).collect();
+        assert_eq!(
+            states,
+            [
+                ControlState::NotApplicable,
+                ControlState::Fail,
+                ControlState::NotApplicable,
+                ControlState::Pass
+            ]
+        );
+        assert_eq!(
+            evaluation.notes[&ControlId::EncryptionInTransit],
+            [
+                "nothing to judge: no Ingress in the selected namespaces: no traffic enters through one"
+            ]
+        );
+        assert_eq!(
+            evaluation.notes[&ControlId::TrustedImages],
+            ["not configured: the SecurityBaseline sets no spec.images"]
+        );
+        // The failed promise is a finding on the resource, counted as the object checked.
+        let retention = &evaluation.control_results(now())[1];
+        assert_eq!((retention.checked, retention.failed), (1, 1));
+        assert_eq!(retention.findings[0].kind, "BackupPolicy");
+        assert!(!evaluation.compliant());
+        let results = evaluation.control_results(now());
+        assert!(results[0].note.contains("no Ingress"), "{:?}", results[0]);
+        // With no namespace in scope nothing was promised.
+        let evaluation = Evaluation::new(&policy, vec![], outcomes(), &[], now());
+        assert_eq!(evaluation.controls[1].state, ControlState::NotApplicable);
+        assert_eq!(
+            evaluation.notes[&ControlId::BackupRetention],
+            ["nothing to judge: no namespace is in scope"]
+        );
+        // A check that did not run stays NotEvaluated, whatever it counted.
+        let blind = ControlOutcome::checked(ControlId::ProductionDataRestricted, 0, vec![])
+            .with_check_not_run("Secrets are not observed");
+        let evaluation = Evaluation::new(&policy, vec!["dev".into()], vec![blind], &[], now());
+        assert_eq!(evaluation.controls[0].state, ControlState::NotEvaluated);
+    }
+
+    #[test]
     fn findings_of_the_parts_that_ran_still_fail() {
         let outcome = ControlOutcome::checked(
             ControlId::ProductionDataRestricted,
@@ -588,7 +688,7 @@ mod tests {
             vec![violation("classified")],
         )
         .with_check_not_run("Secrets are not observed");
-        let evaluation = Evaluation::new(vec![], vec![outcome], &[], now());
+        let evaluation = Evaluation::new(&ObjectRef::default(), vec![], vec![outcome], &[], now());
         assert_eq!(evaluation.controls[0].state, ControlState::Fail);
         assert_eq!(
             evaluation.summary().failing_controls,
@@ -629,14 +729,16 @@ mod tests {
             &blind,
             now(),
         );
-        assert_eq!(state(&evaluation), Some(ControlState::Pass));
-        // Observed and empty: a real Pass.
+        // (This cluster holds nothing in a non-production namespace: nothing to judge, which
+        // is NotApplicable, never a vacuous Pass.)
+        assert_eq!(state(&evaluation), Some(ControlState::NotApplicable));
+        // Observed and empty: nothing to judge either, and nothing not run.
         let evaluation = isolation::evaluate(
             "iso",
             &crate::validate::environment_isolation::validate(&spec()).unwrap(),
             &snapshot(),
             now(),
         );
-        assert_eq!(state(&evaluation), Some(ControlState::Pass));
+        assert_eq!(state(&evaluation), Some(ControlState::NotApplicable));
     }
 }

@@ -166,6 +166,7 @@ fn outcomes(resources: &[ResourceEvidence], id: ControlId) -> Vec<ControlOutcome
                     checked: c.checked,
                     failed: c.failed,
                     exempted: c.exempted,
+                    note: c.note.clone(),
                 })
         })
         .collect()

@@ -135,11 +135,17 @@ pub fn render_markdown(bundle: &Bundle) -> String {
                     line(format!("{lead} - | no resource | - | - | - |"));
                 }
                 for o in &proof.results {
+                    let shown = match (o.state, o.note.is_empty()) {
+                        (ControlState::NotApplicable, false) => {
+                            format!("{}: {}", state(o.state), cell(&o.note))
+                        }
+                        _ => state(o.state).to_string(),
+                    };
                     line(format!(
                         "{lead} {}/{} | {} | {} | {} | {} |",
                         o.kind,
                         cell(&o.name),
-                        state(o.state),
+                        shown,
                         o.checked,
                         o.failed,
                         o.exempted
@@ -149,6 +155,12 @@ pub fn render_markdown(bundle: &Bundle) -> String {
         }
         line(String::new());
     }
+
+    line("## What an empty scope means".into());
+    line(String::new());
+    line("Nothing checked is never a Pass. Per control, as the catalog of this operator states it: the spec field that turns it on (without it: Not applicable), what it counts, and what it reports when it is configured but judged no object.".into());
+    line(String::new());
+    line(crate::catalog::empty_scope_table());
 
     line("## Scope".into());
     line(String::new());

@@ -130,6 +130,9 @@ pub struct ControlOutcome {
     pub checked: i32,
     pub failed: i32,
     pub exempted: i32,
+    /// The status's note on the control (why it does not apply, ...), when it has one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ fn bundle() -> Bundle {
                 message: "no default-deny | ingress".into(),
             })
             .collect(),
+        note: String::new(),
         last_evaluated: None,
     };
     Bundle {
@@ -304,6 +305,7 @@ fn readme_excerpt_is_what_the_code_writes_for_the_audit_fixture() {
                     failed_findings: c.failed_findings,
                     exempted_findings: c.exempted_findings,
                     findings: c.findings.iter().take(10).cloned().collect(),
+                    note: c.note.clone(),
                     last_evaluated: None,
                 })
                 .collect(),

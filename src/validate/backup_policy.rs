@@ -54,6 +54,19 @@ impl ValidBackupPolicy {
     pub fn spec(&self) -> &BackupPolicySpec {
         &self.spec
     }
+
+    /// The restore test `restore-tested` judges: `spec.restoreTest`, or, when only an RTO is
+    /// declared, the defaults. An RTO is a promise to test: restores someone else ran can
+    /// prove it (they are judged as Audit mode judges them), but none at all fails it.
+    pub fn judged_restore_test(&self) -> Option<RestoreTest> {
+        self.restore_test.or_else(|| {
+            self.rto.map(|_| RestoreTest {
+                every: DEFAULT_RESTORE_TEST_EVERY,
+                keep_sandbox_for: DEFAULT_KEEP_SANDBOX_FOR,
+                min_restored_items: DEFAULT_MIN_RESTORED_ITEMS,
+            })
+        })
+    }
 }
 
 /// Checks `spec` as of `now` (a schedule must run within robfig/cron's five-year horizon).

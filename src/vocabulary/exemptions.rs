@@ -91,15 +91,14 @@ fn ids(exemption: &Exemption) -> String {
 ///
 /// **How an exemption's `selector` matches** (the same rule is rendered into the admission
 /// policies' `matchConditions` by `desired::admission::exemption_condition`, so that status and
-/// the API server agree): an object is covered when the selector matches the object's own
-/// labels, **or**, for an object that carries pods (Pod, Deployment, ReplicaSet, StatefulSet,
-/// DaemonSet, Job, CronJob), the labels of its pod template. The ReplicaSets and Pods that
-/// kube-controller-manager makes carry the template's labels, so labelling a Deployment's pod
-/// template exempts the whole chain Deployment -> ReplicaSet -> Pod. A label only on the
-/// Deployment's own metadata exempts the Deployment but not the ReplicaSet it creates. A Pod's
-/// pod labels are its own; other kinds have none. Write selectors positively (`matchLabels`,
-/// `In`, `Exists`): a negative term (`NotIn`, `DoesNotExist`) is met by a workload as soon as
-/// one of its two label sets lacks the key.
+/// the API server agree): an object that carries pods (Deployment, ReplicaSet, StatefulSet,
+/// DaemonSet, Job, CronJob) is matched by the labels of its pod template **only**, a Pod by its
+/// own labels (they are its pod labels), any other object by its own labels. The ReplicaSets,
+/// Jobs and Pods that kube-controller-manager makes carry the template's labels, so the whole
+/// chain Deployment -> ReplicaSet -> Pod (CronJob -> Job -> Pod) is exempted or none of it: a
+/// status that says "exempt" for a workload whose Pods admission refuses would be evidence of
+/// something that never runs. A label on a workload's own metadata alone exempts nothing;
+/// [`missed_by_template`] finds such selectors, and status names the workloads they miss.
 ///
 /// Labels are written by whoever writes the object: a tenant who may create Pods in a covered
 /// namespace can label a bare Pod and have it exempted. That is no more than creating a
@@ -120,15 +119,36 @@ pub fn covers(exemption: &Exemption, control: ControlId, object: &ObjectRef) -> 
         }
     }
     match &exemption.selector {
-        Some(selector) => {
-            selects(selector, &object.labels)
-                || object
-                    .pod_labels
-                    .as_ref()
-                    .is_some_and(|labels| selects(selector, labels))
-        }
+        Some(selector) => selects(selector, matched_labels(object)),
         None => true,
     }
+}
+
+/// The labels an exemption's selector is matched against: a pod carrier's pod labels (its
+/// template's, or a Pod's own), any other object's own labels.
+fn matched_labels(object: &ObjectRef) -> &std::collections::BTreeMap<String, String> {
+    object.pod_labels.as_ref().unwrap_or(&object.labels)
+}
+
+/// Whether `exemption` names `control` and the namespace of `object`, a workload with a pod
+/// template, and its selector matches the workload's own labels but not its template's: a
+/// misconfigured exemption, which exempts neither the workload nor the Pods it makes.
+pub fn missed_by_template(exemption: &Exemption, control: ControlId, object: &ObjectRef) -> bool {
+    let Some(selector) = &exemption.selector else {
+        return false;
+    };
+    let Some(pod_labels) = &object.pod_labels else {
+        return false;
+    };
+    let in_namespaces = exemption.namespaces.is_empty()
+        || object
+            .scope_namespace()
+            .is_some_and(|ns| exemption.namespaces.iter().any(|n| n == ns));
+    exemption.controls.contains(&control)
+        && object.kind != "Pod"
+        && in_namespaces
+        && selects(selector, &object.labels)
+        && !selects(selector, pod_labels)
 }
 
 #[cfg(test)]
@@ -231,12 +251,35 @@ mod tests {
     }
 
     #[test]
-    fn selector_matches_own_labels_or_pod_template_labels() {
+    fn selector_matches_pod_carriers_by_their_pod_labels_and_others_by_their_own() {
         let e = selected_by(serde_json::json!({"matchLabels": {"exempt": "yes"}}));
         let c = ControlId::TrustedImages;
         let yes = [("exempt", "yes")];
         assert!(covers(&e, c, &workload("Deployment", &[], &yes)));
-        assert!(covers(&e, c, &workload("Deployment", &yes, &[])));
+        // Only on the Deployment's metadata: its ReplicaSet and Pods would not carry it, so
+        // neither is the Deployment exempted, and the selector is reported as missing it.
+        assert!(!covers(&e, c, &workload("Deployment", &yes, &[])));
+        assert!(missed_by_template(
+            &e,
+            c,
+            &workload("Deployment", &yes, &[])
+        ));
+        assert!(!missed_by_template(
+            &e,
+            c,
+            &workload("Deployment", &yes, &yes)
+        ));
+        assert!(!missed_by_template(
+            &e,
+            ControlId::LeastPrivilege,
+            &workload("Deployment", &yes, &[])
+        ));
+        for kind in ["ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"] {
+            assert!(covers(&e, c, &workload(kind, &[], &yes)), "{kind}");
+            assert!(!covers(&e, c, &workload(kind, &yes, &[])), "{kind}");
+        }
+        // A Pod's own labels are its pod labels.
+        assert!(covers(&e, c, &workload("Pod", &yes, &yes)));
         assert!(!covers(
             &e,
             c,

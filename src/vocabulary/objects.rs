@@ -50,6 +50,16 @@ impl ObjectRef {
         }
     }
 
+    /// A cluster-scoped object without labels that matter here, e.g. the custom resource
+    /// being evaluated.
+    pub fn cluster_scoped(kind: &str, name: &str) -> Self {
+        Self {
+            kind: kind.into(),
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+
     /// The namespace an exemption scoped by namespace matches against.
     pub fn scope_namespace(&self) -> Option<&str> {
         match (&self.namespace, self.kind.as_str()) {

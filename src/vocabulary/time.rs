@@ -38,3 +38,49 @@ pub fn human_age(age: Duration) -> String {
 pub fn finished_at(result: &RestoreTestResult) -> Timestamp {
     result.completed.as_ref().unwrap_or(&result.started).0
 }
+
+/// A measured duration as a reader sees it, never a rounded `0s`: on the operator's clock
+/// `412ms` below a second and `3.207s` below a minute; on Velero's, which stamps whole
+/// seconds, `<1s` when start and end fall in one second (then `human`).
+pub fn human_measured(took: Duration, by: crate::api::backup_policy::MeasuredBy) -> String {
+    use crate::api::backup_policy::MeasuredBy;
+    match by {
+        MeasuredBy::Velero if took < Duration::from_secs(1) => "<1s".into(),
+        MeasuredBy::Velero => human(took),
+        MeasuredBy::Operator if took < Duration::from_millis(1) => "<1ms".into(),
+        MeasuredBy::Operator if took < Duration::from_secs(1) => {
+            format!("{}ms", took.as_millis())
+        }
+        MeasuredBy::Operator if took < Duration::from_secs(60) => {
+            format!("{}.{:03}s", took.as_secs(), took.subsec_millis())
+        }
+        MeasuredBy::Operator => human(took),
+    }
+}
+
+/// Milliseconds, saturating, for status.
+pub fn millis(took: Duration) -> i64 {
+    i64::try_from(took.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::backup_policy::MeasuredBy::{Operator, Velero};
+
+    #[test]
+    fn measured_durations_never_read_zero() {
+        let ms = Duration::from_millis;
+        assert_eq!(human_measured(ms(412), Operator), "412ms");
+        assert_eq!(human_measured(Duration::from_micros(300), Operator), "<1ms");
+        assert_eq!(human_measured(ms(3207), Operator), "3.207s");
+        assert_eq!(human_measured(ms(363_000), Operator), "6m3s");
+        assert_eq!(human_measured(ms(0), Velero), "<1s");
+        assert_eq!(human_measured(ms(2000), Velero), "2s");
+        for took in [0, 1, 999, 1000, 59_999, 60_000] {
+            for by in [Operator, Velero] {
+                assert_ne!(human_measured(ms(took), by), "0s", "{took}ms {by:?}");
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod drift;
 mod environment_isolation;
 mod evidence;
 mod faults;
+mod honest_figures;
 mod hostile_input;
 mod isolation_bypass;
 mod leader;

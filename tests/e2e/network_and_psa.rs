@@ -292,8 +292,9 @@ async fn workload_hardening_reports_in_audit_and_the_api_server_enforces_it() {
     };
     let name = "e2e-psa-modes";
     let api: Api<SecurityBaseline> = apply_cr(&client, name, spec("Audit")).await;
+    // No pod yet: nothing to judge, which is never a Pass.
     wait_status(&api, name, "Audit evaluated", |sb| {
-        control(sb, "workload-hardening").state == ControlState::Pass
+        control(sb, "workload-hardening").state == ControlState::NotApplicable
     })
     .await;
     // Audit: the API server admits the pod; status reports it.
@@ -339,9 +340,13 @@ async fn workload_hardening_reports_in_audit_and_the_api_server_enforces_it() {
     let sb = wait_status(&api, name, "Enforce evaluated", |_| true).await;
     assert_eq!(control(&sb, "workload-hardening").state, ControlState::Fail);
     cluster().kubectl_ok(&["delete", "pod", "privileged", "-n", &ns, "--wait"]);
-    wait_status(&api, name, "workload-hardening passes", |sb| {
-        control(sb, "workload-hardening").state == ControlState::Pass
-    })
+    // The last pod gone: nothing to judge again (Not applicable, never a vacuous Pass).
+    wait_status(
+        &api,
+        name,
+        "workload-hardening has nothing to judge",
+        |sb| control(sb, "workload-hardening").state == ControlState::NotApplicable,
+    )
     .await;
     delete_baseline(&api, name).await;
     wait_until("labels removed with the baseline", TIMEOUT, || async {
@@ -518,14 +523,25 @@ async fn pod_selector_exemption_keeps_labels_and_status_says_why() {
     delete_baseline(&api, name).await;
 }
 
+/// A Deployment whose pod template (and own metadata) carry `labels`, a YAML flow map: an
+/// exemption selects a workload by its pod template's labels.
 fn deployment(ns: &str, name: &str, replicas: i32, probes: bool, labels: &str) -> String {
+    let extra = labels
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim();
+    let pod_labels = match extra {
+        "" => format!("{{app: {name}}}"),
+        extra => format!("{{app: {name}, {extra}}}"),
+    };
     let probes = if probes {
         "\n        readinessProbe: {httpGet: {path: /ready, port: 8080}}\n        livenessProbe: {httpGet: {path: /live, port: 8080}}"
     } else {
         ""
     };
     format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers:\n      - name: app\n        image: registry.example.com/{name}:1{probes}\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {pod_labels}}}\n    spec:\n      containers:\n      - name: app\n        image: registry.example.com/{name}:1{probes}\n"
     )
 }
 
@@ -638,6 +654,11 @@ async fn summary_omits_not_evaluated_when_every_check_ran() {
     operator();
     let client = client().await;
     namespace(&client, "e2e-np-summary", &[("e2e-np", "summary")]).await;
+    // A pod to judge: with none, workload-hardening would have nothing to judge (Not
+    // applicable), never a Pass.
+    cluster()
+        .apply_yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: plain, namespace: e2e-np-summary}\nspec:\n  containers: [{name: app, image: registry.example.com/app:1}]\n")
+        .expect("pod");
     let name = "e2e-np-summary";
     let api: Api<SecurityBaseline> = apply_cr(
         &client,
@@ -649,7 +670,10 @@ async fn summary_omits_not_evaluated_when_every_check_ran() {
         }),
     )
     .await;
-    let sb = wait_status(&api, name, "evaluated", |_| true).await;
+    let sb = wait_status(&api, name, "evaluated", |sb| {
+        control(sb, "workload-hardening").checked == 1
+    })
+    .await;
     let summary = serde_json::to_value(&sb.status.as_ref().unwrap().summary).unwrap();
     assert_eq!(summary["passing"], json!(1));
     assert_eq!(summary.get("notEvaluated"), None::<&Value>);

@@ -67,9 +67,20 @@ fn apply(yaml: &str) {
         .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
 }
 
+/// A Deployment whose pod template (and own metadata) carry `labels`, a YAML flow map: an
+/// exemption selects a workload by its pod template's labels.
 fn deployment(ns: &str, name: &str, labels: &str, pod_spec: &str) -> String {
+    let extra = labels
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim();
+    let pod_labels = match extra {
+        "" => format!("{{app: {name}}}"),
+        extra => format!("{{app: {name}, {extra}}}"),
+    };
     format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\nspec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      {pod_spec}containers: [{{name: app, image: \"registry.example.com/{name}@sha256:{}\"}}]\n",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\nspec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {pod_labels}}}\n    spec:\n      {pod_spec}containers: [{{name: app, image: \"registry.example.com/{name}@sha256:{}\"}}]\n",
         "0".repeat(64)
     )
 }

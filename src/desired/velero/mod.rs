@@ -9,12 +9,13 @@ mod schedule;
 mod verify;
 
 pub use restore::{
-    MODIFIERS_KEY, RESTORE_EXCLUDED_RESOURCES, SCALED_TO_ZERO, modifier_rules, modifiers_name,
-    resource_modifiers, restore_name, restore_object,
+    MODIFIERS_KEY, RESTORE_EXCLUDED_RESOURCES, SCALED_TO_ZERO, created_at, modifier_rules,
+    modifiers_name, resource_modifiers, restore_name, restore_object,
 };
 pub use restore_plan::{
-    RETRY_FAILED_TEST_AFTER, RETRY_LATER, RTO_EXCEEDED, RestoreTestStep, VeleroEvidence,
-    judge_existing_restores, next_due, plan_restore_test, restore_result,
+    CREATED_AT_ANNOTATION, Clock, Measured, RETRY_FAILED_TEST_AFTER, RETRY_LATER, RTO_EXCEEDED,
+    RestoreTestStep, VeleroEvidence, judge_existing_restores, next_due, plan_restore_test,
+    restore_result,
 };
 pub use sandbox::{SANDBOX_DENY_ALL, sandbox_name, sandbox_objects};
 pub use schedule::{cron_for_rpo, schedule};

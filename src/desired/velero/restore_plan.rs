@@ -2,13 +2,13 @@
 
 use super::verify::{Verification, verify_sandbox};
 use super::{SANDBOX_DENY_ALL, sandbox_name};
-use crate::api::backup_policy::RestoreTestResult;
+use crate::api::backup_policy::{MeasuredBy, RestoreTestResult};
 use crate::snapshot::Snapshot;
 use crate::validate::{RestoreTest, ValidBackupPolicy};
 use crate::velero::{Backup, Restore};
 use crate::vocabulary::sandbox::is_own_sandbox;
 use crate::vocabulary::selection::selected_namespaces;
-use crate::vocabulary::time::{elapsed, finished_at, human, later};
+use crate::vocabulary::time::{elapsed, finished_at, human, human_measured, later, millis};
 use crate::vocabulary::velero_records::{Record, VeleroRecords};
 use crate::vocabulary::velero_view::{
     Coverage, VeleroView, belongs_to_policy, completed_at, coverage,
@@ -33,6 +33,8 @@ const TERMINAL_PHASES: &[&str] = &["Completed", "PartiallyFailed", "Failed", "Fa
 /// (label [`RESTORE_TEST_LABEL`](crate::vocabulary::labels::RESTORE_TEST_LABEL)) or owned Restores; it removes sandboxes only on
 /// [`RestoreTestStep::DeleteSandbox`] and leaves Restores as Velero's record of the test
 /// (ownerReferences clean both up when the policy is deleted).
+// One step is planned per reconcile and consumed at once: boxing the verdict would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum RestoreTestStep {
     /// Nothing to do: requeue at `next_due` (`Timestamp::MAX` when no test is configured).
@@ -93,7 +95,10 @@ pub fn plan_restore_test(
     if let Some(restore) = current {
         let source = restore.spec.included_namespaces.first().cloned();
         let source = source.unwrap_or_default();
-        let judged = judge_current(spec, test, restore, &source, last, snapshot, records, now);
+        let own = Ownership::OperatorRan;
+        let judged = judge_current(
+            spec, test, restore, &source, own, last, snapshot, records, now,
+        );
         if let Some(step) = judged {
             return step;
         }
@@ -123,6 +128,7 @@ fn judge_current(
     test: &RestoreTest,
     restore: &Restore,
     source: &str,
+    own: Ownership,
     last: Option<&RestoreTestResult>,
     snapshot: &Snapshot,
     records: &VeleroRecords,
@@ -130,17 +136,18 @@ fn judge_current(
 ) -> Option<RestoreTestStep> {
     let name = object_name(&restore.metadata);
     let sandbox = target_of(restore, source);
-    if last.is_some_and(|l| l.restore == name || l.started.0 >= started_at(restore, now)) {
+    let clock = Clock::of(restore, own);
+    if last.is_some_and(|l| l.restore == name || l.started.0 >= clock.started(restore, now)) {
         return None;
     }
     if !is_terminal(restore) {
-        let started = started_at(restore, now);
+        let started = clock.started(restore, now);
         let until = spec.rto.map(|rto| later(started, rto));
         if let Some(until) = until
             && until <= now
         {
             let rto = spec.rto.unwrap_or_default();
-            let mut result = verdict_base(restore, source, started, now);
+            let mut result = verdict_base(restore, source, clock.measure(restore, now));
             result.result = "Failed".into();
             result.reason = Some(RTO_EXCEEDED.into());
             result.message = format!(
@@ -169,6 +176,7 @@ fn judge_current(
         spec,
         test,
         restore,
+        clock,
         &VeleroEvidence {
             contents,
             outcome,
@@ -293,7 +301,8 @@ fn target_of(restore: &Restore, source: &str) -> String {
 
 /// Audit mode restores nothing: the newest Restore of a selected namespace, whoever ran it,
 /// is verified against its backup the same way and recorded. With none, the evaluation
-/// fails `restore-tested` ("no restore test has run yet"), never NotApplicable.
+/// fails `restore-tested` ("no restore test has run yet"), never NotApplicable. A policy that
+/// declares an RTO but configures no `restoreTest` is judged this way in both modes.
 pub fn judge_existing_restores(
     spec: &ValidBackupPolicy,
     last: Option<&RestoreTestResult>,
@@ -304,7 +313,7 @@ pub fn judge_existing_restores(
     let idle = RestoreTestStep::Idle {
         next_due: later(now, RETRY_LATER),
     };
-    let Some(test) = &spec.restore_test else {
+    let Some(test) = &spec.judged_restore_test() else {
         return RestoreTestStep::Idle {
             next_due: Timestamp::MAX,
         };
@@ -329,7 +338,11 @@ pub fn judge_existing_restores(
     let Some((_, restore, source)) = newest else {
         return idle;
     };
-    judge_current(spec, test, restore, &source, last, snapshot, records, now).unwrap_or(idle)
+    let own = Ownership::SomeoneElseRan;
+    judge_current(
+        spec, test, restore, &source, own, last, snapshot, records, now,
+    )
+    .unwrap_or(idle)
 }
 
 /// Whether `last` already holds this result, or a newer one (then an older Restore that
@@ -357,26 +370,100 @@ fn is_terminal(restore: &Restore) -> bool {
     phase.is_some_and(|p| TERMINAL_PHASES.contains(&p))
 }
 
-fn started_at(restore: &Restore, now: Timestamp) -> Timestamp {
-    let status = restore.status.as_ref();
-    let started = status.and_then(|s| s.start_timestamp.as_ref());
-    started
-        .or(restore.metadata.creation_timestamp.as_ref())
-        .map_or(now, |t| t.0)
+/// When the operator created one of its own Restores, on its own clock, to the nanosecond
+/// (RFC 3339). The API server's `creationTimestamp` and Velero's timestamps are whole seconds:
+/// a restore that takes a few hundred milliseconds would read `0s`.
+pub const CREATED_AT_ANNOTATION: &str = "security.baseline.dev/created-at";
+
+/// Whether the operator ran a Restore (Enforce mode's own tests) or someone else did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ownership {
+    OperatorRan,
+    SomeoneElseRan,
 }
 
-fn verdict_base(
-    restore: &Restore,
-    source: &str,
-    started: Timestamp,
-    now: Timestamp,
-) -> RestoreTestResult {
+/// How a test's duration is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The operator's clock, from creating the Restore (its [`CREATED_AT_ANNOTATION`]) to
+    /// verifying what it restored: the restore as a recovery, not only Velero's part of it.
+    Operator { created: Timestamp },
+    /// Velero's start and completion timestamps (whole seconds), for restores others ran.
+    Velero,
+}
+
+/// A measured test: from `started` to `ended` on `by`'s clock.
+pub struct Measured {
+    pub started: Timestamp,
+    pub ended: Timestamp,
+    pub by: MeasuredBy,
+}
+
+impl Clock {
+    /// The operator's clock for its own Restores that carry their creation instant (the
+    /// annotation is trusted only there: anyone else's could claim any instant); Velero's
+    /// otherwise.
+    fn of(restore: &Restore, own: Ownership) -> Self {
+        let stamped = restore
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(CREATED_AT_ANNOTATION))
+            .and_then(|text| text.parse::<Timestamp>().ok());
+        match (own, stamped) {
+            (Ownership::OperatorRan, Some(created)) => Clock::Operator { created },
+            _ => Clock::Velero,
+        }
+    }
+
+    /// When the test started on this clock.
+    fn started(self, restore: &Restore, now: Timestamp) -> Timestamp {
+        match self {
+            Clock::Operator { created } => created,
+            Clock::Velero => {
+                let status = restore.status.as_ref();
+                let started = status.and_then(|s| s.start_timestamp.as_ref());
+                started
+                    .or(restore.metadata.creation_timestamp.as_ref())
+                    .map_or(now, |t| t.0)
+            }
+        }
+    }
+
+    /// The test from its start to `now` (the operator's verification, or the moment it gave
+    /// up on a restore still running) or, on Velero's clock, to Velero's completion.
+    fn measure(self, restore: &Restore, now: Timestamp) -> Measured {
+        let started = self.started(restore, now);
+        match self {
+            Clock::Operator { .. } => Measured {
+                started,
+                ended: now.max(started),
+                by: MeasuredBy::Operator,
+            },
+            Clock::Velero => {
+                let status = restore.status.as_ref();
+                let completed = status.and_then(|s| s.completion_timestamp.as_ref());
+                Measured {
+                    started,
+                    ended: completed.map_or(now, |t| t.0).max(started),
+                    by: MeasuredBy::Velero,
+                }
+            }
+        }
+    }
+}
+
+fn verdict_base(restore: &Restore, source: &str, measured: Measured) -> RestoreTestResult {
+    let took = elapsed(measured.started, measured.ended);
     RestoreTestResult {
         backup: restore.spec.backup_name.clone(),
         restore: object_name(&restore.metadata),
-        started: Time(started),
-        completed: Some(Time(now)),
-        duration_seconds: Some(i64::try_from(elapsed(started, now).as_secs()).unwrap_or(i64::MAX)),
+        started: Time(measured.started),
+        completed: Some(Time(measured.ended)),
+        duration_milliseconds: Some(millis(took)),
+        duration: human_measured(took, measured.by),
+        measured_by: Some(measured.by),
+        duration_seconds: None,
         items: None,
         result: "Running".into(),
         reason: None,
@@ -396,6 +483,7 @@ pub fn restore_result(
     spec: &ValidBackupPolicy,
     test: &RestoreTest,
     restore: &Restore,
+    clock: Clock,
     evidence: &VeleroEvidence,
     now: Timestamp,
 ) -> Option<RestoreTestResult> {
@@ -404,15 +492,14 @@ pub fn restore_result(
     }
     let status = restore.status.as_ref()?;
     let phase = status.phase.as_deref().unwrap_or_default();
-    let started = started_at(restore, now);
-    let completed = status.completion_timestamp.as_ref().map_or(now, |t| t.0);
-    let took = elapsed(started, completed);
+    let measured = clock.measure(restore, now);
+    let took = elapsed(measured.started, measured.ended);
     let items = status
         .progress
         .as_ref()
         .and_then(|p| p.items_restored)
         .unwrap_or(0);
-    let mut result = verdict_base(restore, evidence.source, started, completed);
+    let mut result = verdict_base(restore, evidence.source, measured);
     result.items = Some(items);
     // (reason, message), in the order a reader should see them.
     let mut problems: Vec<(&str, String)> = Vec::new();

@@ -434,7 +434,13 @@ fn restore_test_walks_from_sandbox_to_cleanup() {
     assert_eq!(result.result, "Passed", "{}", result.message);
     assert_eq!(result.restore, restore_name);
     assert_eq!(result.backup, "b1");
-    assert_eq!(result.duration_seconds, Some(1200));
+    // The plan's own Restore carries no creation stamp here: Velero's clock, whole seconds.
+    assert_eq!(result.duration_milliseconds, Some(1_200_000));
+    assert_eq!(result.duration, "20m");
+    assert_eq!(
+        result.measured_by,
+        Some(crate::api::backup_policy::MeasuredBy::Velero)
+    );
     assert_eq!(result.items, Some(12));
 
     let last = Some(&result);
@@ -838,4 +844,61 @@ fn audit_mode_judges_restores_others_ran() {
         "{}",
         result.message
     );
+}
+
+/// The operator's own test is timed on its clock: from the instant stamped on the Restore
+/// when it created it to the verification, to the millisecond, even when Velero's
+/// second-precision timestamps show no difference. Someone else's stamp is not trusted.
+#[test]
+fn own_restore_tests_are_timed_on_the_operators_clock_to_the_millisecond() {
+    use crate::api::backup_policy::MeasuredBy;
+    let spec = spec();
+    let mut snapshot = snapshot_with_policy();
+    let sandbox = "restore-test-prod-shop";
+    apply(
+        &mut snapshot,
+        sandbox_objects(&owner(), POLICY, "shop", sandbox),
+        "2026-03-01T01:00:00Z",
+    );
+    let due = at("2026-03-01T00:10:00Z");
+    let restore = restore_object(&owner(), &spec, "b1", "shop", sandbox, due);
+    let stamped = super::created_at(restore, at("2026-03-01T01:00:30.250Z"));
+    apply(&mut snapshot, vec![stamped], "2026-03-01T01:00:30Z");
+    // Velero started and finished within the same second.
+    finish_restore(
+        &mut snapshot,
+        "Completed",
+        "2026-03-01T01:00:30Z",
+        "2026-03-01T01:00:30Z",
+        3,
+    );
+    let RestoreTestStep::Record(result) = plan_restore_test(
+        POLICY,
+        &spec,
+        None,
+        &snapshot,
+        at("2026-03-01T01:00:30.662Z"),
+    ) else {
+        panic!("expected Record");
+    };
+    assert_eq!(result.measured_by, Some(MeasuredBy::Operator));
+    assert_eq!(result.duration_milliseconds, Some(412));
+    assert_eq!(result.duration, "412ms");
+    assert_eq!(result.started.0, at("2026-03-01T01:00:30.250Z"));
+    assert_eq!(result.completed.unwrap().0, at("2026-03-01T01:00:30.662Z"));
+
+    // The same Restore judged as someone else's (Audit mode): Velero's clock, `<1s`.
+    let valid = valid(&spec);
+    let RestoreTestStep::Record(result) = judge_existing_restores(
+        &valid,
+        None,
+        &snapshot,
+        &records_of(&snapshot),
+        at("2026-03-01T01:00:31Z"),
+    ) else {
+        panic!("expected Record");
+    };
+    assert_eq!(result.measured_by, Some(MeasuredBy::Velero));
+    assert_eq!(result.duration_milliseconds, Some(0));
+    assert_eq!(result.duration, "<1s");
 }

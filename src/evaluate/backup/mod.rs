@@ -63,9 +63,17 @@ pub fn evaluate(
             None => outcomes,
         }
     };
-    Evaluation::new(namespaces, outcomes, &spec.exemptions, now).with_excluded(
-        super::excluded_namespaces([&spec.namespace_selector], snapshot),
+    Evaluation::new(
+        &policy_ref(name),
+        namespaces,
+        outcomes,
+        &spec.exemptions,
+        now,
     )
+    .with_excluded(super::excluded_namespaces(
+        [&spec.namespace_selector],
+        snapshot,
+    ))
 }
 
 /// Without Velero (its API not served, or its namespace absent: `why`) nothing can be proven,
@@ -98,11 +106,7 @@ fn velero_missing(
 }
 
 pub(super) fn policy_ref(name: &str) -> ObjectRef {
-    ObjectRef {
-        kind: "BackupPolicy".into(),
-        name: name.into(),
-        ..ObjectRef::default()
-    }
+    ObjectRef::cluster_scoped("BackupPolicy", name)
 }
 
 pub(super) fn namespace_ref(snapshot: &Snapshot, namespace: &str) -> ObjectRef {

@@ -8,7 +8,6 @@ use crate::evaluate::{ControlOutcome, Violation};
 use crate::validate::{RestoreTest, ValidBackupPolicy};
 use crate::vocabulary::time::{elapsed, finished_at, human, human_age};
 use jiff::Timestamp;
-use std::time::Duration;
 
 pub(super) fn restore_tested(
     name: &str,
@@ -17,7 +16,7 @@ pub(super) fn restore_tested(
     now: Timestamp,
 ) -> ControlOutcome {
     let id = ControlId::RestoreTested;
-    let Some(test) = spec.restore_test else {
+    let Some(test) = spec.judged_restore_test() else {
         return ControlOutcome::not_applicable(id);
     };
     let violations = restore_test_problems(spec, &test, last, now)
@@ -35,7 +34,13 @@ pub fn restore_test_problems(
     now: Timestamp,
 ) -> Vec<String> {
     let Some(last) = last else {
-        return vec!["no restore test has run yet".into()];
+        return vec![match (spec.restore_test, spec.rto) {
+            (None, Some(rto)) => format!(
+                "rto {} declared, no restore test configured or observed",
+                human(rto)
+            ),
+            _ => "no restore test has run yet".into(),
+        }];
     };
     let mut problems = Vec::new();
     let every = test.every;
@@ -66,16 +71,22 @@ fn passed_result_problems(
     last: &RestoreTestResult,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    let took = Duration::from_secs(last.duration_seconds.unwrap_or(0).max(0).unsigned_abs());
-    if let Some(rto) = spec.rto
-        && took > rto
-    {
-        problems.push(format!(
-            "restore test `{}` took {}, longer than the RTO {}",
-            last.restore,
-            human(took),
-            human(rto)
-        ));
+    if let Some(rto) = spec.rto {
+        match last.took() {
+            Some(took) if took > rto => problems.push(format!(
+                "restore test `{}` took {}, longer than the RTO {}",
+                last.restore,
+                human(took),
+                human(rto)
+            )),
+            Some(_) => {}
+            // A pass with no measured time cannot show the RTO was met.
+            None => problems.push(format!(
+                "restore test `{}` recorded no duration, so the RTO {} is not shown to be met",
+                last.restore,
+                human(rto)
+            )),
+        }
     }
     let items = last.items.unwrap_or(0);
     let wanted = test.min_restored_items;

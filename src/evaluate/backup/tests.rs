@@ -489,7 +489,10 @@ fn passed(completed: &str, duration_seconds: i64, items: i64) -> RestoreTestResu
         restore: "bp-prod-restore-1".into(),
         started: Time(start),
         completed: Some(Time(end)),
-        duration_seconds: Some(duration_seconds),
+        duration_milliseconds: Some(duration_seconds * 1000),
+        duration: String::new(),
+        measured_by: None,
+        duration_seconds: None,
         items: Some(items),
         result: "Passed".into(),
         reason: None,
@@ -734,5 +737,114 @@ fn volume_snapshots_are_judged_in_the_snapshot_location_they_went_to() {
     assert_eq!(
         state(&result, ControlId::BackupEncryption),
         ControlState::Pass
+    );
+}
+
+#[test]
+fn a_declared_rto_is_a_promise_to_test() {
+    let now = at("2026-06-01T00:00:00Z");
+    // No RTO, no restoreTest: nothing to prove, and the condition says which field is unset.
+    let evaluation = evaluate(POLICY, &spec(), None, &snapshot(), now);
+    assert_eq!(
+        state(&evaluation, ControlId::RestoreTested),
+        ControlState::NotApplicable
+    );
+    assert_eq!(
+        evaluation.notes[&ControlId::RestoreTested],
+        ["not configured: the BackupPolicy sets no spec.restoreTest or spec.rto"]
+    );
+    // An RTO alone: restore-tested applies, and with no restore observed it fails.
+    let with_rto = BackupPolicySpec {
+        rto: Some("6h".into()),
+        ..spec()
+    };
+    let evaluation = evaluate(POLICY, &with_rto, None, &snapshot(), now);
+    assert_eq!(
+        state(&evaluation, ControlId::RestoreTested),
+        ControlState::Fail
+    );
+    assert_eq!(
+        messages(&evaluation, ControlId::RestoreTested),
+        ["rto 6h declared, no restore test configured or observed"]
+    );
+    // A restore someone ran within the RTO proves it; one past it does not.
+    let fast = passed("2026-05-31T00:00:00Z", 600, 3);
+    let evaluation = evaluate(POLICY, &with_rto, Some(&fast), &snapshot(), now);
+    assert_eq!(
+        state(&evaluation, ControlId::RestoreTested),
+        ControlState::Pass
+    );
+    let slow = passed("2026-05-31T00:00:00Z", 7 * 3600, 3);
+    let evaluation = evaluate(POLICY, &with_rto, Some(&slow), &snapshot(), now);
+    assert_eq!(
+        state(&evaluation, ControlId::RestoreTested),
+        ControlState::Fail
+    );
+    // A pass with no measured time does not show the RTO was met.
+    let unmeasured = RestoreTestResult {
+        duration_milliseconds: None,
+        ..fast.clone()
+    };
+    let evaluation = evaluate(POLICY, &with_rto, Some(&unmeasured), &snapshot(), now);
+    assert!(
+        messages(&evaluation, ControlId::RestoreTested)[0].contains("recorded no duration"),
+        "{:?}",
+        messages(&evaluation, ControlId::RestoreTested)
+    );
+    // An older result's whole seconds still count.
+    let older = RestoreTestResult {
+        duration_milliseconds: None,
+        duration_seconds: Some(600),
+        ..fast
+    };
+    let evaluation = evaluate(POLICY, &with_rto, Some(&older), &snapshot(), now);
+    assert_eq!(
+        state(&evaluation, ControlId::RestoreTested),
+        ControlState::Pass
+    );
+}
+
+#[test]
+fn backup_retention_with_nothing_to_judge_fails_on_the_policy_or_has_no_scope() {
+    let now = at("2026-06-01T00:00:00Z");
+    let retained = BackupPolicySpec {
+        retention: Some(Retention {
+            min: "720h".into(),
+            max: "2160h".into(),
+        }),
+        ..spec()
+    };
+    // The namespace is selected, but no Schedule or Backup holds it.
+    let mut bare = snapshot();
+    bare.velero.schedules.clear();
+    let evaluation = evaluate(POLICY, &retained, None, &bare, now);
+    let control = evaluation
+        .controls
+        .iter()
+        .find(|c| c.id == ControlId::BackupRetention)
+        .unwrap();
+    assert_eq!(control.state, ControlState::Fail);
+    assert_eq!((control.checked, control.failed_objects()), (1, 1));
+    assert_eq!(control.failed[0].object.kind, "BackupPolicy");
+    assert_eq!(control.failed[0].object.name, POLICY);
+    assert!(
+        control.failed[0]
+            .message
+            .contains("no retention can be proven")
+    );
+    // Nothing selected: nothing promised.
+    bare.namespaces.clear();
+    let evaluation = evaluate(POLICY, &retained, None, &bare, now);
+    assert_eq!(
+        state(&evaluation, ControlId::BackupRetention),
+        ControlState::NotApplicable
+    );
+    assert_eq!(
+        evaluation.notes[&ControlId::BackupRetention],
+        ["nothing to judge: no namespace is in scope"]
+    );
+    assert_eq!(
+        state(&evaluation, ControlId::AutomatedBackup),
+        ControlState::NotApplicable
     );
 }

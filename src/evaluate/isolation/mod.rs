@@ -53,7 +53,8 @@ pub fn evaluate(
         cross_environment_access(spec.access.as_ref(), &scope),
     ];
     let selectors = spec.environments.iter().map(|e| &e.selector);
-    Evaluation::new(envs.members(), outcomes, &spec.exemptions, now)
+    let resource = ObjectRef::cluster_scoped("EnvironmentIsolation", name);
+    Evaluation::new(&resource, envs.members(), outcomes, &spec.exemptions, now)
         .with_excluded(super::excluded_namespaces(selectors, snapshot))
 }
 

@@ -90,6 +90,17 @@ struct RunArgs {
     /// scope. A BackupPolicy naming another is Invalid.
     #[arg(long, env = "BASELINE_VELERO_NAMESPACE", default_value = "velero")]
     velero_namespace: String,
+    /// The ServiceAccounts in the Velero namespace that Velero's server runs as. Label
+    /// protection (EnvironmentIsolation `protectEnvironmentLabels`) lets them create a
+    /// namespace with its environment labels, which is what restoring a deleted namespace
+    /// does, and never relabel an existing one. Empty (`--velero-service-accounts=`) for none.
+    #[arg(
+        long,
+        env = "BASELINE_VELERO_SERVICE_ACCOUNTS",
+        value_delimiter = ',',
+        default_values_t = controller::DEFAULT_VELERO_SERVICE_ACCOUNTS.iter().map(|s| s.to_string())
+    )]
+    velero_service_accounts: Vec<String>,
 }
 
 /// Where the evidence history goes (`--history-dir` or `--history-s3-*`) and its signing key.
@@ -364,6 +375,12 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             evaluated_refresh: Duration::from_secs(args.evaluated_refresh_seconds.max(1)),
             history,
             velero_namespace: args.velero_namespace.clone(),
+            velero_service_accounts: args
+                .velero_service_accounts
+                .iter()
+                .filter(|name| !name.is_empty())
+                .cloned()
+                .collect(),
         },
         metrics.clone(),
         health,

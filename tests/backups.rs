@@ -676,3 +676,391 @@ async fn restore_tests_are_timed_to_the_millisecond_and_never_read_zero() {
     }
     api.delete(audit, &DeleteParams::default()).await.unwrap();
 }
+
+/// Nothing a restore test restores runs, routes or claims. The backed-up namespace holds a
+/// ReplicationController (restored as it is, it starts its pod at once), a `LoadBalancer`
+/// Service with external IPs and a requested load-balancer IP, an Ingress claiming a host and
+/// an Argo Rollout (a custom resource with a pod template, of a kind the operator knows
+/// nothing about). Velero, restoring the test's allowlist, brings back the ConfigMap and the
+/// ReplicationController scaled to zero, and none of the rest: no pod ever exists in the
+/// sandbox (the controller-manager would start one within a second of a running controller's
+/// restore), no Service, no Ingress, no Rollout, no RoleBinding granting the namespace's people
+/// rights in the sandbox. The test still passes its verification: what
+/// it leaves in the backup on purpose is not counted missing.
+#[tokio::test]
+async fn a_restore_test_restores_nothing_that_runs_routes_or_claims() {
+    velero_cluster();
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    let run = jiff::Timestamp::now().as_second().to_string();
+    let ns = &format!("e2e-closed-{run}");
+    namespace_with_config_map(&client, ns, &[("e2e-closed", &run)]).await;
+    cluster()
+        .apply_yaml(ROLLOUT_CRD)
+        .expect("a stand-in for Argo Rollouts' CRD");
+    cluster().kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/rollouts.argoproj.io",
+    ]);
+    cluster()
+        .apply_yaml(&format!(
+            r#"apiVersion: v1
+kind: ReplicationController
+metadata: {{name: legacy, namespace: {ns}}}
+spec:
+  replicas: 1
+  selector: {{app: legacy}}
+  template:
+    metadata: {{labels: {{app: legacy}}}}
+    spec: {{containers: [{{name: legacy, image: registry.example.com/legacy:1}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  type: LoadBalancer
+  loadBalancerIP: 192.0.2.11
+  externalIPs: [192.0.2.10]
+  selector: {{app: legacy}}
+  ports: [{{port: 80, targetPort: 8080}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  rules:
+  - host: shop-{run}.example.com
+    http:
+      paths:
+      - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: tenant-editors, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}}
+subjects: [{{kind: User, name: tenant, apiGroup: rbac.authorization.k8s.io}}]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: canary, namespace: {ns}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: canary}}}}
+  template:
+    metadata: {{labels: {{app: canary}}}}
+    spec: {{containers: [{{name: canary, image: registry.example.com/canary:1}}]}}
+"#
+        ))
+        .expect("the workloads, Service, Ingress and Rollout of the source namespace");
+    let name = &format!("e2e-closed-{run}");
+    let api: Api<BackupPolicy> = apply_cr(
+        &client,
+        name,
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-closed": run}},
+            "rpo": "1h", "rto": "30m",
+            "schedule": "* * * * *",
+            "restoreTest": {"every": "8760h", "keepSandboxFor": "1h", "minRestoredItems": 2},
+        }),
+    )
+    .await;
+    let result = recorded_restore_test(&api, name).await;
+    assert_eq!(result.result, "Passed", "{result:?}");
+    assert_eq!(result.verified, result.verified_of, "{result:?}");
+    let restores: Api<baseline_operator::velero::Restore> = Api::namespaced(client.clone(), VELERO);
+    let restore = restores.get(&result.restore).await.unwrap();
+    let sandbox = restore.spec.namespace_mapping[ns.as_str()].clone();
+    assert!(sandbox.starts_with("restore-test-"), "{sandbox}");
+
+    // Long enough for the controller-manager to start the pod of a restored running controller.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let in_sandbox = |kind: &str| {
+        let names = cluster().kubectl_ok(&["get", kind, "-n", &sandbox, "-o", "name"]);
+        names.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    let mut problems = Vec::new();
+    for kind in [
+        "pods",
+        "services",
+        "ingresses.networking.k8s.io",
+        "rollouts.argoproj.io",
+    ] {
+        let found = in_sandbox(kind);
+        if !found.is_empty() {
+            problems.push(format!("restored {kind}: {found:?}"));
+        }
+    }
+    let replicas = cluster().kubectl_ok(&[
+        "get",
+        "replicationcontroller",
+        "legacy",
+        "-n",
+        &sandbox,
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ]);
+    if replicas != "0" {
+        problems.push(format!(
+            "the ReplicationController asks for {replicas} replicas"
+        ));
+    }
+    // The production namespace's people get no rights in the sandbox: with `edit` they could
+    // scale a restored workload back up.
+    let bindings = in_sandbox("rolebindings.rbac.authorization.k8s.io");
+    if bindings.iter().any(|b| b.ends_with("/tenant-editors")) {
+        problems.push(format!(
+            "restored the namespace's RoleBindings: {bindings:?}"
+        ));
+    }
+    assert!(
+        in_sandbox("configmaps").contains(&"configmap/settings".to_string()),
+        "the data came back"
+    );
+    assert!(problems.is_empty(), "the sandbox {sandbox}: {problems:?}");
+
+    api.delete(name, &DeleteParams::default()).await.unwrap();
+    cluster().kubectl_ok(&["delete", "namespace", ns, "--wait=false"]);
+}
+
+/// Enough of Argo Rollouts' CRD to store a Rollout: a namespaced kind with a pod template
+/// that no built-in controller knows.
+const ROLLOUT_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: rollouts.argoproj.io}
+spec:
+  group: argoproj.io
+  scope: Namespaced
+  names: {kind: Rollout, listKind: RolloutList, plural: rollouts, singular: rollout}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
+/// Disaster recovery under label protection: a production namespace protected by an
+/// EnvironmentIsolation (`protectEnvironmentLabels`, which lets nobody but listed
+/// administrators set its environment label, `system:masters` included) is deleted, and
+/// Velero restores it from a real backup, environment label and all, with no administrator
+/// listed for it. Velero runs as a real install's server does, as the ServiceAccount
+/// `velero/velero-server` bound to cluster-admin (`tests/cluster/velero-up.sh`), not as an
+/// admin: the operator allows that identity by default, and only to create a namespace.
+#[tokio::test]
+async fn velero_restores_a_deleted_production_namespace_under_label_protection() {
+    use baseline_operator::api::EnvironmentIsolation;
+    velero_cluster();
+    let _serial = serial().await;
+    operator();
+    let client = client().await;
+    // Velero's own identity, from the kubeconfig it runs with: a ServiceAccount, no admin.
+    let velero_kubeconfig = cluster()
+        .kubeconfig
+        .parent()
+        .unwrap()
+        .join("velero/kubeconfig");
+    let whoami = Command::new(cluster().bin.join("kubectl"))
+        .arg("--kubeconfig")
+        .arg(&velero_kubeconfig)
+        .args([
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username} {.status.userInfo.groups}",
+        ])
+        .output()
+        .unwrap();
+    let whoami = String::from_utf8_lossy(&whoami.stdout).into_owned();
+    assert!(
+        whoami.starts_with("system:serviceaccount:velero:velero-server ")
+            && !whoami.contains("system:masters"),
+        "Velero runs as {whoami:?}"
+    );
+
+    let run = jiff::Timestamp::now().as_second().to_string();
+    let ns = &format!("e2e-dr-{run}");
+    namespace_with_config_map(
+        &client,
+        ns,
+        &[("e2e-dr-env", "production"), ("e2e-dr", &run)],
+    )
+    .await;
+    let isolation = format!("e2e-dr-{run}");
+    let isolations: Api<EnvironmentIsolation> = apply_cr(
+        &client,
+        &isolation,
+        json!({
+            "mode": "Enforce",
+            "environments": [{"name": "production", "production": true,
+                "namespaceSelector": {"matchLabels": {"e2e-dr-env": "production"}}}],
+            "protectEnvironmentLabels": {"allowedUsers": ["platform-lead"]},
+        }),
+    )
+    .await;
+    // Protection is on: an administrator not listed may not create a production namespace
+    // (impersonated: the in-process operator runs with the admin kubeconfig, and the
+    // operator's own identity is allowed).
+    let probe = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: e2e-dr-probe-{run}, labels: {{e2e-dr-env: production}}}}\n"
+    );
+    let mut last = String::new();
+    wait_until(
+        "label protection is enforced",
+        Duration::from_secs(90),
+        || {
+            let out = cluster().kubectl_stdin(
+                &[
+                    "create",
+                    "--dry-run=server",
+                    "-f",
+                    "-",
+                    "--as=cluster-operator",
+                    "--as-group=system:masters",
+                ],
+                &probe,
+            );
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+            let denied = !out.status.success() && last.contains("only environment administrators");
+            async move { denied }
+        },
+    )
+    .await;
+
+    // Only Velero's own ServiceAccount name is allowed, not a look-alike (impersonated with
+    // system:masters for the RBAC check, which label protection does not exempt).
+    for (who, admitted) in [
+        ("system:serviceaccount:velero:velero-server", true),
+        ("system:serviceaccount:other:velero-server", false),
+        ("system:serviceaccount:velero:velero-server-2", false),
+        ("velero-server", false),
+    ] {
+        let out = cluster().kubectl_stdin(
+            &[
+                "create",
+                "--dry-run=server",
+                "-f",
+                "-",
+                &format!("--as={who}"),
+                "--as-group=system:masters",
+            ],
+            &probe,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.success(),
+            admitted,
+            "{who} creating a production namespace: {stderr}"
+        );
+    }
+
+    let backup = format!("e2e-dr-{run}");
+    cluster()
+        .apply_yaml(&format!(
+            "apiVersion: velero.io/v1\nkind: Backup\nmetadata: {{name: {backup}, namespace: {VELERO}}}\nspec: {{includedNamespaces: [{ns}], storageLocation: default}}\n"
+        ))
+        .expect("backup");
+    wait_backup_completed(&client, &backup).await;
+
+    // The disaster: the production namespace is gone.
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .delete(ns, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_until(
+        "the namespace is gone",
+        Duration::from_secs(120),
+        || async { namespaces.get_opt(ns).await.unwrap().is_none() },
+    )
+    .await;
+
+    // Recovery: an administrator asks Velero to restore it in place.
+    let restore = format!("e2e-dr-{run}");
+    cluster()
+        .apply_yaml(&format!(
+            "apiVersion: velero.io/v1\nkind: Restore\nmetadata: {{name: {restore}, namespace: {VELERO}}}\nspec: {{backupName: {backup}, includedNamespaces: [{ns}]}}\n"
+        ))
+        .expect("restore");
+    let restores: Api<baseline_operator::velero::Restore> = Api::namespaced(client.clone(), VELERO);
+    let phase_of = |restores: Api<baseline_operator::velero::Restore>, name: String| async move {
+        let status = restores
+            .get(&name)
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default();
+        (status.phase.clone().unwrap_or_default(), status)
+    };
+    wait_until("Velero finishes the restore", BACKUP_TIMEOUT, || {
+        let done = phase_of(restores.clone(), restore.clone());
+        async move {
+            let (phase, _) = done.await;
+            ["Completed", "PartiallyFailed", "Failed", "FailedValidation"].contains(&phase.as_str())
+        }
+    })
+    .await;
+    let (phase, status) = phase_of(restores.clone(), restore.clone()).await;
+    let restored = namespaces.get_opt(ns).await.unwrap();
+    let labels = restored
+        .as_ref()
+        .and_then(|n| n.metadata.labels.clone())
+        .unwrap_or_default();
+    let velero_log = std::fs::read_to_string(
+        cluster()
+            .kubeconfig
+            .parent()
+            .unwrap()
+            .join("logs/velero.log"),
+    )
+    .unwrap_or_default();
+    let denials: Vec<&str> = velero_log
+        .lines()
+        .filter(|l| l.contains(ns.as_str()) && l.contains("denied"))
+        .take(3)
+        .collect();
+    assert_eq!(
+        phase, "Completed",
+        "{status:?}; Velero's denials: {denials:?}"
+    );
+    assert_eq!(
+        labels.get("e2e-dr-env").map(String::as_str),
+        Some("production"),
+        "{restored:?}"
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    assert!(
+        config_maps.get_opt("settings").await.unwrap().is_some(),
+        "the data came back"
+    );
+
+    // The allowance is for creating namespaces only: relabelling an existing one, even as
+    // Velero, is still refused.
+    let relabel = Command::new(cluster().bin.join("kubectl"))
+        .arg("--kubeconfig")
+        .arg(&velero_kubeconfig)
+        .args([
+            "label",
+            "namespace",
+            ns,
+            "e2e-dr-env=staging",
+            "--overwrite",
+            "--dry-run=server",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&relabel.stderr);
+    assert!(
+        !relabel.status.success() && stderr.contains("only environment administrators"),
+        "Velero relabelled an existing namespace: {stderr}"
+    );
+
+    isolations
+        .delete(&isolation, &DeleteParams::default())
+        .await
+        .unwrap();
+    cluster().kubectl_ok(&["delete", "namespace", ns, "--wait=false"]);
+}

@@ -1301,11 +1301,7 @@ fn restore_manifest(name: &str, change: impl FnOnce(&mut Value)) -> String {
             "backupName": "chart-rbac-backup",
             "includedNamespaces": ["shop"],
             "namespaceMapping": {"shop": "restore-test-chart-rbac-shop"},
-            "excludedResources": [
-                "networkpolicies.networking.k8s.io", "ingresses.networking.k8s.io", "pods",
-                "jobs.batch", "cronjobs.batch", "daemonsets.apps",
-                "horizontalpodautoscalers.autoscaling",
-            ],
+            "includedResources": baseline_operator::desired::velero::restored_resources(),
             "resourceModifier": {"kind": "configmap", "name": "bp-chart-rbac-restore-test-modifiers"},
         },
     });
@@ -1315,8 +1311,10 @@ fn restore_manifest(name: &str, change: impl FnOnce(&mut Value)) -> String {
 
 /// The chart's restore guard holds the operator's Restores to sandbox targets (every mapped
 /// namespace `restore-test-*`, every included namespace mapped, never all namespaces) and to
-/// restores that start no workload (resource modifier, pods/jobs/cronjobs/daemonsets
-/// excluded, no hooks), on create and on update; a Restore as the operator makes it passes.
+/// restores that start, route and claim nothing (a resource modifier, no hooks, and an
+/// `includedResources` allowlist: the operator's own list or part of it, never a kind beyond
+/// it, never everything, never a denylist instead), on create and on update; a Restore as the
+/// operator makes it passes.
 #[tokio::test]
 async fn restore_guard_confines_operator_restores_to_sandboxes() {
     let _serial = serial().await;
@@ -1350,11 +1348,19 @@ async fn restore_guard_confines_operator_restores_to_sandboxes() {
         ok,
         "a sandbox Restore as the operator makes it was denied: {stderr}"
     );
+    let (ok, stderr) = create(&restore_manifest("chart-rbac-part", |s| {
+        s["includedResources"] = json!(["configmaps", "secrets"])
+    }));
+    assert!(
+        ok,
+        "a Restore of part of the allowlist was denied: {stderr}"
+    );
 
     let sandbox_only = "restore-test- sandboxes";
     let names_sources = "name their source namespaces";
     let no_hooks = "Restores with hooks";
     let stops_workloads = "must reference a resource modifier";
+    let allowlist = "only from the restore-test allowlist";
     type SpecChange = Box<dyn FnOnce(&mut Value)>;
     let cases: Vec<(&str, SpecChange, &str)> = vec![
         (
@@ -1406,13 +1412,61 @@ async fn restore_guard_confines_operator_restores_to_sandboxes() {
             stops_workloads,
         ),
         (
-            "pods restored",
+            "no includedResources (everything, exclusions or not)",
             Box::new(|s| {
-                s["excludedResources"] = json!(["jobs.batch", "cronjobs.batch", "daemonsets.apps"])
+                s.as_object_mut().unwrap().remove("includedResources");
+                s["excludedResources"] = json!(["pods", "jobs.batch", "cronjobs.batch"]);
             }),
-            stops_workloads,
+            allowlist,
+        ),
+        (
+            "includedResources *",
+            Box::new(|s| s["includedResources"] = json!(["*"])),
+            allowlist,
+        ),
+        (
+            "includedResources empty",
+            Box::new(|s| s["includedResources"] = json!([])),
+            allowlist,
+        ),
+        (
+            "cluster resources wholesale",
+            Box::new(|s| s["includeClusterResources"] = json!(true)),
+            "includeClusterResources",
         ),
     ];
+    // Each kind that runs, routes or claims, added to the operator's list, is refused.
+    let mut cases = cases;
+    for kind in [
+        "pods",
+        "jobs.batch",
+        "cronjobs.batch",
+        "daemonsets.apps",
+        "horizontalpodautoscalers.autoscaling",
+        "services",
+        "endpoints",
+        "endpointslices.discovery.k8s.io",
+        "ingresses.networking.k8s.io",
+        "networkpolicies.networking.k8s.io",
+        "httproutes.gateway.networking.k8s.io",
+        "rollouts.argoproj.io",
+        "namespaces",
+        // Other spellings Velero would resolve or match as patterns.
+        "Pods",
+        "*.apps",
+        "deployments.apps*",
+    ] {
+        cases.push((
+            kind,
+            Box::new(move |s: &mut Value| {
+                s["includedResources"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!(kind))
+            }) as SpecChange,
+            allowlist,
+        ));
+    }
     for (case, change, denial) in cases {
         let (ok, stderr) = create(&restore_manifest("chart-rbac-denied", change));
         assert!(!ok && stderr.contains(denial), "{case}: {stderr}");

@@ -47,6 +47,10 @@ impl TestOperator {
                 evaluated_refresh: baseline_operator::controller::DEFAULT_EVALUATED_REFRESH,
                 history: None,
                 velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
+                velero_service_accounts: controller::DEFAULT_VELERO_SERVICE_ACCOUNTS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
             };
             if let Err(error) = controller::run(
                 client,

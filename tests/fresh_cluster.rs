@@ -124,6 +124,10 @@ async fn survives_missing_crds_missing_velero_and_an_api_server_restart() {
             evaluated_refresh: baseline_operator::controller::DEFAULT_EVALUATED_REFRESH,
             history: None,
             velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
+            velero_service_accounts: controller::DEFAULT_VELERO_SERVICE_ACCOUNTS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         },
         Arc::new(Metrics::default()),
         Arc::new(Health::default()),

@@ -394,6 +394,53 @@ fn restore_guard_is_installed_with_the_chart() {
     );
 }
 
+/// The restore guard admits exactly the operator's restore-test allowlist: the kinds in its
+/// `includedResources` rule are `restored_resources()`, so the guard neither refuses the
+/// operator's own Restores nor lets a kind beyond them through.
+#[test]
+fn restore_guard_allowlist_is_the_operators() {
+    let docs = render(&[]);
+    let policy = find(&docs, "ValidatingAdmissionPolicy")
+        .into_iter()
+        .find(|p| {
+            p["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-restore-guard"))
+        })
+        .expect("the restore guard");
+    let rule = policy["spec"]["validations"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["expression"].as_str())
+        .find(|e| e.contains("variables.resources.all("))
+        .expect("the includedResources rule");
+    let list = &rule[rule.find('[').unwrap()..=rule.rfind(']').unwrap()];
+    let allowed: Vec<&str> = list.split('\'').skip(1).step_by(2).collect();
+    assert_eq!(
+        allowed,
+        baseline_operator::desired::velero::restored_resources(),
+        "{rule}"
+    );
+}
+
+/// Velero's ServiceAccounts reach the operator (`--velero-service-accounts`), so label
+/// protection lets Velero recreate a deleted namespace: by default both names a Velero
+/// install gives its server, or what the value says.
+#[test]
+fn velero_service_accounts_reach_the_operator() {
+    let args = operator_args(&[]);
+    assert!(
+        args.contains(&"--velero-service-accounts=velero-server,velero".to_string()),
+        "{args:?}"
+    );
+    let args = operator_args(&["--set", "velero.serviceAccounts={backup-server}"]);
+    assert!(
+        args.contains(&"--velero-service-accounts=backup-server".to_string()),
+        "{args:?}"
+    );
+}
+
 /// On a cluster without Velero there is no namespace for the Velero Role: `velero.rbac=false`
 /// leaves it out (and grants nothing of Velero's elsewhere either).
 #[test]

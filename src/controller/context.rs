@@ -21,6 +21,9 @@ pub struct Context {
     pub evaluated_refresh: std::time::Duration,
     /// The operator's own user name, so that its own writes pass label protection.
     pub username: Option<String>,
+    /// The user names of Velero's server, which label protection lets recreate a deleted
+    /// namespace with its labels.
+    pub restorers: Vec<String>,
     /// Whether Secrets are watched for copied-secret detection.
     pub detects_copied_secrets: bool,
     /// Namespaces no resource touches: the built-in list plus the operator's own namespace
@@ -65,6 +68,7 @@ impl Context {
             resync,
             evaluated_refresh: super::DEFAULT_EVALUATED_REFRESH,
             username: None,
+            restorers: Vec::new(),
             detects_copied_secrets: false,
             excluded: Default::default(),
             velero_namespace: super::DEFAULT_VELERO_NAMESPACE.into(),

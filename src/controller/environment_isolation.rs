@@ -82,6 +82,7 @@ impl Reconciled for EnvironmentIsolation {
                 &self.spec,
                 &snapshot,
                 ctx.username.as_deref(),
+                &ctx.restorers,
                 now,
             ));
         }

@@ -157,6 +157,9 @@ pub struct RunConfig {
     /// The namespace Velero runs in, the only one whose Velero objects are watched and written
     /// (the chart's Velero rights are a Role there).
     pub velero_namespace: String,
+    /// The ServiceAccounts (in `velero_namespace`) Velero's server runs as: label protection
+    /// lets them recreate a deleted namespace with its environment labels (disaster recovery).
+    pub velero_service_accounts: Vec<String>,
 }
 
 /// How often status restamps an unchanged evaluation unless configured otherwise.
@@ -164,6 +167,11 @@ pub const DEFAULT_EVALUATED_REFRESH: Duration = Duration::from_secs(3600);
 
 /// Velero's namespace unless configured otherwise (`--velero-namespace`).
 pub const DEFAULT_VELERO_NAMESPACE: &str = crate::snapshot::DEFAULT_VELERO_NAMESPACE;
+
+/// The ServiceAccounts Velero's server runs as unless configured otherwise
+/// (`--velero-service-accounts`): `velero-server` from Velero's Helm chart (release `velero`),
+/// `velero` from `velero install`.
+pub const DEFAULT_VELERO_SERVICE_ACCOUNTS: &[&str] = &["velero-server", "velero"];
 
 /// Maps triggers to the resources of kind `K` whose scope they touch: a change in a namespace
 /// reconciles the resources that select it; a cluster-wide change (or a lagging receiver, which
@@ -325,6 +333,11 @@ pub async fn run_with(
         .history
         .map(|h| Arc::new(history::HistoryWriter::new(h, config.instance.clone())));
     ctx.velero_namespace = config.velero_namespace.clone();
+    ctx.restorers = config
+        .velero_service_accounts
+        .iter()
+        .map(|name| service_account_username(&config.velero_namespace, name))
+        .collect();
     // Only the operator's own configuration takes namespaces out of scope, never a custom
     // resource (see `ExcludedNamespaces`).
     ctx.excluded = crate::snapshot::ExcludedNamespaces::new(&config.velero_namespace)
@@ -369,6 +382,14 @@ struct Shared<'a> {
     ctx: &'a Arc<Context>,
     health: &'a Arc<crate::telemetry::Health>,
     shutdown: &'a watch::Receiver<bool>,
+}
+
+/// The user name the API server gives a ServiceAccount's requests.
+fn service_account_username(namespace: &str, name: &str) -> String {
+    format!(
+        "{}{namespace}:{name}",
+        crate::vocabulary::environments::SERVICE_ACCOUNT_USER_PREFIX
+    )
 }
 
 /// The operator's user name as the API server sees it, so that label protection admits the

@@ -137,11 +137,16 @@ fn ingress_rules(
 /// exemptions, the uids of BackupPolicies (restore-test sandboxes), the selector label keys of
 /// every custom resource (label protection) and the ClusterRoles that grant nothing in
 /// namespaces (cross-environment access).
+///
+/// `restorers` are the user names of the backup tool's server (Velero's ServiceAccount): label
+/// protection lets them create a namespace with its protected labels, which is what restoring
+/// a deleted namespace from a backup does, and nothing more.
 pub fn admission(
     owner: &Owner,
     spec: &EnvironmentIsolationSpec,
     snapshot: &Snapshot,
     operator_username: Option<&str>,
+    restorers: &[String],
     now: Timestamp,
 ) -> Vec<DesiredObject> {
     let live = Live::new(&spec.exemptions, now);
@@ -174,7 +179,7 @@ pub fn admission(
         ROUTES_CONDITION,
     ));
     let keys = protected_label_keys(spec, &snapshot.custom_resources);
-    if let Some(rule) = label_protection_rule(spec, &keys, operator_username) {
+    if let Some(rule) = label_protection_rule(spec, &keys, operator_username, restorers) {
         // No exemption waives label protection: an exemption is scoped by labels, and the
         // labels are what this rule protects.
         out.extend(policy_and_binding(owner, rule, &everywhere, &[]));
@@ -698,10 +703,16 @@ fn protected_label_keys(
 /// baseline's reach. Nobody is exempt implicitly, `system:masters` included, and no exemption
 /// waives this rule. The restore-test markers (label, policy uid annotation) may be set only
 /// when a namespace is created, by anyone: an existing namespace never becomes a sandbox.
+///
+/// The `restorers` (Velero's server) may set the protected labels when they create a
+/// namespace, never change them on an existing one: disaster recovery recreates a deleted
+/// production namespace with the labels it was backed up with, and must not need an
+/// administrator to do so, while a restore into an existing namespace keeps its labels.
 fn label_protection_rule(
     spec: &EnvironmentIsolationSpec,
     keys: &BTreeSet<String>,
     operator_username: Option<&str>,
+    restorers: &[String],
 ) -> Option<Rule> {
     let protection: &LabelProtectionSpec = spec.protect_environment_labels.as_ref()?;
     let keys: Vec<String> = keys.iter().cloned().collect();
@@ -711,11 +722,17 @@ fn label_protection_rule(
         "{}.filter(k, (k in variables.labels) != (k in variables.oldLabels) || (k in variables.labels && k in variables.oldLabels && variables.labels[k] != variables.oldLabels[k]))",
         cel_list(&keys)
     );
-    let allowed = format!(
+    let mut allowed = format!(
         "request.userInfo.username in {} || (has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in {}))",
         cel_list(&users),
         cel_list(&protection.allowed_groups)
     );
+    if !restorers.is_empty() {
+        allowed.push_str(&format!(
+            " || (oldObject == null && request.userInfo.username in {})",
+            cel_list(restorers)
+        ));
+    }
     let label = cel_string(RESTORE_TEST_LABEL);
     let annotation = cel_string(RESTORE_TEST_POLICY_UID);
     let is_sandbox_label =

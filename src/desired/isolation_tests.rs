@@ -106,6 +106,7 @@ fn policies_for(spec: &EnvironmentIsolationSpec, snapshot: &Snapshot) -> Vec<Des
         spec,
         snapshot,
         Some("system:serviceaccount:ops:operator"),
+        &["system:serviceaccount:velero:velero-server".to_string()],
         now,
     )
 }
@@ -342,6 +343,12 @@ fn label_protection_allows_only_listed_identities() {
     assert!(cel.contains("['platform-admins']"), "{cel}");
     assert!(!cel.contains("system:masters"), "{cel}");
     assert!(cel.contains("\"resources\":[\"namespaces\"]"), "{cel}");
+    // Velero's server recreates a deleted namespace with its labels (disaster recovery), on
+    // create only: it never relabels an existing namespace.
+    assert!(
+        cel.contains("(oldObject == null && request.userInfo.username in ['system:serviceaccount:velero:velero-server'])"),
+        "{cel}"
+    );
     // An existing namespace never gains the sandbox marks.
     assert!(cel.contains("oldObject != null && ((!("), "{cel}");
 }
@@ -440,14 +447,21 @@ fn an_expired_exemption_leaves_no_condition_behind() {
         expires: "2025-06-01T12:00:00Z".into(),
     }];
     let at = |now: &str| {
-        admission(&owner(), &spec, &snapshot(), None, now.parse().unwrap())
-            .into_iter()
-            .find(|o| {
-                o.kind == OwnedKind::ValidatingAdmissionPolicy
-                    && o.name == "ei-iso-production-data-restricted"
-            })
-            .unwrap()
-            .body
+        admission(
+            &owner(),
+            &spec,
+            &snapshot(),
+            None,
+            &[],
+            now.parse().unwrap(),
+        )
+        .into_iter()
+        .find(|o| {
+            o.kind == OwnedKind::ValidatingAdmissionPolicy
+                && o.name == "ei-iso-production-data-restricted"
+        })
+        .unwrap()
+        .body
     };
     let live = at("2025-06-01T00:00:00Z");
     assert!(live["spec"]["matchConditions"].is_array(), "{live}");

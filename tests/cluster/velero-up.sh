@@ -115,17 +115,57 @@ spec:
         image: velero/velero:v1.18.3
 EOF
 
+# ---- Velero's identity ----------------------------------------------------------------
+# Velero runs as a real install's server does: as its ServiceAccount `velero-server` in its
+# namespace (the name Velero's Helm chart gives it; `velero install` names it `velero`), bound
+# to cluster-admin as both installs bind it, through a ServiceAccount token, not the admin
+# kubeconfig. Its writes then carry the user name `system:serviceaccount:velero:velero-server`
+# and no `system:masters` group, so admission policies judge Velero as they would in a cluster.
+current="velero (identity)"
+velero_sa="velero-server"
+kc -n "$velero_ns" create serviceaccount "$velero_sa" >>"$state/logs/velero.log" 2>&1 ||
+  kc -n "$velero_ns" get serviceaccount "$velero_sa" >/dev/null 2>&1 ||
+  fail velero "creating ServiceAccount $velero_ns/$velero_sa failed"
+kc create clusterrolebinding "$velero_sa" --clusterrole cluster-admin \
+  --serviceaccount "$velero_ns:$velero_sa" >>"$state/logs/velero.log" 2>&1 ||
+  kc get clusterrolebinding "$velero_sa" >/dev/null 2>&1 ||
+  fail velero "binding $velero_ns/$velero_sa to cluster-admin failed"
+velero_token="$(kc -n "$velero_ns" create token "$velero_sa" --duration 168h 2>>"$state/logs/velero.log")" ||
+  fail velero "requesting a token for $velero_ns/$velero_sa failed"
+umask 077
+cat >"$velero_state/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: baseline-test
+  cluster:
+    server: https://127.0.0.1:$api_port
+    certificate-authority-data: $(b64 "$pki/ca.crt")
+users:
+- name: $velero_sa
+  user:
+    token: $velero_token
+contexts:
+- name: $velero_sa@baseline-test
+  context:
+    cluster: baseline-test
+    user: $velero_sa
+current-context: $velero_sa@baseline-test
+EOF
+umask "$umask_before"
+unset velero_token
+
 # ---- the Velero server ------------------------------------------------------------------
 current="velero"
-# Out of cluster, so: KUBECONFIG is the admin kubeconfig; HOME is private (velero reads its
-# client config from $HOME/.config/velero); TMPDIR is private because velero writes the BSL's
-# credential Secret to $TMPDIR/credentials, which parallel clusters must not share; the AWS
-# SDK's EC2 metadata lookup is off (nothing but loopback). --schedule-skip-immediately=false
+# Out of cluster, so: KUBECONFIG is the ServiceAccount kubeconfig above; HOME is private
+# (velero reads its client config from $HOME/.config/velero); TMPDIR is private because
+# velero writes the BSL's credential Secret to $TMPDIR/credentials, which parallel clusters
+# must not share; the AWS SDK's EC2 metadata lookup is off (nothing but loopback). --schedule-skip-immediately=false
 # is velero's default, passed explicitly; note that velero 1.18 still runs a new Schedule
 # first at its next cron time after creation, not at once. Kopia pod-volume backups need a
 # node agent, which does not run here: backups hold resources only.
 start velero "$velero_metrics_port" "$velero_profiler_port" -- env \
-  KUBECONFIG="$state/kubeconfig" HOME="$velero_state/home" TMPDIR="$velero_state/tmp" \
+  KUBECONFIG="$velero_state/kubeconfig" HOME="$velero_state/home" TMPDIR="$velero_state/tmp" \
   VELERO_NAMESPACE="$velero_ns" AWS_EC2_METADATA_DISABLED=true \
   "$velero_stack_dir/bin/velero" server \
   --namespace "$velero_ns" \
@@ -149,5 +189,6 @@ export CLUSTER_S3_REGION='$velero_region'
 export CLUSTER_S3_ACCESS_KEY_FILE='$velero_state/access-key'
 export CLUSTER_S3_SECRET_KEY_FILE='$velero_state/secret-key'
 export CLUSTER_VELERO_NAMESPACE='$velero_ns'
+export CLUSTER_VELERO_KUBECONFIG='$velero_state/kubeconfig'
 export CLUSTER_VELERO_METRICS_PORT=$velero_metrics_port
 EOF

@@ -490,9 +490,10 @@ async fn backup_policy_naming_another_velero_namespace_is_invalid() {
 }
 
 /// The operator-made Restore, as the real API server stores it, never starts restored
-/// workloads: pods, jobs, cronjobs and daemonsets are excluded, and it references the
-/// policy's resource-modifier ConfigMap, which scales the rest to zero and is kept as
-/// rendered (an edit by hand is reverted).
+/// workloads: it restores only the allowlisted kinds (no pods, jobs, cronjobs, daemonsets,
+/// Services or Ingresses), and it references the policy's resource-modifier ConfigMap, which
+/// scales the restored workloads to zero and is kept as rendered (an edit by hand is
+/// reverted).
 #[tokio::test]
 async fn restore_test_restore_stops_restored_workloads() {
     use baseline_operator::desired::velero::{MODIFIERS_KEY, modifier_rules};
@@ -540,18 +541,13 @@ async fn restore_test_restore_stops_restored_workloads() {
     .await;
     let restore = ours(restores.list(&Default::default()).await.unwrap().items).unwrap();
     let spec = &restore.data["spec"];
-    let excluded: Vec<&str> = spec["excludedResources"]
-        .as_array()
-        .expect("excludedResources stored")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    for kind in ["pods", "jobs.batch", "cronjobs.batch", "daemonsets.apps"] {
-        assert!(
-            excluded.contains(&kind),
-            "{kind} not excluded: {excluded:?}"
-        );
-    }
+    // An allowlist of kinds that neither run, route nor claim (workloads scaled to zero).
+    assert_eq!(
+        spec["includedResources"],
+        json!(baseline_operator::desired::velero::restored_resources()),
+        "{spec}"
+    );
+    assert!(spec.get("excludedResources").is_none(), "{spec}");
     let modifiers = "bp-e2e-stopped-restore-test-modifiers";
     assert_eq!(
         spec["resourceModifier"],

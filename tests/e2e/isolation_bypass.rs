@@ -187,6 +187,7 @@ async fn rendered_policies_cover_new_namespaces_with_no_operator_behind_them() {
         &spec,
         &Snapshot::default(),
         None,
+        &[],
         jiff::Timestamp::now(),
     );
     assert_eq!(objects.len(), 6);

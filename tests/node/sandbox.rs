@@ -1,9 +1,10 @@
 //! The restore-test sandbox on a real node: Velero (the backup stack runs beside the node)
 //! backs a namespace up, the operator restores it into its quarantined sandbox, and a
 //! workload running there reaches nothing and is reached by nothing. Restored workloads are
-//! scaled to zero and pods are never restored; the pods this test starts in the sandbox
-//! stand for a restored workload that runs anyway (a modifier removed, a controller that
-//! scales it back up), which is what the deny-all policy is for.
+//! scaled to zero and pods are never restored: a ReplicationController that runs in the source
+//! namespace runs nothing in the sandbox, and its Ingress is not restored. The pods this test
+//! starts in the sandbox stand for a restored workload that runs anyway (a modifier removed, a
+//! controller that scales it back up), which is what the deny-all policy is for.
 
 use crate::pods::*;
 use crate::support::*;
@@ -25,6 +26,11 @@ async fn a_restore_test_sandbox_lets_nothing_in_or_out() {
     let client = client().await;
     let run = jiff::Timestamp::now().as_second().to_string();
     let source = namespace(&client, &format!("node-rt-{run}"), &[("e2e-node-rt", &run)]).await;
+    // A workload that really runs in the source, and an Ingress claiming a host for it.
+    cluster()
+        .apply_yaml(&legacy_controller_and_ingress(&source, &run))
+        .expect("the source's ReplicationController and Ingress");
+    wait_running(&source, "app=legacy");
     let outside = namespace(&client, "node-rt-outside", &[]).await;
     let outside_server = server(&outside, "server", "app: server", &[PORT]);
     prober(&outside, "client", "app: client");
@@ -62,6 +68,29 @@ async fn a_restore_test_sandbox_lets_nothing_in_or_out() {
     let restore = restores.get(&result.restore).await.unwrap();
     let sandbox = restore.spec.namespace_mapping[&source].clone();
 
+    // Restored, the ReplicationController asks for no pod, and none runs on the node however
+    // long one looks (its controller acts within a second); the Ingress stayed in the backup.
+    let replicas = cluster().kubectl_ok(&[
+        "get",
+        "replicationcontroller",
+        "legacy",
+        "-n",
+        &sandbox,
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ]);
+    assert_eq!(
+        replicas, "0",
+        "the restored ReplicationController's replicas"
+    );
+    for _ in 0..10 {
+        let pods = cluster().kubectl_ok(&["get", "pods", "-n", &sandbox, "-o", "name"]);
+        assert!(pods.trim().is_empty(), "pods in the sandbox: {pods}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let ingresses = cluster().kubectl_ok(&["get", "ingresses", "-n", &sandbox, "-o", "name"]);
+    assert!(ingresses.trim().is_empty(), "restored: {ingresses}");
+
     let restored = server(&sandbox, "restored", "app: restored", &[PORT]);
     prober(&sandbox, "restored-client", "app: restored-client");
     assert_steady(
@@ -92,4 +121,61 @@ async fn a_restore_test_sandbox_lets_nothing_in_or_out() {
 
     api.delete(&name, &DeleteParams::default()).await.unwrap();
     cluster().kubectl_ok(&["delete", "namespace", &source, &outside, "--wait=false"]);
+}
+
+/// A ReplicationController running one busybox pod (restricted-compliant) and an Ingress
+/// routing a host to it.
+fn legacy_controller_and_ingress(ns: &str, run: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: ReplicationController
+metadata: {{name: legacy, namespace: {ns}}}
+spec:
+  replicas: 1
+  selector: {{app: legacy}}
+  template:
+    metadata: {{labels: {{app: legacy}}}}
+    spec:
+      automountServiceAccountToken: false
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: {BUSYBOX}
+        imagePullPolicy: Never
+        command: ["/bin/sh", "-c", "exec sleep 3600"]
+        securityContext: {{runAsNonRoot: true, runAsUser: 65534, allowPrivilegeEscalation: false, capabilities: {{drop: [ALL]}}, seccompProfile: {{type: RuntimeDefault}}}}
+        resources: {{limits: {{cpu: 100m, memory: 32Mi}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: legacy, namespace: {ns}}}
+spec:
+  rules:
+  - host: legacy-{run}.example.com
+    http:
+      paths:
+      - {{path: /, pathType: Prefix, backend: {{service: {{name: legacy, port: {{number: 80}}}}}}}}
+"#
+    )
+}
+
+/// Waits until a pod matching `selector` in `ns` is Ready on the node.
+fn wait_running(ns: &str, selector: &str) {
+    for _ in 0..MAX_PROBES * 3 {
+        let out = cluster().kubectl(&[
+            "wait",
+            "--for=condition=Ready",
+            "--timeout=5s",
+            "-n",
+            ns,
+            "pod",
+            "-l",
+            selector,
+        ]);
+        if out.status.success() {
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    panic!("no Ready pod {selector} in {ns}");
 }

@@ -9,8 +9,8 @@ mod schedule;
 mod verify;
 
 pub use restore::{
-    MODIFIERS_KEY, RESTORE_EXCLUDED_RESOURCES, SCALED_TO_ZERO, created_at, modifier_rules,
-    modifiers_name, resource_modifiers, restore_name, restore_object,
+    MODIFIERS_KEY, RESTORED_KINDS, RestoredKind, created_at, is_restored, modifier_rules,
+    modifiers_name, resource_modifiers, restore_name, restore_object, restored_resources,
 };
 pub use restore_plan::{
     CREATED_AT_ANNOTATION, Clock, Measured, RETRY_FAILED_TEST_AFTER, RETRY_LATER, RTO_EXCEEDED,

@@ -199,10 +199,13 @@ fn restore_maps_source_into_the_sandbox() {
     );
 }
 
-/// Restored workloads never run production code: pods, jobs, cronjobs and daemonsets are not
-/// restored, and the Restore references the modifiers that scale the rest to zero.
+/// Nothing restored into a sandbox runs, routes or claims: the Restore restores an allowlist
+/// (`includedResources`), so pods, jobs, cronjobs, daemonsets, autoscalers, Services,
+/// Endpoints, Ingresses, Gateway routes, NetworkPolicies and every custom resource (an Argo
+/// Rollout, any kind with a pod template) stay in the backup; and it references the modifiers
+/// that scale the replicated workloads it does restore to zero.
 #[test]
-fn restore_never_starts_restored_workloads() {
+fn restore_restores_an_allowlist_that_runs_routes_and_claims_nothing() {
     let object = restore_object(
         &owner(),
         &spec(),
@@ -212,30 +215,115 @@ fn restore_never_starts_restored_workloads() {
         at("2026-03-01T00:00:00Z"),
     );
     let restore_spec = &object.body["spec"];
-    let excluded: Vec<&str> = restore_spec["excludedResources"]
+    assert!(
+        restore_spec.get("excludedResources").is_none(),
+        "an allowlist, not exclusions: {restore_spec}"
+    );
+    let included: Vec<&str> = restore_spec["includedResources"]
         .as_array()
-        .expect("excludedResources")
+        .expect("includedResources")
         .iter()
         .filter_map(|r| r.as_str())
         .collect();
+    assert_eq!(
+        included,
+        [
+            "configmaps",
+            "secrets",
+            "serviceaccounts",
+            "persistentvolumeclaims",
+            "persistentvolumes",
+            "limitranges",
+            "resourcequotas",
+            "roles.rbac.authorization.k8s.io",
+            "poddisruptionbudgets.policy",
+            "deployments.apps",
+            "statefulsets.apps",
+            "replicasets.apps",
+            "replicationcontrollers",
+        ]
+    );
+    assert!(!included.contains(&"*"));
     for kind in [
         "pods",
         "jobs.batch",
         "cronjobs.batch",
         "daemonsets.apps",
         "horizontalpodautoscalers.autoscaling",
+        "services",
+        "endpoints",
+        "endpointslices.discovery.k8s.io",
         "networkpolicies.networking.k8s.io",
         "ingresses.networking.k8s.io",
+        "httproutes.gateway.networking.k8s.io",
+        "gateways.gateway.networking.k8s.io",
+        "rollouts.argoproj.io",
+        // Would grant the production namespace's identities their rights in the sandbox.
+        "rolebindings.rbac.authorization.k8s.io",
+    ] {
+        assert!(!included.contains(&kind), "{kind} restored: {included:?}");
+    }
+    // Every restored workload kind is scaled to zero by the modifiers.
+    let rules = modifier_rules();
+    for workload in [
+        "deployments.apps",
+        "statefulsets.apps",
+        "replicasets.apps",
+        "replicationcontrollers",
     ] {
         assert!(
-            excluded.contains(&kind),
-            "{kind} not excluded: {excluded:?}"
+            included.contains(&workload) && rules.contains(&format!("groupResource: {workload}\n")),
+            "{workload}: {rules}"
         );
     }
     assert_eq!(
         restore_spec["resourceModifier"],
         json!({"kind": "configmap", "name": "bp-prod-restore-test-modifiers"})
     );
+}
+
+/// The sandbox is compared with the backup for the restored kinds only: what a test leaves in
+/// the backup on purpose (a Service, an Ingress, a Job, a Rollout) is not missing, and a
+/// restored kind the operator does not watch (a ReplicationController) is Velero's word.
+#[test]
+fn verification_looks_for_exactly_the_restored_kinds() {
+    let list = br#"{"v1/ConfigMap": ["shop/settings", "other/settings"],
+        "v1/Service": ["shop/web"], "networking.k8s.io/v1/Ingress": ["shop/web"],
+        "batch/v1/Job": ["shop/migrate"], "argoproj.io/v1alpha1/Rollout": ["shop/canary"],
+        "gateway.networking.k8s.io/v1/HTTPRoute": ["shop/web"], "v1/Pod": ["shop/web-1"],
+        "v1/ReplicationController": ["shop/legacy"], "v1/Endpoints": ["shop/web"]}"#;
+    let contents = BackupContents::parse(list).unwrap();
+    let mut snapshot = Snapshot::default();
+    snapshot
+        .config_maps
+        .push(Arc::new(crate::snapshot::ObjectMetaOnly {
+            kind: "ConfigMap",
+            namespace: "restore-test-prod-shop".into(),
+            name: "settings".into(),
+            labels: BTreeMap::new(),
+        }));
+    let verification = verify_sandbox(&contents, "shop", "restore-test-prod-shop", &snapshot);
+    assert_eq!(
+        verification,
+        Verification {
+            looked_for: 1,
+            found: 1,
+            missing: vec![],
+            by_velero_only: 1,
+        }
+    );
+    // Every kind a test restores is expected back, and nothing else.
+    for restored in RESTORED_KINDS {
+        assert!(is_restored(restored.group, restored.kind), "{restored:?}");
+    }
+    for (group, kind) in [
+        ("", "Service"),
+        ("networking.k8s.io", "Ingress"),
+        ("", "Pod"),
+        ("argoproj.io", "Rollout"),
+    ] {
+        assert!(!is_restored(group, kind), "{group}/{kind}");
+    }
 }
 
 #[test]
@@ -262,7 +350,12 @@ fn resource_modifiers_scale_every_replicated_kind_to_zero() {
         .collect();
     assert_eq!(
         kinds,
-        ["deployments.apps", "statefulsets.apps", "replicasets.apps"]
+        [
+            "deployments.apps",
+            "statefulsets.apps",
+            "replicasets.apps",
+            "replicationcontrollers"
+        ]
     );
     for rule in rules {
         assert_eq!(

@@ -1,27 +1,15 @@
 //! Verifying a finished restore test against the backup itself: every object the backup
-//! holds for the source namespace, of a kind the test restores, must be in the sandbox.
+//! holds for the source namespace, of a kind the test restores ([`RESTORED_KINDS`](super::RESTORED_KINDS)), must be in
+//! the sandbox.
 //! Velero's own `itemsRestored` counter is not trusted for this: it is a number in an object
 //! anyone with write access to Velero's namespace can edit.
 
+use super::restore::is_restored;
 use crate::snapshot::{Observed, Snapshot};
 use crate::vocabulary::velero_records::{BackedUp, BackupContents};
 use k8s_openapi::Metadata;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::sync::Arc;
-
-/// Kinds a test restore leaves out on purpose (`RESTORE_EXCLUDED_RESOURCES`) or that Velero
-/// never restores: their absence from the sandbox is expected.
-const NOT_RESTORED: &[(&str, &str)] = &[
-    ("networking.k8s.io", "NetworkPolicy"),
-    ("networking.k8s.io", "Ingress"),
-    ("", "Pod"),
-    ("batch", "Job"),
-    ("batch", "CronJob"),
-    ("apps", "DaemonSet"),
-    ("autoscaling", "HorizontalPodAutoscaler"),
-    ("", "Event"),
-    ("events.k8s.io", "Event"),
-];
 
 /// How the sandbox compares with the backup.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -46,7 +34,9 @@ pub fn verify_sandbox(
 ) -> Verification {
     let mut verification = Verification::default();
     for object in contents.objects_in(source) {
-        if NOT_RESTORED.contains(&(object.group.as_str(), object.kind.as_str())) {
+        // Only the kinds a test restores can be expected in the sandbox; the rest stay in the
+        // backup on purpose (`RESTORED_KINDS`).
+        if !is_restored(&object.group, &object.kind) {
             continue;
         }
         match present(snapshot, sandbox, &object) {

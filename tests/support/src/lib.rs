@@ -229,6 +229,10 @@ pub fn operator() -> &'static Operator {
                     excluded_namespaces: vec![EXCLUDED_BY_FLAG.into()],
                     watch_grace: baseline_operator::controller::watch_health::DEFAULT_GRACE,
                     velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
+                    velero_service_accounts: controller::DEFAULT_VELERO_SERVICE_ACCOUNTS
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect(),
                 };
                 if let Err(error) = controller::run(client, config, m, h, shutdown).await {
                     panic!("operator stopped: {error}");

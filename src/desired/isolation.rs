@@ -20,7 +20,7 @@ use crate::vocabulary::exemptions::Live;
 use crate::vocabulary::labels::{RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX};
 use crate::vocabulary::service_dns::target_namespace_cel;
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -40,13 +40,14 @@ pub fn network_policies(
     now: Timestamp,
 ) -> Vec<DesiredObject> {
     let name = isolation_policy_name(&owner.name);
+    let excluded = snapshot.excluded.names();
     envs.namespaces
         .iter()
         .filter(|(namespace, _)| !is_terminating(namespace, snapshot))
         .filter_map(|(namespace, names)| {
             let env = environment(spec, names.first()?)?;
             let baseline_ports = baseline_ingress_ports(namespace, snapshot, now);
-            let rules = ingress_rules(spec, env, baseline_ports.as_deref());
+            let rules = ingress_rules(spec, env, baseline_ports.as_deref(), &excluded);
             Some(DesiredObject::owned(
                 OwnedKind::NetworkPolicy,
                 owner,
@@ -84,6 +85,7 @@ fn ingress_rules(
     spec: &EnvironmentIsolationSpec,
     env: &Environment,
     baseline_ports: Option<&[PortSpec]>,
+    excluded: &[String],
 ) -> Vec<Value> {
     let mut flows: Vec<_> = spec
         .allowed_flows
@@ -94,6 +96,7 @@ fn ingress_rules(
     flows.sort_by(|a, b| a.from.cmp(&b.from));
     let mut rules = Vec::new();
     let mut push = |selector: &LabelSelector, flow_ports: &[PortSpec]| {
+        let selector = without_excluded(selector, excluded);
         let mut rule = json!({"from": [{"namespaceSelector": selector}]});
         let open: Vec<PortSpec> = match baseline_ports {
             None => flow_ports.to_vec(),
@@ -125,6 +128,40 @@ fn ingress_rules(
     }
     rules
 }
+
+/// `selector` as a NetworkPolicy peer that leaves the excluded namespaces (system, Velero's,
+/// the operator's own, configured) out, as evaluation and admission do: they are in no
+/// environment. Only a selector that can pick a namespace without its writers' say needs it
+/// (empty, `NotIn`, `DoesNotExist`: `kube-system` carries no `env` label, so `env NotIn
+/// [production]` picks it); a positive one (`matchLabels`, `In`, `Exists`) picks an excluded
+/// namespace only if a cluster administrator labels it so, and stays as written.
+fn without_excluded(selector: &LabelSelector, excluded: &[String]) -> LabelSelector {
+    let negative = selector
+        .match_expressions
+        .iter()
+        .flatten()
+        .any(|e| e.operator == "NotIn" || e.operator == "DoesNotExist");
+    let empty = selector.match_labels.as_ref().is_none_or(|l| l.is_empty())
+        && selector
+            .match_expressions
+            .as_ref()
+            .is_none_or(|e| e.is_empty());
+    if excluded.is_empty() || !(negative || empty) {
+        return selector.clone();
+    }
+    let mut out = selector.clone();
+    out.match_expressions
+        .get_or_insert_with(Vec::new)
+        .push(LabelSelectorRequirement {
+            key: NAMESPACE_NAME_LABEL.into(),
+            operator: "NotIn".into(),
+            values: Some(excluded.to_vec()),
+        });
+    out
+}
+
+/// The label the API server sets on every namespace to its name (immutable).
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// The admission policies an EnvironmentIsolation in Enforce mode maintains.
 ///

@@ -527,3 +527,55 @@ fn the_routes_policy_judges_each_namespace_as_a_param() {
         "{text}"
     );
 }
+
+/// An environment written with `NotIn` picks `kube-system` too (it has no `env` label); the
+/// isolation policy leaves the excluded namespaces out of its peers, as evaluation and
+/// admission leave them out of every environment, so the operator's own policy opens nothing
+/// to them. A positive selector stays as written.
+#[test]
+fn isolation_peers_leave_excluded_namespaces_out_of_negative_selectors() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+    let mut spec = three_environments();
+    spec.environments[1].namespace_selector = LabelSelector {
+        match_expressions: Some(vec![LabelSelectorRequirement {
+            key: "env".into(),
+            operator: "NotIn".into(),
+            values: Some(vec!["production".into(), "staging".into()]),
+        }]),
+        ..LabelSelector::default()
+    };
+    let mut snapshot = snapshot();
+    snapshot.excluded = crate::snapshot::ExcludedNamespaces::new("backup-system");
+    let excluded = snapshot.excluded.names();
+    assert!(
+        excluded.contains(&"kube-system".to_string()),
+        "{excluded:?}"
+    );
+    let envs = environments_of(
+        &crate::validate::environment_isolation::validate(&spec)
+            .unwrap()
+            .environments,
+        &snapshot,
+    );
+    let objects = network_policies(&owner(), &spec, &envs, &snapshot, Timestamp::UNIX_EPOCH);
+    let negative = json!({"matchExpressions": [
+        {"key": "env", "operator": "NotIn", "values": ["production", "staging"]},
+        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": excluded},
+    ]});
+    let dev = policy_in(&objects, "dev");
+    assert_eq!(
+        dev["spec"]["ingress"][0]["from"][0]["namespaceSelector"],
+        negative
+    );
+    // The declared flow from dev into production carries the same exclusion; production's
+    // own, positive, selector is untouched.
+    let prod = policy_in(&objects, "prod");
+    assert_eq!(
+        prod["spec"]["ingress"][0]["from"][0]["namespaceSelector"],
+        json!({"matchLabels": {"env": "production"}})
+    );
+    assert_eq!(
+        prod["spec"]["ingress"][1]["from"][0]["namespaceSelector"],
+        negative
+    );
+}

@@ -108,6 +108,7 @@ pub(crate) async fn delete_isolation(api: &Api<EnvironmentIsolation>, name: &str
             .contains(&prefix)
     })
     .await;
+    tokio::time::sleep(POLICY_SETTLE).await;
 }
 
 /// Deletes a cluster-scoped object when dropped, also when the test fails: a custom resource
@@ -123,7 +124,51 @@ impl Drop for DeleteOnDrop {
             "--ignore-not-found",
             "--timeout=60s",
         ]);
+        if self.0 == "environmentisolation" {
+            // Its admission policies go with it (garbage collection): wait for them, so the
+            // next test does not meet them.
+            let prefix = format!(
+                "validatingadmissionpolicy.admissionregistration.k8s.io/ei-{}-",
+                self.1
+            );
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while std::time::Instant::now() < deadline
+                && cluster()
+                    .kubectl_ok(&["get", "validatingadmissionpolicies", "-o", "name"])
+                    .contains(&prefix)
+            {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
+        if self.0 == "environmentisolation" || self.0.starts_with("validatingadmissionpolic") {
+            std::thread::sleep(POLICY_SETTLE);
+        }
     }
+}
+
+/// How long the API server's admission plugin may take to stop enforcing a deleted policy (its
+/// informer sees the deletion); later tests must not meet it.
+const POLICY_SETTLE: Duration = Duration::from_secs(2);
+
+/// Applies `yaml`, which this test expects admitted, retrying while an admission policy of an
+/// earlier test still refuses it: a deleted ValidatingAdmissionPolicy stays in force until the
+/// API server's admission plugin sees the deletion, and since a namespace in no environment is
+/// judged (an environment of its own for access, non-production for data), a lingering policy
+/// of another test's EnvironmentIsolation refuses this test's objects too.
+pub(crate) async fn apply_admitted(yaml: &str) {
+    let mut last = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        match cluster().apply_yaml(yaml) {
+            Ok(_) => return,
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!(
+        "never admitted: {last}
+{yaml}"
+    );
 }
 
 /// Whether creating `yaml` is admitted; an admitted object is deleted again.
@@ -788,7 +833,7 @@ async fn cross_environment_access_is_reported_rejected_and_exempted_in_both_mode
     ];
     let api = apply_isolation(&client, name, spec("Audit")).await;
     for yaml in &objects {
-        cluster().apply_yaml(yaml).unwrap();
+        apply_admitted(yaml).await;
     }
     let view = wait_control(&api, name, id, "Audit reports", |c| {
         c.failed == 2 && c.exempted == 1

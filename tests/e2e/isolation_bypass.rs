@@ -4,8 +4,8 @@
 //! Secrets copied key by key.
 
 use crate::environment_isolation::{
-    ControlView, DeleteOnDrop, admitted, apply_isolation, binding, config_map, delete_isolation,
-    environment, wait_control,
+    ControlView, DeleteOnDrop, admitted, apply_admitted, apply_isolation, binding, config_map,
+    delete_isolation, environment, wait_control,
 };
 use crate::support::*;
 use baseline_operator::api::{ControlState, EnvironmentIsolationSpec};
@@ -557,9 +557,7 @@ async fn sandboxes_cannot_be_impersonated() {
         .await
         .unwrap();
     for ns in ["restore-test-byp-fake", "restore-test-byp-real"] {
-        cluster()
-            .apply_yaml(&config_map(ns, "customers", true, ""))
-            .unwrap();
+        apply_admitted(&config_map(ns, "customers", true, "")).await;
     }
     let restore = |target: &str| {
         format!(

@@ -178,6 +178,9 @@ fn deployment(namespace: &str, image: &str) -> Deployment {
         "metadata": {"name": "shop", "namespace": namespace},
         "spec": {
             "replicas": 1,
+            // Recreate: with no kubelet no new pod becomes Ready, so a rolling update would
+            // keep the old pod (and its untrusted image, rightly a finding) forever.
+            "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": {"app": "shop"}},
             "template": {
                 "metadata": {"labels": {"app": "shop"}},

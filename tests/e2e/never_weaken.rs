@@ -343,16 +343,41 @@ async fn a_record_the_operator_did_not_write_restores_nothing_weaker() {
     grant_namespace_edit(tenant);
     let forged = format!("{record_key}={privileged}");
     let mut refused = None;
+    // Probed with server-side dry runs (admission judges them, nothing is stored): a probe
+    // admitted before the guard is in force must not write the record itself, or every later
+    // probe writes the same value, changes nothing, and is rightly admitted. (That window
+    // between takeover and the guard being in force is real for a tenant too: see the
+    // session note.) Until the tenant's RBAC is in force a probe is refused for that instead.
     wait_until("the record guard is in force", TIMEOUT, || {
         let result = as_tenant(
             tenant,
-            &["annotate", "namespace", ns, &forged, "--overwrite"],
+            &[
+                "annotate",
+                "namespace",
+                ns,
+                &forged,
+                "--overwrite",
+                "--dry-run=server",
+            ],
         );
-        let done = result.is_err();
+        let done = result
+            .as_ref()
+            .is_err_and(|e| e.contains("only baseline-operator may set or change"));
         refused = result.err();
         async move { done }
     })
     .await;
+    // And for real: refused, so the record stays the operator's.
+    let refused_for_real = as_tenant(
+        tenant,
+        &["annotate", "namespace", ns, &forged, "--overwrite"],
+    );
+    assert!(
+        refused_for_real
+            .as_ref()
+            .is_err_and(|e| e.contains("only baseline-operator may set or change")),
+        "{refused_for_real:?}"
+    );
     let refused = refused.unwrap();
     assert!(
         refused.contains("only baseline-operator may set or change"),

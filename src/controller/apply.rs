@@ -4,8 +4,11 @@
 
 use super::Error;
 use super::context::Context;
+use super::echoes::{Expected, ObjectKey, Written};
+use super::write_pool::WRITE_CONCURRENCY;
 use crate::desired::drift::{self, LabelVerdict, Verdict};
 use crate::desired::{DesiredObject, OWNER_UID, OwnedKind, pod_security_takeover};
+use futures::StreamExt;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,11 +26,11 @@ pub struct Restored {
 
 type Key = (OwnedKind, Option<String>, String);
 
-/// Live owned objects of `owner_uid` in the stores, as JSON, of every owned kind the stores
-/// watch (see [`super::stores::Stores::owned`]).
-fn live_owned(ctx: &Context, owner_uid: &str) -> BTreeMap<Key, Value> {
+/// Live owned objects of `owner_uid` in the stores, as JSON, of the owned `kinds` (see
+/// [`super::stores::Stores::owned`]).
+fn live_owned(ctx: &Context, owner_uid: &str, kinds: &BTreeSet<OwnedKind>) -> BTreeMap<Key, Value> {
     let mut found = BTreeMap::new();
-    for kind in OwnedKind::ALL {
+    for &kind in kinds {
         for object in ctx.stores.owned(kind, owner_uid) {
             let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
             let key = (
@@ -59,6 +62,18 @@ pub struct OwnedOutcome {
     pub retry_soon: bool,
     /// Writes that failed; the others were done.
     pub failed: Vec<Error>,
+    /// What was created, replaced or deleted, to see arrive in the stores.
+    pub written: Vec<Written>,
+}
+
+impl OwnedOutcome {
+    /// Adds what a later pass over other kinds did.
+    pub fn absorb(&mut self, other: OwnedOutcome) {
+        self.restored.extend(other.restored);
+        self.retry_soon |= other.retry_soon;
+        self.failed.extend(other.failed);
+        self.written.extend(other.written);
+    }
 }
 
 /// Makes the owner's objects equal `desired`: creates what is missing, replaces what differs
@@ -73,7 +88,14 @@ pub async fn reconcile_owned(
     desired: &[DesiredObject],
     manages: &[OwnedKind],
 ) -> OwnedOutcome {
-    let live = live_owned(ctx, owner_uid);
+    // Only the kinds this pass manages or writes are read (each read serializes the owner's
+    // live objects of that kind).
+    let kinds: BTreeSet<OwnedKind> = manages
+        .iter()
+        .copied()
+        .chain(desired.iter().map(|o| o.kind))
+        .collect();
+    let live = live_owned(ctx, owner_uid, &kinds);
     let keys: Vec<Key> = desired
         .iter()
         .map(|o| (o.kind, o.namespace.clone(), o.name.clone()))
@@ -81,10 +103,29 @@ pub async fn reconcile_owned(
     let known_before = ctx.known_live(owner_uid);
     let mut known_now = BTreeSet::new();
     let mut outcome = OwnedOutcome::default();
-    for (object, key) in desired.iter().zip(&keys) {
-        let id = reference(key.0, key.1.as_deref(), &key.2);
-        let known = known_before.contains(&id);
-        match converge(ctx, owner_uid, object, live.get(key), known).await {
+    // Every object converges at once, bounded by the shared write pool: the order of writes
+    // among owned objects of one owner never matters (each stands alone).
+    // (The futures are collected first: a closure inside the stream's type would make the
+    // reconcile future's `Send` proof ask too much of the compiler.)
+    let converging: Vec<_> = desired
+        .iter()
+        .zip(&keys)
+        .map(|(object, key)| {
+            let id = reference(key.0, key.1.as_deref(), &key.2);
+            let known = known_before.contains(&id);
+            let current = live.get(key);
+            async move {
+                let result = converge(ctx, owner_uid, object, current, known).await;
+                (id, known, result)
+            }
+        })
+        .collect();
+    let converged: Vec<_> = futures::stream::iter(converging)
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .collect()
+        .await;
+    for (id, known, result) in converged {
+        match result {
             Ok(converged) => {
                 if converged.exists {
                     // Seen in the store or written just now: from here on, missing means
@@ -92,6 +133,7 @@ pub async fn reconcile_owned(
                     known_now.insert(id);
                 }
                 outcome.retry_soon |= converged.retry_soon;
+                outcome.written.extend(converged.written);
                 outcome.restored.extend(converged.restored);
             }
             Err(error) => {
@@ -103,15 +145,29 @@ pub async fn reconcile_owned(
             }
         }
     }
-    ctx.remember_live(owner_uid, known_now);
+    ctx.remember_live(owner_uid, manages, known_now);
     let wanted: BTreeSet<&Key> = keys.iter().collect();
-    for key @ (kind, namespace, name) in live.keys() {
-        if manages.contains(kind)
-            && !wanted.contains(key)
-            && let Err(error) = delete_one(ctx, *kind, namespace.as_deref(), name).await
-        {
-            tracing::warn!(%error, "delete failed; going on with the rest");
-            outcome.failed.push(error);
+    let prune: Vec<&Key> = live
+        .keys()
+        .filter(|key| manages.contains(&key.0) && !wanted.contains(key))
+        .collect();
+    let deleting: Vec<_> = prune
+        .into_iter()
+        .map(|(kind, namespace, name)| {
+            delete_one(ctx, owner_uid, *kind, namespace.as_deref(), name)
+        })
+        .collect();
+    let deleted: Vec<_> = futures::stream::iter(deleting)
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .collect()
+        .await;
+    for result in deleted {
+        match result {
+            Ok(written) => outcome.written.push(written),
+            Err(error) => {
+                tracing::warn!(%error, "delete failed; going on with the rest");
+                outcome.failed.push(error);
+            }
         }
     }
     outcome
@@ -122,6 +178,8 @@ struct Converged {
     /// The object exists now (in sync, created or replaced).
     exists: bool,
     retry_soon: bool,
+    /// The write made, if one was.
+    written: Option<Written>,
     restored: Option<Restored>,
 }
 
@@ -134,9 +192,10 @@ async fn converge(
     current: Option<&Value>,
     known: bool,
 ) -> Result<Converged, Error> {
-    let done = |exists, retry_soon, restored| Converged {
+    let done = |exists, retry_soon, restored: Option<Restored>| Converged {
         exists,
         retry_soon,
+        written: None,
         restored,
     };
     let mut fetched = None;
@@ -172,23 +231,32 @@ async fn converge(
     match drift::verdict(&rendered, current, known) {
         Verdict::InSync => Ok(done(true, false, None)),
         Verdict::Create { deleted_by_hand } => {
-            apply_body(
+            let written = apply_body(
                 ctx,
+                owner_uid,
                 object.kind,
                 object.namespace.as_deref(),
                 &object.name,
                 &rendered.body,
             )
             .await?;
-            Ok(done(true, false, restored(deleted_by_hand)))
+            Ok(Converged {
+                written: Some(written),
+                ..done(true, false, restored(deleted_by_hand))
+            })
         }
         Verdict::Replace { drifted } => {
             // Only a live object is ever replaced.
             let Some(live) = current else {
                 return Ok(done(false, false, None));
             };
-            let replaced = replace(ctx, object, &drift::replacement(&rendered, live)).await?;
-            Ok(done(true, !replaced, restored(replaced && drifted)))
+            let written =
+                replace(ctx, owner_uid, object, &drift::replacement(&rendered, live)).await?;
+            let replaced = written.is_some();
+            Ok(Converged {
+                written,
+                ..done(true, !replaced, restored(replaced && drifted))
+            })
         }
     }
 }
@@ -230,7 +298,12 @@ fn terminating(ctx: &Context, namespace: &str) -> bool {
 /// missing (as delete-and-recreate would open). The write runs under the operator's field
 /// manager, so later server-side applies of its own stay conflict-free. Returns false when
 /// the object changed or vanished meanwhile.
-async fn replace(ctx: &Context, object: &DesiredObject, body: &Value) -> Result<bool, Error> {
+async fn replace(
+    ctx: &Context,
+    writer: &str,
+    object: &DesiredObject,
+    body: &Value,
+) -> Result<Option<Written>, Error> {
     let failed = |source| {
         Error::write(
             "replace",
@@ -247,14 +320,25 @@ async fn replace(ctx: &Context, object: &DesiredObject, body: &Value) -> Result<
         ..PostParams::default()
     };
     let api = api_for(ctx, object.kind, object.namespace.as_deref());
-    match api.replace(&object.name, &params, &body).await {
-        Ok(_) => {
+    match ctx
+        .writes
+        .write(|| api.replace(&object.name, &params, &body))
+        .await
+    {
+        Ok(replaced) => {
             ctx.metrics.write(&format!("{:?}", object.kind), "replace");
-            Ok(true)
+            Ok(Some(remember(
+                ctx,
+                writer,
+                object.kind,
+                object.namespace.as_deref(),
+                &object.name,
+                replaced.metadata.resource_version,
+            )))
         }
         Err(kube::Error::Api(status)) if status.code == 409 || status.code == 404 => {
             tracing::debug!(object = %reference(object.kind, object.namespace.as_deref(), &object.name), code = status.code, "replace raced another writer; retrying soon");
-            Ok(false)
+            Ok(None)
         }
         Err(source) => Err(failed(source)),
     }
@@ -278,6 +362,7 @@ pub async fn reconcile_namespace_labels(
     let stamp_key = drift::labels_annotation(marker);
     let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ctx.client.clone());
     let mut outcome = LabelOutcome::default();
+    let mut patches = Vec::new();
     for ns in ctx.stores.namespaces.state() {
         let name = ns.metadata.name.clone().unwrap_or_default();
         let current = ns.metadata.labels.clone().unwrap_or_default();
@@ -341,20 +426,43 @@ pub async fn reconcile_namespace_labels(
         if ns.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        let written = api
-            .patch(
-                &name,
-                &PatchParams::apply(&manager).force(),
-                &Patch::Apply(&body),
-            )
-            .await;
-        if let Err(source) = written {
-            let error = Error::write("label", OwnedKind::Namespace, None, &name, source);
-            tracing::warn!(%error, "labelling failed; going on with the other namespaces");
-            outcome.failed.push(error);
-            continue;
-        }
+        patches.push((name, body, drifted));
+    }
+    let params = PatchParams::apply(&manager).force();
+    let patching: Vec<_> = patches
+        .into_iter()
+        .map(|(name, body, drifted)| {
+            let (api, params) = (&api, &params);
+            async move {
+                let patch = Patch::Apply(&body);
+                let written = ctx.writes.write(|| api.patch(&name, params, &patch)).await;
+                (name, drifted, written)
+            }
+        })
+        .collect();
+    let written: Vec<_> = futures::stream::iter(patching)
+        .buffer_unordered(WRITE_CONCURRENCY)
+        .collect()
+        .await;
+    for (name, drifted, written) in written {
+        let labelled = match written {
+            Ok(labelled) => labelled,
+            Err(source) => {
+                let error = Error::write("label", OwnedKind::Namespace, None, &name, source);
+                tracing::warn!(%error, "labelling failed; going on with the other namespaces");
+                outcome.failed.push(error);
+                continue;
+            }
+        };
         ctx.metrics.write("Namespace", "apply");
+        outcome.written.push(remember(
+            ctx,
+            owner_uid,
+            OwnedKind::Namespace,
+            None,
+            &name,
+            labelled.metadata.resource_version,
+        ));
         if !drifted.is_empty() {
             outcome.restored.push((name, drifted));
         }
@@ -369,6 +477,8 @@ pub struct LabelOutcome {
     pub restored: Vec<(String, Vec<String>)>,
     /// Namespaces that could not be labelled; the others were.
     pub failed: Vec<Error>,
+    /// The namespaces labelled, to see arrive in the stores.
+    pub written: Vec<Written>,
 }
 
 pub fn reference(kind: OwnedKind, namespace: Option<&str>, name: &str) -> String {
@@ -379,24 +489,26 @@ pub fn reference(kind: OwnedKind, namespace: Option<&str>, name: &str) -> String
 }
 
 /// Applies one object outside the desired-set bookkeeping (restore-test steps).
-pub async fn apply_one(ctx: &Context, object: &DesiredObject) -> Result<(), Error> {
+pub async fn apply_one(ctx: &Context, writer: &str, object: &DesiredObject) -> Result<(), Error> {
     if object.kind == OwnedKind::VeleroRestore {
-        return create_once(ctx, object).await;
+        return create_once(ctx, writer, object).await;
     }
     apply_body(
         ctx,
+        writer,
         object.kind,
         object.namespace.as_deref(),
         &object.name,
         &object.body,
     )
     .await
+    .map(|_| ())
 }
 
 /// Creates a Restore, never re-applies one: a restore test starts once, and its creation
 /// instant (the start of the measured RTO) must not move when a lagging cache plans the same
 /// step again. AlreadyExists means an earlier reconcile started it.
-async fn create_once(ctx: &Context, object: &DesiredObject) -> Result<(), Error> {
+async fn create_once(ctx: &Context, writer: &str, object: &DesiredObject) -> Result<(), Error> {
     let (kind, namespace, name) = (object.kind, object.namespace.as_deref(), &object.name);
     let body: DynamicObject = serde_json::from_value(object.body.clone())
         .map_err(|e| Error::write("create", kind, namespace, name, kube::Error::SerdeError(e)))?;
@@ -404,9 +516,12 @@ async fn create_once(ctx: &Context, object: &DesiredObject) -> Result<(), Error>
         field_manager: Some(FIELD_MANAGER.into()),
         ..PostParams::default()
     };
-    match api_for(ctx, kind, namespace).create(&params, &body).await {
-        Ok(_) => {
+    let api = api_for(ctx, kind, namespace);
+    match ctx.writes.write(|| api.create(&params, &body)).await {
+        Ok(created) => {
             ctx.metrics.write(&format!("{kind:?}"), "create");
+            let version = created.metadata.resource_version;
+            remember(ctx, writer, kind, namespace, name, version);
             Ok(())
         }
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
@@ -417,39 +532,66 @@ async fn create_once(ctx: &Context, object: &DesiredObject) -> Result<(), Error>
 /// Server-side applies `body` with force under the operator's field manager.
 async fn apply_body(
     ctx: &Context,
+    writer: &str,
     kind: OwnedKind,
     namespace: Option<&str>,
     name: &str,
     body: &Value,
-) -> Result<(), Error> {
-    api_for(ctx, kind, namespace)
-        .patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(body),
-        )
+) -> Result<Written, Error> {
+    let api = api_for(ctx, kind, namespace);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let patch = Patch::Apply(body);
+    let applied = ctx
+        .writes
+        .write(|| api.patch(name, &params, &patch))
         .await
         .map_err(|source| Error::write("apply", kind, namespace, name, source))?;
     ctx.metrics.write(&format!("{kind:?}"), "apply");
-    Ok(())
+    let version = applied.metadata.resource_version;
+    Ok(remember(ctx, writer, kind, namespace, name, version))
+}
+
+/// Remembers a write of `writer`'s, so that its watch event is known as an echo and evidence
+/// can wait until the stores show it (a `version` of None: the object is gone).
+fn remember(
+    ctx: &Context,
+    writer: &str,
+    kind: OwnedKind,
+    namespace: Option<&str>,
+    name: &str,
+    version: Option<String>,
+) -> Written {
+    let written = Written {
+        kind,
+        key: ObjectKey::new(kind.api_resource().kind, namespace, name),
+        expected: version.map_or(Expected::Gone, Expected::Version),
+        writer: writer.to_string(),
+    };
+    ctx.stores.echoes.wrote(written.clone());
+    written
 }
 
 /// Deletes one owned object; already gone is fine.
 pub async fn delete_one(
     ctx: &Context,
+    writer: &str,
     kind: OwnedKind,
     namespace: Option<&str>,
     name: &str,
-) -> Result<(), Error> {
-    match api_for(ctx, kind, namespace)
-        .delete(name, &DeleteParams::background())
-        .await
-    {
+) -> Result<Written, Error> {
+    let api = api_for(ctx, kind, namespace);
+    let params = DeleteParams::background();
+    match ctx.writes.write(|| api.delete(name, &params)).await {
         Ok(_) => {
             ctx.metrics.write(&format!("{kind:?}"), "delete");
-            Ok(())
+            Ok(remember(ctx, writer, kind, namespace, name, None))
         }
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Written {
+            kind,
+            key: ObjectKey::new(kind.api_resource().kind, namespace, name),
+            expected: Expected::Gone,
+            writer: writer.to_string(),
+        }),
         Err(source) => Err(Error::write("delete", kind, namespace, name, source)),
     }
 }

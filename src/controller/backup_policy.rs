@@ -3,7 +3,6 @@
 
 use super::context::Context;
 use super::reconciler::{Plan, PlannedEvent, Reconciled};
-use super::stores::Stores;
 use crate::api::backup_policy::{MeasuredBy, RestoreTestResult};
 use crate::api::{BackupPolicy, ComplianceStatus, Exemption, Mode};
 use crate::catalog::ControlKind;
@@ -35,10 +34,14 @@ impl Reconciled for BackupPolicy {
         &self.spec.exemptions
     }
 
-    fn selects_namespace(&self, namespace: &str, stores: &Stores) -> bool {
+    fn selects_namespace(
+        &self,
+        namespace: &str,
+        labels: Option<&std::collections::BTreeMap<String, String>>,
+    ) -> bool {
         let velero_namespace = self.spec.velero_namespace();
         namespace == velero_namespace
-            || super::namespace_selected(&self.spec.namespace_selector, namespace, stores)
+            || super::namespace_selected(&self.spec.namespace_selector, labels)
     }
 
     type Valid = ValidBackupPolicy;

@@ -16,6 +16,8 @@ pub struct Context {
     pub stores: Stores,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
+    /// The bounded pool every write goes through (see [`super::write_pool`]).
+    pub writes: super::write_pool::WritePool,
     pub resync: std::time::Duration,
     /// How often status says again that an unchanged result was evaluated.
     pub evaluated_refresh: std::time::Duration,
@@ -65,6 +67,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             stores,
+            writes: Default::default(),
             resync,
             evaluated_refresh: super::DEFAULT_EVALUATED_REFRESH,
             username: None,
@@ -204,9 +207,20 @@ impl Context {
         known.get(uid).cloned().unwrap_or_default()
     }
 
-    pub fn remember_live(&self, uid: &str, live: BTreeSet<String>) {
+    /// Replaces what is known to exist of the `kinds` a write pass managed (ids as
+    /// `apply::reference` writes them), keeping what is known of the owner's other kinds: a
+    /// pass that writes only reports must not forget the NetworkPolicies.
+    pub fn remember_live(
+        &self,
+        uid: &str,
+        kinds: &[crate::desired::OwnedKind],
+        live: BTreeSet<String>,
+    ) {
         let mut known = self.known_live.lock().unwrap_or_else(|p| p.into_inner());
-        known.insert(uid.to_string(), live);
+        let entry = known.entry(uid.to_string()).or_default();
+        let prefixes: Vec<String> = kinds.iter().map(|k| format!("{k:?} ")).collect();
+        entry.retain(|id| !prefixes.iter().any(|p| id.starts_with(p)));
+        entry.extend(live);
     }
 
     pub fn forget(&self, uid: &str) {

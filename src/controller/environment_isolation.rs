@@ -2,7 +2,6 @@
 
 use super::context::Context;
 use super::reconciler::{NoExtraStatus, Plan, Reconciled};
-use super::stores::Stores;
 use crate::api::{ComplianceStatus, EnvironmentIsolation, Exemption, Mode};
 use crate::catalog::ControlKind;
 use crate::desired::{self, OwnedKind, Owner};
@@ -30,7 +29,12 @@ impl Reconciled for EnvironmentIsolation {
 
     /// Every namespace concerns an isolation: any may join or leave an environment, and a
     /// copy of production data matters wherever it lands.
-    fn selects_namespace(&self, _namespace: &str, _stores: &Stores) -> bool {
+    /// Every namespace: one in no environment is an environment of its own for access.
+    fn selects_namespace(
+        &self,
+        _namespace: &str,
+        _labels: Option<&std::collections::BTreeMap<String, String>>,
+    ) -> bool {
         true
     }
 

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod backoff;
 pub mod backup_policy;
 pub mod context;
+pub mod echoes;
 pub mod environment_isolation;
 pub mod history;
 pub mod reconciler;
@@ -14,6 +15,7 @@ pub mod stores;
 pub mod trigger;
 pub mod velero_records;
 pub mod watch_health;
+pub mod write_pool;
 
 use crate::desired::OwnedKind;
 use context::Context;
@@ -22,10 +24,12 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use stores::{Stores, Trigger};
 use tokio::sync::{broadcast, watch};
+use trigger::TriggerWindow;
 
 /// Why a reconcile failed; each becomes a `Ready=False` reason and a Warning event.
 #[derive(Debug, thiserror::Error)]
@@ -174,12 +178,15 @@ pub const DEFAULT_VELERO_NAMESPACE: &str = crate::snapshot::DEFAULT_VELERO_NAMES
 pub const DEFAULT_VELERO_SERVICE_ACCOUNTS: &[&str] = &["velero-server", "velero"];
 
 /// Maps triggers to the resources of kind `K` whose scope they touch: a change in a namespace
-/// reconciles the resources that select it; a cluster-wide change (or a lagging receiver, which
-/// lost track) reconciles all of them. Triggers are gathered per [`TRIGGER_WINDOW`].
+/// reconciles the resources that select it (by its labels now or before the change); a
+/// cluster-wide change (or a lagging receiver, which lost track) reconciles all of them; a
+/// change that only echoes a resource's own write does not wake that resource. The first
+/// change after a quiet spell is acted on at once (a new namespace gets its NetworkPolicies
+/// without waiting); the changes that follow are gathered per [`TRIGGER_WINDOW`].
 fn mapped_triggers<K>(
     mut receiver: broadcast::Receiver<Trigger>,
     store: kube::runtime::reflector::Store<K>,
-    selects_namespace: fn(&K, &str, &Stores) -> bool,
+    selects_namespace: fn(&K, &str, Option<&BTreeMap<String, String>>) -> bool,
     stores: Stores,
 ) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
 where
@@ -187,28 +194,41 @@ where
 {
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     tokio::spawn(async move {
+        let mut leading = true;
         loop {
             let mut window = TriggerWindow::default();
-            match receiver.recv().await {
-                Ok(trigger) => window.add(trigger.namespace),
-                Err(broadcast::error::RecvError::Lagged(_)) => window.add(None),
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-            let deadline = tokio::time::Instant::now() + TRIGGER_WINDOW;
-            loop {
-                match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                    Err(_window_over) => break,
-                    Ok(Ok(trigger)) => window.add(trigger.namespace),
-                    Ok(Err(broadcast::error::RecvError::Lagged(_))) => window.add(None),
-                    Ok(Err(broadcast::error::RecvError::Closed)) => return,
+            if leading {
+                match receiver.recv().await {
+                    Ok(trigger) => window.add(trigger),
+                    Err(broadcast::error::RecvError::Lagged(_)) => window.lost_track(),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            } else {
+                let deadline = tokio::time::Instant::now() + TRIGGER_WINDOW;
+                loop {
+                    match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                        Err(_window_over) => break,
+                        Ok(Ok(trigger)) => window.add(trigger),
+                        Ok(Err(broadcast::error::RecvError::Lagged(_))) => window.lost_track(),
+                        Ok(Err(broadcast::error::RecvError::Closed)) => return,
+                    }
                 }
             }
+            // After a quiet window, the next change leads again.
+            leading = !leading && window.is_empty();
+            let current_labels = |ns: &str| {
+                stores
+                    .namespaces
+                    .get(&ObjectRef::new(ns))
+                    .map(|n| n.labels().clone())
+            };
             for resource in store.state() {
-                let concerned = window.everything
-                    || window
-                        .namespaces
-                        .iter()
-                        .any(|ns| selects_namespace(&resource, ns, &stores));
+                let uid = resource.meta().uid.as_deref().unwrap_or_default();
+                let concerned = window.concerns(
+                    uid,
+                    |ns, labels| selects_namespace(&resource, ns, labels),
+                    current_labels,
+                );
                 if concerned && tx.send(ObjectRef::from_obj(&*resource)).await.is_err() {
                     return;
                 }
@@ -218,40 +238,13 @@ where
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-/// The triggers of one window: the namespaces changed, or everything (a cluster-wide change,
-/// or a lagging receiver that lost track).
-#[derive(Default)]
-struct TriggerWindow {
-    everything: bool,
-    namespaces: std::collections::BTreeSet<String>,
-}
-
-impl TriggerWindow {
-    fn add(&mut self, namespace: Option<String>) {
-        match namespace {
-            Some(ns) if !self.everything => {
-                self.namespaces.insert(ns);
-            }
-            Some(_) => {}
-            None => {
-                self.everything = true;
-                self.namespaces.clear();
-            }
-        }
-    }
-}
-
-/// Whether a namespace with `name` is selected by `selector` right now.
+/// Whether a namespace with `labels` is selected by `selector` (None: a namespace missing
+/// from the store, which may still hold owned objects to prune).
 pub fn namespace_selected(
     selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
-    name: &str,
-    stores: &Stores,
+    labels: Option<&BTreeMap<String, String>>,
 ) -> bool {
-    stores
-        .namespaces
-        .get(&ObjectRef::new(name))
-        // A namespace missing from the store may still hold owned objects to prune.
-        .is_none_or(|ns| crate::evaluate::selects(selector, ns.labels()))
+    labels.is_none_or(|labels| crate::evaluate::selects(selector, labels))
 }
 
 /// Watch caches that have synced, ready for the controllers. A standby replica holds these
@@ -418,9 +411,9 @@ async fn controller<K: reconciler::Reconciled>(shared: &Shared<'_>) {
     let trigger = mapped_triggers(
         shared.triggers.subscribe(),
         controller.store(),
-        |resource: &K, namespace, stores| {
+        |resource: &K, namespace, labels| {
             !reconciler::awaits_own_change(resource)
-                && K::selects_namespace(resource, namespace, stores)
+                && K::selects_namespace(resource, namespace, labels)
         },
         shared.stores.clone(),
     );

@@ -3,7 +3,6 @@
 //! carrying the plan out (applies, deletes, events, status) lives here once.
 
 use super::context::Context;
-use super::stores::Stores;
 use super::{Error, apply, status};
 use crate::api::{ComplianceStatus, ControlState, Exemption};
 use crate::catalog::ControlKind;
@@ -100,7 +99,10 @@ pub trait Reconciled:
     /// The kind-specific status fields as stored now.
     fn extra_status(&self) -> Self::ExtraStatus;
     fn exemptions(&self) -> &[Exemption];
-    fn selects_namespace(&self, namespace: &str, stores: &Stores) -> bool;
+    /// Whether a namespace named `namespace` with `labels` (None: not known) is in this
+    /// resource's reach: changes there concern it.
+    fn selects_namespace(&self, namespace: &str, labels: Option<&BTreeMap<String, String>>)
+    -> bool;
     /// The same validation `audit` runs, plus what only this operator's configuration can
     /// judge (`ctx`); a spec that fails it is not planned at all.
     fn validate(&self, ctx: &Context, now: Timestamp) -> Result<Self::Valid, InvalidSpec>;
@@ -172,24 +174,13 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     let enforced = async {
         let mut plan = off_the_async_workers(|| resource.plan(&valid, ctx, now));
         for object in &plan.apply_once {
-            apply::apply_one(ctx, object).await?;
+            apply::apply_one(ctx, &owner.uid, object).await?;
         }
         for (kind, namespace, name) in &plan.delete {
-            apply::delete_one(ctx, *kind, namespace.as_deref(), name).await?;
+            apply::delete_one(ctx, &owner.uid, *kind, namespace.as_deref(), name).await?;
         }
-        let mut manages = K::MANAGES.to_vec();
-        if ctx.stores.policy_reports.get().is_some() {
-            // Reports are evidence, not enforcement: written in Audit mode too.
-            manages.push(OwnedKind::PolicyReport);
-            let cluster_reports = ctx.stores.cluster_policy_reports.get().is_some();
-            if cluster_reports {
-                manages.push(OwnedKind::ClusterPolicyReport);
-            }
-            let reports =
-                crate::desired::report::policy_reports(&owner, &plan.evaluation, cluster_reports);
-            plan.desired.extend(reports);
-        }
-        let owned = apply::reconcile_owned(ctx, &owner.uid, &plan.desired, &manages).await;
+        // Enforcement first: NetworkPolicies, admission objects, Velero objects, labels.
+        let mut owned = apply::reconcile_owned(ctx, &owner.uid, &plan.desired, K::MANAGES).await;
         let labels = apply::reconcile_namespace_labels(
             ctx,
             &owner.uid,
@@ -198,6 +189,40 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             &plan.namespace_annotations,
         )
         .await;
+        // Then the evidence, judged on what is now enforced: when this pass changed it, wait
+        // until the stores show the writes and judge again, so that a converging cluster
+        // writes each report once, not once before its NetworkPolicies and once after.
+        let changed: Vec<_> = owned
+            .written
+            .iter()
+            .chain(&labels.written)
+            .cloned()
+            .collect();
+        if !changed.is_empty() {
+            if !ctx.stores.observed(&changed, SETTLE_PATIENCE).await {
+                tracing::debug!("the stores do not show every write yet; judging again soon");
+                owned.retry_soon = true;
+            }
+            let settled = off_the_async_workers(|| resource.plan(&valid, ctx, now));
+            // A next step the writes made possible (a guard in force, then the labels it
+            // guards): the echoes of our own writes wake no one, so come back for it.
+            owned.retry_soon |= settled.desired != plan.desired
+                || settled.namespace_labels != plan.namespace_labels
+                || settled.namespace_annotations != plan.namespace_annotations;
+            plan.evaluation = settled.evaluation;
+        }
+        if ctx.stores.policy_reports.get().is_some() {
+            // Reports are evidence, not enforcement: written in Audit mode too.
+            let mut kinds = vec![OwnedKind::PolicyReport];
+            let cluster_reports = ctx.stores.cluster_policy_reports.get().is_some();
+            if cluster_reports {
+                kinds.push(OwnedKind::ClusterPolicyReport);
+            }
+            let reports =
+                crate::desired::report::policy_reports(&owner, &plan.evaluation, cluster_reports);
+            let reported = apply::reconcile_owned(ctx, &owner.uid, &reports, &kinds).await;
+            owned.absorb(reported);
+        }
         Ok::<_, Error>((plan, owned, labels))
     }
     .await;
@@ -431,6 +456,9 @@ fn object_reference(
 /// How soon to look again when a repair lost a race with another writer.
 const RETRY_SOON: Duration = Duration::from_secs(2);
 
+/// How long evidence waits for the stores to show the enforcement a pass just wrote.
+const SETTLE_PATIENCE: Duration = Duration::from_secs(5);
+
 /// Event notes stay well under the API's 1 KiB limit, whatever names they carry.
 pub const MAX_NOTE_BYTES: usize = 512;
 
@@ -542,13 +570,15 @@ async fn write_status<K: Reconciled>(
         "status": status,
     });
     let api: Api<K> = Api::all(ctx.client.clone());
-    api.patch_status(
-        &resource.name_any(),
-        &PatchParams::apply(apply::FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map_err(Error::Status)?;
+    let (name, params) = (
+        resource.name_any(),
+        PatchParams::apply(apply::FIELD_MANAGER).force(),
+    );
+    let patch = Patch::Apply(&body);
+    ctx.writes
+        .write(|| api.patch_status(&name, &params, &patch))
+        .await
+        .map_err(Error::Status)?;
     ctx.metrics.write(K::KIND.as_str(), "status");
     Ok(())
 }

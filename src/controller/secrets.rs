@@ -77,7 +77,7 @@ impl SecretDigests {
                         if unlisted.as_ref().is_some_and(|old| *old != why) {
                             // Status must say why, not wait for the resync to learn it.
                             *unlisted = Some(why);
-                            let _ = triggers.send(Trigger { namespace: None });
+                            let _ = triggers.send(Trigger::everything());
                         }
                         continue;
                     }
@@ -114,7 +114,7 @@ impl SecretDigests {
                 };
                 drop(map);
                 if let Some(namespace) = namespace {
-                    let _ = triggers.send(Trigger { namespace });
+                    let _ = triggers.send(Trigger::in_namespace(namespace));
                 }
             }
         });

@@ -3,7 +3,6 @@
 
 use super::context::Context;
 use super::reconciler::{NoExtraStatus, Plan, Reconciled};
-use super::stores::Stores;
 use crate::api::{ComplianceStatus, Exemption, Mode, SecurityBaseline};
 use crate::catalog::{ControlId, ControlKind};
 use crate::desired::overlap::{self, Mechanism};
@@ -37,8 +36,12 @@ impl Reconciled for SecurityBaseline {
         &self.spec.exemptions
     }
 
-    fn selects_namespace(&self, namespace: &str, stores: &Stores) -> bool {
-        super::namespace_selected(&self.spec.namespace_selector, namespace, stores)
+    fn selects_namespace(
+        &self,
+        _namespace: &str,
+        labels: Option<&BTreeMap<String, String>>,
+    ) -> bool {
+        super::namespace_selected(&self.spec.namespace_selector, labels)
     }
 
     type Valid = ValidSecurityBaseline;

@@ -1,6 +1,7 @@
 //! One reflector per watched kind, shared by all controllers, and the trigger fan-out that
 //! maps each change to the namespace it happened in.
 
+use super::echoes::{Echoes, ObjectKey};
 use super::secrets::SecretDigests;
 pub use super::trigger::Trigger;
 use super::watch_health::WatchHealth;
@@ -30,6 +31,7 @@ fn discover_policy_reports(
     client: Client,
     cell: Arc<OnceLock<Store<DynamicObject>>>,
     triggers: broadcast::Sender<Trigger>,
+    echoes: Arc<Echoes>,
 ) {
     tokio::spawn(async move {
         let resource = kind.api_resource();
@@ -42,21 +44,33 @@ fn discover_policy_reports(
             owned,
         )
         .default_backoff()
-        .reflect(writer)
-        .touched_objects();
+        .reflect(writer);
         let sender = triggers.clone();
+        let kind_name = resource.kind.clone();
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
-            while let Ok(Some(report)) = stream.try_next().await {
+            while let Ok(Some(event)) = stream.try_next().await {
+                let (report, deleted) = match event {
+                    watcher::Event::Apply(o) | watcher::Event::InitApply(o) => (o, false),
+                    watcher::Event::Delete(o) => (o, true),
+                    watcher::Event::Init | watcher::Event::InitDone => continue,
+                };
+                let key = ObjectKey::new(
+                    kind_name.as_str(),
+                    report.namespace().as_deref(),
+                    &report.name_any(),
+                );
+                let echo_of = echoes.writer_of(&key, report.resource_version().as_deref(), deleted);
                 let _ = sender.send(Trigger {
-                    namespace: report.namespace(),
+                    echo_of,
+                    ..Trigger::in_namespace(report.namespace())
                 });
             }
         });
         let _ = reader.wait_until_ready().await;
         let _ = cell.set(reader);
         tracing::info!(kind = %resource.kind, "report API found; writing reports");
-        let _ = triggers.send(Trigger { namespace: None });
+        let _ = triggers.send(Trigger::everything());
     });
 }
 
@@ -104,6 +118,7 @@ macro_rules! velero_stores {
                 namespace: &str,
                 triggers: &broadcast::Sender<Trigger>,
                 health: &WatchHealth,
+                echoes: &Arc<Echoes>,
             ) -> Self {
                 let all = watcher::Config::default().any_semantic();
                 Self {
@@ -112,12 +127,14 @@ macro_rules! velero_stores {
                         all.clone(),
                         triggers,
                         health,
+                        echoes,
                     ),)*
                     config_maps: reflect(
                         Api::namespaced(client.clone(), namespace),
                         owned_only(),
                         triggers,
                         health,
+                        echoes,
                     ),
                 }
             }
@@ -176,6 +193,7 @@ fn discover_velero(
     unreadable: Arc<std::sync::RwLock<Option<String>>>,
     triggers: broadcast::Sender<Trigger>,
     health: WatchHealth,
+    echoes: Arc<Echoes>,
 ) {
     tokio::spawn(async move {
         loop {
@@ -190,17 +208,17 @@ fn discover_velero(
                 changed
             };
             if changed {
-                let _ = triggers.send(Trigger { namespace: None });
+                let _ = triggers.send(Trigger::everything());
             }
             if why.is_some() {
                 tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
                 continue;
             }
-            let stores = VeleroStores::start(&client, &namespace, &triggers, &health);
+            let stores = VeleroStores::start(&client, &namespace, &triggers, &health, &echoes);
             stores.wait_until_ready().await;
             let _ = cell.set(stores);
             tracing::info!("Velero API found; watching its objects");
-            let _ = triggers.send(Trigger { namespace: None });
+            let _ = triggers.send(Trigger::everything());
             return;
         }
     });
@@ -229,6 +247,7 @@ fn reflect<K>(
     config: watcher::Config,
     triggers: &broadcast::Sender<Trigger>,
     health: &WatchHealth,
+    echoes: &Arc<Echoes>,
 ) -> Store<K>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -237,6 +256,7 @@ where
     let (reader, writer) = reflector::store();
     let triggers = triggers.clone();
     let health = health.clone();
+    let echoes = echoes.clone();
     let stream = watcher(api, config)
         .default_backoff()
         .modify(|object| {
@@ -246,27 +266,55 @@ where
         .reflect(writer);
     tokio::spawn(async move {
         let kind = K::kind(&Default::default()).into_owned();
+        // Each namespace's labels as last seen (only for the Namespace watch): the labels
+        // before a change, which decide who selected it.
+        let mut namespace_labels: std::collections::HashMap<
+            String,
+            std::collections::BTreeMap<String, String>,
+        > = std::collections::HashMap::new();
         let mut stream = std::pin::pin!(stream);
         loop {
             match stream.try_next().await {
                 Ok(Some(event)) => {
                     // Any event, a list's start and end included, means the watch works.
                     health.recovered(&kind);
-                    let object = match event {
-                        watcher::Event::Apply(o)
-                        | watcher::Event::Delete(o)
-                        | watcher::Event::InitApply(o) => o,
+                    let (object, deleted) = match event {
+                        watcher::Event::Apply(o) | watcher::Event::InitApply(o) => (o, false),
+                        watcher::Event::Delete(o) => (o, true),
                         watcher::Event::Init | watcher::Event::InitDone => continue,
                     };
-                    // A namespace's labels decide which resources select it, both before and after a
-                    // change, so a namespace change concerns every resource.
-                    let namespace = if kind == "Namespace" {
-                        None
+                    let echo_of = echoes.writer_of(
+                        &ObjectKey::new(
+                            kind.as_str(),
+                            object.namespace().as_deref(),
+                            &object.name_any(),
+                        ),
+                        object.resource_version().as_deref(),
+                        deleted,
+                    );
+                    let trigger = if kind == "Namespace" {
+                        // The namespace itself, judged by whoever selected it before or selects
+                        // it now.
+                        let name = object.name_any();
+                        let old_labels = if deleted {
+                            namespace_labels.remove(&name)
+                        } else {
+                            namespace_labels.insert(name.clone(), object.labels().clone())
+                        };
+                        Trigger {
+                            namespace: Some(name),
+                            old_labels: Some(old_labels.unwrap_or_default()),
+                            echo_of,
+                        }
                     } else {
-                        object.namespace()
+                        Trigger {
+                            namespace: object.namespace(),
+                            old_labels: None,
+                            echo_of,
+                        }
                     };
                     // No receiver yet (start-up) is fine: controllers reconcile everything first.
-                    let _ = triggers.send(Trigger { namespace });
+                    let _ = triggers.send(trigger);
                 }
                 Ok(None) => break,
                 Err(error) => {
@@ -293,7 +341,7 @@ fn announce_failing_watches(
             let now = health.kinds_beyond(grace);
             if now != known {
                 known = now;
-                let _ = triggers.send(Trigger { namespace: None });
+                let _ = triggers.send(Trigger::everything());
             }
         }
     });
@@ -317,7 +365,79 @@ fn owned_json<K: Resource + serde::Serialize>(
         .collect()
 }
 
+/// The resourceVersion of `name` in `namespace` in `store`, if the store holds it.
+fn version_in<K>(store: &Store<K>, namespace: Option<&str>, name: &str) -> Option<String>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    let mut key = reflector::ObjectRef::<K>::new(name);
+    if let Some(ns) = namespace {
+        key = key.within(ns);
+    }
+    store.get(&key)?.resource_version()
+}
+
 impl Stores {
+    /// The resourceVersion of an owned kind's object as the stores hold it now (None: not
+    /// there, or the kind is not watched yet).
+    pub fn resource_version(
+        &self,
+        kind: crate::desired::OwnedKind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<String> {
+        use crate::desired::OwnedKind::*;
+        let velero = self.velero.get();
+        match kind {
+            NetworkPolicy => version_in(&self.network_policies, namespace, name),
+            ValidatingAdmissionPolicy => version_in(&self.admission_policies, namespace, name),
+            ValidatingAdmissionPolicyBinding => {
+                version_in(&self.admission_bindings, namespace, name)
+            }
+            Namespace => version_in(&self.namespaces, namespace, name),
+            VeleroSchedule => velero.and_then(|v| version_in(&v.schedules, namespace, name)),
+            VeleroRestore => velero.and_then(|v| version_in(&v.restores, namespace, name)),
+            ConfigMap => velero.and_then(|v| version_in(&v.config_maps, namespace, name)),
+            PolicyReport | ClusterPolicyReport => {
+                let store = match kind {
+                    PolicyReport => self.policy_reports.get(),
+                    _ => self.cluster_policy_reports.get(),
+                }?;
+                let mut key = reflector::ObjectRef::new_with(name, kind.api_resource());
+                if let Some(ns) = namespace {
+                    key = key.within(ns);
+                }
+                store.get(&key)?.resource_version()
+            }
+        }
+    }
+
+    /// Waits until the stores show every write in `written` (or something later), at most
+    /// `patience`: what is judged next is the state the writes made. Whether they all
+    /// arrived in time.
+    pub async fn observed(
+        &self,
+        written: &[super::echoes::Written],
+        patience: std::time::Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let arrived = written.iter().all(|w| {
+                let version =
+                    self.resource_version(w.kind, w.key.namespace.as_deref(), &w.key.name);
+                w.observed(version.as_deref())
+            });
+            if arrived {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The live objects of an owned kind that carry `owner_uid`, as JSON (the drift check
     /// compares JSON); empty while the kind's API is not served yet. Every owned kind's store
     /// is named here once.
@@ -390,6 +510,8 @@ macro_rules! stores_for {
             pub cluster_policy_reports: Arc<OnceLock<Store<DynamicObject>>>,
             /// Which watches are failing, and since when.
             pub watch_health: WatchHealth,
+            /// The operator's own writes whose watch events are still to come.
+            pub echoes: Arc<Echoes>,
         }
 
         impl Stores {
@@ -404,10 +526,11 @@ macro_rules! stores_for {
                 let velero_unreadable: Arc<std::sync::RwLock<Option<String>>> = Arc::default();
                 let owned = owned_only();
                 let watch_health = WatchHealth::default();
+                let echoes = Arc::new(Echoes::default());
                 announce_failing_watches(watch_health.clone(), watch_grace, triggers.clone());
                 macro_rules! store {
                     ($config:expr) => {
-                        reflect(Api::all(client.clone()), $config.clone(), triggers, &watch_health)
+                        reflect(Api::all(client.clone()), $config.clone(), triggers, &watch_health, &echoes)
                     };
                 }
                 Self {
@@ -422,12 +545,14 @@ macro_rules! stores_for {
                         all.clone(),
                         triggers,
                         &watch_health,
+                        &echoes,
                     ),
                     replica_sets: reflect(
                         Api::<PartialObjectMeta<ReplicaSet>>::all(client.clone()),
                         all.clone(),
                         triggers,
                         &watch_health,
+                        &echoes,
                     ),
                     secrets: detect_copied_secrets.then(|| SecretDigests::start(client, triggers)),
                     velero: {
@@ -439,6 +564,7 @@ macro_rules! stores_for {
                             velero_unreadable.clone(),
                             triggers.clone(),
                             watch_health.clone(),
+                            echoes.clone(),
                         );
                         cell
                     },
@@ -450,6 +576,7 @@ macro_rules! stores_for {
                             client.clone(),
                             cell.clone(),
                             triggers.clone(),
+                            echoes.clone(),
                         );
                         cell
                     },
@@ -460,10 +587,12 @@ macro_rules! stores_for {
                             client.clone(),
                             cell.clone(),
                             triggers.clone(),
+                            echoes.clone(),
                         );
                         cell
                     },
                     watch_health,
+                    echoes,
                 }
             }
 

@@ -1,0 +1,219 @@
+//! The operator's own writes, remembered until their watch events come back.
+//!
+//! Two uses. A watch event that only echoes a resource's own write is no reason to reconcile
+//! that resource again (it already judged the state it wrote): before this, the operator's
+//! label and policy writes woke their writer once more per write, tens of whole evaluations to
+//! converge a large cluster. And evidence waits until the stores show what was just written,
+//! so that reports and status judge the enforced state (see [`Written::observed`]).
+//!
+//! An echo is recognised by its resourceVersion: the write's answer carries the version the
+//! watch will deliver. Only the writer ignores it; every other resource still hears the
+//! change (an EnvironmentIsolation reads the NetworkPolicies a SecurityBaseline writes).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// After this long an expected echo that never came is forgotten (a watch restart may skip
+/// it): the memory is bounded, and a missed echo costs only one reconcile more.
+const FORGET_AFTER: Duration = Duration::from_secs(60);
+
+/// An object as the watches name it: kind (as the API names it), namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(kind: impl Into<String>, namespace: Option<&str>, name: &str) -> Self {
+        Self {
+            kind: kind.into(),
+            namespace: namespace.map(str::to_string),
+            name: name.to_string(),
+        }
+    }
+}
+
+/// What the watch shows once a write of ours has arrived.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expected {
+    /// The object at this resourceVersion (or a later one).
+    Version(String),
+    /// The object gone.
+    Gone,
+}
+
+/// One write of ours: which object, what the watch will show, and who wrote it (the owner's
+/// uid), so that only the writer treats the echo as nothing new.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub kind: crate::desired::OwnedKind,
+    pub key: ObjectKey,
+    pub expected: Expected,
+    pub writer: String,
+}
+
+impl Written {
+    /// Whether a store whose copy of the object has `resource_version` (None: absent) shows
+    /// this write or something later.
+    pub fn observed(&self, resource_version: Option<&str>) -> bool {
+        match (&self.expected, resource_version) {
+            (Expected::Gone, None) => true,
+            (Expected::Gone, Some(_)) => false,
+            (Expected::Version(_), None) => false,
+            (Expected::Version(wrote), Some(seen)) => at_or_after(seen, wrote),
+        }
+    }
+}
+
+/// Whether version `seen` is `wrote` or later. Versions are compared as numbers when both
+/// are (as every API server backed by etcd gives them); otherwise only equality counts, and
+/// a later write by someone else is waited out by the caller's deadline.
+fn at_or_after(seen: &str, wrote: &str) -> bool {
+    match (seen.parse::<u64>(), wrote.parse::<u64>()) {
+        (Ok(seen), Ok(wrote)) => seen >= wrote,
+        _ => seen == wrote,
+    }
+}
+
+/// The echoes not yet seen, shared by the writers and the watches.
+#[derive(Default)]
+pub struct Echoes {
+    pending: Mutex<HashMap<ObjectKey, (Written, Instant)>>,
+}
+
+impl Echoes {
+    /// Remembers a write whose echo is still to come.
+    pub fn wrote(&self, written: Written) {
+        let now = Instant::now();
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.retain(|_, (_, at)| now.duration_since(*at) < FORGET_AFTER);
+        pending.insert(written.key.clone(), (written, now));
+    }
+
+    /// Called by a watch for each event: the uid of the resource whose write this event only
+    /// echoes, if it does. The write is forgotten once its event (or a later one) arrived.
+    pub fn writer_of(
+        &self,
+        key: &ObjectKey,
+        resource_version: Option<&str>,
+        deleted: bool,
+    ) -> Option<String> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let (written, _) = pending.get(key)?;
+        let echo = match &written.expected {
+            Expected::Gone => deleted,
+            Expected::Version(wrote) => !deleted && resource_version == Some(wrote.as_str()),
+        };
+        let arrived = echo || written.observed((!deleted).then_some(resource_version).flatten());
+        let writer = echo.then(|| written.writer.clone());
+        if arrived || deleted {
+            pending.remove(key);
+        }
+        writer
+    }
+
+    /// How many echoes are awaited (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(rv: &str) -> Written {
+        Written {
+            kind: crate::desired::OwnedKind::NetworkPolicy,
+            key: ObjectKey::new("NetworkPolicy", Some("a"), "deny"),
+            expected: Expected::Version(rv.into()),
+            writer: "uid-1".into(),
+        }
+    }
+
+    #[test]
+    fn the_event_carrying_the_written_version_is_the_writers_echo_once() {
+        let echoes = Echoes::default();
+        echoes.wrote(written("41"));
+        let key = ObjectKey::new("NetworkPolicy", Some("a"), "deny");
+        assert_eq!(
+            echoes.writer_of(&key, Some("41"), false).as_deref(),
+            Some("uid-1")
+        );
+        // The same version again (a relist) is no echo any more: it is forgotten.
+        assert_eq!(echoes.writer_of(&key, Some("41"), false), None);
+        assert!(echoes.is_empty());
+    }
+
+    #[test]
+    fn a_later_edit_by_someone_else_is_no_echo() {
+        let echoes = Echoes::default();
+        echoes.wrote(written("41"));
+        let key = ObjectKey::new("NetworkPolicy", Some("a"), "deny");
+        assert_eq!(echoes.writer_of(&key, Some("45"), false), None);
+        assert!(
+            echoes.is_empty(),
+            "a later version means the echo was skipped"
+        );
+    }
+
+    #[test]
+    fn an_earlier_version_keeps_waiting() {
+        let echoes = Echoes::default();
+        echoes.wrote(written("41"));
+        let key = ObjectKey::new("NetworkPolicy", Some("a"), "deny");
+        assert_eq!(echoes.writer_of(&key, Some("40"), false), None);
+        assert_eq!(echoes.len(), 1);
+    }
+
+    #[test]
+    fn a_deletion_is_the_echo_of_a_delete_and_ends_any_wait() {
+        let echoes = Echoes::default();
+        let key = ObjectKey::new("NetworkPolicy", Some("a"), "deny");
+        echoes.wrote(Written {
+            expected: Expected::Gone,
+            ..written("0")
+        });
+        assert_eq!(
+            echoes.writer_of(&key, Some("50"), true).as_deref(),
+            Some("uid-1")
+        );
+        echoes.wrote(written("41"));
+        assert_eq!(echoes.writer_of(&key, Some("52"), true), None);
+        assert!(echoes.is_empty());
+    }
+
+    #[test]
+    fn other_objects_are_not_echoes() {
+        let echoes = Echoes::default();
+        echoes.wrote(written("41"));
+        let other = ObjectKey::new("NetworkPolicy", Some("b"), "deny");
+        assert_eq!(echoes.writer_of(&other, Some("41"), false), None);
+        assert_eq!(echoes.len(), 1);
+    }
+
+    #[test]
+    fn a_store_shows_a_write_at_its_version_or_later() {
+        let w = written("41");
+        assert!(!w.observed(None));
+        assert!(!w.observed(Some("40")));
+        assert!(w.observed(Some("41")));
+        assert!(w.observed(Some("100")));
+        let gone = Written {
+            expected: Expected::Gone,
+            ..written("0")
+        };
+        assert!(gone.observed(None));
+        assert!(!gone.observed(Some("41")));
+        let opaque = written("abc");
+        assert!(opaque.observed(Some("abc")));
+        assert!(!opaque.observed(Some("abd")));
+    }
+}

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tracing_subscriber::{EnvFilter, prelude::*};
 
+pub mod compliance;
+
 /// Installs the global subscriber: JSON lines when asked, human-readable otherwise.
 pub fn init_logging(json: bool) {
     let filter =
@@ -61,6 +63,8 @@ pub struct Metrics {
     /// Every write the operator sends to the API server, by object kind and verb.
     pub writes: Family<WriteLabels, Counter>,
     pub leader: Gauge,
+    /// Per resource and control: state, counts, evidence age, history and watch health.
+    pub compliance: compliance::ComplianceMetrics,
 }
 
 impl Default for Metrics {
@@ -94,6 +98,8 @@ impl Default for Metrics {
             "1 while this replica holds the leader lease",
             leader.clone(),
         );
+        let compliance = compliance::ComplianceMetrics::default();
+        compliance.register(&mut registry);
         Self {
             registry,
             reconciles,
@@ -101,6 +107,7 @@ impl Default for Metrics {
             duration,
             writes,
             leader,
+            compliance,
         }
     }
 }

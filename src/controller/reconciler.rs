@@ -353,6 +353,9 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
                 now,
             )
             .await;
+        ctx.metrics
+            .compliance
+            .history_written(recorded.is_ok(), now.as_second());
         if let Err(error) = recorded {
             tracing::warn!(%error, "writing the evidence history");
             let message = bounded(format!(
@@ -363,6 +366,15 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             new = status::not_ready(new, &old, reason, &message, generation, now);
         }
     }
+    ctx.metrics
+        .compliance
+        .evaluated(&crate::telemetry::compliance::Evaluated {
+            kind: K::KIND.as_str(),
+            resource: &owner.name,
+            controls: &new.controls,
+            at: now.as_second(),
+            failing_watches: ctx.stores.watch_health.kinds_beyond(ctx.watch_grace),
+        });
     write_status(ctx, resource, new, plan.extra_status).await?;
     if let Some(error) = partial {
         return Err(error);
@@ -636,6 +648,7 @@ async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, E
         }
     }
     ctx.forget(&owner.uid);
+    ctx.metrics.compliance.forget(K::KIND.as_str(), &owner.name);
     Ok(Action::await_change())
 }
 

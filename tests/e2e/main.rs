@@ -18,6 +18,7 @@ mod network_union;
 mod never_weaken;
 mod overlap;
 mod partial_failure;
+mod prometheus_scrape;
 mod report_only_controls;
 mod secret_oracle;
 mod security_baseline;

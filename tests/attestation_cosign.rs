@@ -244,3 +244,34 @@ async fn cosign_verifies_each_report_format_and_refuses_every_tampering() {
         &report,
     ));
 }
+
+/// A seed that is not the history's key signs nothing, and no report is written either.
+#[tokio::test]
+async fn a_signing_key_that_is_not_the_historys_is_refused_before_anything_is_written() {
+    let fixture = fixture().await;
+    let other = fixture.path("other.seed");
+    std::fs::write(&other, SigningKey::generate().unwrap().seed_base64()).unwrap();
+    let out = fixture.path("report.json");
+    let envelope = fixture.path("report.intoto.json");
+    let run = Command::new(BIN)
+        .args(["evidence", "report", "--from=2026-02-10", "--to=2026-02-10"])
+        .arg("--dir")
+        .arg(fixture.path("history"))
+        .arg("--public-key")
+        .arg(&fixture.public_key)
+        .args(["--format=json", "--out"])
+        .arg(&out)
+        .arg("--attest")
+        .arg(&envelope)
+        .arg("--signing-key")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("none of the history's keys"),
+        "{}",
+        text(&run)
+    );
+    assert!(!out.exists() && !envelope.exists());
+}

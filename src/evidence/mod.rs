@@ -289,6 +289,9 @@ pub async fn run(args: EvidenceArgs) -> ExitCode {
             .await
             .map_err(EvidenceError::Connect)?;
         let bundle = collect(&client).await?.for_frameworks(args.framework);
+        if let Some(key) = &signing_key {
+            attestation::check_bundle_key(key, &bundle).map_err(EvidenceError::Attest)?;
+        }
         let mut files = write(&args.out, &bundle)?;
         if let Some(key) = &signing_key {
             files.extend(attestation::attest_bundle(&args.out, &bundle, &files, key)?);

@@ -196,6 +196,35 @@ pub fn attest_files(
     })
 }
 
+/// An attestation is signed with the history's key: `key` must be one of the keys the
+/// history is verified with (`--public-key`), so a verifier trusting the history's key can
+/// check it.
+pub fn check_history_key(key: &SigningKey, trusted: &[PublicKey]) -> Result<(), String> {
+    if trusted.contains(&key.public_key()) {
+        return Ok(());
+    }
+    let ids: Vec<String> = trusted.iter().map(PublicKey::key_id).collect();
+    Err(format!(
+        "its public key (key id {}) is none of the history's keys ({}): attestations are signed with the history's key",
+        key.public_key().key_id(),
+        ids.join(", ")
+    ))
+}
+
+/// For the bundle: when the cluster publishes histories, `key` must be the key of one of them
+/// (their `ed25519.pub`); a cluster publishing none leaves the choice to the caller.
+pub fn check_bundle_key(key: &SigningKey, bundle: &Bundle) -> Result<(), String> {
+    if bundle.history.is_empty() {
+        return Ok(());
+    }
+    let published: Vec<PublicKey> = bundle
+        .history
+        .iter()
+        .filter_map(|h| PublicKey::from_base64(&h.public_key).ok())
+        .collect();
+    check_history_key(key, &published)
+}
+
 /// The signing key from its file (the Secret's `ed25519.seed`: base64 of the 32-byte seed).
 pub fn load_signing_key(path: &Path) -> Result<SigningKey, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -206,7 +235,8 @@ pub fn load_signing_key(path: &Path) -> Result<SigningKey, String> {
 pub const BUNDLE_ENVELOPE: &str = "evidence.intoto.json";
 
 /// `evidence --out DIR --attest`: signs a statement over `files` (every file the bundle
-/// wrote) into DIR/[`BUNDLE_ENVELOPE`]; returns the two files it wrote.
+/// wrote) into DIR/[`BUNDLE_ENVELOPE`]; returns the two files it wrote. The caller checks the
+/// key with [`check_bundle_key`] before writing anything.
 pub fn attest_bundle(
     dir: &Path,
     bundle: &Bundle,

@@ -168,3 +168,26 @@ fn attest_files_signs_what_is_on_disk_and_the_predicate_pins_the_chain_head() {
         public_key_pem(&key(1).public_key())
     );
 }
+
+#[test]
+fn only_the_historys_key_signs_attestations() {
+    let history = key(1);
+    assert!(check_history_key(&history, &[key(3).public_key(), history.public_key()]).is_ok());
+    let refused = check_history_key(&key(2), &[history.public_key()]).unwrap_err();
+    assert!(
+        refused.contains(&key(2).public_key().key_id())
+            && refused.contains(&history.public_key().key_id()),
+        "{refused}"
+    );
+
+    // The bundle: a cluster publishing a history names the key; one publishing none does not.
+    let mut bundle = crate::evidence::Bundle::default();
+    assert!(check_bundle_key(&key(2), &bundle).is_ok());
+    bundle.history.push(crate::evidence::HistoryPublication {
+        published_by: "default/baseline-evidence-history".into(),
+        public_key: history.public_key().to_base64(),
+        location: "s3://velero/prod".into(),
+    });
+    assert!(check_bundle_key(&history, &bundle).is_ok());
+    assert!(check_bundle_key(&key(2), &bundle).is_err());
+}

@@ -207,13 +207,33 @@ async fn report_command(args: ReportArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The attestation is signed with the history's key: refused before anything is written
+    // when the signing key is none of the keys the chain was just verified with.
+    let signing_key = match args.signing_key.as_deref().map(|path| {
+        attestation::load_signing_key(path)
+            .and_then(|key| attestation::check_history_key(&key, &trusted).map(|()| key))
+    }) {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(error)) => {
+            eprintln!("error: --signing-key: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let mut period_report = report(&verified.entries, from, to, interval);
     period_report.chain = Some(summary(&store, &trusted, &verified));
     let text = render(&period_report, args.format);
     let written = match &args.out {
         Some(path) => std::fs::write(path, text)
             .map_err(|e| format!("{}: {e}", path.display()))
-            .and_then(|()| attest_report(&args, &period_report, std::slice::from_ref(path))),
+            .and_then(|()| {
+                attest_report(
+                    &args,
+                    signing_key.as_ref(),
+                    &period_report,
+                    std::slice::from_ref(path),
+                )
+            }),
         None => {
             print!("{text}");
             Ok(())
@@ -234,19 +254,19 @@ async fn report_command(args: ReportArgs) -> ExitCode {
 /// With `--attest`: the signed attestation over `files` (every report file this run wrote).
 fn attest_report(
     args: &ReportArgs,
+    key: Option<&SigningKey>,
     report: &PeriodReport,
     files: &[PathBuf],
 ) -> Result<(), String> {
-    let (Some(envelope), Some(key_file)) = (&args.attest, &args.signing_key) else {
+    let (Some(envelope), Some(key)) = (&args.attest, key) else {
         return Ok(());
     };
-    let key = attestation::load_signing_key(key_file)?;
     let format = format!("{:?}", args.format).to_lowercase();
     let written = attestation::attest_files(
         files,
         attestation::PERIOD_REPORT_PREDICATE,
         attestation::period_report_predicate(report, &format),
-        &key,
+        key,
         envelope,
     )?;
     eprintln!(

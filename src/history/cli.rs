@@ -9,12 +9,15 @@
 //!   json|markdown|html [--out FILE]`: verifies first and REFUSES (exit 1, nothing written)
 //!   when the chain is broken: a report is only ever drawn from a chain that verified, and
 //!   says so (head seq and hash, trusted keys).
+//!   With `--attest FILE --signing-key SEED`, also a signed in-toto attestation over the
+//!   written file(s) (see [`super::attestation`]).
 //! - `evidence keygen --out DIR`: a new signing key (`ed25519.seed`, mode 0600) and its public
 //!   key (`ed25519.pub`).
 //!
 //! S3 credentials come from `--access-key-file`/`--secret-key-file` or the environment
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), never from the command line.
 
+use super::attestation;
 use super::chain::{self, Verified};
 use super::error::HistoryError;
 use super::report::{ChainSummary, PeriodReport, report};
@@ -113,6 +116,15 @@ pub struct ReportArgs {
     /// The file to write (default: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write a signed in-toto attestation over the report file(s) to FILE (a DSSE
+    /// envelope, for `cosign verify-blob-attestation`) and the signer's public key in PEM
+    /// beside it (`FILE` with its extension replaced by `.pub.pem`).
+    #[arg(long, value_name = "FILE", requires_all = ["out", "signing_key"])]
+    pub attest: Option<PathBuf>,
+    /// The history's signing key (`ed25519.seed`, the Secret's value) to sign the
+    /// attestation with.
+    #[arg(long, value_name = "FILE", requires = "attest")]
+    pub signing_key: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -195,11 +207,33 @@ async fn report_command(args: ReportArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The attestation is signed with the history's key: refused before anything is written
+    // when the signing key is none of the keys the chain was just verified with.
+    let signing_key = match args.signing_key.as_deref().map(|path| {
+        attestation::load_signing_key(path)
+            .and_then(|key| attestation::check_history_key(&key, &trusted).map(|()| key))
+    }) {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(error)) => {
+            eprintln!("error: --signing-key: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let mut period_report = report(&verified.entries, from, to, interval);
     period_report.chain = Some(summary(&store, &trusted, &verified));
     let text = render(&period_report, args.format);
     let written = match &args.out {
-        Some(path) => std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display())),
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|()| {
+                attest_report(
+                    &args,
+                    signing_key.as_ref(),
+                    &period_report,
+                    std::slice::from_ref(path),
+                )
+            }),
         None => {
             print!("{text}");
             Ok(())
@@ -215,6 +249,34 @@ async fn report_command(args: ReportArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// With `--attest`: the signed attestation over `files` (every report file this run wrote).
+fn attest_report(
+    args: &ReportArgs,
+    key: Option<&SigningKey>,
+    report: &PeriodReport,
+    files: &[PathBuf],
+) -> Result<(), String> {
+    let (Some(envelope), Some(key)) = (&args.attest, key) else {
+        return Ok(());
+    };
+    let format = format!("{:?}", args.format).to_lowercase();
+    let written = attestation::attest_files(
+        files,
+        attestation::PERIOD_REPORT_PREDICATE,
+        attestation::period_report_predicate(report, &format),
+        key,
+        envelope,
+    )?;
+    eprintln!(
+        "attested {} file(s): {} (public key {}, key id {})",
+        written.subjects,
+        written.envelope.display(),
+        written.public_key.display(),
+        key.public_key().key_id()
+    );
+    Ok(())
 }
 
 /// The report in one format.

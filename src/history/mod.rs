@@ -8,10 +8,13 @@
 //! - [`store`]: where segments live ([`Store::Local`], [`Store::S3`]), written only if absent.
 //! - [`log`]: the writer the operator holds: opens, verifies, appends without ever forking.
 //! - [`report`], [`markdown`], [`html`]: the period report (pure) and its renderings.
+//! - [`attestation`], [`dsse`]: signed in-toto attestations over the report files.
 //! - [`cli`]: `baseline-operator evidence report|verify|keygen`.
 
+pub mod attestation;
 pub mod chain;
 pub mod cli;
+pub mod dsse;
 pub mod entry;
 pub mod error;
 pub mod html;
@@ -25,6 +28,8 @@ pub mod store_local;
 pub mod store_s3;
 pub mod store_s3_inspect;
 
+#[cfg(test)]
+mod attestation_tests;
 #[cfg(test)]
 mod chain_tests;
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //! containers (except the node tests, through `node_cluster`). Set `BASELINE_TEST_KUBECONFIG`
 //! to reuse a cluster that is already up.
 
+pub mod cosign;
+
 use baseline_operator::controller::{self, RunConfig};
 use baseline_operator::telemetry::{Health, Metrics};
 use k8s_openapi::api::core::v1::Namespace;

@@ -8,6 +8,7 @@
 //! - [`store`]: where segments live ([`Store::Local`], [`Store::S3`]), written only if absent.
 //! - [`log`]: the writer the operator holds: opens, verifies, appends without ever forking.
 //! - [`report`], [`markdown`], [`html`]: the period report (pure) and its renderings.
+//! - [`oscal`]: the period report as OSCAL Assessment Results (see [`crate::evidence::oscal`]).
 //! - [`cli`]: `baseline-operator evidence report|verify|keygen`.
 
 pub mod chain;
@@ -18,6 +19,7 @@ pub mod html;
 pub mod latest;
 pub mod log;
 pub mod markdown;
+pub mod oscal;
 pub mod report;
 pub mod sign;
 pub mod store;
@@ -33,6 +35,8 @@ mod cli_tests;
 mod latest_tests;
 #[cfg(test)]
 mod log_tests;
+#[cfg(test)]
+mod oscal_tests;
 #[cfg(test)]
 mod render_tests;
 #[cfg(test)]

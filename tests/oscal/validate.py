@@ -82,8 +82,9 @@ def main(argv):
     for path in argv[2:]:
         why = check(path, validator, use_trestle)
         if why is None:
+            loaded = f"trestle {trestle.__version__}, " if use_trestle else ""
             print(
-                f"OK {path} (trestle {trestle.__version__}, OSCAL {trestle.oscal.OSCAL_VERSION}, "
+                f"OK {path} ({loaded}OSCAL {trestle.oscal.OSCAL_VERSION}, "
                 f"schema {schema.get('$id')})"
             )
         else:

@@ -10,10 +10,7 @@ use crate::catalog::CATALOG;
 /// field that changes between runs).
 pub fn component_definition(generated: Timestamp) -> Value {
     let component = uuid_of("component/baseline-operator");
-    let implementations: Vec<Value> = FRAMEWORKS
-        .into_iter()
-        .map(|framework| control_implementation(framework))
-        .collect();
+    let implementations: Vec<Value> = FRAMEWORKS.into_iter().map(control_implementation).collect();
     json!({"component-definition": {
         "uuid": uuid_of("component-definition"),
         "metadata": metadata(

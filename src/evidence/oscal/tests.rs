@@ -73,7 +73,7 @@ fn results(document: &Value) -> &Vec<Value> {
         .unwrap()
 }
 
-fn finding<'a>(document: &'a Value, control: ControlId) -> &'a Value {
+fn finding(document: &Value, control: ControlId) -> &Value {
     results(document)[0]["findings"]
         .as_array()
         .unwrap()

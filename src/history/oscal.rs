@@ -4,13 +4,15 @@
 //! per history entry that evaluated the control within the period, or whose evaluation was
 //! still in force when it began, citing the entry's digest.
 
-use super::entry::{Entry, Event};
+use super::entry::{Entry, Event, ResourceRef};
 use super::report::PeriodReport;
+use crate::catalog::ControlId;
 use crate::evidence::oscal::{
     Assessment, ControlAssessment, EntryRef, Evaluation, ExemptionRecord, ResourceAssessment,
     date_time, period_verdict,
 };
 use jiff::SignedDuration;
+use std::collections::BTreeMap;
 
 /// The period report `report` (drawn from `entries`, the verified chain) as an assessment.
 pub fn assessment(report: &PeriodReport, entries: &[Entry]) -> Assessment {
@@ -19,37 +21,42 @@ pub fn assessment(report: &PeriodReport, entries: &[Entry]) -> Assessment {
         .from
         .checked_sub(SignedDuration::from_secs(report.max_silence_seconds))
         .unwrap_or(report.from);
+    // The evaluations of each control, grouped once (a year of checkpoints is many entries).
+    let mut by_control: BTreeMap<(&ResourceRef, ControlId), Vec<Evaluation>> = BTreeMap::new();
+    for e in entries
+        .iter()
+        .filter(|e| earliest <= e.record.at && e.record.at < report.to)
+    {
+        if let Event::Transition { observation, .. } | Event::Checkpoint { observation } =
+            &e.record.event
+        {
+            by_control
+                .entry((&observation.resource, observation.control))
+                .or_default()
+                .push(Evaluation {
+                    collected: e.record.at,
+                    state: observation.state,
+                    checked: observation.checked,
+                    failed: observation.failed,
+                    exempted: observation.exempted,
+                    findings: observation.findings.clone(),
+                    entry: Some(EntryRef {
+                        seq: e.seq,
+                        hash: e.hash.clone(),
+                        key_id: e.key_id.clone(),
+                    }),
+                    source: format!(
+                        "the evidence history (entry {}, spec {})",
+                        e.seq, observation.spec_hash
+                    ),
+                });
+        }
+    }
     let mut resources: Vec<ResourceAssessment> = Vec::new();
     for control in &report.controls {
-        let evaluations: Vec<Evaluation> = entries
-            .iter()
-            .filter(|e| earliest <= e.record.at && e.record.at < report.to)
-            .filter_map(|e| match &e.record.event {
-                Event::Transition { observation, .. } | Event::Checkpoint { observation }
-                    if observation.resource == control.resource
-                        && observation.control == control.control =>
-                {
-                    Some(Evaluation {
-                        collected: e.record.at,
-                        state: observation.state,
-                        checked: observation.checked,
-                        failed: observation.failed,
-                        exempted: observation.exempted,
-                        findings: observation.findings.clone(),
-                        entry: Some(EntryRef {
-                            seq: e.seq,
-                            hash: e.hash.clone(),
-                            key_id: e.key_id.clone(),
-                        }),
-                        source: format!(
-                            "the evidence history (entry {}, spec {})",
-                            e.seq, observation.spec_hash
-                        ),
-                    })
-                }
-                _ => None,
-            })
-            .collect();
+        let evaluations = by_control
+            .remove(&(&control.resource, control.control))
+            .unwrap_or_default();
         let shares: Vec<String> = crate::history::PeriodState::ALL
             .into_iter()
             .filter(|s| control.shares.get(*s).seconds > 0)

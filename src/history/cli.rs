@@ -6,7 +6,7 @@
 //!   broken entry otherwise (or when the log is empty: nothing is proven), 2 on usage or
 //!   access errors.
 //! - `evidence report --from DATE --to DATE (source) --public-key FILE --format
-//!   json|markdown|html [--out FILE]`: verifies first and REFUSES (exit 1, nothing written)
+//!   json|markdown|html|oscal [--out FILE]`: verifies first and REFUSES (exit 1, nothing written)
 //!   when the chain is broken: a report is only ever drawn from a chain that verified, and
 //!   says so (head seq and hash, trusted keys). `--format oscal` writes OSCAL Assessment
 //!   Results, and with `--out FILE` the Assessment Plan and Component Definition beside it.

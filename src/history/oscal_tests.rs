@@ -183,3 +183,41 @@ fn the_same_history_gives_the_same_document() {
     let two = assessment_results(&assessment(&report, &entries), at("2026-03-02T01:00:00Z"));
     assert_eq!(one, two);
 }
+
+#[test]
+fn the_oscal_commands_and_format_parse() {
+    use super::cli::{EvidenceCommand, Format, HistoryCommand};
+    use clap::{Args, Command, FromArgMatches};
+    let parse = |args: &[&str]| {
+        let matches = EvidenceCommand::augment_args(Command::new("evidence"))
+            .try_get_matches_from(args)
+            .unwrap();
+        EvidenceCommand::from_arg_matches(&matches).unwrap()
+    };
+    let report = parse(&[
+        "evidence",
+        "report",
+        "--dir",
+        "log",
+        "--public-key",
+        "k.pub",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-31",
+        "--format",
+        "oscal",
+    ]);
+    assert!(
+        matches!(report.history, Some(HistoryCommand::Report(ref r)) if r.format == Format::Oscal)
+    );
+    let plan = parse(&["evidence", "oscal-plan", "--out", "plan.json"]);
+    assert!(
+        matches!(plan.history, Some(HistoryCommand::OscalPlan(ref a)) if a.out.as_deref() == Some(std::path::Path::new("plan.json")))
+    );
+    let components = parse(&["evidence", "oscal-components"]);
+    assert!(matches!(
+        components.history,
+        Some(HistoryCommand::OscalComponents(ref a)) if a.out.is_none()
+    ));
+}

@@ -521,3 +521,29 @@ async fn a_period_of_real_history_becomes_oscal_that_trestle_and_the_nist_schema
         );
     }
 }
+
+/// The committed schema is the file its README names (source and digest), for the OSCAL
+/// version the pinned trestle implements.
+#[test]
+fn the_pinned_schema_is_the_file_its_readme_names() {
+    use sha2::{Digest, Sha256};
+    let schema = std::fs::read(Path::new(REPO).join(SCHEMA)).unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(REPO).join("tests/fixtures/oscal/README.md")).unwrap();
+    let digest = hex::encode(Sha256::digest(&schema));
+    assert!(
+        readme.contains(&format!("File SHA-256: `{digest}`")),
+        "the schema's SHA-256 {digest} is not the one tests/fixtures/oscal/README.md names"
+    );
+    let schema: Value = serde_json::from_slice(&schema).unwrap();
+    assert_eq!(
+        schema["$id"],
+        format!(
+            "http://csrc.nist.gov/ns/oscal/1.0/oscal-complete-{}-schema.json",
+            baseline_operator::evidence::oscal::OSCAL_VERSION
+        )
+    );
+    let requirements =
+        std::fs::read_to_string(Path::new(REPO).join("tests/oscal/requirements.txt")).unwrap();
+    assert!(requirements.contains("\ncompliance-trestle==3.12.4\n"));
+}

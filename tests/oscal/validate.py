@@ -78,6 +78,13 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     schema, validator = schema_validator(argv[1])
+    # The schema must be for the OSCAL version trestle implements, or the two checks disagree.
+    if f"-{trestle.oscal.OSCAL_VERSION}-" not in schema.get("$id", ""):
+        print(
+            f"error: schema {schema.get('$id')} is not for OSCAL {trestle.oscal.OSCAL_VERSION}",
+            file=sys.stderr,
+        )
+        return 2
     refused = 0
     for path in argv[2:]:
         why = check(path, validator, use_trestle)

@@ -20,6 +20,7 @@
 
 use super::chain::{self, Verified};
 use super::error::HistoryError;
+use super::oscal::OscalArgs;
 use super::report::{ChainSummary, PeriodReport, report};
 use super::sign::{PublicKey, SigningKey};
 use super::store::Store;
@@ -54,13 +55,6 @@ pub enum HistoryCommand {
     /// Write the OSCAL Component Definition: the 15 controls and the ISO/IEC 27001:2022 and
     /// SOC 2 references they prove.
     OscalComponents(OscalArgs),
-}
-
-#[derive(clap::Args, Debug, Clone)]
-pub struct OscalArgs {
-    /// The file to write (default: standard output).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
 }
 
 /// Where the log is, and the keys it must be signed with.
@@ -147,10 +141,10 @@ pub async fn run(command: EvidenceCommand) -> ExitCode {
         (Some(HistoryCommand::Report(args)), _) => report_command(args).await,
         (Some(HistoryCommand::Keygen(args)), _) => keygen_command(args),
         (Some(HistoryCommand::OscalPlan(args)), _) => {
-            oscal_command(args, crate::evidence::oscal::assessment_plan)
+            super::oscal::command(args, crate::evidence::oscal::assessment_plan)
         }
         (Some(HistoryCommand::OscalComponents(args)), _) => {
-            oscal_command(args, crate::evidence::oscal::component_definition)
+            super::oscal::command(args, crate::evidence::oscal::component_definition)
         }
         (None, Some(bundle)) => crate::evidence::run(bundle).await,
         (None, None) => {
@@ -264,27 +258,6 @@ pub fn render(report: &PeriodReport, format: Format) -> String {
         Format::Html => super::html::render_html(report),
         // Without the entries: no observation cites them (report_command passes them).
         Format::Oscal => super::oscal::render(report, &[], crate::evidence::oscal::generated_at()),
-    }
-}
-
-/// `evidence oscal-plan` / `oscal-components`: one OSCAL document to a file or stdout.
-fn oscal_command(args: OscalArgs, document: fn(Timestamp) -> serde_json::Value) -> ExitCode {
-    let text = crate::evidence::oscal::to_text(&document(crate::evidence::oscal::generated_at()));
-    match &args.out {
-        Some(path) => match std::fs::write(path, text) {
-            Ok(()) => {
-                println!("{}", path.display());
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("error: {}: {error}", path.display());
-                ExitCode::from(2)
-            }
-        },
-        None => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! finding per control whose verdict and `interval` props are the period report's timeline
 //! (the same spans, so the OSCAL document and the report never disagree), and an observation
 //! per history entry that evaluated the control within the period, or whose evaluation was
-//! still in force when it began, citing the entry's digest.
+//! still in force when it began, citing the entry's digest. Also the `evidence oscal-plan` and
+//! `evidence oscal-components` commands ([`command`]).
 
 use super::entry::{Entry, Event, ResourceRef};
 use super::report::PeriodReport;
@@ -11,8 +12,10 @@ use crate::evidence::oscal::{
     Assessment, ControlAssessment, EntryRef, Evaluation, ExemptionRecord, ResourceAssessment,
     date_time, period_verdict,
 };
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// The period report `report` (drawn from `entries`, the verified chain) as an assessment.
 pub fn assessment(report: &PeriodReport, entries: &[Entry]) -> Assessment {
@@ -135,9 +138,38 @@ pub fn assessment(report: &PeriodReport, entries: &[Entry]) -> Assessment {
 
 /// The period report as OSCAL Assessment Results JSON, generated at `generated`. Without
 /// `entries` the findings and their intervals are complete but no observation is cited.
-pub fn render(report: &PeriodReport, entries: &[Entry], generated: jiff::Timestamp) -> String {
+pub fn render(report: &PeriodReport, entries: &[Entry], generated: Timestamp) -> String {
     crate::evidence::oscal::to_text(&crate::evidence::oscal::assessment_results(
         &assessment(report, entries),
         generated,
     ))
+}
+
+/// `evidence oscal-plan` / `evidence oscal-components`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OscalArgs {
+    /// The file to write (default: standard output).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `evidence oscal-plan` / `oscal-components`: one OSCAL document to a file or stdout.
+pub fn command(args: OscalArgs, document: fn(Timestamp) -> serde_json::Value) -> ExitCode {
+    let text = crate::evidence::oscal::to_text(&document(crate::evidence::oscal::generated_at()));
+    match &args.out {
+        Some(path) => match std::fs::write(path, text) {
+            Ok(()) => {
+                println!("{}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {}: {error}", path.display());
+                ExitCode::from(2)
+            }
+        },
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+    }
 }

@@ -25,8 +25,9 @@ enum Command {
     Version,
     /// Evaluate baselines offline against manifest files (exit 1 when a control fails).
     Audit(baseline_operator::audit::AuditArgs),
-    /// Write an evidence bundle (JSON, Markdown, SHA256SUMS) from the cluster (`--out DIR`),
-    /// or verify and report on the evidence log (`verify`, `report`, `keygen`).
+    /// Write an evidence bundle (JSON, Markdown, OSCAL, SHA256SUMS) from the cluster (`--out
+    /// DIR`), or verify and report on the evidence log (`verify`, `report`, `keygen`), or write
+    /// the OSCAL plan and component definition (`oscal-plan`, `oscal-components`).
     Evidence(Box<baseline_operator::history::cli::EvidenceCommand>),
 }
 

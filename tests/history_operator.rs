@@ -521,7 +521,15 @@ fn attested_files_verify_with_cosign(
     );
     let envelope_file = bundle.join("evidence.intoto.json");
     let pem = bundle.join("evidence.intoto.pub.pem");
-    for file in ["evidence.json", "evidence.md", "SHA256SUMS"] {
+    // The OSCAL documents the bundle writes beside them are subjects too.
+    for file in [
+        "evidence.json",
+        "evidence.md",
+        "assessment-results.json",
+        "assessment-plan.json",
+        "component-definition.json",
+        "SHA256SUMS",
+    ] {
         let verified = verify_blob_attestation(
             &pem,
             &envelope_file,

@@ -5,9 +5,11 @@
 //! EnvironmentIsolation with its state, framework references, counts and findings, every
 //! exemption, the operator's PolicyReports, and the same evidence grouped by framework),
 //! `evidence.md` (the same for a human reader: a section per framework listing each of its
-//! references and the controls, resources and states that prove it) and `SHA256SUMS`
-//! (`sha256sum -c` format) over both; with `--attest --signing-key SEED`, also a signed in-toto
-//! attestation over every file written (`evidence.intoto.json`, see
+//! references and the controls, resources and states that prove it), the current state as
+//! OSCAL 1.1.3 Assessment Results (`assessment-results.json`, with the `assessment-plan.json`
+//! it imports and `component-definition.json`, see [`oscal`]) and `SHA256SUMS`
+//! (`sha256sum -c` format) over them all; with `--attest --signing-key SEED`, also a signed
+//! in-toto attestation over every file written (`evidence.intoto.json`, see
 //! [`crate::history::attestation`]). Secret values never appear: the operator never puts them
 //! in status or reports.
 //!
@@ -39,6 +41,7 @@ mod collect;
 mod figures;
 mod files;
 mod markdown;
+pub mod oscal;
 
 pub use collect::collect;
 pub use figures::{by_framework, objects_behind_figures};
@@ -48,7 +51,8 @@ pub use markdown::render_markdown;
 /// Arguments of `baseline-operator evidence`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EvidenceArgs {
-    /// Directory to write evidence.json, evidence.md and SHA256SUMS into (created if missing).
+    /// Directory to write evidence.json, evidence.md, the OSCAL documents and SHA256SUMS into
+    /// (created if missing).
     #[arg(long)]
     pub out: PathBuf,
     /// Restrict the bundle to one framework: iso27001:2022, soc2, iso27001:2013 (the numbers

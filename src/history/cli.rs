@@ -6,11 +6,14 @@
 //!   broken entry otherwise (or when the log is empty: nothing is proven), 2 on usage or
 //!   access errors.
 //! - `evidence report --from DATE --to DATE (source) --public-key FILE --format
-//!   json|markdown|html [--out FILE]`: verifies first and REFUSES (exit 1, nothing written)
+//!   json|markdown|html|oscal [--out FILE]`: verifies first and REFUSES (exit 1, nothing written)
 //!   when the chain is broken: a report is only ever drawn from a chain that verified, and
-//!   says so (head seq and hash, trusted keys).
-//!   With `--attest FILE --signing-key SEED`, also a signed in-toto attestation over the
-//!   written file(s) (see [`super::attestation`]).
+//!   says so (head seq and hash, trusted keys). `--format oscal` writes OSCAL Assessment
+//!   Results, and with `--out FILE` the Assessment Plan and Component Definition beside it.
+//!   With `--attest FILE --signing-key SEED`, also a signed in-toto attestation over every
+//!   file written (see [`super::attestation`]).
+//! - `evidence oscal-plan [--out FILE]`, `evidence oscal-components [--out FILE]`: the OSCAL
+//!   Assessment Plan the results import, and the Component Definition mapping the controls.
 //! - `evidence keygen --out DIR`: a new signing key (`ed25519.seed`, mode 0600) and its public
 //!   key (`ed25519.pub`).
 //!
@@ -20,6 +23,7 @@
 use super::attestation;
 use super::chain::{self, Verified};
 use super::error::HistoryError;
+use super::oscal::OscalArgs;
 use super::report::{ChainSummary, PeriodReport, report};
 use super::sign::{PublicKey, SigningKey};
 use super::store::Store;
@@ -49,6 +53,11 @@ pub enum HistoryCommand {
     Report(ReportArgs),
     /// Generate a signing key: DIR/ed25519.seed (the Secret's value) and DIR/ed25519.pub.
     Keygen(KeygenArgs),
+    /// Write the OSCAL Assessment Plan that the OSCAL Assessment Results import.
+    OscalPlan(OscalArgs),
+    /// Write the OSCAL Component Definition: the 15 controls and the ISO/IEC 27001:2022 and
+    /// SOC 2 references they prove.
+    OscalComponents(OscalArgs),
 }
 
 /// Where the log is, and the keys it must be signed with.
@@ -94,6 +103,8 @@ pub enum Format {
     Json,
     Markdown,
     Html,
+    /// OSCAL 1.1.3 Assessment Results (JSON).
+    Oscal,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -141,10 +152,16 @@ pub async fn run(command: EvidenceCommand) -> ExitCode {
         (Some(HistoryCommand::Verify(args)), _) => verify_command(args).await,
         (Some(HistoryCommand::Report(args)), _) => report_command(args).await,
         (Some(HistoryCommand::Keygen(args)), _) => keygen_command(args),
+        (Some(HistoryCommand::OscalPlan(args)), _) => {
+            super::oscal::command(args, crate::evidence::oscal::assessment_plan)
+        }
+        (Some(HistoryCommand::OscalComponents(args)), _) => {
+            super::oscal::command(args, crate::evidence::oscal::component_definition)
+        }
         (None, Some(bundle)) => crate::evidence::run(bundle).await,
         (None, None) => {
             eprintln!(
-                "error: give --out DIR (an evidence bundle) or a command: verify, report, keygen"
+                "error: give --out DIR (an evidence bundle) or a command: verify, report, keygen, oscal-plan, oscal-components"
             );
             ExitCode::from(2)
         }
@@ -222,17 +239,31 @@ async fn report_command(args: ReportArgs) -> ExitCode {
     };
     let mut period_report = report(&verified.entries, from, to, interval);
     period_report.chain = Some(summary(&store, &trusted, &verified));
-    let text = render(&period_report, args.format);
+    let generated = crate::evidence::oscal::generated_at();
+    let text = match args.format {
+        Format::Oscal => super::oscal::render(&period_report, &verified.entries, generated),
+        format => render(&period_report, format),
+    };
     let written = match &args.out {
         Some(path) => std::fs::write(path, text)
+            .and_then(|()| match (args.format, path.parent()) {
+                (Format::Oscal, Some(dir)) => {
+                    let dir = if dir.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        dir
+                    };
+                    crate::evidence::oscal::write_companions(dir, generated)
+                }
+                _ => Ok(Vec::new()),
+            })
             .map_err(|e| format!("{}: {e}", path.display()))
-            .and_then(|()| {
-                attest_report(
-                    &args,
-                    signing_key.as_ref(),
-                    &period_report,
-                    std::slice::from_ref(path),
-                )
+            .and_then(|companions| {
+                // Every file written is a subject of the attestation, the OSCAL companions
+                // included.
+                let mut files = vec![path.clone()];
+                files.extend(companions);
+                attest_report(&args, signing_key.as_ref(), &period_report, &files)
             }),
         None => {
             print!("{text}");
@@ -285,6 +316,8 @@ pub fn render(report: &PeriodReport, format: Format) -> String {
         Format::Json => serde_json::to_string_pretty(report).expect("reports serialize") + "\n",
         Format::Markdown => super::markdown::render_markdown(report),
         Format::Html => super::html::render_html(report),
+        // Without the entries: no observation cites them (report_command passes them).
+        Format::Oscal => super::oscal::render(report, &[], crate::evidence::oscal::generated_at()),
     }
 }
 

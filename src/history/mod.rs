@@ -9,6 +9,7 @@
 //! - [`log`]: the writer the operator holds: opens, verifies, appends without ever forking.
 //! - [`report`], [`markdown`], [`html`]: the period report (pure) and its renderings.
 //! - [`attestation`], [`dsse`]: signed in-toto attestations over the report files.
+//! - [`oscal`]: the period report as OSCAL Assessment Results (see [`crate::evidence::oscal`]).
 //! - [`cli`]: `baseline-operator evidence report|verify|keygen`.
 
 pub mod attestation;
@@ -21,6 +22,7 @@ pub mod html;
 pub mod latest;
 pub mod log;
 pub mod markdown;
+pub mod oscal;
 pub mod report;
 pub mod sign;
 pub mod store;
@@ -38,6 +40,8 @@ mod cli_tests;
 mod latest_tests;
 #[cfg(test)]
 mod log_tests;
+#[cfg(test)]
+mod oscal_tests;
 #[cfg(test)]
 mod render_tests;
 #[cfg(test)]

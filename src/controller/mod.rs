@@ -19,7 +19,8 @@ pub mod write_pool;
 
 use crate::desired::OwnedKind;
 use context::Context;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
@@ -404,10 +405,25 @@ async fn own_username(client: &Client) -> Option<String> {
 
 /// Runs one kind's controller until shutdown. Every reconcile is tracked for liveness.
 async fn controller<K: reconciler::Reconciled>(shared: &Shared<'_>) {
-    let controller = Controller::new(
+    // The resources themselves, as `Controller::new` would watch them, but a change that only
+    // echoes the resource's own status write wakes nothing: the reconcile that wrote it had
+    // judged everything already.
+    let (reader, writer) = kube::runtime::reflector::store();
+    let echoes = shared.stores.echoes.clone();
+    let changed = watcher(
         Api::<K>::all(shared.client.clone()),
         watcher::Config::default().any_semantic(),
-    );
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .try_filter(move |resource| {
+        let key = echoes::ObjectKey::new(K::kind(&()), None, &resource.name_any());
+        let writer = echoes.writer_of(&key, resource.resource_version().as_deref(), false);
+        let own_echo = writer.is_some() && writer.as_deref() == resource.meta().uid.as_deref();
+        futures::future::ready(!own_echo)
+    });
+    let controller = Controller::for_stream(changed, reader);
     let trigger = mapped_triggers(
         shared.triggers.subscribe(),
         controller.store(),

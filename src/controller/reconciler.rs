@@ -587,10 +587,23 @@ async fn write_status<K: Reconciled>(
         PatchParams::apply(apply::FIELD_MANAGER).force(),
     );
     let patch = Patch::Apply(&body);
-    ctx.writes
+    let written = ctx
+        .writes
         .write(|| api.patch_status(&name, &params, &patch))
         .await
         .map_err(Error::Status)?;
+    // Its watch event echoes this write: it wakes no reconcile of the resource (see
+    // `controller`), which already judged what it wrote.
+    if let (Some(version), Some(uid)) = (
+        written.meta().resource_version.clone(),
+        resource.meta().uid.as_deref(),
+    ) {
+        ctx.stores.echoes.wrote_object(
+            super::echoes::ObjectKey::new(K::kind(&()), None, &name),
+            super::echoes::Expected::Version(version),
+            uid,
+        );
+    }
     ctx.metrics.write(K::KIND.as_str(), "status");
     Ok(())
 }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod audit;
 pub mod catalog;
+pub mod conditions;
 pub mod controller;
 pub mod cron;
 pub mod desired;

@@ -137,10 +137,11 @@ macro_rules! snapshot_struct {
 watched_kinds!(snapshot_struct);
 
 /// Why a namespace is left out of every resource's scope.
-pub const SYSTEM_NAMESPACE: &str = "SystemNamespace";
-pub const OPERATOR_NAMESPACE: &str = "OperatorNamespace";
-pub const VELERO_NAMESPACE: &str = "VeleroNamespace";
-pub const EXCLUDED_BY_CONFIGURATION: &str = "ExcludedByConfiguration";
+pub const SYSTEM_NAMESPACE: &str = crate::conditions::Reason::SystemNamespace.as_str();
+pub const OPERATOR_NAMESPACE: &str = crate::conditions::Reason::OperatorNamespace.as_str();
+pub const VELERO_NAMESPACE: &str = crate::conditions::Reason::VeleroNamespace.as_str();
+pub const EXCLUDED_BY_CONFIGURATION: &str =
+    crate::conditions::Reason::ExcludedByConfiguration.as_str();
 
 /// Namespaces that no SecurityBaseline, BackupPolicy or EnvironmentIsolation touches, in
 /// audit or in admission: a `namespaceSelector: {}` or a `NotIn` selector must never put

@@ -30,7 +30,7 @@ pub struct HistoryConfig {
 pub const DEFAULT_CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// Reason of a Ready=False condition when the history could not be written.
-pub const HISTORY_UNAVAILABLE: &str = "HistoryUnavailable";
+pub const HISTORY_UNAVAILABLE: &str = crate::conditions::Reason::HistoryUnavailable.as_str();
 
 /// The leader's writer: the log is opened on first use (and again after a failure), and its
 /// opening is recorded as `Started`.

@@ -17,6 +17,7 @@ pub mod velero_records;
 pub mod watch_health;
 pub mod write_pool;
 
+use crate::conditions::Reason;
 use crate::desired::OwnedKind;
 use context::Context;
 use futures::{StreamExt, TryStreamExt};
@@ -99,12 +100,14 @@ impl Error {
     /// The condition reason and metric label.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::Forbidden { .. } => "Forbidden",
-            Self::Write { .. } => "ApplyFailed",
-            Self::Status(_) | Self::StatusSerialize(_) => "StatusFailed",
-            Self::Finalizer(_) => "FinalizerFailed",
-            Self::Partial(errors) => errors.first().map_or("ApplyFailed", Error::reason),
-            Self::VeleroRecord(_) => "VeleroRecordUnavailable",
+            Self::Forbidden { .. } => Reason::Forbidden.as_str(),
+            Self::Write { .. } => Reason::ApplyFailed.as_str(),
+            Self::Status(_) | Self::StatusSerialize(_) => Reason::StatusFailed.as_str(),
+            Self::Finalizer(_) => Reason::FinalizerFailed.as_str(),
+            Self::Partial(errors) => errors
+                .first()
+                .map_or(Reason::ApplyFailed.as_str(), Error::reason),
+            Self::VeleroRecord(_) => Reason::VeleroRecordUnavailable.as_str(),
         }
     }
 

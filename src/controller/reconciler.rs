@@ -264,7 +264,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             &reference,
             Some(object_reference(r.kind, r.namespace.as_deref(), &r.name)),
             true,
-            "Restored",
+            crate::conditions::Reason::Restored.as_str(),
             action,
             bounded(format!(
                 "{object} was {how} by hand and has been restored after drift"
@@ -278,7 +278,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             &reference,
             Some(object_reference(OwnedKind::Namespace, None, namespace)),
             true,
-            "Restored",
+            crate::conditions::Reason::Restored.as_str(),
             "Relabel",
             bounded(format!(
                 "labels the operator set on Namespace {namespace} were changed by hand and have been restored after drift"
@@ -423,7 +423,9 @@ async fn reject<K: Reconciled>(
     let generation = resource.meta().generation;
     let new = status::invalid_status(old, &message, generation, now);
     let announced = old.conditions.iter().any(|c| {
-        c.type_ == "Ready" && c.reason == status::INVALID && c.message == new.conditions[0].message
+        c.type_ == crate::conditions::ConditionType::Ready.name()
+            && c.reason == status::INVALID
+            && c.message == new.conditions[0].message
     });
     write_status(ctx, resource, new, resource.extra_status()).await?;
     if !announced {
@@ -444,10 +446,9 @@ async fn reject<K: Reconciled>(
 pub fn awaits_own_change<K: Reconciled>(resource: &K) -> bool {
     let status = resource.compliance();
     status.observed_generation == resource.meta().generation
-        && status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.reason == status::INVALID)
+        && status.conditions.iter().any(|c| {
+            c.type_ == crate::conditions::ConditionType::Ready.name() && c.reason == status::INVALID
+        })
 }
 
 fn object_reference(
@@ -521,7 +522,7 @@ async fn announce<K: Reconciled>(
         ctx.event(
             &reference,
             control.state == ControlState::Fail,
-            "ControlStateChanged",
+            crate::conditions::Reason::ControlStateChanged.as_str(),
             "Evaluate",
             note,
         )

@@ -10,7 +10,7 @@ use crate::validate::security_baseline::ValidSecurityBaseline;
 use jiff::Timestamp;
 
 /// Notice reason: the offline audit judged declared replicas, not Ready ones.
-pub const READINESS_NOT_JUDGED: &str = "ReadinessNotJudged";
+pub const READINESS_NOT_JUDGED: &str = crate::conditions::Reason::ReadinessNotJudged.as_str();
 /// What the offline audit says about `high-availability`.
 pub const READINESS_LIVE_ONLY: &str =
     "readiness is judged live only: manifests carry no status, so the declared replicas are judged";
@@ -63,7 +63,8 @@ pub fn evaluate(
 }
 
 /// Notice reason: an exemption's selector matches workloads by their own labels only.
-pub const EXEMPTION_MISCONFIGURED: &str = "ExemptionMisconfigured";
+pub const EXEMPTION_MISCONFIGURED: &str =
+    crate::conditions::Reason::ExemptionMisconfigured.as_str();
 /// Workloads a note names before it counts the rest.
 const WORKLOADS_NAMED: usize = 5;
 

@@ -14,6 +14,7 @@ pub mod desired;
 pub mod evaluate;
 pub mod evidence;
 pub mod history;
+pub mod kinds;
 pub mod leader;
 pub mod snapshot;
 pub mod telemetry;

@@ -3,7 +3,6 @@
 //! The operator fills it from reflector stores (shared `Arc`s, no copies); the offline `audit`
 //! command fills it from manifest files. Evaluation never sees a client.
 
-use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
 use k8s_openapi::api::core::v1::{Namespace, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use std::collections::{BTreeMap, BTreeSet};
@@ -203,13 +202,16 @@ impl ExcludedNamespaces {
     }
 }
 
-/// Every SecurityBaseline, BackupPolicy and EnvironmentIsolation in the cluster.
-#[derive(Clone, Debug, Default)]
-pub struct CustomResources {
-    pub security_baselines: Vec<Arc<SecurityBaseline>>,
-    pub backup_policies: Vec<Arc<BackupPolicy>>,
-    pub environment_isolations: Vec<Arc<EnvironmentIsolation>>,
+macro_rules! custom_resources_struct {
+    ($($field:ident: $ty:ty,)*) => {
+        /// Every resource of the operator's own kinds in the cluster (see [`crate::kinds`]).
+        #[derive(Clone, Debug, Default)]
+        pub struct CustomResources {
+            $(pub $field: Vec<Arc<$ty>>,)*
+        }
+    };
 }
+crate::kinds::custom_kinds!(custom_resources_struct);
 
 /// State the operator may or may not be able to see, kept apart from "seen and empty", so
 /// that a check over it can say it did not run instead of passing.

@@ -361,11 +361,12 @@ pub async fn run_with(
         health: &health,
         shutdown: &shutdown,
     };
-    futures::join!(
-        controller::<crate::api::SecurityBaseline>(&shared),
-        controller::<crate::api::EnvironmentIsolation>(&shared),
-        controller::<crate::api::BackupPolicy>(&shared),
-    );
+    macro_rules! run_controllers {
+        ($($field:ident: $ty:ty,)*) => {
+            futures::join!($(controller::<$ty>(&shared),)*)
+        };
+    }
+    crate::kinds::custom_kinds!(run_controllers);
     if let Some(history) = &ctx.history {
         history.stop(jiff::Timestamp::now()).await;
     }

@@ -5,7 +5,6 @@ use super::echoes::{Echoes, ObjectKey};
 use super::secrets::SecretDigests;
 pub use super::trigger::Trigger;
 use super::watch_health::WatchHealth;
-use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
 use crate::snapshot::{CustomResources, ObjectMetaOnly, ReplicaSetLink, Snapshot, VeleroSnapshot};
 use futures::{FutureExt, TryStreamExt};
 use k8s_openapi::api::admissionregistration::v1::{
@@ -479,6 +478,45 @@ impl Stores {
     }
 }
 
+macro_rules! custom_stores {
+    ($($field:ident: $ty:ty,)*) => {
+        /// One reflector per kind of [`crate::kinds::custom_kinds`].
+        #[derive(Clone)]
+        pub struct CustomStores {
+            $(pub $field: Store<$ty>,)*
+        }
+
+        impl CustomStores {
+            fn start(
+                client: &Client,
+                triggers: &broadcast::Sender<Trigger>,
+                health: &WatchHealth,
+                echoes: &Arc<Echoes>,
+            ) -> Self {
+                let all = watcher::Config::default().any_semantic();
+                Self {
+                    $($field: reflect(Api::all(client.clone()), all.clone(), triggers, health, echoes),)*
+                }
+            }
+
+            async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+                futures::future::try_join_all([
+                    $(self.$field.wait_until_ready().boxed(),)*
+                ])
+                .await
+                .map(|_| ())
+            }
+
+            fn snapshot(&self) -> CustomResources {
+                CustomResources {
+                    $($field: self.$field.state(),)*
+                }
+            }
+        }
+    };
+}
+crate::kinds::custom_kinds!(custom_stores);
+
 /// The stores and their snapshot, with one reflector per kind of
 /// [`crate::snapshot::watched_kinds`] and the kinds read differently written out.
 macro_rules! stores_for {
@@ -495,9 +533,8 @@ macro_rules! stores_for {
             pub replica_sets: Store<PartialObjectMeta<ReplicaSet>>,
             /// The operator's own custom resources, which some rules read across kinds (every
             /// change triggers every resource, like any cluster-wide change).
-            pub security_baselines: Store<SecurityBaseline>,
-            pub backup_policies: Store<BackupPolicy>,
-            pub environment_isolations: Store<EnvironmentIsolation>,
+            /// The operator's own kinds (see [`crate::kinds`]), for rules that read each other.
+            pub custom: CustomStores,
             /// Secret digests, only when copied-secret detection is on (it needs Secret read).
             pub secrets: Option<SecretDigests>,
             /// Velero's objects, once its API is served (it may be installed after the operator).
@@ -537,9 +574,7 @@ macro_rules! stores_for {
                     $($field: store!(all),)*
                     admission_policies: store!(owned),
                     admission_bindings: store!(owned),
-                    security_baselines: store!(all),
-                    backup_policies: store!(all),
-                    environment_isolations: store!(all),
+                    custom: CustomStores::start(client, triggers, &watch_health, &echoes),
                     config_maps: reflect(
                         Api::<PartialObjectMeta<ConfigMap>>::all(client.clone()),
                         all.clone(),
@@ -604,9 +639,7 @@ macro_rules! stores_for {
                     self.admission_bindings.wait_until_ready().boxed(),
                     self.config_maps.wait_until_ready().boxed(),
                     self.replica_sets.wait_until_ready().boxed(),
-                    self.security_baselines.wait_until_ready().boxed(),
-                    self.backup_policies.wait_until_ready().boxed(),
-                    self.environment_isolations.wait_until_ready().boxed(),
+                    self.custom.wait_until_ready().boxed(),
                 ])
                 .await
                 .map(|_| ())
@@ -652,11 +685,7 @@ macro_rules! stores_for {
                             ..VeleroSnapshot::default()
                         },
                     },
-                    custom_resources: CustomResources {
-                        security_baselines: self.security_baselines.state(),
-                        backup_policies: self.backup_policies.state(),
-                        environment_isolations: self.environment_isolations.state(),
-                    },
+                    custom_resources: self.custom.snapshot(),
                     // The built-in list; the controllers add the configured names
                     // (see `Context::snapshot`).
                     excluded: Default::default(),

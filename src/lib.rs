@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod controller;
 pub mod cron;
 pub mod desired;
+pub mod engine;
 pub mod evaluate;
 pub mod evidence;
 pub mod history;

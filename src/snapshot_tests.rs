@@ -61,11 +61,13 @@ fn cluster() -> Snapshot {
         )],
         replica_sets: vec![
             Arc::new(ReplicaSetLink {
+                namespace: "shop".into(),
                 uid: "rs-uid".into(),
                 controller: Some(("Deployment".into(), "deploy-uid".into())),
             }),
             // A bare ReplicaSet: no template here stands for its pods.
             Arc::new(ReplicaSetLink {
+                namespace: "shop".into(),
                 uid: "bare-rs-uid".into(),
                 controller: None,
             }),

@@ -9,6 +9,7 @@ use crate::evaluate::{Evaluation, backup, isolation, security_baseline};
 use crate::snapshot::{ExcludedNamespaces, ObjectMetaOnly, Observed, SecretDigest, Snapshot};
 use crate::validate;
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -452,7 +453,7 @@ fn security_baseline() -> impl Strategy<Value = Object> {
         0..4usize,
         any::<bool>(),
         0..4usize,
-        any::<bool>(),
+        prop::bool::weighted(0.8),
     )
         .prop_map(|(name, which, egress, exempt, access)| {
             let deny = if egress {
@@ -484,11 +485,19 @@ fn security_baseline() -> impl Strategy<Value = Object> {
 }
 
 fn environment_isolation() -> impl Strategy<Value = Object> {
-    (any::<bool>(), 0..3usize).prop_map(|(flow, exempt)| {
-        let env = |name: &str, production: bool| json!({"name": name, "production": production, "namespaceSelector": {"matchLabels": {"env": name}}});
+    (any::<bool>(), 0..3usize, any::<bool>()).prop_map(|(flow, exempt, by_team)| {
+        let env = |name: &str, production: bool, selector: Value| json!({"name": name, "production": production, "namespaceSelector": selector});
+        // Environments by `env` label, or production by team: a spec change that moves
+        // namespaces between environments.
+        let production = if by_team {
+            json!({"matchLabels": {"team": "a"}})
+        } else {
+            json!({"matchLabels": {"env": "production"}})
+        };
         let mut spec = json!({
             "mode": "Audit",
-            "environments": [env("production", true), env("development", false)],
+            "environments": [env("production", true, production),
+                             env("development", false, json!({"matchLabels": {"env": "development"}}))],
             "productionData": {"productionValues": ["production", "personal"], "detectCopiedSecrets": true},
             "access": {"denyCrossEnvironmentBindings": true},
             "exemptions": exemptions(crate::catalog::ControlKind::EnvironmentIsolation, exempt),
@@ -536,8 +545,8 @@ fn object() -> impl Strategy<Value = Object> {
         1 => disruption_budget(),
         1 => secret(),
         1 => config_map(),
-        2 => security_baseline(),
-        1 => environment_isolation(),
+        1 => security_baseline(),
+        2 => environment_isolation(),
         1 => backup_policy(),
     ]
 }
@@ -676,16 +685,97 @@ fn run(
     (incremental, from_scratch(&oracle(&model)))
 }
 
+/// A dense start: every namespace exists, picks others by label in a NetworkPolicy, binds a
+/// ClusterRole and claims storage, and a SecurityBaseline judges them all, so that the events
+/// after it cross namespaces often (a random history rarely builds such a cluster).
+fn dense_start() -> impl Strategy<Value = Vec<(Event, bool)>> {
+    let per_namespace = (
+        namespace(),
+        prop::sample::select(vec![2usize, 3, 6]),
+        prop::sample::select(vec!["agg", "agg", "admin", "everything", "secrets"]),
+        prop::option::of(prop::sample::select(vec!["encrypted", "plain"])),
+    );
+    (
+        prop::collection::vec(per_namespace, NAMESPACES.len()),
+        security_baseline(),
+    )
+        .prop_map(|(namespaces, baseline)| {
+            let mut events = Vec::new();
+            for (i, (ns, peer_kind, role, class)) in namespaces.into_iter().enumerate() {
+                // One of each name, whatever the generator picked.
+                let name = NAMESPACES[i];
+                let Object::namespaces(generated) = ns else {
+                    unreachable!()
+                };
+                let mut namespace = (*generated).clone();
+                namespace.metadata.name = Some(name.into());
+                events.push(Object::namespaces(Arc::new(namespace)));
+                events.push(Object::network_policies(parse(json!({
+                    "metadata": meta(name, "peers", json!({})),
+                    "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                             "ingress": [{"from": [peer(peer_kind)]}]},
+                }))));
+                events.push(Object::role_bindings(parse(json!({
+                    "metadata": meta(name, "bound", json!({})),
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                }))));
+                let mut spec = json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}});
+                if let Some(class) = class {
+                    spec["storageClassName"] = json!(class);
+                }
+                events.push(Object::persistent_volume_claims(parse(
+                    json!({"metadata": meta(name, "claim", json!({})), "spec": spec}),
+                )));
+            }
+            // An aggregated ClusterRole, judged on the rules of the roles labelled into it.
+            events.push(Object::cluster_roles(parse(json!({
+                "metadata": {"name": "agg"},
+                "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"part-of": "agg"}}]},
+            }))));
+            events.push(baseline);
+            events
+                .into_iter()
+                .map(|o| (Event::Upsert(o), true))
+                .collect()
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// As below, from a dense start (see [`dense_start`]).
+    #[test]
+    fn incremental_evaluation_equals_a_from_scratch_one_across_namespaces(
+        start in dense_start(),
+        rest in prop::collection::vec(step(), 1..40),
+    ) {
+        let history: Vec<(Event, bool)> = start.into_iter().chain(rest).collect();
+        let (incremental, oracle) = run(&history);
+        prop_assert_eq!(
+            incremental.keys().collect::<Vec<_>>(),
+            oracle.keys().collect::<Vec<_>>()
+        );
+        for (key, expected) in &oracle {
+            prop_assert_eq!(&incremental[key], expected, "{:?}", key);
+        }
+    }
 
     /// The engine's evaluation of every resource, after any history of events settled in any
     /// batches, equals a from-scratch evaluation of the final state: findings, counts,
     /// states, notes and notices.
     #[test]
     fn incremental_evaluation_equals_a_from_scratch_one(
-        history in prop::collection::vec(step(), 1..60),
+        first in prop::collection::vec(security_baseline(), 1..3),
+        rest in prop::collection::vec(step(), 1..80),
     ) {
+        // The custom resources come first now and then, so that most events arrive while a
+        // resource judges the cluster (a new resource judges every namespace, hiding a
+        // missed dirty namespace).
+        let history: Vec<(Event, bool)> = first
+            .into_iter()
+            .map(|o| (Event::Upsert(o), true))
+            .chain(rest)
+            .collect();
         let (incremental, oracle) = run(&history);
         prop_assert_eq!(
             incremental.keys().collect::<Vec<_>>(),
@@ -705,6 +795,7 @@ proptest! {
 /// production namespaces by label, a RoleBinding and a claim) under one SecurityBaseline.
 fn cluster_of(count: usize) -> Engine {
     let mut engine = engine();
+    let mut pending = Dirty::default();
     let names: Vec<String> = (0..count).map(|i| format!("ns-{i:04}")).collect();
     for (i, ns) in names.iter().enumerate() {
         let env = if i % 2 == 0 {
@@ -712,26 +803,30 @@ fn cluster_of(count: usize) -> Engine {
         } else {
             "development"
         };
-        engine.apply_and_settle(Event::Upsert(Object::namespaces(parse(json!({
+        pending.merge(engine.apply(Event::Upsert(Object::namespaces(parse(json!({
             "metadata": {"name": ns, "labels": {"env": env, "kubernetes.io/metadata.name": ns}},
-        })))));
-        engine.apply_and_settle(Event::Upsert(Object::deployments(parse(json!({
+        }))))));
+        pending.merge(engine.apply(Event::Upsert(Object::deployments(parse(json!({
             "metadata": meta(ns, "web", json!({"app": "a"})),
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "a"}},
                      "template": {"metadata": {"labels": {"app": "a"}}, "spec": pod_spec(0)}},
-        })))));
+        }))))));
         let policy = json!({"podSelector": {}, "policyTypes": ["Ingress"],
             "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": "blue"}}}]}]});
-        engine.apply_and_settle(Event::Upsert(Object::network_policies(parse(
+        pending.merge(engine.apply(Event::Upsert(Object::network_policies(parse(
             json!({"metadata": meta(ns, "np", json!({})), "spec": policy}),
-        ))));
+        )))));
     }
-    engine.apply_and_settle(Event::Upsert(Object::security_baselines(parse(json!({
-        "apiVersion": "security.baseline.dev/v1alpha1", "kind": "SecurityBaseline",
-        "metadata": {"name": "sb"},
-        "spec": {"namespaceSelector": {}, "network": {"defaultDeny": ["Ingress"]},
-                 "podSecurity": {"level": "restricted"}},
-    })))));
+    pending.merge(
+        engine.apply(Event::Upsert(Object::security_baselines(parse(json!({
+            "apiVersion": "security.baseline.dev/v1alpha1", "kind": "SecurityBaseline",
+            "metadata": {"name": "sb"},
+            "spec": {"namespaceSelector": {}, "network": {"defaultDeny": ["Ingress"]},
+                     "podSecurity": {"level": "restricted"}},
+        }))))),
+    );
+    // Settled once, as a shell would after the initial list.
+    engine.settle(&pending);
     engine
 }
 
@@ -783,5 +878,30 @@ fn a_label_change_on_one_namespace_evaluates_that_namespace_only() {
             engine.evaluation(&baseline, now()).as_ref(),
             expected.get(&baseline)
         );
+    }
+}
+
+#[test]
+fn generated_custom_resources_are_valid() {
+    let mut runner = proptest::test_runner::TestRunner::default();
+    for _ in 0..20 {
+        let ei = environment_isolation()
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
+        let Object::environment_isolations(ei) = ei else {
+            unreachable!()
+        };
+        validate::environment_isolation::validate(&ei.spec).expect("valid EI");
+        let bp = backup_policy().new_tree(&mut runner).unwrap().current();
+        let Object::backup_policies(bp) = bp else {
+            unreachable!()
+        };
+        validate::backup_policy::validate(&bp.spec, now()).expect("valid BP");
+        let sb = security_baseline().new_tree(&mut runner).unwrap().current();
+        let Object::security_baselines(sb) = sb else {
+            unreachable!()
+        };
+        validate::security_baseline::validate(&sb.spec).expect("valid SB");
     }
 }

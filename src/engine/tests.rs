@@ -677,12 +677,65 @@ fn run(
         }
     }
     engine.settle(&pending);
+    let whole = oracle(&model);
+    let diverging = desired_divergences(&engine, &whole);
+    assert!(
+        diverging.is_empty(),
+        "desired objects differ: {diverging:?}"
+    );
     let incremental = engine
         .resources()
         .into_iter()
         .filter_map(|key| Some((key.clone(), engine.evaluation(&key, now())?)))
         .collect();
-    (incremental, from_scratch(&oracle(&model)))
+    (incremental, from_scratch(&whole))
+}
+
+/// The (SecurityBaseline, namespace) pairs whose desired NetworkPolicies, rendered from the
+/// namespace's view alone, differ from the whole-snapshot rendering's objects in that
+/// namespace. (Pod Security labels are a function of the spec alone.)
+fn desired_divergences(engine: &Engine, whole: &Snapshot) -> Vec<String> {
+    use crate::desired::{Owner, network_policy};
+    let mut out = Vec::new();
+    let mut base = engine.partition().namespace_base();
+    for sb in &whole.custom_resources.security_baselines {
+        let Ok(spec) = validate::security_baseline::validate(&sb.spec) else {
+            continue;
+        };
+        let Some(network) = spec.network.as_ref() else {
+            continue;
+        };
+        let name = sb.metadata.name.clone().unwrap_or_default();
+        let owner = Owner {
+            api_version: "security.baseline.dev/v1alpha1".into(),
+            kind: "SecurityBaseline".into(),
+            name: name.clone(),
+            uid: "u".into(),
+        };
+        let selected = crate::evaluate::selected_namespaces(&spec.namespace_selector, whole);
+        let all = network_policy::restricted_ports(&owner, network, &selected, whole);
+        for ns in &selected {
+            let mine = engine
+                .partition()
+                .with_namespace_view(&mut base, ns, |view| {
+                    network_policy::restricted_ports(
+                        &owner,
+                        network,
+                        std::slice::from_ref(ns),
+                        view,
+                    )
+                });
+            let theirs: Vec<_> = all
+                .iter()
+                .filter(|o| o.namespace.as_deref() == Some(ns.as_str()))
+                .cloned()
+                .collect();
+            if mine != theirs {
+                out.push(format!("{name} {ns}"));
+            }
+        }
+    }
+    out
 }
 
 /// A dense start: every namespace exists, picks others by label in a NetworkPolicy, binds a

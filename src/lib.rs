@@ -11,6 +11,7 @@ pub mod conditions;
 pub mod controller;
 pub mod cron;
 pub mod desired;
+pub mod engine;
 pub mod evaluate;
 pub mod evidence;
 pub mod history;

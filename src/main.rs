@@ -68,6 +68,11 @@ struct RunArgs {
     /// interval, so an auditor can tell a current Pass from a stale one.
     #[arg(long, env = "BASELINE_EVALUATED_REFRESH_SECONDS", default_value_t = controller::DEFAULT_EVALUATED_REFRESH.as_secs())]
     evaluated_refresh_seconds: u64,
+    /// Seconds between comparisons of the incremental engine with a from-scratch evaluation
+    /// of every SecurityBaseline (metrics `baseline_operator_engine_checks_total` and
+    /// `..._engine_divergences_total`, expected 0).
+    #[arg(long, env = "BASELINE_ENGINE_CHECK_SECONDS", default_value_t = controller::engine_feed::DEFAULT_CHECK_INTERVAL.as_secs())]
+    engine_check_seconds: u64,
     #[command(flatten)]
     history: HistoryArgs,
     /// This replica's identity in the Lease (defaults to POD_NAME or the host name plus pid).
@@ -374,6 +379,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             excluded_namespaces: args.excluded_namespaces.clone(),
             watch_grace: Duration::from_secs(args.watch_grace_seconds),
             evaluated_refresh: Duration::from_secs(args.evaluated_refresh_seconds.max(1)),
+            engine_check: Duration::from_secs(args.engine_check_seconds.max(1)),
             history,
             velero_namespace: args.velero_namespace.clone(),
             velero_service_accounts: args

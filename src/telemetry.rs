@@ -63,6 +63,10 @@ pub struct Metrics {
     /// Every write the operator sends to the API server, by object kind and verb.
     pub writes: Family<WriteLabels, Counter>,
     pub leader: Gauge,
+    /// Periodic comparisons of the incremental engine with a from-scratch evaluation, and
+    /// those that disagreed (expected 0; see `controller::engine_feed`).
+    pub engine_checks: Counter,
+    pub engine_divergences: Counter,
     /// Per resource and control: state, counts, evidence age, history and watch health.
     pub compliance: compliance::ComplianceMetrics,
 }
@@ -77,6 +81,18 @@ impl Default for Metrics {
         });
         let writes = Family::<WriteLabels, Counter>::default();
         let leader = Gauge::default();
+        let engine_checks = Counter::default();
+        let engine_divergences = Counter::default();
+        registry.register(
+            "engine_checks",
+            "Comparisons of the incremental engine with a from-scratch evaluation",
+            engine_checks.clone(),
+        );
+        registry.register(
+            "engine_divergences",
+            "Comparisons where the incremental engine disagreed with a from-scratch evaluation (expected 0)",
+            engine_divergences.clone(),
+        );
         registry.register("reconciles", "Reconciliations run", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -107,6 +123,8 @@ impl Default for Metrics {
             duration,
             writes,
             leader,
+            engine_checks,
+            engine_divergences,
             compliance,
         }
     }

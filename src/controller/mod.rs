@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod backup_policy;
 pub mod context;
 pub mod echoes;
+pub mod engine_feed;
 pub mod environment_isolation;
 pub mod history;
 pub mod reconciler;
@@ -160,6 +161,8 @@ pub struct RunConfig {
     /// How often status says again that an unchanged result was evaluated (one status write
     /// per resource per interval in steady state).
     pub evaluated_refresh: Duration,
+    /// How often the incremental engine is compared with a from-scratch evaluation.
+    pub engine_check: Duration,
     /// Where control transitions and checkpoints are appended; None: no history is kept.
     pub history: Option<history::HistoryConfig>,
     /// The namespace Velero runs in, the only one whose Velero objects are watched and written
@@ -346,7 +349,12 @@ pub async fn run_with(
             config.excluded_namespaces,
             crate::snapshot::EXCLUDED_BY_CONFIGURATION,
         );
+    ctx.stores.engine.set_excluded(ctx.excluded.clone());
     let ctx = Arc::new(ctx);
+    let checks = tokio::spawn(engine_feed::check_periodically(
+        ctx.clone(),
+        config.engine_check,
+    ));
     if let Some(history) = &ctx.history
         && let Err(error) = history.start(jiff::Timestamp::now()).await
     {
@@ -367,6 +375,7 @@ pub async fn run_with(
         };
     }
     crate::kinds::custom_kinds!(run_controllers);
+    checks.abort();
     if let Some(history) = &ctx.history {
         history.stop(jiff::Timestamp::now()).await;
     }

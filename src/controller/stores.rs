@@ -2,6 +2,7 @@
 //! maps each change to the namespace it happened in.
 
 use super::echoes::{Echoes, ObjectKey};
+use super::engine_feed::{EngineFeed, Fed};
 use super::secrets::SecretDigests;
 pub use super::trigger::Trigger;
 use super::watch_health::WatchHealth;
@@ -117,7 +118,7 @@ macro_rules! velero_stores {
                 namespace: &str,
                 triggers: &broadcast::Sender<Trigger>,
                 health: &WatchHealth,
-                echoes: &Arc<Echoes>,
+                sinks: &Sinks,
             ) -> Self {
                 let all = watcher::Config::default().any_semantic();
                 Self {
@@ -126,14 +127,14 @@ macro_rules! velero_stores {
                         all.clone(),
                         triggers,
                         health,
-                        echoes,
+                        sinks,
                     ),)*
                     config_maps: reflect(
                         Api::namespaced(client.clone(), namespace),
                         owned_only(),
                         triggers,
                         health,
-                        echoes,
+                        sinks,
                     ),
                 }
             }
@@ -192,7 +193,7 @@ fn discover_velero(
     unreadable: Arc<std::sync::RwLock<Option<String>>>,
     triggers: broadcast::Sender<Trigger>,
     health: WatchHealth,
-    echoes: Arc<Echoes>,
+    sinks: Sinks,
 ) {
     tokio::spawn(async move {
         loop {
@@ -213,7 +214,7 @@ fn discover_velero(
                 tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
                 continue;
             }
-            let stores = VeleroStores::start(&client, &namespace, &triggers, &health, &echoes);
+            let stores = VeleroStores::start(&client, &namespace, &triggers, &health, &sinks);
             stores.wait_until_ready().await;
             let _ = cell.set(stores);
             tracing::info!("Velero API found; watching its objects");
@@ -239,6 +240,35 @@ where
 /// How often to look for Velero while it is not installed.
 pub const VELERO_DISCOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Gives the engine what a watch event changed: the store's own `Arc` of an object created
+/// or changed (the reflector has stored it already), or the object gone.
+fn feed_engine<K>(engine: &EngineFeed, store: &Store<K>, object: &K, deleted: bool)
+where
+    K: Resource + Clone + Fed + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    if K::KIND.is_none() {
+        return;
+    }
+    if deleted {
+        if let Some(gone) = K::object(Arc::new(object.clone())) {
+            engine.delete(gone);
+        }
+        return;
+    }
+    let key = reflector::ObjectRef::from_obj(object);
+    if let Some(stored) = store.get(&key).and_then(K::object) {
+        engine.upsert(stored);
+    }
+}
+
+/// Where every watch event goes besides its store and the triggers.
+#[derive(Clone)]
+struct Sinks {
+    echoes: Arc<Echoes>,
+    engine: Arc<EngineFeed>,
+}
+
 /// Starts a reflector for `K`; every add, change or delete sends a trigger, and `health`
 /// records whether its watch is failing.
 fn reflect<K>(
@@ -246,16 +276,18 @@ fn reflect<K>(
     config: watcher::Config,
     triggers: &broadcast::Sender<Trigger>,
     health: &WatchHealth,
-    echoes: &Arc<Echoes>,
+    sinks: &Sinks,
 ) -> Store<K>
 where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + Fed + 'static,
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
 {
     let (reader, writer) = reflector::store();
     let triggers = triggers.clone();
     let health = health.clone();
-    let echoes = echoes.clone();
+    let echoes = sinks.echoes.clone();
+    let engine = sinks.engine.clone();
+    let store = reader.clone();
     let stream = watcher(api, config)
         .default_backoff()
         .modify(|object| {
@@ -280,8 +312,20 @@ where
                     let (object, deleted) = match event {
                         watcher::Event::Apply(o) | watcher::Event::InitApply(o) => (o, false),
                         watcher::Event::Delete(o) => (o, true),
-                        watcher::Event::Init | watcher::Event::InitDone => continue,
+                        watcher::Event::Init => {
+                            if let Some(kind) = K::KIND {
+                                engine.relist_started(kind);
+                            }
+                            continue;
+                        }
+                        watcher::Event::InitDone => {
+                            if let Some(kind) = K::KIND {
+                                engine.relist_done(kind);
+                            }
+                            continue;
+                        }
                     };
+                    feed_engine(&engine, &store, &object, deleted);
                     let echo_of = echoes.writer_of(
                         &ObjectKey::new(
                             kind.as_str(),
@@ -491,11 +535,11 @@ macro_rules! custom_stores {
                 client: &Client,
                 triggers: &broadcast::Sender<Trigger>,
                 health: &WatchHealth,
-                echoes: &Arc<Echoes>,
+                sinks: &Sinks,
             ) -> Self {
                 let all = watcher::Config::default().any_semantic();
                 Self {
-                    $($field: reflect(Api::all(client.clone()), all.clone(), triggers, health, echoes),)*
+                    $($field: reflect(Api::all(client.clone()), all.clone(), triggers, health, sinks),)*
                 }
             }
 
@@ -549,6 +593,8 @@ macro_rules! stores_for {
             pub watch_health: WatchHealth,
             /// The operator's own writes whose watch events are still to come.
             pub echoes: Arc<Echoes>,
+            /// The incremental engine, fed by every watch (in shadow, see `engine_feed`).
+            pub engine: Arc<EngineFeed>,
         }
 
         impl Stores {
@@ -564,30 +610,37 @@ macro_rules! stores_for {
                 let owned = owned_only();
                 let watch_health = WatchHealth::default();
                 let echoes = Arc::new(Echoes::default());
+                let engine = Arc::new(EngineFeed::new(
+                    crate::snapshot::ExcludedNamespaces::new(velero_namespace),
+                ));
+                let sinks = Sinks {
+                    echoes: echoes.clone(),
+                    engine: engine.clone(),
+                };
                 announce_failing_watches(watch_health.clone(), watch_grace, triggers.clone());
                 macro_rules! store {
                     ($config:expr) => {
-                        reflect(Api::all(client.clone()), $config.clone(), triggers, &watch_health, &echoes)
+                        reflect(Api::all(client.clone()), $config.clone(), triggers, &watch_health, &sinks)
                     };
                 }
                 Self {
                     $($field: store!(all),)*
                     admission_policies: store!(owned),
                     admission_bindings: store!(owned),
-                    custom: CustomStores::start(client, triggers, &watch_health, &echoes),
+                    custom: CustomStores::start(client, triggers, &watch_health, &sinks),
                     config_maps: reflect(
                         Api::<PartialObjectMeta<ConfigMap>>::all(client.clone()),
                         all.clone(),
                         triggers,
                         &watch_health,
-                        &echoes,
+                        &sinks,
                     ),
                     replica_sets: reflect(
                         Api::<PartialObjectMeta<ReplicaSet>>::all(client.clone()),
                         all.clone(),
                         triggers,
                         &watch_health,
-                        &echoes,
+                        &sinks,
                     ),
                     secrets: detect_copied_secrets.then(|| SecretDigests::start(client, triggers)),
                     velero: {
@@ -599,7 +652,7 @@ macro_rules! stores_for {
                             velero_unreadable.clone(),
                             triggers.clone(),
                             watch_health.clone(),
-                            echoes.clone(),
+                            sinks.clone(),
                         );
                         cell
                     },
@@ -628,6 +681,7 @@ macro_rules! stores_for {
                     },
                     watch_health,
                     echoes,
+                    engine,
                 }
             }
 

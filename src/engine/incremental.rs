@@ -90,6 +90,17 @@ impl Engine {
         dirtied(&self.partition, &self.indexes, old.as_ref(), new.as_ref())
     }
 
+    /// The namespaces no resource judges changed (the operator's configuration, known only
+    /// once it runs): every resource is judged again.
+    pub fn set_excluded(&mut self, excluded: ExcludedNamespaces) -> Dirty {
+        self.partition.set_excluded(excluded);
+        Dirty {
+            resources: self.resources().into_iter().collect(),
+            whole: true,
+            ..Dirty::default()
+        }
+    }
+
     /// Secrets became observable (`None`) or not (why). Only whole evaluations read them.
     pub fn set_secrets_not_observed(&mut self, why: Option<String>) -> Dirty {
         self.partition.set_secrets_not_observed(why);

@@ -165,6 +165,11 @@ impl Partition {
         }
     }
 
+    /// The namespaces no resource judges (the operator's configuration).
+    pub fn set_excluded(&mut self, excluded: ExcludedNamespaces) {
+        self.cluster.excluded = excluded;
+    }
+
     /// Secrets became observable (`None`) or not (why).
     pub fn set_secrets_not_observed(&mut self, why: Option<String>) {
         self.secrets_not_observed = why;

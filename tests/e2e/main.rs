@@ -6,6 +6,7 @@ mod backup_policy;
 mod bundle_figures;
 mod crd_validation;
 mod drift;
+mod engine_shadow;
 mod environment_isolation;
 mod evidence;
 mod faults;

@@ -204,6 +204,11 @@ pub const OPERATOR_HOME: &str = "e2e-operator-home";
 /// A namespace excluded with `--excluded-namespaces`.
 pub const EXCLUDED_BY_FLAG: &str = "e2e-excluded-by-flag";
 
+/// How often the shared operator compares its incremental engine with a from-scratch
+/// evaluation: often, so that every e2e scenario is also a check of the engine (see
+/// `e2e engine_shadow`).
+pub const ENGINE_CHECK: Duration = Duration::from_secs(2);
+
 pub fn operator() -> &'static Operator {
     OPERATOR.get_or_init(|| {
         cluster();
@@ -224,6 +229,7 @@ pub fn operator() -> &'static Operator {
                     instance: "e2e".into(),
                     resync: TEST_RESYNC,
                     evaluated_refresh: baseline_operator::controller::DEFAULT_EVALUATED_REFRESH,
+                    engine_check: ENGINE_CHECK,
                     history: None,
                     detect_copied_secrets: true,
                     // What the chart passes: its own namespace, and one more by flag.

@@ -84,6 +84,10 @@ pub struct SourceArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    /// Verify every cluster's chain of a fleet (`<prefix>/clusters/<id>/`) on its own, with
+    /// its signed snapshots (see `fleet_cli`).
+    #[arg(long)]
+    pub fleet: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -113,6 +117,10 @@ pub struct ReportArgs {
     /// The file to write (default: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Report on every cluster's chain of a fleet (`<prefix>/clusters/<id>/`) in one report,
+    /// each read from its signed snapshot before the period (see `fleet_cli`).
+    #[arg(long)]
+    pub fleet: bool,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -140,6 +148,9 @@ pub async fn run(command: EvidenceCommand) -> ExitCode {
 }
 
 async fn verify_command(args: VerifyArgs) -> ExitCode {
+    if args.fleet {
+        return super::fleet_cli::verify_command(args).await;
+    }
     match load(&args.source).await {
         // An empty log proves nothing (and is what a mistyped location looks like).
         Ok((store, _, Ok(verified))) if verified.entries.is_empty() => {
@@ -162,6 +173,9 @@ async fn verify_command(args: VerifyArgs) -> ExitCode {
 }
 
 async fn report_command(args: ReportArgs) -> ExitCode {
+    if args.fleet {
+        return super::fleet_cli::report_command(args).await;
+    }
     let period = (|| {
         let from = parse_instant(&args.from, false)?;
         let to = parse_instant(&args.to, true)?;

@@ -8,27 +8,42 @@
 //! - [`store`]: where segments live ([`Store::Local`], [`Store::S3`]), written only if absent.
 //! - [`log`]: the writer the operator holds: opens, verifies, appends without ever forking.
 //! - [`report`], [`markdown`], [`html`]: the period report (pure) and its renderings.
+//! - [`checkpoint`]: signed snapshots of the chain, so a reader starts near its period.
+//! - [`period`]: reading one chain for a period (from a snapshot) or whole.
+//! - [`fleet`]: many clusters' chains in one bucket (`clusters/<id>/`), one report.
+//! - [`objects`]: the store operations those readers use, countable.
 //! - [`cli`]: `baseline-operator evidence report|verify|keygen`.
 
 pub mod chain;
+pub mod checkpoint;
 pub mod cli;
 pub mod entry;
 pub mod error;
+pub mod fleet;
+pub mod fleet_cli;
+pub mod fleet_render;
 pub mod html;
 pub mod latest;
 pub mod log;
 pub mod markdown;
+pub mod objects;
+pub mod period;
 pub mod report;
 pub mod sign;
 pub mod store;
 pub mod store_local;
 pub mod store_s3;
 pub mod store_s3_inspect;
+pub mod store_s3_list;
 
 #[cfg(test)]
 mod chain_tests;
 #[cfg(test)]
+mod checkpoint_tests;
+#[cfg(test)]
 mod cli_tests;
+#[cfg(test)]
+mod fleet_tests;
 #[cfg(test)]
 mod latest_tests;
 #[cfg(test)]
@@ -42,7 +57,10 @@ mod sign_tests;
 #[cfg(test)]
 mod store_s3_tests;
 
-pub use chain::{BreakReason, Broken, RawSegment, Verified, append, verify, verify_from};
+pub use chain::{
+    Anchor, BreakReason, Broken, RawSegment, Verified, append, append_in, verify, verify_after,
+    verify_from,
+};
 pub use entry::{Entry, Event, ExemptionInForce, Observation, Record, ResourceRef, spec_hash};
 pub use error::HistoryError;
 pub use latest::Latest;

@@ -1,0 +1,166 @@
+//! `evidence report --fleet` and `evidence verify --fleet`: every cluster's chain under
+//! `<prefix>/clusters/<id>/` (and a chain written without a cluster id at the prefix itself),
+//! each verified on its own.
+//!
+//! - `report --fleet --from --to`: one report (JSON, Markdown, HTML) with a row per cluster
+//!   and control; it is written even when a cluster's chain is broken (that cluster is named
+//!   with its first broken entry, and has no rows), and the command then exits 1.
+//! - `verify --fleet`: every chain whole, every snapshot checked against it (`--from/--to`:
+//!   only what a report of that period reads). A line per cluster; exit 1 when any is broken
+//!   or empty.
+
+use super::cli::{Format, ReportArgs, SourceArgs, VerifyArgs, parse_instant, parse_interval};
+use super::error::HistoryError;
+use super::fleet::{DEFAULT_CLUSTER, cluster_ids, cluster_store, fleet_report};
+use super::fleet_render;
+use super::period::verify_whole;
+use super::sign::PublicKey;
+use super::store::Store;
+use std::process::ExitCode;
+
+/// The fleet report in one format.
+pub fn render(report: &super::fleet::FleetReport, format: Format) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(report).expect("reports serialize") + "\n",
+        Format::Markdown => fleet_render::render_markdown(report),
+        Format::Html => fleet_render::render_html(report),
+    }
+}
+
+pub async fn report_command(args: ReportArgs) -> ExitCode {
+    let period = (|| {
+        let from = parse_instant(&args.from, false)?;
+        let to = parse_instant(&args.to, true)?;
+        if to <= from {
+            return Err(format!("--to ({to}) is not after --from ({from})"));
+        }
+        Ok((from, to, parse_interval(&args.checkpoint_interval)?))
+    })();
+    let (from, to, interval) = match period {
+        Ok(period) => period,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let opened = open(&args.source);
+    let (root, trusted) = match opened {
+        Ok(opened) => opened,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = match fleet_report(&root, from, to, interval, &trusted).await {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if report.clusters.is_empty() {
+        eprintln!(
+            "error: no cluster's chain at {} (nothing under clusters/, no segments/)",
+            root.describe()
+        );
+        return ExitCode::FAILURE;
+    }
+    let text = render(&report, args.format);
+    let written = match &args.out {
+        Some(path) => std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display())),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    };
+    if let Err(error) = written {
+        eprintln!("error: writing the report: {error}");
+        return ExitCode::from(2);
+    }
+    for cluster in &report.clusters {
+        eprintln!("{}: {}", cluster.cluster, fleet_render::status(cluster));
+    }
+    if report.broken().next().is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub async fn verify_command(args: VerifyArgs) -> ExitCode {
+    let (root, trusted) = match open(&args.source) {
+        Ok(opened) => opened,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut chains: Vec<(String, Option<String>, Store)> = Vec::new();
+    let listed = async {
+        if !root.segment_keys(None).await?.is_empty() {
+            chains.push((DEFAULT_CLUSTER.to_string(), None, root.clone()));
+        }
+        for id in cluster_ids(&root).await? {
+            chains.push((id.clone(), Some(id.clone()), cluster_store(&root, &id)?));
+        }
+        Ok::<_, HistoryError>(())
+    };
+    if let Err(error) = listed.await {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
+    if chains.is_empty() {
+        println!(
+            "EMPTY: no cluster's chain at {}: nothing is proven",
+            root.describe()
+        );
+        return ExitCode::FAILURE;
+    }
+    let mut failed = false;
+    for (name, id, store) in chains {
+        match verify_whole(&store, id.as_deref(), &trusted).await {
+            Ok(Ok(whole)) if whole.entries.is_empty() => {
+                failed = true;
+                println!("EMPTY {name}: no entry at {}", store.describe());
+            }
+            Ok(Ok(whole)) => {
+                let head = whole.entries.last().expect("not empty");
+                println!(
+                    "OK {name}: {} entries in {} segments and {} snapshots verified; head: entry {} hash {}",
+                    whole.entries.len(),
+                    whole.segments,
+                    whole.snapshots,
+                    head.seq,
+                    head.hash
+                );
+            }
+            Ok(Err(broken)) => {
+                failed = true;
+                println!("BROKEN {name}: {broken} (log {})", store.describe());
+            }
+            Err(error) => {
+                failed = true;
+                println!("NOT READ {name}: {error}");
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The fleet's root and the trusted keys.
+fn open(source: &SourceArgs) -> Result<(Store, Vec<PublicKey>), HistoryError> {
+    let mut trusted = Vec::new();
+    for path in &source.public_keys {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| HistoryError::Key(format!("{}: {e}", path.display())))?;
+        trusted.push(
+            PublicKey::from_base64(&text)
+                .map_err(|e| HistoryError::Key(format!("{}: {e}", path.display())))?,
+        );
+    }
+    Ok((super::cli::store(source)?, trusted))
+}

@@ -335,4 +335,28 @@ async fn three_clusters_in_one_bucket_one_fleet_report_one_broken_chain_named() 
         stdout.contains(&format!("BROKEN us-2: entry {forged_seq} in {forged_key}")),
         "{stdout}"
     );
+
+    // verify --fleet over the last days reads from the snapshot before them: us-2's forgery
+    // is days earlier, outside what that period rests on (the whole verify above names it).
+    let verified = evidence(
+        &s3,
+        &prefix,
+        &public_key,
+        &[
+            "verify",
+            "--fleet",
+            "--from",
+            "2026-03-06",
+            "--to",
+            "2026-03-07",
+        ],
+    );
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+    let stdout = String::from_utf8_lossy(&verified.stdout);
+    for cluster in CLUSTERS {
+        assert!(
+            stdout.contains(&format!("OK {cluster}: ")) && stdout.contains("from signed snapshot"),
+            "{stdout}"
+        );
+    }
 }

@@ -88,6 +88,13 @@ pub struct VerifyArgs {
     /// its signed snapshots (see `fleet_cli`).
     #[arg(long)]
     pub fleet: bool,
+    /// With --fleet: verify only what a report of this period reads (from the signed snapshot
+    /// before it), as `report --from`.
+    #[arg(long, requires_all = ["fleet", "to"])]
+    pub from: Option<String>,
+    /// With --fleet and --from: the period's end, as `report --to`.
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

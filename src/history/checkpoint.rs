@@ -203,7 +203,7 @@ impl Boundary {
                 },
             ));
         }
-        records.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        records.sort_by_key(|r| (r.0, r.1));
         let last = Record {
             at: boundary_at,
             event: if self.stopped {

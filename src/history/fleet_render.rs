@@ -220,6 +220,6 @@ pub fn render_html(report: &FleetReport) -> String {
         }
         let _ = write!(html, "</ul>");
     }
-    let _ = write!(html, "</body></html>\n");
+    let _ = writeln!(html, "</body></html>");
     html
 }

@@ -7,8 +7,10 @@
 //!   access errors.
 //! - `evidence report --from DATE --to DATE (source) --public-key FILE --format
 //!   json|markdown|html [--out FILE]`: verifies first and REFUSES (exit 1, nothing written)
-//!   when the chain is broken: a report is only ever drawn from a chain that verified, and
-//!   says so (head seq and hash, trusted keys).
+//!   when what the period rests on is broken: the chain from the signed snapshot before the
+//!   period (or from the first entry) through the period's end. A report is only ever drawn
+//!   from entries that verified, and says so (the last verified entry, trusted keys).
+//!   `--fleet`: every cluster's chain in one report (see `fleet_cli`).
 //! - `evidence keygen --out DIR`: a new signing key (`ed25519.seed`, mode 0600) and its public
 //!   key (`ed25519.pub`).
 //!
@@ -199,25 +201,40 @@ async fn report_command(args: ReportArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (store, trusted, verified) = match load(&args.source).await {
-        Ok(loaded) => loaded,
+    // The period is read from the signed snapshot before it: what the report rests on is
+    // verified, not the chain's whole life (`verify` is the full audit).
+    let opened = trusted_keys(&args.source).and_then(|t| Ok((store(&args.source)?, t)));
+    let (store, trusted) = match opened {
+        Ok(opened) => opened,
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::from(2);
         }
     };
-    let verified = match verified {
-        Ok(verified) => verified,
-        Err(broken) => {
+    let read = match super::period::read_period(&store, None, from, to, &trusted).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(broken)) => {
             eprintln!(
                 "error: the evidence log does not verify, no report written: BROKEN: {broken} (log {})",
                 store.describe()
             );
             return ExitCode::FAILURE;
         }
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
     };
-    let mut period_report = report(&verified.entries, from, to, interval);
-    period_report.chain = Some(summary(&store, &trusted, &verified));
+    let mut period_report = report(&read.entries, from, to, interval);
+    period_report.chain = Some(ChainSummary {
+        source: store.describe(),
+        verified: true,
+        entries: read.verified_entries as u64,
+        segments: read.segments_read,
+        head_seq: read.through.as_ref().map(|a| a.seq),
+        head_hash: read.through.as_ref().map(|a| a.hash.clone()),
+        trusted_key_ids: trusted.iter().map(PublicKey::key_id).collect(),
+    });
     let text = render(&period_report, args.format);
     let written = match &args.out {
         Some(path) => std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display())),
@@ -228,7 +245,7 @@ async fn report_command(args: ReportArgs) -> ExitCode {
     };
     match written {
         Ok(()) => {
-            eprintln!("{}", verified_line(&store, &trusted, &verified));
+            eprintln!("{}", period_line(&store, &trusted, &read));
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -284,8 +301,38 @@ fn keygen(dir: &Path) -> Result<String, String> {
 
 type Loaded = (Store, Vec<PublicKey>, Result<Verified, chain::Broken>);
 
+/// What a period report rests on, verified: for the line `report` prints.
+fn period_line(store: &Store, trusted: &[PublicKey], read: &super::period::PeriodRead) -> String {
+    let keys: Vec<String> = trusted.iter().map(PublicKey::key_id).collect();
+    let start = match &read.snapshot {
+        Some(name) => format!("from signed snapshot {name}"),
+        None => "from the first entry".to_string(),
+    };
+    match &read.through {
+        Some(through) => format!(
+            "verified: {} entries in {} segments of {}, {start}, signed by trusted keys ({}); through entry {} hash {}",
+            read.verified_entries,
+            read.segments_read,
+            store.describe(),
+            keys.join(", "),
+            through.seq,
+            through.hash
+        ),
+        None => format!("verified: the log at {} is empty", store.describe()),
+    }
+}
+
 /// Opens the source, reads every segment and verifies them.
 async fn load(source: &SourceArgs) -> Result<Loaded, HistoryError> {
+    let trusted = trusted_keys(source)?;
+    let store = store(source)?;
+    let segments = store.read_segments(None).await?;
+    let verified = chain::verify(&segments, &trusted);
+    Ok((store, trusted, verified))
+}
+
+/// The public keys a source names.
+fn trusted_keys(source: &SourceArgs) -> Result<Vec<PublicKey>, HistoryError> {
     let mut trusted = Vec::new();
     for path in &source.public_keys {
         let text = std::fs::read_to_string(path)
@@ -295,10 +342,7 @@ async fn load(source: &SourceArgs) -> Result<Loaded, HistoryError> {
                 .map_err(|e| HistoryError::Key(format!("{}: {e}", path.display())))?,
         );
     }
-    let store = store(source)?;
-    let segments = store.read_segments(None).await?;
-    let verified = chain::verify(&segments, &trusted);
-    Ok((store, trusted, verified))
+    Ok(trusted)
 }
 
 /// The store a source names.
@@ -334,18 +378,6 @@ fn credential(file: Option<&Path>, env: &str) -> Result<String, HistoryError> {
         })?,
     };
     Ok(value.trim().to_string())
-}
-
-fn summary(store: &Store, trusted: &[PublicKey], verified: &Verified) -> ChainSummary {
-    ChainSummary {
-        source: store.describe(),
-        verified: true,
-        entries: verified.entries.len() as u64,
-        segments: verified.segments,
-        head_seq: verified.head().map(|h| h.seq),
-        head_hash: verified.head().map(|h| h.hash.clone()),
-        trusted_key_ids: trusted.iter().map(PublicKey::key_id).collect(),
-    }
 }
 
 fn verified_line(store: &Store, trusted: &[PublicKey], verified: &Verified) -> String {

@@ -46,7 +46,7 @@ pub fn check_cluster_id(id: &str) -> Result<(), String> {
 
 /// The chain of cluster `id` in the fleet rooted at `root`.
 pub fn cluster_store<S: Objects>(root: &S, id: &str) -> Result<S, HistoryError> {
-    check_cluster_id(id).map_err(HistoryError::S3Config)?;
+    check_cluster_id(id).map_err(HistoryError::Io)?;
     root.within(&format!("{CLUSTERS}/{id}"))
 }
 

@@ -151,4 +151,13 @@ async fn a_fleet_report_names_the_broken_cluster_and_reports_the_others() {
     );
     assert!(markdown.contains("| eu-1 | SecurityBaseline/prod |"));
     assert!(!markdown.contains(DEFAULT_CLUSTER));
+    let html = super::fleet_render::render_html(&fleet);
+    assert!(
+        html.contains("<td>us-2</td><td class=\"broken\">BROKEN: entry 30 in"),
+        "{html}"
+    );
+    assert!(html.contains("<td>ap-3</td><td>SecurityBaseline/prod</td>"));
+    let json: super::fleet::FleetReport =
+        serde_json::from_str(&serde_json::to_string(&fleet).unwrap()).unwrap();
+    assert_eq!(json, fleet);
 }

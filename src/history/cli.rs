@@ -322,12 +322,17 @@ fn period_line(store: &Store, trusted: &[PublicKey], read: &super::period::Perio
     }
 }
 
-/// Opens the source, reads every segment and verifies them.
+/// Opens the source, reads every segment and verifies them, and checks every signed snapshot
+/// against the chain (a snapshot that does not say what the chain says is named as its break).
 async fn load(source: &SourceArgs) -> Result<Loaded, HistoryError> {
     let trusted = trusted_keys(source)?;
     let store = store(source)?;
-    let segments = store.read_segments(None).await?;
-    let verified = chain::verify(&segments, &trusted);
+    let verified = super::period::verify_whole(&store, None, &trusted)
+        .await?
+        .map(|whole| Verified {
+            entries: whole.entries,
+            segments: whole.segments,
+        });
     Ok((store, trusted, verified))
 }
 

@@ -164,6 +164,12 @@ struct HistoryArgs {
     /// objects"); silence longer than this is a gap in the period report.
     #[arg(long, env = "BASELINE_HISTORY_CHECKPOINT_SECONDS", default_value_t = controller::history::DEFAULT_CHECKPOINT.as_secs())]
     history_checkpoint_seconds: u64,
+    /// This cluster's id when several clusters keep their histories in one bucket (a DNS
+    /// label): the chain goes under `<prefix>/clusters/<id>/` (or `DIR/clusters/<id>/`) and
+    /// every entry names it, under its signature. Empty: the chain stays at the prefix itself
+    /// with entries naming no cluster, as before cluster ids existed.
+    #[arg(long, env = "BASELINE_HISTORY_CLUSTER_ID", default_value = "")]
+    history_cluster_id: String,
 }
 
 impl HistoryArgs {
@@ -193,6 +199,15 @@ impl HistoryArgs {
                 Store::S3(S3Store::new(config).map_err(|e| e.to_string())?)
             }
         };
+        let cluster = match self.history_cluster_id.trim() {
+            "" => None,
+            id => Some(id.to_string()),
+        };
+        let store = match &cluster {
+            None => store,
+            Some(id) => baseline_operator::history::fleet::cluster_store(&store, id)
+                .map_err(|e| format!("--history-cluster-id: {e}"))?,
+        };
         let Some(key_file) = &self.history_signing_key_file else {
             return Err("--history-signing-key-file is required with a history".into());
         };
@@ -215,6 +230,7 @@ impl HistoryArgs {
             store,
             key,
             checkpoint,
+            cluster,
         }))
     }
 }

@@ -623,8 +623,12 @@ async fn reconcile_reports(
     ) else {
         return apply::OwnedOutcome::default();
     };
+    // An API counts as served once its namespaced kind is watched: until then (its listing
+    // may finish after its cluster-scoped kind's) its reports are neither written nor pruned,
+    // or `both` would delete a ClusterReport it is about to keep.
     let manages: Vec<OwnedKind> = ReportApi::ALL
         .into_iter()
+        .filter(|api| watched(api.namespaced()))
         .flat_map(|api| [api.namespaced(), api.cluster()])
         .filter(|&kind| watched(kind))
         .collect();

@@ -71,7 +71,10 @@ fn discover_reports(
                 match api.list_metadata(&probe).await {
                     Ok(_) => break,
                     Err(kube::Error::Api(status)) if status.code == 403 => {
-                        tracing::warn!(kind = %resource.kind, message = %status.message, "report API served but not listable; not writing it");
+                        // Once, not every look.
+                        if !cell.absent.load(std::sync::atomic::Ordering::Relaxed) {
+                            tracing::warn!(kind = %resource.kind, message = %status.message, "report API served but not listable; not writing it");
+                        }
                     }
                     // Anything else may pass: look again before calling it absent.
                     Err(_) => {

@@ -12,8 +12,8 @@ use crate::desired::OwnedKind;
 pub enum ReportApi {
     /// `wgpolicyk8s.io/v1alpha2` PolicyReport and ClusterPolicyReport.
     WgPolicyK8s,
-    /// `openreports.io/v1alpha1` Report and ClusterReport, the successor Kyverno and Policy
-    /// Reporter moved to.
+    /// `openreports.io/v1alpha1` Report and ClusterReport, the successor API Kyverno is
+    /// moving its reports to and Policy Reporter reads.
     OpenReports,
 }
 
@@ -90,7 +90,7 @@ pub fn write_to(
         ReportsChoice::Wgpolicyk8s => Some(only(ReportApi::WgPolicyK8s)),
         ReportsChoice::Openreports => Some(only(ReportApi::OpenReports)),
         ReportsChoice::Both => Some(ReportApi::ALL.into_iter().filter_map(served).collect()),
-        // When both are served, OpenReports: it is where Kyverno and Policy Reporter moved,
+        // When both are served, OpenReports: Kyverno is moving there and Policy Reporter reads it,
         // and writing one set keeps a reader of both from counting each finding twice.
         ReportsChoice::Auto => match openreports {
             Discovery::Served => Some(vec![ReportApi::OpenReports]),

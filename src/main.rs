@@ -107,6 +107,11 @@ struct RunArgs {
         default_values_t = controller::DEFAULT_VELERO_SERVICE_ACCOUNTS.iter().map(|s| s.to_string())
     )]
     velero_service_accounts: Vec<String>,
+    /// Where findings go beyond status: `wgpolicyk8s` (PolicyReports), `openreports`
+    /// (openreports.io Reports), `both`, or `auto`: OpenReports when the cluster serves it,
+    /// else PolicyReports. Reports the operator wrote in a served API not chosen are deleted.
+    #[arg(long, env = "BASELINE_REPORTS_API", value_enum, default_value_t)]
+    reports_api: baseline_operator::desired::report_api::ReportsChoice,
 }
 
 /// Where the evidence history goes (`--history-dir` or `--history-s3-*`) and its signing key.
@@ -404,6 +409,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
                 .filter(|name| !name.is_empty())
                 .cloned()
                 .collect(),
+            reports_api: args.reports_api,
         },
         metrics.clone(),
         health,

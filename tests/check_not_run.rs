@@ -52,6 +52,7 @@ impl TestOperator {
                     .iter()
                     .map(|s| s.to_string())
                     .collect(),
+                reports_api: Default::default(),
             };
             if let Err(error) = controller::run(
                 client,

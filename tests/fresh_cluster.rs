@@ -129,6 +129,7 @@ async fn survives_missing_crds_missing_velero_and_an_api_server_restart() {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            reports_api: Default::default(),
         },
         Arc::new(Metrics::default()),
         Arc::new(Health::default()),

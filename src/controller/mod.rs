@@ -171,6 +171,8 @@ pub struct RunConfig {
     /// The ServiceAccounts (in `velero_namespace`) Velero's server runs as: label protection
     /// lets them recreate a deleted namespace with its environment labels (disaster recovery).
     pub velero_service_accounts: Vec<String>,
+    /// Which report API(s) findings are written to: `auto` follows what the cluster serves.
+    pub reports_api: crate::desired::report_api::ReportsChoice,
 }
 
 /// How often status restamps an unchanged evaluation unless configured otherwise.
@@ -333,6 +335,7 @@ pub async fn run_with(
         .history
         .map(|h| Arc::new(history::HistoryWriter::new(h, config.instance.clone())));
     ctx.velero_namespace = config.velero_namespace.clone();
+    ctx.reports = config.reports_api;
     ctx.restorers = config
         .velero_service_accounts
         .iter()

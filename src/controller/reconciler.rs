@@ -211,18 +211,8 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
                 || settled.namespace_annotations != plan.namespace_annotations;
             plan.evaluation = settled.evaluation;
         }
-        if ctx.stores.policy_reports.get().is_some() {
-            // Reports are evidence, not enforcement: written in Audit mode too.
-            let mut kinds = vec![OwnedKind::PolicyReport];
-            let cluster_reports = ctx.stores.cluster_policy_reports.get().is_some();
-            if cluster_reports {
-                kinds.push(OwnedKind::ClusterPolicyReport);
-            }
-            let reports =
-                crate::desired::report::policy_reports(&owner, &plan.evaluation, cluster_reports);
-            let reported = apply::reconcile_owned(ctx, &owner.uid, &reports, &kinds).await;
-            owned.absorb(reported);
-        }
+        // Reports are evidence, not enforcement: written in Audit mode too.
+        owned.absorb(reconcile_reports(ctx, &owner, &plan.evaluation).await);
         Ok::<_, Error>((plan, owned, labels))
     }
     .await;
@@ -629,10 +619,53 @@ pub fn next_check(
         .map_or(resync, |d| d.min(resync) + Duration::from_secs(1))
 }
 
+/// Writes the findings as reports in the API(s) `--reports-api` picks among those served, and
+/// prunes the owner's reports in every other served API (a reader of both would count them
+/// twice). Does nothing while the choice waits for discovery, or when no report API is served.
+async fn reconcile_reports(
+    ctx: &Context,
+    owner: &Owner,
+    evaluation: &Evaluation,
+) -> apply::OwnedOutcome {
+    use crate::desired::report_api::{self, ReportApi};
+    let stores = &ctx.stores;
+    let watched = |kind: OwnedKind| stores.report_store(kind).is_some_and(|s| s.get().is_some());
+    let Some(apis) = report_api::write_to(
+        ctx.reports,
+        stores.policy_reports.discovery(),
+        stores.reports.discovery(),
+    ) else {
+        return apply::OwnedOutcome::default();
+    };
+    // An API counts as served once its namespaced kind is watched: until then (its listing
+    // may finish after its cluster-scoped kind's) its reports are neither written nor pruned,
+    // or `both` would delete a ClusterReport it is about to keep.
+    let manages: Vec<OwnedKind> = ReportApi::ALL
+        .into_iter()
+        .filter(|api| watched(api.namespaced()))
+        .flat_map(|api| [api.namespaced(), api.cluster()])
+        .filter(|&kind| watched(kind))
+        .collect();
+    if manages.is_empty() {
+        return apply::OwnedOutcome::default();
+    }
+    let reports: Vec<DesiredObject> = apis
+        .into_iter()
+        .flat_map(|api| {
+            crate::desired::report::policy_reports(owner, evaluation, api, watched(api.cluster()))
+        })
+        .collect();
+    apply::reconcile_owned(ctx, &owner.uid, &reports, &manages).await
+}
+
 async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, Error> {
     let owner = Owner::of(resource);
     let mut manages = K::MANAGES.to_vec();
-    manages.extend([OwnedKind::PolicyReport, OwnedKind::ClusterPolicyReport]);
+    manages.extend(
+        crate::desired::report_api::ReportApi::ALL
+            .into_iter()
+            .flat_map(|api| [api.namespaced(), api.cluster()]),
+    );
     // Labels first: the priors are put back while the resource's admission policies (which
     // keep tenants from rewriting the record of them) still stand.
     let mut failed = apply::reconcile_namespace_labels(

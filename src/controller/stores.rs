@@ -24,27 +24,75 @@ use std::hash::Hash;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast;
 
-/// Polls discovery until `kind` (PolicyReport or ClusterPolicyReport, whose CRDs may be
-/// installed after the operator) is served, then watches the operator's reports of that kind.
-fn discover_policy_reports(
+/// The operator's own reports of one report kind (PolicyReport, ClusterPolicyReport, Report
+/// or ClusterReport), once its API is served, and what discovery has found so far.
+#[derive(Default)]
+pub struct ReportStore {
+    store: OnceLock<Store<DynamicObject>>,
+    /// Discovery has looked and found the API not served (or not listable by the operator).
+    absent: std::sync::atomic::AtomicBool,
+}
+
+impl ReportStore {
+    /// The store, once the API is served and the operator's reports are listed.
+    pub fn get(&self) -> Option<&Store<DynamicObject>> {
+        self.store.get()
+    }
+
+    pub fn discovery(&self) -> crate::desired::report_api::Discovery {
+        use crate::desired::report_api::Discovery;
+        if self.store.get().is_some() {
+            Discovery::Served
+        } else if self.absent.load(std::sync::atomic::Ordering::Relaxed) {
+            Discovery::Absent
+        } else {
+            Discovery::Unknown
+        }
+    }
+}
+
+/// Polls discovery until `kind` (a report kind, whose CRDs may be installed after the
+/// operator) is served and listable, then watches the operator's reports of that kind. The
+/// first look that finds it absent is recorded, so that `--reports-api auto` knows which API
+/// to write without waiting for it.
+fn discover_reports(
     kind: crate::desired::OwnedKind,
     client: Client,
-    cell: Arc<OnceLock<Store<DynamicObject>>>,
+    cell: Arc<ReportStore>,
     triggers: broadcast::Sender<Trigger>,
     echoes: Arc<Echoes>,
 ) {
     tokio::spawn(async move {
         let resource = kind.api_resource();
-        wait_until_served(&client, &resource.api_version, &resource.plural).await;
+        let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
+        loop {
+            if is_served(&client, &resource.api_version, &resource.plural).await {
+                let probe = kube::api::ListParams::default().limit(1);
+                match api.list_metadata(&probe).await {
+                    Ok(_) => break,
+                    Err(kube::Error::Api(status)) if status.code == 403 => {
+                        // Once, not every look.
+                        if !cell.absent.load(std::sync::atomic::Ordering::Relaxed) {
+                            tracing::warn!(kind = %resource.kind, message = %status.message, "report API served but not listable; not writing it");
+                        }
+                    }
+                    // Anything else may pass: look again before calling it absent.
+                    Err(_) => {
+                        tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
+                        continue;
+                    }
+                }
+            }
+            if !cell.absent.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                // A choice waiting for this answer (auto) can decide now.
+                let _ = triggers.send(Trigger::everything());
+            }
+            tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
+        }
         let owned = owned_only();
         let writer = reflector::store::Writer::new(resource.clone());
         let reader = writer.as_reader();
-        let stream = watcher(
-            Api::<DynamicObject>::all_with(client.clone(), &resource),
-            owned,
-        )
-        .default_backoff()
-        .reflect(writer);
+        let stream = watcher(api, owned).default_backoff().reflect(writer);
         let sender = triggers.clone();
         let kind_name = resource.kind.clone();
         tokio::spawn(async move {
@@ -68,8 +116,8 @@ fn discover_policy_reports(
             }
         });
         let _ = reader.wait_until_ready().await;
-        let _ = cell.set(reader);
-        tracing::info!(kind = %resource.kind, "report API found; writing reports");
+        let _ = cell.store.set(reader);
+        tracing::info!(kind = %resource.kind, "report API found; its reports are watched");
         let _ = triggers.send(Trigger::everything());
     });
 }
@@ -88,16 +136,17 @@ fn owned_only() -> watcher::Config {
 /// Returns once discovery lists `plural` in `group_version`, looking every
 /// [`VELERO_DISCOVERY_INTERVAL`]: for APIs installed after the operator started.
 async fn wait_until_served(client: &Client, group_version: &str, plural: &str) {
-    loop {
-        let served = client
-            .list_api_group_resources(group_version)
-            .await
-            .is_ok_and(|list| list.resources.iter().any(|r| r.name == plural));
-        if served {
-            return;
-        }
+    while !is_served(client, group_version, plural).await {
         tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
     }
+}
+
+/// Whether discovery lists `plural` in `group_version` now.
+async fn is_served(client: &Client, group_version: &str, plural: &str) -> bool {
+    client
+        .list_api_group_resources(group_version)
+        .await
+        .is_ok_and(|list| list.resources.iter().any(|r| r.name == plural))
 }
 
 /// Velero's stores, one per kind of [`crate::snapshot::velero_kinds`], all in Velero's
@@ -442,11 +491,8 @@ impl Stores {
             VeleroSchedule => velero.and_then(|v| version_in(&v.schedules, namespace, name)),
             VeleroRestore => velero.and_then(|v| version_in(&v.restores, namespace, name)),
             ConfigMap => velero.and_then(|v| version_in(&v.config_maps, namespace, name)),
-            PolicyReport | ClusterPolicyReport => {
-                let store = match kind {
-                    PolicyReport => self.policy_reports.get(),
-                    _ => self.cluster_policy_reports.get(),
-                }?;
+            PolicyReport | ClusterPolicyReport | Report | ClusterReport => {
+                let store = self.report_store(kind)?.get()?;
                 let mut key = reflector::ObjectRef::new_with(name, kind.api_resource());
                 if let Some(ns) = namespace {
                     key = key.within(ns);
@@ -510,14 +556,22 @@ impl Stores {
             ConfigMap => {
                 velero.map_or_else(Vec::new, |v| owned_json(v.config_maps.state(), owner_uid))
             }
-            PolicyReport => self
-                .policy_reports
-                .get()
+            PolicyReport | ClusterPolicyReport | Report | ClusterReport => self
+                .report_store(kind)
+                .and_then(ReportStore::get)
                 .map_or_else(Vec::new, |s| owned_json(s.state(), owner_uid)),
-            ClusterPolicyReport => self
-                .cluster_policy_reports
-                .get()
-                .map_or_else(Vec::new, |s| owned_json(s.state(), owner_uid)),
+        }
+    }
+
+    /// The store of a report kind; None for the other owned kinds.
+    pub fn report_store(&self, kind: crate::desired::OwnedKind) -> Option<&ReportStore> {
+        use crate::desired::OwnedKind::*;
+        match kind {
+            PolicyReport => Some(&self.policy_reports),
+            ClusterPolicyReport => Some(&self.cluster_policy_reports),
+            Report => Some(&self.reports),
+            ClusterReport => Some(&self.cluster_reports),
+            _ => None,
         }
     }
 }
@@ -586,9 +640,14 @@ macro_rules! stores_for {
             /// Why Velero's objects cannot be listed although its API is served (RBAC).
             pub velero_unreadable: Arc<std::sync::RwLock<Option<String>>>,
             /// The operator's own PolicyReports, once the PolicyReport API is served.
-            pub policy_reports: Arc<OnceLock<Store<DynamicObject>>>,
+            pub policy_reports: Arc<ReportStore>,
             /// Its ClusterPolicyReports, once that API is served.
-            pub cluster_policy_reports: Arc<OnceLock<Store<DynamicObject>>>,
+            pub cluster_policy_reports: Arc<ReportStore>,
+            /// Its OpenReports Reports, once that API is served: watched whatever
+            /// `--reports-api` says, so that reports of an API no longer chosen are pruned.
+            pub reports: Arc<ReportStore>,
+            /// Its OpenReports ClusterReports, once that API is served.
+            pub cluster_reports: Arc<ReportStore>,
             /// Which watches are failing, and since when.
             pub watch_health: WatchHealth,
             /// The operator's own writes whose watch events are still to come.
@@ -618,6 +677,11 @@ macro_rules! stores_for {
                     engine: engine.clone(),
                 };
                 announce_failing_watches(watch_health.clone(), watch_grace, triggers.clone());
+                let report_store = |kind| {
+                    let cell = Arc::new(ReportStore::default());
+                    discover_reports(kind, client.clone(), cell.clone(), triggers.clone(), echoes.clone());
+                    cell
+                };
                 macro_rules! store {
                     ($config:expr) => {
                         reflect(Api::all(client.clone()), $config.clone(), triggers, &watch_health, &sinks)
@@ -657,28 +721,12 @@ macro_rules! stores_for {
                         cell
                     },
                     velero_unreadable,
-                    policy_reports: {
-                        let cell = Arc::new(OnceLock::new());
-                        discover_policy_reports(
-                            crate::desired::OwnedKind::PolicyReport,
-                            client.clone(),
-                            cell.clone(),
-                            triggers.clone(),
-                            echoes.clone(),
-                        );
-                        cell
-                    },
-                    cluster_policy_reports: {
-                        let cell = Arc::new(OnceLock::new());
-                        discover_policy_reports(
-                            crate::desired::OwnedKind::ClusterPolicyReport,
-                            client.clone(),
-                            cell.clone(),
-                            triggers.clone(),
-                            echoes.clone(),
-                        );
-                        cell
-                    },
+                    policy_reports: report_store(crate::desired::OwnedKind::PolicyReport),
+                    cluster_policy_reports: report_store(
+                        crate::desired::OwnedKind::ClusterPolicyReport,
+                    ),
+                    reports: report_store(crate::desired::OwnedKind::Report),
+                    cluster_reports: report_store(crate::desired::OwnedKind::ClusterReport),
                     watch_health,
                     echoes,
                     engine,

@@ -234,7 +234,8 @@ pub struct PolicyReports {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyReportEvidence {
-    /// `PolicyReport`, or `ClusterPolicyReport` (then `namespace` is empty).
+    /// `PolicyReport` or `Report`, or `ClusterPolicyReport` or `ClusterReport` (then
+    /// `namespace` is empty).
     #[serde(default = "policy_report_kind")]
     pub kind: String,
     pub namespace: String,

@@ -241,6 +241,7 @@ pub fn operator() -> &'static Operator {
                         .iter()
                         .map(|s| s.to_string())
                         .collect(),
+                    reports_api: Default::default(),
                 };
                 if let Err(error) = controller::run(client, config, m, h, shutdown).await {
                     panic!("operator stopped: {error}");

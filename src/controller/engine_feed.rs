@@ -19,6 +19,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::core::PartialObjectMeta;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A watched type, as the engine takes it (None: a kind the controls do not read, e.g. the
@@ -90,13 +91,17 @@ impl Fed for PartialObjectMeta<ReplicaSet> {
 /// it (so that a relist, which replaces a store wholesale, removes what it no longer lists).
 pub struct EngineFeed {
     state: Mutex<FeedState>,
+    /// Watch events received (their stores updated) and events given to the engine: while
+    /// they differ, the stores are ahead of the engine and a comparison would see two
+    /// instants.
+    received: AtomicU64,
+    fed: AtomicU64,
 }
 
 struct FeedState {
     engine: Engine,
     pending: crate::engine::Dirty,
     fed: HashMap<Kind, HashSet<ObjectKey>>,
-    relisting: HashMap<Kind, HashSet<ObjectKey>>,
 }
 
 impl EngineFeed {
@@ -106,27 +111,37 @@ impl EngineFeed {
                 engine: Engine::new(excluded, false),
                 pending: Default::default(),
                 fed: HashMap::new(),
-                relisting: HashMap::new(),
             }),
+            received: AtomicU64::new(0),
+            fed: AtomicU64::new(0),
         }
+    }
+
+    /// A watch event arrived (its store is updated); [`Self::done`] follows once the engine
+    /// has it.
+    pub fn received(&self) {
+        self.received.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The engine has what the last [`Self::received`] event changed.
+    pub fn done(&self) {
+        self.fed.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The number of events the engine has, when it has every event the stores have.
+    fn quiet(&self) -> Option<u64> {
+        let fed = self.fed.load(Ordering::SeqCst);
+        (self.received.load(Ordering::SeqCst) == fed).then_some(fed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A watch of `kind` starts listing again.
-    pub fn relist_started(&self, kind: Kind) {
-        self.lock().relisting.insert(kind, HashSet::new());
-    }
-
-    /// An object created or changed (or listed during a relist).
+    /// An object created or changed.
     pub fn upsert(&self, object: Object) {
         let mut state = self.lock();
         let key = object.key();
-        if let Some(listed) = state.relisting.get_mut(&key.kind) {
-            listed.insert(key.clone());
-        }
         state.fed.entry(key.kind).or_default().insert(key);
         let dirty = state.engine.apply(Event::Upsert(object));
         state.pending.merge(dirty);
@@ -143,13 +158,20 @@ impl EngineFeed {
         state.pending.merge(dirty);
     }
 
-    /// A relist of `kind` ended: what it did not list is gone.
-    pub fn relist_done(&self, kind: Kind) {
+    /// A list of `kind` ended (at start, or a relist after a watch was lost): the store now
+    /// holds exactly `listed`, which replaces what the engine had of the kind. (While a list
+    /// runs, the store keeps its old content, so the listed objects are taken from the store
+    /// only once it is swapped in.)
+    pub fn listed(&self, kind: Kind, listed: Vec<Object>) {
         let mut state = self.lock();
-        let listed = state.relisting.remove(&kind).unwrap_or_default();
-        let fed = std::mem::replace(state.fed.entry(kind).or_default(), listed.clone());
-        for key in fed.into_iter().filter(|key| !listed.contains(key)) {
+        let keys: HashSet<ObjectKey> = listed.iter().map(Object::key).collect();
+        let before = std::mem::replace(state.fed.entry(kind).or_default(), keys.clone());
+        for key in before.into_iter().filter(|key| !keys.contains(key)) {
             let dirty = state.engine.apply(Event::Delete(key));
+            state.pending.merge(dirty);
+        }
+        for object in listed {
+            let dirty = state.engine.apply(Event::Upsert(object));
             state.pending.merge(dirty);
         }
     }
@@ -180,9 +202,10 @@ impl EngineFeed {
 /// otherwise (`--engine-check-seconds`).
 pub const DEFAULT_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Attempts before a disagreement counts: a watch event may reach the stores a moment before
-/// the engine, so one comparison can see two instants.
-const ATTEMPTS: usize = 3;
+/// Attempts at a comparison while watch events keep arriving (a comparison is made only when
+/// the engine has every event the stores have, before and after); a cluster that never stops
+/// changing for that long is not compared this round, and nothing is counted.
+const ATTEMPTS: usize = 20;
 
 /// Every `interval`, compares the engine's evaluation of every valid SecurityBaseline with a
 /// from-scratch one; counts the comparisons and the divergences.
@@ -204,19 +227,37 @@ fn check_once(ctx: &super::context::Context) {
             continue;
         };
         let name = sb.metadata.name.clone().unwrap_or_default();
-        let mut agreed = false;
+        let feed = &ctx.stores.engine;
+        let mut compared = None;
+        let mut disagreed = false;
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
-                std::thread::sleep(std::time::Duration::from_millis(200));
+                std::thread::sleep(std::time::Duration::from_millis(100));
             }
+            let Some(before) = feed.quiet() else {
+                continue;
+            };
             let now = Timestamp::now();
             let scratch =
                 crate::evaluate::security_baseline::evaluate(&name, &valid, &ctx.snapshot(), now);
-            if ctx.stores.engine.security_baseline(&name, now).as_ref() == Some(&scratch) {
-                agreed = true;
+            let incremental = feed.security_baseline(&name, now);
+            if feed.quiet() != Some(before) {
+                continue;
+            }
+            let agrees = incremental.as_ref() == Some(&scratch);
+            // A disagreement counts once it is seen twice: an event whose store was updated
+            // but whose counter was not yet (a task paused between the two) is gone by then;
+            // a wrong engine disagrees again.
+            if agrees || disagreed {
+                compared = Some(agrees);
                 break;
             }
+            disagreed = true;
         }
+        let Some(agreed) = compared else {
+            tracing::debug!(resource = %name, "the cluster kept changing; the engine is compared next round");
+            continue;
+        };
         ctx.metrics.engine_checks.inc();
         if !agreed {
             ctx.metrics.engine_divergences.inc();

@@ -358,23 +358,28 @@ where
                 Ok(Some(event)) => {
                     // Any event, a list's start and end included, means the watch works.
                     health.recovered(&kind);
+                    let listing = matches!(event, watcher::Event::InitApply(_));
                     let (object, deleted) = match event {
                         watcher::Event::Apply(o) | watcher::Event::InitApply(o) => (o, false),
                         watcher::Event::Delete(o) => (o, true),
-                        watcher::Event::Init => {
-                            if let Some(kind) = K::KIND {
-                                engine.relist_started(kind);
-                            }
-                            continue;
-                        }
+                        watcher::Event::Init => continue,
                         watcher::Event::InitDone => {
+                            // The store now holds the list: the engine takes it whole.
                             if let Some(kind) = K::KIND {
-                                engine.relist_done(kind);
+                                engine.received();
+                                let listed = store.state().into_iter().filter_map(K::object);
+                                engine.listed(kind, listed.collect());
+                                engine.done();
                             }
                             continue;
                         }
                     };
-                    feed_engine(&engine, &store, &object, deleted);
+                    // Listed objects reach the store (and the engine) at the list's end.
+                    if !listing {
+                        engine.received();
+                        feed_engine(&engine, &store, &object, deleted);
+                        engine.done();
+                    }
                     let echo_of = echoes.writer_of(
                         &ObjectKey::new(
                             kind.as_str(),

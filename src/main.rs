@@ -73,6 +73,9 @@ struct RunArgs {
     /// `..._engine_divergences_total`, expected 0).
     #[arg(long, env = "BASELINE_ENGINE_CHECK_SECONDS", default_value_t = controller::engine_feed::DEFAULT_CHECK_INTERVAL.as_secs())]
     engine_check_seconds: u64,
+    /// Writes to the API server in flight at once, across all controllers.
+    #[arg(long, env = "BASELINE_WRITE_CONCURRENCY", default_value_t = controller::write_pool::WRITE_CONCURRENCY)]
+    write_concurrency: usize,
     #[command(flatten)]
     history: HistoryArgs,
     /// This replica's identity in the Lease (defaults to POD_NAME or the host name plus pid).
@@ -401,6 +404,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             watch_grace: Duration::from_secs(args.watch_grace_seconds),
             evaluated_refresh: Duration::from_secs(args.evaluated_refresh_seconds.max(1)),
             engine_check: Duration::from_secs(args.engine_check_seconds.max(1)),
+            write_concurrency: args.write_concurrency.max(1),
             history,
             velero_namespace: args.velero_namespace.clone(),
             velero_service_accounts: args

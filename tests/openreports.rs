@@ -50,6 +50,7 @@ impl TestOperator {
                 watch_grace: controller::watch_health::DEFAULT_GRACE,
                 evaluated_refresh: controller::DEFAULT_EVALUATED_REFRESH,
                 engine_check: baseline_operator::controller::engine_feed::DEFAULT_CHECK_INTERVAL,
+                write_concurrency: baseline_operator::controller::write_pool::WRITE_CONCURRENCY,
                 history: None,
                 velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
                 velero_service_accounts: Vec::new(),

@@ -163,6 +163,8 @@ pub struct RunConfig {
     pub evaluated_refresh: Duration,
     /// How often the incremental engine is compared with a from-scratch evaluation.
     pub engine_check: Duration,
+    /// Writes in flight at once, across all controllers (see [`write_pool`]).
+    pub write_concurrency: usize,
     /// Where control transitions and checkpoints are appended; None: no history is kept.
     pub history: Option<history::HistoryConfig>,
     /// The namespace Velero runs in, the only one whose Velero objects are watched and written
@@ -327,6 +329,7 @@ pub async fn run_with(
         config.instance.clone(),
         config.resync,
     );
+    ctx.writes = write_pool::WritePool::new(config.write_concurrency);
     ctx.username = own_username(&client).await;
     ctx.detects_copied_secrets = config.detect_copied_secrets;
     ctx.watch_grace = config.watch_grace;

@@ -715,7 +715,11 @@ async fn sigkill_mid_apply_then_restart_converges_without_duplicates_or_orphans(
     let _serial = serial().await;
     let client = fault_client().await;
     let lease = lease_name("kill");
-    let operator = Replica::start(&lease, "kill");
+    // One write at a time: the operator converges 40 namespaces faster than the test can see
+    // its first policy and kill it, with its usual 32 writes in flight.
+    let mut args = LEASE.to_vec();
+    args.extend(["--write-concurrency", "1"]);
+    let operator = Replica::start_with(&lease, "kill", &args);
     wait_leading(&client, &lease, &operator).await;
     let names = namespaces(&client, "faults-kill", "kill", 40).await;
     let uid = apply_baseline(&client, "faults-kill", baseline_spec("kill")).await;

@@ -230,6 +230,7 @@ pub fn operator() -> &'static Operator {
                     resync: TEST_RESYNC,
                     evaluated_refresh: baseline_operator::controller::DEFAULT_EVALUATED_REFRESH,
                     engine_check: ENGINE_CHECK,
+                    write_concurrency: baseline_operator::controller::write_pool::WRITE_CONCURRENCY,
                     history: None,
                     detect_copied_secrets: true,
                     // What the chart passes: its own namespace, and one more by flag.

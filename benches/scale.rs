@@ -146,6 +146,39 @@ impl Cluster {
     }
 
     /// Counts of requests dispatched per FlowSchema, from the API server's own metrics.
+    /// Writes as the API server counts them, by verb and resource (`apiserver_request_total`
+    /// of every client: during the operator's phases it is the only writer but for the
+    /// controller-manager and the leases).
+    fn writes_by_verb_and_resource(&self) -> BTreeMap<String, f64> {
+        let text = self.kubectl(&["get", "--raw", "/metrics"]);
+        let mut counts = BTreeMap::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+                continue;
+            };
+            let label = |name: &str| {
+                let start = rest.find(&format!("{name}=\""))? + name.len() + 2;
+                let value = &rest[start..];
+                Some(value[..value.find('"')?].to_string())
+            };
+            let verb = label("verb").unwrap_or_default();
+            if !["POST", "PUT", "PATCH", "APPLY", "DELETE"].contains(&verb.as_str()) {
+                continue;
+            }
+            let mut resource = label("resource").unwrap_or_default();
+            if let Some(sub) = label("subresource").filter(|s| !s.is_empty()) {
+                resource = format!("{resource}/{sub}");
+            }
+            let value: f64 = line
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            *counts.entry(format!("{verb} {resource}")).or_default() += value;
+        }
+        counts
+    }
+
     fn flow_counts(&self) -> BTreeMap<String, f64> {
         let text = self.kubectl(&["get", "--raw", "/metrics"]);
         let mut counts = BTreeMap::new();
@@ -955,6 +988,126 @@ async fn protection_latency(
     latencies
 }
 
+/// `after - before` per key, the keys that changed only.
+fn changed_counts(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> Value {
+    let mut out = serde_json::Map::new();
+    for (key, value) in after {
+        let delta = value - before.get(key).copied().unwrap_or(0.0);
+        if delta != 0.0 {
+            out.insert(key.clone(), json!(delta));
+        }
+    }
+    Value::Object(out)
+}
+
+/// The resourceVersion of every object the operator owns, and of every Namespace (the
+/// operator writes labels there), by `kind namespace/name`.
+async fn owned_versions(admin: &Client) -> BTreeMap<String, String> {
+    let mut versions = BTreeMap::new();
+    for (api_version, kind, _) in OWNED {
+        let api: Api<DynamicObject> =
+            Api::all_with(admin.clone(), &resource(api_version, kind, plural(kind)));
+        let Ok(list) = api.list(&ListParams::default().labels(MANAGED)).await else {
+            continue;
+        };
+        for item in list.items {
+            let ns = item.metadata.namespace.clone().unwrap_or_default();
+            let name = item.metadata.name.clone().unwrap_or_default();
+            versions.insert(
+                format!("{kind} {ns}/{name}"),
+                item.metadata.resource_version.unwrap_or_default(),
+            );
+        }
+    }
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    for ns in namespaces.list(&ListParams::default()).await.unwrap().items {
+        let name = ns.metadata.name.clone().unwrap_or_default();
+        versions.insert(
+            format!("Namespace /{name}"),
+            ns.metadata.resource_version.unwrap_or_default(),
+        );
+    }
+    versions
+}
+
+/// Which namespaces the objects that changed between `before` and `after` are in (created,
+/// changed or deleted; a Namespace counts as its own; cluster-scoped objects as ""), with how
+/// many changed in each.
+fn namespaces_written(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> BTreeMap<String, usize> {
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let mut out: BTreeMap<String, usize> = BTreeMap::new();
+    for key in keys {
+        if before.get(key) == after.get(key) {
+            continue;
+        }
+        let (kind, rest) = key.split_once(' ').unwrap_or_default();
+        let (ns, name) = rest.split_once('/').unwrap_or_default();
+        let ns = if kind == "Namespace" { name } else { ns };
+        *out.entry(ns.to_string()).or_default() += 1;
+    }
+    out
+}
+
+/// Moves one namespace from production to staging and waits until the operator is quiet:
+/// what it wrote, where (the owned objects whose resourceVersion changed, by namespace, and
+/// the API server's writes by verb and resource), and the reconcile time it took.
+async fn one_namespace_relabelled(
+    cluster: &Cluster,
+    admin: &Client,
+    port: u16,
+    operator: &mut Child,
+    log: &Path,
+) -> Value {
+    let target = namespace_name(3);
+    let before = owned_versions(admin).await;
+    let writes_before = cluster.writes_by_verb_and_resource();
+    let flows_before = cluster.flow_counts();
+    let metrics_before = http_get(port, "/metrics");
+    let started = Instant::now();
+    Api::<Namespace>::all(admin.clone())
+        .patch(
+            &target,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"env": "staging"}}})),
+        )
+        .await
+        .unwrap();
+    const QUIET: Duration = Duration::from_secs(10);
+    let mut last = -1.0;
+    let mut last_change = Instant::now();
+    while last_change.elapsed() < QUIET {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        fail_if_exited(operator, log);
+        let writes = cluster
+            .flow_counts()
+            .get("bench-operator-writes")
+            .copied()
+            .unwrap_or(0.0);
+        if writes != last {
+            last = writes;
+            last_change = Instant::now();
+        }
+    }
+    let settled = last_change.duration_since(started);
+    let after = owned_versions(admin).await;
+    let metrics_after = http_get(port, "/metrics");
+    let seconds = |m: &str| metric_sum(m, "baseline_operator_reconcile_duration_seconds_sum");
+    let reconciles = |m: &str| metric_sum(m, "baseline_operator_reconciles_total");
+    let flow = |m: &BTreeMap<String, f64>| m.get("bench-operator-writes").copied().unwrap_or(0.0);
+    json!({
+        "namespace": target,
+        "settled_seconds": settled.as_secs_f64(),
+        "operator_writes": flow(&cluster.flow_counts()) - flow(&flows_before),
+        "objects_written_by_namespace": namespaces_written(&before, &after),
+        "api_server_writes": changed_counts(&writes_before, &cluster.writes_by_verb_and_resource()),
+        "reconciles": reconciles(&metrics_after) - reconciles(&metrics_before),
+        "reconcile_seconds": seconds(&metrics_after) - seconds(&metrics_before),
+    })
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -974,8 +1127,8 @@ fn floor_reflector(kubeconfig: &str) -> ! {
     runtime.block_on(async {
         use k8s_openapi::api::{
             admissionregistration::v1 as adm, apps::v1 as apps, batch::v1 as batch,
-            core::v1 as core, networking::v1 as net, policy::v1 as policy, rbac::v1 as rbac,
-            storage::v1 as storage,
+            core::v1 as core, discovery::v1 as discovery, networking::v1 as net,
+            policy::v1 as policy, rbac::v1 as rbac, storage::v1 as storage,
         };
         let client = client(Path::new(kubeconfig)).await;
         let mut ready = Vec::new();
@@ -997,6 +1150,7 @@ fn floor_reflector(kubeconfig: &str) -> ! {
             core::Namespace,
             net::NetworkPolicy,
             core::Service,
+            discovery::EndpointSlice,
             net::Ingress,
             core::PersistentVolumeClaim,
             storage::StorageClass,
@@ -1102,6 +1256,7 @@ async fn run(o: Options) {
     eprintln!("[scale] operator: start to convergence");
     let port = free_port();
     let flows_before = cluster.flow_counts();
+    let api_writes_before = cluster.writes_by_verb_and_resource();
     let started = Instant::now();
     let log_path = cluster.dir.join("bench-operator.log");
     let log = std::fs::File::create(&log_path).unwrap();
@@ -1162,6 +1317,7 @@ async fn run(o: Options) {
     let (_, scopes) = statuses_current(&admin).await;
     let (hwm_converged, rss_converged, cpu_converged) = process_usage(pid);
     let flows_converged = cluster.flow_counts();
+    let api_writes_converged = cluster.writes_by_verb_and_resource();
     let metrics_converged = http_get(port, "/metrics");
     eprintln!(
         "[scale] converged after {:.1} s; steady window {} s",
@@ -1173,7 +1329,12 @@ async fn run(o: Options) {
     fail_if_exited(&mut operator, &log_path);
     let (hwm, rss, cpu) = process_usage(pid);
     let flows_steady = cluster.flow_counts();
+    let api_writes_steady = cluster.writes_by_verb_and_resource();
     let metrics_steady = http_get(port, "/metrics");
+
+    eprintln!("[scale] one namespace relabelled");
+    let relabelled =
+        one_namespace_relabelled(&cluster, &admin, port, &mut operator, &log_path).await;
 
     eprintln!("[scale] new-namespace protection latency");
     let mut latencies =
@@ -1248,6 +1409,11 @@ async fn run(o: Options) {
             "owned_by_kind": owned_by_kind,
         },
         "statuses": scopes,
+        "api_server_writes": {
+            "convergence": changed_counts(&api_writes_before, &api_writes_converged),
+            "steady": changed_counts(&api_writes_converged, &api_writes_steady),
+        },
+        "one_namespace_relabelled": relabelled,
         "operator": {
             "convergence_seconds": convergence.as_secs_f64(),
             "writes_convergence": delta(&flows_before, &flows_converged, "bench-operator-writes"),

@@ -7,12 +7,15 @@
 pub mod api;
 pub mod audit;
 pub mod catalog;
+pub mod conditions;
 pub mod controller;
 pub mod cron;
 pub mod desired;
+pub mod engine;
 pub mod evaluate;
 pub mod evidence;
 pub mod history;
+pub mod kinds;
 pub mod leader;
 pub mod snapshot;
 pub mod telemetry;

@@ -25,8 +25,9 @@ enum Command {
     Version,
     /// Evaluate baselines offline against manifest files (exit 1 when a control fails).
     Audit(baseline_operator::audit::AuditArgs),
-    /// Write an evidence bundle (JSON, Markdown, SHA256SUMS) from the cluster (`--out DIR`),
-    /// or verify and report on the evidence log (`verify`, `report`, `keygen`).
+    /// Write an evidence bundle (JSON, Markdown, OSCAL, SHA256SUMS) from the cluster (`--out
+    /// DIR`), or verify and report on the evidence log (`verify`, `report`, `keygen`), or write
+    /// the OSCAL plan and component definition (`oscal-plan`, `oscal-components`).
     Evidence(Box<baseline_operator::history::cli::EvidenceCommand>),
 }
 
@@ -67,6 +68,11 @@ struct RunArgs {
     /// interval, so an auditor can tell a current Pass from a stale one.
     #[arg(long, env = "BASELINE_EVALUATED_REFRESH_SECONDS", default_value_t = controller::DEFAULT_EVALUATED_REFRESH.as_secs())]
     evaluated_refresh_seconds: u64,
+    /// Seconds between comparisons of the incremental engine with a from-scratch evaluation
+    /// of every SecurityBaseline (metrics `baseline_operator_engine_checks_total` and
+    /// `..._engine_divergences_total`, expected 0).
+    #[arg(long, env = "BASELINE_ENGINE_CHECK_SECONDS", default_value_t = controller::engine_feed::DEFAULT_CHECK_INTERVAL.as_secs())]
+    engine_check_seconds: u64,
     #[command(flatten)]
     history: HistoryArgs,
     /// This replica's identity in the Lease (defaults to POD_NAME or the host name plus pid).
@@ -101,6 +107,11 @@ struct RunArgs {
         default_values_t = controller::DEFAULT_VELERO_SERVICE_ACCOUNTS.iter().map(|s| s.to_string())
     )]
     velero_service_accounts: Vec<String>,
+    /// Where findings go beyond status: `wgpolicyk8s` (PolicyReports), `openreports`
+    /// (openreports.io Reports), `both`, or `auto`: OpenReports when the cluster serves it,
+    /// else PolicyReports. Reports the operator wrote in a served API not chosen are deleted.
+    #[arg(long, env = "BASELINE_REPORTS_API", value_enum, default_value_t)]
+    reports_api: baseline_operator::desired::report_api::ReportsChoice,
 }
 
 /// Where the evidence history goes (`--history-dir` or `--history-s3-*`) and its signing key.
@@ -158,6 +169,12 @@ struct HistoryArgs {
     /// objects"); silence longer than this is a gap in the period report.
     #[arg(long, env = "BASELINE_HISTORY_CHECKPOINT_SECONDS", default_value_t = controller::history::DEFAULT_CHECKPOINT.as_secs())]
     history_checkpoint_seconds: u64,
+    /// This cluster's id when several clusters keep their histories in one bucket (a DNS
+    /// label): the chain goes under `<prefix>/clusters/<id>/` (or `DIR/clusters/<id>/`) and
+    /// every entry names it, under its signature. Empty: the chain stays at the prefix itself
+    /// with entries naming no cluster, as before cluster ids existed.
+    #[arg(long, env = "BASELINE_HISTORY_CLUSTER_ID", default_value = "")]
+    history_cluster_id: String,
 }
 
 impl HistoryArgs {
@@ -187,6 +204,15 @@ impl HistoryArgs {
                 Store::S3(S3Store::new(config).map_err(|e| e.to_string())?)
             }
         };
+        let cluster = match self.history_cluster_id.trim() {
+            "" => None,
+            id => Some(id.to_string()),
+        };
+        let store = match &cluster {
+            None => store,
+            Some(id) => baseline_operator::history::fleet::cluster_store(&store, id)
+                .map_err(|e| format!("--history-cluster-id: {e}"))?,
+        };
         let Some(key_file) = &self.history_signing_key_file else {
             return Err("--history-signing-key-file is required with a history".into());
         };
@@ -209,6 +235,7 @@ impl HistoryArgs {
             store,
             key,
             checkpoint,
+            cluster,
         }))
     }
 }
@@ -373,6 +400,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
             excluded_namespaces: args.excluded_namespaces.clone(),
             watch_grace: Duration::from_secs(args.watch_grace_seconds),
             evaluated_refresh: Duration::from_secs(args.evaluated_refresh_seconds.max(1)),
+            engine_check: Duration::from_secs(args.engine_check_seconds.max(1)),
             history,
             velero_namespace: args.velero_namespace.clone(),
             velero_service_accounts: args
@@ -381,6 +409,7 @@ async fn run(args: RunArgs) -> Result<(), RunError> {
                 .filter(|name| !name.is_empty())
                 .cloned()
                 .collect(),
+            reports_api: args.reports_api,
         },
         metrics.clone(),
         health,

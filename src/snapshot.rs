@@ -3,7 +3,6 @@
 //! The operator fills it from reflector stores (shared `Arc`s, no copies); the offline `audit`
 //! command fills it from manifest files. Evaluation never sees a client.
 
-use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
 use k8s_openapi::api::core::v1::{Namespace, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,9 +17,14 @@ pub struct ObjectMetaOnly {
     pub labels: BTreeMap<String, String>,
 }
 
-/// A ReplicaSet reduced to what vouches for its pods: its uid and its controller's.
+/// A ReplicaSet reduced to what vouches for its pods: its namespace, its uid and its
+/// controller's.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ReplicaSetLink {
+    /// Owners are looked up in the owned object's namespace only (the API has no
+    /// cross-namespace ownerReferences), which also keeps a namespace's evaluation a function
+    /// of that namespace's objects (`engine::per_namespace`).
+    pub namespace: String,
     pub uid: String,
     /// `(kind, uid)` of the ReplicaSet's controller (a Deployment, or something else).
     pub controller: Option<(String, String)>,
@@ -29,6 +33,7 @@ pub struct ReplicaSetLink {
 impl ReplicaSetLink {
     pub fn of(meta: &ObjectMeta) -> Self {
         Self {
+            namespace: meta.namespace.clone().unwrap_or_default(),
             uid: meta.uid.clone().unwrap_or_default(),
             controller: controller_of(meta).map(|r| (r.kind.clone(), r.uid.clone())),
         }
@@ -137,10 +142,11 @@ macro_rules! snapshot_struct {
 watched_kinds!(snapshot_struct);
 
 /// Why a namespace is left out of every resource's scope.
-pub const SYSTEM_NAMESPACE: &str = "SystemNamespace";
-pub const OPERATOR_NAMESPACE: &str = "OperatorNamespace";
-pub const VELERO_NAMESPACE: &str = "VeleroNamespace";
-pub const EXCLUDED_BY_CONFIGURATION: &str = "ExcludedByConfiguration";
+pub const SYSTEM_NAMESPACE: &str = crate::conditions::Reason::SystemNamespace.as_str();
+pub const OPERATOR_NAMESPACE: &str = crate::conditions::Reason::OperatorNamespace.as_str();
+pub const VELERO_NAMESPACE: &str = crate::conditions::Reason::VeleroNamespace.as_str();
+pub const EXCLUDED_BY_CONFIGURATION: &str =
+    crate::conditions::Reason::ExcludedByConfiguration.as_str();
 
 /// Namespaces that no SecurityBaseline, BackupPolicy or EnvironmentIsolation touches, in
 /// audit or in admission: a `namespaceSelector: {}` or a `NotIn` selector must never put
@@ -202,13 +208,16 @@ impl ExcludedNamespaces {
     }
 }
 
-/// Every SecurityBaseline, BackupPolicy and EnvironmentIsolation in the cluster.
-#[derive(Clone, Debug, Default)]
-pub struct CustomResources {
-    pub security_baselines: Vec<Arc<SecurityBaseline>>,
-    pub backup_policies: Vec<Arc<BackupPolicy>>,
-    pub environment_isolations: Vec<Arc<EnvironmentIsolation>>,
+macro_rules! custom_resources_struct {
+    ($($field:ident: $ty:ty,)*) => {
+        /// Every resource of the operator's own kinds in the cluster (see [`crate::kinds`]).
+        #[derive(Clone, Debug, Default)]
+        pub struct CustomResources {
+            $(pub $field: Vec<Arc<$ty>>,)*
+        }
+    };
 }
+crate::kinds::custom_kinds!(custom_resources_struct);
 
 /// State the operator may or may not be able to see, kept apart from "seen and empty", so
 /// that a check over it can say it did not run instead of passing.
@@ -403,14 +412,17 @@ impl Snapshot {
                 });
             }
         }
-        let cron_jobs: BTreeSet<&str> = self
+        let cron_jobs: BTreeSet<(&str, &str)> = self
             .cron_jobs
             .iter()
-            .filter_map(|c| c.metadata.uid.as_deref())
+            .filter_map(|c| Some((namespace_of(&c.metadata), c.metadata.uid.as_deref()?)))
             .collect();
         for j in &self.jobs {
-            // A Job of a CronJob here is judged through the CronJob's template.
-            if controller_of(&j.metadata).is_some_and(|r| cron_jobs.contains(r.uid.as_str())) {
+            // A Job of a CronJob here (in its namespace) is judged through the CronJob's
+            // template.
+            if controller_of(&j.metadata)
+                .is_some_and(|r| cron_jobs.contains(&(namespace_of(&j.metadata), r.uid.as_str())))
+            {
                 continue;
             }
             if let Some(spec) = &j.spec {
@@ -441,7 +453,8 @@ impl Snapshot {
             // Judged through the template only when the pod runs exactly what it says (an
             // image set on the pod, a debug container or a pod forged onto a real ReplicaSet
             // is not what the template says).
-            let template = controller_of(&p.metadata).and_then(|r| vouching.get(r.uid.as_str()));
+            let template = controller_of(&p.metadata)
+                .and_then(|r| vouching.get(&(namespace_of(&p.metadata), r.uid.as_str())));
             if let (Some(template), Some(spec)) = (template, &p.spec)
                 && template.vouches_for(&p.metadata, spec)
             {
@@ -461,12 +474,13 @@ impl Snapshot {
         out
     }
 
-    /// The template each controller here stands by, keyed by the controller's uid: a
-    /// Deployment's for its ReplicaSets, and a StatefulSet's, DaemonSet's or Job's own. A
-    /// finished Job makes no more pods, so it stands by none created after it finished.
-    fn vouching_templates(&self) -> BTreeMap<&str, Vouching<'_>> {
-        fn uid(meta: &ObjectMeta) -> Option<&str> {
-            meta.uid.as_deref()
+    /// The template each controller here stands by, keyed by the controller's namespace and
+    /// uid: a Deployment's for its ReplicaSets, and a StatefulSet's, DaemonSet's or Job's own.
+    /// A finished Job makes no more pods, so it stands by none created after it finished. An
+    /// owner is looked up in its dependent's namespace only, as the garbage collector does.
+    fn vouching_templates(&self) -> BTreeMap<(&str, &str), Vouching<'_>> {
+        fn key(meta: &ObjectMeta) -> Option<(&str, &str)> {
+            Some((namespace_of(meta), meta.uid.as_deref()?))
         }
         fn of(template: &k8s_openapi::api::core::v1::PodTemplateSpec) -> Vouching<'_> {
             Vouching {
@@ -475,28 +489,28 @@ impl Snapshot {
                 made_before: None,
             }
         }
-        let deployments: BTreeMap<&str, Vouching> = self
+        let deployments: BTreeMap<(&str, &str), Vouching> = self
             .deployments
             .iter()
-            .filter_map(|d| Some((uid(&d.metadata)?, of(&d.spec.template))))
+            .filter_map(|d| Some((key(&d.metadata)?, of(&d.spec.template))))
             .collect();
         let replica_sets = self.replica_sets.iter().filter_map(|rs| {
             let (kind, owner) = rs.controller.as_ref()?;
             let template = deployments
-                .get(owner.as_str())
+                .get(&(rs.namespace.as_str(), owner.as_str()))
                 .filter(|_| kind == "Deployment")?;
-            Some((rs.uid.as_str(), *template))
+            Some(((rs.namespace.as_str(), rs.uid.as_str()), *template))
         });
         replica_sets
             .chain(
                 self.stateful_sets
                     .iter()
-                    .filter_map(|s| Some((uid(&s.metadata)?, of(&s.spec.template)))),
+                    .filter_map(|s| Some((key(&s.metadata)?, of(&s.spec.template)))),
             )
             .chain(
                 self.daemon_sets
                     .iter()
-                    .filter_map(|d| Some((uid(&d.metadata)?, of(&d.spec.template)))),
+                    .filter_map(|d| Some((key(&d.metadata)?, of(&d.spec.template)))),
             )
             .chain(self.jobs.iter().filter_map(|j| {
                 let spec = j.spec.as_ref()?;
@@ -504,10 +518,14 @@ impl Snapshot {
                     made_before: crate::vocabulary::jobs::finished(j),
                     ..of(&spec.template)
                 };
-                Some((uid(&j.metadata)?, vouching))
+                Some((key(&j.metadata)?, vouching))
             }))
             .collect()
     }
+}
+
+fn namespace_of(meta: &ObjectMeta) -> &str {
+    meta.namespace.as_deref().unwrap_or_default()
 }
 
 /// A template that stands by the pods its controller made.

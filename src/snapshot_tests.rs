@@ -61,11 +61,13 @@ fn cluster() -> Snapshot {
         )],
         replica_sets: vec![
             Arc::new(ReplicaSetLink {
+                namespace: "shop".into(),
                 uid: "rs-uid".into(),
                 controller: Some(("Deployment".into(), "deploy-uid".into())),
             }),
             // A bare ReplicaSet: no template here stands for its pods.
             Arc::new(ReplicaSetLink {
+                namespace: "shop".into(),
                 uid: "bare-rs-uid".into(),
                 controller: None,
             }),
@@ -163,4 +165,39 @@ fn a_finished_job_vouches_for_no_pod_created_after_it_finished() {
         pod("undated", owner("Job", "job-uid")),
     ];
     assert_eq!(judged_pods(&snapshot), ["same-second", "after", "undated"]);
+}
+
+/// The API has no cross-namespace owners (the garbage collector ignores them): a pod naming a
+/// ReplicaSet of another namespace is judged itself, and a ReplicaSet naming a Deployment of
+/// another namespace vouches for nothing. This also keeps a namespace's evaluation a function
+/// of its own objects (`engine::per_namespace`).
+#[test]
+fn an_owner_in_another_namespace_vouches_for_nothing() {
+    let mut snapshot = cluster();
+    let mut elsewhere: Pod =
+        (*pod("claims-shop-replicaset", owner("ReplicaSet", "rs-uid"))).clone();
+    elsewhere.metadata.namespace = Some("other".into());
+    snapshot.replica_sets.push(Arc::new(ReplicaSetLink {
+        namespace: "other".into(),
+        uid: "other-rs-uid".into(),
+        controller: Some(("Deployment".into(), "deploy-uid".into())),
+    }));
+    let mut of_other: Pod = (*pod(
+        "of-replicaset-naming-shops-deployment",
+        owner("ReplicaSet", "other-rs-uid"),
+    ))
+    .clone();
+    of_other.metadata.namespace = Some("other".into());
+    snapshot.pods = vec![
+        Arc::new(elsewhere),
+        Arc::new(of_other),
+        pod("of-deployment", owner("ReplicaSet", "rs-uid")),
+    ];
+    assert_eq!(
+        judged_pods(&snapshot),
+        [
+            "claims-shop-replicaset",
+            "of-replicaset-naming-shops-deployment"
+        ]
+    );
 }

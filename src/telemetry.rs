@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tracing_subscriber::{EnvFilter, prelude::*};
 
+pub mod compliance;
+
 /// Installs the global subscriber: JSON lines when asked, human-readable otherwise.
 pub fn init_logging(json: bool) {
     let filter =
@@ -61,6 +63,12 @@ pub struct Metrics {
     /// Every write the operator sends to the API server, by object kind and verb.
     pub writes: Family<WriteLabels, Counter>,
     pub leader: Gauge,
+    /// Periodic comparisons of the incremental engine with a from-scratch evaluation, and
+    /// those that disagreed (expected 0; see `controller::engine_feed`).
+    pub engine_checks: Counter,
+    pub engine_divergences: Counter,
+    /// Per resource and control: state, counts, evidence age, history and watch health.
+    pub compliance: compliance::ComplianceMetrics,
 }
 
 impl Default for Metrics {
@@ -73,6 +81,18 @@ impl Default for Metrics {
         });
         let writes = Family::<WriteLabels, Counter>::default();
         let leader = Gauge::default();
+        let engine_checks = Counter::default();
+        let engine_divergences = Counter::default();
+        registry.register(
+            "engine_checks",
+            "Comparisons of the incremental engine with a from-scratch evaluation",
+            engine_checks.clone(),
+        );
+        registry.register(
+            "engine_divergences",
+            "Comparisons where the incremental engine disagreed with a from-scratch evaluation (expected 0)",
+            engine_divergences.clone(),
+        );
         registry.register("reconciles", "Reconciliations run", reconciles.clone());
         registry.register(
             "reconcile_errors",
@@ -94,6 +114,8 @@ impl Default for Metrics {
             "1 while this replica holds the leader lease",
             leader.clone(),
         );
+        let compliance = compliance::ComplianceMetrics::default();
+        compliance.register(&mut registry);
         Self {
             registry,
             reconciles,
@@ -101,6 +123,9 @@ impl Default for Metrics {
             duration,
             writes,
             leader,
+            engine_checks,
+            engine_divergences,
+            compliance,
         }
     }
 }

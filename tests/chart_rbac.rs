@@ -119,6 +119,39 @@ fn sa_can(verb: &str, resource: &str, namespace: Option<&str>) -> bool {
     }
 }
 
+/// Like [`sa_can`] (cluster-wide), for a resource of an API the cluster may not serve (kubectl
+/// resolves names by discovery; the authorizer needs none): a SubjectAccessReview naming the
+/// group.
+async fn sa_can_in(client: &Client, verb: &str, group: &str, resource: &str) -> bool {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    };
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(SERVICE_ACCOUNT.into()),
+            groups: Some(vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{RELEASE_NS}"),
+                "system:authenticated".into(),
+            ]),
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(verb.into()),
+                group: Some(group.into()),
+                resource: Some(resource.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let api: Api<SubjectAccessReview> = Api::all(client.clone());
+    let answer = api
+        .create(&Default::default(), &review)
+        .await
+        .expect("SubjectAccessReview");
+    answer.status.expect("SubjectAccessReview status").allowed
+}
+
 // ------------------------------------------------------------------------- the operator
 
 /// The real operator binary, as a child process authenticated as the chart's ServiceAccount
@@ -843,6 +876,75 @@ fn live_cluster_role() -> Value {
     metadata.remove("resourceVersion");
     metadata.remove("managedFields");
     role
+}
+
+/// `reports.api` picks the report API(s) the operator writes: the chart passes it on, grants
+/// writing exactly the chosen API(s), and for the other only what pruning the operator's own
+/// old reports needs (read and delete), by the API server's own authorizer.
+#[tokio::test]
+async fn report_rights_follow_reports_api() {
+    let _serial = serial().await;
+    let client = client().await;
+    let write = [
+        "get", "list", "watch", "create", "patch", "update", "delete",
+    ];
+    let groups = [
+        (
+            "wgpolicyk8s",
+            "wgpolicyk8s.io",
+            ["policyreports", "clusterpolicyreports"],
+        ),
+        (
+            "openreports",
+            "openreports.io",
+            ["reports", "clusterreports"],
+        ),
+    ];
+    for choice in ["auto", "wgpolicyk8s", "openreports", "both"] {
+        install_chart(&[&format!("reports.api={choice}")]);
+        let deployment: Deployment = Api::namespaced(client.clone(), RELEASE_NS)
+            .get(RELEASE)
+            .await
+            .unwrap();
+        let args = deployment.spec.template.spec.unwrap().containers[0]
+            .args
+            .clone()
+            .unwrap();
+        assert!(
+            args.contains(&format!("--reports-api={choice}")),
+            "{choice}: {args:?}"
+        );
+        for (api, group, resources) in groups {
+            // auto may write either, depending on what the cluster serves.
+            let writes = choice == api || choice == "auto" || choice == "both";
+            for resource in resources {
+                for verb in write {
+                    let prunes = ["get", "list", "watch", "delete"].contains(&verb);
+                    assert_eq!(
+                        sa_can_in(&client, verb, group, resource).await,
+                        writes || prunes,
+                        "reports.api={choice}: {verb} {resource}"
+                    );
+                }
+            }
+        }
+    }
+    let refused = helm_output(&[
+        "template",
+        RELEASE,
+        chart().to_str().unwrap(),
+        "--set",
+        "reports.api=kyverno",
+    ]);
+    assert!(
+        !refused.status.success(),
+        "an unknown reports.api is refused"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("reports.api must be"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }
 
 #[tokio::test]

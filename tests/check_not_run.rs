@@ -45,12 +45,14 @@ impl TestOperator {
                 excluded_namespaces: Vec::new(),
                 watch_grace: baseline_operator::controller::watch_health::DEFAULT_GRACE,
                 evaluated_refresh: baseline_operator::controller::DEFAULT_EVALUATED_REFRESH,
+                engine_check: baseline_operator::controller::engine_feed::DEFAULT_CHECK_INTERVAL,
                 history: None,
                 velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
                 velero_service_accounts: controller::DEFAULT_VELERO_SERVICE_ACCOUNTS
                     .iter()
                     .map(|s| s.to_string())
                     .collect(),
+                reports_api: Default::default(),
             };
             if let Err(error) = controller::run(
                 client,

@@ -9,6 +9,7 @@
 use baseline_operator::api::{BackupPolicySpec, EnvironmentIsolationSpec, SecurityBaselineSpec};
 use baseline_operator::catalog::ControlKind;
 use baseline_operator::desired::report::{policy_reports, unreported};
+use baseline_operator::desired::report_api::ReportApi;
 use baseline_operator::desired::{OwnedKind, Owner};
 use baseline_operator::evaluate::{Evaluation, backup, isolation, security_baseline};
 use baseline_operator::snapshot::{ObjectMetaOnly, Observed, Snapshot};
@@ -437,7 +438,7 @@ proptest! {
             let exempted: i32 = results.iter().map(|r| r.exempted_findings).sum();
             // With ClusterPolicyReports served, the reports carry every finding; without, the
             // ones about cluster-scoped objects are counted as unreported.
-            let without_cluster = policy_reports(&owner, &evaluation, false);
+            let without_cluster = policy_reports(&owner, &evaluation, ReportApi::WgPolicyK8s, false);
             let outside = unreported(&evaluation);
             let in_reports = |reports: &[baseline_operator::desired::DesiredObject], result: &str| -> usize {
                 reports.iter().map(|r| {
@@ -446,7 +447,7 @@ proptest! {
             };
             prop_assert_eq!(in_reports(&without_cluster, "fail") + outside.fail, failed as usize, "{} fail results", kind);
             prop_assert_eq!(in_reports(&without_cluster, "skip") + outside.skip, exempted as usize, "{} skip results", kind);
-            let reports = policy_reports(&owner, &evaluation, true);
+            let reports = policy_reports(&owner, &evaluation, ReportApi::WgPolicyK8s, true);
             let listed = |result: &str| in_reports(&reports, result);
             let summed = |field: &str| -> i64 {
                 reports.iter().map(|r| r.body["summary"][field].as_i64().unwrap_or(0)).sum()

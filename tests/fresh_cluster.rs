@@ -122,12 +122,14 @@ async fn survives_missing_crds_missing_velero_and_an_api_server_restart() {
             excluded_namespaces: Vec::new(),
             watch_grace: baseline_operator::controller::watch_health::DEFAULT_GRACE,
             evaluated_refresh: baseline_operator::controller::DEFAULT_EVALUATED_REFRESH,
+            engine_check: baseline_operator::controller::engine_feed::DEFAULT_CHECK_INTERVAL,
             history: None,
             velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
             velero_service_accounts: controller::DEFAULT_VELERO_SERVICE_ACCOUNTS
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            reports_api: Default::default(),
         },
         Arc::new(Metrics::default()),
         Arc::new(Health::default()),

@@ -531,3 +531,45 @@ fn history_takes_credentials_from_secrets_and_publishes_its_public_key() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn history_cluster_id_reaches_the_operator_and_a_bad_one_is_refused() {
+    let values = [
+        "--set",
+        "history.enabled=true",
+        "--set",
+        "history.publicKey=cHVibGlj",
+        "--set",
+        "history.signingKeySecret=history-key",
+        "--set",
+        "history.s3.endpoint=https://s3.example.com",
+        "--set",
+        "history.s3.bucket=evidence",
+        "--set",
+        "history.s3.credentialsSecret=history-s3",
+    ];
+    // Unset: no flag, the chain stays at <prefix>/segments/ as before cluster ids.
+    let args = operator_args(&values);
+    assert!(
+        !args.iter().any(|a| a.starts_with("--history-cluster-id")),
+        "{args:?}"
+    );
+    let mut with_id = values.to_vec();
+    with_id.extend(["--set", "history.clusterId=eu-prod-1"]);
+    let args = operator_args(&with_id);
+    assert!(
+        args.iter().any(|a| a == "--history-cluster-id=eu-prod-1"),
+        "{args:?}"
+    );
+    // The binary refuses an id that is not a DNS label (it is a path segment of every key).
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = operator_stderr(&[
+        "run".to_string(),
+        format!("--history-dir={}", dir.path().display()),
+        "--history-cluster-id=EU_1".to_string(),
+    ]);
+    assert!(
+        stderr.contains("--history-cluster-id: cluster id \"EU_1\" is not a DNS label"),
+        "{stderr}"
+    );
+}

@@ -1,7 +1,8 @@
 //! The operator writes the evidence history for real: the operator binary, leading by its
 //! Lease, appends to the S3 server of the backup stack (MinIO on loopback); the test makes a
 //! namespace non-compliant for a known window, fails the leader over, and reads the chain back
-//! with the `evidence verify` and `evidence report` commands an auditor runs.
+//! with the `evidence verify` and `evidence report` commands an auditor runs; the report and
+//! the evidence bundle, attested with the history's key, are verified by cosign.
 //!
 //! A test binary of its own (not part of `tests/e2e`): it needs the backup stack's S3 server,
 //! and it runs operator processes with their own flags (history, checkpoint and refresh
@@ -419,6 +420,139 @@ data: {{ed25519.pub: "{public_key}", location: "s3://velero/{}"}}
     assert!(
         end >= fixed_at - slack && end <= passing_again + slack,
         "failure ended {end}, the test fixed it at {fixed_at}"
+    );
+
+    attested_files_verify_with_cosign(&history, started, &name, &failures);
+}
+
+/// The auditor's files, signed and checked by a real verifier: the period report written to a
+/// file with `--attest` (same failure window as above, chain head pinned in the predicate) and
+/// the current-state bundle with `evidence --out --attest`, each verified by cosign; a changed
+/// file is refused.
+fn attested_files_verify_with_cosign(
+    history: &History,
+    started: Timestamp,
+    name: &str,
+    failures: &[(Timestamp, Timestamp)],
+) {
+    use baseline_operator::history::attestation::{
+        EVIDENCE_BUNDLE_PREDICATE, PERIOD_REPORT_PREDICATE, Statement,
+    };
+    use baseline_operator::history::dsse::Envelope;
+    use baseline_test_support::cosign::verify_blob_attestation;
+
+    let dir = tempfile::tempdir().unwrap();
+    let report_file = dir.path().join("report.json");
+    let envelope_file = dir.path().join("report.intoto.json");
+    let pem = dir.path().join("report.intoto.pub.pem");
+    let head = history.entries().last().expect("entries").hash.clone();
+    let run = history.evidence(&[
+        "report",
+        &format!("--from={started}"),
+        &format!("--to={}", Timestamp::now()),
+        &format!("--checkpoint-interval={CHECKPOINT_SECONDS}s"),
+        "--format=json",
+        &format!("--out={}", report_file.display()),
+        &format!("--attest={}", envelope_file.display()),
+        &format!("--signing-key={}", history.key_file.display()),
+    ]);
+    assert!(
+        run.status.success(),
+        "evidence report --attest: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&report_file).unwrap()).unwrap();
+    assert_eq!(
+        failure_intervals(&report, name, "trusted-images"),
+        failures,
+        "the attested report shows the same failure window"
+    );
+    let envelope: Envelope =
+        serde_json::from_slice(&std::fs::read(&envelope_file).unwrap()).unwrap();
+    let public_key = baseline_operator::history::PublicKey::from_base64(
+        &std::fs::read_to_string(&history.public_key_file).unwrap(),
+    )
+    .unwrap();
+    let statement: Statement =
+        serde_json::from_slice(&envelope.verified_payload(&public_key).expect("signed")).unwrap();
+    assert_eq!(statement.predicate["chain"]["headHash"], head.as_str());
+    assert!(
+        statement.predicate["resources"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("SecurityBaseline/{name}"))),
+        "{}",
+        statement.predicate
+    );
+    let verified =
+        verify_blob_attestation(&pem, &envelope_file, PERIOD_REPORT_PREDICATE, &report_file);
+    assert!(
+        verified.status.success(),
+        "cosign: {}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let mut changed = std::fs::read(&report_file).unwrap();
+    changed.extend_from_slice(b" ");
+    let tampered = dir.path().join("tampered-report.json");
+    std::fs::write(&tampered, changed).unwrap();
+    let refused = verify_blob_attestation(&pem, &envelope_file, PERIOD_REPORT_PREDICATE, &tampered);
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stderr).contains("no matching subject digest"),
+        "cosign on a changed report: {}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    // The current-state bundle: every file it writes is a subject.
+    let bundle = dir.path().join("bundle");
+    let run = Command::new(env!("CARGO_BIN_EXE_baseline-operator"))
+        .args(["evidence", "--out"])
+        .arg(&bundle)
+        .arg("--attest")
+        .arg("--signing-key")
+        .arg(&history.key_file)
+        .env("KUBECONFIG", &velero_cluster().kubeconfig)
+        .output()
+        .expect("running baseline-operator evidence --out --attest");
+    assert!(
+        run.status.success(),
+        "evidence --out --attest: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let envelope_file = bundle.join("evidence.intoto.json");
+    let pem = bundle.join("evidence.intoto.pub.pem");
+    // The OSCAL documents the bundle writes beside them are subjects too.
+    for file in [
+        "evidence.json",
+        "evidence.md",
+        "assessment-results.json",
+        "assessment-plan.json",
+        "component-definition.json",
+        "SHA256SUMS",
+    ] {
+        let verified = verify_blob_attestation(
+            &pem,
+            &envelope_file,
+            EVIDENCE_BUNDLE_PREDICATE,
+            &bundle.join(file),
+        );
+        assert!(
+            verified.status.success(),
+            "cosign on {file}: {}",
+            String::from_utf8_lossy(&verified.stderr)
+        );
+    }
+    let tampered = dir.path().join("tampered-evidence.json");
+    let mut changed = std::fs::read(bundle.join("evidence.json")).unwrap();
+    changed.extend_from_slice(b" ");
+    std::fs::write(&tampered, changed).unwrap();
+    let refused =
+        verify_blob_attestation(&pem, &envelope_file, EVIDENCE_BUNDLE_PREDICATE, &tampered);
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stderr).contains("no matching subject digest"),
+        "cosign on a changed evidence.json: {}",
+        String::from_utf8_lossy(&refused.stderr)
     );
 }
 

@@ -103,27 +103,34 @@ pub async fn reconcile_owned(
     let known_before = ctx.known_live(owner_uid);
     let mut known_now = BTreeSet::new();
     let mut outcome = OwnedOutcome::default();
-    // Every object converges at once, bounded by the shared write pool: the order of writes
-    // among owned objects of one owner never matters (each stands alone).
+    // The objects of a wave converge at once, bounded by the shared write pool; a wave starts
+    // once the one before has been written (see [`wave`]): an admission binding never
+    // reaches the API server before the policy it binds.
     // (The futures are collected first: a closure inside the stream's type would make the
     // reconcile future's `Send` proof ask too much of the compiler.)
-    let converging: Vec<_> = desired
-        .iter()
-        .zip(&keys)
-        .map(|(object, key)| {
-            let id = reference(key.0, key.1.as_deref(), &key.2);
-            let known = known_before.contains(&id);
-            let current = live.get(key);
-            async move {
-                let result = converge(ctx, owner_uid, object, current, known).await;
-                (id, known, result)
-            }
-        })
-        .collect();
-    let converged: Vec<_> = futures::stream::iter(converging)
-        .buffer_unordered(WRITE_CONCURRENCY)
-        .collect()
-        .await;
+    let mut converged = Vec::new();
+    for current_wave in [Wave::Objects, Wave::Bindings] {
+        let converging: Vec<_> = desired
+            .iter()
+            .zip(&keys)
+            .filter(|(object, _)| wave(object.kind) == current_wave)
+            .map(|(object, key)| {
+                let id = reference(key.0, key.1.as_deref(), &key.2);
+                let known = known_before.contains(&id);
+                let current = live.get(key);
+                async move {
+                    let result = converge(ctx, owner_uid, object, current, known).await;
+                    (id, known, result)
+                }
+            })
+            .collect();
+        converged.extend(
+            futures::stream::iter(converging)
+                .buffer_unordered(WRITE_CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await,
+        );
+    }
     for (id, known, result) in converged {
         match result {
             Ok(converged) => {
@@ -151,16 +158,23 @@ pub async fn reconcile_owned(
         .keys()
         .filter(|key| manages.contains(&key.0) && !wanted.contains(key))
         .collect();
-    let deleting: Vec<_> = prune
-        .into_iter()
-        .map(|(kind, namespace, name)| {
-            delete_one(ctx, owner_uid, *kind, namespace.as_deref(), name)
-        })
-        .collect();
-    let deleted: Vec<_> = futures::stream::iter(deleting)
-        .buffer_unordered(WRITE_CONCURRENCY)
-        .collect()
-        .await;
+    // Pruned in the reverse order: bindings before the policies they bind.
+    let mut deleted = Vec::new();
+    for current_wave in [Wave::Bindings, Wave::Objects] {
+        let deleting: Vec<_> = prune
+            .iter()
+            .filter(|(kind, _, _)| wave(*kind) == current_wave)
+            .map(|(kind, namespace, name)| {
+                delete_one(ctx, owner_uid, *kind, namespace.as_deref(), name)
+            })
+            .collect();
+        deleted.extend(
+            futures::stream::iter(deleting)
+                .buffer_unordered(WRITE_CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await,
+        );
+    }
     for result in deleted {
         match result {
             Ok(written) => outcome.written.push(written),
@@ -171,6 +185,22 @@ pub async fn reconcile_owned(
         }
     }
     outcome
+}
+
+/// The order owned objects are written in: what others refer to first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wave {
+    Objects,
+    /// ValidatingAdmissionPolicyBindings, which name a policy: written after it, pruned
+    /// before it.
+    Bindings,
+}
+
+fn wave(kind: OwnedKind) -> Wave {
+    match kind {
+        OwnedKind::ValidatingAdmissionPolicyBinding => Wave::Bindings,
+        _ => Wave::Objects,
+    }
 }
 
 /// What converging one desired object did.

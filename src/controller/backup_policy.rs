@@ -132,7 +132,7 @@ impl Reconciled for BackupPolicy {
                     apply_once.push(velero_desired::created_at(restore, Timestamp::now()));
                     events.push(PlannedEvent {
                         warning: false,
-                        reason: "RestoreTestStarted",
+                        reason: crate::conditions::Reason::RestoreTestStarted.as_str(),
                         action: "RestoreTest",
                         note: format!(
                             "restoring backup {backup} of namespace {source} into sandbox {sandbox}"
@@ -260,7 +260,7 @@ fn result_event(result: &RestoreTestResult) -> PlannedEvent {
     );
     PlannedEvent {
         warning: !passed,
-        reason: "RestoreTestFinished",
+        reason: crate::conditions::Reason::RestoreTestFinished.as_str(),
         action: "RestoreTest",
         note,
     }

@@ -33,6 +33,8 @@ pub struct Context {
     pub excluded: crate::snapshot::ExcludedNamespaces,
     /// The namespace whose Velero objects the operator watches and writes.
     pub velero_namespace: String,
+    /// Which report API(s) findings are written to (`--reports-api`).
+    pub reports: crate::desired::report_api::ReportsChoice,
     /// Notices already announced per object uid, so an event is published once per change
     /// rather than on every resync.
     announced: Mutex<HashMap<String, BTreeSet<String>>>,
@@ -75,6 +77,7 @@ impl Context {
             detects_copied_secrets: false,
             excluded: Default::default(),
             velero_namespace: super::DEFAULT_VELERO_NAMESPACE.into(),
+            reports: Default::default(),
             metrics,
             announced: Mutex::default(),
             known_live: Mutex::default(),

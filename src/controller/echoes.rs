@@ -59,12 +59,17 @@ impl Written {
     /// Whether a store whose copy of the object has `resource_version` (None: absent) shows
     /// this write or something later.
     pub fn observed(&self, resource_version: Option<&str>) -> bool {
-        match (&self.expected, resource_version) {
-            (Expected::Gone, None) => true,
-            (Expected::Gone, Some(_)) => false,
-            (Expected::Version(_), None) => false,
-            (Expected::Version(wrote), Some(seen)) => at_or_after(seen, wrote),
-        }
+        shows(&self.expected, resource_version)
+    }
+}
+
+/// Whether an object at `resource_version` (None: absent) shows what was `expected`.
+fn shows(expected: &Expected, resource_version: Option<&str>) -> bool {
+    match (expected, resource_version) {
+        (Expected::Gone, None) => true,
+        (Expected::Gone, Some(_)) => false,
+        (Expected::Version(_), None) => false,
+        (Expected::Version(wrote), Some(seen)) => at_or_after(seen, wrote),
     }
 }
 
@@ -78,19 +83,38 @@ fn at_or_after(seen: &str, wrote: &str) -> bool {
     }
 }
 
+/// An echo still to come: what the watch will show, and whose write it is.
+struct Pending {
+    expected: Expected,
+    writer: String,
+    at: Instant,
+}
+
 /// The echoes not yet seen, shared by the writers and the watches.
 #[derive(Default)]
 pub struct Echoes {
-    pending: Mutex<HashMap<ObjectKey, (Written, Instant)>>,
+    pending: Mutex<HashMap<ObjectKey, Pending>>,
 }
 
 impl Echoes {
-    /// Remembers a write whose echo is still to come.
+    /// Remembers a write of an owned object whose echo is still to come.
     pub fn wrote(&self, written: Written) {
+        self.wrote_object(written.key, written.expected, &written.writer);
+    }
+
+    /// Remembers a write of any object (a custom resource's own status, say) by `writer`.
+    pub fn wrote_object(&self, key: ObjectKey, expected: Expected, writer: &str) {
         let now = Instant::now();
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.retain(|_, (_, at)| now.duration_since(*at) < FORGET_AFTER);
-        pending.insert(written.key.clone(), (written, now));
+        pending.retain(|_, p| now.duration_since(p.at) < FORGET_AFTER);
+        pending.insert(
+            key,
+            Pending {
+                expected,
+                writer: writer.to_string(),
+                at: now,
+            },
+        );
     }
 
     /// Called by a watch for each event: the uid of the resource whose write this event only
@@ -102,12 +126,13 @@ impl Echoes {
         deleted: bool,
     ) -> Option<String> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let (written, _) = pending.get(key)?;
+        let written = pending.get(key)?;
         let echo = match &written.expected {
             Expected::Gone => deleted,
             Expected::Version(wrote) => !deleted && resource_version == Some(wrote.as_str()),
         };
-        let arrived = echo || written.observed((!deleted).then_some(resource_version).flatten());
+        let seen = (!deleted).then_some(resource_version).flatten();
+        let arrived = echo || shows(&written.expected, seen);
         let writer = echo.then(|| written.writer.clone());
         if arrived || deleted {
             pending.remove(key);

@@ -70,7 +70,7 @@ impl Reconciled for EnvironmentIsolation {
             .is_some_and(|d| d.detect_copied_secrets);
         if wants_copies && !ctx.detects_copied_secrets {
             evaluation.notices.push(Notice {
-                reason: "CopiedSecretDetectionOff",
+                reason: crate::conditions::Reason::CopiedSecretDetectionOff.as_str(),
                 message: "detectCopiedSecrets is set but the operator runs without --detect-copied-secrets (Helm value copiedSecretDetection): copies are not detected".into(),
             });
         }

@@ -24,13 +24,17 @@ pub struct HistoryConfig {
     /// How often an unchanged control is recorded again ("still Pass, checked N objects"):
     /// silence longer than this is a gap in the period report.
     pub checkpoint: SignedDuration,
+    /// This cluster's id in a fleet (`--history-cluster-id`): every entry names it, and
+    /// `store` is already the cluster's own chain (`<prefix>/clusters/<id>/`). None: today's
+    /// layout, entries without an id.
+    pub cluster: Option<String>,
 }
 
 /// The default checkpoint interval: daily.
 pub const DEFAULT_CHECKPOINT: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// Reason of a Ready=False condition when the history could not be written.
-pub const HISTORY_UNAVAILABLE: &str = "HistoryUnavailable";
+pub const HISTORY_UNAVAILABLE: &str = crate::conditions::Reason::HistoryUnavailable.as_str();
 
 /// The leader's writer: the log is opened on first use (and again after a failure), and its
 /// opening is recorded as `Started`.
@@ -130,15 +134,18 @@ impl HistoryWriter {
         now: Timestamp,
     ) -> Result<&'a mut Log, HistoryError> {
         if slot.is_none() {
-            let mut log = Log::open(
+            let mut log = Log::open_in(
                 self.config.store.clone(),
                 self.config.key.clone(),
                 self.identity.clone(),
+                Vec::new(),
+                self.config.cluster.clone(),
             )
             .await?;
             log.started(now).await?;
             tracing::info!(
                 location = %self.config.store.describe(),
+                cluster = self.config.cluster.as_deref().unwrap_or(""),
                 head = log.head().map(|h| h.seq),
                 "writing the evidence history"
             );

@@ -28,6 +28,7 @@ fn writer(dir: &std::path::Path, key: &SigningKey, identity: &str) -> HistoryWri
             store: Store::Local(LocalStore::new(dir)),
             key: key.clone(),
             checkpoint: SignedDuration::from_hours(24),
+            cluster: None,
         },
         identity.into(),
     )

@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod backup_policy;
 pub mod context;
 pub mod echoes;
+pub mod engine_feed;
 pub mod environment_isolation;
 pub mod history;
 pub mod reconciler;
@@ -17,9 +18,11 @@ pub mod velero_records;
 pub mod watch_health;
 pub mod write_pool;
 
+use crate::conditions::Reason;
 use crate::desired::OwnedKind;
 use context::Context;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
@@ -98,12 +101,14 @@ impl Error {
     /// The condition reason and metric label.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::Forbidden { .. } => "Forbidden",
-            Self::Write { .. } => "ApplyFailed",
-            Self::Status(_) | Self::StatusSerialize(_) => "StatusFailed",
-            Self::Finalizer(_) => "FinalizerFailed",
-            Self::Partial(errors) => errors.first().map_or("ApplyFailed", Error::reason),
-            Self::VeleroRecord(_) => "VeleroRecordUnavailable",
+            Self::Forbidden { .. } => Reason::Forbidden.as_str(),
+            Self::Write { .. } => Reason::ApplyFailed.as_str(),
+            Self::Status(_) | Self::StatusSerialize(_) => Reason::StatusFailed.as_str(),
+            Self::Finalizer(_) => Reason::FinalizerFailed.as_str(),
+            Self::Partial(errors) => errors
+                .first()
+                .map_or(Reason::ApplyFailed.as_str(), Error::reason),
+            Self::VeleroRecord(_) => Reason::VeleroRecordUnavailable.as_str(),
         }
     }
 
@@ -156,6 +161,8 @@ pub struct RunConfig {
     /// How often status says again that an unchanged result was evaluated (one status write
     /// per resource per interval in steady state).
     pub evaluated_refresh: Duration,
+    /// How often the incremental engine is compared with a from-scratch evaluation.
+    pub engine_check: Duration,
     /// Where control transitions and checkpoints are appended; None: no history is kept.
     pub history: Option<history::HistoryConfig>,
     /// The namespace Velero runs in, the only one whose Velero objects are watched and written
@@ -164,6 +171,8 @@ pub struct RunConfig {
     /// The ServiceAccounts (in `velero_namespace`) Velero's server runs as: label protection
     /// lets them recreate a deleted namespace with its environment labels (disaster recovery).
     pub velero_service_accounts: Vec<String>,
+    /// Which report API(s) findings are written to: `auto` follows what the cluster serves.
+    pub reports_api: crate::desired::report_api::ReportsChoice,
 }
 
 /// How often status restamps an unchanged evaluation unless configured otherwise.
@@ -326,6 +335,7 @@ pub async fn run_with(
         .history
         .map(|h| Arc::new(history::HistoryWriter::new(h, config.instance.clone())));
     ctx.velero_namespace = config.velero_namespace.clone();
+    ctx.reports = config.reports_api;
     ctx.restorers = config
         .velero_service_accounts
         .iter()
@@ -342,7 +352,12 @@ pub async fn run_with(
             config.excluded_namespaces,
             crate::snapshot::EXCLUDED_BY_CONFIGURATION,
         );
+    ctx.stores.engine.set_excluded(ctx.excluded.clone());
     let ctx = Arc::new(ctx);
+    let checks = tokio::spawn(engine_feed::check_periodically(
+        ctx.clone(),
+        config.engine_check,
+    ));
     if let Some(history) = &ctx.history
         && let Err(error) = history.start(jiff::Timestamp::now()).await
     {
@@ -357,11 +372,13 @@ pub async fn run_with(
         health: &health,
         shutdown: &shutdown,
     };
-    futures::join!(
-        controller::<crate::api::SecurityBaseline>(&shared),
-        controller::<crate::api::EnvironmentIsolation>(&shared),
-        controller::<crate::api::BackupPolicy>(&shared),
-    );
+    macro_rules! run_controllers {
+        ($($field:ident: $ty:ty,)*) => {
+            futures::join!($(controller::<$ty>(&shared),)*)
+        };
+    }
+    crate::kinds::custom_kinds!(run_controllers);
+    checks.abort();
     if let Some(history) = &ctx.history {
         history.stop(jiff::Timestamp::now()).await;
     }
@@ -404,10 +421,25 @@ async fn own_username(client: &Client) -> Option<String> {
 
 /// Runs one kind's controller until shutdown. Every reconcile is tracked for liveness.
 async fn controller<K: reconciler::Reconciled>(shared: &Shared<'_>) {
-    let controller = Controller::new(
+    // The resources themselves, as `Controller::new` would watch them, but a change that only
+    // echoes the resource's own status write wakes nothing: the reconcile that wrote it had
+    // judged everything already.
+    let (reader, writer) = kube::runtime::reflector::store();
+    let echoes = shared.stores.echoes.clone();
+    let changed = watcher(
         Api::<K>::all(shared.client.clone()),
         watcher::Config::default().any_semantic(),
-    );
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .try_filter(move |resource| {
+        let key = echoes::ObjectKey::new(K::kind(&()), None, &resource.name_any());
+        let writer = echoes.writer_of(&key, resource.resource_version().as_deref(), false);
+        let own_echo = writer.is_some() && writer.as_deref() == resource.meta().uid.as_deref();
+        futures::future::ready(!own_echo)
+    });
+    let controller = Controller::for_stream(changed, reader);
     let trigger = mapped_triggers(
         shared.triggers.subscribe(),
         controller.store(),

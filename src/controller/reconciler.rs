@@ -211,18 +211,8 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
                 || settled.namespace_annotations != plan.namespace_annotations;
             plan.evaluation = settled.evaluation;
         }
-        if ctx.stores.policy_reports.get().is_some() {
-            // Reports are evidence, not enforcement: written in Audit mode too.
-            let mut kinds = vec![OwnedKind::PolicyReport];
-            let cluster_reports = ctx.stores.cluster_policy_reports.get().is_some();
-            if cluster_reports {
-                kinds.push(OwnedKind::ClusterPolicyReport);
-            }
-            let reports =
-                crate::desired::report::policy_reports(&owner, &plan.evaluation, cluster_reports);
-            let reported = apply::reconcile_owned(ctx, &owner.uid, &reports, &kinds).await;
-            owned.absorb(reported);
-        }
+        // Reports are evidence, not enforcement: written in Audit mode too.
+        owned.absorb(reconcile_reports(ctx, &owner, &plan.evaluation).await);
         Ok::<_, Error>((plan, owned, labels))
     }
     .await;
@@ -264,7 +254,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             &reference,
             Some(object_reference(r.kind, r.namespace.as_deref(), &r.name)),
             true,
-            "Restored",
+            crate::conditions::Reason::Restored.as_str(),
             action,
             bounded(format!(
                 "{object} was {how} by hand and has been restored after drift"
@@ -278,7 +268,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             &reference,
             Some(object_reference(OwnedKind::Namespace, None, namespace)),
             true,
-            "Restored",
+            crate::conditions::Reason::Restored.as_str(),
             "Relabel",
             bounded(format!(
                 "labels the operator set on Namespace {namespace} were changed by hand and have been restored after drift"
@@ -353,6 +343,9 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
                 now,
             )
             .await;
+        ctx.metrics
+            .compliance
+            .history_written(recorded.is_ok(), now.as_second());
         if let Err(error) = recorded {
             tracing::warn!(%error, "writing the evidence history");
             let message = bounded(format!(
@@ -363,6 +356,15 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             new = status::not_ready(new, &old, reason, &message, generation, now);
         }
     }
+    ctx.metrics
+        .compliance
+        .evaluated(&crate::telemetry::compliance::Evaluated {
+            kind: K::KIND.as_str(),
+            resource: &owner.name,
+            controls: &new.controls,
+            at: now.as_second(),
+            failing_watches: ctx.stores.watch_health.kinds_beyond(ctx.watch_grace),
+        });
     write_status(ctx, resource, new, plan.extra_status).await?;
     if let Some(error) = partial {
         return Err(error);
@@ -411,7 +413,9 @@ async fn reject<K: Reconciled>(
     let generation = resource.meta().generation;
     let new = status::invalid_status(old, &message, generation, now);
     let announced = old.conditions.iter().any(|c| {
-        c.type_ == "Ready" && c.reason == status::INVALID && c.message == new.conditions[0].message
+        c.type_ == crate::conditions::ConditionType::Ready.name()
+            && c.reason == status::INVALID
+            && c.message == new.conditions[0].message
     });
     write_status(ctx, resource, new, resource.extra_status()).await?;
     if !announced {
@@ -432,10 +436,9 @@ async fn reject<K: Reconciled>(
 pub fn awaits_own_change<K: Reconciled>(resource: &K) -> bool {
     let status = resource.compliance();
     status.observed_generation == resource.meta().generation
-        && status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.reason == status::INVALID)
+        && status.conditions.iter().any(|c| {
+            c.type_ == crate::conditions::ConditionType::Ready.name() && c.reason == status::INVALID
+        })
 }
 
 fn object_reference(
@@ -509,7 +512,7 @@ async fn announce<K: Reconciled>(
         ctx.event(
             &reference,
             control.state == ControlState::Fail,
-            "ControlStateChanged",
+            crate::conditions::Reason::ControlStateChanged.as_str(),
             "Evaluate",
             note,
         )
@@ -575,10 +578,23 @@ async fn write_status<K: Reconciled>(
         PatchParams::apply(apply::FIELD_MANAGER).force(),
     );
     let patch = Patch::Apply(&body);
-    ctx.writes
+    let written = ctx
+        .writes
         .write(|| api.patch_status(&name, &params, &patch))
         .await
         .map_err(Error::Status)?;
+    // Its watch event echoes this write: it wakes no reconcile of the resource (see
+    // `controller`), which already judged what it wrote.
+    if let (Some(version), Some(uid)) = (
+        written.meta().resource_version.clone(),
+        resource.meta().uid.as_deref(),
+    ) {
+        ctx.stores.echoes.wrote_object(
+            super::echoes::ObjectKey::new(K::kind(&()), None, &name),
+            super::echoes::Expected::Version(version),
+            uid,
+        );
+    }
     ctx.metrics.write(K::KIND.as_str(), "status");
     Ok(())
 }
@@ -603,10 +619,53 @@ pub fn next_check(
         .map_or(resync, |d| d.min(resync) + Duration::from_secs(1))
 }
 
+/// Writes the findings as reports in the API(s) `--reports-api` picks among those served, and
+/// prunes the owner's reports in every other served API (a reader of both would count them
+/// twice). Does nothing while the choice waits for discovery, or when no report API is served.
+async fn reconcile_reports(
+    ctx: &Context,
+    owner: &Owner,
+    evaluation: &Evaluation,
+) -> apply::OwnedOutcome {
+    use crate::desired::report_api::{self, ReportApi};
+    let stores = &ctx.stores;
+    let watched = |kind: OwnedKind| stores.report_store(kind).is_some_and(|s| s.get().is_some());
+    let Some(apis) = report_api::write_to(
+        ctx.reports,
+        stores.policy_reports.discovery(),
+        stores.reports.discovery(),
+    ) else {
+        return apply::OwnedOutcome::default();
+    };
+    // An API counts as served once its namespaced kind is watched: until then (its listing
+    // may finish after its cluster-scoped kind's) its reports are neither written nor pruned,
+    // or `both` would delete a ClusterReport it is about to keep.
+    let manages: Vec<OwnedKind> = ReportApi::ALL
+        .into_iter()
+        .filter(|api| watched(api.namespaced()))
+        .flat_map(|api| [api.namespaced(), api.cluster()])
+        .filter(|&kind| watched(kind))
+        .collect();
+    if manages.is_empty() {
+        return apply::OwnedOutcome::default();
+    }
+    let reports: Vec<DesiredObject> = apis
+        .into_iter()
+        .flat_map(|api| {
+            crate::desired::report::policy_reports(owner, evaluation, api, watched(api.cluster()))
+        })
+        .collect();
+    apply::reconcile_owned(ctx, &owner.uid, &reports, &manages).await
+}
+
 async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, Error> {
     let owner = Owner::of(resource);
     let mut manages = K::MANAGES.to_vec();
-    manages.extend([OwnedKind::PolicyReport, OwnedKind::ClusterPolicyReport]);
+    manages.extend(
+        crate::desired::report_api::ReportApi::ALL
+            .into_iter()
+            .flat_map(|api| [api.namespaced(), api.cluster()]),
+    );
     // Labels first: the priors are put back while the resource's admission policies (which
     // keep tenants from rewriting the record of them) still stand.
     let mut failed = apply::reconcile_namespace_labels(
@@ -636,6 +695,7 @@ async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, E
         }
     }
     ctx.forget(&owner.uid);
+    ctx.metrics.compliance.forget(K::KIND.as_str(), &owner.name);
     Ok(Action::await_change())
 }
 

@@ -19,6 +19,9 @@ use tokio::sync::broadcast;
 
 type Key = (String, String);
 
+/// Secrets per page of the initial list (see `SecretDigests::start`).
+const SECRET_PAGE_SIZE: u32 = 50;
+
 /// The digests of every Secret in the cluster, kept current by a watch.
 #[derive(Clone, Default)]
 pub struct SecretDigests {
@@ -60,7 +63,13 @@ impl SecretDigests {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).expect("the OS random source is available");
         let api: Api<Secret> = Api::all(client.clone());
-        let stream = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
+        // Small pages: a Secret list holds every value in the cluster, and each page is
+        // decoded whole before its Secrets are reduced to digests; 50 at a time keeps the
+        // initial sync's peak to a few Secrets' worth instead of 500 (kube's default page).
+        let config = watcher::Config::default()
+            .any_semantic()
+            .page_size(SECRET_PAGE_SIZE);
+        let stream = watcher(api, config).default_backoff();
         let digests = this.digests.clone();
         let triggers = triggers.clone();
         tokio::spawn(async move {

@@ -174,9 +174,9 @@ impl Reconciled for SecurityBaseline {
 }
 
 /// The reason of the notes that say a namespace keeps stricter Pod Security labels.
-pub const STRICTER_LABELS_KEPT: &str = "StricterLabelsKept";
+pub const STRICTER_LABELS_KEPT: &str = crate::conditions::Reason::StricterLabelsKept.as_str();
 
 /// The reason of the events that say where enforcement cannot follow an exemption.
-pub const EXEMPTION_NOT_ENFORCEABLE: &str = "ExemptionScope";
+pub const EXEMPTION_NOT_ENFORCEABLE: &str = crate::conditions::Reason::ExemptionScope.as_str();
 /// The reason of the events that say another baseline also selects a namespace.
-pub const OVERLAPPING_BASELINES: &str = "OverlappingBaselines";
+pub const OVERLAPPING_BASELINES: &str = crate::conditions::Reason::OverlappingBaselines.as_str();

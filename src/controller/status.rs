@@ -5,7 +5,8 @@ use crate::api::{
     ComplianceStatus, ControlResult, ControlState, EvaluationScope, ExcludedNamespace,
     ExemptedNamespace,
 };
-use crate::evaluate::{CHECK_NOT_RUN, Evaluation};
+use crate::conditions::{ConditionType, Reason};
+use crate::evaluate::Evaluation;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use std::time::Duration;
@@ -75,19 +76,19 @@ pub fn evaluation_conditions(evaluation: &Evaluation) -> Vec<NewCondition> {
     let not_run: Vec<&str> = evaluation.not_evaluated().map(|id| id.as_str()).collect();
     let (compliant_reason, compliant_message) = match (failing.is_empty(), not_run.is_empty()) {
         (true, true) => (
-            "AllControlsPass",
+            Reason::AllControlsPass,
             "every applicable control passes or is exempt".to_string(),
         ),
         (false, true) => (
-            "ControlsFailing",
+            Reason::ControlsFailing,
             format!("failing: {}", failing.join(", ")),
         ),
         (true, false) => (
-            "ChecksNotRun",
+            Reason::ChecksNotRun,
             format!("not evaluated: {}", not_run.join(", ")),
         ),
         (false, false) => (
-            "ControlsFailing",
+            Reason::ControlsFailing,
             format!(
                 "failing: {}; not evaluated: {}",
                 failing.join(", "),
@@ -97,25 +98,25 @@ pub fn evaluation_conditions(evaluation: &Evaluation) -> Vec<NewCondition> {
     };
     let mut out = vec![
         NewCondition {
-            type_: "Ready".into(),
+            type_: ConditionType::Ready.name(),
             status: ConditionStatus::True,
-            reason: "Reconciled".into(),
+            reason: Reason::Reconciled.as_str().into(),
             message: "evaluated and applied".into(),
         },
         NewCondition {
-            type_: "Compliant".into(),
+            type_: ConditionType::Compliant.name(),
             status: evaluation.compliant().into(),
-            reason: compliant_reason.into(),
+            reason: compliant_reason.as_str().into(),
             message: compliant_message,
         },
     ];
     for control in &evaluation.controls {
         let (status, reason) = match control.state {
-            ControlState::Pass => (ConditionStatus::True, "Pass"),
-            ControlState::Exempt => (ConditionStatus::True, "Exempt"),
-            ControlState::NotApplicable => (ConditionStatus::True, "NotApplicable"),
-            ControlState::Fail => (ConditionStatus::False, "Fail"),
-            ControlState::NotEvaluated => (ConditionStatus::Unknown, CHECK_NOT_RUN),
+            ControlState::Pass => (ConditionStatus::True, Reason::Pass),
+            ControlState::Exempt => (ConditionStatus::True, Reason::Exempt),
+            ControlState::NotApplicable => (ConditionStatus::True, Reason::NotApplicable),
+            ControlState::Fail => (ConditionStatus::False, Reason::Fail),
+            ControlState::NotEvaluated => (ConditionStatus::Unknown, Reason::CheckNotRun),
         };
         // The same figures as the control's status entry and the PolicyReports: objects
         // checked, failed and exempted, then findings (an object can have several).
@@ -147,9 +148,9 @@ pub fn evaluation_conditions(evaluation: &Evaluation) -> Vec<NewCondition> {
         }
         message.push_str(&counts);
         out.push(NewCondition {
-            type_: control.id.condition_type(),
+            type_: ConditionType::Control(control.id).name(),
             status,
-            reason: reason.into(),
+            reason: reason.as_str().into(),
             message: truncate(message, 1024),
         });
     }
@@ -302,7 +303,7 @@ pub fn failed_status(
 }
 
 /// Ready's reason for a spec the operator refuses.
-pub const INVALID: &str = "Invalid";
+pub const INVALID: &str = crate::conditions::Reason::Invalid.as_str();
 
 /// The status of a resource whose spec is invalid: Ready=False naming the fields, Compliant
 /// Unknown (nothing was evaluated against this spec), and no control evidence, which would
@@ -316,13 +317,13 @@ pub fn invalid_status(
     let message = truncate(message.to_string(), 1024);
     let new = vec![
         NewCondition {
-            type_: "Ready".into(),
+            type_: ConditionType::Ready.name(),
             status: ConditionStatus::False,
             reason: INVALID.into(),
             message: message.clone(),
         },
         NewCondition {
-            type_: "Compliant".into(),
+            type_: ConditionType::Compliant.name(),
             status: ConditionStatus::Unknown,
             reason: INVALID.into(),
             message: format!("not evaluated: the spec is invalid: {message}"),
@@ -349,13 +350,15 @@ pub fn not_ready(
     now: Timestamp,
 ) -> ComplianceStatus {
     let ready = NewCondition {
-        type_: "Ready".into(),
+        type_: ConditionType::Ready.name(),
         status: ConditionStatus::False,
         reason: reason.into(),
         message: truncate(message.to_string(), 1024),
     };
     let updated = conditions(&old.conditions, vec![ready], generation, now).remove(0);
-    status.conditions.retain(|c| c.type_ != "Ready");
+    status
+        .conditions
+        .retain(|c| c.type_ != ConditionType::Ready.name());
     status.conditions.insert(0, updated);
     status
 }

@@ -2,10 +2,10 @@
 //! maps each change to the namespace it happened in.
 
 use super::echoes::{Echoes, ObjectKey};
+use super::engine_feed::{EngineFeed, Fed};
 use super::secrets::SecretDigests;
 pub use super::trigger::Trigger;
 use super::watch_health::WatchHealth;
-use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
 use crate::snapshot::{CustomResources, ObjectMetaOnly, ReplicaSetLink, Snapshot, VeleroSnapshot};
 use futures::{FutureExt, TryStreamExt};
 use k8s_openapi::api::admissionregistration::v1::{
@@ -24,27 +24,75 @@ use std::hash::Hash;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast;
 
-/// Polls discovery until `kind` (PolicyReport or ClusterPolicyReport, whose CRDs may be
-/// installed after the operator) is served, then watches the operator's reports of that kind.
-fn discover_policy_reports(
+/// The operator's own reports of one report kind (PolicyReport, ClusterPolicyReport, Report
+/// or ClusterReport), once its API is served, and what discovery has found so far.
+#[derive(Default)]
+pub struct ReportStore {
+    store: OnceLock<Store<DynamicObject>>,
+    /// Discovery has looked and found the API not served (or not listable by the operator).
+    absent: std::sync::atomic::AtomicBool,
+}
+
+impl ReportStore {
+    /// The store, once the API is served and the operator's reports are listed.
+    pub fn get(&self) -> Option<&Store<DynamicObject>> {
+        self.store.get()
+    }
+
+    pub fn discovery(&self) -> crate::desired::report_api::Discovery {
+        use crate::desired::report_api::Discovery;
+        if self.store.get().is_some() {
+            Discovery::Served
+        } else if self.absent.load(std::sync::atomic::Ordering::Relaxed) {
+            Discovery::Absent
+        } else {
+            Discovery::Unknown
+        }
+    }
+}
+
+/// Polls discovery until `kind` (a report kind, whose CRDs may be installed after the
+/// operator) is served and listable, then watches the operator's reports of that kind. The
+/// first look that finds it absent is recorded, so that `--reports-api auto` knows which API
+/// to write without waiting for it.
+fn discover_reports(
     kind: crate::desired::OwnedKind,
     client: Client,
-    cell: Arc<OnceLock<Store<DynamicObject>>>,
+    cell: Arc<ReportStore>,
     triggers: broadcast::Sender<Trigger>,
     echoes: Arc<Echoes>,
 ) {
     tokio::spawn(async move {
         let resource = kind.api_resource();
-        wait_until_served(&client, &resource.api_version, &resource.plural).await;
+        let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
+        loop {
+            if is_served(&client, &resource.api_version, &resource.plural).await {
+                let probe = kube::api::ListParams::default().limit(1);
+                match api.list_metadata(&probe).await {
+                    Ok(_) => break,
+                    Err(kube::Error::Api(status)) if status.code == 403 => {
+                        // Once, not every look.
+                        if !cell.absent.load(std::sync::atomic::Ordering::Relaxed) {
+                            tracing::warn!(kind = %resource.kind, message = %status.message, "report API served but not listable; not writing it");
+                        }
+                    }
+                    // Anything else may pass: look again before calling it absent.
+                    Err(_) => {
+                        tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
+                        continue;
+                    }
+                }
+            }
+            if !cell.absent.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                // A choice waiting for this answer (auto) can decide now.
+                let _ = triggers.send(Trigger::everything());
+            }
+            tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
+        }
         let owned = owned_only();
         let writer = reflector::store::Writer::new(resource.clone());
         let reader = writer.as_reader();
-        let stream = watcher(
-            Api::<DynamicObject>::all_with(client.clone(), &resource),
-            owned,
-        )
-        .default_backoff()
-        .reflect(writer);
+        let stream = watcher(api, owned).default_backoff().reflect(writer);
         let sender = triggers.clone();
         let kind_name = resource.kind.clone();
         tokio::spawn(async move {
@@ -68,8 +116,8 @@ fn discover_policy_reports(
             }
         });
         let _ = reader.wait_until_ready().await;
-        let _ = cell.set(reader);
-        tracing::info!(kind = %resource.kind, "report API found; writing reports");
+        let _ = cell.store.set(reader);
+        tracing::info!(kind = %resource.kind, "report API found; its reports are watched");
         let _ = triggers.send(Trigger::everything());
     });
 }
@@ -88,16 +136,17 @@ fn owned_only() -> watcher::Config {
 /// Returns once discovery lists `plural` in `group_version`, looking every
 /// [`VELERO_DISCOVERY_INTERVAL`]: for APIs installed after the operator started.
 async fn wait_until_served(client: &Client, group_version: &str, plural: &str) {
-    loop {
-        let served = client
-            .list_api_group_resources(group_version)
-            .await
-            .is_ok_and(|list| list.resources.iter().any(|r| r.name == plural));
-        if served {
-            return;
-        }
+    while !is_served(client, group_version, plural).await {
         tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
     }
+}
+
+/// Whether discovery lists `plural` in `group_version` now.
+async fn is_served(client: &Client, group_version: &str, plural: &str) -> bool {
+    client
+        .list_api_group_resources(group_version)
+        .await
+        .is_ok_and(|list| list.resources.iter().any(|r| r.name == plural))
 }
 
 /// Velero's stores, one per kind of [`crate::snapshot::velero_kinds`], all in Velero's
@@ -118,7 +167,7 @@ macro_rules! velero_stores {
                 namespace: &str,
                 triggers: &broadcast::Sender<Trigger>,
                 health: &WatchHealth,
-                echoes: &Arc<Echoes>,
+                sinks: &Sinks,
             ) -> Self {
                 let all = watcher::Config::default().any_semantic();
                 Self {
@@ -127,14 +176,14 @@ macro_rules! velero_stores {
                         all.clone(),
                         triggers,
                         health,
-                        echoes,
+                        sinks,
                     ),)*
                     config_maps: reflect(
                         Api::namespaced(client.clone(), namespace),
                         owned_only(),
                         triggers,
                         health,
-                        echoes,
+                        sinks,
                     ),
                 }
             }
@@ -193,7 +242,7 @@ fn discover_velero(
     unreadable: Arc<std::sync::RwLock<Option<String>>>,
     triggers: broadcast::Sender<Trigger>,
     health: WatchHealth,
-    echoes: Arc<Echoes>,
+    sinks: Sinks,
 ) {
     tokio::spawn(async move {
         loop {
@@ -214,7 +263,7 @@ fn discover_velero(
                 tokio::time::sleep(VELERO_DISCOVERY_INTERVAL).await;
                 continue;
             }
-            let stores = VeleroStores::start(&client, &namespace, &triggers, &health, &echoes);
+            let stores = VeleroStores::start(&client, &namespace, &triggers, &health, &sinks);
             stores.wait_until_ready().await;
             let _ = cell.set(stores);
             tracing::info!("Velero API found; watching its objects");
@@ -240,6 +289,35 @@ where
 /// How often to look for Velero while it is not installed.
 pub const VELERO_DISCOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Gives the engine what a watch event changed: the store's own `Arc` of an object created
+/// or changed (the reflector has stored it already), or the object gone.
+fn feed_engine<K>(engine: &EngineFeed, store: &Store<K>, object: &K, deleted: bool)
+where
+    K: Resource + Clone + Fed + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    if K::KIND.is_none() {
+        return;
+    }
+    if deleted {
+        if let Some(gone) = K::object(Arc::new(object.clone())) {
+            engine.delete(gone);
+        }
+        return;
+    }
+    let key = reflector::ObjectRef::from_obj(object);
+    if let Some(stored) = store.get(&key).and_then(K::object) {
+        engine.upsert(stored);
+    }
+}
+
+/// Where every watch event goes besides its store and the triggers.
+#[derive(Clone)]
+struct Sinks {
+    echoes: Arc<Echoes>,
+    engine: Arc<EngineFeed>,
+}
+
 /// Starts a reflector for `K`; every add, change or delete sends a trigger, and `health`
 /// records whether its watch is failing.
 fn reflect<K>(
@@ -247,16 +325,18 @@ fn reflect<K>(
     config: watcher::Config,
     triggers: &broadcast::Sender<Trigger>,
     health: &WatchHealth,
-    echoes: &Arc<Echoes>,
+    sinks: &Sinks,
 ) -> Store<K>
 where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + Fed + 'static,
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
 {
     let (reader, writer) = reflector::store();
     let triggers = triggers.clone();
     let health = health.clone();
-    let echoes = echoes.clone();
+    let echoes = sinks.echoes.clone();
+    let engine = sinks.engine.clone();
+    let store = reader.clone();
     let stream = watcher(api, config)
         .default_backoff()
         .modify(|object| {
@@ -278,11 +358,28 @@ where
                 Ok(Some(event)) => {
                     // Any event, a list's start and end included, means the watch works.
                     health.recovered(&kind);
+                    let listing = matches!(event, watcher::Event::InitApply(_));
                     let (object, deleted) = match event {
                         watcher::Event::Apply(o) | watcher::Event::InitApply(o) => (o, false),
                         watcher::Event::Delete(o) => (o, true),
-                        watcher::Event::Init | watcher::Event::InitDone => continue,
+                        watcher::Event::Init => continue,
+                        watcher::Event::InitDone => {
+                            // The store now holds the list: the engine takes it whole.
+                            if let Some(kind) = K::KIND {
+                                engine.received();
+                                let listed = store.state().into_iter().filter_map(K::object);
+                                engine.listed(kind, listed.collect());
+                                engine.done();
+                            }
+                            continue;
+                        }
                     };
+                    // Listed objects reach the store (and the engine) at the list's end.
+                    if !listing {
+                        engine.received();
+                        feed_engine(&engine, &store, &object, deleted);
+                        engine.done();
+                    }
                     let echo_of = echoes.writer_of(
                         &ObjectKey::new(
                             kind.as_str(),
@@ -399,11 +496,8 @@ impl Stores {
             VeleroSchedule => velero.and_then(|v| version_in(&v.schedules, namespace, name)),
             VeleroRestore => velero.and_then(|v| version_in(&v.restores, namespace, name)),
             ConfigMap => velero.and_then(|v| version_in(&v.config_maps, namespace, name)),
-            PolicyReport | ClusterPolicyReport => {
-                let store = match kind {
-                    PolicyReport => self.policy_reports.get(),
-                    _ => self.cluster_policy_reports.get(),
-                }?;
+            PolicyReport | ClusterPolicyReport | Report | ClusterReport => {
+                let store = self.report_store(kind)?.get()?;
                 let mut key = reflector::ObjectRef::new_with(name, kind.api_resource());
                 if let Some(ns) = namespace {
                     key = key.within(ns);
@@ -467,17 +561,64 @@ impl Stores {
             ConfigMap => {
                 velero.map_or_else(Vec::new, |v| owned_json(v.config_maps.state(), owner_uid))
             }
-            PolicyReport => self
-                .policy_reports
-                .get()
-                .map_or_else(Vec::new, |s| owned_json(s.state(), owner_uid)),
-            ClusterPolicyReport => self
-                .cluster_policy_reports
-                .get()
+            PolicyReport | ClusterPolicyReport | Report | ClusterReport => self
+                .report_store(kind)
+                .and_then(ReportStore::get)
                 .map_or_else(Vec::new, |s| owned_json(s.state(), owner_uid)),
         }
     }
+
+    /// The store of a report kind; None for the other owned kinds.
+    pub fn report_store(&self, kind: crate::desired::OwnedKind) -> Option<&ReportStore> {
+        use crate::desired::OwnedKind::*;
+        match kind {
+            PolicyReport => Some(&self.policy_reports),
+            ClusterPolicyReport => Some(&self.cluster_policy_reports),
+            Report => Some(&self.reports),
+            ClusterReport => Some(&self.cluster_reports),
+            _ => None,
+        }
+    }
 }
+
+macro_rules! custom_stores {
+    ($($field:ident: $ty:ty,)*) => {
+        /// One reflector per kind of [`crate::kinds::custom_kinds`].
+        #[derive(Clone)]
+        pub struct CustomStores {
+            $(pub $field: Store<$ty>,)*
+        }
+
+        impl CustomStores {
+            fn start(
+                client: &Client,
+                triggers: &broadcast::Sender<Trigger>,
+                health: &WatchHealth,
+                sinks: &Sinks,
+            ) -> Self {
+                let all = watcher::Config::default().any_semantic();
+                Self {
+                    $($field: reflect(Api::all(client.clone()), all.clone(), triggers, health, sinks),)*
+                }
+            }
+
+            async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+                futures::future::try_join_all([
+                    $(self.$field.wait_until_ready().boxed(),)*
+                ])
+                .await
+                .map(|_| ())
+            }
+
+            fn snapshot(&self) -> CustomResources {
+                CustomResources {
+                    $($field: self.$field.state(),)*
+                }
+            }
+        }
+    };
+}
+crate::kinds::custom_kinds!(custom_stores);
 
 /// The stores and their snapshot, with one reflector per kind of
 /// [`crate::snapshot::watched_kinds`] and the kinds read differently written out.
@@ -495,9 +636,8 @@ macro_rules! stores_for {
             pub replica_sets: Store<PartialObjectMeta<ReplicaSet>>,
             /// The operator's own custom resources, which some rules read across kinds (every
             /// change triggers every resource, like any cluster-wide change).
-            pub security_baselines: Store<SecurityBaseline>,
-            pub backup_policies: Store<BackupPolicy>,
-            pub environment_isolations: Store<EnvironmentIsolation>,
+            /// The operator's own kinds (see [`crate::kinds`]), for rules that read each other.
+            pub custom: CustomStores,
             /// Secret digests, only when copied-secret detection is on (it needs Secret read).
             pub secrets: Option<SecretDigests>,
             /// Velero's objects, once its API is served (it may be installed after the operator).
@@ -505,13 +645,20 @@ macro_rules! stores_for {
             /// Why Velero's objects cannot be listed although its API is served (RBAC).
             pub velero_unreadable: Arc<std::sync::RwLock<Option<String>>>,
             /// The operator's own PolicyReports, once the PolicyReport API is served.
-            pub policy_reports: Arc<OnceLock<Store<DynamicObject>>>,
+            pub policy_reports: Arc<ReportStore>,
             /// Its ClusterPolicyReports, once that API is served.
-            pub cluster_policy_reports: Arc<OnceLock<Store<DynamicObject>>>,
+            pub cluster_policy_reports: Arc<ReportStore>,
+            /// Its OpenReports Reports, once that API is served: watched whatever
+            /// `--reports-api` says, so that reports of an API no longer chosen are pruned.
+            pub reports: Arc<ReportStore>,
+            /// Its OpenReports ClusterReports, once that API is served.
+            pub cluster_reports: Arc<ReportStore>,
             /// Which watches are failing, and since when.
             pub watch_health: WatchHealth,
             /// The operator's own writes whose watch events are still to come.
             pub echoes: Arc<Echoes>,
+            /// The incremental engine, fed by every watch (in shadow, see `engine_feed`).
+            pub engine: Arc<EngineFeed>,
         }
 
         impl Stores {
@@ -527,32 +674,42 @@ macro_rules! stores_for {
                 let owned = owned_only();
                 let watch_health = WatchHealth::default();
                 let echoes = Arc::new(Echoes::default());
+                let engine = Arc::new(EngineFeed::new(
+                    crate::snapshot::ExcludedNamespaces::new(velero_namespace),
+                ));
+                let sinks = Sinks {
+                    echoes: echoes.clone(),
+                    engine: engine.clone(),
+                };
                 announce_failing_watches(watch_health.clone(), watch_grace, triggers.clone());
+                let report_store = |kind| {
+                    let cell = Arc::new(ReportStore::default());
+                    discover_reports(kind, client.clone(), cell.clone(), triggers.clone(), echoes.clone());
+                    cell
+                };
                 macro_rules! store {
                     ($config:expr) => {
-                        reflect(Api::all(client.clone()), $config.clone(), triggers, &watch_health, &echoes)
+                        reflect(Api::all(client.clone()), $config.clone(), triggers, &watch_health, &sinks)
                     };
                 }
                 Self {
                     $($field: store!(all),)*
                     admission_policies: store!(owned),
                     admission_bindings: store!(owned),
-                    security_baselines: store!(all),
-                    backup_policies: store!(all),
-                    environment_isolations: store!(all),
+                    custom: CustomStores::start(client, triggers, &watch_health, &sinks),
                     config_maps: reflect(
                         Api::<PartialObjectMeta<ConfigMap>>::all(client.clone()),
                         all.clone(),
                         triggers,
                         &watch_health,
-                        &echoes,
+                        &sinks,
                     ),
                     replica_sets: reflect(
                         Api::<PartialObjectMeta<ReplicaSet>>::all(client.clone()),
                         all.clone(),
                         triggers,
                         &watch_health,
-                        &echoes,
+                        &sinks,
                     ),
                     secrets: detect_copied_secrets.then(|| SecretDigests::start(client, triggers)),
                     velero: {
@@ -564,35 +721,20 @@ macro_rules! stores_for {
                             velero_unreadable.clone(),
                             triggers.clone(),
                             watch_health.clone(),
-                            echoes.clone(),
+                            sinks.clone(),
                         );
                         cell
                     },
                     velero_unreadable,
-                    policy_reports: {
-                        let cell = Arc::new(OnceLock::new());
-                        discover_policy_reports(
-                            crate::desired::OwnedKind::PolicyReport,
-                            client.clone(),
-                            cell.clone(),
-                            triggers.clone(),
-                            echoes.clone(),
-                        );
-                        cell
-                    },
-                    cluster_policy_reports: {
-                        let cell = Arc::new(OnceLock::new());
-                        discover_policy_reports(
-                            crate::desired::OwnedKind::ClusterPolicyReport,
-                            client.clone(),
-                            cell.clone(),
-                            triggers.clone(),
-                            echoes.clone(),
-                        );
-                        cell
-                    },
+                    policy_reports: report_store(crate::desired::OwnedKind::PolicyReport),
+                    cluster_policy_reports: report_store(
+                        crate::desired::OwnedKind::ClusterPolicyReport,
+                    ),
+                    reports: report_store(crate::desired::OwnedKind::Report),
+                    cluster_reports: report_store(crate::desired::OwnedKind::ClusterReport),
                     watch_health,
                     echoes,
+                    engine,
                 }
             }
 
@@ -604,9 +746,7 @@ macro_rules! stores_for {
                     self.admission_bindings.wait_until_ready().boxed(),
                     self.config_maps.wait_until_ready().boxed(),
                     self.replica_sets.wait_until_ready().boxed(),
-                    self.security_baselines.wait_until_ready().boxed(),
-                    self.backup_policies.wait_until_ready().boxed(),
-                    self.environment_isolations.wait_until_ready().boxed(),
+                    self.custom.wait_until_ready().boxed(),
                 ])
                 .await
                 .map(|_| ())
@@ -652,11 +792,7 @@ macro_rules! stores_for {
                             ..VeleroSnapshot::default()
                         },
                     },
-                    custom_resources: CustomResources {
-                        security_baselines: self.security_baselines.state(),
-                        backup_policies: self.backup_policies.state(),
-                        environment_isolations: self.environment_isolations.state(),
-                    },
+                    custom_resources: self.custom.snapshot(),
                     // The built-in list; the controllers add the configured names
                     // (see `Context::snapshot`).
                     excluded: Default::default(),

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Ready's reason while a watch has failed past the grace period.
-pub const WATCH_FAILING: &str = "WatchFailing";
+pub const WATCH_FAILING: &str = crate::conditions::Reason::WatchFailing.as_str();
 
 /// How long a watch may fail before status says so; longer than the watcher's first retries.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);

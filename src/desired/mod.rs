@@ -13,6 +13,7 @@ pub mod overlap;
 pub mod pod_security_labels;
 pub mod pod_security_takeover;
 pub mod report;
+pub mod report_api;
 pub mod velero;
 
 use kube::Resource;
@@ -38,12 +39,17 @@ pub enum OwnedKind {
     /// `wgpolicyk8s.io/v1alpha2` ClusterPolicyReport: the findings about cluster-scoped
     /// objects, which no namespaced report can carry.
     ClusterPolicyReport,
+    /// `openreports.io/v1alpha1` Report: the same findings as a PolicyReport, in the API
+    /// that succeeds it.
+    Report,
+    /// `openreports.io/v1alpha1` ClusterReport: the same findings as a ClusterPolicyReport.
+    ClusterReport,
     /// A BackupPolicy's restore-test resource modifiers, in Velero's namespace.
     ConfigMap,
 }
 
 impl OwnedKind {
-    pub const ALL: [OwnedKind; 9] = [
+    pub const ALL: [OwnedKind; 11] = [
         Self::NetworkPolicy,
         Self::ValidatingAdmissionPolicy,
         Self::ValidatingAdmissionPolicyBinding,
@@ -52,6 +58,8 @@ impl OwnedKind {
         Self::Namespace,
         Self::PolicyReport,
         Self::ClusterPolicyReport,
+        Self::Report,
+        Self::ClusterReport,
         Self::ConfigMap,
     ];
 
@@ -89,6 +97,20 @@ impl OwnedKind {
                 kind: crate::desired::report::CLUSTER_KIND.into(),
                 plural: "clusterpolicyreports".into(),
             },
+            Self::Report => kube::core::ApiResource {
+                group: "openreports.io".into(),
+                version: "v1alpha1".into(),
+                api_version: crate::desired::report::OPENREPORTS_API_VERSION.into(),
+                kind: crate::desired::report::OPENREPORTS_KIND.into(),
+                plural: "reports".into(),
+            },
+            Self::ClusterReport => kube::core::ApiResource {
+                group: "openreports.io".into(),
+                version: "v1alpha1".into(),
+                api_version: crate::desired::report::OPENREPORTS_API_VERSION.into(),
+                kind: crate::desired::report::OPENREPORTS_CLUSTER_KIND.into(),
+                plural: "clusterreports".into(),
+            },
         }
     }
 
@@ -99,6 +121,7 @@ impl OwnedKind {
                 | Self::VeleroSchedule
                 | Self::VeleroRestore
                 | Self::PolicyReport
+                | Self::Report
                 | Self::ConfigMap
         )
     }
@@ -107,7 +130,11 @@ impl OwnedKind {
     pub fn content_is_top_level(self) -> bool {
         matches!(
             self,
-            Self::PolicyReport | Self::ClusterPolicyReport | Self::ConfigMap
+            Self::PolicyReport
+                | Self::ClusterPolicyReport
+                | Self::Report
+                | Self::ClusterReport
+                | Self::ConfigMap
         )
     }
 }

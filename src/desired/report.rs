@@ -1,5 +1,10 @@
-//! PolicyReports (`wgpolicyk8s.io/v1alpha2`): every finding, per namespace, beyond the bounded
-//! sample that fits in status. Pure: `fn(&Evaluation) -> Vec<DesiredObject>`.
+//! PolicyReports (`wgpolicyk8s.io/v1alpha2`) or OpenReports Reports (`openreports.io/v1alpha1`,
+//! see [`super::report_api`]): every finding, per namespace, beyond the bounded sample that fits
+//! in status. Pure: `fn(&Evaluation) -> Vec<DesiredObject>`. Both APIs get the same reports
+//! (names, results, summaries, the split and the confidentiality rule below); an OpenReports
+//! report also names its `source` once at the top. Its `scope` stays unset: a report holds a
+//! whole namespace's findings about many objects, each result names its own (`resources`), and
+//! a scope would tell a reader such as Policy Reporter that they all concern one object.
 //!
 //! One report per namespace with findings, named after the owner (`sb-prod`); a namespace whose
 //! results would make the report larger than [`MAX_REPORT_BYTES`] gets further reports
@@ -18,7 +23,8 @@
 
 use crate::api::ControlState;
 use crate::catalog::{ControlId, Framework};
-use crate::desired::{DesiredObject, OwnedKind, Owner};
+use crate::desired::report_api::ReportApi;
+use crate::desired::{DesiredObject, Owner};
 use crate::evaluate::{Evaluation, Violation};
 use crate::vocabulary::objects::ObjectRef;
 use serde_json::{Value, json};
@@ -27,7 +33,10 @@ use std::collections::BTreeMap;
 pub const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
 pub const KIND: &str = "PolicyReport";
 pub const CLUSTER_KIND: &str = "ClusterPolicyReport";
-/// `source` of every result.
+pub const OPENREPORTS_API_VERSION: &str = "openreports.io/v1alpha1";
+pub const OPENREPORTS_KIND: &str = "Report";
+pub const OPENREPORTS_CLUSTER_KIND: &str = "ClusterReport";
+/// `source` of every result (and of every OpenReports report).
 pub const SOURCE: &str = "baseline-operator";
 /// A report is closed once its serialized size reaches this (etcd's limit is 1.5 MiB).
 pub const MAX_REPORT_BYTES: usize = 512 * 1024;
@@ -67,12 +76,13 @@ fn reported_in(violation: &Violation) -> Option<&str> {
     }
 }
 
-/// The PolicyReports for one evaluated custom resource, one set per namespace with findings,
-/// and with `cluster_reports` (the cluster serves ClusterPolicyReports) one set for the
-/// findings about cluster-scoped objects.
+/// The reports in `api` for one evaluated custom resource, one set per namespace with
+/// findings, and with `cluster_reports` (the cluster serves the API's cluster-scoped kind) one
+/// set for the findings about cluster-scoped objects.
 pub fn policy_reports(
     owner: &Owner,
     evaluation: &Evaluation,
+    api: ReportApi,
     cluster_reports: bool,
 ) -> Vec<DesiredObject> {
     let policy = format!("{}/{}", owner.kind, owner.name);
@@ -147,20 +157,15 @@ pub fn policy_reports(
                 "warn": 0,
                 "error": 0,
             });
-            let (kind, body_kind) = match ns {
-                Some(_) => (OwnedKind::PolicyReport, KIND),
-                None => (OwnedKind::ClusterPolicyReport, CLUSTER_KIND),
+            let kind = match ns {
+                Some(_) => api.namespaced(),
+                None => api.cluster(),
             };
-            let mut object = DesiredObject::owned(
-                kind,
-                owner,
-                ns,
-                name,
-                json!({"summary": summary, "results": chunk}),
-            );
-            object.body["apiVersion"] = json!(API_VERSION);
-            object.body["kind"] = json!(body_kind);
-            out.push(object);
+            let mut fields = json!({"summary": summary, "results": chunk});
+            if api == ReportApi::OpenReports {
+                fields["source"] = json!(SOURCE);
+            }
+            out.push(DesiredObject::owned(kind, owner, ns, name, fields));
         }
     }
     out

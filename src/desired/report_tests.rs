@@ -1,5 +1,6 @@
 use super::*;
 use crate::api::Exemption;
+use crate::desired::OwnedKind;
 use crate::evaluate::{ControlEvidence, Waived};
 
 fn owner() -> Owner {
@@ -66,7 +67,7 @@ fn five_thousand_findings_split_below_one_mebibyte_and_counts_add_up() {
             waived: Vec::new(),
         },
     ]);
-    let reports = policy_reports(&owner(), &eval, false);
+    let reports = policy_reports(&owner(), &eval, ReportApi::WgPolicyK8s, false);
     assert!(
         reports.len() > 1,
         "5,000 findings need more than one report"
@@ -134,7 +135,7 @@ fn exempted_findings_are_skips_with_the_exemption() {
             exemption: exemption(),
         }],
     }]);
-    let reports = policy_reports(&owner(), &eval, false);
+    let reports = policy_reports(&owner(), &eval, ReportApi::WgPolicyK8s, false);
     assert_eq!(reports.len(), 1);
     let body = &reports[0].body;
     assert_eq!(body["summary"]["fail"], 1);
@@ -174,7 +175,7 @@ fn cluster_scoped_findings_are_counted_not_reported_and_namespaces_get_their_own
         failed: vec![crb, ns, violation("shop", 1)],
         waived: Vec::new(),
     }]);
-    let reports = policy_reports(&owner(), &eval, false);
+    let reports = policy_reports(&owner(), &eval, ReportApi::WgPolicyK8s, false);
     let namespaces: Vec<_> = reports
         .iter()
         .map(|r| r.namespace.clone().unwrap())
@@ -207,7 +208,7 @@ fn cluster_scoped_findings_go_to_a_cluster_policy_report_when_served() {
         failed: vec![crb("a"), crb("b"), violation("shop", 1)],
         waived: Vec::new(),
     }]);
-    let reports = policy_reports(&owner(), &eval, true);
+    let reports = policy_reports(&owner(), &eval, ReportApi::WgPolicyK8s, true);
     let cluster: Vec<_> = reports
         .iter()
         .filter(|r| r.kind == OwnedKind::ClusterPolicyReport)
@@ -250,8 +251,8 @@ fn output_is_deterministic() {
             }],
         }])
     };
-    let a = policy_reports(&owner(), &build(), false);
-    let b = policy_reports(&owner(), &build(), false);
+    let a = policy_reports(&owner(), &build(), ReportApi::WgPolicyK8s, false);
+    let b = policy_reports(&owner(), &build(), ReportApi::WgPolicyK8s, false);
     assert_eq!(a, b);
     assert_eq!(
         serde_json::to_string(&a[0].body).unwrap(),
@@ -268,7 +269,7 @@ fn no_findings_no_reports() {
         failed: Vec::new(),
         waived: Vec::new(),
     }]);
-    assert!(policy_reports(&owner(), &eval, false).is_empty());
+    assert!(policy_reports(&owner(), &eval, ReportApi::WgPolicyK8s, false).is_empty());
 }
 
 /// A tenant of `dev` who stores guesses of production values reads its namespace's report:
@@ -306,8 +307,8 @@ fn confidential_findings_leave_no_trace_in_the_namespaces_report() {
             waived,
         }])
     };
-    let namespaced = |eval: &Evaluation, cluster: bool| -> Vec<Value> {
-        policy_reports(&owner(), eval, cluster)
+    let namespaced = |eval: &Evaluation, api: ReportApi, cluster: bool| -> Vec<Value> {
+        policy_reports(&owner(), eval, api, cluster)
             .into_iter()
             .filter(|r| r.namespace.is_some())
             .map(|r| r.body)
@@ -322,16 +323,25 @@ fn confidential_findings_leave_no_trace_in_the_namespaces_report() {
             exemption: exemption(),
         }],
     );
-    for cluster in [true, false] {
-        assert_eq!(namespaced(&miss, cluster), namespaced(&hit, cluster));
-        assert_eq!(namespaced(&miss, cluster), namespaced(&waived_hit, cluster));
+    for api in ReportApi::ALL {
+        for cluster in [true, false] {
+            assert_eq!(
+                namespaced(&miss, api, cluster),
+                namespaced(&hit, api, cluster)
+            );
+            assert_eq!(
+                namespaced(&miss, api, cluster),
+                namespaced(&waived_hit, api, cluster)
+            );
+        }
+        // A namespace whose only finding is a copy gets no report at all, as one without.
+        let only_copy = build(vec![copy("guess-1")], Vec::new());
+        assert!(namespaced(&only_copy, api, true).is_empty(), "{api:?}");
     }
-    // A namespace whose only finding is a copy gets no report at all, as one without.
-    assert!(namespaced(&build(vec![copy("guess-1")], Vec::new()), true).is_empty());
 
     // The ClusterPolicyReport carries it, with the production original; without one, status
     // alone does, and the figures say so.
-    let cluster: Vec<_> = policy_reports(&owner(), &hit, true)
+    let cluster: Vec<_> = policy_reports(&owner(), &hit, ReportApi::WgPolicyK8s, true)
         .into_iter()
         .filter(|r| r.namespace.is_none())
         .collect();
@@ -344,4 +354,106 @@ fn confidential_findings_leave_no_trace_in_the_namespaces_report() {
     );
     assert_eq!(unreported(&hit), Unreported { fail: 1, skip: 0 });
     assert_eq!(unreported(&waived_hit), Unreported { fail: 0, skip: 1 });
+}
+
+/// Reports in either API carry the same figures: the same objects (names, namespaces, scope
+/// of kind), results and summaries; only apiVersion, kind and OpenReports' top-level `source`
+/// differ.
+#[test]
+fn openreports_reports_carry_the_same_figures_as_policy_reports() {
+    let crb = Violation::new(
+        ObjectRef {
+            kind: "ClusterRoleBinding".into(),
+            name: "wide".into(),
+            ..ObjectRef::default()
+        },
+        "grants cluster-admin",
+    );
+    let copy = Violation::new(
+        ObjectRef {
+            kind: "Secret".into(),
+            namespace: Some("dev".into()),
+            name: "guess".into(),
+            ..ObjectRef::default()
+        },
+        "Secret dev/guess holds a value of a production Secret",
+    )
+    .with_detail("copied from production Secret prod/db key `password`")
+    .confidential();
+    let eval = evaluation(vec![
+        ControlEvidence {
+            id: ControlId::TrustedImages,
+            state: ControlState::Fail,
+            checked: 4,
+            failed: (0..3).map(|i| violation("shop", i)).collect(),
+            waived: vec![Waived {
+                violation: violation("shop", 9),
+                exemption: exemption(),
+            }],
+        },
+        ControlEvidence {
+            id: ControlId::LeastPrivilege,
+            state: ControlState::Fail,
+            checked: 2,
+            failed: vec![crb, copy],
+            waived: Vec::new(),
+        },
+        ControlEvidence {
+            id: ControlId::EncryptionInTransit,
+            state: ControlState::Pass,
+            checked: 1,
+            failed: Vec::new(),
+            waived: Vec::new(),
+        },
+    ]);
+    for cluster in [true, false] {
+        let wg = policy_reports(&owner(), &eval, ReportApi::WgPolicyK8s, cluster);
+        let or = policy_reports(&owner(), &eval, ReportApi::OpenReports, cluster);
+        assert_eq!(wg.len(), or.len());
+        assert_eq!(wg.len(), if cluster { 2 } else { 1 });
+        for (wg, or) in wg.iter().zip(&or) {
+            let scoped = wg.namespace.is_some();
+            assert_eq!(or.namespace, wg.namespace);
+            assert_eq!(or.name, wg.name);
+            assert_eq!(or.body["apiVersion"], "openreports.io/v1alpha1");
+            let (wg_kind, or_kind) = if scoped {
+                (OwnedKind::PolicyReport, OwnedKind::Report)
+            } else {
+                (OwnedKind::ClusterPolicyReport, OwnedKind::ClusterReport)
+            };
+            assert_eq!((wg.kind, or.kind), (wg_kind, or_kind));
+            assert_eq!(
+                or.body["kind"],
+                if scoped { "Report" } else { "ClusterReport" }
+            );
+            assert_eq!(or.body["source"], SOURCE);
+            assert!(
+                wg.body.get("source").is_none(),
+                "PolicyReports have no top-level source"
+            );
+            assert!(or.body.get("scope").is_none());
+            let mut same = or.body.clone();
+            same["apiVersion"] = wg.body["apiVersion"].clone();
+            same["kind"] = wg.body["kind"].clone();
+            same.as_object_mut().unwrap().remove("source");
+            assert_eq!(same, wg.body, "only apiVersion, kind and source differ");
+        }
+        let shop = &or
+            .iter()
+            .find(|r| r.namespace.as_deref() == Some("shop"))
+            .unwrap()
+            .body;
+        // least-privilege fails elsewhere only, so it passes in `shop`, as encryption does.
+        assert_eq!(
+            shop["summary"],
+            json!({"pass": 2, "fail": 3, "skip": 1, "warn": 0, "error": 0})
+        );
+        // The copied Secret is about an object in `dev`, yet `dev` gets no report: only the
+        // cluster report has it.
+        assert!(or.iter().all(|r| r.namespace.as_deref() != Some("dev")));
+        if cluster {
+            let cluster = or.iter().find(|r| r.namespace.is_none()).unwrap();
+            assert!(cluster.body.to_string().contains("prod/db"));
+        }
+    }
 }

@@ -126,7 +126,7 @@ impl ControlOutcome {
 }
 
 /// The notice reason (and condition reason) of a check that could not run.
-pub const CHECK_NOT_RUN: &str = "CheckNotRun";
+pub const CHECK_NOT_RUN: &str = crate::conditions::Reason::CheckNotRun.as_str();
 
 /// A violation waived by an exemption.
 #[derive(Clone, Debug, PartialEq)]

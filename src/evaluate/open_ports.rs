@@ -216,12 +216,14 @@ fn outside_peer(
             "an empty namespaceSelector (every namespace, those created later too)".into(),
         );
     }
-    let outside: Vec<&str> = snapshot
+    let mut outside: Vec<&str> = snapshot
         .namespace_labels()
         .filter(|(_, labels)| selects(selector, labels))
         .map(|(name, _)| name)
         .filter(|source| !environments.inside(source, namespace, port))
         .collect();
+    // By name, so that the namespaces named do not depend on the order they were listed in.
+    outside.sort_unstable();
     if outside.is_empty() {
         return None;
     }

@@ -1,5 +1,6 @@
 //! Reading the evidence from the cluster: the custom resources with their status, the
-//! cluster identity, and the operator's PolicyReports and ClusterPolicyReports.
+//! cluster identity, and the operator's PolicyReports and ClusterPolicyReports (or their
+//! OpenReports equivalents, Reports and ClusterReports).
 
 use super::*;
 
@@ -104,18 +105,29 @@ pub async fn collect(client: &Client) -> Result<Bundle, EvidenceError> {
     })
 }
 
+/// The operator's reports, from OpenReports when it holds them (or is the only API served),
+/// else from wgpolicyk8s: with `--reports-api both` the two carry the same figures, and
+/// reading both would count every object twice.
 async fn policy_reports(client: &Client) -> Result<PolicyReports, EvidenceError> {
-    let Some(mut reports) = reports_of(client, OwnedKind::PolicyReport).await? else {
-        return Ok(PolicyReports {
-            served: false,
-            cluster_served: false,
-            note: Some(
-                "wgpolicyk8s.io/v1alpha2 PolicyReports are not served by this cluster (CRD not installed); findings beyond the status sample are not included".into(),
-            ),
-            reports: Vec::new(),
-        });
+    use crate::desired::report_api::ReportApi;
+    let openreports = reports_of(client, ReportApi::OpenReports.namespaced()).await?;
+    let wgpolicyk8s = reports_of(client, ReportApi::WgPolicyK8s.namespaced()).await?;
+    let (api, reports) = match (openreports, wgpolicyk8s) {
+        (Some(or), wg) if !or.is_empty() || wg.is_none() => (ReportApi::OpenReports, or),
+        (_, Some(wg)) => (ReportApi::WgPolicyK8s, wg),
+        (_, None) => {
+            return Ok(PolicyReports {
+                served: false,
+                cluster_served: false,
+                note: Some(
+                    "neither wgpolicyk8s.io/v1alpha2 PolicyReports nor openreports.io/v1alpha1 Reports are served by this cluster (CRDs not installed); findings beyond the status sample are not included".into(),
+                ),
+                reports: Vec::new(),
+            });
+        }
     };
-    let cluster = reports_of(client, OwnedKind::ClusterPolicyReport).await?;
+    let mut reports = reports;
+    let cluster = reports_of(client, api.cluster()).await?;
     let cluster_served = cluster.is_some();
     reports.extend(cluster.into_iter().flatten());
     reports.sort_by(|a, b| (&a.namespace, &a.kind, &a.name).cmp(&(&b.namespace, &b.kind, &b.name)));

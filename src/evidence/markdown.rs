@@ -41,6 +41,13 @@ pub fn render_markdown(bundle: &Bundle) -> String {
         bundle.operator_version
     ));
     line("- Integrity: `SHA256SUMS` in this directory (`sha256sum -c SHA256SUMS`)".into());
+    line(format!(
+        "- OSCAL {}: `{}` (this evidence as Assessment Results), `{}` (the plan it imports), `{}` (the controls and the references they prove)",
+        super::oscal::OSCAL_VERSION,
+        super::oscal::RESULTS_FILE,
+        super::oscal::PLAN_FILE,
+        super::oscal::COMPONENTS_FILE
+    ));
     for history in &bundle.history {
         line(format!(
             "- Evidence history: {} (published by ConfigMap {}), verified with ed25519 public key `{}` (`baseline-operator evidence verify --public-key`)",

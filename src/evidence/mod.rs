@@ -5,8 +5,12 @@
 //! EnvironmentIsolation with its state, framework references, counts and findings, every
 //! exemption, the operator's PolicyReports, and the same evidence grouped by framework),
 //! `evidence.md` (the same for a human reader: a section per framework listing each of its
-//! references and the controls, resources and states that prove it) and `SHA256SUMS`
-//! (`sha256sum -c` format) over both. Secret values never appear: the operator never puts them
+//! references and the controls, resources and states that prove it), the current state as
+//! OSCAL 1.1.3 Assessment Results (`assessment-results.json`, with the `assessment-plan.json`
+//! it imports and `component-definition.json`, see [`oscal`]) and `SHA256SUMS`
+//! (`sha256sum -c` format) over them all; with `--attest --signing-key SEED`, also a signed
+//! in-toto attestation over every file written (`evidence.intoto.json`, see
+//! [`crate::history::attestation`]). Secret values never appear: the operator never puts them
 //! in status or reports.
 //!
 //! The grouping comes from the control catalog compiled into this binary (typed references,
@@ -22,6 +26,7 @@ use crate::api::{
 };
 use crate::catalog::{CATALOG, ControlId, Framework};
 use crate::desired::{MANAGED_BY, OPERATOR, OwnedKind};
+use crate::history::attestation;
 use kube::api::{Api, ListParams};
 use kube::core::DynamicObject;
 use kube::{Client, Resource};
@@ -36,6 +41,7 @@ mod collect;
 mod figures;
 mod files;
 mod markdown;
+pub mod oscal;
 
 pub use collect::collect;
 pub use figures::{by_framework, objects_behind_figures};
@@ -45,13 +51,23 @@ pub use markdown::render_markdown;
 /// Arguments of `baseline-operator evidence`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EvidenceArgs {
-    /// Directory to write evidence.json, evidence.md and SHA256SUMS into (created if missing).
+    /// Directory to write evidence.json, evidence.md, the OSCAL documents and SHA256SUMS into
+    /// (created if missing).
     #[arg(long)]
     pub out: PathBuf,
     /// Restrict the bundle to one framework: iso27001:2022, soc2, iso27001:2013 (the numbers
     /// the source policies cite) or source (the policies' own control names). Default: all.
     #[arg(long, value_name = "KEY")]
     pub framework: Option<Framework>,
+    /// Also write a signed in-toto attestation over every file of the bundle:
+    /// DIR/evidence.intoto.json (a DSSE envelope, for `cosign verify-blob-attestation`) and
+    /// the signer's public key DIR/evidence.intoto.pub.pem.
+    #[arg(long, requires = "signing_key")]
+    pub attest: bool,
+    /// The history's signing key (`ed25519.seed`, the Secret's value) to sign the
+    /// attestation with.
+    #[arg(long, value_name = "FILE", requires = "attest")]
+    pub signing_key: Option<PathBuf>,
 }
 
 /// Everything the bundle proves, as written to `evidence.json`.
@@ -218,7 +234,8 @@ pub struct PolicyReports {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyReportEvidence {
-    /// `PolicyReport`, or `ClusterPolicyReport` (then `namespace` is empty).
+    /// `PolicyReport` or `Report`, or `ClusterPolicyReport` or `ClusterReport` (then
+    /// `namespace` is empty).
     #[serde(default = "policy_report_kind")]
     pub kind: String,
     pub namespace: String,
@@ -249,6 +266,8 @@ pub enum EvidenceError {
     },
     #[error("serializing evidence.json: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("attesting the bundle: {0}")]
+    Attest(String),
 }
 
 fn read(what: &'static str) -> impl FnOnce(kube::Error) -> EvidenceError {
@@ -257,12 +276,32 @@ fn read(what: &'static str) -> impl FnOnce(kube::Error) -> EvidenceError {
 
 /// `baseline-operator evidence`.
 pub async fn run(args: EvidenceArgs) -> ExitCode {
+    // The key is read first: a bad key fails before the cluster is read.
+    let signing_key = match args
+        .signing_key
+        .as_deref()
+        .map(attestation::load_signing_key)
+    {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(error)) => {
+            eprintln!("error: signing key: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let result = async {
         let client = Client::try_default()
             .await
             .map_err(EvidenceError::Connect)?;
         let bundle = collect(&client).await?.for_frameworks(args.framework);
-        write(&args.out, &bundle)
+        if let Some(key) = &signing_key {
+            attestation::check_bundle_key(key, &bundle).map_err(EvidenceError::Attest)?;
+        }
+        let mut files = write(&args.out, &bundle)?;
+        if let Some(key) = &signing_key {
+            files.extend(attestation::attest_bundle(&args.out, &bundle, &files, key)?);
+        }
+        Ok::<_, EvidenceError>(files)
     }
     .await;
     match result {

@@ -447,7 +447,20 @@ fn bundle_files_verify() {
     write(dir.path(), &bundle()).unwrap();
     let sums = std::fs::read_to_string(dir.path().join("SHA256SUMS")).unwrap();
     let lines: Vec<&str> = sums.lines().collect();
-    assert_eq!(lines.len(), 2);
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_once("  ").unwrap().1)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "evidence.json",
+            "evidence.md",
+            "assessment-results.json",
+            "assessment-plan.json",
+            "component-definition.json"
+        ]
+    );
     for l in lines {
         let (hex, name) = l.split_once("  ").unwrap();
         let bytes = std::fs::read(dir.path().join(name)).unwrap();

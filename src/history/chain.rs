@@ -14,7 +14,7 @@
 
 use super::entry::{Entry, GENESIS_PREV, Record};
 use super::sign::{PublicKey, SigningKey};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// One stored segment as read: its key (or file name) and text (JSON lines).
@@ -38,7 +38,7 @@ impl Verified {
 }
 
 /// The first broken entry: where, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Broken {
     /// The sequence number the broken entry has (or, when it is missing or unreadable, the
@@ -51,7 +51,7 @@ pub struct Broken {
     pub reason: BreakReason,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     tag = "kind",
     rename_all = "camelCase",
@@ -77,6 +77,15 @@ pub enum BreakReason {
     UnknownKey { key_id: String },
     /// The signature is not the named key's signature over the hash.
     BadSignature { key_id: String },
+    /// The entry names another cluster than the chain's (a segment copied from another
+    /// cluster's chain), or none after entries that named one.
+    WrongCluster {
+        expected: Option<String>,
+        found: Option<String>,
+    },
+    /// A signed snapshot of the chain (the boundary a period is read from) does not hold:
+    /// not signed by a trusted key, another cluster's, or not what the chain says there.
+    Snapshot { problem: String },
 }
 
 impl fmt::Display for Broken {
@@ -127,6 +136,16 @@ impl fmt::Display for Broken {
                     "the signature is not key {key_id}'s signature over the hash"
                 )
             }
+            BreakReason::WrongCluster { expected, found } => {
+                let name = |c: &Option<String>| c.clone().unwrap_or_else(|| "none".into());
+                write!(
+                    f,
+                    "the entry names cluster {}, the chain is cluster {}'s (copied from another chain?)",
+                    name(found),
+                    name(expected)
+                )
+            }
+            BreakReason::Snapshot { problem } => write!(f, "signed snapshot: {problem}"),
         }
     }
 }
@@ -152,8 +171,18 @@ pub fn segment_text(entries: &[Entry]) -> String {
 }
 
 /// The entries that put `records` on top of `head` (None: the chain is empty), signed with
-/// `key`.
+/// `key`, without a cluster id.
 pub fn append(head: Option<&Entry>, records: Vec<Record>, key: &SigningKey) -> Vec<Entry> {
+    append_in(None, head, records, key)
+}
+
+/// As [`append`], each entry naming `cluster` (covered by its hash and signature).
+pub fn append_in(
+    cluster: Option<&str>,
+    head: Option<&Entry>,
+    records: Vec<Record>,
+    key: &SigningKey,
+) -> Vec<Entry> {
     let key_id = key.public_key().key_id();
     let (mut seq, mut prev) = match head {
         Some(head) => (head.seq + 1, head.hash.clone()),
@@ -161,11 +190,12 @@ pub fn append(head: Option<&Entry>, records: Vec<Record>, key: &SigningKey) -> V
     };
     let mut entries = Vec::with_capacity(records.len());
     for record in records {
-        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(Entry::signed_bytes(
-            seq, &prev, &record,
-        )));
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            Entry::signed_bytes_in(cluster, seq, &prev, &record),
+        ));
         let signature = key.sign(&hex::decode(&hash).expect("hex we just wrote"));
         entries.push(Entry {
+            cluster: cluster.map(str::to_string),
             seq,
             prev,
             record,
@@ -191,12 +221,40 @@ pub fn verify_from(
     segments: &[RawSegment],
     trusted: &[PublicKey],
 ) -> Result<Verified, Broken> {
+    let anchor = head.map(|h| Anchor {
+        seq: h.seq,
+        hash: h.hash.clone(),
+    });
+    verify_after(anchor.as_ref(), None, segments, trusted)
+}
+
+/// Where a verification starts: after the entry `seq` whose hash is `hash` (a verified head,
+/// or a signed snapshot's boundary).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// Verifies segments that continue the chain after `anchor` (None: from the start), as the
+/// chain of `cluster`: an entry naming another cluster breaks it, and so does an entry
+/// without a cluster id after one with it (a chain may start without ids, written before
+/// they existed, and go on with them; never the other way). `cluster` None: the chain's id is
+/// the first one an entry names.
+pub fn verify_after(
+    anchor: Option<&Anchor>,
+    cluster: Option<&str>,
+    segments: &[RawSegment],
+    trusted: &[PublicKey],
+) -> Result<Verified, Broken> {
+    let mut chain_cluster: Option<String> = cluster.map(str::to_string);
+    let mut named_so_far = false;
     let mut ordered: Vec<&RawSegment> = segments.iter().collect();
     ordered.sort_by(|a, b| {
         (first_seq_in_key(&a.key), &a.key).cmp(&(first_seq_in_key(&b.key), &b.key))
     });
-    let (mut expected, mut prev) = match head {
-        Some(head) => (head.seq + 1, head.hash.clone()),
+    let (mut expected, mut prev) = match anchor {
+        Some(anchor) => (anchor.seq + 1, anchor.hash.clone()),
         None => (0, GENESIS_PREV.to_string()),
     };
     let mut entries = Vec::new();
@@ -306,6 +364,33 @@ pub fn verify_from(
                         key_id: entry.key_id,
                     },
                 ));
+            }
+            match (&entry.cluster, &chain_cluster) {
+                (Some(found), Some(own)) if found != own => {
+                    return Err(broken(
+                        entry.seq,
+                        number,
+                        BreakReason::WrongCluster {
+                            expected: Some(own.clone()),
+                            found: Some(found.clone()),
+                        },
+                    ));
+                }
+                (None, own) if named_so_far => {
+                    return Err(broken(
+                        entry.seq,
+                        number,
+                        BreakReason::WrongCluster {
+                            expected: own.clone(),
+                            found: None,
+                        },
+                    ));
+                }
+                (Some(found), _) => {
+                    chain_cluster = Some(found.clone());
+                    named_so_far = true;
+                }
+                (None, _) => {}
             }
             expected = entry.seq + 1;
             prev = entry.hash.clone();

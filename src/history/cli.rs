@@ -6,17 +6,26 @@
 //!   broken entry otherwise (or when the log is empty: nothing is proven), 2 on usage or
 //!   access errors.
 //! - `evidence report --from DATE --to DATE (source) --public-key FILE --format
-//!   json|markdown|html [--out FILE]`: verifies first and REFUSES (exit 1, nothing written)
-//!   when the chain is broken: a report is only ever drawn from a chain that verified, and
-//!   says so (head seq and hash, trusted keys).
+//!   json|markdown|html|oscal [--out FILE]`: verifies first and REFUSES (exit 1, nothing
+//!   written) when what the period rests on is broken: the chain from the signed snapshot
+//!   before the period (or from the first entry) through the period's end. A report is only
+//!   ever drawn from entries that verified, and says so (the last verified entry, trusted
+//!   keys). `--format oscal` writes OSCAL Assessment Results, and with `--out FILE` the
+//!   Assessment Plan and Component Definition beside it. With `--attest FILE --signing-key
+//!   SEED`, also a signed in-toto attestation over every file written (see
+//!   [`super::attestation`]). `--fleet`: every cluster's chain in one report (see `fleet_cli`).
+//! - `evidence oscal-plan [--out FILE]`, `evidence oscal-components [--out FILE]`: the OSCAL
+//!   Assessment Plan the results import, and the Component Definition mapping the controls.
 //! - `evidence keygen --out DIR`: a new signing key (`ed25519.seed`, mode 0600) and its public
 //!   key (`ed25519.pub`).
 //!
 //! S3 credentials come from `--access-key-file`/`--secret-key-file` or the environment
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), never from the command line.
 
+use super::attestation;
 use super::chain::{self, Verified};
 use super::error::HistoryError;
+use super::oscal::OscalArgs;
 use super::report::{ChainSummary, PeriodReport, report};
 use super::sign::{PublicKey, SigningKey};
 use super::store::Store;
@@ -46,6 +55,11 @@ pub enum HistoryCommand {
     Report(ReportArgs),
     /// Generate a signing key: DIR/ed25519.seed (the Secret's value) and DIR/ed25519.pub.
     Keygen(KeygenArgs),
+    /// Write the OSCAL Assessment Plan that the OSCAL Assessment Results import.
+    OscalPlan(OscalArgs),
+    /// Write the OSCAL Component Definition: the 15 controls and the ISO/IEC 27001:2022 and
+    /// SOC 2 references they prove.
+    OscalComponents(OscalArgs),
 }
 
 /// Where the log is, and the keys it must be signed with.
@@ -84,6 +98,17 @@ pub struct SourceArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    /// Verify every cluster's chain of a fleet (`<prefix>/clusters/<id>/`) on its own, with
+    /// its signed snapshots (see `fleet_cli`).
+    #[arg(long)]
+    pub fleet: bool,
+    /// With --fleet: verify only what a report of this period reads (from the signed snapshot
+    /// before it), as `report --from`.
+    #[arg(long, requires_all = ["fleet", "to"])]
+    pub from: Option<String>,
+    /// With --fleet and --from: the period's end, as `report --to`.
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -91,6 +116,8 @@ pub enum Format {
     Json,
     Markdown,
     Html,
+    /// OSCAL 1.1.3 Assessment Results (JSON).
+    Oscal,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -113,6 +140,19 @@ pub struct ReportArgs {
     /// The file to write (default: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write a signed in-toto attestation over the report file(s) to FILE (a DSSE
+    /// envelope, for `cosign verify-blob-attestation`) and the signer's public key in PEM
+    /// beside it (`FILE` with its extension replaced by `.pub.pem`).
+    #[arg(long, value_name = "FILE", requires_all = ["out", "signing_key"])]
+    pub attest: Option<PathBuf>,
+    /// The history's signing key (`ed25519.seed`, the Secret's value) to sign the
+    /// attestation with.
+    #[arg(long, value_name = "FILE", requires = "attest")]
+    pub signing_key: Option<PathBuf>,
+    /// Report on every cluster's chain of a fleet (`<prefix>/clusters/<id>/`) in one report,
+    /// each read from its signed snapshot before the period (see `fleet_cli`).
+    #[arg(long)]
+    pub fleet: bool,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -129,10 +169,16 @@ pub async fn run(command: EvidenceCommand) -> ExitCode {
         (Some(HistoryCommand::Verify(args)), _) => verify_command(args).await,
         (Some(HistoryCommand::Report(args)), _) => report_command(args).await,
         (Some(HistoryCommand::Keygen(args)), _) => keygen_command(args),
+        (Some(HistoryCommand::OscalPlan(args)), _) => {
+            super::oscal::command(args, crate::evidence::oscal::assessment_plan)
+        }
+        (Some(HistoryCommand::OscalComponents(args)), _) => {
+            super::oscal::command(args, crate::evidence::oscal::component_definition)
+        }
         (None, Some(bundle)) => crate::evidence::run(bundle).await,
         (None, None) => {
             eprintln!(
-                "error: give --out DIR (an evidence bundle) or a command: verify, report, keygen"
+                "error: give --out DIR (an evidence bundle) or a command: verify, report, keygen, oscal-plan, oscal-components"
             );
             ExitCode::from(2)
         }
@@ -140,6 +186,9 @@ pub async fn run(command: EvidenceCommand) -> ExitCode {
 }
 
 async fn verify_command(args: VerifyArgs) -> ExitCode {
+    if args.fleet {
+        return super::fleet_cli::verify_command(args).await;
+    }
     match load(&args.source).await {
         // An empty log proves nothing (and is what a mistyped location looks like).
         Ok((store, _, Ok(verified))) if verified.entries.is_empty() => {
@@ -162,6 +211,9 @@ async fn verify_command(args: VerifyArgs) -> ExitCode {
 }
 
 async fn report_command(args: ReportArgs) -> ExitCode {
+    if args.fleet {
+        return super::fleet_cli::report_command(args).await;
+    }
     let period = (|| {
         let from = parse_instant(&args.from, false)?;
         let to = parse_instant(&args.to, true)?;
@@ -178,28 +230,79 @@ async fn report_command(args: ReportArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (store, trusted, verified) = match load(&args.source).await {
-        Ok(loaded) => loaded,
+    // The period is read from the signed snapshot before it: what the report rests on is
+    // verified, not the chain's whole life (`verify` is the full audit).
+    let opened = trusted_keys(&args.source).and_then(|t| Ok((store(&args.source)?, t)));
+    let (store, trusted) = match opened {
+        Ok(opened) => opened,
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::from(2);
         }
     };
-    let verified = match verified {
-        Ok(verified) => verified,
-        Err(broken) => {
+    let read = match super::period::read_period(&store, None, from, to, &trusted).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(broken)) => {
             eprintln!(
                 "error: the evidence log does not verify, no report written: BROKEN: {broken} (log {})",
                 store.describe()
             );
             return ExitCode::FAILURE;
         }
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
     };
-    let mut period_report = report(&verified.entries, from, to, interval);
-    period_report.chain = Some(summary(&store, &trusted, &verified));
-    let text = render(&period_report, args.format);
+    // The attestation is signed with the history's key: refused before anything is written
+    // when the signing key is none of the keys the chain was just verified with.
+    let signing_key = match args.signing_key.as_deref().map(|path| {
+        attestation::load_signing_key(path)
+            .and_then(|key| attestation::check_history_key(&key, &trusted).map(|()| key))
+    }) {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(error)) => {
+            eprintln!("error: --signing-key: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut period_report = report(&read.entries, from, to, interval);
+    period_report.chain = Some(ChainSummary {
+        source: store.describe(),
+        verified: true,
+        entries: read.verified_entries as u64,
+        segments: read.segments_read,
+        head_seq: read.through.as_ref().map(|a| a.seq),
+        head_hash: read.through.as_ref().map(|a| a.hash.clone()),
+        trusted_key_ids: trusted.iter().map(PublicKey::key_id).collect(),
+    });
+    let generated = crate::evidence::oscal::generated_at();
+    let text = match args.format {
+        Format::Oscal => super::oscal::render(&period_report, &read.entries, generated),
+        format => render(&period_report, format),
+    };
     let written = match &args.out {
-        Some(path) => std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display())),
+        Some(path) => std::fs::write(path, text)
+            .and_then(|()| match (args.format, path.parent()) {
+                (Format::Oscal, Some(dir)) => {
+                    let dir = if dir.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        dir
+                    };
+                    crate::evidence::oscal::write_companions(dir, generated)
+                }
+                _ => Ok(Vec::new()),
+            })
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|companions| {
+                // Every file written is a subject of the attestation, the OSCAL companions
+                // included.
+                let mut files = vec![path.clone()];
+                files.extend(companions);
+                attest_report(&args, signing_key.as_ref(), &period_report, &files)
+            }),
         None => {
             print!("{text}");
             Ok(())
@@ -207,7 +310,7 @@ async fn report_command(args: ReportArgs) -> ExitCode {
     };
     match written {
         Ok(()) => {
-            eprintln!("{}", verified_line(&store, &trusted, &verified));
+            eprintln!("{}", period_line(&store, &trusted, &read));
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -217,12 +320,42 @@ async fn report_command(args: ReportArgs) -> ExitCode {
     }
 }
 
+/// With `--attest`: the signed attestation over `files` (every report file this run wrote).
+fn attest_report(
+    args: &ReportArgs,
+    key: Option<&SigningKey>,
+    report: &PeriodReport,
+    files: &[PathBuf],
+) -> Result<(), String> {
+    let (Some(envelope), Some(key)) = (&args.attest, key) else {
+        return Ok(());
+    };
+    let format = format!("{:?}", args.format).to_lowercase();
+    let written = attestation::attest_files(
+        files,
+        attestation::PERIOD_REPORT_PREDICATE,
+        attestation::period_report_predicate(report, &format),
+        key,
+        envelope,
+    )?;
+    eprintln!(
+        "attested {} file(s): {} (public key {}, key id {})",
+        written.subjects,
+        written.envelope.display(),
+        written.public_key.display(),
+        key.public_key().key_id()
+    );
+    Ok(())
+}
+
 /// The report in one format.
 pub fn render(report: &PeriodReport, format: Format) -> String {
     match format {
         Format::Json => serde_json::to_string_pretty(report).expect("reports serialize") + "\n",
         Format::Markdown => super::markdown::render_markdown(report),
         Format::Html => super::html::render_html(report),
+        // Without the entries: no observation cites them (report_command passes them).
+        Format::Oscal => super::oscal::render(report, &[], crate::evidence::oscal::generated_at()),
     }
 }
 
@@ -263,8 +396,43 @@ fn keygen(dir: &Path) -> Result<String, String> {
 
 type Loaded = (Store, Vec<PublicKey>, Result<Verified, chain::Broken>);
 
-/// Opens the source, reads every segment and verifies them.
+/// What a period report rests on, verified: for the line `report` prints.
+fn period_line(store: &Store, trusted: &[PublicKey], read: &super::period::PeriodRead) -> String {
+    let keys: Vec<String> = trusted.iter().map(PublicKey::key_id).collect();
+    let start = match &read.snapshot {
+        Some(name) => format!("from signed snapshot {name}"),
+        None => "from the first entry".to_string(),
+    };
+    match &read.through {
+        Some(through) => format!(
+            "verified: {} entries in {} segments of {}, {start}, signed by trusted keys ({}); through entry {} hash {}",
+            read.verified_entries,
+            read.segments_read,
+            store.describe(),
+            keys.join(", "),
+            through.seq,
+            through.hash
+        ),
+        None => format!("verified: the log at {} is empty", store.describe()),
+    }
+}
+
+/// Opens the source, reads every segment and verifies them, and checks every signed snapshot
+/// against the chain (a snapshot that does not say what the chain says is named as its break).
 async fn load(source: &SourceArgs) -> Result<Loaded, HistoryError> {
+    let trusted = trusted_keys(source)?;
+    let store = store(source)?;
+    let verified = super::period::verify_whole(&store, None, &trusted)
+        .await?
+        .map(|whole| Verified {
+            entries: whole.entries,
+            segments: whole.segments,
+        });
+    Ok((store, trusted, verified))
+}
+
+/// The public keys a source names.
+fn trusted_keys(source: &SourceArgs) -> Result<Vec<PublicKey>, HistoryError> {
     let mut trusted = Vec::new();
     for path in &source.public_keys {
         let text = std::fs::read_to_string(path)
@@ -274,10 +442,7 @@ async fn load(source: &SourceArgs) -> Result<Loaded, HistoryError> {
                 .map_err(|e| HistoryError::Key(format!("{}: {e}", path.display())))?,
         );
     }
-    let store = store(source)?;
-    let segments = store.read_segments(None).await?;
-    let verified = chain::verify(&segments, &trusted);
-    Ok((store, trusted, verified))
+    Ok(trusted)
 }
 
 /// The store a source names.
@@ -313,18 +478,6 @@ fn credential(file: Option<&Path>, env: &str) -> Result<String, HistoryError> {
         })?,
     };
     Ok(value.trim().to_string())
-}
-
-fn summary(store: &Store, trusted: &[PublicKey], verified: &Verified) -> ChainSummary {
-    ChainSummary {
-        source: store.describe(),
-        verified: true,
-        entries: verified.entries.len() as u64,
-        segments: verified.segments,
-        head_seq: verified.head().map(|h| h.seq),
-        head_hash: verified.head().map(|h| h.hash.clone()),
-        trusted_key_ids: trusted.iter().map(PublicKey::key_id).collect(),
-    }
 }
 
 fn verified_line(store: &Store, trusted: &[PublicKey], verified: &Verified) -> String {

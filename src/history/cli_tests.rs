@@ -71,3 +71,41 @@ fn checkpoint_intervals_are_positive_durations() {
     assert!(parse_interval("0s").is_err());
     assert!(parse_interval("daily").is_err());
 }
+
+#[test]
+fn an_attestation_needs_a_report_file_and_the_signing_key() {
+    let base = [
+        "evidence",
+        "report",
+        "--dir",
+        "log",
+        "--public-key",
+        "k.pub",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-31",
+    ];
+    let with = |extra: &[&str]| parse(&[&base[..], extra].concat());
+    let parsed = with(&[
+        "--out",
+        "r.html",
+        "--attest",
+        "r.intoto.json",
+        "--signing-key",
+        "ed25519.seed",
+    ])
+    .unwrap();
+    let Some(HistoryCommand::Report(args)) = parsed.history else {
+        panic!("a report command");
+    };
+    assert_eq!(args.attest.unwrap().to_str(), Some("r.intoto.json"));
+    // No file to attest (standard output), no key, or a key with nothing to sign: refused.
+    assert!(with(&["--attest", "a.json", "--signing-key", "s"]).is_err());
+    assert!(with(&["--out", "r.html", "--attest", "a.json"]).is_err());
+    assert!(with(&["--out", "r.html", "--signing-key", "s"]).is_err());
+    // The bundle: --attest needs --signing-key and the reverse.
+    assert!(parse(&["evidence", "--out", "d", "--attest", "--signing-key", "s"]).is_ok());
+    assert!(parse(&["evidence", "--out", "d", "--attest"]).is_err());
+    assert!(parse(&["evidence", "--out", "d", "--signing-key", "s"]).is_err());
+}

@@ -2,7 +2,9 @@
 //! chains and signs it.
 //!
 //! The JSON is camelCase, one entry per line. Each entry's `hash` is the SHA-256 of the
-//! canonical JSON (keys sorted, no whitespace) of `{"prev", "record", "seq"}`; `prev` is the
+//! canonical JSON (keys sorted, no whitespace) of `{"cluster", "prev", "record", "seq"}`
+//! (`cluster` only when the writer has a cluster id: entries written before cluster ids
+//! existed hash, and so verify, exactly as they did); `prev` is the
 //! previous entry's `hash` (64 zeros for the first entry), so changing, removing or reordering
 //! any entry breaks every link after it; `signature` is ed25519 over the 32 bytes of `hash`.
 
@@ -167,6 +169,11 @@ fn selector_text(selector: &LabelSelector) -> String {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
+    /// The cluster whose operator wrote it (`--history-cluster-id`), covered by the hash and
+    /// so by the signature: a segment copied into another cluster's chain names its origin.
+    /// None: written without a cluster id (a single cluster's history, today's layout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// 0 for the first entry, then +1 each.
     pub seq: u64,
     /// The previous entry's `hash` ([`GENESIS_PREV`] for seq 0).
@@ -184,19 +191,35 @@ pub struct Entry {
 pub const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 impl Entry {
-    /// The canonical JSON `{"prev", "record", "seq"}` the hash covers.
+    /// The canonical JSON `{"prev", "record", "seq"}` the hash covers (an entry without a
+    /// cluster id).
     pub fn signed_bytes(seq: u64, prev: &str, record: &Record) -> Vec<u8> {
-        let value = serde_json::json!({
+        Entry::signed_bytes_in(None, seq, prev, record)
+    }
+
+    /// The canonical JSON the hash covers: `{"cluster", "prev", "record", "seq"}`, without
+    /// `cluster` when there is none (so older entries keep their hash).
+    pub fn signed_bytes_in(
+        cluster: Option<&str>,
+        seq: u64,
+        prev: &str,
+        record: &Record,
+    ) -> Vec<u8> {
+        let mut value = serde_json::json!({
             "seq": seq,
             "prev": prev,
             "record": serde_json::to_value(record).expect("records serialize"),
         });
+        if let Some(cluster) = cluster {
+            value["cluster"] = Value::String(cluster.to_string());
+        }
         canonical_json(&value).into_bytes()
     }
 
     /// The hash this entry's fields call for (compare with `hash`).
     pub fn computed_hash(&self) -> String {
-        hex::encode(Sha256::digest(Entry::signed_bytes(
+        hex::encode(Sha256::digest(Entry::signed_bytes_in(
+            self.cluster.as_deref(),
             self.seq,
             &self.prev,
             &self.record,

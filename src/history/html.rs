@@ -117,7 +117,7 @@ pub fn render_html(report: &PeriodReport) -> String {
             let _ = writeln!(
                 h,
                 "<p class=\"meta\" id=\"chain\"><span class=\"verified\">Chain and signatures verified</span>: \
-                 {} entries in {} segments from {}; trusted keys {}; head entry {} <code>{}</code>.</p>",
+                 {} entries in {} segments from {}; trusted keys {}; verified through entry {} <code>{}</code>.</p>",
                 chain.entries,
                 chain.segments,
                 escape(&chain.source),

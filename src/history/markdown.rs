@@ -52,7 +52,7 @@ pub fn render_markdown(report: &PeriodReport) -> String {
             let _ = writeln!(
                 md,
                 "- Evidence log: {} - {} entries in {} segments, chain and signatures **verified** \
-                 (trusted keys: {}); head: entry {} `{}`",
+                 (trusted keys: {}); verified through entry {} `{}`",
                 chain.source,
                 chain.entries,
                 chain.segments,

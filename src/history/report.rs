@@ -98,6 +98,8 @@ pub struct ChainSummary {
     pub verified: bool,
     pub entries: u64,
     pub segments: usize,
+    /// The last entry verified: the chain's head when the period reaches it, else the
+    /// entry that ends what the period rests on (`evidence verify` gives the chain's head).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_seq: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

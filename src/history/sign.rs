@@ -102,6 +102,11 @@ impl PublicKey {
         STANDARD.encode(self.0.as_bytes())
     }
 
+    /// The 32 raw bytes of the public key.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
     /// The first 16 hex digits of the SHA-256 of the public key: names the key in entries.
     pub fn key_id(&self) -> String {
         hex::encode(&Sha256::digest(self.0.as_bytes())[..8])

@@ -38,7 +38,7 @@ impl<'a> Live<'a> {
             let ids = ids(exemption);
             match expiry(exemption) {
                 Some(until) if until <= now => notices.push(Notice {
-                    reason: "ExemptionExpired",
+                    reason: crate::conditions::Reason::ExemptionExpired.as_str(),
                     message: format!(
                         "exemption of {ids} (approved by {}) expired {}; it no longer waives findings",
                         exemption.approved_by, exemption.expires
@@ -47,7 +47,7 @@ impl<'a> Live<'a> {
                 Some(until) => {
                     if until <= warn_after {
                         notices.push(Notice {
-                            reason: "ExemptionExpiring",
+                            reason: crate::conditions::Reason::ExemptionExpiring.as_str(),
                             message: format!(
                                 "exemption of {ids} (approved by {}) expires {}",
                                 exemption.approved_by, exemption.expires
@@ -57,7 +57,7 @@ impl<'a> Live<'a> {
                     live.push(exemption);
                 }
                 None => notices.push(Notice {
-                    reason: "ExemptionInvalid",
+                    reason: crate::conditions::Reason::ExemptionInvalid.as_str(),
                     message: format!("exemption of {ids} has unreadable expiry {}", exemption.expires),
                 }),
             }

@@ -37,7 +37,7 @@ pub struct Excluded {
 
 /// Why a namespace is out of scope: it is being deleted. (The other reasons are in
 /// [`crate::snapshot`]: system, Velero, the operator's own, configured.)
-pub const TERMINATING: &str = "Terminating";
+pub const TERMINATING: &str = crate::conditions::Reason::Terminating.as_str();
 
 /// The namespaces any of `selectors` picks that are left out of scope, with the reason.
 pub fn excluded_namespaces<'a, S: LabelMatch + 'a>(

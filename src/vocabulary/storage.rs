@@ -9,15 +9,24 @@ use k8s_openapi::api::storage::v1::StorageClass;
 /// as the cluster default. Admission lets such a claim in when this class is encrypted, as the
 /// DefaultStorageClass admission plugin (or, later, the PV controller) gives it this class.
 pub fn default_class_name(snapshot: &Snapshot) -> Option<String> {
+    // With several defaults, the newest wins, and among those created in the same second the
+    // first by name, as the DefaultStorageClass admission plugin picks: never the order the
+    // classes happened to be listed in.
     snapshot
         .storage_classes
         .iter()
-        .find(|c| {
+        .filter(|c| {
             c.metadata
                 .annotations
                 .as_ref()
                 .and_then(|a| a.get("storageclass.kubernetes.io/is-default-class"))
                 .is_some_and(|v| v == "true")
+        })
+        .min_by(|a, b| {
+            let created = |c: &StorageClass| c.metadata.creation_timestamp.as_ref().map(|t| t.0);
+            created(b)
+                .cmp(&created(a))
+                .then_with(|| a.metadata.name.cmp(&b.metadata.name))
         })
         .and_then(|c| c.metadata.name.clone())
 }

@@ -876,16 +876,20 @@ async fn every_rendered_kind_reads_back_as_its_canonical_form_and_resyncs_write_
         );
     }
 
-    // Converged: resyncs of all three resources write nothing.
+    // Converged: resyncs of all three resources write nothing. A label no selector reads, on
+    // a namespace all three select, wakes all three (a namespace's change wakes only the
+    // resources selecting it) and changes nothing they judge; on the bystander too.
     let settled = operator.metrics.total_writes();
     let writes_before = operator.metrics.encode();
     for round in 0..3 {
         let reconciles = operator.metrics.total_reconciles();
         let touch = json!({"metadata": {"labels": {"e2e-touch": round.to_string()}}});
-        namespaces
-            .patch(&bystander, &PatchParams::default(), &Patch::Merge(&touch))
-            .await
-            .unwrap();
+        for namespace in [&prod, &bystander] {
+            namespaces
+                .patch(namespace, &PatchParams::default(), &Patch::Merge(&touch))
+                .await
+                .unwrap();
+        }
         wait_until("a full resync ran", TIMEOUT, || async {
             operator.metrics.total_reconciles() >= reconciles + 3
         })

@@ -632,7 +632,12 @@ async fn segregation_is_assessed_from_existing_network_policies_in_both_modes() 
             "--dry-run=server",
         ])
     };
-    assert!(relabel("--as=tenant").status.success());
+    let admitted = relabel("--as=tenant");
+    assert!(
+        admitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admitted.stderr)
+    );
 
     // Enforce: the owned isolation closes nothing the hand-written policies reopen (policies
     // add up), so the findings stay; removing them passes.

@@ -469,10 +469,11 @@ async fn converged_resync_makes_no_writes_and_audit_mode_removes_enforcement() {
         policies_in(&client, &ns).await.len() == 2
     })
     .await;
-    // Let in-flight reconciles settle, then force full resyncs: a namespace change concerns
-    // every resource, so touching an unrelated namespace reconciles all of them. The namespace
-    // is created before the writes settle: an EnvironmentIsolation judges a namespace in no
-    // environment, so its arrival may change evidence; relabelling it must not.
+    // Let in-flight reconciles settle, then force full resyncs: a namespace's change wakes
+    // the resources selecting it, so touching the selected namespace with a label no selector
+    // reads reconciles the baseline and changes nothing it judges. The bystander is created
+    // before the writes settle: an EnvironmentIsolation judges a namespace in no environment,
+    // so its arrival may change evidence; relabelling it must not.
     let bystander = namespace(&client, "e2e-sb-bystander", &[]).await;
     settle_writes().await;
     let settled = operator.metrics.total_writes();
@@ -481,10 +482,12 @@ async fn converged_resync_makes_no_writes_and_audit_mode_removes_enforcement() {
     for round in 0..3 {
         let reconciles = operator.metrics.total_reconciles();
         let touch = json!({"metadata": {"labels": {"e2e-touch": round.to_string()}}});
-        namespaces
-            .patch(&bystander, &PatchParams::default(), &Patch::Merge(&touch))
-            .await
-            .unwrap();
+        for namespace in [&ns, &bystander] {
+            namespaces
+                .patch(namespace, &PatchParams::default(), &Patch::Merge(&touch))
+                .await
+                .unwrap();
+        }
         wait_until("a full resync ran", TIMEOUT, || async {
             operator.metrics.total_reconciles() > reconciles
         })

@@ -84,3 +84,19 @@ true
 {{- end -}}
 {{- end -}}
 {{- end }}
+
+{{/*
+"true" when the PrometheusRule is rendered (see prometheusRule.enabled in values.yaml). With
+`auto`: when the cluster serves the Prometheus Operator's PrometheusRule (Helm asks the API
+server's discovery; `helm template` knows only what `--api-versions` tells it), so that an
+install on a cluster without the Prometheus Operator succeeds.
+*/}}
+{{- define "baseline-operator.prometheusRule" -}}
+{{- if eq (toString .Values.prometheusRule.enabled) "auto" -}}
+{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1/PrometheusRule" -}}
+true
+{{- end -}}
+{{- else if .Values.prometheusRule.enabled -}}
+true
+{{- end -}}
+{{- end }}

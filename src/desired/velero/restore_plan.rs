@@ -352,7 +352,7 @@ fn is_recorded(last: Option<&RestoreTestResult>, result: &RestoreTestResult) -> 
 }
 
 /// `RestoreTestResult::reason` when a restore outlives the RTO.
-pub const RTO_EXCEEDED: &str = "RTOExceeded";
+pub const RTO_EXCEEDED: &str = crate::conditions::Reason::RTOExceeded.as_str();
 
 /// What only the Velero server could have produced about a finished restore, and where to
 /// look for its result.

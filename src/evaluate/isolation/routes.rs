@@ -124,6 +124,16 @@ fn crosses(source: &str, target: &str, flows: &[Flow], scope: &Scope) -> bool {
 /// Which namespace an address belongs to: pods' reported addresses and Services' cluster IPs.
 struct Addresses(BTreeMap<IpAddr, (String, String)>);
 
+fn keep_first(map: &mut BTreeMap<IpAddr, (String, String)>, ip: IpAddr, owner: (String, String)) {
+    match map.get_mut(&ip) {
+        Some(kept) if *kept <= owner => {}
+        Some(kept) => *kept = owner,
+        None => {
+            map.insert(ip, owner);
+        }
+    }
+}
+
 impl Addresses {
     fn of(snapshot: &Snapshot) -> Self {
         let mut map = BTreeMap::new();
@@ -148,9 +158,11 @@ impl Addresses {
                 .map(|ip| ip.ip.as_str())
                 .chain(status.pod_ip.as_deref());
             for ip in ips.filter_map(|ip| ip.parse::<IpAddr>().ok()) {
-                map.insert(ip, (ns.clone(), format!("pod {ns}/{name}")));
+                keep_first(&mut map, ip, (ns.clone(), format!("pod {ns}/{name}")));
             }
         }
+        // A Service's cluster IP names the Service, whatever pod reports the same address.
+        let mut services = BTreeMap::new();
         for service in &snapshot.services {
             let (Some(ns), Some(spec)) = (&service.metadata.namespace, &service.spec) else {
                 continue;
@@ -163,12 +175,19 @@ impl Addresses {
                 .map(String::as_str)
                 .chain(spec.cluster_ip.as_deref());
             for ip in ips.filter_map(|ip| ip.parse::<IpAddr>().ok()) {
-                map.insert(ip, (ns.clone(), format!("Service {ns}/{name}")));
+                keep_first(
+                    &mut services,
+                    ip,
+                    (ns.clone(), format!("Service {ns}/{name}")),
+                );
             }
         }
+        map.extend(services);
         Self(map)
     }
 
+    /// Who reports `address`: with several (two pods briefly sharing an address), the first
+    /// by namespace and name, so that the answer does not depend on listing order.
     fn owner(&self, address: &str) -> Option<&(String, String)> {
         self.0.get(&address.parse::<IpAddr>().ok()?)
     }

@@ -7,6 +7,8 @@
 //! containers (except the node tests, through `node_cluster`). Set `BASELINE_TEST_KUBECONFIG`
 //! to reuse a cluster that is already up.
 
+pub mod cosign;
+
 use baseline_operator::controller::{self, RunConfig};
 use baseline_operator::telemetry::{Health, Metrics};
 use k8s_openapi::api::core::v1::Namespace;
@@ -202,6 +204,11 @@ pub const OPERATOR_HOME: &str = "e2e-operator-home";
 /// A namespace excluded with `--excluded-namespaces`.
 pub const EXCLUDED_BY_FLAG: &str = "e2e-excluded-by-flag";
 
+/// How often the shared operator compares its incremental engine with a from-scratch
+/// evaluation: often, so that every e2e scenario is also a check of the engine (see
+/// `e2e engine_shadow`).
+pub const ENGINE_CHECK: Duration = Duration::from_secs(2);
+
 pub fn operator() -> &'static Operator {
     OPERATOR.get_or_init(|| {
         cluster();
@@ -222,6 +229,7 @@ pub fn operator() -> &'static Operator {
                     instance: "e2e".into(),
                     resync: TEST_RESYNC,
                     evaluated_refresh: baseline_operator::controller::DEFAULT_EVALUATED_REFRESH,
+                    engine_check: ENGINE_CHECK,
                     history: None,
                     detect_copied_secrets: true,
                     // What the chart passes: its own namespace, and one more by flag.
@@ -233,6 +241,7 @@ pub fn operator() -> &'static Operator {
                         .iter()
                         .map(|s| s.to_string())
                         .collect(),
+                    reports_api: Default::default(),
                 };
                 if let Err(error) = controller::run(client, config, m, h, shutdown).await {
                     panic!("operator stopped: {error}");

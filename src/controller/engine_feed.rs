@@ -1,0 +1,270 @@
+//! The incremental engine ([`crate::engine`]) fed by the watches, in shadow. Every watch event
+//! goes into it as it arrives (the stores' own `Arc`s: no second copy of an object), and a
+//! periodic check compares its evaluation of every SecurityBaseline with a from-scratch one
+//! over the stores' snapshot, counting the comparisons and the divergences in metrics
+//! (`baseline_operator_engine_checks_total`, `..._engine_divergences_total`, expected 0).
+//!
+//! Why in shadow first: the property test proves the engine equal to a from-scratch
+//! evaluation for generated clusters; this proves it on real watches (relists, reordered
+//! events, objects the generators do not make) before status is drawn from it.
+
+use crate::engine::{Engine, Event, Kind, Object, ObjectKey, ResourceKey, ResourceKind};
+use crate::evaluate::Evaluation;
+use crate::snapshot::{ExcludedNamespaces, ObjectMetaOnly, ReplicaSetLink};
+use jiff::Timestamp;
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::core::PartialObjectMeta;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A watched type, as the engine takes it (None: a kind the controls do not read, e.g. the
+/// operator's own admission policies).
+pub trait Fed: Sized {
+    const KIND: Option<Kind>;
+    fn object(this: Arc<Self>) -> Option<Object>;
+}
+
+macro_rules! fed_as_is {
+    ($($field:ident: $ty:ty,)*) => {
+        $(impl Fed for $ty {
+            const KIND: Option<Kind> = Some(Kind::$field);
+            fn object(this: Arc<Self>) -> Option<Object> {
+                Some(Object::$field(this))
+            }
+        })*
+    };
+}
+crate::snapshot::watched_kinds!(fed_as_is);
+crate::kinds::custom_kinds!(fed_as_is);
+fed_as_is! {
+    velero_schedules: crate::velero::Schedule,
+    velero_backups: crate::velero::Backup,
+    velero_restores: crate::velero::Restore,
+    velero_storage_locations: crate::velero::BackupStorageLocation,
+    velero_snapshot_locations: crate::velero::VolumeSnapshotLocation,
+}
+
+macro_rules! not_fed {
+    ($($ty:ty),*) => {
+        $(impl Fed for $ty {
+            const KIND: Option<Kind> = None;
+            fn object(_: Arc<Self>) -> Option<Object> {
+                None
+            }
+        })*
+    };
+}
+// The operator's own admission objects, and its restore-test ConfigMaps in Velero's namespace.
+not_fed!(
+    ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding,
+    ConfigMap
+);
+
+impl Fed for PartialObjectMeta<ConfigMap> {
+    const KIND: Option<Kind> = Some(Kind::config_maps);
+    fn object(this: Arc<Self>) -> Option<Object> {
+        Some(Object::config_maps(Arc::new(ObjectMetaOnly {
+            kind: "ConfigMap",
+            namespace: this.metadata.namespace.clone().unwrap_or_default(),
+            name: this.metadata.name.clone().unwrap_or_default(),
+            labels: this.metadata.labels.clone().unwrap_or_default(),
+        })))
+    }
+}
+
+impl Fed for PartialObjectMeta<ReplicaSet> {
+    const KIND: Option<Kind> = Some(Kind::replica_sets);
+    fn object(this: Arc<Self>) -> Option<Object> {
+        Some(Object::replica_sets(Arc::new(ReplicaSetLink::of(
+            &this.metadata,
+        ))))
+    }
+}
+
+/// The engine, what its events dirtied since it last settled, and what each kind's watch fed
+/// it (so that a relist, which replaces a store wholesale, removes what it no longer lists).
+pub struct EngineFeed {
+    state: Mutex<FeedState>,
+    /// Watch events received (their stores updated) and events given to the engine: while
+    /// they differ, the stores are ahead of the engine and a comparison would see two
+    /// instants.
+    received: AtomicU64,
+    fed: AtomicU64,
+}
+
+struct FeedState {
+    engine: Engine,
+    pending: crate::engine::Dirty,
+    fed: HashMap<Kind, HashSet<ObjectKey>>,
+}
+
+impl EngineFeed {
+    pub fn new(excluded: ExcludedNamespaces) -> Self {
+        Self {
+            state: Mutex::new(FeedState {
+                engine: Engine::new(excluded, false),
+                pending: Default::default(),
+                fed: HashMap::new(),
+            }),
+            received: AtomicU64::new(0),
+            fed: AtomicU64::new(0),
+        }
+    }
+
+    /// A watch event arrived (its store is updated); [`Self::done`] follows once the engine
+    /// has it.
+    pub fn received(&self) {
+        self.received.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The engine has what the last [`Self::received`] event changed.
+    pub fn done(&self) {
+        self.fed.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The number of events the engine has, when it has every event the stores have.
+    fn quiet(&self) -> Option<u64> {
+        let fed = self.fed.load(Ordering::SeqCst);
+        (self.received.load(Ordering::SeqCst) == fed).then_some(fed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An object created or changed.
+    pub fn upsert(&self, object: Object) {
+        let mut state = self.lock();
+        let key = object.key();
+        state.fed.entry(key.kind).or_default().insert(key);
+        let dirty = state.engine.apply(Event::Upsert(object));
+        state.pending.merge(dirty);
+    }
+
+    /// An object gone.
+    pub fn delete(&self, object: Object) {
+        let key = object.key();
+        let mut state = self.lock();
+        if let Some(fed) = state.fed.get_mut(&key.kind) {
+            fed.remove(&key);
+        }
+        let dirty = state.engine.apply(Event::Delete(key));
+        state.pending.merge(dirty);
+    }
+
+    /// A list of `kind` ended (at start, or a relist after a watch was lost): the store now
+    /// holds exactly `listed`, which replaces what the engine had of the kind. (While a list
+    /// runs, the store keeps its old content, so the listed objects are taken from the store
+    /// only once it is swapped in.)
+    pub fn listed(&self, kind: Kind, listed: Vec<Object>) {
+        let mut state = self.lock();
+        let keys: HashSet<ObjectKey> = listed.iter().map(Object::key).collect();
+        let before = std::mem::replace(state.fed.entry(kind).or_default(), keys.clone());
+        for key in before.into_iter().filter(|key| !keys.contains(key)) {
+            let dirty = state.engine.apply(Event::Delete(key));
+            state.pending.merge(dirty);
+        }
+        for object in listed {
+            let dirty = state.engine.apply(Event::Upsert(object));
+            state.pending.merge(dirty);
+        }
+    }
+
+    /// The operator's configured exclusions, known once it runs.
+    pub fn set_excluded(&self, excluded: ExcludedNamespaces) {
+        let mut state = self.lock();
+        let dirty = state.engine.set_excluded(excluded);
+        state.pending.merge(dirty);
+    }
+
+    /// The engine's evaluation of a SecurityBaseline, after settling what is dirty.
+    pub fn security_baseline(&self, name: &str, now: Timestamp) -> Option<Evaluation> {
+        let mut state = self.lock();
+        let pending = std::mem::take(&mut state.pending);
+        state.engine.settle(&pending);
+        state.engine.evaluation(
+            &ResourceKey {
+                kind: ResourceKind::SecurityBaseline,
+                name: name.to_string(),
+            },
+            now,
+        )
+    }
+}
+
+/// How often the engine is compared with a from-scratch evaluation unless configured
+/// otherwise (`--engine-check-seconds`).
+pub const DEFAULT_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Attempts at a comparison while watch events keep arriving (a comparison is made only when
+/// the engine has every event the stores have, before and after); a cluster that never stops
+/// changing for that long is not compared this round, and nothing is counted.
+const ATTEMPTS: usize = 20;
+
+/// Every `interval`, compares the engine's evaluation of every valid SecurityBaseline with a
+/// from-scratch one; counts the comparisons and the divergences.
+pub async fn check_periodically(ctx: Arc<super::context::Context>, interval: std::time::Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let ctx = ctx.clone();
+        let checked = tokio::task::spawn_blocking(move || check_once(&ctx)).await;
+        if let Err(error) = checked {
+            tracing::warn!(%error, "the engine check did not finish");
+        }
+    }
+}
+
+/// One round of comparisons (blocking: evaluations are CPU work).
+fn check_once(ctx: &super::context::Context) {
+    for sb in ctx.stores.custom.security_baselines.state() {
+        let Ok(valid) = crate::validate::security_baseline::validate(&sb.spec) else {
+            continue;
+        };
+        let name = sb.metadata.name.clone().unwrap_or_default();
+        let feed = &ctx.stores.engine;
+        let mut compared = None;
+        let mut disagreed = false;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let Some(before) = feed.quiet() else {
+                continue;
+            };
+            let now = Timestamp::now();
+            let scratch =
+                crate::evaluate::security_baseline::evaluate(&name, &valid, &ctx.snapshot(), now);
+            let incremental = feed.security_baseline(&name, now);
+            if feed.quiet() != Some(before) {
+                continue;
+            }
+            let agrees = incremental.as_ref() == Some(&scratch);
+            // A disagreement counts once it is seen twice: an event whose store was updated
+            // but whose counter was not yet (a task paused between the two) is gone by then;
+            // a wrong engine disagrees again.
+            if agrees || disagreed {
+                compared = Some(agrees);
+                break;
+            }
+            disagreed = true;
+        }
+        let Some(agreed) = compared else {
+            tracing::debug!(resource = %name, "the cluster kept changing; the engine is compared next round");
+            continue;
+        };
+        ctx.metrics.engine_checks.inc();
+        if !agreed {
+            ctx.metrics.engine_divergences.inc();
+            tracing::warn!(
+                resource = %name,
+                "the incremental engine disagrees with a from-scratch evaluation"
+            );
+        }
+    }
+}

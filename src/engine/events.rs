@@ -1,0 +1,172 @@
+//! What a watch event dirties: the namespaces whose evaluation it may change, and the
+//! resources whose every namespace it may change.
+
+use super::indexes::Indexes;
+use super::object::Object;
+use super::partition::Partition;
+use crate::vocabulary::selection::LabelMatch;
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use kube::core::Selector;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The three custom kinds the engine evaluates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ResourceKind {
+    SecurityBaseline,
+    EnvironmentIsolation,
+    BackupPolicy,
+}
+
+/// One custom resource.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceKey {
+    pub kind: ResourceKind,
+    pub name: String,
+}
+
+/// What must be judged again.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Dirty {
+    /// Namespaces every resource judges again (if they are in its scope, or were).
+    pub namespaces: BTreeSet<String>,
+    /// Resources whose spec changed (or that came or went): every namespace of theirs.
+    pub resources: BTreeSet<ResourceKey>,
+    /// Something the per-namespace split does not follow yet changed: the resources evaluated
+    /// as a whole (EnvironmentIsolation, BackupPolicy) are evaluated again.
+    pub whole: bool,
+}
+
+impl Dirty {
+    pub fn is_empty(&self) -> bool {
+        self.namespaces.is_empty() && self.resources.is_empty() && !self.whole
+    }
+
+    /// Adds what `other` dirties.
+    pub fn merge(&mut self, other: Dirty) {
+        self.namespaces.extend(other.namespaces);
+        self.resources.extend(other.resources);
+        self.whole |= other.whole;
+    }
+}
+
+static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+
+fn labels_of(object: Option<&Object>) -> Option<&BTreeMap<String, String>> {
+    match object {
+        Some(Object::namespaces(ns)) => Some(ns.metadata.labels.as_ref().unwrap_or(&NO_LABELS)),
+        _ => None,
+    }
+}
+
+/// What replacing `old` by `new` (either may be absent) dirties, `partition` and `indexes`
+/// being the state after the change.
+pub fn dirtied(
+    partition: &Partition,
+    indexes: &Indexes,
+    old: Option<&Object>,
+    new: Option<&Object>,
+) -> Dirty {
+    let mut dirty = Dirty {
+        whole: old.is_some() || new.is_some(),
+        ..Dirty::default()
+    };
+    let Some(object) = new.or(old) else {
+        return dirty;
+    };
+    let key = object.key();
+    match object {
+        // A namespace: itself, judged on its old and its new labels (one leaving a selector
+        // is pruned), and the namespaces whose NetworkPolicies pick it by label, before or
+        // after (which sources they admit, and from which environment, changed).
+        Object::namespaces(_) => {
+            dirty.namespaces.insert(key.name.clone());
+            for labels in [labels_of(old), labels_of(new)].into_iter().flatten() {
+                dirty.namespaces.extend(indexes.selecting(labels));
+            }
+        }
+        // A StorageClass: the namespaces with claims naming it, or naming none (the default
+        // class may be this one, now or before).
+        Object::storage_classes(_) => {
+            dirty.namespaces.extend(indexes.claiming(&key.name));
+        }
+        // A ClusterRole: namespaces with RoleBindings to it or to the aggregated ClusterRoles
+        // that take its rules (before or after the change).
+        Object::cluster_roles(_) => {
+            let affected = aggregating(partition, &key.name, old, new);
+            dirty.namespaces.extend(indexes.binding_any_of(&affected));
+        }
+        // Judged once per resource over its selected namespaces, when its evaluation is
+        // assembled: no namespace is dirtied.
+        Object::cluster_role_bindings(_) => {}
+        Object::security_baselines(_) => {
+            let spec_of = |o: Option<&Object>| match o {
+                Some(Object::security_baselines(sb)) => Some(sb.spec.clone()),
+                _ => None,
+            };
+            if spec_of(old) != spec_of(new) {
+                dirty.resources.insert(ResourceKey {
+                    kind: ResourceKind::SecurityBaseline,
+                    name: key.name.clone(),
+                });
+            }
+        }
+        // Environments (whose namespaces are inside a NetworkPolicy's environment) come from
+        // every EnvironmentIsolation, and restore-test sandboxes, which belong to none, from
+        // BackupPolicies' uids.
+        Object::environment_isolations(_) | Object::backup_policies(_) => {
+            dirty.namespaces.extend(indexes.with_selector_peers());
+        }
+        // Velero's objects are judged by BackupPolicies only, as a whole.
+        Object::velero_schedules(_)
+        | Object::velero_backups(_)
+        | Object::velero_restores(_)
+        | Object::velero_storage_locations(_)
+        | Object::velero_snapshot_locations(_) => {}
+        // Every other object is judged in its namespace only.
+        _ => {
+            if let Some(namespace) = key.namespace {
+                dirty.namespaces.insert(namespace);
+            }
+        }
+    }
+    dirty
+}
+
+/// `name` and the aggregated ClusterRoles that take its rules, directly or through others,
+/// judged on its labels before (`old`) and after (`new`) the change.
+fn aggregating(
+    partition: &Partition,
+    name: &str,
+    old: Option<&Object>,
+    new: Option<&Object>,
+) -> BTreeSet<String> {
+    let role_labels = |o: Option<&Object>| match o {
+        Some(Object::cluster_roles(r)) => r.metadata.labels.clone(),
+        _ => None,
+    };
+    let roles = &partition.cluster().cluster_roles;
+    let mut affected = BTreeSet::from([name.to_string()]);
+    // Labels under which a role in `affected` can be picked by an aggregation rule.
+    let mut frontier: Vec<BTreeMap<String, String>> = [role_labels(old), role_labels(new)]
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+    while let Some(labels) = frontier.pop() {
+        for role in roles.iter().filter(|r| picks(r, &labels)) {
+            let role_name = role.metadata.name.clone().unwrap_or_default();
+            if affected.insert(role_name) {
+                frontier.push(role.metadata.labels.clone().unwrap_or_default());
+            }
+        }
+    }
+    affected
+}
+
+/// Whether an aggregation rule of `role` picks ClusterRoles labelled `labels`.
+fn picks(role: &ClusterRole, labels: &BTreeMap<String, String>) -> bool {
+    role.aggregation_rule
+        .iter()
+        .flat_map(|a| a.cluster_role_selectors.iter().flatten())
+        .filter_map(|s| Selector::try_from(s.clone()).ok())
+        .any(|s| s.selects(labels))
+}

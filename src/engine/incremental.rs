@@ -1,0 +1,285 @@
+//! The engine's state: the partitioned cluster, its indexes, and per (resource, namespace)
+//! the kept outcomes. `apply` takes a watch event and says what it dirties; `settle`
+//! recomputes only the dirty pairs; `evaluation` folds a resource's kept outcomes into its
+//! Evaluation.
+//!
+//! SecurityBaselines are kept per namespace. EnvironmentIsolations and BackupPolicies are
+//! still evaluated as a whole, from the partition's whole snapshot, on demand (their
+//! cross-namespace controls are not split yet); `Counters::whole_evaluations` counts those.
+
+use super::events::{Dirty, ResourceKey, ResourceKind, dirtied};
+use super::indexes::Indexes;
+use super::object::{Event, Object};
+use super::partition::Partition;
+use super::per_namespace::{self, NamespaceOutcomes};
+use crate::evaluate::{Evaluation, backup, isolation};
+use crate::snapshot::{ExcludedNamespaces, Snapshot};
+use crate::validate::security_baseline::ValidSecurityBaseline;
+use jiff::Timestamp;
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
+/// How much work the engine did: what a test counts instead of timing it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// (resource, namespace) pairs evaluated.
+    pub namespace_evaluations: u64,
+    /// Resources evaluated from the whole snapshot.
+    pub whole_evaluations: u64,
+}
+
+/// A SecurityBaseline's kept state.
+#[derive(Clone, Debug)]
+struct Baseline {
+    /// `None` when the spec is invalid: nothing is evaluated.
+    spec: Option<ValidSecurityBaseline>,
+    /// Per selected namespace, its part; exactly the namespaces the baseline selects.
+    kept: BTreeMap<String, NamespaceOutcomes>,
+}
+
+#[derive(Debug)]
+pub struct Engine {
+    partition: Partition,
+    indexes: Indexes,
+    baselines: BTreeMap<String, Baseline>,
+    namespace_evaluations: u64,
+    whole_evaluations: Cell<u64>,
+}
+
+impl Engine {
+    /// An engine over an empty cluster, judging with these settings (see
+    /// [`Snapshot::excluded`] and [`Snapshot::from_manifests`]).
+    pub fn new(excluded: ExcludedNamespaces, from_manifests: bool) -> Self {
+        Self {
+            partition: Partition::new(excluded, from_manifests),
+            indexes: Indexes::default(),
+            baselines: BTreeMap::new(),
+            namespace_evaluations: 0,
+            whole_evaluations: Cell::new(0),
+        }
+    }
+
+    /// Takes a watch event into the state; returns what it dirties (to [`Self::settle`],
+    /// now or batched with others).
+    pub fn apply(&mut self, event: Event) -> Dirty {
+        let new = match &event {
+            Event::Upsert(object) => Some(object.clone()),
+            Event::Delete(_) => None,
+        };
+        let old = self.partition.apply(event);
+        self.indexes.update(old.as_ref(), new.as_ref());
+        if let Some(Object::security_baselines(sb)) = new.as_ref().or(old.as_ref()) {
+            let name = sb.metadata.name.clone().unwrap_or_default();
+            match &new {
+                Some(_) => {
+                    let spec = crate::validate::security_baseline::validate(&sb.spec).ok();
+                    let baseline = self.baselines.entry(name).or_insert(Baseline {
+                        spec: None,
+                        kept: BTreeMap::new(),
+                    });
+                    if baseline.spec != spec {
+                        baseline.spec = spec;
+                        baseline.kept.clear();
+                    }
+                }
+                None => {
+                    self.baselines.remove(&name);
+                }
+            }
+        }
+        dirtied(&self.partition, &self.indexes, old.as_ref(), new.as_ref())
+    }
+
+    /// The namespaces no resource judges changed (the operator's configuration, known only
+    /// once it runs): every resource is judged again.
+    pub fn set_excluded(&mut self, excluded: ExcludedNamespaces) -> Dirty {
+        self.partition.set_excluded(excluded);
+        Dirty {
+            resources: self.resources().into_iter().collect(),
+            whole: true,
+            ..Dirty::default()
+        }
+    }
+
+    /// Secrets became observable (`None`) or not (why). Only whole evaluations read them.
+    pub fn set_secrets_not_observed(&mut self, why: Option<String>) -> Dirty {
+        self.partition.set_secrets_not_observed(why);
+        Dirty {
+            whole: true,
+            ..Dirty::default()
+        }
+    }
+
+    /// Velero's API state (see [`crate::snapshot::VeleroSnapshot`]). Only whole evaluations
+    /// read it.
+    pub fn set_velero_state(
+        &mut self,
+        installed: bool,
+        unreadable: Option<String>,
+        namespace_missing: Option<String>,
+    ) -> Dirty {
+        self.partition
+            .set_velero_state(installed, unreadable, namespace_missing);
+        Dirty {
+            whole: true,
+            ..Dirty::default()
+        }
+    }
+
+    /// Recomputes the dirty (resource, namespace) pairs: each dirty namespace a baseline
+    /// selects is evaluated again, one it no longer selects is dropped; a dirty resource has
+    /// every namespace judged.
+    pub fn settle(&mut self, dirty: &Dirty) {
+        let mut base = self.partition.namespace_base();
+        let all: Vec<String> = self
+            .partition
+            .namespace_names()
+            .map(str::to_string)
+            .collect();
+        for (name, baseline) in &mut self.baselines {
+            let Some(spec) = &baseline.spec else {
+                continue;
+            };
+            let whole = dirty.resources.contains(&ResourceKey {
+                kind: ResourceKind::SecurityBaseline,
+                name: name.clone(),
+            });
+            let namespaces: Vec<String> = if whole {
+                let mut every: Vec<String> = baseline.kept.keys().cloned().collect();
+                every.extend(all.iter().cloned());
+                every.sort();
+                every.dedup();
+                every
+            } else {
+                dirty.namespaces.iter().cloned().collect()
+            };
+            for namespace in namespaces {
+                if !per_namespace::selects(spec, &self.partition, &namespace) {
+                    baseline.kept.remove(&namespace);
+                    continue;
+                }
+                let part = self
+                    .partition
+                    .with_namespace_view(&mut base, &namespace, |view| {
+                        per_namespace::security_baseline(spec, &namespace, view)
+                    });
+                self.namespace_evaluations += 1;
+                baseline.kept.insert(namespace, part);
+            }
+        }
+    }
+
+    /// `apply` then `settle`.
+    pub fn apply_and_settle(&mut self, event: Event) -> Dirty {
+        let dirty = self.apply(event);
+        self.settle(&dirty);
+        dirty
+    }
+
+    /// A resource's Evaluation; `None` when there is no such resource or its spec is invalid.
+    pub fn evaluation(&self, resource: &ResourceKey, now: Timestamp) -> Option<Evaluation> {
+        let cluster = self.partition.cluster();
+        match resource.kind {
+            ResourceKind::SecurityBaseline => {
+                let baseline = self.baselines.get(&resource.name)?;
+                let spec = baseline.spec.as_ref()?;
+                Some(per_namespace::merge_security_baseline(
+                    &resource.name,
+                    spec,
+                    cluster,
+                    baseline.kept.keys().cloned().collect(),
+                    baseline.kept.values(),
+                    now,
+                ))
+            }
+            ResourceKind::EnvironmentIsolation => {
+                let ei = cluster
+                    .custom_resources
+                    .environment_isolations
+                    .iter()
+                    .find(|r| r.metadata.name.as_deref() == Some(&resource.name))?;
+                let spec = crate::validate::environment_isolation::validate(&ei.spec).ok()?;
+                self.whole_evaluations.set(self.whole_evaluations.get() + 1);
+                Some(isolation::evaluate(
+                    &resource.name,
+                    &spec,
+                    &self.partition.whole(),
+                    now,
+                ))
+            }
+            ResourceKind::BackupPolicy => self.backup_policy_evaluation(&resource.name, None, now),
+        }
+    }
+
+    /// A BackupPolicy's Evaluation, given the last restore test's result (kept in its status,
+    /// not in the cluster's objects).
+    pub fn backup_policy_evaluation(
+        &self,
+        name: &str,
+        last_restore_test: Option<&crate::api::backup_policy::RestoreTestResult>,
+        now: Timestamp,
+    ) -> Option<Evaluation> {
+        let bp = self
+            .partition
+            .cluster()
+            .custom_resources
+            .backup_policies
+            .iter()
+            .find(|r| r.metadata.name.as_deref() == Some(name))?;
+        let spec = crate::validate::backup_policy::validate(&bp.spec, now).ok()?;
+        self.whole_evaluations.set(self.whole_evaluations.get() + 1);
+        Some(backup::evaluate(
+            name,
+            &spec,
+            last_restore_test,
+            &self.partition.whole(),
+            now,
+        ))
+    }
+
+    /// Every custom resource the engine knows.
+    pub fn resources(&self) -> Vec<ResourceKey> {
+        let cluster = &self.partition.cluster().custom_resources;
+        let named = |kind, name: &Option<String>| ResourceKey {
+            kind,
+            name: name.clone().unwrap_or_default(),
+        };
+        let baselines = cluster
+            .security_baselines
+            .iter()
+            .map(|r| named(ResourceKind::SecurityBaseline, &r.metadata.name));
+        let isolations = cluster
+            .environment_isolations
+            .iter()
+            .map(|r| named(ResourceKind::EnvironmentIsolation, &r.metadata.name));
+        let policies = cluster
+            .backup_policies
+            .iter()
+            .map(|r| named(ResourceKind::BackupPolicy, &r.metadata.name));
+        baselines.chain(isolations).chain(policies).collect()
+    }
+
+    /// The whole cluster as one Snapshot: what a from-scratch evaluation reads.
+    pub fn snapshot(&self) -> Snapshot {
+        self.partition.whole()
+    }
+
+    /// The namespaces a SecurityBaseline's evaluation is kept for.
+    pub fn kept_namespaces(&self, baseline: &str) -> Vec<String> {
+        self.baselines
+            .get(baseline)
+            .map(|b| b.kept.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn counters(&self) -> Counters {
+        Counters {
+            namespace_evaluations: self.namespace_evaluations,
+            whole_evaluations: self.whole_evaluations.get(),
+        }
+    }
+
+    pub fn partition(&self) -> &Partition {
+        &self.partition
+    }
+}

@@ -1,0 +1,960 @@
+//! The engine against its oracle: for arbitrary clusters and arbitrary event sequences, the
+//! incremental evaluation of every resource equals a from-scratch evaluation of the final
+//! state; and a label change on one namespace evaluates that namespace only, whatever the
+//! namespace count.
+
+use super::*;
+use crate::api::{BackupPolicy, EnvironmentIsolation, SecurityBaseline};
+use crate::evaluate::{Evaluation, backup, isolation, security_baseline};
+use crate::snapshot::{ExcludedNamespaces, ObjectMetaOnly, Observed, SecretDigest, Snapshot};
+use crate::validate;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+const NAMESPACES: &[&str] = &["prod", "stage", "dev", "shop", "kube-system"];
+const NAMES: &[&str] = &["a", "b"];
+
+fn now() -> jiff::Timestamp {
+    "2026-06-01T00:00:00Z".parse().unwrap()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(value: Value) -> Arc<T> {
+    Arc::new(serde_json::from_value(value).expect("generated object"))
+}
+
+fn ns_name() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(NAMESPACES.to_vec())
+}
+
+fn name() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(NAMES.to_vec())
+}
+
+fn meta(ns: &str, name: &str, labels: Value) -> Value {
+    json!({"namespace": ns, "name": name, "labels": labels, "uid": format!("{ns}-{name}")})
+}
+
+/// Pod specs from a small pool, so that pods run their workloads' templates now and then.
+fn pod_spec(which: usize) -> Value {
+    let digest = "registry.acme.test/app@sha256:0123456789012345678901234567890123456789012345678901234567890123";
+    match which {
+        0 => json!({"containers": [{"name": "c", "image": "registry.acme.test/app:1"}]}),
+        1 => json!({"containers": [{"name": "c", "image": "nginx:latest",
+                     "securityContext": {"privileged": true}}], "serviceAccountName": "ci"}),
+        _ => json!({
+            "automountServiceAccountToken": false,
+            "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "c", "image": digest,
+                "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+                "resources": {"requests": {"cpu": "1", "memory": "1Mi"}, "limits": {"memory": "1Mi"}},
+                "readinessProbe": {"tcpSocket": {"port": 80}}, "livenessProbe": {"tcpSocket": {"port": 80}}}],
+        }),
+    }
+}
+
+fn app_labels() -> impl Strategy<Value = Value> {
+    prop::sample::select(vec![
+        json!({"app": "a"}),
+        json!({"app": "b"}),
+        json!({"app": "a", "exempt": "yes"}),
+    ])
+}
+
+fn namespace() -> impl Strategy<Value = Object> {
+    (
+        ns_name(),
+        prop::option::of(prop::sample::select(vec!["production", "development"])),
+        prop::option::of(prop::sample::select(vec!["a", "b"])),
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(|(name, env, team, terminating)| {
+            let mut labels = json!({"kubernetes.io/metadata.name": name});
+            if let Some(env) = env {
+                labels["env"] = json!(env);
+            }
+            if let Some(team) = team {
+                labels["team"] = json!(team);
+            }
+            let mut body = json!({"metadata": {"name": name, "labels": labels}});
+            if terminating {
+                body["status"] = json!({"phase": "Terminating"});
+            }
+            Object::namespaces(parse(body))
+        })
+}
+
+fn pod() -> impl Strategy<Value = Object> {
+    (
+        ns_name(),
+        name(),
+        app_labels(),
+        0..3usize,
+        prop::option::of((ns_name(), name())),
+    )
+        .prop_map(|(ns, name, labels, spec, owner)| {
+            let mut metadata = meta(ns, name, labels);
+            if let Some((owner_ns, owner)) = owner {
+                metadata["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "name": owner, "uid": format!("rs-{owner_ns}-{owner}"), "controller": true}]);
+            }
+            Object::pods(parse(json!({"metadata": metadata, "spec": pod_spec(spec),
+                "status": {"podIPs": [{"ip": format!("10.0.{}.{}", ns.len(), name.len())}]}})))
+        })
+}
+
+fn deployment() -> impl Strategy<Value = Object> {
+    (ns_name(), name(), app_labels(), 0..3usize, 1..3i32).prop_map(
+        |(ns, name, labels, spec, replicas)| {
+            Object::deployments(parse(json!({
+                "metadata": meta(ns, name, labels.clone()),
+                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "a"}},
+                         "template": {"metadata": {"labels": labels}, "spec": pod_spec(spec)}},
+                "status": {"readyReplicas": replicas},
+            })))
+        },
+    )
+}
+
+fn replica_set() -> impl Strategy<Value = Object> {
+    (ns_name(), name(), ns_name(), name()).prop_map(|(ns, name, owner_ns, owner)| {
+        Object::replica_sets(Arc::new(crate::snapshot::ReplicaSetLink {
+            namespace: ns.into(),
+            uid: format!("rs-{ns}-{name}"),
+            controller: Some(("Deployment".into(), format!("{owner_ns}-{owner}"))),
+        }))
+    })
+}
+
+fn peer(which: usize) -> Value {
+    match which {
+        0 => json!({"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}),
+        1 => json!({"ipBlock": {"cidr": "0.0.0.0/0"}}),
+        2 => json!({"namespaceSelector": {"matchLabels": {"env": "production"}}}),
+        3 => json!({"namespaceSelector": {"matchLabels": {"team": "a"}}}),
+        4 => json!({"namespaceSelector": {}}),
+        5 => json!({"podSelector": {"matchLabels": {"app": "a"}}}),
+        _ => {
+            json!({"namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["production"]}]},
+                    "podSelector": {}})
+        }
+    }
+}
+
+fn network_policy() -> impl Strategy<Value = Object> {
+    (
+        ns_name(),
+        name(),
+        any::<bool>(),
+        0..3usize,
+        prop::collection::vec(
+            (
+                prop::collection::vec(0..7usize, 0..3),
+                prop::option::of(prop::sample::select(vec![80, 443])),
+            ),
+            0..3,
+        ),
+        any::<bool>(),
+    )
+        .prop_map(|(ns, name, all_pods, types, rules, open_egress)| {
+            let selector = if all_pods {
+                json!({})
+            } else {
+                json!({"matchLabels": {"app": "a"}})
+            };
+            let types = match types {
+                0 => json!(["Ingress"]),
+                1 => json!(["Ingress", "Egress"]),
+                _ => json!(["Egress"]),
+            };
+            let ingress: Vec<Value> = rules
+                .iter()
+                .map(|(peers, port)| {
+                    let mut rule = json!({});
+                    if !peers.is_empty() {
+                        rule["from"] = peers.iter().map(|p| peer(*p)).collect();
+                    }
+                    if let Some(port) = port {
+                        rule["ports"] = json!([{"port": port}]);
+                    }
+                    rule
+                })
+                .collect();
+            let mut spec =
+                json!({"podSelector": selector, "policyTypes": types, "ingress": ingress});
+            if open_egress {
+                spec["egress"] = json!([{"ports": [{"port": 53, "protocol": "UDP"}]}]);
+            }
+            Object::network_policies(parse(
+                json!({"metadata": meta(ns, name, json!({})), "spec": spec}),
+            ))
+        })
+}
+
+fn service() -> impl Strategy<Value = Object> {
+    (
+        ns_name(),
+        name(),
+        prop::sample::select(vec!["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]),
+        prop::sample::select(vec![80, 443]),
+        ns_name(),
+    )
+        .prop_map(|(ns, name, type_, port, target)| {
+            let mut spec = json!({"type": type_, "ports": [{"port": port}], "clusterIP": format!("10.96.{}.{}", ns.len(), name.len())});
+            if type_ == "ExternalName" {
+                spec = json!({"type": type_, "externalName": format!("db.{target}.svc.cluster.local")});
+            }
+            Object::services(parse(json!({"metadata": meta(ns, name, json!({})), "spec": spec})))
+        })
+}
+
+fn endpoint_slice() -> impl Strategy<Value = Object> {
+    (ns_name(), name(), ns_name(), any::<bool>()).prop_map(|(ns, name, target, by_ref)| {
+        let endpoint = if by_ref {
+            json!({"addresses": ["192.168.0.1"], "targetRef": {"kind": "Pod", "namespace": target, "name": "a"}})
+        } else {
+            json!({"addresses": [format!("10.0.{}.1", target.len())]})
+        };
+        Object::endpoint_slices(parse(json!({
+            "metadata": meta(ns, name, json!({"kubernetes.io/service-name": name})),
+            "addressType": "IPv4", "endpoints": [endpoint],
+        })))
+    })
+}
+
+fn ingress() -> impl Strategy<Value = Object> {
+    (ns_name(), name(), any::<bool>()).prop_map(|(ns, name, tls)| {
+        let mut spec = json!({"rules": [{"host": "shop.example.com"}]});
+        if tls {
+            spec["tls"] = json!([{"hosts": ["*.example.com"]}]);
+        }
+        Object::ingresses(parse(
+            json!({"metadata": meta(ns, name, json!({})), "spec": spec}),
+        ))
+    })
+}
+
+fn claim() -> impl Strategy<Value = Object> {
+    (
+        ns_name(),
+        name(),
+        prop::option::of(prop::sample::select(vec!["encrypted", "plain", "other"])),
+    )
+        .prop_map(|(ns, name, class)| {
+            let mut spec = json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}});
+            if let Some(class) = class {
+                spec["storageClassName"] = json!(class);
+            }
+            Object::persistent_volume_claims(parse(
+                json!({"metadata": meta(ns, name, json!({"data": "production"})), "spec": spec}),
+            ))
+        })
+}
+
+fn storage_class() -> impl Strategy<Value = Object> {
+    (
+        prop::sample::select(vec!["encrypted", "plain", "other"]),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(name, default, encrypted)| {
+            let mut body = json!({"metadata": {"name": name}, "provisioner": "x"});
+            if default {
+                body["metadata"]["annotations"] =
+                    json!({"storageclass.kubernetes.io/is-default-class": "true"});
+            }
+            if encrypted {
+                body["parameters"] = json!({"encrypted": "true"});
+            }
+            Object::storage_classes(parse(body))
+        })
+}
+
+fn subject() -> impl Strategy<Value = Value> {
+    (
+        prop::sample::select(vec!["sa", "user", "group", "authenticated", "alice"]),
+        ns_name(),
+    )
+        .prop_map(|(kind, ns)| match kind {
+            "sa" => json!({"kind": "ServiceAccount", "namespace": ns, "name": "ci"}),
+            "user" => json!({"kind": "User", "name": format!("system:serviceaccount:{ns}:ci"), "apiGroup": "rbac.authorization.k8s.io"}),
+            "group" => json!({"kind": "Group", "name": format!("system:serviceaccounts:{ns}"), "apiGroup": "rbac.authorization.k8s.io"}),
+            "authenticated" => json!({"kind": "Group", "name": "system:authenticated", "apiGroup": "rbac.authorization.k8s.io"}),
+            _ => json!({"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}),
+        })
+}
+
+const CLUSTER_ROLES: &[&str] = &["admin", "everything", "secrets", "agg", "part"];
+
+fn role_binding() -> impl Strategy<Value = Object> {
+    (
+        ns_name(),
+        name(),
+        any::<bool>(),
+        prop::sample::select(CLUSTER_ROLES.to_vec()),
+        subject(),
+    )
+        .prop_map(|(ns, name, cluster, role, subject)| {
+            let kind = if cluster { "ClusterRole" } else { "Role" };
+            Object::role_bindings(parse(json!({
+                "metadata": meta(ns, name, json!({})), "subjects": [subject],
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+            })))
+        })
+}
+
+fn cluster_role_binding() -> impl Strategy<Value = Object> {
+    (
+        name(),
+        prop::sample::select(CLUSTER_ROLES.to_vec()),
+        prop::collection::vec(subject(), 1..3),
+    )
+        .prop_map(|(name, role, subjects)| {
+            Object::cluster_role_bindings(parse(json!({
+                "metadata": {"name": name}, "subjects": subjects,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            })))
+        })
+}
+
+fn rules(which: usize) -> Value {
+    match which {
+        0 => json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]),
+        1 => json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]),
+        _ => json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]),
+    }
+}
+
+fn role() -> impl Strategy<Value = Object> {
+    (
+        ns_name(),
+        prop::sample::select(CLUSTER_ROLES.to_vec()),
+        0..3usize,
+    )
+        .prop_map(|(ns, name, which)| {
+            Object::roles(parse(
+                json!({"metadata": meta(ns, name, json!({})), "rules": rules(which)}),
+            ))
+        })
+}
+
+fn cluster_role() -> impl Strategy<Value = Object> {
+    (
+        prop::sample::select(CLUSTER_ROLES.to_vec()),
+        0..3usize,
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(name, which, part_of, aggregates)| {
+            let mut body = json!({"metadata": {"name": name}, "rules": rules(which)});
+            if part_of {
+                body["metadata"]["labels"] = json!({"part-of": "agg"});
+            }
+            if aggregates {
+                body["aggregationRule"] =
+                    json!({"clusterRoleSelectors": [{"matchLabels": {"part-of": "agg"}}]});
+            }
+            Object::cluster_roles(parse(body))
+        })
+}
+
+fn service_account() -> impl Strategy<Value = Object> {
+    (
+        ns_name(),
+        prop::sample::select(vec!["default", "ci"]),
+        any::<bool>(),
+    )
+        .prop_map(|(ns, name, off)| {
+            let mut body = json!({"metadata": meta(ns, name, json!({}))});
+            if off {
+                body["automountServiceAccountToken"] = json!(false);
+            }
+            Object::service_accounts(parse(body))
+        })
+}
+
+fn disruption_budget() -> impl Strategy<Value = Object> {
+    (ns_name(), name(), app_labels()).prop_map(|(ns, name, labels)| {
+        Object::pod_disruption_budgets(parse(json!({
+            "metadata": meta(ns, name, json!({})),
+            "spec": {"selector": {"matchLabels": labels}, "minAvailable": 1},
+        })))
+    })
+}
+
+fn secret() -> impl Strategy<Value = Object> {
+    (ns_name(), name(), 0..3u8, any::<bool>()).prop_map(|(ns, name, value, material)| {
+        let digest = [value; 32];
+        Object::secrets(Arc::new(SecretDigest {
+            namespace: ns.into(),
+            name: name.into(),
+            labels: BTreeMap::new(),
+            digest,
+            value_digests: BTreeMap::from([("password".to_string(), digest)]),
+            material_keys: if material {
+                BTreeSet::from(["password".to_string()])
+            } else {
+                BTreeSet::new()
+            },
+            holds_material: material,
+        }))
+    })
+}
+
+fn config_map() -> impl Strategy<Value = Object> {
+    (ns_name(), name(), any::<bool>()).prop_map(|(ns, name, personal)| {
+        let labels = if personal {
+            BTreeMap::from([("data".to_string(), "personal".to_string())])
+        } else {
+            BTreeMap::new()
+        };
+        Object::config_maps(Arc::new(ObjectMetaOnly {
+            kind: "ConfigMap",
+            namespace: ns.into(),
+            name: name.into(),
+            labels,
+        }))
+    })
+}
+
+fn selector(which: usize) -> Value {
+    match which {
+        0 => json!({"matchLabels": {"env": "production"}}),
+        1 => json!({"matchLabels": {"team": "a"}}),
+        2 => json!({}),
+        _ => {
+            json!({"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["production"]}]})
+        }
+    }
+}
+
+fn exemptions(kind: crate::catalog::ControlKind, which: usize) -> Value {
+    let controls: Vec<&str> = crate::catalog::CATALOG
+        .iter()
+        .filter(|c| c.kind == kind)
+        .map(|c| c.id.as_str())
+        .collect();
+    match which {
+        0 => json!([]),
+        1 => json!([{"controls": controls, "selector": {"matchLabels": {"exempt": "yes"}},
+                     "reason": "r", "approvedBy": "ciso", "expires": "2099-01-01"}]),
+        2 => json!([{"controls": controls, "namespaces": ["dev"],
+                     "reason": "r", "approvedBy": "ciso", "expires": "2099-01-01"}]),
+        _ => json!([{"controls": controls, "selector": {"matchLabels": {"exempt": "yes"}},
+                     "reason": "r", "approvedBy": "ciso", "expires": "2020-01-01"}]),
+    }
+}
+
+fn security_baseline() -> impl Strategy<Value = Object> {
+    (
+        prop::sample::select(vec!["sb1", "sb2"]),
+        0..4usize,
+        any::<bool>(),
+        0..4usize,
+        prop::bool::weighted(0.8),
+    )
+        .prop_map(|(name, which, egress, exempt, access)| {
+            let deny = if egress {
+                json!(["Ingress", "Egress"])
+            } else {
+                json!(["Ingress"])
+            };
+            let mut spec = json!({
+                "mode": "Audit",
+                "namespaceSelector": selector(which),
+                "network": {"allowedIngressPorts": [{"port": 443}], "defaultDeny": deny},
+                "encryption": {"inTransit": {"requireIngressTLS": true},
+                               "atRest": {"encryptedStorageClasses": ["encrypted"],
+                                          "storageClassParameter": {"key": "encrypted", "value": "true"}}},
+                "podSecurity": {"level": "restricted"},
+                "images": {"allowedRegistries": ["registry.acme.test/"], "disallowLatestTag": true},
+                "availability": {"minReplicas": 2, "requirePodDisruptionBudget": true, "requireProbes": true},
+                "resources": {"requireRequests": true, "requireMemoryLimit": true},
+                "exemptions": exemptions(crate::catalog::ControlKind::SecurityBaseline, exempt),
+            });
+            if access {
+                spec["access"] = json!({"forbiddenRoles": ["admin"], "forbidWildcardRoles": true, "disallowAutomountToken": true});
+            }
+            Object::security_baselines(parse::<SecurityBaseline>(json!({
+                "apiVersion": "security.baseline.dev/v1alpha1", "kind": "SecurityBaseline",
+                "metadata": {"name": name, "uid": format!("uid-{name}")}, "spec": spec,
+            })))
+        })
+}
+
+fn environment_isolation() -> impl Strategy<Value = Object> {
+    (any::<bool>(), 0..3usize, any::<bool>()).prop_map(|(flow, exempt, by_team)| {
+        let env = |name: &str, production: bool, selector: Value| json!({"name": name, "production": production, "namespaceSelector": selector});
+        // Environments by `env` label, or production by team: a spec change that moves
+        // namespaces between environments.
+        let production = if by_team {
+            json!({"matchLabels": {"team": "a"}})
+        } else {
+            json!({"matchLabels": {"env": "production"}})
+        };
+        let mut spec = json!({
+            "mode": "Audit",
+            "environments": [env("production", true, production),
+                             env("development", false, json!({"matchLabels": {"env": "development"}}))],
+            "productionData": {"productionValues": ["production", "personal"], "detectCopiedSecrets": true},
+            "access": {"denyCrossEnvironmentBindings": true},
+            "exemptions": exemptions(crate::catalog::ControlKind::EnvironmentIsolation, exempt),
+        });
+        if flow {
+            spec["allowedFlows"] =
+                json!([{"from": "development", "to": "production", "ports": [{"port": 443}]}]);
+        }
+        Object::environment_isolations(parse::<EnvironmentIsolation>(json!({
+            "apiVersion": "security.baseline.dev/v1alpha1", "kind": "EnvironmentIsolation",
+            "metadata": {"name": "ei", "uid": "uid-ei"}, "spec": spec,
+        })))
+    })
+}
+
+fn backup_policy() -> impl Strategy<Value = Object> {
+    (0..4usize, 0..3usize).prop_map(|(which, exempt)| {
+        Object::backup_policies(parse::<BackupPolicy>(json!({
+            "apiVersion": "security.baseline.dev/v1alpha1", "kind": "BackupPolicy",
+            "metadata": {"name": "bp", "uid": "uid-bp"},
+            "spec": {"mode": "Audit", "namespaceSelector": selector(which), "rpo": "24h",
+                     "retention": {"min": "720h", "max": "2160h"}, "requireEncryption": true,
+                     "exemptions": exemptions(crate::catalog::ControlKind::BackupPolicy, exempt)},
+        })))
+    })
+}
+
+fn object() -> impl Strategy<Value = Object> {
+    prop_oneof![
+        3 => namespace(),
+        2 => pod(),
+        2 => deployment(),
+        1 => replica_set(),
+        3 => network_policy(),
+        1 => service(),
+        1 => endpoint_slice(),
+        1 => ingress(),
+        1 => claim(),
+        1 => storage_class(),
+        2 => role_binding(),
+        1 => cluster_role_binding(),
+        1 => role(),
+        2 => cluster_role(),
+        1 => service_account(),
+        1 => disruption_budget(),
+        1 => secret(),
+        1 => config_map(),
+        1 => security_baseline(),
+        2 => environment_isolation(),
+        1 => backup_policy(),
+    ]
+}
+
+/// One step of a history: an event, and whether the engine settles after it (otherwise the
+/// dirty sets pile up and settle later, as a batching shell would).
+fn step() -> impl Strategy<Value = (Event, bool)> {
+    (
+        object(),
+        prop::bool::weighted(0.2),
+        prop::bool::weighted(0.7),
+    )
+        .prop_map(|(object, delete, settle)| {
+            let event = if delete {
+                Event::Delete(object.key())
+            } else {
+                Event::Upsert(object)
+            };
+            (event, settle)
+        })
+}
+
+macro_rules! oracle_snapshot {
+    ($($field:ident: $ty:ty,)*) => {
+        /// The final state as one Snapshot, built from the events alone (not from the
+        /// engine), objects in reverse order of their keys: an evaluation that depends on
+        /// the order objects are listed in shows up as a difference.
+        fn oracle(model: &BTreeMap<ObjectKey, Object>) -> Snapshot {
+            let mut s = Snapshot {
+                excluded: ExcludedNamespaces::default(),
+                secrets: Observed::Observed(Vec::new()),
+                ..Snapshot::default()
+            };
+            s.velero.installed = true;
+            let mut secrets = Vec::new();
+            for object in model.values().rev() {
+                match object.clone() {
+                    $(Object::$field(o) => s.$field.push(o),)*
+                    Object::config_maps(o) => s.config_maps.push(o),
+                    Object::replica_sets(o) => s.replica_sets.push(o),
+                    Object::secrets(o) => secrets.push(o),
+                    Object::security_baselines(o) => s.custom_resources.security_baselines.push(o),
+                    Object::backup_policies(o) => s.custom_resources.backup_policies.push(o),
+                    Object::environment_isolations(o) => s.custom_resources.environment_isolations.push(o),
+                    Object::velero_schedules(o) => s.velero.schedules.push(o),
+                    Object::velero_backups(o) => s.velero.backups.push(o),
+                    Object::velero_restores(o) => s.velero.restores.push(o),
+                    Object::velero_storage_locations(o) => s.velero.storage_locations.push(o),
+                    Object::velero_snapshot_locations(o) => s.velero.snapshot_locations.push(o),
+                }
+            }
+            s.secrets = Observed::Observed(secrets);
+            s
+        }
+    };
+}
+crate::snapshot::watched_kinds!(oracle_snapshot);
+
+/// Every resource's from-scratch evaluation of `snapshot`.
+fn from_scratch(snapshot: &Snapshot) -> BTreeMap<ResourceKey, Evaluation> {
+    let mut out = BTreeMap::new();
+    let crs = &snapshot.custom_resources;
+    for sb in &crs.security_baselines {
+        let name = sb.metadata.name.clone().unwrap_or_default();
+        if let Ok(spec) = validate::security_baseline::validate(&sb.spec) {
+            let key = ResourceKey {
+                kind: ResourceKind::SecurityBaseline,
+                name: name.clone(),
+            };
+            out.insert(
+                key,
+                security_baseline::evaluate(&name, &spec, snapshot, now()),
+            );
+        }
+    }
+    for ei in &crs.environment_isolations {
+        let name = ei.metadata.name.clone().unwrap_or_default();
+        if let Ok(spec) = validate::environment_isolation::validate(&ei.spec) {
+            let key = ResourceKey {
+                kind: ResourceKind::EnvironmentIsolation,
+                name: name.clone(),
+            };
+            out.insert(key, isolation::evaluate(&name, &spec, snapshot, now()));
+        }
+    }
+    for bp in &crs.backup_policies {
+        let name = bp.metadata.name.clone().unwrap_or_default();
+        if let Ok(spec) = validate::backup_policy::validate(&bp.spec, now()) {
+            let key = ResourceKey {
+                kind: ResourceKind::BackupPolicy,
+                name: name.clone(),
+            };
+            out.insert(key, backup::evaluate(&name, &spec, None, snapshot, now()));
+        }
+    }
+    out
+}
+
+fn engine() -> Engine {
+    let mut engine = Engine::new(ExcludedNamespaces::default(), false);
+    engine.set_secrets_not_observed(None);
+    engine.set_velero_state(true, None, None);
+    engine
+}
+
+/// Runs `history` through a fresh engine and through the model; returns both sides.
+fn run(
+    history: &[(Event, bool)],
+) -> (
+    BTreeMap<ResourceKey, Evaluation>,
+    BTreeMap<ResourceKey, Evaluation>,
+) {
+    let mut engine = engine();
+    let mut model: BTreeMap<ObjectKey, Object> = BTreeMap::new();
+    let mut pending = Dirty::default();
+    for (event, settle) in history {
+        match event {
+            Event::Upsert(object) => {
+                model.insert(object.key(), object.clone());
+            }
+            Event::Delete(key) => {
+                model.remove(key);
+            }
+        }
+        pending.merge(engine.apply(event.clone()));
+        if *settle {
+            engine.settle(&std::mem::take(&mut pending));
+        }
+    }
+    engine.settle(&pending);
+    let whole = oracle(&model);
+    let diverging = desired_divergences(&engine, &whole);
+    assert!(
+        diverging.is_empty(),
+        "desired objects differ: {diverging:?}"
+    );
+    let incremental = engine
+        .resources()
+        .into_iter()
+        .filter_map(|key| Some((key.clone(), engine.evaluation(&key, now())?)))
+        .collect();
+    (incremental, from_scratch(&whole))
+}
+
+/// The (SecurityBaseline, namespace) pairs whose desired NetworkPolicies, rendered from the
+/// namespace's view alone, differ from the whole-snapshot rendering's objects in that
+/// namespace. (Pod Security labels are a function of the spec alone.)
+fn desired_divergences(engine: &Engine, whole: &Snapshot) -> Vec<String> {
+    use crate::desired::{Owner, network_policy};
+    let mut out = Vec::new();
+    let mut base = engine.partition().namespace_base();
+    for sb in &whole.custom_resources.security_baselines {
+        let Ok(spec) = validate::security_baseline::validate(&sb.spec) else {
+            continue;
+        };
+        let Some(network) = spec.network.as_ref() else {
+            continue;
+        };
+        let name = sb.metadata.name.clone().unwrap_or_default();
+        let owner = Owner {
+            api_version: "security.baseline.dev/v1alpha1".into(),
+            kind: "SecurityBaseline".into(),
+            name: name.clone(),
+            uid: "u".into(),
+        };
+        let selected = crate::evaluate::selected_namespaces(&spec.namespace_selector, whole);
+        let all = network_policy::restricted_ports(&owner, network, &selected, whole);
+        for ns in &selected {
+            let mine = engine
+                .partition()
+                .with_namespace_view(&mut base, ns, |view| {
+                    network_policy::restricted_ports(
+                        &owner,
+                        network,
+                        std::slice::from_ref(ns),
+                        view,
+                    )
+                });
+            let theirs: Vec<_> = all
+                .iter()
+                .filter(|o| o.namespace.as_deref() == Some(ns.as_str()))
+                .cloned()
+                .collect();
+            if mine != theirs {
+                out.push(format!("{name} {ns}"));
+            }
+        }
+    }
+    out
+}
+
+/// A dense start: every namespace exists, picks others by label in a NetworkPolicy, binds a
+/// ClusterRole and claims storage, and a SecurityBaseline judges them all, so that the events
+/// after it cross namespaces often (a random history rarely builds such a cluster).
+fn dense_start() -> impl Strategy<Value = Vec<(Event, bool)>> {
+    let per_namespace = (
+        namespace(),
+        prop::sample::select(vec![2usize, 3, 6]),
+        prop::sample::select(vec!["agg", "agg", "admin", "everything", "secrets"]),
+        prop::option::of(prop::sample::select(vec!["encrypted", "plain"])),
+    );
+    (
+        prop::collection::vec(per_namespace, NAMESPACES.len()),
+        security_baseline(),
+    )
+        .prop_map(|(namespaces, baseline)| {
+            let mut events = Vec::new();
+            for (i, (ns, peer_kind, role, class)) in namespaces.into_iter().enumerate() {
+                // One of each name, whatever the generator picked.
+                let name = NAMESPACES[i];
+                let Object::namespaces(generated) = ns else {
+                    unreachable!()
+                };
+                let mut namespace = (*generated).clone();
+                namespace.metadata.name = Some(name.into());
+                events.push(Object::namespaces(Arc::new(namespace)));
+                events.push(Object::network_policies(parse(json!({
+                    "metadata": meta(name, "peers", json!({})),
+                    "spec": {"podSelector": {}, "policyTypes": ["Ingress"],
+                             "ingress": [{"from": [peer(peer_kind)]}]},
+                }))));
+                events.push(Object::role_bindings(parse(json!({
+                    "metadata": meta(name, "bound", json!({})),
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                }))));
+                let mut spec = json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}});
+                if let Some(class) = class {
+                    spec["storageClassName"] = json!(class);
+                }
+                events.push(Object::persistent_volume_claims(parse(
+                    json!({"metadata": meta(name, "claim", json!({})), "spec": spec}),
+                )));
+            }
+            // An aggregated ClusterRole, judged on the rules of the roles labelled into it.
+            events.push(Object::cluster_roles(parse(json!({
+                "metadata": {"name": "agg"},
+                "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"part-of": "agg"}}]},
+            }))));
+            events.push(baseline);
+            events
+                .into_iter()
+                .map(|o| (Event::Upsert(o), true))
+                .collect()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// As below, from a dense start (see [`dense_start`]).
+    #[test]
+    fn incremental_evaluation_equals_a_from_scratch_one_across_namespaces(
+        start in dense_start(),
+        rest in prop::collection::vec(step(), 1..40),
+    ) {
+        let history: Vec<(Event, bool)> = start.into_iter().chain(rest).collect();
+        let (incremental, oracle) = run(&history);
+        prop_assert_eq!(
+            incremental.keys().collect::<Vec<_>>(),
+            oracle.keys().collect::<Vec<_>>()
+        );
+        for (key, expected) in &oracle {
+            prop_assert_eq!(&incremental[key], expected, "{:?}", key);
+        }
+    }
+
+    /// The engine's evaluation of every resource, after any history of events settled in any
+    /// batches, equals a from-scratch evaluation of the final state: findings, counts,
+    /// states, notes and notices.
+    #[test]
+    fn incremental_evaluation_equals_a_from_scratch_one(
+        first in prop::collection::vec(security_baseline(), 1..3),
+        rest in prop::collection::vec(step(), 1..80),
+    ) {
+        // The custom resources come first now and then, so that most events arrive while a
+        // resource judges the cluster (a new resource judges every namespace, hiding a
+        // missed dirty namespace).
+        let history: Vec<(Event, bool)> = first
+            .into_iter()
+            .map(|o| (Event::Upsert(o), true))
+            .chain(rest)
+            .collect();
+        let (incremental, oracle) = run(&history);
+        prop_assert_eq!(
+            incremental.keys().collect::<Vec<_>>(),
+            oracle.keys().collect::<Vec<_>>()
+        );
+        for (key, expected) in &oracle {
+            let got = &incremental[key];
+            for (got, expected) in got.controls.iter().zip(&expected.controls) {
+                prop_assert_eq!(got, expected, "{:?} {}", key, expected.id);
+            }
+            prop_assert_eq!(got, expected, "{:?}", key);
+        }
+    }
+}
+
+/// A cluster of `count` namespaces (each with a Deployment, a NetworkPolicy picking
+/// production namespaces by label, a RoleBinding and a claim) under one SecurityBaseline.
+fn cluster_of(count: usize) -> Engine {
+    let mut engine = engine();
+    let mut pending = Dirty::default();
+    let names: Vec<String> = (0..count).map(|i| format!("ns-{i:04}")).collect();
+    for (i, ns) in names.iter().enumerate() {
+        let env = if i % 2 == 0 {
+            "production"
+        } else {
+            "development"
+        };
+        pending.merge(engine.apply(Event::Upsert(Object::namespaces(parse(json!({
+            "metadata": {"name": ns, "labels": {"env": env, "kubernetes.io/metadata.name": ns}},
+        }))))));
+        pending.merge(engine.apply(Event::Upsert(Object::deployments(parse(json!({
+            "metadata": meta(ns, "web", json!({"app": "a"})),
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "a"}},
+                     "template": {"metadata": {"labels": {"app": "a"}}, "spec": pod_spec(0)}},
+        }))))));
+        let policy = json!({"podSelector": {}, "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": "blue"}}}]}]});
+        pending.merge(engine.apply(Event::Upsert(Object::network_policies(parse(
+            json!({"metadata": meta(ns, "np", json!({})), "spec": policy}),
+        )))));
+    }
+    pending.merge(
+        engine.apply(Event::Upsert(Object::security_baselines(parse(json!({
+            "apiVersion": "security.baseline.dev/v1alpha1", "kind": "SecurityBaseline",
+            "metadata": {"name": "sb"},
+            "spec": {"namespaceSelector": {}, "network": {"defaultDeny": ["Ingress"]},
+                     "podSecurity": {"level": "restricted"}},
+        }))))),
+    );
+    // Settled once, as a shell would after the initial list.
+    engine.settle(&pending);
+    engine
+}
+
+/// Relabelling one namespace evaluates that namespace, and the ones whose NetworkPolicies
+/// pick it by label before or after, never the others: the work does not grow with the
+/// namespace count.
+#[test]
+fn a_label_change_on_one_namespace_evaluates_that_namespace_only() {
+    for count in [100, 1_000] {
+        let mut engine = cluster_of(count);
+        let baseline = ResourceKey {
+            kind: ResourceKind::SecurityBaseline,
+            name: "sb".into(),
+        };
+        assert_eq!(engine.kept_namespaces("sb").len(), count);
+        let before = engine.counters().namespace_evaluations;
+        let relabel = |labels: Value| {
+            Event::Upsert(Object::namespaces(parse(
+                json!({"metadata": {"name": "ns-0001", "labels": labels}}),
+            )))
+        };
+        let dirty = engine.apply_and_settle(relabel(json!({"env": "staging"})));
+        assert_eq!(dirty.namespaces, BTreeSet::from(["ns-0001".to_string()]));
+        assert_eq!(
+            engine.counters().namespace_evaluations - before,
+            1,
+            "{count}"
+        );
+        // Labelled so that every namespace's NetworkPolicy picks it: those namespaces are
+        // judged again (which sources they admit changed), and nothing else.
+        let before = engine.counters().namespace_evaluations;
+        let dirty = engine.apply_and_settle(relabel(json!({"team": "blue"})));
+        assert_eq!(dirty.namespaces.len(), count);
+        assert_eq!(
+            engine.counters().namespace_evaluations - before,
+            count as u64
+        );
+        // Leaving the selection is pruned, and the aggregate equals the whole one.
+        let before = engine.counters().namespace_evaluations;
+        engine.apply_and_settle(Event::Upsert(Object::namespaces(parse(json!({
+            "metadata": {"name": "ns-0002", "labels": {"env": "production"}},
+            "status": {"phase": "Terminating"},
+        })))));
+        assert_eq!(engine.counters().namespace_evaluations - before, 0);
+        assert_eq!(engine.kept_namespaces("sb").len(), count - 1);
+        let snapshot = engine.snapshot();
+        let expected = from_scratch(&snapshot);
+        assert_eq!(
+            engine.evaluation(&baseline, now()).as_ref(),
+            expected.get(&baseline)
+        );
+    }
+}
+
+#[test]
+fn generated_custom_resources_are_valid() {
+    let mut runner = proptest::test_runner::TestRunner::default();
+    for _ in 0..20 {
+        let ei = environment_isolation()
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
+        let Object::environment_isolations(ei) = ei else {
+            unreachable!()
+        };
+        validate::environment_isolation::validate(&ei.spec).expect("valid EI");
+        let bp = backup_policy().new_tree(&mut runner).unwrap().current();
+        let Object::backup_policies(bp) = bp else {
+            unreachable!()
+        };
+        validate::backup_policy::validate(&bp.spec, now()).expect("valid BP");
+        let sb = security_baseline().new_tree(&mut runner).unwrap().current();
+        let Object::security_baselines(sb) = sb else {
+            unreachable!()
+        };
+        validate::security_baseline::validate(&sb.spec).expect("valid SB");
+    }
+}

@@ -356,6 +356,32 @@ async fn two_logs_appending_concurrently_never_fork_the_chain() {
     assert_eq!(third.head().map(|h| h.seq), Some(31));
 }
 
+/// The store level under the chain: two writers PUT the same segment key at the same moment
+/// (two `If-None-Match: *` requests in flight together), twenty times over. Each time exactly
+/// one is stored and the other learns the key is taken, and the object holds the winner's text.
+#[tokio::test]
+async fn two_writers_racing_for_one_sequence_number_never_both_succeed() {
+    let s3 = cluster_s3();
+    let prefix = unique_prefix("race");
+    let a = Store::S3(s3_store(&s3, &s3.bucket, &prefix));
+    let b = Store::S3(s3_store(&s3, &s3.bucket, &prefix));
+    for seq in 0..20 {
+        let key = a.segment_key(seq);
+        let (text_a, text_b) = (format!("writer-a {seq}\n"), format!("writer-b {seq}\n"));
+        let (written_a, written_b) = tokio::join!(a.create(&key, &text_a), b.create(&key, &text_b));
+        let (written_a, written_b) = (written_a.unwrap(), written_b.unwrap());
+        let winner = match (written_a, written_b) {
+            (Written::Written, Written::Taken) => &text_a,
+            (Written::Taken, Written::Written) => &text_b,
+            both => panic!("sequence {seq}: {both:?}: not exactly one writer stored it"),
+        };
+        assert_eq!(&a.read(&key).await.unwrap(), winner, "sequence {seq}");
+        // A late third writer is refused too, and changes nothing.
+        assert_eq!(a.create(&key, "late\n").await.unwrap(), Written::Taken);
+        assert_eq!(&b.read(&key).await.unwrap(), winner, "sequence {seq}");
+    }
+}
+
 #[tokio::test]
 async fn an_edited_segment_is_named_by_verify_and_no_report_is_written() {
     let s3 = cluster_s3();
@@ -370,7 +396,10 @@ async fn an_edited_segment_is_named_by_verify_and_no_report_is_written() {
     let original = String::from_utf8(s3.object(&segment)).unwrap();
     let forged = original.replace(r#""state":"Fail""#, r#""state":"Pass""#);
     assert_ne!(forged, original);
-    assert_eq!(store.overwrite(&segment, &forged).await.unwrap(), 200);
+    assert_eq!(
+        store.overwrite(&segment, &forged).await.unwrap(),
+        Attempt::Done
+    );
 
     let verified = evidence("verify", &s3, &s3.bucket, &prefix, &public_key, &[]);
     assert_eq!(verified.status.code(), Some(1), "{}", text(&verified));
@@ -418,7 +447,7 @@ async fn a_deleted_segment_is_named_by_verify() {
 
     // The failure window's segment disappears.
     let segment = format!("{prefix}/segments/{:020}.jsonl", 2);
-    assert_eq!(store.delete(&segment, None).await.unwrap().0, 204);
+    assert_eq!(store.delete(&segment, None).await.unwrap(), Attempt::Done);
 
     let verified = evidence("verify", &s3, &s3.bucket, &prefix, &public_key, &[]);
     assert_eq!(verified.status.code(), Some(1), "{}", text(&verified));
@@ -510,17 +539,24 @@ async fn segments_in_a_bucket_with_object_lock_are_locked() {
     // AWS answers 403 AccessDenied, MinIO 400 "Object is WORM protected": refused either way,
     // and the version is still there.
     assert!(
-        matches!(refused.0, 400 | 403),
-        "a locked version was deleted: {} {}",
-        refused.0,
-        refused.1
+        matches!(
+            refused,
+            Attempt::Refused {
+                status: 400 | 403,
+                ..
+            }
+        ),
+        "a locked version was deleted: {refused:?}"
     );
     assert_eq!(store.versions(&segment).await.unwrap(), versions);
     // An overwrite only adds a version: verify catches it, and the locked original stays.
-    store
-        .overwrite(&segment, "{\"forged\":true}\n")
-        .await
-        .unwrap();
+    assert_eq!(
+        store
+            .overwrite(&segment, "{\"forged\":true}\n")
+            .await
+            .unwrap(),
+        Attempt::Done
+    );
     let verified = evidence("verify", &s3, &bucket, "prod", &public_key, &[]);
     assert_eq!(verified.status.code(), Some(1), "{}", text(&verified));
     assert_eq!(store.versions(&segment).await.unwrap().len(), 2);

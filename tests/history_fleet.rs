@@ -230,7 +230,10 @@ async fn three_clusters_in_one_bucket_one_fleet_report_one_broken_chain_named() 
         Store::S3(s3) => s3.clone(),
         Store::Local(_) => unreachable!(),
     };
-    assert_eq!(s3_root.overwrite(&forged_key, &forged).await.unwrap(), 200);
+    assert_eq!(
+        s3_root.overwrite(&forged_key, &forged).await.unwrap(),
+        baseline_operator::history::Attempt::Done
+    );
     let forged_seq = original
         .lines()
         .find(|l| l.contains(r#""state":"Fail""#))

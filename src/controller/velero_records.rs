@@ -136,6 +136,12 @@ fn request_name(kind: &str, name: &str) -> String {
 
 /// One GET of a presigned link. The link's query string is a credential for a few minutes:
 /// errors never include it, only the host.
+///
+/// A plain HTTP client, not the S3 client the history uses (`aws-sdk-s3`): the link is already
+/// signed by Velero (and may point at any object store its plugin speaks to, not only S3), so
+/// there is nothing to sign, no bucket or key to name, and no credentials to hold. An S3 client
+/// would have to take the URL apart and could only send it as it is. hyper-util with rustls and
+/// ring is the stack kube already builds on, so this costs no dependency.
 async fn get(url: &str) -> Result<Option<Bytes>, String> {
     let uri: hyper::Uri = url
         .parse()

@@ -79,4 +79,4 @@ pub use sign::{PublicKey, SigningKey};
 pub use store::{Store, Written};
 pub use store_local::LocalStore;
 pub use store_s3::{LockMode, Retention, S3Config, S3Store, Secret};
-pub use store_s3_inspect::ObjectRetention;
+pub use store_s3_inspect::{Attempt, ObjectRetention};

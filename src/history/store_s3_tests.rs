@@ -1,40 +1,6 @@
-//! SigV4 against the worked example of the AWS documentation ("Example: GET Object",
-//! Signature Version 4 for Amazon S3), and the secret never shown.
+//! The store's configuration: the secret never shown, endpoints checked before any request.
 
 use super::store_s3::*;
-
-#[test]
-fn signs_the_documented_get_object_example() {
-    let headers = sign_v4(&SigningInput {
-        method: "GET",
-        path: "/test.txt",
-        query: "",
-        host: "examplebucket.s3.amazonaws.com",
-        headers: &[("range".into(), "bytes=0-9".into())],
-        payload_hash: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-        region: "us-east-1",
-        access_key: "AKIAIOSFODNN7EXAMPLE",
-        secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        now: "2013-05-24T00:00:00Z".parse().unwrap(),
-    });
-    let authorization = &headers
-        .iter()
-        .find(|(k, _)| k == "authorization")
-        .unwrap()
-        .1;
-    assert_eq!(
-        authorization,
-        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, \
-         SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, \
-         Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
-    );
-}
-
-#[test]
-fn uri_encoding_keeps_only_unreserved_characters() {
-    assert_eq!(uri_encode("a b/c~d", true), "a%20b/c~d");
-    assert_eq!(uri_encode("a b/c", false), "a%20b%2Fc");
-}
 
 #[test]
 fn debug_never_shows_the_secret_key() {
@@ -52,4 +18,20 @@ fn debug_never_shows_the_secret_key() {
     assert!(!debug.contains("very-secret-value"), "{debug}");
     assert!(!debug.contains("AKIAEXAMPLE"), "{debug}");
     assert!(debug.contains("s3://evidence/prod"), "{debug}");
+}
+
+#[test]
+fn an_endpoint_without_scheme_or_host_is_refused() {
+    for endpoint in ["127.0.0.1:9000", "ftp://127.0.0.1:9000", "http://"] {
+        let refused = S3Store::new(S3Config {
+            endpoint: endpoint.into(),
+            bucket: "evidence".into(),
+            prefix: String::new(),
+            region: "us-east-1".into(),
+            access_key: "AKIAEXAMPLE".into(),
+            secret_key: Secret::new("very-secret-value"),
+            retention: Retention::default(),
+        });
+        assert!(refused.is_err(), "{endpoint} was accepted");
+    }
 }

@@ -14,3 +14,13 @@ macro_rules! custom_kinds {
     };
 }
 pub(crate) use custom_kinds;
+
+/// Whether `kind` (as the API names it) is one of this operator's custom kinds.
+pub fn is_custom(kind: &str) -> bool {
+    macro_rules! any_of {
+        ($($field:ident: $ty:ty,)*) => {
+            false $(|| kind == <$ty as kube::Resource>::kind(&()))*
+        };
+    }
+    custom_kinds!(any_of)
+}

@@ -48,6 +48,14 @@ pub struct ErrorLabels {
     pub reason: String,
 }
 
+/// A reconcile pass by kind and by what it covered: `all` namespaces or only the
+/// `namespaces` changes concerned (see `controller::scope`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PassLabels {
+    pub kind: String,
+    pub scope: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WriteLabels {
     pub kind: String,
@@ -60,6 +68,8 @@ pub struct Metrics {
     pub reconciles: Family<KindLabel, Counter>,
     pub failures: Family<ErrorLabels, Counter>,
     pub duration: Family<KindLabel, Histogram>,
+    /// Reconcile passes by what they covered: a change in one namespace costs that namespace.
+    pub passes: Family<PassLabels, Counter>,
     /// Every write the operator sends to the API server, by object kind and verb.
     pub writes: Family<WriteLabels, Counter>,
     pub leader: Gauge,
@@ -80,6 +90,7 @@ impl Default for Metrics {
             Histogram::new([0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
         });
         let writes = Family::<WriteLabels, Counter>::default();
+        let passes = Family::<PassLabels, Counter>::default();
         let leader = Gauge::default();
         let engine_checks = Counter::default();
         let engine_divergences = Counter::default();
@@ -105,6 +116,11 @@ impl Default for Metrics {
             duration.clone(),
         );
         registry.register(
+            "reconcile_passes",
+            "Reconcile passes by scope: all namespaces, or only those changes concerned",
+            passes.clone(),
+        );
+        registry.register(
             "api_writes",
             "Writes sent to the API server",
             writes.clone(),
@@ -121,6 +137,7 @@ impl Default for Metrics {
             reconciles,
             failures,
             duration,
+            passes,
             writes,
             leader,
             engine_checks,
@@ -131,6 +148,16 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts one pass of `kind` over all namespaces or only some.
+    pub fn pass(&self, kind: &str, all: bool) {
+        self.passes
+            .get_or_create(&PassLabels {
+                kind: kind.to_string(),
+                scope: if all { "all" } else { "namespaces" }.to_string(),
+            })
+            .inc();
+    }
+
     pub fn write(&self, kind: &str, verb: &str) {
         self.writes
             .get_or_create(&WriteLabels {

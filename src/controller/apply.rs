@@ -5,6 +5,7 @@
 use super::Error;
 use super::context::Context;
 use super::echoes::{Expected, ObjectKey, Written};
+use super::scope::Scope;
 use super::write_pool::WRITE_CONCURRENCY;
 use crate::desired::drift::{self, LabelVerdict, Verdict};
 use crate::desired::{DesiredObject, OWNER_UID, OwnedKind, pod_security_takeover};
@@ -28,10 +29,15 @@ type Key = (OwnedKind, Option<String>, String);
 
 /// Live owned objects of `owner_uid` in the stores, as JSON, of the owned `kinds` (see
 /// [`super::stores::Stores::owned`]).
-fn live_owned(ctx: &Context, owner_uid: &str, kinds: &BTreeSet<OwnedKind>) -> BTreeMap<Key, Value> {
+fn live_owned(
+    ctx: &Context,
+    owner_uid: &str,
+    kinds: &BTreeSet<OwnedKind>,
+    scope: &Scope,
+) -> BTreeMap<Key, Value> {
     let mut found = BTreeMap::new();
     for &kind in kinds {
-        for object in ctx.stores.owned(kind, owner_uid) {
+        for object in ctx.stores.owned(kind, owner_uid, &|ns| scope.covers(ns)) {
             let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
             let key = (
                 kind,
@@ -78,7 +84,8 @@ impl OwnedOutcome {
 
 /// Makes the owner's objects equal `desired`: creates what is missing, replaces what differs
 /// in any way (a changed, added or left-over field), deletes what is owned but no longer
-/// desired. `manages` limits pruning to the kinds this call is responsible for. A write that
+/// desired. `manages` limits pruning to the kinds this call is responsible for, `scope` to the
+/// namespaces this pass planned (`desired` holds only theirs). A write that
 /// fails (a Terminating namespace, a quota, someone else's admission policy, a conflict) is
 /// recorded in [`OwnedOutcome::failed`] and the rest go on: one namespace never holds back
 /// enforcement in the others.
@@ -87,6 +94,7 @@ pub async fn reconcile_owned(
     owner_uid: &str,
     desired: &[DesiredObject],
     manages: &[OwnedKind],
+    scope: &Scope,
 ) -> OwnedOutcome {
     // Only the kinds this pass manages or writes are read (each read serializes the owner's
     // live objects of that kind).
@@ -95,7 +103,7 @@ pub async fn reconcile_owned(
         .copied()
         .chain(desired.iter().map(|o| o.kind))
         .collect();
-    let live = live_owned(ctx, owner_uid, &kinds);
+    let live = live_owned(ctx, owner_uid, &kinds, scope);
     let keys: Vec<Key> = desired
         .iter()
         .map(|o| (o.kind, o.namespace.clone(), o.name.clone()))
@@ -152,7 +160,7 @@ pub async fn reconcile_owned(
             }
         }
     }
-    ctx.remember_live(owner_uid, manages, known_now);
+    ctx.remember_live(owner_uid, manages, scope, known_now);
     let wanted: BTreeSet<&Key> = keys.iter().collect();
     let prune: Vec<&Key> = live
         .keys()
@@ -387,13 +395,26 @@ pub async fn reconcile_namespace_labels(
     marker: &str,
     wanted: &BTreeMap<String, BTreeMap<String, String>>,
     annotations: &BTreeMap<String, BTreeMap<String, String>>,
+    scope: &Scope,
 ) -> LabelOutcome {
     let manager = format!("{FIELD_MANAGER}/{owner_uid}");
     let stamp_key = drift::labels_annotation(marker);
     let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ctx.client.clone());
     let mut outcome = LabelOutcome::default();
     let mut patches = Vec::new();
-    for ns in ctx.stores.namespaces.state() {
+    // Only the namespaces this pass planned (`wanted` holds only theirs).
+    let namespaces = match scope {
+        Scope::All => ctx.stores.namespaces.state(),
+        Scope::Namespaces(names) => names
+            .iter()
+            .filter_map(|name| {
+                ctx.stores
+                    .namespaces
+                    .get(&kube::runtime::reflector::ObjectRef::new(name))
+            })
+            .collect(),
+    };
+    for ns in namespaces {
         let name = ns.metadata.name.clone().unwrap_or_default();
         let current = ns.metadata.labels.clone().unwrap_or_default();
         let carries = current.get(marker).is_some_and(|uid| uid == owner_uid);

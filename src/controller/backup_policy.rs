@@ -89,6 +89,7 @@ impl Reconciled for BackupPolicy {
         &self,
         valid: &ValidBackupPolicy,
         ctx: &Context,
+        _scope: &super::scope::Scope,
         now: Timestamp,
     ) -> Plan<BackupPolicyExtraStatus> {
         let snapshot = ctx.snapshot();

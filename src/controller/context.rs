@@ -42,6 +42,9 @@ pub struct Context {
     /// one missing later counts as deleted by hand (in memory: after a restart, a deletion is
     /// repaired without that claim).
     known_live: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// Per resource, the namespaces changes concerned since its last pass (see
+    /// [`super::scope`]).
+    pub scopes: Arc<super::scope::Scopes>,
     /// Consecutive failed reconciles per resource, for the backoff.
     pub failures: super::backoff::Failures,
     /// How long a watch may fail before Ready says so.
@@ -81,6 +84,7 @@ impl Context {
             metrics,
             announced: Mutex::default(),
             known_live: Mutex::default(),
+            scopes: Default::default(),
             failures: Default::default(),
             watch_grace: super::watch_health::DEFAULT_GRACE,
             history: None,
@@ -210,19 +214,28 @@ impl Context {
         known.get(uid).cloned().unwrap_or_default()
     }
 
-    /// Replaces what is known to exist of the `kinds` a write pass managed (ids as
-    /// `apply::reference` writes them), keeping what is known of the owner's other kinds: a
-    /// pass that writes only reports must not forget the NetworkPolicies.
+    /// Replaces what is known to exist of the `kinds` a write pass managed in the namespaces
+    /// it covered (ids as `apply::reference` writes them), keeping what is known of the
+    /// owner's other kinds and namespaces: a pass that writes only reports must not forget
+    /// the NetworkPolicies, nor a pass over one namespace those of the others.
     pub fn remember_live(
         &self,
         uid: &str,
         kinds: &[crate::desired::OwnedKind],
+        scope: &super::scope::Scope,
         live: BTreeSet<String>,
     ) {
         let mut known = self.known_live.lock().unwrap_or_else(|p| p.into_inner());
         let entry = known.entry(uid.to_string()).or_default();
         let prefixes: Vec<String> = kinds.iter().map(|k| format!("{k:?} ")).collect();
-        entry.retain(|id| !prefixes.iter().any(|p| id.starts_with(p)));
+        entry.retain(|id| {
+            let Some(object) = prefixes.iter().find_map(|p| id.strip_prefix(p.as_str())) else {
+                return true;
+            };
+            // "namespace/name" for a namespaced object, "name" for a cluster-scoped one.
+            let namespace = object.split_once('/').map(|(ns, _)| ns);
+            !scope.covers(namespace)
+        });
         entry.extend(live);
     }
 

@@ -94,6 +94,34 @@ struct Pending {
 #[derive(Default)]
 pub struct Echoes {
     pending: Mutex<HashMap<ObjectKey, Pending>>,
+    /// Per custom resource (by uid), the status it last wrote, recorded before the write is
+    /// sent: the watch may deliver the write's event before its answer arrives, so the echo
+    /// is recognised by content, not by resourceVersion. One entry per custom resource.
+    statuses: Mutex<HashMap<String, serde_json::Value>>,
+}
+
+/// What of a custom resource decides whether its own controller must look at it again,
+/// beside its status: the spec (by generation), its deletion and finalizers, its labels and
+/// annotations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    generation: Option<i64>,
+    deleting: bool,
+    finalizers: Vec<String>,
+    labels: std::collections::BTreeMap<String, String>,
+    annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl Identity {
+    pub fn of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Self {
+        Self {
+            generation: meta.generation,
+            deleting: meta.deletion_timestamp.is_some(),
+            finalizers: meta.finalizers.clone().unwrap_or_default(),
+            labels: meta.labels.clone().unwrap_or_default(),
+            annotations: meta.annotations.clone().unwrap_or_default(),
+        }
+    }
 }
 
 impl Echoes {
@@ -115,6 +143,32 @@ impl Echoes {
                 at: now,
             },
         );
+    }
+
+    /// Remembers the status a custom resource `uid` is about to write (see
+    /// [`Self::is_own_status`]).
+    pub fn writing_status(&self, uid: &str, status: serde_json::Value) {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid.to_string(), status);
+    }
+
+    /// Whether `status`, seen on custom resource `uid`, is the one it last wrote.
+    pub fn is_own_status(&self, uid: &str, status: &serde_json::Value) -> bool {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uid)
+            .is_some_and(|written| written == status)
+    }
+
+    /// A custom resource is gone: its last status write is forgotten.
+    pub fn forget_status(&self, uid: &str) {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
     }
 
     /// Called by a watch for each event: the uid of the resource whose write this event only

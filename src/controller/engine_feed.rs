@@ -1,12 +1,13 @@
-//! The incremental engine ([`crate::engine`]) fed by the watches, in shadow. Every watch event
-//! goes into it as it arrives (the stores' own `Arc`s: no second copy of an object), and a
-//! periodic check compares its evaluation of every SecurityBaseline with a from-scratch one
-//! over the stores' snapshot, counting the comparisons and the divergences in metrics
+//! The incremental engine ([`crate::engine`]) fed by the watches. Every watch event goes into
+//! it as it arrives (the stores' own `Arc`s: no second copy of an object); a SecurityBaseline's
+//! evaluation is drawn from it ([`EngineFeed::security_baseline_by`]), and a periodic check
+//! compares its evaluation of every SecurityBaseline with a from-scratch one over the stores'
+//! snapshot, counting the comparisons and the divergences in metrics
 //! (`baseline_operator_engine_checks_total`, `..._engine_divergences_total`, expected 0).
 //!
-//! Why in shadow first: the property test proves the engine equal to a from-scratch
-//! evaluation for generated clusters; this proves it on real watches (relists, reordered
-//! events, objects the generators do not make) before status is drawn from it.
+//! The property test proves the engine equal to a from-scratch evaluation for generated
+//! clusters; the periodic check proves it on real watches (relists, reordered events, objects
+//! the generators do not make).
 
 use crate::engine::{Engine, Event, Kind, Object, ObjectKey, ResourceKey, ResourceKind};
 use crate::evaluate::Evaluation;
@@ -195,6 +196,24 @@ impl EngineFeed {
             },
             now,
         )
+    }
+}
+
+impl EngineFeed {
+    /// The engine's evaluation of a SecurityBaseline judged by `spec`, after settling only
+    /// what is dirty: what status and reports are drawn from. `None` when the engine knows
+    /// another spec of it (its watch and the caller's are at different versions): the caller
+    /// evaluates from scratch then.
+    pub fn security_baseline_by(
+        &self,
+        name: &str,
+        spec: &crate::validate::security_baseline::ValidSecurityBaseline,
+        now: Timestamp,
+    ) -> Option<Evaluation> {
+        let mut state = self.lock();
+        let pending = std::mem::take(&mut state.pending);
+        state.engine.settle(&pending);
+        state.engine.security_baseline_by(name, spec, now)
     }
 }
 

@@ -58,6 +58,7 @@ impl Reconciled for EnvironmentIsolation {
         &self,
         valid: &ValidEnvironmentIsolation,
         ctx: &Context,
+        _scope: &super::scope::Scope,
         now: Timestamp,
     ) -> Plan<NoExtraStatus> {
         let snapshot = ctx.snapshot();

@@ -9,6 +9,7 @@ pub mod engine_feed;
 pub mod environment_isolation;
 pub mod history;
 pub mod reconciler;
+pub mod scope;
 pub mod secrets;
 pub mod security_baseline;
 pub mod status;
@@ -193,12 +194,15 @@ pub const DEFAULT_VELERO_SERVICE_ACCOUNTS: &[&str] = &["velero-server", "velero"
 /// cluster-wide change (or a lagging receiver, which lost track) reconciles all of them; a
 /// change that only echoes a resource's own write does not wake that resource. The first
 /// change after a quiet spell is acted on at once (a new namespace gets its NetworkPolicies
-/// without waiting); the changes that follow are gathered per [`TRIGGER_WINDOW`].
+/// without waiting); the changes that follow are gathered per [`TRIGGER_WINDOW`]. The
+/// namespaces a change concerns are recorded in `scopes`, so that the pass it starts covers
+/// only them (see [`scope`]).
 fn mapped_triggers<K>(
     mut receiver: broadcast::Receiver<Trigger>,
     store: kube::runtime::reflector::Store<K>,
     selects_namespace: fn(&K, &str, Option<&BTreeMap<String, String>>) -> bool,
     stores: Stores,
+    scopes: Arc<scope::Scopes>,
 ) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
 where
     K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
@@ -235,12 +239,16 @@ where
             };
             for resource in store.state() {
                 let uid = resource.meta().uid.as_deref().unwrap_or_default();
-                let concerned = window.concerns(
+                let Some(concerned) = window.scope_for(
                     uid,
                     |ns, labels| selects_namespace(&resource, ns, labels),
                     current_labels,
-                );
-                if concerned && tx.send(ObjectRef::from_obj(&*resource)).await.is_err() {
+                ) else {
+                    continue;
+                };
+                // Recorded before the wake-up is sent: the pass it starts takes it.
+                scopes.mark(uid, &concerned);
+                if tx.send(ObjectRef::from_obj(&*resource)).await.is_err() {
                     return;
                 }
             }
@@ -429,6 +437,10 @@ async fn controller<K: reconciler::Reconciled>(shared: &Shared<'_>) {
     // judged everything already.
     let (reader, writer) = kube::runtime::reflector::store();
     let echoes = shared.stores.echoes.clone();
+    // Each resource's identity as last seen: an event that leaves it as it was and carries
+    // the status the resource itself last wrote is only the echo of that write.
+    let seen: std::sync::Mutex<std::collections::HashMap<String, echoes::Identity>> =
+        Default::default();
     let changed = watcher(
         Api::<K>::all(shared.client.clone()),
         watcher::Config::default().any_semantic(),
@@ -437,9 +449,18 @@ async fn controller<K: reconciler::Reconciled>(shared: &Shared<'_>) {
     .reflect(writer)
     .applied_objects()
     .try_filter(move |resource| {
-        let key = echoes::ObjectKey::new(K::kind(&()), None, &resource.name_any());
-        let writer = echoes.writer_of(&key, resource.resource_version().as_deref(), false);
-        let own_echo = writer.is_some() && writer.as_deref() == resource.meta().uid.as_deref();
+        let uid = resource.meta().uid.clone().unwrap_or_default();
+        let identity = echoes::Identity::of(resource.meta());
+        let same_identity = seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(uid.clone(), identity.clone())
+            .is_some_and(|before| before == identity);
+        let status = serde_json::to_value(resource)
+            .ok()
+            .and_then(|mut v| v.get_mut("status").map(serde_json::Value::take))
+            .unwrap_or_default();
+        let own_echo = same_identity && echoes.is_own_status(&uid, &status);
         futures::future::ready(!own_echo)
     });
     let controller = Controller::for_stream(changed, reader);
@@ -451,6 +472,7 @@ async fn controller<K: reconciler::Reconciled>(shared: &Shared<'_>) {
                 && K::selects_namespace(resource, namespace, labels)
         },
         shared.stores.clone(),
+        shared.ctx.scopes.clone(),
     );
     let mut shutdown = shared.shutdown.clone();
     let health = shared.health.clone();

@@ -3,6 +3,7 @@
 //! carrying the plan out (applies, deletes, events, status) lives here once.
 
 use super::context::Context;
+use super::scope::Scope;
 use super::{Error, apply, status};
 use crate::api::{ComplianceStatus, ControlState, Exemption};
 use crate::catalog::ControlKind;
@@ -48,6 +49,9 @@ pub struct Plan<Extra> {
     /// Why the resource cannot be fully reconciled although evaluation ran (reason, message),
     /// e.g. Velero not installed: Ready turns False with this reason.
     pub not_ready: Option<(String, String)>,
+    /// The namespaces whose owned objects, labels and reports this plan renders (the
+    /// evaluation and its notes always judge every namespace): what is written and pruned.
+    pub scope: Scope,
 }
 
 /// The kind-specific status of a kind that has none beside the shared fields.
@@ -76,6 +80,7 @@ impl<Extra> Plan<Extra> {
             events: Vec::new(),
             next_deadline: None,
             not_ready: None,
+            scope: Scope::All,
         }
     }
 }
@@ -106,8 +111,16 @@ pub trait Reconciled:
     /// The same validation `audit` runs, plus what only this operator's configuration can
     /// judge (`ctx`); a spec that fails it is not planned at all.
     fn validate(&self, ctx: &Context, now: Timestamp) -> Result<Self::Valid, InvalidSpec>;
-    /// Pure: reads the stores through `ctx`, writes nothing and publishes nothing.
-    fn plan(&self, valid: &Self::Valid, ctx: &Context, now: Timestamp) -> Plan<Self::ExtraStatus>;
+    /// Pure: reads the stores through `ctx`, writes nothing and publishes nothing. `scope`:
+    /// the namespaces changes concerned since the last pass; a kind that cannot narrow its
+    /// plan to them plans everything ([`Plan::scope`] says which it did).
+    fn plan(
+        &self,
+        valid: &Self::Valid,
+        ctx: &Context,
+        scope: &Scope,
+        now: Timestamp,
+    ) -> Plan<Self::ExtraStatus>;
     /// Fetches, before [`plan`](Self::plan), inputs that exist only on request (what Velero
     /// recorded about a finished restore test) into `ctx`. A failure leaves them missing:
     /// the plan waits for them, Ready says why, and the next resync asks again.
@@ -171,8 +184,12 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         Err(invalid) => return reject(ctx, resource, &old, &invalid, now).await,
     };
     let prepared = resource.prepare(&valid, ctx, now).await;
+    let asked = ctx.scopes.take(&owner.uid, generation, now);
     let enforced = async {
-        let mut plan = off_the_async_workers(|| resource.plan(&valid, ctx, now));
+        let mut plan = off_the_async_workers(|| resource.plan(&valid, ctx, &asked, now));
+        let scope = plan.scope.clone();
+        ctx.metrics.pass(K::KIND.as_str(), scope.is_all());
+        tracing::debug!(?scope, "planned");
         for object in &plan.apply_once {
             apply::apply_one(ctx, &owner.uid, object).await?;
         }
@@ -180,13 +197,15 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             apply::delete_one(ctx, &owner.uid, *kind, namespace.as_deref(), name).await?;
         }
         // Enforcement first: NetworkPolicies, admission objects, Velero objects, labels.
-        let mut owned = apply::reconcile_owned(ctx, &owner.uid, &plan.desired, K::MANAGES).await;
+        let mut owned =
+            apply::reconcile_owned(ctx, &owner.uid, &plan.desired, K::MANAGES, &scope).await;
         let labels = apply::reconcile_namespace_labels(
             ctx,
             &owner.uid,
             K::LABEL_MARKER,
             &plan.namespace_labels,
             &plan.namespace_annotations,
+            &scope,
         )
         .await;
         // Then the evidence, judged on what is now enforced: when this pass changed it, wait
@@ -203,7 +222,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
                 tracing::debug!("the stores do not show every write yet; judging again soon");
                 owned.retry_soon = true;
             }
-            let settled = off_the_async_workers(|| resource.plan(&valid, ctx, now));
+            let settled = off_the_async_workers(|| resource.plan(&valid, ctx, &scope, now));
             // A next step the writes made possible (a guard in force, then the labels it
             // guards): the echoes of our own writes wake no one, so come back for it.
             owned.retry_soon |= settled.desired != plan.desired
@@ -212,13 +231,14 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             plan.evaluation = settled.evaluation;
         }
         // Reports are evidence, not enforcement: written in Audit mode too.
-        owned.absorb(reconcile_reports(ctx, &owner, &plan.evaluation).await);
+        owned.absorb(reconcile_reports(ctx, &owner, &plan.evaluation, &scope).await);
         Ok::<_, Error>((plan, owned, labels))
     }
     .await;
     let (plan, mut owned, mut labels) = match enforced {
         Ok(done) => done,
         Err(error) => {
+            ctx.scopes.ended(&owner.uid, generation, &asked, false, now);
             let failed =
                 status::failed_status(&old, error.reason(), &error.to_string(), generation, now);
             write_status(ctx, resource, failed, resource.extra_status()).await?;
@@ -367,15 +387,30 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         });
     write_status(ctx, resource, new, plan.extra_status).await?;
     if let Some(error) = partial {
+        ctx.scopes
+            .ended(&owner.uid, generation, &plan.scope, false, now);
         return Err(error);
     }
-    let next = next_check(resource.exemptions(), plan.next_deadline, now, ctx.resync)
+    let mut next = next_check(resource.exemptions(), plan.next_deadline, now, ctx.resync)
         .min(refresh_in.max(RETRY_SOON));
-    Ok(Action::requeue(if owned.retry_soon {
-        next.min(RETRY_SOON)
-    } else {
-        next
-    }))
+    if owned.retry_soon {
+        next = next.min(RETRY_SOON);
+    }
+    // A narrower pass keeps the whole pass's due time, and comes back for it.
+    let whole_due = now.checked_add(next).unwrap_or(now);
+    ctx.scopes.ended(
+        &owner.uid,
+        generation,
+        &plan.scope,
+        !owned.retry_soon,
+        whole_due,
+    );
+    if let Some(due) = ctx.scopes.whole_due(&owner.uid)
+        && let Ok(until) = std::time::Duration::try_from(due.duration_since(now))
+    {
+        next = next.min(until.max(Duration::from_millis(100)));
+    }
+    Ok(Action::requeue(next))
 }
 
 /// The SHA-256 of the resource's spec as canonical JSON: which policy text was applied.
@@ -572,29 +607,24 @@ async fn write_status<K: Reconciled>(
         "kind": K::kind(&()),
         "status": status,
     });
+    // Its watch event echoes this write: it wakes no reconcile of the resource (see
+    // `controller`), which already judged what it wrote. Recorded before the write is sent:
+    // the event may come back before the answer.
+    if let Some(uid) = resource.meta().uid.as_deref() {
+        ctx.stores
+            .echoes
+            .writing_status(uid, Value::Object(status.clone()));
+    }
     let api: Api<K> = Api::all(ctx.client.clone());
     let (name, params) = (
         resource.name_any(),
         PatchParams::apply(apply::FIELD_MANAGER).force(),
     );
     let patch = Patch::Apply(&body);
-    let written = ctx
-        .writes
+    ctx.writes
         .write(|| api.patch_status(&name, &params, &patch))
         .await
         .map_err(Error::Status)?;
-    // Its watch event echoes this write: it wakes no reconcile of the resource (see
-    // `controller`), which already judged what it wrote.
-    if let (Some(version), Some(uid)) = (
-        written.meta().resource_version.clone(),
-        resource.meta().uid.as_deref(),
-    ) {
-        ctx.stores.echoes.wrote_object(
-            super::echoes::ObjectKey::new(K::kind(&()), None, &name),
-            super::echoes::Expected::Version(version),
-            uid,
-        );
-    }
     ctx.metrics.write(K::KIND.as_str(), "status");
     Ok(())
 }
@@ -626,6 +656,7 @@ async fn reconcile_reports(
     ctx: &Context,
     owner: &Owner,
     evaluation: &Evaluation,
+    scope: &Scope,
 ) -> apply::OwnedOutcome {
     use crate::desired::report_api::{self, ReportApi};
     let stores = &ctx.stores;
@@ -654,8 +685,9 @@ async fn reconcile_reports(
         .flat_map(|api| {
             crate::desired::report::policy_reports(owner, evaluation, api, watched(api.cluster()))
         })
+        .filter(|report| scope.covers(report.namespace.as_deref()))
         .collect();
-    apply::reconcile_owned(ctx, &owner.uid, &reports, &manages).await
+    apply::reconcile_owned(ctx, &owner.uid, &reports, &manages, scope).await
 }
 
 async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, Error> {
@@ -674,11 +706,12 @@ async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, E
         K::LABEL_MARKER,
         &BTreeMap::new(),
         &BTreeMap::new(),
+        &Scope::All,
     )
     .await
     .failed;
     failed.extend(
-        apply::reconcile_owned(ctx, &owner.uid, &[], &manages)
+        apply::reconcile_owned(ctx, &owner.uid, &[], &manages, &Scope::All)
             .await
             .failed,
     );
@@ -695,6 +728,8 @@ async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, E
         }
     }
     ctx.forget(&owner.uid);
+    ctx.scopes.forget(&owner.uid);
+    ctx.stores.echoes.forget_status(&owner.uid);
     ctx.metrics.compliance.forget(K::KIND.as_str(), &owner.name);
     Ok(Action::await_change())
 }

@@ -3,6 +3,7 @@
 
 use super::context::Context;
 use super::reconciler::{NoExtraStatus, Plan, Reconciled};
+use super::scope::Scope;
 use crate::api::{ComplianceStatus, Exemption, Mode, SecurityBaseline};
 use crate::catalog::{ControlId, ControlKind};
 use crate::desired::overlap::{self, Mechanism};
@@ -64,15 +65,34 @@ impl Reconciled for SecurityBaseline {
         &self,
         valid: &ValidSecurityBaseline,
         ctx: &Context,
+        scope: &Scope,
         now: Timestamp,
     ) -> Plan<NoExtraStatus> {
         let snapshot = ctx.snapshot();
-        let evaluation =
-            evaluate::security_baseline::evaluate(&self.name_any(), valid, &snapshot, now);
+        let name = self.name_any();
+        // The incremental engine judged only the namespaces that changed since; a
+        // from-scratch evaluation is its oracle (`engine_feed::check_periodically`) and its
+        // stand-in while the engine's watch holds another version of this spec.
+        let evaluation = ctx
+            .stores
+            .engine
+            .security_baseline_by(&name, valid, now)
+            .unwrap_or_else(|| {
+                tracing::debug!("the engine holds another spec; evaluating from scratch");
+                evaluate::security_baseline::evaluate(&name, valid, &snapshot, now)
+            });
         let mut plan = Plan::report_only(evaluation, NoExtraStatus {});
+        plan.scope = scope.clone();
         if self.spec.mode() != Mode::Enforce {
             return plan;
         }
+        let in_scope = |names: &[String]| -> Vec<String> {
+            names
+                .iter()
+                .filter(|ns| scope.covers(Some(ns)))
+                .cloned()
+                .collect()
+        };
         let owner = Owner::of(self);
         let namespaces = plan.evaluation.namespaces.clone();
         // Enforcement follows the same live exemptions status applies, so the two agree; an
@@ -92,9 +112,14 @@ impl Reconciled for SecurityBaseline {
                 plan.evaluation
                     .note(ControlId::RestrictedPorts, EXEMPTION_NOT_ENFORCEABLE, note);
             }
+            // The notes above judge every namespace (status shows them); the objects are
+            // rendered for this pass's namespaces only.
             plan.desired
                 .extend(desired::network_policy::restricted_ports(
-                    &owner, network, &enforced, &snapshot,
+                    &owner,
+                    network,
+                    &in_scope(&enforced),
+                    &snapshot,
                 ));
         }
         plan.desired.extend(desired::admission::security_baseline(
@@ -140,6 +165,11 @@ impl Reconciled for SecurityBaseline {
                 let taken = takeover::take_over(wanted, current, record.as_ref());
                 if !taken.kept.is_empty() {
                     kept.entry(taken.kept.clone()).or_default().push(ns);
+                }
+                // What is kept is noted for every namespace (status shows the note); the
+                // labels are written for this pass's namespaces only.
+                if !scope.covers(Some(ns)) {
+                    continue;
                 }
                 plan.namespace_annotations.insert(
                     ns.clone(),

@@ -352,6 +352,12 @@ where
             String,
             std::collections::BTreeMap<String, String>,
         > = std::collections::HashMap::new();
+        // Each custom resource's identity as last seen (only for the custom kinds): a change
+        // that leaves it as it was touched only status, which no evaluation reads; it wakes
+        // no one here (the resource's own controller watch judges its status).
+        let custom = crate::kinds::is_custom(&kind);
+        let mut identities: std::collections::HashMap<String, super::echoes::Identity> =
+            std::collections::HashMap::new();
         let mut stream = std::pin::pin!(stream);
         loop {
             match stream.try_next().await {
@@ -389,6 +395,13 @@ where
                         object.resource_version().as_deref(),
                         deleted,
                     );
+                    if custom && !deleted {
+                        let identity = super::echoes::Identity::of(object.meta());
+                        let uid = object.meta().uid.clone().unwrap_or_default();
+                        if identities.insert(uid, identity.clone()).as_ref() == Some(&identity) {
+                            continue;
+                        }
+                    }
                     let trigger = if kind == "Namespace" {
                         // The namespace itself, judged by whoever selected it before or selects
                         // it now.
@@ -444,10 +457,12 @@ fn announce_failing_watches(
     });
 }
 
-/// The objects among `objects` labelled with `owner_uid`, as JSON.
+/// The objects among `objects` labelled with `owner_uid` in the namespaces `covered` accepts,
+/// as JSON (only those are serialized: a pass over one namespace reads that namespace's).
 fn owned_json<K: Resource + serde::Serialize>(
     objects: Vec<Arc<K>>,
     owner_uid: &str,
+    covered: &dyn Fn(Option<&str>) -> bool,
 ) -> Vec<serde_json::Value> {
     objects
         .iter()
@@ -457,6 +472,7 @@ fn owned_json<K: Resource + serde::Serialize>(
                 .as_ref()
                 .and_then(|l| l.get(crate::desired::OWNER_UID))
                 .is_some_and(|uid| uid == owner_uid)
+                && covered(o.meta().namespace.as_deref())
         })
         .filter_map(|o| serde_json::to_value(&**o).ok())
         .collect()
@@ -539,32 +555,35 @@ impl Stores {
         &self,
         kind: crate::desired::OwnedKind,
         owner_uid: &str,
+        covered: &dyn Fn(Option<&str>) -> bool,
     ) -> Vec<serde_json::Value> {
         use crate::desired::OwnedKind::*;
         // Only the owner's objects are serialized (see `owned_json`): the stores hold every
         // Namespace.
         let velero = self.velero.get();
         match kind {
-            NetworkPolicy => owned_json(self.network_policies.state(), owner_uid),
-            ValidatingAdmissionPolicy => owned_json(self.admission_policies.state(), owner_uid),
+            NetworkPolicy => owned_json(self.network_policies.state(), owner_uid, covered),
+            ValidatingAdmissionPolicy => {
+                owned_json(self.admission_policies.state(), owner_uid, covered)
+            }
             ValidatingAdmissionPolicyBinding => {
-                owned_json(self.admission_bindings.state(), owner_uid)
+                owned_json(self.admission_bindings.state(), owner_uid, covered)
             }
-            Namespace => owned_json(self.namespaces.state(), owner_uid),
-            VeleroSchedule => {
-                velero.map_or_else(Vec::new, |v| owned_json(v.schedules.state(), owner_uid))
-            }
-            VeleroRestore => {
-                velero.map_or_else(Vec::new, |v| owned_json(v.restores.state(), owner_uid))
-            }
+            Namespace => owned_json(self.namespaces.state(), owner_uid, covered),
+            VeleroSchedule => velero.map_or_else(Vec::new, |v| {
+                owned_json(v.schedules.state(), owner_uid, covered)
+            }),
+            VeleroRestore => velero.map_or_else(Vec::new, |v| {
+                owned_json(v.restores.state(), owner_uid, covered)
+            }),
             // The only owned ConfigMaps are restore-test modifiers, in Velero's namespace.
-            ConfigMap => {
-                velero.map_or_else(Vec::new, |v| owned_json(v.config_maps.state(), owner_uid))
-            }
+            ConfigMap => velero.map_or_else(Vec::new, |v| {
+                owned_json(v.config_maps.state(), owner_uid, covered)
+            }),
             PolicyReport | ClusterPolicyReport | Report | ClusterReport => self
                 .report_store(kind)
                 .and_then(ReportStore::get)
-                .map_or_else(Vec::new, |s| owned_json(s.state(), owner_uid)),
+                .map_or_else(Vec::new, |s| owned_json(s.state(), owner_uid, covered)),
         }
     }
 

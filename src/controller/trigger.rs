@@ -1,6 +1,7 @@
 //! What the watches tell the controllers: a change somewhere in the cluster.
 
-use std::collections::BTreeMap;
+use super::scope::Scope;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A change in a namespace, or cluster-wide (`namespace: None`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -107,8 +108,24 @@ impl TriggerWindow {
         selects: impl Fn(&str, Option<&BTreeMap<String, String>>) -> bool,
         current_labels: impl Fn(&str) -> Option<BTreeMap<String, String>>,
     ) -> bool {
-        self.everything.wakes(uid)
-            || self.namespaces.iter().any(|(ns, changes)| {
+        self.scope_for(uid, selects, current_labels).is_some()
+    }
+
+    /// What the changes concern of the resource with `uid`: nothing (None), every namespace
+    /// (a cluster-wide change), or the namespaces it selects by their labels now or before.
+    pub fn scope_for(
+        &self,
+        uid: &str,
+        selects: impl Fn(&str, Option<&BTreeMap<String, String>>) -> bool,
+        current_labels: impl Fn(&str) -> Option<BTreeMap<String, String>>,
+    ) -> Option<Scope> {
+        if self.everything.wakes(uid) {
+            return Some(Scope::All);
+        }
+        let concerned: BTreeSet<String> = self
+            .namespaces
+            .iter()
+            .filter(|(ns, changes)| {
                 changes.wakes.wakes(uid)
                     && (selects(ns, current_labels(ns).as_ref())
                         || changes
@@ -116,6 +133,9 @@ impl TriggerWindow {
                             .iter()
                             .any(|labels| selects(ns, Some(labels))))
             })
+            .map(|(ns, _)| ns.clone())
+            .collect();
+        (!concerned.is_empty()).then_some(Scope::Namespaces(concerned))
     }
 }
 
@@ -176,6 +196,10 @@ mod tests {
             echo_of: None,
         });
         assert!(!other.concerns("uid", selects_team_a, now));
+        assert_eq!(
+            window.scope_for("uid", selects_team_a, now),
+            Some(Scope::Namespaces(["n".to_string()].into()))
+        );
         // A namespace gone from the store may still hold what the resource wrote.
         assert!(other.concerns("uid", selects_team_a, |_| None));
     }

@@ -211,6 +211,28 @@ impl Engine {
         }
     }
 
+    /// A SecurityBaseline's Evaluation when the engine judges it by `spec` (the spec the
+    /// caller validated); `None` when it knows another spec (its watch is behind or ahead of
+    /// the caller's) or no such resource.
+    pub fn security_baseline_by(
+        &self,
+        name: &str,
+        spec: &ValidSecurityBaseline,
+        now: Timestamp,
+    ) -> Option<Evaluation> {
+        let baseline = self.baselines.get(name)?;
+        if baseline.spec.as_ref() != Some(spec) {
+            return None;
+        }
+        self.evaluation(
+            &ResourceKey {
+                kind: ResourceKind::SecurityBaseline,
+                name: name.to_string(),
+            },
+            now,
+        )
+    }
+
     /// A BackupPolicy's Evaluation, given the last restore test's result (kept in its status,
     /// not in the cluster's objects).
     pub fn backup_policy_evaluation(

@@ -1,0 +1,236 @@
+//! A change in one namespace is handled by a pass over that namespace only (issue 26): the
+//! operator's `reconcile_passes{scope="namespaces"}` counts such passes, and what they must do
+//! is done: a new namespace gets its NetworkPolicies, Pod Security labels and PolicyReport; a
+//! namespace leaving the selection loses them; a hand edit in one namespace is repaired; the
+//! other namespaces' objects are not rewritten; status (drawn from the incremental engine)
+//! counts every namespace, and agrees with a from-scratch evaluation.
+
+use crate::environment_isolation::DeleteOnDrop;
+use crate::support::*;
+use baseline_operator::api::SecurityBaseline;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::Client;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+const NAME: &str = "e2e-narrow";
+const PSA_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+
+fn narrow_passes(operator: &Operator) -> u64 {
+    operator
+        .metrics
+        .passes
+        .get_or_create(&baseline_operator::telemetry::PassLabels {
+            kind: "SecurityBaseline".into(),
+            scope: "namespaces".into(),
+        })
+        .get()
+}
+
+/// Asserts that a pass over namespaces only ran since `before`; else shows why passes were whole.
+fn assert_narrow(operator: &Operator, before: u64, what: &str) {
+    if narrow_passes(operator) > before {
+        return;
+    }
+    for line in logs()
+        .lines()
+        .filter(|l| l.contains(NAME) && (l.contains("planned") || l.contains("every namespace")))
+    {
+        eprintln!("{line}");
+    }
+    panic!("{what} was not handled by a pass over namespaces only");
+}
+
+/// The operator's NetworkPolicies in `ns`, by name, with their resourceVersions.
+async fn owned_policies(client: &Client, ns: &str) -> BTreeMap<String, String> {
+    let api: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
+    let listed = api
+        .list(&ListParams::default().labels(baseline_operator::desired::OWNER_UID))
+        .await
+        .unwrap();
+    listed
+        .items
+        .into_iter()
+        .map(|p| {
+            (
+                p.metadata.name.unwrap_or_default(),
+                p.metadata.resource_version.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// A Pod with a `latest` image: a finding, so the namespace has a PolicyReport.
+fn finding_in(ns: &str) {
+    cluster()
+        .apply_yaml(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  containers: [{{name: app, image: \"nginx:latest\"}}]\n"
+        ))
+        .unwrap();
+}
+
+fn has_report(ns: &str) -> bool {
+    let out = cluster().kubectl(&[
+        "get",
+        "policyreport",
+        &format!("sb-{NAME}"),
+        "-n",
+        ns,
+        "--ignore-not-found",
+        "-o",
+        "name",
+    ]);
+    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+}
+
+async fn psa_label(client: &Client, ns: &str) -> Option<String> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    api.get(ns)
+        .await
+        .ok()?
+        .metadata
+        .labels?
+        .get(PSA_ENFORCE)
+        .cloned()
+}
+
+async fn relabel(client: &Client, ns: &str, value: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .patch(
+            ns,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"e2e-narrow": value}}})),
+        )
+        .await
+        .unwrap();
+}
+
+async fn counted_namespaces(api: &Api<SecurityBaseline>) -> Vec<String> {
+    api.get(NAME)
+        .await
+        .ok()
+        .and_then(|sb| sb.status?.scope)
+        .map(|s| s.namespace_names)
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_change_in_one_namespace_is_handled_by_a_pass_over_that_namespace() {
+    let _serial = serial().await;
+    let operator = operator();
+    let client = client().await;
+    let selected = [("e2e-narrow", "in")];
+    let a = namespace(&client, "e2e-narrow-a", &selected).await;
+    let b = namespace(&client, "e2e-narrow-b", &selected).await;
+    finding_in(&a);
+    finding_in(&b);
+    let _cleanup = DeleteOnDrop("securitybaseline", NAME.into());
+    let api = apply_cr::<SecurityBaseline>(
+        &client,
+        NAME,
+        json!({
+            "mode": "Enforce",
+            "namespaceSelector": {"matchLabels": {"e2e-narrow": "in"}},
+            "network": {"defaultDeny": ["Ingress"], "allowedIngressPorts": [{"port": 443}]},
+            "podSecurity": {"level": "baseline"},
+            "images": {"disallowLatestTag": true},
+        }),
+    )
+    .await;
+    wait_until("both namespaces enforced and reported", TIMEOUT, || async {
+        owned_policies(&client, &a).await.len() >= 2
+            && owned_policies(&client, &b).await.len() >= 2
+            && has_report(&a)
+            && has_report(&b)
+            && psa_label(&client, &b).await.as_deref() == Some("baseline")
+    })
+    .await;
+    // Let the whole passes of the creation settle before counting.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let policies_of_a = owned_policies(&client, &a).await;
+    let before = narrow_passes(operator);
+
+    // A new namespace: protected by a pass over it alone.
+    let c = namespace(&client, "e2e-narrow-c", &selected).await;
+    wait_until("the new namespace enforced", TIMEOUT, || async {
+        owned_policies(&client, &c).await.len() >= 2
+            && psa_label(&client, &c).await.as_deref() == Some("baseline")
+    })
+    .await;
+    assert_narrow(operator, before, "the new namespace");
+    // A namespace with a finding joins the selection: enforced and reported.
+    let d = namespace(&client, "e2e-narrow-d", &[("e2e-narrow", "out")]).await;
+    finding_in(&d);
+    let before = narrow_passes(operator);
+    relabel(&client, &d, "in").await;
+    wait_until(
+        "the joining namespace enforced and reported",
+        TIMEOUT,
+        || async {
+            owned_policies(&client, &d).await.len() >= 2
+                && has_report(&d)
+                && psa_label(&client, &d).await.as_deref() == Some("baseline")
+        },
+    )
+    .await;
+    assert_narrow(operator, before, "the namespace joining");
+    // Status is the whole resource's: the new namespaces count beside the others.
+    wait_until("status counts all four namespaces", TIMEOUT, || async {
+        let counted = counted_namespaces(&api).await;
+        [&a, &b, &c, &d].iter().all(|ns| counted.contains(ns))
+    })
+    .await;
+
+    // A namespace leaves the selection: its objects, labels and report go, in a narrow pass.
+    let before = narrow_passes(operator);
+    relabel(&client, &b, "out").await;
+    wait_until("the namespace that left is released", TIMEOUT, || async {
+        owned_policies(&client, &b).await.is_empty()
+            && !has_report(&b)
+            && psa_label(&client, &b).await.is_none()
+            && !counted_namespaces(&api).await.contains(&b)
+    })
+    .await;
+    assert_narrow(operator, before, "the namespace leaving");
+
+    // A hand edit in one namespace is repaired.
+    let (edited, _) = policies_of_a.iter().next().unwrap();
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &a);
+    policies
+        .patch(
+            edited,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"podSelector": {"matchLabels": {"hole": "yes"}}}})),
+        )
+        .await
+        .unwrap();
+    wait_until("the edited policy is restored", TIMEOUT, || async {
+        policies
+            .get(edited)
+            .await
+            .is_ok_and(|p| p.spec.and_then(|s| s.pod_selector?.match_labels).is_none())
+    })
+    .await;
+
+    // Nothing else in a was rewritten by the passes over b, c and d.
+    let after = owned_policies(&client, &a).await;
+    for (name, version) in &policies_of_a {
+        if name != edited {
+            assert_eq!(
+                after.get(name),
+                Some(version),
+                "{name} in {a} was rewritten"
+            );
+        }
+    }
+    assert_eq!(
+        operator.metrics.engine_divergences.get(),
+        0,
+        "status drawn from the engine disagreed with a from-scratch evaluation"
+    );
+}

@@ -4,6 +4,9 @@
 //! chains under their cluster ids. One chain is then forged. The real binary's
 //! `evidence report --fleet` still reports the two intact clusters (a row per cluster and
 //! control) and names the forged entry for the third; `evidence verify --fleet` says the same.
+//! As OSCAL, the fleet is one Assessment Results document (a result per cluster, the forged
+//! entry stated, none of that cluster's controls satisfied) that compliance-trestle loads and
+//! NIST's schema validates.
 //! A period read, counted by wrapping the real S3 store, reads the period, not the chain.
 
 use baseline_operator::api::ControlResult;
@@ -326,6 +329,138 @@ async fn three_clusters_in_one_bucket_one_fleet_report_one_broken_chain_named() 
     assert!(
         markdown.contains("| ap-3 | SecurityBaseline/"),
         "{markdown}"
+    );
+
+    // OSCAL: one Assessment Results document with a result per cluster, the same figures as
+    // the JSON report, us-2's first broken entry stated and none of its controls satisfied;
+    // compliance-trestle loads it (and the plan and component definition beside it) and NIST's
+    // schema validates it.
+    let oscal_dir = out_dir.path().join("oscal");
+    std::fs::create_dir_all(&oscal_dir).unwrap();
+    let oscal_path = oscal_dir.join("assessment-results.json");
+    let reported = evidence(
+        &s3,
+        &prefix,
+        &public_key,
+        &[
+            "report",
+            "--fleet",
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-07",
+            "--format",
+            "oscal",
+            "--out",
+            oscal_path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(reported.status.code(), Some(1), "{}", text(&reported));
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&oscal_path).unwrap()).unwrap();
+    let results = document["assessment-results"]["results"]
+        .as_array()
+        .unwrap();
+    let prop = |object: &serde_json::Value, name: &str| -> Option<String> {
+        object["props"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["value"].as_str().unwrap().to_string())
+    };
+    let result_ids: Vec<String> = results.iter().filter_map(|r| prop(r, "cluster")).collect();
+    assert_eq!(result_ids, ["ap-3", "eu-1", "us-2"]);
+    let result_of = |id: &str| results[result_ids.iter().position(|r| r == id).unwrap()].clone();
+    let us = result_of("us-2");
+    assert_eq!(us["title"], "Cluster us-2: evidence history BROKEN");
+    assert_eq!(
+        prop(&us, "first-broken-entry-seq"),
+        Some(forged_seq.to_string())
+    );
+    let first_broken = prop(&us, "first-broken-entry").unwrap();
+    assert!(
+        first_broken.starts_with(&format!("entry {forged_seq} in {forged_key}")),
+        "{first_broken}"
+    );
+    let us_findings = us["findings"].as_array().unwrap();
+    assert!(!us_findings.is_empty());
+    for finding in us_findings {
+        assert_eq!(finding["target"]["status"]["state"], "not-satisfied");
+        assert_eq!(finding["target"]["status"]["reason"], "history-broken");
+    }
+    let fleet_report: baseline_operator::history::fleet::FleetReport =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    for id in ["eu-1", "ap-3"] {
+        let result = result_of(id);
+        assert_eq!(result["title"], format!("Cluster {id}"));
+        let cluster = fleet_report
+            .clusters
+            .iter()
+            .find(|c| c.cluster == id)
+            .unwrap();
+        let findings = result["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), cluster.controls.len(), "{id}");
+        for control in &cluster.controls {
+            let finding = findings
+                .iter()
+                .find(|f| {
+                    f["target"]["target-id"] == control.control.as_str()
+                        && prop(f, "resource-name").as_deref()
+                            == Some(control.resource.name.as_str())
+                })
+                .unwrap_or_else(|| panic!("{id}: a finding for {}", control.control));
+            let verdict = baseline_operator::evidence::oscal::period_verdict(
+                control.timeline.iter().map(|s| s.state),
+            );
+            assert_eq!(finding["target"]["status"]["state"], verdict.state());
+            assert_eq!(finding["target"]["status"]["reason"], verdict.reason);
+            let fails: Vec<String> = finding["props"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["name"] == "interval" && p["class"] == "fail")
+                .map(|p| p["value"].as_str().unwrap().to_string())
+                .collect();
+            let failures: Vec<String> = control
+                .failures
+                .iter()
+                .map(|f| format!("{}/{}", f.start, f.end))
+                .collect();
+            assert_eq!(fails, failures, "{id} {}", control.control);
+        }
+    }
+    let reasons = |id: &str| -> Vec<String> {
+        result_of(id)["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                f["target"]["status"]["reason"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert!(reasons("ap-3").iter().any(|r| r == "fail"));
+    assert!(!reasons("eu-1").iter().any(|r| r == "fail"));
+    let validated = baseline_test_support::oscal::validate(
+        &[
+            oscal_path.clone(),
+            oscal_dir.join("assessment-plan.json"),
+            oscal_dir.join("component-definition.json"),
+        ],
+        &[],
+    );
+    assert!(validated.status.success(), "{}", text(&validated));
+    assert_eq!(
+        String::from_utf8_lossy(&validated.stdout)
+            .lines()
+            .filter(|l| l.starts_with("OK "))
+            .count(),
+        3,
+        "{}",
+        text(&validated)
     );
 
     // verify --fleet: every chain whole, with its snapshots.

@@ -4,37 +4,52 @@
 //!
 //! - `report --fleet --from --to`: one report (JSON, Markdown, HTML) with a row per cluster
 //!   and control; it is written even when a cluster's chain is broken (that cluster is named
-//!   with its first broken entry, and has no rows), and the command then exits 1.
+//!   with its first broken entry, and has no rows), and the command then exits 1. `--format
+//!   oscal`: one OSCAL Assessment Results document, a result per cluster (see `fleet_oscal`),
+//!   with the Assessment Plan and Component Definition beside it.
 //! - `verify --fleet`: every chain whole, every snapshot checked against it (`--from/--to`:
 //!   only what a report of that period reads, from the signed snapshot before it). A line per
 //!   cluster; exit 1 when any is broken or empty.
 
 use super::cli::{Format, ReportArgs, SourceArgs, VerifyArgs, parse_instant, parse_interval};
 use super::error::HistoryError;
-use super::fleet::{DEFAULT_CLUSTER, cluster_ids, cluster_store, fleet_report};
+use super::fleet::{DEFAULT_CLUSTER, cluster_ids, cluster_store, fleet_report, fleet_report_with};
+use super::fleet_oscal;
 use super::fleet_render;
 use super::period::{read_period, verify_whole};
 use super::sign::PublicKey;
 use super::store::Store;
 use std::process::ExitCode;
 
-/// The fleet report in one format. OSCAL is not written for a fleet yet (one Assessment
-/// Results `result` per cluster needs each cluster's entries, which the fleet report does not
-/// keep): it is refused with what to run instead, never written half.
-pub fn render(report: &super::fleet::FleetReport, format: Format) -> Result<String, String> {
+/// The fleet report in one format. OSCAL from the report alone has its findings and
+/// intervals but no observation citing the entries (`report_command` keeps them while reading).
+pub fn render(report: &super::fleet::FleetReport, format: Format) -> String {
     match format {
-        Format::Json => {
-            Ok(serde_json::to_string_pretty(report).expect("reports serialize") + "\n")
+        Format::Json => serde_json::to_string_pretty(report).expect("reports serialize") + "\n",
+        Format::Markdown => fleet_render::render_markdown(report),
+        Format::Html => fleet_render::render_html(report),
+        Format::Oscal => {
+            let resources = report
+                .clusters
+                .iter()
+                .map(|c| {
+                    c.period_report(report)
+                        .map(|period| fleet_oscal::keep(&period, &[]))
+                })
+                .collect();
+            fleet_oscal::render(report, resources, crate::evidence::oscal::generated_at())
         }
-        Format::Markdown => Ok(fleet_render::render_markdown(report)),
-        Format::Html => Ok(fleet_render::render_html(report)),
-        Format::Oscal => Err(
-            "--format oscal is not available with --fleet yet: report each cluster's chain on its own (--prefix <prefix>/clusters/<id> --format oscal)".into(),
-        ),
     }
 }
 
 pub async fn report_command(args: ReportArgs) -> ExitCode {
+    if args.attest.is_some() {
+        // Never ignored in silence: whoever asks for a signature gets one or an error.
+        eprintln!(
+            "error: --attest is not available with --fleet yet: attest each cluster's report on its own (--prefix <prefix>/clusters/<id>)"
+        );
+        return ExitCode::from(2);
+    }
     let period = (|| {
         let from = parse_instant(&args.from, false)?;
         let to = parse_instant(&args.to, true)?;
@@ -58,8 +73,24 @@ pub async fn report_command(args: ReportArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = match fleet_report(&root, from, to, interval, &trusted).await {
-        Ok(report) => report,
+    // OSCAL observations cite each cluster's entries: drawn from them while they are read.
+    let generated = crate::evidence::oscal::generated_at();
+    let fetched = match args.format {
+        Format::Oscal => fleet_report_with(&root, from, to, interval, &trusted, &fleet_oscal::keep)
+            .await
+            .map(|(report, resources)| {
+                let text = fleet_oscal::render(&report, resources, generated);
+                (report, text)
+            }),
+        format => fleet_report(&root, from, to, interval, &trusted)
+            .await
+            .map(|report| {
+                let text = render(&report, format);
+                (report, text)
+            }),
+    };
+    let (report, text) = match fetched {
+        Ok(fetched) => fetched,
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::from(2);
@@ -72,15 +103,22 @@ pub async fn report_command(args: ReportArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let text = match render(&report, args.format) {
-        Ok(text) => text,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
     let written = match &args.out {
-        Some(path) => std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display())),
+        // OSCAL results import the Assessment Plan, written beside them with the Component
+        // Definition, as for one cluster.
+        Some(path) => std::fs::write(path, text)
+            .and_then(|()| match (args.format, path.parent()) {
+                (Format::Oscal, Some(dir)) => {
+                    let dir = if dir.as_os_str().is_empty() {
+                        std::path::Path::new(".")
+                    } else {
+                        dir
+                    };
+                    crate::evidence::oscal::write_companions(dir, generated).map(|_| ())
+                }
+                _ => Ok(()),
+            })
+            .map_err(|e| format!("{}: {e}", path.display())),
         None => {
             print!("{text}");
             Ok(())

@@ -6,7 +6,8 @@
 //! control) and names the forged entry for the third; `evidence verify --fleet` says the same.
 //! As OSCAL, the fleet is one Assessment Results document (a result per cluster, the forged
 //! entry stated, none of that cluster's controls satisfied) that compliance-trestle loads and
-//! NIST's schema validates.
+//! NIST's schema validates, signed with `--attest` so that cosign verifies it and refuses a
+//! changed copy.
 //! A period read, counted by wrapping the real S3 store, reads the period, not the chain.
 
 use baseline_operator::api::ControlResult;
@@ -143,6 +144,8 @@ async fn three_clusters_in_one_bucket_one_fleet_report_one_broken_chain_named() 
     let keys = tempfile::tempdir().unwrap();
     let public_key = keys.path().join("ed25519.pub");
     std::fs::write(&public_key, key.public_key().to_base64() + "\n").unwrap();
+    let seed = keys.path().join("ed25519.seed");
+    std::fs::write(&seed, key.seed_base64() + "\n").unwrap();
 
     // Three operators' writers, one evaluation a day for seven days.
     let start: Timestamp = "2026-03-01T08:00:00Z".parse().unwrap();
@@ -338,6 +341,7 @@ async fn three_clusters_in_one_bucket_one_fleet_report_one_broken_chain_named() 
     let oscal_dir = out_dir.path().join("oscal");
     std::fs::create_dir_all(&oscal_dir).unwrap();
     let oscal_path = oscal_dir.join("assessment-results.json");
+    let envelope = out_dir.path().join("fleet.intoto.json");
     let reported = evidence(
         &s3,
         &prefix,
@@ -353,6 +357,10 @@ async fn three_clusters_in_one_bucket_one_fleet_report_one_broken_chain_named() 
             "oscal",
             "--out",
             oscal_path.to_str().unwrap(),
+            "--attest",
+            envelope.to_str().unwrap(),
+            "--signing-key",
+            seed.to_str().unwrap(),
         ],
     );
     assert_eq!(reported.status.code(), Some(1), "{}", text(&reported));
@@ -461,6 +469,68 @@ async fn three_clusters_in_one_bucket_one_fleet_report_one_broken_chain_named() 
         3,
         "{}",
         text(&validated)
+    );
+
+    // Signed: cosign verifies each OSCAL file against the fleet attestation (whose predicate
+    // names us-2 as broken), and refuses a copy with one byte changed for its digest.
+    use baseline_operator::history::attestation::FLEET_REPORT_PREDICATE;
+    use baseline_test_support::cosign::verify_blob_attestation;
+    let pem = out_dir.path().join("fleet.intoto.pub.pem");
+    for name in [
+        "assessment-results.json",
+        "assessment-plan.json",
+        "component-definition.json",
+    ] {
+        let verified = verify_blob_attestation(
+            &pem,
+            &envelope,
+            FLEET_REPORT_PREDICATE,
+            &oscal_dir.join(name),
+        );
+        assert!(
+            verified.status.success()
+                && String::from_utf8_lossy(&verified.stderr).contains("Verified OK"),
+            "cosign on {name}: {}",
+            text(&verified)
+        );
+    }
+    let signed: baseline_operator::history::dsse::Envelope =
+        serde_json::from_slice(&std::fs::read(&envelope).unwrap()).unwrap();
+    let payload = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(&signed.payload)
+            .unwrap()
+    };
+    let statement: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let attested_us = statement["predicate"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["cluster"] == "us-2")
+        .unwrap()
+        .clone();
+    assert_eq!(attested_us["verified"], false, "{attested_us}");
+    assert!(
+        attested_us["broken"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("entry {forged_seq} in")),
+        "{attested_us}"
+    );
+    let mut changed = std::fs::read(&oscal_path).unwrap();
+    let at = changed.len() / 2;
+    changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
+    let tampered = out_dir.path().join("tampered/assessment-results.json");
+    std::fs::create_dir_all(tampered.parent().unwrap()).unwrap();
+    std::fs::write(&tampered, &changed).unwrap();
+    let refused = verify_blob_attestation(&pem, &envelope, FLEET_REPORT_PREDICATE, &tampered);
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stderr)
+                .contains("no matching subject digest found"),
+        "cosign on a changed fleet OSCAL file: {}",
+        text(&refused)
     );
 
     // verify --fleet: every chain whole, with its snapshots.

@@ -188,7 +188,8 @@ fn prop_value<'a>(object: &'a Value, name: &'a str) -> Option<&'a str> {
 }
 
 #[tokio::test]
-async fn the_operators_history_becomes_signed_oscal_that_trestle_and_cosign_accept_and_a_changed_byte_fails_both() {
+async fn the_operators_history_becomes_signed_oscal_that_trestle_and_cosign_accept_and_a_changed_byte_fails_both()
+ {
     let cluster = velero_cluster();
     let dir = tempfile::tempdir().unwrap();
     let history = History::new(cluster.s3().expect("the S3 server"), dir.path());

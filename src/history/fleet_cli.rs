@@ -6,11 +6,14 @@
 //!   and control; it is written even when a cluster's chain is broken (that cluster is named
 //!   with its first broken entry, and has no rows), and the command then exits 1. `--format
 //!   oscal`: one OSCAL Assessment Results document, a result per cluster (see `fleet_oscal`),
-//!   with the Assessment Plan and Component Definition beside it.
+//!   with the Assessment Plan and Component Definition beside it. `--attest FILE
+//!   --signing-key SEED`: a signed in-toto attestation over every file written (predicate
+//!   `fleet-report/v1`: per cluster, verified through which entry, or where it broke).
 //! - `verify --fleet`: every chain whole, every snapshot checked against it (`--from/--to`:
 //!   only what a report of that period reads, from the signed snapshot before it). A line per
 //!   cluster; exit 1 when any is broken or empty.
 
+use super::attestation;
 use super::cli::{Format, ReportArgs, SourceArgs, VerifyArgs, parse_instant, parse_interval};
 use super::error::HistoryError;
 use super::fleet::{DEFAULT_CLUSTER, cluster_ids, cluster_store, fleet_report, fleet_report_with};
@@ -18,6 +21,7 @@ use super::fleet_oscal;
 use super::fleet_render;
 use super::period::{read_period, verify_whole};
 use super::sign::PublicKey;
+use super::sign::SigningKey;
 use super::store::Store;
 use std::process::ExitCode;
 
@@ -43,13 +47,6 @@ pub fn render(report: &super::fleet::FleetReport, format: Format) -> String {
 }
 
 pub async fn report_command(args: ReportArgs) -> ExitCode {
-    if args.attest.is_some() {
-        // Never ignored in silence: whoever asks for a signature gets one or an error.
-        eprintln!(
-            "error: --attest is not available with --fleet yet: attest each cluster's report on its own (--prefix <prefix>/clusters/<id>)"
-        );
-        return ExitCode::from(2);
-    }
     let period = (|| {
         let from = parse_instant(&args.from, false)?;
         let to = parse_instant(&args.to, true)?;
@@ -70,6 +67,19 @@ pub async fn report_command(args: ReportArgs) -> ExitCode {
         Ok(opened) => opened,
         Err(error) => {
             eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    // The attestation is signed with the history's key: refused before anything is read or
+    // written when the signing key is none of the trusted keys.
+    let signing_key = match args.signing_key.as_deref().map(|path| {
+        attestation::load_signing_key(path)
+            .and_then(|key| attestation::check_history_key(&key, &trusted).map(|()| key))
+    }) {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(error)) => {
+            eprintln!("error: --signing-key: {error}");
             return ExitCode::from(2);
         }
     };
@@ -114,11 +124,17 @@ pub async fn report_command(args: ReportArgs) -> ExitCode {
                     } else {
                         dir
                     };
-                    crate::evidence::oscal::write_companions(dir, generated).map(|_| ())
+                    crate::evidence::oscal::write_companions(dir, generated)
                 }
-                _ => Ok(()),
+                _ => Ok(Vec::new()),
             })
-            .map_err(|e| format!("{}: {e}", path.display())),
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|companions| {
+                // Every file written is a subject of the attestation.
+                let mut files = vec![path.clone()];
+                files.extend(companions);
+                attest(&args, signing_key.as_ref(), &report, &files)
+            }),
         None => {
             print!("{text}");
             Ok(())
@@ -136,6 +152,34 @@ pub async fn report_command(args: ReportArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// With `--attest`: the signed attestation over `files` (every report file this run wrote).
+fn attest(
+    args: &ReportArgs,
+    key: Option<&SigningKey>,
+    report: &super::fleet::FleetReport,
+    files: &[std::path::PathBuf],
+) -> Result<(), String> {
+    let (Some(envelope), Some(key)) = (&args.attest, key) else {
+        return Ok(());
+    };
+    let format = format!("{:?}", args.format).to_lowercase();
+    let written = attestation::attest_files(
+        files,
+        attestation::FLEET_REPORT_PREDICATE,
+        attestation::fleet_report_predicate(report, &format),
+        key,
+        envelope,
+    )?;
+    eprintln!(
+        "attested {} file(s): {} (public key {}, key id {})",
+        written.subjects,
+        written.envelope.display(),
+        written.public_key.display(),
+        key.public_key().key_id()
+    );
+    Ok(())
 }
 
 pub async fn verify_command(args: VerifyArgs) -> ExitCode {

@@ -135,15 +135,30 @@ fn cluster_result(
             controls.sort_by_key(|c| ControlId::ALL.iter().position(|a| a == c));
             controls.dedup();
             props.extend(prop("chain", "verified"));
-            (
-                format!("Cluster {id}"),
-                format!(
-                    "The controls of every resource of cluster {id}, as its baseline-operator \
-                     evaluated them {period}, read from its verified evidence history."
-                ),
-                controls,
-                all,
-            )
+            if controls.is_empty() {
+                // OSCAL selections need one control: a cluster that evaluated nothing in the
+                // period reviewed them all and proves none (no finding, as for one cluster).
+                (
+                    format!("Cluster {id}: nothing evaluated"),
+                    format!(
+                        "The verified evidence history of cluster {id} records no evaluation \
+                         {period}: nothing is proven."
+                    ),
+                    ControlId::ALL.to_vec(),
+                    all,
+                )
+            } else {
+                (
+                    format!("Cluster {id}"),
+                    format!(
+                        "The controls of every resource of cluster {id}, as its \
+                         baseline-operator evaluated them {period}, read from its verified \
+                         evidence history."
+                    ),
+                    controls,
+                    all,
+                )
+            }
         }
         ClusterOutcome::Broken { first_broken, seq } => {
             props.extend(prop("chain", "broken"));

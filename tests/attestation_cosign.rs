@@ -275,3 +275,70 @@ async fn a_signing_key_that_is_not_the_historys_is_refused_before_anything_is_wr
     );
     assert!(!out.exists() && !envelope.exists());
 }
+
+/// `report --fleet --attest`: the fleet's report (here the chain at the prefix itself, the
+/// fleet's cluster without an id) is signed under the fleet predicate and cosign verifies it;
+/// a seed that is not the history's key is refused before anything is written.
+#[tokio::test]
+async fn the_fleet_report_is_attested_with_the_historys_key_and_no_other() {
+    use baseline_operator::history::attestation::FLEET_REPORT_PREDICATE;
+    let fixture = fixture().await;
+    let other = fixture.path("other.seed");
+    std::fs::write(&other, SigningKey::generate().unwrap().seed_base64()).unwrap();
+    let fleet = |seed: &Path, out: &Path, envelope: &Path| {
+        Command::new(BIN)
+            .args([
+                "evidence",
+                "report",
+                "--fleet",
+                "--from=2026-02-10",
+                "--to=2026-02-10",
+            ])
+            .arg("--dir")
+            .arg(fixture.path("history"))
+            .arg("--public-key")
+            .arg(&fixture.public_key)
+            .args(["--format=json", "--out"])
+            .arg(out)
+            .arg("--attest")
+            .arg(envelope)
+            .arg("--signing-key")
+            .arg(seed)
+            .output()
+            .unwrap()
+    };
+    let (out, envelope) = (
+        fixture.path("other-fleet.json"),
+        fixture.path("other.intoto.json"),
+    );
+    let refused = fleet(&other, &out, &envelope);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("none of the history's keys"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!out.exists() && !envelope.exists());
+
+    let (out, envelope) = (
+        fixture.path("fleet.json"),
+        fixture.path("fleet.intoto.json"),
+    );
+    let run = fleet(&fixture.seed, &out, &envelope);
+    assert!(run.status.success(), "{}", text(&run));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(report["clusters"][0]["verified"], true, "{report}");
+    let pem = fixture.path("fleet.intoto.pub.pem");
+    assert_verified(&verify_blob_attestation(
+        &pem,
+        &envelope,
+        FLEET_REPORT_PREDICATE,
+        &out,
+    ));
+    // Not a single cluster's period report: the predicate type says which it is.
+    assert_refused(
+        &verify_blob_attestation(&pem, &envelope, PERIOD_REPORT_PREDICATE, &out),
+        "the period report's predicate type",
+        "invalid predicate type",
+    );
+}

@@ -4,6 +4,10 @@
 //! chains under their cluster ids. One chain is then forged. The real binary's
 //! `evidence report --fleet` still reports the two intact clusters (a row per cluster and
 //! control) and names the forged entry for the third; `evidence verify --fleet` says the same.
+//! As OSCAL, the fleet is one Assessment Results document (a result per cluster, the forged
+//! entry stated, none of that cluster's controls satisfied) that compliance-trestle loads and
+//! NIST's schema validates, signed with `--attest` so that cosign verifies it and refuses a
+//! changed copy.
 //! A period read, counted by wrapping the real S3 store, reads the period, not the chain.
 
 use baseline_operator::api::ControlResult;
@@ -140,6 +144,8 @@ async fn three_clusters_in_one_bucket_one_fleet_report_one_broken_chain_named() 
     let keys = tempfile::tempdir().unwrap();
     let public_key = keys.path().join("ed25519.pub");
     std::fs::write(&public_key, key.public_key().to_base64() + "\n").unwrap();
+    let seed = keys.path().join("ed25519.seed");
+    std::fs::write(&seed, key.seed_base64() + "\n").unwrap();
 
     // Three operators' writers, one evaluation a day for seven days.
     let start: Timestamp = "2026-03-01T08:00:00Z".parse().unwrap();
@@ -326,6 +332,205 @@ async fn three_clusters_in_one_bucket_one_fleet_report_one_broken_chain_named() 
     assert!(
         markdown.contains("| ap-3 | SecurityBaseline/"),
         "{markdown}"
+    );
+
+    // OSCAL: one Assessment Results document with a result per cluster, the same figures as
+    // the JSON report, us-2's first broken entry stated and none of its controls satisfied;
+    // compliance-trestle loads it (and the plan and component definition beside it) and NIST's
+    // schema validates it.
+    let oscal_dir = out_dir.path().join("oscal");
+    std::fs::create_dir_all(&oscal_dir).unwrap();
+    let oscal_path = oscal_dir.join("assessment-results.json");
+    let envelope = out_dir.path().join("fleet.intoto.json");
+    let reported = evidence(
+        &s3,
+        &prefix,
+        &public_key,
+        &[
+            "report",
+            "--fleet",
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-07",
+            "--format",
+            "oscal",
+            "--out",
+            oscal_path.to_str().unwrap(),
+            "--attest",
+            envelope.to_str().unwrap(),
+            "--signing-key",
+            seed.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(reported.status.code(), Some(1), "{}", text(&reported));
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&oscal_path).unwrap()).unwrap();
+    let results = document["assessment-results"]["results"]
+        .as_array()
+        .unwrap();
+    let prop = |object: &serde_json::Value, name: &str| -> Option<String> {
+        object["props"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["value"].as_str().unwrap().to_string())
+    };
+    let result_ids: Vec<String> = results.iter().filter_map(|r| prop(r, "cluster")).collect();
+    assert_eq!(result_ids, ["ap-3", "eu-1", "us-2"]);
+    let result_of = |id: &str| results[result_ids.iter().position(|r| r == id).unwrap()].clone();
+    let us = result_of("us-2");
+    assert_eq!(us["title"], "Cluster us-2: evidence history BROKEN");
+    assert_eq!(
+        prop(&us, "first-broken-entry-seq"),
+        Some(forged_seq.to_string())
+    );
+    let first_broken = prop(&us, "first-broken-entry").unwrap();
+    assert!(
+        first_broken.starts_with(&format!("entry {forged_seq} in {forged_key}")),
+        "{first_broken}"
+    );
+    let us_findings = us["findings"].as_array().unwrap();
+    assert!(!us_findings.is_empty());
+    for finding in us_findings {
+        assert_eq!(finding["target"]["status"]["state"], "not-satisfied");
+        assert_eq!(finding["target"]["status"]["reason"], "history-broken");
+    }
+    let fleet_report: baseline_operator::history::fleet::FleetReport =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    for id in ["eu-1", "ap-3"] {
+        let result = result_of(id);
+        assert_eq!(result["title"], format!("Cluster {id}"));
+        let cluster = fleet_report
+            .clusters
+            .iter()
+            .find(|c| c.cluster == id)
+            .unwrap();
+        let findings = result["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), cluster.controls.len(), "{id}");
+        for control in &cluster.controls {
+            let finding = findings
+                .iter()
+                .find(|f| {
+                    f["target"]["target-id"] == control.control.as_str()
+                        && prop(f, "resource-name").as_deref()
+                            == Some(control.resource.name.as_str())
+                })
+                .unwrap_or_else(|| panic!("{id}: a finding for {}", control.control));
+            let verdict = baseline_operator::evidence::oscal::period_verdict(
+                control.timeline.iter().map(|s| s.state),
+            );
+            assert_eq!(finding["target"]["status"]["state"], verdict.state());
+            assert_eq!(finding["target"]["status"]["reason"], verdict.reason);
+            let fails: Vec<String> = finding["props"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["name"] == "interval" && p["class"] == "fail")
+                .map(|p| p["value"].as_str().unwrap().to_string())
+                .collect();
+            let failures: Vec<String> = control
+                .failures
+                .iter()
+                .map(|f| format!("{}/{}", f.start, f.end))
+                .collect();
+            assert_eq!(fails, failures, "{id} {}", control.control);
+        }
+    }
+    let reasons = |id: &str| -> Vec<String> {
+        result_of(id)["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                f["target"]["status"]["reason"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert!(reasons("ap-3").iter().any(|r| r == "fail"));
+    assert!(!reasons("eu-1").iter().any(|r| r == "fail"));
+    let validated = baseline_test_support::oscal::validate(
+        &[
+            oscal_path.clone(),
+            oscal_dir.join("assessment-plan.json"),
+            oscal_dir.join("component-definition.json"),
+        ],
+        &[],
+    );
+    assert!(validated.status.success(), "{}", text(&validated));
+    assert_eq!(
+        String::from_utf8_lossy(&validated.stdout)
+            .lines()
+            .filter(|l| l.starts_with("OK "))
+            .count(),
+        3,
+        "{}",
+        text(&validated)
+    );
+
+    // Signed: cosign verifies each OSCAL file against the fleet attestation (whose predicate
+    // names us-2 as broken), and refuses a copy with one byte changed for its digest.
+    use baseline_operator::history::attestation::FLEET_REPORT_PREDICATE;
+    use baseline_test_support::cosign::verify_blob_attestation;
+    let pem = out_dir.path().join("fleet.intoto.pub.pem");
+    for name in [
+        "assessment-results.json",
+        "assessment-plan.json",
+        "component-definition.json",
+    ] {
+        let verified = verify_blob_attestation(
+            &pem,
+            &envelope,
+            FLEET_REPORT_PREDICATE,
+            &oscal_dir.join(name),
+        );
+        assert!(
+            verified.status.success()
+                && String::from_utf8_lossy(&verified.stderr).contains("Verified OK"),
+            "cosign on {name}: {}",
+            text(&verified)
+        );
+    }
+    let signed: baseline_operator::history::dsse::Envelope =
+        serde_json::from_slice(&std::fs::read(&envelope).unwrap()).unwrap();
+    let payload = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(&signed.payload)
+            .unwrap()
+    };
+    let statement: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let attested_us = statement["predicate"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["cluster"] == "us-2")
+        .unwrap()
+        .clone();
+    assert_eq!(attested_us["verified"], false, "{attested_us}");
+    assert!(
+        attested_us["broken"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("entry {forged_seq} in")),
+        "{attested_us}"
+    );
+    let mut changed = std::fs::read(&oscal_path).unwrap();
+    let at = changed.len() / 2;
+    changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
+    let tampered = out_dir.path().join("tampered/assessment-results.json");
+    std::fs::create_dir_all(tampered.parent().unwrap()).unwrap();
+    std::fs::write(&tampered, &changed).unwrap();
+    let refused = verify_blob_attestation(&pem, &envelope, FLEET_REPORT_PREDICATE, &tampered);
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stderr)
+                .contains("no matching subject digest found"),
+        "cosign on a changed fleet OSCAL file: {}",
+        text(&refused)
     );
 
     // verify --fleet: every chain whole, with its snapshots.

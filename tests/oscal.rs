@@ -4,18 +4,29 @@
 //! `evidence --out` turn it into OSCAL Assessment Results (with the Assessment Plan and
 //! Component Definition beside them), which compliance-trestle (pinned, installed by
 //! tests/oscal/install) loads and NIST's OSCAL JSON schema (pinned in tests/fixtures/oscal)
-//! validates. The findings' intervals are the period report's; tampered documents are refused.
+//! validates. The findings are the period report's, control by control and interval by
+//! interval; tampered documents are refused. The period's OSCAL files are signed as a DSSE
+//! in-toto attestation (`--attest --signing-key`, the history's key) that cosign (built from
+//! its pinned module by tests/cosign/build) verifies; a copy of the OSCAL file with one byte
+//! changed fails cosign and, as the byte decides, trestle and the schema or the attested digest.
 //!
 //! A test binary of its own: it needs the backup stack and runs an operator process with
 //! short history intervals.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use baseline_operator::api::{ControlState, SecurityBaseline};
-use baseline_operator::history::{Entry, Event, PeriodReport, SigningKey};
+use baseline_operator::history::attestation::{PERIOD_REPORT_PREDICATE, Statement};
+use baseline_operator::history::dsse::Envelope;
+use baseline_operator::history::{Entry, Event, PeriodReport, PeriodState, SigningKey};
+use baseline_test_support::cosign::verify_blob_attestation;
+use baseline_test_support::oscal::{SCHEMA, validate};
 use baseline_test_support::*;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -23,7 +34,6 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_baseline-operator");
 const TIMEOUT: Duration = Duration::from_secs(60);
 const CHECKPOINT_SECONDS: u64 = 15;
-const SCHEMA: &str = "tests/fixtures/oscal/oscal_complete_schema-1.1.3.json";
 
 /// The operator process, killed when the test ends however it ends.
 struct Replica(Child);
@@ -161,26 +171,6 @@ async fn trusted_images(api: &Api<SecurityBaseline>, name: &str) -> Option<Contr
         .map(|c| c.state)
 }
 
-/// The venv python with the pinned compliance-trestle (installed once, cached).
-fn oscal_python() -> PathBuf {
-    let out = Command::new(Path::new(REPO).join("tests/oscal/install"))
-        .output()
-        .expect("running tests/oscal/install");
-    assert!(out.status.success(), "tests/oscal/install: {}", text(&out));
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-/// Runs tests/oscal/validate.py (trestle, then the NIST schema) over `files`.
-fn validate(files: &[PathBuf], extra: &[&str]) -> Output {
-    Command::new(oscal_python())
-        .arg(Path::new(REPO).join("tests/oscal/validate.py"))
-        .args(extra)
-        .arg(Path::new(REPO).join(SCHEMA))
-        .args(files)
-        .output()
-        .expect("running validate.py")
-}
-
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -198,7 +188,8 @@ fn prop_value<'a>(object: &'a Value, name: &'a str) -> Option<&'a str> {
 }
 
 #[tokio::test]
-async fn a_period_of_real_history_becomes_oscal_that_trestle_and_the_nist_schema_accept() {
+async fn the_operators_history_becomes_signed_oscal_that_trestle_and_cosign_accept_and_a_changed_byte_fails_both()
+ {
     let cluster = velero_cluster();
     let dir = tempfile::tempdir().unwrap();
     let history = History::new(cluster.s3().expect("the S3 server"), dir.path());
@@ -301,32 +292,39 @@ async fn a_period_of_real_history_becomes_oscal_that_trestle_and_the_nist_schema
     // The period, as the JSON report and as OSCAL, from the same verified chain.
     let out = dir.path().join("period");
     std::fs::create_dir_all(&out).unwrap();
-    let period = |format: &str, file: &Path, env: &[(&str, &str)]| {
-        let run = history.evidence(
-            &[
-                "report",
-                "--from",
-                &from.to_string(),
-                "--to",
-                &to.to_string(),
-                "--checkpoint-interval",
-                &format!("{CHECKPOINT_SECONDS}s"),
-                "--format",
-                format,
-                "--out",
-                file.to_str().unwrap(),
-            ],
-            env,
-        );
+    let period = |format: &str, file: &Path, env: &[(&str, &str)], extra: &[&str]| {
+        let (from, to) = (from.to_string(), to.to_string());
+        let interval = format!("{CHECKPOINT_SECONDS}s");
+        let mut args = vec![
+            "report",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--checkpoint-interval",
+            &interval,
+            "--format",
+            format,
+            "--out",
+            file.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let run = history.evidence(&args, env);
         assert!(run.status.success(), "{}", text(&run));
     };
     let report_file = dir.path().join("report.json");
-    period("json", &report_file, &[]);
+    period("json", &report_file, &[], &[]);
+    // The OSCAL files, signed with the history's key as they are written.
     let results_file = out.join("assessment-results.json");
+    let envelope_file = out.join("assessment-results.intoto.json");
     period(
         "oscal",
         &results_file,
         &[("SOURCE_DATE_EPOCH", "1767225600")],
+        &[
+            &format!("--attest={}", envelope_file.display()),
+            &format!("--signing-key={}", history.key_file.display()),
+        ],
     );
     let plan_file = out.join("assessment-plan.json");
     let components_file = out.join("component-definition.json");
@@ -337,7 +335,7 @@ async fn a_period_of_real_history_becomes_oscal_that_trestle_and_the_nist_schema
 
     // The same history and SOURCE_DATE_EPOCH give a byte-identical document.
     let again = dir.path().join("again.json");
-    period("oscal", &again, &[("SOURCE_DATE_EPOCH", "1767225600")]);
+    period("oscal", &again, &[("SOURCE_DATE_EPOCH", "1767225600")], &[]);
     assert_eq!(
         std::fs::read(&results_file).unwrap(),
         std::fs::read(&again).unwrap()
@@ -399,6 +397,78 @@ async fn a_period_of_real_history_becomes_oscal_that_trestle_and_the_nist_schema
     }
     assert_eq!(finding["target"]["status"]["state"], "not-satisfied");
     assert_eq!(finding["target"]["status"]["reason"], "fail");
+
+    // Every control of the period, not only the one that failed: its finding carries the
+    // report's timeline as `interval` props, its `fail` intervals are the report's failure
+    // intervals value for value, and it is not-satisfied exactly when the timeline holds
+    // anything but Pass, Exempt or Absent (the verdict and reason the report's spans give).
+    let results = ar["results"].as_array().unwrap();
+    for control in &report.controls {
+        let result = results
+            .iter()
+            .find(|r| {
+                prop_value(r, "resource-kind") == Some(control.resource.kind.as_str())
+                    && prop_value(r, "resource-name") == Some(control.resource.name.as_str())
+            })
+            .unwrap_or_else(|| panic!("a result for {:?}", control.resource));
+        let finding = result["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["target"]["target-id"] == control.control.as_str())
+            .unwrap_or_else(|| panic!("a finding for {}", control.control));
+        let intervals: Vec<(String, String)> = props(finding, "interval")
+            .map(|p| {
+                (
+                    p["class"].as_str().unwrap().to_string(),
+                    p["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let timeline: Vec<(String, String)> = control
+            .timeline
+            .iter()
+            .map(|s| {
+                (
+                    baseline_operator::evidence::oscal::state_token(s.state).to_string(),
+                    format!("{}/{}", s.start, s.end),
+                )
+            })
+            .collect();
+        assert_eq!(intervals, timeline, "{}", control.control);
+        let failing: Vec<&str> = intervals
+            .iter()
+            .filter(|(class, _)| class == "fail")
+            .map(|(_, value)| value.as_str())
+            .collect();
+        let failures: Vec<String> = control
+            .failures
+            .iter()
+            .map(|f| format!("{}/{}", f.start, f.end))
+            .collect();
+        assert_eq!(failing, failures, "{}", control.control);
+        let proves_nothing_or_fails = control.timeline.iter().any(|s| {
+            !matches!(
+                s.state,
+                PeriodState::Pass | PeriodState::Exempt | PeriodState::Absent
+            )
+        });
+        let state = finding["target"]["status"]["state"].as_str().unwrap();
+        assert_eq!(
+            state == "not-satisfied",
+            proves_nothing_or_fails,
+            "{}: {state} for {timeline:?}",
+            control.control
+        );
+        if !control.failures.is_empty() {
+            assert_eq!(finding["target"]["status"]["reason"], "fail");
+        }
+    }
+    assert!(
+        report.controls.len() > 1,
+        "more than one control compared: {}",
+        report.controls.len()
+    );
 
     // Each evaluation is an observation citing its entry's digest, which is in the chain.
     let entries = history.entries();
@@ -467,8 +537,8 @@ async fn a_period_of_real_history_becomes_oscal_that_trestle_and_the_nist_schema
     // The real consumer accepts all six documents.
     let files = vec![
         results_file.clone(),
-        plan_file,
-        components_file,
+        plan_file.clone(),
+        components_file.clone(),
         bundle.join("assessment-results.json"),
         bundle.join("assessment-plan.json"),
         bundle.join("component-definition.json"),
@@ -520,13 +590,105 @@ async fn a_period_of_real_history_becomes_oscal_that_trestle_and_the_nist_schema
             "{extra:?}: {stdout}"
         );
     }
+
+    // The period's OSCAL files are signed: the statement names each file's digest, and cosign
+    // verifies every one of them against the envelope with the history's key in PEM.
+    let pem = out.join("assessment-results.intoto.pub.pem");
+    let envelope: Envelope =
+        serde_json::from_slice(&std::fs::read(&envelope_file).unwrap()).unwrap();
+    assert_eq!(envelope.payload_type, "application/vnd.in-toto+json");
+    let statement: Statement =
+        serde_json::from_slice(&STANDARD.decode(&envelope.payload).unwrap()).unwrap();
+    assert_eq!(statement.predicate_type, PERIOD_REPORT_PREDICATE);
+    let sha256 = |bytes: &[u8]| hex::encode(Sha256::digest(bytes));
+    let attested = |name: &str| -> String {
+        statement
+            .subject
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name} is a subject of {:?}", statement.subject))
+            .digest["sha256"]
+            .clone()
+    };
+    let original = std::fs::read(&results_file).unwrap();
+    assert_eq!(attested("assessment-results.json"), sha256(&original));
+    for file in [&results_file, &plan_file, &components_file] {
+        let verified = verify_blob_attestation(&pem, &envelope_file, PERIOD_REPORT_PREDICATE, file);
+        assert!(
+            verified.status.success()
+                && String::from_utf8_lossy(&verified.stderr).contains("Verified OK"),
+            "cosign on {}: {}",
+            file.display(),
+            text(&verified)
+        );
+    }
+
+    // A copy of the OSCAL file with one byte changed fails both checks. `at` picks the byte;
+    // the copy keeps the file's name, in a directory of its own.
+    let one_byte_changed = |case: &str, at: usize, byte: u8| -> PathBuf {
+        let mut changed = original.clone();
+        assert_ne!(changed[at], byte, "{case}: the byte changes");
+        changed[at] = byte;
+        let path = dir.path().join(case).join("assessment-results.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &changed).unwrap();
+        path
+    };
+    let results_text = String::from_utf8(original.clone()).unwrap();
+    let cosign_refuses = |path: &Path, case: &str| {
+        let refused = verify_blob_attestation(&pem, &envelope_file, PERIOD_REPORT_PREDICATE, path);
+        assert!(
+            !refused.status.success()
+                && String::from_utf8_lossy(&refused.stderr)
+                    .contains("no matching subject digest found"),
+            "cosign must refuse {case} for its digest: {}",
+            text(&refused)
+        );
+    };
+    // 1. A finding's UUID no longer a UUID: trestle refuses the document, and so does the
+    //    schema on its own; cosign refuses it for its digest.
+    let uuid_at = results_text.find(r#""findings": ["#).unwrap();
+    let uuid_at = uuid_at + results_text[uuid_at..].find(r#""uuid": ""#).unwrap() + 9;
+    let broken_uuid = one_byte_changed("tampered-uuid", uuid_at, b'z');
+    for (extra, why) in [
+        (&[][..], "trestle refuses it as assessment-results"),
+        (&["--schema-only"][..], "the schema rejects it"),
+    ] {
+        let refused = validate(std::slice::from_ref(&broken_uuid), extra);
+        assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+        assert!(
+            String::from_utf8_lossy(&refused.stdout).contains(why),
+            "{extra:?}: {}",
+            text(&refused)
+        );
+    }
+    cosign_refuses(&broken_uuid, "a broken UUID");
+    // 2. The failure interval moved by one digit: still a valid document (trestle and the
+    //    schema cannot know what the interval was), so only the attested digest tells, and
+    //    cosign refuses it.
+    let failure = &control.failures[0];
+    let value = format!(r#""value": "{}/{}""#, failure.start, failure.end);
+    let interval_at = results_text.find(&value).expect("the failure interval") + 10;
+    let year = original[interval_at];
+    let moved = one_byte_changed(
+        "tampered-interval",
+        interval_at,
+        if year == b'1' { b'2' } else { b'1' },
+    );
+    let accepted = validate(std::slice::from_ref(&moved), &[]);
+    assert!(accepted.status.success(), "{}", text(&accepted));
+    assert_ne!(
+        sha256(&std::fs::read(&moved).unwrap()),
+        attested("assessment-results.json"),
+        "the digest check refuses the moved interval"
+    );
+    cosign_refuses(&moved, "a moved failure interval");
 }
 
 /// The committed schema is the file its README names (source and digest), for the OSCAL
 /// version the pinned trestle implements.
 #[test]
 fn the_pinned_schema_is_the_file_its_readme_names() {
-    use sha2::{Digest, Sha256};
     let schema = std::fs::read(Path::new(REPO).join(SCHEMA)).unwrap();
     let readme =
         std::fs::read_to_string(Path::new(REPO).join("tests/fixtures/oscal/README.md")).unwrap();

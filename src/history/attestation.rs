@@ -8,7 +8,7 @@
 //!   matches its subject; a changed envelope no longer matches its signature.
 //! - predicate: a summary of what the files attest (period, chain head, resources), under a
 //!   predicate type of ours per kind of report ([`PERIOD_REPORT_PREDICATE`],
-//!   [`EVIDENCE_BUNDLE_PREDICATE`]), so a verifier names what it expects with `--type`.
+//!   [`FLEET_REPORT_PREDICATE`], [`EVIDENCE_BUNDLE_PREDICATE`]), so a verifier names what it expects with `--type`.
 //!
 //! Why ed25519 works with cosign (checked in cosign v3.1.3's source and by
 //! tests/attestation_cosign.rs): `verify-blob-attestation --key FILE` parses the PEM with
@@ -34,6 +34,9 @@ pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 /// The predicate of `evidence report`'s attestation: [`period_report_predicate`].
 pub const PERIOD_REPORT_PREDICATE: &str =
     "https://security.baseline.dev/attestations/period-report/v1";
+/// The predicate of `evidence report --fleet`'s attestation: [`fleet_report_predicate`].
+pub const FLEET_REPORT_PREDICATE: &str =
+    "https://security.baseline.dev/attestations/fleet-report/v1";
 /// The predicate of `evidence --out`'s attestation: [`evidence_bundle_predicate`].
 pub const EVIDENCE_BUNDLE_PREDICATE: &str =
     "https://security.baseline.dev/attestations/evidence-bundle/v1";
@@ -104,6 +107,35 @@ pub fn period_report_predicate(report: &PeriodReport, format: &str) -> Value {
         "resources": resources,
         "controls": report.controls.len(),
         "recordingGaps": report.recording_gaps.len(),
+        "format": format,
+    })
+}
+
+/// The fleet report's predicate: the period, where the fleet is, and per cluster whether its
+/// chain verified, through which entry (its hash pins that cluster's history), or where it
+/// broke; the format written.
+pub fn fleet_report_predicate(report: &super::fleet::FleetReport, format: &str) -> Value {
+    let clusters: Vec<Value> = report
+        .clusters
+        .iter()
+        .map(|c| {
+            json!({
+                "cluster": c.cluster,
+                "verified": c.verified,
+                "throughSeq": c.through_seq,
+                "throughHash": c.through_hash,
+                "broken": c.broken_text.as_ref().or(c.error.as_ref()),
+                "controls": c.controls.len(),
+            })
+        })
+        .collect();
+    json!({
+        "generator": generator(),
+        "period": { "from": report.from, "to": report.to },
+        "checkpointIntervalSeconds": report.checkpoint_interval_seconds,
+        "source": report.source,
+        "trustedKeyIds": report.trusted_key_ids,
+        "clusters": clusters,
         "format": format,
     })
 }

@@ -8,6 +8,7 @@
 //! read too, as the cluster [`DEFAULT_CLUSTER`].
 
 use super::chain::Broken;
+use super::entry::Entry;
 use super::error::HistoryError;
 use super::objects::Objects;
 use super::period::read_period;
@@ -151,6 +152,22 @@ pub async fn fleet_report<S: Objects>(
     checkpoint_interval: SignedDuration,
     trusted: &[PublicKey],
 ) -> Result<FleetReport, HistoryError> {
+    let (report, _) =
+        fleet_report_with(root, from, to, checkpoint_interval, trusted, &|_, _| ()).await?;
+    Ok(report)
+}
+
+/// [`fleet_report`], and per cluster what `keep` draws from its period report and verified
+/// entries while they are read (None for a chain that did not verify). The entries are not
+/// kept: a renderer that needs them (OSCAL observations cite them) takes what it needs here.
+pub async fn fleet_report_with<S: Objects, T>(
+    root: &S,
+    from: Timestamp,
+    to: Timestamp,
+    checkpoint_interval: SignedDuration,
+    trusted: &[PublicKey],
+    keep: &(dyn Fn(&PeriodReport, &[Entry]) -> T + Sync),
+) -> Result<(FleetReport, Vec<Option<T>>), HistoryError> {
     let mut chains: Vec<(String, Option<String>, S)> = Vec::new();
     if !root.segment_keys(None).await?.is_empty() {
         chains.push((DEFAULT_CLUSTER.to_string(), None, root.clone()));
@@ -161,7 +178,7 @@ pub async fn fleet_report<S: Objects>(
     }
     let clusters = futures::stream::iter(chains)
         .map(|(name, id, store)| async move {
-            cluster_report(
+            cluster_report_with(
                 &store,
                 name,
                 id.as_deref(),
@@ -169,14 +186,16 @@ pub async fn fleet_report<S: Objects>(
                 to,
                 checkpoint_interval,
                 trusted,
+                keep,
             )
             .await
         })
         .buffered(CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
+    let (clusters, kept) = clusters.into_iter().unzip();
     let max_silence = checkpoint_interval + checkpoint_interval / 10;
-    Ok(FleetReport {
+    let report = FleetReport {
         from,
         to,
         source: root.describe(),
@@ -184,7 +203,8 @@ pub async fn fleet_report<S: Objects>(
         max_silence_seconds: max_silence.as_secs(),
         trusted_key_ids: trusted.iter().map(PublicKey::key_id).collect(),
         clusters,
-    })
+    };
+    Ok((report, kept))
 }
 
 /// One cluster's part: its chain read for the period and verified on its own.
@@ -197,6 +217,34 @@ pub async fn cluster_report<S: Objects>(
     checkpoint_interval: SignedDuration,
     trusted: &[PublicKey],
 ) -> ClusterReport {
+    let keep: &(dyn Fn(&PeriodReport, &[Entry]) + Sync) = &|_, _| ();
+    cluster_report_with(
+        store,
+        name,
+        id,
+        from,
+        to,
+        checkpoint_interval,
+        trusted,
+        keep,
+    )
+    .await
+    .0
+}
+
+/// [`cluster_report`], and what `keep` draws from the verified period (see
+/// [`fleet_report_with`]).
+#[allow(clippy::too_many_arguments)]
+async fn cluster_report_with<S: Objects, T>(
+    store: &S,
+    name: String,
+    id: Option<&str>,
+    from: Timestamp,
+    to: Timestamp,
+    checkpoint_interval: SignedDuration,
+    trusted: &[PublicKey],
+    keep: &(dyn Fn(&PeriodReport, &[Entry]) -> T + Sync),
+) -> (ClusterReport, Option<T>) {
     let mut cluster = ClusterReport {
         cluster: name,
         source: store.describe(),
@@ -213,6 +261,7 @@ pub async fn cluster_report<S: Objects>(
         recording_gap_seconds: 0,
         controls: Vec::new(),
     };
+    let mut kept = None;
     match read_period(store, id, from, to, trusted).await {
         Err(error) => cluster.error = Some(error.to_string()),
         Ok(Err(broken)) => {
@@ -221,6 +270,7 @@ pub async fn cluster_report<S: Objects>(
         }
         Ok(Ok(read)) => {
             let period = report(&read.entries, from, to, checkpoint_interval);
+            kept = Some(keep(&period, &read.entries));
             cluster.verified = true;
             cluster.snapshot = read.snapshot;
             cluster.segments_read = read.segments_read;
@@ -232,5 +282,5 @@ pub async fn cluster_report<S: Objects>(
             cluster.controls = period.controls;
         }
     }
-    cluster
+    (cluster, kept)
 }

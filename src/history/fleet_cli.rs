@@ -4,33 +4,45 @@
 //!
 //! - `report --fleet --from --to`: one report (JSON, Markdown, HTML) with a row per cluster
 //!   and control; it is written even when a cluster's chain is broken (that cluster is named
-//!   with its first broken entry, and has no rows), and the command then exits 1.
+//!   with its first broken entry, and has no rows), and the command then exits 1. `--format
+//!   oscal`: one OSCAL Assessment Results document, a result per cluster (see `fleet_oscal`),
+//!   with the Assessment Plan and Component Definition beside it. `--attest FILE
+//!   --signing-key SEED`: a signed in-toto attestation over every file written (predicate
+//!   `fleet-report/v1`: per cluster, verified through which entry, or where it broke).
 //! - `verify --fleet`: every chain whole, every snapshot checked against it (`--from/--to`:
 //!   only what a report of that period reads, from the signed snapshot before it). A line per
 //!   cluster; exit 1 when any is broken or empty.
 
+use super::attestation;
 use super::cli::{Format, ReportArgs, SourceArgs, VerifyArgs, parse_instant, parse_interval};
 use super::error::HistoryError;
-use super::fleet::{DEFAULT_CLUSTER, cluster_ids, cluster_store, fleet_report};
+use super::fleet::{DEFAULT_CLUSTER, cluster_ids, cluster_store, fleet_report, fleet_report_with};
+use super::fleet_oscal;
 use super::fleet_render;
 use super::period::{read_period, verify_whole};
 use super::sign::PublicKey;
+use super::sign::SigningKey;
 use super::store::Store;
 use std::process::ExitCode;
 
-/// The fleet report in one format. OSCAL is not written for a fleet yet (one Assessment
-/// Results `result` per cluster needs each cluster's entries, which the fleet report does not
-/// keep): it is refused with what to run instead, never written half.
-pub fn render(report: &super::fleet::FleetReport, format: Format) -> Result<String, String> {
+/// The fleet report in one format. OSCAL from the report alone has its findings and
+/// intervals but no observation citing the entries (`report_command` keeps them while reading).
+pub fn render(report: &super::fleet::FleetReport, format: Format) -> String {
     match format {
-        Format::Json => {
-            Ok(serde_json::to_string_pretty(report).expect("reports serialize") + "\n")
+        Format::Json => serde_json::to_string_pretty(report).expect("reports serialize") + "\n",
+        Format::Markdown => fleet_render::render_markdown(report),
+        Format::Html => fleet_render::render_html(report),
+        Format::Oscal => {
+            let resources = report
+                .clusters
+                .iter()
+                .map(|c| {
+                    c.period_report(report)
+                        .map(|period| fleet_oscal::keep(&period, &[]))
+                })
+                .collect();
+            fleet_oscal::render(report, resources, crate::evidence::oscal::generated_at())
         }
-        Format::Markdown => Ok(fleet_render::render_markdown(report)),
-        Format::Html => Ok(fleet_render::render_html(report)),
-        Format::Oscal => Err(
-            "--format oscal is not available with --fleet yet: report each cluster's chain on its own (--prefix <prefix>/clusters/<id> --format oscal)".into(),
-        ),
     }
 }
 
@@ -58,8 +70,37 @@ pub async fn report_command(args: ReportArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = match fleet_report(&root, from, to, interval, &trusted).await {
-        Ok(report) => report,
+    // The attestation is signed with the history's key: refused before anything is read or
+    // written when the signing key is none of the trusted keys.
+    let signing_key = match args.signing_key.as_deref().map(|path| {
+        attestation::load_signing_key(path)
+            .and_then(|key| attestation::check_history_key(&key, &trusted).map(|()| key))
+    }) {
+        None => None,
+        Some(Ok(key)) => Some(key),
+        Some(Err(error)) => {
+            eprintln!("error: --signing-key: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    // OSCAL observations cite each cluster's entries: drawn from them while they are read.
+    let generated = crate::evidence::oscal::generated_at();
+    let fetched = match args.format {
+        Format::Oscal => fleet_report_with(&root, from, to, interval, &trusted, &fleet_oscal::keep)
+            .await
+            .map(|(report, resources)| {
+                let text = fleet_oscal::render(&report, resources, generated);
+                (report, text)
+            }),
+        format => fleet_report(&root, from, to, interval, &trusted)
+            .await
+            .map(|report| {
+                let text = render(&report, format);
+                (report, text)
+            }),
+    };
+    let (report, text) = match fetched {
+        Ok(fetched) => fetched,
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::from(2);
@@ -72,15 +113,28 @@ pub async fn report_command(args: ReportArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let text = match render(&report, args.format) {
-        Ok(text) => text,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
     let written = match &args.out {
-        Some(path) => std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display())),
+        // OSCAL results import the Assessment Plan, written beside them with the Component
+        // Definition, as for one cluster.
+        Some(path) => std::fs::write(path, text)
+            .and_then(|()| match (args.format, path.parent()) {
+                (Format::Oscal, Some(dir)) => {
+                    let dir = if dir.as_os_str().is_empty() {
+                        std::path::Path::new(".")
+                    } else {
+                        dir
+                    };
+                    crate::evidence::oscal::write_companions(dir, generated)
+                }
+                _ => Ok(Vec::new()),
+            })
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|companions| {
+                // Every file written is a subject of the attestation.
+                let mut files = vec![path.clone()];
+                files.extend(companions);
+                attest(&args, signing_key.as_ref(), &report, &files)
+            }),
         None => {
             print!("{text}");
             Ok(())
@@ -98,6 +152,34 @@ pub async fn report_command(args: ReportArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// With `--attest`: the signed attestation over `files` (every report file this run wrote).
+fn attest(
+    args: &ReportArgs,
+    key: Option<&SigningKey>,
+    report: &super::fleet::FleetReport,
+    files: &[std::path::PathBuf],
+) -> Result<(), String> {
+    let (Some(envelope), Some(key)) = (&args.attest, key) else {
+        return Ok(());
+    };
+    let format = format!("{:?}", args.format).to_lowercase();
+    let written = attestation::attest_files(
+        files,
+        attestation::FLEET_REPORT_PREDICATE,
+        attestation::fleet_report_predicate(report, &format),
+        key,
+        envelope,
+    )?;
+    eprintln!(
+        "attested {} file(s): {} (public key {}, key id {})",
+        written.subjects,
+        written.envelope.display(),
+        written.public_key.display(),
+        key.public_key().key_id()
+    );
+    Ok(())
 }
 
 pub async fn verify_command(args: VerifyArgs) -> ExitCode {

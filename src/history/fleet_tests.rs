@@ -161,3 +161,172 @@ async fn a_fleet_report_names_the_broken_cluster_and_reports_the_others() {
         serde_json::from_str(&serde_json::to_string(&fleet).unwrap()).unwrap();
     assert_eq!(json, fleet);
 }
+
+/// The fleet as one OSCAL document: a result per cluster named by its id, a finding per
+/// resource and control whose verdict and intervals are that cluster's report's, observations
+/// citing the cluster's own entries; the broken cluster's result states its first broken entry
+/// and every control of it is not-satisfied.
+#[tokio::test]
+async fn a_fleet_becomes_one_oscal_result_per_cluster_and_the_broken_one_proves_nothing() {
+    use crate::evidence::oscal::{period_verdict, state_token};
+    let dir = tempfile::tempdir().unwrap();
+    let root = Store::Local(LocalStore::new(dir.path()));
+    for id in ["eu-1", "us-2", "ap-3"] {
+        write(&cluster_store(&root, id).unwrap(), Some(id), history(10)).await;
+    }
+    let name = "segments/00000000000000000030.jsonl";
+    let us = dir.path().join("clusters/us-2").join(name);
+    std::fs::remove_file(&us).unwrap();
+    std::fs::copy(dir.path().join("clusters/eu-1").join(name), &us).unwrap();
+
+    let trusted = [key(1).public_key()];
+    let (from, to) = (at("2026-01-01T00:00:00Z"), at("2026-01-11T00:00:00Z"));
+    let (fleet, kept) = super::fleet::fleet_report_with(
+        &root,
+        from,
+        to,
+        SignedDuration::from_hours(24),
+        &trusted,
+        &super::fleet_oscal::keep,
+    )
+    .await
+    .unwrap();
+    assert!(kept[2].is_none(), "nothing kept of the broken chain");
+    let text = super::fleet_oscal::render(&fleet, kept, at("2026-02-01T00:00:00Z"));
+    let document: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let results = document["assessment-results"]["results"]
+        .as_array()
+        .unwrap();
+    let titles: Vec<&str> = results
+        .iter()
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Cluster ap-3",
+            "Cluster eu-1",
+            "Cluster us-2: evidence history BROKEN"
+        ]
+    );
+    let prop = |object: &serde_json::Value, name: &str| -> Option<String> {
+        object["props"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["value"].as_str().unwrap().to_string())
+    };
+    for (result, cluster) in results.iter().zip(&fleet.clusters) {
+        assert_eq!(
+            prop(result, "cluster").as_deref(),
+            Some(cluster.cluster.as_str())
+        );
+    }
+
+    // A verified cluster: one finding per resource and control of its report, same verdict
+    // and the same spans as `interval` props.
+    let eu = &fleet.clusters[1];
+    let findings = results[1]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), eu.controls.len());
+    for control in &eu.controls {
+        let finding = findings
+            .iter()
+            .find(|f| {
+                f["target"]["target-id"] == control.control.as_str()
+                    && prop(f, "resource-name").as_deref() == Some(control.resource.name.as_str())
+            })
+            .unwrap_or_else(|| panic!("a finding for {}", control.control));
+        let verdict = period_verdict(control.timeline.iter().map(|s| s.state));
+        assert_eq!(finding["target"]["status"]["state"], verdict.state());
+        assert_eq!(finding["target"]["status"]["reason"], verdict.reason);
+        let intervals: Vec<(String, String)> = finding["props"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["name"] == "interval")
+            .map(|p| {
+                (
+                    p["class"].as_str().unwrap().to_string(),
+                    p["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let timeline: Vec<(String, String)> = control
+            .timeline
+            .iter()
+            .map(|s| {
+                (
+                    state_token(s.state).to_string(),
+                    format!("{}/{}", s.start, s.end),
+                )
+            })
+            .collect();
+        assert_eq!(intervals, timeline);
+    }
+    // Its observations cite entries of its own chain.
+    let hashes: Vec<String> = results[1]["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| prop(o, "history-entry-hash"))
+        .collect();
+    assert!(!hashes.is_empty());
+    let eu_chain = verify_whole(
+        &cluster_store(&root, "eu-1").unwrap(),
+        Some("eu-1"),
+        &trusted,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        hashes
+            .iter()
+            .all(|h| eu_chain.entries.iter().any(|e| &e.hash == h))
+    );
+
+    // The broken cluster: its first broken entry stated, every control not-satisfied.
+    let broken = &results[2];
+    assert_eq!(prop(broken, "chain").as_deref(), Some("broken"));
+    assert_eq!(
+        prop(broken, "first-broken-entry-seq").as_deref(),
+        Some("30")
+    );
+    let observation = &broken["observations"][0];
+    assert!(
+        prop(observation, "first-broken")
+            .unwrap()
+            .starts_with("entry 30 in"),
+        "{observation}"
+    );
+    let findings = broken["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), crate::catalog::ControlId::ALL.len());
+    for finding in findings {
+        assert_eq!(finding["target"]["status"]["state"], "not-satisfied");
+        assert_eq!(finding["target"]["status"]["reason"], "history-broken");
+        assert_eq!(
+            finding["related-observations"][0]["observation-uuid"],
+            observation["uuid"]
+        );
+    }
+
+    // Every UUID of the document is unique.
+    let mut uuids = Vec::new();
+    fn collect(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(uuid)) = map.get("uuid") {
+                    out.push(uuid.clone());
+                }
+                map.values().for_each(|v| collect(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    collect(&document, &mut uuids);
+    let count = uuids.len();
+    uuids.sort();
+    uuids.dedup();
+    assert_eq!(uuids.len(), count, "duplicate UUIDs");
+}

@@ -25,6 +25,7 @@ pub mod entry;
 pub mod error;
 pub mod fleet;
 pub mod fleet_cli;
+pub mod fleet_oscal;
 pub mod fleet_render;
 pub mod html;
 pub mod latest;

@@ -6,6 +6,8 @@
 //!   and SOC 2 controls, an `observation` per control evaluation (method `TEST`, the history
 //!   entry's digest in back-matter), a `finding` per control (`satisfied` / `not-satisfied`),
 //!   the exemptions in force as `risks`.
+//! - [`fleet_assessment_results`]: the same for a fleet (`evidence report --fleet --format
+//!   oscal`): one `result` per cluster, a broken chain's first broken entry stated.
 //! - [`assessment_plan`]: the minimal Assessment Plan the results import (`import-ap`).
 //! - [`component_definition`]: the operator as a component, mapping its 15 controls to the
 //!   ISO/IEC 27001:2022 and SOC 2 references of the catalog.
@@ -24,6 +26,7 @@ use serde_json::{Value, json};
 
 mod components;
 mod current;
+mod fleet;
 mod mapping;
 mod plan;
 mod results;
@@ -32,6 +35,7 @@ mod tests;
 
 pub use components::component_definition;
 pub use current::from_bundle;
+pub use fleet::{ClusterAssessment, ClusterOutcome, FleetAssessment, fleet_assessment_results};
 pub use mapping::{Verdict, control_state_verdict, period_verdict};
 pub use plan::assessment_plan;
 pub use results::assessment_results;

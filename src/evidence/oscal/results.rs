@@ -60,31 +60,7 @@ fn result(
 ) -> Value {
     let name = result_name(assessment, resource);
     let controls: Vec<ControlId> = resource.controls.iter().map(|c| c.control).collect();
-    let mut observations = Vec::new();
-    let mut risks: BTreeMap<String, Value> = BTreeMap::new();
-    let mut findings = Vec::new();
-    for control in &resource.controls {
-        let mut related = Vec::new();
-        for evaluation in &control.evaluations {
-            let observation = observation(&name, resource, control.control, evaluation);
-            related.push(json!({"observation-uuid": observation["uuid"].clone()}));
-            observations.push(observation);
-            if let Some(entry) = &evaluation.entry {
-                back_matter
-                    .entry(entry.hash.clone())
-                    .or_insert_with(|| entry_resource(entry));
-            }
-        }
-        let mut related_risks = Vec::new();
-        for record in &control.exemptions {
-            let risk = risk(&name, record);
-            related_risks.push(json!({"risk-uuid": risk["uuid"].clone()}));
-            // An exemption waiving several controls is one risk, related to each finding.
-            let key = risk["uuid"].as_str().unwrap_or_default().to_string();
-            risks.entry(key).or_insert(risk);
-        }
-        findings.push(finding(&name, resource, control, related, related_risks));
-    }
+    let parts = parts(&name, resource, back_matter);
     let mut props = vec![
         resource.cluster.as_deref().and_then(|c| prop("cluster", c)),
         prop("resource-kind", &resource.resource.kind),
@@ -108,10 +84,57 @@ fn result(
     if let Some(end) = assessment.end {
         result["end"] = json!(date_time(end));
     }
-    insert_list(&mut result, "observations", observations);
-    insert_list(&mut result, "risks", risks.into_values().collect());
-    insert_list(&mut result, "findings", findings);
+    insert_list(&mut result, "observations", parts.observations);
+    insert_list(&mut result, "risks", parts.risks.into_values().collect());
+    insert_list(&mut result, "findings", parts.findings);
     result
+}
+
+/// What one resource adds to a result: an observation per evaluation, a finding per control,
+/// a risk per exemption in force (by UUID: an exemption waiving several controls is one risk).
+pub(super) struct Parts {
+    pub observations: Vec<Value>,
+    pub risks: BTreeMap<String, Value>,
+    pub findings: Vec<Value>,
+}
+
+/// The parts of `resource`, their UUIDs named under `name`; the history entries the
+/// observations cite go into `back_matter`.
+pub(super) fn parts(
+    name: &str,
+    resource: &ResourceAssessment,
+    back_matter: &mut BTreeMap<String, Value>,
+) -> Parts {
+    let mut observations = Vec::new();
+    let mut risks: BTreeMap<String, Value> = BTreeMap::new();
+    let mut findings = Vec::new();
+    for control in &resource.controls {
+        let mut related = Vec::new();
+        for evaluation in &control.evaluations {
+            let observation = observation(name, resource, control.control, evaluation);
+            related.push(json!({"observation-uuid": observation["uuid"].clone()}));
+            observations.push(observation);
+            if let Some(entry) = &evaluation.entry {
+                back_matter
+                    .entry(entry.hash.clone())
+                    .or_insert_with(|| entry_resource(entry));
+            }
+        }
+        let mut related_risks = Vec::new();
+        for record in &control.exemptions {
+            let risk = risk(name, record);
+            related_risks.push(json!({"risk-uuid": risk["uuid"].clone()}));
+            // An exemption waiving several controls is one risk, related to each finding.
+            let key = risk["uuid"].as_str().unwrap_or_default().to_string();
+            risks.entry(key).or_insert(risk);
+        }
+        findings.push(finding(name, resource, control, related, related_risks));
+    }
+    Parts {
+        observations,
+        risks,
+        findings,
+    }
 }
 
 fn span_text(assessment: &Assessment) -> String {

@@ -396,3 +396,37 @@ fn prop_values_are_one_trimmed_line_and_empty_ones_are_left_out() {
     assert_eq!(prop("x", "  a\n b  ").unwrap()["value"], "a b");
     assert!(prop("x", " \n").is_none());
 }
+
+/// A fleet cluster whose verified chain evaluated nothing in the period still names every
+/// control as reviewed (OSCAL selections need one) and has no finding: nothing is proven.
+#[test]
+fn a_fleet_cluster_that_evaluated_nothing_reviews_every_control_and_proves_none() {
+    let fleet = FleetAssessment {
+        title: "fleet".into(),
+        description: "fleet".into(),
+        scope: "fleet/test".into(),
+        start: at("2026-03-01T00:00:00Z"),
+        end: at("2026-03-02T00:00:00Z"),
+        props: Vec::new(),
+        clusters: vec![ClusterAssessment {
+            cluster: "eu-1".into(),
+            props: Vec::new(),
+            outcome: ClusterOutcome::Verified(Vec::new()),
+        }],
+    };
+    let document = fleet_assessment_results(&fleet, at("2026-03-03T00:00:00Z"));
+    let result = &document["assessment-results"]["results"][0];
+    assert_eq!(result["title"], "Cluster eu-1: nothing evaluated");
+    let objectives =
+        result["reviewed-controls"]["control-objective-selections"][0]["include-objectives"]
+            .as_array()
+            .unwrap();
+    assert_eq!(objectives.len(), ControlId::ALL.len());
+    assert!(
+        !result["reviewed-controls"]["control-selections"][0]["include-controls"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(result.get("findings").is_none());
+}

@@ -8,6 +8,7 @@
 //! to reuse a cluster that is already up.
 
 pub mod cosign;
+pub mod oscal;
 
 use baseline_operator::controller::{self, RunConfig};
 use baseline_operator::telemetry::{Health, Metrics};

@@ -683,9 +683,14 @@ async fn reconcile_reports(
     let reports: Vec<DesiredObject> = apis
         .into_iter()
         .flat_map(|api| {
-            crate::desired::report::policy_reports(owner, evaluation, api, watched(api.cluster()))
+            crate::desired::report::policy_reports_in(
+                owner,
+                evaluation,
+                api,
+                watched(api.cluster()),
+                &|ns| scope.covers(ns),
+            )
         })
-        .filter(|report| scope.covers(report.namespace.as_deref()))
         .collect();
     apply::reconcile_owned(ctx, &owner.uid, &reports, &manages, scope).await
 }

@@ -85,11 +85,23 @@ pub fn policy_reports(
     api: ReportApi,
     cluster_reports: bool,
 ) -> Vec<DesiredObject> {
+    policy_reports_in(owner, evaluation, api, cluster_reports, &|_| true)
+}
+
+/// [`policy_reports`] for the namespaces `covered` accepts only (None: the cluster-scoped
+/// report): a pass over some namespaces renders only their reports.
+pub fn policy_reports_in(
+    owner: &Owner,
+    evaluation: &Evaluation,
+    api: ReportApi,
+    cluster_reports: bool,
+    covered: &dyn Fn(Option<&str>) -> bool,
+) -> Vec<DesiredObject> {
     let policy = format!("{}/{}", owner.kind, owner.name);
     // namespace (None: cluster-scoped) -> results, in control order then finding order (both
     // deterministic).
     let mut per_namespace: BTreeMap<Option<&str>, NamespaceResults> = BTreeMap::new();
-    let reported = |ns: Option<&str>| ns.is_some() || cluster_reports;
+    let reported = |ns: Option<&str>| (ns.is_some() || cluster_reports) && covered(ns);
     for control in &evaluation.controls {
         for violation in &control.failed {
             let ns = reported_in(violation);

@@ -457,3 +457,27 @@ fn openreports_reports_carry_the_same_figures_as_policy_reports() {
         }
     }
 }
+
+#[test]
+fn reports_for_some_namespaces_are_exactly_those_of_the_whole_rendering() {
+    let failed: Vec<Violation> = ["shop", "web", "api"]
+        .iter()
+        .flat_map(|ns| (0..3).map(move |i| violation(ns, i)))
+        .collect();
+    let eval = evaluation(vec![ControlEvidence {
+        id: ControlId::TrustedImages,
+        state: ControlState::Fail,
+        checked: 9,
+        failed,
+        waived: Vec::new(),
+    }]);
+    let whole = policy_reports(&owner(), &eval, ReportApi::WgPolicyK8s, true);
+    let covered = |ns: Option<&str>| ns.is_none_or(|ns| ns == "web");
+    let some = policy_reports_in(&owner(), &eval, ReportApi::WgPolicyK8s, true, &covered);
+    let expected: Vec<_> = whole
+        .into_iter()
+        .filter(|r| covered(r.namespace.as_deref()))
+        .collect();
+    assert_eq!(some, expected);
+    assert_eq!(some.len(), 1, "only web's report: {some:?}");
+}

@@ -16,6 +16,9 @@ pub mod report;
 pub mod report_api;
 pub mod velero;
 
+#[cfg(test)]
+pub(crate) mod golden_tests;
+
 use kube::Resource;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

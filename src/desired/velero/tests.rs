@@ -995,3 +995,211 @@ fn own_restore_tests_are_timed_on_the_operators_clock_to_the_millisecond() {
     assert_eq!(result.duration_milliseconds, Some(0));
     assert_eq!(result.duration, "<1s");
 }
+
+#[test]
+fn schedule_sends_the_same_velero_schedule() {
+    let namespaces = vec!["shop".to_string(), "billing".to_string()];
+    let object = schedule(&owner(), &spec(), &namespaces).unwrap();
+    crate::desired::golden_tests::pinned(&[object], SCHEDULE);
+}
+
+const SCHEDULE: &str = r#"[
+  {
+    "apiVersion": "velero.io/v1",
+    "kind": "Schedule",
+    "metadata": {
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/backup-policy": "prod",
+        "security.baseline.dev/owner-uid": "uid-1"
+      },
+      "name": "bp-prod",
+      "namespace": "velero",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "BackupPolicy",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    },
+    "spec": {
+      "schedule": "0 */6 * * *",
+      "template": {
+        "includedNamespaces": [
+          "billing",
+          "shop"
+        ],
+        "metadata": {
+          "labels": {
+            "security.baseline.dev/backup-policy": "prod"
+          }
+        },
+        "snapshotVolumes": true,
+        "storageLocation": "default",
+        "ttl": "720h0m0s"
+      },
+      "useOwnerReferencesInBackup": false
+    }
+  }
+]"#;
+
+#[test]
+fn restore_test_sends_the_same_sandbox_restore_and_modifiers() {
+    let (owner, spec) = (owner(), spec());
+    let sandbox = sandbox_name(POLICY, "shop");
+    let due = at("2026-03-01T00:10:00Z");
+    let mut objects = sandbox_objects(&owner, POLICY, "shop", &sandbox);
+    objects.push(super::created_at(
+        restore_object(&owner, &spec, "b1", "shop", &sandbox, due),
+        at("2026-03-01T01:00:30.250Z"),
+    ));
+    objects.push(resource_modifiers(&owner, &spec));
+    crate::desired::golden_tests::pinned(&objects, RESTORE_TEST);
+}
+
+const RESTORE_TEST: &str = r#"[
+  {
+    "apiVersion": "v1",
+    "kind": "Namespace",
+    "metadata": {
+      "annotations": {
+        "security.baseline.dev/restore-test-policy-uid": "uid-1"
+      },
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/backup-policy": "prod",
+        "security.baseline.dev/owner-uid": "uid-1",
+        "security.baseline.dev/restore-test": "true",
+        "security.baseline.dev/restore-test-source": "shop"
+      },
+      "name": "restore-test-prod-shop",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "BackupPolicy",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    }
+  },
+  {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/backup-policy": "prod",
+        "security.baseline.dev/owner-uid": "uid-1",
+        "security.baseline.dev/restore-test": "true",
+        "security.baseline.dev/restore-test-source": "shop"
+      },
+      "name": "restore-test-deny-all",
+      "namespace": "restore-test-prod-shop",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "BackupPolicy",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    },
+    "spec": {
+      "podSelector": {},
+      "policyTypes": [
+        "Ingress",
+        "Egress"
+      ]
+    }
+  },
+  {
+    "apiVersion": "velero.io/v1",
+    "kind": "Restore",
+    "metadata": {
+      "annotations": {
+        "security.baseline.dev/created-at": "2026-03-01T01:00:30.25Z"
+      },
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/backup-policy": "prod",
+        "security.baseline.dev/owner-uid": "uid-1",
+        "security.baseline.dev/restore-test": "true"
+      },
+      "name": "bp-prod-restore-1772323800",
+      "namespace": "velero",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "BackupPolicy",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    },
+    "spec": {
+      "backupName": "b1",
+      "includedNamespaces": [
+        "shop"
+      ],
+      "includedResources": [
+        "configmaps",
+        "secrets",
+        "serviceaccounts",
+        "persistentvolumeclaims",
+        "persistentvolumes",
+        "limitranges",
+        "resourcequotas",
+        "roles.rbac.authorization.k8s.io",
+        "poddisruptionbudgets.policy",
+        "deployments.apps",
+        "statefulsets.apps",
+        "replicasets.apps",
+        "replicationcontrollers"
+      ],
+      "namespaceMapping": {
+        "shop": "restore-test-prod-shop"
+      },
+      "resourceModifier": {
+        "kind": "configmap",
+        "name": "bp-prod-restore-test-modifiers"
+      }
+    }
+  },
+  {
+    "apiVersion": "v1",
+    "data": {
+      "restore-test-modifiers.yaml": "version: v1\nresourceModifierRules:\n- conditions:\n    groupResource: deployments.apps\n  patches:\n  - operation: add\n    path: \"/spec/replicas\"\n    value: \"0\"\n- conditions:\n    groupResource: statefulsets.apps\n  patches:\n  - operation: add\n    path: \"/spec/replicas\"\n    value: \"0\"\n- conditions:\n    groupResource: replicasets.apps\n  patches:\n  - operation: add\n    path: \"/spec/replicas\"\n    value: \"0\"\n- conditions:\n    groupResource: replicationcontrollers\n  patches:\n  - operation: add\n    path: \"/spec/replicas\"\n    value: \"0\"\n"
+    },
+    "kind": "ConfigMap",
+    "metadata": {
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/backup-policy": "prod",
+        "security.baseline.dev/owner-uid": "uid-1"
+      },
+      "name": "bp-prod-restore-test-modifiers",
+      "namespace": "velero",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "BackupPolicy",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    }
+  }
+]"#;

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 /// `"matchConditions": null`) to make an older subset comparison remove a stale field, typed
 /// values cannot carry one, and the API server stores a null field and an absent one alike.
 pub(super) fn pinned(objects: &[DesiredObject], expected: &str) {
-    let actual = Value::Array(objects.iter().map(|o| o.body.clone()).collect());
+    let actual = Value::Array(objects.iter().map(|o| o.json()).collect());
     let expected: Value = serde_json::from_str(expected).expect("expected JSON parses");
     assert!(
         without_nulls(actual.clone()) == without_nulls(expected),

@@ -75,14 +75,15 @@ fn five_thousand_findings_split_below_one_mebibyte_and_counts_add_up() {
     let mut fails = 0;
     let mut passes = 0;
     for (i, report) in reports.iter().enumerate() {
-        let size = serde_json::to_vec(&report.body).unwrap().len();
+        let size = serde_json::to_vec(&report.json()).unwrap().len();
         assert!(size < 1024 * 1024, "report {i} is {size} bytes");
         assert!(size <= MAX_REPORT_BYTES, "report {i} is {size} bytes");
-        assert_eq!(report.body["apiVersion"], API_VERSION);
-        assert_eq!(report.body["kind"], KIND);
+        assert_eq!(report.json()["apiVersion"], API_VERSION);
+        assert_eq!(report.json()["kind"], KIND);
         assert_eq!(report.namespace.as_deref(), Some("shop"));
-        let summary = &report.body["summary"];
-        let results = report.body["results"].as_array().unwrap();
+        let summary = &report.json()["summary"].clone();
+        let body = report.json();
+        let results = body["results"].as_array().unwrap();
         assert_eq!(summary["fail"].as_u64().unwrap() as usize, results.len());
         fails += summary["fail"].as_u64().unwrap();
         passes += summary["pass"].as_u64().unwrap();
@@ -94,7 +95,7 @@ fn five_thousand_findings_split_below_one_mebibyte_and_counts_add_up() {
     );
     assert_eq!(reports[0].name, "sb-prod");
     assert_eq!(reports[1].name, "sb-prod-2");
-    let first = &reports[0].body["results"][0];
+    let first = &reports[0].json()["results"][0].clone();
     assert_eq!(first["policy"], "SecurityBaseline/prod");
     assert_eq!(first["rule"], "trusted-images");
     assert_eq!(first["result"], "fail");
@@ -118,7 +119,7 @@ fn five_thousand_findings_split_below_one_mebibyte_and_counts_add_up() {
     );
     assert!(first.get("timestamp").is_none());
     assert_eq!(
-        reports[0].body["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        reports[0].json()["metadata"]["labels"]["app.kubernetes.io/managed-by"],
         "baseline-operator"
     );
 }
@@ -137,7 +138,7 @@ fn exempted_findings_are_skips_with_the_exemption() {
     }]);
     let reports = policy_reports(&owner(), &eval, ReportApi::WgPolicyK8s, false);
     assert_eq!(reports.len(), 1);
-    let body = &reports[0].body;
+    let body = &reports[0].json();
     assert_eq!(body["summary"]["fail"], 1);
     assert_eq!(body["summary"]["skip"], 1);
     assert_eq!(body["summary"]["pass"], 0);
@@ -183,7 +184,7 @@ fn cluster_scoped_findings_are_counted_not_reported_and_namespaces_get_their_own
     assert_eq!(namespaces, ["other", "shop"]);
     assert_eq!(unreported(&eval), Unreported { fail: 1, skip: 0 });
     assert!(
-        reports[0].body["results"][0]["resources"][0]
+        reports[0].json()["results"][0]["resources"][0]
             .get("namespace")
             .is_none()
     );
@@ -216,11 +217,12 @@ fn cluster_scoped_findings_go_to_a_cluster_policy_report_when_served() {
     assert_eq!(cluster.len(), 1);
     let report = cluster[0];
     assert_eq!(report.namespace, None);
-    assert!(report.body["metadata"].get("namespace").is_none());
-    assert_eq!(report.body["kind"], "ClusterPolicyReport");
-    assert_eq!(report.body["apiVersion"], "wgpolicyk8s.io/v1alpha2");
-    assert_eq!(report.body["summary"]["fail"], 2);
-    let names: Vec<&str> = report.body["results"]
+    assert!(report.json()["metadata"].get("namespace").is_none());
+    assert_eq!(report.json()["kind"], "ClusterPolicyReport");
+    assert_eq!(report.json()["apiVersion"], "wgpolicyk8s.io/v1alpha2");
+    assert_eq!(report.json()["summary"]["fail"], 2);
+    let body = report.json();
+    let names: Vec<&str> = body["results"]
         .as_array()
         .unwrap()
         .iter()
@@ -255,8 +257,8 @@ fn output_is_deterministic() {
     let b = policy_reports(&owner(), &build(), ReportApi::WgPolicyK8s, false);
     assert_eq!(a, b);
     assert_eq!(
-        serde_json::to_string(&a[0].body).unwrap(),
-        serde_json::to_string(&b[0].body).unwrap()
+        serde_json::to_string(&a[0].json()).unwrap(),
+        serde_json::to_string(&b[0].json()).unwrap()
     );
 }
 
@@ -311,7 +313,7 @@ fn confidential_findings_leave_no_trace_in_the_namespaces_report() {
         policy_reports(&owner(), eval, api, cluster)
             .into_iter()
             .filter(|r| r.namespace.is_some())
-            .map(|r| r.body)
+            .map(|r| r.json())
             .collect()
     };
     let miss = build(vec![classified.clone()], Vec::new());
@@ -346,7 +348,7 @@ fn confidential_findings_leave_no_trace_in_the_namespaces_report() {
         .filter(|r| r.namespace.is_none())
         .collect();
     assert_eq!(cluster.len(), 1);
-    let result = &cluster[0].body["results"][0];
+    let result = &cluster[0].json()["results"][0].clone();
     assert_eq!(result["resources"][0]["namespace"], "dev");
     assert_eq!(
         result["message"],
@@ -415,7 +417,7 @@ fn openreports_reports_carry_the_same_figures_as_policy_reports() {
             let scoped = wg.namespace.is_some();
             assert_eq!(or.namespace, wg.namespace);
             assert_eq!(or.name, wg.name);
-            assert_eq!(or.body["apiVersion"], "openreports.io/v1alpha1");
+            assert_eq!(or.json()["apiVersion"], "openreports.io/v1alpha1");
             let (wg_kind, or_kind) = if scoped {
                 (OwnedKind::PolicyReport, OwnedKind::Report)
             } else {
@@ -423,26 +425,26 @@ fn openreports_reports_carry_the_same_figures_as_policy_reports() {
             };
             assert_eq!((wg.kind, or.kind), (wg_kind, or_kind));
             assert_eq!(
-                or.body["kind"],
+                or.json()["kind"],
                 if scoped { "Report" } else { "ClusterReport" }
             );
-            assert_eq!(or.body["source"], SOURCE);
+            assert_eq!(or.json()["source"], SOURCE);
             assert!(
-                wg.body.get("source").is_none(),
+                wg.json().get("source").is_none(),
                 "PolicyReports have no top-level source"
             );
-            assert!(or.body.get("scope").is_none());
-            let mut same = or.body.clone();
-            same["apiVersion"] = wg.body["apiVersion"].clone();
-            same["kind"] = wg.body["kind"].clone();
+            assert!(or.json().get("scope").is_none());
+            let mut same = or.json();
+            same["apiVersion"] = wg.json()["apiVersion"].clone();
+            same["kind"] = wg.json()["kind"].clone();
             same.as_object_mut().unwrap().remove("source");
-            assert_eq!(same, wg.body, "only apiVersion, kind and source differ");
+            assert_eq!(same, wg.json(), "only apiVersion, kind and source differ");
         }
-        let shop = &or
+        let shop = or
             .iter()
             .find(|r| r.namespace.as_deref() == Some("shop"))
             .unwrap()
-            .body;
+            .json();
         // least-privilege fails elsewhere only, so it passes in `shop`, as encryption does.
         assert_eq!(
             shop["summary"],
@@ -453,7 +455,7 @@ fn openreports_reports_carry_the_same_figures_as_policy_reports() {
         assert!(or.iter().all(|r| r.namespace.as_deref() != Some("dev")));
         if cluster {
             let cluster = or.iter().find(|r| r.namespace.is_none()).unwrap();
-            assert!(cluster.body.to_string().contains("prod/db"));
+            assert!(cluster.json().to_string().contains("prod/db"));
         }
     }
 }

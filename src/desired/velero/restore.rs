@@ -169,7 +169,6 @@ pub fn restore_object(
 /// `restore` stamped with the instant the operator creates it, on its own clock and to the
 /// nanosecond ([`CREATED_AT_ANNOTATION`](super::CREATED_AT_ANNOTATION)): the start of the
 /// measured RTO. The Restore is created once, never re-applied, so the stamp never moves.
-pub fn created_at(mut restore: DesiredObject, at: Timestamp) -> DesiredObject {
-    restore.body["metadata"]["annotations"] = json!({super::CREATED_AT_ANNOTATION: at.to_string()});
-    restore
+pub fn created_at(restore: DesiredObject, at: Timestamp) -> DesiredObject {
+    restore.with_annotation(super::CREATED_AT_ANNOTATION, &at.to_string())
 }

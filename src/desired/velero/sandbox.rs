@@ -6,6 +6,8 @@ use crate::desired::{DesiredObject, OwnedKind, Owner};
 use crate::vocabulary::labels::{
     RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX, RESTORE_TEST_SOURCE_LABEL,
 };
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -57,14 +59,21 @@ pub fn sandbox_objects(
         sandbox.to_string(),
         json!({}),
     );
-    let mut namespace = namespace.with_labels(&labels);
-    namespace.body["metadata"]["annotations"] = json!({RESTORE_TEST_POLICY_UID: owner.uid});
-    let deny_all = DesiredObject::owned(
-        OwnedKind::NetworkPolicy,
+    let namespace = namespace
+        .with_labels(&labels)
+        .with_annotation(RESTORE_TEST_POLICY_UID, &owner.uid);
+    let deny_all = DesiredObject::typed(
         owner,
         Some(sandbox),
         SANDBOX_DENY_ALL.to_string(),
-        json!({"spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}),
+        NetworkPolicy {
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+                ..NetworkPolicySpec::default()
+            }),
+            ..NetworkPolicy::default()
+        },
     );
     vec![namespace, deny_all.with_labels(&labels)]
 }

@@ -3,7 +3,7 @@ use crate::api::BackupPolicy;
 use crate::api::BackupPolicySpec;
 use crate::api::backup_policy::RestoreTestResult;
 use crate::api::backup_policy::{RestoreTestSpec, Retention};
-use crate::desired::{DesiredObject, OwnedKind, Owner};
+use crate::desired::{DesiredObject, OwnedBody, OwnedKind, Owner};
 use crate::snapshot::Snapshot;
 use crate::validate::ValidBackupPolicy;
 use crate::velero::Backup;
@@ -145,7 +145,7 @@ fn schedule_carries_policy_label_retention_and_sorted_namespaces() {
     assert_eq!(object.kind, OwnedKind::VeleroSchedule);
     assert_eq!(object.namespace.as_deref(), Some("velero"));
     assert_eq!(object.name, "bp-prod");
-    let body = &object.body;
+    let body = &object.json();
     assert_eq!(body["metadata"]["labels"][POLICY_LABEL], "prod");
     assert_eq!(body["spec"]["schedule"], "0 */6 * * *");
     assert_eq!(body["spec"]["useOwnerReferencesInBackup"], false);
@@ -159,7 +159,7 @@ fn schedule_carries_policy_label_retention_and_sorted_namespaces() {
     let mut explicit = spec();
     explicit.schedule = Some("30 1 * * *".into());
     let object = schedule(&owner(), &explicit, &namespaces).unwrap();
-    assert_eq!(object.body["spec"]["schedule"], "30 1 * * *");
+    assert_eq!(object.json()["spec"]["schedule"], "30 1 * * *");
     assert_eq!(schedule(&owner(), &spec(), &[]), None);
 }
 
@@ -186,7 +186,7 @@ fn restore_maps_source_into_the_sandbox() {
     );
     assert_eq!(object.kind, OwnedKind::VeleroRestore);
     assert_eq!(object.name, "bp-prod-restore-1772323200");
-    let restore_spec = &object.body["spec"];
+    let restore_spec = &object.json()["spec"].clone();
     assert_eq!(restore_spec["backupName"], "b1");
     assert_eq!(restore_spec["includedNamespaces"], json!(["shop"]));
     assert_eq!(
@@ -194,7 +194,7 @@ fn restore_maps_source_into_the_sandbox() {
         json!({"shop": "restore-test-prod-shop"})
     );
     assert_eq!(
-        object.body["metadata"]["labels"][RESTORE_TEST_LABEL],
+        object.json()["metadata"]["labels"][RESTORE_TEST_LABEL],
         "true"
     );
 }
@@ -214,7 +214,7 @@ fn restore_restores_an_allowlist_that_runs_routes_and_claims_nothing() {
         "restore-test-prod-shop",
         at("2026-03-01T00:00:00Z"),
     );
-    let restore_spec = &object.body["spec"];
+    let restore_spec = &object.json()["spec"].clone();
     assert!(
         restore_spec.get("excludedResources").is_none(),
         "an allowlist, not exclusions: {restore_spec}"
@@ -332,13 +332,14 @@ fn resource_modifiers_scale_every_replicated_kind_to_zero() {
     assert_eq!(object.kind, OwnedKind::ConfigMap);
     assert_eq!(object.name, "bp-prod-restore-test-modifiers");
     assert_eq!(object.namespace.as_deref(), Some("velero"));
-    assert_eq!(object.body["apiVersion"], "v1");
-    assert_eq!(object.body["kind"], "ConfigMap");
+    assert_eq!(object.json()["apiVersion"], "v1");
+    assert_eq!(object.json()["kind"], "ConfigMap");
     assert_eq!(
-        object.body["metadata"]["ownerReferences"][0]["uid"],
+        object.json()["metadata"]["ownerReferences"][0]["uid"],
         "uid-1"
     );
-    let data = object.body["data"].as_object().expect("data");
+    let body = object.json();
+    let data = body["data"].as_object().expect("data");
     assert_eq!(data.len(), 1, "Velero reads exactly one key: {data:?}");
     let rules: serde_json::Value =
         serde_norway::from_str(data[MODIFIERS_KEY].as_str().unwrap()).expect("YAML rules");
@@ -433,7 +434,7 @@ fn snapshot_with_policy() -> Snapshot {
 /// and the reflectors would.
 fn apply(snapshot: &mut Snapshot, objects: Vec<DesiredObject>, created: &str) {
     for object in objects {
-        let mut body = object.body;
+        let mut body = object.json();
         body["metadata"]["creationTimestamp"] = json!(created);
         match object.kind {
             OwnedKind::Namespace => snapshot
@@ -631,7 +632,7 @@ fn nothing_planned_without_a_restore_test() {
 #[test]
 fn sandbox_namespace_carries_the_policy_uid() {
     let objects = sandbox_objects(&owner(), POLICY, "shop", "restore-test-prod-shop");
-    let meta: ObjectMeta = serde_json::from_value(objects[0].body["metadata"].clone()).unwrap();
+    let meta: ObjectMeta = serde_json::from_value(objects[0].json()["metadata"].clone()).unwrap();
     assert_eq!(sandbox_policy_uid(&meta), Some("uid-1"));
     assert!(is_restore_test_sandbox(&meta, &snapshot_with_policy()));
     // Without the policy in the cluster the same namespace is no sandbox.
@@ -905,7 +906,10 @@ fn audit_mode_judges_restores_others_ran() {
     );
     // A restore of another namespace says nothing about `shop`.
     let mut other = restore_object(&owner(), &spec, "b1", "elsewhere", "copy", now);
-    other.body["metadata"]["labels"] = json!({});
+    let OwnedBody::Json(body) = &mut other.body else {
+        unreachable!("Restores are built as JSON")
+    };
+    body["metadata"]["labels"] = json!({});
     apply(&mut snapshot, vec![other], "2026-03-01T00:00:00Z");
     assert_eq!(
         judge_existing_restores(&valid, None, &snapshot, &records_of(&snapshot), now),

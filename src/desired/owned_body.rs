@@ -3,9 +3,11 @@
 //! drift boundary ([`super::drift::render`]) and for the write.
 
 use super::OwnedKind;
+use crate::velero::{Restore, Schedule};
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
@@ -15,7 +17,11 @@ pub enum OwnedBody {
     NetworkPolicy(NetworkPolicy),
     ValidatingAdmissionPolicy(ValidatingAdmissionPolicy),
     ValidatingAdmissionPolicyBinding(ValidatingAdmissionPolicyBinding),
-    /// Kinds still built as JSON (PolicyReports, Velero's, Namespaces, ConfigMaps): the whole
+    VeleroSchedule(Schedule),
+    VeleroRestore(Restore),
+    Namespace(Namespace),
+    ConfigMap(ConfigMap),
+    /// Kinds still built as JSON (PolicyReports and their openreports twins): the whole
     /// body, apiVersion, kind and metadata included.
     Json(Value),
 }
@@ -29,6 +35,10 @@ impl OwnedBody {
             Self::ValidatingAdmissionPolicyBinding(_) => {
                 Some(OwnedKind::ValidatingAdmissionPolicyBinding)
             }
+            Self::VeleroSchedule(_) => Some(OwnedKind::VeleroSchedule),
+            Self::VeleroRestore(_) => Some(OwnedKind::VeleroRestore),
+            Self::Namespace(_) => Some(OwnedKind::Namespace),
+            Self::ConfigMap(_) => Some(OwnedKind::ConfigMap),
             Self::Json(_) => None,
         }
     }
@@ -39,6 +49,10 @@ impl OwnedBody {
             Self::NetworkPolicy(o) => serde_json::to_value(o),
             Self::ValidatingAdmissionPolicy(o) => serde_json::to_value(o),
             Self::ValidatingAdmissionPolicyBinding(o) => serde_json::to_value(o),
+            Self::VeleroSchedule(o) => serde_json::to_value(o),
+            Self::VeleroRestore(o) => serde_json::to_value(o),
+            Self::Namespace(o) => serde_json::to_value(o),
+            Self::ConfigMap(o) => serde_json::to_value(o),
             Self::Json(body) => return body.clone(),
         };
         // Serialising a k8s-openapi value to a `Value` has no failure case (string keys only).
@@ -51,6 +65,10 @@ impl OwnedBody {
             Self::NetworkPolicy(o) => Some(&mut o.metadata),
             Self::ValidatingAdmissionPolicy(o) => Some(&mut o.metadata),
             Self::ValidatingAdmissionPolicyBinding(o) => Some(&mut o.metadata),
+            Self::VeleroSchedule(o) => Some(&mut o.metadata),
+            Self::VeleroRestore(o) => Some(&mut o.metadata),
+            Self::Namespace(o) => Some(&mut o.metadata),
+            Self::ConfigMap(o) => Some(&mut o.metadata),
             Self::Json(_) => None,
         }
     }
@@ -71,5 +89,29 @@ impl From<ValidatingAdmissionPolicy> for OwnedBody {
 impl From<ValidatingAdmissionPolicyBinding> for OwnedBody {
     fn from(object: ValidatingAdmissionPolicyBinding) -> Self {
         Self::ValidatingAdmissionPolicyBinding(object)
+    }
+}
+
+impl From<Schedule> for OwnedBody {
+    fn from(object: Schedule) -> Self {
+        Self::VeleroSchedule(object)
+    }
+}
+
+impl From<Restore> for OwnedBody {
+    fn from(object: Restore) -> Self {
+        Self::VeleroRestore(object)
+    }
+}
+
+impl From<Namespace> for OwnedBody {
+    fn from(object: Namespace) -> Self {
+        Self::Namespace(object)
+    }
+}
+
+impl From<ConfigMap> for OwnedBody {
+    fn from(object: ConfigMap) -> Self {
+        Self::ConfigMap(object)
     }
 }

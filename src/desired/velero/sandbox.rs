@@ -2,13 +2,13 @@
 //! NetworkPolicy.
 
 use super::policy_labels;
-use crate::desired::{DesiredObject, OwnedKind, Owner};
+use crate::desired::{DesiredObject, Owner};
 use crate::vocabulary::labels::{
     RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX, RESTORE_TEST_SOURCE_LABEL,
 };
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use serde_json::json;
 use std::collections::BTreeMap;
 
 /// The deny-all NetworkPolicy in every sandbox; one per namespace, so a fixed name suffices.
@@ -52,13 +52,7 @@ pub fn sandbox_objects(
     sandbox: &str,
 ) -> Vec<DesiredObject> {
     let labels = sandbox_labels(policy_name, source);
-    let namespace = DesiredObject::owned(
-        OwnedKind::Namespace,
-        owner,
-        None,
-        sandbox.to_string(),
-        json!({}),
-    );
+    let namespace = DesiredObject::typed(owner, None, sandbox.to_string(), Namespace::default());
     let namespace = namespace
         .with_labels(&labels)
         .with_annotation(RESTORE_TEST_POLICY_UID, &owner.uid);

@@ -3,7 +3,7 @@ use crate::api::BackupPolicy;
 use crate::api::BackupPolicySpec;
 use crate::api::backup_policy::RestoreTestResult;
 use crate::api::backup_policy::{RestoreTestSpec, Retention};
-use crate::desired::{DesiredObject, OwnedBody, OwnedKind, Owner};
+use crate::desired::{DesiredObject, OwnedKind, Owner};
 use crate::snapshot::Snapshot;
 use crate::validate::ValidBackupPolicy;
 use crate::velero::Backup;
@@ -906,10 +906,9 @@ fn audit_mode_judges_restores_others_ran() {
     );
     // A restore of another namespace says nothing about `shop`.
     let mut other = restore_object(&owner(), &spec, "b1", "elsewhere", "copy", now);
-    let OwnedBody::Json(body) = &mut other.body else {
-        unreachable!("Restores are built as JSON")
-    };
-    body["metadata"]["labels"] = json!({});
+    if let Some(metadata) = other.body.metadata_mut() {
+        metadata.labels = Some(BTreeMap::new());
+    }
     apply(&mut snapshot, vec![other], "2026-03-01T00:00:00Z");
     assert_eq!(
         judge_existing_restores(&valid, None, &snapshot, &records_of(&snapshot), now),

@@ -459,3 +459,330 @@ fn openreports_reports_carry_the_same_figures_as_policy_reports() {
         }
     }
 }
+
+#[test]
+fn policy_reports_send_the_same_reports_in_both_apis() {
+    let crb = Violation::new(
+        ObjectRef {
+            kind: "ClusterRoleBinding".into(),
+            name: "everyone-admin".into(),
+            ..ObjectRef::default()
+        },
+        "grants cluster-admin",
+    );
+    let eval = evaluation(vec![
+        ControlEvidence {
+            id: ControlId::TrustedImages,
+            state: ControlState::Fail,
+            checked: 3,
+            failed: vec![violation("shop", 1)],
+            waived: vec![Waived {
+                violation: violation("shop", 2),
+                exemption: exemption(),
+            }],
+        },
+        ControlEvidence {
+            id: ControlId::LeastPrivilege,
+            state: ControlState::Fail,
+            checked: 2,
+            failed: vec![crb],
+            waived: Vec::new(),
+        },
+        ControlEvidence {
+            id: ControlId::ResourceGovernance,
+            state: ControlState::Pass,
+            checked: 2,
+            failed: Vec::new(),
+            waived: Vec::new(),
+        },
+    ]);
+    let mut reports = policy_reports(&owner(), &eval, ReportApi::WgPolicyK8s, true);
+    reports.extend(policy_reports(
+        &owner(),
+        &eval,
+        ReportApi::OpenReports,
+        true,
+    ));
+    crate::desired::golden_tests::pinned(&reports, POLICY_REPORTS);
+}
+
+const POLICY_REPORTS: &str = r#"[
+  {
+    "apiVersion": "wgpolicyk8s.io/v1alpha2",
+    "kind": "ClusterPolicyReport",
+    "metadata": {
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/owner-uid": "uid-1"
+      },
+      "name": "sb-prod",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "SecurityBaseline",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    },
+    "results": [
+      {
+        "category": "ISO/IEC 27001:2022",
+        "message": "grants cluster-admin",
+        "policy": "SecurityBaseline/prod",
+        "properties": {
+          "controlTitle": "Least privilege",
+          "frameworks": "ISO/IEC 27001:2022 5.15, ISO/IEC 27001:2022 5.18, ISO/IEC 27001:2022 8.2, SOC 2 CC6.1, SOC 2 CC6.3, ISO/IEC 27001:2013 A.9.2.3, Source policy: Administrative Access is Restricted, Source policy: Access to Customer Data is Restricted, Source policy: Role Based Access Control and Principle of Least Privilege",
+          "iso27001:2013": "A.9.2.3",
+          "iso27001:2022": "5.15, 5.18, 8.2",
+          "soc2": "CC6.1, CC6.3",
+          "source": "Administrative Access is Restricted, Access to Customer Data is Restricted, Role Based Access Control and Principle of Least Privilege"
+        },
+        "resources": [
+          {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "name": "everyone-admin"
+          }
+        ],
+        "result": "fail",
+        "rule": "least-privilege",
+        "severity": "high",
+        "source": "baseline-operator"
+      }
+    ],
+    "summary": {
+      "error": 0,
+      "fail": 1,
+      "pass": 2,
+      "skip": 0,
+      "warn": 0
+    }
+  },
+  {
+    "apiVersion": "wgpolicyk8s.io/v1alpha2",
+    "kind": "PolicyReport",
+    "metadata": {
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/owner-uid": "uid-1"
+      },
+      "name": "sb-prod",
+      "namespace": "shop",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "SecurityBaseline",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    },
+    "results": [
+      {
+        "category": "ISO/IEC 27001:2022",
+        "message": "container app uses image nginx:latest with a mutable tag (1)",
+        "policy": "SecurityBaseline/prod",
+        "properties": {
+          "controlTitle": "Trusted images",
+          "frameworks": "ISO/IEC 27001:2022 8.19, ISO/IEC 27001:2022 8.32, SOC 2 CC6.8, SOC 2 CC8.1, ISO/IEC 27001:2013 A.12.5.1, ISO/IEC 27001:2013 A.14.2.4, Source policy: Vulnerability Scanning, Source policy: Software Change Testing",
+          "iso27001:2013": "A.12.5.1, A.14.2.4",
+          "iso27001:2022": "8.19, 8.32",
+          "soc2": "CC6.8, CC8.1",
+          "source": "Vulnerability Scanning, Software Change Testing"
+        },
+        "resources": [
+          {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "app-00001",
+            "namespace": "shop"
+          }
+        ],
+        "result": "fail",
+        "rule": "trusted-images",
+        "severity": "high",
+        "source": "baseline-operator"
+      },
+      {
+        "category": "ISO/IEC 27001:2022",
+        "message": "container app uses image nginx:latest with a mutable tag (2)",
+        "policy": "SecurityBaseline/prod",
+        "properties": {
+          "approvedBy": "ciso@example.com",
+          "controlTitle": "Trusted images",
+          "exemptionReason": "vendor image",
+          "expires": "2030-01-01",
+          "frameworks": "ISO/IEC 27001:2022 8.19, ISO/IEC 27001:2022 8.32, SOC 2 CC6.8, SOC 2 CC8.1, ISO/IEC 27001:2013 A.12.5.1, ISO/IEC 27001:2013 A.14.2.4, Source policy: Vulnerability Scanning, Source policy: Software Change Testing",
+          "iso27001:2013": "A.12.5.1, A.14.2.4",
+          "iso27001:2022": "8.19, 8.32",
+          "soc2": "CC6.8, CC8.1",
+          "source": "Vulnerability Scanning, Software Change Testing",
+          "ticket": "SEC-42"
+        },
+        "resources": [
+          {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "app-00002",
+            "namespace": "shop"
+          }
+        ],
+        "result": "skip",
+        "rule": "trusted-images",
+        "source": "baseline-operator"
+      }
+    ],
+    "summary": {
+      "error": 0,
+      "fail": 1,
+      "pass": 2,
+      "skip": 1,
+      "warn": 0
+    }
+  },
+  {
+    "apiVersion": "openreports.io/v1alpha1",
+    "kind": "ClusterReport",
+    "metadata": {
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/owner-uid": "uid-1"
+      },
+      "name": "sb-prod",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "SecurityBaseline",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    },
+    "results": [
+      {
+        "category": "ISO/IEC 27001:2022",
+        "message": "grants cluster-admin",
+        "policy": "SecurityBaseline/prod",
+        "properties": {
+          "controlTitle": "Least privilege",
+          "frameworks": "ISO/IEC 27001:2022 5.15, ISO/IEC 27001:2022 5.18, ISO/IEC 27001:2022 8.2, SOC 2 CC6.1, SOC 2 CC6.3, ISO/IEC 27001:2013 A.9.2.3, Source policy: Administrative Access is Restricted, Source policy: Access to Customer Data is Restricted, Source policy: Role Based Access Control and Principle of Least Privilege",
+          "iso27001:2013": "A.9.2.3",
+          "iso27001:2022": "5.15, 5.18, 8.2",
+          "soc2": "CC6.1, CC6.3",
+          "source": "Administrative Access is Restricted, Access to Customer Data is Restricted, Role Based Access Control and Principle of Least Privilege"
+        },
+        "resources": [
+          {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "name": "everyone-admin"
+          }
+        ],
+        "result": "fail",
+        "rule": "least-privilege",
+        "severity": "high",
+        "source": "baseline-operator"
+      }
+    ],
+    "source": "baseline-operator",
+    "summary": {
+      "error": 0,
+      "fail": 1,
+      "pass": 2,
+      "skip": 0,
+      "warn": 0
+    }
+  },
+  {
+    "apiVersion": "openreports.io/v1alpha1",
+    "kind": "Report",
+    "metadata": {
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/owner-uid": "uid-1"
+      },
+      "name": "sb-prod",
+      "namespace": "shop",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "SecurityBaseline",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    },
+    "results": [
+      {
+        "category": "ISO/IEC 27001:2022",
+        "message": "container app uses image nginx:latest with a mutable tag (1)",
+        "policy": "SecurityBaseline/prod",
+        "properties": {
+          "controlTitle": "Trusted images",
+          "frameworks": "ISO/IEC 27001:2022 8.19, ISO/IEC 27001:2022 8.32, SOC 2 CC6.8, SOC 2 CC8.1, ISO/IEC 27001:2013 A.12.5.1, ISO/IEC 27001:2013 A.14.2.4, Source policy: Vulnerability Scanning, Source policy: Software Change Testing",
+          "iso27001:2013": "A.12.5.1, A.14.2.4",
+          "iso27001:2022": "8.19, 8.32",
+          "soc2": "CC6.8, CC8.1",
+          "source": "Vulnerability Scanning, Software Change Testing"
+        },
+        "resources": [
+          {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "app-00001",
+            "namespace": "shop"
+          }
+        ],
+        "result": "fail",
+        "rule": "trusted-images",
+        "severity": "high",
+        "source": "baseline-operator"
+      },
+      {
+        "category": "ISO/IEC 27001:2022",
+        "message": "container app uses image nginx:latest with a mutable tag (2)",
+        "policy": "SecurityBaseline/prod",
+        "properties": {
+          "approvedBy": "ciso@example.com",
+          "controlTitle": "Trusted images",
+          "exemptionReason": "vendor image",
+          "expires": "2030-01-01",
+          "frameworks": "ISO/IEC 27001:2022 8.19, ISO/IEC 27001:2022 8.32, SOC 2 CC6.8, SOC 2 CC8.1, ISO/IEC 27001:2013 A.12.5.1, ISO/IEC 27001:2013 A.14.2.4, Source policy: Vulnerability Scanning, Source policy: Software Change Testing",
+          "iso27001:2013": "A.12.5.1, A.14.2.4",
+          "iso27001:2022": "8.19, 8.32",
+          "soc2": "CC6.8, CC8.1",
+          "source": "Vulnerability Scanning, Software Change Testing",
+          "ticket": "SEC-42"
+        },
+        "resources": [
+          {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "app-00002",
+            "namespace": "shop"
+          }
+        ],
+        "result": "skip",
+        "rule": "trusted-images",
+        "source": "baseline-operator"
+      }
+    ],
+    "source": "baseline-operator",
+    "summary": {
+      "error": 0,
+      "fail": 1,
+      "pass": 2,
+      "skip": 1,
+      "warn": 0
+    }
+  }
+]"#;

@@ -13,6 +13,7 @@ pub mod overlap;
 pub mod owned_body;
 pub mod pod_security_labels;
 pub mod pod_security_takeover;
+pub mod policy_report;
 pub mod report;
 pub mod report_api;
 pub mod velero;

@@ -3,6 +3,7 @@
 //! drift boundary ([`super::drift::render`]) and for the write.
 
 use super::OwnedKind;
+use super::policy_report::PolicyReport;
 use crate::velero::{Restore, Schedule};
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
@@ -21,8 +22,10 @@ pub enum OwnedBody {
     VeleroRestore(Restore),
     Namespace(Namespace),
     ConfigMap(ConfigMap),
-    /// Kinds still built as JSON (PolicyReports and their openreports twins): the whole
-    /// body, apiVersion, kind and metadata included.
+    /// Any of the four report kinds.
+    PolicyReport(PolicyReport),
+    /// A body given as JSON ([`super::DesiredObject::owned`]): the whole object, apiVersion,
+    /// kind and metadata included.
     Json(Value),
 }
 
@@ -39,6 +42,7 @@ impl OwnedBody {
             Self::VeleroRestore(_) => Some(OwnedKind::VeleroRestore),
             Self::Namespace(_) => Some(OwnedKind::Namespace),
             Self::ConfigMap(_) => Some(OwnedKind::ConfigMap),
+            Self::PolicyReport(o) => Some(o.owned_kind),
             Self::Json(_) => None,
         }
     }
@@ -53,6 +57,7 @@ impl OwnedBody {
             Self::VeleroRestore(o) => serde_json::to_value(o),
             Self::Namespace(o) => serde_json::to_value(o),
             Self::ConfigMap(o) => serde_json::to_value(o),
+            Self::PolicyReport(o) => serde_json::to_value(o),
             Self::Json(body) => return body.clone(),
         };
         // Serialising a k8s-openapi value to a `Value` has no failure case (string keys only).
@@ -69,6 +74,7 @@ impl OwnedBody {
             Self::VeleroRestore(o) => Some(&mut o.metadata),
             Self::Namespace(o) => Some(&mut o.metadata),
             Self::ConfigMap(o) => Some(&mut o.metadata),
+            Self::PolicyReport(o) => Some(&mut o.metadata),
             Self::Json(_) => None,
         }
     }
@@ -113,5 +119,11 @@ impl From<Namespace> for OwnedBody {
 impl From<ConfigMap> for OwnedBody {
     fn from(object: ConfigMap) -> Self {
         Self::ConfigMap(object)
+    }
+}
+
+impl From<PolicyReport> for OwnedBody {
+    fn from(object: PolicyReport) -> Self {
+        Self::PolicyReport(object)
     }
 }

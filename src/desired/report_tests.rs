@@ -2,6 +2,7 @@ use super::*;
 use crate::api::Exemption;
 use crate::desired::OwnedKind;
 use crate::evaluate::{ControlEvidence, Waived};
+use serde_json::{Value, json};
 
 fn owner() -> Owner {
     Owner {

@@ -215,8 +215,9 @@ pub struct DesiredObject {
 }
 
 impl DesiredObject {
-    /// Builds an owned object of a kind still built as JSON: `fields` holds everything but
-    /// apiVersion, kind and metadata.
+    /// Builds an owned object from JSON: `fields` holds everything but apiVersion, kind and
+    /// metadata. The builders make typed bodies ([`Self::typed`]); this is for callers that
+    /// hold JSON, such as the drift logic's tests.
     pub fn owned(
         kind: OwnedKind,
         owner: &Owner,

@@ -2,6 +2,7 @@
 //!
 //! Only the fields the controls use are modelled; the CRDs themselves come from Velero.
 
+use k8s_openapi::api::core::v1::TypedLocalObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,7 @@ pub const GROUP: &str = "velero.io";
     kind = "Schedule",
     namespaced,
     schema = "disabled",
+    derive = "PartialEq",
     status = "ScheduleStatus"
 )]
 #[serde(rename_all = "camelCase")]
@@ -108,6 +110,7 @@ pub struct BackupStatus {
     kind = "Restore",
     namespaced,
     schema = "disabled",
+    derive = "PartialEq",
     status = "RestoreStatus"
 )]
 #[serde(rename_all = "camelCase")]
@@ -118,6 +121,12 @@ pub struct RestoreSpec {
     pub included_namespaces: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub namespace_mapping: BTreeMap<String, String>,
+    /// The kinds restored, when not every kind in the backup.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub included_resources: Vec<String>,
+    /// The ConfigMap of resource modifier rules applied to what is restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_modifier: Option<TypedLocalObjectReference>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -442,7 +442,7 @@ proptest! {
             let outside = unreported(&evaluation);
             let in_reports = |reports: &[baseline_operator::desired::DesiredObject], result: &str| -> usize {
                 reports.iter().map(|r| {
-                    r.body["results"].as_array().map_or(0, |rs| rs.iter().filter(|x| x["result"] == result).count())
+                    r.json()["results"].as_array().map_or(0, |rs| rs.iter().filter(|x| x["result"] == result).count())
                 }).sum()
             };
             prop_assert_eq!(in_reports(&without_cluster, "fail") + outside.fail, failed as usize, "{} fail results", kind);
@@ -450,14 +450,15 @@ proptest! {
             let reports = policy_reports(&owner, &evaluation, ReportApi::WgPolicyK8s, true);
             let listed = |result: &str| in_reports(&reports, result);
             let summed = |field: &str| -> i64 {
-                reports.iter().map(|r| r.body["summary"][field].as_i64().unwrap_or(0)).sum()
+                reports.iter().map(|r| r.json()["summary"][field].as_i64().unwrap_or(0)).sum()
             };
             prop_assert_eq!(listed("fail"), failed as usize, "{} fail results", kind);
             prop_assert_eq!(listed("skip"), exempted as usize, "{} skip results", kind);
             for r in &reports {
                 let cluster = r.kind == OwnedKind::ClusterPolicyReport;
                 prop_assert_eq!(cluster, r.namespace.is_none());
-                prop_assert_eq!(r.body["kind"].as_str(), Some(if cluster { "ClusterPolicyReport" } else { "PolicyReport" }));
+                let body = r.json();
+                prop_assert_eq!(body["kind"].as_str(), Some(if cluster { "ClusterPolicyReport" } else { "PolicyReport" }));
             }
             prop_assert_eq!(summed("fail") as usize, listed("fail"));
             prop_assert_eq!(summed("skip") as usize, listed("skip"));

@@ -550,7 +550,7 @@ pub async fn apply_one(ctx: &Context, writer: &str, object: &DesiredObject) -> R
         object.kind,
         object.namespace.as_deref(),
         &object.name,
-        &object.body,
+        &object.json(),
     )
     .await
     .map(|_| ())
@@ -561,7 +561,7 @@ pub async fn apply_one(ctx: &Context, writer: &str, object: &DesiredObject) -> R
 /// step again. AlreadyExists means an earlier reconcile started it.
 async fn create_once(ctx: &Context, writer: &str, object: &DesiredObject) -> Result<(), Error> {
     let (kind, namespace, name) = (object.kind, object.namespace.as_deref(), &object.name);
-    let body: DynamicObject = serde_json::from_value(object.body.clone())
+    let body: DynamicObject = serde_json::from_value(object.json())
         .map_err(|e| Error::write("create", kind, namespace, name, kube::Error::SerdeError(e)))?;
     let params = PostParams {
         field_manager: Some(FIELD_MANAGER.into()),

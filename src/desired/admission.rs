@@ -1,7 +1,7 @@
 //! ValidatingAdmissionPolicies (CEL) and their bindings: enforcement that keeps working when
 //! the operator is down, with messages that name the control id.
 
-use super::{DesiredObject, OwnedKind, Owner};
+use super::{DesiredObject, Owner};
 use crate::api::security_baseline::{ImagesSpec, ResourcesSpec};
 use crate::api::{Exemption, SecurityBaselineSpec};
 use crate::catalog::ControlId;
@@ -9,16 +9,47 @@ use crate::snapshot::Snapshot;
 use crate::vocabulary::exemptions::Live;
 use crate::vocabulary::{images, rbac, storage};
 use jiff::Timestamp;
+use k8s_openapi::api::admissionregistration::v1::{
+    MatchCondition, MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec,
+    ValidatingAdmissionPolicySpec, Validation, Variable,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::core::Selector;
-use serde_json::{Value, json};
 
 /// One admission rule: what it matches and the CEL that must hold.
 pub struct Rule {
     pub control: ControlId,
-    pub resources: Value,
-    pub variables: Vec<Value>,
+    pub resources: Vec<NamedRuleWithOperations>,
+    pub variables: Vec<Variable>,
     pub validations: Vec<(String, String)>,
+}
+
+/// What a policy matches: `resources` of the API `groups` at `versions`, on `operations`.
+/// `scope` is left to the server's default (`*`, see `canonical`).
+pub fn resource_rule(
+    groups: &[&str],
+    versions: &[&str],
+    resources: &[&str],
+    operations: &[&str],
+) -> NamedRuleWithOperations {
+    let strings = |items: &[&str]| Some(items.iter().map(|s| s.to_string()).collect());
+    NamedRuleWithOperations {
+        api_groups: strings(groups),
+        api_versions: strings(versions),
+        resources: strings(resources),
+        operations: strings(operations),
+        resource_names: None,
+        scope: None,
+    }
+}
+
+/// A named CEL expression the policy's validations read as `variables.<name>`.
+pub fn variable(name: &str, expression: impl Into<String>) -> Variable {
+    Variable {
+        name: name.into(),
+        expression: expression.into(),
+    }
 }
 
 /// A CEL string literal.
@@ -146,65 +177,78 @@ pub fn policy_and_binding(
         return Vec::new();
     };
     let name = format!("{}-{}", owner.prefix(), rule.control);
-    let validations: Vec<Value> = rule
+    let validations: Vec<Validation> = rule
         .validations
         .iter()
-        .map(|(expression, message)| json!({"expression": expression, "message": format!("[{}] {message}", rule.control)}))
+        .map(|(expression, message)| Validation {
+            expression: expression.clone(),
+            message: Some(format!("[{}] {message}", rule.control)),
+            ..Validation::default()
+        })
         .collect();
-    let mut spec = json!({
-        "failurePolicy": "Fail",
-        "matchConstraints": {
-            "resourceRules": rule.resources,
-            "namespaceSelector": namespace_selector,
+    let policy = ValidatingAdmissionPolicy {
+        spec: Some(ValidatingAdmissionPolicySpec {
+            failure_policy: Some("Fail".into()),
+            match_constraints: Some(MatchResources {
+                resource_rules: Some(rule.resources),
+                namespace_selector: Some(namespace_selector.clone()),
+                ..MatchResources::default()
+            }),
+            validations: Some(validations),
+            variables: (!rule.variables.is_empty()).then_some(rule.variables),
+            // No exemption, no condition: drift detection compares for equality, so a
+            // condition left on the live policy after the last exemption expires is removed
+            // like any extra field.
+            match_conditions: exempt.map(|condition| {
+                vec![MatchCondition {
+                    name: "not-exempted".into(),
+                    expression: format!("!({condition})"),
+                }]
+            }),
+            ..ValidatingAdmissionPolicySpec::default()
+        }),
+        ..ValidatingAdmissionPolicy::default()
+    };
+    let binding = ValidatingAdmissionPolicyBinding {
+        spec: ValidatingAdmissionPolicyBindingSpec {
+            policy_name: name.clone(),
+            validation_actions: vec!["Deny".into()],
+            match_resources: Some(MatchResources {
+                namespace_selector: Some(namespace_selector.clone()),
+                ..MatchResources::default()
+            }),
+            param_ref: None,
         },
-        "validations": validations,
-    });
-    if !rule.variables.is_empty() {
-        spec["variables"] = json!(rule.variables);
-    }
-    // No exemption, no condition: drift detection compares for equality, so a condition left
-    // on the live policy after the last exemption expires is removed like any extra field.
-    if let Some(condition) = exempt {
-        spec["matchConditions"] =
-            json!([{"name": "not-exempted", "expression": format!("!({condition})")}]);
-    }
-    let policy = DesiredObject::owned(
-        OwnedKind::ValidatingAdmissionPolicy,
-        owner,
-        None,
-        name.clone(),
-        json!({"spec": spec}),
-    );
-    let binding = DesiredObject::owned(
-        OwnedKind::ValidatingAdmissionPolicyBinding,
-        owner,
-        None,
-        name.clone(),
-        json!({"spec": {
-            "policyName": name,
-            "validationActions": ["Deny"],
-            "matchResources": {"namespaceSelector": namespace_selector},
-        }}),
-    );
-    vec![policy, binding]
+        ..ValidatingAdmissionPolicyBinding::default()
+    };
+    vec![
+        DesiredObject::typed(owner, None, name.clone(), policy),
+        DesiredObject::typed(owner, None, name, binding),
+    ]
 }
 
-fn rules(groups: &[&str], resources: &[&str]) -> Value {
-    json!([{
-        "apiGroups": groups,
-        "apiVersions": ["*"],
-        "resources": resources,
-        "operations": ["CREATE", "UPDATE"],
-    }])
+fn rules(groups: &[&str], resources: &[&str]) -> Vec<NamedRuleWithOperations> {
+    vec![resource_rule(
+        groups,
+        &["*"],
+        resources,
+        &["CREATE", "UPDATE"],
+    )]
 }
 
 /// The main resources of every kind that carries pods. Subresources (`scale`, `status`) are
 /// not listed, so scaling and status updates are never judged.
-fn pod_carrier_rules() -> Vec<Value> {
+fn pod_carrier_rules() -> Vec<NamedRuleWithOperations> {
+    let write = ["CREATE", "UPDATE"];
     vec![
-        json!({"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE", "UPDATE"]}),
-        json!({"apiGroups": ["apps"], "apiVersions": ["v1"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "operations": ["CREATE", "UPDATE"]}),
-        json!({"apiGroups": ["batch"], "apiVersions": ["v1"], "resources": ["jobs", "cronjobs"], "operations": ["CREATE", "UPDATE"]}),
+        resource_rule(&[""], &["v1"], &["pods"], &write),
+        resource_rule(
+            &["apps"],
+            &["v1"],
+            &["deployments", "statefulsets", "daemonsets", "replicasets"],
+            &write,
+        ),
+        resource_rule(&["batch"], &["v1"], &["jobs", "cronjobs"], &write),
     ]
 }
 
@@ -239,11 +283,11 @@ fn all_containers_of(spec: &str) -> String {
 /// is never blocked. An update that does change the judged fields is judged in full: touching
 /// a workload's images means all of them must be trusted. The audit keeps reporting what is
 /// non-compliant either way.
-fn judged(changed: &str) -> Value {
-    json!({
-        "name": "judged",
-        "expression": format!("request.operation != 'UPDATE' || oldObject == null || ({changed})"),
-    })
+fn judged(changed: &str) -> Variable {
+    variable(
+        "judged",
+        format!("request.operation != 'UPDATE' || oldObject == null || ({changed})"),
+    )
 }
 
 /// A validation that holds trivially when the request is not judged.
@@ -289,7 +333,12 @@ fn image_rule(spec: &ImagesSpec) -> Option<Rule> {
     }
     let mut resources = pod_carrier_rules();
     // `kubectl debug` adds an ephemeral container through this subresource.
-    resources.push(json!({"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods/ephemeralcontainers"], "operations": ["UPDATE"]}));
+    resources.push(resource_rule(
+        &[""],
+        &["v1"],
+        &["pods/ephemeralcontainers"],
+        &["UPDATE"],
+    ));
     let images_of = |object: &str| {
         format!(
             "{}.map(c, c.image)",
@@ -298,9 +347,9 @@ fn image_rule(spec: &ImagesSpec) -> Option<Rule> {
     };
     Some(Rule {
         control: ControlId::TrustedImages,
-        resources: json!(resources),
+        resources,
         variables: vec![
-            json!({"name": "containers", "expression": all_containers_of(&pod_spec_of("object"))}),
+            variable("containers", all_containers_of(&pod_spec_of("object"))),
             judged(&format!(
                 "{} != {}",
                 images_of("object"),
@@ -332,8 +381,8 @@ fn in_transit_rule() -> Rule {
         control: ControlId::EncryptionInTransit,
         resources: rules(&["networking.k8s.io"], &["ingresses"]),
         variables: vec![
-            json!({"name": "tls", "expression": tls_of("object")}),
-            json!({"name": "rules", "expression": rules_of("object")}),
+            variable("tls", tls_of("object")),
+            variable("rules", rules_of("object")),
             judged(&changed),
         ],
         validations: vec![(
@@ -492,9 +541,9 @@ fn resources_rule(spec: &ResourcesSpec) -> Option<Rule> {
     );
     Some(Rule {
         control: ControlId::ResourceGovernance,
-        resources: json!(pod_carrier_rules()),
+        resources: pod_carrier_rules(),
         variables: vec![
-            json!({"name": "containers", "expression": containers("object")}),
+            variable("containers", containers("object")),
             judged(&changed),
         ],
         validations: vec![(

@@ -1,4 +1,6 @@
 use super::*;
+use crate::desired::OwnedKind;
+use serde_json::{Value, json};
 
 fn owner() -> Owner {
     Owner {
@@ -27,7 +29,7 @@ fn policies(spec: &SecurityBaselineSpec) -> Vec<Value> {
     )
     .into_iter()
     .filter(|o| o.kind == OwnedKind::ValidatingAdmissionPolicy)
-    .map(|o| o.body)
+    .map(|o| o.json())
     .collect()
 }
 
@@ -169,7 +171,7 @@ fn expiry_of_the_last_exemption_changes_the_policy_the_operator_compares() {
             .into_iter()
             .find(|o| o.kind == OwnedKind::ValidatingAdmissionPolicy)
             .unwrap()
-            .body
+            .json()
     };
     let live = render("2026-01-01T00:00:00Z");
     let expired = render("2026-01-01T00:00:11Z");
@@ -217,7 +219,7 @@ fn claim_without_class_is_judged_by_the_default_class_it_gets() {
         .into_iter()
         .find(|o| o.kind == OwnedKind::ValidatingAdmissionPolicy)
         .unwrap()
-        .body;
+        .json();
         let expression = p["spec"]["validations"][0]["expression"].as_str().unwrap();
         assert!(
             expression.ends_with(&format!(": {admits_classless})")),
@@ -257,7 +259,7 @@ fn least_privilege_judges_roles_on_their_rules() {
     .into_iter()
     .find(|o| o.kind == OwnedKind::ValidatingAdmissionPolicy)
     .unwrap()
-    .body;
+    .json();
     let text = policy["spec"].to_string();
     assert!(
         policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"]

@@ -15,6 +15,12 @@ use sha2::{Digest, Sha256};
 
 /// `body` as the API server stores it once applied: nulls and, for built-in kinds, empty lists
 /// and label maps dropped (Go's `omitempty`), and the server's defaults filled in.
+///
+/// Only defaults for fields the builders leave out are modelled. NetworkPolicies need none:
+/// their builders spell out every port's protocol and the policy types (see
+/// `network_policy::ports` and `every_pod`), and admission policies always say
+/// `failurePolicy: Fail`. Empty lists and label maps still come from users' selectors, which
+/// are copied into policies as written.
 pub fn canonical(kind: OwnedKind, body: &Value) -> Value {
     let mut body = body.clone();
     drop_nulls(&mut body);
@@ -29,9 +35,7 @@ pub fn canonical(kind: OwnedKind, body: &Value) -> Value {
     if let (true, Some(spec)) = (builtin, body.get_mut("spec")) {
         drop_empty(spec);
         match kind {
-            OwnedKind::NetworkPolicy => network_policy_defaults(spec),
             OwnedKind::ValidatingAdmissionPolicy => {
-                default(spec, "failurePolicy", json!("Fail"));
                 if let Some(constraints) = spec.get_mut("matchConstraints") {
                     match_resources_defaults(constraints);
                 }
@@ -176,25 +180,10 @@ fn default(object: &mut Value, key: &str, value: Value) {
     }
 }
 
-/// `SetDefaults_NetworkPolicy` and `SetDefaults_NetworkPolicyPort`.
-fn network_policy_defaults(spec: &mut Value) {
-    for direction in ["ingress", "egress"] {
-        for rule in array_mut(spec, direction) {
-            for port in array_mut(rule, "ports") {
-                default(port, "protocol", json!("TCP"));
-            }
-        }
-    }
-    if spec.get("policyTypes").is_none() {
-        let mut types = vec![json!("Ingress")];
-        if spec.get("egress").is_some() {
-            types.push(json!("Egress"));
-        }
-        default(spec, "policyTypes", Value::Array(types));
-    }
-}
-
-/// `SetDefaults_MatchResources` and `SetDefaults_Rule` of admissionregistration/v1.
+/// `SetDefaults_MatchResources` and `SetDefaults_Rule` of admissionregistration/v1: the
+/// builders set only the namespace selector and the rules' groups, versions, resources and
+/// operations (`admission::policy_and_binding`, `admission::resource_rule`), so the server
+/// fills in the match policy, the other selector, and each rule's scope.
 fn match_resources_defaults(resources: &mut Value) {
     default(resources, "matchPolicy", json!("Equivalent"));
     default(resources, "namespaceSelector", json!({}));
@@ -219,11 +208,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn network_policy_ports_default_to_tcp_and_empty_lists_vanish() {
+    fn empty_lists_vanish_from_built_in_kinds() {
         let desired = json!({"spec": {
-            "podSelector": {},
+            "podSelector": {"matchLabels": {}},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"ports": [{"port": 443}, {"port": 53, "protocol": "UDP"}]}],
+            "ingress": [{"ports": [{"port": 443, "protocol": "TCP"}]}],
             "egress": [],
         }});
         let stored = canonical(OwnedKind::NetworkPolicy, &desired);
@@ -232,21 +221,9 @@ mod tests {
             json!({
                 "podSelector": {},
                 "policyTypes": ["Ingress", "Egress"],
-                "ingress": [{"ports": [{"port": 443, "protocol": "TCP"}, {"port": 53, "protocol": "UDP"}]}],
+                "ingress": [{"ports": [{"port": 443, "protocol": "TCP"}]}],
             })
         );
-    }
-
-    #[test]
-    fn network_policy_types_default_from_rules() {
-        let desired = json!({"spec": {"podSelector": {}, "egress": [{"ports": [{"port": 53}]}]}});
-        let stored = canonical(OwnedKind::NetworkPolicy, &desired);
-        assert_eq!(stored["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
-        let ingress_only = canonical(
-            OwnedKind::NetworkPolicy,
-            &json!({"spec": {"podSelector": {}}}),
-        );
-        assert_eq!(ingress_only["spec"]["policyTypes"], json!(["Ingress"]));
     }
 
     #[test]
@@ -259,7 +236,6 @@ mod tests {
             "validations": [{"expression": "true"}],
         }});
         let stored = canonical(OwnedKind::ValidatingAdmissionPolicy, &policy);
-        assert_eq!(stored["spec"]["failurePolicy"], json!("Fail"));
         let constraints = &stored["spec"]["matchConstraints"];
         assert_eq!(constraints["matchPolicy"], json!("Equivalent"));
         assert_eq!(constraints["namespaceSelector"], json!({}));

@@ -27,16 +27,16 @@ pub struct Rendered {
 }
 
 pub fn render(object: &DesiredObject) -> Rendered {
-    let label_keys: Vec<String> = object
-        .body
+    // The drift boundary: from here on the object is the JSON the server receives and stores.
+    let mut body = object.json();
+    let label_keys: Vec<String> = body
         .pointer("/metadata/labels")
         .and_then(Value::as_object)
         .map(|labels| labels.keys().cloned().collect())
         .unwrap_or_default();
-    let stored = canonical(object.kind, &object.body);
+    let stored = canonical(object.kind, &body);
     let view = owned_view(object.kind, &stored, label_keys.iter().map(String::as_str));
     let fingerprint = fingerprint(&view);
-    let mut body = object.body.clone();
     body["metadata"]["annotations"][RENDERED] = json!(fingerprint);
     Rendered {
         kind: object.kind,

@@ -175,8 +175,11 @@ fn policy_report_replacement_drops_top_level_fields_no_longer_rendered() {
         "sb-prod".into(),
         json!({"summary": {"fail": 1}, "results": [{"rule": "r"}]}),
     );
-    report.body["apiVersion"] = json!("wgpolicyk8s.io/v1alpha2");
-    report.body["kind"] = json!("PolicyReport");
+    let crate::desired::OwnedBody::Json(body) = &mut report.body else {
+        unreachable!("built as JSON")
+    };
+    body["apiVersion"] = json!("wgpolicyk8s.io/v1alpha2");
+    body["kind"] = json!("PolicyReport");
     let rendered = render(&report);
     let mut live = stored(&rendered);
     live["scope"] = json!({"kind": "Namespace", "name": "shop"});

@@ -3,10 +3,11 @@
 //! and environment labels where they belong.
 
 use super::admission::{
-    Rule, cel_list, cel_string, outside_excluded, policy_and_binding, selector_cel,
+    Rule, cel_list, cel_string, outside_excluded, policy_and_binding, resource_rule, selector_cel,
+    variable,
 };
-use super::network_policy::{baseline_ingress_ports, ports};
-use super::{DesiredObject, OwnedKind, Owner};
+use super::network_policy::{baseline_ingress_ports, every_pod, namespaces_peer, ports};
+use super::{DesiredObject, OwnedBody, Owner};
 use crate::api::environment_isolation::{Environment, LabelProtectionSpec};
 use crate::api::{EnvironmentIsolationSpec, Exemption, PortSpec};
 use crate::catalog::ControlId;
@@ -20,8 +21,11 @@ use crate::vocabulary::exemptions::Live;
 use crate::vocabulary::labels::{RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX};
 use crate::vocabulary::service_dns::target_namespace_cel;
 use jiff::Timestamp;
+use k8s_openapi::api::admissionregistration::v1::{
+    MatchCondition, NamedRuleWithOperations, ParamKind, ParamRef,
+};
+use k8s_openapi::api::networking::v1::NetworkPolicyIngressRule;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
-use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 /// One isolation NetworkPolicy in every namespace of every environment: ingress only from the
@@ -48,18 +52,17 @@ pub fn network_policies(
             let env = environment(spec, names.first()?)?;
             let baseline_ports = baseline_ingress_ports(namespace, snapshot, now);
             let rules = ingress_rules(spec, env, baseline_ports.as_deref(), &excluded);
-            Some(DesiredObject::owned(
-                OwnedKind::NetworkPolicy,
+            // No ingress rule when nothing is open: a full replacement (see
+            // `drift::replacement`) removes a stale one.
+            Some(DesiredObject::typed(
                 owner,
                 Some(namespace),
                 name.clone(),
-                json!({"spec": {
-                    "podSelector": {},
-                    "policyTypes": ["Ingress"],
-                    // Null, not absent, when nothing is open: see
-                    // `without_stale_match_conditions`, the same reasoning.
-                    "ingress": if rules.is_empty() { Value::Null } else { json!(rules) },
-                }}),
+                every_pod(
+                    vec!["Ingress".into()],
+                    (!rules.is_empty()).then_some(rules),
+                    None,
+                ),
             ))
         })
         .collect()
@@ -86,7 +89,7 @@ fn ingress_rules(
     env: &Environment,
     baseline_ports: Option<&[PortSpec]>,
     excluded: &[String],
-) -> Vec<Value> {
+) -> Vec<NetworkPolicyIngressRule> {
     let mut flows: Vec<_> = spec
         .allowed_flows
         .iter()
@@ -97,7 +100,7 @@ fn ingress_rules(
     let mut rules = Vec::new();
     let mut push = |selector: &LabelSelector, flow_ports: &[PortSpec]| {
         let selector = without_excluded(selector, excluded);
-        let mut rule = json!({"from": [{"namespaceSelector": selector}]});
+        let from = Some(vec![namespaces_peer(&selector)]);
         let open: Vec<PortSpec> = match baseline_ports {
             None => flow_ports.to_vec(),
             Some(listed) if flow_ports.is_empty() => listed.to_vec(),
@@ -114,10 +117,10 @@ fn ingress_rules(
         if baseline_ports.is_some() && open.is_empty() {
             return;
         }
-        if !open.is_empty() {
-            rule["ports"] = json!(ports(&open));
-        }
-        rules.push(rule);
+        rules.push(NetworkPolicyIngressRule {
+            from,
+            ports: (!open.is_empty()).then(|| ports(&open)),
+        });
     };
     push(&env.namespace_selector, &[]);
     for flow in flows {
@@ -221,33 +224,18 @@ pub fn admission(
         // labels are what this rule protects.
         out.extend(policy_and_binding(owner, rule, &everywhere, &[]));
     }
-    without_stale_match_conditions(out)
+    // A policy without live exemptions has no `matchConditions`: drift compares whole specs
+    // and replaces them, so an expired exemption's condition does not stay behind.
+    out
 }
 
-/// A policy without live exemptions has no `matchConditions`; says so with an explicit null.
-/// Omitting the field would leave an expired exemption's condition in the live policy: the
-/// controller writes only when the desired body is not a subset of the live object, and an
-/// absent field is a subset of anything. A null differs from a present field (so it is
-/// applied, and server-side apply removes the field) and matches an absent one (so a
-/// converged policy is not written again).
-fn without_stale_match_conditions(mut objects: Vec<DesiredObject>) -> Vec<DesiredObject> {
-    for object in &mut objects {
-        if object.kind == OwnedKind::ValidatingAdmissionPolicy
-            && let Some(spec) = object.body["spec"].as_object_mut()
-        {
-            spec.entry("matchConditions").or_insert(Value::Null);
-        }
-    }
-    objects
-}
-
-fn core_rules(resources: &[&str]) -> Value {
-    json!([{
-        "apiGroups": [""],
-        "apiVersions": ["v1"],
-        "resources": resources,
-        "operations": ["CREATE", "UPDATE"],
-    }])
+fn core_rules(resources: &[&str]) -> Vec<NamedRuleWithOperations> {
+    vec![resource_rule(
+        &[""],
+        &["v1"],
+        resources,
+        &["CREATE", "UPDATE"],
+    )]
 }
 
 /// `is_restore_test_sandbox` in CEL, for a Namespace object `namespace` (namespaceObject,
@@ -403,10 +391,13 @@ fn production_data_rule(spec: &EnvironmentIsolationSpec, membership: &Membership
     Some(Rule {
         control: ControlId::ProductionDataRestricted,
         resources: core_rules(&["configmaps", "secrets", "persistentvolumeclaims"]),
-        variables: vec![json!({
-            "name": "nonProduction",
-            "expression": format!("namespaceObject != null && {}", membership.non_production("namespaceObject")),
-        })],
+        variables: vec![variable(
+            "nonProduction",
+            format!(
+                "namespaceObject != null && {}",
+                membership.non_production("namespaceObject")
+            ),
+        )],
         validations: vec![(
             format!("!variables.nonProduction || !({classified})"),
             format!(
@@ -484,40 +475,40 @@ fn cross_environment_rule(
     );
     Some(Rule {
         control: ControlId::CrossEnvironmentAccess,
-        resources: json!([{
-            "apiGroups": ["rbac.authorization.k8s.io"],
-            "apiVersions": ["*"],
-            "resources": ["rolebindings", "clusterrolebindings"],
-            "operations": ["CREATE", "UPDATE"],
-        }]),
+        resources: vec![resource_rule(
+            &["rbac.authorization.k8s.io"],
+            &["*"],
+            &["rolebindings", "clusterrolebindings"],
+            &["CREATE", "UPDATE"],
+        )],
         variables: vec![
-            json!({"name": "reachesProduction", "expression": format!(
+            variable("reachesProduction", format!(
                 "request.resource.resource == 'clusterrolebindings' || (namespaceObject != null && {})",
                 membership.production("namespaceObject")
-            )}),
+            )),
             // The param's identities are judged unless it is excluded (system, Velero, the
             // operator's own, configured) or Terminating, as `EnvironmentMap::out_of_scope`.
-            json!({"name": "paramJudged", "expression": format!(
+            variable("paramJudged", format!(
                 "params != null && !(params.metadata.name in {}) && !(has(params.status) && has(params.status.phase) && params.status.phase == 'Terminating')",
                 cel_list(excluded)
-            )}),
-            json!({"name": "paramMatched", "expression": format!(
+            )),
+            variable("paramMatched", format!(
                 "params == null ? [] : {}", membership.matched_environments("params")
-            )}),
-            json!({"name": "paramEnvironments", "expression": format!(
+            )),
+            variable("paramEnvironments", format!(
                 "params == null ? [] : {}",
                 membership.access_environments("params", "variables.paramMatched")
-            )}),
-            json!({"name": "targetMatched", "expression": format!(
+            )),
+            variable("targetMatched", format!(
                 "namespaceObject == null ? [] : {}", membership.matched_environments("namespaceObject")
-            )}),
-            json!({"name": "targetEnvironments", "expression": format!(
+            )),
+            variable("targetEnvironments", format!(
                 "namespaceObject == null ? [] : {}",
                 membership.access_environments("namespaceObject", "variables.targetMatched")
-            )}),
-            json!({"name": "paramCrosses", "expression": crosses}),
-            json!({"name": "subjects", "expression": "has(object.subjects) ? object.subjects : []"}),
-            json!({"name": "crossSubjects", "expression": cross}),
+            )),
+            variable("paramCrosses", crosses),
+            variable("subjects", "has(object.subjects) ? object.subjects : []"),
+            variable("crossSubjects", cross),
         ],
         validations: vec![(
             format!(
@@ -601,33 +592,43 @@ fn routes_rule(
     };
     Rule {
         control: ControlId::EnvironmentSegregation,
-        resources: json!([
-            {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["services", "endpoints"], "operations": ["CREATE", "UPDATE"]},
-            {"apiGroups": ["discovery.k8s.io"], "apiVersions": ["*"], "resources": ["endpointslices"], "operations": ["CREATE", "UPDATE"]},
-        ]),
+        resources: vec![
+            resource_rule(
+                &[""],
+                &["v1"],
+                &["services", "endpoints"],
+                &["CREATE", "UPDATE"],
+            ),
+            resource_rule(
+                &["discovery.k8s.io"],
+                &["*"],
+                &["endpointslices"],
+                &["CREATE", "UPDATE"],
+            ),
+        ],
         variables: vec![
-            json!({"name": "nsLabels", "expression": "namespaceObject != null && has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {}"}),
-            json!({"name": "paramLabels", "expression": "params != null && has(params.metadata.labels) ? params.metadata.labels : {}"}),
-            json!({"name": "externalName", "expression": "request.resource.resource == 'services' && has(object.spec.externalName) ? object.spec.externalName.lowerAscii() : ''"}),
-            json!({"name": "nameLabels", "expression": "(variables.externalName.endsWith('.') ? variables.externalName.substring(0, size(variables.externalName) - 1) : variables.externalName).split('.')"}),
-            json!({"name": "aliased", "expression": format!(
+            variable("nsLabels", "namespaceObject != null && has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {}"),
+            variable("paramLabels", "params != null && has(params.metadata.labels) ? params.metadata.labels : {}"),
+            variable("externalName", "request.resource.resource == 'services' && has(object.spec.externalName) ? object.spec.externalName.lowerAscii() : ''"),
+            variable("nameLabels", "(variables.externalName.endsWith('.') ? variables.externalName.substring(0, size(variables.externalName) - 1) : variables.externalName).split('.')"),
+            variable("aliased", format!(
                 "params != null && variables.externalName != '' && ({}) == params.metadata.name",
                 target_namespace_cel("variables.nameLabels")
-            )}),
-            json!({"name": "targeted", "expression": format!(
+            )),
+            variable("targeted", format!(
                 "params != null && (request.resource.resource == 'endpointslices' ? ({}) : (request.resource.resource == 'endpoints' && has(object.subsets) && object.subsets.exists(s, ({}) || ({}))))",
                 targets("object.endpoints"),
                 targets("s.addresses"),
                 targets("s.notReadyAddresses"),
-            )}),
-            json!({"name": "crosses", "expression": format!(
+            )),
+            variable("crosses", format!(
                 "params.metadata.name != request.namespace && !(params.metadata.name in {}) && namespaceObject != null && !{} && !{} && {} && {} && !{shared} && !{open_flows}",
                 cel_list(excluded),
                 sandbox_cel("namespaceObject", &membership.policy_uids),
                 sandbox_cel("params", &membership.policy_uids),
                 member(ns),
                 member(param),
-            )}),
+            )),
         ],
         validations: vec![(
             "!(variables.aliased || variables.targeted) || !variables.crosses".into(),
@@ -641,20 +642,21 @@ fn routes_rule(
 fn named(mut objects: Vec<DesiredObject>, suffix: &str, condition: &str) -> Vec<DesiredObject> {
     for object in &mut objects {
         let name = format!("{}-{suffix}", object.name);
-        object.body["metadata"]["name"] = json!(name);
-        match object.kind {
-            OwnedKind::ValidatingAdmissionPolicy => {
-                let spec = &mut object.body["spec"];
-                let mut conditions = spec["matchConditions"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                conditions
-                    .push(json!({"name": "names-another-namespace", "expression": condition}));
-                spec["matchConditions"] = json!(conditions);
+        if let Some(metadata) = object.body.metadata_mut() {
+            metadata.name = Some(name.clone());
+        }
+        match &mut object.body {
+            OwnedBody::ValidatingAdmissionPolicy(policy) => {
+                let spec = policy.spec.get_or_insert_with(Default::default);
+                spec.match_conditions
+                    .get_or_insert_with(Vec::new)
+                    .push(MatchCondition {
+                        name: "names-another-namespace".into(),
+                        expression: condition.into(),
+                    });
             }
-            OwnedKind::ValidatingAdmissionPolicyBinding => {
-                object.body["spec"]["policyName"] = json!(name);
+            OwnedBody::ValidatingAdmissionPolicyBinding(binding) => {
+                binding.spec.policy_name = name.clone();
             }
             _ => {}
         }
@@ -667,13 +669,19 @@ fn named(mut objects: Vec<DesiredObject>, suffix: &str, condition: &str) -> Vec<
 /// API server cannot list namespaces the binding denies (fail closed).
 fn with_namespaces_as_params(mut objects: Vec<DesiredObject>) -> Vec<DesiredObject> {
     for object in &mut objects {
-        match object.kind {
-            OwnedKind::ValidatingAdmissionPolicy => {
-                object.body["spec"]["paramKind"] = json!({"apiVersion": "v1", "kind": "Namespace"});
+        match &mut object.body {
+            OwnedBody::ValidatingAdmissionPolicy(policy) => {
+                policy.spec.get_or_insert_with(Default::default).param_kind = Some(ParamKind {
+                    api_version: Some("v1".into()),
+                    kind: Some("Namespace".into()),
+                });
             }
-            OwnedKind::ValidatingAdmissionPolicyBinding => {
-                object.body["spec"]["paramRef"] =
-                    json!({"selector": {}, "parameterNotFoundAction": "Deny"});
+            OwnedBody::ValidatingAdmissionPolicyBinding(binding) => {
+                binding.spec.param_ref = Some(ParamRef {
+                    selector: Some(LabelSelector::default()),
+                    parameter_not_found_action: Some("Deny".into()),
+                    ..ParamRef::default()
+                });
             }
             _ => {}
         }
@@ -783,13 +791,25 @@ fn label_protection_rule(
         control: ControlId::EnvironmentSegregation,
         resources: core_rules(&["namespaces"]),
         variables: vec![
-            json!({"name": "labels", "expression": "has(object.metadata.labels) ? object.metadata.labels : {}"}),
+            variable(
+                "labels",
+                "has(object.metadata.labels) ? object.metadata.labels : {}",
+            ),
             // On CREATE there is no old object: every protected label present counts as set.
-            json!({"name": "oldLabels", "expression": "oldObject != null && has(oldObject.metadata.labels) ? oldObject.metadata.labels : {}"}),
-            json!({"name": "annotations", "expression": "has(object.metadata.annotations) ? object.metadata.annotations : {}"}),
-            json!({"name": "oldAnnotations", "expression": "oldObject != null && has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}"}),
-            json!({"name": "changedKeys", "expression": changed}),
-            json!({"name": "allowed", "expression": allowed}),
+            variable(
+                "oldLabels",
+                "oldObject != null && has(oldObject.metadata.labels) ? oldObject.metadata.labels : {}",
+            ),
+            variable(
+                "annotations",
+                "has(object.metadata.annotations) ? object.metadata.annotations : {}",
+            ),
+            variable(
+                "oldAnnotations",
+                "oldObject != null && has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}",
+            ),
+            variable("changedKeys", changed),
+            variable("allowed", allowed),
         ],
         validations: vec![
             (

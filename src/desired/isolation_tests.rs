@@ -1,8 +1,10 @@
 use super::*;
 use crate::api::PortSpec;
 use crate::api::environment_isolation::{Flow, LabelProtectionSpec};
+use crate::desired::OwnedKind;
 use crate::evaluate::isolation::tests::{environment, namespace, snapshot, spec};
 use crate::vocabulary::environments::environments_of;
+use serde_json::{Value, json};
 
 fn owner() -> Owner {
     Owner {
@@ -36,12 +38,12 @@ fn three_environments() -> EnvironmentIsolationSpec {
     spec
 }
 
-fn policy_in<'a>(objects: &'a [DesiredObject], namespace: &str) -> &'a Value {
-    &objects
+fn policy_in(objects: &[DesiredObject], namespace: &str) -> Value {
+    objects
         .iter()
         .find(|o| o.namespace.as_deref() == Some(namespace))
         .unwrap()
-        .body
+        .json()
 }
 
 #[test]
@@ -115,12 +117,12 @@ fn policies(spec: &EnvironmentIsolationSpec) -> Vec<DesiredObject> {
     policies_for(spec, &snapshot())
 }
 
-fn object<'a>(objects: &'a [DesiredObject], kind: OwnedKind, name: &str) -> &'a Value {
-    &objects
+fn object(objects: &[DesiredObject], kind: OwnedKind, name: &str) -> Value {
+    objects
         .iter()
         .find(|o| o.kind == kind && o.name == name)
         .unwrap_or_else(|| panic!("no {kind:?} {name}"))
-        .body
+        .json()
 }
 
 fn validation(objects: &[DesiredObject], name: &str) -> String {
@@ -145,7 +147,7 @@ fn admission_policies_do_not_depend_on_which_namespaces_exist() {
     assert_eq!(before, policies_for(&spec, &changed));
     assert_eq!(before.len(), 8);
     for object in &before {
-        let text = object.body.to_string();
+        let text = object.json().to_string();
         assert!(
             !text.contains("'prod'") && !text.contains("'dev-2'"),
             "{text}"
@@ -461,7 +463,7 @@ fn an_expired_exemption_leaves_no_condition_behind() {
                 && o.name == "ei-iso-production-data-restricted"
         })
         .unwrap()
-        .body
+        .json()
     };
     let live = at("2025-06-01T00:00:00Z");
     assert!(live["spec"]["matchConditions"].is_array(), "{live}");

@@ -10,13 +10,20 @@ pub mod drift;
 pub mod isolation;
 pub mod network_policy;
 pub mod overlap;
+pub mod owned_body;
 pub mod pod_security_labels;
 pub mod pod_security_takeover;
+pub mod policy_report;
 pub mod report;
 pub mod report_api;
 pub mod velero;
 
+#[cfg(test)]
+pub(crate) mod golden_tests;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
+pub use owned_body::OwnedBody;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -175,15 +182,26 @@ impl Owner {
         ])
     }
 
-    fn owner_reference(&self) -> Value {
-        json!({
-            "apiVersion": self.api_version,
-            "kind": self.kind,
-            "name": self.name,
-            "uid": self.uid,
-            "controller": true,
-            "blockOwnerDeletion": true,
-        })
+    fn owner_reference(&self) -> OwnerReference {
+        OwnerReference {
+            api_version: self.api_version.clone(),
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+            uid: self.uid.clone(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }
+    }
+
+    /// The metadata of every object it owns: name, namespace, its labels and ownerReference.
+    fn metadata(&self, namespace: Option<&str>, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: namespace.map(str::to_string),
+            labels: Some(self.labels()),
+            owner_references: Some(vec![self.owner_reference()]),
+            ..ObjectMeta::default()
+        }
     }
 }
 
@@ -193,11 +211,13 @@ pub struct DesiredObject {
     pub kind: OwnedKind,
     pub namespace: Option<String>,
     pub name: String,
-    pub body: Value,
+    pub body: OwnedBody,
 }
 
 impl DesiredObject {
-    /// Builds an owned object: `fields` holds everything but apiVersion, kind and metadata.
+    /// Builds an owned object from JSON: `fields` holds everything but apiVersion, kind and
+    /// metadata. The builders make typed bodies ([`Self::typed`]); this is for callers that
+    /// hold JSON, such as the drift logic's tests.
     pub fn owned(
         kind: OwnedKind,
         owner: &Owner,
@@ -206,14 +226,8 @@ impl DesiredObject {
         fields: Value,
     ) -> Self {
         let resource = kind.api_resource();
-        let mut metadata = json!({
-            "name": name,
-            "labels": owner.labels(),
-            "ownerReferences": [owner.owner_reference()],
-        });
-        if let Some(ns) = namespace {
-            metadata["namespace"] = json!(ns);
-        }
+        let metadata = serde_json::to_value(owner.metadata(namespace, &name))
+            .expect("ObjectMeta serialises to JSON");
         let mut body = json!({
             "apiVersion": resource.api_version,
             "kind": resource.kind,
@@ -226,15 +240,71 @@ impl DesiredObject {
             kind,
             namespace: namespace.map(str::to_string),
             name,
+            body: OwnedBody::Json(body),
+        }
+    }
+
+    /// Builds an owned object from a typed body; its metadata is the owner's (see
+    /// [`Owner::metadata`]), whatever the body carried.
+    pub fn typed(
+        owner: &Owner,
+        namespace: Option<&str>,
+        name: String,
+        body: impl Into<OwnedBody>,
+    ) -> Self {
+        let mut body = body.into();
+        let kind = body.kind().expect("a typed body");
+        if let Some(metadata) = body.metadata_mut() {
+            *metadata = owner.metadata(namespace, &name);
+        }
+        Self {
+            kind,
+            namespace: namespace.map(str::to_string),
+            name,
             body,
         }
     }
 
+    /// The body as the API server receives it.
+    pub fn json(&self) -> Value {
+        self.body.to_json()
+    }
+
     /// Adds labels (e.g. restore-test markers) to the object's metadata.
     pub fn with_labels(mut self, labels: &BTreeMap<String, String>) -> Self {
-        if let Some(map) = self.body["metadata"]["labels"].as_object_mut() {
-            for (k, v) in labels {
-                map.insert(k.clone(), json!(v));
+        match &mut self.body {
+            OwnedBody::Json(body) => {
+                if let Some(map) = body["metadata"]["labels"].as_object_mut() {
+                    for (k, v) in labels {
+                        map.insert(k.clone(), json!(v));
+                    }
+                }
+            }
+            typed => {
+                if let Some(metadata) = typed.metadata_mut() {
+                    metadata
+                        .labels
+                        .get_or_insert_with(BTreeMap::new)
+                        .extend(labels.clone());
+                }
+            }
+        }
+        self
+    }
+
+    /// Sets one annotation on the object's metadata.
+    pub fn with_annotation(mut self, key: &str, value: &str) -> Self {
+        match &mut self.body {
+            OwnedBody::Json(body) => {
+                body["metadata"]["annotations"][key] = json!(value);
+            }
+            typed => {
+                if let Some(metadata) = typed.metadata_mut() {
+                    metadata
+                        .annotations
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(key.to_string(), value.to_string());
+                }
             }
         }
         self

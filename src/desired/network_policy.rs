@@ -1,7 +1,7 @@
 //! NetworkPolicies for `restricted-ports`: default-deny plus one allow policy per namespace,
 //! in every selected namespace that no live exemption of the control covers as a whole.
 
-use super::{DesiredObject, OwnedKind, Owner};
+use super::{DesiredObject, Owner};
 use crate::api::PortSpec;
 use crate::api::security_baseline::{NetworkSpec, TrafficDirection};
 use crate::catalog::ControlId;
@@ -9,7 +9,12 @@ use crate::snapshot::Snapshot;
 use crate::vocabulary::exemptions::{Live, covers};
 use crate::vocabulary::objects::ObjectRef;
 use crate::vocabulary::selection::selects;
-use serde_json::{Value, json};
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
 /// Where cluster DNS runs: the `kube-dns` pods (CoreDNS keeps that label) in `kube-system`.
@@ -20,28 +25,71 @@ pub const DNS_POD_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
 /// The label the API server sets on every namespace, naming it.
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
-pub fn ports(ports: &[PortSpec]) -> Vec<Value> {
+/// Each port with its protocol spelled out, so the server's `TCP` default never makes the
+/// stored object differ from the desired one.
+pub fn ports(ports: &[PortSpec]) -> Vec<NetworkPolicyPort> {
     ports
         .iter()
-        .map(|p| json!({"port": p.port, "protocol": p.protocol().as_str()}))
+        .map(|p| port(p.port, p.protocol().as_str()))
         .collect()
 }
 
-/// The egress peer that is the cluster DNS.
-pub fn dns_peer() -> Value {
-    json!({
-        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: DNS_NAMESPACE}},
-        "podSelector": {"matchLabels": {DNS_POD_LABEL.0: DNS_POD_LABEL.1}},
-    })
+fn port(number: i32, protocol: &str) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        port: Some(IntOrString::Int(number)),
+        protocol: Some(protocol.into()),
+        end_port: None,
+    }
 }
 
-fn directions(spec: &NetworkSpec) -> Vec<&'static str> {
+fn match_labels(key: &str, value: &str) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(BTreeMap::from([(key.into(), value.into())])),
+        match_expressions: None,
+    }
+}
+
+/// The egress peer that is the cluster DNS.
+pub fn dns_peer() -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        namespace_selector: Some(match_labels(NAMESPACE_NAME_LABEL, DNS_NAMESPACE)),
+        pod_selector: Some(match_labels(DNS_POD_LABEL.0, DNS_POD_LABEL.1)),
+        ip_block: None,
+    }
+}
+
+/// A peer: every pod of the namespaces `selector` selects.
+pub fn namespaces_peer(selector: &LabelSelector) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        namespace_selector: Some(selector.clone()),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+/// A NetworkPolicy over every pod of its namespace (`podSelector: {}`).
+pub fn every_pod(
+    policy_types: Vec<String>,
+    ingress: Option<Vec<NetworkPolicyIngressRule>>,
+    egress: Option<Vec<NetworkPolicyEgressRule>>,
+) -> NetworkPolicy {
+    NetworkPolicy {
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(policy_types),
+            ingress,
+            egress,
+        }),
+        ..NetworkPolicy::default()
+    }
+}
+
+fn directions(spec: &NetworkSpec) -> Vec<String> {
     let mut types = Vec::new();
     if spec.denies(TrafficDirection::Ingress) {
-        types.push("Ingress");
+        types.push("Ingress".to_string());
     }
     if spec.denies(TrafficDirection::Egress) {
-        types.push("Egress");
+        types.push("Egress".to_string());
     }
     types
 }
@@ -162,7 +210,7 @@ fn environment_sources(
     namespace: &str,
     port: &PortSpec,
     snapshot: &Snapshot,
-) -> Option<Vec<Value>> {
+) -> Option<Vec<NetworkPolicyPeer>> {
     let labels = snapshot
         .namespace_labels()
         .find(|(name, _)| *name == namespace)
@@ -177,7 +225,7 @@ fn environment_sources(
         else {
             continue;
         };
-        peers.push(json!({"namespaceSelector": home.namespace_selector}));
+        peers.push(namespaces_peer(&home.namespace_selector));
         for flow in ei.spec.allowed_flows.iter().filter(|f| f.to == home.name) {
             let carries = flow.ports.is_empty()
                 || flow
@@ -186,7 +234,7 @@ fn environment_sources(
                     .any(|p| p.port == port.port && p.protocol() == port.protocol());
             let source = ei.spec.environments.iter().find(|e| e.name == flow.from);
             if let (true, Some(source)) = (carries, source) {
-                peers.push(json!({"namespaceSelector": source.namespace_selector}));
+                peers.push(namespaces_peer(&source.namespace_selector));
             }
         }
     }
@@ -195,20 +243,30 @@ fn environment_sources(
 
 /// The ingress rules of the allow policy in `namespace`: the listed ports, from every source or,
 /// where an environment claims the namespace, from its own environment and declared flows.
-fn ingress_rules(spec: &NetworkSpec, namespace: &str, snapshot: &Snapshot) -> Vec<Value> {
+fn ingress_rules(
+    spec: &NetworkSpec,
+    namespace: &str,
+    snapshot: &Snapshot,
+) -> Vec<NetworkPolicyIngressRule> {
     if spec.allowed_ingress_ports.is_empty() {
         return Vec::new();
     }
-    let scoped: Vec<Value> = spec
+    let scoped: Vec<NetworkPolicyIngressRule> = spec
         .allowed_ingress_ports
         .iter()
         .filter_map(|port| {
             let from = environment_sources(namespace, port, snapshot)?;
-            Some(json!({"from": from, "ports": ports(std::slice::from_ref(port))}))
+            Some(NetworkPolicyIngressRule {
+                from: Some(from),
+                ports: Some(ports(std::slice::from_ref(port))),
+            })
         })
         .collect();
     if scoped.is_empty() {
-        vec![json!({"ports": ports(&spec.allowed_ingress_ports)})]
+        vec![NetworkPolicyIngressRule {
+            from: None,
+            ports: Some(ports(&spec.allowed_ingress_ports)),
+        }]
     } else {
         scoped
     }
@@ -228,50 +286,50 @@ pub fn restricted_ports(
     let egress_denied = spec.denies(TrafficDirection::Egress);
     let mut egress_rules = Vec::new();
     if egress_denied && spec.allow_dns {
-        egress_rules.push(json!({
-            "to": [dns_peer()],
-            "ports": [
-                {"port": 53, "protocol": "UDP"},
-                {"port": 53, "protocol": "TCP"},
-            ],
-        }));
+        egress_rules.push(NetworkPolicyEgressRule {
+            to: Some(vec![dns_peer()]),
+            ports: Some(vec![port(53, "UDP"), port(53, "TCP")]),
+        });
     }
     if egress_denied {
         for rule in &spec.allowed_egress {
-            let mut r = json!({"to": [{"ipBlock": {"cidr": rule.cidr}}]});
-            if !rule.ports.is_empty() {
-                r["ports"] = json!(ports(&rule.ports));
-            }
-            egress_rules.push(r);
+            egress_rules.push(NetworkPolicyEgressRule {
+                to: Some(vec![NetworkPolicyPeer {
+                    ip_block: Some(IPBlock {
+                        cidr: rule.cidr.clone(),
+                        except: None,
+                    }),
+                    ..NetworkPolicyPeer::default()
+                }]),
+                ports: (!rule.ports.is_empty()).then(|| ports(&rule.ports)),
+            });
         }
     }
     for ns in namespaces {
-        out.push(DesiredObject::owned(
-            OwnedKind::NetworkPolicy,
+        out.push(DesiredObject::typed(
             owner,
             Some(ns),
             format!("{}-default-deny", owner.prefix()),
-            json!({"spec": {"podSelector": {}, "policyTypes": types}}),
+            every_pod(types.clone(), None, None),
         ));
         let mut allow_types = Vec::new();
-        let mut allow = json!({"podSelector": {}});
+        let mut ingress = None;
+        let mut egress = None;
         let ingress_rules = ingress_rules(spec, ns, snapshot);
         if !ingress_rules.is_empty() && spec.denies(TrafficDirection::Ingress) {
-            allow_types.push("Ingress");
-            allow["ingress"] = json!(ingress_rules);
+            allow_types.push("Ingress".to_string());
+            ingress = Some(ingress_rules);
         }
         if !egress_rules.is_empty() {
-            allow_types.push("Egress");
-            allow["egress"] = json!(egress_rules);
+            allow_types.push("Egress".to_string());
+            egress = Some(egress_rules.clone());
         }
         if !allow_types.is_empty() {
-            allow["policyTypes"] = json!(allow_types);
-            out.push(DesiredObject::owned(
-                OwnedKind::NetworkPolicy,
+            out.push(DesiredObject::typed(
                 owner,
                 Some(ns),
                 format!("{}-allow", owner.prefix()),
-                json!({ "spec": allow }),
+                every_pod(allow_types, ingress, egress),
             ));
         }
     }
@@ -282,9 +340,11 @@ pub fn restricted_ports(
 mod tests {
     use super::*;
     use crate::api::Exemption;
+    use crate::desired::OwnedKind;
     use jiff::Timestamp;
     use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+    use serde_json::{Value, json};
     use std::sync::Arc;
 
     fn owner() -> Owner {
@@ -312,7 +372,7 @@ mod tests {
             .iter()
             .find(|o| o.name == "sb-prod-allow")
             .expect("an allow policy");
-        let egress = &allow.body["spec"]["egress"];
+        let egress = &allow.json()["spec"]["egress"].clone();
         assert_eq!(egress.as_array().unwrap().len(), 1);
         assert_eq!(
             egress[0]["to"],
@@ -461,7 +521,7 @@ mod tests {
             allowed_egress: vec![],
         };
         let objects = restricted_ports(&owner(), &network, &["shop".into()], &snapshot);
-        let allow = &objects[1].body["spec"]["ingress"];
+        let allow = &objects[1].json()["spec"]["ingress"].clone();
         assert_eq!(
             allow,
             &serde_json::json!([
@@ -475,7 +535,7 @@ mod tests {
         snapshot.network_policies = objects
             .into_iter()
             .map(|o| {
-                let mut body = o.body;
+                let mut body = o.json();
                 body["metadata"]["namespace"] = serde_json::json!("shop");
                 Arc::new(serde_json::from_value(body).unwrap())
             })
@@ -507,7 +567,7 @@ mod tests {
             .iter()
             .filter(|o| o.kind == OwnedKind::NetworkPolicy)
             .flat_map(|o| {
-                o.body["spec"]["ingress"]
+                o.json()["spec"]["ingress"]
                     .as_array()
                     .cloned()
                     .unwrap_or_default()
@@ -606,7 +666,7 @@ mod tests {
             }
             snapshot.network_policies = objects
                 .into_iter()
-                .map(|o| Arc::new(serde_json::from_value(o.body).unwrap()))
+                .map(|o| Arc::new(serde_json::from_value(o.json()).unwrap()))
                 .collect();
             let ports = crate::evaluate::network::restricted_ports(Some(&network), &["shop".into()], &snapshot);
             proptest::prop_assert!(ports.violations.is_empty(), "{:#?}", ports.violations);

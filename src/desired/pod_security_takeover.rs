@@ -17,13 +17,14 @@
 //! a weaker label. A marked namespace without a record (labelled by an older release) has
 //! priors unknown: treated as absent, as that release removed them.
 
-use super::admission::{Rule, cel_string, outside_excluded, policy_and_binding};
+use super::admission::{
+    Rule, cel_string, outside_excluded, policy_and_binding, resource_rule, variable,
+};
 use super::{DesiredObject, Owner};
 use crate::catalog::ControlId;
 use crate::evaluate::pod_security::{Level, PsaVersion, at_least_as_strict};
 use crate::snapshot::Snapshot;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use serde_json::json;
 use std::collections::BTreeMap;
 
 /// The Pod Security modes, each with a level and a version label.
@@ -170,20 +171,27 @@ pub fn record_guard(
     };
     let rule = Rule {
         control: ControlId::WorkloadHardening,
-        resources: json!([{
-            "apiGroups": [""],
-            "apiVersions": ["v1"],
-            "resources": ["namespaces"],
-            // Not CREATE: whoever creates a namespace chooses what it carries before any
-            // baseline came, and a restore (Velero's) must be able to bring a namespace back
-            // with its record.
-            "operations": ["UPDATE"],
-        }]),
+        // Not CREATE: whoever creates a namespace chooses what it carries before any
+        // baseline came, and a restore (Velero's) must be able to bring a namespace back
+        // with its record.
+        resources: vec![resource_rule(&[""], &["v1"], &["namespaces"], &["UPDATE"])],
         variables: vec![
-            json!({"name": "labels", "expression": "has(object.metadata.labels) ? object.metadata.labels : {}"}),
-            json!({"name": "oldLabels", "expression": "oldObject != null && has(oldObject.metadata.labels) ? oldObject.metadata.labels : {}"}),
-            json!({"name": "annotations", "expression": "has(object.metadata.annotations) ? object.metadata.annotations : {}"}),
-            json!({"name": "oldAnnotations", "expression": "oldObject != null && has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}"}),
+            variable(
+                "labels",
+                "has(object.metadata.labels) ? object.metadata.labels : {}",
+            ),
+            variable(
+                "oldLabels",
+                "oldObject != null && has(oldObject.metadata.labels) ? oldObject.metadata.labels : {}",
+            ),
+            variable(
+                "annotations",
+                "has(object.metadata.annotations) ? object.metadata.annotations : {}",
+            ),
+            variable(
+                "oldAnnotations",
+                "oldObject != null && has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}",
+            ),
         ],
         validations: vec![(
             format!(

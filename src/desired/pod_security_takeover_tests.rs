@@ -125,7 +125,7 @@ fn only_the_operator_may_rewrite_the_record_and_the_marker() {
         Some("system:serviceaccount:ops:op"),
     );
     assert_eq!(objects.len(), 2, "a policy and its binding");
-    let policy = &objects[0].body;
+    let policy = &objects[0].json();
     assert_eq!(policy["metadata"]["name"], "sb-prod-workload-hardening");
     assert_eq!(
         policy["spec"]["matchConstraints"]["resourceRules"][0]["operations"],

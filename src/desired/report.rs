@@ -23,11 +23,11 @@
 
 use crate::api::ControlState;
 use crate::catalog::{ControlId, Framework};
+use crate::desired::policy_report::{PolicyReport, ReportResult, ResultResource, Summary};
 use crate::desired::report_api::ReportApi;
 use crate::desired::{DesiredObject, Owner};
 use crate::evaluate::{Evaluation, Violation};
 use crate::vocabulary::objects::ObjectRef;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 pub const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
@@ -159,25 +159,23 @@ pub fn policy_reports_in(
             } else {
                 format!("{}-{}", owner.prefix(), index + 1)
             };
-            let count = |r: &str| chunk.iter().filter(|x| x["result"] == r).count();
-            let summary = json!({
+            let count = |r: &str| chunk.iter().filter(|x| x.result == r).count();
+            let summary = Summary {
                 // Passing controls are counted once per namespace, in its first report, so
                 // that the counts of split reports add up.
-                "pass": if index == 0 { pass } else { 0 },
-                "fail": count("fail"),
-                "skip": count("skip"),
-                "warn": 0,
-                "error": 0,
-            });
+                pass: if index == 0 { pass } else { 0 },
+                fail: count("fail"),
+                skip: count("skip"),
+                warn: 0,
+                error: 0,
+            };
             let kind = match ns {
                 Some(_) => api.namespaced(),
                 None => api.cluster(),
             };
-            let mut fields = json!({"summary": summary, "results": chunk});
-            if api == ReportApi::OpenReports {
-                fields["source"] = json!(SOURCE);
-            }
-            out.push(DesiredObject::owned(kind, owner, ns, name, fields));
+            let source = (api == ReportApi::OpenReports).then(|| SOURCE.to_string());
+            let report = PolicyReport::new(kind, summary, chunk, source);
+            out.push(DesiredObject::typed(owner, ns, name, report));
         }
     }
     out
@@ -185,7 +183,7 @@ pub fn policy_reports_in(
 
 #[derive(Default)]
 struct NamespaceResults {
-    results: Vec<Value>,
+    results: Vec<ReportResult>,
     failing_controls: std::collections::BTreeSet<ControlId>,
 }
 
@@ -193,7 +191,7 @@ struct NamespaceResults {
 const ENVELOPE_BYTES: usize = 4 * 1024;
 
 /// Splits results into chunks whose serialized size stays below [`MAX_REPORT_BYTES`].
-fn split(results: Vec<Value>) -> Vec<Vec<Value>> {
+fn split(results: Vec<ReportResult>) -> Vec<Vec<ReportResult>> {
     let mut chunks = vec![Vec::new()];
     let mut size = ENVELOPE_BYTES;
     for result in results {
@@ -215,7 +213,7 @@ fn result(
     id: ControlId,
     violation: &Violation,
     exemption: Option<BTreeMap<&str, String>>,
-) -> Value {
+) -> ReportResult {
     let control = id.control();
     let mut properties = BTreeMap::from([
         ("frameworks", id.framework_refs().join(", ")),
@@ -240,31 +238,34 @@ fn result(
     if let Some(exemption) = exemption {
         properties.extend(exemption);
     }
-    let mut out = json!({
-        "policy": policy,
-        "rule": id.as_str(),
-        "result": outcome,
-        "category": control.frameworks.first().map(|f| f.framework.name()).unwrap_or_default(),
-        "message": message,
-        "resources": [resource(&violation.object)],
-        "properties": properties,
-        "source": SOURCE,
-    });
-    if outcome == "fail" {
-        out["severity"] = json!("high");
+    ReportResult {
+        policy: policy.to_string(),
+        rule: id.as_str().to_string(),
+        result: outcome.to_string(),
+        category: control
+            .frameworks
+            .first()
+            .map(|f| f.framework.name())
+            .unwrap_or_default()
+            .to_string(),
+        message,
+        resources: vec![resource(&violation.object)],
+        properties: properties
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        source: SOURCE.to_string(),
+        severity: (outcome == "fail").then(|| "high".to_string()),
     }
-    out
 }
 
-fn resource(object: &ObjectRef) -> Value {
-    let mut out = json!({"kind": object.kind, "name": object.name});
-    if let Some(api_version) = api_version(&object.kind) {
-        out["apiVersion"] = json!(api_version);
+fn resource(object: &ObjectRef) -> ResultResource {
+    ResultResource {
+        api_version: api_version(&object.kind).map(str::to_string),
+        kind: object.kind.clone(),
+        name: object.name.clone(),
+        namespace: object.namespace.clone(),
     }
-    if let Some(ns) = &object.namespace {
-        out["namespace"] = json!(ns);
-    }
-    out
 }
 
 /// apiVersion of the kinds findings are about; `None` when unknown (then omitted).

@@ -2,6 +2,7 @@ use super::*;
 use crate::api::Exemption;
 use crate::desired::OwnedKind;
 use crate::evaluate::{ControlEvidence, Waived};
+use serde_json::{Value, json};
 
 fn owner() -> Owner {
     Owner {
@@ -75,14 +76,15 @@ fn five_thousand_findings_split_below_one_mebibyte_and_counts_add_up() {
     let mut fails = 0;
     let mut passes = 0;
     for (i, report) in reports.iter().enumerate() {
-        let size = serde_json::to_vec(&report.body).unwrap().len();
+        let size = serde_json::to_vec(&report.json()).unwrap().len();
         assert!(size < 1024 * 1024, "report {i} is {size} bytes");
         assert!(size <= MAX_REPORT_BYTES, "report {i} is {size} bytes");
-        assert_eq!(report.body["apiVersion"], API_VERSION);
-        assert_eq!(report.body["kind"], KIND);
+        assert_eq!(report.json()["apiVersion"], API_VERSION);
+        assert_eq!(report.json()["kind"], KIND);
         assert_eq!(report.namespace.as_deref(), Some("shop"));
-        let summary = &report.body["summary"];
-        let results = report.body["results"].as_array().unwrap();
+        let summary = &report.json()["summary"].clone();
+        let body = report.json();
+        let results = body["results"].as_array().unwrap();
         assert_eq!(summary["fail"].as_u64().unwrap() as usize, results.len());
         fails += summary["fail"].as_u64().unwrap();
         passes += summary["pass"].as_u64().unwrap();
@@ -94,7 +96,7 @@ fn five_thousand_findings_split_below_one_mebibyte_and_counts_add_up() {
     );
     assert_eq!(reports[0].name, "sb-prod");
     assert_eq!(reports[1].name, "sb-prod-2");
-    let first = &reports[0].body["results"][0];
+    let first = &reports[0].json()["results"][0].clone();
     assert_eq!(first["policy"], "SecurityBaseline/prod");
     assert_eq!(first["rule"], "trusted-images");
     assert_eq!(first["result"], "fail");
@@ -118,7 +120,7 @@ fn five_thousand_findings_split_below_one_mebibyte_and_counts_add_up() {
     );
     assert!(first.get("timestamp").is_none());
     assert_eq!(
-        reports[0].body["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        reports[0].json()["metadata"]["labels"]["app.kubernetes.io/managed-by"],
         "baseline-operator"
     );
 }
@@ -137,7 +139,7 @@ fn exempted_findings_are_skips_with_the_exemption() {
     }]);
     let reports = policy_reports(&owner(), &eval, ReportApi::WgPolicyK8s, false);
     assert_eq!(reports.len(), 1);
-    let body = &reports[0].body;
+    let body = &reports[0].json();
     assert_eq!(body["summary"]["fail"], 1);
     assert_eq!(body["summary"]["skip"], 1);
     assert_eq!(body["summary"]["pass"], 0);
@@ -183,7 +185,7 @@ fn cluster_scoped_findings_are_counted_not_reported_and_namespaces_get_their_own
     assert_eq!(namespaces, ["other", "shop"]);
     assert_eq!(unreported(&eval), Unreported { fail: 1, skip: 0 });
     assert!(
-        reports[0].body["results"][0]["resources"][0]
+        reports[0].json()["results"][0]["resources"][0]
             .get("namespace")
             .is_none()
     );
@@ -216,11 +218,12 @@ fn cluster_scoped_findings_go_to_a_cluster_policy_report_when_served() {
     assert_eq!(cluster.len(), 1);
     let report = cluster[0];
     assert_eq!(report.namespace, None);
-    assert!(report.body["metadata"].get("namespace").is_none());
-    assert_eq!(report.body["kind"], "ClusterPolicyReport");
-    assert_eq!(report.body["apiVersion"], "wgpolicyk8s.io/v1alpha2");
-    assert_eq!(report.body["summary"]["fail"], 2);
-    let names: Vec<&str> = report.body["results"]
+    assert!(report.json()["metadata"].get("namespace").is_none());
+    assert_eq!(report.json()["kind"], "ClusterPolicyReport");
+    assert_eq!(report.json()["apiVersion"], "wgpolicyk8s.io/v1alpha2");
+    assert_eq!(report.json()["summary"]["fail"], 2);
+    let body = report.json();
+    let names: Vec<&str> = body["results"]
         .as_array()
         .unwrap()
         .iter()
@@ -255,8 +258,8 @@ fn output_is_deterministic() {
     let b = policy_reports(&owner(), &build(), ReportApi::WgPolicyK8s, false);
     assert_eq!(a, b);
     assert_eq!(
-        serde_json::to_string(&a[0].body).unwrap(),
-        serde_json::to_string(&b[0].body).unwrap()
+        serde_json::to_string(&a[0].json()).unwrap(),
+        serde_json::to_string(&b[0].json()).unwrap()
     );
 }
 
@@ -311,7 +314,7 @@ fn confidential_findings_leave_no_trace_in_the_namespaces_report() {
         policy_reports(&owner(), eval, api, cluster)
             .into_iter()
             .filter(|r| r.namespace.is_some())
-            .map(|r| r.body)
+            .map(|r| r.json())
             .collect()
     };
     let miss = build(vec![classified.clone()], Vec::new());
@@ -346,7 +349,7 @@ fn confidential_findings_leave_no_trace_in_the_namespaces_report() {
         .filter(|r| r.namespace.is_none())
         .collect();
     assert_eq!(cluster.len(), 1);
-    let result = &cluster[0].body["results"][0];
+    let result = &cluster[0].json()["results"][0].clone();
     assert_eq!(result["resources"][0]["namespace"], "dev");
     assert_eq!(
         result["message"],
@@ -415,7 +418,7 @@ fn openreports_reports_carry_the_same_figures_as_policy_reports() {
             let scoped = wg.namespace.is_some();
             assert_eq!(or.namespace, wg.namespace);
             assert_eq!(or.name, wg.name);
-            assert_eq!(or.body["apiVersion"], "openreports.io/v1alpha1");
+            assert_eq!(or.json()["apiVersion"], "openreports.io/v1alpha1");
             let (wg_kind, or_kind) = if scoped {
                 (OwnedKind::PolicyReport, OwnedKind::Report)
             } else {
@@ -423,26 +426,26 @@ fn openreports_reports_carry_the_same_figures_as_policy_reports() {
             };
             assert_eq!((wg.kind, or.kind), (wg_kind, or_kind));
             assert_eq!(
-                or.body["kind"],
+                or.json()["kind"],
                 if scoped { "Report" } else { "ClusterReport" }
             );
-            assert_eq!(or.body["source"], SOURCE);
+            assert_eq!(or.json()["source"], SOURCE);
             assert!(
-                wg.body.get("source").is_none(),
+                wg.json().get("source").is_none(),
                 "PolicyReports have no top-level source"
             );
-            assert!(or.body.get("scope").is_none());
-            let mut same = or.body.clone();
-            same["apiVersion"] = wg.body["apiVersion"].clone();
-            same["kind"] = wg.body["kind"].clone();
+            assert!(or.json().get("scope").is_none());
+            let mut same = or.json();
+            same["apiVersion"] = wg.json()["apiVersion"].clone();
+            same["kind"] = wg.json()["kind"].clone();
             same.as_object_mut().unwrap().remove("source");
-            assert_eq!(same, wg.body, "only apiVersion, kind and source differ");
+            assert_eq!(same, wg.json(), "only apiVersion, kind and source differ");
         }
-        let shop = &or
+        let shop = or
             .iter()
             .find(|r| r.namespace.as_deref() == Some("shop"))
             .unwrap()
-            .body;
+            .json();
         // least-privilege fails elsewhere only, so it passes in `shop`, as encryption does.
         assert_eq!(
             shop["summary"],
@@ -453,7 +456,7 @@ fn openreports_reports_carry_the_same_figures_as_policy_reports() {
         assert!(or.iter().all(|r| r.namespace.as_deref() != Some("dev")));
         if cluster {
             let cluster = or.iter().find(|r| r.namespace.is_none()).unwrap();
-            assert!(cluster.body.to_string().contains("prod/db"));
+            assert!(cluster.json().to_string().contains("prod/db"));
         }
     }
 }
@@ -481,3 +484,330 @@ fn reports_for_some_namespaces_are_exactly_those_of_the_whole_rendering() {
     assert_eq!(some, expected);
     assert_eq!(some.len(), 1, "only web's report: {some:?}");
 }
+
+#[test]
+fn policy_reports_send_the_same_reports_in_both_apis() {
+    let crb = Violation::new(
+        ObjectRef {
+            kind: "ClusterRoleBinding".into(),
+            name: "everyone-admin".into(),
+            ..ObjectRef::default()
+        },
+        "grants cluster-admin",
+    );
+    let eval = evaluation(vec![
+        ControlEvidence {
+            id: ControlId::TrustedImages,
+            state: ControlState::Fail,
+            checked: 3,
+            failed: vec![violation("shop", 1)],
+            waived: vec![Waived {
+                violation: violation("shop", 2),
+                exemption: exemption(),
+            }],
+        },
+        ControlEvidence {
+            id: ControlId::LeastPrivilege,
+            state: ControlState::Fail,
+            checked: 2,
+            failed: vec![crb],
+            waived: Vec::new(),
+        },
+        ControlEvidence {
+            id: ControlId::ResourceGovernance,
+            state: ControlState::Pass,
+            checked: 2,
+            failed: Vec::new(),
+            waived: Vec::new(),
+        },
+    ]);
+    let mut reports = policy_reports(&owner(), &eval, ReportApi::WgPolicyK8s, true);
+    reports.extend(policy_reports(
+        &owner(),
+        &eval,
+        ReportApi::OpenReports,
+        true,
+    ));
+    crate::desired::golden_tests::pinned(&reports, POLICY_REPORTS);
+}
+
+const POLICY_REPORTS: &str = r#"[
+  {
+    "apiVersion": "wgpolicyk8s.io/v1alpha2",
+    "kind": "ClusterPolicyReport",
+    "metadata": {
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/owner-uid": "uid-1"
+      },
+      "name": "sb-prod",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "SecurityBaseline",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    },
+    "results": [
+      {
+        "category": "ISO/IEC 27001:2022",
+        "message": "grants cluster-admin",
+        "policy": "SecurityBaseline/prod",
+        "properties": {
+          "controlTitle": "Least privilege",
+          "frameworks": "ISO/IEC 27001:2022 5.15, ISO/IEC 27001:2022 5.18, ISO/IEC 27001:2022 8.2, SOC 2 CC6.1, SOC 2 CC6.3, ISO/IEC 27001:2013 A.9.2.3, Source policy: Administrative Access is Restricted, Source policy: Access to Customer Data is Restricted, Source policy: Role Based Access Control and Principle of Least Privilege",
+          "iso27001:2013": "A.9.2.3",
+          "iso27001:2022": "5.15, 5.18, 8.2",
+          "soc2": "CC6.1, CC6.3",
+          "source": "Administrative Access is Restricted, Access to Customer Data is Restricted, Role Based Access Control and Principle of Least Privilege"
+        },
+        "resources": [
+          {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "name": "everyone-admin"
+          }
+        ],
+        "result": "fail",
+        "rule": "least-privilege",
+        "severity": "high",
+        "source": "baseline-operator"
+      }
+    ],
+    "summary": {
+      "error": 0,
+      "fail": 1,
+      "pass": 2,
+      "skip": 0,
+      "warn": 0
+    }
+  },
+  {
+    "apiVersion": "wgpolicyk8s.io/v1alpha2",
+    "kind": "PolicyReport",
+    "metadata": {
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/owner-uid": "uid-1"
+      },
+      "name": "sb-prod",
+      "namespace": "shop",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "SecurityBaseline",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    },
+    "results": [
+      {
+        "category": "ISO/IEC 27001:2022",
+        "message": "container app uses image nginx:latest with a mutable tag (1)",
+        "policy": "SecurityBaseline/prod",
+        "properties": {
+          "controlTitle": "Trusted images",
+          "frameworks": "ISO/IEC 27001:2022 8.19, ISO/IEC 27001:2022 8.32, SOC 2 CC6.8, SOC 2 CC8.1, ISO/IEC 27001:2013 A.12.5.1, ISO/IEC 27001:2013 A.14.2.4, Source policy: Vulnerability Scanning, Source policy: Software Change Testing",
+          "iso27001:2013": "A.12.5.1, A.14.2.4",
+          "iso27001:2022": "8.19, 8.32",
+          "soc2": "CC6.8, CC8.1",
+          "source": "Vulnerability Scanning, Software Change Testing"
+        },
+        "resources": [
+          {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "app-00001",
+            "namespace": "shop"
+          }
+        ],
+        "result": "fail",
+        "rule": "trusted-images",
+        "severity": "high",
+        "source": "baseline-operator"
+      },
+      {
+        "category": "ISO/IEC 27001:2022",
+        "message": "container app uses image nginx:latest with a mutable tag (2)",
+        "policy": "SecurityBaseline/prod",
+        "properties": {
+          "approvedBy": "ciso@example.com",
+          "controlTitle": "Trusted images",
+          "exemptionReason": "vendor image",
+          "expires": "2030-01-01",
+          "frameworks": "ISO/IEC 27001:2022 8.19, ISO/IEC 27001:2022 8.32, SOC 2 CC6.8, SOC 2 CC8.1, ISO/IEC 27001:2013 A.12.5.1, ISO/IEC 27001:2013 A.14.2.4, Source policy: Vulnerability Scanning, Source policy: Software Change Testing",
+          "iso27001:2013": "A.12.5.1, A.14.2.4",
+          "iso27001:2022": "8.19, 8.32",
+          "soc2": "CC6.8, CC8.1",
+          "source": "Vulnerability Scanning, Software Change Testing",
+          "ticket": "SEC-42"
+        },
+        "resources": [
+          {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "app-00002",
+            "namespace": "shop"
+          }
+        ],
+        "result": "skip",
+        "rule": "trusted-images",
+        "source": "baseline-operator"
+      }
+    ],
+    "summary": {
+      "error": 0,
+      "fail": 1,
+      "pass": 2,
+      "skip": 1,
+      "warn": 0
+    }
+  },
+  {
+    "apiVersion": "openreports.io/v1alpha1",
+    "kind": "ClusterReport",
+    "metadata": {
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/owner-uid": "uid-1"
+      },
+      "name": "sb-prod",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "SecurityBaseline",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    },
+    "results": [
+      {
+        "category": "ISO/IEC 27001:2022",
+        "message": "grants cluster-admin",
+        "policy": "SecurityBaseline/prod",
+        "properties": {
+          "controlTitle": "Least privilege",
+          "frameworks": "ISO/IEC 27001:2022 5.15, ISO/IEC 27001:2022 5.18, ISO/IEC 27001:2022 8.2, SOC 2 CC6.1, SOC 2 CC6.3, ISO/IEC 27001:2013 A.9.2.3, Source policy: Administrative Access is Restricted, Source policy: Access to Customer Data is Restricted, Source policy: Role Based Access Control and Principle of Least Privilege",
+          "iso27001:2013": "A.9.2.3",
+          "iso27001:2022": "5.15, 5.18, 8.2",
+          "soc2": "CC6.1, CC6.3",
+          "source": "Administrative Access is Restricted, Access to Customer Data is Restricted, Role Based Access Control and Principle of Least Privilege"
+        },
+        "resources": [
+          {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "name": "everyone-admin"
+          }
+        ],
+        "result": "fail",
+        "rule": "least-privilege",
+        "severity": "high",
+        "source": "baseline-operator"
+      }
+    ],
+    "source": "baseline-operator",
+    "summary": {
+      "error": 0,
+      "fail": 1,
+      "pass": 2,
+      "skip": 0,
+      "warn": 0
+    }
+  },
+  {
+    "apiVersion": "openreports.io/v1alpha1",
+    "kind": "Report",
+    "metadata": {
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/owner-uid": "uid-1"
+      },
+      "name": "sb-prod",
+      "namespace": "shop",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "SecurityBaseline",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    },
+    "results": [
+      {
+        "category": "ISO/IEC 27001:2022",
+        "message": "container app uses image nginx:latest with a mutable tag (1)",
+        "policy": "SecurityBaseline/prod",
+        "properties": {
+          "controlTitle": "Trusted images",
+          "frameworks": "ISO/IEC 27001:2022 8.19, ISO/IEC 27001:2022 8.32, SOC 2 CC6.8, SOC 2 CC8.1, ISO/IEC 27001:2013 A.12.5.1, ISO/IEC 27001:2013 A.14.2.4, Source policy: Vulnerability Scanning, Source policy: Software Change Testing",
+          "iso27001:2013": "A.12.5.1, A.14.2.4",
+          "iso27001:2022": "8.19, 8.32",
+          "soc2": "CC6.8, CC8.1",
+          "source": "Vulnerability Scanning, Software Change Testing"
+        },
+        "resources": [
+          {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "app-00001",
+            "namespace": "shop"
+          }
+        ],
+        "result": "fail",
+        "rule": "trusted-images",
+        "severity": "high",
+        "source": "baseline-operator"
+      },
+      {
+        "category": "ISO/IEC 27001:2022",
+        "message": "container app uses image nginx:latest with a mutable tag (2)",
+        "policy": "SecurityBaseline/prod",
+        "properties": {
+          "approvedBy": "ciso@example.com",
+          "controlTitle": "Trusted images",
+          "exemptionReason": "vendor image",
+          "expires": "2030-01-01",
+          "frameworks": "ISO/IEC 27001:2022 8.19, ISO/IEC 27001:2022 8.32, SOC 2 CC6.8, SOC 2 CC8.1, ISO/IEC 27001:2013 A.12.5.1, ISO/IEC 27001:2013 A.14.2.4, Source policy: Vulnerability Scanning, Source policy: Software Change Testing",
+          "iso27001:2013": "A.12.5.1, A.14.2.4",
+          "iso27001:2022": "8.19, 8.32",
+          "soc2": "CC6.8, CC8.1",
+          "source": "Vulnerability Scanning, Software Change Testing",
+          "ticket": "SEC-42"
+        },
+        "resources": [
+          {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "app-00002",
+            "namespace": "shop"
+          }
+        ],
+        "result": "skip",
+        "rule": "trusted-images",
+        "source": "baseline-operator"
+      }
+    ],
+    "source": "baseline-operator",
+    "summary": {
+      "error": 0,
+      "fail": 1,
+      "pass": 2,
+      "skip": 1,
+      "warn": 0
+    }
+  }
+]"#;

@@ -231,7 +231,7 @@ mod tests {
             &Snapshot::default(),
         )
         .into_iter()
-        .map(|o| Arc::new(serde_json::from_value(o.body).unwrap()))
+        .map(|o| Arc::new(serde_json::from_value(o.json()).unwrap()))
         .collect()
     }
 

@@ -311,7 +311,7 @@ fn the_operators_own_isolation_policy_is_judged_too() {
     .into_iter()
     .find(|o| o.namespace.as_deref() == Some("shop"))
     .unwrap();
-    let policy: NetworkPolicy = serde_json::from_value(own.body).unwrap();
+    let policy: NetworkPolicy = serde_json::from_value(own.json()).unwrap();
     let judge = |policy: &NetworkPolicy| -> Vec<String> {
         open_ports(policy, &https(), &Environments::of(&s), &s)
             .into_iter()

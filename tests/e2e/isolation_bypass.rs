@@ -193,7 +193,7 @@ async fn rendered_policies_cover_new_namespaces_with_no_operator_behind_them() {
     assert_eq!(objects.len(), 6);
     let mut _cleanup = Vec::new();
     for object in &objects {
-        let mut body = object.body.clone();
+        let mut body = object.json();
         // Nothing ties them to an owner: no garbage collection, no operator pruning.
         let meta = body["metadata"].as_object_mut().unwrap();
         meta.remove("ownerReferences");

@@ -1,10 +1,12 @@
 //! The Velero Restore of a restore test, from a backup of the source into its sandbox.
 
 use super::policy_labels;
-use crate::desired::{DesiredObject, OwnedKind, Owner};
+use crate::desired::{DesiredObject, Owner};
+use crate::velero::{Restore, RestoreSpec};
 use crate::vocabulary::labels::RESTORE_TEST_LABEL;
 use jiff::Timestamp;
-use serde_json::json;
+use k8s_openapi::api::core::v1::{ConfigMap, TypedLocalObjectReference};
+use std::collections::BTreeMap;
 
 /// A kind a restore test restores: its resource as Velero names it (`resource.group`, the
 /// form of a Restore's `includedResources` and of resource-modifier conditions), and the
@@ -120,12 +122,17 @@ pub fn modifier_rules() -> String {
 /// The ConfigMap of [`modifier_rules`], owned by the policy so drift is repaired like any
 /// other owned object's.
 pub fn resource_modifiers(owner: &Owner, spec: &crate::api::BackupPolicySpec) -> DesiredObject {
-    DesiredObject::owned(
-        OwnedKind::ConfigMap,
+    DesiredObject::typed(
         owner,
         Some(spec.velero_namespace()),
         modifiers_name(owner),
-        json!({"data": {MODIFIERS_KEY: modifier_rules()}}),
+        ConfigMap {
+            data: Some(BTreeMap::from([(
+                MODIFIERS_KEY.to_string(),
+                modifier_rules(),
+            )])),
+            ..ConfigMap::default()
+        },
     )
     .with_labels(&policy_labels(&owner.name))
 }
@@ -148,20 +155,24 @@ pub fn restore_object(
 ) -> DesiredObject {
     let mut labels = policy_labels(&owner.name);
     labels.insert(RESTORE_TEST_LABEL.into(), "true".into());
-    let fields = json!({"spec": {
-        "backupName": backup,
-        "includedNamespaces": [source],
-        "namespaceMapping": {source: sandbox},
+    let restore = RestoreSpec {
+        backup_name: backup.to_string(),
+        included_namespaces: vec![source.to_string()],
+        namespace_mapping: BTreeMap::from([(source.to_string(), sandbox.to_string())]),
         // An allowlist, not exclusions: a kind nobody thought of stays in the backup.
-        "includedResources": restored_resources(),
-        "resourceModifier": {"kind": "configmap", "name": modifiers_name(owner)},
-    }});
-    DesiredObject::owned(
-        OwnedKind::VeleroRestore,
+        included_resources: restored_resources().into_iter().map(String::from).collect(),
+        resource_modifier: Some(TypedLocalObjectReference {
+            api_group: None,
+            kind: "configmap".into(),
+            name: modifiers_name(owner),
+        }),
+    };
+    let name = restore_name(owner, due);
+    DesiredObject::typed(
         owner,
         Some(spec.velero_namespace()),
-        restore_name(owner, due),
-        fields,
+        name.clone(),
+        Restore::new(&name, restore),
     )
     .with_labels(&labels)
 }
@@ -169,7 +180,6 @@ pub fn restore_object(
 /// `restore` stamped with the instant the operator creates it, on its own clock and to the
 /// nanosecond ([`CREATED_AT_ANNOTATION`](super::CREATED_AT_ANNOTATION)): the start of the
 /// measured RTO. The Restore is created once, never re-applied, so the stamp never moves.
-pub fn created_at(mut restore: DesiredObject, at: Timestamp) -> DesiredObject {
-    restore.body["metadata"]["annotations"] = json!({super::CREATED_AT_ANNOTATION: at.to_string()});
-    restore
+pub fn created_at(restore: DesiredObject, at: Timestamp) -> DesiredObject {
+    restore.with_annotation(super::CREATED_AT_ANNOTATION, &at.to_string())
 }

@@ -2,11 +2,13 @@
 //! NetworkPolicy.
 
 use super::policy_labels;
-use crate::desired::{DesiredObject, OwnedKind, Owner};
+use crate::desired::{DesiredObject, Owner};
 use crate::vocabulary::labels::{
     RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID, RESTORE_TEST_PREFIX, RESTORE_TEST_SOURCE_LABEL,
 };
-use serde_json::json;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use std::collections::BTreeMap;
 
 /// The deny-all NetworkPolicy in every sandbox; one per namespace, so a fixed name suffices.
@@ -50,21 +52,22 @@ pub fn sandbox_objects(
     sandbox: &str,
 ) -> Vec<DesiredObject> {
     let labels = sandbox_labels(policy_name, source);
-    let namespace = DesiredObject::owned(
-        OwnedKind::Namespace,
-        owner,
-        None,
-        sandbox.to_string(),
-        json!({}),
-    );
-    let mut namespace = namespace.with_labels(&labels);
-    namespace.body["metadata"]["annotations"] = json!({RESTORE_TEST_POLICY_UID: owner.uid});
-    let deny_all = DesiredObject::owned(
-        OwnedKind::NetworkPolicy,
+    let namespace = DesiredObject::typed(owner, None, sandbox.to_string(), Namespace::default());
+    let namespace = namespace
+        .with_labels(&labels)
+        .with_annotation(RESTORE_TEST_POLICY_UID, &owner.uid);
+    let deny_all = DesiredObject::typed(
         owner,
         Some(sandbox),
         SANDBOX_DENY_ALL.to_string(),
-        json!({"spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}),
+        NetworkPolicy {
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+                ..NetworkPolicySpec::default()
+            }),
+            ..NetworkPolicy::default()
+        },
     );
     vec![namespace, deny_all.with_labels(&labels)]
 }

@@ -2,9 +2,9 @@
 //! `backup-retention`).
 
 use super::policy_labels;
-use crate::desired::{DesiredObject, OwnedKind, Owner};
+use crate::desired::{DesiredObject, Owner};
 use crate::validate::{ValidBackupPolicy, go_duration};
-use serde_json::json;
+use crate::velero::{BackupSpec, Schedule, ScheduleSpec, TemplateMetadata};
 use std::time::Duration;
 
 /// A cron expression that fires at least once per `rpo`. Hour and minute steps are divisors
@@ -45,33 +45,32 @@ pub fn schedule(
     let mut included = namespaces.to_vec();
     included.sort();
     included.dedup();
-    // Labels in the template are copied onto every Backup, which is how the controls find
-    // the policy's backups.
-    let mut template = json!({
-        "includedNamespaces": included,
-        "storageLocation": spec.storage_location(),
-        "metadata": {"labels": policy_labels(&owner.name)},
-    });
-    // The minimum: kept long enough, and as far below the maximum as the policy allows.
-    if let Some(retention) = spec.retention {
-        template["ttl"] = json!(go_duration(retention.min));
-    }
-    if let Some(snapshot_volumes) = spec.snapshot_volumes {
-        template["snapshotVolumes"] = json!(snapshot_volumes);
-    }
-    let fields = json!({"spec": {
-        "schedule": cron,
-        "template": template,
+    let template = BackupSpec {
+        included_namespaces: included,
+        storage_location: Some(spec.storage_location().to_string()),
+        // Labels in the template are copied onto every Backup, which is how the controls
+        // find the policy's backups.
+        metadata: Some(TemplateMetadata {
+            labels: policy_labels(&owner.name),
+        }),
+        // The minimum: kept long enough, and as far below the maximum as the policy allows.
+        ttl: spec.retention.map(|retention| go_duration(retention.min)),
+        snapshot_volumes: spec.snapshot_volumes,
+        ..BackupSpec::default()
+    };
+    let spec_out = ScheduleSpec {
+        schedule: cron,
+        template,
         // Owner references would let Kubernetes delete every backup along with the Schedule
         // (e.g. when the policy is deleted), cutting retention short.
-        "useOwnerReferencesInBackup": false,
-    }});
-    let schedule = DesiredObject::owned(
-        OwnedKind::VeleroSchedule,
+        use_owner_references_in_backup: Some(false),
+        paused: None,
+    };
+    let schedule = DesiredObject::typed(
         owner,
         Some(spec.velero_namespace()),
         owner.prefix(),
-        fields,
+        Schedule::new(&owner.prefix(), spec_out),
     );
     Some(schedule.with_labels(&policy_labels(&owner.name)))
 }

@@ -145,7 +145,7 @@ fn schedule_carries_policy_label_retention_and_sorted_namespaces() {
     assert_eq!(object.kind, OwnedKind::VeleroSchedule);
     assert_eq!(object.namespace.as_deref(), Some("velero"));
     assert_eq!(object.name, "bp-prod");
-    let body = &object.body;
+    let body = &object.json();
     assert_eq!(body["metadata"]["labels"][POLICY_LABEL], "prod");
     assert_eq!(body["spec"]["schedule"], "0 */6 * * *");
     assert_eq!(body["spec"]["useOwnerReferencesInBackup"], false);
@@ -159,7 +159,7 @@ fn schedule_carries_policy_label_retention_and_sorted_namespaces() {
     let mut explicit = spec();
     explicit.schedule = Some("30 1 * * *".into());
     let object = schedule(&owner(), &explicit, &namespaces).unwrap();
-    assert_eq!(object.body["spec"]["schedule"], "30 1 * * *");
+    assert_eq!(object.json()["spec"]["schedule"], "30 1 * * *");
     assert_eq!(schedule(&owner(), &spec(), &[]), None);
 }
 
@@ -186,7 +186,7 @@ fn restore_maps_source_into_the_sandbox() {
     );
     assert_eq!(object.kind, OwnedKind::VeleroRestore);
     assert_eq!(object.name, "bp-prod-restore-1772323200");
-    let restore_spec = &object.body["spec"];
+    let restore_spec = &object.json()["spec"].clone();
     assert_eq!(restore_spec["backupName"], "b1");
     assert_eq!(restore_spec["includedNamespaces"], json!(["shop"]));
     assert_eq!(
@@ -194,7 +194,7 @@ fn restore_maps_source_into_the_sandbox() {
         json!({"shop": "restore-test-prod-shop"})
     );
     assert_eq!(
-        object.body["metadata"]["labels"][RESTORE_TEST_LABEL],
+        object.json()["metadata"]["labels"][RESTORE_TEST_LABEL],
         "true"
     );
 }
@@ -214,7 +214,7 @@ fn restore_restores_an_allowlist_that_runs_routes_and_claims_nothing() {
         "restore-test-prod-shop",
         at("2026-03-01T00:00:00Z"),
     );
-    let restore_spec = &object.body["spec"];
+    let restore_spec = &object.json()["spec"].clone();
     assert!(
         restore_spec.get("excludedResources").is_none(),
         "an allowlist, not exclusions: {restore_spec}"
@@ -332,13 +332,14 @@ fn resource_modifiers_scale_every_replicated_kind_to_zero() {
     assert_eq!(object.kind, OwnedKind::ConfigMap);
     assert_eq!(object.name, "bp-prod-restore-test-modifiers");
     assert_eq!(object.namespace.as_deref(), Some("velero"));
-    assert_eq!(object.body["apiVersion"], "v1");
-    assert_eq!(object.body["kind"], "ConfigMap");
+    assert_eq!(object.json()["apiVersion"], "v1");
+    assert_eq!(object.json()["kind"], "ConfigMap");
     assert_eq!(
-        object.body["metadata"]["ownerReferences"][0]["uid"],
+        object.json()["metadata"]["ownerReferences"][0]["uid"],
         "uid-1"
     );
-    let data = object.body["data"].as_object().expect("data");
+    let body = object.json();
+    let data = body["data"].as_object().expect("data");
     assert_eq!(data.len(), 1, "Velero reads exactly one key: {data:?}");
     let rules: serde_json::Value =
         serde_norway::from_str(data[MODIFIERS_KEY].as_str().unwrap()).expect("YAML rules");
@@ -433,7 +434,7 @@ fn snapshot_with_policy() -> Snapshot {
 /// and the reflectors would.
 fn apply(snapshot: &mut Snapshot, objects: Vec<DesiredObject>, created: &str) {
     for object in objects {
-        let mut body = object.body;
+        let mut body = object.json();
         body["metadata"]["creationTimestamp"] = json!(created);
         match object.kind {
             OwnedKind::Namespace => snapshot
@@ -631,7 +632,7 @@ fn nothing_planned_without_a_restore_test() {
 #[test]
 fn sandbox_namespace_carries_the_policy_uid() {
     let objects = sandbox_objects(&owner(), POLICY, "shop", "restore-test-prod-shop");
-    let meta: ObjectMeta = serde_json::from_value(objects[0].body["metadata"].clone()).unwrap();
+    let meta: ObjectMeta = serde_json::from_value(objects[0].json()["metadata"].clone()).unwrap();
     assert_eq!(sandbox_policy_uid(&meta), Some("uid-1"));
     assert!(is_restore_test_sandbox(&meta, &snapshot_with_policy()));
     // Without the policy in the cluster the same namespace is no sandbox.
@@ -905,7 +906,9 @@ fn audit_mode_judges_restores_others_ran() {
     );
     // A restore of another namespace says nothing about `shop`.
     let mut other = restore_object(&owner(), &spec, "b1", "elsewhere", "copy", now);
-    other.body["metadata"]["labels"] = json!({});
+    if let Some(metadata) = other.body.metadata_mut() {
+        metadata.labels = Some(BTreeMap::new());
+    }
     apply(&mut snapshot, vec![other], "2026-03-01T00:00:00Z");
     assert_eq!(
         judge_existing_restores(&valid, None, &snapshot, &records_of(&snapshot), now),
@@ -995,3 +998,211 @@ fn own_restore_tests_are_timed_on_the_operators_clock_to_the_millisecond() {
     assert_eq!(result.duration_milliseconds, Some(0));
     assert_eq!(result.duration, "<1s");
 }
+
+#[test]
+fn schedule_sends_the_same_velero_schedule() {
+    let namespaces = vec!["shop".to_string(), "billing".to_string()];
+    let object = schedule(&owner(), &spec(), &namespaces).unwrap();
+    crate::desired::golden_tests::pinned(&[object], SCHEDULE);
+}
+
+const SCHEDULE: &str = r#"[
+  {
+    "apiVersion": "velero.io/v1",
+    "kind": "Schedule",
+    "metadata": {
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/backup-policy": "prod",
+        "security.baseline.dev/owner-uid": "uid-1"
+      },
+      "name": "bp-prod",
+      "namespace": "velero",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "BackupPolicy",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    },
+    "spec": {
+      "schedule": "0 */6 * * *",
+      "template": {
+        "includedNamespaces": [
+          "billing",
+          "shop"
+        ],
+        "metadata": {
+          "labels": {
+            "security.baseline.dev/backup-policy": "prod"
+          }
+        },
+        "snapshotVolumes": true,
+        "storageLocation": "default",
+        "ttl": "720h0m0s"
+      },
+      "useOwnerReferencesInBackup": false
+    }
+  }
+]"#;
+
+#[test]
+fn restore_test_sends_the_same_sandbox_restore_and_modifiers() {
+    let (owner, spec) = (owner(), spec());
+    let sandbox = sandbox_name(POLICY, "shop");
+    let due = at("2026-03-01T00:10:00Z");
+    let mut objects = sandbox_objects(&owner, POLICY, "shop", &sandbox);
+    objects.push(super::created_at(
+        restore_object(&owner, &spec, "b1", "shop", &sandbox, due),
+        at("2026-03-01T01:00:30.250Z"),
+    ));
+    objects.push(resource_modifiers(&owner, &spec));
+    crate::desired::golden_tests::pinned(&objects, RESTORE_TEST);
+}
+
+const RESTORE_TEST: &str = r#"[
+  {
+    "apiVersion": "v1",
+    "kind": "Namespace",
+    "metadata": {
+      "annotations": {
+        "security.baseline.dev/restore-test-policy-uid": "uid-1"
+      },
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/backup-policy": "prod",
+        "security.baseline.dev/owner-uid": "uid-1",
+        "security.baseline.dev/restore-test": "true",
+        "security.baseline.dev/restore-test-source": "shop"
+      },
+      "name": "restore-test-prod-shop",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "BackupPolicy",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    }
+  },
+  {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/backup-policy": "prod",
+        "security.baseline.dev/owner-uid": "uid-1",
+        "security.baseline.dev/restore-test": "true",
+        "security.baseline.dev/restore-test-source": "shop"
+      },
+      "name": "restore-test-deny-all",
+      "namespace": "restore-test-prod-shop",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "BackupPolicy",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    },
+    "spec": {
+      "podSelector": {},
+      "policyTypes": [
+        "Ingress",
+        "Egress"
+      ]
+    }
+  },
+  {
+    "apiVersion": "velero.io/v1",
+    "kind": "Restore",
+    "metadata": {
+      "annotations": {
+        "security.baseline.dev/created-at": "2026-03-01T01:00:30.25Z"
+      },
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/backup-policy": "prod",
+        "security.baseline.dev/owner-uid": "uid-1",
+        "security.baseline.dev/restore-test": "true"
+      },
+      "name": "bp-prod-restore-1772323800",
+      "namespace": "velero",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "BackupPolicy",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    },
+    "spec": {
+      "backupName": "b1",
+      "includedNamespaces": [
+        "shop"
+      ],
+      "includedResources": [
+        "configmaps",
+        "secrets",
+        "serviceaccounts",
+        "persistentvolumeclaims",
+        "persistentvolumes",
+        "limitranges",
+        "resourcequotas",
+        "roles.rbac.authorization.k8s.io",
+        "poddisruptionbudgets.policy",
+        "deployments.apps",
+        "statefulsets.apps",
+        "replicasets.apps",
+        "replicationcontrollers"
+      ],
+      "namespaceMapping": {
+        "shop": "restore-test-prod-shop"
+      },
+      "resourceModifier": {
+        "kind": "configmap",
+        "name": "bp-prod-restore-test-modifiers"
+      }
+    }
+  },
+  {
+    "apiVersion": "v1",
+    "data": {
+      "restore-test-modifiers.yaml": "version: v1\nresourceModifierRules:\n- conditions:\n    groupResource: deployments.apps\n  patches:\n  - operation: add\n    path: \"/spec/replicas\"\n    value: \"0\"\n- conditions:\n    groupResource: statefulsets.apps\n  patches:\n  - operation: add\n    path: \"/spec/replicas\"\n    value: \"0\"\n- conditions:\n    groupResource: replicasets.apps\n  patches:\n  - operation: add\n    path: \"/spec/replicas\"\n    value: \"0\"\n- conditions:\n    groupResource: replicationcontrollers\n  patches:\n  - operation: add\n    path: \"/spec/replicas\"\n    value: \"0\"\n"
+    },
+    "kind": "ConfigMap",
+    "metadata": {
+      "labels": {
+        "app.kubernetes.io/managed-by": "baseline-operator",
+        "security.baseline.dev/backup-policy": "prod",
+        "security.baseline.dev/owner-uid": "uid-1"
+      },
+      "name": "bp-prod-restore-test-modifiers",
+      "namespace": "velero",
+      "ownerReferences": [
+        {
+          "apiVersion": "security.baseline.dev/v1alpha1",
+          "blockOwnerDeletion": true,
+          "controller": true,
+          "kind": "BackupPolicy",
+          "name": "prod",
+          "uid": "uid-1"
+        }
+      ]
+    }
+  }
+]"#;

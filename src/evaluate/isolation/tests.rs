@@ -693,6 +693,7 @@ fn restore(name: &str, from: &str, to: &str) -> Arc<Restore> {
             backup_name: "nightly".into(),
             included_namespaces: vec![from.into()],
             namespace_mapping: BTreeMap::from([(from.into(), to.into())]),
+            ..RestoreSpec::default()
         },
         status: None,
     })

@@ -10,14 +10,14 @@
 //! short history intervals.
 
 use baseline_operator::api::{ControlState, SecurityBaseline};
-use baseline_operator::history::{Entry, Event, PeriodReport, SigningKey};
+use baseline_operator::history::{Event, PeriodReport};
 use baseline_test_support::*;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_baseline-operator");
@@ -25,106 +25,21 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 const CHECKPOINT_SECONDS: u64 = 15;
 const SCHEMA: &str = "tests/fixtures/oscal/oscal_complete_schema-1.1.3.json";
 
-/// The operator process, killed when the test ends however it ends.
-struct Replica(Child);
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// The operator process writing `history`, with a short checkpoint interval.
+fn operator(history: &SignedHistory) -> OperatorProcess {
+    let lease = format!("oscal-{}", std::process::id());
+    let mut command = history.operator_command(BIN, "oscal-e2e", &lease, free_port());
+    command.arg(format!("--history-checkpoint-seconds={CHECKPOINT_SECONDS}"));
+    OperatorProcess(command.spawn().expect("starting the operator binary"))
 }
 
-struct History {
-    s3: S3Store,
-    prefix: String,
-    key_file: PathBuf,
-    public_key_file: PathBuf,
-}
-
-impl History {
-    fn new(s3: S3Store, dir: &Path) -> Self {
-        let key = SigningKey::generate().unwrap();
-        let key_file = dir.join("ed25519.seed");
-        let public_key_file = dir.join("ed25519.pub");
-        std::fs::write(&key_file, key.seed_base64()).unwrap();
-        std::fs::write(&public_key_file, key.public_key().to_base64()).unwrap();
-        History {
-            s3,
-            prefix: format!("oscal-e2e-{}", std::process::id()),
-            key_file,
-            public_key_file,
-        }
-    }
-
-    fn operator(&self) -> Replica {
-        let (access, secret) = self.s3.credentials();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(BIN)
-            .env("KUBECONFIG", &velero_cluster().kubeconfig)
-            .env("RUST_LOG", "info")
-            .env("BASELINE_HISTORY_S3_ACCESS_KEY_ID", access)
-            .env("BASELINE_HISTORY_S3_SECRET_ACCESS_KEY", secret)
-            .args(["run", "--lease-namespace", "default"])
-            .arg(format!("--lease-name=oscal-{}", std::process::id()))
-            .args(["--identity", "oscal-e2e"])
-            .arg(format!("--health-addr=127.0.0.1:{port}"))
-            .arg(format!("--history-checkpoint-seconds={CHECKPOINT_SECONDS}"))
-            .arg(format!("--history-s3-endpoint={}", self.s3.endpoint))
-            .arg(format!("--history-s3-bucket={}", self.s3.bucket))
-            .arg(format!("--history-s3-prefix={}", self.prefix))
-            .arg(format!("--history-s3-region={}", self.s3.region))
-            .arg(format!(
-                "--history-signing-key-file={}",
-                self.key_file.display()
-            ))
-            .arg(format!(
-                "--history-public-key={}",
-                std::fs::read_to_string(&self.public_key_file).unwrap()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting the operator binary");
-        Replica(child)
-    }
-
-    /// `baseline-operator evidence <args>` against this history, as an auditor runs it.
-    fn evidence(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let (access, secret) = self.s3.credentials();
-        Command::new(BIN)
-            .arg("evidence")
-            .args(args)
-            .envs(env.iter().copied())
-            .env("AWS_ACCESS_KEY_ID", access)
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .arg(format!("--s3-endpoint={}", self.s3.endpoint))
-            .arg(format!("--bucket={}", self.s3.bucket))
-            .arg(format!("--prefix={}", self.prefix))
-            .arg(format!("--region={}", self.s3.region))
-            .arg(format!("--public-key={}", self.public_key_file.display()))
-            .output()
-            .expect("running baseline-operator evidence")
-    }
-
-    fn entries(&self) -> Vec<Entry> {
-        let mut keys = self.s3.keys(&format!("{}/segments/", self.prefix));
-        keys.sort();
-        keys.iter()
-            .flat_map(|key| {
-                String::from_utf8(self.s3.object(key))
-                    .unwrap()
-                    .lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .map(|l| serde_json::from_str::<Entry>(l).expect("an entry"))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
+/// `baseline-operator evidence <args>` against `history`, as an auditor runs it, with `env`.
+fn evidence(history: &SignedHistory, args: &[&str], env: &[(&str, &str)]) -> Output {
+    history
+        .evidence_command(BIN, args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("running baseline-operator evidence")
 }
 
 fn text(out: &Output) -> String {
@@ -134,22 +49,6 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-fn deployment(namespace: &str, image: &str) -> Deployment {
-    serde_json::from_value(json!({
-        "metadata": {"name": "shop", "namespace": namespace},
-        "spec": {
-            "replicas": 1,
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": {"app": "shop"}},
-            "template": {
-                "metadata": {"labels": {"app": "shop"}},
-                "spec": {"containers": [{"name": "shop", "image": image}]},
-            },
-        },
-    }))
-    .unwrap()
 }
 
 async fn trusted_images(api: &Api<SecurityBaseline>, name: &str) -> Option<ControlState> {
@@ -201,7 +100,11 @@ fn prop_value<'a>(object: &'a Value, name: &'a str) -> Option<&'a str> {
 async fn a_period_of_real_history_becomes_oscal_that_trestle_and_the_nist_schema_accept() {
     let cluster = velero_cluster();
     let dir = tempfile::tempdir().unwrap();
-    let history = History::new(cluster.s3().expect("the S3 server"), dir.path());
+    let history = SignedHistory::new(
+        cluster.s3().expect("the S3 server"),
+        "oscal-e2e",
+        dir.path(),
+    );
     let client = client().await;
     let pid = std::process::id();
     let label = ("oscal-e2e", "yes");
@@ -211,7 +114,7 @@ async fn a_period_of_real_history_becomes_oscal_that_trestle_and_the_nist_schema
     shops
         .create(
             &PostParams::default(),
-            &deployment(&shop, "registry.example.com/shop:1.0"),
+            &shop_deployment(&shop, "registry.example.com/shop:1.0"),
         )
         .await
         .unwrap();
@@ -219,12 +122,12 @@ async fn a_period_of_real_history_becomes_oscal_that_trestle_and_the_nist_schema
     Api::<Deployment>::namespaced(client.clone(), &legacy)
         .create(
             &PostParams::default(),
-            &deployment(&legacy, "docker.io/legacy/billing:7"),
+            &shop_deployment(&legacy, "docker.io/legacy/billing:7"),
         )
         .await
         .unwrap();
     let from = Timestamp::now();
-    let _operator = history.operator();
+    let _operator = operator(&history);
     let name = format!("oscal-{pid}");
     let api: Api<SecurityBaseline> = apply_cr(
         &client,
@@ -252,7 +155,7 @@ async fn a_period_of_real_history_becomes_oscal_that_trestle_and_the_nist_schema
         .replace(
             "shop",
             &PostParams::default(),
-            &deployment(&shop, "docker.io/evil/shop:1"),
+            &shop_deployment(&shop, "docker.io/evil/shop:1"),
         )
         .await
         .unwrap();
@@ -265,7 +168,7 @@ async fn a_period_of_real_history_becomes_oscal_that_trestle_and_the_nist_schema
         .replace(
             "shop",
             &PostParams::default(),
-            &deployment(&shop, "registry.example.com/shop:1.1"),
+            &shop_deployment(&shop, "registry.example.com/shop:1.1"),
         )
         .await
         .unwrap();
@@ -302,7 +205,8 @@ async fn a_period_of_real_history_becomes_oscal_that_trestle_and_the_nist_schema
     let out = dir.path().join("period");
     std::fs::create_dir_all(&out).unwrap();
     let period = |format: &str, file: &Path, env: &[(&str, &str)]| {
-        let run = history.evidence(
+        let run = evidence(
+            &history,
             &[
                 "report",
                 "--from",

@@ -129,19 +129,13 @@ async fn a_refused_write_in_one_namespace_leaves_the_others_enforced() {
         .await;
     // The blocked namespace sorts first: before, its refusal ended the reconcile there.
     let namespaces: Api<Namespace> = Api::all(s.client.clone());
-    let enforce_level = |ns: &'static str| {
-        let namespaces = namespaces.clone();
-        async move {
-            namespaces
-                .get(ns)
-                .await
-                .unwrap()
-                .metadata
-                .labels
-                .unwrap_or_default()
-                .get("pod-security.kubernetes.io/enforce")
-                .cloned()
-        }
+    let scenario = &s;
+    let enforce_level = move |ns: &'static str| async move {
+        scenario
+            .labels(ns)
+            .await
+            .get("pod-security.kubernetes.io/enforce")
+            .cloned()
     };
     // The blocked namespace sorts first: before, its refusal ended the reconcile there, and
     // neither the open namespace's policies nor any labels (written after them) followed.

@@ -90,18 +90,7 @@ async fn excluded_namespaces_get_no_enforcement_and_status_says_why() {
     })
     .await;
     let namespaces: Api<Namespace> = Api::all(s.client.clone());
-    let labels = |ns: &'static str| {
-        let namespaces = namespaces.clone();
-        async move {
-            namespaces
-                .get(ns)
-                .await
-                .unwrap()
-                .metadata
-                .labels
-                .unwrap_or_default()
-        }
-    };
+    let labels = |ns: &'static str| s.labels(ns);
     assert_eq!(
         labels(OPEN)
             .await

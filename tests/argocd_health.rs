@@ -55,20 +55,7 @@ fn health_tests() -> Vec<HealthTest> {
 /// The harness binary, built (or found in the cache) once per test run.
 fn harness() -> &'static Path {
     static HARNESS: OnceLock<PathBuf> = OnceLock::new();
-    HARNESS.get_or_init(|| {
-        let build = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/argocd/build");
-        let out = Command::new(&build)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", build.display()));
-        assert!(
-            out.status.success(),
-            "{} failed ({}); its output is above",
-            build.display(),
-            out.status
-        );
-        PathBuf::from(String::from_utf8(out.stdout).expect("UTF-8 path").trim())
-    })
+    HARNESS.get_or_init(|| baseline_test_support::built_tool("tests/argocd/build"))
 }
 
 /// Runs `script` on `obj` as ArgoCD would: the health it reports, or the interpreter's error.

@@ -12,73 +12,24 @@
 //! shared cluster, do not run it while another operator reconciles the same cluster.
 
 use baseline_operator::api::{BackupPolicy, ControlState, EnvironmentIsolation};
-use baseline_operator::controller::{self, RunConfig};
-use baseline_operator::telemetry::{Health, Metrics};
+use baseline_operator::controller::RunConfig;
 use baseline_test_support::*;
 use kube::api::{Api, DeleteParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{Value, json};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// An in-process operator with its own settings; stopped (gracefully) by [`Self::stop`].
-struct TestOperator {
-    shutdown: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl TestOperator {
-    async fn start(client: Client, detect_copied_secrets: bool) -> Self {
-        let (shutdown, receiver) = tokio::sync::watch::channel(false);
-        let health = Arc::new(Health::default());
-        let ready = health.clone();
-        let task = tokio::spawn(async move {
-            let config = RunConfig {
-                instance: "check-not-run".into(),
-                resync: Duration::from_secs(120),
-                detect_copied_secrets,
-                operator_namespace: None,
-                excluded_namespaces: Vec::new(),
-                watch_grace: baseline_operator::controller::watch_health::DEFAULT_GRACE,
-                evaluated_refresh: baseline_operator::controller::DEFAULT_EVALUATED_REFRESH,
-                engine_check: baseline_operator::controller::engine_feed::DEFAULT_CHECK_INTERVAL,
-                write_concurrency: baseline_operator::controller::write_pool::WRITE_CONCURRENCY,
-                history: None,
-                velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
-                velero_service_accounts: controller::DEFAULT_VELERO_SERVICE_ACCOUNTS
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-                reports_api: Default::default(),
-            };
-            if let Err(error) = controller::run(
-                client,
-                config,
-                Arc::new(Metrics::default()),
-                health,
-                receiver,
-            )
-            .await
-            {
-                panic!("operator stopped: {error}");
-            }
-        });
-        wait_until("operator caches ready", TIMEOUT, || {
-            let ready = ready.ready.load(std::sync::atomic::Ordering::Relaxed);
-            async move { ready }
-        })
-        .await;
-        Self { shutdown, task }
-    }
-
-    async fn stop(self) {
-        let _ = self.shutdown.send(true);
-        let _ = tokio::time::timeout(TIMEOUT, self.task).await;
-    }
+/// An in-process operator with its own settings.
+async fn start_operator(client: Client, detect_copied_secrets: bool) -> OwnOperator {
+    let config = RunConfig {
+        detect_copied_secrets,
+        ..test_run_config("check-not-run")
+    };
+    OwnOperator::start(client, config).await
 }
 
 /// A production namespace with a Secret, and a development namespace with a copy of it.
@@ -213,7 +164,7 @@ async fn without_detect_copied_secrets_the_check_is_not_evaluated() {
     let _serial = serial().await;
     let client = client().await;
     copied_secret(&client, "nr-flag").await;
-    let operator = TestOperator::start(client.clone(), false).await;
+    let operator = start_operator(client.clone(), false).await;
     let name = "nr-flag";
     let api: Api<EnvironmentIsolation> = apply_cr(&client, name, isolation_spec(name, true)).await;
     let (condition, compliant, summary) = wait_state(
@@ -352,7 +303,7 @@ async fn forbidden_to_list_secrets_the_check_is_not_evaluated() {
     })
     .await;
     // The flag is on, but the identity may not list Secrets.
-    let operator = TestOperator::start(as_operator, true).await;
+    let operator = start_operator(as_operator, true).await;
     let name = "nr-rbac";
     let api: Api<EnvironmentIsolation> = apply_cr(&client, name, isolation_spec(name, true)).await;
     let (condition, compliant, summary) = wait_state(

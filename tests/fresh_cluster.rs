@@ -115,22 +115,9 @@ async fn survives_missing_crds_missing_velero_and_an_api_server_restart() {
     let operator = tokio::spawn(controller::run(
         client.clone(),
         RunConfig {
-            instance: "no-velero".into(),
             resync: Duration::from_secs(3),
             detect_copied_secrets: false,
-            operator_namespace: None,
-            excluded_namespaces: Vec::new(),
-            watch_grace: baseline_operator::controller::watch_health::DEFAULT_GRACE,
-            evaluated_refresh: baseline_operator::controller::DEFAULT_EVALUATED_REFRESH,
-            engine_check: baseline_operator::controller::engine_feed::DEFAULT_CHECK_INTERVAL,
-            write_concurrency: baseline_operator::controller::write_pool::WRITE_CONCURRENCY,
-            history: None,
-            velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
-            velero_service_accounts: controller::DEFAULT_VELERO_SERVICE_ACCOUNTS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            reports_api: Default::default(),
+            ..baseline_test_support::test_run_config("no-velero")
         },
         Arc::new(Metrics::default()),
         Arc::new(Health::default()),

@@ -9,13 +9,13 @@
 //! intervals) beside no in-process operator.
 
 use baseline_operator::api::{ControlState, SecurityBaseline};
-use baseline_operator::history::{Entry, Event, SigningKey};
+use baseline_operator::history::{Entry, Event};
 use baseline_test_support::*;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -23,124 +23,31 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 const CHECKPOINT_SECONDS: u64 = 15;
 const REFRESH_SECONDS: u64 = 8;
 
-/// An operator process, killed when the test ends however it ends.
-struct Replica(Child);
+const BIN: &str = env!("CARGO_BIN_EXE_baseline-operator");
 
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// A replica of the operator writing `history`: short Lease timings so that a failover is
+/// quick, and short checkpoint and refresh intervals.
+fn replica(
+    history: &SignedHistory,
+    identity: &str,
+    lease: &str,
+    metrics_port: u16,
+) -> OperatorProcess {
+    let mut command = history.operator_command(BIN, identity, lease, metrics_port);
+    command
+        .args(["--lease-seconds", "6", "--renew-deadline-seconds", "4"])
+        .args(["--retry-period-seconds", "1"])
+        .arg(format!("--history-checkpoint-seconds={CHECKPOINT_SECONDS}"))
+        .arg(format!("--evaluated-refresh-seconds={REFRESH_SECONDS}"));
+    OperatorProcess(command.spawn().expect("starting the operator binary"))
 }
 
-/// Where this test's history lives and how it is signed.
-struct History {
-    s3: S3Store,
-    prefix: String,
-    key_file: std::path::PathBuf,
-    public_key_file: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl History {
-    fn new(s3: S3Store) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let key = SigningKey::generate().unwrap();
-        let key_file = dir.path().join("ed25519.seed");
-        let public_key_file = dir.path().join("ed25519.pub");
-        std::fs::write(&key_file, key.seed_base64()).unwrap();
-        std::fs::write(&public_key_file, key.public_key().to_base64()).unwrap();
-        History {
-            s3,
-            prefix: format!("history-e2e-{}", std::process::id()),
-            key_file,
-            public_key_file,
-            _dir: dir,
-        }
-    }
-
-    /// The operator's S3 flags and credentials, set on `command`.
-    fn operator_source(&self, command: &mut Command) {
-        let (access, secret) = self.s3.credentials();
-        command
-            .env("BASELINE_HISTORY_S3_ACCESS_KEY_ID", access)
-            .env("BASELINE_HISTORY_S3_SECRET_ACCESS_KEY", secret)
-            .arg(format!("--history-s3-endpoint={}", self.s3.endpoint))
-            .arg(format!("--history-s3-bucket={}", self.s3.bucket))
-            .arg(format!("--history-s3-prefix={}", self.prefix))
-            .arg(format!("--history-s3-region={}", self.s3.region));
-    }
-
-    /// The auditor's S3 flags and credentials (`evidence verify|report`), set on `command`.
-    fn auditor_source(&self, command: &mut Command) {
-        let (access, secret) = self.s3.credentials();
-        command
-            .env("AWS_ACCESS_KEY_ID", access)
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .arg(format!("--s3-endpoint={}", self.s3.endpoint))
-            .arg(format!("--bucket={}", self.s3.bucket))
-            .arg(format!("--prefix={}", self.prefix))
-            .arg(format!("--region={}", self.s3.region));
-    }
-
-    fn replica(&self, identity: &str, lease: &str, metrics_port: u16) -> Replica {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_baseline-operator"));
-        command
-            .env("KUBECONFIG", &velero_cluster().kubeconfig)
-            .env("RUST_LOG", "info")
-            .args(["run", "--lease-namespace", "default", "--lease-name", lease])
-            .args(["--lease-seconds", "6", "--renew-deadline-seconds", "4"])
-            .args(["--retry-period-seconds", "1", "--identity", identity])
-            .arg(format!("--health-addr=127.0.0.1:{metrics_port}"))
-            .arg(format!("--history-checkpoint-seconds={CHECKPOINT_SECONDS}"))
-            .arg(format!("--evaluated-refresh-seconds={REFRESH_SECONDS}"))
-            .arg(format!(
-                "--history-signing-key-file={}",
-                self.key_file.display()
-            ))
-            .arg(format!(
-                "--history-public-key={}",
-                std::fs::read_to_string(&self.public_key_file).unwrap()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        self.operator_source(&mut command);
-        Replica(command.spawn().expect("starting the operator binary"))
-    }
-
-    /// Runs `baseline-operator evidence <args>` against this history.
-    fn evidence(&self, args: &[&str]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_baseline-operator"));
-        command.arg("evidence").args(args);
-        self.auditor_source(&mut command);
-        command
-            .arg(format!("--public-key={}", self.public_key_file.display()))
-            .output()
-            .expect("running baseline-operator evidence")
-    }
-
-    /// Every entry stored so far, in order, read straight from the bucket.
-    fn entries(&self) -> Vec<Entry> {
-        let mut keys = self.s3.keys(&format!("{}/segments/", self.prefix));
-        keys.sort();
-        keys.iter()
-            .flat_map(|key| {
-                let text = String::from_utf8(self.s3.object(key)).unwrap();
-                text.lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .map(|l| serde_json::from_str::<Entry>(l).expect("an entry"))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Runs `baseline-operator evidence <args>` against `history`.
+fn evidence(history: &SignedHistory, args: &[&str]) -> Output {
+    history
+        .evidence_command(BIN, args)
+        .output()
+        .expect("running baseline-operator evidence")
 }
 
 /// The operator's count of status writes to SecurityBaselines, from its /metrics.
@@ -174,24 +81,6 @@ async fn state_of(api: &Api<SecurityBaseline>, name: &str) -> Option<ControlStat
     trusted_images(&api.get_opt(name).await.ok()??).map(|(s, _)| s)
 }
 
-fn deployment(namespace: &str, image: &str) -> Deployment {
-    serde_json::from_value(json!({
-        "metadata": {"name": "shop", "namespace": namespace},
-        "spec": {
-            "replicas": 1,
-            // Recreate: with no kubelet no new pod becomes Ready, so a rolling update would
-            // keep the old pod (and its untrusted image, rightly a finding) forever.
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": {"app": "shop"}},
-            "template": {
-                "metadata": {"labels": {"app": "shop"}},
-                "spec": {"containers": [{"name": "shop", "image": image}]},
-            },
-        },
-    }))
-    .unwrap()
-}
-
 fn observations_of<'a>(
     entries: &'a [Entry],
     control: &'a str,
@@ -209,7 +98,12 @@ fn observations_of<'a>(
 #[tokio::test]
 async fn the_leader_records_transitions_and_checkpoints_and_a_failover_continues_the_chain() {
     let cluster = velero_cluster();
-    let history = History::new(cluster.s3().expect("the backup stack's S3 server"));
+    let dir = tempfile::tempdir().unwrap();
+    let history = SignedHistory::new(
+        cluster.s3().expect("the backup stack's S3 server"),
+        "history-e2e",
+        dir.path(),
+    );
     let client = client().await;
     let pid = std::process::id();
     let lease = format!("history-{pid}");
@@ -224,12 +118,12 @@ async fn the_leader_records_transitions_and_checkpoints_and_a_failover_continues
     deployments
         .create(
             &PostParams::default(),
-            &deployment(&ns, "registry.example.com/shop:1.0"),
+            &shop_deployment(&ns, "registry.example.com/shop:1.0"),
         )
         .await
         .unwrap();
     let port_a = free_port();
-    let replica_a = history.replica("replica-a", &lease, port_a);
+    let replica_a = replica(&history, "replica-a", &lease, port_a);
     let started = Timestamp::now();
     let api: Api<SecurityBaseline> = apply_cr(
         &client,
@@ -252,7 +146,7 @@ async fn the_leader_records_transitions_and_checkpoints_and_a_failover_continues
         .replace(
             "shop",
             &PostParams::default(),
-            &deployment(&ns, "docker.io/evil/shop:1"),
+            &shop_deployment(&ns, "docker.io/evil/shop:1"),
         )
         .await
         .unwrap();
@@ -266,7 +160,7 @@ async fn the_leader_records_transitions_and_checkpoints_and_a_failover_continues
         .replace(
             "shop",
             &PostParams::default(),
-            &deployment(&ns, "registry.example.com/shop:1.1"),
+            &shop_deployment(&ns, "registry.example.com/shop:1.1"),
         )
         .await
         .unwrap();
@@ -313,7 +207,7 @@ async fn the_leader_records_transitions_and_checkpoints_and_a_failover_continues
     .await;
 
     // Failover: a standby takes over when the leader is killed, and continues the chain.
-    let replica_b = history.replica("replica-b", &lease, free_port());
+    let replica_b = replica(&history, "replica-b", &lease, free_port());
     tokio::time::sleep(Duration::from_secs(2)).await;
     drop(replica_a);
     wait_until("the standby starts writing", TIMEOUT, || async {
@@ -387,7 +281,7 @@ data: {{ed25519.pub: "{public_key}", location: "s3://velero/{}"}}
             .unwrap();
     assert_eq!(bundle["history"][0]["publicKey"], public_key.as_str());
 
-    let verified = history.evidence(&["verify"]);
+    let verified = evidence(&history, &["verify"]);
     assert!(
         verified.status.success(),
         "evidence verify: {}{}",
@@ -396,13 +290,16 @@ data: {{ed25519.pub: "{public_key}", location: "s3://velero/{}"}}
     );
 
     // The period report shows the failure window the test made, and only that one.
-    let report = history.evidence(&[
-        "report",
-        &format!("--from={started}"),
-        &format!("--to={}", Timestamp::now()),
-        &format!("--checkpoint-interval={CHECKPOINT_SECONDS}s"),
-        "--format=json",
-    ]);
+    let report = evidence(
+        &history,
+        &[
+            "report",
+            &format!("--from={started}"),
+            &format!("--to={}", Timestamp::now()),
+            &format!("--checkpoint-interval={CHECKPOINT_SECONDS}s"),
+            "--format=json",
+        ],
+    );
     assert!(
         report.status.success(),
         "evidence report: {}",
@@ -430,7 +327,7 @@ data: {{ed25519.pub: "{public_key}", location: "s3://velero/{}"}}
 /// the current-state bundle with `evidence --out --attest`, each verified by cosign; a changed
 /// file is refused.
 fn attested_files_verify_with_cosign(
-    history: &History,
+    history: &SignedHistory,
     started: Timestamp,
     name: &str,
     failures: &[(Timestamp, Timestamp)],
@@ -446,16 +343,19 @@ fn attested_files_verify_with_cosign(
     let envelope_file = dir.path().join("report.intoto.json");
     let pem = dir.path().join("report.intoto.pub.pem");
     let head = history.entries().last().expect("entries").hash.clone();
-    let run = history.evidence(&[
-        "report",
-        &format!("--from={started}"),
-        &format!("--to={}", Timestamp::now()),
-        &format!("--checkpoint-interval={CHECKPOINT_SECONDS}s"),
-        "--format=json",
-        &format!("--out={}", report_file.display()),
-        &format!("--attest={}", envelope_file.display()),
-        &format!("--signing-key={}", history.key_file.display()),
-    ]);
+    let run = evidence(
+        history,
+        &[
+            "report",
+            &format!("--from={started}"),
+            &format!("--to={}", Timestamp::now()),
+            &format!("--checkpoint-interval={CHECKPOINT_SECONDS}s"),
+            "--format=json",
+            &format!("--out={}", report_file.display()),
+            &format!("--attest={}", envelope_file.display()),
+            &format!("--signing-key={}", history.key_file.display()),
+        ],
+    );
     assert!(
         run.status.success(),
         "evidence report --attest: {}",
@@ -505,7 +405,7 @@ fn attested_files_verify_with_cosign(
 
     // The current-state bundle: every file it writes is a subject.
     let bundle = dir.path().join("bundle");
-    let run = Command::new(env!("CARGO_BIN_EXE_baseline-operator"))
+    let run = Command::new(BIN)
         .args(["evidence", "--out"])
         .arg(&bundle)
         .arg("--attest")

@@ -17,62 +17,24 @@
 //! operator reconciles the same cluster.
 
 use baseline_operator::api::{EnvironmentIsolation, SecurityBaseline};
-use baseline_operator::controller::{self, RunConfig};
+use baseline_operator::controller::RunConfig;
 use baseline_operator::desired::report_api::ReportsChoice;
-use baseline_operator::telemetry::{Health, Metrics};
 use baseline_test_support::*;
 use kube::Client;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// An in-process operator with its own report choice; stopped (gracefully) by [`Self::stop`].
-struct TestOperator {
-    shutdown: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl TestOperator {
-    async fn start(client: Client, reports_api: ReportsChoice) -> Self {
-        let (shutdown, receiver) = tokio::sync::watch::channel(false);
-        let health = Arc::new(Health::default());
-        let ready = health.clone();
-        let task = tokio::spawn(async move {
-            let config = RunConfig {
-                instance: "openreports".into(),
-                resync: Duration::from_secs(120),
-                detect_copied_secrets: true,
-                operator_namespace: None,
-                excluded_namespaces: Vec::new(),
-                watch_grace: controller::watch_health::DEFAULT_GRACE,
-                evaluated_refresh: controller::DEFAULT_EVALUATED_REFRESH,
-                engine_check: baseline_operator::controller::engine_feed::DEFAULT_CHECK_INTERVAL,
-                write_concurrency: baseline_operator::controller::write_pool::WRITE_CONCURRENCY,
-                history: None,
-                velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
-                velero_service_accounts: Vec::new(),
-                reports_api,
-            };
-            let metrics = Arc::new(Metrics::default());
-            if let Err(error) = controller::run(client, config, metrics, health, receiver).await {
-                panic!("operator stopped: {error}");
-            }
-        });
-        wait_until("operator caches ready", TIMEOUT, || {
-            let ready = ready.ready.load(std::sync::atomic::Ordering::Relaxed);
-            async move { ready }
-        })
-        .await;
-        Self { shutdown, task }
-    }
-
-    async fn stop(self) {
-        let _ = self.shutdown.send(true);
-        let _ = tokio::time::timeout(TIMEOUT, self.task).await;
-    }
+/// An in-process operator with its own settings.
+async fn start_operator(client: Client, reports_api: ReportsChoice) -> OwnOperator {
+    let config = RunConfig {
+        velero_service_accounts: Vec::new(),
+        reports_api,
+        ..test_run_config("openreports")
+    };
+    OwnOperator::start(client, config).await
 }
 
 /// The operator's reports of one kind (plural), by (namespace, name): their figures (summary
@@ -219,7 +181,7 @@ async fn reports_follow_the_chosen_api_with_the_same_figures_and_old_ones_are_pr
         reports("reports.openreports.io").is_none(),
         "OpenReports is not served yet"
     );
-    let operator = TestOperator::start(client.clone(), ReportsChoice::Auto).await;
+    let operator = start_operator(client.clone(), ReportsChoice::Auto).await;
     wait_until("PolicyReports with every kind of finding", TIMEOUT, || {
         let now = wgpolicyk8s();
         async move {
@@ -273,7 +235,7 @@ async fn reports_follow_the_chosen_api_with_the_same_figures_and_old_ones_are_pr
     operator.stop().await;
 
     // 3. both: the two sets, the same figures; the evidence bundle counts them once.
-    let operator = TestOperator::start(client.clone(), ReportsChoice::Both).await;
+    let operator = start_operator(client.clone(), ReportsChoice::Both).await;
     wait_figures("PolicyReports written again", wgpolicyk8s, &figures).await;
     wait_figures("Reports kept beside them", openreports, &figures).await;
     let out = tempfile::tempdir().unwrap();
@@ -291,7 +253,7 @@ async fn reports_follow_the_chosen_api_with_the_same_figures_and_old_ones_are_pr
     operator.stop().await;
 
     // 4. wgpolicyk8s: PolicyReports only; its Reports are pruned.
-    let operator = TestOperator::start(client.clone(), ReportsChoice::Wgpolicyk8s).await;
+    let operator = start_operator(client.clone(), ReportsChoice::Wgpolicyk8s).await;
     wait_figures("Reports pruned", openreports, &Figures::new()).await;
     wait_figures("PolicyReports kept", wgpolicyk8s, &figures).await;
 

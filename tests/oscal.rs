@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use baseline_operator::api::{ControlState, SecurityBaseline};
 use baseline_operator::history::attestation::{PERIOD_REPORT_PREDICATE, Statement};
 use baseline_operator::history::dsse::Envelope;
-use baseline_operator::history::{Entry, Event, PeriodReport, PeriodState, SigningKey};
+use baseline_operator::history::{Event, PeriodReport, PeriodState};
 use baseline_test_support::cosign::verify_blob_attestation;
 use baseline_test_support::oscal::{SCHEMA, validate};
 use baseline_test_support::*;
@@ -28,113 +28,28 @@ use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_baseline-operator");
 const TIMEOUT: Duration = Duration::from_secs(60);
 const CHECKPOINT_SECONDS: u64 = 15;
 
-/// The operator process, killed when the test ends however it ends.
-struct Replica(Child);
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// The operator process writing `history`, with a short checkpoint interval.
+fn operator(history: &SignedHistory) -> OperatorProcess {
+    let lease = format!("oscal-{}", std::process::id());
+    let mut command = history.operator_command(BIN, "oscal-e2e", &lease, free_port());
+    command.arg(format!("--history-checkpoint-seconds={CHECKPOINT_SECONDS}"));
+    OperatorProcess(command.spawn().expect("starting the operator binary"))
 }
 
-struct History {
-    s3: S3Store,
-    prefix: String,
-    key_file: PathBuf,
-    public_key_file: PathBuf,
-}
-
-impl History {
-    fn new(s3: S3Store, dir: &Path) -> Self {
-        let key = SigningKey::generate().unwrap();
-        let key_file = dir.join("ed25519.seed");
-        let public_key_file = dir.join("ed25519.pub");
-        std::fs::write(&key_file, key.seed_base64()).unwrap();
-        std::fs::write(&public_key_file, key.public_key().to_base64()).unwrap();
-        History {
-            s3,
-            prefix: format!("oscal-e2e-{}", std::process::id()),
-            key_file,
-            public_key_file,
-        }
-    }
-
-    fn operator(&self) -> Replica {
-        let (access, secret) = self.s3.credentials();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(BIN)
-            .env("KUBECONFIG", &velero_cluster().kubeconfig)
-            .env("RUST_LOG", "info")
-            .env("BASELINE_HISTORY_S3_ACCESS_KEY_ID", access)
-            .env("BASELINE_HISTORY_S3_SECRET_ACCESS_KEY", secret)
-            .args(["run", "--lease-namespace", "default"])
-            .arg(format!("--lease-name=oscal-{}", std::process::id()))
-            .args(["--identity", "oscal-e2e"])
-            .arg(format!("--health-addr=127.0.0.1:{port}"))
-            .arg(format!("--history-checkpoint-seconds={CHECKPOINT_SECONDS}"))
-            .arg(format!("--history-s3-endpoint={}", self.s3.endpoint))
-            .arg(format!("--history-s3-bucket={}", self.s3.bucket))
-            .arg(format!("--history-s3-prefix={}", self.prefix))
-            .arg(format!("--history-s3-region={}", self.s3.region))
-            .arg(format!(
-                "--history-signing-key-file={}",
-                self.key_file.display()
-            ))
-            .arg(format!(
-                "--history-public-key={}",
-                std::fs::read_to_string(&self.public_key_file).unwrap()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting the operator binary");
-        Replica(child)
-    }
-
-    /// `baseline-operator evidence <args>` against this history, as an auditor runs it.
-    fn evidence(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let (access, secret) = self.s3.credentials();
-        Command::new(BIN)
-            .arg("evidence")
-            .args(args)
-            .envs(env.iter().copied())
-            .env("AWS_ACCESS_KEY_ID", access)
-            .env("AWS_SECRET_ACCESS_KEY", secret)
-            .arg(format!("--s3-endpoint={}", self.s3.endpoint))
-            .arg(format!("--bucket={}", self.s3.bucket))
-            .arg(format!("--prefix={}", self.prefix))
-            .arg(format!("--region={}", self.s3.region))
-            .arg(format!("--public-key={}", self.public_key_file.display()))
-            .output()
-            .expect("running baseline-operator evidence")
-    }
-
-    fn entries(&self) -> Vec<Entry> {
-        let mut keys = self.s3.keys(&format!("{}/segments/", self.prefix));
-        keys.sort();
-        keys.iter()
-            .flat_map(|key| {
-                String::from_utf8(self.s3.object(key))
-                    .unwrap()
-                    .lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .map(|l| serde_json::from_str::<Entry>(l).expect("an entry"))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    }
+/// `baseline-operator evidence <args>` against `history`, as an auditor runs it, with `env`.
+fn evidence(history: &SignedHistory, args: &[&str], env: &[(&str, &str)]) -> Output {
+    history
+        .evidence_command(BIN, args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("running baseline-operator evidence")
 }
 
 fn text(out: &Output) -> String {
@@ -144,22 +59,6 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-fn deployment(namespace: &str, image: &str) -> Deployment {
-    serde_json::from_value(json!({
-        "metadata": {"name": "shop", "namespace": namespace},
-        "spec": {
-            "replicas": 1,
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": {"app": "shop"}},
-            "template": {
-                "metadata": {"labels": {"app": "shop"}},
-                "spec": {"containers": [{"name": "shop", "image": image}]},
-            },
-        },
-    }))
-    .unwrap()
 }
 
 async fn trusted_images(api: &Api<SecurityBaseline>, name: &str) -> Option<ControlState> {
@@ -192,7 +91,11 @@ async fn the_operators_history_becomes_signed_oscal_that_trestle_and_cosign_acce
  {
     let cluster = velero_cluster();
     let dir = tempfile::tempdir().unwrap();
-    let history = History::new(cluster.s3().expect("the S3 server"), dir.path());
+    let history = SignedHistory::new(
+        cluster.s3().expect("the S3 server"),
+        "oscal-e2e",
+        dir.path(),
+    );
     let client = client().await;
     let pid = std::process::id();
     let label = ("oscal-e2e", "yes");
@@ -202,7 +105,7 @@ async fn the_operators_history_becomes_signed_oscal_that_trestle_and_cosign_acce
     shops
         .create(
             &PostParams::default(),
-            &deployment(&shop, "registry.example.com/shop:1.0"),
+            &shop_deployment(&shop, "registry.example.com/shop:1.0"),
         )
         .await
         .unwrap();
@@ -210,12 +113,12 @@ async fn the_operators_history_becomes_signed_oscal_that_trestle_and_cosign_acce
     Api::<Deployment>::namespaced(client.clone(), &legacy)
         .create(
             &PostParams::default(),
-            &deployment(&legacy, "docker.io/legacy/billing:7"),
+            &shop_deployment(&legacy, "docker.io/legacy/billing:7"),
         )
         .await
         .unwrap();
     let from = Timestamp::now();
-    let _operator = history.operator();
+    let _operator = operator(&history);
     let name = format!("oscal-{pid}");
     let api: Api<SecurityBaseline> = apply_cr(
         &client,
@@ -243,7 +146,7 @@ async fn the_operators_history_becomes_signed_oscal_that_trestle_and_cosign_acce
         .replace(
             "shop",
             &PostParams::default(),
-            &deployment(&shop, "docker.io/evil/shop:1"),
+            &shop_deployment(&shop, "docker.io/evil/shop:1"),
         )
         .await
         .unwrap();
@@ -256,7 +159,7 @@ async fn the_operators_history_becomes_signed_oscal_that_trestle_and_cosign_acce
         .replace(
             "shop",
             &PostParams::default(),
-            &deployment(&shop, "registry.example.com/shop:1.1"),
+            &shop_deployment(&shop, "registry.example.com/shop:1.1"),
         )
         .await
         .unwrap();
@@ -309,7 +212,7 @@ async fn the_operators_history_becomes_signed_oscal_that_trestle_and_cosign_acce
             file.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        let run = history.evidence(&args, env);
+        let run = evidence(&history, &args, env);
         assert!(run.status.success(), "{}", text(&run));
     };
     let report_file = dir.path().join("report.json");

@@ -143,13 +143,11 @@ fn classified_config_map(ns: &str) -> String {
 /// admission.
 #[tokio::test]
 async fn bindings_between_every_pair_of_environments_are_reported_and_refused() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    namespace(&client, "ap-prod", &[(KEY, "production")]).await;
-    namespace(&client, "ap-stage", &[(KEY, "staging")]).await;
-    namespace(&client, "ap-dev", &[(KEY, "development")]).await;
-    namespace(&client, "ap-loose", &[]).await;
+    let s = Scenario::start().await;
+    s.namespace("ap-prod", &[(KEY, "production")]).await;
+    s.namespace("ap-stage", &[(KEY, "staging")]).await;
+    s.namespace("ap-dev", &[(KEY, "development")]).await;
+    s.namespace("ap-loose", &[]).await;
     let crossing = [
         role_binding(
             "ap-stage",
@@ -261,7 +259,7 @@ async fn bindings_between_every_pair_of_environments_are_reported_and_refused() 
         .filter(|c| c.object.0 == "ClusterRoleBinding")
         .map(|c| DeleteOnDrop("clusterrolebinding", c.object.2.clone()))
         .collect();
-    let api = apply_isolation(&client, name, pairs_spec("Audit", json!([]))).await;
+    let api = apply_isolation(&s.client, name, pairs_spec("Audit", json!([]))).await;
     for case in crossing.iter().chain(&fine) {
         cluster()
             .apply_yaml(&case.yaml)
@@ -286,7 +284,7 @@ async fn bindings_between_every_pair_of_environments_are_reported_and_refused() 
     }
 
     // Enforce: the same objects are refused, the others admitted.
-    apply_isolation(&client, name, pairs_spec("Enforce", json!([]))).await;
+    apply_isolation(&s.client, name, pairs_spec("Enforce", json!([]))).await;
     for case in &crossing {
         wait_rejected(&case.yaml, "cross-environment-access").await;
     }
@@ -319,9 +317,9 @@ async fn bindings_between_every_pair_of_environments_are_reported_and_refused() 
 
     // An allowance lets development identities act in staging, and nothing else.
     let allowance = json!([{"from": "development", "to": "staging"}]);
-    apply_isolation(&client, name, pairs_spec("Enforce", allowance.clone())).await;
+    apply_isolation(&s.client, name, pairs_spec("Enforce", allowance.clone())).await;
     let allowed = &crossing[0];
-    wait_until("the allowed direction admitted", TIMEOUT, || {
+    s.wait_until("the allowed direction admitted", || {
         let ok = admitted(&allowed.yaml);
         async move { ok }
     })
@@ -334,10 +332,10 @@ async fn bindings_between_every_pair_of_environments_are_reported_and_refused() 
         );
     }
     // Status agrees: the allowed binding is no finding, the reverse direction still is.
-    apply_isolation(&client, name, pairs_spec("Audit", allowance)).await;
+    apply_isolation(&s.client, name, pairs_spec("Audit", allowance)).await;
     for case in [&crossing[0], &crossing[7]] {
         // Admitted once the operator has removed the Enforce policies.
-        wait_until("admitted in Audit", TIMEOUT, || {
+        s.wait_until("admitted in Audit", || {
             let ok = cluster().apply_yaml(&case.yaml).is_ok();
             async move { ok }
         })
@@ -418,14 +416,12 @@ async fn delete_security_baseline(name: &str) {
 /// any other, never for their name.
 #[tokio::test]
 async fn least_privilege_is_judged_on_rules_not_names() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     let name = "e2e-access-rules";
     delete_security_baseline(name).await;
     let ns = "ap-lp";
-    namespace(&client, ns, &[("ap-lp", "selected")]).await;
-    namespace(&client, "ap-lp-other", &[]).await;
+    s.namespace(ns, &[("ap-lp", "selected")]).await;
+    s.namespace("ap-lp-other", &[]).await;
     let roles = [
         (
             "ap-lp-escalate",
@@ -585,7 +581,7 @@ async fn least_privilege_is_judged_on_rules_not_names() {
         })
     };
     let _baseline = DeleteOnDrop("securitybaseline", name.into());
-    apply_cr::<baseline_operator::api::SecurityBaseline>(&client, name, spec("Audit")).await;
+    apply_cr::<baseline_operator::api::SecurityBaseline>(&s.client, name, spec("Audit")).await;
     for case in forbidden.iter().chain(&fine).chain([&cluster_wide]) {
         cluster()
             .apply_yaml(&case.yaml)
@@ -598,7 +594,7 @@ async fn least_privilege_is_judged_on_rules_not_names() {
     }
 
     // Enforce: the same RoleBindings are refused, and so is a new Role with such rules.
-    apply_cr::<baseline_operator::api::SecurityBaseline>(&client, name, spec("Enforce")).await;
+    apply_cr::<baseline_operator::api::SecurityBaseline>(&s.client, name, spec("Enforce")).await;
     for case in &forbidden {
         wait_rejected(&case.yaml, "least-privilege").await;
     }

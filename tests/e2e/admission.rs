@@ -4,7 +4,7 @@
 //! never blocked.
 
 use crate::support::*;
-use baseline_operator::api::{ControlResult, ControlState, SecurityBaseline, SecurityBaselineSpec};
+use baseline_operator::api::{ControlState, SecurityBaseline, SecurityBaselineSpec};
 use baseline_operator::evaluate::{encryption, images, privilege, workloads};
 use baseline_operator::snapshot::Snapshot;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -13,7 +13,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Client;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -235,70 +235,10 @@ rules: [{apiGroups: [""], resources: ["*"], verbs: [get]}]
         .expect("cluster fixtures");
 }
 
-async fn wait_reconciled(api: &Api<SecurityBaseline>, name: &str) -> SecurityBaseline {
-    wait_status(api, name, "baseline reconciled", |_| true).await
-}
-
-/// Waits until the baseline's status is current (observedGeneration, Ready) and `check` holds.
-async fn wait_status(
-    api: &Api<SecurityBaseline>,
-    name: &str,
-    what: &str,
-    check: impl Fn(&SecurityBaseline) -> bool,
-) -> SecurityBaseline {
-    let current = |sb: &SecurityBaseline| {
-        sb.status.as_ref().is_some_and(|s| {
-            s.observed_generation == sb.metadata.generation
-                && s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-        })
-    };
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    loop {
-        let sb = api.get(name).await.unwrap();
-        if current(&sb) && check(&sb) {
-            return sb;
-        }
-        if std::time::Instant::now() > deadline {
-            panic!(
-                "timed out waiting for: {what}; last status: {}",
-                serde_json::to_string_pretty(&sb.status).unwrap()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-fn control<'a>(sb: &'a SecurityBaseline, id: &str) -> Option<&'a ControlResult> {
-    sb.status
-        .as_ref()?
-        .controls
-        .iter()
-        .find(|c| c.id.as_str() == id)
-}
-
-fn findings(result: &ControlResult) -> Vec<String> {
-    result
-        .findings
-        .iter()
-        .map(|f| format!("{} {}: {}", f.kind, f.name, f.message))
-        .collect()
-}
-
-async fn delete_baseline(api: &Api<SecurityBaseline>, name: &str) {
-    let _ = api.delete(name, &DeleteParams::default()).await;
-    wait_until("baseline deleted", TIMEOUT, || async {
-        api.get_opt(name).await.unwrap().is_none()
-    })
-    .await;
-}
-
 /// Removes a baseline a failed earlier run left behind, and waits for its admission policies
 /// to go, so that objects meant to predate the baseline can be created.
-async fn no_leftover_baseline(client: &Client, name: &str) {
-    let api: Api<SecurityBaseline> = Api::all(client.clone());
-    delete_baseline(&api, name).await;
+async fn no_leftover_baseline(s: &Scenario, name: &str) {
+    s.existing::<SecurityBaseline>(name).delete().await;
     let prefix = format!("validatingadmissionpolicy.admissionregistration.k8s.io/sb-{name}-");
     wait_until("leftover admission policies gone", TIMEOUT, || async {
         let policies = cluster().kubectl_ok(&["get", "validatingadmissionpolicies", "-o", "name"]);
@@ -336,12 +276,10 @@ async fn rbac_snapshot(client: &Client) -> Snapshot {
 /// object must both equal the expected one. Collects every disagreement before failing.
 #[tokio::test]
 async fn admission_and_audit_judge_every_enforced_control_alike() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     cluster_fixtures();
-    let ns = namespace(&client, "e2e-adm-exact", &[("e2e-adm", "exact")]).await;
-    let elsewhere = namespace(&client, "e2e-adm-exact-other", &[]).await;
+    let ns = s.namespace("e2e-adm-exact", &[("e2e-adm", "exact")]).await;
+    let elsewhere = s.namespace("e2e-adm-exact-other", &[]).await;
     for (namespace, role) in [(&ns, "everything"), (&elsewhere, "elsewhere")] {
         cluster()
             .apply_yaml(&format!(
@@ -358,21 +296,21 @@ async fn admission_and_audit_judge_every_enforced_control_alike() {
         "resources": {"requireRequests": true, "requireMemoryLimit": true},
     });
     let parsed: SecurityBaselineSpec = serde_json::from_value(spec.clone()).unwrap();
-    let api = apply_cr::<SecurityBaseline>(&client, "e2e-adm-exact", spec).await;
-    wait_reconciled(&api, "e2e-adm-exact").await;
+    let baseline = s.baseline("e2e-adm-exact", spec).await;
+    baseline.wait_reconciled().await;
     let untrusted = pod("p", &[], "docker.io/library/nginx:1.25", true);
-    wait_enforced(&client, &ns, &untrusted, "trusted-images").await;
+    wait_enforced(&s.client, &ns, &untrusted, "trusted-images").await;
     let bare = ingress("i", &[], "bare.example.com", &[]);
-    wait_enforced(&client, &ns, &bare, "encryption-in-transit").await;
+    wait_enforced(&s.client, &ns, &bare, "encryption-in-transit").await;
     let plain = pvc("c", &[], "e2e-plain");
-    wait_enforced(&client, &ns, &plain, "encryption-at-rest").await;
+    wait_enforced(&s.client, &ns, &plain, "encryption-at-rest").await;
     let unbounded = pod("r", &[], "registry.acme.test/app:1", false);
-    wait_enforced(&client, &ns, &unbounded, "resource-governance").await;
+    wait_enforced(&s.client, &ns, &unbounded, "resource-governance").await;
     let admin = role_binding("b", &[], "ClusterRole", "admin");
-    wait_enforced(&client, &ns, &admin, "least-privilege").await;
+    wait_enforced(&s.client, &ns, &admin, "least-privilege").await;
     // The wildcard Role must be in the policy before the table is judged.
     let wildcard = role_binding("b", &[], "Role", "everything");
-    wait_enforced(&client, &ns, &wildcard, "least-privilege").await;
+    wait_enforced(&s.client, &ns, &wildcard, "least-privilege").await;
 
     let mut disagreements = Vec::new();
     let mut judge = |what: String, expected: bool, audit: bool, admission: Result<(), String>| {
@@ -414,7 +352,7 @@ async fn admission_and_audit_judge_every_enforced_control_alike() {
     ];
     for (image, expected) in image_cases {
         let audit = images::image_problem(images_spec, &image).is_none();
-        let admission = create(&client, &ns, &pod("p", &[], &image, true), true).await;
+        let admission = create(&s.client, &ns, &pod("p", &[], &image, true), true).await;
         judge(format!("image {image}"), expected, audit, admission);
     }
 
@@ -429,10 +367,10 @@ async fn admission_and_audit_judge_every_enforced_control_alike() {
     ];
     for (host, tls, expected) in host_cases {
         let object = ingress("i", &[], host, tls);
-        let stored = stored_form(&client, &elsewhere, &ns, &object).await;
+        let stored = stored_form(&s.client, &elsewhere, &ns, &object).await;
         let typed: Ingress = serde_json::from_value(stored).unwrap();
         let audit = encryption::ingress_violations(&typed).is_empty();
-        let admission = create(&client, &ns, &object, true).await;
+        let admission = create(&s.client, &ns, &object, true).await;
         judge(
             format!("host {host} under TLS {tls:?}"),
             expected,
@@ -443,7 +381,7 @@ async fn admission_and_audit_judge_every_enforced_control_alike() {
 
     let scope = [ns.clone()];
     let at_rest_spec = parsed.encryption.as_ref().unwrap().at_rest.as_ref();
-    let storage_classes: Api<StorageClass> = Api::all(client.clone());
+    let storage_classes: Api<StorageClass> = Api::all(s.client.clone());
     let classes: Vec<Arc<StorageClass>> = storage_classes
         .list(&ListParams::default())
         .await
@@ -479,7 +417,7 @@ async fn admission_and_audit_judge_every_enforced_control_alike() {
         let snapshot = Snapshot {
             storage_classes: classes.clone(),
             persistent_volume_claims: vec![Arc::new(
-                serde_json::from_value(stored_form(&client, &elsewhere, &ns, &object).await)
+                serde_json::from_value(stored_form(&s.client, &elsewhere, &ns, &object).await)
                     .unwrap(),
             )],
             ..Snapshot::default()
@@ -487,7 +425,7 @@ async fn admission_and_audit_judge_every_enforced_control_alike() {
         let audit = encryption::at_rest(at_rest_spec, &scope, &snapshot)
             .violations
             .is_empty();
-        let admission = create(&client, &ns, &object, true).await;
+        let admission = create(&s.client, &ns, &object, true).await;
         judge(
             format!("PVC of class {class:?}"),
             expected,
@@ -544,7 +482,7 @@ async fn admission_and_audit_judge_every_enforced_control_alike() {
         }
         let snapshot = Snapshot {
             pods: vec![Arc::new(
-                serde_json::from_value(stored_form(&client, &elsewhere, &ns, &object).await)
+                serde_json::from_value(stored_form(&s.client, &elsewhere, &ns, &object).await)
                     .unwrap(),
             )],
             ..Snapshot::default()
@@ -552,12 +490,12 @@ async fn admission_and_audit_judge_every_enforced_control_alike() {
         let audit = workloads::resources(resources_spec, &scope, &snapshot)
             .violations
             .is_empty();
-        let admission = create(&client, &ns, &object, true).await;
+        let admission = create(&s.client, &ns, &object, true).await;
         judge(format!("Pod with {what}"), expected, audit, admission);
     }
 
     let access_spec = parsed.access.as_ref().unwrap();
-    let snapshot = rbac_snapshot(&client).await;
+    let snapshot = rbac_snapshot(&s.client).await;
     let role_cases = [
         ("ClusterRole", "admin", false),
         ("ClusterRole", "cluster-admin", false),
@@ -573,10 +511,10 @@ async fn admission_and_audit_judge_every_enforced_control_alike() {
     for (kind, role, expected) in role_cases {
         let mut object = role_binding("b", &[], kind, role);
         object["metadata"]["namespace"] = json!(ns);
-        let stored = stored_form(&client, &elsewhere, &ns, &object).await;
+        let stored = stored_form(&s.client, &elsewhere, &ns, &object).await;
         let typed: RoleBinding = serde_json::from_value(stored).unwrap();
         let audit = privilege::binding_problem(access_spec, &typed, &snapshot).is_none();
-        let admission = create(&client, &ns, &object, true).await;
+        let admission = create(&s.client, &ns, &object, true).await;
         judge(
             format!("RoleBinding to {kind} {role}"),
             expected,
@@ -589,7 +527,7 @@ async fn admission_and_audit_judge_every_enforced_control_alike() {
         "audit and admission disagree:\n{}",
         disagreements.join("\n")
     );
-    delete_baseline(&api, "e2e-adm-exact").await;
+    baseline.delete().await;
 }
 
 fn verdict(compliant: bool) -> &'static str {
@@ -604,14 +542,12 @@ fn verdict(compliant: bool) -> &'static str {
 /// and a tenant's bare Pod with the label is exempted only inside the exemption's namespaces.
 #[tokio::test]
 async fn exemption_covers_a_deployment_its_replica_set_and_pods_through_the_pod_template() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-adm-chain", &[("e2e-adm", "chain")]).await;
-    let other = namespace(&client, "e2e-adm-chain-other", &[("e2e-adm", "chain")]).await;
-    let api = apply_cr::<SecurityBaseline>(
-        &client,
-        "e2e-adm-chain",
+    let s = Scenario::start().await;
+    let ns = s.namespace("e2e-adm-chain", &[("e2e-adm", "chain")]).await;
+    let other = s
+        .namespace("e2e-adm-chain-other", &[("e2e-adm", "chain")])
+        .await;
+    let baseline = s.baseline("e2e-adm-chain",
         json!({
             "mode": "Enforce",
             "namespaceSelector": {"matchLabels": {"e2e-adm": "chain"}},
@@ -631,13 +567,13 @@ async fn exemption_covers_a_deployment_its_replica_set_and_pods_through_the_pod_
         }),
     )
     .await;
-    wait_reconciled(&api, "e2e-adm-chain").await;
+    baseline.wait_reconciled().await;
     let untrusted = "docker.io/library/nginx:1.25";
     // Each object breaks one control only: admission names just the first policy that denies.
     let plain = deployment("plain", &[], &[], untrusted, true);
-    wait_enforced(&client, &ns, &plain, "trusted-images").await;
+    wait_enforced(&s.client, &ns, &plain, "trusted-images").await;
     wait_enforced(
-        &client,
+        &s.client,
         &ns,
         &deployment("unbounded", &[], &[], "registry.acme.test/app:1", false),
         "resource-governance",
@@ -653,12 +589,11 @@ async fn exemption_covers_a_deployment_its_replica_set_and_pods_through_the_pod_
         false,
         2,
     );
-    admitted(&client, &ns, &exempted).await;
-    let replica_sets: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    wait_until(
+    admitted(&s.client, &ns, &exempted).await;
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(s.client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), &ns);
+    s.wait_until(
         "the exempted Deployment's ReplicaSet made its two Pods",
-        TIMEOUT,
         || async {
             let sets = replica_sets
                 .list(&ListParams::default().labels("app=exempted"))
@@ -690,51 +625,47 @@ async fn exemption_covers_a_deployment_its_replica_set_and_pods_through_the_pod_
     // A label on the Deployment's own metadata would not reach the ReplicaSet it creates,
     // whose labels are the template's: the Deployment is refused itself, not left to fail.
     let own_only = deployment("own-only", &[("exempt", "yes")], &[], untrusted, true);
-    assert!(rejected_by(&client, &ns, &own_only, "trusted-images").await);
+    assert!(rejected_by(&s.client, &ns, &own_only, "trusted-images").await);
 
     // A non-exempted violating Deployment is rejected itself.
-    assert!(rejected_by(&client, &ns, &plain, "trusted-images").await);
+    assert!(rejected_by(&s.client, &ns, &plain, "trusted-images").await);
     exempted["metadata"]["name"] = json!("relabelled");
     exempted["spec"]["template"]["metadata"]["labels"]["exempt"] = json!("no");
     exempted["spec"]["template"]["spec"]["containers"][0]["resources"] = resources();
-    assert!(rejected_by(&client, &ns, &exempted, "trusted-images").await);
+    assert!(rejected_by(&s.client, &ns, &exempted, "trusted-images").await);
 
     // A tenant labelling a bare Pod gets what a labelled pod template already gives: the Pod
     // is exempted (and counted as such), but only in the exemption's namespaces.
     let tenant_pod = pod("tenant", &[("exempt", "yes")], untrusted, true);
-    admitted(&client, &ns, &tenant_pod).await;
-    assert!(rejected_by(&client, &other, &tenant_pod, "trusted-images").await);
+    admitted(&s.client, &ns, &tenant_pod).await;
+    assert!(rejected_by(&s.client, &other, &tenant_pod, "trusted-images").await);
 
     // A Pod's pod labels are its own: a Pod carrying the label a negative selector excludes is
     // not exempted through some empty template.
     let trusted = "registry.acme.test/app:1";
-    admitted(&client, &other, &pod("unlabelled", &[], trusted, false)).await;
+    admitted(&s.client, &other, &pod("unlabelled", &[], trusted, false)).await;
     let flagged = pod("flagged", &[("needs-limits", "yes")], trusted, false);
-    assert!(rejected_by(&client, &other, &flagged, "resource-governance").await);
+    assert!(rejected_by(&s.client, &other, &flagged, "resource-governance").await);
 
-    let sb = wait_status(
-        &api,
-        "e2e-adm-chain",
-        "exempted Deployments and Pods counted as exempted",
-        |sb| {
+    let sb = baseline
+        .wait("exempted Deployments and Pods counted as exempted", |sb| {
             // Untrusted: the exempted Deployment and the tenant Pod; without resources:
             // `exempted` and `unlabelled`.
             [("trusted-images", 2), ("resource-governance", 2)]
                 .iter()
                 .all(|(id, exempted)| {
-                    control(sb, id).is_some_and(|c| {
+                    find_control(sb, id).is_some_and(|c| {
                         c.state == ControlState::Exempt && c.failed == 0 && c.exempted == *exempted
                     })
                 })
-        },
-    )
-    .await;
+        })
+        .await;
     assert_eq!(
-        control(&sb, "trusted-images").unwrap().checked,
+        control(&sb, "trusted-images").checked,
         3,
         "audit judges the Deployments and the bare Pods, not the Pods a ReplicaSet owns"
     );
-    delete_baseline(&api, "e2e-adm-chain").await;
+    baseline.delete().await;
 }
 
 /// Objects that break the baseline before it exists can be scaled down, relabelled, stripped
@@ -742,11 +673,9 @@ async fn exemption_covers_a_deployment_its_replica_set_and_pods_through_the_pod_
 /// still judged, and `kubectl debug` cannot add an untrusted image.
 #[tokio::test]
 async fn remediation_of_objects_that_predate_the_baseline_is_never_blocked() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     cluster_fixtures();
-    no_leftover_baseline(&client, "e2e-adm-remedy").await;
+    no_leftover_baseline(&s, "e2e-adm-remedy").await;
     // A run that failed half-way leaves the legacy claim's finalizer, which would hold the
     // namespace in Terminating forever.
     cluster().kubectl(&[
@@ -759,17 +688,19 @@ async fn remediation_of_objects_that_predate_the_baseline_is_never_blocked() {
         "-p",
         r#"{"metadata":{"finalizers":null}}"#,
     ]);
-    let ns = namespace(&client, "e2e-adm-remedy", &[("e2e-adm", "remedy")]).await;
+    let ns = s
+        .namespace("e2e-adm-remedy", &[("e2e-adm", "remedy")])
+        .await;
     let untrusted = "docker.io/library/nginx:1.25";
     for name in ["legacy-scale", "legacy-patch"] {
         let rs = workload("ReplicaSet", name, &[], &[], untrusted, false, 1);
-        admitted(&client, &ns, &rs).await;
+        admitted(&s.client, &ns, &rs).await;
     }
     let mut legacy_pvc = pvc("legacy", &[], "e2e-plain");
     legacy_pvc["metadata"]["finalizers"] = json!(["e2e.baseline.dev/hold"]);
-    admitted(&client, &ns, &legacy_pvc).await;
+    admitted(&s.client, &ns, &legacy_pvc).await;
     admitted(
-        &client,
+        &s.client,
         &ns,
         &ingress("legacy", &[], "legacy.example.com", &[]),
     )
@@ -779,8 +710,8 @@ async fn remediation_of_objects_that_predate_the_baseline_is_never_blocked() {
         {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"},
         {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"},
     ]);
-    admitted(&client, &ns, &legacy_binding).await;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    admitted(&s.client, &ns, &legacy_binding).await;
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), &ns);
     let legacy_pods = || async {
         pods.list(&ListParams::default().labels("app in (legacy-scale, legacy-patch)"))
             .await
@@ -788,14 +719,12 @@ async fn remediation_of_objects_that_predate_the_baseline_is_never_blocked() {
             .items
             .len()
     };
-    wait_until("legacy ReplicaSets made their Pods", TIMEOUT, || async {
+    s.wait_until("legacy ReplicaSets made their Pods", || async {
         legacy_pods().await == 2
     })
     .await;
 
-    let api = apply_cr::<SecurityBaseline>(
-        &client,
-        "e2e-adm-remedy",
+    let baseline = s.baseline("e2e-adm-remedy",
         json!({
             "mode": "Enforce",
             "namespaceSelector": {"matchLabels": {"e2e-adm": "remedy"}},
@@ -806,7 +735,7 @@ async fn remediation_of_objects_that_predate_the_baseline_is_never_blocked() {
         }),
     )
     .await;
-    wait_reconciled(&api, "e2e-adm-remedy").await;
+    baseline.wait_reconciled().await;
     let violations = [
         (
             ingress("v", &[], "v.example.com", &[]),
@@ -824,7 +753,7 @@ async fn remediation_of_objects_that_predate_the_baseline_is_never_blocked() {
         ),
     ];
     for (object, control) in &violations {
-        wait_enforced(&client, &ns, object, control).await;
+        wait_enforced(&s.client, &ns, object, control).await;
     }
 
     let kubectl = |args: &[&str]| {
@@ -859,8 +788,8 @@ async fn remediation_of_objects_that_predate_the_baseline_is_never_blocked() {
         "-p",
         r#"{"spec":{"replicas":0}}"#,
     ]);
-    let replica_sets: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
-    wait_until("legacy ReplicaSets scaled to zero", TIMEOUT, || async {
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(s.client.clone(), &ns);
+    s.wait_until("legacy ReplicaSets scaled to zero", || async {
         let mut zero = true;
         for name in ["legacy-scale", "legacy-patch"] {
             let rs = replica_sets.get(name).await.unwrap();
@@ -932,8 +861,8 @@ async fn remediation_of_objects_that_predate_the_baseline_is_never_blocked() {
         "-p",
         r#"{"metadata":{"finalizers":null}}"#,
     ]);
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
-    wait_until("legacy PVC gone", TIMEOUT, || async {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(s.client.clone(), &ns);
+    s.wait_until("legacy PVC gone", || async {
         claims.get_opt("legacy").await.unwrap().is_none()
     })
     .await;
@@ -948,7 +877,7 @@ async fn remediation_of_objects_that_predate_the_baseline_is_never_blocked() {
 
     // `kubectl debug` adds an ephemeral container through pods/ephemeralcontainers.
     admitted(
-        &client,
+        &s.client,
         &ns,
         &pod("debuggee", &[], "registry.acme.test/app:1", true),
     )
@@ -980,7 +909,7 @@ async fn remediation_of_objects_that_predate_the_baseline_is_never_blocked() {
         .map(|c| c.name)
         .collect();
     assert_eq!(ephemeral, ["trusted"]);
-    delete_baseline(&api, "e2e-adm-remedy").await;
+    baseline.delete().await;
 }
 
 /// The objects of one scenario: for each of the five controls, a compliant object (`ok`), a
@@ -1102,19 +1031,20 @@ fn scenario_spec(mode: &str, selector: &str, brief_until: &str) -> Value {
 /// Waits until every control of the baseline shows `state` with `failed` and `exempted` as
 /// `expect` computes them from the control id and whether the lasting exemption covers it.
 async fn wait_counts(
-    api: &Api<SecurityBaseline>,
-    name: &str,
+    baseline: &Applied<SecurityBaseline>,
     what: &str,
     expect: impl Fn(bool) -> (ControlState, i32, i32),
 ) -> SecurityBaseline {
-    wait_status(api, name, what, |sb| {
-        ADMISSION_CONTROLS.iter().all(|id| {
-            let (state, failed, exempted) = expect(lasting_exemption_covers(id));
-            control(sb, id)
-                .is_some_and(|c| c.state == state && c.failed == failed && c.exempted == exempted)
+    baseline
+        .wait(what, |sb| {
+            ADMISSION_CONTROLS.iter().all(|id| {
+                let (state, failed, exempted) = expect(lasting_exemption_covers(id));
+                find_control(sb, id).is_some_and(|c| {
+                    c.state == state && c.failed == failed && c.exempted == exempted
+                })
+            })
         })
-    })
-    .await
+        .await
 }
 
 /// For each of the five controls, in both modes: compliant objects pass, violations are
@@ -1123,38 +1053,38 @@ async fn wait_counts(
 /// also when it was a control's last one.
 #[tokio::test]
 async fn five_controls_agree_in_audit_and_enforce_until_an_exemption_expires() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     cluster_fixtures();
     for name in ["e2e-adm-enforce", "e2e-adm-audit"] {
-        no_leftover_baseline(&client, name).await;
+        no_leftover_baseline(&s, name).await;
     }
-    let enforced = namespace(&client, "e2e-adm-enforce", &[("e2e-adm", "enforce")]).await;
-    let audited = namespace(&client, "e2e-adm-audit", &[("e2e-adm", "audit")]).await;
+    let enforced = s
+        .namespace("e2e-adm-enforce", &[("e2e-adm", "enforce")])
+        .await;
+    let audited = s.namespace("e2e-adm-audit", &[("e2e-adm", "audit")]).await;
     let objects = scenario_objects();
     // Audit mode admits everything; the objects exist before the baseline.
     for (_, _, object) in &objects {
-        admitted(&client, &audited, object).await;
+        admitted(&s.client, &audited, object).await;
     }
     // Long enough to prove the exemption waives, short enough to wait for.
     let expiry = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(45);
     let brief_until = expiry.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let enforce_api = apply_cr::<SecurityBaseline>(
-        &client,
-        "e2e-adm-enforce",
-        scenario_spec("Enforce", "enforce", &brief_until),
-    )
-    .await;
-    let audit_api = apply_cr::<SecurityBaseline>(
-        &client,
-        "e2e-adm-audit",
-        scenario_spec("Audit", "audit", &brief_until),
-    )
-    .await;
-    wait_reconciled(&enforce_api, "e2e-adm-enforce").await;
+    let enforce = s
+        .baseline(
+            "e2e-adm-enforce",
+            scenario_spec("Enforce", "enforce", &brief_until),
+        )
+        .await;
+    let audit = s
+        .baseline(
+            "e2e-adm-audit",
+            scenario_spec("Audit", "audit", &brief_until),
+        )
+        .await;
+    enforce.wait_reconciled().await;
     for (control, _, object) in objects.iter().filter(|(_, v, _)| *v == "bad") {
-        wait_enforced(&client, &enforced, object, control).await;
+        wait_enforced(&s.client, &enforced, object, control).await;
     }
     for (control, variant, object) in &objects {
         let waived = match *variant {
@@ -1163,10 +1093,10 @@ async fn five_controls_agree_in_audit_and_enforce_until_an_exemption_expires() {
             _ => false,
         };
         if waived {
-            admitted(&client, &enforced, object).await;
+            admitted(&s.client, &enforced, object).await;
         } else {
             assert!(
-                rejected_by(&client, &enforced, object, control).await,
+                rejected_by(&s.client, &enforced, object, control).await,
                 "{control}: {variant} violation admitted"
             );
         }
@@ -1174,15 +1104,13 @@ async fn five_controls_agree_in_audit_and_enforce_until_an_exemption_expires() {
 
     let live = |n: bool| i32::from(n);
     wait_counts(
-        &enforce_api,
-        "e2e-adm-enforce",
+        &enforce,
         "Enforce: every control exempt, nothing failing",
         |lasting| (ControlState::Exempt, 0, 1 + live(lasting)),
     )
     .await;
     let sb = wait_counts(
-        &audit_api,
-        "e2e-adm-audit",
+        &audit,
         "Audit: the violations fail, the exempted are counted",
         |lasting| (ControlState::Fail, 1 + live(!lasting), 1 + live(lasting)),
     )
@@ -1192,7 +1120,7 @@ async fn five_controls_agree_in_audit_and_enforce_until_an_exemption_expires() {
         "too slow to see the brief exemption live"
     );
     for id in ADMISSION_CONTROLS {
-        let found = findings(control(&sb, id).unwrap());
+        let found = findings(control(&sb, id));
         assert!(
             found
                 .iter()
@@ -1211,22 +1139,20 @@ async fn five_controls_agree_in_audit_and_enforce_until_an_exemption_expires() {
     let remaining = expiry.duration_since(jiff::Timestamp::now());
     tokio::time::sleep(remaining.unsigned_abs()).await;
     let enforce_sb = wait_counts(
-        &enforce_api,
-        "e2e-adm-enforce",
+        &enforce,
         "Enforce: the brief objects fail after expiry",
         |lasting| (ControlState::Fail, 1, live(lasting)),
     )
     .await;
     let audit_sb = wait_counts(
-        &audit_api,
-        "e2e-adm-audit",
+        &audit,
         "Audit: the brief objects fail after expiry",
         |lasting| (ControlState::Fail, 2 + live(!lasting), live(lasting)),
     )
     .await;
     for id in ADMISSION_CONTROLS {
         for sb in [&enforce_sb, &audit_sb] {
-            let found = findings(control(sb, id).unwrap());
+            let found = findings(control(sb, id));
             assert!(
                 found
                     .iter()
@@ -1239,13 +1165,12 @@ async fn five_controls_agree_in_audit_and_enforce_until_an_exemption_expires() {
         let mut again = object.clone();
         let name = format!("{}-again", object["metadata"]["name"].as_str().unwrap());
         again["metadata"]["name"] = json!(name);
-        wait_until(
+        s.wait_until(
             &format!("{control}: expired exemption no longer admits {name}"),
-            TIMEOUT,
-            || rejected_by(&client, &enforced, &again, control),
+            || rejected_by(&s.client, &enforced, &again, control),
         )
         .await;
     }
-    delete_baseline(&enforce_api, "e2e-adm-enforce").await;
-    delete_baseline(&audit_api, "e2e-adm-audit").await;
+    enforce.delete().await;
+    audit.delete().await;
 }

@@ -94,13 +94,11 @@ async fn control(
 
 #[tokio::test]
 async fn schedule_follows_the_policy_and_freshness_follows_the_backups() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    velero_namespace(&client).await;
-    namespace(&client, "e2e-bp-shop", &[("e2e-bp", "fresh")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    velero_namespace(&s.client).await;
+    s.namespace("e2e-bp-shop", &[("e2e-bp", "fresh")]).await;
     let backups: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        client.clone(),
+        s.client.clone(),
         VELERO,
         &kube::api::ApiResource::erase::<baseline_operator::velero::Backup>(&()),
     );
@@ -117,9 +115,9 @@ async fn schedule_follows_the_policy_and_freshness_follows_the_backups() {
             "storageLocation": "default",
         })
     };
-    let api = apply_policy(&client, "e2e-fresh", spec("24h")).await;
-    let schedules: Api<Schedule> = Api::namespaced(client.clone(), VELERO);
-    wait_until("daily schedule created", TIMEOUT, || async {
+    let api = apply_policy(&s.client, "e2e-fresh", spec("24h")).await;
+    let schedules: Api<Schedule> = Api::namespaced(s.client.clone(), VELERO);
+    s.wait_until("daily schedule created", || async {
         schedules
             .get_opt("bp-e2e-fresh")
             .await
@@ -132,8 +130,8 @@ async fn schedule_follows_the_policy_and_freshness_follows_the_backups() {
             })
     })
     .await;
-    apply_policy(&client, "e2e-fresh", spec("6h")).await;
-    wait_until("schedule follows the new RPO", TIMEOUT, || async {
+    apply_policy(&s.client, "e2e-fresh", spec("6h")).await;
+    s.wait_until("schedule follows the new RPO", || async {
         schedules
             .get_opt("bp-e2e-fresh")
             .await
@@ -142,7 +140,7 @@ async fn schedule_follows_the_policy_and_freshness_follows_the_backups() {
     })
     .await;
 
-    wait_until("no backup yet: automated-backup fails", TIMEOUT, || async {
+    s.wait_until("no backup yet: automated-backup fails", || async {
         control(&api, "e2e-fresh", "automated-backup")
             .await
             .is_some_and(|(s, f)| {
@@ -150,8 +148,8 @@ async fn schedule_follows_the_policy_and_freshness_follows_the_backups() {
             })
     })
     .await;
-    backup(&client, "e2e-fresh-1", "e2e-fresh", &["e2e-bp-shop"], 1).await;
-    wait_until("fresh backup: automated-backup passes", TIMEOUT, || async {
+    backup(&s.client, "e2e-fresh-1", "e2e-fresh", &["e2e-bp-shop"], 1).await;
+    s.wait_until("fresh backup: automated-backup passes", || async {
         control(&api, "e2e-fresh", "automated-backup")
             .await
             .is_some_and(|(s, _)| s == ControlState::Pass)
@@ -160,24 +158,20 @@ async fn schedule_follows_the_policy_and_freshness_follows_the_backups() {
     // Written by hand on purpose: a real Velero cannot make a backup seven hours old within a
     // test, and ageing past the RPO is the failure mode this checks. Real backups turning the
     // control from Fail to Pass are in tests/backups.rs.
-    set_backup_completed(&client, "e2e-fresh-1", 7).await;
-    wait_until(
-        "aged backup: automated-backup fails again",
-        TIMEOUT,
-        || async {
-            control(&api, "e2e-fresh", "automated-backup")
-                .await
-                .is_some_and(|(s, f)| {
-                    s == ControlState::Fail && f.iter().any(|m| m.contains("older than the RPO"))
-                })
-        },
-    )
+    set_backup_completed(&s.client, "e2e-fresh-1", 7).await;
+    s.wait_until("aged backup: automated-backup fails again", || async {
+        control(&api, "e2e-fresh", "automated-backup")
+            .await
+            .is_some_and(|(s, f)| {
+                s == ControlState::Fail && f.iter().any(|m| m.contains("older than the RPO"))
+            })
+    })
     .await;
 
     api.delete("e2e-fresh", &DeleteParams::default())
         .await
         .unwrap();
-    wait_until("schedule removed with the policy", TIMEOUT, || async {
+    s.wait_until("schedule removed with the policy", || async {
         schedules.get_opt("bp-e2e-fresh").await.unwrap().is_none()
     })
     .await;
@@ -188,13 +182,11 @@ async fn schedule_follows_the_policy_and_freshness_follows_the_backups() {
 /// Velero, is then never recorded as a passed test.
 #[tokio::test]
 async fn restore_test_sandbox_comes_first_and_a_forged_restore_status_never_passes() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    velero_namespace(&client).await;
-    namespace(&client, "e2e-bp-orders", &[("e2e-bp", "restore")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    velero_namespace(&s.client).await;
+    s.namespace("e2e-bp-orders", &[("e2e-bp", "restore")]).await;
     backup(
-        &client,
+        &s.client,
         "e2e-restore-1",
         "e2e-restore",
         &["e2e-bp-orders"],
@@ -202,7 +194,7 @@ async fn restore_test_sandbox_comes_first_and_a_forged_restore_status_never_pass
     )
     .await;
     let api = apply_policy(
-        &client,
+        &s.client,
         "e2e-restore",
         json!({
             "mode": "Enforce",
@@ -212,11 +204,11 @@ async fn restore_test_sandbox_comes_first_and_a_forged_restore_status_never_pass
         }),
     )
     .await;
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let restores: Api<Restore> = Api::namespaced(client.clone(), VELERO);
+    let namespaces: Api<Namespace> = Api::all(s.client.clone());
+    let restores: Api<Restore> = Api::namespaced(s.client.clone(), VELERO);
     // The operator creates the sandbox and its deny-all policy first, then the Restore.
     let mut restore_name = String::new();
-    wait_until("restore created", TIMEOUT, || async {
+    s.wait_until("restore created", || async {
         restores
             .list(&Default::default())
             .await
@@ -254,7 +246,7 @@ async fn restore_test_sandbox_comes_first_and_a_forged_restore_status_never_pass
             .map(String::as_str),
         Some("true")
     );
-    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &sandbox);
+    let policies: Api<NetworkPolicy> = Api::namespaced(s.client.clone(), &sandbox);
     let deny = policies.list(&Default::default()).await.unwrap().items;
     let deny_all = deny.iter().find(|p| {
         let spec = p.spec.as_ref().unwrap();
@@ -291,9 +283,8 @@ async fn restore_test_sandbox_comes_first_and_a_forged_restore_status_never_pass
         )
         .await
         .unwrap();
-    wait_until(
+    s.wait_until(
         "the forged restore waits for Velero's record, and Ready says so",
-        TIMEOUT,
         || async {
             let bp = api.get("e2e-restore").await.unwrap();
             let status = bp.status.unwrap_or_default();
@@ -321,7 +312,7 @@ async fn restore_test_sandbox_comes_first_and_a_forged_restore_status_never_pass
         .unwrap();
     // Gone before the next test starts: its clean-up (owned objects, label protection of the
     // other kinds) would otherwise land in another test's zero-write window.
-    wait_until("the policy gone", TIMEOUT, || async {
+    s.wait_until("the policy gone", || async {
         api.get_opt("e2e-restore").await.unwrap().is_none()
     })
     .await;
@@ -332,11 +323,10 @@ async fn restore_test_sandbox_comes_first_and_a_forged_restore_status_never_pass
 /// from it, and the operator waits for a change instead of retrying on a timer.
 #[tokio::test]
 async fn a_schedule_that_never_runs_is_invalid_and_not_retried() {
-    let _serial = serial().await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
     let operator = operator();
-    let client = client().await;
-    velero_namespace(&client).await;
-    namespace(&client, "e2e-bp-never", &[("e2e-bp", "never")]).await;
+    velero_namespace(&s.client).await;
+    s.namespace("e2e-bp-never", &[("e2e-bp", "never")]).await;
     let name = "e2e-never";
     let spec = |schedule: &str| {
         json!({
@@ -346,7 +336,7 @@ async fn a_schedule_that_never_runs_is_invalid_and_not_retried() {
             "schedule": schedule,
         })
     };
-    let api = apply_policy(&client, name, spec("0 0 30 2 *")).await;
+    let api = apply_policy(&s.client, name, spec("0 0 30 2 *")).await;
     let ready = |bp: &BackupPolicy| {
         bp.status
             .as_ref()
@@ -359,9 +349,8 @@ async fn a_schedule_that_never_runs_is_invalid_and_not_retried() {
             })
             .map(|c| (c.status, c.reason, c.message))
     };
-    wait_until(
+    s.wait_until(
         "Ready=False, reason Invalid, naming spec.schedule",
-        TIMEOUT,
         || async {
             api.get(name)
                 .await
@@ -375,7 +364,7 @@ async fn a_schedule_that_never_runs_is_invalid_and_not_retried() {
         },
     )
     .await;
-    let schedules: Api<Schedule> = Api::namespaced(client.clone(), VELERO);
+    let schedules: Api<Schedule> = Api::namespaced(s.client.clone(), VELERO);
     assert!(
         schedules.get_opt("bp-e2e-never").await.unwrap().is_none(),
         "a Velero Schedule was made from an invalid spec"
@@ -403,10 +392,9 @@ async fn a_schedule_that_never_runs_is_invalid_and_not_retried() {
     assert_eq!(operator.metrics.total_writes(), writes);
 
     // A change is what brings it back.
-    apply_policy(&client, name, spec("0 0 28 2 *")).await;
-    wait_until(
+    apply_policy(&s.client, name, spec("0 0 28 2 *")).await;
+    s.wait_until(
         "valid again: Ready=True and the Schedule exists",
-        TIMEOUT,
         || async {
             let ready_now = api
                 .get(name)
@@ -420,7 +408,7 @@ async fn a_schedule_that_never_runs_is_invalid_and_not_retried() {
     )
     .await;
     api.delete(name, &DeleteParams::default()).await.unwrap();
-    wait_until("schedule removed with the policy", TIMEOUT, || async {
+    s.wait_until("schedule removed with the policy", || async {
         schedules.get_opt("bp-e2e-never").await.unwrap().is_none()
     })
     .await;
@@ -431,16 +419,15 @@ async fn a_schedule_that_never_runs_is_invalid_and_not_retried() {
 /// against objects it cannot see, so never a Pass, and no Schedule is made anywhere.
 #[tokio::test]
 async fn backup_policy_naming_another_velero_namespace_is_invalid() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    velero_namespace(&client).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    velero_namespace(&s.client).await;
     let elsewhere = "e2e-bp-other-velero";
-    namespace(&client, elsewhere, &[]).await;
-    namespace(&client, "e2e-bp-elsewhere", &[("e2e-bp", "elsewhere")]).await;
+    s.namespace(elsewhere, &[]).await;
+    s.namespace("e2e-bp-elsewhere", &[("e2e-bp", "elsewhere")])
+        .await;
     let name = "e2e-elsewhere";
     let api = apply_policy(
-        &client,
+        &s.client,
         name,
         json!({
             "mode": "Enforce",
@@ -450,9 +437,8 @@ async fn backup_policy_naming_another_velero_namespace_is_invalid() {
         }),
     )
     .await;
-    wait_until(
+    s.wait_until(
         "Ready=False, reason Invalid, naming spec.velero.namespace",
-        TIMEOUT,
         || async {
             let Ok(bp) = api.get(name).await else {
                 return false;
@@ -476,7 +462,7 @@ async fn backup_policy_naming_another_velero_namespace_is_invalid() {
     )
     .await;
     for ns in [elsewhere, VELERO] {
-        let schedules: Api<Schedule> = Api::namespaced(client.clone(), ns);
+        let schedules: Api<Schedule> = Api::namespaced(s.client.clone(), ns);
         assert!(
             schedules
                 .get_opt("bp-e2e-elsewhere")
@@ -498,16 +484,15 @@ async fn backup_policy_naming_another_velero_namespace_is_invalid() {
 async fn restore_test_restore_stops_restored_workloads() {
     use baseline_operator::desired::velero::{MODIFIERS_KEY, modifier_rules};
     use k8s_openapi::api::core::v1::ConfigMap;
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    velero_namespace(&client).await;
-    namespace(&client, "e2e-bp-stopped", &[("e2e-bp", "stopped")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    velero_namespace(&s.client).await;
+    s.namespace("e2e-bp-stopped", &[("e2e-bp", "stopped")])
+        .await;
     // A completed Backup by hand only makes the operator plan its Restore; what is checked is
     // the Restore as the API server stores it. That a real Velero applies the modifier (the
     // restored Deployment has 0 replicas) is in tests/backups.rs.
     backup(
-        &client,
+        &s.client,
         "e2e-stopped-1",
         "e2e-stopped",
         &["e2e-bp-stopped"],
@@ -516,7 +501,7 @@ async fn restore_test_restore_stops_restored_workloads() {
     .await;
     let name = "e2e-stopped";
     let api = apply_policy(
-        &client,
+        &s.client,
         name,
         json!({
             "mode": "Enforce",
@@ -527,7 +512,7 @@ async fn restore_test_restore_stops_restored_workloads() {
     )
     .await;
     let restores: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        client.clone(),
+        s.client.clone(),
         VELERO,
         &kube::api::ApiResource::erase::<Restore>(&()),
     );
@@ -535,7 +520,7 @@ async fn restore_test_restore_stops_restored_workloads() {
         list.into_iter()
             .find(|r| r.data["spec"]["backupName"] == "e2e-stopped-1")
     };
-    wait_until("restore created", TIMEOUT, || async {
+    s.wait_until("restore created", || async {
         ours(restores.list(&Default::default()).await.unwrap().items).is_some()
     })
     .await;
@@ -554,7 +539,7 @@ async fn restore_test_restore_stops_restored_workloads() {
         json!({"kind": "configmap", "name": modifiers}),
         "{spec}"
     );
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), VELERO);
+    let config_maps: Api<ConfigMap> = Api::namespaced(s.client.clone(), VELERO);
     let rules = |cm: &ConfigMap| cm.data.as_ref().and_then(|d| d.get(MODIFIERS_KEY)).cloned();
     let stored = config_maps
         .get(modifiers)
@@ -573,7 +558,7 @@ async fn restore_test_restore_stops_restored_workloads() {
         )
         .await
         .unwrap();
-    wait_until("modifier rules restored", TIMEOUT, || async {
+    s.wait_until("modifier rules restored", || async {
         config_maps
             .get(modifiers)
             .await
@@ -581,10 +566,8 @@ async fn restore_test_restore_stops_restored_workloads() {
     })
     .await;
     api.delete(name, &DeleteParams::default()).await.unwrap();
-    wait_until(
-        "modifier ConfigMap removed with the policy",
-        TIMEOUT,
-        || async { config_maps.get_opt(modifiers).await.unwrap().is_none() },
-    )
+    s.wait_until("modifier ConfigMap removed with the policy", || async {
+        config_maps.get_opt(modifiers).await.unwrap().is_none()
+    })
     .await;
 }

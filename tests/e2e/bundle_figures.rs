@@ -46,12 +46,10 @@ fn control<'a>(sb: &'a SecurityBaseline, id: &str) -> &'a ControlResult {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_figure_in_the_bundle_traces_to_the_objects_behind_it() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let namespaces: Api<Namespace> = Api::all(s.client.clone());
     for ns in ["fig-a", "fig-b", "fig-gone"] {
-        namespace(&client, ns, &[("e2e-figures", "yes")]).await;
+        s.namespace(ns, &[("e2e-figures", "yes")]).await;
     }
     let pinned = format!("registry.example.com/app@sha256:{}", "a".repeat(64));
     for yaml in [
@@ -59,7 +57,7 @@ async fn every_figure_in_the_bundle_traces_to_the_objects_behind_it() {
         pod("fig-a", "pinned", &pinned, "{}", false),
         pod("fig-a", "waived", "nginx:latest", "{exempt: \"yes\"}", false),
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: fig-b}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: app, image: \"nginx:latest\"}]\n".to_string(),
-        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop, namespace: fig-a}\nspec:\n  rules: [{host: shop.example.com}, {host: api.example.com}]\n".to_string(),
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop, namespace: fig-a}\nspec:\n  rules: [{host: shop.example.com}, {host: baseline.api.example.com}]\n".to_string(),
         // Held by a finalizer nobody removes, so fig-gone stays Terminating with a violating
         // pod in it: out of scope, and said to be.
         pod("fig-gone", "stuck", "nginx:latest", "{}", true),
@@ -70,7 +68,7 @@ async fn every_figure_in_the_bundle_traces_to_the_objects_behind_it() {
         .delete("fig-gone", &DeleteParams::default())
         .await
         .unwrap();
-    wait_until("fig-gone Terminating", TIMEOUT, || async {
+    s.wait_until("fig-gone Terminating", || async {
         namespaces
             .get("fig-gone")
             .await
@@ -78,26 +76,26 @@ async fn every_figure_in_the_bundle_traces_to_the_objects_behind_it() {
     })
     .await;
 
-    let api: Api<SecurityBaseline> = apply_cr(
-        &client,
-        NAME,
-        json!({
-            "mode": "Audit",
-            "namespaceSelector": {"matchLabels": {"e2e-figures": "yes"}},
-            "images": {"disallowLatestTag": true},
-            "encryption": {"inTransit": {"requireIngressTLS": true}},
-            "exemptions": [
-                {"controls": ["trusted-images"], "selector": {"matchLabels": {"exempt": "yes"}},
-                 "reason": "vendor image", "approvedBy": "ciso", "expires": "2099-01-01"},
-                {"controls": ["encryption-in-transit"], "namespaces": ["fig-b"],
-                 "reason": "internal only", "approvedBy": "cto", "expires": "2099-01-01"},
-            ],
-        }),
-    )
-    .await;
+    let baseline = s
+        .baseline(
+            NAME,
+            json!({
+                "mode": "Audit",
+                "namespaceSelector": {"matchLabels": {"e2e-figures": "yes"}},
+                "images": {"disallowLatestTag": true},
+                "encryption": {"inTransit": {"requireIngressTLS": true}},
+                "exemptions": [
+                    {"controls": ["trusted-images"], "selector": {"matchLabels": {"exempt": "yes"}},
+                     "reason": "vendor image", "approvedBy": "ciso", "expires": "2099-01-01"},
+                    {"controls": ["encryption-in-transit"], "namespaces": ["fig-b"],
+                     "reason": "internal only", "approvedBy": "cto", "expires": "2099-01-01"},
+                ],
+            }),
+        )
+        .await;
     // Four pod carriers (three bare Pods and the Deployment; the Deployment's own Pods are
     // judged through it): two fail, one is waived. One Ingress fails, with two findings.
-    let mut sb = api.get(NAME).await.unwrap();
+    let mut sb = baseline.api.get(NAME).await.unwrap();
     let deadline = std::time::Instant::now() + TIMEOUT;
     loop {
         let done = sb.status.as_ref().is_some_and(|s| {
@@ -117,7 +115,7 @@ async fn every_figure_in_the_bundle_traces_to_the_objects_behind_it() {
             sb.status
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
-        sb = api.get(NAME).await.unwrap();
+        sb = baseline.api.get(NAME).await.unwrap();
     }
     let images = control(&sb, "trusted-images");
     assert_eq!((images.failed_findings, images.exempted_findings), (2, 1));
@@ -149,7 +147,7 @@ async fn every_figure_in_the_bundle_traces_to_the_objects_behind_it() {
     );
 
     // The PolicyReports list exactly the findings status counts.
-    wait_until("PolicyReports carry every finding", TIMEOUT, || async {
+    s.wait_until("PolicyReports carry every finding", || async {
         let out = cluster().kubectl(&["get", "policyreports", "-A", "-o", "json"]);
         let list: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         let ours = list["items"].as_array().into_iter().flatten().filter(|r| {
@@ -252,7 +250,7 @@ async fn every_figure_in_the_bundle_traces_to_the_objects_behind_it() {
         "-p",
         r#"[{"op": "remove", "path": "/metadata/finalizers"}]"#,
     ]);
-    let _ = api.delete(NAME, &DeleteParams::default()).await;
+    let _ = baseline.api.delete(NAME, &DeleteParams::default()).await;
 }
 
 /// Findings about cluster-scoped objects beyond the ten the status sample names: twelve
@@ -261,12 +259,10 @@ async fn every_figure_in_the_bundle_traces_to_the_objects_behind_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cluster_scoped_findings_beyond_the_status_sample_are_all_in_the_bundle() {
     use baseline_operator::api::EnvironmentIsolation;
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
     let name = "e2e-cpr";
-    namespace(&client, "cpr-prod", &[("e2e-cpr", "prod")]).await;
-    namespace(&client, "cpr-dev", &[("e2e-cpr", "dev")]).await;
+    s.namespace("cpr-prod", &[("e2e-cpr", "prod")]).await;
+    s.namespace("cpr-dev", &[("e2e-cpr", "dev")]).await;
     let bindings: Vec<String> = (1..=13).map(|i| format!("e2e-cpr-{i:02}")).collect();
     for binding in &bindings {
         let exempt = if binding.ends_with("13") {
@@ -283,7 +279,7 @@ async fn cluster_scoped_findings_beyond_the_status_sample_are_all_in_the_bundle(
     }
     let env = |env: &str, production: bool| json!({"name": env, "production": production, "namespaceSelector": {"matchLabels": {"e2e-cpr": env}}});
     let api: Api<EnvironmentIsolation> = apply_cr(
-        &client,
+        &s.client,
         name,
         json!({
             "mode": "Audit",
@@ -306,11 +302,11 @@ async fn cluster_scoped_findings_beyond_the_status_sample_are_all_in_the_bundle(
             })
             .map(|c| (c.failed, c.exempted, c.findings.len()))
     };
-    wait_until("twelve failed, one exempted", TIMEOUT, || async {
+    s.wait_until("twelve failed, one exempted", || async {
         figures(&api.get(name).await.unwrap()) == Some((12, 1, 10))
     })
     .await;
-    wait_until("a ClusterPolicyReport carries them", TIMEOUT, || async {
+    s.wait_until("a ClusterPolicyReport carries them", || async {
         let out = cluster().kubectl(&[
             "get",
             "clusterpolicyreport",
@@ -366,20 +362,16 @@ async fn cluster_scoped_findings_beyond_the_status_sample_are_all_in_the_bundle(
             "--ignore-not-found",
         ]);
     }
-    wait_until(
-        "the ClusterPolicyReport goes with its owner",
-        TIMEOUT,
-        || async {
-            let out = cluster().kubectl(&[
-                "get",
-                "clusterpolicyreport",
-                &format!("ei-{name}"),
-                "--ignore-not-found",
-                "-o",
-                "name",
-            ]);
-            out.status.success() && out.stdout.is_empty()
-        },
-    )
+    s.wait_until("the ClusterPolicyReport goes with its owner", || async {
+        let out = cluster().kubectl(&[
+            "get",
+            "clusterpolicyreport",
+            &format!("ei-{name}"),
+            "--ignore-not-found",
+            "-o",
+            "name",
+        ]);
+        out.status.success() && out.stdout.is_empty()
+    })
     .await;
 }

@@ -134,12 +134,10 @@ fn images_baseline(selector: Value, exemptions: Value) -> Value {
 
 #[tokio::test]
 async fn hand_added_ingress_rule_on_default_deny_is_taken_back() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-drift-np", &[("e2e-drift", "np")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let ns = s.namespace("e2e-drift-np", &[("e2e-drift", "np")]).await;
     let api = fresh_cr::<SecurityBaseline>(
-        &client,
+        &s.client,
         "e2e-drift-np",
         json!({
             "mode": "Enforce",
@@ -149,9 +147,9 @@ async fn hand_added_ingress_rule_on_default_deny_is_taken_back() {
     )
     .await;
     let uid = uid_of(&api, "e2e-drift-np").await;
-    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    let policies: Api<NetworkPolicy> = Api::namespaced(s.client.clone(), &ns);
     let deny = "sb-e2e-drift-np-default-deny";
-    wait_until("default-deny exists", TIMEOUT, || async {
+    s.wait_until("default-deny exists", || async {
         policies.get_opt(deny).await.unwrap().is_some()
     })
     .await;
@@ -170,8 +168,8 @@ async fn hand_added_ingress_rule_on_default_deny_is_taken_back() {
         json!({"spec": {"ingress": [{}]}}),
     );
     let wanted = json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]});
-    wait_until("hand-added ingress rule removed", TIMEOUT, || async {
-        spec_of(&client, OwnedKind::NetworkPolicy, Some(&ns), deny).await == wanted
+    s.wait_until("hand-added ingress rule removed", || async {
+        spec_of(&s.client, OwnedKind::NetworkPolicy, Some(&ns), deny).await == wanted
     })
     .await;
     wait_for_restored(
@@ -189,8 +187,8 @@ async fn hand_added_ingress_rule_on_default_deny_is_taken_back() {
         Some(&ns),
         json!({"metadata": {"labels": {(OWNER_UID): null}}, "spec": {"ingress": [{}]}}),
     );
-    wait_until("unlabelled, edited policy restored", TIMEOUT, || async {
-        let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    s.wait_until("unlabelled, edited policy restored", || async {
+        let policies: Api<NetworkPolicy> = Api::namespaced(s.client.clone(), &ns);
         let Some(policy) = policies.get_opt(deny).await.unwrap() else {
             return false;
         };
@@ -203,20 +201,18 @@ async fn hand_added_ingress_rule_on_default_deny_is_taken_back() {
 
 #[tokio::test]
 async fn extra_match_condition_on_an_owned_admission_policy_is_removed() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-drift-vap", &[("e2e-drift", "vap")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let ns = s.namespace("e2e-drift-vap", &[("e2e-drift", "vap")]).await;
     let selector = json!({"matchLabels": {"e2e-drift": "vap"}});
     let api = fresh_cr::<SecurityBaseline>(
-        &client,
+        &s.client,
         "e2e-drift-vap",
         images_baseline(selector, json!([])),
     )
     .await;
     let uid = uid_of(&api, "e2e-drift-vap").await;
     let policy = "sb-e2e-drift-vap-trusted-images";
-    wait_until("latest tag rejected", TIMEOUT, || {
+    s.wait_until("latest tag rejected", || {
         let rejected = cluster().rejects(&latest_pod(&ns, "{}"), "trusted-images");
         async move { rejected }
     })
@@ -246,8 +242,14 @@ async fn extra_match_condition_on_an_owned_admission_policy_is_removed() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    wait_until("extra matchConditions removed", TIMEOUT, || async {
-        let spec = spec_of(&client, OwnedKind::ValidatingAdmissionPolicy, None, policy).await;
+    s.wait_until("extra matchConditions removed", || async {
+        let spec = spec_of(
+            &s.client,
+            OwnedKind::ValidatingAdmissionPolicy,
+            None,
+            policy,
+        )
+        .await;
         spec.is_object() && spec.get("matchConditions").is_none()
     })
     .await;
@@ -256,7 +258,7 @@ async fn extra_match_condition_on_an_owned_admission_policy_is_removed() {
         &format!("ValidatingAdmissionPolicy {policy} was edited by hand"),
     )
     .await;
-    wait_until("latest tag rejected again", TIMEOUT, || {
+    s.wait_until("latest tag rejected again", || {
         let rejected = cluster().rejects(&latest_pod(&ns, "{}"), "trusted-images");
         async move { rejected }
     })
@@ -264,7 +266,7 @@ async fn extra_match_condition_on_an_owned_admission_policy_is_removed() {
     // The repair leaves the operator's own server-side apply working: a changed spec still
     // reaches the policy.
     apply_cr::<SecurityBaseline>(
-        &client,
+        &s.client,
         "e2e-drift-vap",
         json!({
             "mode": "Enforce",
@@ -273,8 +275,14 @@ async fn extra_match_condition_on_an_owned_admission_policy_is_removed() {
         }),
     )
     .await;
-    wait_until("policy follows the changed spec", TIMEOUT, || async {
-        let spec = spec_of(&client, OwnedKind::ValidatingAdmissionPolicy, None, policy).await;
+    s.wait_until("policy follows the changed spec", || async {
+        let spec = spec_of(
+            &s.client,
+            OwnedKind::ValidatingAdmissionPolicy,
+            None,
+            policy,
+        )
+        .await;
         spec["validations"].as_array().map(Vec::len) == Some(2)
     })
     .await;
@@ -305,20 +313,20 @@ fn as_written(selector: &Value) -> Value {
 
 #[tokio::test]
 async fn hand_edited_namespace_selector_on_a_binding_is_restored() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-drift-bind", &[("e2e-drift", "bind")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let ns = s
+        .namespace("e2e-drift-bind", &[("e2e-drift", "bind")])
+        .await;
     let selector = json!({"matchLabels": {"e2e-drift": "bind"}});
     let api = fresh_cr::<SecurityBaseline>(
-        &client,
+        &s.client,
         "e2e-drift-bind",
         images_baseline(selector.clone(), json!([])),
     )
     .await;
     let uid = uid_of(&api, "e2e-drift-bind").await;
     let binding = "sb-e2e-drift-bind-trusted-images";
-    wait_until("latest tag rejected", TIMEOUT, || {
+    s.wait_until("latest tag rejected", || {
         let rejected = cluster().rejects(&latest_pod(&ns, "{}"), "trusted-images");
         async move { rejected }
     })
@@ -326,7 +334,7 @@ async fn hand_edited_namespace_selector_on_a_binding_is_restored() {
     settle_writes().await;
     let restored_selector = || async {
         let live = spec_of(
-            &client,
+            &s.client,
             OwnedKind::ValidatingAdmissionPolicyBinding,
             None,
             binding,
@@ -350,7 +358,8 @@ async fn hand_edited_namespace_selector_on_a_binding_is_restored() {
             "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "Exists"}],
         }}}}),
     );
-    wait_until("broader selector restored", TIMEOUT, restored_selector).await;
+    s.wait_until("broader selector restored", restored_selector)
+        .await;
     wait_for_restored(
         &uid,
         &format!("ValidatingAdmissionPolicyBinding {binding} was edited by hand"),
@@ -367,8 +376,9 @@ async fn hand_edited_namespace_selector_on_a_binding_is_restored() {
             "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [ns]}],
         }}}}),
     );
-    wait_until("narrowed selector restored", TIMEOUT, restored_selector).await;
-    wait_until("latest tag rejected again", TIMEOUT, || {
+    s.wait_until("narrowed selector restored", restored_selector)
+        .await;
+    s.wait_until("latest tag rejected again", || {
         let rejected = cluster().rejects(&latest_pod(&ns, "{}"), "trusted-images");
         async move { rejected }
     })
@@ -378,10 +388,10 @@ async fn hand_edited_namespace_selector_on_a_binding_is_restored() {
 
 #[tokio::test]
 async fn expired_or_removed_exemption_takes_its_match_condition_along() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-drift-exempt", &[("e2e-drift", "exempt")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let ns = s
+        .namespace("e2e-drift-exempt", &[("e2e-drift", "exempt")])
+        .await;
     let selector = json!({"matchLabels": {"e2e-drift": "exempt"}});
     let exemption = |expires: &str| {
         json!([{
@@ -392,25 +402,28 @@ async fn expired_or_removed_exemption_takes_its_match_condition_along() {
     };
     let policy = "sb-e2e-drift-exempt-trusted-images";
     let conditions = || async {
-        spec_of(&client, OwnedKind::ValidatingAdmissionPolicy, None, policy).await
-            ["matchConditions"]
+        spec_of(
+            &s.client,
+            OwnedKind::ValidatingAdmissionPolicy,
+            None,
+            policy,
+        )
+        .await["matchConditions"]
             .clone()
     };
     let soon = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(20))
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string();
     let api = fresh_cr::<SecurityBaseline>(
-        &client,
+        &s.client,
         "e2e-drift-exempt",
         images_baseline(selector.clone(), exemption(&soon)),
     )
     .await;
     let uid = uid_of(&api, "e2e-drift-exempt").await;
-    wait_until(
-        "exemption rendered as a matchCondition",
-        TIMEOUT,
-        || async { conditions().await.is_array() },
-    )
+    s.wait_until("exemption rendered as a matchCondition", || async {
+        conditions().await.is_array()
+    })
     .await;
     wait_until(
         "matchCondition gone once the exemption expired",
@@ -420,12 +433,12 @@ async fn expired_or_removed_exemption_takes_its_match_condition_along() {
     .await;
 
     apply_cr::<SecurityBaseline>(
-        &client,
+        &s.client,
         "e2e-drift-exempt",
         images_baseline(selector.clone(), exemption("2099-01-01")),
     )
     .await;
-    wait_until("exempted object admitted", TIMEOUT, || {
+    s.wait_until("exempted object admitted", || {
         let admitted = cluster()
             .apply_yaml(&latest_pod(&ns, "{exempt: \"yes\"}"))
             .is_ok();
@@ -434,22 +447,20 @@ async fn expired_or_removed_exemption_takes_its_match_condition_along() {
     .await;
     cluster().kubectl_ok(&["delete", "pod", "latest", "-n", &ns, "--wait"]);
     apply_cr::<SecurityBaseline>(
-        &client,
+        &s.client,
         "e2e-drift-exempt",
         images_baseline(selector, json!([])),
     )
     .await;
-    wait_until(
+    s.wait_until(
         "matchCondition gone once the exemption left the CR",
-        TIMEOUT,
         || async { conditions().await.is_null() },
     )
     .await;
     // The API server's admission policy cache follows the stored object a moment later, so the
     // rejection is awaited rather than asserted at once (CI saw it admitted in that gap).
-    wait_until(
+    s.wait_until(
         "an object the removed exemption covered is rejected again",
-        TIMEOUT,
         || {
             let rejected =
                 cluster().rejects(&latest_pod(&ns, "{exempt: \"yes\"}"), "trusted-images");
@@ -469,19 +480,17 @@ async fn expired_or_removed_exemption_takes_its_match_condition_along() {
 
 #[tokio::test]
 async fn selector_key_dropped_from_the_cr_disappears_from_live_objects() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(
-        &client,
-        "e2e-drift-keys",
-        &[("e2e-drift", "keys"), ("e2e-drift-tier", "web")],
-    )
-    .await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let ns = s
+        .namespace(
+            "e2e-drift-keys",
+            &[("e2e-drift", "keys"), ("e2e-drift-tier", "web")],
+        )
+        .await;
     let two_keys = json!({"matchLabels": {"e2e-drift": "keys", "e2e-drift-tier": "web"}});
     let one_key = json!({"matchLabels": {"e2e-drift": "keys"}});
     let sb = fresh_cr::<SecurityBaseline>(
-        &client,
+        &s.client,
         "e2e-drift-keys",
         images_baseline(two_keys.clone(), json!([])),
     )
@@ -495,43 +504,41 @@ async fn selector_key_dropped_from_the_cr_disappears_from_live_objects() {
             ],
         })
     };
-    let ei =
-        fresh_cr::<EnvironmentIsolation>(&client, "e2e-drift-keys", environments(&two_keys)).await;
+    let ei = fresh_cr::<EnvironmentIsolation>(&s.client, "e2e-drift-keys", environments(&two_keys))
+        .await;
     let name = "sb-e2e-drift-keys-trusted-images";
     let isolation = "ei-e2e-drift-keys-isolation";
     let selectors = || async {
         let binding = spec_of(
-            &client,
+            &s.client,
             OwnedKind::ValidatingAdmissionPolicyBinding,
             None,
             name,
         )
         .await;
-        let policy = spec_of(&client, OwnedKind::ValidatingAdmissionPolicy, None, name).await;
-        let network = spec_of(&client, OwnedKind::NetworkPolicy, Some(&ns), isolation).await;
+        let policy = spec_of(&s.client, OwnedKind::ValidatingAdmissionPolicy, None, name).await;
+        let network = spec_of(&s.client, OwnedKind::NetworkPolicy, Some(&ns), isolation).await;
         [
             as_written(&binding["matchResources"]["namespaceSelector"]),
             as_written(&policy["matchConstraints"]["namespaceSelector"]),
             network["ingress"][0]["from"][0]["namespaceSelector"].clone(),
         ]
     };
-    wait_until("selectors with both keys", TIMEOUT, || async {
+    s.wait_until("selectors with both keys", || async {
         selectors().await.iter().all(|s| *s == two_keys)
     })
     .await;
 
     apply_cr::<SecurityBaseline>(
-        &client,
+        &s.client,
         "e2e-drift-keys",
         images_baseline(one_key.clone(), json!([])),
     )
     .await;
-    apply_cr::<EnvironmentIsolation>(&client, "e2e-drift-keys", environments(&one_key)).await;
-    wait_until(
-        "dropped key gone from every live selector",
-        TIMEOUT,
-        || async { selectors().await.iter().all(|s| *s == one_key) },
-    )
+    apply_cr::<EnvironmentIsolation>(&s.client, "e2e-drift-keys", environments(&one_key)).await;
+    s.wait_until("dropped key gone from every live selector", || async {
+        selectors().await.iter().all(|s| *s == one_key)
+    })
     .await;
     delete_cr(&sb, "e2e-drift-keys").await;
     delete_cr(&ei, "e2e-drift-keys").await;
@@ -539,12 +546,12 @@ async fn selector_key_dropped_from_the_cr_disappears_from_live_objects() {
 
 #[tokio::test]
 async fn a_new_namespace_is_no_drift_but_a_hand_deletion_is() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let first = namespace(&client, "e2e-drift-join-a", &[("e2e-drift", "join")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let first = s
+        .namespace("e2e-drift-join-a", &[("e2e-drift", "join")])
+        .await;
     let api = fresh_cr::<SecurityBaseline>(
-        &client,
+        &s.client,
         "e2e-drift-join",
         json!({
             "mode": "Enforce",
@@ -556,23 +563,21 @@ async fn a_new_namespace_is_no_drift_but_a_hand_deletion_is() {
     let uid = uid_of(&api, "e2e-drift-join").await;
     let deny = "sb-e2e-drift-join-default-deny";
     let exists = |ns: String| {
-        let client = client.clone();
+        let client = s.client.clone();
         async move {
             let policies: Api<NetworkPolicy> = Api::namespaced(client, &ns);
             policies.get_opt(deny).await.unwrap().is_some()
         }
     };
-    wait_until("policy in the first namespace", TIMEOUT, || {
-        exists(first.clone())
-    })
-    .await;
+    s.wait_until("policy in the first namespace", || exists(first.clone()))
+        .await;
     settle_writes().await;
 
-    let second = namespace(&client, "e2e-drift-join-b", &[("e2e-drift", "join")]).await;
-    wait_until("policy in the joining namespace", TIMEOUT, || {
-        exists(second.clone())
-    })
-    .await;
+    let second = s
+        .namespace("e2e-drift-join-b", &[("e2e-drift", "join")])
+        .await;
+    s.wait_until("policy in the joining namespace", || exists(second.clone()))
+        .await;
     settle_writes().await;
     assert!(
         restored_notes(&uid).is_empty(),
@@ -580,7 +585,7 @@ async fn a_new_namespace_is_no_drift_but_a_hand_deletion_is() {
         restored_notes(&uid)
     );
 
-    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &second);
+    let policies: Api<NetworkPolicy> = Api::namespaced(s.client.clone(), &second);
     policies
         .delete(deny, &DeleteParams::default())
         .await
@@ -590,10 +595,8 @@ async fn a_new_namespace_is_no_drift_but_a_hand_deletion_is() {
         &format!("NetworkPolicy {second}/{deny} was deleted by hand"),
     )
     .await;
-    wait_until("deleted policy recreated", TIMEOUT, || {
-        exists(second.clone())
-    })
-    .await;
+    s.wait_until("deleted policy recreated", || exists(second.clone()))
+        .await;
     delete_cr(&api, "e2e-drift-join").await;
 }
 
@@ -604,10 +607,8 @@ async fn label(client: &Client, ns: &str, key: &str) -> Option<String> {
 
 #[tokio::test]
 async fn pod_security_label_changed_by_hand_is_restored_with_an_event() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-drift-psa", &[("e2e-drift", "psa")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let ns = s.namespace("e2e-drift-psa", &[("e2e-drift", "psa")]).await;
     let spec = |level: &str| {
         json!({
             "mode": "Enforce",
@@ -615,17 +616,17 @@ async fn pod_security_label_changed_by_hand_is_restored_with_an_event() {
             "podSecurity": {"level": level},
         })
     };
-    let api = fresh_cr::<SecurityBaseline>(&client, "e2e-drift-psa", spec("baseline")).await;
+    let api = fresh_cr::<SecurityBaseline>(&s.client, "e2e-drift-psa", spec("baseline")).await;
     let uid = uid_of(&api, "e2e-drift-psa").await;
     let enforce = "pod-security.kubernetes.io/enforce";
     let warn = "pod-security.kubernetes.io/warn";
-    wait_until("labels first applied", TIMEOUT, || async {
-        label(&client, &ns, enforce).await.as_deref() == Some("baseline")
+    s.wait_until("labels first applied", || async {
+        label(&s.client, &ns, enforce).await.as_deref() == Some("baseline")
     })
     .await;
-    apply_cr::<SecurityBaseline>(&client, "e2e-drift-psa", spec("restricted")).await;
-    wait_until("labels follow the changed level", TIMEOUT, || async {
-        label(&client, &ns, enforce).await.as_deref() == Some("restricted")
+    apply_cr::<SecurityBaseline>(&s.client, "e2e-drift-psa", spec("restricted")).await;
+    s.wait_until("labels follow the changed level", || async {
+        label(&s.client, &ns, enforce).await.as_deref() == Some("restricted")
     })
     .await;
     settle_writes().await;
@@ -637,8 +638,8 @@ async fn pod_security_label_changed_by_hand_is_restored_with_an_event() {
 
     let overwrite = format!("{enforce}=privileged");
     cluster().kubectl_ok(&["label", "namespace", &ns, &overwrite, "--overwrite"]);
-    wait_until("changed label restored", TIMEOUT, || async {
-        label(&client, &ns, enforce).await.as_deref() == Some("restricted")
+    s.wait_until("changed label restored", || async {
+        label(&s.client, &ns, enforce).await.as_deref() == Some("restricted")
     })
     .await;
     let note = format!("labels the operator set on Namespace {ns} were changed by hand");
@@ -647,21 +648,17 @@ async fn pod_security_label_changed_by_hand_is_restored_with_an_event() {
 
     let removal = format!("{warn}-");
     cluster().kubectl_ok(&["label", "namespace", &ns, &removal]);
-    wait_until("removed label restored", TIMEOUT, || async {
-        label(&client, &ns, warn).await.as_deref() == Some("restricted")
+    s.wait_until("removed label restored", || async {
+        label(&s.client, &ns, warn).await.as_deref() == Some("restricted")
     })
     .await;
     // The same repair of the same namespace: the recorder counts it in the event's series.
-    wait_until(
-        "second Restored occurrence for the namespace",
-        TIMEOUT,
-        || {
-            let repeated = restored_events(&uid)
-                .iter()
-                .any(|(n, count)| n.contains(&note) && *count >= 2);
-            async move { repeated }
-        },
-    )
+    s.wait_until("second Restored occurrence for the namespace", || {
+        let repeated = restored_events(&uid)
+            .iter()
+            .any(|(n, count)| n.contains(&note) && *count >= 2);
+        async move { repeated }
+    })
     .await;
     delete_cr(&api, "e2e-drift-psa").await;
 }
@@ -689,44 +686,43 @@ async fn owned_objects(client: &Client, owner_uid: &str) -> Vec<(OwnedKind, Dyna
 
 #[tokio::test]
 async fn every_rendered_kind_reads_back_as_its_canonical_form_and_resyncs_write_nothing() {
-    let _serial = serial().await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
     let operator = operator();
-    let client = client().await;
     // A run that failed half-way leaves its policies behind; they would refuse the fixtures.
-    delete_cr(&Api::<SecurityBaseline>::all(client.clone()), "e2e-canon").await;
+    delete_cr(&Api::<SecurityBaseline>::all(s.client.clone()), "e2e-canon").await;
     delete_cr(
-        &Api::<EnvironmentIsolation>::all(client.clone()),
+        &Api::<EnvironmentIsolation>::all(s.client.clone()),
         "e2e-canon",
     )
     .await;
     delete_cr(
-        &Api::<EnvironmentIsolation>::all(client.clone()),
+        &Api::<EnvironmentIsolation>::all(s.client.clone()),
         "e2e-canon",
     )
     .await;
-    delete_cr(&Api::<BackupPolicy>::all(client.clone()), "e2e-canon").await;
-    let prod = namespace(
-        &client,
-        "e2e-canon-prod",
-        &[("e2e-canon", "yes"), ("e2e-canon-env", "prod")],
-    )
-    .await;
-    let dev = namespace(
-        &client,
-        "e2e-canon-dev",
-        &[("e2e-canon", "yes"), ("e2e-canon-env", "dev")],
-    )
-    .await;
-    let namespaces: Api<Namespace> = Api::all(client.clone());
+    delete_cr(&Api::<BackupPolicy>::all(s.client.clone()), "e2e-canon").await;
+    let prod = s
+        .namespace(
+            "e2e-canon-prod",
+            &[("e2e-canon", "yes"), ("e2e-canon-env", "prod")],
+        )
+        .await;
+    let dev = s
+        .namespace(
+            "e2e-canon-dev",
+            &[("e2e-canon", "yes"), ("e2e-canon-env", "dev")],
+        )
+        .await;
+    let namespaces: Api<Namespace> = Api::all(s.client.clone());
     if namespaces.get_opt("velero").await.unwrap().is_none() {
-        namespace(&client, "velero", &[]).await;
+        s.namespace("velero", &[]).await;
     }
     // A finding that outlives enforcement (admitted before the policies), for a PolicyReport.
     cluster()
         .apply_yaml(&latest_pod(&prod, "{}"))
         .expect("violating pod");
 
-    let sb = fresh_cr::<SecurityBaseline>(&client, "e2e-canon", json!({
+    let sb = fresh_cr::<SecurityBaseline>(&s.client, "e2e-canon", json!({
         "mode": "Enforce",
         "namespaceSelector": {
             "matchLabels": {"e2e-canon": "yes"},
@@ -750,7 +746,7 @@ async fn every_rendered_kind_reads_back_as_its_canonical_form_and_resyncs_write_
         }],
     }))
     .await;
-    let ei = fresh_cr::<EnvironmentIsolation>(&client, "e2e-canon", json!({
+    let ei = fresh_cr::<EnvironmentIsolation>(&s.client, "e2e-canon", json!({
         "mode": "Enforce",
         "environments": [
             {"name": "prod", "production": true, "namespaceSelector": {"matchLabels": {"e2e-canon-env": "prod"}}},
@@ -763,7 +759,7 @@ async fn every_rendered_kind_reads_back_as_its_canonical_form_and_resyncs_write_
     }))
     .await;
     let bp = fresh_cr::<BackupPolicy>(
-        &client,
+        &s.client,
         "e2e-canon",
         json!({
             "mode": "Enforce",
@@ -832,11 +828,11 @@ async fn every_rendered_kind_reads_back_as_its_canonical_form_and_resyncs_write_
     let all_owned = || async {
         let mut objects = Vec::new();
         for uid in &uids {
-            objects.extend(owned_objects(&client, uid).await);
+            objects.extend(owned_objects(&s.client, uid).await);
         }
         objects
     };
-    wait_until("every kind of owned object rendered", TIMEOUT, || async {
+    s.wait_until("every kind of owned object rendered", || async {
         let objects = all_owned().await;
         expected.iter().all(|(kind, name)| {
             objects
@@ -848,7 +844,7 @@ async fn every_rendered_kind_reads_back_as_its_canonical_form_and_resyncs_write_
     // Created before the writes settle: a namespace in no environment is judged by the
     // EnvironmentIsolation (non-production for production data), so its arrival may change
     // the evidence; relabelling it with a key no selector reads must not.
-    let bystander = namespace(&client, "e2e-canon-bystander", &[]).await;
+    let bystander = s.namespace("e2e-canon-bystander", &[]).await;
     settle_writes().await;
 
     // Read back from the server, each object's owned view hashes to the stamp the operator
@@ -890,7 +886,7 @@ async fn every_rendered_kind_reads_back_as_its_canonical_form_and_resyncs_write_
                 .await
                 .unwrap();
         }
-        wait_until("a full resync ran", TIMEOUT, || async {
+        s.wait_until("a full resync ran", || async {
             operator.metrics.total_reconciles() >= reconciles + 3
         })
         .await;

@@ -23,11 +23,10 @@ fn pod(ns: &str, name: &str, image: &str) -> String {
 
 #[tokio::test]
 async fn the_incremental_engine_agrees_with_a_full_recompute_on_real_watches() {
-    let _serial = serial().await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
     let operator = operator();
-    let client = client().await;
-    let a = namespace(&client, "e2e-shadow-a", &[("e2e-shadow", "in")]).await;
-    let b = namespace(&client, "e2e-shadow-b", &[("e2e-shadow", "out")]).await;
+    let a = s.namespace("e2e-shadow-a", &[("e2e-shadow", "in")]).await;
+    let b = s.namespace("e2e-shadow-b", &[("e2e-shadow", "out")]).await;
     let _cleanup = DeleteOnDrop("securitybaseline", "e2e-shadow".into());
     let spec = |registry: &str| {
         json!({
@@ -39,7 +38,7 @@ async fn the_incremental_engine_agrees_with_a_full_recompute_on_real_watches() {
         })
     };
     let api =
-        apply_cr::<SecurityBaseline>(&client, "e2e-shadow", spec("registry.example.com/")).await;
+        apply_cr::<SecurityBaseline>(&s.client, "e2e-shadow", spec("registry.example.com/")).await;
     cluster()
         .apply_yaml(&pod(&a, "web", "nginx:latest"))
         .unwrap();
@@ -47,7 +46,7 @@ async fn the_incremental_engine_agrees_with_a_full_recompute_on_real_watches() {
         .apply_yaml(&pod(&b, "web", "registry.example.com/web:1"))
         .unwrap();
     // b joins the selection, a leaves it, a comes back.
-    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespaces: Api<Namespace> = Api::all(s.client.clone());
     let relabel = |value: &'static str| json!({"metadata": {"labels": {"e2e-shadow": value}}});
     namespaces
         .patch(&b, &PatchParams::default(), &Patch::Merge(relabel("in")))
@@ -72,8 +71,8 @@ async fn the_incremental_engine_agrees_with_a_full_recompute_on_real_watches() {
         ))
         .unwrap();
     // The spec changes: every namespace is judged again.
-    apply_cr::<SecurityBaseline>(&client, "e2e-shadow", spec("nginx")).await;
-    wait_until("the baseline evaluated its last spec", TIMEOUT, || async {
+    apply_cr::<SecurityBaseline>(&s.client, "e2e-shadow", spec("nginx")).await;
+    s.wait_until("the baseline evaluated its last spec", || async {
         api.get("e2e-shadow").await.is_ok_and(|sb| {
             sb.status
                 .is_some_and(|s| s.observed_generation == sb.metadata.generation)
@@ -83,11 +82,9 @@ async fn the_incremental_engine_agrees_with_a_full_recompute_on_real_watches() {
 
     // Two rounds of comparisons after the last change, then: no disagreement, ever.
     let checks = operator.metrics.engine_checks.get();
-    wait_until(
-        "two engine checks after the last change",
-        TIMEOUT,
-        || async { operator.metrics.engine_checks.get() >= checks + 2 },
-    )
+    s.wait_until("two engine checks after the last change", || async {
+        operator.metrics.engine_checks.get() >= checks + 2
+    })
     .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(

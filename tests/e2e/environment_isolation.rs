@@ -266,9 +266,7 @@ async fn findings(
 
 #[tokio::test]
 async fn environments_are_segregated_and_production_data_stays_in_production() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     for (ns, env) in [
         ("e2e-prod-a", "prod"),
         ("e2e-prod-b", "prod"),
@@ -277,33 +275,29 @@ async fn environments_are_segregated_and_production_data_stays_in_production() {
         ("e2e-dev-a", "dev"),
         ("e2e-dev-b", "dev"),
     ] {
-        namespace(&client, ns, &[("e2e-env", env)]).await;
+        s.namespace(ns, &[("e2e-env", env)]).await;
     }
     let _cleanup = DeleteOnDrop("environmentisolation", "e2e-isolation".into());
-    secret(&client, "e2e-prod-a", "db", SECRET_VALUE).await;
-    secret(&client, "e2e-dev-a", "db", SECRET_VALUE).await;
-    secret(&client, "e2e-dev-b", "db", "a-different-dev-password").await;
-    let api = apply_isolation(&client, "e2e-isolation", spec("Enforce")).await;
+    secret(&s.client, "e2e-prod-a", "db", SECRET_VALUE).await;
+    secret(&s.client, "e2e-dev-a", "db", SECRET_VALUE).await;
+    secret(&s.client, "e2e-dev-b", "db", "a-different-dev-password").await;
+    let api = apply_isolation(&s.client, "e2e-isolation", spec("Enforce")).await;
 
     // Network: each namespace admits its own environment, plus stage -> prod on 443.
-    wait_until(
-        "isolation policies in all six namespaces",
-        TIMEOUT,
-        || async {
-            let mut all = true;
-            for ns in [
-                "e2e-prod-a",
-                "e2e-prod-b",
-                "e2e-stage-a",
-                "e2e-stage-b",
-                "e2e-dev-a",
-                "e2e-dev-b",
-            ] {
-                all &= isolation_policy(&client, ns).await.is_some();
-            }
-            all
-        },
-    )
+    s.wait_until("isolation policies in all six namespaces", || async {
+        let mut all = true;
+        for ns in [
+            "e2e-prod-a",
+            "e2e-prod-b",
+            "e2e-stage-a",
+            "e2e-stage-b",
+            "e2e-dev-a",
+            "e2e-dev-b",
+        ] {
+            all &= isolation_policy(&s.client, ns).await.is_some();
+        }
+        all
+    })
     .await;
     let peers = |p: NetworkPolicy| -> Vec<(Value, Value)> {
         p.spec
@@ -318,7 +312,7 @@ async fn environments_are_segregated_and_production_data_stays_in_production() {
             })
             .collect()
     };
-    let prod = peers(isolation_policy(&client, "e2e-prod-b").await.unwrap());
+    let prod = peers(isolation_policy(&s.client, "e2e-prod-b").await.unwrap());
     assert_eq!(
         prod,
         vec![
@@ -332,7 +326,7 @@ async fn environments_are_segregated_and_production_data_stays_in_production() {
             ),
         ]
     );
-    let dev = peers(isolation_policy(&client, "e2e-dev-a").await.unwrap());
+    let dev = peers(isolation_policy(&s.client, "e2e-dev-a").await.unwrap());
     assert_eq!(
         dev,
         vec![(
@@ -340,14 +334,14 @@ async fn environments_are_segregated_and_production_data_stays_in_production() {
             json!([])
         )]
     );
-    let policy = isolation_policy(&client, "e2e-dev-a").await.unwrap();
+    let policy = isolation_policy(&s.client, "e2e-dev-a").await.unwrap();
     assert_eq!(
         policy.spec.unwrap().policy_types,
         Some(vec!["Ingress".to_string()])
     );
 
     // Copied Secret: a finding naming both objects; a different Secret of the same name is not.
-    wait_until("copied secret found", TIMEOUT, || async {
+    s.wait_until("copied secret found", || async {
         let (_, f) = findings(&api, "production-data-restricted").await;
         f.iter()
             .any(|f| f.contains("Secret e2e-dev-a/db") && f.contains("e2e-prod-a/db"))
@@ -359,13 +353,13 @@ async fn environments_are_segregated_and_production_data_stays_in_production() {
 
     // Admission: classified data in dev, dev identities in prod.
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: customers, namespace: e2e-dev-b, labels: {data.baseline.dev/classification: production}}\ndata: {rows: '1'}\n";
-    wait_until("classified ConfigMap in dev rejected", TIMEOUT, || {
+    s.wait_until("classified ConfigMap in dev rejected", || {
         let rejected = cluster().rejects(cm, "production-data-restricted");
         async move { rejected }
     })
     .await;
     let binding = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: dev-deployer, namespace: e2e-prod-a}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{kind: ServiceAccount, name: deployer, namespace: e2e-dev-a}]\n";
-    wait_until("dev ServiceAccount bound in prod rejected", TIMEOUT, || {
+    s.wait_until("dev ServiceAccount bound in prod rejected", || {
         let rejected = cluster().rejects(binding, "cross-environment-access");
         async move { rejected }
     })
@@ -374,7 +368,7 @@ async fn environments_are_segregated_and_production_data_stays_in_production() {
     // Protected labels: an ordinary user (allowed by RBAC to patch namespaces) cannot move dev
     // into production; a listed admin group can.
     cluster().apply_yaml("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: e2e-namespace-editor}\nrules: [{apiGroups: [''], resources: [namespaces], verbs: [get, patch, update]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: e2e-namespace-editor}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e-namespace-editor}\nsubjects: [{kind: User, name: tenant, apiGroup: rbac.authorization.k8s.io}, {kind: Group, name: platform-admins, apiGroup: rbac.authorization.k8s.io}]\n").unwrap();
-    wait_until("tenant relabel rejected", TIMEOUT, || {
+    s.wait_until("tenant relabel rejected", || {
         let out = cluster().kubectl(&[
             "label",
             "--overwrite",
@@ -443,7 +437,7 @@ async fn environments_are_segregated_and_production_data_stays_in_production() {
     }
 
     let _ = api.delete("e2e-isolation", &DeleteParams::default()).await;
-    wait_until("isolation deleted", TIMEOUT, || async {
+    s.wait_until("isolation deleted", || async {
         api.get_opt("e2e-isolation").await.unwrap().is_none()
     })
     .await;
@@ -456,7 +450,7 @@ async fn environments_are_segregated_and_production_data_stays_in_production() {
         "e2e-dev-b",
     ] {
         assert!(
-            isolation_policy(&client, ns).await.is_none(),
+            isolation_policy(&s.client, ns).await.is_none(),
             "policy left in {ns}"
         );
     }
@@ -522,16 +516,14 @@ fn network_policy(ns: &str, name: &str, spec: Value) -> String {
 /// findings (counted apart) until they expire; they never waive label protection.
 #[tokio::test]
 async fn segregation_is_assessed_from_existing_network_policies_in_both_modes() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     let key = "e2e-seg-env";
     for (ns, env) in [
         ("seg-prod", "prod"),
         ("seg-stage", "stage"),
         ("seg-dev", "dev"),
     ] {
-        namespace(&client, ns, &[(key, env)]).await;
+        s.namespace(ns, &[(key, env)]).await;
     }
     let name = "e2e-segregation";
     let _cleanup = DeleteOnDrop("environmentisolation", name.to_string());
@@ -548,7 +540,7 @@ async fn segregation_is_assessed_from_existing_network_policies_in_both_modes() 
         })
     };
     let id = "environment-segregation";
-    let api = apply_isolation(&client, name, spec("Audit")).await;
+    let api = apply_isolation(&s.client, name, spec("Audit")).await;
 
     // Nothing isolates anything: prod and dev fail, stage is waived, the lapsed waiver of dev
     // waives nothing.
@@ -641,11 +633,11 @@ async fn segregation_is_assessed_from_existing_network_policies_in_both_modes() 
 
     // Enforce: the owned isolation closes nothing the hand-written policies reopen (policies
     // add up), so the findings stay; removing them passes.
-    apply_isolation(&client, name, spec("Enforce")).await;
-    wait_until("owned isolation policies", TIMEOUT, || async {
+    apply_isolation(&s.client, name, spec("Enforce")).await;
+    s.wait_until("owned isolation policies", || async {
         let mut all = true;
         for ns in ["seg-prod", "seg-stage", "seg-dev"] {
-            let api: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
+            let api: Api<NetworkPolicy> = Api::namespaced(s.client.clone(), ns);
             all &= api
                 .get_opt("ei-e2e-segregation-isolation")
                 .await
@@ -667,7 +659,7 @@ async fn segregation_is_assessed_from_existing_network_policies_in_both_modes() 
     })
     .await;
     // Label protection takes no exemption: stage is exempted, its labels are still protected.
-    wait_until("relabelling rejected", TIMEOUT, || {
+    s.wait_until("relabelling rejected", || {
         let out = relabel("--as=tenant");
         let rejected = !out.status.success()
             && String::from_utf8_lossy(&out.stderr).contains("[environment-segregation]");
@@ -692,12 +684,10 @@ async fn segregation_is_assessed_from_existing_network_policies_in_both_modes() 
 /// expires.
 #[tokio::test]
 async fn production_data_is_reported_rejected_exempted_and_expires_in_both_modes() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     let key = "e2e-pdr-env";
-    namespace(&client, "pdr-prod", &[(key, "prod")]).await;
-    namespace(&client, "pdr-dev", &[(key, "dev")]).await;
+    s.namespace("pdr-prod", &[(key, "prod")]).await;
+    s.namespace("pdr-dev", &[(key, "dev")]).await;
     let name = "e2e-production-data";
     let _cleanup = DeleteOnDrop("environmentisolation", name.to_string());
     let id = "production-data-restricted";
@@ -715,7 +705,7 @@ async fn production_data_is_reported_rejected_exempted_and_expires_in_both_modes
     let cm = |ns: &str, name: &str, classified: bool, labels: &str| {
         config_map(ns, name, classified, labels)
     };
-    let api = apply_isolation(&client, name, spec("Audit", "2099-01-01")).await;
+    let api = apply_isolation(&s.client, name, spec("Audit", "2099-01-01")).await;
     for yaml in [
         cm("pdr-dev", "plain", false, ""),
         cm("pdr-prod", "at-home", true, ""),
@@ -749,8 +739,8 @@ async fn production_data_is_reported_rejected_exempted_and_expires_in_both_modes
 
     // Enforce, with the live exemption running out shortly.
     let (expiry, until) = in_seconds(45);
-    apply_isolation(&client, name, spec("Enforce", &until)).await;
-    wait_until("violating rejected", TIMEOUT, || {
+    apply_isolation(&s.client, name, spec("Enforce", &until)).await;
+    s.wait_until("violating rejected", || {
         let r = cluster().rejects(&cm("pdr-dev", "violating", true, ""), id);
         async move { r }
     })
@@ -780,14 +770,10 @@ async fn production_data_is_reported_rejected_exempted_and_expires_in_both_modes
         |c| c.state == ControlState::Fail && c.failed == 1 && c.exempted == 0,
     )
     .await;
-    wait_until(
-        "exempt-labelled object rejected after expiry",
-        TIMEOUT,
-        || {
-            let r = cluster().rejects(&cm("pdr-dev", "waived-3", true, "pdr-exempt: live"), id);
-            async move { r }
-        },
-    )
+    s.wait_until("exempt-labelled object rejected after expiry", || {
+        let r = cluster().rejects(&cm("pdr-dev", "waived-3", true, "pdr-exempt: live"), id);
+        async move { r }
+    })
     .await;
     delete_isolation(&api, name).await;
     // Classified objects left behind would be findings of every later EnvironmentIsolation:
@@ -803,12 +789,10 @@ async fn production_data_is_reported_rejected_exempted_and_expires_in_both_modes
 /// cross-environment-access in both modes, exemptions included.
 #[tokio::test]
 async fn cross_environment_access_is_reported_rejected_and_exempted_in_both_modes() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     let key = "e2e-cea-env";
-    namespace(&client, "cea-prod", &[(key, "prod")]).await;
-    namespace(&client, "cea-dev", &[(key, "dev")]).await;
+    s.namespace("cea-prod", &[(key, "prod")]).await;
+    s.namespace("cea-dev", &[(key, "dev")]).await;
     let name = "e2e-cross-access";
     let _cleanup = DeleteOnDrop("environmentisolation", name.to_string());
     let id = "cross-environment-access";
@@ -836,7 +820,7 @@ async fn cross_environment_access_is_reported_rejected_and_exempted_in_both_mode
         rb("waived", dev_sa, "cea-exempt: live"),
         rb("lapsed", dev_sa, "cea-exempt: lapsed"),
     ];
-    let api = apply_isolation(&client, name, spec("Audit")).await;
+    let api = apply_isolation(&s.client, name, spec("Audit")).await;
     for yaml in &objects {
         apply_admitted(yaml).await;
     }
@@ -858,8 +842,8 @@ async fn cross_environment_access_is_reported_rejected_and_exempted_in_both_mode
         cluster().kubectl_stdin(&["delete", "-f", "-"], yaml);
     }
 
-    apply_isolation(&client, name, spec("Enforce")).await;
-    wait_until("violating rejected", TIMEOUT, || {
+    apply_isolation(&s.client, name, spec("Enforce")).await;
+    s.wait_until("violating rejected", || {
         let r = cluster().rejects(&objects[1], id);
         async move { r }
     })
@@ -888,16 +872,15 @@ async fn cross_environment_access_is_reported_rejected_and_exempted_in_both_mode
 async fn converged_isolation_makes_no_writes() {
     use k8s_openapi::api::core::v1::Namespace;
     use kube::api::{Patch, PatchParams};
-    let _serial = serial().await;
+    let s = Scenario::start().await;
     let operator = operator();
-    let client = client().await;
     let key = "e2e-steady-env";
-    namespace(&client, "steady-prod", &[(key, "prod")]).await;
-    namespace(&client, "steady-dev", &[(key, "dev")]).await;
+    s.namespace("steady-prod", &[(key, "prod")]).await;
+    s.namespace("steady-dev", &[(key, "dev")]).await;
     let name = "e2e-steady";
     let _cleanup = DeleteOnDrop("environmentisolation", name.to_string());
     let api = apply_isolation(
-        &client,
+        &s.client,
         name,
         json!({
             "mode": "Enforce",
@@ -909,7 +892,7 @@ async fn converged_isolation_makes_no_writes() {
         }),
     )
     .await;
-    wait_until("policies in place", TIMEOUT, || async {
+    s.wait_until("policies in place", || async {
         cluster()
             .kubectl_ok(&["get", "validatingadmissionpolicybindings", "-o", "name"])
             .matches("ei-e2e-steady-")
@@ -920,11 +903,11 @@ async fn converged_isolation_makes_no_writes() {
     // Created before the writes settle: a namespace in no environment is judged (it is
     // non-production for production data), so its arrival may change the evidence; relabelling
     // it with a key no selector reads must not.
-    let bystander = namespace(&client, "steady-bystander", &[]).await;
+    let bystander = s.namespace("steady-bystander", &[]).await;
     settle_writes().await;
     let settled = operator.metrics.total_writes();
     let writes_before = operator.metrics.encode();
-    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespaces: Api<Namespace> = Api::all(s.client.clone());
     for round in 0..3 {
         let reconciles = operator.metrics.total_reconciles();
         let touch = json!({"metadata": {"labels": {"e2e-touch": round.to_string()}}});
@@ -932,7 +915,7 @@ async fn converged_isolation_makes_no_writes() {
             .patch(&bystander, &PatchParams::default(), &Patch::Merge(&touch))
             .await
             .unwrap();
-        wait_until("a full resync ran", TIMEOUT, || async {
+        s.wait_until("a full resync ran", || async {
             operator.metrics.total_reconciles() > reconciles
         })
         .await;

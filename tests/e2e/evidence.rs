@@ -120,15 +120,13 @@ async fn wait_reconciled(api: &Api<SecurityBaseline>) -> SecurityBaseline {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_status_matches_audit_and_evidence_exports_it() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let baselines: Api<SecurityBaseline> = Api::all(client.clone());
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let namespaces: Api<Namespace> = Api::all(s.client.clone());
+    let baselines: Api<SecurityBaseline> = Api::all(s.client.clone());
     // A previous run may have left the fixture behind.
     let _ = baselines.delete(NAME, &DeleteParams::default()).await;
     let _ = namespaces.delete(NAMESPACE, &DeleteParams::default()).await;
-    wait_until("old fixture gone", TIMEOUT, || async {
+    s.wait_until("old fixture gone", || async {
         namespaces.get_opt(NAMESPACE).await.ok().flatten().is_none()
             && baselines.get_opt(NAME).await.ok().flatten().is_none()
     })
@@ -320,7 +318,7 @@ async fn operator_status_matches_audit_and_evidence_exports_it() {
         .delete(NAMESPACE, &DeleteParams::default())
         .await
         .unwrap();
-    wait_until("fixture baseline deleted", TIMEOUT, || async {
+    s.wait_until("fixture baseline deleted", || async {
         baselines.get_opt(NAME).await.ok().flatten().is_none()
     })
     .await;

@@ -9,7 +9,7 @@
 //! operator under test is the real binary as a child process, so that it can be SIGKILLed and
 //! run as two replicas; a small supervisor restarts it when it exits, as the kubelet would.
 
-use crate::support::{REPO, wait_until};
+use crate::support::{Cluster, REPO, free_port, in_seconds, wait_until};
 use baseline_operator::api::SecurityBaseline;
 use baseline_operator::controller::security_baseline::PSA_MARKER;
 use baseline_operator::desired::OWNER_UID;
@@ -17,8 +17,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -32,10 +31,10 @@ const PSA_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
 
 // ------------------------------------------------------------------------- the cluster
 
+/// A control plane of the fault tests' own: they restart and break it.
 struct FaultCluster {
     state: PathBuf,
-    kubeconfig: PathBuf,
-    bin: PathBuf,
+    cluster: Cluster,
 }
 
 static FAULT_CLUSTER: OnceLock<FaultCluster> = OnceLock::new();
@@ -43,80 +42,19 @@ static FAULT_CLUSTER: OnceLock<FaultCluster> = OnceLock::new();
 fn fault_cluster() -> &'static FaultCluster {
     FAULT_CLUSTER.get_or_init(|| {
         let state = std::env::temp_dir().join(format!("baseline-faults-{}", std::process::id()));
-        let out = Command::new(Path::new(REPO).join("tests/cluster/up"))
-            .arg("--watch-pid")
-            .arg(std::process::id().to_string())
-            .arg(&state)
-            .output()
-            .expect("running tests/cluster/up");
-        assert!(
-            out.status.success(),
-            "tests/cluster/up failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let kubeconfig = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        let out = Command::new(Path::new(REPO).join("tests/cluster/build"))
-            .output()
-            .expect("running tests/cluster/build");
-        assert!(out.status.success(), "tests/cluster/build failed");
-        let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        let cluster = FaultCluster {
-            state,
-            kubeconfig,
-            bin,
-        };
-        let crds = Path::new(REPO).join("crds/crds.yaml");
-        cluster.kubectl_ok(&["apply", "--server-side", "-f", crds.to_str().unwrap()]);
-        cluster.kubectl_ok(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/securitybaselines.security.baseline.dev",
-            "crd/backuppolicies.security.baseline.dev",
-            "crd/environmentisolations.security.baseline.dev",
-        ]);
-        cluster
+        let cluster = Cluster::up(&[], &state);
+        FaultCluster { state, cluster }
     })
 }
 
+impl std::ops::Deref for FaultCluster {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        &self.cluster
+    }
+}
+
 impl FaultCluster {
-    fn kubectl(&self, args: &[&str]) -> std::process::Output {
-        Command::new(self.bin.join("kubectl"))
-            .env("KUBECONFIG", &self.kubeconfig)
-            .args(args)
-            .output()
-            .expect("running the built kubectl")
-    }
-
-    fn kubectl_ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> std::process::Output {
-        use std::io::Write;
-        let mut child = Command::new(self.bin.join("kubectl"))
-            .env("KUBECONFIG", &self.kubeconfig)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning kubectl");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
     /// Restarts one component with tests/cluster/restart (which waits until it is healthy).
     fn restart(&self, component: &str) {
         let out = Command::new(Path::new(REPO).join("tests/cluster/restart"))
@@ -145,12 +83,7 @@ impl FaultCluster {
 }
 
 async fn fault_client() -> Client {
-    let kubeconfig =
-        Kubeconfig::read_from(&fault_cluster().kubeconfig).expect("reading kubeconfig");
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("kubeconfig");
-    Client::try_from(config).expect("client")
+    fault_cluster().client().await
 }
 
 static FAULTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -161,14 +94,6 @@ async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
 }
 
 // ------------------------------------------------------------------------- the operator
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Timings short enough for a test, in the ratios the chart uses.
 const LEASE: [&str; 6] = [
@@ -856,13 +781,6 @@ async fn leader_failover_under_namespace_churn_loses_no_reconcile_and_has_one_wr
     for name in &live {
         let _ = namespaces_api.delete(name, &DeleteParams::default()).await;
     }
-}
-
-/// An RFC 3339 instant `seconds` from now, as an exemption's `expires`.
-fn in_seconds(seconds: i64) -> String {
-    (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(seconds))
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
 }
 
 #[tokio::test]

@@ -91,16 +91,14 @@ fn findings(result: &ControlResult) -> String {
 /// no namespace has nothing to judge.
 #[tokio::test]
 async fn nothing_checked_is_never_a_pass() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    crate::backup_policy::velero_namespace(&client).await;
-    let ns = namespace(&client, "e2e-hf-empty", &[("e2e-hf", "empty")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    crate::backup_policy::velero_namespace(&s.client).await;
+    let ns = s.namespace("e2e-hf-empty", &[("e2e-hf", "empty")]).await;
 
     let sb = "e2e-hf-empty";
     let _sb = DeleteOnDrop("securitybaseline", sb.into());
     let baselines: Api<SecurityBaseline> = apply_cr(
-        &client,
+        &s.client,
         sb,
         json!({
             "mode": "Audit",
@@ -154,7 +152,7 @@ async fn nothing_checked_is_never_a_pass() {
     let bp = "e2e-hf-retention";
     let _bp = DeleteOnDrop("backuppolicy", bp.into());
     let policies: Api<BackupPolicy> = apply_cr(
-        &client,
+        &s.client,
         bp,
         json!({
             "mode": "Audit",
@@ -179,7 +177,7 @@ async fn nothing_checked_is_never_a_pass() {
     let nothing = "e2e-hf-nothing";
     let _nothing = DeleteOnDrop("backuppolicy", nothing.into());
     let policies: Api<BackupPolicy> = apply_cr(
-        &client,
+        &s.client,
         nothing,
         json!({
             "mode": "Audit",
@@ -228,16 +226,14 @@ async fn nothing_checked_is_never_a_pass() {
 /// `restore-tested` fails saying so, instead of NotApplicable with nothing to say.
 #[tokio::test]
 async fn a_declared_rto_without_a_restore_test_fails_restore_tested() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    crate::backup_policy::velero_namespace(&client).await;
-    namespace(&client, "e2e-hf-rto", &[("e2e-hf", "rto")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    crate::backup_policy::velero_namespace(&s.client).await;
+    s.namespace("e2e-hf-rto", &[("e2e-hf", "rto")]).await;
     for mode in ["Audit", "Enforce"] {
         let name = &format!("e2e-hf-rto-{}", mode.to_lowercase());
         let _cleanup = DeleteOnDrop("backuppolicy", name.clone());
         let api: Api<BackupPolicy> = apply_cr(
-            &client,
+            &s.client,
             name,
             json!({
                 "mode": mode,
@@ -309,10 +305,8 @@ fn create(ns: &str, yaml: &str) -> Result<String, String> {
 /// chain in both.
 #[tokio::test]
 async fn an_exemption_on_a_workloads_own_labels_only_exempts_nothing_and_says_so() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-hf-exempt", &[("e2e-hf", "exempt")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let ns = s.namespace("e2e-hf-exempt", &[("e2e-hf", "exempt")]).await;
     let untrusted = "docker.io/library/nginx:1.25";
     // Before the baseline enforces: a Deployment labelled on its own metadata only.
     create(
@@ -327,22 +321,22 @@ async fn an_exemption_on_a_workloads_own_labels_only_exempts_nothing_and_says_so
     .expect("created before the baseline");
     let name = "e2e-hf-exempt";
     let _cleanup = DeleteOnDrop("securitybaseline", name.into());
-    let api: Api<SecurityBaseline> = apply_cr(
-        &client,
-        name,
-        json!({
-            "mode": "Enforce",
-            "namespaceSelector": {"matchLabels": {"e2e-hf": "exempt"}},
-            "images": {"allowedRegistries": ["registry.acme.test/"]},
-            "exemptions": [{
-                "controls": ["trusted-images"],
-                "namespaces": [ns], "selector": {"matchLabels": {"exempt": "yes"}},
-                "reason": "vendor image", "approvedBy": "ciso", "expires": "2099-01-01",
-            }],
-        }),
-    )
-    .await;
-    let (images, condition) = wait_control(&api, name, "trusted-images", |r, _| {
+    let baseline = s
+        .baseline(
+            name,
+            json!({
+                "mode": "Enforce",
+                "namespaceSelector": {"matchLabels": {"e2e-hf": "exempt"}},
+                "images": {"allowedRegistries": ["registry.acme.test/"]},
+                "exemptions": [{
+                    "controls": ["trusted-images"],
+                    "namespaces": [ns], "selector": {"matchLabels": {"exempt": "yes"}},
+                    "reason": "vendor image", "approvedBy": "ciso", "expires": "2099-01-01",
+                }],
+            }),
+        )
+        .await;
+    let (images, condition) = wait_control(&baseline.api, name, "trusted-images", |r, _| {
         r.findings.iter().any(|f| f.name == "own-only")
     })
     .await;
@@ -367,7 +361,7 @@ async fn an_exemption_on_a_workloads_own_labels_only_exempts_nothing_and_says_so
         json!({"app": "own-only-again"}),
         untrusted,
     );
-    wait_until("admission refuses the own-only Deployment", TIMEOUT, || {
+    s.wait_until("admission refuses the own-only Deployment", || {
         let again = again.clone();
         let ns = ns.clone();
         async move {
@@ -393,10 +387,9 @@ async fn an_exemption_on_a_workloads_own_labels_only_exempts_nothing_and_says_so
         ),
     )
     .expect("a template-labelled Deployment is admitted");
-    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
-    wait_until(
+    let sets: Api<ReplicaSet> = Api::namespaced(s.client.clone(), &ns);
+    s.wait_until(
         "kube-controller-manager's ReplicaSet of the templated Deployment is admitted",
-        TIMEOUT,
         || async {
             !sets
                 .list(&ListParams::default().labels("app=templated"))
@@ -407,7 +400,10 @@ async fn an_exemption_on_a_workloads_own_labels_only_exempts_nothing_and_says_so
         },
     )
     .await;
-    let (images, _) = wait_control(&api, name, "trusted-images", |r, _| r.exempted == 1).await;
+    let (images, _) = wait_control(&baseline.api, name, "trusted-images", |r, _| {
+        r.exempted == 1
+    })
+    .await;
     assert_eq!((images.failed, images.exempted), (1, 1), "{images:?}");
     assert!(
         !findings(&images).contains("templated"),

@@ -6,7 +6,7 @@
 use crate::backup_policy::velero_namespace;
 use crate::environment_isolation::DeleteOnDrop;
 use crate::support::*;
-use baseline_operator::api::{BackupPolicy, ControlState, SecurityBaseline};
+use baseline_operator::api::{BackupPolicy, ControlState};
 use kube::api::Api;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -40,11 +40,10 @@ where
 
 #[tokio::test]
 async fn a_backup_policy_name_must_fit_a_label_value() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    velero_namespace(&client).await;
-    namespace(&client, "e2e-hostile-bp", &[("e2e-hostile", "bp")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    velero_namespace(&s.client).await;
+    s.namespace("e2e-hostile-bp", &[("e2e-hostile", "bp")])
+        .await;
     let spec = json!({"mode": "Enforce", "namespaceSelector": {"matchLabels": {"e2e-hostile": "bp"}}, "rpo": "24h"});
     let too_long = "b".repeat(64);
     let yaml = json!({"apiVersion": "security.baseline.dev/v1alpha1", "kind": "BackupPolicy",
@@ -58,39 +57,33 @@ async fn a_backup_policy_name_must_fit_a_label_value() {
     // At the limit, the owned Schedule carries the whole name as its label value.
     let longest = "b".repeat(63);
     let _cleanup = DeleteOnDrop("backuppolicy", longest.clone());
-    let api: Api<BackupPolicy> = apply_cr(&client, &longest, spec).await;
+    let api: Api<BackupPolicy> = apply_cr(&s.client, &longest, spec).await;
     ready_status(&api, &longest).await;
-    wait_until(
-        "Schedule labelled with the 63-character name",
-        TIMEOUT,
-        || async {
-            let out = cluster().kubectl(&[
-                "get",
-                "schedules",
-                "-n",
-                "velero",
-                "-l",
-                &format!("security.baseline.dev/backup-policy={longest}"),
-                "-o",
-                "name",
-            ]);
-            !String::from_utf8_lossy(&out.stdout).trim().is_empty()
-        },
-    )
+    s.wait_until("Schedule labelled with the 63-character name", || async {
+        let out = cluster().kubectl(&[
+            "get",
+            "schedules",
+            "-n",
+            "velero",
+            "-l",
+            &format!("security.baseline.dev/backup-policy={longest}"),
+            "-o",
+            "name",
+        ]);
+        !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+    })
     .await;
 }
 
 #[tokio::test]
 async fn a_baseline_at_the_schemas_limits_with_unicode_text_is_reconciled() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(
-        &client,
-        "e2e-hostile-odd",
-        &[("a.b-c.d/E.F_g-h", "x_Y.z-0"), ("e2e-hostile", "odd")],
-    )
-    .await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let ns = s
+        .namespace(
+            "e2e-hostile-odd",
+            &[("a.b-c.d/E.F_g-h", "x_Y.z-0"), ("e2e-hostile", "odd")],
+        )
+        .await;
     // A PVC on a StorageClass that does not exist.
     cluster()
         .apply_yaml(&format!(
@@ -123,21 +116,21 @@ async fn a_baseline_at_the_schemas_limits_with_unicode_text_is_reconciled() {
         .collect();
     let name = "e2e-hostile-limits";
     let _cleanup = DeleteOnDrop("securitybaseline", name.to_string());
-    let api: Api<SecurityBaseline> = apply_cr(
-        &client,
-        name,
-        json!({
-            "mode": "Audit",
-            "namespaceSelector": {"matchExpressions": [
-                {"key": "a.b-c.d/E.F_g-h", "operator": "In", "values": ["x_Y.z-0"]},
-                {"key": "e2e-hostile", "operator": "Exists"},
-            ]},
-            "encryption": {"atRest": {"encryptedStorageClasses": ["encrypted"]}},
-            "exemptions": exemptions,
-        }),
-    )
-    .await;
-    let status = ready_status(&api, name).await;
+    let baseline = s
+        .baseline(
+            name,
+            json!({
+                "mode": "Audit",
+                "namespaceSelector": {"matchExpressions": [
+                    {"key": "a.b-c.d/E.F_g-h", "operator": "In", "values": ["x_Y.z-0"]},
+                    {"key": "e2e-hostile", "operator": "Exists"},
+                ]},
+                "encryption": {"atRest": {"encryptedStorageClasses": ["encrypted"]}},
+                "exemptions": exemptions,
+            }),
+        )
+        .await;
+    let status = ready_status(&baseline.api, name).await;
     assert_eq!(status["scope"]["namespaceNames"], json!([ns]));
     let at_rest = status["controls"]
         .as_array()
@@ -155,7 +148,7 @@ async fn a_baseline_at_the_schemas_limits_with_unicode_text_is_reconciled() {
         "{at_rest:#}"
     );
     // The expiry warnings were published: none was refused for its size.
-    wait_until("ExemptionExpiring events published", TIMEOUT, || async {
+    s.wait_until("ExemptionExpiring events published", || async {
         let out = cluster().kubectl(&[
             "get",
             "events",
@@ -192,11 +185,11 @@ async fn a_baseline_at_the_schemas_limits_with_unicode_text_is_reconciled() {
 
 #[tokio::test]
 async fn velero_objects_without_status_are_judged_not_fatal() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    velero_namespace(&client).await;
-    let ns = namespace(&client, "e2e-hostile-velero", &[("e2e-hostile", "velero")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    velero_namespace(&s.client).await;
+    let ns = s
+        .namespace("e2e-hostile-velero", &[("e2e-hostile", "velero")])
+        .await;
     for yaml in [
         format!("apiVersion: velero.io/v1\nkind: Backup\nmetadata: {{name: bare-backup, namespace: velero}}\nspec: {{includedNamespaces: [{ns}]}}\n"),
         "apiVersion: velero.io/v1\nkind: Restore\nmetadata: {name: bare-restore, namespace: velero}\nspec: {backupName: bare-backup}\n".to_string(),
@@ -208,7 +201,7 @@ async fn velero_objects_without_status_are_judged_not_fatal() {
     let name = "e2e-hostile-velero";
     let _cleanup = DeleteOnDrop("backuppolicy", name.to_string());
     let api: Api<BackupPolicy> = apply_cr(
-        &client,
+        &s.client,
         name,
         json!({
             "mode": "Audit",

@@ -84,16 +84,14 @@ async fn wait_admitted(what: &str, timeout: Duration, yaml: &str) {
 /// the policies are not re-rendered for it: they judge the namespace's labels themselves.
 #[tokio::test]
 async fn a_namespace_created_after_convergence_is_covered_without_rerendering() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     let key = "bypass-late-env";
-    namespace(&client, "byp-late-prod", &[(key, "prod")]).await;
-    namespace(&client, "byp-late-dev", &[(key, "dev")]).await;
-    delete_namespace(&client, "byp-late-new").await;
+    s.namespace("byp-late-prod", &[(key, "prod")]).await;
+    s.namespace("byp-late-dev", &[(key, "dev")]).await;
+    delete_namespace(&s.client, "byp-late-new").await;
     let name = "e2e-bypass-late";
     let _cleanup = DeleteOnDrop("environmentisolation", name.to_string());
-    let api = apply_isolation(&client, name, spec("Enforce", key)).await;
+    let api = apply_isolation(&s.client, name, spec("Enforce", key)).await;
     wait_rejected(
         "classified ConfigMap in dev rejected",
         TIMEOUT,
@@ -106,7 +104,7 @@ async fn a_namespace_created_after_convergence_is_covered_without_rerendering() 
     // Production data, cross-environment access and routes: a policy and a binding each.
     assert_eq!(before.len(), 6, "{before:?}");
 
-    namespace(&client, "byp-late-new", &[(key, "dev")]).await;
+    s.namespace("byp-late-new", &[(key, "dev")]).await;
     wait_rejected(
         "classified ConfigMap in the new dev namespace rejected at once",
         AT_ONCE,
@@ -278,12 +276,10 @@ async fn rendered_policies_cover_new_namespaces_with_no_operator_behind_them() {
 /// in Enforce mode, in RoleBindings of production namespaces and in ClusterRoleBindings.
 #[tokio::test]
 async fn every_form_of_a_non_production_identity_is_reported_and_rejected() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     let key = "bypass-ids-env";
-    namespace(&client, "byp-ids-prod", &[(key, "prod")]).await;
-    namespace(&client, "byp-ids-dev", &[(key, "dev")]).await;
+    s.namespace("byp-ids-prod", &[(key, "prod")]).await;
+    s.namespace("byp-ids-dev", &[(key, "dev")]).await;
     let rbac = "apiGroup: rbac.authorization.k8s.io";
     let crossing = [
         (
@@ -331,7 +327,7 @@ async fn every_form_of_a_non_production_identity_is_reported_and_rejected() {
     // Audit: everything is admitted, and every crossing form is a finding, in both kinds.
     let name = "e2e-bypass-identities";
     let _cleanup = DeleteOnDrop("environmentisolation", name.to_string());
-    let api = apply_isolation(&client, name, spec("Audit", key)).await;
+    let api = apply_isolation(&s.client, name, spec("Audit", key)).await;
     let all: Vec<String> = crossing
         .iter()
         .chain(&fine)
@@ -364,7 +360,7 @@ async fn every_form_of_a_non_production_identity_is_reported_and_rejected() {
     }
 
     // Enforce: the same objects are rejected, production identities admitted.
-    apply_isolation(&client, name, spec("Enforce", key)).await;
+    apply_isolation(&s.client, name, spec("Enforce", key)).await;
     for (form, subject) in &crossing {
         for yaml in [role_binding(form, subject), cluster_binding(form, subject)] {
             wait_rejected(
@@ -405,17 +401,15 @@ async fn every_form_of_a_non_production_identity_is_reported_and_rejected() {
 /// resource's selector keys, and never lets an existing namespace become a sandbox.
 #[tokio::test]
 async fn label_protection_has_no_holes() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     let key = "bypass-labels-env";
-    namespace(&client, "byp-lbl-prod", &[(key, "prod")]).await;
-    namespace(&client, "byp-lbl-dev", &[(key, "dev")]).await;
+    s.namespace("byp-lbl-prod", &[(key, "prod")]).await;
+    s.namespace("byp-lbl-dev", &[(key, "dev")]).await;
     cluster().apply_yaml("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: e2e-bypass-namespace-editor}\nrules: [{apiGroups: [''], resources: [namespaces], verbs: [get, patch, update]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: e2e-bypass-namespace-editor}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e-bypass-namespace-editor}\nsubjects: [{kind: User, name: tenant, apiGroup: rbac.authorization.k8s.io}, {kind: Group, name: platform-admins, apiGroup: rbac.authorization.k8s.io}]\n").unwrap();
     // A SecurityBaseline selecting by a key no environment uses.
     let _baseline = DeleteOnDrop("securitybaseline", "e2e-bypass-labels".into());
     let baselines = apply_cr::<baseline_operator::api::SecurityBaseline>(
-        &client,
+        &s.client,
         "e2e-bypass-labels",
         json!({"mode": "Audit", "namespaceSelector": {"matchLabels": {"bypass-tier": "gold"}}}),
     )
@@ -430,7 +424,7 @@ async fn label_protection_has_no_holes() {
     }]);
     let name = "e2e-bypass-labels";
     let _cleanup = DeleteOnDrop("environmentisolation", name.to_string());
-    let api = apply_isolation(&client, name, ei).await;
+    let api = apply_isolation(&s.client, name, ei).await;
     // Every attempt that should fail is a server-side dry run: if it were admitted (e.g.
     // before the policy takes effect), it changes nothing that later attempts depend on.
     let label = |ns: &str, labels: &[&str], who: &[&str], dry_run: bool| {
@@ -449,7 +443,7 @@ async fn label_protection_has_no_holes() {
             && String::from_utf8_lossy(&out.stderr).contains("[environment-segregation]")
     };
     let to_prod = format!("{key}=prod");
-    wait_until("tenant relabel rejected", TIMEOUT, || {
+    s.wait_until("tenant relabel rejected", || {
         let r = rejected(label("byp-lbl-dev", &[&to_prod], &tenant, true));
         async move { r }
     })
@@ -476,7 +470,7 @@ async fn label_protection_has_no_holes() {
     );
     assert!(rejected(label("byp-lbl-dev", &[&to_prod], &tenant, true)));
     // The SecurityBaseline's key is protected as well.
-    wait_until("the baseline's selector key protected", TIMEOUT, || {
+    s.wait_until("the baseline's selector key protected", || {
         let r = rejected(label("byp-lbl-dev", &["bypass-tier=gold"], &tenant, true));
         async move { r }
     })
@@ -518,21 +512,15 @@ async fn label_protection_has_no_holes() {
 /// admission alike.
 #[tokio::test]
 async fn sandboxes_cannot_be_impersonated() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     let key = "bypass-sandbox-env";
-    namespace(&client, "byp-sbx-prod", &[(key, "prod")]).await;
+    s.namespace("byp-sbx-prod", &[(key, "prod")]).await;
     let sandbox_label = ("security.baseline.dev/restore-test", "true");
-    namespace(
-        &client,
-        "restore-test-byp-fake",
-        &[(key, "dev"), sandbox_label],
-    )
-    .await;
+    s.namespace("restore-test-byp-fake", &[(key, "dev"), sandbox_label])
+        .await;
     let _policy = DeleteOnDrop("backuppolicy", "e2e-bypass-sandbox".into());
     let policies = apply_cr::<baseline_operator::api::BackupPolicy>(
-        &client,
+        &s.client,
         "e2e-bypass-sandbox",
         json!({"namespaceSelector": {"matchLabels": {"bypass-sandbox-backup": "none"}}, "rpo": "24h"}),
     )
@@ -545,14 +533,14 @@ async fn sandboxes_cannot_be_impersonated() {
         .uid
         .unwrap();
     // Marked as the operator marks its sandboxes (created here by hand, as the operator would).
-    delete_namespace(&client, "restore-test-byp-real").await;
+    delete_namespace(&s.client, "restore-test-byp-real").await;
     let real: Namespace = serde_json::from_value(json!({"metadata": {
         "name": "restore-test-byp-real",
         "labels": {key: "dev", sandbox_label.0: sandbox_label.1},
         "annotations": {"security.baseline.dev/restore-test-policy-uid": uid},
     }}))
     .unwrap();
-    Api::<Namespace>::all(client.clone())
+    Api::<Namespace>::all(s.client.clone())
         .create(&PostParams::default(), &real)
         .await
         .unwrap();
@@ -571,7 +559,7 @@ async fn sandboxes_cannot_be_impersonated() {
 
     let name = "e2e-bypass-sandbox";
     let _cleanup = DeleteOnDrop("environmentisolation", name.to_string());
-    let api = apply_isolation(&client, name, spec("Audit", key)).await;
+    let api = apply_isolation(&s.client, name, spec("Audit", key)).await;
     let view: ControlView = wait_control(
         &api,
         name,
@@ -591,7 +579,7 @@ async fn sandboxes_cannot_be_impersonated() {
     );
     assert!(!findings.contains("restore-test-byp-real"), "{findings}");
 
-    apply_isolation(&client, name, spec("Enforce", key)).await;
+    apply_isolation(&s.client, name, spec("Enforce", key)).await;
     wait_rejected(
         "classified data rejected in the look-alike",
         TIMEOUT,
@@ -642,22 +630,20 @@ async fn create_secret(client: &Client, ns: &str, name: &str, data: &[(&str, &st
 /// PolicyReport never tells of it, only the cluster-scoped status and ClusterPolicyReport do.
 #[tokio::test]
 async fn copied_secrets_are_found_key_by_key_and_named_only_in_cluster_scoped_status() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     let key = "bypass-secrets-env";
-    namespace(&client, "byp-sec-prod", &[(key, "prod")]).await;
-    namespace(&client, "byp-sec-dev", &[(key, "dev")]).await;
+    s.namespace("byp-sec-prod", &[(key, "prod")]).await;
+    s.namespace("byp-sec-dev", &[(key, "dev")]).await;
     let password = "byp-pr0d-password-73c1f0";
     create_secret(
-        &client,
+        &s.client,
         "byp-sec-prod",
         "db",
         &[("password", password), ("user", "app")],
     )
     .await;
     create_secret(
-        &client,
+        &s.client,
         "byp-sec-dev",
         "app",
         &[
@@ -667,7 +653,7 @@ async fn copied_secrets_are_found_key_by_key_and_named_only_in_cluster_scoped_st
     )
     .await;
     create_secret(
-        &client,
+        &s.client,
         "byp-sec-dev",
         "whole",
         &[("password", password), ("user", "app")],
@@ -675,7 +661,7 @@ async fn copied_secrets_are_found_key_by_key_and_named_only_in_cluster_scoped_st
     .await;
     let name = "e2e-bypass-secrets";
     let _cleanup = DeleteOnDrop("environmentisolation", name.to_string());
-    let api = apply_isolation(&client, name, spec("Audit", key)).await;
+    let api = apply_isolation(&s.client, name, spec("Audit", key)).await;
     let view = wait_control(
         &api,
         name,
@@ -705,7 +691,7 @@ async fn copied_secrets_are_found_key_by_key_and_named_only_in_cluster_scoped_st
         ]);
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    wait_until("ClusterPolicyReport written", TIMEOUT, || {
+    s.wait_until("ClusterPolicyReport written", || {
         let r = cluster_report();
         async move { r.contains("DB_PASSWORD") && r.contains("byp-sec-dev/whole") }
     })

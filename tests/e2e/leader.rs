@@ -119,14 +119,6 @@ async fn exactly_one_replica_leads_and_a_killed_leader_hands_over() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn a_warm_standby_is_ready() {
     let _serial = serial().await;

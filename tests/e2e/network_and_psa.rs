@@ -3,136 +3,19 @@
 //! under exemptions, including when an exemption expires while the operator runs.
 
 use crate::support::*;
-use baseline_operator::api::{ControlResult, ControlState, SecurityBaseline};
+use baseline_operator::api::ControlState;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::Client;
-use kube::api::{Api, DeleteParams};
+use kube::api::Api;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
 const PSA_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
-
-async fn delete_baseline(api: &Api<SecurityBaseline>, name: &str) {
-    let _ = api.delete(name, &DeleteParams::default()).await;
-    wait_until("baseline deleted", TIMEOUT, || async {
-        api.get_opt(name).await.unwrap().is_none()
-    })
-    .await;
-}
-
-/// Waits until the operator has reconciled the current generation and `check` holds for it.
-async fn wait_status(
-    api: &Api<SecurityBaseline>,
-    name: &str,
-    what: &str,
-    check: impl Fn(&SecurityBaseline) -> bool,
-) -> SecurityBaseline {
-    let reconciled = |sb: &SecurityBaseline| {
-        sb.status.as_ref().is_some_and(|s| {
-            s.observed_generation == sb.metadata.generation
-                && s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-        })
-    };
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    loop {
-        let sb = api.get(name).await.unwrap();
-        if reconciled(&sb) && check(&sb) {
-            return sb;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for: {what}\nlast status: {}",
-            serde_json::to_string_pretty(&sb.status).unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-fn control<'a>(sb: &'a SecurityBaseline, id: &str) -> &'a ControlResult {
-    sb.status
-        .as_ref()
-        .and_then(|s| s.controls.iter().find(|c| c.id.as_str() == id))
-        .unwrap_or_else(|| panic!("{id} missing from status"))
-}
-
-fn condition<'a>(sb: &'a SecurityBaseline, type_: &str) -> &'a Condition {
-    sb.status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
-        .unwrap_or_else(|| panic!("condition {type_} missing"))
-}
-
-fn findings(c: &ControlResult) -> Vec<String> {
-    c.findings
-        .iter()
-        .map(|f| format!("{} {}: {}", f.kind, f.name, f.message))
-        .collect()
-}
-
-async fn policies_in(client: &Client, ns: &str) -> Vec<String> {
-    let api: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
-    let mut names: Vec<String> = api
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|p| p.metadata.name)
-        .collect();
-    names.sort();
-    names
-}
-
-async fn labels_of(client: &Client, ns: &str) -> BTreeMap<String, String> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    api.get(ns)
-        .await
-        .unwrap()
-        .metadata
-        .labels
-        .unwrap_or_default()
-}
-
-/// An RFC 3339 instant `seconds` from now, as an exemption's `expires`.
-fn in_seconds(seconds: i64) -> String {
-    (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(seconds))
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
-/// A pod that breaks `restricted` (and `baseline`): privileged.
-fn privileged_pod(ns: &str, name: &str, labels: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\nspec:\n  containers:\n  - name: app\n    image: registry.example.com/app:1\n    securityContext: {{privileged: true}}\n"
-    )
-}
-
-/// Whether the real Pod Security admission rejects creating `yaml`; an admitted pod is
-/// deleted again so that the next attempt is a fresh create.
-fn psa_rejects(yaml: &str) -> Result<bool, String> {
-    match cluster().apply_yaml(yaml) {
-        Ok(_) => {
-            cluster().kubectl_stdin(&["delete", "--wait", "-f", "-"], yaml);
-            Ok(false)
-        }
-        Err(message) if message.contains("violates PodSecurity") => Ok(true),
-        Err(message) => Err(message),
-    }
-}
 
 #[tokio::test]
 async fn restricted_ports_reports_in_audit_and_enforces_dns_only_egress() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-np-ports", &[("e2e-np", "ports")]).await;
+    let s = Scenario::start().await;
+    let ns = s.namespace("e2e-np-ports", &[("e2e-np", "ports")]).await;
     cluster()
         .apply_yaml(&format!(
             r#"
@@ -169,11 +52,12 @@ spec:
         })
     };
     let name = "e2e-np-ports";
-    let api: Api<SecurityBaseline> = apply_cr(&client, name, spec("Audit")).await;
-    let sb = wait_status(&api, name, "restricted-ports evaluated", |sb| {
-        control(sb, "restricted-ports").state == ControlState::Fail
-    })
-    .await;
+    let baseline = s.baseline(name, spec("Audit")).await;
+    let sb = baseline
+        .wait("restricted-ports evaluated", |sb| {
+            control(sb, "restricted-ports").state == ControlState::Fail
+        })
+        .await;
     let found = findings(control(&sb, "restricted-ports"));
     for expected in [
         format!("Namespace {ns}: namespace `{ns}` has no default-deny Ingress NetworkPolicy"),
@@ -189,27 +73,28 @@ spec:
         "the listed port 443 is fine: {found:?}"
     );
     assert_eq!(
-        policies_in(&client, &ns).await,
+        s.network_policies(&ns).await,
         ["open-to-all"],
         "Audit mode writes no NetworkPolicy"
     );
 
-    apply_cr::<SecurityBaseline>(&client, name, spec("Enforce")).await;
-    let sb = wait_status(&api, name, "default-deny in place", |sb| {
-        !findings(control(sb, "restricted-ports"))
-            .iter()
-            .any(|f| f.contains("has no default-deny"))
-    })
-    .await;
+    baseline.apply(spec("Enforce")).await;
+    let sb = baseline
+        .wait("default-deny in place", |sb| {
+            !findings(control(sb, "restricted-ports"))
+                .iter()
+                .any(|f| f.contains("has no default-deny"))
+        })
+        .await;
     assert_eq!(
-        policies_in(&client, &ns).await,
+        s.network_policies(&ns).await,
         [
             "open-to-all".to_string(),
             format!("sb-{name}-allow"),
             format!("sb-{name}-default-deny")
         ]
     );
-    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    let policies: Api<NetworkPolicy> = Api::namespaced(s.client.clone(), &ns);
     let deny = serde_json::to_value(
         policies
             .get(&format!("sb-{name}-default-deny"))
@@ -256,7 +141,7 @@ spec:
             "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: dns-anywhere, namespace: {ns}}}\nspec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n  egress: [{{ports: [{{port: 53, protocol: UDP}}]}}]\n"
         ))
         .unwrap();
-    wait_status(&api, name, "DNS-to-anywhere finding", |sb| {
+    baseline.wait("DNS-to-anywhere finding", |sb| {
         findings(control(sb, "restricted-ports")).iter().any(|f| {
             f.starts_with("NetworkPolicy dns-anywhere: NetworkPolicy allows egress to every destination on port 53/UDP")
         })
@@ -270,19 +155,18 @@ spec:
     ] {
         cluster().kubectl_ok(&["delete", kind, object, "-n", &ns]);
     }
-    wait_status(&api, name, "restricted-ports passes", |sb| {
-        control(sb, "restricted-ports").state == ControlState::Pass
-    })
-    .await;
-    delete_baseline(&api, name).await;
+    baseline
+        .wait("restricted-ports passes", |sb| {
+            control(sb, "restricted-ports").state == ControlState::Pass
+        })
+        .await;
+    baseline.delete().await;
 }
 
 #[tokio::test]
 async fn workload_hardening_reports_in_audit_and_the_api_server_enforces_it() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-psa-modes", &[("e2e-psa", "modes")]).await;
+    let s = Scenario::start().await;
+    let ns = s.namespace("e2e-psa-modes", &[("e2e-psa", "modes")]).await;
     let spec = |mode: &str| {
         json!({
             "mode": mode,
@@ -291,12 +175,13 @@ async fn workload_hardening_reports_in_audit_and_the_api_server_enforces_it() {
         })
     };
     let name = "e2e-psa-modes";
-    let api: Api<SecurityBaseline> = apply_cr(&client, name, spec("Audit")).await;
+    let baseline = s.baseline(name, spec("Audit")).await;
     // No pod yet: nothing to judge, which is never a Pass.
-    wait_status(&api, name, "Audit evaluated", |sb| {
-        control(sb, "workload-hardening").state == ControlState::NotApplicable
-    })
-    .await;
+    baseline
+        .wait("Audit evaluated", |sb| {
+            control(sb, "workload-hardening").state == ControlState::NotApplicable
+        })
+        .await;
     // Audit: the API server admits the pod; status reports it.
     assert_eq!(
         psa_rejects(&privileged_pod(&ns, "probe", "{}")),
@@ -308,14 +193,15 @@ async fn workload_hardening_reports_in_audit_and_the_api_server_enforces_it() {
         .unwrap();
     // Waits for this pod's finding, not the first Fail: the probe pod (created and deleted
     // above) may have been judged in between.
-    let sb = wait_status(&api, name, "privileged pod reported", |sb| {
-        let hardening = control(sb, "workload-hardening");
-        hardening.state == ControlState::Fail
-            && findings(hardening)
-                .iter()
-                .any(|f| f.starts_with("Pod privileged:"))
-    })
-    .await;
+    let sb = baseline
+        .wait("privileged pod reported", |sb| {
+            let hardening = control(sb, "workload-hardening");
+            hardening.state == ControlState::Fail
+                && findings(hardening)
+                    .iter()
+                    .any(|f| f.starts_with("Pod privileged:"))
+        })
+        .await;
     let found = findings(control(&sb, "workload-hardening"));
     assert!(
         found.iter().any(|f| f
@@ -323,36 +209,24 @@ async fn workload_hardening_reports_in_audit_and_the_api_server_enforces_it() {
             && f.contains("privileged")),
         "{found:?}"
     );
-    assert!(!labels_of(&client, &ns).await.contains_key(PSA_ENFORCE));
+    assert!(!s.labels(&ns).await.contains_key(PSA_ENFORCE));
 
     // Enforce: the labels, and the real Pod Security admission rejects a new violating pod.
-    apply_cr::<SecurityBaseline>(&client, name, spec("Enforce")).await;
-    wait_until("PSA labels applied", TIMEOUT, || async {
-        labels_of(&client, &ns)
-            .await
-            .get(PSA_ENFORCE)
-            .map(String::as_str)
-            == Some("restricted")
-    })
-    .await;
+    baseline.apply(spec("Enforce")).await;
+    s.wait_label(&ns, PSA_ENFORCE, Some("restricted")).await;
     assert_eq!(psa_rejects(&privileged_pod(&ns, "second", "{}")), Ok(true));
     // The pod that existed before stays a finding: admission does not judge existing pods.
-    let sb = wait_status(&api, name, "Enforce evaluated", |_| true).await;
+    let sb = baseline.wait("Enforce evaluated", |_| true).await;
     assert_eq!(control(&sb, "workload-hardening").state, ControlState::Fail);
     cluster().kubectl_ok(&["delete", "pod", "privileged", "-n", &ns, "--wait"]);
     // The last pod gone: nothing to judge again (Not applicable, never a vacuous Pass).
-    wait_status(
-        &api,
-        name,
-        "workload-hardening has nothing to judge",
-        |sb| control(sb, "workload-hardening").state == ControlState::NotApplicable,
-    )
-    .await;
-    delete_baseline(&api, name).await;
-    wait_until("labels removed with the baseline", TIMEOUT, || async {
-        !labels_of(&client, &ns).await.contains_key(PSA_ENFORCE)
-    })
-    .await;
+    baseline
+        .wait("workload-hardening has nothing to judge", |sb| {
+            control(sb, "workload-hardening").state == ControlState::NotApplicable
+        })
+        .await;
+    baseline.delete().await;
+    s.wait_label(&ns, PSA_ENFORCE, None).await;
 }
 
 /// A namespace exempted from `restricted-ports` and `workload-hardening` gets neither owned
@@ -361,39 +235,42 @@ async fn workload_hardening_reports_in_audit_and_the_api_server_enforces_it() {
 /// status.
 #[tokio::test]
 async fn namespace_exemption_is_reflected_in_enforcement_until_it_expires() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let exempt = namespace(&client, "e2e-exempt-legacy", &[("e2e-exempt", "yes")]).await;
-    let enforced = namespace(&client, "e2e-exempt-shop", &[("e2e-exempt", "yes")]).await;
+    let s = Scenario::start().await;
+    let exempt = s
+        .namespace("e2e-exempt-legacy", &[("e2e-exempt", "yes")])
+        .await;
+    let enforced = s
+        .namespace("e2e-exempt-shop", &[("e2e-exempt", "yes")])
+        .await;
     cluster()
         .apply_yaml(&privileged_pod(&exempt, "legacy", "{}"))
         .unwrap();
     let name = "e2e-exempt";
     // Long enough to observe the exempted state, short enough to watch it run out.
     let expires = in_seconds(25);
-    let api: Api<SecurityBaseline> = apply_cr(
-        &client,
-        name,
-        json!({
-            "mode": "Enforce",
-            "namespaceSelector": {"matchLabels": {"e2e-exempt": "yes"}},
-            "network": {"defaultDeny": ["Ingress"]},
-            "podSecurity": {"level": "restricted"},
-            "exemptions": [{
-                "controls": ["restricted-ports", "workload-hardening"],
-                "namespaces": [exempt],
-                "reason": "legacy app being replaced", "approvedBy": "ciso", "expires": expires,
-            }],
-        }),
-    )
-    .await;
+    let baseline = s
+        .baseline(
+            name,
+            json!({
+                "mode": "Enforce",
+                "namespaceSelector": {"matchLabels": {"e2e-exempt": "yes"}},
+                "network": {"defaultDeny": ["Ingress"]},
+                "podSecurity": {"level": "restricted"},
+                "exemptions": [{
+                    "controls": ["restricted-ports", "workload-hardening"],
+                    "namespaces": [exempt],
+                    "reason": "legacy app being replaced", "approvedBy": "ciso", "expires": expires,
+                }],
+            }),
+        )
+        .await;
     // The first evaluation runs before the first policies exist; wait for the one after.
-    let sb = wait_status(&api, name, "exempted namespace evaluated", |sb| {
-        control(sb, "workload-hardening").state == ControlState::Exempt
-            && control(sb, "restricted-ports").state == ControlState::Exempt
-    })
-    .await;
+    let sb = baseline
+        .wait("exempted namespace evaluated", |sb| {
+            control(sb, "workload-hardening").state == ControlState::Exempt
+                && control(sb, "restricted-ports").state == ControlState::Exempt
+        })
+        .await;
     assert_eq!(control(&sb, "workload-hardening").exempted, 1);
     assert_eq!(control(&sb, "workload-hardening").failed, 0);
     assert_eq!(control(&sb, "restricted-ports").exempted, 1);
@@ -404,22 +281,18 @@ async fn namespace_exemption_is_reflected_in_enforcement_until_it_expires() {
         )),
         "{message}"
     );
-    wait_until(
-        "enforced namespace labelled and denied",
-        TIMEOUT,
-        || async {
-            labels_of(&client, &enforced)
-                .await
-                .get(PSA_ENFORCE)
-                .map(String::as_str)
-                == Some("restricted")
-                && policies_in(&client, &enforced).await == [format!("sb-{name}-default-deny")]
-        },
-    )
+    s.wait_until("enforced namespace labelled and denied", || async {
+        s.labels(&enforced)
+            .await
+            .get(PSA_ENFORCE)
+            .map(String::as_str)
+            == Some("restricted")
+            && s.network_policies(&enforced).await == [format!("sb-{name}-default-deny")]
+    })
     .await;
     // Enforcement agrees with status: nothing in the exempted namespace.
-    assert!(!labels_of(&client, &exempt).await.contains_key(PSA_ENFORCE));
-    assert!(policies_in(&client, &exempt).await.is_empty());
+    assert!(!s.labels(&exempt).await.contains_key(PSA_ENFORCE));
+    assert!(s.network_policies(&exempt).await.is_empty());
     assert_eq!(
         psa_rejects(&privileged_pod(&exempt, "also-legacy", "{}")),
         Ok(false)
@@ -434,19 +307,16 @@ async fn namespace_exemption_is_reflected_in_enforcement_until_it_expires() {
         "labels and policies back after expiry",
         Duration::from_secs(60),
         || async {
-            labels_of(&client, &exempt)
-                .await
-                .get(PSA_ENFORCE)
-                .map(String::as_str)
-                == Some("restricted")
-                && policies_in(&client, &exempt).await == [format!("sb-{name}-default-deny")]
+            s.labels(&exempt).await.get(PSA_ENFORCE).map(String::as_str) == Some("restricted")
+                && s.network_policies(&exempt).await == [format!("sb-{name}-default-deny")]
         },
     )
     .await;
-    let sb = wait_status(&api, name, "finding back after expiry", |sb| {
-        control(sb, "workload-hardening").state == ControlState::Fail
-    })
-    .await;
+    let sb = baseline
+        .wait("finding back after expiry", |sb| {
+            control(sb, "workload-hardening").state == ControlState::Fail
+        })
+        .await;
     let c = control(&sb, "workload-hardening");
     assert_eq!((c.failed, c.exempted), (1, 0));
     assert!(findings(c)[0].starts_with("Pod legacy: violates PodSecurity"));
@@ -454,7 +324,7 @@ async fn namespace_exemption_is_reflected_in_enforcement_until_it_expires() {
         psa_rejects(&privileged_pod(&exempt, "after-expiry", "{}")),
         Ok(true)
     );
-    delete_baseline(&api, name).await;
+    baseline.delete().await;
 }
 
 /// An exemption that selects pods cannot be expressed in Pod Security labels (namespace-wide):
@@ -462,18 +332,15 @@ async fn namespace_exemption_is_reflected_in_enforcement_until_it_expires() {
 /// enforces the level for them.
 #[tokio::test]
 async fn pod_selector_exemption_keeps_labels_and_status_says_why() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-psa-selector", &[("e2e-psa", "selector")]).await;
+    let s = Scenario::start().await;
+    let ns = s
+        .namespace("e2e-psa-selector", &[("e2e-psa", "selector")])
+        .await;
     cluster()
         .apply_yaml(&privileged_pod(&ns, "agent", "{app: agent}"))
         .unwrap();
     let name = "e2e-psa-selector";
-    let api: Api<SecurityBaseline> = apply_cr(
-        &client,
-        name,
-        json!({
+    let baseline = s.baseline(name, json!({
             "mode": "Enforce",
             "namespaceSelector": {"matchLabels": {"e2e-psa": "selector"}},
             "podSecurity": {"level": "restricted"},
@@ -484,30 +351,24 @@ async fn pod_selector_exemption_keeps_labels_and_status_says_why() {
         }),
     )
     .await;
-    let sb = wait_status(&api, name, "selector exemption evaluated", |sb| {
-        control(sb, "workload-hardening").state == ControlState::Exempt
-    })
-    .await;
+    let sb = baseline
+        .wait("selector exemption evaluated", |sb| {
+            control(sb, "workload-hardening").state == ControlState::Exempt
+        })
+        .await;
     let message = &condition(&sb, "WorkloadHardening").message;
     assert!(
         message.contains("selects objects by label (app=agent); Pod Security Admission is namespace-wide, so admission still enforces restricted:latest for their pods")
             && message.contains(&ns),
         "{message}"
     );
-    wait_until("labels stay", TIMEOUT, || async {
-        labels_of(&client, &ns)
-            .await
-            .get(PSA_ENFORCE)
-            .map(String::as_str)
-            == Some("restricted")
-    })
-    .await;
+    s.wait_label(&ns, PSA_ENFORCE, Some("restricted")).await;
     assert_eq!(
         psa_rejects(&privileged_pod(&ns, "agent-2", "{app: agent}")),
         Ok(true),
         "admission enforces the level for selected pods too, as status says"
     );
-    wait_until("ExemptionScope event", TIMEOUT, || async {
+    s.wait_until("ExemptionScope event", || async {
         let events = cluster().kubectl_ok(&[
             "get",
             "events",
@@ -520,7 +381,7 @@ async fn pod_selector_exemption_keeps_labels_and_status_says_why() {
         events.contains(name) && events.contains("namespace-wide")
     })
     .await;
-    delete_baseline(&api, name).await;
+    baseline.delete().await;
 }
 
 /// A Deployment whose pod template (and own metadata) carry `labels`, a YAML flow map: an
@@ -547,10 +408,8 @@ fn deployment(ns: &str, name: &str, replicas: i32, probes: bool, labels: &str) -
 
 #[tokio::test]
 async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-ha", &[("e2e-ha", "yes")]).await;
+    let s = Scenario::start().await;
+    let ns = s.namespace("e2e-ha", &[("e2e-ha", "yes")]).await;
     for yaml in [
         deployment(&ns, "fragile", 1, false, "{}"),
         deployment(&ns, "sturdy", 2, true, "{}"),
@@ -577,7 +436,7 @@ async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
         })
     };
     let name = "e2e-ha";
-    let api: Api<SecurityBaseline> = apply_cr(&client, name, spec("Audit")).await;
+    let baseline = s.baseline(name, spec("Audit")).await;
     let expected = [
         "Deployment fragile: container `app` lacks a readiness or liveness probe",
         "Deployment fragile: no PodDisruptionBudget covers its pods",
@@ -591,12 +450,13 @@ async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
         "Deployment sturdy: has 0 Ready replica(s), fewer than the required 2",
     ];
     for mode in ["Audit", "Enforce"] {
-        apply_cr::<SecurityBaseline>(&client, name, spec(mode)).await;
-        let sb = wait_status(&api, name, &format!("high-availability in {mode}"), |sb| {
-            sb.spec.mode.map(|m| format!("{m:?}")).as_deref() == Some(mode)
-                && control(sb, "high-availability").state == ControlState::Fail
-        })
-        .await;
+        baseline.apply(spec(mode)).await;
+        let sb = baseline
+            .wait(&format!("high-availability in {mode}"), |sb| {
+                sb.spec.mode.map(|m| format!("{m:?}")).as_deref() == Some(mode)
+                    && control(sb, "high-availability").state == ControlState::Fail
+            })
+            .await;
         let c = control(&sb, "high-availability");
         assert_eq!(findings(c), expected, "{mode}");
         assert_eq!(c.checked, 4, "{mode}");
@@ -608,7 +468,7 @@ async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
         assert_eq!(condition(&sb, "HighAvailability").status, "False");
     }
     // Report only: the operator scales nothing, adds no budget, and rejects nothing.
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let deployments: Api<Deployment> = Api::namespaced(s.client.clone(), &ns);
     assert_eq!(
         deployments.get("fragile").await.unwrap().spec.replicas,
         Some(1)
@@ -620,22 +480,24 @@ async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
     cluster()
         .apply_yaml(&deployment(&ns, "another-single", 1, false, "{}"))
         .expect("a single-replica Deployment is admitted in Enforce mode");
-    wait_status(&api, name, "new Deployment reported", |sb| {
-        findings(control(sb, "high-availability"))
-            .iter()
-            .any(|f| f.starts_with("Deployment another-single"))
-    })
-    .await;
+    baseline
+        .wait("new Deployment reported", |sb| {
+            findings(control(sb, "high-availability"))
+                .iter()
+                .any(|f| f.starts_with("Deployment another-single"))
+        })
+        .await;
 
     // With the spec-level failures gone, what is left is readiness alone (no node runs the
     // pods here); the exempted one stays counted as exempted.
     for object in ["fragile", "another-single", "old-ui"] {
         cluster().kubectl_ok(&["delete", "deployment", object, "-n", &ns]);
     }
-    let sb = wait_status(&api, name, "only readiness left", |sb| {
-        control(sb, "high-availability").checked == 2
-    })
-    .await;
+    let sb = baseline
+        .wait("only readiness left", |sb| {
+            control(sb, "high-availability").checked == 2
+        })
+        .await;
     let c = control(&sb, "high-availability");
     assert_eq!(
         findings(c),
@@ -643,41 +505,41 @@ async fn high_availability_is_reported_in_both_modes_and_never_enforced() {
     );
     assert_eq!((c.checked, c.failed, c.exempted), (2, 1, 1));
     assert_eq!(c.exempted_findings, 3);
-    delete_baseline(&api, name).await;
+    baseline.delete().await;
 }
 
 /// The summary never counts a check that did not run as passing; here every check runs, so
 /// the field stays absent, which the ArgoCD health check reads as healthy.
 #[tokio::test]
 async fn summary_omits_not_evaluated_when_every_check_ran() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    namespace(&client, "e2e-np-summary", &[("e2e-np", "summary")]).await;
+    let s = Scenario::start().await;
+    s.namespace("e2e-np-summary", &[("e2e-np", "summary")])
+        .await;
     // A pod to judge: with none, workload-hardening would have nothing to judge (Not
     // applicable), never a Pass.
     cluster()
         .apply_yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: plain, namespace: e2e-np-summary}\nspec:\n  containers: [{name: app, image: registry.example.com/app:1}]\n")
         .expect("pod");
     let name = "e2e-np-summary";
-    let api: Api<SecurityBaseline> = apply_cr(
-        &client,
-        name,
-        json!({
-            "mode": "Audit",
-            "namespaceSelector": {"matchLabels": {"e2e-np": "summary"}},
-            "podSecurity": {"level": "baseline"},
-        }),
-    )
-    .await;
-    let sb = wait_status(&api, name, "evaluated", |sb| {
-        control(sb, "workload-hardening").checked == 1
-    })
-    .await;
+    let baseline = s
+        .baseline(
+            name,
+            json!({
+                "mode": "Audit",
+                "namespaceSelector": {"matchLabels": {"e2e-np": "summary"}},
+                "podSecurity": {"level": "baseline"},
+            }),
+        )
+        .await;
+    let sb = baseline
+        .wait("evaluated", |sb| {
+            control(sb, "workload-hardening").checked == 1
+        })
+        .await;
     let summary = serde_json::to_value(&sb.status.as_ref().unwrap().summary).unwrap();
     assert_eq!(summary["passing"], json!(1));
     assert_eq!(summary.get("notEvaluated"), None::<&Value>);
     assert_eq!(summary.get("notEvaluatedControls"), None::<&Value>);
     assert_eq!(condition(&sb, "Compliant").status, "True");
-    delete_baseline(&api, name).await;
+    baseline.delete().await;
 }

@@ -12,7 +12,7 @@ use crate::support::*;
 use baseline_operator::api::{ControlState, SecurityBaseline};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::Client;
-use kube::api::{Api, DeleteParams};
+use kube::api::Api;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -42,30 +42,22 @@ fn network_policy(ns: &str, name: &str, spec: Value) -> String {
     .to_string()
 }
 
-/// The `restricted-ports` findings of baseline `name` once it reconciled its generation and
+/// The `restricted-ports` findings of the baseline once it reconciled its generation and
 /// `check` holds for them.
 async fn wait_ports(
-    api: &Api<SecurityBaseline>,
-    name: &str,
+    baseline: &Applied<SecurityBaseline>,
     what: &str,
     check: impl Fn(ControlState, &[String]) -> bool,
 ) -> Vec<String> {
     let deadline = std::time::Instant::now() + TIMEOUT;
     let mut last = None;
     loop {
-        let sb = api.get(name).await.unwrap();
+        let sb = baseline.get().await;
         if let Some(status) = &sb.status
             && status.observed_generation == sb.metadata.generation
-            && let Some(c) = status
-                .controls
-                .iter()
-                .find(|c| c.id.as_str() == "restricted-ports")
+            && let Some(c) = find_control(&sb, "restricted-ports")
         {
-            let found: Vec<String> = c
-                .findings
-                .iter()
-                .map(|f| format!("{} {}: {}", f.kind, f.name, f.message))
-                .collect();
+            let found = findings(c);
             if check(c.state, &found) {
                 return found;
             }
@@ -77,14 +69,6 @@ async fn wait_ports(
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-async fn delete_baseline(api: &Api<SecurityBaseline>, name: &str) {
-    let _ = api.delete(name, &DeleteParams::default()).await;
-    wait_until("baseline deleted", TIMEOUT, || async {
-        api.get_opt(name).await.unwrap().is_none()
-    })
-    .await;
 }
 
 /// Every ingress rule of every NetworkPolicy in `ns`, as (policy, from, ports); `None` ports
@@ -119,40 +103,37 @@ async fn ingress_rules(client: &Client, ns: &str) -> Vec<(String, Value, Option<
 /// to its own environment are not, and the operator's own policies pass.
 #[tokio::test]
 async fn openings_to_outside_sources_are_judged_on_the_union_of_policies() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     let key = "nu-env";
-    let shop = namespace(&client, "nu-shop", &[(key, "prod"), ("nu-ports", "on")]).await;
-    namespace(&client, "nu-orders", &[(key, "prod")]).await;
-    namespace(&client, "nu-play", &[(key, "dev")]).await;
+    let shop = s
+        .namespace("nu-shop", &[(key, "prod"), ("nu-ports", "on")])
+        .await;
+    s.namespace("nu-orders", &[(key, "prod")]).await;
+    s.namespace("nu-play", &[(key, "dev")]).await;
     let isolation = "e2e-nu-envs";
     let _cleanup = DeleteOnDrop("environmentisolation", isolation.to_string());
     // Audit: it defines the environments, and writes nothing.
     let isolation_api = apply_isolation(
-        &client,
+        &s.client,
         isolation,
         json!({"mode": "Audit", "environments": [environment(key, "prod", true), environment(key, "dev", false)]}),
     )
     .await;
     let name = "e2e-nu-ports";
     let _sb_cleanup = DeleteOnDrop("securitybaseline", name.to_string());
-    let api: Api<SecurityBaseline> = apply_cr(
-        &client,
-        name,
-        json!({
-            "mode": "Enforce",
-            "namespaceSelector": {"matchLabels": {"nu-ports": "on"}},
-            "network": {"defaultDeny": ["Ingress"], "allowedIngressPorts": [{"port": 443}]},
-        }),
-    )
-    .await;
-    wait_ports(
-        &api,
-        name,
-        "the operator's own policies pass",
-        |state, _| state == ControlState::Pass,
-    )
+    let baseline = s
+        .baseline(
+            name,
+            json!({
+                "mode": "Enforce",
+                "namespaceSelector": {"matchLabels": {"nu-ports": "on"}},
+                "network": {"defaultDeny": ["Ingress"], "allowedIngressPorts": [{"port": 443}]},
+            }),
+        )
+        .await;
+    wait_ports(&baseline, "the operator's own policies pass", |state, _| {
+        state == ControlState::Pass
+    })
     .await;
 
     cluster()
@@ -234,7 +215,7 @@ async fn openings_to_outside_sources_are_judged_on_the_union_of_policies() {
     for (name, from, ports) in &inside {
         apply_as("nu-tenant", &policy(name, from, ports)).unwrap();
     }
-    let found = wait_ports(&api, name, "every opening reported", |_, found| {
+    let found = wait_ports(&baseline, "every opening reported", |_, found| {
         opening.iter().all(|(n, ..)| {
             found
                 .iter()
@@ -270,13 +251,12 @@ async fn openings_to_outside_sources_are_judged_on_the_union_of_policies() {
         cluster().kubectl_ok(&["delete", "networkpolicy", n, "-n", &shop]);
     }
     wait_ports(
-        &api,
-        name,
+        &baseline,
         "passes once the openings are gone",
         |state, _| state == ControlState::Pass,
     )
     .await;
-    delete_baseline(&api, name).await;
+    baseline.delete().await;
     delete_isolation(&isolation_api, isolation).await;
 }
 
@@ -287,18 +267,18 @@ async fn openings_to_outside_sources_are_judged_on_the_union_of_policies() {
 /// isolation's policy opens every port to its own environment again.
 #[tokio::test]
 async fn a_baseline_and_an_isolation_together_open_only_the_listed_ports() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     let key = "nc-env";
-    let shop = namespace(&client, "nc-shop", &[(key, "prod"), ("nc-ports", "on")]).await;
-    namespace(&client, "nc-orders", &[(key, "prod")]).await;
-    namespace(&client, "nc-qa", &[(key, "stage")]).await;
-    namespace(&client, "nc-play", &[(key, "dev")]).await;
+    let shop = s
+        .namespace("nc-shop", &[(key, "prod"), ("nc-ports", "on")])
+        .await;
+    s.namespace("nc-orders", &[(key, "prod")]).await;
+    s.namespace("nc-qa", &[(key, "stage")]).await;
+    s.namespace("nc-play", &[(key, "dev")]).await;
     let isolation = "e2e-nc-envs";
     let _cleanup = DeleteOnDrop("environmentisolation", isolation.to_string());
     let isolation_api = apply_isolation(
-        &client,
+        &s.client,
         isolation,
         json!({
             "mode": "Enforce",
@@ -319,11 +299,11 @@ async fn a_baseline_and_an_isolation_together_open_only_the_listed_ports() {
             "network": {"defaultDeny": ["Ingress"], "allowedIngressPorts": [{"port": 443}]},
         })
     };
-    let api: Api<SecurityBaseline> = apply_cr(&client, name, spec("Enforce")).await;
+    let baseline = s.baseline(name, spec("Enforce")).await;
     let isolation_policy = format!("ei-{isolation}-isolation");
     let https = vec![json!({"port": 443, "protocol": "TCP"})];
-    wait_until("both resources' policies in place", TIMEOUT, || async {
-        let rules = ingress_rules(&client, &shop).await;
+    s.wait_until("both resources' policies in place", || async {
+        let rules = ingress_rules(&s.client, &shop).await;
         rules.iter().any(|(p, ..)| *p == isolation_policy)
             && rules.iter().any(|(p, ..)| *p == format!("sb-{name}-allow"))
     })
@@ -331,14 +311,14 @@ async fn a_baseline_and_an_isolation_together_open_only_the_listed_ports() {
     // Converged when every rule is down to 443; asserted below, naming what is open.
     let deadline = std::time::Instant::now() + TIMEOUT;
     while std::time::Instant::now() < deadline
-        && !ingress_rules(&client, &shop)
+        && !ingress_rules(&s.client, &shop)
             .await
             .iter()
             .all(|(_, _, ports)| ports.as_ref() == Some(&https))
     {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let rules = ingress_rules(&client, &shop).await;
+    let rules = ingress_rules(&s.client, &shop).await;
     for (policy, from, ports) in &rules {
         assert_eq!(
             ports.as_ref(),
@@ -356,7 +336,7 @@ async fn a_baseline_and_an_isolation_together_open_only_the_listed_ports() {
         3,
         "own environment, stage and dev: {rules:#?}"
     );
-    wait_ports(&api, name, "restricted-ports passes", |state, _| {
+    wait_ports(&baseline, "restricted-ports passes", |state, _| {
         state == ControlState::Pass
     })
     .await;
@@ -370,19 +350,15 @@ async fn a_baseline_and_an_isolation_together_open_only_the_listed_ports() {
     .await;
 
     // The baseline in Audit restricts nothing: the isolation opens its environment again.
-    apply_cr::<SecurityBaseline>(&client, name, spec("Audit")).await;
-    wait_until(
-        "the isolation's own rule without ports",
-        TIMEOUT,
-        || async {
-            ingress_rules(&client, &shop)
-                .await
-                .iter()
-                .any(|(p, _, ports)| *p == isolation_policy && ports.is_none())
-        },
-    )
+    baseline.apply(spec("Audit")).await;
+    s.wait_until("the isolation's own rule without ports", || async {
+        ingress_rules(&s.client, &shop)
+            .await
+            .iter()
+            .any(|(p, _, ports)| *p == isolation_policy && ports.is_none())
+    })
     .await;
-    delete_baseline(&api, name).await;
+    baseline.delete().await;
     delete_isolation(&isolation_api, isolation).await;
 }
 
@@ -416,17 +392,15 @@ fn endpoint_slice(ns: &str, name: &str, service: &str, endpoint: Value) -> Strin
 /// `targetRef`); one only an address shows is admitted and reported.
 #[tokio::test]
 async fn services_routing_into_another_environment_are_reported_and_refused() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     let key = "rt-env";
-    let prod = namespace(&client, "rt-prod", &[(key, "prod")]).await;
-    let dev = namespace(&client, "rt-dev", &[(key, "dev")]).await;
-    namespace(&client, "rt-dev-b", &[(key, "dev")]).await;
+    let prod = s.namespace("rt-prod", &[(key, "prod")]).await;
+    let dev = s.namespace("rt-dev", &[(key, "dev")]).await;
+    s.namespace("rt-dev-b", &[(key, "dev")]).await;
     let isolation = "e2e-rt-envs";
     let _cleanup = DeleteOnDrop("environmentisolation", isolation.to_string());
     let spec = |mode: &str| json!({"mode": mode, "environments": [environment(key, "prod", true), environment(key, "dev", false)]});
-    let api = apply_isolation(&client, isolation, spec("Audit")).await;
+    let api = apply_isolation(&s.client, isolation, spec("Audit")).await;
     // Each namespace isolates its ingress, so that the findings are the routes (and fit the
     // ten status keeps).
     for ns in ["rt-prod", "rt-dev", "rt-dev-b"] {
@@ -573,9 +547,9 @@ async fn services_routing_into_another_environment_are_reported_and_refused() {
     }
 
     // Enforce: admission refuses what it can see, on create and on update.
-    apply_isolation(&client, isolation, spec("Enforce")).await;
+    apply_isolation(&s.client, isolation, spec("Enforce")).await;
     let refused = alias(&dev, "alias-new", "db.rt-prod.svc.cluster.local.");
-    wait_until("a new alias into production refused", TIMEOUT, || {
+    s.wait_until("a new alias into production refused", || {
         let r = cluster().rejects(&refused, id);
         async move { r }
     })
@@ -625,8 +599,8 @@ async fn services_routing_into_another_environment_are_reported_and_refused() {
     // in status alike.
     let mut with_flow = spec("Enforce");
     with_flow["allowedFlows"] = json!([{"from": "dev", "to": "prod"}]);
-    apply_isolation(&client, isolation, with_flow).await;
-    wait_until("an alias along the declared flow admitted", TIMEOUT, || {
+    apply_isolation(&s.client, isolation, with_flow).await;
+    s.wait_until("an alias along the declared flow admitted", || {
         let admitted = !cluster().rejects(&refused, id);
         async move { admitted }
     })

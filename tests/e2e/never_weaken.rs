@@ -17,14 +17,6 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 const PSA: &str = "pod-security.kubernetes.io/";
 const OURS: &str = "security.baseline.dev/";
 
-async fn delete_baseline(api: &Api<SecurityBaseline>, name: &str) {
-    let _ = api.delete(name, &DeleteParams::default()).await;
-    wait_until("baseline deleted", TIMEOUT, || async {
-        api.get_opt(name).await.unwrap().is_none()
-    })
-    .await;
-}
-
 /// Creates a namespace with `labels` and `annotations`; returns its labels as stored.
 async fn namespace_with(
     client: &Client,
@@ -50,16 +42,6 @@ async fn namespace_with(
     .unwrap();
     let created = api.create(&PostParams::default(), &ns).await.unwrap();
     created.metadata.labels.unwrap_or_default()
-}
-
-async fn labels_of(client: &Client, ns: &str) -> BTreeMap<String, String> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    api.get(ns)
-        .await
-        .unwrap()
-        .metadata
-        .labels
-        .unwrap_or_default()
 }
 
 async fn our_annotations(client: &Client, ns: &str) -> Vec<String> {
@@ -93,7 +75,7 @@ fn pairs(items: &[(&str, &str)]) -> BTreeMap<String, String> {
 async fn wait_psa(client: &Client, ns: &str, what: &str, wanted: &BTreeMap<String, String>) {
     let deadline = std::time::Instant::now() + TIMEOUT;
     loop {
-        let now = psa(&labels_of(client, ns).await);
+        let now = psa(&namespace_labels(client, ns).await);
         if &now == wanted {
             return;
         }
@@ -108,7 +90,7 @@ async fn wait_psa(client: &Client, ns: &str, what: &str, wanted: &BTreeMap<Strin
 async fn wait_restored(client: &Client, ns: &str, original: &BTreeMap<String, String>) {
     let deadline = std::time::Instant::now() + TIMEOUT;
     loop {
-        let now = labels_of(client, ns).await;
+        let now = namespace_labels(client, ns).await;
         let annotations = our_annotations(client, ns).await;
         if &now == original && annotations.is_empty() {
             return;
@@ -148,13 +130,11 @@ fn psa_rejects(yaml: &str) -> bool {
 
 #[tokio::test]
 async fn a_stricter_label_already_there_is_kept_and_what_was_there_comes_back() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
     let kept = "e2e-nw-kept";
     let pinned = "e2e-nw-pinned";
     let original_kept = namespace_with(
-        &client,
+        &s.client,
         kept,
         &[
             ("e2e-nw", "kept"),
@@ -167,7 +147,7 @@ async fn a_stricter_label_already_there_is_kept_and_what_was_there_comes_back() 
     )
     .await;
     let original_pinned = namespace_with(
-        &client,
+        &s.client,
         pinned,
         &[
             ("e2e-nw", "kept"),
@@ -193,7 +173,7 @@ async fn a_stricter_label_already_there_is_kept_and_what_was_there_comes_back() 
         }
         spec
     };
-    let api: Api<SecurityBaseline> = apply_cr(&client, name, spec(None)).await;
+    let baseline = s.baseline(name, spec(None)).await;
 
     // enforce=restricted is stricter than baseline: kept, with no version label added. warn
     // at v1.30 applies fewer checks than latest: replaced. audit was absent: set.
@@ -207,7 +187,7 @@ async fn a_stricter_label_already_there_is_kept_and_what_was_there_comes_back() 
     wanted_kept.extend(baseline_latest("warn"));
     wanted_kept.extend(baseline_latest("audit"));
     wait_psa(
-        &client,
+        &s.client,
         kept,
         "the stricter enforce label kept",
         &wanted_kept,
@@ -219,14 +199,14 @@ async fn a_stricter_label_already_there_is_kept_and_what_was_there_comes_back() 
     wanted_pinned.extend(baseline_latest("warn"));
     wanted_pinned.extend(baseline_latest("audit"));
     wait_psa(
-        &client,
+        &s.client,
         pinned,
         "the pinned stricter version kept",
         &wanted_pinned,
     )
     .await;
-    wait_until("the condition says what was kept", TIMEOUT, || async {
-        let message = condition_message(&api.get(name).await.unwrap(), "WorkloadHardening");
+    s.wait_until("the condition says what was kept", || async {
+        let message = condition_message(&baseline.get().await, "WorkloadHardening");
         message.contains(&format!(
             "namespace(s) {kept} keep the stricter Pod Security label(s) enforce=restricted:latest"
         )) && message.contains(&format!(
@@ -241,12 +221,12 @@ async fn a_stricter_label_already_there_is_kept_and_what_was_there_comes_back() 
     );
 
     // Exempting the namespace as a whole puts back exactly what was there.
-    apply_cr::<SecurityBaseline>(&client, name, spec(Some(kept))).await;
-    wait_restored(&client, kept, &original_kept).await;
+    baseline.apply(spec(Some(kept))).await;
+    wait_restored(&s.client, kept, &original_kept).await;
     // The exemption gone, the labels come back, the stricter one still kept.
-    apply_cr::<SecurityBaseline>(&client, name, spec(None)).await;
+    baseline.apply(spec(None)).await;
     wait_psa(
-        &client,
+        &s.client,
         kept,
         "labels back after the exemption",
         &wanted_kept,
@@ -254,9 +234,9 @@ async fn a_stricter_label_already_there_is_kept_and_what_was_there_comes_back() 
     .await;
 
     // Deleting the baseline puts back exactly what was there, everywhere.
-    delete_baseline(&api, name).await;
-    wait_restored(&client, kept, &original_kept).await;
-    wait_restored(&client, pinned, &original_pinned).await;
+    baseline.delete().await;
+    wait_restored(&s.client, kept, &original_kept).await;
+    wait_restored(&s.client, pinned, &original_pinned).await;
 }
 
 /// Grants the user `tenant` the right to edit namespaces (more than a namespace editor has),
@@ -296,9 +276,7 @@ fn as_tenant(tenant: &str, args: &[&str]) -> Result<String, String> {
 
 #[tokio::test]
 async fn a_record_the_operator_did_not_write_restores_nothing_weaker() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
     let ns = "e2e-nw-forged";
     let record_key = "security.baseline.dev/pod-security-from-prior";
     let privileged: Value = json!({
@@ -311,7 +289,7 @@ async fn a_record_the_operator_did_not_write_restores_nothing_weaker() {
     });
     // Written before any baseline marked the namespace: not the operator's record.
     let original = namespace_with(
-        &client,
+        &s.client,
         ns,
         &[
             ("e2e-nw", "forged"),
@@ -321,22 +299,22 @@ async fn a_record_the_operator_did_not_write_restores_nothing_weaker() {
     )
     .await;
     let name = "e2e-never-weaken-forged";
-    let api: Api<SecurityBaseline> = apply_cr(
-        &client,
-        name,
-        json!({
-            "mode": "Enforce",
-            "namespaceSelector": {"matchLabels": {"e2e-nw": "forged"}},
-            "podSecurity": {"level": "restricted"},
-        }),
-    )
-    .await;
+    let baseline = s
+        .baseline(
+            name,
+            json!({
+                "mode": "Enforce",
+                "namespaceSelector": {"matchLabels": {"e2e-nw": "forged"}},
+                "podSecurity": {"level": "restricted"},
+            }),
+        )
+        .await;
     let mut wanted = BTreeMap::new();
     for mode in ["enforce", "warn", "audit"] {
         wanted.insert(mode.to_string(), "restricted".to_string());
         wanted.insert(format!("{mode}-version"), "latest".to_string());
     }
-    wait_psa(&client, ns, "restricted applied", &wanted).await;
+    wait_psa(&s.client, ns, "restricted applied", &wanted).await;
 
     // A tenant who may edit namespaces cannot rewrite the record, nor drop the marker.
     let tenant = "e2e-nw-tenant";
@@ -348,7 +326,7 @@ async fn a_record_the_operator_did_not_write_restores_nothing_weaker() {
     // probe writes the same value, changes nothing, and is rightly admitted. (That window
     // between takeover and the guard being in force is real for a tenant too: see the
     // session note.) Until the tenant's RBAC is in force a probe is refused for that instead.
-    wait_until("the record guard is in force", TIMEOUT, || {
+    s.wait_until("the record guard is in force", || {
         let result = as_tenant(
             tenant,
             &[
@@ -407,10 +385,10 @@ async fn a_record_the_operator_did_not_write_restores_nothing_weaker() {
 
     // Deleting the baseline puts back what the namespace really carried: baseline, not the
     // privileged level the planted record claimed.
-    delete_baseline(&api, name).await;
+    baseline.delete().await;
     let mut expected = original.clone();
     expected.insert("team.example/owner".into(), "blue".into());
-    wait_restored(&client, ns, &expected).await;
+    wait_restored(&s.client, ns, &expected).await;
     cluster().kubectl(&[
         "delete",
         "clusterrole,clusterrolebinding",

@@ -58,26 +58,21 @@ fn condition(sb: &SecurityBaseline, type_: &str) -> String {
 
 #[tokio::test]
 async fn overlapping_baselines_have_one_writer_per_mechanism_and_hand_over() {
-    let _serial = serial().await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
     let operator = operator();
-    let client = client().await;
-    namespace(&client, NS, &[("e2e-overlap", "yes")]).await;
+    s.namespace(NS, &[("e2e-overlap", "yes")]).await;
     let _a = DeleteOnDrop("securitybaseline", "e2e-overlap-a".into());
     let _b = DeleteOnDrop("securitybaseline", "e2e-overlap-b".into());
     // "a" sorts first (it writes the NetworkPolicies); "b" is stricter (it writes the labels).
-    let a: Api<SecurityBaseline> = apply_cr(&client, "e2e-overlap-a", spec("baseline")).await;
-    apply_cr::<SecurityBaseline>(&client, "e2e-overlap-b", spec("restricted")).await;
-    wait_until(
-        "the strictest level and one policy set",
-        TIMEOUT,
-        || async {
-            enforce_level(&client).await.as_deref() == Some("restricted")
-                && !owned_policies().is_empty()
-                && owned_policies()
-                    .iter()
-                    .all(|p| p.starts_with("sb-e2e-overlap-a-"))
-        },
-    )
+    let a: Api<SecurityBaseline> = apply_cr(&s.client, "e2e-overlap-a", spec("baseline")).await;
+    apply_cr::<SecurityBaseline>(&s.client, "e2e-overlap-b", spec("restricted")).await;
+    s.wait_until("the strictest level and one policy set", || async {
+        enforce_level(&s.client).await.as_deref() == Some("restricted")
+            && !owned_policies().is_empty()
+            && owned_policies()
+                .iter()
+                .all(|p| p.starts_with("sb-e2e-overlap-a-"))
+    })
     .await;
     settle_writes().await;
     // Converged: both reconcile again (a resync of each), and nothing is written.
@@ -98,7 +93,10 @@ async fn overlapping_baselines_have_one_writer_per_mechanism_and_hand_over() {
         "the two baselines fight over the namespace:\n{}",
         operator.metrics.encode()
     );
-    assert_eq!(enforce_level(&client).await.as_deref(), Some("restricted"));
+    assert_eq!(
+        enforce_level(&s.client).await.as_deref(),
+        Some("restricted")
+    );
     let sb_a = a.get("e2e-overlap-a").await.unwrap();
     let sb_b = a.get("e2e-overlap-b").await.unwrap();
     assert!(
@@ -120,17 +118,15 @@ async fn overlapping_baselines_have_one_writer_per_mechanism_and_hand_over() {
     a.delete("e2e-overlap-b", &DeleteParams::default())
         .await
         .unwrap();
-    wait_until("labels handed over", TIMEOUT, || async {
-        enforce_level(&client).await.as_deref() == Some("baseline")
+    s.wait_until("labels handed over", || async {
+        enforce_level(&s.client).await.as_deref() == Some("baseline")
     })
     .await;
     a.delete("e2e-overlap-a", &DeleteParams::default())
         .await
         .unwrap();
-    wait_until(
-        "everything removed with the last baseline",
-        TIMEOUT,
-        || async { enforce_level(&client).await.is_none() && owned_policies().is_empty() },
-    )
+    s.wait_until("everything removed with the last baseline", || async {
+        enforce_level(&s.client).await.is_none() && owned_policies().is_empty()
+    })
     .await;
 }

@@ -89,12 +89,10 @@ fn failing_namespaces(sb: &SecurityBaseline) -> Vec<String> {
 
 #[tokio::test]
 async fn a_refused_write_in_one_namespace_leaves_the_others_enforced() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
     let labels = [("e2e-pf", "yes")];
-    namespace(&client, BLOCKED, &labels).await;
-    namespace(&client, OPEN, &labels).await;
+    s.namespace(BLOCKED, &labels).await;
+    s.namespace(OPEN, &labels).await;
     let _policy = DeleteOnDrop("validatingadmissionpolicy", FOREIGN.into());
     let _binding = DeleteOnDrop("validatingadmissionpolicybinding", FOREIGN.into());
     cluster()
@@ -103,8 +101,8 @@ async fn a_refused_write_in_one_namespace_leaves_the_others_enforced() {
     // The API server's policy cache lags the stored objects: wait until it refuses.
     let probe = json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
         "metadata": {"name": "probe"}, "spec": {"podSelector": {}}});
-    let probes: Api<NetworkPolicy> = Api::namespaced(client.clone(), BLOCKED);
-    wait_until("the foreign policy refuses", TIMEOUT, || async {
+    let probes: Api<NetworkPolicy> = Api::namespaced(s.client.clone(), BLOCKED);
+    s.wait_until("the foreign policy refuses", || async {
         let np: NetworkPolicy = serde_json::from_value(probe.clone()).unwrap();
         match probes.create(&PostParams::default(), &np).await {
             Ok(_) => {
@@ -118,40 +116,33 @@ async fn a_refused_write_in_one_namespace_leaves_the_others_enforced() {
 
     let name = "e2e-pf";
     let _sb = DeleteOnDrop("securitybaseline", name.into());
-    let api: Api<SecurityBaseline> = apply_cr(
-        &client,
-        name,
-        json!({
-            "mode": "Enforce",
-            "namespaceSelector": {"matchLabels": {"e2e-pf": "yes"}},
-            "network": {"defaultDeny": ["Ingress"]},
-            "podSecurity": {"level": "baseline"},
-        }),
-    )
-    .await;
+    let baseline = s
+        .baseline(
+            name,
+            json!({
+                "mode": "Enforce",
+                "namespaceSelector": {"matchLabels": {"e2e-pf": "yes"}},
+                "network": {"defaultDeny": ["Ingress"]},
+                "podSecurity": {"level": "baseline"},
+            }),
+        )
+        .await;
     // The blocked namespace sorts first: before, its refusal ended the reconcile there.
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let enforce_level = |ns: &'static str| {
-        let namespaces = namespaces.clone();
-        async move {
-            namespaces
-                .get(ns)
-                .await
-                .unwrap()
-                .metadata
-                .labels
-                .unwrap_or_default()
-                .get("pod-security.kubernetes.io/enforce")
-                .cloned()
-        }
+    let namespaces: Api<Namespace> = Api::all(s.client.clone());
+    let scenario = &s;
+    let enforce_level = move |ns: &'static str| async move {
+        scenario
+            .labels(ns)
+            .await
+            .get("pod-security.kubernetes.io/enforce")
+            .cloned()
     };
     // The blocked namespace sorts first: before, its refusal ended the reconcile there, and
     // neither the open namespace's policies nor any labels (written after them) followed.
-    wait_until(
+    s.wait_until(
         "the open namespace enforced while the blocked one is refused",
-        TIMEOUT,
         || async {
-            owned_policies(&client, OPEN).await > 0
+            owned_policies(&s.client, OPEN).await > 0
                 && enforce_level(OPEN).await.as_deref() == Some("baseline")
         },
     )
@@ -161,10 +152,10 @@ async fn a_refused_write_in_one_namespace_leaves_the_others_enforced() {
         Some("baseline"),
         "the labels do not depend on the refused NetworkPolicy"
     );
-    assert_eq!(owned_policies(&client, BLOCKED).await, 0);
+    assert_eq!(owned_policies(&s.client, BLOCKED).await, 0);
     let deadline = std::time::Instant::now() + TIMEOUT;
     let sb = loop {
-        let sb = api.get(name).await.unwrap();
+        let sb = baseline.get().await;
         let named = ready(&sb).is_some_and(|(status, _, message)| {
             status == "False" && message.contains(BLOCKED) && !message.contains(OPEN)
         });
@@ -188,14 +179,14 @@ async fn a_refused_write_in_one_namespace_leaves_the_others_enforced() {
     // Another team lifts its policy; the next trigger (or the backoff) converges.
     cluster().kubectl(&["delete", "validatingadmissionpolicybinding", FOREIGN]);
     cluster().kubectl(&["delete", "validatingadmissionpolicy", FOREIGN]);
-    wait_until("the blocked namespace enforced too", TIMEOUT, || async {
+    s.wait_until("the blocked namespace enforced too", || async {
         // Touching the namespace is an ordinary trigger; the policy cache may still lag.
         let touch = json!({"metadata": {"annotations": {"e2e-pf/touched": jiff::Timestamp::now().to_string()}}});
         let _ = namespaces
             .patch(BLOCKED, &PatchParams::default(), &Patch::Merge(&touch))
             .await;
-        let sb = api.get(name).await.unwrap();
-        owned_policies(&client, BLOCKED).await > 0
+        let sb = baseline.get().await;
+        owned_policies(&s.client, BLOCKED).await > 0
             && ready(&sb).is_some_and(|(status, _, _)| status == "True")
             && failing_namespaces(&sb).is_empty()
     })
@@ -213,21 +204,23 @@ fn reconciles_of(name: &str) -> usize {
 
 #[tokio::test]
 async fn a_burst_of_changes_costs_a_few_evaluations_not_one_each() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-pf-burst", &[("e2e-pf-burst", "yes")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let ns = s
+        .namespace("e2e-pf-burst", &[("e2e-pf-burst", "yes")])
+        .await;
     let name = "e2e-pf-burst";
     let _sb = DeleteOnDrop("securitybaseline", name.into());
-    let api: Api<SecurityBaseline> = apply_cr(
-        &client,
-        name,
-        json!({"mode": "Audit", "namespaceSelector": {"matchLabels": {"e2e-pf-burst": "yes"}},
+    let baseline = s
+        .baseline(
+            name,
+            json!({"mode": "Audit", "namespaceSelector": {"matchLabels": {"e2e-pf-burst": "yes"}},
                "network": {"defaultDeny": ["Ingress"]}}),
-    )
-    .await;
-    wait_until("evaluated", TIMEOUT, || async {
-        api.get(name)
+        )
+        .await;
+    s.wait_until("evaluated", || async {
+        baseline
+            .api
+            .get(name)
             .await
             .unwrap()
             .status
@@ -239,7 +232,7 @@ async fn a_burst_of_changes_costs_a_few_evaluations_not_one_each() {
     let before = reconciles_of(name);
     assert!(before > 0, "the reconcile log line is there to count");
     // 100 changes in the selected namespace, 20 ms apart: two seconds of churn.
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let config_maps: Api<ConfigMap> = Api::namespaced(s.client.clone(), &ns);
     for i in 0..100 {
         let cm: ConfigMap =
             serde_json::from_value(json!({"metadata": {"name": format!("burst-{i}")}})).unwrap();

@@ -26,14 +26,6 @@ impl Drop for Killed {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The operator binary, leading its own lease, keeping its history in `dir`.
 fn operator_process(dir: &std::path::Path, port: u16) -> Killed {
     let key = baseline_operator::history::SigningKey::generate().unwrap();

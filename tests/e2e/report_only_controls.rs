@@ -7,9 +7,7 @@
 use crate::backup_policy::velero_namespace;
 use crate::environment_isolation::{DeleteOnDrop, environment, exemption};
 use crate::support::*;
-use baseline_operator::api::{
-    BackupPolicy, ControlResult, ControlState, EnvironmentIsolation, SecurityBaseline,
-};
+use baseline_operator::api::{BackupPolicy, ControlResult, ControlState, EnvironmentIsolation};
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
 use serde::de::DeserializeOwned;
@@ -87,10 +85,8 @@ fn deployment(ns: &str, name: &str, labels: &str, pod_spec: &str) -> String {
 
 #[tokio::test]
 async fn token_automount_is_reported_in_both_modes_and_waived_only_while_exempt() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-token", &[("e2e-token", "yes")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let ns = s.namespace("e2e-token", &[("e2e-token", "yes")]).await;
     apply(&format!(
         "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: quiet, namespace: {ns}}}\nautomountServiceAccountToken: false\n"
     ));
@@ -126,10 +122,10 @@ async fn token_automount_is_reported_in_both_modes_and_waived_only_while_exempt(
     };
     let name = "e2e-token";
     let _cleanup = DeleteOnDrop("securitybaseline", name.to_string());
-    let api: Api<SecurityBaseline> = apply_cr(&client, name, spec("Audit")).await;
+    let baseline = s.baseline(name, spec("Audit")).await;
     for mode in ["Audit", "Enforce"] {
-        apply_cr::<SecurityBaseline>(&client, name, spec(mode)).await;
-        let result = wait_result(&api, name, "least-privilege", mode, |r| {
+        baseline.apply(spec(mode)).await;
+        let result = wait_result(&baseline.api, name, "least-privilege", mode, |r| {
             r.failed == 2 && r.exempted == 1
         })
         .await;
@@ -152,7 +148,7 @@ async fn token_automount_is_reported_in_both_modes_and_waived_only_while_exempt(
     // workload is admitted and then reported.
     apply(&deployment(&ns, "late", "{}", ""));
     wait_result(
-        &api,
+        &baseline.api,
         name,
         "least-privilege",
         "new workload reported",
@@ -162,9 +158,13 @@ async fn token_automount_is_reported_in_both_modes_and_waived_only_while_exempt(
     for fixed in ["chatty", "lapsed", "late"] {
         cluster().kubectl_ok(&["delete", "deployment", fixed, "-n", &ns]);
     }
-    let result = wait_result(&api, name, "least-privilege", "only the waiver left", |r| {
-        r.state == ControlState::Exempt
-    })
+    let result = wait_result(
+        &baseline.api,
+        name,
+        "least-privilege",
+        "only the waiver left",
+        |r| r.state == ControlState::Exempt,
+    )
     .await;
     assert_eq!((result.checked, result.failed, result.exempted), (3, 0, 1));
 }
@@ -188,11 +188,9 @@ fn storage_location(name: &str, config: &str, labels: &str) -> String {
 /// otherwise changes nothing in Velero.
 #[tokio::test]
 async fn backup_retention_and_encryption_are_judged_from_velero_objects_in_both_modes() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    velero_namespace(&client).await;
-    let ns = namespace(&client, "e2e-bp-keep", &[("e2e-bp", "keep")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    velero_namespace(&s.client).await;
+    let ns = s.namespace("e2e-bp-keep", &[("e2e-bp", "keep")]).await;
     for yaml in [
         schedule("keep-too-long", &[&ns], "8760h0m0s", "{}"),
         schedule("keep-too-short", &[&ns], "24h0m0s", "{}"),
@@ -228,7 +226,7 @@ async fn backup_retention_and_encryption_are_judged_from_velero_objects_in_both_
             ],
         })
     };
-    let api: Api<BackupPolicy> = apply_cr(&client, name, spec("Audit", "keep-plain")).await;
+    let api: Api<BackupPolicy> = apply_cr(&s.client, name, spec("Audit", "keep-plain")).await;
 
     // Audit: the Schedules keeping too long or too short are findings, the waived one is
     // counted apart, the lapsed waiver waives nothing, a Schedule of other namespaces is none
@@ -285,7 +283,7 @@ async fn backup_retention_and_encryption_are_judged_from_velero_objects_in_both_
             ),
         ),
     ] {
-        apply_cr::<BackupPolicy>(&client, name, spec("Audit", location)).await;
+        apply_cr::<BackupPolicy>(&s.client, name, spec("Audit", location)).await;
         let encryption = wait_result(&api, name, "backup-encryption", location, |r| {
             r.state == state && r.failed == failed && r.exempted == exempted
         })
@@ -305,7 +303,7 @@ async fn backup_retention_and_encryption_are_judged_from_velero_objects_in_both_
 
     // Enforce: the operator's own Schedule keeps backups for the minimum retention and passes;
     // the foreign Schedules are still reported, untouched.
-    apply_cr::<BackupPolicy>(&client, name, spec("Enforce", "keep-sealed")).await;
+    apply_cr::<BackupPolicy>(&s.client, name, spec("Enforce", "keep-sealed")).await;
     let owned = format!("bp-{name}");
     let retention = wait_result(&api, name, "backup-retention", "Enforce", |r| {
         r.checked == 5 && r.failed == 3 && r.exempted == 1
@@ -344,7 +342,7 @@ async fn backup_retention_and_encryption_are_judged_from_velero_objects_in_both_
 
     // Someone stretches the owned Schedule's ttl: the operator takes it back.
     let schedules: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        client.clone(),
+        s.client.clone(),
         VELERO,
         &kube::api::ApiResource::erase::<baseline_operator::velero::Schedule>(&()),
     );
@@ -356,7 +354,7 @@ async fn backup_retention_and_encryption_are_judged_from_velero_objects_in_both_
         )
         .await
         .unwrap();
-    wait_until("owned ttl restored", TIMEOUT, || {
+    s.wait_until("owned ttl restored", || {
         let restored = ttl() == "720h0m0s";
         async move { restored }
     })
@@ -386,14 +384,12 @@ async fn backup_retention_and_encryption_are_judged_from_velero_objects_in_both_
 /// mapping a production namespace into a non-production one.
 #[tokio::test]
 async fn pvc_clones_and_restores_out_of_production_are_reported_in_both_modes() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    velero_namespace(&client).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    velero_namespace(&s.client).await;
     let key = "e2e-clone-env";
-    namespace(&client, "clone-prod", &[(key, "prod")]).await;
-    namespace(&client, "clone-dev", &[(key, "dev")]).await;
-    namespace(&client, "clone-prod-copy", &[(key, "prod")]).await;
+    s.namespace("clone-prod", &[(key, "prod")]).await;
+    s.namespace("clone-dev", &[(key, "dev")]).await;
+    s.namespace("clone-prod-copy", &[(key, "prod")]).await;
     let claim = |name: &str, source_ns: &str, labels: &str| {
         format!(
             "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: {name}, namespace: clone-dev, labels: {labels}}}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Gi}}}}\n  dataSourceRef: {{apiGroup: snapshot.storage.k8s.io, kind: VolumeSnapshot, name: nightly, namespace: {source_ns}}}\n"
@@ -445,9 +441,9 @@ async fn pvc_clones_and_restores_out_of_production_are_reported_in_both_modes() 
             ],
         })
     };
-    let api: Api<EnvironmentIsolation> = apply_cr(&client, name, spec("Audit")).await;
+    let api: Api<EnvironmentIsolation> = apply_cr(&s.client, name, spec("Audit")).await;
     for mode in ["Audit", "Enforce"] {
-        apply_cr::<EnvironmentIsolation>(&client, name, spec(mode)).await;
+        apply_cr::<EnvironmentIsolation>(&s.client, name, spec(mode)).await;
         let result = wait_result(&api, name, id, mode, |r| r.failed == 4 && r.exempted == 2).await;
         assert_eq!(result.state, ControlState::Fail, "{mode}");
         let text = findings(&result);
@@ -481,17 +477,15 @@ async fn pvc_clones_and_restores_out_of_production_are_reported_in_both_modes() 
 /// fails `restore-tested`.
 #[tokio::test]
 async fn automated_backup_and_restore_testing_are_judged_in_audit_without_writing() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    velero_namespace(&client).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    velero_namespace(&s.client).await;
     for ns in [
         "e2e-aud-covered",
         "e2e-aud-bare",
         "e2e-aud-waived",
         "e2e-aud-lapsed",
     ] {
-        namespace(&client, ns, &[("e2e-bp", "audit")]).await;
+        s.namespace(ns, &[("e2e-bp", "audit")]).await;
     }
     apply(&schedule(
         "aud-hourly",
@@ -502,7 +496,7 @@ async fn automated_backup_and_restore_testing_are_judged_in_audit_without_writin
     let name = "e2e-aud";
     let _cleanup = DeleteOnDrop("backuppolicy", name.to_string());
     let api: Api<BackupPolicy> = apply_cr(
-        &client,
+        &s.client,
         name,
         json!({
             "mode": "Audit",

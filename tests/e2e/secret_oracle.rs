@@ -16,9 +16,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
 const BIN: &str = env!("CARGO_BIN_EXE_baseline-operator");
 const TENANT: &str = "tenant@example.com";
 
@@ -123,17 +121,15 @@ fn tenant_view(ns: &str) -> Value {
 /// ClusterPolicyReport, which the tenant cannot read.
 #[tokio::test]
 async fn a_tenant_cannot_learn_which_guess_matches_a_production_secret() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     let key = "oracle-env";
     let (prod, dev) = ("oracle-prod", "oracle-dev");
-    namespace(&client, prod, &[(key, "prod")]).await;
-    namespace(&client, dev, &[(key, "dev")]).await;
+    s.namespace(prod, &[(key, "prod")]).await;
+    s.namespace(dev, &[(key, "dev")]).await;
     grant_tenant(dev);
     let password = "Or4cle-pr0d-Passw0rd-5e1b";
     create_secret(
-        &client,
+        &s.client,
         prod,
         "db",
         &[("username", "payments"), ("password", password)],
@@ -153,7 +149,7 @@ async fn a_tenant_cannot_learn_which_guess_matches_a_production_secret() {
 
     let name = "e2e-secret-oracle";
     let _cleanup = DeleteOnDrop("environmentisolation", name.to_string());
-    let api = apply_isolation(&client, name, spec(key)).await;
+    let api = apply_isolation(&s.client, name, spec(key)).await;
     wait_control(
         &api,
         name,
@@ -167,7 +163,7 @@ async fn a_tenant_cannot_learn_which_guess_matches_a_production_secret() {
         },
     )
     .await;
-    wait_until("the tenant's report lists the ConfigMap", TIMEOUT, || {
+    s.wait_until("the tenant's report lists the ConfigMap", || {
         let view = tenant_view(dev);
         async move {
             view["reports"]
@@ -257,34 +253,32 @@ fn as_tenant_create(yaml: &str) -> bool {
 /// Secret holding nothing else, is not.
 #[tokio::test]
 async fn a_copied_password_is_found_a_shared_username_is_not() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
+    let s = Scenario::start().await;
     let key = "material-env";
     let (prod, dev) = ("material-prod", "material-dev");
-    namespace(&client, prod, &[(key, "prod")]).await;
-    namespace(&client, dev, &[(key, "dev")]).await;
+    s.namespace(prod, &[(key, "prod")]).await;
+    s.namespace(dev, &[(key, "dev")]).await;
     let password = "M4terial-pr0d-Passw0rd-9c2d";
     let shared = [("username", "payments"), ("host", "payments-db.prod.svc")];
     create_secret(
-        &client,
+        &s.client,
         prod,
         "db",
         &[shared[0], shared[1], ("password", password)],
     )
     .await;
-    create_secret(&client, prod, "config", &shared).await;
+    create_secret(&s.client, prod, "config", &shared).await;
     create_secret(
-        &client,
+        &s.client,
         dev,
         "shares-username",
         &[shared[0], ("host", "payments-db.dev.svc")],
     )
     .await;
-    create_secret(&client, dev, "config", &shared).await;
+    create_secret(&s.client, dev, "config", &shared).await;
     let name = "e2e-secret-material";
     let _cleanup = DeleteOnDrop("environmentisolation", name.to_string());
-    let api = apply_isolation(&client, name, spec(key)).await;
+    let api = apply_isolation(&s.client, name, spec(key)).await;
     wait_control(
         &api,
         name,
@@ -294,7 +288,7 @@ async fn a_copied_password_is_found_a_shared_username_is_not() {
     )
     .await;
     // Created last, so that the evaluation that finds it has seen the others.
-    create_secret(&client, dev, "app", &[("DB_PASS", password), shared[0]]).await;
+    create_secret(&s.client, dev, "app", &[("DB_PASS", password), shared[0]]).await;
     let view = wait_control(
         &api,
         name,

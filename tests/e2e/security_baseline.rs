@@ -5,94 +5,32 @@ use crate::support::*;
 use baseline_operator::api::{ControlState, SecurityBaseline};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-async fn apply_baseline(client: &Client, name: &str, spec: Value) -> Api<SecurityBaseline> {
-    apply_cr(client, name, spec).await
-}
-
-async fn delete_baseline(api: &Api<SecurityBaseline>, name: &str) {
-    let _ = api.delete(name, &DeleteParams::default()).await;
-    wait_until("baseline deleted", TIMEOUT, || async {
-        api.get_opt(name).await.unwrap().is_none()
-    })
-    .await;
-}
-
-async fn wait_reconciled(api: &Api<SecurityBaseline>, name: &str) -> SecurityBaseline {
-    let reconciled = |sb: &SecurityBaseline| {
-        sb.status.as_ref().is_some_and(|s| {
-            s.observed_generation == sb.metadata.generation
-                && s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-        })
-    };
-    wait_until("baseline reconciled", TIMEOUT, || async {
-        reconciled(&api.get(name).await.unwrap())
-    })
-    .await;
-    api.get(name).await.unwrap()
-}
-
 fn control_state(sb: &SecurityBaseline, id: &str) -> Option<(ControlState, Vec<String>)> {
-    let status = sb.status.as_ref()?;
-    let c = status.controls.iter().find(|c| c.id.as_str() == id)?;
-    Some((
-        c.state,
-        c.findings
-            .iter()
-            .map(|f| format!("{} {}: {}", f.kind, f.name, f.message))
-            .collect(),
-    ))
-}
-
-async fn policies_in(client: &Client, ns: &str) -> Vec<String> {
-    let api: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
-    api.list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|p| p.metadata.name)
-        .collect()
-}
-
-async fn labels_of(client: &Client, ns: &str) -> std::collections::BTreeMap<String, String> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    api.get(ns)
-        .await
-        .unwrap()
-        .metadata
-        .labels
-        .unwrap_or_default()
+    find_control(sb, id).map(|c| (c.state, findings(c)))
 }
 
 #[tokio::test]
 async fn selected_namespaces_get_policies_and_labels_and_lose_them_when_relabelled() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-sb-select", &[("e2e-sb", "select")]).await;
-    let api = apply_baseline(&client, "e2e-select", json!({
+    let s = Scenario::start().await;
+    let ns = s.namespace("e2e-sb-select", &[("e2e-sb", "select")]).await;
+    let baseline = s.baseline("e2e-select", json!({
         "mode": "Enforce",
         "namespaceSelector": {"matchLabels": {"e2e-sb": "select"}},
         "network": {"defaultDeny": ["Ingress", "Egress"], "allowDNS": true, "allowedIngressPorts": [{"port": 443}]},
         "podSecurity": {"level": "restricted", "version": "v1.30"},
     }))
     .await;
-    wait_until("owned NetworkPolicies exist", TIMEOUT, || async {
-        let names = policies_in(&client, &ns).await;
+    s.wait_until("owned NetworkPolicies exist", || async {
+        let names = s.network_policies(&ns).await;
         names.contains(&"sb-e2e-select-default-deny".to_string())
             && names.contains(&"sb-e2e-select-allow".to_string())
     })
     .await;
-    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    let policies: Api<NetworkPolicy> = Api::namespaced(s.client.clone(), &ns);
     let allow = policies.get("sb-e2e-select-allow").await.unwrap();
     let spec = allow.spec.unwrap();
     let ingress_port = &spec.ingress.as_ref().unwrap()[0].ports.as_ref().unwrap()[0];
@@ -111,8 +49,8 @@ async fn selected_namespaces_get_policies_and_labels_and_lose_them_when_relabell
         egress_ports.contains(&json!({"port": 53, "protocol": "UDP"})),
         "{egress_ports:?}"
     );
-    wait_until("PSA labels applied", TIMEOUT, || async {
-        let labels = labels_of(&client, &ns).await;
+    s.wait_until("PSA labels applied", || async {
+        let labels = s.labels(&ns).await;
         labels
             .get("pod-security.kubernetes.io/enforce")
             .map(String::as_str)
@@ -128,7 +66,7 @@ async fn selected_namespaces_get_policies_and_labels_and_lose_them_when_relabell
     })
     .await;
 
-    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespaces: Api<Namespace> = Api::all(s.client.clone());
     namespaces
         .patch(
             &ns,
@@ -137,38 +75,32 @@ async fn selected_namespaces_get_policies_and_labels_and_lose_them_when_relabell
         )
         .await
         .unwrap();
-    wait_until(
-        "policies and labels removed after relabel",
-        TIMEOUT,
-        || async {
-            let labels = labels_of(&client, &ns).await;
-            policies_in(&client, &ns).await.is_empty()
-                && !labels
-                    .keys()
-                    .any(|k| k.starts_with("pod-security.kubernetes.io/"))
-        },
-    )
+    s.wait_until("policies and labels removed after relabel", || async {
+        let labels = s.labels(&ns).await;
+        s.network_policies(&ns).await.is_empty()
+            && !labels
+                .keys()
+                .any(|k| k.starts_with("pod-security.kubernetes.io/"))
+    })
     .await;
-    delete_baseline(&api, "e2e-select").await;
+    baseline.delete().await;
 }
 
 #[tokio::test]
 async fn owned_network_policy_is_restored_after_delete_and_edit() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-sb-drift", &[("e2e-sb", "drift")]).await;
-    let api = apply_baseline(
-        &client,
-        "e2e-drift",
-        json!({
-            "mode": "Enforce",
-            "namespaceSelector": {"matchLabels": {"e2e-sb": "drift"}},
-            "network": {"allowedIngressPorts": [{"port": 8443}]},
-        }),
-    )
-    .await;
-    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    let s = Scenario::start().await;
+    let ns = s.namespace("e2e-sb-drift", &[("e2e-sb", "drift")]).await;
+    let baseline = s
+        .baseline(
+            "e2e-drift",
+            json!({
+                "mode": "Enforce",
+                "namespaceSelector": {"matchLabels": {"e2e-sb": "drift"}},
+                "network": {"allowedIngressPorts": [{"port": 8443}]},
+            }),
+        )
+        .await;
+    let policies: Api<NetworkPolicy> = Api::namespaced(s.client.clone(), &ns);
     let allow_port = || async {
         let p = policies.get_opt("sb-e2e-drift-allow").await.unwrap()?;
         let port = p
@@ -182,7 +114,7 @@ async fn owned_network_policy_is_restored_after_delete_and_edit() {
             .clone()?;
         Some(serde_json::to_value(port).unwrap())
     };
-    wait_until("allow policy created", TIMEOUT, || async {
+    s.wait_until("allow policy created", || async {
         allow_port().await == Some(json!(8443))
     })
     .await;
@@ -191,7 +123,7 @@ async fn owned_network_policy_is_restored_after_delete_and_edit() {
         .delete("sb-e2e-drift-default-deny", &DeleteParams::default())
         .await
         .unwrap();
-    wait_until("deleted policy restored", TIMEOUT, || async {
+    s.wait_until("deleted policy restored", || async {
         policies
             .get_opt("sb-e2e-drift-default-deny")
             .await
@@ -210,7 +142,7 @@ async fn owned_network_policy_is_restored_after_delete_and_edit() {
         )
         .await
         .unwrap();
-    wait_until("edited policy restored", TIMEOUT, || async {
+    s.wait_until("edited policy restored", || async {
         allow_port().await == Some(json!(8443))
     })
     .await;
@@ -228,15 +160,15 @@ async fn owned_network_policy_is_restored_after_delete_and_edit() {
         events.contains("sb-e2e-drift-default-deny"),
         "no Restored event for the deleted policy"
     );
-    delete_baseline(&api, "e2e-drift").await;
+    baseline.delete().await;
 }
 
 #[tokio::test]
 async fn violations_created_before_the_baseline_become_findings() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-sb-findings", &[("e2e-sb", "findings")]).await;
+    let s = Scenario::start().await;
+    let ns = s
+        .namespace("e2e-sb-findings", &[("e2e-sb", "findings")])
+        .await;
     cluster()
         .apply_yaml(&format!(
             r#"
@@ -263,10 +195,7 @@ subjects: [{{kind: ServiceAccount, name: default, namespace: {ns}}}]
     let soon = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(72))
         .strftime("%Y-%m-%d")
         .to_string();
-    let api = apply_baseline(
-        &client,
-        "e2e-findings",
-        json!({
+    let baseline = s.baseline("e2e-findings", json!({
             "mode": "Audit",
             "namespaceSelector": {"matchLabels": {"e2e-sb": "findings"}},
             "network": {},
@@ -285,10 +214,10 @@ subjects: [{{kind: ServiceAccount, name: default, namespace: {ns}}}]
         }),
     )
     .await;
-    let sb = wait_reconciled(&api, "e2e-findings").await;
+    let sb = baseline.wait_reconciled().await;
     // Exemptions about to run out, or already out, are announced as warnings.
     for reason in ["ExemptionExpiring", "ExemptionExpired"] {
-        wait_until(&format!("{reason} warning event"), TIMEOUT, || async {
+        s.wait_until(&format!("{reason} warning event"), || async {
             let selector = format!("reason={reason}");
             let events = cluster().kubectl_ok(&[
                 "get",
@@ -334,18 +263,10 @@ subjects: [{{kind: ServiceAccount, name: default, namespace: {ns}}}]
             "{id}: no finding containing {text:?} in {findings:?}"
         );
     }
-    let compliant = sb
-        .status
-        .as_ref()
-        .unwrap()
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Compliant")
-        .unwrap();
-    assert_eq!(compliant.status, "False");
+    assert_eq!(condition(&sb, "Compliant").status, "False");
     // Audit mode enforces nothing, but still reports every finding in a PolicyReport.
-    assert!(policies_in(&client, &ns).await.is_empty());
-    wait_until("PolicyReport with the findings", TIMEOUT, || async {
+    assert!(s.network_policies(&ns).await.is_empty());
+    s.wait_until("PolicyReport with the findings", || async {
         let out = cluster().kubectl(&[
             "get",
             "policyreport",
@@ -371,7 +292,7 @@ subjects: [{{kind: ServiceAccount, name: default, namespace: {ns}}}]
             && report["summary"]["fail"].as_i64() >= Some(4)
     })
     .await;
-    delete_baseline(&api, "e2e-findings").await;
+    baseline.delete().await;
 }
 
 fn violating(ns: &str, what: &str, exempt: bool) -> String {
@@ -394,10 +315,10 @@ fn violating(ns: &str, what: &str, exempt: bool) -> String {
 
 #[tokio::test]
 async fn enforce_mode_makes_the_api_server_reject_violations_unless_exempted() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-sb-admission", &[("e2e-sb", "admission")]).await;
+    let s = Scenario::start().await;
+    let ns = s
+        .namespace("e2e-sb-admission", &[("e2e-sb", "admission")])
+        .await;
     let spec = |exemptions: Value| {
         json!({
             "mode": "Enforce",
@@ -408,7 +329,7 @@ async fn enforce_mode_makes_the_api_server_reject_violations_unless_exempted() {
             "exemptions": exemptions,
         })
     };
-    let api = apply_baseline(&client, "e2e-admission", spec(json!([]))).await;
+    let baseline = s.baseline("e2e-admission", spec(json!([]))).await;
     let cases = [
         ("ingress", "encryption-in-transit"),
         ("pvc", "encryption-at-rest"),
@@ -416,7 +337,7 @@ async fn enforce_mode_makes_the_api_server_reject_violations_unless_exempted() {
         ("rolebinding", "least-privilege"),
     ];
     for (what, control) in cases {
-        wait_until(&format!("{what} rejected by {control}"), TIMEOUT, || {
+        s.wait_until(&format!("{what} rejected by {control}"), || {
             let rejected = cluster().rejects(&violating(&ns, what, false), control);
             async move { rejected }
         })
@@ -427,11 +348,10 @@ async fn enforce_mode_makes_the_api_server_reject_violations_unless_exempted() {
         "namespaces": [ns], "selector": {"matchLabels": {"exempt": "yes"}},
         "reason": "e2e", "approvedBy": "ciso", "expires": "2099-01-01",
     }]);
-    apply_baseline(&client, "e2e-admission", spec(exemption)).await;
+    baseline.apply(spec(exemption)).await;
     for (what, control) in cases {
-        wait_until(
+        s.wait_until(
             &format!("exempted {what} admitted despite {control}"),
-            TIMEOUT,
             || {
                 let result = cluster().apply_yaml(&violating(&ns, what, true));
                 async move { result.is_ok() }
@@ -439,7 +359,7 @@ async fn enforce_mode_makes_the_api_server_reject_violations_unless_exempted() {
         )
         .await;
     }
-    delete_baseline(&api, "e2e-admission").await;
+    baseline.delete().await;
     let policies = cluster().kubectl_ok(&["get", "validatingadmissionpolicies", "-o", "name"]);
     assert!(
         !policies.contains("sb-e2e-admission"),
@@ -449,10 +369,9 @@ async fn enforce_mode_makes_the_api_server_reject_violations_unless_exempted() {
 
 #[tokio::test]
 async fn converged_resync_makes_no_writes_and_audit_mode_removes_enforcement() {
-    let _serial = serial().await;
+    let s = Scenario::start().await;
     let operator = operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-sb-steady", &[("e2e-sb", "steady")]).await;
+    let ns = s.namespace("e2e-sb-steady", &[("e2e-sb", "steady")]).await;
     let spec = |mode: &str| {
         json!({
             "mode": mode,
@@ -463,10 +382,10 @@ async fn converged_resync_makes_no_writes_and_audit_mode_removes_enforcement() {
             "access": {"forbiddenRoles": ["admin"]},
         })
     };
-    let api = apply_baseline(&client, "e2e-steady", spec("Enforce")).await;
-    wait_reconciled(&api, "e2e-steady").await;
-    wait_until("policies in place", TIMEOUT, || async {
-        policies_in(&client, &ns).await.len() == 2
+    let baseline = s.baseline("e2e-steady", spec("Enforce")).await;
+    baseline.wait_reconciled().await;
+    s.wait_until("policies in place", || async {
+        s.network_policies(&ns).await.len() == 2
     })
     .await;
     // Let in-flight reconciles settle, then force full resyncs: a namespace's change wakes
@@ -474,11 +393,11 @@ async fn converged_resync_makes_no_writes_and_audit_mode_removes_enforcement() {
     // reads reconciles the baseline and changes nothing it judges. The bystander is created
     // before the writes settle: an EnvironmentIsolation judges a namespace in no environment,
     // so its arrival may change evidence; relabelling it must not.
-    let bystander = namespace(&client, "e2e-sb-bystander", &[]).await;
+    let bystander = s.namespace("e2e-sb-bystander", &[]).await;
     settle_writes().await;
     let settled = operator.metrics.total_writes();
     let writes_before = operator.metrics.encode();
-    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespaces: Api<Namespace> = Api::all(s.client.clone());
     for round in 0..3 {
         let reconciles = operator.metrics.total_reconciles();
         let touch = json!({"metadata": {"labels": {"e2e-touch": round.to_string()}}});
@@ -488,7 +407,7 @@ async fn converged_resync_makes_no_writes_and_audit_mode_removes_enforcement() {
                 .await
                 .unwrap();
         }
-        wait_until("a full resync ran", TIMEOUT, || async {
+        s.wait_until("a full resync ran", || async {
             operator.metrics.total_reconciles() > reconciles
         })
         .await;
@@ -501,20 +420,19 @@ async fn converged_resync_makes_no_writes_and_audit_mode_removes_enforcement() {
         operator.metrics.encode()
     );
 
-    apply_baseline(&client, "e2e-steady", spec("Audit")).await;
-    wait_until(
+    baseline.apply(spec("Audit")).await;
+    s.wait_until(
         "Audit mode removes policies, labels and admission policies",
-        TIMEOUT,
         || async {
-            let labels = labels_of(&client, &ns).await;
+            let labels = s.labels(&ns).await;
             let vaps = cluster().kubectl_ok(&["get", "validatingadmissionpolicies", "-o", "name"]);
-            policies_in(&client, &ns).await.is_empty()
+            s.network_policies(&ns).await.is_empty()
                 && !labels.contains_key("pod-security.kubernetes.io/enforce")
                 && !vaps.contains("sb-e2e-steady")
         },
     )
     .await;
-    delete_baseline(&api, "e2e-steady").await;
+    baseline.delete().await;
 }
 
 /// A `controller: true` ownerReference is a claim anyone who may create a Pod can write. Pods
@@ -523,15 +441,10 @@ async fn converged_resync_makes_no_writes_and_audit_mode_removes_enforcement() {
 /// or a Deployment named directly leaves the pod judged itself.
 #[tokio::test]
 async fn a_pod_claiming_a_controller_that_does_not_vouch_for_it_is_judged_itself() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(
-        &client,
-        "e2e-sb-forged-owner",
-        &[("e2e-sb", "forged-owner")],
-    )
-    .await;
+    let s = Scenario::start().await;
+    let ns = s
+        .namespace("e2e-sb-forged-owner", &[("e2e-sb", "forged-owner")])
+        .await;
     cluster()
         .apply_yaml(&format!(
             r#"
@@ -558,12 +471,10 @@ spec:
         ))
         .expect("create the workloads");
     // The controller-manager makes the Deployment's ReplicaSet and both ReplicaSets' pods.
-    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &ns);
-    wait_until(
-        "the controller-manager creates both pods",
-        TIMEOUT,
-        || async { pods.list(&Default::default()).await.unwrap().items.len() == 2 },
-    )
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(s.client.clone(), &ns);
+    s.wait_until("the controller-manager creates both pods", || async {
+        pods.list(&Default::default()).await.unwrap().items.len() == 2
+    })
     .await;
     let deployment_uid = cluster().kubectl_ok(&[
         "get",
@@ -599,16 +510,16 @@ spec: {{containers: [{{name: c, image: "docker.io/{name}:1"}}]}}
             deployment_uid.trim(),
         ))
         .expect("a pod naming the Deployment as its controller");
-    let api = apply_baseline(
-        &client,
-        "e2e-forged-owner",
-        json!({
-            "mode": "Audit",
-            "namespaceSelector": {"matchLabels": {"e2e-sb": "forged-owner"}},
-            "images": {"allowedRegistries": ["registry.example.com/"]},
-        }),
-    )
-    .await;
+    let baseline = s
+        .baseline(
+            "e2e-forged-owner",
+            json!({
+                "mode": "Audit",
+                "namespaceSelector": {"matchLabels": {"e2e-sb": "forged-owner"}},
+                "images": {"allowedRegistries": ["registry.example.com/"]},
+            }),
+        )
+        .await;
     // The Deployment's real ReplicaSet, named by a pod with another image.
     let replica_set = cluster().kubectl_ok(&[
         "get",
@@ -636,26 +547,22 @@ spec: {{containers: [{{name: c, image: "docker.io/{name}:1"}}]}}
         "Pod onto-the-replicaset",
     ];
     let findings = || async {
-        let sb = api.get("e2e-forged-owner").await.unwrap();
+        let sb = baseline.get().await;
         control_state(&sb, "trusted-images")
             .map(|(_, findings)| findings)
             .unwrap_or_default()
     };
-    wait_until(
-        "every pod no template vouches for is a finding",
-        TIMEOUT,
-        || async {
-            let seen = findings().await;
-            expected
-                .iter()
-                .all(|e| seen.iter().any(|f| f.starts_with(e)))
-        },
-    )
+    s.wait_until("every pod no template vouches for is a finding", || async {
+        let seen = findings().await;
+        expected
+            .iter()
+            .all(|e| seen.iter().any(|f| f.starts_with(e)))
+    })
     .await;
     let seen = findings().await;
     // The Deployment's own pod is judged through its template: one finding, not one per pod.
     let per_pod_of_deployment = seen.iter().filter(|f| f.starts_with("Pod shop-")).count();
     assert_eq!(per_pod_of_deployment, 0, "{seen:?}");
     assert_eq!(seen.len(), expected.len(), "{seen:?}");
-    delete_baseline(&api, "e2e-forged-owner").await;
+    baseline.delete().await;
 }

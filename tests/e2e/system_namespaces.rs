@@ -6,7 +6,6 @@
 use crate::backup_policy::velero_namespace;
 use crate::environment_isolation::DeleteOnDrop;
 use crate::support::*;
-use baseline_operator::api::SecurityBaseline;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, ListParams};
@@ -26,12 +25,10 @@ fn latest_pod(ns: &str) -> String {
 
 #[tokio::test]
 async fn excluded_namespaces_get_no_enforcement_and_status_says_why() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    velero_namespace(&client).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    velero_namespace(&s.client).await;
     for ns in [OPERATOR_HOME, EXCLUDED_BY_FLAG, OPEN] {
-        namespace(&client, ns, &[]).await;
+        s.namespace(ns, &[]).await;
     }
     let named = [
         "kube-system",
@@ -43,23 +40,23 @@ async fn excluded_namespaces_get_no_enforcement_and_status_says_why() {
         OPEN,
     ];
     let _cleanup = DeleteOnDrop("securitybaseline", NAME.to_string());
-    let api: Api<SecurityBaseline> = apply_cr(
-        &client,
-        NAME,
-        json!({
-            "mode": "Enforce",
-            // Names every excluded namespace outright: exclusion wins over any selector.
-            "namespaceSelector": {"matchExpressions": [
-                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": named},
-            ]},
-            "network": {"defaultDeny": ["Ingress", "Egress"]},
-            "podSecurity": {"level": "restricted"},
-            "images": {"disallowLatestTag": true},
-        }),
-    )
-    .await;
+    let baseline = s
+        .baseline(
+            NAME,
+            json!({
+                "mode": "Enforce",
+                // Names every excluded namespace outright: exclusion wins over any selector.
+                "namespaceSelector": {"matchExpressions": [
+                    {"key": "kubernetes.io/metadata.name", "operator": "In", "values": named},
+                ]},
+                "network": {"defaultDeny": ["Ingress", "Egress"]},
+                "podSecurity": {"level": "restricted"},
+                "images": {"disallowLatestTag": true},
+            }),
+        )
+        .await;
     let excluded_now = || async {
-        let sb = api.get(NAME).await.unwrap();
+        let sb = baseline.api.get(NAME).await.unwrap();
         let scope = sb.status.and_then(|s| s.scope).unwrap_or_default();
         let excluded: Vec<String> = scope
             .excluded
@@ -68,7 +65,7 @@ async fn excluded_namespaces_get_no_enforcement_and_status_says_why() {
             .collect();
         (scope.namespace_names, excluded)
     };
-    wait_until("scope with the excluded namespaces", TIMEOUT, || async {
+    s.wait_until("scope with the excluded namespaces", || async {
         let (names, excluded) = excluded_now().await;
         names == [OPEN] && excluded.len() == 6
     })
@@ -87,24 +84,13 @@ async fn excluded_namespaces_get_no_enforcement_and_status_says_why() {
     );
 
     // The namespace in scope is enforced: policies, labels and admission.
-    wait_until("the open namespace is enforced", TIMEOUT, || {
+    s.wait_until("the open namespace is enforced", || {
         let rejected = cluster().rejects(&latest_pod(OPEN), "trusted-images");
         async move { rejected }
     })
     .await;
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let labels = |ns: &'static str| {
-        let namespaces = namespaces.clone();
-        async move {
-            namespaces
-                .get(ns)
-                .await
-                .unwrap()
-                .metadata
-                .labels
-                .unwrap_or_default()
-        }
-    };
+    let namespaces: Api<Namespace> = Api::all(s.client.clone());
+    let labels = |ns: &'static str| s.labels(ns);
     assert_eq!(
         labels(OPEN)
             .await
@@ -112,7 +98,7 @@ async fn excluded_namespaces_get_no_enforcement_and_status_says_why() {
             .map(String::as_str),
         Some("restricted")
     );
-    let policies: Api<NetworkPolicy> = Api::all(client.clone());
+    let policies: Api<NetworkPolicy> = Api::all(s.client.clone());
     let owned = policies
         .list(&ListParams::default().labels("app.kubernetes.io/managed-by=baseline-operator"))
         .await

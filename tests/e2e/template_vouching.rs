@@ -119,10 +119,10 @@ async fn pods_named(client: &Client, ns: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_pod_differing_from_its_replica_sets_template_in_what_pod_security_reads_is_judged_itself()
  {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-tv-replicas", &[("e2e-tv", "replicas")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let ns = s
+        .namespace("e2e-tv-replicas", &[("e2e-tv", "replicas")])
+        .await;
     cluster()
         .apply_yaml(&format!(
             r#"
@@ -150,26 +150,25 @@ spec:
 "#
         ))
         .expect("create the Deployments");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    wait_until(
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), &ns);
+    s.wait_until(
         "the controller-manager makes both Deployments' pods",
-        TIMEOUT,
         || async { pods.list(&Default::default()).await.unwrap().items.len() == 4 },
     )
     .await;
     let name = "e2e-template-vouching";
-    let api: Api<SecurityBaseline> = apply_cr(
-        &client,
-        name,
-        json!({
-            "mode": "Audit",
-            "namespaceSelector": {"matchLabels": {"e2e-tv": "replicas"}},
-            "podSecurity": {"level": "baseline"},
-        }),
-    )
-    .await;
-    wait_until("workload-hardening evaluated", TIMEOUT, || async {
-        workload_hardening(&api.get(name).await.unwrap())
+    let baseline = s
+        .baseline(
+            name,
+            json!({
+                "mode": "Audit",
+                "namespaceSelector": {"matchLabels": {"e2e-tv": "replicas"}},
+                "podSecurity": {"level": "baseline"},
+            }),
+        )
+        .await;
+    s.wait_until("workload-hardening evaluated", || async {
+        workload_hardening(&baseline.get().await)
             .is_some_and(|(state, _)| state == ControlState::Pass)
     })
     .await;
@@ -196,7 +195,7 @@ spec:
             }),
         ),
     ] {
-        let rs = replica_set_of(&client, &ns, app).await;
+        let rs = replica_set_of(&s.client, &ns, app).await;
         let template = serde_json::to_value(rs.spec.template.as_ref().unwrap()).unwrap();
         let owner = (
             "apps/v1",
@@ -214,13 +213,13 @@ spec:
 
     let expected = ["Pod apparmor-unconfined: ", "Pod hides-host-path: "];
     wait_findings(
-        &api,
+        &baseline.api,
         name,
         "both hand-made pods are judged themselves and found",
         &expected,
     )
     .await;
-    let seen = findings(&api, name).await;
+    let seen = findings(&baseline.api, name).await;
     assert!(
         seen.iter()
             .any(|f| f.starts_with("Pod hides-host-path: ") && f.contains("hostPath")),
@@ -234,20 +233,18 @@ spec:
     // The pods the controller-manager made (with the real token volume the API server added)
     // are vouched for by their compliant templates: no finding of their own.
     assert_eq!(seen.len(), expected.len(), "{seen:?}");
-    let names = pods_named(&client, &ns).await;
+    let names = pods_named(&s.client, &ns).await;
     assert!(
         names.iter().any(|n| n.starts_with("shop-")) && names.iter().any(|n| n.starts_with("win-")),
         "the controller-manager's own pods are still there: {names:?}"
     );
-    let _ = api.delete(name, &DeleteParams::default()).await;
+    let _ = baseline.api.delete(name, &DeleteParams::default()).await;
 }
 
 #[tokio::test]
 async fn a_pod_made_for_a_finished_job_is_judged_itself() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    let ns = namespace(&client, "e2e-tv-job", &[("e2e-tv", "job")]).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    let ns = s.namespace("e2e-tv-job", &[("e2e-tv", "job")]).await;
     // No kubelet runs pods here: the Job controller itself fails the Job at its deadline.
     cluster()
         .apply_yaml(&format!(
@@ -264,10 +261,9 @@ spec:
 "#
         ))
         .expect("create the Job");
-    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
-    wait_until(
+    let jobs: Api<Job> = Api::namespaced(s.client.clone(), &ns);
+    s.wait_until(
         "the Job controller fails the Job at its deadline",
-        TIMEOUT,
         || async {
             let job = jobs.get("batch").await.unwrap();
             job.status
@@ -288,7 +284,7 @@ spec:
         "batch",
         job.metadata.uid.as_deref().unwrap(),
     );
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), &ns);
     pods.create(
         &PostParams::default(),
         &hand_made("after-the-end", &ns, owner, &template, |_| {}),
@@ -297,25 +293,25 @@ spec:
     .expect("a pod claiming the finished Job, exactly its template");
 
     let name = "e2e-template-vouching-job";
-    let api: Api<SecurityBaseline> = apply_cr(
-        &client,
-        name,
-        json!({
-            "mode": "Audit",
-            "namespaceSelector": {"matchLabels": {"e2e-tv": "job"}},
-            "podSecurity": {"level": "baseline"},
-        }),
-    )
-    .await;
+    let baseline = s
+        .baseline(
+            name,
+            json!({
+                "mode": "Audit",
+                "namespaceSelector": {"matchLabels": {"e2e-tv": "job"}},
+                "podSecurity": {"level": "baseline"},
+            }),
+        )
+        .await;
     let expected = ["Job batch: ", "Pod after-the-end: "];
     wait_findings(
-        &api,
+        &baseline.api,
         name,
         "the pod made after the Job finished is judged itself",
         &expected,
     )
     .await;
-    let seen = findings(&api, name).await;
+    let seen = findings(&baseline.api, name).await;
     assert_eq!(seen.len(), expected.len(), "{seen:?}");
-    let _ = api.delete(name, &DeleteParams::default()).await;
+    let _ = baseline.api.delete(name, &DeleteParams::default()).await;
 }

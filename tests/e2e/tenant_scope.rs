@@ -103,16 +103,14 @@ async fn enforced(client: &Client, api: &Api<SecurityBaseline>, name: &str, ns: 
 /// baseline's status still covers it.
 #[tokio::test]
 async fn an_invalid_backup_policy_naming_a_tenant_namespace_leaves_it_enforced() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    velero_namespace(&client).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    velero_namespace(&s.client).await;
     let tenant = "e2e-scope-payments";
-    namespace(&client, tenant, &[("e2e-scope", "tenant")]).await;
+    s.namespace(tenant, &[("e2e-scope", "tenant")]).await;
     let sb_name = "e2e-scope-tenant";
     let _sb_cleanup = DeleteOnDrop("securitybaseline", sb_name.to_string());
     let sb: Api<SecurityBaseline> = apply_cr(
-        &client,
+        &s.client,
         sb_name,
         json!({
             "mode": "Enforce",
@@ -123,11 +121,11 @@ async fn an_invalid_backup_policy_naming_a_tenant_namespace_leaves_it_enforced()
         }),
     )
     .await;
-    wait_until("the tenant namespace is enforced", TIMEOUT, || {
-        enforced(&client, &sb, sb_name, tenant)
+    s.wait_until("the tenant namespace is enforced", || {
+        enforced(&s.client, &sb, sb_name, tenant)
     })
     .await;
-    let policies_before = owned_policies(&client, tenant).await;
+    let policies_before = owned_policies(&s.client, tenant).await;
 
     let bp_name = "e2e-scope-forged";
     let _bp_cleanup = DeleteOnDrop("backuppolicy", bp_name.to_string());
@@ -141,11 +139,10 @@ async fn an_invalid_backup_policy_naming_a_tenant_namespace_leaves_it_enforced()
     };
     // Valid first (the operator's own Velero namespace), then edited to name the tenant's:
     // both a new resource and an update must be harmless.
-    let bp: Api<BackupPolicy> = apply_cr(&client, bp_name, invalid_naming(VELERO)).await;
-    apply_cr::<BackupPolicy>(&client, bp_name, invalid_naming(tenant)).await;
-    wait_until(
+    let bp: Api<BackupPolicy> = apply_cr(&s.client, bp_name, invalid_naming(VELERO)).await;
+    apply_cr::<BackupPolicy>(&s.client, bp_name, invalid_naming(tenant)).await;
+    s.wait_until(
         "the BackupPolicy is Invalid, naming spec.velero.namespace",
-        TIMEOUT,
         || async {
             let Ok(policy) = bp.get(bp_name).await else {
                 return false;
@@ -165,7 +162,7 @@ async fn an_invalid_backup_policy_naming_a_tenant_namespace_leaves_it_enforced()
     .await;
     // A change in the tenant namespace makes the baseline evaluate again with the policy in
     // the operator's cache, so that nothing below is judged before the operator could react.
-    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespaces: Api<Namespace> = Api::all(s.client.clone());
     namespaces
         .patch(
             tenant,
@@ -177,12 +174,12 @@ async fn an_invalid_backup_policy_naming_a_tenant_namespace_leaves_it_enforced()
     settle_writes().await;
 
     assert_eq!(
-        owned_policies(&client, tenant).await,
+        owned_policies(&s.client, tenant).await,
         policies_before,
         "the tenant namespace lost its NetworkPolicies"
     );
     assert_eq!(
-        pod_security_label(&client, tenant).await.as_deref(),
+        pod_security_label(&s.client, tenant).await.as_deref(),
         Some("restricted"),
         "the tenant namespace lost its Pod Security label"
     );
@@ -228,16 +225,14 @@ async fn ensure_namespace(client: &Client, name: &str) {
 /// ClusterRoleBindings can still be updated, and evaluation agrees (no finding about them).
 #[tokio::test]
 async fn system_namespaces_are_in_no_environment_in_admission() {
-    let _serial = serial().await;
-    operator();
-    let client = client().await;
-    velero_namespace(&client).await;
-    ensure_namespace(&client, OPERATOR_HOME).await;
-    ensure_namespace(&client, EXCLUDED_BY_FLAG).await;
+    let s = Scenario::start().await.timeout(TIMEOUT);
+    velero_namespace(&s.client).await;
+    ensure_namespace(&s.client, OPERATOR_HOME).await;
+    ensure_namespace(&s.client, EXCLUDED_BY_FLAG).await;
     let prod = "e2e-scope-prod";
     let dev = "e2e-scope-dev";
-    namespace(&client, prod, &[("e2e-scope-env", "production")]).await;
-    namespace(&client, dev, &[]).await;
+    s.namespace(prod, &[("e2e-scope-env", "production")]).await;
+    s.namespace(dev, &[]).await;
     let rbac = "apiGroup: rbac.authorization.k8s.io";
     // Identities of excluded namespaces: the control plane's, Velero's, the operator's own
     // (the chart binds its ServiceAccount there) and one excluded by flag.
@@ -284,11 +279,12 @@ async fn system_namespaces_are_in_no_environment_in_admission() {
     ] {
         let selector = development.to_string();
         let not_in = selector.contains("NotIn");
-        api =
-            Some(apply_isolation(&client, name, everything_else_is_development(development)).await);
+        api = Some(
+            apply_isolation(&s.client, name, everything_else_is_development(development)).await,
+        );
         // The rendered policy follows the selector (only `NotIn` lists values): wait for it,
         // then for it to refuse.
-        wait_until("the policy for this selector is live", TIMEOUT, || async {
+        s.wait_until("the policy for this selector is live", || async {
             let out = cluster().kubectl(&[
                 "get",
                 "validatingadmissionpolicy",
@@ -301,7 +297,7 @@ async fn system_namespaces_are_in_no_environment_in_admission() {
         })
         .await;
         for yaml in &crossing {
-            wait_until(&format!("{selector}: {yaml} refused"), TIMEOUT, || {
+            s.wait_until(&format!("{selector}: {yaml} refused"), || {
                 let refused = cluster().rejects(yaml, "cross-environment-access");
                 async move { refused }
             })
@@ -350,20 +346,16 @@ async fn system_namespaces_are_in_no_environment_in_admission() {
     }
     delete_isolation(&api, name).await;
     // Its isolation NetworkPolicies went into every namespace: wait until they are gone.
-    let policies: Api<NetworkPolicy> = Api::all(client.clone());
+    let policies: Api<NetworkPolicy> = Api::all(s.client.clone());
     let isolation = format!("ei-{name}-isolation");
-    wait_until(
-        "the isolation NetworkPolicies are gone",
-        TIMEOUT,
-        || async {
-            !policies
-                .list(&ListParams::default().labels(MANAGED))
-                .await
-                .unwrap()
-                .items
-                .iter()
-                .any(|p| p.metadata.name.as_deref() == Some(isolation.as_str()))
-        },
-    )
+    s.wait_until("the isolation NetworkPolicies are gone", || async {
+        !policies
+            .list(&ListParams::default().labels(MANAGED))
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .any(|p| p.metadata.name.as_deref() == Some(isolation.as_str()))
+    })
     .await;
 }

@@ -8,20 +8,7 @@ use std::sync::OnceLock;
 /// The cosign binary, built (or found in the cache) once per test run.
 pub fn cosign() -> &'static Path {
     static COSIGN: OnceLock<PathBuf> = OnceLock::new();
-    COSIGN.get_or_init(|| {
-        let build = Path::new(crate::REPO).join("tests/cosign/build");
-        let out = Command::new(&build)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", build.display()));
-        assert!(
-            out.status.success(),
-            "{} failed ({}); its output is above",
-            build.display(),
-            out.status
-        );
-        PathBuf::from(String::from_utf8(out.stdout).expect("UTF-8 path").trim())
-    })
+    COSIGN.get_or_init(|| crate::built_tool("tests/cosign/build"))
 }
 
 /// `cosign verify-blob-attestation --key KEY --signature ENVELOPE --type TYPE FILE`, offline:

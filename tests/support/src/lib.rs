@@ -9,6 +9,11 @@
 
 pub mod cosign;
 pub mod oscal;
+mod scenario;
+mod signed_history;
+
+pub use scenario::*;
+pub use signed_history::*;
 
 use baseline_operator::controller::{self, RunConfig};
 use baseline_operator::telemetry::{Health, Metrics};
@@ -66,27 +71,37 @@ pub fn velero_cluster() -> &'static Cluster {
 }
 
 fn start_cluster(up_args: &[&str]) -> Cluster {
-    {
-        let kubeconfig = match std::env::var("BASELINE_TEST_KUBECONFIG") {
-            Ok(path) => PathBuf::from(path),
-            Err(_) => {
-                let state =
-                    std::env::temp_dir().join(format!("baseline-e2e-{}", std::process::id()));
-                let out = Command::new(Path::new(REPO).join("tests/cluster/up"))
-                    .args(up_args)
-                    .arg("--watch-pid")
-                    .arg(std::process::id().to_string())
-                    .arg(&state)
-                    .output()
-                    .expect("running tests/cluster/up");
-                assert!(
-                    out.status.success(),
-                    "tests/cluster/up failed:\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-            }
-        };
+    match std::env::var("BASELINE_TEST_KUBECONFIG") {
+        Ok(path) => Cluster::with_kubeconfig(PathBuf::from(path)),
+        Err(_) => Cluster::up(
+            up_args,
+            &std::env::temp_dir().join(format!("baseline-e2e-{}", std::process::id())),
+        ),
+    }
+}
+
+impl Cluster {
+    /// A control plane of its own in `state` (`tests/cluster/up` with `up_args`), stopped by
+    /// its watchdog when the test process exits, with the CRDs installed: for tests that
+    /// break or restart a control plane the other tests must not share.
+    pub fn up(up_args: &[&str], state: &Path) -> Cluster {
+        let out = Command::new(Path::new(REPO).join("tests/cluster/up"))
+            .args(up_args)
+            .arg("--watch-pid")
+            .arg(std::process::id().to_string())
+            .arg(state)
+            .output()
+            .expect("running tests/cluster/up");
+        assert!(
+            out.status.success(),
+            "tests/cluster/up failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Cluster::with_kubeconfig(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    }
+
+    /// The cluster `kubeconfig` reaches, with the built tools, and the CRDs installed.
+    fn with_kubeconfig(kubeconfig: PathBuf) -> Cluster {
         let out = Command::new(Path::new(REPO).join("tests/cluster/build"))
             .output()
             .expect("running tests/cluster/build");
@@ -110,6 +125,15 @@ fn start_cluster(up_args: &[&str]) -> Cluster {
             "crd/environmentisolations.security.baseline.dev",
         ]);
         cluster
+    }
+
+    /// A client of this cluster.
+    pub async fn client(&self) -> Client {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig).expect("reading kubeconfig");
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .expect("kubeconfig");
+        Client::try_from(config).expect("client")
     }
 }
 
@@ -178,6 +202,24 @@ impl Cluster {
     }
 }
 
+/// Runs a build script of ours (`script`, relative to the repository: tests/cosign/build,
+/// tests/argocd/build, ...), which builds a pinned tool or finds it in its cache and prints
+/// where it is; its errors go to the test's stderr.
+pub fn built_tool(script: &str) -> PathBuf {
+    let build = Path::new(REPO).join(script);
+    let out = Command::new(&build)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", build.display()));
+    assert!(
+        out.status.success(),
+        "{} failed ({}); its output is above",
+        build.display(),
+        out.status
+    );
+    PathBuf::from(String::from_utf8(out.stdout).expect("UTF-8 path").trim())
+}
+
 pub async fn client() -> Client {
     Client::try_from(kube_config().await).expect("client")
 }
@@ -210,6 +252,31 @@ pub const EXCLUDED_BY_FLAG: &str = "e2e-excluded-by-flag";
 /// `e2e engine_shadow`).
 pub const ENGINE_CHECK: Duration = Duration::from_secs(2);
 
+/// The settings of an operator a test runs in-process: the defaults of `run` (those its flags
+/// default to), a resync of [`TEST_RESYNC`], copied-secret detection on, no history, no
+/// namespace excluded beyond the system ones. Tests change what they are about with struct
+/// update syntax: `RunConfig { reports_api, ..test_run_config("openreports") }`.
+pub fn test_run_config(instance: &str) -> RunConfig {
+    RunConfig {
+        instance: instance.into(),
+        resync: TEST_RESYNC,
+        evaluated_refresh: controller::DEFAULT_EVALUATED_REFRESH,
+        engine_check: controller::engine_feed::DEFAULT_CHECK_INTERVAL,
+        write_concurrency: controller::write_pool::WRITE_CONCURRENCY,
+        history: None,
+        detect_copied_secrets: true,
+        operator_namespace: None,
+        excluded_namespaces: Vec::new(),
+        watch_grace: controller::watch_health::DEFAULT_GRACE,
+        velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
+        velero_service_accounts: controller::DEFAULT_VELERO_SERVICE_ACCOUNTS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        reports_api: Default::default(),
+    }
+}
+
 pub fn operator() -> &'static Operator {
     OPERATOR.get_or_init(|| {
         cluster();
@@ -227,23 +294,12 @@ pub fn operator() -> &'static Operator {
                 let client = client().await;
                 let (_keep, shutdown) = tokio::sync::watch::channel(false);
                 let config = RunConfig {
-                    instance: "e2e".into(),
                     resync: TEST_RESYNC,
-                    evaluated_refresh: baseline_operator::controller::DEFAULT_EVALUATED_REFRESH,
                     engine_check: ENGINE_CHECK,
-                    write_concurrency: baseline_operator::controller::write_pool::WRITE_CONCURRENCY,
-                    history: None,
-                    detect_copied_secrets: true,
                     // What the chart passes: its own namespace, and one more by flag.
                     operator_namespace: Some(OPERATOR_HOME.into()),
                     excluded_namespaces: vec![EXCLUDED_BY_FLAG.into()],
-                    watch_grace: baseline_operator::controller::watch_health::DEFAULT_GRACE,
-                    velero_namespace: controller::DEFAULT_VELERO_NAMESPACE.into(),
-                    velero_service_accounts: controller::DEFAULT_VELERO_SERVICE_ACCOUNTS
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect(),
-                    reports_api: Default::default(),
+                    ..test_run_config("e2e")
                 };
                 if let Err(error) = controller::run(client, config, m, h, shutdown).await {
                     panic!("operator stopped: {error}");
@@ -260,6 +316,40 @@ pub fn operator() -> &'static Operator {
         }
         Operator { metrics }
     })
+}
+
+/// An operator a test binary of its own runs with its own settings, on the test's runtime and
+/// beside no shared [`operator`]; stopped gracefully by [`OwnOperator::stop`].
+pub struct OwnOperator {
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl OwnOperator {
+    /// Starts it and waits (a minute at most) until its caches are ready.
+    pub async fn start(client: Client, config: RunConfig) -> Self {
+        let (shutdown, receiver) = tokio::sync::watch::channel(false);
+        let health = Arc::new(Health::default());
+        let ready = health.clone();
+        let task = tokio::spawn(async move {
+            let metrics = Arc::new(Metrics::default());
+            if let Err(error) = controller::run(client, config, metrics, health, receiver).await {
+                panic!("operator stopped: {error}");
+            }
+        });
+        wait_until("operator caches ready", Duration::from_secs(60), || {
+            let ready = ready.ready.load(std::sync::atomic::Ordering::Relaxed);
+            async move { ready }
+        })
+        .await;
+        Self { shutdown, task }
+    }
+
+    /// Asks it to shut down and waits (a minute at most) until it has.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(60), self.task).await;
+    }
 }
 
 /// Everything the in-process operator logs, at debug level, for tests that scan logs.

@@ -301,7 +301,13 @@ async fn report_command(args: ReportArgs) -> ExitCode {
                 // included.
                 let mut files = vec![path.clone()];
                 files.extend(companions);
-                attest_report(&args, signing_key.as_ref(), &period_report, &files)
+                attest_run(
+                    &args,
+                    signing_key.as_ref(),
+                    attestation::PERIOD_REPORT_PREDICATE,
+                    |format| attestation::period_report_predicate(&period_report, format),
+                    &files,
+                )
             }),
         None => {
             print!("{text}");
@@ -320,24 +326,22 @@ async fn report_command(args: ReportArgs) -> ExitCode {
     }
 }
 
-/// With `--attest`: the signed attestation over `files` (every report file this run wrote).
-fn attest_report(
+/// With `--attest`: the signed attestation over `files` (every report file this run wrote),
+/// of type `predicate_type`, its predicate built for the report's format. Shared by the period
+/// and the fleet reports.
+pub(super) fn attest_run(
     args: &ReportArgs,
     key: Option<&SigningKey>,
-    report: &PeriodReport,
+    predicate_type: &str,
+    predicate: impl FnOnce(&str) -> serde_json::Value,
     files: &[PathBuf],
 ) -> Result<(), String> {
     let (Some(envelope), Some(key)) = (&args.attest, key) else {
         return Ok(());
     };
     let format = format!("{:?}", args.format).to_lowercase();
-    let written = attestation::attest_files(
-        files,
-        attestation::PERIOD_REPORT_PREDICATE,
-        attestation::period_report_predicate(report, &format),
-        key,
-        envelope,
-    )?;
+    let written =
+        attestation::attest_files(files, predicate_type, predicate(&format), key, envelope)?;
     eprintln!(
         "attested {} file(s): {} (public key {}, key id {})",
         written.subjects,

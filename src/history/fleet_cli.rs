@@ -14,14 +14,15 @@
 //!   cluster; exit 1 when any is broken or empty.
 
 use super::attestation;
-use super::cli::{Format, ReportArgs, SourceArgs, VerifyArgs, parse_instant, parse_interval};
+use super::cli::{
+    Format, ReportArgs, SourceArgs, VerifyArgs, attest_run, parse_instant, parse_interval,
+};
 use super::error::HistoryError;
 use super::fleet::{DEFAULT_CLUSTER, cluster_ids, cluster_store, fleet_report, fleet_report_with};
 use super::fleet_oscal;
 use super::fleet_render;
 use super::period::{read_period, verify_whole};
 use super::sign::PublicKey;
-use super::sign::SigningKey;
 use super::store::Store;
 use std::process::ExitCode;
 
@@ -133,7 +134,13 @@ pub async fn report_command(args: ReportArgs) -> ExitCode {
                 // Every file written is a subject of the attestation.
                 let mut files = vec![path.clone()];
                 files.extend(companions);
-                attest(&args, signing_key.as_ref(), &report, &files)
+                attest_run(
+                    &args,
+                    signing_key.as_ref(),
+                    attestation::FLEET_REPORT_PREDICATE,
+                    |format| attestation::fleet_report_predicate(&report, format),
+                    &files,
+                )
             }),
         None => {
             print!("{text}");
@@ -152,34 +159,6 @@ pub async fn report_command(args: ReportArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// With `--attest`: the signed attestation over `files` (every report file this run wrote).
-fn attest(
-    args: &ReportArgs,
-    key: Option<&SigningKey>,
-    report: &super::fleet::FleetReport,
-    files: &[std::path::PathBuf],
-) -> Result<(), String> {
-    let (Some(envelope), Some(key)) = (&args.attest, key) else {
-        return Ok(());
-    };
-    let format = format!("{:?}", args.format).to_lowercase();
-    let written = attestation::attest_files(
-        files,
-        attestation::FLEET_REPORT_PREDICATE,
-        attestation::fleet_report_predicate(report, &format),
-        key,
-        envelope,
-    )?;
-    eprintln!(
-        "attested {} file(s): {} (public key {}, key id {})",
-        written.subjects,
-        written.envelope.display(),
-        written.public_key.display(),
-        key.public_key().key_id()
-    );
-    Ok(())
 }
 
 pub async fn verify_command(args: VerifyArgs) -> ExitCode {

@@ -9,7 +9,7 @@
 //! finding per control (reason `history-broken` / `history-unreadable`) citing it. Never a
 //! satisfied finding, and never silently left out.
 
-use super::results::{Parts, parts, reviewed_controls};
+use super::results::{Parts, document, parts, reviewed_controls};
 use super::*;
 use std::collections::BTreeMap;
 
@@ -68,22 +68,14 @@ pub fn fleet_assessment_results(fleet: &FleetAssessment, generated: Timestamp) -
             "reviewed-controls": reviewed_controls(ControlId::ALL),
         }));
     }
-    let props: Vec<Value> = fleet
-        .props
-        .iter()
-        .filter_map(|(name, value)| prop(name, value))
-        .collect();
-    let mut document = json!({
-        "uuid": uuid_of(&format!("assessment-results/{}", fleet.scope)),
-        "metadata": metadata(&fleet.title, generated, props),
-        "import-ap": {"href": PLAN_FILE},
-        "results": results,
-    });
-    if !back_matter.is_empty() {
-        document["back-matter"] =
-            json!({"resources": back_matter.into_values().collect::<Vec<_>>()});
-    }
-    json!({"assessment-results": document})
+    document(
+        &fleet.scope,
+        &fleet.title,
+        &fleet.props,
+        generated,
+        results,
+        back_matter,
+    )
 }
 
 fn cluster_result(

@@ -25,14 +25,34 @@ pub fn assessment_results(assessment: &Assessment, generated: Timestamp) -> Valu
         // OSCAL needs one result; with no resource, say that nothing was assessed.
         results.push(empty_result(assessment));
     }
-    let props: Vec<Value> = assessment
-        .props
+    document(
+        &assessment.scope,
+        &assessment.title,
+        &assessment.props,
+        generated,
+        results,
+        back_matter,
+    )
+}
+
+/// The Assessment Results document around `results`: its identity (from `scope`), metadata
+/// with the document's `props`, the plan it imports, and the history entries its observations
+/// cite. Shared by one history's and a fleet's results.
+pub(super) fn document(
+    scope: &str,
+    title: &str,
+    props: &[(&'static str, String)],
+    generated: Timestamp,
+    results: Vec<Value>,
+    back_matter: BTreeMap<String, Value>,
+) -> Value {
+    let props: Vec<Value> = props
         .iter()
         .filter_map(|(name, value)| prop(name, value))
         .collect();
     let mut document = json!({
-        "uuid": uuid_of(&format!("assessment-results/{}", assessment.scope)),
-        "metadata": metadata(&assessment.title, generated, props),
+        "uuid": uuid_of(&format!("assessment-results/{scope}")),
+        "metadata": metadata(title, generated, props),
         "import-ap": {"href": PLAN_FILE},
         "results": results,
     });

@@ -83,6 +83,33 @@ pub fn dirtied(
             for labels in [labels_of(old), labels_of(new)].into_iter().flatten() {
                 dirty.namespaces.extend(indexes.selecting(labels));
             }
+            // Its environment may have changed (environments are label selectors): the
+            // namespaces holding the Secret material its Secrets hold (copied-Secret detection,
+            // both ways) and those whose RoleBindings name its identities (cross-environment
+            // access) are judged by it. Only a change of labels (or one coming or going) can
+            // change an environment.
+            if labels_of(old) != labels_of(new) {
+                dirty
+                    .namespaces
+                    .extend(indexes.secret_holders.sharing_with(&key.name));
+                dirty
+                    .namespaces
+                    .extend(indexes.bound_subjects.naming(&key.name));
+            }
+        }
+        // A Secret: its namespace, and the namespaces holding any of its digests before or
+        // after (its copies if it is a production original; the originals if it is a copy).
+        Object::secrets(_) => {
+            if let Some(namespace) = key.namespace {
+                dirty.namespaces.insert(namespace);
+            }
+            for secret in [old, new].into_iter().flatten() {
+                if let Object::secrets(secret) = secret {
+                    dirty
+                        .namespaces
+                        .extend(indexes.secret_holders.holding_any_of(secret));
+                }
+            }
         }
         // A StorageClass: the namespaces with claims naming it, or naming none (the default
         // class may be this one, now or before).

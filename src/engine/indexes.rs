@@ -23,6 +23,13 @@ pub struct Indexes {
     /// The StorageClass each namespace's PersistentVolumeClaims name (`None`: none, so the
     /// default class): a StorageClass judges them.
     claimed_classes: ByNamespace<Option<String>>,
+    /// Where each Secret digest is held: EnvironmentIsolation's copied-Secret detection
+    /// judges one namespace's Secrets by another's.
+    pub secret_holders: super::crossing::SecretHolders,
+    /// Which namespaces' RoleBindings name another namespace's identities:
+    /// EnvironmentIsolation's cross-environment access judges them by that namespace's
+    /// environment.
+    pub bound_subjects: super::crossing::BoundSubjects,
 }
 
 fn replace<T>(index: &mut ByNamespace<T>, old: Option<(&str, &str)>, new: Option<(&str, &str, T)>) {
@@ -67,6 +74,16 @@ fn peer_selectors(policy: &NetworkPolicy) -> Vec<LabelSelector> {
 impl Indexes {
     /// Follows one object's change (`old` replaced by `new`; either may be absent).
     pub fn update(&mut self, old: Option<&Object>, new: Option<&Object>) {
+        self.bound_subjects.update(old, new);
+        let secret = |o: Option<&Object>| match o {
+            Some(Object::secrets(s)) => Some(s.clone()),
+            _ => None,
+        };
+        let (old_secret, new_secret) = (secret(old), secret(new));
+        if old_secret.is_some() || new_secret.is_some() {
+            self.secret_holders
+                .update(old_secret.as_deref(), new_secret.as_deref());
+        }
         match (old, new) {
             (Some(Object::network_policies(_)), _) | (_, Some(Object::network_policies(_))) => {
                 let of = |o: Option<&Object>| match o {

@@ -7,6 +7,7 @@
 //! is the oracle: `engine::tests` checks, for arbitrary clusters and event sequences, that the
 //! engine's evaluation of every resource equals it.
 
+pub mod crossing;
 pub mod events;
 pub mod incremental;
 pub mod indexes;

@@ -958,3 +958,92 @@ fn generated_custom_resources_are_valid() {
         validate::security_baseline::validate(&sb.spec).expect("valid SB");
     }
 }
+
+/// EnvironmentIsolation's findings of the controls that judge one namespace by another
+/// (copied Secrets, cross-environment access), per namespace: what a namespace's report and
+/// the index-driven dirty sets are about. Cluster-scoped findings (ClusterRoleBindings) go to
+/// the cluster report, rendered in every pass, and are left out.
+fn crossing_findings(snapshot: &Snapshot) -> BTreeMap<String, BTreeSet<String>> {
+    use crate::catalog::ControlId;
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for ei in &snapshot.custom_resources.environment_isolations {
+        let Ok(spec) = validate::environment_isolation::validate(&ei.spec) else {
+            continue;
+        };
+        let evaluation = isolation::evaluate("ei", &spec, snapshot, now());
+        for control in evaluation.controls.iter().filter(|c| {
+            matches!(
+                c.id,
+                ControlId::ProductionDataRestricted | ControlId::CrossEnvironmentAccess
+            )
+        }) {
+            let waived = control.waived.iter().map(|w| (&w.violation, true));
+            for (violation, waived) in control.failed.iter().map(|v| (v, false)).chain(waived) {
+                let Some(ns) = &violation.object.namespace else {
+                    continue;
+                };
+                out.entry(ns.clone()).or_default().insert(format!(
+                    "{} {waived} {} {:?}",
+                    control.id, violation.message, violation.detail
+                ));
+            }
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The global indexes name every namespace an event changes EnvironmentIsolation's
+    /// cross-namespace findings in: after any history, a Secret's value changing, a namespace
+    /// changing environment, a RoleBinding or a role changing changes the copied-Secret and
+    /// cross-environment-access findings only in namespaces the engine says it dirties. (A
+    /// change of a custom resource is a whole pass, see `controller::scope`.)
+    #[test]
+    fn an_event_changes_isolation_findings_only_in_the_namespaces_it_dirties(
+        isolation in environment_isolation(),
+        rest in prop::collection::vec(step(), 1..60),
+    ) {
+        let mut engine = engine();
+        let mut model: BTreeMap<ObjectKey, Object> = BTreeMap::new();
+        model.insert(isolation.key(), isolation.clone());
+        engine.apply_and_settle(Event::Upsert(isolation));
+        let mut before = crossing_findings(&oracle(&model));
+        for (event, _) in rest {
+            let custom = match &event {
+                Event::Upsert(o) => o.key(),
+                Event::Delete(key) => key.clone(),
+            };
+            if matches!(
+                custom.kind,
+                Kind::environment_isolations | Kind::security_baselines | Kind::backup_policies
+            ) {
+                continue;
+            }
+            match &event {
+                Event::Upsert(object) => {
+                    model.insert(object.key(), object.clone());
+                }
+                Event::Delete(key) => {
+                    model.remove(key);
+                }
+            }
+            let dirty = engine.apply_and_settle(event.clone());
+            let after = crossing_findings(&oracle(&model));
+            let changed: BTreeSet<&String> = before
+                .keys()
+                .chain(after.keys())
+                .filter(|ns| before.get(*ns) != after.get(*ns))
+                .collect();
+            for ns in changed {
+                prop_assert!(
+                    dirty.namespaces.contains(ns),
+                    "{:?} changed findings in {} but dirtied {:?}",
+                    event, ns, dirty.namespaces
+                );
+            }
+            before = after;
+        }
+    }
+}

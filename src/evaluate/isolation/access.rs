@@ -92,13 +92,13 @@ pub(super) fn grants_nothing(role: &RoleRef, namespace: Option<&str>, snapshot: 
 /// - the user `system:serviceaccount:<namespace>:<name>`;
 /// - the group `system:serviceaccounts:<namespace>`;
 /// - the groups `system:serviceaccounts` and `system:authenticated`: every namespace's.
-pub(super) enum Identities {
+pub(crate) enum Identities {
     Of(String),
     Every,
     Nobody,
 }
 
-pub(super) fn identities_of(subject: &Subject, binding_namespace: Option<&str>) -> Identities {
+pub(crate) fn identities_of(subject: &Subject, binding_namespace: Option<&str>) -> Identities {
     let name = normalized(&subject.name);
     let found = match subject.kind.as_str() {
         "ServiceAccount" => subject

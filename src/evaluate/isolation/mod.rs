@@ -36,6 +36,7 @@ use production_data::*;
 use routes::*;
 use segregation::*;
 
+pub(crate) use access::{Identities, identities_of};
 pub(crate) use segregation::flow_allows;
 
 /// The three EnvironmentIsolation controls, in catalog order. `name` is the custom resource's.

@@ -44,6 +44,17 @@ impl Reconciled for BackupPolicy {
             || super::namespace_selected(&self.spec.namespace_selector, labels)
     }
 
+    /// Velero's objects (and the restore-test modifiers) in its namespace, which namespaces
+    /// the selector picks, and NetworkPolicies (a restore-test sandbox's quarantine): not a
+    /// tenant's Pods, Ingresses, Secrets or bindings, and no cluster-wide RBAC or storage.
+    fn reads(&self, kind: &str, namespace: Option<&str>) -> bool {
+        match namespace {
+            Some(ns) if ns == self.spec.velero_namespace() => true,
+            Some(_) => matches!(kind, "Namespace" | "NetworkPolicy"),
+            None => !matches!(kind, "ClusterRole" | "ClusterRoleBinding" | "StorageClass"),
+        }
+    }
+
     type Valid = ValidBackupPolicy;
 
     fn validate(&self, ctx: &Context, now: Timestamp) -> Result<ValidBackupPolicy, InvalidSpec> {

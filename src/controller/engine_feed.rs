@@ -140,22 +140,35 @@ impl EngineFeed {
     }
 
     /// An object created or changed.
-    pub fn upsert(&self, object: Object) {
+    /// Returns the namespaces it dirties (the trigger's reach, see `trigger::Trigger`).
+    pub fn upsert(&self, object: Object) -> std::collections::BTreeSet<String> {
         let mut state = self.lock();
         let key = object.key();
         state.fed.entry(key.kind).or_default().insert(key);
         let dirty = state.engine.apply(Event::Upsert(object));
+        let reach = dirty.namespaces.clone();
         state.pending.merge(dirty);
+        reach
     }
 
     /// An object gone.
-    pub fn delete(&self, object: Object) {
+    /// Returns the namespaces it dirties.
+    pub fn delete(&self, object: Object) -> std::collections::BTreeSet<String> {
         let key = object.key();
         let mut state = self.lock();
         if let Some(fed) = state.fed.get_mut(&key.kind) {
             fed.remove(&key);
         }
         let dirty = state.engine.apply(Event::Delete(key));
+        let reach = dirty.namespaces.clone();
+        state.pending.merge(dirty);
+        reach
+    }
+
+    /// Secrets can be judged (`None`: listed) or not (why).
+    pub fn set_secrets_not_observed(&self, why: Option<String>) {
+        let mut state = self.lock();
+        let dirty = state.engine.set_secrets_not_observed(why);
         state.pending.merge(dirty);
     }
 

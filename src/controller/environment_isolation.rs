@@ -2,8 +2,9 @@
 
 use super::context::Context;
 use super::reconciler::{NoExtraStatus, Plan, Reconciled};
+use super::scope::Scope;
 use crate::api::{ComplianceStatus, EnvironmentIsolation, Exemption, Mode};
-use crate::catalog::ControlKind;
+use crate::catalog::{ControlId, ControlKind};
 use crate::desired::{self, OwnedKind, Owner};
 use crate::evaluate::{Notice, isolation};
 use crate::validate::environment_isolation::ValidEnvironmentIsolation;
@@ -38,6 +39,13 @@ impl Reconciled for EnvironmentIsolation {
         true
     }
 
+    /// Not what no control of isolation reads: workloads (judged through their Pods),
+    /// Ingresses, ServiceAccounts (identities are judged by name, bound or not), disruption
+    /// budgets, StorageClasses.
+    fn reads(&self, kind: &str, _namespace: Option<&str>) -> bool {
+        !NOT_READ.contains(&kind)
+    }
+
     type Valid = ValidEnvironmentIsolation;
 
     fn validate(
@@ -58,11 +66,13 @@ impl Reconciled for EnvironmentIsolation {
         &self,
         valid: &ValidEnvironmentIsolation,
         ctx: &Context,
-        _scope: &super::scope::Scope,
+        scope: &Scope,
         now: Timestamp,
     ) -> Plan<NoExtraStatus> {
         let snapshot = ctx.snapshot();
         let name = self.name_any();
+        // Status is judged whole (the controls compare environments across the cluster); what
+        // is planned, written and reported is the pass's namespaces (see `reported_scope`).
         let mut evaluation = isolation::evaluate(&name, valid, &snapshot, now);
         let wants_copies = self
             .spec
@@ -76,10 +86,15 @@ impl Reconciled for EnvironmentIsolation {
             });
         }
         let mut plan = Plan::report_only(evaluation, NoExtraStatus {});
+        plan.scope = reported_scope(scope, &plan.evaluation, ctx, self.uid().as_deref());
         if self.spec.mode() == Mode::Enforce {
             let owner = Owner::of(self);
-            let envs =
+            let mut envs =
                 crate::vocabulary::environments::environments_of(&valid.environments, &snapshot);
+            // A namespace's isolation policy selects its peers by the environments' label
+            // selectors, never by name: it depends on its own environment (and the baseline
+            // restricting it) only, so a namespace joining an environment changes its own.
+            envs.namespaces.retain(|ns, _| plan.scope.covers(Some(ns)));
             plan.desired =
                 desired::isolation::network_policies(&owner, &self.spec, &envs, &snapshot, now);
             plan.desired.extend(desired::isolation::admission(
@@ -93,4 +108,66 @@ impl Reconciled for EnvironmentIsolation {
         }
         plan
     }
+}
+
+/// Kinds no isolation control reads (see `Reconciled::reads`).
+const NOT_READ: &[&str] = &[
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+    "CronJob",
+    "Ingress",
+    "ServiceAccount",
+    "PodDisruptionBudget",
+    "StorageClass",
+];
+
+/// The namespaces a pass over `scope` plans and reports. Segregation findings name the
+/// environments of other namespaces (the sources a namespace is reached from), so a change in
+/// one namespace rewrites the message of a finding in another: a narrow pass also covers
+/// every namespace with a segregation finding now, and every namespace holding a report of
+/// this resource (a finding there may be gone). In a converged cluster in Enforce mode those
+/// are few; rendering them writes nothing unless they changed. The other two controls judge a
+/// namespace by others only through the engine's indexes, which put those namespaces in
+/// `scope` already (`engine::crossing`).
+fn reported_scope(
+    scope: &Scope,
+    evaluation: &crate::evaluate::Evaluation,
+    ctx: &Context,
+    uid: Option<&str>,
+) -> Scope {
+    let Scope::Namespaces(names) = scope else {
+        return Scope::All;
+    };
+    let mut names = names.clone();
+    for control in evaluation
+        .controls
+        .iter()
+        .filter(|c| c.id == ControlId::EnvironmentSegregation)
+    {
+        let waived = control.waived.iter().map(|w| &w.violation);
+        names.extend(
+            control
+                .failed
+                .iter()
+                .chain(waived)
+                .filter_map(|v| v.object.scope_namespace())
+                .map(str::to_string),
+        );
+    }
+    for kind in [OwnedKind::PolicyReport, OwnedKind::Report] {
+        let Some(store) = ctx.stores.report_store(kind).and_then(|s| s.get()) else {
+            continue;
+        };
+        names.extend(
+            store
+                .state()
+                .iter()
+                .filter(|r| r.labels().get(desired::OWNER_UID).map(String::as_str) == uid)
+                .filter_map(|r| r.namespace()),
+        );
+    }
+    Scope::Namespaces(names)
 }

@@ -201,6 +201,7 @@ fn mapped_triggers<K>(
     mut receiver: broadcast::Receiver<Trigger>,
     store: kube::runtime::reflector::Store<K>,
     selects_namespace: fn(&K, &str, Option<&BTreeMap<String, String>>) -> bool,
+    reads: fn(&K, &str, Option<&str>) -> bool,
     stores: Stores,
     scopes: Arc<scope::Scopes>,
 ) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
@@ -241,11 +242,24 @@ where
                 let uid = resource.meta().uid.as_deref().unwrap_or_default();
                 let Some(concerned) = window.scope_for(
                     uid,
+                    |kind, namespace| reads(&resource, kind, namespace),
                     |ns, labels| selects_namespace(&resource, ns, labels),
                     current_labels,
                 ) else {
                     continue;
                 };
+                if concerned.is_all() {
+                    let kinds: Vec<&str> = window
+                        .everything
+                        .keys()
+                        .map(|k| k.as_deref().unwrap_or("(no object: a watch or an API)"))
+                        .collect();
+                    tracing::debug!(
+                        resource = %resource.meta().name.as_deref().unwrap_or_default(),
+                        ?kinds,
+                        "a change of unknown reach concerns every namespace"
+                    );
+                }
                 // Recorded before the wake-up is sent: the pass it starts takes it.
                 scopes.mark(uid, &concerned);
                 if tx.send(ObjectRef::from_obj(&*resource)).await.is_err() {
@@ -471,6 +485,7 @@ async fn controller<K: reconciler::Reconciled>(shared: &Shared<'_>) {
             !reconciler::awaits_own_change(resource)
                 && K::selects_namespace(resource, namespace, labels)
         },
+        K::reads,
         shared.stores.clone(),
         shared.ctx.scopes.clone(),
     );

@@ -108,6 +108,12 @@ pub trait Reconciled:
     /// resource's reach: changes there concern it.
     fn selects_namespace(&self, namespace: &str, labels: Option<&BTreeMap<String, String>>)
     -> bool;
+    /// Whether a change to an object of `kind` (its `Resource::kind`) in `namespace` (None:
+    /// cluster-scoped) may change what this resource judges, plans or reports: a change it
+    /// does not read does not wake it at all. Every kind unless the kind says otherwise.
+    fn reads(&self, _kind: &str, _namespace: Option<&str>) -> bool {
+        true
+    }
     /// The same validation `audit` runs, plus what only this operator's configuration can
     /// judge (`ctx`); a spec that fails it is not planned at all.
     fn validate(&self, ctx: &Context, now: Timestamp) -> Result<Self::Valid, InvalidSpec>;

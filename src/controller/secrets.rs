@@ -5,6 +5,7 @@
 //! process, and the body is dropped. Nothing derived from the data is logged or written.
 
 use super::trigger::Trigger;
+use crate::engine::{Kind, Object};
 use crate::snapshot::{Observed, SecretDigest};
 use crate::vocabulary::secret_material;
 use futures::TryStreamExt;
@@ -55,7 +56,13 @@ impl SecretDigests {
     }
 
     /// Starts the Secret watch; returns once started (the first list arrives in the background).
-    pub fn start(client: &Client, triggers: &broadcast::Sender<Trigger>) -> Self {
+    /// Each digest is fed to the incremental `engine` too, whose index of where each digest
+    /// is held names the namespaces a Secret's change reaches (its copies, or its originals).
+    pub fn start(
+        client: &Client,
+        triggers: &broadcast::Sender<Trigger>,
+        engine: Arc<super::engine_feed::EngineFeed>,
+    ) -> Self {
         let this = Self::default();
         *this.unlisted.write().unwrap_or_else(|p| p.into_inner()) =
             Some("Secrets have not been listed yet".into());
@@ -92,7 +99,9 @@ impl SecretDigests {
                     }
                 };
                 let mut map = digests.write().unwrap_or_else(|p| p.into_inner());
-                let namespace = match event {
+                engine.received();
+                // The namespace changed (None: every namespace) and the others it reaches.
+                let changed = match event {
                     watcher::Event::Init => {
                         relisting = Some(BTreeMap::new());
                         None
@@ -107,23 +116,33 @@ impl SecretDigests {
                     watcher::Event::InitDone => {
                         *map = relisting.take().unwrap_or_default();
                         *unlisted.write().unwrap_or_else(|p| p.into_inner()) = None;
-                        Some(None)
+                        let listed = map.values().cloned().map(Object::secrets).collect();
+                        engine.listed(Kind::secrets, listed);
+                        engine.set_secrets_not_observed(None);
+                        Some((None, None))
                     }
                     watcher::Event::Apply(secret) => {
-                        let d = digest(&key, &secret);
+                        let d = Arc::new(digest(&key, &secret));
                         let ns = d.namespace.clone();
-                        map.insert((ns.clone(), d.name.clone()), Arc::new(d));
-                        Some(Some(ns))
+                        map.insert((ns.clone(), d.name.clone()), d.clone());
+                        let reach = engine.upsert(Object::secrets(d));
+                        Some((Some(ns), Some(reach)))
                     }
                     watcher::Event::Delete(secret) => {
                         let ns = secret.namespace().unwrap_or_default();
-                        map.remove(&(ns.clone(), secret.name_any()));
-                        Some(Some(ns))
+                        let gone = map.remove(&(ns.clone(), secret.name_any()));
+                        let reach = gone.map(|d| engine.delete(Object::secrets(d)));
+                        Some((Some(ns), reach))
                     }
                 };
+                engine.done();
                 drop(map);
-                if let Some(namespace) = namespace {
-                    let _ = triggers.send(Trigger::in_namespace(namespace));
+                if let Some((namespace, reach)) = changed {
+                    let _ = triggers.send(Trigger {
+                        kind: Some("Secret".into()),
+                        reach,
+                        ..Trigger::in_namespace(namespace)
+                    });
                 }
             }
         });

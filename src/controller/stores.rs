@@ -291,25 +291,34 @@ pub const VELERO_DISCOVERY_INTERVAL: std::time::Duration = std::time::Duration::
 
 /// Gives the engine what a watch event changed: the store's own `Arc` of an object created
 /// or changed (the reflector has stored it already), or the object gone.
-fn feed_engine<K>(engine: &EngineFeed, store: &Store<K>, object: &K, deleted: bool)
+fn feed_engine<K>(
+    engine: &EngineFeed,
+    store: &Store<K>,
+    object: &K,
+    deleted: bool,
+) -> Option<std::collections::BTreeSet<String>>
 where
     K: Resource + Clone + Fed + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,
 {
     if K::KIND.is_none() {
-        return;
+        return None;
     }
     if deleted {
-        if let Some(gone) = K::object(Arc::new(object.clone())) {
-            engine.delete(gone);
-        }
-        return;
+        return K::object(Arc::new(object.clone())).map(|gone| engine.delete(gone));
     }
     let key = reflector::ObjectRef::from_obj(object);
-    if let Some(stored) = store.get(&key).and_then(K::object) {
-        engine.upsert(stored);
-    }
+    store
+        .get(&key)
+        .and_then(K::object)
+        .map(|stored| engine.upsert(stored))
 }
+
+/// Cluster-scoped kinds whose every reader's judgment the engine's indexes follow per
+/// namespace (`engine::events::dirtied`): a change of one wakes the namespaces it names, not
+/// the cluster. Any other cluster-scoped change (a custom resource: label protection and
+/// environments read them all) still concerns every namespace.
+const REACHED_CLUSTER_KINDS: &[&str] = &["ClusterRole", "ClusterRoleBinding", "StorageClass"];
 
 /// Where every watch event goes besides its store and the triggers.
 #[derive(Clone)]
@@ -381,9 +390,10 @@ where
                         }
                     };
                     // Listed objects reach the store (and the engine) at the list's end.
+                    let mut reach = None;
                     if !listing {
                         engine.received();
-                        feed_engine(&engine, &store, &object, deleted);
+                        reach = feed_engine(&engine, &store, &object, deleted);
                         engine.done();
                     }
                     let echo_of = echoes.writer_of(
@@ -415,12 +425,22 @@ where
                             namespace: Some(name),
                             old_labels: Some(old_labels.unwrap_or_default()),
                             echo_of,
+                            kind: Some(kind.clone()),
+                            reach,
                         }
                     } else {
+                        let namespace = object.namespace();
+                        // A cluster-scoped change reaches only the namespaces the indexes
+                        // name where they follow its kind; otherwise every namespace.
+                        let reach = reach.filter(|_| {
+                            namespace.is_some() || REACHED_CLUSTER_KINDS.contains(&kind.as_str())
+                        });
                         Trigger {
-                            namespace: object.namespace(),
+                            namespace,
                             old_labels: None,
                             echo_of,
+                            kind: Some(kind.clone()),
+                            reach,
                         }
                     };
                     // No receiver yet (start-up) is fine: controllers reconcile everything first.
@@ -730,7 +750,8 @@ macro_rules! stores_for {
                         &watch_health,
                         &sinks,
                     ),
-                    secrets: detect_copied_secrets.then(|| SecretDigests::start(client, triggers)),
+                    secrets: detect_copied_secrets
+                        .then(|| SecretDigests::start(client, triggers, engine.clone())),
                     velero: {
                         let cell = Arc::new(OnceLock::new());
                         discover_velero(

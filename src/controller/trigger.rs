@@ -13,6 +13,16 @@ pub struct Trigger {
     /// The uid of the resource whose own write this change only echoes: that resource
     /// already judged what it wrote and is not woken by it; every other resource is.
     pub echo_of: Option<String>,
+    /// The kind of the object that changed (None: not one object's change, e.g. a watch
+    /// failing or an API appearing), so that a resource that reads no object of that kind is
+    /// not woken by it ([`TriggerWindow::scope_for`]'s `reads`).
+    pub kind: Option<String>,
+    /// The other namespaces whose judgment the change may change, as the engine's global
+    /// indexes name them (`engine::events::dirtied`): the copies of a Secret, the namespaces
+    /// whose RoleBindings name a relabelled namespace's identities, those binding a changed
+    /// ClusterRole. For a cluster-scoped change, `None` is "every namespace" and `Some` is
+    /// exactly these (possibly none: then only cluster-scoped objects and status change).
+    pub reach: Option<BTreeSet<String>>,
 }
 
 impl Trigger {
@@ -60,44 +70,77 @@ impl Wakes {
     }
 }
 
+/// Per kind of changed object (None: not one object's change), whom the changes wake.
+pub type ByKind = BTreeMap<Option<String>, Wakes>;
+
+fn add_kind(by_kind: &mut ByKind, kind: Option<&str>, echo_of: Option<&str>) {
+    by_kind
+        .entry(kind.map(str::to_string))
+        .or_default()
+        .add(echo_of);
+}
+
+/// Whether the changes of `by_kind` wake the resource `uid`, which reads objects of a kind
+/// when `reads(kind)` says so (a change that is not one object's is read by everyone).
+fn woken(by_kind: &ByKind, uid: &str, reads: impl Fn(&str) -> bool) -> bool {
+    by_kind
+        .iter()
+        .any(|(kind, wakes)| wakes.wakes(uid) && kind.as_deref().is_none_or(&reads))
+}
+
 /// The changes of one window: per namespace whom they wake and the labels the namespace had
 /// before, plus the cluster-wide ones (or a lagging receiver, which lost track).
 #[derive(Debug, Default)]
 pub struct TriggerWindow {
-    pub everything: Wakes,
+    /// Changes whose reach is every namespace.
+    pub everything: ByKind,
+    /// Cluster-scoped changes whose reach the indexes name (recorded per namespace too): a
+    /// resource reading their kind is woken even when none of its namespaces is reached, for
+    /// its cluster-scoped objects and its status.
+    pub cluster: ByKind,
     pub namespaces: BTreeMap<String, NamespaceChanges>,
 }
 
 #[derive(Debug, Default)]
 pub struct NamespaceChanges {
-    pub wakes: Wakes,
+    pub wakes: ByKind,
     /// Labels the namespace had before its own changes in this window.
     pub old_labels: Vec<BTreeMap<String, String>>,
 }
 
 impl TriggerWindow {
     pub fn add(&mut self, trigger: Trigger) {
+        let kind = trigger.kind.as_deref();
+        let echo_of = trigger.echo_of.as_deref();
+        for reached in trigger.reach.iter().flatten() {
+            add_kind(
+                &mut self.namespaces.entry(reached.clone()).or_default().wakes,
+                kind,
+                echo_of,
+            );
+        }
         match trigger.namespace {
             Some(ns) => {
                 let changes = self.namespaces.entry(ns).or_default();
-                changes.wakes.add(trigger.echo_of.as_deref());
+                add_kind(&mut changes.wakes, kind, echo_of);
                 if let Some(labels) = trigger.old_labels
                     && !changes.old_labels.contains(&labels)
                 {
                     changes.old_labels.push(labels);
                 }
             }
-            None => self.everything.add(trigger.echo_of.as_deref()),
+            None if trigger.reach.is_some() => add_kind(&mut self.cluster, kind, echo_of),
+            None => add_kind(&mut self.everything, kind, echo_of),
         }
     }
 
     /// A receiver that lagged lost changes: every resource is concerned.
     pub fn lost_track(&mut self) {
-        self.everything = Wakes::All;
+        add_kind(&mut self.everything, None, None);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.everything == Wakes::Nobody && self.namespaces.is_empty()
+        self.everything.is_empty() && self.cluster.is_empty() && self.namespaces.is_empty()
     }
 
     /// Whether the resource with `uid` is concerned, given `selects(namespace, labels)`
@@ -108,25 +151,30 @@ impl TriggerWindow {
         selects: impl Fn(&str, Option<&BTreeMap<String, String>>) -> bool,
         current_labels: impl Fn(&str) -> Option<BTreeMap<String, String>>,
     ) -> bool {
-        self.scope_for(uid, selects, current_labels).is_some()
+        self.scope_for(uid, |_, _| true, selects, current_labels)
+            .is_some()
     }
 
     /// What the changes concern of the resource with `uid`: nothing (None), every namespace
-    /// (a cluster-wide change), or the namespaces it selects by their labels now or before.
+    /// (a cluster-wide change of unknown reach), or the namespaces it selects by their labels
+    /// now or before. `reads(kind, namespace)`: whether the resource reads objects of `kind`
+    /// there (None: cluster-scoped ones); a change it does not read wakes it not at all.
     pub fn scope_for(
         &self,
         uid: &str,
+        reads: impl Fn(&str, Option<&str>) -> bool,
         selects: impl Fn(&str, Option<&BTreeMap<String, String>>) -> bool,
         current_labels: impl Fn(&str) -> Option<BTreeMap<String, String>>,
     ) -> Option<Scope> {
-        if self.everything.wakes(uid) {
+        let cluster_scoped = |kind: &str| reads(kind, None);
+        if woken(&self.everything, uid, cluster_scoped) {
             return Some(Scope::All);
         }
         let concerned: BTreeSet<String> = self
             .namespaces
             .iter()
             .filter(|(ns, changes)| {
-                changes.wakes.wakes(uid)
+                woken(&changes.wakes, uid, |kind| reads(kind, Some(ns)))
                     && (selects(ns, current_labels(ns).as_ref())
                         || changes
                             .old_labels
@@ -135,7 +183,8 @@ impl TriggerWindow {
             })
             .map(|(ns, _)| ns.clone())
             .collect();
-        (!concerned.is_empty()).then_some(Scope::Namespaces(concerned))
+        let cluster = woken(&self.cluster, uid, cluster_scoped);
+        (cluster || !concerned.is_empty()).then_some(Scope::Namespaces(concerned))
     }
 }
 
@@ -184,7 +233,7 @@ mod tests {
         window.add(Trigger {
             namespace: Some("n".into()),
             old_labels: Some(labels(&[("team", "a")])),
-            echo_of: None,
+            ..Trigger::default()
         });
         // It left team a: the resource selecting team a must still come to take back.
         let now = |_: &str| Some(labels(&[("team", "b")]));
@@ -193,11 +242,11 @@ mod tests {
         other.add(Trigger {
             namespace: Some("n".into()),
             old_labels: Some(labels(&[("team", "c")])),
-            echo_of: None,
+            ..Trigger::default()
         });
         assert!(!other.concerns("uid", selects_team_a, now));
         assert_eq!(
-            window.scope_for("uid", selects_team_a, now),
+            window.scope_for("uid", |_, _| true, selects_team_a, now),
             Some(Scope::Namespaces(["n".to_string()].into()))
         );
         // A namespace gone from the store may still hold what the resource wrote.
@@ -213,5 +262,85 @@ mod tests {
         let mut lagged = TriggerWindow::default();
         lagged.lost_track();
         assert!(lagged.concerns("uid", |_, _| false, |_| None));
+    }
+
+    fn only(names: &[&str]) -> Scope {
+        Scope::Namespaces(names.iter().map(|n| n.to_string()).collect())
+    }
+
+    fn of_kind(kind: &str, namespace: Option<&str>, reach: Option<&[&str]>) -> Trigger {
+        Trigger {
+            namespace: namespace.map(str::to_string),
+            kind: Some(kind.into()),
+            reach: reach.map(|r| r.iter().map(|n| n.to_string()).collect()),
+            ..Trigger::default()
+        }
+    }
+
+    /// Reads everything but StorageClasses, and no Pods outside namespace `velero`.
+    fn reads_some(kind: &str, namespace: Option<&str>) -> bool {
+        match namespace {
+            None => kind != "StorageClass",
+            Some(ns) => kind != "Pod" || ns == "velero",
+        }
+    }
+
+    #[test]
+    fn a_change_of_a_kind_the_resource_does_not_read_wakes_it_not_at_all() {
+        let all = |_: &str, _: Option<&BTreeMap<String, String>>| true;
+        let known = |_: &str| Some(BTreeMap::new());
+        let mut window = TriggerWindow::default();
+        window.add(of_kind("StorageClass", None, None));
+        window.add(of_kind("Pod", Some("a"), None));
+        assert_eq!(window.scope_for("uid", reads_some, all, known), None);
+        // The same kinds wake a resource that reads them.
+        assert_eq!(
+            window.scope_for("uid", |_, _| true, all, known),
+            Some(Scope::All)
+        );
+        // A Pod where it does read them, and a change that is no object's, do.
+        window.add(of_kind("Pod", Some("velero"), None));
+        assert_eq!(
+            window.scope_for("uid", reads_some, all, known),
+            Some(only(&["velero"]))
+        );
+        window.lost_track();
+        assert_eq!(
+            window.scope_for("uid", reads_some, all, known),
+            Some(Scope::All)
+        );
+    }
+
+    #[test]
+    fn a_change_with_a_known_reach_concerns_those_namespaces_only() {
+        let all = |_: &str, _: Option<&BTreeMap<String, String>>| true;
+        let known = |_: &str| Some(BTreeMap::new());
+        // A ClusterRole bound in a and b: those two, not the cluster.
+        let mut window = TriggerWindow::default();
+        window.add(of_kind("ClusterRole", None, Some(&["a", "b"])));
+        assert_eq!(
+            window.scope_for("uid", |_, _| true, all, known),
+            Some(only(&["a", "b"]))
+        );
+        // A ClusterRoleBinding reaching no namespace still wakes: status and the cluster
+        // report change.
+        let mut window = TriggerWindow::default();
+        window.add(of_kind("ClusterRoleBinding", None, Some(&[])));
+        assert_eq!(
+            window.scope_for("uid", |_, _| true, all, known),
+            Some(only(&[]))
+        );
+        // A production Secret in prod whose copy sits in dev: both.
+        let mut window = TriggerWindow::default();
+        window.add(of_kind("Secret", Some("prod"), Some(&["dev"])));
+        assert_eq!(
+            window.scope_for("uid", |_, _| true, all, known),
+            Some(only(&["dev", "prod"]))
+        );
+        // The reached namespaces are judged by the resource's selector too.
+        assert_eq!(
+            window.scope_for("uid", |_, _| true, |ns, _| ns == "prod", known),
+            Some(only(&["prod"]))
+        );
     }
 }

@@ -109,9 +109,15 @@ fn discover_reports(
                     &report.name_any(),
                 );
                 let echo_of = echoes.writer_of(&key, report.resource_version().as_deref(), deleted);
+                let namespace = report.namespace();
+                // A cluster-scoped report is rendered in every pass of its owner: its change
+                // reaches no namespace (a narrow pass repairs it), not every one.
+                let reach = namespace.is_none().then(Default::default);
                 let _ = sender.send(Trigger {
                     echo_of,
-                    ..Trigger::in_namespace(report.namespace())
+                    kind: Some(kind_name.clone()),
+                    reach,
+                    ..Trigger::in_namespace(namespace)
                 });
             }
         });

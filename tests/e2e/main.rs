@@ -14,6 +14,7 @@ mod honest_figures;
 mod hostile_input;
 mod isolation_bypass;
 mod leader;
+mod narrow_isolation;
 mod narrow_passes;
 mod network_and_psa;
 mod network_union;

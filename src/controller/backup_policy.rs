@@ -277,3 +277,43 @@ fn result_event(result: &RestoreTestResult) -> PlannedEvent {
         note,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> BackupPolicy {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "security.baseline.dev/v1alpha1", "kind": "BackupPolicy",
+            "metadata": {"name": "bp"},
+            "spec": {"namespaceSelector": {"matchLabels": {"backup": "daily"}}, "rpo": "24h"},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_tenants_pods_ingresses_and_cluster_rbac_do_not_wake_a_backup_policy() {
+        let bp = policy();
+        let velero = bp.spec.velero_namespace().to_string();
+        for kind in [
+            "Pod",
+            "Ingress",
+            "Deployment",
+            "Secret",
+            "RoleBinding",
+            "Service",
+        ] {
+            assert!(!bp.reads(kind, Some("shop")), "{kind}");
+        }
+        for kind in ["ClusterRole", "ClusterRoleBinding", "StorageClass"] {
+            assert!(!bp.reads(kind, None), "{kind}");
+        }
+        // What it does read: namespaces (selection, sandboxes), a sandbox's quarantine, and
+        // anything in Velero's namespace; a cluster-scoped change of another kind.
+        assert!(bp.reads("Namespace", Some("shop")));
+        assert!(bp.reads("NetworkPolicy", Some("sandbox")));
+        assert!(bp.reads("Schedule", Some(&velero)));
+        assert!(bp.reads("ConfigMap", Some(&velero)));
+        assert!(bp.reads("EnvironmentIsolation", None));
+    }
+}

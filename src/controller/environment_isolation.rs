@@ -171,3 +171,35 @@ fn reported_scope(
     }
     Scope::Namespaces(names)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workloads_ingresses_and_storage_classes_do_not_wake_an_isolation() {
+        let ei: EnvironmentIsolation = serde_json::from_value(serde_json::json!({
+            "apiVersion": "security.baseline.dev/v1alpha1", "kind": "EnvironmentIsolation",
+            "metadata": {"name": "ei"},
+            "spec": {"environments": [{"name": "prod", "production": true, "namespaceSelector": {"matchLabels": {"env": "prod"}}}]},
+        }))
+        .unwrap();
+        for kind in ["Deployment", "Ingress", "ServiceAccount"] {
+            assert!(!ei.reads(kind, Some("shop")), "{kind}");
+        }
+        assert!(!ei.reads("StorageClass", None));
+        // What its controls read wakes it.
+        for kind in [
+            "Secret",
+            "RoleBinding",
+            "Role",
+            "Pod",
+            "Service",
+            "NetworkPolicy",
+            "ConfigMap",
+        ] {
+            assert!(ei.reads(kind, Some("shop")), "{kind}");
+        }
+        assert!(ei.reads("ClusterRole", None) && ei.reads("ClusterRoleBinding", None));
+    }
+}

@@ -307,9 +307,8 @@ where
     K: Resource + Clone + Fed + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,
 {
-    if K::KIND.is_none() {
-        return None;
-    }
+    // Kinds the engine does not take are not fed.
+    K::KIND?;
     if deleted {
         return K::object(Arc::new(object.clone())).map(|gone| engine.delete(gone));
     }

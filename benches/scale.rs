@@ -1526,7 +1526,7 @@ async fn run(o: Options) {
         op["protection_latency_ms_p50"].as_f64().unwrap(),
         op["protection_latency_ms_p99"].as_f64().unwrap(),
     );
-    kyverno::print_rows(op, &result["kyverno"]);
+    kyverno::print_rows(&result);
     let text = serde_json::to_string_pretty(&result).unwrap();
     println!("\n{text}");
     if let Some(out) = &o.out {

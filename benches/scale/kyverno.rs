@@ -917,17 +917,19 @@ pub async fn remove_kyverno_objects(admin: &Client) {
 }
 
 /// The operator and Kyverno side by side, from the same run.
-pub fn print_rows(operator: &Value, kyverno: &Value) {
+pub fn print_rows(result: &Value) {
+    let (operator, kyverno) = (&result["operator"], &result["kyverno"]);
     let num = |v: &Value| v.as_f64().map_or("-".to_string(), |v| format!("{v:.1}"));
     println!(
         "\n| | convergence s | writes conv / steady (steady s) | peak RSS MiB | RSS at end MiB | CPU s conv | new-ns p50 / p99 ms |"
     );
     println!("|---|---|---|---|---|---|---|");
     println!(
-        "| operator | {} | {} / {} | {} | {} | {} | {:.0} / {:.0} |",
+        "| operator | {} | {} / {} ({}) | {} | {} | {} | {:.0} / {:.0} |",
         num(&operator["convergence_seconds"]),
         operator["writes_convergence"],
         operator["writes_steady"],
+        result["steady_seconds"],
         num(&operator["rss_peak_mib"]),
         num(&operator["rss_steady_mib"]),
         num(&operator["cpu_seconds_convergence"]),

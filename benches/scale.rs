@@ -14,6 +14,12 @@
 //! `--operator PATH` (default target/release/baseline-operator), `--latency-samples N`
 //! (default 50), `--label TEXT` (recorded in the JSON, e.g. "before").
 //!
+//! Then Kyverno (benches/scale/kyverno.rs), on the same control plane and namespaces, with the
+//! operator stopped and its objects removed: `--skip-kyverno` leaves it out (recorded as
+//! skipped), `--kyverno-steady-seconds S` (default 60), `--kyverno-latency-samples N`
+//! (default 5), `--kyverno-timeout-seconds S` (default 3600). It is built by
+//! tests/kyverno/build (about 12 minutes the first time, cached after), while the operator runs.
+//!
 //! Requests are counted by the API server itself: the operator and the floor writer run with
 //! their own client certificates (users `bench-operator`, `bench-floor`), and FlowSchemas route
 //! their writes and their other requests to flows of their own, so
@@ -36,6 +42,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "scale/kyverno.rs"]
+mod kyverno;
+
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const ENVIRONMENTS: [&str; 3] = ["production", "staging", "development"];
 const MANAGED: &str = "app.kubernetes.io/managed-by=baseline-operator";
@@ -53,6 +62,7 @@ struct Options {
     latency_samples: usize,
     out: Option<PathBuf>,
     label: String,
+    kyverno: kyverno::KyvernoOptions,
 }
 
 fn options() -> Options {
@@ -65,6 +75,12 @@ fn options() -> Options {
         latency_samples: 50,
         out: None,
         label: String::new(),
+        kyverno: kyverno::KyvernoOptions {
+            skip: false,
+            steady_seconds: 60,
+            latency_samples: 5,
+            timeout_seconds: 3600,
+        },
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -78,6 +94,16 @@ fn options() -> Options {
             "--latency-samples" => o.latency_samples = value().parse().expect("N"),
             "--out" => o.out = Some(value().into()),
             "--label" => o.label = value(),
+            "--skip-kyverno" => o.kyverno.skip = true,
+            "--kyverno-steady-seconds" => {
+                o.kyverno.steady_seconds = value().parse().expect("--kyverno-steady-seconds S")
+            }
+            "--kyverno-latency-samples" => {
+                o.kyverno.latency_samples = value().parse().expect("--kyverno-latency-samples N")
+            }
+            "--kyverno-timeout-seconds" => {
+                o.kyverno.timeout_seconds = value().parse().expect("--kyverno-timeout-seconds S")
+            }
             // cargo bench passes --bench to harness = false targets.
             "--bench" => {}
             "--floor-reflector" => {
@@ -255,7 +281,7 @@ fn start_cluster(o: &Options) -> Cluster {
         .output()
         .expect("tests/cluster/build");
     let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let mut cluster = Cluster {
+    let cluster = Cluster {
         kubectl: bin.join("kubectl"),
         operator: dir.join("bench-operator.kubeconfig"),
         floor: dir.join("bench-floor.kubeconfig"),
@@ -264,7 +290,7 @@ fn start_cluster(o: &Options) -> Cluster {
         owned_dir,
     };
     for user in ["bench-operator", "bench-floor"] {
-        user_kubeconfig(&mut cluster, user);
+        user_kubeconfig(&cluster, user);
     }
     cluster.kubectl(&[
         "apply",
@@ -356,7 +382,7 @@ spec:
 }
 
 /// A kubeconfig for `user`, with a client certificate signed by the cluster's CA.
-fn user_kubeconfig(cluster: &mut Cluster, user: &str) {
+fn user_kubeconfig(cluster: &Cluster, user: &str) {
     let pki = cluster.dir.join("pki");
     let key = pki.join(format!("{user}.key"));
     let crt = pki.join(format!("{user}.crt"));
@@ -1239,6 +1265,8 @@ async fn run(o: Options) {
         "{} is missing: run `cargo build --release` first",
         o.operator.display()
     );
+    // Built while the operator's phases run.
+    let kyverno_build = (!o.kyverno.skip).then(kyverno::start_build);
     let cluster = start_cluster(&o);
     let admin = client(&cluster.admin).await;
     let floor_client = client(&cluster.floor).await;
@@ -1249,6 +1277,8 @@ async fn run(o: Options) {
     let failed = apply_all(&admin, "bench-setup", custom_resources(), 1).await;
     assert!(failed.is_empty(), "{failed:?}");
     reset_owned(&admin, o.concurrency).await;
+    // Nothing Kyverno wrote in an earlier run on a reused control plane.
+    kyverno::remove_kyverno_objects(&admin).await;
 
     eprintln!("[scale] floor: metadata-only reflectors");
     let (floor_hwm, floor_rss, floor_sync) = measure_reflector_floor(&cluster);
@@ -1385,6 +1415,11 @@ async fn run(o: Options) {
     let floor_time = floor_started.elapsed();
     let floor_after = cluster.flow_counts();
     let flow = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
+
+    // Kyverno starts from the state the operator started from: no owned object, no label.
+    reset_owned(&admin, o.concurrency).await;
+    let kyverno_result =
+        kyverno::phase(&cluster, &admin, o.namespaces, &o.kyverno, kyverno_build).await;
     let delta =
         |a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>, k: &str| flow(b, k) - flow(a, k);
 
@@ -1455,6 +1490,7 @@ async fn run(o: Options) {
             "convergence_vs_floor": convergence.as_secs_f64() / floor_time.as_secs_f64(),
             "peak_rss_vs_reflector_floor": mib(hwm) / mib(floor_hwm),
         },
+        "kyverno": kyverno_result,
     });
     if !failed.is_empty() {
         eprintln!(
@@ -1490,6 +1526,7 @@ async fn run(o: Options) {
         op["protection_latency_ms_p50"].as_f64().unwrap(),
         op["protection_latency_ms_p99"].as_f64().unwrap(),
     );
+    kyverno::print_rows(&result);
     let text = serde_json::to_string_pretty(&result).unwrap();
     println!("\n{text}");
     if let Some(out) = &o.out {

@@ -53,6 +53,9 @@ struct Options {
     latency_samples: usize,
     out: Option<PathBuf>,
     label: String,
+    /// `--operator-env KEY=VALUE` (repeatable): set for the operator process only, e.g.
+    /// `MALLOC_ARENA_MAX=2` to measure glibc's allocator with fewer arenas.
+    operator_env: Vec<(String, String)>,
 }
 
 fn options() -> Options {
@@ -65,6 +68,7 @@ fn options() -> Options {
         latency_samples: 50,
         out: None,
         label: String::new(),
+        operator_env: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -78,6 +82,11 @@ fn options() -> Options {
             "--latency-samples" => o.latency_samples = value().parse().expect("N"),
             "--out" => o.out = Some(value().into()),
             "--label" => o.label = value(),
+            "--operator-env" => {
+                let pair = value();
+                let (key, val) = pair.split_once('=').expect("--operator-env KEY=VALUE");
+                o.operator_env.push((key.into(), val.into()));
+            }
             // cargo bench passes --bench to harness = false targets.
             "--bench" => {}
             "--floor-reflector" => {
@@ -1219,7 +1228,9 @@ fn stop(child: &mut Child) {
         .arg("-TERM")
         .arg(child.id().to_string())
         .status();
-    for _ in 0..100 {
+    // Up to two minutes: a heap-profiling build (`--features dhat-heap`) writes its profile
+    // on the way out.
+    for _ in 0..1200 {
         if let Ok(Some(_)) = child.try_wait() {
             return;
         }
@@ -1273,6 +1284,7 @@ async fn run(o: Options) {
         .arg("bench")
         .env("KUBECONFIG", &cluster.operator)
         .env("RUST_LOG", "warn")
+        .envs(o.operator_env.iter().map(|(k, v)| (k, v)))
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
@@ -1398,6 +1410,7 @@ async fn run(o: Options) {
     );
     let result = json!({
         "label": o.label,
+        "operator_env": o.operator_env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         "namespaces": o.namespaces,
         "concurrency": o.concurrency,
         "steady_seconds": o.steady_seconds,

@@ -63,6 +63,9 @@ struct Options {
     out: Option<PathBuf>,
     label: String,
     kyverno: kyverno::KyvernoOptions,
+    /// `--operator-env KEY=VALUE` (repeatable): set for the operator process only, e.g.
+    /// `MALLOC_ARENA_MAX=2` to measure glibc's allocator with fewer arenas.
+    operator_env: Vec<(String, String)>,
 }
 
 fn options() -> Options {
@@ -81,6 +84,7 @@ fn options() -> Options {
             latency_samples: 5,
             timeout_seconds: 3600,
         },
+        operator_env: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -103,6 +107,11 @@ fn options() -> Options {
             }
             "--kyverno-timeout-seconds" => {
                 o.kyverno.timeout_seconds = value().parse().expect("--kyverno-timeout-seconds S")
+            }
+            "--operator-env" => {
+                let pair = value();
+                let (key, val) = pair.split_once('=').expect("--operator-env KEY=VALUE");
+                o.operator_env.push((key.into(), val.into()));
             }
             // cargo bench passes --bench to harness = false targets.
             "--bench" => {}
@@ -1245,7 +1254,9 @@ fn stop(child: &mut Child) {
         .arg("-TERM")
         .arg(child.id().to_string())
         .status();
-    for _ in 0..100 {
+    // Up to two minutes: a heap-profiling build (`--features dhat-heap`) writes its profile
+    // on the way out.
+    for _ in 0..1200 {
         if let Ok(Some(_)) = child.try_wait() {
             return;
         }
@@ -1303,6 +1314,7 @@ async fn run(o: Options) {
         .arg("bench")
         .env("KUBECONFIG", &cluster.operator)
         .env("RUST_LOG", "warn")
+        .envs(o.operator_env.iter().map(|(k, v)| (k, v)))
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
@@ -1433,6 +1445,7 @@ async fn run(o: Options) {
     );
     let result = json!({
         "label": o.label,
+        "operator_env": o.operator_env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         "namespaces": o.namespaces,
         "concurrency": o.concurrency,
         "steady_seconds": o.steady_seconds,

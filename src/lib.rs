@@ -17,6 +17,7 @@ pub mod evidence;
 pub mod history;
 pub mod kinds;
 pub mod leader;
+pub mod projection;
 pub mod snapshot;
 pub mod telemetry;
 pub mod validate;

@@ -7,6 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// With `--features dhat-heap` every allocation goes through dhat, which records its call stack;
+/// `run` writes the profile on a clean exit (SIGTERM). For the scale bench's memory by owner.
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOCATOR: dhat::Alloc = dhat::Alloc;
+
+/// With `--features mimalloc` (and not profiling): mimalloc, measured against glibc's malloc.
+#[cfg(all(feature = "mimalloc", not(feature = "dhat-heap")))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Turns a written security policy into enforced, continuously checked, auditable cluster state.
 #[derive(Parser)]
 #[command(version, about)]
@@ -281,6 +292,14 @@ async fn main() -> ExitCode {
         Command::Evidence(command) => baseline_operator::history::cli::run(*command).await,
         Command::Run(args) => {
             telemetry::init_logging(args.log_json);
+            // Written when dropped, after `run` returns: `BASELINE_DHAT_OUT` or dhat-heap.json.
+            #[cfg(feature = "dhat-heap")]
+            let _heap_profile = dhat::Profiler::builder()
+                .file_name(
+                    std::env::var_os("BASELINE_DHAT_OUT")
+                        .unwrap_or_else(|| "dhat-heap.json".into()),
+                )
+                .build();
             match run(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {

@@ -44,7 +44,10 @@ macro_rules! watched_reader {
             $(if doc.kind == <$ty as k8s_openapi::Resource>::KIND
                 && doc.api_version == <$ty as k8s_openapi::Resource>::API_VERSION
             {
-                s.$field.push(Arc::new(doc.typed()?));
+                // Reduced as the operator's stores reduce it, so both judge the same fields.
+                let mut object: $ty = doc.typed()?;
+                crate::projection::Projected::project(&mut object);
+                s.$field.push(Arc::new(object));
                 return Ok(true);
             })*
             Ok(false)

@@ -6,6 +6,7 @@ use super::engine_feed::{EngineFeed, Fed};
 use super::secrets::SecretDigests;
 pub use super::trigger::Trigger;
 use super::watch_health::WatchHealth;
+use crate::projection::Projected;
 use crate::snapshot::{CustomResources, ObjectMetaOnly, ReplicaSetLink, Snapshot, VeleroSnapshot};
 use futures::{FutureExt, TryStreamExt};
 use k8s_openapi::api::admissionregistration::v1::{
@@ -92,7 +93,11 @@ fn discover_reports(
         let owned = owned_only();
         let writer = reflector::store::Writer::new(resource.clone());
         let reader = writer.as_reader();
-        let stream = watcher(api, owned).default_backoff().reflect(writer);
+        let stream = watcher(api, owned)
+            .default_backoff()
+            // The drift check compares a report's content, never its managedFields.
+            .modify(|report| report.managed_fields_mut().clear())
+            .reflect(writer);
         let sender = triggers.clone();
         let kind_name = resource.kind.clone();
         tokio::spawn(async move {
@@ -342,7 +347,7 @@ fn reflect<K>(
     sinks: &Sinks,
 ) -> Store<K>
 where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + Fed + 'static,
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + Fed + Projected + 'static,
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
 {
     let (reader, writer) = reflector::store();
@@ -354,8 +359,10 @@ where
     let stream = watcher(api, config)
         .default_backoff()
         .modify(|object| {
-            // Nothing reads managedFields; dropping them roughly halves the cache.
+            // Nothing reads managedFields; dropping them roughly halves the cache. Then
+            // whatever else of this kind no control reads (`crate::projection`).
             object.managed_fields_mut().clear();
+            object.project();
         })
         .reflect(writer);
     tokio::spawn(async move {

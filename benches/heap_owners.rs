@@ -1,0 +1,119 @@
+//! Summarises a dhat heap profile of the operator (`cargo build --features dhat-heap`, run by
+//! the scale bench with `--operator`) by owner: the bytes live at the heap's peak (dhat's
+//! `t-gmax`), grouped by the first frame of this crate on each allocation's stack (who asked
+//! for the memory and keeps it), and, within that, by the allocating library frame.
+//!
+//!     cargo build --bench heap_owners
+//!     target/debug/deps/heap_owners-<hash> dhat-heap.json [--top 25]
+//!
+//! Not part of `cargo test` (`harness = false`).
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let path = args.next().expect("usage: heap_owners DHAT_JSON [--top N]");
+    let mut top = 25usize;
+    while let Some(arg) = args.next() {
+        if arg == "--top" {
+            top = args.next().and_then(|n| n.parse().ok()).expect("--top N");
+        }
+    }
+    let profile: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read the profile"))
+            .expect("dhat JSON");
+    let frames: Vec<&str> = profile["ftbl"]
+        .as_array()
+        .expect("ftbl")
+        .iter()
+        .map(|f| f.as_str().unwrap_or_default())
+        .collect();
+    let mut owners: BTreeMap<String, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
+    let mut total = 0u64;
+    for point in profile["pps"].as_array().expect("pps") {
+        // Bytes this allocation site held at the global peak.
+        let bytes = point["gb"].as_u64().unwrap_or(0);
+        if bytes == 0 {
+            continue;
+        }
+        total += bytes;
+        let stack: Vec<&str> = point["fs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| frames.get(i.as_u64()? as usize).copied())
+            .collect();
+        let owner = stack
+            .iter()
+            .find(|f| f.contains("baseline_operator::"))
+            .map(|f| function_of(f))
+            .unwrap_or_else(|| "(no frame of this crate)".into());
+        let allocator = stack
+            .iter()
+            .find(|f| !is_plumbing(f))
+            .map(|f| function_of(f))
+            .unwrap_or_default();
+        let entry = owners.entry(owner).or_default();
+        entry.0 += bytes;
+        *entry.1.entry(allocator).or_default() += bytes;
+    }
+    let mut sorted: Vec<_> = owners.into_iter().collect();
+    sorted.sort_by_key(|(_, (bytes, _))| std::cmp::Reverse(*bytes));
+    println!(
+        "heap at its peak: {:.1} MiB in {} owners\n",
+        mib(total),
+        sorted.len()
+    );
+    println!("| MiB | % | owner (first frame of this crate) | largest allocating frame |");
+    println!("|---|---|---|---|");
+    for (owner, (bytes, by_allocator)) in sorted.iter().take(top) {
+        let (allocator, _) = by_allocator
+            .iter()
+            .max_by_key(|(_, b)| **b)
+            .map(|(a, b)| (a.as_str(), *b))
+            .unwrap_or_default();
+        println!(
+            "| {:.1} | {:.1} | `{}` | `{}` |",
+            mib(*bytes),
+            100.0 * *bytes as f64 / total.max(1) as f64,
+            owner,
+            allocator
+        );
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1024.0 / 1024.0
+}
+
+/// The function of a dhat frame (`0x1234: path::to::function (file.rs:1:2)`), without its
+/// address, location and closure suffixes.
+fn function_of(frame: &str) -> String {
+    let text = frame.split_once(": ").map_or(frame, |(_, rest)| rest);
+    let text = text.split(" (").next().unwrap_or(text);
+    text.trim_end_matches("::{{closure}}")
+        .replace("::{{closure}}", "")
+        .to_string()
+}
+
+/// Frames of the allocator and of generic containers, which say nothing about who holds
+/// the memory.
+fn is_plumbing(frame: &str) -> bool {
+    [
+        "dhat::",
+        "alloc::",
+        "core::",
+        "std::",
+        "hashbrown::",
+        "<alloc::",
+        "<core::",
+        "<std::",
+        "[root]",
+        "__rust",
+        "<dhat::",
+        "<hashbrown::",
+    ]
+    .iter()
+    .any(|p| function_of(frame).starts_with(p))
+}

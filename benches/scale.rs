@@ -1511,6 +1511,12 @@ async fn run(o: Options) {
             &failed[..failed.len().min(5)]
         );
     }
+    // Written before the table is printed: a missing figure (no latency sample) must not
+    // lose the run.
+    let text = serde_json::to_string_pretty(&result).unwrap();
+    if let Some(out) = &o.out {
+        std::fs::write(out, text.clone() + "\n").unwrap();
+    }
     let op = &result["operator"];
     let fl = &result["floor"];
     println!(
@@ -1520,29 +1526,27 @@ async fn run(o: Options) {
     println!(
         "| {} | {:.1} ({:.1}, {:.2}x) | {} / {} ({}) | {} / {} | {:.1} ({:.1}, {:.2}x) | {:.1} | {:.1} / {:.1} | {:.0} / {:.0} |",
         o.namespaces,
-        op["convergence_seconds"].as_f64().unwrap(),
-        fl["apply_seconds"].as_f64().unwrap(),
-        result["ratios"]["convergence_vs_floor"].as_f64().unwrap(),
+        op["convergence_seconds"].as_f64().unwrap_or(f64::NAN),
+        fl["apply_seconds"].as_f64().unwrap_or(f64::NAN),
+        result["ratios"]["convergence_vs_floor"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
         op["writes_convergence"],
         op["writes_steady"],
         fl["writes"],
         op["requests_convergence"],
         op["requests_steady"],
-        op["rss_peak_mib"].as_f64().unwrap(),
-        fl["reflector_rss_peak_mib"].as_f64().unwrap(),
+        op["rss_peak_mib"].as_f64().unwrap_or(f64::NAN),
+        fl["reflector_rss_peak_mib"].as_f64().unwrap_or(f64::NAN),
         result["ratios"]["peak_rss_vs_reflector_floor"]
             .as_f64()
-            .unwrap(),
-        op["rss_steady_mib"].as_f64().unwrap(),
-        op["cpu_seconds_convergence"].as_f64().unwrap(),
-        op["cpu_seconds_steady"].as_f64().unwrap(),
-        op["protection_latency_ms_p50"].as_f64().unwrap(),
-        op["protection_latency_ms_p99"].as_f64().unwrap(),
+            .unwrap_or(f64::NAN),
+        op["rss_steady_mib"].as_f64().unwrap_or(f64::NAN),
+        op["cpu_seconds_convergence"].as_f64().unwrap_or(f64::NAN),
+        op["cpu_seconds_steady"].as_f64().unwrap_or(f64::NAN),
+        op["protection_latency_ms_p50"].as_f64().unwrap_or(f64::NAN),
+        op["protection_latency_ms_p99"].as_f64().unwrap_or(f64::NAN),
     );
     kyverno::print_rows(&result);
-    let text = serde_json::to_string_pretty(&result).unwrap();
     println!("\n{text}");
-    if let Some(out) = &o.out {
-        std::fs::write(out, text + "\n").unwrap();
-    }
 }

@@ -33,7 +33,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use stores::{Stores, Trigger};
 use tokio::sync::{broadcast, watch};
-use trigger::TriggerWindow;
 
 /// Why a reconcile failed; each becomes a `Ready=False` reason and a Warning event.
 #[derive(Debug, thiserror::Error)]
@@ -193,8 +192,9 @@ pub const DEFAULT_VELERO_SERVICE_ACCOUNTS: &[&str] = &["velero-server", "velero"
 /// reconciles the resources that select it (by its labels now or before the change); a
 /// cluster-wide change (or a lagging receiver, which lost track) reconciles all of them; a
 /// change that only echoes a resource's own write does not wake that resource. The first
-/// change after a quiet spell is acted on at once (a new namespace gets its NetworkPolicies
-/// without waiting); the changes that follow are gathered per [`TRIGGER_WINDOW`]. The
+/// change after a quiet spell is acted on at once, and so is a namespace created or relabelled
+/// by someone else, whatever window is open (a new namespace gets its NetworkPolicies without
+/// waiting); the other changes that follow are gathered per [`TRIGGER_WINDOW`]. The
 /// namespaces a change concerns are recorded in `scopes`, so that the pass it starts covers
 /// only them (see [`scope`]).
 fn mapped_triggers<K>(
@@ -212,24 +212,10 @@ where
     tokio::spawn(async move {
         let mut leading = true;
         loop {
-            let mut window = TriggerWindow::default();
-            if leading {
-                match receiver.recv().await {
-                    Ok(trigger) => window.add(trigger),
-                    Err(broadcast::error::RecvError::Lagged(_)) => window.lost_track(),
-                    Err(broadcast::error::RecvError::Closed) => return,
-                }
-            } else {
-                let deadline = tokio::time::Instant::now() + TRIGGER_WINDOW;
-                loop {
-                    match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                        Err(_window_over) => break,
-                        Ok(Ok(trigger)) => window.add(trigger),
-                        Ok(Err(broadcast::error::RecvError::Lagged(_))) => window.lost_track(),
-                        Ok(Err(broadcast::error::RecvError::Closed)) => return,
-                    }
-                }
-            }
+            let Some(window) = trigger::next_window(&mut receiver, leading, TRIGGER_WINDOW).await
+            else {
+                return;
+            };
             // After a quiet window, the next change leads again.
             leading = !leading && window.is_empty();
             let current_labels = |ns: &str| {

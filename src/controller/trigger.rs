@@ -38,6 +38,50 @@ impl Trigger {
             ..Self::default()
         }
     }
+
+    /// Whether the change must be acted on at once rather than at the end of a window: a
+    /// namespace created or relabelled by someone else may be one that must be protected now
+    /// (a new production namespace waits for no batch). The operator's own label writes on
+    /// namespaces echo back as Namespace events too; those are not urgent.
+    pub fn is_urgent(&self) -> bool {
+        self.kind.as_deref() == Some("Namespace") && self.echo_of.is_none()
+    }
+}
+
+/// Gathers the next window of triggers from `receiver`: the first trigger alone when
+/// `leading` (the first change after a quiet spell is acted on at once), else everything
+/// until `window` has passed or an urgent trigger ([`Trigger::is_urgent`]) arrived, which
+/// ends the window early. None when the sender is gone.
+pub async fn next_window(
+    receiver: &mut tokio::sync::broadcast::Receiver<Trigger>,
+    leading: bool,
+    window: std::time::Duration,
+) -> Option<TriggerWindow> {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut out = TriggerWindow::default();
+    if leading {
+        match receiver.recv().await {
+            Ok(trigger) => out.add(trigger),
+            Err(RecvError::Lagged(_)) => out.lost_track(),
+            Err(RecvError::Closed) => return None,
+        }
+        return Some(out);
+    }
+    let deadline = tokio::time::Instant::now() + window;
+    loop {
+        match tokio::time::timeout_at(deadline, receiver.recv()).await {
+            Err(_window_over) => return Some(out),
+            Ok(Ok(trigger)) => {
+                let urgent = trigger.is_urgent();
+                out.add(trigger);
+                if urgent {
+                    return Some(out);
+                }
+            }
+            Ok(Err(RecvError::Lagged(_))) => out.lost_track(),
+            Ok(Err(RecvError::Closed)) => return None,
+        }
+    }
 }
 
 /// Whom a set of changes wakes: nobody yet, every resource but the one whose own writes they
@@ -217,6 +261,36 @@ mod tests {
         // Anyone else's change in the same window wakes the writer too.
         window.add(Trigger::in_namespace(Some("a1".into())));
         assert!(window.concerns("uid-1", selects_team_a, now));
+    }
+
+    fn in_kind(kind: &str, namespace: &str, echo_of: Option<&str>) -> Trigger {
+        Trigger {
+            namespace: Some(namespace.into()),
+            kind: Some(kind.into()),
+            echo_of: echo_of.map(str::to_string),
+            ..Trigger::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_namespace_changed_by_someone_else_ends_the_window_at_once() {
+        let (tx, mut rx) = tokio::sync::broadcast::channel(16);
+        tx.send(in_kind("Pod", "a", None)).unwrap();
+        // The operator's own label write echoing back is not urgent: the window goes on.
+        tx.send(in_kind("Namespace", "b", Some("uid-1"))).unwrap();
+        tx.send(in_kind("Namespace", "new", None)).unwrap();
+        tx.send(in_kind("Pod", "later", None)).unwrap();
+        // An hour-long window: only the urgent trigger can end this one in time.
+        let window = next_window(&mut rx, false, std::time::Duration::from_secs(3600))
+            .await
+            .unwrap();
+        let namespaces: Vec<&str> = window.namespaces.keys().map(String::as_str).collect();
+        assert_eq!(namespaces, ["a", "b", "new"]);
+        // What came after it is the next window's.
+        let next = next_window(&mut rx, true, std::time::Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert_eq!(next.namespaces.keys().collect::<Vec<_>>(), ["later"]);
     }
 
     #[test]

@@ -46,9 +46,17 @@ fn main() {
             .collect();
         let owner = stack
             .iter()
-            .find(|f| f.contains("baseline_operator::"))
-            .map(|f| function_of(f))
-            .unwrap_or_else(|| "(no frame of this crate)".into());
+            .find(|f| is_ours(f))
+            .map(|f| owner_of(f))
+            .or_else(|| {
+                // No frame of this crate within the recorded depth: the first library frame
+                // that says whose work it is (a watch decoding objects, the HTTP client).
+                stack
+                    .iter()
+                    .find(|f| !is_plumbing(f))
+                    .map(|f| format!("(library) {}", short(&function_of(f))))
+            })
+            .unwrap_or_else(|| "(allocator frames only)".into());
         let allocator = stack
             .iter()
             .find(|f| !is_plumbing(f))
@@ -78,7 +86,7 @@ fn main() {
             mib(*bytes),
             100.0 * *bytes as f64 / total.max(1) as f64,
             owner,
-            allocator
+            short(allocator)
         );
     }
 }
@@ -95,6 +103,43 @@ fn function_of(frame: &str) -> String {
     text.trim_end_matches("::{{closure}}")
         .replace("::{{closure}}", "")
         .to_string()
+}
+
+/// A frame as an owner: a store's reflector names the kind it holds (`store of Pod`); any
+/// other function loses its generic arguments.
+fn owner_of(frame: &str) -> String {
+    let function = function_of(frame);
+    if function.contains("controller::stores::reflect")
+        && let Some(at) = function.find("FullObject<")
+    {
+        let rest = &function[at + "FullObject<".len()..];
+        let kind = rest.split(['>', ',']).next().unwrap_or(rest);
+        return format!("store of {}", kind.rsplit("::").next().unwrap_or(kind));
+    }
+    short(&function)
+}
+
+/// Whether a frame is this crate's code: a function of it, or a watch stream running one of
+/// its reflector closures (the frame that names the kind stored).
+fn is_ours(frame: &str) -> bool {
+    let function = function_of(frame);
+    short(&function).starts_with("baseline_operator::")
+        || (function.contains("controller::stores::reflect") && function.contains("FullObject<"))
+}
+
+/// `function` without generic arguments (`f<A, B>` -> `f`).
+fn short(function: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0usize;
+    for c in function.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Frames of the allocator and of generic containers, which say nothing about who holds

@@ -295,6 +295,9 @@ async fn main() -> ExitCode {
             // Written when dropped, after `run` returns: `BASELINE_DHAT_OUT` or dhat-heap.json.
             #[cfg(feature = "dhat-heap")]
             let _heap_profile = dhat::Profiler::builder()
+                // Whole stacks: the default keeps 10 frames, too few to reach the code that
+                // asked for memory from inside a watch or a pass.
+                .trim_backtraces(None)
                 .file_name(
                     std::env::var_os("BASELINE_DHAT_OUT")
                         .unwrap_or_else(|| "dhat-heap.json".into()),

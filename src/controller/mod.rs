@@ -211,11 +211,14 @@ where
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     tokio::spawn(async move {
         let mut leading = true;
+        let mut carried = Vec::new();
         loop {
-            let Some(window) = trigger::next_window(&mut receiver, leading, TRIGGER_WINDOW).await
+            let Some(mut window) =
+                trigger::next_window(&mut receiver, leading, TRIGGER_WINDOW, carried).await
             else {
                 return;
             };
+            carried = std::mem::take(&mut window.deferred);
             // After a quiet window, the next change leads again.
             leading = !leading && window.is_empty();
             let current_labels = |ns: &str| {

@@ -44,21 +44,43 @@ impl Trigger {
     /// (a new production namespace waits for no batch). The operator's own label writes on
     /// namespaces echo back as Namespace events too; those are not urgent.
     pub fn is_urgent(&self) -> bool {
-        self.kind.as_deref() == Some("Namespace") && self.echo_of.is_none()
+        self.namespace.is_some()
+            && self.kind.as_deref() == Some("Namespace")
+            && self.echo_of.is_none()
+    }
+
+    /// The part of this change that concerns other namespaces (its reach), as a change of its
+    /// own: what an urgent change leaves to the next window.
+    fn reach_only(&self) -> Option<Trigger> {
+        let reach = self.reach.clone().filter(|r| !r.is_empty())?;
+        Some(Trigger {
+            namespace: None,
+            old_labels: None,
+            echo_of: self.echo_of.clone(),
+            kind: self.kind.clone(),
+            reach: Some(reach),
+        })
     }
 }
 
 /// Gathers the next window of triggers from `receiver`: the first trigger alone when
 /// `leading` (the first change after a quiet spell is acted on at once), else everything
 /// until `window` has passed or an urgent trigger ([`Trigger::is_urgent`]) arrived, which
-/// ends the window early. None when the sender is gone.
+/// ends the window early. `carried`: what the previous window deferred
+/// ([`TriggerWindow::deferred`]), gathered into this one, which then does not lead. None when
+/// the sender is gone.
 pub async fn next_window(
     receiver: &mut tokio::sync::broadcast::Receiver<Trigger>,
     leading: bool,
     window: std::time::Duration,
+    carried: Vec<Trigger>,
 ) -> Option<TriggerWindow> {
     use tokio::sync::broadcast::error::RecvError;
     let mut out = TriggerWindow::default();
+    let leading = leading && carried.is_empty();
+    for trigger in carried {
+        out.add(trigger);
+    }
     if leading {
         match receiver.recv().await {
             Ok(trigger) => out.add(trigger),
@@ -143,6 +165,10 @@ pub struct TriggerWindow {
     /// its cluster-scoped objects and its status.
     pub cluster: ByKind,
     pub namespaces: BTreeMap<String, NamespaceChanges>,
+    /// The reach of this window's urgent changes, left to the next window: a new namespace's
+    /// own pass must not wait for the namespaces whose judgment it also changes (those whose
+    /// policies pick it by label: often most of the cluster), which follow one window later.
+    pub deferred: Vec<Trigger>,
 }
 
 #[derive(Debug, Default)]
@@ -153,7 +179,11 @@ pub struct NamespaceChanges {
 }
 
 impl TriggerWindow {
-    pub fn add(&mut self, trigger: Trigger) {
+    pub fn add(&mut self, mut trigger: Trigger) {
+        if trigger.is_urgent() {
+            self.deferred.extend(trigger.reach_only());
+            trigger.reach = None;
+        }
         let kind = trigger.kind.as_deref();
         let echo_of = trigger.echo_of.as_deref();
         for reached in trigger.reach.iter().flatten() {
@@ -184,7 +214,10 @@ impl TriggerWindow {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.everything.is_empty() && self.cluster.is_empty() && self.namespaces.is_empty()
+        self.everything.is_empty()
+            && self.cluster.is_empty()
+            && self.namespaces.is_empty()
+            && self.deferred.is_empty()
     }
 
     /// Whether the resource with `uid` is concerned, given `selects(namespace, labels)`
@@ -281,16 +314,50 @@ mod tests {
         tx.send(in_kind("Namespace", "new", None)).unwrap();
         tx.send(in_kind("Pod", "later", None)).unwrap();
         // An hour-long window: only the urgent trigger can end this one in time.
-        let window = next_window(&mut rx, false, std::time::Duration::from_secs(3600))
+        let window = next_window(&mut rx, false, std::time::Duration::from_secs(3600), vec![])
             .await
             .unwrap();
         let namespaces: Vec<&str> = window.namespaces.keys().map(String::as_str).collect();
         assert_eq!(namespaces, ["a", "b", "new"]);
         // What came after it is the next window's.
-        let next = next_window(&mut rx, true, std::time::Duration::from_secs(3600))
+        let next = next_window(&mut rx, true, std::time::Duration::from_secs(3600), vec![])
             .await
             .unwrap();
         assert_eq!(next.namespaces.keys().collect::<Vec<_>>(), ["later"]);
+    }
+
+    #[tokio::test]
+    async fn a_new_namespace_is_planned_alone_and_its_reach_one_window_later() {
+        let (tx, mut rx) = tokio::sync::broadcast::channel(16);
+        let mut new = in_kind("Namespace", "new", None);
+        new.old_labels = Some(BTreeMap::new());
+        new.reach = Some(BTreeSet::from(["picks-it".to_string()]));
+        tx.send(new).unwrap();
+        let selects_all = |_: &str, _: Option<&BTreeMap<String, String>>| true;
+        let known = |_: &str| Some(BTreeMap::new());
+        let reads = |_: &str, _: Option<&str>| true;
+        let mut first = next_window(&mut rx, true, std::time::Duration::from_secs(3600), vec![])
+            .await
+            .unwrap();
+        assert_eq!(
+            first.scope_for("uid", reads, selects_all, known),
+            Some(Scope::Namespaces(BTreeSet::from(["new".to_string()])))
+        );
+        // The namespace whose policies pick it is covered by the next window, which a short
+        // window ends (nothing else arrives).
+        let carried = std::mem::take(&mut first.deferred);
+        let second = next_window(
+            &mut rx,
+            false,
+            std::time::Duration::from_millis(10),
+            carried,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            second.scope_for("uid", reads, selects_all, known),
+            Some(Scope::Namespaces(BTreeSet::from(["picks-it".to_string()])))
+        );
     }
 
     #[test]

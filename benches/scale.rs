@@ -1097,16 +1097,31 @@ async fn one_namespace_relabelled(
     log: &Path,
 ) -> Value {
     let target = namespace_name(3);
+    // Into the other environment than the one it is in now: on a reused cluster
+    // (`--cluster-dir`) an earlier run may have moved it already, and a patch that changes
+    // nothing measures nothing.
+    let namespaces = Api::<Namespace>::all(admin.clone());
+    let from = namespaces
+        .get(&target)
+        .await
+        .ok()
+        .and_then(|n| n.metadata.labels?.get("env").cloned())
+        .unwrap_or_default();
+    let to = if from == "staging" {
+        "production"
+    } else {
+        "staging"
+    };
     let before = owned_versions(admin).await;
     let writes_before = cluster.writes_by_verb_and_resource();
     let flows_before = cluster.flow_counts();
     let metrics_before = http_get(port, "/metrics");
     let started = Instant::now();
-    Api::<Namespace>::all(admin.clone())
+    namespaces
         .patch(
             &target,
             &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {"env": "staging"}}})),
+            &Patch::Merge(json!({"metadata": {"labels": {"env": to}}})),
         )
         .await
         .unwrap();
@@ -1134,6 +1149,8 @@ async fn one_namespace_relabelled(
     let flow = |m: &BTreeMap<String, f64>| m.get("bench-operator-writes").copied().unwrap_or(0.0);
     json!({
         "namespace": target,
+        "from": from,
+        "to": to,
         "settled_seconds": settled.as_secs_f64(),
         "operator_writes": flow(&cluster.flow_counts()) - flow(&flows_before),
         "objects_written_by_namespace": namespaces_written(&before, &after),

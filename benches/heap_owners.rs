@@ -109,6 +109,12 @@ fn function_of(frame: &str) -> String {
 /// other function loses its generic arguments.
 fn owner_of(frame: &str) -> String {
     let function = function_of(frame);
+    if !short(&function).starts_with("baseline_operator::")
+        && !function.contains("FullObject<")
+        && let Some(location) = our_location(frame)
+    {
+        return location;
+    }
     if function.contains("controller::stores::reflect")
         && let Some(at) = function.find("FullObject<")
     {
@@ -125,6 +131,24 @@ fn is_ours(frame: &str) -> bool {
     let function = function_of(frame);
     short(&function).starts_with("baseline_operator::")
         || (function.contains("controller::stores::reflect") && function.contains("FullObject<"))
+        || our_location(frame).is_some()
+}
+
+/// The frame's `module/file.rs:line` when it is in this crate's source (an async block's
+/// frame names no path, only its location).
+fn our_location(frame: &str) -> Option<String> {
+    let location = frame.rsplit_once(" (")?.1.trim_end_matches(')');
+    let path = location.strip_prefix("src/")?;
+    let top = path.split(['/', '.', ':']).next()?;
+    let ours = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().trim_end_matches(".rs") == top);
+    ours.then(|| {
+        path.rsplit_once(':')
+            .map_or(path, |(file, _)| file)
+            .to_string()
+    })
 }
 
 /// `function` without generic arguments (`f<A, B>` -> `f`).
@@ -158,7 +182,11 @@ fn is_plumbing(frame: &str) -> bool {
         "__rust",
         "<dhat::",
         "<hashbrown::",
+        "backtrace::",
+        "<backtrace::",
     ]
     .iter()
     .any(|p| function_of(frame).starts_with(p))
+        // dhat's own stack walk, and allocator shims named without a path.
+        || ["trace", "alloc", "realloc", "alloc_zeroed"].contains(&short(&function_of(frame)).as_str())
 }

@@ -17,6 +17,8 @@ LABEL org.opencontainers.image.source="https://github.com/baseline-dev/baseline-
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /baseline-operator /baseline-operator
 USER 65532:65532
+# Two malloc arenas: a lower, flatter peak for a little CPU (benches/RESULTS.md, "Allocator").
+ENV MALLOC_ARENA_MAX=2
 EXPOSE 8080
 ENTRYPOINT ["/baseline-operator"]
 CMD ["run"]

@@ -313,10 +313,15 @@ mod tests {
         tx.send(in_kind("Namespace", "b", Some("uid-1"))).unwrap();
         tx.send(in_kind("Namespace", "new", None)).unwrap();
         tx.send(in_kind("Pod", "later", None)).unwrap();
-        // An hour-long window: only the urgent trigger can end this one in time.
-        let window = next_window(&mut rx, false, std::time::Duration::from_secs(3600), vec![])
-            .await
-            .unwrap();
+        // An hour-long window: only the urgent trigger can end this one in time (a window
+        // that ignores it fails here after 10 s instead of hanging).
+        let window = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            next_window(&mut rx, false, std::time::Duration::from_secs(3600), vec![]),
+        )
+        .await
+        .expect("the urgent trigger ends the window")
+        .unwrap();
         let namespaces: Vec<&str> = window.namespaces.keys().map(String::as_str).collect();
         assert_eq!(namespaces, ["a", "b", "new"]);
         // What came after it is the next window's.

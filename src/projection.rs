@@ -60,6 +60,25 @@ fn project_pod_meta(meta: &mut ObjectMeta) {
     }
 }
 
+/// The fields of a container (or an ephemeral one: the same fields, another type) that no
+/// control reads; see [`project_container`].
+macro_rules! drop_unread_container_fields {
+    ($c:expr) => {{
+        let c = $c;
+        c.env = None;
+        c.env_from = None;
+        c.command = None;
+        c.args = None;
+        c.working_dir = None;
+        c.stdin = None;
+        c.stdin_once = None;
+        c.tty = None;
+        c.termination_message_path = None;
+        c.termination_message_policy = None;
+        c.resize_policy = None;
+    }};
+}
+
 /// A container as the controls read it. Dropped: the environment, command and arguments
 /// (often the largest part of a container; no control judges them: secrets in env are not a
 /// control of this catalog), the working directory, terminal settings, termination message
@@ -67,32 +86,12 @@ fn project_pod_meta(meta: &mut ObjectMeta) {
 /// handlers (Pod Security judges their hosts), security context, volume mounts (a pod is
 /// matched to its template on them), restart policy (sidecars).
 fn project_container(c: &mut Container) {
-    c.env = None;
-    c.env_from = None;
-    c.command = None;
-    c.args = None;
-    c.working_dir = None;
-    c.stdin = None;
-    c.stdin_once = None;
-    c.tty = None;
-    c.termination_message_path = None;
-    c.termination_message_policy = None;
-    c.resize_policy = None;
+    drop_unread_container_fields!(c);
 }
 
 /// An ephemeral container, reduced as [`project_container`] reduces a container.
 fn project_ephemeral_container(c: &mut EphemeralContainer) {
-    c.env = None;
-    c.env_from = None;
-    c.command = None;
-    c.args = None;
-    c.working_dir = None;
-    c.stdin = None;
-    c.stdin_once = None;
-    c.tty = None;
-    c.termination_message_path = None;
-    c.termination_message_policy = None;
-    c.resize_policy = None;
+    drop_unread_container_fields!(c);
 }
 
 /// A pod spec as the controls read it. Dropped: scheduling (affinity, tolerations, node
@@ -157,33 +156,27 @@ impl Projected for Pod {
     }
 }
 
-impl Projected for Deployment {
-    /// Of the status only `readyReplicas` is read (availability).
-    fn project(&mut self) {
-        project_meta(&mut self.metadata);
-        project_template(&mut self.spec.template);
-        if let Some(status) = self.status.take() {
-            self.status = Some(k8s_openapi::api::apps::v1::DeploymentStatus {
-                ready_replicas: status.ready_replicas,
-                ..Default::default()
-            });
-        }
-    }
+/// A workload whose status is read only for `readyReplicas` (availability).
+macro_rules! ready_replicas_only {
+    ($($ty:ty => $status:ty),* $(,)?) => {
+        $(impl Projected for $ty {
+            fn project(&mut self) {
+                project_meta(&mut self.metadata);
+                project_template(&mut self.spec.template);
+                if let Some(status) = self.status.take() {
+                    self.status = Some(<$status>::default());
+                    if let Some(kept) = self.status.as_mut() {
+                        kept.ready_replicas = status.ready_replicas;
+                    }
+                }
+            }
+        })*
+    };
 }
-
-impl Projected for StatefulSet {
-    /// Of the status only `readyReplicas` is read (availability).
-    fn project(&mut self) {
-        project_meta(&mut self.metadata);
-        project_template(&mut self.spec.template);
-        if let Some(status) = self.status.take() {
-            self.status = Some(k8s_openapi::api::apps::v1::StatefulSetStatus {
-                ready_replicas: status.ready_replicas,
-                ..Default::default()
-            });
-        }
-    }
-}
+ready_replicas_only!(
+    Deployment => k8s_openapi::api::apps::v1::DeploymentStatus,
+    StatefulSet => k8s_openapi::api::apps::v1::StatefulSetStatus,
+);
 
 impl Projected for DaemonSet {
     /// No control reads a DaemonSet's status.

@@ -58,6 +58,18 @@ fn labels_of(object: Option<&Object>) -> Option<&BTreeMap<String, String>> {
     }
 }
 
+/// What a namespace's environment membership is judged on: its labels and whether it is
+/// being deleted.
+fn membership_of(object: Option<&Object>) -> Option<(&BTreeMap<String, String>, bool)> {
+    match object {
+        Some(Object::namespaces(ns)) => Some((
+            ns.metadata.labels.as_ref().unwrap_or(&NO_LABELS),
+            crate::snapshot::is_terminating(ns),
+        )),
+        _ => None,
+    }
+}
+
 /// What replacing `old` by `new` (either may be absent) dirties, `partition` and `indexes`
 /// being the state after the change.
 pub fn dirtied(
@@ -86,9 +98,9 @@ pub fn dirtied(
             // Its environment may have changed (environments are label selectors): the
             // namespaces holding the Secret material its Secrets hold (copied-Secret detection,
             // both ways) and those whose RoleBindings name its identities (cross-environment
-            // access) are judged by it. Only a change of labels (or one coming or going) can
-            // change an environment.
-            if labels_of(old) != labels_of(new) {
+            // access) are judged by it. Only a change of labels or of being deleted (or one
+            // coming or going) can change an environment: a Terminating namespace is in none.
+            if membership_of(old) != membership_of(new) {
                 dirty
                     .namespaces
                     .extend(indexes.secret_holders.sharing_with(&key.name));

@@ -8,6 +8,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+pub mod derived;
+
 /// Labels or metadata of an object whose body the controls never read.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ObjectMetaOnly {
@@ -136,6 +138,9 @@ macro_rules! snapshot_struct {
             /// carry no status, so what only a live cluster shows (Ready replicas) is not
             /// judged, and the evidence says so.
             pub from_manifests: bool,
+            /// Answers every namespace's evaluation derives from the cluster-scoped part,
+            /// kept only when asked for (see [`derived`]).
+            pub derived: derived::Derived,
         }
     };
 }
@@ -341,6 +346,48 @@ impl Snapshot {
             self.terminating_namespaces()
                 .any(|n| n == namespace)
                 .then_some(crate::evaluate::TERMINATING)
+        })
+    }
+
+    /// The Namespace called `name`.
+    pub fn namespace_named(&self, name: &str) -> Option<&Namespace> {
+        let index = self.derived.namespace_index(name, || {
+            self.namespaces
+                .iter()
+                .enumerate()
+                .filter_map(|(i, ns)| Some((ns.metadata.name.clone()?, i)))
+                .collect()
+        });
+        match index {
+            Some(at) => at.and_then(|at| self.namespaces.get(at)).map(AsRef::as_ref),
+            None => self
+                .namespaces
+                .iter()
+                .find(|ns| ns.metadata.name.as_deref() == Some(name))
+                .map(AsRef::as_ref),
+        }
+    }
+
+    /// [`Self::out_of_scope`] for a Namespace in hand: no scan of the others, so that a loop
+    /// over every namespace stays linear in their number.
+    pub fn namespace_out_of_scope(&self, ns: &Namespace) -> Option<&'static str> {
+        let name = ns.metadata.name.as_deref().unwrap_or_default();
+        self.excluded
+            .reason(name)
+            .or_else(|| is_terminating(ns).then_some(crate::evaluate::TERMINATING))
+    }
+
+    /// Every Namespace with its name and labels.
+    pub fn namespaces_with_labels(
+        &self,
+    ) -> impl Iterator<Item = (&Namespace, &str, &BTreeMap<String, String>)> {
+        static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+        self.namespaces.iter().filter_map(|ns| {
+            Some((
+                ns.as_ref(),
+                ns.metadata.name.as_deref()?,
+                ns.metadata.labels.as_ref().unwrap_or(&NO_LABELS),
+            ))
         })
     }
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tracing_subscriber::{EnvFilter, prelude::*};
 
 pub mod compliance;
+pub mod stopwatch;
 
 /// Installs the global subscriber: JSON lines when asked, human-readable otherwise.
 pub fn init_logging(json: bool) {

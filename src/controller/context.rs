@@ -155,6 +155,8 @@ impl Context {
         if !deployed {
             snapshot.velero.namespace_missing = Some(self.velero_namespace.clone());
         }
+        // Complete now, and only read from here on: what its evaluations derive is shared.
+        snapshot.derived = crate::snapshot::derived::Derived::shared();
         snapshot
     }
 

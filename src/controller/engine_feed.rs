@@ -223,10 +223,16 @@ impl EngineFeed {
         spec: &crate::validate::security_baseline::ValidSecurityBaseline,
         now: Timestamp,
     ) -> Option<Evaluation> {
+        let mut watch = crate::telemetry::stopwatch::Stopwatch::start();
         let mut state = self.lock();
+        watch.lap("lock");
         let pending = std::mem::take(&mut state.pending);
         state.engine.settle(&pending);
-        state.engine.security_baseline_by(name, spec, now)
+        watch.lap("settle");
+        let evaluation = state.engine.security_baseline_by(name, spec, now);
+        watch.lap("fold");
+        tracing::debug!(laps = %watch, dirty = pending.namespaces.len(), "engine evaluation");
+        evaluation
     }
 }
 

@@ -191,8 +191,10 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     };
     let prepared = resource.prepare(&valid, ctx, now).await;
     let asked = ctx.scopes.take(&owner.uid, generation, now);
+    let mut watch = crate::telemetry::stopwatch::Stopwatch::start();
     let enforced = async {
         let mut plan = off_the_async_workers(|| resource.plan(&valid, ctx, &asked, now));
+        watch.lap("plan");
         let scope = plan.scope.clone();
         ctx.metrics.pass(K::KIND.as_str(), scope.is_all());
         tracing::debug!(?scope, "planned");
@@ -214,6 +216,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             &scope,
         )
         .await;
+        watch.lap("enforce");
         // Then the evidence, judged on what is now enforced: when this pass changed it, wait
         // until the stores show the writes and judge again, so that a converging cluster
         // writes each report once, not once before its NetworkPolicies and once after.
@@ -228,7 +231,9 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
                 tracing::debug!("the stores do not show every write yet; judging again soon");
                 owned.retry_soon = true;
             }
+            watch.lap("observe");
             let settled = off_the_async_workers(|| resource.plan(&valid, ctx, &scope, now));
+            watch.lap("replan");
             // A next step the writes made possible (a guard in force, then the labels it
             // guards): the echoes of our own writes wake no one, so come back for it.
             owned.retry_soon |= settled.desired != plan.desired
@@ -238,6 +243,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         }
         // Reports are evidence, not enforcement: written in Audit mode too.
         owned.absorb(reconcile_reports(ctx, &owner, &plan.evaluation, &scope).await);
+        watch.lap("reports");
         Ok::<_, Error>((plan, owned, labels))
     }
     .await;
@@ -392,6 +398,8 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             failing_watches: ctx.stores.watch_health.kinds_beyond(ctx.watch_grace),
         });
     write_status(ctx, resource, new, plan.extra_status).await?;
+    watch.lap("status");
+    tracing::debug!(laps = %watch, "pass done");
     if let Some(error) = partial {
         ctx.scopes
             .ended(&owner.uid, generation, &plan.scope, false, now);

@@ -68,7 +68,9 @@ impl Reconciled for SecurityBaseline {
         scope: &Scope,
         now: Timestamp,
     ) -> Plan<NoExtraStatus> {
+        let mut watch = crate::telemetry::stopwatch::Stopwatch::start();
         let snapshot = ctx.snapshot();
+        watch.lap("snapshot");
         let name = self.name_any();
         // The incremental engine judged only the namespaces that changed since; a
         // from-scratch evaluation is its oracle (`engine_feed::check_periodically`) and its
@@ -81,6 +83,7 @@ impl Reconciled for SecurityBaseline {
                 tracing::debug!("the engine holds another spec; evaluating from scratch");
                 evaluate::security_baseline::evaluate(&name, valid, &snapshot, now)
             });
+        watch.lap("evaluation");
         let mut plan = Plan::report_only(evaluation, NoExtraStatus {});
         plan.scope = scope.clone();
         if self.spec.mode() != Mode::Enforce {
@@ -121,10 +124,12 @@ impl Reconciled for SecurityBaseline {
                     &in_scope(&enforced),
                     &snapshot,
                 ));
+            watch.lap("network");
         }
         plan.desired.extend(desired::admission::security_baseline(
             &owner, &self.spec, &snapshot, now,
         ));
+        watch.lap("admission");
         if let Some(pod_security) = &self.spec.pod_security {
             // One label set per namespace: the strictest baseline selecting it writes it.
             let writers =
@@ -198,7 +203,9 @@ impl Reconciled for SecurityBaseline {
                     ),
                 );
             }
+            watch.lap("pod_security");
         }
+        tracing::debug!(laps = %watch, "security baseline planned");
         plan
     }
 }

@@ -850,6 +850,7 @@ macro_rules! stores_for {
                     excluded: Default::default(),
                     // Live objects with their status: Ready replicas are judged.
                     from_manifests: false,
+                    derived: Default::default(),
                 }
             }
         }

@@ -47,7 +47,9 @@ pub fn network_policies(
     let excluded = snapshot.excluded.names();
     envs.namespaces
         .iter()
-        .filter(|(namespace, _)| !is_terminating(namespace, snapshot))
+        // Terminating namespaces are out of scope, in no environment: the API server refuses
+        // new objects there, asking would only fail.
+        .filter(|(namespace, _)| !envs.out_of_scope.contains(namespace.as_str()))
         .filter_map(|(namespace, names)| {
             let env = environment(spec, names.first()?)?;
             let baseline_ports = baseline_ingress_ports(namespace, snapshot, now);
@@ -70,14 +72,6 @@ pub fn network_policies(
 
 fn environment<'a>(spec: &'a EnvironmentIsolationSpec, name: &str) -> Option<&'a Environment> {
     spec.environments.iter().find(|e| e.name == name)
-}
-
-/// The API server refuses new objects in a terminating namespace; asking would only fail.
-fn is_terminating(namespace: &str, snapshot: &Snapshot) -> bool {
-    snapshot.namespaces.iter().any(|ns| {
-        ns.metadata.name.as_deref() == Some(namespace)
-            && ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
-    })
 }
 
 /// Same environment first, then declared flows sorted by source environment (stable, so

@@ -266,6 +266,8 @@ impl Partition {
     pub fn namespace_base(&self) -> Snapshot {
         Snapshot {
             cluster_role_bindings: Vec::new(),
+            // Lives for one settle, unchanged: every view shares what it derives.
+            derived: crate::snapshot::derived::Derived::shared(),
             ..self.cluster.clone()
         }
     }
@@ -280,6 +282,7 @@ fn lend(from: &mut Snapshot, to: &mut Snapshot) {
     to.custom_resources = std::mem::take(&mut from.custom_resources);
     to.velero = std::mem::take(&mut from.velero);
     std::mem::swap(&mut to.excluded, &mut from.excluded);
+    std::mem::swap(&mut to.derived, &mut from.derived);
     to.from_manifests = from.from_manifests;
 }
 

@@ -20,8 +20,6 @@ pub fn restricted_ports(
     };
     let mut violations = Vec::new();
     let mut checked = 0;
-    let labels_of: BTreeMap<&str, &BTreeMap<String, String>> =
-        snapshot.namespace_labels().collect();
     let environments = Environments::of(snapshot);
     for ns in namespaces {
         checked += 1;
@@ -33,9 +31,9 @@ pub fn restricted_ports(
             .collect();
         let ns_ref = ObjectRef::namespace(
             ns,
-            labels_of
-                .get(ns.as_str())
-                .copied()
+            snapshot
+                .namespace_named(ns)
+                .and_then(|n| n.metadata.labels.as_ref())
                 .unwrap_or(&BTreeMap::new()),
         );
         for direction in [TrafficDirection::Ingress, TrafficDirection::Egress] {

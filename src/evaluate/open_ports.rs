@@ -38,7 +38,11 @@ pub struct Environments {
 impl Environments {
     /// The environments of every valid EnvironmentIsolation in the snapshot, whatever its mode:
     /// which namespaces belong together is a fact of the spec, not of its enforcement.
-    pub fn of(snapshot: &Snapshot) -> Self {
+    pub fn of(snapshot: &Snapshot) -> std::sync::Arc<Self> {
+        snapshot.derived.environments(|| Self::compute(snapshot))
+    }
+
+    fn compute(snapshot: &Snapshot) -> Self {
         let isolations = snapshot
             .custom_resources
             .environment_isolations
@@ -216,10 +220,16 @@ fn outside_peer(
             "an empty namespaceSelector (every namespace, those created later too)".into(),
         );
     }
-    let mut outside: Vec<&str> = snapshot
-        .namespace_labels()
-        .filter(|(_, labels)| selects(selector, labels))
-        .map(|(name, _)| name)
+    let picked = snapshot.derived.selected(selector, || {
+        snapshot
+            .namespace_labels()
+            .filter(|(_, labels)| selects(selector, labels))
+            .map(|(name, _)| name.to_string())
+            .collect()
+    });
+    let mut outside: Vec<&str> = picked
+        .iter()
+        .map(String::as_str)
         .filter(|source| !environments.inside(source, namespace, port))
         .collect();
     // By name, so that the namespaces named do not depend on the order they were listed in.

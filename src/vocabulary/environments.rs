@@ -245,7 +245,7 @@ pub fn environments_of(environments: &[Environment], snapshot: &Snapshot) -> Env
         let Some(name) = ns.metadata.name.as_deref() else {
             continue;
         };
-        if snapshot.out_of_scope(name).is_some() {
+        if snapshot.namespace_out_of_scope(ns).is_some() {
             out_of_scope.insert(name.to_string());
             continue;
         }

@@ -46,12 +46,12 @@ pub fn excluded_namespaces<'a, S: LabelMatch + 'a>(
 ) -> Vec<Excluded> {
     let selectors: Vec<&S> = selectors.into_iter().collect();
     let mut out: Vec<Excluded> = snapshot
-        .namespace_labels()
-        .filter(|(_, labels)| selectors.iter().any(|s| s.selects(labels)))
-        .filter_map(|(ns, _)| {
+        .namespaces_with_labels()
+        .filter(|(_, _, labels)| selectors.iter().any(|s| s.selects(labels)))
+        .filter_map(|(namespace, name, _)| {
             Some(Excluded {
-                namespace: ns.to_string(),
-                reason: snapshot.out_of_scope(ns)?,
+                namespace: name.to_string(),
+                reason: snapshot.namespace_out_of_scope(namespace)?,
             })
         })
         .collect();
@@ -66,10 +66,10 @@ pub fn selected_namespaces(
     snapshot: &crate::snapshot::Snapshot,
 ) -> Vec<String> {
     let mut names: Vec<String> = snapshot
-        .namespace_labels()
-        .filter(|(name, _)| snapshot.out_of_scope(name).is_none())
-        .filter(|(_, labels)| selector.selects(labels))
-        .map(|(name, _)| name.to_string())
+        .namespaces_with_labels()
+        .filter(|(namespace, _, _)| snapshot.namespace_out_of_scope(namespace).is_none())
+        .filter(|(_, _, labels)| selector.selects(labels))
+        .map(|(_, name, _)| name.to_string())
         .collect();
     names.sort();
     names

@@ -1,6 +1,8 @@
 //! `environment-segregation`: no network path between environments but the allowed flows.
 
 use super::*;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 /// Judges the NetworkPolicies that exist, whoever wrote them, and the Services that route
 /// into another environment ([`routes`]), so that Audit mode assesses the
@@ -18,6 +20,17 @@ use super::*;
 pub(super) fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> ControlOutcome {
     let mut violations = Vec::new();
     let mut checked = 0;
+    // Each namespace's policies governing ingress, found once rather than by a scan of every
+    // policy per namespace.
+    let mut ingress_policies: BTreeMap<&str, Vec<&NetworkPolicy>> = BTreeMap::new();
+    for policy in scope.snapshot.network_policies.iter().map(AsRef::as_ref) {
+        if let Some(namespace) = policy.metadata.namespace.as_deref()
+            && governs_ingress(policy)
+        {
+            ingress_policies.entry(namespace).or_default().push(policy);
+        }
+    }
+    let mut reach = Reach::default();
     for (target, envs) in &scope.envs.namespaces {
         checked += 1;
         let ns_ref = scope.namespace_ref(target);
@@ -32,25 +45,14 @@ pub(super) fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> C
         }
         // Sources are namespaces of other environments; a source fully allowed by a flow
         // without port limits can never be a finding.
-        let sources: Vec<&str> = scope
-            .envs
-            .namespaces
-            .keys()
-            .map(String::as_str)
-            .filter(|s| *s != target && !scope.envs.share_environment(s, target))
-            .filter(|s| !flow_allows(flows, scope.envs, s, target, None))
-            .collect();
+        let sources = reach.sources(envs, target, flows, scope);
         if sources.is_empty() {
             continue;
         }
-        let policies: Vec<&NetworkPolicy> = scope
-            .snapshot
-            .network_policies
-            .iter()
-            .map(AsRef::as_ref)
-            .filter(|p| p.metadata.namespace.as_deref() == Some(target.as_str()))
-            .filter(|p| governs_ingress(p))
-            .collect();
+        let policies = ingress_policies
+            .get(target.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         if !policies.iter().any(|p| selects_all_pods(p)) {
             violations.push(Violation::new(
                 ns_ref,
@@ -65,7 +67,9 @@ pub(super) fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> C
         // Each policy is judged on its own here, so each is counted.
         checked += policies.len();
         for policy in policies {
-            if let Some(violation) = admitting_policy(policy, target, &sources, flows, scope) {
+            if let Some(violation) =
+                admitting_policy(policy, target, envs, &sources, flows, scope, &mut reach)
+            {
                 violations.push(violation);
             }
         }
@@ -74,6 +78,84 @@ pub(super) fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> C
     checked += routes_checked;
     violations.extend(routed);
     ControlOutcome::checked(ControlId::EnvironmentSegregation, checked, violations)
+}
+
+/// Sources a rule admits, each with the peer that admits it.
+type Admitted<'s> = Vec<(&'s str, String)>;
+
+/// What other environments reach a namespace, which depends on its environments only (and,
+/// for a rule, on the rule): found once per set of environments and rule, not once per
+/// namespace, so that judging every namespace stays linear in their number.
+#[derive(Default)]
+struct Reach<'s> {
+    /// A target's environments -> the sources of other environments no flow fully allows.
+    sources: HashMap<&'s [String], Rc<Vec<&'s str>>>,
+    /// (a rule as JSON, the target's environments) -> the sources it admits beyond the
+    /// declared flows, in source order, with the peer that admits each.
+    admitted: HashMap<(String, &'s [String]), Rc<Admitted<'s>>>,
+}
+
+impl<'s> Reach<'s> {
+    fn sources(
+        &mut self,
+        envs: &'s [String],
+        target: &str,
+        flows: &[Flow],
+        scope: &Scope<'s>,
+    ) -> Rc<Vec<&'s str>> {
+        self.sources
+            .entry(envs)
+            .or_insert_with(|| {
+                // `target` shares its own environments: excluded like every namespace that
+                // does, whichever of them asks.
+                Rc::new(
+                    scope
+                        .envs
+                        .namespaces
+                        .keys()
+                        .map(String::as_str)
+                        .filter(|s| *s != target && !scope.envs.share_environment(s, target))
+                        .filter(|s| !flow_allows(flows, scope.envs, s, target, None))
+                        .collect(),
+                )
+            })
+            .clone()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn admitted(
+        &mut self,
+        rule: &NetworkPolicyIngressRule,
+        target: &str,
+        envs: &'s [String],
+        sources: &[&'s str],
+        flows: &[Flow],
+        scope: &Scope<'s>,
+    ) -> Rc<Admitted<'s>> {
+        let key = (serde_json::to_string(rule).unwrap_or_default(), envs);
+        self.admitted
+            .entry(key)
+            .or_insert_with(|| {
+                let mut admitted = Vec::new();
+                for source in sources {
+                    let Some(through) = admits(rule, source, scope) else {
+                        continue;
+                    };
+                    if flow_allows(
+                        flows,
+                        scope.envs,
+                        source,
+                        target,
+                        Some(rule.ports.as_deref()),
+                    ) {
+                        continue;
+                    }
+                    admitted.push((*source, through));
+                }
+                Rc::new(admitted)
+            })
+            .clone()
+    }
 }
 
 /// At most three sources by name, then how many more.
@@ -91,33 +173,27 @@ pub(super) fn describe_sources(sources: &[&str], scope: &Scope) -> String {
 
 /// One finding per policy that admits ingress from other environments beyond the declared
 /// flows, naming what admits them.
-pub(super) fn admitting_policy(
+fn admitting_policy<'s>(
     policy: &NetworkPolicy,
     target: &str,
-    sources: &[&str],
+    envs: &'s [String],
+    sources: &[&'s str],
     flows: &[Flow],
-    scope: &Scope,
+    scope: &Scope<'s>,
+    reach: &mut Reach<'s>,
 ) -> Option<Violation> {
     let mut admitted: Vec<&str> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     let mut how = None;
     for rule in ingress_rules(policy) {
-        for source in sources {
-            let Some(through) = admits(rule, source, scope) else {
-                continue;
-            };
-            if flow_allows(
-                flows,
-                scope.envs,
-                source,
-                target,
-                Some(rule.ports.as_deref()),
-            ) {
-                continue;
-            }
-            if !admitted.contains(source) {
+        for (source, through) in reach
+            .admitted(rule, target, envs, sources, flows, scope)
+            .iter()
+        {
+            if seen.insert(source) {
                 admitted.push(source);
             }
-            how.get_or_insert(through);
+            how.get_or_insert_with(|| through.clone());
         }
     }
     let how = how?;

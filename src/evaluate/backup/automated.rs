@@ -13,6 +13,7 @@ use crate::vocabulary::velero_view::{
     qualified,
 };
 use jiff::Timestamp;
+use std::collections::HashMap;
 use std::time::Duration;
 
 const FAILED_PHASES: &[&str] = &["Failed", "PartiallyFailed", "FailedValidation"];
@@ -26,11 +27,22 @@ pub(super) fn automated_backup(
 ) -> ControlOutcome {
     let id = ControlId::AutomatedBackup;
     let rpo = spec.rpo;
+    // Whether a Schedule runs often enough is the Schedule's, not the namespace's: its cron
+    // is walked once, not once per namespace it covers.
+    let intervals: HashMap<String, Option<String>> = velero
+        .schedules()
+        .map(|s| {
+            (
+                qualified(&s.metadata),
+                schedule_interval_problem(s, rpo, now),
+            )
+        })
+        .collect();
     let violations = namespaces
         .iter()
         .flat_map(|ns| {
             let object = namespace_ref(velero.snapshot, ns);
-            let schedule = schedule_problem(velero, ns, rpo, now);
+            let schedule = schedule_problem(velero, &intervals, ns, rpo);
             let freshness = freshness_problem(name, velero, ns, rpo, now);
             [schedule, freshness]
                 .into_iter()
@@ -44,9 +56,9 @@ pub(super) fn automated_backup(
 /// Why no Schedule covers `namespace` at least once per RPO, or None when one does.
 fn schedule_problem(
     velero: &VeleroView,
+    intervals: &HashMap<String, Option<String>>,
     namespace: &str,
     rpo: Duration,
-    now: Timestamp,
 ) -> Option<String> {
     let covering: Vec<&Schedule> = velero
         .schedules()
@@ -71,9 +83,11 @@ fn schedule_problem(
             ));
             continue;
         }
-        match schedule_interval_problem(schedule, rpo, now) {
-            None => return None,
-            Some(reason) => reasons.push(reason),
+        match intervals.get(&object) {
+            Some(None) => return None,
+            Some(Some(reason)) => reasons.push(reason.clone()),
+            // Judged above for every Schedule; one that was not is never taken as running.
+            None => reasons.push(format!("Schedule `{object}` could not be judged")),
         }
     }
     Some(format!(

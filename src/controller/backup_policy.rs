@@ -2,7 +2,7 @@
 //! tests run step by step (sandbox first, then the Restore, then verification and clean-up).
 
 use super::context::Context;
-use super::reconciler::{Plan, PlannedEvent, Reconciled};
+use super::reconciler::{Plan, PlannedEvent, Reconciled, Stage};
 use crate::api::backup_policy::{MeasuredBy, RestoreTestResult};
 use crate::api::{BackupPolicy, ComplianceStatus, Exemption, Mode};
 use crate::catalog::ControlKind;
@@ -101,6 +101,7 @@ impl Reconciled for BackupPolicy {
         valid: &ValidBackupPolicy,
         ctx: &Context,
         _scope: &super::scope::Scope,
+        _stage: Stage,
         now: Timestamp,
     ) -> Plan<BackupPolicyExtraStatus> {
         let snapshot = ctx.snapshot();

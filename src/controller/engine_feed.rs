@@ -19,7 +19,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::core::PartialObjectMeta;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -213,26 +213,50 @@ impl EngineFeed {
 }
 
 impl EngineFeed {
-    /// The engine's evaluation of a SecurityBaseline judged by `spec`, after settling only
-    /// what is dirty: what status and reports are drawn from. `None` when the engine knows
-    /// another spec of it (its watch and the caller's are at different versions): the caller
+    /// The engine's evaluation of a SecurityBaseline judged by `spec`, after settling what is
+    /// dirty: what status and reports are drawn from. `None` when the engine knows another
+    /// spec of it (its watch and the caller's are at different versions): the caller
     /// evaluates from scratch then.
+    ///
+    /// `first`: settle only these namespaces' changes now and leave the others dirty (for
+    /// the next call): the evaluation is then right for them and provisional elsewhere, which
+    /// the second value says. A changed spec is always settled whole.
     pub fn security_baseline_by(
         &self,
         name: &str,
         spec: &crate::validate::security_baseline::ValidSecurityBaseline,
+        first: Option<&std::collections::BTreeSet<String>>,
         now: Timestamp,
-    ) -> Option<Evaluation> {
+    ) -> Option<(Evaluation, bool)> {
         let mut watch = crate::telemetry::stopwatch::Stopwatch::start();
         let mut state = self.lock();
         watch.lap("lock");
-        let pending = std::mem::take(&mut state.pending);
-        state.engine.settle(&pending);
+        let now_dirty = match first {
+            Some(first) if state.pending.resources.is_empty() => {
+                let (now_dirty, later): (BTreeSet<String>, BTreeSet<String>) =
+                    std::mem::take(&mut state.pending.namespaces)
+                        .into_iter()
+                        .partition(|ns| first.contains(ns));
+                state.pending.namespaces = later;
+                crate::engine::Dirty {
+                    namespaces: now_dirty,
+                    ..Default::default()
+                }
+            }
+            _ => std::mem::take(&mut state.pending),
+        };
+        state.engine.settle(&now_dirty);
         watch.lap("settle");
+        let provisional = !state.pending.namespaces.is_empty();
         let evaluation = state.engine.security_baseline_by(name, spec, now);
         watch.lap("fold");
-        tracing::debug!(laps = %watch, dirty = pending.namespaces.len(), "engine evaluation");
-        evaluation
+        tracing::debug!(
+            laps = %watch,
+            dirty = now_dirty.namespaces.len(),
+            left = state.pending.namespaces.len(),
+            "engine evaluation"
+        );
+        evaluation.map(|e| (e, provisional))
     }
 }
 

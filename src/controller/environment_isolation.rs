@@ -1,7 +1,7 @@
 //! EnvironmentIsolation: environments apart on the network, in data and in access.
 
 use super::context::Context;
-use super::reconciler::{NoExtraStatus, Plan, Reconciled};
+use super::reconciler::{NoExtraStatus, Plan, Reconciled, Stage};
 use super::scope::Scope;
 use crate::api::{ComplianceStatus, EnvironmentIsolation, Exemption, Mode};
 use crate::catalog::{ControlId, ControlKind};
@@ -67,6 +67,7 @@ impl Reconciled for EnvironmentIsolation {
         valid: &ValidEnvironmentIsolation,
         ctx: &Context,
         scope: &Scope,
+        _stage: Stage,
         now: Timestamp,
     ) -> Plan<NoExtraStatus> {
         let snapshot = ctx.snapshot();

@@ -52,6 +52,21 @@ pub struct Plan<Extra> {
     /// The namespaces whose owned objects, labels and reports this plan renders (the
     /// evaluation and its notes always judge every namespace): what is written and pruned.
     pub scope: Scope,
+    /// The evaluation left changes outside [`Self::scope`] to judge later (a
+    /// [`Stage::Enforcement`] plan that put the pass's own namespaces first): right for what
+    /// it writes, not yet evidence. The pass plans again before reports and status.
+    pub provisional: bool,
+}
+
+/// Which plan of a pass this is. The first decides what is written, and must be right for the
+/// pass's namespaces; it may leave the judgment of other namespaces' changes for later, so
+/// that a new namespace's NetworkPolicies do not wait for the hundreds of namespaces its
+/// labels also concern. The evidence (reports, status) always comes from a plan that judged
+/// everything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Enforcement,
+    Evidence,
 }
 
 /// The kind-specific status of a kind that has none beside the shared fields.
@@ -81,6 +96,7 @@ impl<Extra> Plan<Extra> {
             next_deadline: None,
             not_ready: None,
             scope: Scope::All,
+            provisional: false,
         }
     }
 }
@@ -125,6 +141,7 @@ pub trait Reconciled:
         valid: &Self::Valid,
         ctx: &Context,
         scope: &Scope,
+        stage: Stage,
         now: Timestamp,
     ) -> Plan<Self::ExtraStatus>;
     /// Fetches, before [`plan`](Self::plan), inputs that exist only on request (what Velero
@@ -193,7 +210,8 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     let asked = ctx.scopes.take(&owner.uid, generation, now);
     let mut watch = crate::telemetry::stopwatch::Stopwatch::start();
     let enforced = async {
-        let mut plan = off_the_async_workers(|| resource.plan(&valid, ctx, &asked, now));
+        let mut plan =
+            off_the_async_workers(|| resource.plan(&valid, ctx, &asked, Stage::Enforcement, now));
         watch.lap("plan");
         let scope = plan.scope.clone();
         ctx.metrics.pass(K::KIND.as_str(), scope.is_all());
@@ -226,13 +244,14 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             .chain(&labels.written)
             .cloned()
             .collect();
-        if !changed.is_empty() {
-            if !ctx.stores.observed(&changed, SETTLE_PATIENCE).await {
+        if !changed.is_empty() || plan.provisional {
+            if !changed.is_empty() && !ctx.stores.observed(&changed, SETTLE_PATIENCE).await {
                 tracing::debug!("the stores do not show every write yet; judging again soon");
                 owned.retry_soon = true;
             }
             watch.lap("observe");
-            let settled = off_the_async_workers(|| resource.plan(&valid, ctx, &scope, now));
+            let settled =
+                off_the_async_workers(|| resource.plan(&valid, ctx, &scope, Stage::Evidence, now));
             watch.lap("replan");
             // A next step the writes made possible (a guard in force, then the labels it
             // guards): the echoes of our own writes wake no one, so come back for it.

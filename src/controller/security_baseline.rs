@@ -2,7 +2,7 @@
 //! Security labels and admission policies.
 
 use super::context::Context;
-use super::reconciler::{NoExtraStatus, Plan, Reconciled};
+use super::reconciler::{NoExtraStatus, Plan, Reconciled, Stage};
 use super::scope::Scope;
 use crate::api::{ComplianceStatus, Exemption, Mode, SecurityBaseline};
 use crate::catalog::{ControlId, ControlKind};
@@ -66,6 +66,7 @@ impl Reconciled for SecurityBaseline {
         valid: &ValidSecurityBaseline,
         ctx: &Context,
         scope: &Scope,
+        stage: Stage,
         now: Timestamp,
     ) -> Plan<NoExtraStatus> {
         let mut watch = crate::telemetry::stopwatch::Stopwatch::start();
@@ -75,17 +76,28 @@ impl Reconciled for SecurityBaseline {
         // The incremental engine judged only the namespaces that changed since; a
         // from-scratch evaluation is its oracle (`engine_feed::check_periodically`) and its
         // stand-in while the engine's watch holds another version of this spec.
-        let evaluation = ctx
+        // Enforcement first: the pass's own namespaces are judged now, the others' changes
+        // (a new namespace's labels concern every namespace whose policies pick them) by the
+        // evidence plan that follows.
+        let first = match (stage, scope) {
+            (Stage::Enforcement, Scope::Namespaces(namespaces)) => Some(namespaces),
+            _ => None,
+        };
+        let (evaluation, provisional) = ctx
             .stores
             .engine
-            .security_baseline_by(&name, valid, now)
+            .security_baseline_by(&name, valid, first, now)
             .unwrap_or_else(|| {
                 tracing::debug!("the engine holds another spec; evaluating from scratch");
-                evaluate::security_baseline::evaluate(&name, valid, &snapshot, now)
+                (
+                    evaluate::security_baseline::evaluate(&name, valid, &snapshot, now),
+                    false,
+                )
             });
         watch.lap("evaluation");
         let mut plan = Plan::report_only(evaluation, NoExtraStatus {});
         plan.scope = scope.clone();
+        plan.provisional = provisional;
         if self.spec.mode() != Mode::Enforce {
             return plan;
         }

@@ -92,9 +92,21 @@ pub fn dirtied(
         // after (which sources they admit, and from which environment, changed).
         Object::namespaces(_) => {
             dirty.namespaces.insert(key.name.clone());
+            let mut picking = BTreeSet::new();
             for labels in [labels_of(old), labels_of(new)].into_iter().flatten() {
-                dirty.namespaces.extend(indexes.selecting(labels));
+                picking.extend(indexes.selecting(labels));
             }
+            let namespace = |o: Option<&Object>| match o {
+                Some(Object::namespaces(ns)) => Some(ns.clone()),
+                _ => None,
+            };
+            let (old_ns, new_ns) = (namespace(old), namespace(new));
+            dirty.namespaces.extend(super::peers::reached(
+                partition,
+                picking,
+                old_ns.as_ref(),
+                new_ns.as_ref(),
+            ));
             // Its environment may have changed (environments are label selectors): the
             // namespaces holding the Secret material its Secrets hold (copied-Secret detection,
             // both ways) and those whose RoleBindings name its identities (cross-environment

@@ -13,6 +13,7 @@ pub mod incremental;
 pub mod indexes;
 pub mod object;
 pub mod partition;
+pub mod peers;
 pub mod per_namespace;
 
 pub use events::{Dirty, ResourceKey, ResourceKind};

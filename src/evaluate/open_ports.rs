@@ -60,7 +60,7 @@ impl Environments {
     }
 
     /// Whether namespace `source` counts as inside for `port` of namespace `target`.
-    fn inside(&self, source: &str, target: &str, port: &NetworkPolicyPort) -> bool {
+    pub(crate) fn inside(&self, source: &str, target: &str, port: &NetworkPolicyPort) -> bool {
         source == target
             || self.isolations.iter().any(|(envs, flows)| {
                 envs.share_environment(source, target)

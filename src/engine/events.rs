@@ -70,6 +70,21 @@ fn membership_of(object: Option<&Object>) -> Option<(&BTreeMap<String, String>, 
     }
 }
 
+/// What namespace environments are read from in an EnvironmentIsolation or a BackupPolicy
+/// (see `evaluate::open_ports::Environments`): the isolation's spec while it is not being
+/// deleted, the policy's uid (restore-test sandboxes belong to no environment).
+fn environments_read(object: Option<&Object>) -> Option<String> {
+    match object? {
+        Object::environment_isolations(ei) => Some(if ei.metadata.deletion_timestamp.is_some() {
+            "deleting".into()
+        } else {
+            serde_json::to_string(&ei.spec).unwrap_or_default()
+        }),
+        Object::backup_policies(bp) => Some(bp.metadata.uid.clone().unwrap_or_default()),
+        _ => None,
+    }
+}
+
 /// What replacing `old` by `new` (either may be absent) dirties, `partition` and `indexes`
 /// being the state after the change.
 pub fn dirtied(
@@ -164,8 +179,12 @@ pub fn dirtied(
         // Environments (whose namespaces are inside a NetworkPolicy's environment) come from
         // every EnvironmentIsolation, and restore-test sandboxes, which belong to none, from
         // BackupPolicies' uids.
+        // Only what those are read for: an EnvironmentIsolation's spec and whether it is being
+        // deleted, a BackupPolicy's uid. A status write (every pass makes one) is neither.
         Object::environment_isolations(_) | Object::backup_policies(_) => {
-            dirty.namespaces.extend(indexes.with_selector_peers());
+            if environments_read(old) != environments_read(new) {
+                dirty.namespaces.extend(indexes.with_selector_peers());
+            }
         }
         // Velero's objects are judged by BackupPolicies only, as a whole.
         Object::velero_schedules(_)

@@ -330,3 +330,66 @@ fn check_once(ctx: &super::context::Context) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Arc<T> {
+        Arc::new(serde_json::from_value(value).unwrap())
+    }
+
+    fn namespace(name: &str, team: &str) -> Object {
+        Object::namespaces(object(
+            json!({"metadata": {"name": name, "labels": {"team": team}}}),
+        ))
+    }
+
+    /// A first plan settles its own namespaces and says the rest is provisional; the next
+    /// settles everything and equals a from-scratch evaluation.
+    #[test]
+    fn an_enforcement_first_settle_leaves_the_rest_for_the_evidence_plan() {
+        let feed = EngineFeed::new(ExcludedNamespaces::default());
+        feed.set_secrets_not_observed(None);
+        let spec = json!({"namespaceSelector": {}, "network": {"defaultDeny": ["Ingress"]}});
+        let sb: Arc<crate::api::SecurityBaseline> = object(json!({
+            "apiVersion": "security.baseline.dev/v1alpha1", "kind": "SecurityBaseline",
+            "metadata": {"name": "sb", "uid": "uid-sb"}, "spec": spec,
+        }));
+        let valid = crate::validate::security_baseline::validate(&sb.spec).unwrap();
+        feed.upsert(Object::security_baselines(sb));
+        for name in ["a", "b", "c"] {
+            feed.upsert(namespace(name, "red"));
+        }
+        let now: Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
+        let (_, provisional) = feed.security_baseline_by("sb", &valid, None, now).unwrap();
+        assert!(!provisional);
+        // Every namespace's policy picks team=blue; a namespace joining it is outside.
+        for name in ["a", "b", "c"] {
+            feed.upsert(Object::network_policies(object(json!({
+                "metadata": {"namespace": name, "name": "np"},
+                "spec": {"podSelector": {}, "ingress": [
+                    {"from": [{"namespaceSelector": {"matchLabels": {"team": "blue"}}}]}]},
+            }))));
+        }
+        feed.security_baseline_by("sb", &valid, None, now).unwrap();
+        let reach = feed.upsert(namespace("new", "blue"));
+        assert_eq!(reach.len(), 4, "{reach:?}");
+        let first = BTreeSet::from(["new".to_string()]);
+        let (early, provisional) = feed
+            .security_baseline_by("sb", &valid, Some(&first), now)
+            .unwrap();
+        assert!(provisional, "a, b and c are left to judge");
+        let (settled, provisional) = feed.security_baseline_by("sb", &valid, None, now).unwrap();
+        assert!(!provisional);
+        let mut snapshot = feed.lock().engine.snapshot();
+        snapshot.excluded = ExcludedNamespaces::default();
+        let scratch = crate::evaluate::security_baseline::evaluate("sb", &valid, &snapshot, now);
+        assert_eq!(settled, scratch);
+        assert_ne!(
+            early, scratch,
+            "the first plan had not judged a, b and c yet"
+        );
+    }
+}

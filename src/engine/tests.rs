@@ -1174,3 +1174,80 @@ proptest! {
         }
     }
 }
+
+/// A cluster whose policies admit their own environment (what the operator writes): moving a
+/// namespace between environments dirties that namespace alone, whichever policies pick it
+/// before and after, and so does creating one; an EnvironmentIsolation's status write
+/// dirties nothing. Counted, at two sizes.
+#[test]
+fn a_namespace_moving_between_environments_its_pickers_admit_dirties_itself_only() {
+    for count in [100, 1_000] {
+        let mut engine = engine();
+        let mut pending = Dirty::default();
+        let isolation = |status: Value| {
+            Object::environment_isolations(parse::<EnvironmentIsolation>(json!({
+                "apiVersion": "security.baseline.dev/v1alpha1", "kind": "EnvironmentIsolation",
+                "metadata": {"name": "ei", "uid": "uid-ei"},
+                "spec": {"environments": [
+                    {"name": "production", "production": true,
+                     "namespaceSelector": {"matchLabels": {"env": "production"}}},
+                    {"name": "development",
+                     "namespaceSelector": {"matchLabels": {"env": "development"}}}]},
+                "status": status,
+            })))
+        };
+        pending.merge(engine.apply(Event::Upsert(isolation(json!({})))));
+        for i in 0..count {
+            let ns = format!("ns-{i:04}");
+            let env = ["production", "development"][i % 2];
+            pending.merge(engine.apply(Event::Upsert(Object::namespaces(parse(json!({
+                "metadata": {"name": ns, "labels": {"env": env}},
+            }))))));
+            let policy = json!({"podSelector": {}, "policyTypes": ["Ingress"],
+                "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"env": env}}}]}]});
+            pending.merge(engine.apply(Event::Upsert(Object::network_policies(parse(
+                json!({"metadata": meta(&ns, "own-environment", json!({})), "spec": policy}),
+            )))));
+        }
+        pending.merge(
+            engine.apply(Event::Upsert(Object::security_baselines(parse(json!({
+                "apiVersion": "security.baseline.dev/v1alpha1", "kind": "SecurityBaseline",
+                "metadata": {"name": "sb"},
+                "spec": {"namespaceSelector": {}, "network": {"defaultDeny": ["Ingress"]}},
+            }))))),
+        );
+        engine.settle(&pending);
+        let only = |name: &str| BTreeSet::from([name.to_string()]);
+        let moved = engine.apply_and_settle(Event::Upsert(Object::namespaces(parse(json!({
+            "metadata": {"name": "ns-0001", "labels": {"env": "production"}},
+        })))));
+        assert_eq!(moved.namespaces, only("ns-0001"), "{count}");
+        let created = engine.apply_and_settle(Event::Upsert(Object::namespaces(parse(json!({
+            "metadata": {"name": "new", "labels": {"env": "production"}},
+        })))));
+        assert_eq!(created.namespaces, only("new"), "{count}");
+        // ns-0001's policy still admits development, which is no longer its environment: a
+        // development namespace created now is outside there, and only there.
+        let outside = engine.apply_and_settle(Event::Upsert(Object::namespaces(parse(json!({
+            "metadata": {"name": "newer", "labels": {"env": "development"}},
+        })))));
+        assert_eq!(
+            outside.namespaces,
+            BTreeSet::from(["newer".to_string(), "ns-0001".to_string()]),
+            "{count}"
+        );
+        let status =
+            engine.apply_and_settle(Event::Upsert(isolation(json!({"observedGeneration": 2}))));
+        assert!(status.namespaces.is_empty(), "{count}: {status:?}");
+        // And the result is the whole evaluation's.
+        let baseline = ResourceKey {
+            kind: ResourceKind::SecurityBaseline,
+            name: "sb".into(),
+        };
+        let expected = from_scratch(&engine.snapshot());
+        assert_eq!(
+            engine.evaluation(&baseline, now()).as_ref(),
+            expected.get(&baseline)
+        );
+    }
+}

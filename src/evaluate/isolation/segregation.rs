@@ -30,7 +30,7 @@ pub(super) fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> C
             ingress_policies.entry(namespace).or_default().push(policy);
         }
     }
-    let mut reach = Reach::default();
+    let mut reach = Reach::new(flows, scope);
     for (target, envs) in &scope.envs.namespaces {
         checked += 1;
         let ns_ref = scope.namespace_ref(target);
@@ -45,7 +45,7 @@ pub(super) fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> C
         }
         // Sources are namespaces of other environments; a source fully allowed by a flow
         // without port limits can never be a finding.
-        let sources = reach.sources(envs, target, flows, scope);
+        let sources = reach.sources(envs, target);
         if sources.is_empty() {
             continue;
         }
@@ -67,9 +67,7 @@ pub(super) fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> C
         // Each policy is judged on its own here, so each is counted.
         checked += policies.len();
         for policy in policies {
-            if let Some(violation) =
-                admitting_policy(policy, target, envs, &sources, flows, scope, &mut reach)
-            {
+            if let Some(violation) = admitting_policy(policy, target, envs, &mut reach) {
                 violations.push(violation);
             }
         }
@@ -86,8 +84,9 @@ type Admitted<'s> = Vec<(&'s str, String)>;
 /// What other environments reach a namespace, which depends on its environments only (and,
 /// for a rule, on the rule): found once per set of environments and rule, not once per
 /// namespace, so that judging every namespace stays linear in their number.
-#[derive(Default)]
-struct Reach<'s> {
+struct Reach<'a, 's> {
+    flows: &'a [Flow],
+    scope: &'a Scope<'s>,
     /// A target's environments -> the sources of other environments no flow fully allows.
     sources: HashMap<&'s [String], Rc<Vec<&'s str>>>,
     /// (a rule as JSON, the target's environments) -> the sources it admits beyond the
@@ -95,14 +94,18 @@ struct Reach<'s> {
     admitted: HashMap<(String, &'s [String]), Rc<Admitted<'s>>>,
 }
 
-impl<'s> Reach<'s> {
-    fn sources(
-        &mut self,
-        envs: &'s [String],
-        target: &str,
-        flows: &[Flow],
-        scope: &Scope<'s>,
-    ) -> Rc<Vec<&'s str>> {
+impl<'a, 's> Reach<'a, 's> {
+    fn new(flows: &'a [Flow], scope: &'a Scope<'s>) -> Self {
+        Self {
+            flows,
+            scope,
+            sources: HashMap::new(),
+            admitted: HashMap::new(),
+        }
+    }
+
+    fn sources(&mut self, envs: &'s [String], target: &str) -> Rc<Vec<&'s str>> {
+        let (flows, scope) = (self.flows, self.scope);
         self.sources
             .entry(envs)
             .or_insert_with(|| {
@@ -122,22 +125,20 @@ impl<'s> Reach<'s> {
             .clone()
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn admitted(
         &mut self,
         rule: &NetworkPolicyIngressRule,
         target: &str,
         envs: &'s [String],
-        sources: &[&'s str],
-        flows: &[Flow],
-        scope: &Scope<'s>,
     ) -> Rc<Admitted<'s>> {
+        let sources = self.sources(envs, target);
+        let (flows, scope) = (self.flows, self.scope);
         let key = (serde_json::to_string(rule).unwrap_or_default(), envs);
         self.admitted
             .entry(key)
             .or_insert_with(|| {
                 let mut admitted = Vec::new();
-                for source in sources {
+                for source in sources.iter() {
                     let Some(through) = admits(rule, source, scope) else {
                         continue;
                     };
@@ -177,19 +178,14 @@ fn admitting_policy<'s>(
     policy: &NetworkPolicy,
     target: &str,
     envs: &'s [String],
-    sources: &[&'s str],
-    flows: &[Flow],
-    scope: &Scope<'s>,
-    reach: &mut Reach<'s>,
+    reach: &mut Reach<'_, 's>,
 ) -> Option<Violation> {
+    let scope = reach.scope;
     let mut admitted: Vec<&str> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
     let mut how = None;
     for rule in ingress_rules(policy) {
-        for (source, through) in reach
-            .admitted(rule, target, envs, sources, flows, scope)
-            .iter()
-        {
+        for (source, through) in reach.admitted(rule, target, envs).iter() {
             if seen.insert(source) {
                 admitted.push(source);
             }

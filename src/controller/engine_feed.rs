@@ -292,6 +292,7 @@ fn check_once(ctx: &super::context::Context) {
         let feed = &ctx.stores.engine;
         let mut compared = None;
         let mut disagreed = false;
+        let mut difference = String::new();
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 std::thread::sleep(std::time::Duration::from_millis(100));
@@ -307,6 +308,9 @@ fn check_once(ctx: &super::context::Context) {
                 continue;
             }
             let agrees = incremental.as_ref() == Some(&scratch);
+            if !agrees {
+                difference = describe_difference(incremental.as_ref(), &scratch);
+            }
             // A disagreement counts once it is seen twice: an event whose store was updated
             // but whose counter was not yet (a task paused between the two) is gone by then;
             // a wrong engine disagrees again.
@@ -325,10 +329,72 @@ fn check_once(ctx: &super::context::Context) {
             ctx.metrics.engine_divergences.inc();
             tracing::warn!(
                 resource = %name,
+                %difference,
                 "the incremental engine disagrees with a from-scratch evaluation"
             );
         }
     }
+}
+
+/// Where the engine's evaluation differs from a from-scratch one, by part and control, with
+/// the objects whose findings differ: what a divergence warning must say to be traced. Names
+/// objects only (findings never carry Secret values).
+fn describe_difference(incremental: Option<&Evaluation>, scratch: &Evaluation) -> String {
+    let Some(incremental) = incremental else {
+        return "the engine has no evaluation".into();
+    };
+    let mut parts = Vec::new();
+    if incremental.namespaces != scratch.namespaces {
+        parts.push(format!(
+            "namespaces: engine {} vs scratch {}",
+            incremental.namespaces.len(),
+            scratch.namespaces.len()
+        ));
+    }
+    if incremental.excluded != scratch.excluded {
+        parts.push("excluded namespaces".into());
+    }
+    if incremental.namespace_exemptions != scratch.namespace_exemptions {
+        parts.push("namespace exemptions".into());
+    }
+    if incremental.notices != scratch.notices {
+        parts.push("notices".into());
+    }
+    if incremental.notes != scratch.notes {
+        parts.push("notes".into());
+    }
+    let keys = |violations: &[crate::evaluate::Violation]| -> BTreeSet<String> {
+        violations
+            .iter()
+            .map(|v| format!("{:?}: {}", v.object.key(), v.message))
+            .collect()
+    };
+    for theirs in &scratch.controls {
+        let Some(ours) = incremental.controls.iter().find(|c| c.id == theirs.id) else {
+            parts.push(format!("{:?}: missing in the engine", theirs.id));
+            continue;
+        };
+        if ours == theirs {
+            continue;
+        }
+        let (a, b) = (keys(&ours.failed), keys(&theirs.failed));
+        parts.push(format!(
+            "{:?}: state {:?} vs {:?}, checked {} vs {}, only in engine {:?}, only in scratch {:?}, waived {} vs {}",
+            theirs.id,
+            ours.state,
+            theirs.state,
+            ours.checked,
+            theirs.checked,
+            a.difference(&b).collect::<Vec<_>>(),
+            b.difference(&a).collect::<Vec<_>>(),
+            ours.waived.len(),
+            theirs.waived.len(),
+        ));
+    }
+    if incremental.controls.len() != scratch.controls.len() {
+        parts.push("the engine has controls the scratch evaluation does not".into());
+    }
+    parts.join("; ")
 }
 
 #[cfg(test)]

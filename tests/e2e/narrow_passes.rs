@@ -228,9 +228,5 @@ async fn a_change_in_one_namespace_is_handled_by_a_pass_over_that_namespace() {
             );
         }
     }
-    assert_eq!(
-        operator.metrics.engine_divergences.get(),
-        0,
-        "status drawn from the engine disagreed with a from-scratch evaluation"
-    );
+    operator.assert_engine_never_diverged("status drawn from the engine");
 }

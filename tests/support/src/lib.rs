@@ -237,6 +237,28 @@ pub struct Operator {
     pub metrics: Arc<Metrics>,
 }
 
+impl Operator {
+    /// Fails unless the engine has agreed with every from-scratch evaluation since the shared
+    /// operator started (the counter spans every e2e scenario), printing the operator's
+    /// divergence warnings, which say what differed, so that a failure here can be traced to
+    /// the scenario that caused it.
+    pub fn assert_engine_never_diverged(&self, context: &str) {
+        let divergences = self.metrics.engine_divergences.get();
+        if divergences == 0 {
+            return;
+        }
+        let warnings: Vec<String> = logs()
+            .lines()
+            .filter(|line| line.contains("disagrees with a from-scratch evaluation"))
+            .map(str::to_string)
+            .collect();
+        panic!(
+            "{context}: the incremental engine disagreed with a from-scratch evaluation {divergences} time(s):\n{}",
+            warnings.join("\n")
+        );
+    }
+}
+
 static OPERATOR: OnceLock<Operator> = OnceLock::new();
 
 /// Resync period of the in-process operator: longer than any wait in the tests, so that every

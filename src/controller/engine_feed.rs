@@ -219,8 +219,9 @@ impl EngineFeed {
     /// evaluates from scratch then.
     ///
     /// `first`: settle only these namespaces' changes now and leave the others dirty (for
-    /// the next call): the evaluation is then right for them and provisional elsewhere, which
-    /// the second value says. A changed spec is always settled whole.
+    /// the next call), and judge these namespaces alone: the evaluation is then right for
+    /// them and says nothing of the others, so it is provisional (the second value), never
+    /// evidence. A changed spec is always settled whole.
     pub fn security_baseline_by(
         &self,
         name: &str,
@@ -247,8 +248,19 @@ impl EngineFeed {
         };
         state.engine.settle(&now_dirty);
         watch.lap("settle");
-        let provisional = !state.pending.namespaces.is_empty();
-        let evaluation = state.engine.security_baseline_by(name, spec, now);
+        // An enforcement plan reads its own namespaces' part only: folding every namespace's
+        // would make a new namespace's protection wait on the cluster's size. Provisional
+        // then, whatever is left dirty: the evidence comes from a plan of everything.
+        let (evaluation, provisional) = match first {
+            Some(first) => (
+                state.engine.security_baseline_of(name, spec, first, now),
+                true,
+            ),
+            None => (
+                state.engine.security_baseline_by(name, spec, now),
+                !state.pending.namespaces.is_empty(),
+            ),
+        };
         watch.lap("fold");
         tracing::debug!(
             laps = %watch,
@@ -447,6 +459,11 @@ mod tests {
             .security_baseline_by("sb", &valid, Some(&first), now)
             .unwrap();
         assert!(provisional, "a, b and c are left to judge");
+        assert_eq!(
+            early.namespaces,
+            ["new"],
+            "the first plan judges its own only"
+        );
         let (settled, provisional) = feed.security_baseline_by("sb", &valid, None, now).unwrap();
         assert!(!provisional);
         let mut snapshot = feed.lock().engine.snapshot();

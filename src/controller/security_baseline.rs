@@ -76,9 +76,10 @@ impl Reconciled for SecurityBaseline {
         // The incremental engine judged only the namespaces that changed since; a
         // from-scratch evaluation is its oracle (`engine_feed::check_periodically`) and its
         // stand-in while the engine's watch holds another version of this spec.
-        // Enforcement first: the pass's own namespaces are judged now, the others' changes
-        // (a new namespace's labels concern every namespace whose policies pick them) by the
-        // evidence plan that follows.
+        // Enforcement first: the pass's own namespaces are judged now, and alone (the plan
+        // for a new namespace costs that namespace), the others' changes (a new namespace's
+        // labels concern every namespace whose policies pick them) by the evidence plan that
+        // follows.
         let first = match (stage, scope) {
             (Stage::Enforcement, Scope::Namespaces(namespaces)) => Some(namespaces),
             _ => None,

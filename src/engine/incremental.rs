@@ -233,6 +233,35 @@ impl Engine {
         )
     }
 
+    /// A SecurityBaseline's evaluation of `namespaces` alone (those it selects among them),
+    /// when the engine judges it by `spec`: what an enforcement plan for those namespaces
+    /// reads, folded without the cluster's other namespaces so that its cost is theirs. Never
+    /// evidence: its counts and findings leave the other namespaces out.
+    pub fn security_baseline_of(
+        &self,
+        name: &str,
+        spec: &ValidSecurityBaseline,
+        namespaces: &std::collections::BTreeSet<String>,
+        now: Timestamp,
+    ) -> Option<Evaluation> {
+        let baseline = self.baselines.get(name)?;
+        if baseline.spec.as_ref() != Some(spec) {
+            return None;
+        }
+        let kept: Vec<(&String, &per_namespace::NamespaceOutcomes)> = namespaces
+            .iter()
+            .filter_map(|ns| baseline.kept.get_key_value(ns))
+            .collect();
+        Some(per_namespace::merge_security_baseline(
+            name,
+            spec,
+            self.partition.cluster(),
+            kept.iter().map(|(ns, _)| (*ns).clone()).collect(),
+            kept.iter().map(|(_, part)| *part),
+            now,
+        ))
+    }
+
     /// A BackupPolicy's Evaluation, given the last restore test's result (kept in its status,
     /// not in the cluster's objects).
     pub fn backup_policy_evaluation(

@@ -532,6 +532,15 @@ pub struct LabelOutcome {
     pub written: Vec<Written>,
 }
 
+impl LabelOutcome {
+    /// Adds what another round over more namespaces did.
+    pub fn absorb(&mut self, other: LabelOutcome) {
+        self.restored.extend(other.restored);
+        self.failed.extend(other.failed);
+        self.written.extend(other.written);
+    }
+}
+
 pub fn reference(kind: OwnedKind, namespace: Option<&str>, name: &str) -> String {
     match namespace {
         Some(ns) => format!("{kind:?} {ns}/{name}"),

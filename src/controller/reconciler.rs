@@ -52,9 +52,9 @@ pub struct Plan<Extra> {
     /// The namespaces whose owned objects, labels and reports this plan renders (the
     /// evaluation and its notes always judge every namespace): what is written and pruned.
     pub scope: Scope,
-    /// The evaluation left changes outside [`Self::scope`] to judge later (a
-    /// [`Stage::Enforcement`] plan that put the pass's own namespaces first): right for what
-    /// it writes, not yet evidence. The pass plans again before reports and status.
+    /// The evaluation is right for what this plan writes but is not evidence: a
+    /// [`Stage::Enforcement`] plan judged the pass's own namespaces alone, or left changes
+    /// outside [`Self::scope`] to judge later. The pass plans again before reports and status.
     pub provisional: bool,
 }
 
@@ -206,59 +206,78 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         Ok(valid) => valid,
         Err(invalid) => return reject(ctx, resource, &old, &invalid, now).await,
     };
-    let prepared = resource.prepare(&valid, ctx, now).await;
+    if ctx.scopes.handled_before(&owner.uid, generation, now) {
+        // Woken by changes a pass before this one took and carried out: nothing to do.
+        tracing::debug!("the changes that woke this pass were handled by the one before");
+        let until_whole = ctx
+            .scopes
+            .whole_due(&owner.uid)
+            .and_then(|due| Duration::try_from(due.duration_since(now)).ok())
+            .unwrap_or(ctx.resync);
+        return Ok(Action::requeue(until_whole.max(Duration::from_millis(100))));
+    }
     let asked = ctx.scopes.take(&owner.uid, generation, now);
+    let prepared = resource.prepare(&valid, ctx, now).await;
     let mut watch = crate::telemetry::stopwatch::Stopwatch::start();
+    // What this pass covers: what woke it, and the namespaces whose changes arrive while it
+    // runs (taken before its evidence, see below).
+    let mut scope = asked;
     let enforced = async {
-        let mut plan =
-            off_the_async_workers(|| resource.plan(&valid, ctx, &asked, Stage::Enforcement, now));
-        watch.lap("plan");
-        let scope = plan.scope.clone();
-        ctx.metrics.pass(K::KIND.as_str(), scope.is_all());
-        tracing::debug!(?scope, "planned");
-        for object in &plan.apply_once {
-            apply::apply_one(ctx, &owner.uid, object).await?;
-        }
-        for (kind, namespace, name) in &plan.delete {
-            apply::delete_one(ctx, &owner.uid, *kind, namespace.as_deref(), name).await?;
-        }
-        // Enforcement first: NetworkPolicies, admission objects, Velero objects, labels.
-        let mut owned =
-            apply::reconcile_owned(ctx, &owner.uid, &plan.desired, K::MANAGES, &scope).await;
-        let labels = apply::reconcile_namespace_labels(
-            ctx,
-            &owner.uid,
-            K::LABEL_MARKER,
-            &plan.namespace_labels,
-            &plan.namespace_annotations,
-            &scope,
-        )
-        .await;
+        let (mut plan, mut owned, mut labels) =
+            enforce(resource, &valid, ctx, &owner.uid, &scope, now).await?;
         watch.lap("enforce");
-        // Then the evidence, judged on what is now enforced: when this pass changed it, wait
-        // until the stores show the writes and judge again, so that a converging cluster
-        // writes each report once, not once before its NetworkPolicies and once after.
-        let changed: Vec<_> = owned
-            .written
-            .iter()
-            .chain(&labels.written)
-            .cloned()
-            .collect();
-        if !changed.is_empty() || plan.provisional {
+        let mut rounds = 1;
+        loop {
+            // A namespace created while this pass runs is enforced now, before the evidence
+            // of the namespaces before it: its protection never waits for reports and status.
+            let narrow = rounds < MAX_ENFORCEMENT_ROUNDS && !scope.is_all();
+            if narrow && let Some(more) = ctx.scopes.take_more(&owner.uid, generation) {
+                tracing::debug!(?more, "enforcing namespaces changed while this pass ran");
+                scope.merge(&Scope::Namespaces(more));
+                let (next, next_owned, next_labels) =
+                    enforce(resource, &valid, ctx, &owner.uid, &scope, now).await?;
+                plan = next;
+                owned.absorb(next_owned);
+                labels.absorb(next_labels);
+                rounds += 1;
+                watch.lap("enforce");
+                continue;
+            }
+            // Then the evidence, judged on what is now enforced: when this pass changed it,
+            // wait until the stores show the writes and judge again, so that a converging
+            // cluster writes each report once, not once before its NetworkPolicies and once
+            // after.
+            let changed: Vec<_> = owned
+                .written
+                .iter()
+                .chain(&labels.written)
+                .cloned()
+                .collect();
+            if changed.is_empty() && !plan.provisional {
+                break;
+            }
             if !changed.is_empty() && !ctx.stores.observed(&changed, SETTLE_PATIENCE).await {
                 tracing::debug!("the stores do not show every write yet; judging again soon");
                 owned.retry_soon = true;
             }
             watch.lap("observe");
+            if narrow && ctx.scopes.has_more(&owner.uid, generation) {
+                continue;
+            }
             let settled =
                 off_the_async_workers(|| resource.plan(&valid, ctx, &scope, Stage::Evidence, now));
             watch.lap("replan");
+            if narrow && ctx.scopes.has_more(&owner.uid, generation) {
+                continue;
+            }
             // A next step the writes made possible (a guard in force, then the labels it
             // guards): the echoes of our own writes wake no one, so come back for it.
             owned.retry_soon |= settled.desired != plan.desired
                 || settled.namespace_labels != plan.namespace_labels
                 || settled.namespace_annotations != plan.namespace_annotations;
             plan.evaluation = settled.evaluation;
+            plan.provisional = false;
+            break;
         }
         // Reports are evidence, not enforcement: written in Audit mode too.
         owned.absorb(reconcile_reports(ctx, &owner, &plan.evaluation, &scope).await);
@@ -269,7 +288,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     let (plan, mut owned, mut labels) = match enforced {
         Ok(done) => done,
         Err(error) => {
-            ctx.scopes.ended(&owner.uid, generation, &asked, false, now);
+            ctx.scopes.ended(&owner.uid, generation, &scope, false, now);
             let failed =
                 status::failed_status(&old, error.reason(), &error.to_string(), generation, now);
             write_status(ctx, resource, failed, resource.extra_status()).await?;
@@ -444,6 +463,53 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         next = next.min(until.max(Duration::from_millis(100)));
     }
     Ok(Action::requeue(next))
+}
+
+/// Enforcement rounds one pass makes at most (its own, and those for namespaces changed while
+/// it ran) before its evidence: a cluster that keeps creating namespaces still gets its
+/// reports and status; what is left wakes the next pass.
+const MAX_ENFORCEMENT_ROUNDS: usize = 8;
+
+/// One round of enforcement over `scope`: plans what it writes (from the namespaces of the
+/// scope, see [`Stage::Enforcement`]) and writes it: objects applied or deleted once, owned
+/// objects, namespace labels.
+async fn enforce<K: Reconciled>(
+    resource: &K,
+    valid: &K::Valid,
+    ctx: &Context,
+    owner_uid: &str,
+    scope: &Scope,
+    now: Timestamp,
+) -> Result<
+    (
+        Plan<K::ExtraStatus>,
+        apply::OwnedOutcome,
+        apply::LabelOutcome,
+    ),
+    Error,
+> {
+    let plan = off_the_async_workers(|| resource.plan(valid, ctx, scope, Stage::Enforcement, now));
+    let scope = plan.scope.clone();
+    ctx.metrics.pass(K::KIND.as_str(), scope.is_all());
+    tracing::debug!(?scope, "planned");
+    for object in &plan.apply_once {
+        apply::apply_one(ctx, owner_uid, object).await?;
+    }
+    for (kind, namespace, name) in &plan.delete {
+        apply::delete_one(ctx, owner_uid, *kind, namespace.as_deref(), name).await?;
+    }
+    // Enforcement first: NetworkPolicies, admission objects, Velero objects, labels.
+    let owned = apply::reconcile_owned(ctx, owner_uid, &plan.desired, K::MANAGES, &scope).await;
+    let labels = apply::reconcile_namespace_labels(
+        ctx,
+        owner_uid,
+        K::LABEL_MARKER,
+        &plan.namespace_labels,
+        &plan.namespace_annotations,
+        &scope,
+    )
+    .await;
+    Ok((plan, owned, labels))
 }
 
 /// The SHA-256 of the resource's spec as canonical JSON: which policy text was applied.

@@ -36,7 +36,8 @@ impl Scope {
         matches!(self, Scope::All)
     }
 
-    fn merge(&mut self, other: &Scope) {
+    /// Adds the namespaces `other` covers.
+    pub fn merge(&mut self, other: &Scope) {
         match (&mut *self, other) {
             (Scope::All, _) => {}
             (_, Scope::All) => *self = Scope::All,
@@ -52,6 +53,10 @@ impl Scope {
 struct Passes {
     /// Changes recorded since the last pass took them.
     pending: Option<Scope>,
+    /// A running pass took changes recorded after it started ([`Scopes::take_more`]): the
+    /// wake-up they sent finds its work done, so a wake-up with nothing recorded is not a
+    /// reason for a whole pass then.
+    absorbed: bool,
     /// The generation the last whole pass planned: a different one is a changed spec.
     generation: Option<i64>,
     /// When the next whole pass is due (the resync, an expiry, a deadline).
@@ -93,6 +98,7 @@ impl Scopes {
             return Scope::All;
         };
         let pending = passes.pending.take();
+        passes.absorbed = false;
         let why = if passes.generation != generation {
             "the spec changed"
         } else if now >= passes.whole_due {
@@ -108,10 +114,54 @@ impl Scopes {
         Scope::All
     }
 
+    /// Whether the pass starting now has nothing to do: what woke it was taken and carried
+    /// out by the pass before ([`Self::take_more`]), nothing was recorded since, the spec is
+    /// the same and no whole pass is due. Answers once per such wake-up.
+    pub fn handled_before(&self, uid: &str, generation: Option<i64>, now: Timestamp) -> bool {
+        let mut all = self.lock();
+        let Some(passes) = all.get_mut(uid) else {
+            return false;
+        };
+        let handled = passes.absorbed
+            && passes.pending.is_none()
+            && passes.generation == generation
+            && now < passes.whole_due;
+        passes.absorbed = false;
+        handled
+    }
+
+    /// Namespaces whose changes were recorded while a narrow pass of `uid` at `generation`
+    /// runs, taken by that pass: a namespace created while a pass publishes its evidence is
+    /// then enforced by it at once, instead of after that pass's reports and status. None
+    /// unless what is recorded is narrow and the spec the one the last whole pass planned.
+    pub fn take_more(&self, uid: &str, generation: Option<i64>) -> Option<BTreeSet<String>> {
+        let mut all = self.lock();
+        let passes = all.get_mut(uid)?;
+        if passes.generation != generation {
+            return None;
+        }
+        if !matches!(&passes.pending, Some(Scope::Namespaces(set)) if !set.is_empty()) {
+            return None;
+        }
+        let Some(Scope::Namespaces(more)) = passes.pending.take() else {
+            return None;
+        };
+        passes.absorbed = true;
+        Some(more)
+    }
+
+    /// Whether [`Self::take_more`] would take something now.
+    pub fn has_more(&self, uid: &str, generation: Option<i64>) -> bool {
+        self.lock().get(uid).is_some_and(|passes| {
+            passes.generation == generation
+                && matches!(&passes.pending, Some(Scope::Namespaces(set)) if !set.is_empty())
+        })
+    }
+
     /// A pass over `scope` at `generation` ended. `finished`: everything it planned was
     /// written (else what it covered is recorded again for the retry). `whole_due`: when the
-    /// next whole pass is due, as the whole pass computed it (a narrower pass keeps the due
-    /// time it found).
+    /// next whole pass is due, as the pass computed it (a narrower pass keeps the due time
+    /// it found, or brings it forward).
     pub fn ended(
         &self,
         uid: &str,
@@ -127,6 +177,7 @@ impl Scopes {
                 uid.to_string(),
                 Passes {
                     pending,
+                    absorbed: false,
                     generation,
                     whole_due,
                 },
@@ -140,6 +191,11 @@ impl Scopes {
                 Some(pending) => pending.merge(scope),
                 None => passes.pending = Some(scope.clone()),
             }
+        } else if !scope.is_all() {
+            // A finished narrow pass that found something due sooner (an expiry in its
+            // namespaces) brings the whole pass forward: its wake-up then is whole, as it
+            // would be with nothing recorded, even when a pass finds nothing to do before.
+            passes.whole_due = passes.whole_due.min(whole_due);
         }
     }
 
@@ -209,6 +265,44 @@ mod tests {
         assert_eq!(scopes.take("uid", Some(1), at(12)), only(&["a", "b"]));
         // An unfinished whole pass makes the retry whole.
         scopes.ended("uid", Some(1), &Scope::All, false, at(300));
+        assert_eq!(scopes.take("uid", Some(1), at(13)), Scope::All);
+    }
+
+    #[test]
+    fn a_running_narrow_pass_takes_later_changes_and_their_wake_up_finds_nothing_to_do() {
+        let scopes = Scopes::default();
+        scopes.ended("uid", Some(1), &Scope::All, true, at(300));
+        scopes.mark("uid", &only(&["a"]));
+        let mut scope = scopes.take("uid", Some(1), at(10));
+        assert!(!scopes.has_more("uid", Some(1)));
+        // A namespace created while the pass runs: taken by it.
+        scopes.mark("uid", &only(&["b"]));
+        assert!(scopes.has_more("uid", Some(1)));
+        let more = scopes.take_more("uid", Some(1)).unwrap();
+        scope.merge(&Scope::Namespaces(more));
+        assert_eq!(scope, only(&["a", "b"]));
+        assert_eq!(scopes.take_more("uid", Some(1)), None);
+        scopes.ended("uid", Some(1), &scope, true, at(999));
+        assert_eq!(scopes.whole_due("uid"), Some(at(300)));
+        // b's wake-up: nothing left to do, not a whole pass.
+        assert!(scopes.handled_before("uid", Some(1), at(11)));
+        // The next wake-up with nothing recorded is whole again.
+        assert!(!scopes.handled_before("uid", Some(1), at(12)));
+        assert_eq!(scopes.take("uid", Some(1), at(12)), Scope::All);
+        // Not when the whole pass is due, or something was recorded since.
+        scopes.mark("uid", &only(&["b"]));
+        scopes.take_more("uid", Some(1)).unwrap();
+        assert!(!scopes.handled_before("uid", Some(1), at(300)));
+        scopes.mark("uid", &only(&["b"]));
+        scopes.take_more("uid", Some(1)).unwrap();
+        scopes.mark("uid", &only(&["c"]));
+        assert!(!scopes.handled_before("uid", Some(1), at(14)));
+        assert_eq!(scopes.take("uid", Some(1), at(14)), only(&["c"]));
+        // Nothing is taken across a spec change, or when the change is cluster-wide.
+        scopes.mark("uid", &only(&["c"]));
+        assert_eq!(scopes.take_more("uid", Some(2)), None);
+        scopes.mark("uid", &Scope::All);
+        assert_eq!(scopes.take_more("uid", Some(1)), None);
         assert_eq!(scopes.take("uid", Some(1), at(13)), Scope::All);
     }
 

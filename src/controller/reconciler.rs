@@ -225,6 +225,9 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     let enforced = async {
         let (mut plan, mut owned, mut labels) =
             enforce(resource, &valid, ctx, &owner.uid, &scope, now).await?;
+        // The plan may cover more than what woke the pass (an isolation's reports where a
+        // finding names the namespaces that changed): what it covers is the pass's.
+        scope = plan.scope.clone();
         watch.lap("enforce");
         let mut rounds = 1;
         loop {
@@ -236,6 +239,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
                 scope.merge(&Scope::Namespaces(more));
                 let (next, next_owned, next_labels) =
                     enforce(resource, &valid, ctx, &owner.uid, &scope, now).await?;
+                scope = next.scope.clone();
                 plan = next;
                 owned.absorb(next_owned);
                 labels.absorb(next_labels);

@@ -6,6 +6,7 @@ use super::Error;
 use super::context::Context;
 use super::echoes::{Expected, ObjectKey, Written};
 use super::scope::Scope;
+use super::stores::LiveOwned;
 use super::write_pool::WRITE_CONCURRENCY;
 use crate::desired::drift::{self, LabelVerdict, Verdict};
 use crate::desired::{DesiredObject, OWNER_UID, OwnedKind, pod_security_takeover};
@@ -27,23 +28,18 @@ pub struct Restored {
 
 type Key = (OwnedKind, Option<String>, String);
 
-/// Live owned objects of `owner_uid` in the stores, as JSON, of the owned `kinds` (see
+/// Live owned objects of `owner_uid` in the stores, of the owned `kinds` (see
 /// [`super::stores::Stores::owned`]).
 fn live_owned(
     ctx: &Context,
     owner_uid: &str,
     kinds: &BTreeSet<OwnedKind>,
     scope: &Scope,
-) -> BTreeMap<Key, Value> {
+) -> BTreeMap<Key, LiveOwned> {
     let mut found = BTreeMap::new();
     for &kind in kinds {
         for object in ctx.stores.owned(kind, owner_uid, &|ns| scope.covers(ns)) {
-            let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
-            let key = (
-                kind,
-                text("/metadata/namespace").map(str::to_string),
-                text("/metadata/name").unwrap_or_default().to_string(),
-            );
+            let key = (kind, object.namespace.clone(), object.name.clone());
             found.insert(key, object);
         }
     }
@@ -127,7 +123,9 @@ pub async fn reconcile_owned(
                 let known = known_before.contains(&id);
                 let current = live.get(key);
                 async move {
-                    let result = converge(ctx, owner_uid, object, current, known).await;
+                    // As JSON only now: at most the writes in flight hold theirs.
+                    let current = current.and_then(LiveOwned::json);
+                    let result = converge(ctx, owner_uid, object, current.as_ref(), known).await;
                     (id, known, result)
                 }
             })

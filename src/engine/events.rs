@@ -107,18 +107,37 @@ pub fn dirtied(
         // after (which sources they admit, and from which environment, changed).
         Object::namespaces(_) => {
             dirty.namespaces.insert(key.name.clone());
-            let mut picking = BTreeSet::new();
-            for labels in [labels_of(old), labels_of(new)].into_iter().flatten() {
-                picking.extend(indexes.selecting(labels));
-            }
             let namespace = |o: Option<&Object>| match o {
                 Some(Object::namespaces(ns)) => Some(ns.clone()),
                 _ => None,
             };
             let (old_ns, new_ns) = (namespace(old), namespace(new));
+            // A policy reads a source namespace through the peer selectors that pick it and
+            // the environments it is in. While those environments stay, only the policies
+            // whose selectors picked it before and not after (or after and not before) can
+            // judge differently: a label no selector reads (the Pod Security labels the
+            // operator writes) reaches no one.
+            let peers = &indexes.selector_peers;
+            let picks = |o: Option<&Object>| labels_of(o).map(|l| peers.picking(l));
+            let (before, after) = (
+                picks(old).unwrap_or_default(),
+                picks(new).unwrap_or_default(),
+            );
+            let moved = match (&old_ns, &new_ns) {
+                (Some(old), Some(new)) => {
+                    super::peers::memberships(partition, old)
+                        != super::peers::memberships(partition, new)
+                }
+                _ => true,
+            };
+            let selectors: Vec<&str> = if moved {
+                before.union(&after).copied().collect()
+            } else {
+                before.symmetric_difference(&after).copied().collect()
+            };
             dirty.namespaces.extend(super::peers::reached(
                 partition,
-                picking,
+                peers.using(selectors),
                 old_ns.as_ref(),
                 new_ns.as_ref(),
             ));

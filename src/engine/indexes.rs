@@ -3,13 +3,109 @@
 //! or another namespace, changes.
 
 use super::object::Object;
-use crate::evaluate::selects;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::{Selector, SelectorExt};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// namespace -> object name -> what the index keeps of it.
 type ByNamespace<T> = BTreeMap<String, BTreeMap<String, T>>;
+
+/// The peer namespace selectors of every NetworkPolicy, each distinct selector compiled once
+/// with the namespaces whose policies use it. Policies written from one template (those the
+/// operator renders, or a team's) share a handful of selectors across thousands of
+/// namespaces: which of them pick a namespace's labels is a few matches, not one per policy.
+#[derive(Clone, Debug, Default)]
+pub struct SelectorPeers {
+    /// namespace -> policy name -> its selectors' keys.
+    by_namespace: ByNamespace<Vec<String>>,
+    /// A selector's key (its canonical JSON) -> the selector and who uses it.
+    distinct: BTreeMap<String, Distinct>,
+}
+
+#[derive(Clone, Debug)]
+struct Distinct {
+    /// `None`: invalid, so it selects nothing (as `vocabulary::selection::selects` judges).
+    compiled: Option<Selector>,
+    /// namespace -> how many of its policies' peers use the selector.
+    users: BTreeMap<String, usize>,
+}
+
+impl SelectorPeers {
+    fn update(&mut self, old: Option<&NetworkPolicy>, new: Option<&NetworkPolicy>) {
+        if let Some(policy) = old {
+            let (ns, name) = key(&policy.metadata);
+            let removed = self
+                .by_namespace
+                .get_mut(ns)
+                .and_then(|policies| policies.remove(name));
+            if self.by_namespace.get(ns).is_some_and(BTreeMap::is_empty) {
+                self.by_namespace.remove(ns);
+            }
+            for selector in removed.into_iter().flatten() {
+                if let Some(distinct) = self.distinct.get_mut(&selector) {
+                    if let Some(count) = distinct.users.get_mut(ns) {
+                        *count -= 1;
+                        if *count == 0 {
+                            distinct.users.remove(ns);
+                        }
+                    }
+                    if distinct.users.is_empty() {
+                        self.distinct.remove(&selector);
+                    }
+                }
+            }
+        }
+        let Some(policy) = new else {
+            return;
+        };
+        let selectors = peer_selectors(policy);
+        if selectors.is_empty() {
+            return;
+        }
+        let (ns, name) = key(&policy.metadata);
+        let mut keys = Vec::with_capacity(selectors.len());
+        for selector in selectors {
+            let key = serde_json::to_string(&selector).unwrap_or_default();
+            let distinct = self
+                .distinct
+                .entry(key.clone())
+                .or_insert_with(|| Distinct {
+                    compiled: Selector::try_from(selector).ok(),
+                    users: BTreeMap::new(),
+                });
+            *distinct.users.entry(ns.to_string()).or_default() += 1;
+            keys.push(key);
+        }
+        self.by_namespace
+            .entry(ns.to_string())
+            .or_default()
+            .insert(name.to_string(), keys);
+    }
+
+    /// The distinct selectors (by key) that pick a namespace labelled `labels`.
+    pub fn picking(&self, labels: &BTreeMap<String, String>) -> BTreeSet<&str> {
+        self.distinct
+            .iter()
+            .filter(|(_, d)| d.compiled.as_ref().is_some_and(|s| s.matches(labels)))
+            .map(|(key, _)| key.as_str())
+            .collect()
+    }
+
+    /// The namespaces whose policies use any of the selectors `keys`.
+    pub fn using<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+        keys.into_iter()
+            .filter_map(|key| self.distinct.get(key))
+            .flat_map(|d| d.users.keys().cloned())
+            .collect()
+    }
+
+    /// Namespaces with a NetworkPolicy whose peer selector picks a namespace labelled
+    /// `labels`.
+    pub fn selecting(&self, labels: &BTreeMap<String, String>) -> BTreeSet<String> {
+        self.using(self.picking(labels))
+    }
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct Indexes {
@@ -17,7 +113,7 @@ pub struct Indexes {
     /// NetworkPolicies: `restricted-ports` judges which namespaces they admit and whether
     /// those are inside the policy's environment, so a namespace whose labels change, or a
     /// change of environments, concerns the namespaces whose selectors pick it.
-    selector_peers: ByNamespace<Vec<LabelSelector>>,
+    pub selector_peers: SelectorPeers,
     /// The ClusterRoles each namespace's RoleBindings name: a ClusterRole's rules judge them.
     bound_cluster_roles: ByNamespace<String>,
     /// The StorageClass each namespace's PersistentVolumeClaims name (`None`: none, so the
@@ -91,15 +187,7 @@ impl Indexes {
                     _ => None,
                 };
                 let (old, new) = (of(old), of(new));
-                replace(
-                    &mut self.selector_peers,
-                    old.as_deref().map(|p| key(&p.metadata)),
-                    new.as_deref().and_then(|p| {
-                        let selectors = peer_selectors(p);
-                        let (ns, name) = key(&p.metadata);
-                        (!selectors.is_empty()).then_some((ns, name, selectors))
-                    }),
-                );
+                self.selector_peers.update(old.as_deref(), new.as_deref());
             }
             (Some(Object::role_bindings(_)), _) | (_, Some(Object::role_bindings(_))) => {
                 let of = |o: Option<&Object>| match o {
@@ -139,25 +227,10 @@ impl Indexes {
         }
     }
 
-    /// Namespaces with a NetworkPolicy whose peer selector picks a namespace labelled
-    /// `labels`.
-    pub fn selecting(&self, labels: &BTreeMap<String, String>) -> BTreeSet<String> {
-        self.selector_peers
-            .iter()
-            .filter(|(_, policies)| {
-                policies
-                    .values()
-                    .flatten()
-                    .any(|selector| selects(selector, labels))
-            })
-            .map(|(ns, _)| ns.clone())
-            .collect()
-    }
-
     /// Namespaces with a NetworkPolicy that picks peers by namespace selector: whose judgment
     /// depends on which environments there are.
     pub fn with_selector_peers(&self) -> BTreeSet<String> {
-        self.selector_peers.keys().cloned().collect()
+        self.selector_peers.by_namespace.keys().cloned().collect()
     }
 
     /// Namespaces with a RoleBinding naming one of `cluster_roles`.
@@ -181,5 +254,79 @@ impl Indexes {
             })
             .map(|(ns, _)| ns.clone())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(ns: &str, name: &str, selectors: &[&serde_json::Value]) -> NetworkPolicy {
+        let from: Vec<_> = selectors
+            .iter()
+            .map(|s| json!({"namespaceSelector": s}))
+            .collect();
+        serde_json::from_value(json!({
+            "metadata": {"namespace": ns, "name": name},
+            "spec": {"podSelector": {}, "ingress": [{"from": from}]},
+        }))
+        .unwrap()
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn shared_peer_selectors_are_kept_once_with_the_namespaces_using_them() {
+        let prod = json!({"matchLabels": {"env": "prod"}});
+        let team = json!({"matchExpressions": [{"key": "team", "operator": "Exists"}]});
+        let mut peers = SelectorPeers::default();
+        peers.update(None, Some(&policy("a", "p", &[&prod])));
+        peers.update(None, Some(&policy("b", "p", &[&prod, &team])));
+        peers.update(None, Some(&policy("b", "q", &[&prod])));
+        // An invalid selector selects nothing; an empty one is not a selector peer at all.
+        peers.update(
+            None,
+            Some(&policy(
+                "c",
+                "p",
+                &[
+                    &json!({"matchExpressions": [{"key": "env", "operator": "In"}]}),
+                    &json!({}),
+                ],
+            )),
+        );
+        assert_eq!(peers.distinct.len(), 3);
+        let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(
+            peers.selecting(&labels(&[("env", "prod")])),
+            set(&["a", "b"])
+        );
+        assert_eq!(peers.selecting(&labels(&[("team", "x")])), set(&["b"]));
+        assert_eq!(peers.selecting(&labels(&[("env", "dev")])), set(&[]));
+        // b's second policy goes: b still uses the selector through its first.
+        let q = policy("b", "q", &[&prod]);
+        peers.update(Some(&q), None);
+        assert_eq!(
+            peers.selecting(&labels(&[("env", "prod")])),
+            set(&["a", "b"])
+        );
+        // a's policy changes to the team selector: a no longer picks prod namespaces.
+        peers.update(
+            Some(&policy("a", "p", &[&prod])),
+            Some(&policy("a", "p", &[&team])),
+        );
+        assert_eq!(peers.selecting(&labels(&[("env", "prod")])), set(&["b"]));
+        assert_eq!(peers.selecting(&labels(&[("team", "x")])), set(&["a", "b"]));
+        // Every policy gone: nothing is kept.
+        peers.update(Some(&policy("a", "p", &[])), None);
+        peers.update(Some(&policy("b", "p", &[])), None);
+        peers.update(Some(&policy("c", "p", &[])), None);
+        assert!(peers.distinct.is_empty() && peers.by_namespace.is_empty());
     }
 }

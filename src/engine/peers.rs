@@ -67,6 +67,20 @@ pub fn reached(
         .collect()
 }
 
+/// What judging other namespaces' policies reads of a namespace in `state`, besides the
+/// selectors picking it: for each EnvironmentIsolation, the environments it is in (none while
+/// it is out of scope, Terminating or a restore-test sandbox).
+pub fn memberships(partition: &Partition, state: &Arc<Namespace>) -> Vec<Vec<String>> {
+    let view = Snapshot {
+        namespaces: vec![state.clone()],
+        custom_resources: partition.cluster().custom_resources.clone(),
+        excluded: partition.cluster().excluded.clone(),
+        ..Snapshot::default()
+    };
+    let name = state.metadata.name.as_deref().unwrap_or_default();
+    Environments::of(&view).memberships(name)
+}
+
 static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
 
 /// Whether a policy of `target` picks `source` (in `state`) through a peer selector on a

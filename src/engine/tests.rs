@@ -1226,6 +1226,13 @@ fn a_namespace_moving_between_environments_its_pickers_admit_dirties_itself_only
             "metadata": {"name": "new", "labels": {"env": "production"}},
         })))));
         assert_eq!(created.namespaces, only("new"), "{count}");
+        // A label no peer selector reads (the Pod Security labels the operator writes), its
+        // environment unchanged: it reaches no other namespace.
+        let labelled = engine.apply_and_settle(Event::Upsert(Object::namespaces(parse(json!({
+            "metadata": {"name": "ns-0002", "labels": {"env": "production",
+                "pod-security.kubernetes.io/enforce": "restricted"}},
+        })))));
+        assert_eq!(labelled.namespaces, only("ns-0002"), "{count}");
         // ns-0001's policy still admits development, which is no longer its environment: a
         // development namespace created now is outside there, and only there.
         let outside = engine.apply_and_settle(Event::Upsert(Object::namespaces(parse(json!({

@@ -59,6 +59,15 @@ impl Environments {
         Self { isolations }
     }
 
+    /// For each isolation, the environments `namespace` is in: all that [`Self::inside`]
+    /// reads of a source namespace.
+    pub(crate) fn memberships(&self, namespace: &str) -> Vec<Vec<String>> {
+        self.isolations
+            .iter()
+            .map(|(envs, _)| envs.environments(namespace).to_vec())
+            .collect()
+    }
+
     /// Whether namespace `source` counts as inside for `port` of namespace `target`.
     pub(crate) fn inside(&self, source: &str, target: &str, port: &NetworkPolicyPort) -> bool {
         source == target

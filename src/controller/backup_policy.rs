@@ -55,6 +55,10 @@ impl Reconciled for BackupPolicy {
         }
     }
 
+    /// Namespaces are read through its selectors (and exemptions') and the restore-test
+    /// sandbox markers only.
+    const READS_NAMESPACES_THROUGH_SELECTORS: bool = true;
+
     type Valid = ValidBackupPolicy;
 
     fn validate(&self, ctx: &Context, now: Timestamp) -> Result<ValidBackupPolicy, InvalidSpec> {

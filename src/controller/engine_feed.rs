@@ -165,6 +165,12 @@ impl EngineFeed {
         reach
     }
 
+    /// Whether a namespace change that set only `changed` is read through a selector or is a
+    /// sandbox marker (see `Engine::selectors_read`).
+    pub fn selectors_read(&self, changed: &crate::engine::ChangedKeys) -> bool {
+        self.lock().engine.selectors_read(changed)
+    }
+
     /// Secrets can be judged (`None`: listed) or not (why).
     pub fn set_secrets_not_observed(&self, why: Option<String>) {
         let mut state = self.lock();

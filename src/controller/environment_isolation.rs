@@ -46,6 +46,11 @@ impl Reconciled for EnvironmentIsolation {
         !NOT_READ.contains(&kind)
     }
 
+    /// Namespaces are read through selectors only (environments, exemptions, NetworkPolicy
+    /// peers, the baselines whose ports its policies allow) and the restore-test sandbox
+    /// markers.
+    const READS_NAMESPACES_THROUGH_SELECTORS: bool = true;
+
     type Valid = ValidEnvironmentIsolation;
 
     fn validate(

@@ -202,6 +202,7 @@ fn mapped_triggers<K>(
     store: kube::runtime::reflector::Store<K>,
     selects_namespace: fn(&K, &str, Option<&BTreeMap<String, String>>) -> bool,
     reads: fn(&K, &str, Option<&str>) -> bool,
+    through_selectors: bool,
     stores: Stores,
     scopes: Arc<scope::Scopes>,
 ) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
@@ -213,8 +214,19 @@ where
         let mut leading = true;
         let mut carried = Vec::new();
         loop {
+            // A namespace change that set only labels no selector reads concerns no resource
+            // of a kind that reads namespaces through selectors alone.
+            let ignored = |trigger: &Trigger| {
+                through_selectors
+                    && trigger.kind.as_deref() == Some("Namespace")
+                    && trigger
+                        .namespace_keys
+                        .as_ref()
+                        .is_some_and(|keys| !stores.engine.selectors_read(keys))
+            };
             let Some(mut window) =
-                trigger::next_window(&mut receiver, leading, TRIGGER_WINDOW, carried).await
+                trigger::next_window(&mut receiver, leading, TRIGGER_WINDOW, carried, ignored)
+                    .await
             else {
                 return;
             };
@@ -475,6 +487,7 @@ async fn controller<K: reconciler::Reconciled>(shared: &Shared<'_>) {
                 && K::selects_namespace(resource, namespace, labels)
         },
         K::reads,
+        K::READS_NAMESPACES_THROUGH_SELECTORS,
         shared.stores.clone(),
         shared.ctx.scopes.clone(),
     );

@@ -324,6 +324,38 @@ where
         .map(|stored| engine.upsert(stored))
 }
 
+/// What the Namespace watch keeps of each namespace between its events.
+#[derive(Clone)]
+struct NamespaceSeen {
+    labels: std::collections::BTreeMap<String, String>,
+    annotations: std::collections::BTreeMap<String, String>,
+    terminating: bool,
+}
+
+impl NamespaceSeen {
+    fn of<K: Resource>(object: &K) -> Self {
+        let meta = object.meta();
+        Self {
+            labels: meta.labels.clone().unwrap_or_default(),
+            annotations: meta.annotations.clone().unwrap_or_default(),
+            // A namespace's phase turns Terminating only once its deletion timestamp is set.
+            terminating: meta.deletion_timestamp.is_some(),
+        }
+    }
+
+    /// The label and annotation keys a change from `self` to `now` set, when that is all it
+    /// changed of what any judgment reads of a namespace (its labels, annotations and being
+    /// deleted; its name and uid are the same object's).
+    fn keys_changed_to(&self, now: &NamespaceSeen) -> Option<crate::engine::ChangedKeys> {
+        (self.terminating == now.terminating).then(|| {
+            crate::engine::ChangedKeys::between(
+                (&self.labels, &now.labels),
+                (&self.annotations, &now.annotations),
+            )
+        })
+    }
+}
+
 /// Cluster-scoped kinds whose every reader's judgment the engine's indexes follow per
 /// namespace (`engine::events::dirtied`): a change of one wakes the namespaces it names, not
 /// the cluster. Any other cluster-scoped change (a custom resource: label protection and
@@ -367,12 +399,11 @@ where
         .reflect(writer);
     tokio::spawn(async move {
         let kind = K::kind(&Default::default()).into_owned();
-        // Each namespace's labels as last seen (only for the Namespace watch): the labels
-        // before a change, which decide who selected it.
-        let mut namespace_labels: std::collections::HashMap<
-            String,
-            std::collections::BTreeMap<String, String>,
-        > = std::collections::HashMap::new();
+        // Each namespace as last seen (only for the Namespace watch): the labels before a
+        // change, which decide who selected it, and what tells a change of labels and
+        // annotations alone.
+        let mut namespaces_seen: std::collections::HashMap<String, NamespaceSeen> =
+            std::collections::HashMap::new();
         // Each custom resource's identity as last seen (only for the custom kinds): a change
         // that leaves it as it was touched only status, which no evaluation reads; it wakes
         // no one here (the resource's own controller watch judges its status).
@@ -428,17 +459,23 @@ where
                         // The namespace itself, judged by whoever selected it before or selects
                         // it now.
                         let name = object.name_any();
-                        let old_labels = if deleted {
-                            namespace_labels.remove(&name)
+                        let seen = NamespaceSeen::of(&object);
+                        let before = if deleted {
+                            namespaces_seen.remove(&name)
                         } else {
-                            namespace_labels.insert(name.clone(), object.labels().clone())
+                            namespaces_seen.insert(name.clone(), seen.clone())
                         };
+                        let namespace_keys = before
+                            .as_ref()
+                            .filter(|_| !deleted)
+                            .and_then(|before| before.keys_changed_to(&seen));
                         Trigger {
                             namespace: Some(name),
-                            old_labels: Some(old_labels.unwrap_or_default()),
+                            old_labels: Some(before.map(|b| b.labels).unwrap_or_default()),
                             echo_of,
                             kind: Some(kind.clone()),
                             reach,
+                            namespace_keys,
                         }
                     } else {
                         let namespace = object.namespace();
@@ -453,6 +490,7 @@ where
                             echo_of,
                             kind: Some(kind.clone()),
                             reach,
+                            namespace_keys: None,
                         }
                     };
                     // No receiver yet (start-up) is fine: controllers reconcile everything first.
@@ -876,3 +914,35 @@ macro_rules! stores_for {
     };
 }
 crate::snapshot::watched_kinds!(stores_for);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Namespace;
+
+    fn namespace(body: serde_json::Value) -> NamespaceSeen {
+        let ns: Namespace = serde_json::from_value(body).unwrap();
+        NamespaceSeen::of(&ns)
+    }
+
+    #[test]
+    fn a_namespace_change_of_labels_and_annotations_alone_names_their_keys() {
+        let before = namespace(serde_json::json!({"metadata": {"name": "shop",
+            "labels": {"env": "prod", "team": "a"}, "annotations": {"note": "x"}}}));
+        let after = namespace(serde_json::json!({"metadata": {"name": "shop",
+            "labels": {"env": "prod", "pod-security.kubernetes.io/enforce": "restricted"},
+            "annotations": {"note": "y"}}}));
+        let keys = before.keys_changed_to(&after).unwrap();
+        let set = |k: &[&str]| k.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            keys.labels,
+            set(&["pod-security.kubernetes.io/enforce", "team"])
+        );
+        assert_eq!(keys.annotations, set(&["note"]));
+        // Being deleted is not a change of labels: every reader is told.
+        let deleting = namespace(serde_json::json!({"metadata": {"name": "shop",
+            "labels": {"env": "prod", "team": "a"}, "annotations": {"note": "x"},
+            "deletionTimestamp": "2026-01-01T00:00:00Z"}}));
+        assert_eq!(before.keys_changed_to(&deleting), None);
+    }
+}

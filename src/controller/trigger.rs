@@ -23,6 +23,10 @@ pub struct Trigger {
     /// ClusterRole. For a cluster-scoped change, `None` is "every namespace" and `Some` is
     /// exactly these (possibly none: then only cluster-scoped objects and status change).
     pub reach: Option<BTreeSet<String>>,
+    /// For a Namespace's change that set only labels and annotations: their keys. A kind
+    /// that reads a namespace only through selectors ignores a change no selector reads
+    /// ([`next_window`]'s `ignored`).
+    pub namespace_keys: Option<crate::engine::ChangedKeys>,
 }
 
 impl Trigger {
@@ -59,6 +63,7 @@ impl Trigger {
             echo_of: self.echo_of.clone(),
             kind: self.kind.clone(),
             reach: Some(reach),
+            namespace_keys: self.namespace_keys.clone(),
         })
     }
 }
@@ -67,13 +72,15 @@ impl Trigger {
 /// `leading` (the first change after a quiet spell is acted on at once), else everything
 /// until `window` has passed or an urgent trigger ([`Trigger::is_urgent`]) arrived, which
 /// ends the window early. `carried`: what the previous window deferred
-/// ([`TriggerWindow::deferred`]), gathered into this one, which then does not lead. None when
-/// the sender is gone.
+/// ([`TriggerWindow::deferred`]), gathered into this one, which then does not lead. A trigger
+/// `ignored` says concerns none of the receiving kind's resources is dropped as it arrives.
+/// None when the sender is gone.
 pub async fn next_window(
     receiver: &mut tokio::sync::broadcast::Receiver<Trigger>,
     leading: bool,
     window: std::time::Duration,
     carried: Vec<Trigger>,
+    ignored: impl Fn(&Trigger) -> bool,
 ) -> Option<TriggerWindow> {
     use tokio::sync::broadcast::error::RecvError;
     let mut out = TriggerWindow::default();
@@ -82,17 +89,21 @@ pub async fn next_window(
         out.add(trigger);
     }
     if leading {
-        match receiver.recv().await {
-            Ok(trigger) => out.add(trigger),
-            Err(RecvError::Lagged(_)) => out.lost_track(),
-            Err(RecvError::Closed) => return None,
+        loop {
+            match receiver.recv().await {
+                Ok(trigger) if ignored(&trigger) => continue,
+                Ok(trigger) => out.add(trigger),
+                Err(RecvError::Lagged(_)) => out.lost_track(),
+                Err(RecvError::Closed) => return None,
+            }
+            return Some(out);
         }
-        return Some(out);
     }
     let deadline = tokio::time::Instant::now() + window;
     loop {
         match tokio::time::timeout_at(deadline, receiver.recv()).await {
             Err(_window_over) => return Some(out),
+            Ok(Ok(trigger)) if ignored(&trigger) => {}
             Ok(Ok(trigger)) => {
                 let urgent = trigger.is_urgent();
                 out.add(trigger);
@@ -306,6 +317,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_ignored_trigger_neither_leads_nor_joins_a_window() {
+        let (tx, mut rx) = tokio::sync::broadcast::channel(16);
+        let psa_only = Trigger {
+            namespace_keys: Some(crate::engine::ChangedKeys::default()),
+            ..in_kind("Namespace", "a", Some("uid-1"))
+        };
+        tx.send(psa_only.clone()).unwrap();
+        tx.send(in_kind("Pod", "b", None)).unwrap();
+        tx.send(psa_only).unwrap();
+        let ignored = |t: &Trigger| t.namespace_keys.is_some();
+        let window = next_window(
+            &mut rx,
+            true,
+            std::time::Duration::from_secs(3600),
+            vec![],
+            ignored,
+        )
+        .await
+        .unwrap();
+        let namespaces: Vec<&str> = window.namespaces.keys().map(String::as_str).collect();
+        assert_eq!(
+            namespaces,
+            ["b"],
+            "the leading trigger is the first not ignored"
+        );
+        let next = next_window(
+            &mut rx,
+            false,
+            std::time::Duration::from_millis(10),
+            vec![],
+            ignored,
+        )
+        .await
+        .unwrap();
+        assert!(next.is_empty(), "{next:?}");
+    }
+
+    #[tokio::test]
     async fn a_namespace_changed_by_someone_else_ends_the_window_at_once() {
         let (tx, mut rx) = tokio::sync::broadcast::channel(16);
         tx.send(in_kind("Pod", "a", None)).unwrap();
@@ -317,7 +366,13 @@ mod tests {
         // that ignores it fails here after 10 s instead of hanging).
         let window = tokio::time::timeout(
             std::time::Duration::from_secs(10),
-            next_window(&mut rx, false, std::time::Duration::from_secs(3600), vec![]),
+            next_window(
+                &mut rx,
+                false,
+                std::time::Duration::from_secs(3600),
+                vec![],
+                |_| false,
+            ),
         )
         .await
         .expect("the urgent trigger ends the window")
@@ -325,9 +380,15 @@ mod tests {
         let namespaces: Vec<&str> = window.namespaces.keys().map(String::as_str).collect();
         assert_eq!(namespaces, ["a", "b", "new"]);
         // What came after it is the next window's.
-        let next = next_window(&mut rx, true, std::time::Duration::from_secs(3600), vec![])
-            .await
-            .unwrap();
+        let next = next_window(
+            &mut rx,
+            true,
+            std::time::Duration::from_secs(3600),
+            vec![],
+            |_| false,
+        )
+        .await
+        .unwrap();
         assert_eq!(next.namespaces.keys().collect::<Vec<_>>(), ["later"]);
     }
 
@@ -341,9 +402,15 @@ mod tests {
         let selects_all = |_: &str, _: Option<&BTreeMap<String, String>>| true;
         let known = |_: &str| Some(BTreeMap::new());
         let reads = |_: &str, _: Option<&str>| true;
-        let mut first = next_window(&mut rx, true, std::time::Duration::from_secs(3600), vec![])
-            .await
-            .unwrap();
+        let mut first = next_window(
+            &mut rx,
+            true,
+            std::time::Duration::from_secs(3600),
+            vec![],
+            |_| false,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             first.scope_for("uid", reads, selects_all, known),
             Some(Scope::Namespaces(BTreeSet::from(["new".to_string()])))
@@ -356,6 +423,7 @@ mod tests {
             false,
             std::time::Duration::from_millis(10),
             carried,
+            |_| false,
         )
         .await
         .unwrap();

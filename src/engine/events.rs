@@ -49,6 +49,46 @@ impl Dirty {
     }
 }
 
+/// The label and annotation keys a Namespace's change set, changed or removed, when that is
+/// all it changed (it neither came, went nor began terminating).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangedKeys {
+    pub labels: BTreeSet<String>,
+    pub annotations: BTreeSet<String>,
+}
+
+impl ChangedKeys {
+    /// The keys whose values differ between two label maps and between two annotation maps.
+    pub fn between(
+        (old_labels, new_labels): (&BTreeMap<String, String>, &BTreeMap<String, String>),
+        (old_annotations, new_annotations): (&BTreeMap<String, String>, &BTreeMap<String, String>),
+    ) -> Self {
+        fn differing(
+            a: &BTreeMap<String, String>,
+            b: &BTreeMap<String, String>,
+        ) -> BTreeSet<String> {
+            a.keys()
+                .chain(b.keys())
+                .filter(|k| a.get(*k) != b.get(*k))
+                .cloned()
+                .collect()
+        }
+        Self {
+            labels: differing(old_labels, new_labels),
+            annotations: differing(old_annotations, new_annotations),
+        }
+    }
+
+    pub fn merge(&mut self, other: &ChangedKeys) {
+        self.labels.extend(other.labels.iter().cloned());
+        self.annotations.extend(other.annotations.iter().cloned());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.annotations.is_empty()
+    }
+}
+
 static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
 
 fn labels_of(object: Option<&Object>) -> Option<&BTreeMap<String, String>> {

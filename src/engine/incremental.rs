@@ -7,7 +7,7 @@
 //! still evaluated as a whole, from the partition's whole snapshot, on demand (their
 //! cross-namespace controls are not split yet); `Counters::whole_evaluations` counts those.
 
-use super::events::{Dirty, ResourceKey, ResourceKind, dirtied};
+use super::events::{ChangedKeys, Dirty, ResourceKey, ResourceKind, dirtied};
 use super::indexes::Indexes;
 use super::object::{Event, Object};
 use super::partition::Partition;
@@ -321,6 +321,20 @@ impl Engine {
             .get(baseline)
             .map(|b| b.kept.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Whether a Namespace change that set only the keys in `changed` may change what a
+    /// kind reading namespaces only through selectors and the restore-test sandbox markers
+    /// judges (EnvironmentIsolation, BackupPolicy): some selector reads one of its labels, or
+    /// it touched a sandbox marker. The Pod Security labels a SecurityBaseline writes are
+    /// neither, unless a selector names them.
+    pub fn selectors_read(&self, changed: &ChangedKeys) -> bool {
+        use crate::vocabulary::labels::{RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID};
+        changed
+            .labels
+            .iter()
+            .any(|key| key == RESTORE_TEST_LABEL || self.indexes.selectors_read(key))
+            || changed.annotations.contains(RESTORE_TEST_POLICY_UID)
     }
 
     pub fn counters(&self) -> Counters {

@@ -21,6 +21,8 @@ pub struct SelectorPeers {
     by_namespace: ByNamespace<Vec<String>>,
     /// A selector's key (its canonical JSON) -> the selector and who uses it.
     distinct: BTreeMap<String, Distinct>,
+    /// Label keys the distinct selectors read, with how many of them read each.
+    label_keys: BTreeMap<String, usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -29,6 +31,61 @@ struct Distinct {
     compiled: Option<Selector>,
     /// namespace -> how many of its policies' peers use the selector.
     users: BTreeMap<String, usize>,
+    /// The label keys it reads.
+    label_keys: Vec<String>,
+}
+
+/// The label keys a selector reads (those of `matchLabels` and `matchExpressions`): whatever
+/// the values of the others, it picks a namespace the same.
+fn selector_keys(selector: &LabelSelector) -> Vec<String> {
+    let labels = selector.match_labels.iter().flat_map(|m| m.keys().cloned());
+    let expressions = selector
+        .match_expressions
+        .iter()
+        .flatten()
+        .map(|e| e.key.clone());
+    labels.chain(expressions).collect()
+}
+
+/// The label keys of every selector in a custom resource's spec, wherever it sits
+/// (namespace, environment and exemption selectors, and any a later field adds).
+fn spec_selector_keys(value: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Object(labels)) = map.get("matchLabels") {
+                out.extend(labels.keys().cloned());
+            }
+            if let Some(Value::Array(expressions)) = map.get("matchExpressions") {
+                out.extend(
+                    expressions
+                        .iter()
+                        .filter_map(|e| e.get("key")?.as_str())
+                        .map(str::to_string),
+                );
+            }
+            map.values().for_each(|v| spec_selector_keys(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| spec_selector_keys(v, out)),
+        _ => {}
+    }
+}
+
+fn count(counts: &mut BTreeMap<String, usize>, keys: &[String]) {
+    for key in keys {
+        *counts.entry(key.clone()).or_default() += 1;
+    }
+}
+
+fn uncount(counts: &mut BTreeMap<String, usize>, keys: &[String]) {
+    for key in keys {
+        if let Some(n) = counts.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(key);
+            }
+        }
+    }
 }
 
 impl SelectorPeers {
@@ -50,8 +107,10 @@ impl SelectorPeers {
                             distinct.users.remove(ns);
                         }
                     }
-                    if distinct.users.is_empty() {
-                        self.distinct.remove(&selector);
+                    if distinct.users.is_empty()
+                        && let Some(gone) = self.distinct.remove(&selector)
+                    {
+                        uncount(&mut self.label_keys, &gone.label_keys);
                     }
                 }
             }
@@ -67,13 +126,16 @@ impl SelectorPeers {
         let mut keys = Vec::with_capacity(selectors.len());
         for selector in selectors {
             let key = serde_json::to_string(&selector).unwrap_or_default();
-            let distinct = self
-                .distinct
-                .entry(key.clone())
-                .or_insert_with(|| Distinct {
+            let label_keys = &mut self.label_keys;
+            let distinct = self.distinct.entry(key.clone()).or_insert_with(|| {
+                let keys = selector_keys(&selector);
+                count(label_keys, &keys);
+                Distinct {
                     compiled: Selector::try_from(selector).ok(),
                     users: BTreeMap::new(),
-                });
+                    label_keys: keys,
+                }
+            });
             *distinct.users.entry(ns.to_string()).or_default() += 1;
             keys.push(key);
         }
@@ -126,6 +188,11 @@ pub struct Indexes {
     /// EnvironmentIsolation's cross-environment access judges them by that namespace's
     /// environment.
     pub bound_subjects: super::crossing::BoundSubjects,
+    /// The label keys of each custom resource's selectors, and how many resources' selectors
+    /// name each key: with the peer selectors', every namespace label any judgment reads
+    /// through a selector.
+    custom_keys: BTreeMap<super::object::ObjectKey, Vec<String>>,
+    custom_key_counts: BTreeMap<String, usize>,
 }
 
 fn replace<T>(index: &mut ByNamespace<T>, old: Option<(&str, &str)>, new: Option<(&str, &str, T)>) {
@@ -171,6 +238,22 @@ impl Indexes {
     /// Follows one object's change (`old` replaced by `new`; either may be absent).
     pub fn update(&mut self, old: Option<&Object>, new: Option<&Object>) {
         self.bound_subjects.update(old, new);
+        if let Some(any) = new.or(old)
+            && any.key().kind.is_custom()
+        {
+            let key = any.key();
+            if let Some(before) = self.custom_keys.remove(&key) {
+                uncount(&mut self.custom_key_counts, &before);
+            }
+            if let Some(spec) = new.and_then(Object::spec_json) {
+                let mut keys = Vec::new();
+                spec_selector_keys(&spec, &mut keys);
+                keys.sort();
+                keys.dedup();
+                count(&mut self.custom_key_counts, &keys);
+                self.custom_keys.insert(key, keys);
+            }
+        }
         let secret = |o: Option<&Object>| match o {
             Some(Object::secrets(s)) => Some(s.clone()),
             _ => None,
@@ -225,6 +308,12 @@ impl Indexes {
             }
             _ => {}
         }
+    }
+
+    /// Whether some selector (a custom resource's, or a NetworkPolicy's peer namespace
+    /// selector) reads the namespace label `key`: one none reads changes no selection.
+    pub fn selectors_read(&self, key: &str) -> bool {
+        self.custom_key_counts.contains_key(key) || self.selector_peers.label_keys.contains_key(key)
     }
 
     /// Namespaces with a NetworkPolicy that picks peers by namespace selector: whose judgment

@@ -16,7 +16,7 @@ pub mod partition;
 pub mod peers;
 pub mod per_namespace;
 
-pub use events::{Dirty, ResourceKey, ResourceKind};
+pub use events::{ChangedKeys, Dirty, ResourceKey, ResourceKind};
 pub use incremental::{Counters, Engine};
 pub use object::{Event, Kind, Object, ObjectKey};
 

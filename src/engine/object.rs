@@ -175,3 +175,25 @@ pub enum Event {
     Upsert(Object),
     Delete(ObjectKey),
 }
+
+impl Kind {
+    /// One of the operator's own custom kinds.
+    pub fn is_custom(self) -> bool {
+        matches!(
+            self,
+            Kind::security_baselines | Kind::backup_policies | Kind::environment_isolations
+        )
+    }
+}
+
+impl Object {
+    /// A custom resource's spec as JSON; `None` for every other kind.
+    pub fn spec_json(&self) -> Option<serde_json::Value> {
+        match self {
+            Object::security_baselines(r) => serde_json::to_value(&r.spec).ok(),
+            Object::backup_policies(r) => serde_json::to_value(&r.spec).ok(),
+            Object::environment_isolations(r) => serde_json::to_value(&r.spec).ok(),
+            _ => None,
+        }
+    }
+}

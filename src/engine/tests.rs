@@ -1258,3 +1258,54 @@ fn a_namespace_moving_between_environments_its_pickers_admit_dirties_itself_only
         );
     }
 }
+
+#[test]
+fn a_namespace_label_is_read_while_some_selector_names_its_key() {
+    let mut engine = engine();
+    let keys = |labels: &[&str], annotations: &[&str]| ChangedKeys {
+        labels: labels.iter().map(|k| k.to_string()).collect(),
+        annotations: annotations.iter().map(|k| k.to_string()).collect(),
+    };
+    let psa = keys(
+        &[
+            "pod-security.kubernetes.io/enforce",
+            "security.baseline.dev/pod-security-from",
+        ],
+        &["security.baseline.dev/pod-security-prior"],
+    );
+    assert!(!engine.selectors_read(&psa));
+    // The restore-test sandbox markers are always read.
+    assert!(engine.selectors_read(&keys(&["security.baseline.dev/restore-test"], &[])));
+    assert!(engine.selectors_read(&keys(
+        &[],
+        &["security.baseline.dev/restore-test-policy-uid"]
+    )));
+    // An environment selector, and an exemption's selector, of an isolation.
+    let isolation = Object::environment_isolations(parse::<EnvironmentIsolation>(json!({
+        "apiVersion": "security.baseline.dev/v1alpha1", "kind": "EnvironmentIsolation",
+        "metadata": {"name": "ei", "uid": "uid-ei"},
+        "spec": {
+            "environments": [{"name": "production", "production": true,
+                "namespaceSelector": {"matchExpressions": [
+                    {"key": "env", "operator": "In", "values": ["production"]}]}}],
+            "exemptions": [{"controls": ["environment-segregation"],
+                "selector": {"matchLabels": {"pod-security.kubernetes.io/enforce": "privileged"}},
+                "reason": "r", "approvedBy": "a", "expires": "2099-01-01T00:00:00Z"}],
+        },
+    })));
+    engine.apply(Event::Upsert(isolation.clone()));
+    assert!(engine.selectors_read(&keys(&["env"], &[])));
+    assert!(engine.selectors_read(&psa), "an exemption selects by it");
+    engine.apply(Event::Delete(isolation.key()));
+    assert!(!engine.selectors_read(&psa) && !engine.selectors_read(&keys(&["env"], &[])));
+    // A NetworkPolicy's peer selector, while the policy stands.
+    let policy = Object::network_policies(parse(json!({
+        "metadata": meta("shop", "p", json!({})),
+        "spec": {"podSelector": {}, "ingress": [{"from": [{"namespaceSelector":
+            {"matchLabels": {"pod-security.kubernetes.io/enforce": "restricted"}}}]}]},
+    })));
+    engine.apply(Event::Upsert(policy.clone()));
+    assert!(engine.selectors_read(&psa));
+    engine.apply(Event::Delete(policy.key()));
+    assert!(!engine.selectors_read(&psa));
+}

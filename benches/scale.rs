@@ -1400,6 +1400,9 @@ async fn run(o: Options) {
         protection_latency(&admin, o.latency_samples, &mut operator, &log_path).await;
     latencies.sort_by(f64::total_cmp);
     let (hwm_end, _, _) = process_usage(pid);
+    // The engine's comparisons with a from-scratch evaluation over the whole run (run the
+    // operator with BASELINE_ENGINE_CHECK_SECONDS short enough for some to happen).
+    let metrics_end = http_get(port, "/metrics");
     stop(&mut operator);
 
     let (owned, namespace_labels) = owned_objects(&admin).await;
@@ -1493,6 +1496,8 @@ async fn run(o: Options) {
             "own_write_metric_convergence": metric_sum(&metrics_converged, "baseline_operator_api_writes_total"),
             "own_write_metric_steady": metric_sum(&metrics_steady, "baseline_operator_api_writes_total")
                 - metric_sum(&metrics_converged, "baseline_operator_api_writes_total"),
+            "engine_checks": metric_sum(&metrics_end, "baseline_operator_engine_checks_total"),
+            "engine_divergences": metric_sum(&metrics_end, "baseline_operator_engine_divergences_total"),
             "rss_peak_mib_converged": mib(hwm_converged),
             "rss_at_convergence_mib": mib(rss_converged),
             "rss_peak_mib": mib(hwm),
@@ -1506,6 +1511,8 @@ async fn run(o: Options) {
             "protection_latency_ms_p50": percentile(&latencies, 50.0),
             "protection_latency_ms_p99": percentile(&latencies, 99.0),
             "protection_latency_samples": latencies.len(),
+            // Sorted: the tail a p99 of 50 samples reads is its largest one or two.
+            "protection_latency_ms": latencies.iter().map(|l| (l * 10.0).round() / 10.0).collect::<Vec<_>>(),
         },
         "floor": {
             "apply_seconds": floor_time.as_secs_f64(),

@@ -49,8 +49,9 @@ pub struct Plan<Extra> {
     /// Why the resource cannot be fully reconciled although evaluation ran (reason, message),
     /// e.g. Velero not installed: Ready turns False with this reason.
     pub not_ready: Option<(String, String)>,
-    /// The namespaces whose owned objects, labels and reports this plan renders (the
-    /// evaluation and its notes always judge every namespace): what is written and pruned.
+    /// The namespaces whose owned objects, labels and reports this plan renders: what is
+    /// written and pruned. An evidence plan's evaluation and notes judge every namespace; an
+    /// enforcement plan's may judge only these (see [`Self::provisional`]).
     pub scope: Scope,
     /// The evaluation is right for what this plan writes but is not evidence: a
     /// [`Stage::Enforcement`] plan judged the pass's own namespaces alone, or left changes

@@ -1450,6 +1450,18 @@ async fn run(o: Options) {
     let floor_after = cluster.flow_counts();
     let flow = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(0.0);
 
+    // The operator's headline figures before Kyverno's phase, which can run for many minutes:
+    // a run stopped during it still has them in its log.
+    eprintln!(
+        "[scale] operator: convergence {:.1} s (floor {:.1} s, {} failed), peak RSS {:.1} MiB (reflector floor {:.1}), new-ns p50 / p99 {:.0} / {:.0} ms",
+        convergence.as_secs_f64(),
+        floor_time.as_secs_f64(),
+        failed.len(),
+        mib(hwm_converged),
+        mib(floor_hwm),
+        percentile(&latencies, 50.0),
+        percentile(&latencies, 99.0),
+    );
     // Kyverno starts from the state the operator started from: no owned object, no label.
     reset_owned(&admin, o.concurrency).await;
     let kyverno_result =

@@ -14,9 +14,16 @@ node_state="$state/node"
 current="node (preflight)"
 [[ "$(id -u)" == 0 ]] || fail node "the node needs root (containerd, runc, bridges, iptables)"
 other_node_running() {
-  local other
+  local other name pid start
   other="$(cat "$node_owner_file" 2>/dev/null)" || return 1
-  [[ -n "$other" && "$other" != "$state" && -e "$other/has-node" ]]
+  [[ -n "$other" && "$other" != "$state" && -e "$other/has-node" ]] || return 1
+  # Only a live process the other state dir started counts (the same pid and start time): a
+  # node whose processes died without ./down (its session was stopped) runs nothing, and its
+  # owner file must not block every later node on the machine.
+  while read -r name pid start; do
+    [[ -n "$pid" && "$(starttime "$pid" 2>/dev/null)" == "$start" ]] && return 0
+  done 2>/dev/null <"$other/pids"
+  return 1
 }
 # Test binaries run one after another, and the previous one's watchdog stops its node a
 # moment after that process exits: wait for it (bounded) before calling it a conflict.

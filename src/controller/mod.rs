@@ -214,10 +214,14 @@ where
         let mut leading = true;
         let mut carried = Vec::new();
         loop {
-            // A namespace change that set only labels no selector reads concerns no resource
-            // of a kind that reads namespaces through selectors alone.
+            // The echo of the operator's own namespace label write (a SecurityBaseline's Pod
+            // Security labels) that set only labels no selector reads concerns no resource of
+            // a kind that reads namespaces through selectors alone. Only echoes: a tenant's
+            // relabel always wakes every reader, so a selector the engine has not indexed yet
+            // (its resource's event still on its way) can never make one missed.
             let ignored = |trigger: &Trigger| {
                 through_selectors
+                    && trigger.echo_of.is_some()
                     && trigger.kind.as_deref() == Some("Namespace")
                     && trigger
                         .namespace_keys

@@ -132,10 +132,10 @@ pub trait Reconciled:
         true
     }
     /// The kind reads a namespace only through label selectors (its own and the cluster's, see
-    /// `engine::Engine::selectors_read`) and the restore-test sandbox markers: a change of a
-    /// namespace's labels or annotations no selector reads (the Pod Security labels a
-    /// SecurityBaseline writes) does not wake it. False: every change of a namespace it
-    /// selects wakes it.
+    /// `engine::Engine::selectors_read`) and the restore-test sandbox markers: the echo of the
+    /// operator's own label write that set only labels and annotations no selector reads (the
+    /// Pod Security labels a SecurityBaseline writes) does not wake it. False: every change of
+    /// a namespace it selects wakes it.
     const READS_NAMESPACES_THROUGH_SELECTORS: bool = false;
     /// The same validation `audit` runs, plus what only this operator's configuration can
     /// judge (`ctx`); a spec that fails it is not planned at all.

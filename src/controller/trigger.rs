@@ -24,8 +24,8 @@ pub struct Trigger {
     /// exactly these (possibly none: then only cluster-scoped objects and status change).
     pub reach: Option<BTreeSet<String>>,
     /// For a Namespace's change that set only labels and annotations: their keys. A kind
-    /// that reads a namespace only through selectors ignores a change no selector reads
-    /// ([`next_window`]'s `ignored`).
+    /// that reads a namespace only through selectors ignores the echo of the operator's own
+    /// write when no selector reads them ([`next_window`]'s `ignored`).
     pub namespace_keys: Option<crate::engine::ChangedKeys>,
 }
 

@@ -178,13 +178,6 @@ impl Metrics {
         self.total("baseline_operator_reconciles_total{")
     }
 
-    /// Reconciles so far of one kind (`EnvironmentIsolation`, ...).
-    pub fn reconciles_of(&self, kind: &str) -> u64 {
-        self.total(&format!(
-            "baseline_operator_reconciles_total{{kind=\"{kind}\"}}"
-        ))
-    }
-
     fn total(&self, series: &str) -> u64 {
         self.encode()
             .lines()

@@ -78,15 +78,6 @@ impl ChangedKeys {
             annotations: differing(old_annotations, new_annotations),
         }
     }
-
-    pub fn merge(&mut self, other: &ChangedKeys) {
-        self.labels.extend(other.labels.iter().cloned());
-        self.annotations.extend(other.annotations.iter().cloned());
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty() && self.annotations.is_empty()
-    }
 }
 
 static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();

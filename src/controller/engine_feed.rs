@@ -203,6 +203,27 @@ impl EngineFeed {
         state.pending.merge(dirty);
     }
 
+    /// The engine's evaluation of an EnvironmentIsolation judged by `spec`, after settling what
+    /// is dirty: what status and reports are drawn from. `None` when the engine knows another
+    /// spec of it (its watch and the caller's are at different versions): the caller
+    /// evaluates from scratch then.
+    pub fn isolation_by(
+        &self,
+        name: &str,
+        spec: &crate::validate::environment_isolation::ValidEnvironmentIsolation,
+        now: Timestamp,
+    ) -> Option<Evaluation> {
+        let mut watch = crate::telemetry::stopwatch::Stopwatch::start();
+        let mut state = self.lock();
+        let pending = std::mem::take(&mut state.pending);
+        state.engine.settle(&pending);
+        watch.lap("settle");
+        let evaluation = state.engine.isolation_by(name, spec, now);
+        watch.lap("assemble");
+        tracing::debug!(laps = %watch, dirty = pending.namespaces.len() + pending.isolations.len(), "engine isolation evaluation");
+        evaluation
+    }
+
     /// The engine's evaluation of a SecurityBaseline, after settling what is dirty.
     pub fn security_baseline(&self, name: &str, now: Timestamp) -> Option<Evaluation> {
         let mut state = self.lock();
@@ -302,12 +323,46 @@ pub async fn check_periodically(ctx: Arc<super::context::Context>, interval: std
 
 /// One round of comparisons (blocking: evaluations are CPU work).
 fn check_once(ctx: &super::context::Context) {
+    let feed = &ctx.stores.engine;
     for sb in ctx.stores.custom.security_baselines.state() {
         let Ok(valid) = crate::validate::security_baseline::validate(&sb.spec) else {
             continue;
         };
         let name = sb.metadata.name.clone().unwrap_or_default();
-        let feed = &ctx.stores.engine;
+        compare(
+            ctx,
+            &name,
+            |snapshot, now| {
+                crate::evaluate::security_baseline::evaluate(&name, &valid, snapshot, now)
+            },
+            |now| feed.security_baseline(&name, now),
+        );
+    }
+    for ei in ctx.stores.custom.environment_isolations.state() {
+        let Ok(valid) = crate::validate::environment_isolation::validate(&ei.spec) else {
+            continue;
+        };
+        let name = ei.metadata.name.clone().unwrap_or_default();
+        compare(
+            ctx,
+            &name,
+            |snapshot, now| crate::evaluate::isolation::evaluate(&name, &valid, snapshot, now),
+            |now| feed.isolation_by(&name, &valid, now),
+        );
+    }
+}
+
+/// Compares one resource's incremental evaluation with a from-scratch one over the stores'
+/// snapshot, at an instant the engine has every event the stores have; counts the comparison
+/// and a divergence.
+fn compare(
+    ctx: &super::context::Context,
+    name: &str,
+    scratch: impl Fn(&crate::snapshot::Snapshot, Timestamp) -> Evaluation,
+    incremental: impl Fn(Timestamp) -> Option<Evaluation>,
+) {
+    let feed = &ctx.stores.engine;
+    {
         let mut compared = None;
         let mut disagreed = false;
         let mut difference = String::new();
@@ -319,9 +374,8 @@ fn check_once(ctx: &super::context::Context) {
                 continue;
             };
             let now = Timestamp::now();
-            let scratch =
-                crate::evaluate::security_baseline::evaluate(&name, &valid, &ctx.snapshot(), now);
-            let incremental = feed.security_baseline(&name, now);
+            let scratch = scratch(&ctx.snapshot(), now);
+            let incremental = incremental(now);
             if feed.quiet() != Some(before) {
                 continue;
             }
@@ -340,7 +394,7 @@ fn check_once(ctx: &super::context::Context) {
         }
         let Some(agreed) = compared else {
             tracing::debug!(resource = %name, "the cluster kept changing; the engine is compared next round");
-            continue;
+            return;
         };
         ctx.metrics.engine_checks.inc();
         if !agreed {

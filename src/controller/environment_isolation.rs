@@ -77,9 +77,19 @@ impl Reconciled for EnvironmentIsolation {
     ) -> Plan<NoExtraStatus> {
         let snapshot = ctx.snapshot();
         let name = self.name_any();
-        // Status is judged whole (the controls compare environments across the cluster); what
-        // is planned, written and reported is the pass's namespaces (see `reported_scope`).
-        let mut evaluation = isolation::evaluate(&name, valid, &snapshot, now);
+        // Status covers every namespace, drawn from the incremental engine's kept parts (the
+        // namespaces changes reached were judged again); a from-scratch evaluation is its
+        // oracle (`engine_feed::check_periodically`) and its stand-in while the engine's
+        // watch holds another version of this spec. What is planned, written and reported is
+        // the pass's namespaces (see `reported_scope`).
+        let mut evaluation = ctx
+            .stores
+            .engine
+            .isolation_by(&name, valid, now)
+            .unwrap_or_else(|| {
+                tracing::debug!("the engine holds another spec; evaluating from scratch");
+                isolation::evaluate(&name, valid, &snapshot, now)
+            });
         let wants_copies = self
             .spec
             .production_data

@@ -31,20 +31,30 @@ pub struct Dirty {
     pub namespaces: BTreeSet<String>,
     /// Resources whose spec changed (or that came or went): every namespace of theirs.
     pub resources: BTreeSet<ResourceKey>,
-    /// Something the per-namespace split does not follow yet changed: the resources evaluated
-    /// as a whole (EnvironmentIsolation, BackupPolicy) are evaluated again.
+    /// Namespaces only EnvironmentIsolations judge again: their parts name a namespace
+    /// whose environment changed, or an address that changed hands (see
+    /// `Engine::isolation_reach`).
+    pub isolations: BTreeSet<String>,
+    /// Something the per-namespace split of EnvironmentIsolations does not follow changed
+    /// (which namespaces are restore-test sandboxes, whether Secrets are observed): every
+    /// namespace of every isolation is judged again. (BackupPolicies are judged whole on
+    /// every evaluation.)
     pub whole: bool,
 }
 
 impl Dirty {
     pub fn is_empty(&self) -> bool {
-        self.namespaces.is_empty() && self.resources.is_empty() && !self.whole
+        self.namespaces.is_empty()
+            && self.resources.is_empty()
+            && self.isolations.is_empty()
+            && !self.whole
     }
 
     /// Adds what `other` dirties.
     pub fn merge(&mut self, other: Dirty) {
         self.namespaces.extend(other.namespaces);
         self.resources.extend(other.resources);
+        self.isolations.extend(other.isolations);
         self.whole |= other.whole;
     }
 }
@@ -124,10 +134,7 @@ pub fn dirtied(
     old: Option<&Object>,
     new: Option<&Object>,
 ) -> Dirty {
-    let mut dirty = Dirty {
-        whole: old.is_some() || new.is_some(),
-        ..Dirty::default()
-    };
+    let mut dirty = Dirty::default();
     let Some(object) = new.or(old) else {
         return dirty;
     };
@@ -234,6 +241,25 @@ pub fn dirtied(
         Object::environment_isolations(_) | Object::backup_policies(_) => {
             if environments_read(old) != environments_read(new) {
                 dirty.namespaces.extend(indexes.with_selector_peers());
+            }
+            // An isolation's own spec: all of its namespaces. A BackupPolicy's uid says which
+            // namespaces are its restore-test sandboxes, in no environment: every isolation's
+            // namespaces.
+            let spec_of = |o: Option<&Object>| match o {
+                Some(Object::environment_isolations(ei)) => Some(ei.spec.clone()),
+                _ => None,
+            };
+            match object {
+                Object::environment_isolations(_) if spec_of(old) != spec_of(new) => {
+                    dirty.resources.insert(ResourceKey {
+                        kind: ResourceKind::EnvironmentIsolation,
+                        name: key.name.clone(),
+                    });
+                }
+                Object::backup_policies(_) if environments_read(old) != environments_read(new) => {
+                    dirty.whole = true;
+                }
+                _ => {}
             }
         }
         // Velero's objects are judged by BackupPolicies only, as a whole.

@@ -3,21 +3,26 @@
 //! recomputes only the dirty pairs; `evaluation` folds a resource's kept outcomes into its
 //! Evaluation.
 //!
-//! SecurityBaselines are kept per namespace. EnvironmentIsolations and BackupPolicies are
-//! still evaluated as a whole, from the partition's whole snapshot, on demand (their
-//! cross-namespace controls are not split yet); `Counters::whole_evaluations` counts those.
+//! SecurityBaselines and EnvironmentIsolations are kept per namespace (an isolation's part of
+//! a namespace names other namespaces, which its dirty sets follow: see
+//! [`super::environment_moves`] and [`super::mentions`]). BackupPolicies are still evaluated
+//! as a whole, from the partition's whole snapshot, on demand; `Counters::whole_evaluations`
+//! counts those.
 
 use super::events::{ChangedKeys, Dirty, ResourceKey, ResourceKind, dirtied};
 use super::indexes::Indexes;
 use super::object::{Event, Object};
 use super::partition::Partition;
 use super::per_namespace::{self, NamespaceOutcomes};
+use crate::evaluate::isolation::NamespacePart;
 use crate::evaluate::{Evaluation, backup, isolation};
 use crate::snapshot::{ExcludedNamespaces, Snapshot};
+use crate::validate::environment_isolation::ValidEnvironmentIsolation;
 use crate::validate::security_baseline::ValidSecurityBaseline;
+use crate::vocabulary::environments::environments_of;
 use jiff::Timestamp;
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How much work the engine did: what a test counts instead of timing it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,6 +31,17 @@ pub struct Counters {
     pub namespace_evaluations: u64,
     /// Resources evaluated from the whole snapshot.
     pub whole_evaluations: u64,
+    /// (EnvironmentIsolation, namespace) parts judged when not all of an isolation's were.
+    pub isolation_parts: u64,
+}
+
+/// An EnvironmentIsolation's kept state.
+#[derive(Clone, Debug)]
+struct Isolation {
+    /// `None` when the spec is invalid: nothing is evaluated.
+    spec: Option<ValidEnvironmentIsolation>,
+    /// Per namespace with anything to count, its part.
+    kept: BTreeMap<String, NamespacePart>,
 }
 
 /// A SecurityBaseline's kept state.
@@ -42,7 +58,9 @@ pub struct Engine {
     partition: Partition,
     indexes: Indexes,
     baselines: BTreeMap<String, Baseline>,
+    isolations: BTreeMap<String, Isolation>,
     namespace_evaluations: u64,
+    isolation_parts: u64,
     whole_evaluations: Cell<u64>,
 }
 
@@ -54,7 +72,9 @@ impl Engine {
             partition: Partition::new(excluded, from_manifests),
             indexes: Indexes::default(),
             baselines: BTreeMap::new(),
+            isolations: BTreeMap::new(),
             namespace_evaluations: 0,
+            isolation_parts: 0,
             whole_evaluations: Cell::new(0),
         }
     }
@@ -87,7 +107,66 @@ impl Engine {
                 }
             }
         }
-        dirtied(&self.partition, &self.indexes, old.as_ref(), new.as_ref())
+        if let Some(Object::environment_isolations(ei)) = new.as_ref().or(old.as_ref()) {
+            let name = ei.metadata.name.clone().unwrap_or_default();
+            match &new {
+                Some(_) => {
+                    let spec = crate::validate::environment_isolation::validate(&ei.spec).ok();
+                    let isolation = self.isolations.entry(name).or_insert(Isolation {
+                        spec: None,
+                        kept: BTreeMap::new(),
+                    });
+                    if isolation.spec != spec {
+                        isolation.spec = spec;
+                        isolation.kept.clear();
+                    }
+                }
+                None => {
+                    self.isolations.remove(&name);
+                }
+            }
+        }
+        let mut dirty = dirtied(&self.partition, &self.indexes, old.as_ref(), new.as_ref());
+        dirty.isolations = self.isolation_reach(old.as_ref(), new.as_ref());
+        dirty
+    }
+
+    /// The namespaces, besides those `dirtied` names, whose EnvironmentIsolation parts a
+    /// change reaches: a Namespace's (see [`super::environment_moves`]), or a pod's or
+    /// Service's address changing hands (the slices pointing at it, see
+    /// [`super::mentions`]).
+    fn isolation_reach(&self, old: Option<&Object>, new: Option<&Object>) -> BTreeSet<String> {
+        let Some(any) = new.or(old) else {
+            return BTreeSet::new();
+        };
+        match any {
+            Object::namespaces(_) if !self.isolations.is_empty() => {
+                let namespace = |o: Option<&Object>| match o {
+                    Some(Object::namespaces(ns)) => Some(ns.clone()),
+                    _ => None,
+                };
+                super::environment_moves::reached(
+                    &self.partition,
+                    &self.indexes,
+                    self.isolations.values().filter_map(|i| i.spec.as_ref()),
+                    namespace(old).as_ref(),
+                    namespace(new).as_ref(),
+                )
+            }
+            Object::pods(_) | Object::services(_) => {
+                let addresses: Vec<_> = [old, new]
+                    .into_iter()
+                    .flatten()
+                    .flat_map(super::mentions::reported_addresses)
+                    .collect();
+                self.indexes
+                    .mentions
+                    .pointing_at(addresses)
+                    .cloned()
+                    .collect()
+            }
+            _ => BTreeSet::new(),
+        }
     }
 
     /// The namespaces no resource judges changed (the operator's configuration, known only
@@ -167,6 +246,47 @@ impl Engine {
                 baseline.kept.insert(namespace, part);
             }
         }
+        self.settle_isolations(dirty);
+    }
+
+    /// Recomputes the dirty parts of every EnvironmentIsolation: all of them for one whose
+    /// spec changed (or when `dirty.whole`), else the namespaces `dirty` names.
+    fn settle_isolations(&mut self, dirty: &Dirty) {
+        let judged: BTreeSet<&str> = dirty
+            .namespaces
+            .iter()
+            .chain(&dirty.isolations)
+            .map(String::as_str)
+            .collect();
+        let mut snapshot: Option<Snapshot> = None;
+        for (name, isolation) in &mut self.isolations {
+            let Some(spec) = &isolation.spec else {
+                continue;
+            };
+            let all = dirty.whole
+                || dirty.resources.contains(&ResourceKey {
+                    kind: ResourceKind::EnvironmentIsolation,
+                    name: name.clone(),
+                });
+            if !all && judged.is_empty() {
+                continue;
+            }
+            let snapshot = snapshot.get_or_insert_with(|| self.partition.whole());
+            let envs = environments_of(&spec.environments, snapshot);
+            let parts = isolation::namespace_parts(name, spec, snapshot, &envs, &|ns| {
+                all || judged.contains(ns)
+            });
+            if all {
+                isolation.kept = parts;
+                self.whole_evaluations.set(self.whole_evaluations.get() + 1);
+            } else {
+                for namespace in &judged {
+                    isolation.kept.remove(*namespace);
+                }
+                isolation.kept.extend(parts);
+                self.isolation_parts += judged.len() as u64;
+            }
+        }
     }
 
     /// `apply` then `settle`.
@@ -193,19 +313,9 @@ impl Engine {
                 ))
             }
             ResourceKind::EnvironmentIsolation => {
-                let ei = cluster
-                    .custom_resources
-                    .environment_isolations
-                    .iter()
-                    .find(|r| r.metadata.name.as_deref() == Some(&resource.name))?;
-                let spec = crate::validate::environment_isolation::validate(&ei.spec).ok()?;
-                self.whole_evaluations.set(self.whole_evaluations.get() + 1);
-                Some(isolation::evaluate(
-                    &resource.name,
-                    &spec,
-                    &self.partition.whole(),
-                    now,
-                ))
+                let isolation = self.isolations.get(&resource.name)?;
+                let spec = isolation.spec.as_ref()?;
+                Some(self.assemble_isolation(&resource.name, spec, isolation, now))
             }
             ResourceKind::BackupPolicy => self.backup_policy_evaluation(&resource.name, None, now),
         }
@@ -260,6 +370,35 @@ impl Engine {
             kept.iter().map(|(_, part)| *part),
             now,
         ))
+    }
+
+    /// An EnvironmentIsolation's Evaluation when the engine judges it by `spec` (the spec the
+    /// caller validated); `None` when it knows another spec or no such resource.
+    pub fn isolation_by(
+        &self,
+        name: &str,
+        spec: &ValidEnvironmentIsolation,
+        now: Timestamp,
+    ) -> Option<Evaluation> {
+        let isolation = self.isolations.get(name)?;
+        if isolation.spec.as_ref() != Some(spec) {
+            return None;
+        }
+        Some(self.assemble_isolation(name, spec, isolation, now))
+    }
+
+    /// The kept parts with what is no namespace's (see `isolation::assemble`), read from the
+    /// cluster-scoped objects alone.
+    fn assemble_isolation(
+        &self,
+        name: &str,
+        spec: &ValidEnvironmentIsolation,
+        isolation: &Isolation,
+        now: Timestamp,
+    ) -> Evaluation {
+        let cluster = self.partition.cluster_view();
+        let envs = environments_of(&spec.environments, &cluster);
+        isolation::assemble(name, spec, &cluster, &envs, isolation.kept.values(), now)
     }
 
     /// A BackupPolicy's Evaluation, given the last restore test's result (kept in its status,
@@ -341,6 +480,7 @@ impl Engine {
         Counters {
             namespace_evaluations: self.namespace_evaluations,
             whole_evaluations: self.whole_evaluations.get(),
+            isolation_parts: self.isolation_parts,
         }
     }
 

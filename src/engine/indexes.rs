@@ -193,6 +193,13 @@ pub struct Indexes {
     /// through a selector.
     custom_keys: BTreeMap<super::object::ObjectKey, Vec<String>>,
     custom_key_counts: BTreeMap<String, usize>,
+    /// Which namespaces' objects name another namespace or point at an address:
+    /// EnvironmentIsolation's routes and cloned claims judge them by that namespace's
+    /// environment.
+    pub mentions: super::mentions::Mentions,
+    /// Which namespaces isolate their ingress, and which admit every namespace: what
+    /// segregation reads of a target when another namespace changes environment.
+    pub ingress_shapes: super::ingress_shapes::IngressShapes,
 }
 
 fn replace<T>(index: &mut ByNamespace<T>, old: Option<(&str, &str)>, new: Option<(&str, &str, T)>) {
@@ -238,6 +245,7 @@ impl Indexes {
     /// Follows one object's change (`old` replaced by `new`; either may be absent).
     pub fn update(&mut self, old: Option<&Object>, new: Option<&Object>) {
         self.bound_subjects.update(old, new);
+        self.mentions.update(old, new);
         if let Some(any) = new.or(old)
             && any.key().kind.is_custom()
         {
@@ -271,6 +279,7 @@ impl Indexes {
                 };
                 let (old, new) = (of(old), of(new));
                 self.selector_peers.update(old.as_deref(), new.as_deref());
+                self.ingress_shapes.update(old.as_deref(), new.as_deref());
             }
             (Some(Object::role_bindings(_)), _) | (_, Some(Object::role_bindings(_))) => {
                 let of = |o: Option<&Object>| match o {

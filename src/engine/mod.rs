@@ -8,9 +8,12 @@
 //! engine's evaluation of every resource equals it.
 
 pub mod crossing;
+pub mod environment_moves;
 pub mod events;
 pub mod incremental;
 pub mod indexes;
+pub mod ingress_shapes;
+pub mod mentions;
 pub mod object;
 pub mod partition;
 pub mod peers;

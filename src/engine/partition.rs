@@ -236,6 +236,28 @@ impl Partition {
         whole
     }
 
+    /// A snapshot of one namespace `state` alone with what resolving its environments reads
+    /// (the custom resources, the exclusions): its environments without the cluster's.
+    pub fn namespace_alone(&self, state: &Arc<Namespace>) -> Snapshot {
+        Snapshot {
+            namespaces: vec![state.clone()],
+            custom_resources: self.cluster.custom_resources.clone(),
+            excluded: self.cluster.excluded.clone(),
+            ..Snapshot::default()
+        }
+    }
+
+    /// The cluster-scoped part with the Secrets' observed state (and none of them): what
+    /// assembling an evaluation from kept parts reads.
+    pub fn cluster_view(&self) -> Snapshot {
+        let mut view = self.cluster.clone();
+        view.secrets = match &self.secrets_not_observed {
+            Some(why) => Observed::NotObserved(why.clone()),
+            None => Observed::Observed(Vec::new()),
+        };
+        view
+    }
+
     /// Runs `judge` on the view of one namespace: its objects plus the cluster-scoped ones
     /// (ClusterRoleBindings left out: they name identities of many namespaces and are judged
     /// once per resource, see `per_namespace`). `cluster` is [`Self::namespace_base`]'s

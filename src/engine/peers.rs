@@ -71,14 +71,8 @@ pub fn reached(
 /// selectors picking it: for each EnvironmentIsolation, the environments it is in (none while
 /// it is out of scope, Terminating or a restore-test sandbox).
 pub fn memberships(partition: &Partition, state: &Arc<Namespace>) -> Vec<Vec<String>> {
-    let view = Snapshot {
-        namespaces: vec![state.clone()],
-        custom_resources: partition.cluster().custom_resources.clone(),
-        excluded: partition.cluster().excluded.clone(),
-        ..Snapshot::default()
-    };
     let name = state.metadata.name.as_deref().unwrap_or_default();
-    Environments::of(&view).memberships(name)
+    Environments::of(&partition.namespace_alone(state)).memberships(name)
 }
 
 static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();

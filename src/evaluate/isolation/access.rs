@@ -3,31 +3,31 @@
 
 use super::*;
 
+/// The judged namespaces' RoleBindings, in their parts. ClusterRoleBindings are no
+/// namespace's: see [`cluster_access`].
 pub(super) fn cross_environment_access(
-    spec: Option<&IsolationAccessSpec>,
+    spec: &IsolationAccessSpec,
     scope: &Scope,
-) -> ControlOutcome {
-    let Some(spec) = spec.filter(|a| a.deny_cross_environment_bindings) else {
-        return ControlOutcome::not_applicable(ControlId::CrossEnvironmentAccess);
-    };
+    parts: &mut Parts,
+) {
     let snapshot = scope.snapshot;
-    let mut violations = Vec::new();
-    let mut checked = 0;
     for binding in &snapshot.role_bindings {
         let Some(namespace) = binding.metadata.namespace.as_deref() else {
             continue;
         };
-        if scope.envs.access_environments(namespace).is_empty()
+        if !scope.judges(namespace)
+            || scope.envs.access_environments(namespace).is_empty()
             || grants_nothing(&binding.role_ref, Some(namespace), snapshot)
         {
             continue;
         }
-        checked += 1;
+        let tally = parts.tally(namespace, ACCESS);
+        tally.checked += 1;
         let object = ObjectRef::of("RoleBinding", &binding.metadata);
         let name = binding.metadata.name.as_deref().unwrap_or_default();
         let target = Target::Namespace(namespace);
         for identity in crossing_identities(&binding.subjects, target, spec, scope) {
-            violations.push(Violation::new(
+            tally.violations.push(Violation::new(
                 object.clone(),
                 format!(
                     "RoleBinding {namespace}/{name} lets {identity} act in namespace `{namespace}` of {}",
@@ -36,15 +36,25 @@ pub(super) fn cross_environment_access(
             ));
         }
     }
+}
+
+/// The control's outcome: the namespaces' `tally` with the ClusterRoleBindings, which grant
+/// in every namespace and are no one namespace's.
+pub(super) fn cluster_access(
+    spec: &IsolationAccessSpec,
+    mut tally: Tally,
+    scope: &Scope,
+) -> ControlOutcome {
+    let snapshot = scope.snapshot;
     for binding in &snapshot.cluster_role_bindings {
         if grants_nothing(&binding.role_ref, None, snapshot) {
             continue;
         }
-        checked += 1;
+        tally.checked += 1;
         let object = ObjectRef::of("ClusterRoleBinding", &binding.metadata);
         let name = binding.metadata.name.as_deref().unwrap_or_default();
         for identity in crossing_identities(&binding.subjects, Target::Cluster, spec, scope) {
-            violations.push(Violation::new(
+            tally.violations.push(Violation::new(
                 object.clone(),
                 format!(
                     "ClusterRoleBinding {name} lets {identity} act cluster-wide, in every other environment (production namespaces {} included)",
@@ -53,7 +63,11 @@ pub(super) fn cross_environment_access(
             ));
         }
     }
-    ControlOutcome::checked(ControlId::CrossEnvironmentAccess, checked, violations)
+    ControlOutcome::checked(
+        ControlId::CrossEnvironmentAccess,
+        tally.checked,
+        tally.violations,
+    )
 }
 
 /// Where a binding grants: one namespace (a RoleBinding's), or every namespace.

@@ -8,7 +8,7 @@
 use super::{ControlOutcome, Evaluation, ObjectRef, Violation, selects};
 use crate::api::environment_isolation::{Flow, IsolationAccessSpec, ProductionDataSpec};
 use crate::catalog::ControlId;
-use crate::snapshot::{ObjectMetaOnly, SecretDigest, Snapshot};
+use crate::snapshot::{SecretDigest, Snapshot};
 use crate::validate::environment_isolation::ValidEnvironmentIsolation;
 use crate::velero::Restore;
 use crate::vocabulary::environments::{
@@ -37,7 +37,9 @@ use routes::*;
 use segregation::*;
 
 pub(crate) use access::{Identities, identities_of};
-pub(crate) use segregation::flow_allows;
+pub(crate) use segregation::{
+    admits_beyond_flows, admits_every_namespace, flow_allows, is_source, isolates,
+};
 
 /// The three EnvironmentIsolation controls, in catalog order. `name` is the custom resource's.
 pub fn evaluate(
@@ -47,11 +49,105 @@ pub fn evaluate(
     now: Timestamp,
 ) -> Evaluation {
     let envs = environments_of(&spec.environments, snapshot);
-    let scope = Scope::new(&envs, snapshot);
+    let parts = namespace_parts(name, spec, snapshot, &envs, &|_| true);
+    assemble(name, spec, snapshot, &envs, parts.values(), now)
+}
+
+/// One control's count and findings in one namespace.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tally {
+    pub checked: usize,
+    pub violations: Vec<Violation>,
+}
+
+/// What one namespace contributes to the three controls, in catalog order: segregation
+/// judged with it as the target (and the routes its Services and EndpointSlices make), its
+/// production data, its RoleBindings. What is no namespace's (Velero Restores,
+/// ClusterRoleBindings) is judged when the parts are assembled.
+pub type NamespacePart = [Tally; 3];
+
+const SEGREGATION: usize = 0;
+const PRODUCTION_DATA: usize = 1;
+const ACCESS: usize = 2;
+
+/// The parts as the controls fill them; a namespace with nothing counted has none.
+#[derive(Default)]
+struct Parts(BTreeMap<String, NamespacePart>);
+
+impl Parts {
+    fn tally(&mut self, namespace: &str, control: usize) -> &mut Tally {
+        &mut self.0.entry(namespace.to_string()).or_default()[control]
+    }
+}
+
+/// Each namespace's part (see [`NamespacePart`]) of the namespaces `judged` keeps, read from
+/// the whole `snapshot`: a namespace's part names other namespaces (the sources that reach
+/// it, a copied Secret's original, a bound identity's environment), so it reads them, but
+/// only the judged namespaces' own objects are judged. `envs` is `environments_of` the spec
+/// on `snapshot`. Namespaces with nothing to count are left out.
+pub fn namespace_parts(
+    name: &str,
+    spec: &ValidEnvironmentIsolation,
+    snapshot: &Snapshot,
+    envs: &EnvironmentMap,
+    judged: &dyn Fn(&str) -> bool,
+) -> BTreeMap<String, NamespacePart> {
+    let scope = Scope::new(envs, snapshot, judged);
+    let mut parts = Parts::default();
+    segregation(
+        &isolation_policy_name(name),
+        &spec.allowed_flows,
+        &scope,
+        &mut parts,
+    );
+    if let Some(data) = spec.production_data.as_ref() {
+        production_data(data, &scope, &mut parts);
+    }
+    if let Some(access) = access_spec(spec) {
+        cross_environment_access(access, &scope, &mut parts);
+    }
+    parts.0
+}
+
+/// The access control applies only when cross-environment bindings are denied.
+fn access_spec(spec: &ValidEnvironmentIsolation) -> Option<&IsolationAccessSpec> {
+    spec.access
+        .as_ref()
+        .filter(|a| a.deny_cross_environment_bindings)
+}
+
+/// The Evaluation of the namespaces' `parts` together with what is no namespace's: Velero
+/// Restores, ClusterRoleBindings, which controls apply, whether copied-Secret detection
+/// could run. `snapshot` needs the cluster-scoped objects and the Secrets' observed state
+/// only (its namespaced objects are not read); `envs` is `environments_of` the spec on it.
+pub fn assemble<'p>(
+    name: &str,
+    spec: &ValidEnvironmentIsolation,
+    snapshot: &Snapshot,
+    envs: &EnvironmentMap,
+    parts: impl IntoIterator<Item = &'p NamespacePart>,
+    now: Timestamp,
+) -> Evaluation {
+    let mut totals = NamespacePart::default();
+    for part in parts {
+        for (total, tally) in totals.iter_mut().zip(part) {
+            total.checked += tally.checked;
+            total.violations.extend(tally.violations.iter().cloned());
+        }
+    }
+    let [segregated, data, bound] = totals;
+    let scope = Scope::new(envs, snapshot, &|_| false);
     let outcomes = vec![
-        segregation(&isolation_policy_name(name), &spec.allowed_flows, &scope),
-        production_data(spec.production_data.as_ref(), &scope),
-        cross_environment_access(spec.access.as_ref(), &scope),
+        ControlOutcome::checked(
+            ControlId::EnvironmentSegregation,
+            segregated.checked,
+            segregated.violations,
+        ),
+        production_data_outcome(spec.production_data.as_ref(), data, &scope),
+        match access_spec(spec) {
+            None => ControlOutcome::not_applicable(ControlId::CrossEnvironmentAccess),
+            Some(access) => cluster_access(access, bound, &scope),
+        },
     ];
     let selectors = spec.environments.iter().map(|e| &e.selector);
     let resource = ObjectRef::cluster_scoped("EnvironmentIsolation", name);
@@ -59,20 +155,32 @@ pub fn evaluate(
         .with_excluded(super::excluded_namespaces(selectors, snapshot))
 }
 
-/// What every check reads: environment membership plus namespace labels by name.
+/// What every check reads: environment membership plus namespace labels by name, and which
+/// namespaces' parts are judged.
 struct Scope<'a> {
     envs: &'a EnvironmentMap,
     snapshot: &'a Snapshot,
     labels: BTreeMap<&'a str, &'a BTreeMap<String, String>>,
+    judged: &'a dyn Fn(&str) -> bool,
 }
 
 impl<'a> Scope<'a> {
-    fn new(envs: &'a EnvironmentMap, snapshot: &'a Snapshot) -> Self {
+    fn new(
+        envs: &'a EnvironmentMap,
+        snapshot: &'a Snapshot,
+        judged: &'a dyn Fn(&str) -> bool,
+    ) -> Self {
         Self {
             envs,
             snapshot,
             labels: snapshot.namespace_labels().collect(),
+            judged,
         }
+    }
+
+    /// Whether `namespace`'s part is judged in this pass.
+    fn judges(&self, namespace: &str) -> bool {
+        (self.judged)(namespace)
     }
 
     fn namespace_ref(&self, namespace: &str) -> ObjectRef {

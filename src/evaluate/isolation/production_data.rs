@@ -3,66 +3,85 @@
 
 use super::*;
 
-pub(super) fn production_data(spec: Option<&ProductionDataSpec>, scope: &Scope) -> ControlOutcome {
-    let Some(spec) = spec else {
-        return ControlOutcome::not_applicable(ControlId::ProductionDataRestricted);
-    };
+/// The judged namespaces' ConfigMaps, Secrets and claims, in their parts. Velero Restores
+/// are no namespace's: see [`production_data_outcome`].
+pub(super) fn production_data(spec: &ProductionDataSpec, scope: &Scope, parts: &mut Parts) {
     let snapshot = scope.snapshot;
-    let in_non_production = |ns: &str| scope.envs.is_non_production(ns);
-    let config_maps: Vec<&ObjectMetaOnly> = snapshot
-        .config_maps
-        .iter()
-        .map(AsRef::as_ref)
-        .filter(|c| in_non_production(&c.namespace))
-        .collect();
+    let judged_non_production = |ns: &str| scope.judges(ns) && scope.envs.is_non_production(ns);
     let secrets: Vec<&SecretDigest> = snapshot
         .secrets
         .items()
         .iter()
         .map(AsRef::as_ref)
-        .filter(|s| in_non_production(&s.namespace))
+        .filter(|s| judged_non_production(&s.namespace))
         .collect();
-    let claims: Vec<&PersistentVolumeClaim> = snapshot
-        .persistent_volume_claims
-        .iter()
-        .map(AsRef::as_ref)
-        .filter(|p| {
-            p.metadata
-                .namespace
-                .as_deref()
-                .is_some_and(in_non_production)
-        })
-        .collect();
-
-    let mut violations = Vec::new();
     let classified = Classification { spec, scope };
-    for c in &config_maps {
-        violations.extend(classified.check("ConfigMap", &c.namespace, &c.name, &c.labels));
+    for c in snapshot.config_maps.iter().map(AsRef::as_ref) {
+        if judged_non_production(&c.namespace) {
+            let tally = parts.tally(&c.namespace, PRODUCTION_DATA);
+            tally.checked += 1;
+            let found = classified.check("ConfigMap", &c.namespace, &c.name, &c.labels);
+            tally.violations.extend(found);
+        }
     }
     for s in &secrets {
-        violations.extend(classified.check("Secret", &s.namespace, &s.name, &s.labels));
+        let tally = parts.tally(&s.namespace, PRODUCTION_DATA);
+        tally.checked += 1;
+        let found = classified.check("Secret", &s.namespace, &s.name, &s.labels);
+        tally.violations.extend(found);
     }
-    for p in &claims {
+    for p in snapshot.persistent_volume_claims.iter().map(AsRef::as_ref) {
         let meta = &p.metadata;
-        let labels = meta.labels.clone().unwrap_or_default();
         let (ns, name) = (meta.namespace.as_deref(), meta.name.as_deref());
         let (ns, name) = (ns.unwrap_or_default(), name.unwrap_or_default());
-        violations.extend(classified.check("PersistentVolumeClaim", ns, name, &labels));
-        violations.extend(cloned_from_production(p, scope));
+        if !judged_non_production(ns) {
+            continue;
+        }
+        let labels = meta.labels.clone().unwrap_or_default();
+        let tally = parts.tally(ns, PRODUCTION_DATA);
+        tally.checked += 1;
+        let found = classified.check("PersistentVolumeClaim", ns, name, &labels);
+        tally.violations.extend(found);
+        tally.violations.extend(cloned_from_production(p, scope));
     }
-    // Without the Secrets, "no copy found" would be a Pass for a check that never ran.
+    // Without the Secrets, "no copy found" would be a Pass for a check that never ran (the
+    // assembled outcome says so).
+    if spec.detect_copied_secrets && snapshot.secrets.why_not().is_none() {
+        for (secret, violation) in copied_secrets(&secrets, scope) {
+            parts
+                .tally(&secret.namespace, PRODUCTION_DATA)
+                .violations
+                .push(violation);
+        }
+    }
+}
+
+/// The control's outcome: the namespaces' `tally` with the Velero Restores, which are no
+/// namespace's; not applicable without a spec; not run in part without the Secrets.
+pub(super) fn production_data_outcome(
+    spec: Option<&ProductionDataSpec>,
+    mut tally: Tally,
+    scope: &Scope,
+) -> ControlOutcome {
+    let Some(spec) = spec else {
+        return ControlOutcome::not_applicable(ControlId::ProductionDataRestricted);
+    };
+    let restores = &scope.snapshot.velero.restores;
+    tally.checked += restores.len();
+    for restore in restores {
+        tally
+            .violations
+            .extend(restores_production_elsewhere(restore, scope));
+    }
     let not_run = spec
         .detect_copied_secrets
-        .then(|| snapshot.secrets.why_not())
+        .then(|| scope.snapshot.secrets.why_not())
         .flatten();
-    if spec.detect_copied_secrets && not_run.is_none() {
-        violations.extend(copied_secrets(&secrets, scope));
-    }
-    for restore in &snapshot.velero.restores {
-        violations.extend(restores_production_elsewhere(restore, scope));
-    }
-    let checked = config_maps.len() + secrets.len() + claims.len() + snapshot.velero.restores.len();
-    let outcome = ControlOutcome::checked(ControlId::ProductionDataRestricted, checked, violations);
+    let outcome = ControlOutcome::checked(
+        ControlId::ProductionDataRestricted,
+        tally.checked,
+        tally.violations,
+    );
     match not_run {
         Some(why) => outcome.with_check_not_run(format!("copied-Secret detection: {why}")),
         None => outcome,
@@ -124,7 +143,10 @@ pub(super) fn comparable(secret: &SecretDigest) -> bool {
 /// namespace's PolicyReport or an event, which would let them confirm guesses of production
 /// values (store a guess, watch for the finding). The production Secret is named in the
 /// finding's detail.
-pub(super) fn copied_secrets(non_production: &[&SecretDigest], scope: &Scope) -> Vec<Violation> {
+pub(super) fn copied_secrets<'s>(
+    non_production: &[&'s SecretDigest],
+    scope: &Scope,
+) -> Vec<(&'s SecretDigest, Violation)> {
     let mut whole: BTreeMap<&[u8; 32], Vec<&SecretDigest>> = BTreeMap::new();
     let mut values: BTreeMap<&[u8; 32], Vec<(&SecretDigest, &str)>> = BTreeMap::new();
     for secret in scope.snapshot.secrets.items().iter().map(AsRef::as_ref) {
@@ -141,21 +163,22 @@ pub(super) fn copied_secrets(non_production: &[&SecretDigest], scope: &Scope) ->
         }
     }
     let mut violations = Vec::new();
-    for secret in non_production {
+    for &secret in non_production {
         // The first by namespace/name(/key), so the message is stable across resyncs.
         let original = comparable(secret)
             .then(|| whole.get(&secret.digest))
             .flatten()
             .and_then(|matches| matches.iter().min_by_key(|s| (&s.namespace, &s.name)));
         if let Some(original) = original {
-            violations.push(
+            violations.push((
+                secret,
                 Violation::new(
                     secret_ref(secret),
                     format!("{secret} holds the same data as a production Secret"),
                 )
                 .with_detail(format!("copied from production {original}"))
                 .confidential(),
-            );
+            ));
             continue;
         }
         let mut keys = Vec::new();
@@ -173,7 +196,8 @@ pub(super) fn copied_secrets(non_production: &[&SecretDigest], scope: &Scope) ->
         }
         if !keys.is_empty() {
             let originals: Vec<String> = originals.into_iter().collect();
-            violations.push(
+            violations.push((
+                secret,
                 Violation::new(
                     secret_ref(secret),
                     format!(
@@ -183,7 +207,7 @@ pub(super) fn copied_secrets(non_production: &[&SecretDigest], scope: &Scope) ->
                 )
                 .with_detail(format!("copied from production {}", originals.join(", ")))
                 .confidential(),
-            );
+            ));
         }
     }
     violations

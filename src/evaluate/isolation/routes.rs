@@ -20,12 +20,11 @@ use crate::vocabulary::service_dns::target_namespace;
 use k8s_openapi::api::core::v1::Service;
 use std::net::IpAddr;
 
-/// The routes into other environments, and how many Services and slices were judged.
-pub(super) fn routes(flows: &[Flow], scope: &Scope) -> (usize, Vec<Violation>) {
-    let mut checked = 0;
-    let mut violations = Vec::new();
+/// The routes into other environments, and how many Services and slices were judged, in the
+/// parts of the namespaces they route from.
+pub(super) fn routes(flows: &[Flow], scope: &Scope, parts: &mut Parts) {
     let in_environment = |ns: Option<&str>| {
-        ns.filter(|ns| !scope.envs.environments(ns).is_empty())
+        ns.filter(|ns| scope.judges(ns) && !scope.envs.environments(ns).is_empty())
             .map(str::to_string)
     };
     for service in &scope.snapshot.services {
@@ -35,12 +34,13 @@ pub(super) fn routes(flows: &[Flow], scope: &Scope) -> (usize, Vec<Violation>) {
         let Some(name) = external_name(service) else {
             continue;
         };
-        checked += 1;
+        let tally = parts.tally(&source, SEGREGATION);
+        tally.checked += 1;
         let Some(target) = target_namespace(name) else {
             continue;
         };
         if crosses(&source, &target, flows, scope) {
-            violations.push(Violation::new(
+            tally.violations.push(Violation::new(
                 ObjectRef::of("Service", &service.metadata),
                 format!(
                     "ExternalName Service {source}/{} points at `{name}` in namespace `{target}` (environment {}) from environment {}, and no declared flow without port limits joins them",
@@ -51,12 +51,16 @@ pub(super) fn routes(flows: &[Flow], scope: &Scope) -> (usize, Vec<Violation>) {
             ));
         }
     }
-    let addresses = Addresses::of(scope.snapshot);
+    // Built once, and only when a judged namespace has slices: a pass judging a few
+    // namespaces reads every pod's address only if it must.
+    let addresses = std::cell::OnceCell::new();
     for slice in &scope.snapshot.endpoint_slices {
         let Some(source) = in_environment(slice.metadata.namespace.as_deref()) else {
             continue;
         };
-        checked += 1;
+        let addresses = addresses.get_or_init(|| Addresses::of(scope.snapshot));
+        let tally = parts.tally(&source, SEGREGATION);
+        tally.checked += 1;
         let mut crossing: Vec<String> = Vec::new();
         for endpoint in slice.endpoints.iter().flatten() {
             let by_ref = endpoint.target_ref.as_ref().and_then(|r| {
@@ -91,7 +95,7 @@ pub(super) fn routes(flows: &[Flow], scope: &Scope) -> (usize, Vec<Violation>) {
             .and_then(|l| l.get("kubernetes.io/service-name"))
             .map(|s| format!(" of Service `{s}`"))
             .unwrap_or_default();
-        violations.push(Violation::new(
+        tally.violations.push(Violation::new(
             ObjectRef::of("EndpointSlice", &slice.metadata),
             format!(
                 "EndpointSlice {source}/{}{service} routes environment {} into another environment that no declared flow without port limits joins: {}",
@@ -101,7 +105,6 @@ pub(super) fn routes(flows: &[Flow], scope: &Scope) -> (usize, Vec<Violation>) {
             ),
         ));
     }
-    (checked, violations)
 }
 
 /// The DNS name an `ExternalName` Service aliases.

@@ -17,14 +17,13 @@ use std::rc::Rc;
 /// peer is treated as admitting every source, because which addresses pods have is not in the
 /// API (a pod CIDR inside the block admits pods of every namespace), so a narrower block
 /// cannot honestly be judged as closed.
-pub(super) fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> ControlOutcome {
-    let mut violations = Vec::new();
-    let mut checked = 0;
-    // Each namespace's policies governing ingress, found once rather than by a scan of every
-    // policy per namespace.
+pub(super) fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope, parts: &mut Parts) {
+    // Each judged namespace's policies governing ingress, found once rather than by a scan of
+    // every policy per namespace.
     let mut ingress_policies: BTreeMap<&str, Vec<&NetworkPolicy>> = BTreeMap::new();
     for policy in scope.snapshot.network_policies.iter().map(AsRef::as_ref) {
         if let Some(namespace) = policy.metadata.namespace.as_deref()
+            && scope.judges(namespace)
             && governs_ingress(policy)
         {
             ingress_policies.entry(namespace).or_default().push(policy);
@@ -32,10 +31,14 @@ pub(super) fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> C
     }
     let mut reach = Reach::new(flows, scope);
     for (target, envs) in &scope.envs.namespaces {
-        checked += 1;
+        if !scope.judges(target) {
+            continue;
+        }
+        let tally = parts.tally(target, SEGREGATION);
+        tally.checked += 1;
         let ns_ref = scope.namespace_ref(target);
         if envs.len() > 1 {
-            violations.push(Violation::new(
+            tally.violations.push(Violation::new(
                 ns_ref.clone(),
                 format!(
                     "namespace `{target}` is selected by environments {}; it is treated as production until only one selects it",
@@ -54,7 +57,7 @@ pub(super) fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> C
             .map(Vec::as_slice)
             .unwrap_or_default();
         if !policies.iter().any(|p| selects_all_pods(p)) {
-            violations.push(Violation::new(
+            tally.violations.push(Violation::new(
                 ns_ref,
                 format!(
                     "namespace `{target}` (environment {}) does not isolate ingress: no NetworkPolicy selects all its pods for Ingress, so namespaces of other environments reach it ({}); in Enforce mode the operator maintains {policy_name} there",
@@ -65,17 +68,14 @@ pub(super) fn segregation(policy_name: &str, flows: &[Flow], scope: &Scope) -> C
             continue;
         }
         // Each policy is judged on its own here, so each is counted.
-        checked += policies.len();
+        tally.checked += policies.len();
         for policy in policies {
             if let Some(violation) = admitting_policy(policy, target, envs, &mut reach) {
-                violations.push(violation);
+                tally.violations.push(violation);
             }
         }
     }
-    let (routes_checked, routed) = routes(flows, scope);
-    checked += routes_checked;
-    violations.extend(routed);
-    ControlOutcome::checked(ControlId::EnvironmentSegregation, checked, violations)
+    routes(flows, scope, parts);
 }
 
 /// Sources a rule admits, each with the peer that admits it.
@@ -220,6 +220,15 @@ pub(super) fn admits(
 }
 
 pub(super) fn peer_admits(peer: &NetworkPolicyPeer, source: &str, scope: &Scope) -> Option<String> {
+    peer_admits_labelled(peer, scope.labels.get(source).copied())
+}
+
+/// Whether a peer admits a namespace labelled `labels` (`None`: no such namespace), and
+/// through what.
+fn peer_admits_labelled(
+    peer: &NetworkPolicyPeer,
+    labels: Option<&BTreeMap<String, String>>,
+) -> Option<String> {
     if let Some(block) = &peer.ip_block {
         return Some(format!(
             "ipBlock {} (pod addresses are not known, so an address block counts as every source)",
@@ -228,7 +237,7 @@ pub(super) fn peer_admits(peer: &NetworkPolicyPeer, source: &str, scope: &Scope)
     }
     // A peer with only a podSelector means pods of the policy's own namespace.
     let selector = peer.namespace_selector.as_ref()?;
-    let labels = scope.labels.get(source)?;
+    let labels = labels?;
     if !selects(selector, labels) {
         return None;
     }
@@ -253,7 +262,21 @@ pub(crate) fn flow_allows(
     target: &str,
     ports: Option<Option<&[NetworkPolicyPort]>>,
 ) -> bool {
-    let (from, to) = (envs.environments(source), envs.environments(target));
+    flow_allows_between(
+        flows,
+        envs.environments(source),
+        envs.environments(target),
+        ports,
+    )
+}
+
+/// [`flow_allows`] for a source in environments `from` and a target in `to`.
+fn flow_allows_between(
+    flows: &[Flow],
+    from: &[String],
+    to: &[String],
+    ports: Option<Option<&[NetworkPolicyPort]>>,
+) -> bool {
     flows
         .iter()
         .filter(|f| from.contains(&f.from) && to.contains(&f.to))
@@ -320,4 +343,54 @@ pub(super) fn is_empty_selector(selector: &LabelSelector) -> bool {
             .match_expressions
             .as_ref()
             .is_none_or(Vec::is_empty)
+}
+
+/// Whether a namespace in environments `source` is one of the sources segregation judges a
+/// target in environments `target` against (see `Reach::sources`): in some environment, none
+/// of the target's, and not fully allowed by a flow without port limits.
+pub(crate) fn is_source(flows: &[Flow], source: &[String], target: &[String]) -> bool {
+    !source.is_empty()
+        && !source.iter().any(|e| target.contains(e))
+        && !flow_allows_between(flows, source, target, None)
+}
+
+/// Whether `policy` admits a source namespace labelled `labels`, in environments `source`,
+/// into its namespace (in environments `target`) beyond the declared flows: what makes the
+/// source part of a finding of that namespace.
+pub(crate) fn admits_beyond_flows(
+    policy: &NetworkPolicy,
+    labels: &BTreeMap<String, String>,
+    flows: &[Flow],
+    source: &[String],
+    target: &[String],
+) -> bool {
+    ingress_rules(policy).any(|rule| {
+        let admitted = match rule.from.as_deref() {
+            None | Some([]) => true,
+            Some(peers) => peers
+                .iter()
+                .any(|peer| peer_admits_labelled(peer, Some(labels)).is_some()),
+        };
+        admitted && !flow_allows_between(flows, source, target, Some(rule.ports.as_deref()))
+    })
+}
+
+/// Whether `policy` isolates its namespace's ingress (selects all its pods for Ingress).
+pub(crate) fn isolates(policy: &NetworkPolicy) -> bool {
+    governs_ingress(policy) && selects_all_pods(policy)
+}
+
+/// Whether an ingress rule of `policy` admits every namespace whatever its labels: no `from`,
+/// an `ipBlock`, an empty `namespaceSelector`.
+pub(crate) fn admits_every_namespace(policy: &NetworkPolicy) -> bool {
+    ingress_rules(policy).any(|rule| match rule.from.as_deref() {
+        None | Some([]) => true,
+        Some(peers) => peers.iter().any(|peer| {
+            peer.ip_block.is_some()
+                || peer
+                    .namespace_selector
+                    .as_ref()
+                    .is_some_and(is_empty_selector)
+        }),
+    })
 }

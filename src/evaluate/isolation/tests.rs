@@ -3,6 +3,7 @@ use crate::api::ControlState;
 use crate::api::EnvironmentIsolationSpec;
 use crate::api::environment_isolation::{BindingAllowance, Environment};
 use crate::api::{BackupPolicy, BackupPolicySpec, PortSpec};
+use crate::snapshot::ObjectMetaOnly;
 use crate::velero::RestoreSpec;
 use crate::vocabulary::environments::cluster_roles_granting_nothing_in_namespaces;
 use crate::vocabulary::labels::{RESTORE_TEST_LABEL, RESTORE_TEST_POLICY_UID};

@@ -101,8 +101,20 @@ pub struct EngineFeed {
 
 struct FeedState {
     engine: Engine,
+    /// What the SecurityBaselines' and the EnvironmentIsolations' parts have yet to settle:
+    /// apart, so that each kind's pass settles its own (a baseline's enforcement plan for a
+    /// new namespace does not wait on the isolations').
     pending: crate::engine::Dirty,
+    isolations_pending: crate::engine::Dirty,
     fed: HashMap<Kind, HashSet<ObjectKey>>,
+}
+
+impl FeedState {
+    /// What an event (or a setting) dirtied, pending for both kinds.
+    fn dirtied(&mut self, dirty: crate::engine::Dirty) {
+        self.isolations_pending.merge(dirty.clone());
+        self.pending.merge(dirty);
+    }
 }
 
 impl EngineFeed {
@@ -111,6 +123,7 @@ impl EngineFeed {
             state: Mutex::new(FeedState {
                 engine: Engine::new(excluded, false),
                 pending: Default::default(),
+                isolations_pending: Default::default(),
                 fed: HashMap::new(),
             }),
             received: AtomicU64::new(0),
@@ -140,14 +153,15 @@ impl EngineFeed {
     }
 
     /// An object created or changed.
-    /// Returns the namespaces it dirties (the trigger's reach, see `trigger::Trigger`).
+    /// Returns the namespaces it dirties for any kind (the trigger's reach, see
+    /// `trigger::Trigger`): an isolation's report there may change.
     pub fn upsert(&self, object: Object) -> std::collections::BTreeSet<String> {
         let mut state = self.lock();
         let key = object.key();
         state.fed.entry(key.kind).or_default().insert(key);
         let dirty = state.engine.apply(Event::Upsert(object));
-        let reach = dirty.namespaces.clone();
-        state.pending.merge(dirty);
+        let reach = dirty.namespaces.union(&dirty.isolations).cloned().collect();
+        state.dirtied(dirty);
         reach
     }
 
@@ -160,8 +174,8 @@ impl EngineFeed {
             fed.remove(&key);
         }
         let dirty = state.engine.apply(Event::Delete(key));
-        let reach = dirty.namespaces.clone();
-        state.pending.merge(dirty);
+        let reach = dirty.namespaces.union(&dirty.isolations).cloned().collect();
+        state.dirtied(dirty);
         reach
     }
 
@@ -175,7 +189,7 @@ impl EngineFeed {
     pub fn set_secrets_not_observed(&self, why: Option<String>) {
         let mut state = self.lock();
         let dirty = state.engine.set_secrets_not_observed(why);
-        state.pending.merge(dirty);
+        state.dirtied(dirty);
     }
 
     /// A list of `kind` ended (at start, or a relist after a watch was lost): the store now
@@ -188,11 +202,11 @@ impl EngineFeed {
         let before = std::mem::replace(state.fed.entry(kind).or_default(), keys.clone());
         for key in before.into_iter().filter(|key| !keys.contains(key)) {
             let dirty = state.engine.apply(Event::Delete(key));
-            state.pending.merge(dirty);
+            state.dirtied(dirty);
         }
         for object in listed {
             let dirty = state.engine.apply(Event::Upsert(object));
-            state.pending.merge(dirty);
+            state.dirtied(dirty);
         }
     }
 
@@ -200,7 +214,7 @@ impl EngineFeed {
     pub fn set_excluded(&self, excluded: ExcludedNamespaces) {
         let mut state = self.lock();
         let dirty = state.engine.set_excluded(excluded);
-        state.pending.merge(dirty);
+        state.dirtied(dirty);
     }
 
     /// The engine's evaluation of an EnvironmentIsolation judged by `spec`, after settling what
@@ -215,8 +229,8 @@ impl EngineFeed {
     ) -> Option<Evaluation> {
         let mut watch = crate::telemetry::stopwatch::Stopwatch::start();
         let mut state = self.lock();
-        let pending = std::mem::take(&mut state.pending);
-        state.engine.settle(&pending);
+        let pending = std::mem::take(&mut state.isolations_pending);
+        state.engine.settle_isolations(&pending);
         watch.lap("settle");
         let evaluation = state.engine.isolation_by(name, spec, now);
         watch.lap("assemble");
@@ -228,7 +242,7 @@ impl EngineFeed {
     pub fn security_baseline(&self, name: &str, now: Timestamp) -> Option<Evaluation> {
         let mut state = self.lock();
         let pending = std::mem::take(&mut state.pending);
-        state.engine.settle(&pending);
+        state.engine.settle_baselines(&pending);
         state.engine.evaluation(
             &ResourceKey {
                 kind: ResourceKind::SecurityBaseline,
@@ -273,7 +287,7 @@ impl EngineFeed {
             }
             _ => std::mem::take(&mut state.pending),
         };
-        state.engine.settle(&now_dirty);
+        state.engine.settle_baselines(&now_dirty);
         watch.lap("settle");
         // An enforcement plan reads its own namespaces' part only: folding every namespace's
         // would make a new namespace's protection wait on the cluster's size. Provisional

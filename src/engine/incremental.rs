@@ -209,6 +209,14 @@ impl Engine {
     /// selects is evaluated again, one it no longer selects is dropped; a dirty resource has
     /// every namespace judged.
     pub fn settle(&mut self, dirty: &Dirty) {
+        self.settle_baselines(dirty);
+        self.settle_isolations(dirty);
+    }
+
+    /// [`Self::settle`] for the SecurityBaselines alone: a shell that paces the kinds apart
+    /// settles each when it evaluates it (an enforcement plan for a new namespace does not
+    /// wait on the isolations' parts).
+    pub fn settle_baselines(&mut self, dirty: &Dirty) {
         let mut base = self.partition.namespace_base();
         let all: Vec<String> = self
             .partition
@@ -246,19 +254,19 @@ impl Engine {
                 baseline.kept.insert(namespace, part);
             }
         }
-        self.settle_isolations(dirty);
     }
 
-    /// Recomputes the dirty parts of every EnvironmentIsolation: all of them for one whose
-    /// spec changed (or when `dirty.whole`), else the namespaces `dirty` names.
-    fn settle_isolations(&mut self, dirty: &Dirty) {
+    /// [`Self::settle`] for the EnvironmentIsolations alone: all the parts of one whose spec
+    /// changed (or when `dirty.whole`), else those of the namespaces `dirty` names.
+    pub fn settle_isolations(&mut self, dirty: &Dirty) {
         let judged: BTreeSet<&str> = dirty
             .namespaces
             .iter()
             .chain(&dirty.isolations)
             .map(String::as_str)
             .collect();
-        let mut snapshot: Option<Snapshot> = None;
+        let mut whole: Option<Snapshot> = None;
+        let mut view: Option<Snapshot> = None;
         for (name, isolation) in &mut self.isolations {
             let Some(spec) = &isolation.spec else {
                 continue;
@@ -271,7 +279,14 @@ impl Engine {
             if !all && judged.is_empty() {
                 continue;
             }
-            let snapshot = snapshot.get_or_insert_with(|| self.partition.whole());
+            // Judging a few namespaces reads their objects, the cluster-scoped ones, and from
+            // the others only what their parts compare with: Secrets, and the pods' and
+            // Services' addresses.
+            let snapshot = if all {
+                whole.get_or_insert_with(|| self.partition.whole())
+            } else {
+                view.get_or_insert_with(|| self.partition.view_of(&judged))
+            };
             let envs = environments_of(&spec.environments, snapshot);
             let parts = isolation::namespace_parts(name, spec, snapshot, &envs, &|ns| {
                 all || judged.contains(ns)

@@ -247,6 +247,33 @@ impl Partition {
         }
     }
 
+    /// The cluster-scoped part with every object of `namespaces`, and of the other
+    /// namespaces only their Secrets, pods and Services (what a namespace's judgement compares
+    /// with elsewhere: copied Secret material, the addresses its routes point at). The pods
+    /// and Services only when one of `namespaces` has an EndpointSlice.
+    pub fn view_of(&self, namespaces: &std::collections::BTreeSet<&str>) -> Snapshot {
+        let mut view = self.cluster_view();
+        let addresses = namespaces.iter().any(|ns| {
+            self.by_namespace
+                .get(*ns)
+                .is_some_and(|g| !g.endpoint_slices.is_empty())
+        });
+        for (namespace, group) in &self.by_namespace {
+            if namespaces.contains(namespace.as_str()) {
+                Self::extend_with(&mut view, group);
+                continue;
+            }
+            if let Observed::Observed(all) = &mut view.secrets {
+                all.extend(group.secrets.items().iter().cloned());
+            }
+            if addresses {
+                view.pods.extend(group.pods.iter().cloned());
+                view.services.extend(group.services.iter().cloned());
+            }
+        }
+        view
+    }
+
     /// The cluster-scoped part with the Secrets' observed state (and none of them): what
     /// assembling an evaluation from kept parts reads.
     pub fn cluster_view(&self) -> Snapshot {

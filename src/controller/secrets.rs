@@ -32,6 +32,13 @@ pub struct SecretDigests {
     unlisted: Arc<RwLock<Option<String>>>,
 }
 
+/// Why no Secret is judged when the operator was not asked to read them: what status says
+/// and what the engine is told, so both evaluations say the same.
+pub const NOT_READ: &str = "the operator runs without --detect-copied-secrets (Helm value copiedSecretDetection), so it does not read Secrets";
+
+/// Why no Secret is judged before their first list.
+const NOT_LISTED_YET: &str = "Secrets have not been listed yet";
+
 impl SecretDigests {
     /// The digests, or why there are none to trust yet.
     pub fn observed(&self) -> Observed<Vec<Arc<SecretDigest>>> {
@@ -64,8 +71,8 @@ impl SecretDigests {
         engine: Arc<super::engine_feed::EngineFeed>,
     ) -> Self {
         let this = Self::default();
-        *this.unlisted.write().unwrap_or_else(|p| p.into_inner()) =
-            Some("Secrets have not been listed yet".into());
+        *this.unlisted.write().unwrap_or_else(|p| p.into_inner()) = Some(NOT_LISTED_YET.into());
+        engine.set_secrets_not_observed(Some(NOT_LISTED_YET.into()));
         let unlisted = this.unlisted.clone();
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).expect("the OS random source is available");
@@ -92,6 +99,7 @@ impl SecretDigests {
                         let mut unlisted = unlisted.write().unwrap_or_else(|p| p.into_inner());
                         if unlisted.as_ref().is_some_and(|old| *old != why) {
                             // Status must say why, not wait for the resync to learn it.
+                            engine.set_secrets_not_observed(Some(why.clone()));
                             *unlisted = Some(why);
                             let _ = triggers.send(Trigger::everything());
                         }

@@ -819,8 +819,13 @@ macro_rules! stores_for {
                         &watch_health,
                         &sinks,
                     ),
-                    secrets: detect_copied_secrets
-                        .then(|| SecretDigests::start(client, triggers, engine.clone())),
+                    secrets: match detect_copied_secrets {
+                        true => Some(SecretDigests::start(client, triggers, engine.clone())),
+                        false => {
+                            engine.set_secrets_not_observed(Some(super::secrets::NOT_READ.into()));
+                            None
+                        }
+                    },
                     velero: {
                         let cell = Arc::new(OnceLock::new());
                         discover_velero(
@@ -887,7 +892,7 @@ macro_rules! stores_for {
                     secrets: match &self.secrets {
                         Some(digests) => digests.observed(),
                         None => crate::snapshot::Observed::NotObserved(
-                            "the operator runs without --detect-copied-secrets (Helm value copiedSecretDetection), so it does not read Secrets".into(),
+                            super::secrets::NOT_READ.into(),
                         ),
                     },
                     velero: match self.velero.get() {

@@ -1,8 +1,9 @@
 //! The incremental engine ([`crate::engine`]) fed by the watches. Every watch event goes into
 //! it as it arrives (the stores' own `Arc`s: no second copy of an object); a SecurityBaseline's
-//! evaluation is drawn from it ([`EngineFeed::security_baseline_by`]), and a periodic check
-//! compares its evaluation of every SecurityBaseline with a from-scratch one over the stores'
-//! snapshot, counting the comparisons and the divergences in metrics
+//! and an EnvironmentIsolation's evaluations are drawn from it
+//! ([`EngineFeed::security_baseline_by`], [`EngineFeed::isolation_by`]), and a periodic check
+//! compares its evaluation of each with a from-scratch one over the stores' snapshot,
+//! counting the comparisons and the divergences in metrics
 //! (`baseline_operator_engine_checks_total`, `..._engine_divergences_total`, expected 0).
 //!
 //! The property test proves the engine equal to a from-scratch evaluation for generated
@@ -322,8 +323,8 @@ pub const DEFAULT_CHECK_INTERVAL: std::time::Duration = std::time::Duration::fro
 /// changing for that long is not compared this round, and nothing is counted.
 const ATTEMPTS: usize = 20;
 
-/// Every `interval`, compares the engine's evaluation of every valid SecurityBaseline with a
-/// from-scratch one; counts the comparisons and the divergences.
+/// Every `interval`, compares the engine's evaluation of every valid SecurityBaseline and
+/// EnvironmentIsolation with a from-scratch one; counts the comparisons and the divergences.
 pub async fn check_periodically(ctx: Arc<super::context::Context>, interval: std::time::Duration) {
     loop {
         tokio::time::sleep(interval).await;
@@ -376,49 +377,47 @@ fn compare(
     incremental: impl Fn(Timestamp) -> Option<Evaluation>,
 ) {
     let feed = &ctx.stores.engine;
-    {
-        let mut compared = None;
-        let mut disagreed = false;
-        let mut difference = String::new();
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            let Some(before) = feed.quiet() else {
-                continue;
-            };
-            let now = Timestamp::now();
-            let scratch = scratch(&ctx.snapshot(), now);
-            let incremental = incremental(now);
-            if feed.quiet() != Some(before) {
-                continue;
-            }
-            let agrees = incremental.as_ref() == Some(&scratch);
-            if !agrees {
-                difference = describe_difference(incremental.as_ref(), &scratch);
-            }
-            // A disagreement counts once it is seen twice: an event whose store was updated
-            // but whose counter was not yet (a task paused between the two) is gone by then;
-            // a wrong engine disagrees again.
-            if agrees || disagreed {
-                compared = Some(agrees);
-                break;
-            }
-            disagreed = true;
+    let mut compared = None;
+    let mut disagreed = false;
+    let mut difference = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        let Some(agreed) = compared else {
-            tracing::debug!(resource = %name, "the cluster kept changing; the engine is compared next round");
-            return;
+        let Some(before) = feed.quiet() else {
+            continue;
         };
-        ctx.metrics.engine_checks.inc();
-        if !agreed {
-            ctx.metrics.engine_divergences.inc();
-            tracing::warn!(
-                resource = %name,
-                %difference,
-                "the incremental engine disagrees with a from-scratch evaluation"
-            );
+        let now = Timestamp::now();
+        let scratch = scratch(&ctx.snapshot(), now);
+        let incremental = incremental(now);
+        if feed.quiet() != Some(before) {
+            continue;
         }
+        let agrees = incremental.as_ref() == Some(&scratch);
+        if !agrees {
+            difference = describe_difference(incremental.as_ref(), &scratch);
+        }
+        // A disagreement counts once it is seen twice: an event whose store was updated
+        // but whose counter was not yet (a task paused between the two) is gone by then;
+        // a wrong engine disagrees again.
+        if agrees || disagreed {
+            compared = Some(agrees);
+            break;
+        }
+        disagreed = true;
+    }
+    let Some(agreed) = compared else {
+        tracing::debug!(resource = %name, "the cluster kept changing; the engine is compared next round");
+        return;
+    };
+    ctx.metrics.engine_checks.inc();
+    if !agreed {
+        ctx.metrics.engine_divergences.inc();
+        tracing::warn!(
+            resource = %name,
+            %difference,
+            "the incremental engine disagrees with a from-scratch evaluation"
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::context::Context;
 use super::reconciler::{Plan, PlannedEvent, Reconciled, Stage};
+use super::scope::Scope;
 use crate::api::backup_policy::{MeasuredBy, RestoreTestResult};
 use crate::api::{BackupPolicy, ComplianceStatus, Exemption, Mode};
 use crate::catalog::ControlKind;
@@ -104,7 +105,7 @@ impl Reconciled for BackupPolicy {
         &self,
         valid: &ValidBackupPolicy,
         ctx: &Context,
-        _scope: &super::scope::Scope,
+        scope: &Scope,
         _stage: Stage,
         now: Timestamp,
     ) -> Plan<BackupPolicyExtraStatus> {
@@ -179,6 +180,7 @@ impl Reconciled for BackupPolicy {
                 last_restore_test: last,
             },
         );
+        plan.scope = planned_scope(scope, velero_namespace);
         plan.apply_once = apply_once;
         plan.delete = delete;
         plan.events = events;
@@ -248,6 +250,24 @@ impl BackupPolicy {
     }
 }
 
+/// The namespaces a pass over `scope` writes, prunes and reports. The evaluation always judges
+/// every selected namespace (it is small: one finding per namespace at most per control), but
+/// rendering every namespace's report in every pass is not: a namespace's own change (its
+/// labels, a sandbox's quarantine) changes its own findings and the Schedule in Velero's
+/// namespace alone, so such a pass covers those two. Velero's objects decide every namespace's
+/// findings (which Schedule covers it, its newest backup): a change there, or one whose
+/// namespaces are not known, is a pass over every namespace.
+fn planned_scope(scope: &Scope, velero_namespace: &str) -> Scope {
+    match scope {
+        Scope::Namespaces(names) if !names.contains(velero_namespace) => {
+            let mut names = names.clone();
+            names.insert(velero_namespace.to_string());
+            Scope::Namespaces(names)
+        }
+        _ => Scope::All,
+    }
+}
+
 /// BackupPolicy's own status beside the shared fields.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -294,6 +314,22 @@ mod tests {
             "spec": {"namespaceSelector": {"matchLabels": {"backup": "daily"}}, "rpo": "24h"},
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_namespaces_own_change_plans_it_and_velero_a_change_in_velero_plans_everything() {
+        let names = |n: &[&str]| Scope::Namespaces(n.iter().map(|s| s.to_string()).collect());
+        assert_eq!(
+            planned_scope(&names(&["shop"]), "velero"),
+            names(&["shop", "velero"]),
+            "the Schedule listing the namespace lives in Velero's namespace"
+        );
+        assert_eq!(
+            planned_scope(&names(&["shop", "velero"]), "velero"),
+            Scope::All
+        );
+        assert_eq!(planned_scope(&names(&["velero"]), "velero"), Scope::All);
+        assert_eq!(planned_scope(&Scope::All, "velero"), Scope::All);
     }
 
     #[test]

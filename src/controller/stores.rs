@@ -3,6 +3,7 @@
 
 use super::echoes::{Echoes, ObjectKey};
 use super::engine_feed::{EngineFeed, Fed};
+use super::projection_memo::ProjectionMemo;
 use super::secrets::SecretDigests;
 pub use super::trigger::Trigger;
 use super::watch_health::WatchHealth;
@@ -742,6 +743,9 @@ macro_rules! stores_for {
             pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
             /// ReplicaSets, metadata only: which Deployment vouches for a pod.
             pub replica_sets: Store<PartialObjectMeta<ReplicaSet>>,
+            /// The ConfigMaps' and ReplicaSets' projections the last snapshot made.
+            config_map_projections: Arc<ProjectionMemo<PartialObjectMeta<ConfigMap>, ObjectMetaOnly>>,
+            replica_set_projections: Arc<ProjectionMemo<PartialObjectMeta<ReplicaSet>, ReplicaSetLink>>,
             /// The operator's own custom resources, which some rules read across kinds (every
             /// change triggers every resource, like any cluster-wide change).
             /// The operator's own kinds (see [`crate::kinds`]), for rules that read each other.
@@ -819,6 +823,8 @@ macro_rules! stores_for {
                         &watch_health,
                         &sinks,
                     ),
+                    config_map_projections: Arc::default(),
+                    replica_set_projections: Arc::default(),
                     secrets: match detect_copied_secrets {
                         true => Some(SecretDigests::start(client, triggers, engine.clone())),
                         false => {
@@ -870,25 +876,18 @@ macro_rules! stores_for {
             pub fn snapshot(&self) -> Snapshot {
                 Snapshot {
                     $($field: self.$field.state(),)*
-                    config_maps: self
-                        .config_maps
-                        .state()
-                        .iter()
-                        .map(|cm| {
-                            Arc::new(ObjectMetaOnly {
-                                kind: "ConfigMap",
-                                namespace: cm.metadata.namespace.clone().unwrap_or_default(),
-                                name: cm.metadata.name.clone().unwrap_or_default(),
-                                labels: cm.metadata.labels.clone().unwrap_or_default(),
-                            })
-                        })
-                        .collect(),
+                    config_maps: self.config_map_projections.project(
+                        self.config_maps.state(),
+                        |cm| ObjectMetaOnly {
+                            kind: "ConfigMap",
+                            namespace: cm.metadata.namespace.clone().unwrap_or_default(),
+                            name: cm.metadata.name.clone().unwrap_or_default(),
+                            labels: cm.metadata.labels.clone().unwrap_or_default(),
+                        },
+                    ),
                     replica_sets: self
-                        .replica_sets
-                        .state()
-                        .iter()
-                        .map(|rs| Arc::new(ReplicaSetLink::of(&rs.metadata)))
-                        .collect(),
+                        .replica_set_projections
+                        .project(self.replica_sets.state(), |rs| ReplicaSetLink::of(&rs.metadata)),
                     secrets: match &self.secrets {
                         Some(digests) => digests.observed(),
                         None => crate::snapshot::Observed::NotObserved(

@@ -105,12 +105,15 @@ impl Reconciled for EnvironmentIsolation {
         plan.scope = reported_scope(scope, &plan.evaluation, ctx, self.uid().as_deref());
         if self.spec.mode() == Mode::Enforce {
             let owner = Owner::of(self);
-            let mut envs =
-                crate::vocabulary::environments::environments_of(&valid.environments, &snapshot);
             // A namespace's isolation policy selects its peers by the environments' label
             // selectors, never by name: it depends on its own environment (and the baseline
-            // restricting it) only, so a namespace joining an environment changes its own.
-            envs.namespaces.retain(|ns, _| plan.scope.covers(Some(ns)));
+            // restricting it) only, so a namespace joining an environment changes its own,
+            // and a pass resolves the environments of its own namespaces alone.
+            let envs = crate::vocabulary::environments::environments_of_some(
+                &valid.environments,
+                &snapshot,
+                |ns| plan.scope.covers(Some(ns)),
+            );
             plan.desired =
                 desired::isolation::network_policies(&owner, &self.spec, &envs, &snapshot, now);
             plan.desired.extend(desired::isolation::admission(

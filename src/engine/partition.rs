@@ -233,6 +233,9 @@ impl Partition {
         for group in self.by_namespace.values() {
             Self::extend_with(&mut whole, group);
         }
+        // Complete now and only read from here on: its evaluations share what they derive
+        // (a namespace looked up by name, not scanned for).
+        whole.derived = crate::snapshot::derived::Derived::shared();
         whole
     }
 

@@ -236,13 +236,24 @@ impl EnvironmentMap {
 /// operator created belongs to no environment, whatever its labels
 /// ([`is_restore_test_sandbox`]).
 pub fn environments_of(environments: &[Environment], snapshot: &Snapshot) -> EnvironmentMap {
+    environments_of_some(environments, snapshot, |_| true)
+}
+
+/// [`environments_of`] for the namespaces `kept` accepts only: every set of the map holds
+/// those alone (the excluded names aside). What a pass over a few namespaces renders for
+/// them, without matching every namespace's labels against every environment.
+pub fn environments_of_some(
+    environments: &[Environment],
+    snapshot: &Snapshot,
+    kept: impl Fn(&str) -> bool,
+) -> EnvironmentMap {
     static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
     let mut namespaces = BTreeMap::new();
     let mut unassigned = BTreeSet::new();
     let mut sandboxes = BTreeSet::new();
     let mut out_of_scope: BTreeSet<String> = snapshot.excluded.names().into_iter().collect();
     for ns in &snapshot.namespaces {
-        let Some(name) = ns.metadata.name.as_deref() else {
+        let Some(name) = ns.metadata.name.as_deref().filter(|name| kept(name)) else {
             continue;
         };
         if snapshot.namespace_out_of_scope(ns).is_some() {

@@ -110,10 +110,11 @@ pub(super) fn policy_ref(name: &str) -> ObjectRef {
 }
 
 pub(super) fn namespace_ref(snapshot: &Snapshot, namespace: &str) -> ObjectRef {
+    // Looked up, not scanned: called once per selected namespace, a scan made the policy's
+    // evaluation quadratic in the namespace count (a fifth of a relabel's CPU at 3,200).
     let labels = snapshot
-        .namespace_labels()
-        .find(|(name, _)| *name == namespace)
-        .map(|(_, labels)| labels.clone())
+        .namespace_named(namespace)
+        .and_then(|ns| ns.metadata.labels.clone())
         .unwrap_or_default();
     ObjectRef::namespace(namespace, &labels)
 }

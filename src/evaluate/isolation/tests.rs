@@ -322,6 +322,37 @@ fn a_sandbox_needs_the_operators_marks_and_an_existing_backup_policy() {
     }
 }
 
+/// A pass over a few namespaces resolves their environments alone, and the same as the whole
+/// map does (a sandbox stays in none, an unassigned namespace stays unassigned).
+#[test]
+fn the_environments_of_some_namespaces_are_the_whole_maps_for_them() {
+    let mut snapshot = snapshot();
+    snapshot.custom_resources.backup_policies = vec![backup_policy()];
+    snapshot.namespaces.extend([
+        sandbox_candidate("restore-test-real", true, Some("bp-uid")),
+        namespace("nowhere", &[]),
+    ]);
+    let environments = crate::validate::environment_isolation::validate(&spec())
+        .unwrap()
+        .environments;
+    let whole = environments_of(&environments, &snapshot);
+    let kept = ["dev", "restore-test-real", "nowhere"];
+    let some =
+        crate::vocabulary::environments::environments_of_some(&environments, &snapshot, |ns| {
+            kept.contains(&ns)
+        });
+    assert_eq!(some.members(), ["dev"]);
+    assert_eq!(some.environments("dev"), whole.environments("dev"));
+    assert!(some.environments("prod").is_empty(), "not resolved");
+    assert_eq!(some.sandboxes, whole.sandboxes);
+    assert_eq!(
+        some.unassigned.iter().collect::<Vec<_>>(),
+        ["nowhere"],
+        "{:?}",
+        whole.unassigned
+    );
+}
+
 fn ingress_policy(
     namespace: &str,
     name: &str,

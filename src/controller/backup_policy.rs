@@ -56,6 +56,17 @@ impl Reconciled for BackupPolicy {
         }
     }
 
+    /// Velero's objects decide every selected namespace's findings (which Schedule covers
+    /// it, its newest backup): a change in Velero's namespace is a pass over every namespace.
+    fn widen(&self, scope: Scope) -> Scope {
+        match scope {
+            Scope::Namespaces(names) if !names.contains(self.spec.velero_namespace()) => {
+                Scope::Namespaces(names)
+            }
+            _ => Scope::All,
+        }
+    }
+
     /// Namespaces are read through its selectors (and exemptions') and the restore-test
     /// sandbox markers only.
     const READS_NAMESPACES_THROUGH_SELECTORS: bool = true;
@@ -254,17 +265,17 @@ impl BackupPolicy {
 /// every selected namespace (it is small: one finding per namespace at most per control), but
 /// rendering every namespace's report in every pass is not: a namespace's own change (its
 /// labels, a sandbox's quarantine) changes its own findings and the Schedule in Velero's
-/// namespace alone, so such a pass covers those two. Velero's objects decide every namespace's
-/// findings (which Schedule covers it, its newest backup): a change there, or one whose
-/// namespaces are not known, is a pass over every namespace.
+/// namespace alone, so such a pass covers those two. (A change in Velero's namespace reaches
+/// the pass as every namespace already: see `widen`.) Applied to its own answer it gives the
+/// same: a pass that enforces again for namespaces changed meanwhile plans it again.
 fn planned_scope(scope: &Scope, velero_namespace: &str) -> Scope {
     match scope {
-        Scope::Namespaces(names) if !names.contains(velero_namespace) => {
+        Scope::Namespaces(names) => {
             let mut names = names.clone();
             names.insert(velero_namespace.to_string());
             Scope::Namespaces(names)
         }
-        _ => Scope::All,
+        Scope::All => Scope::All,
     }
 }
 
@@ -319,17 +330,22 @@ mod tests {
     #[test]
     fn a_namespaces_own_change_plans_it_and_velero_a_change_in_velero_plans_everything() {
         let names = |n: &[&str]| Scope::Namespaces(n.iter().map(|s| s.to_string()).collect());
+        let shop = planned_scope(&names(&["shop"]), "velero");
         assert_eq!(
-            planned_scope(&names(&["shop"]), "velero"),
+            shop,
             names(&["shop", "velero"]),
             "the Schedule listing the namespace lives in Velero's namespace"
         );
-        assert_eq!(
-            planned_scope(&names(&["shop", "velero"]), "velero"),
-            Scope::All
-        );
-        assert_eq!(planned_scope(&names(&["velero"]), "velero"), Scope::All);
+        // A pass that enforces again plans its own answer again: the same namespaces, not
+        // every one.
+        assert_eq!(planned_scope(&shop, "velero"), shop);
         assert_eq!(planned_scope(&Scope::All, "velero"), Scope::All);
+        // What makes a pass whole is a change in Velero's namespace, as the triggers record it.
+        let bp = policy();
+        assert_eq!(bp.widen(names(&["shop"])), names(&["shop"]));
+        assert_eq!(bp.widen(names(&["shop", "velero"])), Scope::All);
+        assert_eq!(bp.widen(names(&["velero"])), Scope::All);
+        assert_eq!(bp.widen(Scope::All), Scope::All);
     }
 
     #[test]

@@ -202,13 +202,11 @@ fn mapped_triggers<K>(
     mut receiver: broadcast::Receiver<Trigger>,
     store: kube::runtime::reflector::Store<K>,
     selects_namespace: fn(&K, &str, Option<&BTreeMap<String, String>>) -> bool,
-    reads: fn(&K, &str, Option<&str>) -> bool,
-    through_selectors: bool,
     stores: Stores,
     scopes: Arc<scope::Scopes>,
 ) -> impl futures::Stream<Item = ObjectRef<K>> + Send + 'static
 where
-    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    K: reconciler::Reconciled,
 {
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     tokio::spawn(async move {
@@ -221,7 +219,7 @@ where
             // relabel always wakes every reader, so a selector the engine has not indexed yet
             // (its resource's event still on its way) can never make one missed.
             let ignored = |trigger: &Trigger| {
-                through_selectors
+                K::READS_NAMESPACES_THROUGH_SELECTORS
                     && trigger.echo_of.is_some()
                     && trigger.kind.as_deref() == Some("Namespace")
                     && trigger
@@ -248,12 +246,13 @@ where
                 let uid = resource.meta().uid.as_deref().unwrap_or_default();
                 let Some(concerned) = window.scope_for(
                     uid,
-                    |kind, namespace| reads(&resource, kind, namespace),
+                    |kind, namespace| resource.reads(kind, namespace),
                     |ns, labels| selects_namespace(&resource, ns, labels),
                     current_labels,
                 ) else {
                     continue;
                 };
+                let concerned = resource.widen(concerned);
                 if concerned.is_all() {
                     let kinds: Vec<&str> = window
                         .everything
@@ -491,8 +490,6 @@ async fn controller<K: reconciler::Reconciled>(shared: &Shared<'_>) {
             !reconciler::awaits_own_change(resource)
                 && K::selects_namespace(resource, namespace, labels)
         },
-        K::reads,
-        K::READS_NAMESPACES_THROUGH_SELECTORS,
         shared.stores.clone(),
         shared.ctx.scopes.clone(),
     );

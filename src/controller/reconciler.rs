@@ -131,6 +131,12 @@ pub trait Reconciled:
     fn reads(&self, _kind: &str, _namespace: Option<&str>) -> bool {
         true
     }
+    /// The namespaces a change concerning `scope` (what the triggers recorded) needs a pass
+    /// over: a kind whose findings in every namespace depend on objects in one namespace
+    /// widens a change there to every namespace. Unchanged unless the kind says otherwise.
+    fn widen(&self, scope: Scope) -> Scope {
+        scope
+    }
     /// The kind reads a namespace only through label selectors (its own and the cluster's, see
     /// `engine::Engine::selectors_read`) and the restore-test sandbox markers: the echo of the
     /// operator's own label write that set only labels and annotations no selector reads (the

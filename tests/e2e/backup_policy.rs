@@ -214,6 +214,13 @@ fn narrow_backup_policy_passes() -> u64 {
 async fn a_namespace_joining_a_backup_policy_is_a_pass_over_it_alone() {
     let s = Scenario::start().await.timeout(TIMEOUT);
     velero_namespace(&s.client).await;
+    // The operator's start finds the Velero and report APIs: changes of unknown reach, each a
+    // whole pass. Measured after them.
+    s.wait_until("the operator found the Velero and report APIs", || async {
+        let logs = logs();
+        logs.contains("Velero API found") && logs.contains("report API found")
+    })
+    .await;
     let label = [("e2e-bp", "narrow")];
     let a = s.namespace("e2e-bp-narrow-a", &label).await;
     let joiners = ["e2e-bp-narrow-b1", "e2e-bp-narrow-b2", "e2e-bp-narrow-b3"];
@@ -281,7 +288,13 @@ async fn a_namespace_joining_a_backup_policy_is_a_pass_over_it_alone() {
             narrow = true;
             break;
         }
-        eprintln!("{b} joined by a whole pass; the passes:");
+        eprintln!(
+            "{b} joined by a whole pass ({} log lines name the policy); the passes:",
+            logs()
+                .lines()
+                .filter(|l| l.contains("e2e-narrow-bp"))
+                .count()
+        );
         for line in logs().lines().filter(|l| {
             l.contains("e2e-narrow-bp") && (l.contains("planned") || l.contains("every namespace"))
         }) {
@@ -309,8 +322,16 @@ async fn a_namespace_joining_a_backup_policy_is_a_pass_over_it_alone() {
             .is_none()
     })
     .await;
+    // Gone before the next test starts: a namespace finishing its termination then would be
+    // a change in that test's quiet window.
     for ns in joiners.iter().copied().chain([a.as_str()]) {
         let _ = namespaces.delete(ns, &DeleteParams::default()).await;
+    }
+    for ns in joiners.iter().copied().chain([a.as_str()]) {
+        s.wait_until("the test's namespaces gone", || async {
+            namespaces.get_opt(ns).await.unwrap().is_none()
+        })
+        .await;
     }
 }
 

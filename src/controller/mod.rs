@@ -264,6 +264,23 @@ where
                         ?kinds,
                         "a change of unknown reach concerns every namespace"
                     );
+                } else {
+                    // What woke a narrow pass, per namespace (a few at most: the
+                    // diagnosis of a cluster that keeps waking the operator).
+                    let woke: Vec<(&str, Vec<&str>)> = window
+                        .namespaces
+                        .iter()
+                        .take(4)
+                        .map(|(ns, changes)| {
+                            let kinds = changes.wakes.keys().flatten().map(String::as_str);
+                            (ns.as_str(), kinds.collect())
+                        })
+                        .collect();
+                    tracing::debug!(
+                        resource = %resource.meta().name.as_deref().unwrap_or_default(),
+                        ?woke,
+                        "woken by changes in namespaces"
+                    );
                 }
                 // Recorded before the wake-up is sent: the pass it starts takes it.
                 scopes.mark(uid, &concerned);

@@ -267,6 +267,9 @@ impl Engine {
             .collect();
         let mut whole: Option<Snapshot> = None;
         let mut view: Option<Snapshot> = None;
+        // Kept up to date per Namespace event: a few namespaces' parts do not resolve every
+        // namespace's environments.
+        let known = self.partition.environments();
         for (name, isolation) in &mut self.isolations {
             let Some(spec) = &isolation.spec else {
                 continue;
@@ -287,8 +290,15 @@ impl Engine {
             } else {
                 view.get_or_insert_with(|| self.partition.view_of(&judged))
             };
-            let envs = environments_of(&spec.environments, snapshot);
-            let parts = isolation::namespace_parts(name, spec, snapshot, &envs, &|ns| {
+            let computed;
+            let envs = match known.map_of(&spec.environments) {
+                Some(kept) => kept,
+                None => {
+                    computed = environments_of(&spec.environments, snapshot);
+                    &computed
+                }
+            };
+            let parts = isolation::namespace_parts(name, spec, snapshot, envs, &|ns| {
                 all || judged.contains(ns)
             });
             if all {
@@ -412,8 +422,16 @@ impl Engine {
         now: Timestamp,
     ) -> Evaluation {
         let cluster = self.partition.cluster_view();
-        let envs = environments_of(&spec.environments, &cluster);
-        isolation::assemble(name, spec, &cluster, &envs, isolation.kept.values(), now)
+        let known = self.partition.environments();
+        let computed;
+        let envs = match known.map_of(&spec.environments) {
+            Some(kept) => kept,
+            None => {
+                computed = environments_of(&spec.environments, &cluster);
+                &computed
+            }
+        };
+        isolation::assemble(name, spec, &cluster, envs, isolation.kept.values(), now)
     }
 
     /// A BackupPolicy's Evaluation, given the last restore test's result (kept in its status,

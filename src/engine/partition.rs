@@ -7,6 +7,7 @@
 //! functions written for a whole snapshot read a namespace's part as they read the whole.
 
 use super::object::{Event, Keyed, Kind, Object, ObjectKey};
+use crate::evaluate::open_ports::Environments;
 use crate::snapshot::{ExcludedNamespaces, Observed, Snapshot, is_terminating};
 use k8s_openapi::api::core::v1::Namespace;
 use std::collections::BTreeMap;
@@ -21,6 +22,12 @@ pub struct Partition {
     by_namespace: BTreeMap<String, Snapshot>,
     /// Why Secrets cannot be observed, if they cannot.
     secrets_not_observed: Option<String>,
+    /// Every EnvironmentIsolation's environments, kept up to date per event (a Namespace's
+    /// moves its place alone; an isolation's spec, a BackupPolicy coming or going, or the
+    /// exclusions recompute them): every snapshot made here is given them, so that no
+    /// evaluation resolves every namespace's environments again (issue 26). `None` only
+    /// before [`Self::new`] finishes.
+    environments: Option<Arc<Environments>>,
 }
 
 /// Inserts or replaces `object` in `items` (sorted by name); returns what it replaced.
@@ -35,6 +42,12 @@ fn put<T: Keyed>(items: &mut Vec<Arc<T>>, object: Arc<T>) -> Option<Arc<T>> {
 }
 
 /// Removes the object called `name` from `items`; returns it.
+/// The object called `name` in `items` (sorted by name).
+fn take_ref<T: Keyed>(items: &[Arc<T>], name: &str) -> Option<Arc<T>> {
+    let at = items.binary_search_by(|o| o.name().cmp(name)).ok()?;
+    Some(items[at].clone())
+}
+
 fn take<T: Keyed>(items: &mut Vec<Arc<T>>, name: &str) -> Option<Arc<T>> {
     let at = items.binary_search_by(|o| o.name().cmp(name)).ok()?;
     Some(items.remove(at))
@@ -134,11 +147,113 @@ impl Partition {
             },
             by_namespace: BTreeMap::new(),
             secrets_not_observed: Some("not observed".into()),
+            environments: None,
+        }
+        .with_environments_recomputed()
+    }
+
+    /// The environments recomputed from the cluster-scoped part (what they read).
+    fn with_environments_recomputed(mut self) -> Self {
+        self.recompute_environments();
+        self
+    }
+
+    fn recompute_environments(&mut self) {
+        self.cluster.derived = crate::snapshot::derived::Derived::default();
+        let environments = Arc::new(Environments::compute(&self.cluster));
+        self.cluster.derived = crate::snapshot::derived::Derived::knowing(environments.clone());
+        self.environments = Some(environments);
+    }
+
+    /// The environments, as every snapshot made here knows them.
+    pub fn environments(&self) -> Arc<Environments> {
+        self.environments
+            .clone()
+            .unwrap_or_else(|| Arc::new(Environments::compute(&self.cluster)))
+    }
+
+    /// What a snapshot made here derives: the environments known, other answers kept when
+    /// `shared` (a snapshot nobody changes while it is read).
+    fn derived(&self, shared: bool) -> crate::snapshot::derived::Derived {
+        use crate::snapshot::derived::Derived;
+        match (self.environments.clone(), shared) {
+            (Some(known), true) => Derived::shared_with(known),
+            (Some(known), false) => Derived::knowing(known),
+            (None, true) => Derived::shared(),
+            (None, false) => Derived::default(),
+        }
+    }
+
+    /// Follows a change of `kind` `name` (`before` what it was) in the environments.
+    fn follow_environments(&mut self, kind: Kind, name: &str, before: Option<&Object>) {
+        // Held by no snapshot of the cluster part while it changes: updated in place, not
+        // copied.
+        self.cluster.derived = crate::snapshot::derived::Derived::default();
+        let recompute = match kind {
+            Kind::namespaces => {
+                let now = self
+                    .cluster
+                    .namespaces
+                    .binary_search_by(|n| n.name().cmp(name))
+                    .ok()
+                    .map(|at| self.cluster.namespaces[at].clone());
+                match &mut self.environments {
+                    Some(environments) => {
+                        Arc::make_mut(environments).namespace_changed(
+                            name,
+                            now.as_deref(),
+                            &self.cluster,
+                        );
+                        false
+                    }
+                    None => true,
+                }
+            }
+            Kind::environment_isolations => {
+                let made_of = |o: Option<&Object>| match o {
+                    Some(Object::environment_isolations(ei)) => Environments::made_of(ei),
+                    _ => None,
+                };
+                let now = take_ref(&self.cluster.custom_resources.environment_isolations, name);
+                made_of(before) != now.and_then(|ei| Environments::made_of(&ei))
+            }
+            Kind::backup_policies => {
+                let uid =
+                    |o: Option<&crate::api::BackupPolicy>| o.and_then(|bp| bp.metadata.uid.clone());
+                let was = match before {
+                    Some(Object::backup_policies(bp)) => uid(Some(bp)),
+                    _ => None,
+                };
+                let now = take_ref(&self.cluster.custom_resources.backup_policies, name);
+                was != uid(now.as_deref())
+            }
+            _ => false,
+        };
+        if recompute {
+            self.recompute_environments();
+        } else if let Some(known) = &self.environments {
+            // The cluster-scoped part changed: a fresh view of it, the environments known.
+            self.cluster.derived = crate::snapshot::derived::Derived::knowing(known.clone());
         }
     }
 
     /// Applies a watch event; returns the object it replaced or removed.
     pub fn apply(&mut self, event: Event) -> Option<Object> {
+        let (kind, name) = match &event {
+            Event::Upsert(object) => {
+                let key = object.key();
+                (key.kind, key.name)
+            }
+            Event::Delete(key) => (key.kind, key.name.clone()),
+        };
+        let before = self.apply_to_groups(event);
+        if kept_once(kind) {
+            self.follow_environments(kind, &name, before.as_ref());
+        }
+        before
+    }
+
+    fn apply_to_groups(&mut self, event: Event) -> Option<Object> {
         match event {
             Event::Upsert(object) => {
                 let key = object.key();
@@ -168,6 +283,7 @@ impl Partition {
     /// The namespaces no resource judges (the operator's configuration).
     pub fn set_excluded(&mut self, excluded: ExcludedNamespaces) {
         self.cluster.excluded = excluded;
+        self.recompute_environments();
     }
 
     /// Secrets became observable (`None`) or not (why).
@@ -235,7 +351,7 @@ impl Partition {
         }
         // Complete now and only read from here on: its evaluations share what they derive
         // (a namespace looked up by name, not scanned for).
-        whole.derived = crate::snapshot::derived::Derived::shared();
+        whole.derived = self.derived(true);
         whole
     }
 
@@ -285,6 +401,8 @@ impl Partition {
             Some(why) => Observed::NotObserved(why.clone()),
             None => Observed::Observed(Vec::new()),
         };
+        // Views add namespaced objects only, never what the environments read.
+        view.derived = self.derived(false);
         view
     }
 
@@ -319,7 +437,7 @@ impl Partition {
         Snapshot {
             cluster_role_bindings: Vec::new(),
             // Lives for one settle, unchanged: every view shares what it derives.
-            derived: crate::snapshot::derived::Derived::shared(),
+            derived: self.derived(true),
             ..self.cluster.clone()
         }
     }

@@ -691,6 +691,12 @@ fn run(
     }
     engine.settle(&pending);
     let whole = oracle(&model);
+    // The environments kept per event are those the final state resolves.
+    assert_eq!(
+        *engine.partition().environments(),
+        crate::evaluate::open_ports::Environments::compute(&whole),
+        "kept environments"
+    );
     let diverging = desired_divergences(&engine, &whole);
     assert!(
         diverging.is_empty(),

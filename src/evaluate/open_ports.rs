@@ -21,8 +21,9 @@ use super::{ObjectRef, Violation, selects};
 use crate::api::environment_isolation::Flow;
 use crate::api::{PortSpec, Protocol};
 use crate::snapshot::Snapshot;
-use crate::validate::environment_isolation::validate;
-use crate::vocabulary::environments::{EnvironmentMap, environments_of};
+use crate::validate::environment_isolation::{ValidEnvironmentIsolation, validate};
+use crate::vocabulary::environments::{Environment, EnvironmentMap, environments_of};
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
 };
@@ -30,9 +31,23 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
-/// Every EnvironmentIsolation's environments and flows, resolved once per evaluation.
+/// Every EnvironmentIsolation's environments and flows, resolved once per evaluation (or kept
+/// by the incremental engine, updated per Namespace event: see
+/// [`Environments::namespace_changed`]).
+#[derive(Clone, Debug)]
 pub struct Environments {
     isolations: Vec<(EnvironmentMap, Vec<Flow>)>,
+    /// Each isolation's declared environments, in the order of `isolations`: what a changed
+    /// namespace is placed by.
+    declared: Vec<Vec<Environment>>,
+}
+
+/// Equal when they resolve the same environments and flows (the compiled selectors they came
+/// from aside).
+impl PartialEq for Environments {
+    fn eq(&self, other: &Self) -> bool {
+        self.isolations == other.isolations
+    }
 }
 
 impl Environments {
@@ -42,21 +57,70 @@ impl Environments {
         snapshot.derived.environments(|| Self::compute(snapshot))
     }
 
-    fn compute(snapshot: &Snapshot) -> Self {
-        let isolations = snapshot
+    /// [`Self::of`], computed now and not kept.
+    pub fn compute(snapshot: &Snapshot) -> Self {
+        let (isolations, declared) = Self::counted(snapshot)
+            .map(|valid| {
+                (
+                    (
+                        environments_of(&valid.environments, snapshot),
+                        valid.allowed_flows.clone(),
+                    ),
+                    valid.environments,
+                )
+            })
+            .unzip();
+        Self {
+            isolations,
+            declared,
+        }
+    }
+
+    /// The isolations whose environments count: valid, not being deleted.
+    fn counted(snapshot: &Snapshot) -> impl Iterator<Item = ValidEnvironmentIsolation> + '_ {
+        snapshot
             .custom_resources
             .environment_isolations
             .iter()
             .filter(|ei| ei.metadata.deletion_timestamp.is_none())
             .filter_map(|ei| validate(&ei.spec).ok())
-            .map(|valid| {
-                (
-                    environments_of(&valid.environments, snapshot),
-                    valid.allowed_flows.clone(),
-                )
-            })
-            .collect();
-        Self { isolations }
+    }
+
+    /// What of an EnvironmentIsolation these environments are made of: nothing when it does
+    /// not count, else its environments and flows. A change of an isolation that leaves this
+    /// alone (its status) leaves the environments alone.
+    pub fn made_of(
+        ei: &crate::api::EnvironmentIsolation,
+    ) -> Option<(
+        Vec<crate::api::environment_isolation::Environment>,
+        Vec<Flow>,
+    )> {
+        if ei.metadata.deletion_timestamp.is_some() || validate(&ei.spec).is_err() {
+            return None;
+        }
+        Some((ei.spec.environments.clone(), ei.spec.allowed_flows.clone()))
+    }
+
+    /// The Namespace `name` changed to `now` (None: gone); `snapshot`'s exclusions and
+    /// BackupPolicies are those the environments were computed with.
+    pub fn namespace_changed(&mut self, name: &str, now: Option<&Namespace>, snapshot: &Snapshot) {
+        for ((map, _), declared) in self.isolations.iter_mut().zip(&self.declared) {
+            map.namespace_changed(declared, name, now, snapshot);
+        }
+    }
+
+    /// The environment map of the isolation declaring exactly `environments`, if it counts.
+    pub fn map_of(&self, environments: &[Environment]) -> Option<&EnvironmentMap> {
+        let same = |declared: &[Environment]| {
+            declared.len() == environments.len()
+                && declared.iter().zip(environments).all(|(a, b)| {
+                    a.name == b.name && a.production == b.production && a.selector == b.selector
+                })
+        };
+        self.declared
+            .iter()
+            .position(|declared| same(declared))
+            .map(|at| &self.isolations[at].0)
     }
 
     /// For each isolation, the environments `namespace` is in: all that [`Self::inside`]

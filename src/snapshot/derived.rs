@@ -27,6 +27,9 @@ struct Answers {
 #[derive(Default)]
 pub struct Derived {
     answers: Option<Arc<Answers>>,
+    /// The environments, when whoever made the snapshot already knows them (the incremental
+    /// engine keeps them up to date per Namespace event): no snapshot of it computes them.
+    environments: Option<Arc<Environments>>,
 }
 
 impl Derived {
@@ -34,10 +37,31 @@ impl Derived {
     pub fn shared() -> Self {
         Self {
             answers: Some(Arc::default()),
+            environments: None,
+        }
+    }
+
+    /// [`Self::shared`], the environments given.
+    pub fn shared_with(environments: Arc<Environments>) -> Self {
+        Self {
+            environments: Some(environments),
+            ..Self::shared()
+        }
+    }
+
+    /// No answers kept, the environments given: for a snapshot that may still change, but
+    /// never in what the environments read (see `engine::Partition`).
+    pub fn knowing(environments: Arc<Environments>) -> Self {
+        Self {
+            answers: None,
+            environments: Some(environments),
         }
     }
 
     pub(crate) fn environments(&self, compute: impl FnOnce() -> Environments) -> Arc<Environments> {
+        if let Some(known) = &self.environments {
+            return known.clone();
+        }
         match &self.answers {
             Some(answers) => answers
                 .environments

@@ -3,6 +3,7 @@
 
 use super::sandbox::is_restore_test_sandbox;
 use crate::snapshot::Snapshot;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use kube::core::{Selector, SelectorExt};
 use std::collections::{BTreeMap, BTreeSet};
@@ -247,22 +248,41 @@ pub fn environments_of_some(
     snapshot: &Snapshot,
     kept: impl Fn(&str) -> bool,
 ) -> EnvironmentMap {
-    static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
-    let mut namespaces = BTreeMap::new();
-    let mut unassigned = BTreeSet::new();
-    let mut sandboxes = BTreeSet::new();
-    let mut out_of_scope: BTreeSet<String> = snapshot.excluded.names().into_iter().collect();
+    let mut map = EnvironmentMap {
+        production: environments
+            .iter()
+            .map(|env| (env.name.clone(), env.production))
+            .collect(),
+        out_of_scope: snapshot.excluded.names().into_iter().collect(),
+        ..EnvironmentMap::default()
+    };
     for ns in &snapshot.namespaces {
         let Some(name) = ns.metadata.name.as_deref().filter(|name| kept(name)) else {
             continue;
         };
+        map.place(environments, name, ns, snapshot);
+    }
+    map
+}
+
+impl EnvironmentMap {
+    /// Puts the existing namespace `name` (`ns`) where [`environments_of`] would: out of
+    /// scope, a sandbox, in its environments, or unassigned.
+    fn place(
+        &mut self,
+        environments: &[Environment],
+        name: &str,
+        ns: &Namespace,
+        snapshot: &Snapshot,
+    ) {
+        static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
         if snapshot.namespace_out_of_scope(ns).is_some() {
-            out_of_scope.insert(name.to_string());
-            continue;
+            self.out_of_scope.insert(name.to_string());
+            return;
         }
         if is_restore_test_sandbox(&ns.metadata, snapshot) {
-            sandboxes.insert(name.to_string());
-            continue;
+            self.sandboxes.insert(name.to_string());
+            return;
         }
         let labels = ns.metadata.labels.as_ref().unwrap_or(&NO_LABELS);
         let envs: Vec<String> = environments
@@ -271,20 +291,31 @@ pub fn environments_of_some(
             .map(|env| env.name.clone())
             .collect();
         if envs.is_empty() {
-            unassigned.insert(name.to_string());
+            self.unassigned.insert(name.to_string());
         } else {
-            namespaces.insert(name.to_string(), envs);
+            self.namespaces.insert(name.to_string(), envs);
         }
     }
-    let production = environments
-        .iter()
-        .map(|env| (env.name.clone(), env.production))
-        .collect();
-    EnvironmentMap {
-        namespaces,
-        production,
-        unassigned,
-        sandboxes,
-        out_of_scope,
+
+    /// The map after the Namespace `name` changed to `now` (None: gone), the rest of
+    /// `snapshot` (exclusions, BackupPolicies) as it was when the map was made: the
+    /// incremental engine's update, equal to [`environments_of`] over the changed snapshot.
+    pub fn namespace_changed(
+        &mut self,
+        environments: &[Environment],
+        name: &str,
+        now: Option<&Namespace>,
+        snapshot: &Snapshot,
+    ) {
+        self.namespaces.remove(name);
+        self.unassigned.remove(name);
+        self.sandboxes.remove(name);
+        // Excluded names are out of scope whether or not they exist.
+        if snapshot.excluded.reason(name).is_none() {
+            self.out_of_scope.remove(name);
+        }
+        if let Some(ns) = now {
+            self.place(environments, name, ns, snapshot);
+        }
     }
 }

@@ -145,9 +145,20 @@ impl Context {
     /// Publishes an event; a failure to publish is logged, never fatal.
     /// The cluster as the stores see it, with this operator's excluded namespaces.
     pub fn snapshot(&self) -> crate::snapshot::Snapshot {
+        self.completed(self.stores.snapshot())
+    }
+
+    /// [`Self::snapshot`] without namespaced objects (see `Stores::cluster_snapshot`): for
+    /// plans that render from namespaces' labels and the custom resources alone.
+    pub fn cluster_snapshot(&self) -> crate::snapshot::Snapshot {
+        self.completed(self.stores.cluster_snapshot())
+    }
+
+    /// A snapshot from the stores with this operator's settings.
+    fn completed(&self, stores: crate::snapshot::Snapshot) -> crate::snapshot::Snapshot {
         let mut snapshot = crate::snapshot::Snapshot {
             excluded: self.excluded.clone(),
-            ..self.stores.snapshot()
+            ..stores
         };
         let deployed = snapshot
             .namespace_labels()

@@ -75,7 +75,9 @@ impl Reconciled for EnvironmentIsolation {
         _stage: Stage,
         now: Timestamp,
     ) -> Plan<NoExtraStatus> {
-        let snapshot = ctx.snapshot();
+        // What the plan renders reads namespaces' labels and the custom resources alone; the
+        // whole cluster only for a from-scratch evaluation.
+        let snapshot = ctx.cluster_snapshot();
         let name = self.name_any();
         // Status covers every namespace, drawn from the incremental engine's kept parts (the
         // namespaces changes reached were judged again); a from-scratch evaluation is its
@@ -88,7 +90,7 @@ impl Reconciled for EnvironmentIsolation {
             .isolation_by(&name, valid, now)
             .unwrap_or_else(|| {
                 tracing::debug!("the engine holds another spec; evaluating from scratch");
-                isolation::evaluate(&name, valid, &snapshot, now)
+                isolation::evaluate(&name, valid, &ctx.snapshot(), now)
             });
         let wants_copies = self
             .spec

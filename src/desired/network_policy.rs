@@ -98,6 +98,14 @@ fn directions(spec: &NetworkSpec) -> Vec<String> {
 /// exemption of `restricted-ports` covers as a namespace (by name, or by a selector matching
 /// the Namespace's labels), exactly the namespaces whose default-deny finding status waives.
 pub fn enforced_namespaces(live: &Live, namespaces: &[String], snapshot: &Snapshot) -> Vec<String> {
+    // No live exemption of the control waives a namespace: every one is enforced (what most
+    // clusters have, without a look at every namespace's labels).
+    if !live
+        .iter()
+        .any(|e| e.controls.contains(&ControlId::RestrictedPorts))
+    {
+        return namespaces.to_vec();
+    }
     let labels: BTreeMap<&str, &BTreeMap<String, String>> = snapshot.namespace_labels().collect();
     let none = BTreeMap::new();
     namespaces
@@ -114,6 +122,12 @@ pub fn enforced_namespaces(live: &Live, namespaces: &[String], snapshot: &Snapsh
 /// Why enforcement cannot follow exemptions of `restricted-ports` that select objects by label
 /// in namespaces that keep their policies: the default-deny selects every pod.
 pub fn exemption_notes(live: &Live, enforced: &[String], snapshot: &Snapshot) -> Vec<String> {
+    if !live
+        .iter()
+        .any(|e| e.selector.is_some() && e.controls.contains(&ControlId::RestrictedPorts))
+    {
+        return Vec::new();
+    }
     let labels: BTreeMap<&str, &BTreeMap<String, String>> = snapshot.namespace_labels().collect();
     let none = BTreeMap::new();
     let mut notes = Vec::new();

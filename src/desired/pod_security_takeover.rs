@@ -70,6 +70,28 @@ pub fn trusted_record(
     }))
 }
 
+/// What [`take_over`] reads of a namespace with `labels` and `annotations`: per Pod Security
+/// key, its prior value, from the trusted record when there is one (see [`trusted_record`]),
+/// else the current label. `take_over(wanted, &no labels, Some(&priors(..)))` is
+/// `take_over(wanted, labels, trusted_record(..).as_ref())`: a projection a plan can keep per
+/// Namespace version instead of parsing every namespace's record each time.
+pub fn priors(
+    marker: &str,
+    labels: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> Record {
+    trusted_record(marker, labels, annotations).unwrap_or_else(|| {
+        MODES
+            .iter()
+            .flat_map(|m| [level_key(m), version_key(m)])
+            .map(|k| {
+                let value = labels.get(&k).cloned();
+                (k, value)
+            })
+            .collect()
+    })
+}
+
 /// The labels to put back when the operator leaves a namespace: every recorded prior that was
 /// there. (Keys recorded as absent are removed by the write that drops the operator's own.)
 pub fn restored(record: &Record) -> BTreeMap<String, String> {

@@ -141,3 +141,52 @@ fn only_the_operator_may_rewrite_the_record_and_the_marker() {
     assert!(expression.contains("'security.baseline.dev/pod-security-from-prior'"));
     assert!(expression.contains("variables.oldLabels"));
 }
+
+proptest::proptest! {
+    /// The priors a plan keeps per Namespace version stand for the namespace's labels and
+    /// record: the takeover from them equals the takeover from the namespace itself.
+    #[test]
+    fn a_takeover_from_the_priors_equals_one_from_the_namespace(
+        levels in proptest::collection::vec(
+            proptest::option::of(proptest::sample::select(vec!["privileged", "baseline", "restricted", "bogus"])),
+            6,
+        ),
+        marked in proptest::bool::ANY,
+        recorded in proptest::option::of(proptest::collection::vec(
+            proptest::option::of(proptest::sample::select(vec!["baseline", "restricted", "v1.30"])),
+            6,
+        )),
+        other in proptest::option::of("[a-z]{1,5}"),
+        want in proptest::sample::select(vec!["privileged", "baseline", "restricted"]),
+    ) {
+        const MARKER: &str = "security.baseline.dev/pod-security-from";
+        let keys: Vec<String> = MODES.iter().flat_map(|m| [level_key(m), version_key(m)]).collect();
+        let mut labels: BTreeMap<String, String> = keys
+            .iter()
+            .zip(&levels)
+            .filter_map(|(k, v)| Some((k.clone(), (*v)?.to_string())))
+            .collect();
+        if let Some(other) = other {
+            labels.insert("team".into(), other);
+        }
+        if marked {
+            labels.insert(MARKER.into(), "uid-1".into());
+        }
+        let mut annotations = BTreeMap::new();
+        if let Some(recorded) = recorded {
+            let record: Record = keys
+                .iter()
+                .zip(recorded)
+                .map(|(k, v)| (k.clone(), v.map(str::to_string)))
+                .collect();
+            annotations.insert(record_annotation(MARKER), render_record(&record));
+        }
+        let wanted = wanted(want, "latest");
+        let direct = take_over(&wanted, &labels, trusted_record(MARKER, &labels, &annotations).as_ref());
+        let kept = priors(MARKER, &labels, &annotations);
+        let from_priors = take_over(&wanted, &BTreeMap::new(), Some(&kept));
+        proptest::prop_assert_eq!(direct.labels, from_priors.labels);
+        proptest::prop_assert_eq!(direct.record, from_priors.record);
+        proptest::prop_assert_eq!(direct.kept, from_priors.kept);
+    }
+}

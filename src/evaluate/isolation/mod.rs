@@ -5,7 +5,7 @@
 //! A namespace two environments claim is never silently given to one of them: it is a
 //! segregation finding, and the data and access rules treat it as production, the safer side.
 
-use super::{ControlOutcome, Evaluation, ObjectRef, Violation, selects};
+use super::{ControlOutcome, Evaluation, ObjectRef, Violation};
 use crate::api::environment_isolation::{Flow, IsolationAccessSpec, ProductionDataSpec};
 use crate::catalog::ControlId;
 use crate::snapshot::{SecretDigest, Snapshot};

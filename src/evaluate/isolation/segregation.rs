@@ -1,6 +1,7 @@
 //! `environment-segregation`: no network path between environments but the allowed flows.
 
 use super::*;
+use kube::core::{Selector, SelectorExt};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
@@ -138,8 +139,10 @@ impl<'a, 's> Reach<'a, 's> {
             .entry(key)
             .or_insert_with(|| {
                 let mut admitted = Vec::new();
+                // Matched against every source namespace: its selectors compiled once.
+                let peers = CompiledPeers::of(rule);
                 for source in sources.iter() {
-                    let Some(through) = admits(rule, source, scope) else {
+                    let Some(through) = peers.admits(scope.labels.get(source).copied()) else {
                         continue;
                     };
                     if flow_allows(
@@ -204,23 +207,71 @@ fn admitting_policy<'s>(
     ))
 }
 
-/// Whether an ingress rule admits traffic from namespace `source`, and through which peer.
-pub(super) fn admits(
-    rule: &NetworkPolicyIngressRule,
-    source: &str,
-    scope: &Scope,
-) -> Option<String> {
-    let peers = match rule.from.as_deref() {
-        None | Some([]) => return Some("an ingress rule without `from` (every source)".into()),
-        Some(peers) => peers,
-    };
-    peers
-        .iter()
-        .find_map(|peer| peer_admits(peer, source, scope))
+/// An ingress rule's sources with their namespace selectors compiled: what
+/// [`admits`] reads of a rule, to match many namespaces against.
+pub(super) struct CompiledPeers {
+    /// `None`: the rule has no `from` (every source).
+    peers: Option<Vec<CompiledPeer>>,
 }
 
-pub(super) fn peer_admits(peer: &NetworkPolicyPeer, source: &str, scope: &Scope) -> Option<String> {
-    peer_admits_labelled(peer, scope.labels.get(source).copied())
+enum CompiledPeer {
+    /// An address block: every source.
+    Block(String),
+    /// A namespace selector (`None`: one that does not compile, selecting nothing), and how a
+    /// finding names it.
+    Namespaces(Option<Selector>, String),
+    /// Only a podSelector: pods of the policy's own namespace.
+    OwnNamespace,
+}
+
+impl CompiledPeers {
+    pub(super) fn of(rule: &NetworkPolicyIngressRule) -> Self {
+        let peers = match rule.from.as_deref() {
+            None | Some([]) => None,
+            Some(peers) => Some(peers.iter().map(CompiledPeer::of).collect()),
+        };
+        Self { peers }
+    }
+
+    /// Whether the rule admits a namespace labelled `labels` (`None`: no such namespace), and
+    /// through which peer.
+    pub(super) fn admits(&self, labels: Option<&BTreeMap<String, String>>) -> Option<String> {
+        let Some(peers) = &self.peers else {
+            return Some("an ingress rule without `from` (every source)".into());
+        };
+        peers.iter().find_map(|peer| peer.admits(labels))
+    }
+}
+
+impl CompiledPeer {
+    fn of(peer: &NetworkPolicyPeer) -> Self {
+        if let Some(block) = &peer.ip_block {
+            return Self::Block(format!(
+                "ipBlock {} (pod addresses are not known, so an address block counts as every source)",
+                block.cidr
+            ));
+        }
+        let Some(selector) = peer.namespace_selector.as_ref() else {
+            return Self::OwnNamespace;
+        };
+        let text = if is_empty_selector(selector) {
+            "an empty namespaceSelector (every namespace)".into()
+        } else {
+            format!("namespaceSelector {}", selector_text(selector))
+        };
+        Self::Namespaces(Selector::try_from(selector.clone()).ok(), text)
+    }
+
+    fn admits(&self, labels: Option<&BTreeMap<String, String>>) -> Option<String> {
+        match self {
+            Self::Block(text) => Some(text.clone()),
+            Self::OwnNamespace => None,
+            Self::Namespaces(selector, text) => {
+                let matched = selector.as_ref()?.matches(labels?);
+                matched.then(|| text.clone())
+            }
+        }
+    }
 }
 
 /// Whether a peer admits a namespace labelled `labels` (`None`: no such namespace), and
@@ -229,23 +280,7 @@ fn peer_admits_labelled(
     peer: &NetworkPolicyPeer,
     labels: Option<&BTreeMap<String, String>>,
 ) -> Option<String> {
-    if let Some(block) = &peer.ip_block {
-        return Some(format!(
-            "ipBlock {} (pod addresses are not known, so an address block counts as every source)",
-            block.cidr
-        ));
-    }
-    // A peer with only a podSelector means pods of the policy's own namespace.
-    let selector = peer.namespace_selector.as_ref()?;
-    let labels = labels?;
-    if !selects(selector, labels) {
-        return None;
-    }
-    Some(if is_empty_selector(selector) {
-        "an empty namespaceSelector (every namespace)".into()
-    } else {
-        format!("namespaceSelector {}", selector_text(selector))
-    })
+    CompiledPeer::of(peer).admits(labels)
 }
 
 pub(super) fn selector_text(selector: &LabelSelector) -> String {

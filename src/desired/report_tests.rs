@@ -19,7 +19,7 @@ fn violation(ns: &str, i: usize) -> Violation {
             kind: "Deployment".into(),
             namespace: Some(ns.into()),
             name: format!("app-{i:05}"),
-            labels: BTreeMap::new(),
+            labels: Default::default(),
             pod_labels: None,
         },
         format!("container app uses image nginx:latest with a mutable tag ({i})"),

@@ -395,7 +395,7 @@ mod tests {
                 kind: "Secret".into(),
                 namespace: Some("dev".into()),
                 name: name.into(),
-                labels: BTreeMap::new(),
+                labels: Default::default(),
                 pod_labels: None,
             },
             "copied",

@@ -173,7 +173,7 @@ mod tests {
             kind: "Pod".into(),
             namespace: Some(ns.into()),
             name: "p".into(),
-            labels: BTreeMap::new(),
+            labels: Default::default(),
             pod_labels: None,
         }
     }
@@ -244,8 +244,8 @@ mod tests {
     fn workload(kind: &str, own: &[(&str, &str)], template: &[(&str, &str)]) -> ObjectRef {
         ObjectRef {
             kind: kind.into(),
-            pod_labels: Some(labels(template)),
-            labels: labels(own),
+            pod_labels: Some(labels(template).into()),
+            labels: labels(own).into(),
             ..pod("shop")
         }
     }
@@ -288,7 +288,7 @@ mod tests {
         let mut ingress = workload("Ingress", &[], &[]);
         ingress.pod_labels = None;
         assert!(!covers(&e, c, &ingress));
-        ingress.labels = labels(&yes);
+        ingress.labels = labels(&yes).into();
         assert!(covers(&e, c, &ingress));
     }
 

@@ -2,6 +2,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The object a finding is about.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -9,11 +10,13 @@ pub struct ObjectRef {
     pub kind: String,
     pub namespace: Option<String>,
     pub name: String,
-    pub labels: BTreeMap<String, String>,
+    /// Shared: a finding's object is copied into every evaluation that folds it (the
+    /// incremental engine folds every namespace's kept findings per plan).
+    pub labels: Arc<BTreeMap<String, String>>,
     /// The labels of the pods a workload makes (its pod template's), for pod carriers. An
     /// exemption's selector matches the object's own labels or these: see
     /// [`super::exemptions::covers`].
-    pub pod_labels: Option<BTreeMap<String, String>>,
+    pub pod_labels: Option<Arc<BTreeMap<String, String>>>,
 }
 
 impl ObjectRef {
@@ -27,7 +30,7 @@ impl ObjectRef {
             kind: kind.to_string(),
             namespace: meta.namespace.clone(),
             name: meta.name.clone().unwrap_or_default(),
-            labels: meta.labels.clone().unwrap_or_default(),
+            labels: Arc::new(meta.labels.clone().unwrap_or_default()),
             pod_labels: None,
         }
     }
@@ -35,7 +38,9 @@ impl ObjectRef {
     /// A pod carrier (a Pod, or a workload with a pod template), with its pod labels.
     pub fn of_carrier(carrier: &crate::snapshot::PodCarrier) -> Self {
         Self {
-            pod_labels: Some(carrier.pod_meta.labels.clone().unwrap_or_default()),
+            pod_labels: Some(Arc::new(
+                carrier.pod_meta.labels.clone().unwrap_or_default(),
+            )),
             ..Self::of(carrier.kind, carrier.meta)
         }
     }
@@ -45,7 +50,7 @@ impl ObjectRef {
             kind: "Namespace".into(),
             namespace: None,
             name: name.into(),
-            labels: labels.clone(),
+            labels: Arc::new(labels.clone()),
             pod_labels: None,
         }
     }

@@ -14,17 +14,30 @@ pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> b
 /// compile selects nothing) or as validation compiled it once.
 pub trait LabelMatch {
     fn selects(&self, labels: &BTreeMap<String, String>) -> bool;
+    /// The selector compiled (`None`: it does not compile, and selects nothing): what a
+    /// caller matching many label sets compiles once.
+    fn compiled(&self) -> Option<std::borrow::Cow<'_, Selector>>;
 }
 
 impl LabelMatch for LabelSelector {
     fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
         selects(self, labels)
     }
+
+    fn compiled(&self) -> Option<std::borrow::Cow<'_, Selector>> {
+        Selector::try_from(self.clone())
+            .ok()
+            .map(std::borrow::Cow::Owned)
+    }
 }
 
 impl LabelMatch for Selector {
     fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
         self.matches(labels)
+    }
+
+    fn compiled(&self) -> Option<std::borrow::Cow<'_, Selector>> {
+        Some(std::borrow::Cow::Borrowed(self))
     }
 }
 
@@ -45,14 +58,19 @@ pub fn excluded_namespaces<'a, S: LabelMatch + 'a>(
     snapshot: &crate::snapshot::Snapshot,
 ) -> Vec<Excluded> {
     let selectors: Vec<&S> = selectors.into_iter().collect();
+    // Out of scope first: few namespaces are, and a selector (compiled on each use when
+    // written as in a spec) need not be matched against the others.
     let mut out: Vec<Excluded> = snapshot
         .namespaces_with_labels()
-        .filter(|(_, _, labels)| selectors.iter().any(|s| s.selects(labels)))
-        .filter_map(|(namespace, name, _)| {
-            Some(Excluded {
-                namespace: name.to_string(),
-                reason: snapshot.namespace_out_of_scope(namespace)?,
-            })
+        .filter_map(|(namespace, name, labels)| {
+            let reason = snapshot.namespace_out_of_scope(namespace)?;
+            selectors
+                .iter()
+                .any(|s| s.selects(labels))
+                .then(|| Excluded {
+                    namespace: name.to_string(),
+                    reason,
+                })
         })
         .collect();
     out.sort();
@@ -65,10 +83,14 @@ pub fn selected_namespaces(
     selector: &impl LabelMatch,
     snapshot: &crate::snapshot::Snapshot,
 ) -> Vec<String> {
+    // Matched against every namespace: compiled once.
+    let Some(selector) = selector.compiled() else {
+        return Vec::new();
+    };
     let mut names: Vec<String> = snapshot
         .namespaces_with_labels()
         .filter(|(namespace, _, _)| snapshot.namespace_out_of_scope(namespace).is_none())
-        .filter(|(_, _, labels)| selector.selects(labels))
+        .filter(|(_, _, labels)| selector.matches(labels))
         .map(|(_, name, _)| name.to_string())
         .collect();
     names.sort();

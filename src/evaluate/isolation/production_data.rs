@@ -2,6 +2,7 @@
 //! volumes, restores) kept out of non-production namespaces.
 
 use super::*;
+use std::sync::Arc;
 
 /// The judged namespaces' ConfigMaps, Secrets and claims, in their parts. Velero Restores
 /// are no namespace's: see [`production_data_outcome`].
@@ -110,7 +111,7 @@ impl Classification<'_> {
             kind: kind.to_string(),
             namespace: Some(namespace.to_string()),
             name: name.to_string(),
-            labels: labels.clone(),
+            labels: Arc::new(labels.clone()),
             pod_labels: None,
         };
         Some(Violation::new(
@@ -218,7 +219,7 @@ pub(super) fn secret_ref(secret: &SecretDigest) -> ObjectRef {
         kind: "Secret".into(),
         namespace: Some(secret.namespace.clone()),
         name: secret.name.clone(),
-        labels: secret.labels.clone(),
+        labels: Arc::new(secret.labels.clone()),
         pod_labels: None,
     }
 }

@@ -10,9 +10,7 @@ use crate::vocabulary::sandbox::is_own_sandbox;
 use crate::vocabulary::selection::selected_namespaces;
 use crate::vocabulary::time::{elapsed, finished_at, human, human_measured, later, millis};
 use crate::vocabulary::velero_records::{Record, VeleroRecords};
-use crate::vocabulary::velero_view::{
-    Coverage, VeleroView, belongs_to_policy, completed_at, coverage,
-};
+use crate::vocabulary::velero_view::{Coverage, VeleroView, belongs_to_policy, completed_at};
 use jiff::Timestamp;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -258,10 +256,10 @@ fn newest_policy_backup<'a>(
     namespace: &str,
 ) -> Option<(&'a Backup, Timestamp)> {
     velero
-        .backups()
-        .filter(|b| belongs_to_policy(&b.metadata, policy))
-        .filter(|b| coverage(&b.spec, namespace) == Coverage::Whole)
-        .filter_map(|b| Some((b, completed_at(b)?)))
+        .backup_reaches()
+        .filter(|(b, _)| belongs_to_policy(&b.metadata, policy))
+        .filter(|(_, reach)| reach.coverage(namespace) == Coverage::Whole)
+        .filter_map(|(b, _)| Some((b, completed_at(b)?)))
         .max_by_key(|(_, at)| *at)
 }
 
@@ -322,7 +320,10 @@ pub fn judge_existing_restores(
         return idle;
     }
     let velero = VeleroView::new(snapshot, spec);
-    let selected = selected_namespaces(&spec.namespace_selector, snapshot);
+    let selected: std::collections::HashSet<String> =
+        selected_namespaces(&spec.namespace_selector, snapshot)
+            .into_iter()
+            .collect();
     let newest = velero
         .restores()
         .filter_map(|r| {
@@ -330,7 +331,7 @@ pub fn judge_existing_restores(
                 .spec
                 .included_namespaces
                 .iter()
-                .find(|n| selected.contains(n))?;
+                .find(|n| selected.contains(n.as_str()))?;
             let created = r.metadata.creation_timestamp.as_ref().map(|t| t.0);
             Some(((created, r.metadata.name.clone()), r, source.clone()))
         })

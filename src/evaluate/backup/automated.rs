@@ -9,8 +9,7 @@ use crate::validate::ValidBackupPolicy;
 use crate::velero::Schedule;
 use crate::vocabulary::time::{elapsed, human, human_age, later};
 use crate::vocabulary::velero_view::{
-    Coverage, VeleroView, attempted_at, backup_phase, belongs_to_policy, coverage, includes,
-    qualified,
+    Coverage, VeleroView, attempted_at, backup_phase, belongs_to_policy, qualified,
 };
 use jiff::Timestamp;
 use std::collections::HashMap;
@@ -60,9 +59,10 @@ fn schedule_problem(
     namespace: &str,
     rpo: Duration,
 ) -> Option<String> {
-    let covering: Vec<&Schedule> = velero
-        .schedules()
-        .filter(|s| coverage(&s.spec.template, namespace) != Coverage::Outside)
+    let covering: Vec<(&Schedule, Coverage)> = velero
+        .schedule_reaches()
+        .map(|(s, reach)| (s, reach.coverage(namespace)))
+        .filter(|(_, coverage)| *coverage != Coverage::Outside)
         .collect();
     if covering.is_empty() {
         return Some(format!(
@@ -71,13 +71,13 @@ fn schedule_problem(
         ));
     }
     let mut reasons = Vec::new();
-    for schedule in covering {
+    for (schedule, coverage) in covering {
         let object = qualified(&schedule.metadata);
         if schedule.spec.paused == Some(true) {
             reasons.push(format!("Schedule `{object}` is paused"));
             continue;
         }
-        if let Coverage::Partial(what) = coverage(&schedule.spec.template, namespace) {
+        if let Coverage::Partial(what) = coverage {
             reasons.push(format!(
                 "Schedule `{object}` backs up only part of the namespace ({what})"
             ));
@@ -150,8 +150,9 @@ fn freshness_problem(
 /// backups: that points at a broken Velero rather than a missing schedule.
 fn failed_attempts_note(name: &str, velero: &VeleroView, namespace: &str) -> String {
     let newest_attempt = velero
-        .backups()
-        .filter(|b| includes(&b.spec.included_namespaces, namespace))
+        .backup_reaches()
+        .filter(|(_, reach)| reach.includes(namespace))
+        .map(|(b, _)| b)
         .max_by_key(|b| attempted_at(b));
     let Some(attempt) = newest_attempt else {
         return String::new();

@@ -5,9 +5,9 @@ use crate::api::BackupPolicySpec;
 use crate::catalog::ControlId;
 use crate::evaluate::{ControlOutcome, ObjectRef, Violation};
 use crate::velero::BackupStorageLocationSpec;
-use crate::vocabulary::velero_view::{VeleroView, belongs_to_policy, includes};
+use crate::vocabulary::velero_view::{Reach, VeleroView, belongs_to_policy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 /// BackupStorageLocation `config` keys that turn on encryption, by object-store provider
 /// (`velero.io/` prefix stripped). Only key presence is read: values are never printed.
@@ -63,14 +63,11 @@ fn snapshot_locations_in_use(
     velero: &VeleroView,
     namespaces: &[String],
 ) -> BTreeSet<String> {
+    let selected: HashSet<&str> = namespaces.iter().map(String::as_str).collect();
     velero
-        .backups()
-        .filter(|b| {
-            belongs_to_policy(&b.metadata, name)
-                || namespaces
-                    .iter()
-                    .any(|ns| includes(&b.spec.included_namespaces, ns))
-        })
+        .backup_reaches()
+        .filter(|(b, reach)| belongs_to_policy(&b.metadata, name) || reach.includes_any(&selected))
+        .map(|(b, _)| b)
         .filter(|b| {
             let status = b.status.as_ref();
             status
@@ -136,8 +133,9 @@ fn locations_in_use(
     velero: &VeleroView,
     namespaces: &[String],
 ) -> BTreeSet<String> {
-    let holds = |meta: &ObjectMeta, included: &[String]| {
-        belongs_to_policy(meta, name) || namespaces.iter().any(|ns| includes(included, ns))
+    let selected: HashSet<&str> = namespaces.iter().map(String::as_str).collect();
+    let holds = |meta: &ObjectMeta, reach: &Reach| {
+        belongs_to_policy(meta, name) || reach.includes_any(&selected)
     };
     let default = velero.default_storage_location();
     let resolve = |location: &Option<String>| {
@@ -147,16 +145,13 @@ fn locations_in_use(
             .unwrap_or_else(|| default.clone())
     };
     let mut used = BTreeSet::from([spec.storage_location().to_string()]);
-    for schedule in velero.schedules() {
-        if holds(
-            &schedule.metadata,
-            &schedule.spec.template.included_namespaces,
-        ) {
+    for (schedule, reach) in velero.schedule_reaches() {
+        if holds(&schedule.metadata, reach) {
             used.insert(resolve(&schedule.spec.template.storage_location));
         }
     }
-    for backup in velero.backups() {
-        if holds(&backup.metadata, &backup.spec.included_namespaces) {
+    for (backup, reach) in velero.backup_reaches() {
+        if holds(&backup.metadata, reach) {
             used.insert(resolve(&backup.spec.storage_location));
         }
     }

@@ -6,8 +6,9 @@ use crate::evaluate::{ControlOutcome, ObjectRef, Violation};
 use crate::validate::ValidBackupPolicy;
 use crate::velero::{Backup, Schedule};
 use crate::vocabulary::time::{elapsed, human};
-use crate::vocabulary::velero_view::{VeleroView, belongs_to_policy, includes, qualified};
+use crate::vocabulary::velero_view::{Reach, VeleroView, belongs_to_policy, qualified};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::HashSet;
 use std::time::Duration;
 
 /// Velero stamps start and expiration a moment apart; this keeps `ttl == min` passing.
@@ -29,17 +30,19 @@ pub(super) fn backup_retention(
     };
     // The policy's own objects, and any other holding a selected namespace: a copy kept too
     // long by another schedule breaks the disposal promise just the same.
-    let relevant = |meta: &ObjectMeta, included: &[String]| {
-        belongs_to_policy(meta, name) || namespaces.iter().any(|ns| includes(included, ns))
+    let selected: HashSet<&str> = namespaces.iter().map(String::as_str).collect();
+    let relevant = |meta: &ObjectMeta, reach: &Reach| {
+        belongs_to_policy(meta, name) || reach.includes_any(&selected)
     };
     let schedules: Vec<&Schedule> = velero
-        .schedules()
-        .filter(|s| relevant(&s.metadata, &s.spec.template.included_namespaces))
+        .schedule_reaches()
+        .filter(|(s, reach)| relevant(&s.metadata, reach))
+        .map(|(s, _)| s)
         .collect();
     let backups: Vec<(&Backup, Duration)> = velero
-        .backups()
-        .filter(|b| relevant(&b.metadata, &b.spec.included_namespaces))
-        .filter_map(|b| Some((b, backup_lifetime(b)?)))
+        .backup_reaches()
+        .filter(|(b, reach)| relevant(&b.metadata, reach))
+        .filter_map(|(b, _)| Some((b, backup_lifetime(b)?)))
         .collect();
     let mut violations: Vec<Violation> = schedules
         .iter()

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Partition {
     /// Cluster-scoped objects, Velero's, the custom resources, and the settings
     /// (`excluded`, `from_manifests`); no namespaced object of a watched kind.
@@ -25,9 +25,8 @@ pub struct Partition {
     /// Every EnvironmentIsolation's environments, kept up to date per event (a Namespace's
     /// moves its place alone; an isolation's spec, a BackupPolicy coming or going, or the
     /// exclusions recompute them): every snapshot made here is given them, so that no
-    /// evaluation resolves every namespace's environments again (issue 26). `None` only
-    /// before [`Self::new`] finishes.
-    environments: Option<Arc<Environments>>,
+    /// evaluation resolves every namespace's environments again (issue 26).
+    environments: Arc<Environments>,
 }
 
 /// Inserts or replaces `object` in `items` (sorted by name); returns what it replaced.
@@ -139,48 +138,44 @@ fn kept_once(kind: Kind) -> bool {
 impl Partition {
     /// An empty cluster, judged with these settings (see [`Snapshot`]'s fields).
     pub fn new(excluded: ExcludedNamespaces, from_manifests: bool) -> Self {
-        Self {
-            cluster: Snapshot {
-                excluded,
-                from_manifests,
-                ..Snapshot::default()
-            },
+        let cluster = Snapshot {
+            excluded,
+            from_manifests,
+            ..Snapshot::default()
+        };
+        let environments = Arc::new(Environments::compute(&cluster));
+        let mut partition = Self {
+            cluster,
             by_namespace: BTreeMap::new(),
             secrets_not_observed: Some("not observed".into()),
-            environments: None,
-        }
-        .with_environments_recomputed()
+            environments,
+        };
+        partition.cluster.derived =
+            crate::snapshot::derived::Derived::knowing(partition.environments.clone());
+        partition
     }
 
     /// The environments recomputed from the cluster-scoped part (what they read).
-    fn with_environments_recomputed(mut self) -> Self {
-        self.recompute_environments();
-        self
-    }
-
     fn recompute_environments(&mut self) {
         self.cluster.derived = crate::snapshot::derived::Derived::default();
-        let environments = Arc::new(Environments::compute(&self.cluster));
-        self.cluster.derived = crate::snapshot::derived::Derived::knowing(environments.clone());
-        self.environments = Some(environments);
+        self.environments = Arc::new(Environments::compute(&self.cluster));
+        self.cluster.derived =
+            crate::snapshot::derived::Derived::knowing(self.environments.clone());
     }
 
     /// The environments, as every snapshot made here knows them.
     pub fn environments(&self) -> Arc<Environments> {
-        self.environments
-            .clone()
-            .unwrap_or_else(|| Arc::new(Environments::compute(&self.cluster)))
+        self.environments.clone()
     }
 
     /// What a snapshot made here derives: the environments known, other answers kept when
     /// `shared` (a snapshot nobody changes while it is read).
     fn derived(&self, shared: bool) -> crate::snapshot::derived::Derived {
         use crate::snapshot::derived::Derived;
-        match (self.environments.clone(), shared) {
-            (Some(known), true) => Derived::shared_with(known),
-            (Some(known), false) => Derived::knowing(known),
-            (None, true) => Derived::shared(),
-            (None, false) => Derived::default(),
+        let known = self.environments.clone();
+        match shared {
+            true => Derived::shared_with(known),
+            false => Derived::knowing(known),
         }
     }
 
@@ -197,17 +192,12 @@ impl Partition {
                     .binary_search_by(|n| n.name().cmp(name))
                     .ok()
                     .map(|at| self.cluster.namespaces[at].clone());
-                match &mut self.environments {
-                    Some(environments) => {
-                        Arc::make_mut(environments).namespace_changed(
-                            name,
-                            now.as_deref(),
-                            &self.cluster,
-                        );
-                        false
-                    }
-                    None => true,
-                }
+                Arc::make_mut(&mut self.environments).namespace_changed(
+                    name,
+                    now.as_deref(),
+                    &self.cluster,
+                );
+                false
             }
             Kind::environment_isolations => {
                 let made_of = |o: Option<&Object>| match o {
@@ -231,9 +221,10 @@ impl Partition {
         };
         if recompute {
             self.recompute_environments();
-        } else if let Some(known) = &self.environments {
+        } else {
             // The cluster-scoped part changed: a fresh view of it, the environments known.
-            self.cluster.derived = crate::snapshot::derived::Derived::knowing(known.clone());
+            self.cluster.derived =
+                crate::snapshot::derived::Derived::knowing(self.environments.clone());
         }
     }
 

@@ -140,7 +140,7 @@ mod tests {
     /// `prod` admits its own environment on every port and `stage` on 443 (a declared flow);
     /// `dev` admits its own environment on 8080.
     fn cluster() -> Partition {
-        let mut partition = Partition::default();
+        let mut partition = Partition::new(crate::snapshot::ExcludedNamespaces::default(), false);
         let isolation = json!({
             "apiVersion": "security.baseline.dev/v1alpha1", "kind": "EnvironmentIsolation",
             "metadata": {"name": "ei", "uid": "uid-ei"},

@@ -356,6 +356,7 @@ async fn replace(
         ..PostParams::default()
     };
     let api = api_for(ctx, object.kind, object.namespace.as_deref());
+    let _sending = in_flight(ctx, object.kind, object.namespace.as_deref(), &object.name);
     match ctx
         .writes
         .write(|| api.replace(&object.name, &params, &body))
@@ -484,8 +485,9 @@ pub async fn reconcile_namespace_labels(
             let (api, params) = (&api, &params);
             async move {
                 let patch = Patch::Apply(&body);
+                let sending = in_flight(ctx, OwnedKind::Namespace, None, &name);
                 let written = ctx.writes.write(|| api.patch(&name, params, &patch)).await;
-                (name, drifted, written)
+                (name, drifted, written, sending)
             }
         })
         .collect();
@@ -493,7 +495,9 @@ pub async fn reconcile_namespace_labels(
         .buffer_unordered(WRITE_CONCURRENCY)
         .collect()
         .await;
-    for (name, drifted, written) in written {
+    // Each guard lives until its write is remembered below: the watch events that came
+    // before the answers are held until then (see `Echoes::sending`).
+    for (name, drifted, written, _sending) in written {
         let labelled = match written {
             Ok(labelled) => labelled,
             Err(source) => {
@@ -575,6 +579,7 @@ async fn create_once(ctx: &Context, writer: &str, object: &DesiredObject) -> Res
         ..PostParams::default()
     };
     let api = api_for(ctx, kind, namespace);
+    let _sending = in_flight(ctx, kind, namespace, name);
     match ctx.writes.write(|| api.create(&params, &body)).await {
         Ok(created) => {
             ctx.metrics.write(&format!("{kind:?}"), "create");
@@ -599,6 +604,7 @@ async fn apply_body(
     let api = api_for(ctx, kind, namespace);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let patch = Patch::Apply(body);
+    let _sending = in_flight(ctx, kind, namespace, name);
     let applied = ctx
         .writes
         .write(|| api.patch(name, &params, &patch))
@@ -607,6 +613,19 @@ async fn apply_body(
     ctx.metrics.write(&format!("{kind:?}"), "apply");
     let version = applied.metadata.resource_version;
     Ok(remember(ctx, writer, kind, namespace, name, version))
+}
+
+/// Marks a write to the object as on its way until the returned guard is dropped (after
+/// [`remember`]): a watch event that arrives before the answer waits for it, so that the
+/// writer's echo is known as one (see `Echoes::sending`).
+fn in_flight(
+    ctx: &Context,
+    kind: OwnedKind,
+    namespace: Option<&str>,
+    name: &str,
+) -> super::echoes::Sending {
+    let key = ObjectKey::new(kind.api_resource().kind, namespace, name);
+    ctx.stores.echoes.sending(key)
 }
 
 /// Remembers a write of `writer`'s, so that its watch event is known as an echo and evidence
@@ -639,6 +658,7 @@ pub async fn delete_one(
 ) -> Result<Written, Error> {
     let api = api_for(ctx, kind, namespace);
     let params = DeleteParams::background();
+    let _sending = in_flight(ctx, kind, namespace, name);
     match ctx.writes.write(|| api.delete(name, &params)).await {
         Ok(_) => {
             ctx.metrics.write(&format!("{kind:?}"), "delete");

@@ -9,10 +9,18 @@
 //! An echo is recognised by its resourceVersion: the write's answer carries the version the
 //! watch will deliver. Only the writer ignores it; every other resource still hears the
 //! change (an EnvironmentIsolation reads the NetworkPolicies a SecurityBaseline writes).
+//!
+//! The watch may deliver the event before the write's answer arrives (a BackupPolicy's
+//! Schedule listing a thousand namespaces, often): the event of an object with a write of
+//! ours on its way is held ([`Echoes::sending`]) until the answer says whether it is the
+//! echo. Taken for anyone's change, it woke its own writer for a pass over every namespace
+//! after each relabel.
 
+use super::trigger::Trigger;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
 
 /// After this long an expected echo that never came is forgotten (a watch restart may skip
 /// it): the memory is bounded, and a missed echo costs only one reconcile more.
@@ -93,6 +101,11 @@ struct Pending {
 /// The echoes not yet seen, shared by the writers and the watches.
 #[derive(Default)]
 pub struct Echoes {
+    /// Per object with writes of ours on their way, the triggers its events made meanwhile.
+    /// Locked before `pending` wherever both are.
+    in_flight: Mutex<HashMap<ObjectKey, InFlight>>,
+    /// Where held triggers go once the writes are answered; without it nothing is held.
+    release_to: Option<broadcast::Sender<Trigger>>,
     pending: Mutex<HashMap<ObjectKey, Pending>>,
     /// Per custom resource (by uid), the status it last wrote, recorded before the write is
     /// sent: the watch may deliver the write's event before its answer arrives, so the echo
@@ -124,7 +137,114 @@ impl Identity {
     }
 }
 
+/// Writes of ours on their way to one object, and the watch events it had meanwhile.
+#[derive(Default)]
+struct InFlight {
+    writes: usize,
+    held: Vec<Held>,
+}
+
+/// A watch event held until the writes in flight are answered.
+struct Held {
+    resource_version: Option<String>,
+    deleted: bool,
+    trigger: Trigger,
+}
+
+/// A write of ours on its way (see [`Echoes::sending`]): when it is dropped, after the
+/// write's answer was remembered or the write failed or was abandoned, the events held
+/// meanwhile are released.
+#[must_use = "the write is in flight while this lives"]
+pub struct Sending {
+    echoes: Arc<Echoes>,
+    key: ObjectKey,
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.echoes.answered(&self.key);
+    }
+}
+
 impl Echoes {
+    /// Echoes whose held triggers are released to `triggers`.
+    pub fn releasing_to(triggers: broadcast::Sender<Trigger>) -> Self {
+        Self {
+            release_to: Some(triggers),
+            ..Self::default()
+        }
+    }
+
+    /// A write of ours to `key` is about to be sent: its events wait for the answer (keep
+    /// the returned guard until the answer is remembered with [`Self::wrote`]).
+    pub fn sending(self: &Arc<Self>, key: ObjectKey) -> Sending {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        in_flight.entry(key.clone()).or_default().writes += 1;
+        Sending {
+            echoes: self.clone(),
+            key,
+        }
+    }
+
+    /// The trigger a watch event made, to send now (its echo recognised if its write was
+    /// answered meanwhile), or None when it is held because a write of ours to the object is
+    /// still unanswered (released by [`Sending`]'s drop).
+    pub fn pass_or_hold(
+        &self,
+        key: &ObjectKey,
+        resource_version: Option<&str>,
+        deleted: bool,
+        mut trigger: Trigger,
+    ) -> Option<Trigger> {
+        if trigger.echo_of.is_some() || self.release_to.is_none() {
+            return Some(trigger);
+        }
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        // Answered between the watch's first look and now: an echo after all.
+        trigger.echo_of = self.writer_of(key, resource_version, deleted);
+        match in_flight.get_mut(key) {
+            Some(flight) if trigger.echo_of.is_none() => {
+                flight.held.push(Held {
+                    resource_version: resource_version.map(str::to_string),
+                    deleted,
+                    trigger,
+                });
+                None
+            }
+            _ => Some(trigger),
+        }
+    }
+
+    /// A write to `key` was answered (and remembered) or failed: when it was the last in
+    /// flight, the held triggers go out, each recognised as an echo if it is one.
+    fn answered(&self, key: &ObjectKey) {
+        let held = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(flight) = in_flight.get_mut(key) else {
+                return;
+            };
+            flight.writes = flight.writes.saturating_sub(1);
+            if flight.writes > 0 {
+                return;
+            }
+            let flight = in_flight.remove(key).unwrap_or_default();
+            flight
+                .held
+                .into_iter()
+                .map(|mut held| {
+                    held.trigger.echo_of =
+                        self.writer_of(key, held.resource_version.as_deref(), held.deleted);
+                    held.trigger
+                })
+                .collect::<Vec<_>>()
+        };
+        if let Some(triggers) = &self.release_to {
+            for trigger in held {
+                let _ = triggers.send(trigger);
+            }
+        }
+    }
+
     /// Remembers a write of an owned object whose echo is still to come.
     pub fn wrote(&self, written: Written) {
         self.wrote_object(written.key, written.expected, &written.writer);
@@ -276,6 +396,86 @@ mod tests {
         let other = ObjectKey::new("NetworkPolicy", Some("b"), "deny");
         assert_eq!(echoes.writer_of(&other, Some("41"), false), None);
         assert_eq!(echoes.len(), 1);
+    }
+
+    fn trigger(namespace: &str) -> Trigger {
+        Trigger {
+            kind: Some("NetworkPolicy".into()),
+            ..Trigger::in_namespace(Some(namespace.into()))
+        }
+    }
+
+    #[test]
+    fn an_event_before_the_writes_answer_is_held_and_released_as_its_echo() {
+        let (sender, mut receiver) = broadcast::channel(8);
+        let echoes = Arc::new(Echoes::releasing_to(sender));
+        let key = ObjectKey::new("NetworkPolicy", Some("a"), "deny");
+        let sending = echoes.sending(key.clone());
+        // The watch is faster than the answer: its event waits.
+        assert_eq!(
+            echoes.pass_or_hold(&key, Some("41"), false, trigger("a")),
+            None
+        );
+        // Another object's events are not held.
+        let other = ObjectKey::new("NetworkPolicy", Some("b"), "deny");
+        assert!(
+            echoes
+                .pass_or_hold(&other, Some("42"), false, trigger("b"))
+                .is_some()
+        );
+        echoes.wrote(written("41"));
+        drop(sending);
+        let released = receiver.try_recv().expect("released once answered");
+        assert_eq!(released.echo_of.as_deref(), Some("uid-1"));
+        assert!(receiver.try_recv().is_err());
+        assert!(echoes.is_empty(), "the echo was seen");
+    }
+
+    #[test]
+    fn a_held_event_of_someone_elses_version_is_released_as_their_change() {
+        let (sender, mut receiver) = broadcast::channel(8);
+        let echoes = Arc::new(Echoes::releasing_to(sender));
+        let key = ObjectKey::new("NetworkPolicy", Some("a"), "deny");
+        // Two writes in flight: nothing goes out until both are answered.
+        let (first, second) = (echoes.sending(key.clone()), echoes.sending(key.clone()));
+        assert_eq!(
+            echoes.pass_or_hold(&key, Some("40"), false, trigger("a")),
+            None
+        );
+        echoes.wrote(written("41"));
+        drop(first);
+        assert!(receiver.try_recv().is_err(), "a write is still in flight");
+        drop(second);
+        let released = receiver.try_recv().expect("released");
+        assert_eq!(released.echo_of, None, "version 40 was someone else's");
+        // A write that failed (or was abandoned) releases what it held, unchanged.
+        let failed = echoes.sending(key.clone());
+        assert_eq!(
+            echoes.pass_or_hold(&key, Some("43"), false, trigger("a")),
+            None
+        );
+        drop(failed);
+        assert_eq!(receiver.try_recv().expect("released").echo_of, None);
+    }
+
+    #[test]
+    fn an_event_after_the_answer_is_an_echo_and_without_a_release_nothing_is_held() {
+        let (sender, _receiver) = broadcast::channel(8);
+        let echoes = Arc::new(Echoes::releasing_to(sender));
+        let key = ObjectKey::new("NetworkPolicy", Some("a"), "deny");
+        let sending = echoes.sending(key.clone());
+        echoes.wrote(written("41"));
+        // The watch looked before the answer was remembered, the hold after: an echo.
+        let passed = echoes.pass_or_hold(&key, Some("41"), false, trigger("a"));
+        assert_eq!(passed.and_then(|t| t.echo_of).as_deref(), Some("uid-1"));
+        drop(sending);
+        let quiet = Arc::new(Echoes::default());
+        let _sending = quiet.sending(key.clone());
+        assert!(
+            quiet
+                .pass_or_hold(&key, Some("41"), false, trigger("a"))
+                .is_some()
+        );
     }
 
     #[test]

@@ -114,17 +114,23 @@ fn discover_reports(
                     report.namespace().as_deref(),
                     &report.name_any(),
                 );
-                let echo_of = echoes.writer_of(&key, report.resource_version().as_deref(), deleted);
+                let version = report.resource_version();
+                let echo_of = echoes.writer_of(&key, version.as_deref(), deleted);
                 let namespace = report.namespace();
                 // A cluster-scoped report is rendered in every pass of its owner: its change
                 // reaches no namespace (a narrow pass repairs it), not every one.
                 let reach = namespace.is_none().then(Default::default);
-                let _ = sender.send(Trigger {
+                let trigger = Trigger {
                     echo_of,
                     kind: Some(kind_name.clone()),
                     reach,
                     ..Trigger::in_namespace(namespace)
-                });
+                };
+                if let Some(trigger) =
+                    echoes.pass_or_hold(&key, version.as_deref(), deleted, trigger)
+                {
+                    let _ = sender.send(trigger);
+                }
             }
         });
         let _ = reader.wait_until_ready().await;
@@ -440,15 +446,13 @@ where
                         reach = feed_engine(&engine, &store, &object, deleted);
                         engine.done();
                     }
-                    let echo_of = echoes.writer_of(
-                        &ObjectKey::new(
-                            kind.as_str(),
-                            object.namespace().as_deref(),
-                            &object.name_any(),
-                        ),
-                        object.resource_version().as_deref(),
-                        deleted,
+                    let key = ObjectKey::new(
+                        kind.as_str(),
+                        object.namespace().as_deref(),
+                        &object.name_any(),
                     );
+                    let version = object.resource_version();
+                    let echo_of = echoes.writer_of(&key, version.as_deref(), deleted);
                     if custom && !deleted {
                         let identity = super::echoes::Identity::of(object.meta());
                         let uid = object.meta().uid.clone().unwrap_or_default();
@@ -495,7 +499,11 @@ where
                         }
                     };
                     // No receiver yet (start-up) is fine: controllers reconcile everything first.
-                    let _ = triggers.send(trigger);
+                    if let Some(trigger) =
+                        echoes.pass_or_hold(&key, version.as_deref(), deleted, trigger)
+                    {
+                        let _ = triggers.send(trigger);
+                    }
                 }
                 Ok(None) => break,
                 Err(error) => {
@@ -788,7 +796,7 @@ macro_rules! stores_for {
                 let velero_unreadable: Arc<std::sync::RwLock<Option<String>>> = Arc::default();
                 let owned = owned_only();
                 let watch_health = WatchHealth::default();
-                let echoes = Arc::new(Echoes::default());
+                let echoes = Arc::new(Echoes::releasing_to(triggers.clone()));
                 let engine = Arc::new(EngineFeed::new(
                     crate::snapshot::ExcludedNamespaces::new(velero_namespace),
                 ));

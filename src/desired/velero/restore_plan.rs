@@ -320,6 +320,11 @@ pub fn judge_existing_restores(
         return idle;
     }
     let velero = VeleroView::new(snapshot, spec);
+    // Without a Restore there is nothing to judge: the selection (a walk of every namespace,
+    // twice per pass) is not made.
+    if velero.restores().next().is_none() {
+        return idle;
+    }
     let selected: std::collections::HashSet<String> =
         selected_namespaces(&spec.namespace_selector, snapshot)
             .into_iter()

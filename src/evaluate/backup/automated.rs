@@ -9,7 +9,7 @@ use crate::validate::ValidBackupPolicy;
 use crate::velero::Schedule;
 use crate::vocabulary::time::{elapsed, human, human_age, later};
 use crate::vocabulary::velero_view::{
-    Coverage, VeleroView, attempted_at, backup_phase, belongs_to_policy, qualified,
+    Coverage, VeleroView, attempted_at, backup_phase, belongs_to_policy, completed_at, qualified,
 };
 use jiff::Timestamp;
 use std::collections::HashMap;
@@ -187,6 +187,11 @@ pub fn next_deadline(
     }
     let rpo = spec.rpo;
     let velero = VeleroView::new(snapshot, spec);
+    // Without a completed backup no namespace is fresh: no selection (a walk of every
+    // namespace) to make.
+    if !velero.backups().any(|b| completed_at(b).is_some()) {
+        return None;
+    }
     selected_namespaces(&spec.namespace_selector, snapshot)
         .iter()
         .filter_map(|ns| velero.newest_completed_backup(ns))

@@ -14,7 +14,7 @@ use super::indexes::Indexes;
 use super::object::{Event, Object};
 use super::partition::Partition;
 use super::per_namespace::{self, NamespaceOutcomes};
-use crate::evaluate::isolation::NamespacePart;
+use crate::evaluate::isolation::{NamespacePart, ProductionSecrets};
 use crate::evaluate::{Evaluation, backup, isolation};
 use crate::snapshot::{ExcludedNamespaces, Snapshot};
 use crate::validate::environment_isolation::ValidEnvironmentIsolation;
@@ -23,6 +23,7 @@ use crate::vocabulary::environments::environments_of;
 use jiff::Timestamp;
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// How much work the engine did: what a test counts instead of timing it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,6 +43,9 @@ struct Isolation {
     spec: Option<ValidEnvironmentIsolation>,
     /// Per namespace with anything to count, its part.
     kept: BTreeMap<String, NamespacePart>,
+    /// The production Secrets' index, with the partition's `secrets_and_environments` it
+    /// was built at: a settle of a few namespaces does not index every production Secret.
+    production: Option<(u64, Arc<ProductionSecrets>)>,
 }
 
 /// A SecurityBaseline's kept state.
@@ -115,10 +119,12 @@ impl Engine {
                     let isolation = self.isolations.entry(name).or_insert(Isolation {
                         spec: None,
                         kept: BTreeMap::new(),
+                        production: None,
                     });
                     if isolation.spec != spec {
                         isolation.spec = spec;
                         isolation.kept.clear();
+                        isolation.production = None;
                     }
                 }
                 None => {
@@ -298,9 +304,29 @@ impl Engine {
                     &computed
                 }
             };
-            let parts = isolation::namespace_parts(name, spec, snapshot, envs, &|ns| {
-                all || judged.contains(ns)
+            let detects_copies = spec
+                .production_data
+                .as_ref()
+                .is_some_and(|data| data.detect_copied_secrets);
+            let production = detects_copies.then(|| {
+                let version = self.partition.secrets_and_environments();
+                match &isolation.production {
+                    Some((at, kept)) if *at == version => kept.clone(),
+                    _ => {
+                        let built = Arc::new(ProductionSecrets::of(snapshot, envs));
+                        isolation.production = Some((version, built.clone()));
+                        built
+                    }
+                }
             });
+            let parts = isolation::namespace_parts(
+                name,
+                spec,
+                snapshot,
+                envs,
+                &|ns| all || judged.contains(ns),
+                production.as_deref(),
+            );
             if all {
                 isolation.kept = parts;
                 self.whole_evaluations.set(self.whole_evaluations.get() + 1);

@@ -27,6 +27,10 @@ pub struct Partition {
     /// exclusions recompute them): every snapshot made here is given them, so that no
     /// evaluation resolves every namespace's environments again (issue 26).
     environments: Arc<Environments>,
+    /// Moves with every change of a Secret or of what the environments read (a Namespace, an
+    /// isolation's spec, a BackupPolicy, the exclusions): what is derived from both (the
+    /// production Secrets' index) is valid while it stands still.
+    secrets_and_environments: u64,
 }
 
 /// Inserts or replaces `object` in `items` (sorted by name); returns what it replaced.
@@ -149,6 +153,7 @@ impl Partition {
             by_namespace: BTreeMap::new(),
             secrets_not_observed: Some("not observed".into()),
             environments,
+            secrets_and_environments: 0,
         };
         partition.cluster.derived =
             crate::snapshot::derived::Derived::knowing(partition.environments.clone());
@@ -157,6 +162,7 @@ impl Partition {
 
     /// The environments recomputed from the cluster-scoped part (what they read).
     fn recompute_environments(&mut self) {
+        self.secrets_and_environments += 1;
         self.cluster.derived = crate::snapshot::derived::Derived::default();
         self.environments = Arc::new(Environments::compute(&self.cluster));
         self.cluster.derived =
@@ -186,6 +192,7 @@ impl Partition {
         self.cluster.derived = crate::snapshot::derived::Derived::default();
         let recompute = match kind {
             Kind::namespaces => {
+                self.secrets_and_environments += 1;
                 let now = self
                     .cluster
                     .namespaces
@@ -238,6 +245,9 @@ impl Partition {
             Event::Delete(key) => (key.kind, key.name.clone()),
         };
         let before = self.apply_to_groups(event);
+        if kind == Kind::secrets {
+            self.secrets_and_environments += 1;
+        }
         if kept_once(kind) {
             self.follow_environments(kind, &name, before.as_ref());
         }
@@ -280,6 +290,13 @@ impl Partition {
     /// Secrets became observable (`None`) or not (why).
     pub fn set_secrets_not_observed(&mut self, why: Option<String>) {
         self.secrets_not_observed = why;
+        self.secrets_and_environments += 1;
+    }
+
+    /// A version of the Secrets and of the environments: equal versions, equal both (see
+    /// `secrets_and_environments`).
+    pub fn secrets_and_environments(&self) -> u64 {
+        self.secrets_and_environments
     }
 
     /// Velero's API state (see [`crate::snapshot::VeleroSnapshot`]).

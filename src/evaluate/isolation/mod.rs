@@ -37,6 +37,7 @@ use routes::*;
 use segregation::*;
 
 pub(crate) use access::{Identities, identities_of};
+pub use production_data::ProductionSecrets;
 pub(crate) use segregation::{
     admits_beyond_flows, admits_every_namespace, flow_allows, is_source, isolates,
 };
@@ -49,7 +50,7 @@ pub fn evaluate(
     now: Timestamp,
 ) -> Evaluation {
     let envs = environments_of(&spec.environments, snapshot);
-    let parts = namespace_parts(name, spec, snapshot, &envs, &|_| true);
+    let parts = namespace_parts(name, spec, snapshot, &envs, &|_| true, None);
     assemble(name, spec, snapshot, &envs, parts.values(), now)
 }
 
@@ -84,13 +85,15 @@ impl Parts {
 /// the whole `snapshot`: a namespace's part names other namespaces (the sources that reach
 /// it, a copied Secret's original, a bound identity's environment), so it reads them, but
 /// only the judged namespaces' own objects are judged. `envs` is `environments_of` the spec
-/// on `snapshot`. Namespaces with nothing to count are left out.
+/// on `snapshot`; `production`, when given, is [`ProductionSecrets::of`] them (else it is
+/// built here). Namespaces with nothing to count are left out.
 pub fn namespace_parts(
     name: &str,
     spec: &ValidEnvironmentIsolation,
     snapshot: &Snapshot,
     envs: &EnvironmentMap,
     judged: &dyn Fn(&str) -> bool,
+    production: Option<&ProductionSecrets>,
 ) -> BTreeMap<String, NamespacePart> {
     let scope = Scope::new(envs, snapshot, judged);
     let mut parts = Parts::default();
@@ -101,7 +104,7 @@ pub fn namespace_parts(
         &mut parts,
     );
     if let Some(data) = spec.production_data.as_ref() {
-        production_data(data, &scope, &mut parts);
+        production_data(data, &scope, &mut parts, production);
     }
     if let Some(access) = access_spec(spec) {
         cross_environment_access(access, &scope, &mut parts);

@@ -98,6 +98,17 @@ pub fn merge_security_baseline<'a>(
     now: Timestamp,
 ) -> Evaluation {
     let mut outcomes = security_baseline_resource_level(spec, &selected, cluster);
+    let parts: Vec<&NamespaceOutcomes> = parts.into_iter().collect();
+    // Each control's findings are gathered into one list sized once: grown part by part, it
+    // was reallocated and copied over and over (thousands of findings at 3,200 namespaces).
+    for (at, total) in outcomes.iter_mut().enumerate() {
+        let more: usize = parts
+            .iter()
+            .filter_map(|part| part.outcomes.get(at))
+            .map(|o| o.violations.len())
+            .sum();
+        total.violations.reserve(more);
+    }
     let mut missed = MissedByTemplates::default();
     for part in parts {
         add(&mut outcomes, &part.outcomes);

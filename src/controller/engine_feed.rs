@@ -336,50 +336,62 @@ pub async fn check_periodically(ctx: Arc<super::context::Context>, interval: std
     }
 }
 
-/// One round of comparisons (blocking: evaluations are CPU work).
+/// One round of comparisons (blocking: evaluations are CPU work). Each attempt reads the
+/// resource from its store again: one deleted or made invalid since the round began (another
+/// client's change, mid-round) has nothing to compare, which is not a divergence.
 fn check_once(ctx: &super::context::Context) {
     let feed = &ctx.stores.engine;
-    for sb in ctx.stores.custom.security_baselines.state() {
-        let Ok(valid) = crate::validate::security_baseline::validate(&sb.spec) else {
-            continue;
-        };
-        let name = sb.metadata.name.clone().unwrap_or_default();
-        compare(
-            ctx,
-            &name,
-            |snapshot, now| {
-                crate::evaluate::security_baseline::evaluate(&name, &valid, snapshot, now)
-            },
-            |now| feed.security_baseline(&name, now),
-        );
+    let snapshot = || ctx.snapshot();
+    let baselines = &ctx.stores.custom.security_baselines;
+    for name in names(baselines.state()) {
+        let outcome = compare(feed, &snapshot, |snapshot, now| {
+            let sb = baselines.get(&kube::runtime::reflector::ObjectRef::new(&name))?;
+            let valid = crate::validate::security_baseline::validate(&sb.spec).ok()?;
+            let scratch =
+                crate::evaluate::security_baseline::evaluate(&name, &valid, snapshot, now);
+            Some((scratch, feed.security_baseline(&name, now)))
+        });
+        record(ctx, &name, outcome);
     }
-    for ei in ctx.stores.custom.environment_isolations.state() {
-        let Ok(valid) = crate::validate::environment_isolation::validate(&ei.spec) else {
-            continue;
-        };
-        let name = ei.metadata.name.clone().unwrap_or_default();
-        compare(
-            ctx,
-            &name,
-            |snapshot, now| crate::evaluate::isolation::evaluate(&name, &valid, snapshot, now),
-            |now| feed.isolation_by(&name, &valid, now),
-        );
+    let isolations = &ctx.stores.custom.environment_isolations;
+    for name in names(isolations.state()) {
+        let outcome = compare(feed, &snapshot, |snapshot, now| {
+            let ei = isolations.get(&kube::runtime::reflector::ObjectRef::new(&name))?;
+            let valid = crate::validate::environment_isolation::validate(&ei.spec).ok()?;
+            let scratch = crate::evaluate::isolation::evaluate(&name, &valid, snapshot, now);
+            Some((scratch, feed.isolation_by(&name, &valid, now)))
+        });
+        record(ctx, &name, outcome);
     }
 }
 
+fn names<K: kube::Resource>(objects: Vec<Arc<K>>) -> Vec<String> {
+    objects
+        .iter()
+        .filter_map(|o| o.meta().name.clone())
+        .collect()
+}
+
+/// What one comparison of a resource found.
+#[derive(Debug, PartialEq)]
+enum Comparison {
+    Agreed,
+    /// What differed.
+    Diverged(String),
+    /// The cluster kept changing, or the resource is gone or invalid: not counted.
+    NotCompared,
+}
+
 /// Compares one resource's incremental evaluation with a from-scratch one over the stores'
-/// snapshot, at an instant the engine has every event the stores have; counts the comparison
-/// and a divergence.
+/// snapshot, at an instant the engine has every event the stores have. `evaluate` gives both
+/// (from scratch over the snapshot, the engine's), or `None` when the resource is gone from
+/// its store or invalid.
 fn compare(
-    ctx: &super::context::Context,
-    name: &str,
-    scratch: impl Fn(&crate::snapshot::Snapshot, Timestamp) -> Evaluation,
-    incremental: impl Fn(Timestamp) -> Option<Evaluation>,
-) {
-    let feed = &ctx.stores.engine;
-    let mut compared = None;
+    feed: &EngineFeed,
+    snapshot: &dyn Fn() -> crate::snapshot::Snapshot,
+    evaluate: impl Fn(&crate::snapshot::Snapshot, Timestamp) -> Option<(Evaluation, Option<Evaluation>)>,
+) -> Comparison {
     let mut disagreed = false;
-    let mut difference = String::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -388,36 +400,44 @@ fn compare(
             continue;
         };
         let now = Timestamp::now();
-        let scratch = scratch(&ctx.snapshot(), now);
-        let incremental = incremental(now);
+        let Some((scratch, incremental)) = evaluate(&snapshot(), now) else {
+            return Comparison::NotCompared;
+        };
         if feed.quiet() != Some(before) {
             continue;
         }
-        let agrees = incremental.as_ref() == Some(&scratch);
-        if !agrees {
-            difference = describe_difference(incremental.as_ref(), &scratch);
+        if incremental.as_ref() == Some(&scratch) {
+            return Comparison::Agreed;
         }
         // A disagreement counts once it is seen twice: an event whose store was updated
         // but whose counter was not yet (a task paused between the two) is gone by then;
         // a wrong engine disagrees again.
-        if agrees || disagreed {
-            compared = Some(agrees);
-            break;
+        if disagreed {
+            return Comparison::Diverged(describe_difference(incremental.as_ref(), &scratch));
         }
         disagreed = true;
     }
-    let Some(agreed) = compared else {
-        tracing::debug!(resource = %name, "the cluster kept changing; the engine is compared next round");
-        return;
-    };
-    ctx.metrics.engine_checks.inc();
-    if !agreed {
-        ctx.metrics.engine_divergences.inc();
-        tracing::warn!(
-            resource = %name,
-            %difference,
-            "the incremental engine disagrees with a from-scratch evaluation"
-        );
+    Comparison::NotCompared
+}
+
+/// Counts a comparison and a divergence in the metrics, and says what differed.
+fn record(ctx: &super::context::Context, name: &str, outcome: Comparison) {
+    match outcome {
+        Comparison::NotCompared => {
+            tracing::debug!(resource = %name, "not compared this round (changing, gone or invalid)");
+        }
+        Comparison::Agreed => {
+            ctx.metrics.engine_checks.inc();
+        }
+        Comparison::Diverged(difference) => {
+            ctx.metrics.engine_checks.inc();
+            ctx.metrics.engine_divergences.inc();
+            tracing::warn!(
+                resource = %name,
+                %difference,
+                "the incremental engine disagrees with a from-scratch evaluation"
+            );
+        }
     }
 }
 
@@ -547,5 +567,51 @@ mod tests {
             early, scratch,
             "the first plan had not judged a, b and c yet"
         );
+    }
+
+    fn baseline(spec: serde_json::Value) -> Arc<crate::api::SecurityBaseline> {
+        object(json!({
+            "apiVersion": "security.baseline.dev/v1alpha1", "kind": "SecurityBaseline",
+            "metadata": {"name": "sb", "uid": "uid-sb"}, "spec": spec,
+        }))
+    }
+
+    /// The check as `check_once` makes it, over a one-resource "store".
+    fn check(feed: &EngineFeed, store: Option<&crate::api::SecurityBaseline>) -> Comparison {
+        let snapshot = || {
+            let mut snapshot = feed.lock().engine.snapshot();
+            snapshot.excluded = ExcludedNamespaces::default();
+            snapshot
+        };
+        compare(feed, &snapshot, |snapshot, now| {
+            let valid = crate::validate::security_baseline::validate(&store?.spec).ok()?;
+            let scratch = crate::evaluate::security_baseline::evaluate("sb", &valid, snapshot, now);
+            Some((scratch, feed.security_baseline("sb", now)))
+        })
+    }
+
+    /// A baseline deleted while a round runs (its store no longer has it) is not a divergence;
+    /// the engine disagreeing with the stores' spec is one.
+    #[test]
+    fn a_resource_gone_mid_round_is_not_compared_and_a_wrong_engine_diverges() {
+        let feed = EngineFeed::new(ExcludedNamespaces::default());
+        feed.set_secrets_not_observed(None);
+        let sb =
+            baseline(json!({"namespaceSelector": {}, "network": {"defaultDeny": ["Ingress"]}}));
+        feed.upsert(Object::security_baselines(sb.clone()));
+        feed.upsert(namespace("a", "red"));
+        assert_eq!(check(&feed, Some(&sb)), Comparison::Agreed);
+
+        feed.delete(Object::security_baselines(sb.clone()));
+        assert_eq!(check(&feed, None), Comparison::NotCompared);
+
+        // The engine keeps the old spec while the "store" has another: seen twice, counted.
+        feed.upsert(Object::security_baselines(sb));
+        let other =
+            baseline(json!({"namespaceSelector": {}, "network": {"defaultDeny": ["Egress"]}}));
+        assert!(matches!(
+            check(&feed, Some(&other)),
+            Comparison::Diverged(_)
+        ));
     }
 }

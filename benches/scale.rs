@@ -1157,7 +1157,14 @@ async fn one_namespace_relabelled(
         "api_server_writes": changed_counts(&writes_before, &cluster.writes_by_verb_and_resource()),
         "reconciles": reconciles(&metrics_after) - reconciles(&metrics_before),
         "reconcile_seconds": seconds(&metrics_after) - seconds(&metrics_before),
+        "engine_check_seconds": check_seconds(&metrics_after) - check_seconds(&metrics_before),
     })
+}
+
+/// Seconds the operator's engine check has run (a low-priority thread re-evaluating the
+/// whole cluster): a phase's difference says whether a round ran beside it.
+fn check_seconds(metrics: &str) -> f64 {
+    metric_sum(metrics, "baseline_operator_engine_check_seconds_total")
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -1330,7 +1337,12 @@ async fn run(o: Options) {
         .arg("--identity")
         .arg("bench")
         .env("KUBECONFIG", &cluster.operator)
-        .env("RUST_LOG", "warn")
+        // Warnings, and the engine check's rounds (start, end, seconds): whether a round ran
+        // beside a measured phase can be read here (and in each phase's `engine_check_seconds`).
+        .env(
+            "RUST_LOG",
+            "warn,baseline_operator::controller::engine_feed=info",
+        )
         .envs(o.operator_env.iter().map(|(k, v)| (k, v)))
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -1396,6 +1408,7 @@ async fn run(o: Options) {
         one_namespace_relabelled(&cluster, &admin, port, &mut operator, &log_path).await;
 
     eprintln!("[scale] new-namespace protection latency");
+    let metrics_before_latency = http_get(port, "/metrics");
     let mut latencies =
         protection_latency(&admin, o.latency_samples, &mut operator, &log_path).await;
     latencies.sort_by(f64::total_cmp);
@@ -1523,6 +1536,9 @@ async fn run(o: Options) {
             "protection_latency_ms_p50": percentile(&latencies, 50.0),
             "protection_latency_ms_p99": percentile(&latencies, 99.0),
             "protection_latency_samples": latencies.len(),
+            // Seconds of engine check rounds beside the probes (0: none ran then).
+            "protection_latency_engine_check_seconds": check_seconds(&metrics_end) - check_seconds(&metrics_before_latency),
+            "engine_check_seconds_convergence": check_seconds(&metrics_converged),
             // Sorted: the tail a p99 of 50 samples reads is its largest one or two.
             "protection_latency_ms": latencies.iter().map(|l| (l * 10.0).round() / 10.0).collect::<Vec<_>>(),
         },

@@ -78,6 +78,9 @@ pub struct Metrics {
     /// those that disagreed (expected 0; see `controller::engine_feed`).
     pub engine_checks: Counter,
     pub engine_divergences: Counter,
+    /// Wall-clock time those comparisons took (a background thread at the lowest CPU
+    /// priority): what a benchmark phase shares the machine with.
+    pub engine_check_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     /// Per resource and control: state, counts, evidence age, history and watch health.
     pub compliance: compliance::ComplianceMetrics,
 }
@@ -95,6 +98,12 @@ impl Default for Metrics {
         let leader = Gauge::default();
         let engine_checks = Counter::default();
         let engine_divergences = Counter::default();
+        let engine_check_seconds = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "engine_check_seconds",
+            "Time spent comparing the incremental engine with a from-scratch evaluation",
+            engine_check_seconds.clone(),
+        );
         registry.register(
             "engine_checks",
             "Comparisons of the incremental engine with a from-scratch evaluation",
@@ -143,6 +152,7 @@ impl Default for Metrics {
             leader,
             engine_checks,
             engine_divergences,
+            engine_check_seconds,
             compliance,
         }
     }

@@ -325,21 +325,66 @@ const ATTEMPTS: usize = 20;
 
 /// Every `interval`, compares the engine's evaluation of every valid SecurityBaseline and
 /// EnvironmentIsolation with a from-scratch one; counts the comparisons and the divergences.
+/// A round runs on its own thread at the lowest CPU priority: it re-evaluates the whole
+/// cluster (seconds of CPU at thousands of namespaces) and must not delay a reconcile, which
+/// protects a new namespace.
 pub async fn check_periodically(ctx: Arc<super::context::Context>, interval: std::time::Duration) {
     loop {
         tokio::time::sleep(interval).await;
-        let ctx = ctx.clone();
-        let checked = tokio::task::spawn_blocking(move || check_once(&ctx)).await;
-        if let Err(error) = checked {
-            tracing::warn!(%error, "the engine check did not finish");
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let round_ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("engine-check".into())
+            .spawn(move || {
+                lower_this_threads_priority();
+                let _ = done.send(check_once(&round_ctx));
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "the engine check could not start");
+            continue;
+        }
+        match finished.await {
+            Ok(round) => {
+                ctx.metrics.engine_check_seconds.inc_by(round.seconds);
+                tracing::info!(
+                    compared = round.compared,
+                    diverged = round.diverged,
+                    seconds = round.seconds,
+                    "engine check round done"
+                );
+            }
+            Err(_) => tracing::warn!("the engine check did not finish"),
         }
     }
+}
+
+/// The calling thread's nice value to 19 (Linux: a per-thread attribute). Failing leaves it
+/// as it was (said at debug level: the check still runs, only at normal priority).
+fn lower_this_threads_priority() {
+    let thread = rustix::thread::gettid();
+    if let Err(error) = rustix::process::setpriority_process(Some(thread), 19) {
+        tracing::debug!(%error, "the engine check runs at normal priority");
+    }
+}
+
+/// What one round compared.
+struct Round {
+    compared: u64,
+    diverged: u64,
+    seconds: f64,
 }
 
 /// One round of comparisons (blocking: evaluations are CPU work). Each attempt reads the
 /// resource from its store again: one deleted or made invalid since the round began (another
 /// client's change, mid-round) has nothing to compare, which is not a divergence.
-fn check_once(ctx: &super::context::Context) {
+fn check_once(ctx: &super::context::Context) -> Round {
+    let started = std::time::Instant::now();
+    tracing::info!("engine check round started");
+    let mut round = Round {
+        compared: 0,
+        diverged: 0,
+        seconds: 0.0,
+    };
     let feed = &ctx.stores.engine;
     let snapshot = || ctx.snapshot();
     let baselines = &ctx.stores.custom.security_baselines;
@@ -351,7 +396,7 @@ fn check_once(ctx: &super::context::Context) {
                 crate::evaluate::security_baseline::evaluate(&name, &valid, snapshot, now);
             Some((scratch, feed.security_baseline(&name, now)))
         });
-        record(ctx, &name, outcome);
+        record(ctx, &name, outcome, &mut round);
     }
     let isolations = &ctx.stores.custom.environment_isolations;
     for name in names(isolations.state()) {
@@ -361,8 +406,10 @@ fn check_once(ctx: &super::context::Context) {
             let scratch = crate::evaluate::isolation::evaluate(&name, &valid, snapshot, now);
             Some((scratch, feed.isolation_by(&name, &valid, now)))
         });
-        record(ctx, &name, outcome);
+        record(ctx, &name, outcome, &mut round);
     }
+    round.seconds = started.elapsed().as_secs_f64();
+    round
 }
 
 fn names<K: kube::Resource>(objects: Vec<Arc<K>>) -> Vec<String> {
@@ -421,7 +468,10 @@ fn compare(
 }
 
 /// Counts a comparison and a divergence in the metrics, and says what differed.
-fn record(ctx: &super::context::Context, name: &str, outcome: Comparison) {
+fn record(ctx: &super::context::Context, name: &str, outcome: Comparison, round: &mut Round) {
+    if outcome != Comparison::NotCompared {
+        round.compared += 1;
+    }
     match outcome {
         Comparison::NotCompared => {
             tracing::debug!(resource = %name, "not compared this round (changing, gone or invalid)");
@@ -430,6 +480,7 @@ fn record(ctx: &super::context::Context, name: &str, outcome: Comparison) {
             ctx.metrics.engine_checks.inc();
         }
         Comparison::Diverged(difference) => {
+            round.diverged += 1;
             ctx.metrics.engine_checks.inc();
             ctx.metrics.engine_divergences.inc();
             tracing::warn!(
@@ -613,5 +664,20 @@ mod tests {
             check(&feed, Some(&other)),
             Comparison::Diverged(_)
         ));
+    }
+
+    /// The check's thread runs at the lowest priority; the thread that spawned it does not.
+    #[test]
+    fn the_check_thread_alone_is_lowered_to_nice_19() {
+        let nice = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let ours = nice();
+        let theirs = std::thread::spawn(move || {
+            lower_this_threads_priority();
+            nice()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(theirs, 19);
+        assert_eq!(nice(), ours, "only the check's thread is lowered");
     }
 }

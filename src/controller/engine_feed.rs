@@ -12,7 +12,7 @@
 
 use crate::engine::{Engine, Event, Kind, Object, ObjectKey, ResourceKey, ResourceKind};
 use crate::evaluate::Evaluation;
-use crate::snapshot::{ExcludedNamespaces, ObjectMetaOnly, ReplicaSetLink};
+use crate::snapshot::{ExcludedNamespaces, ObjectMetaOnly, ReplicaSetLink, Snapshot};
 use jiff::Timestamp;
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
@@ -149,8 +149,20 @@ impl EngineFeed {
         (self.received.load(Ordering::SeqCst) == fed).then_some(fed)
     }
 
+    /// The engine, at once when it is free; otherwise waited for off the async workers: a
+    /// settle can hold it for tens of milliseconds at thousands of namespaces, and a watch
+    /// task waiting on a worker thread would stall every task queued behind it (on two
+    /// cores, the whole runtime).
     fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        match self.state.try_lock() {
+            Ok(state) => state,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                super::blocking::off_the_async_workers(|| {
+                    self.state.lock().unwrap_or_else(|p| p.into_inner())
+                })
+            }
+        }
     }
 
     /// An object created or changed.
@@ -293,21 +305,25 @@ impl EngineFeed {
         // An enforcement plan reads its own namespaces' part only: folding every namespace's
         // would make a new namespace's protection wait on the cluster's size. Provisional
         // then, whatever is left dirty: the evidence comes from a plan of everything.
+        let left = state.pending.namespaces.len();
         let (evaluation, provisional) = match first {
             Some(first) => (
                 state.engine.security_baseline_of(name, spec, first, now),
                 true,
             ),
-            None => (
-                state.engine.security_baseline_by(name, spec, now),
-                !state.pending.namespaces.is_empty(),
-            ),
+            None => {
+                // Folded every namespace's part after the lock is released.
+                let fold = state.engine.security_baseline_fold(name, spec);
+                drop(state);
+                watch.lap("take");
+                (fold.map(|fold| fold.fold(now)), left > 0)
+            }
         };
         watch.lap("fold");
         tracing::debug!(
             laps = %watch,
             dirty = now_dirty.namespaces.len(),
-            left = state.pending.namespaces.len(),
+            left,
             "engine evaluation"
         );
         evaluation.map(|e| (e, provisional))
@@ -325,25 +341,11 @@ const ATTEMPTS: usize = 20;
 
 /// Every `interval`, compares the engine's evaluation of every valid SecurityBaseline and
 /// EnvironmentIsolation with a from-scratch one; counts the comparisons and the divergences.
-/// A round runs on its own thread at the lowest CPU priority: it re-evaluates the whole
-/// cluster (seconds of CPU at thousands of namespaces) and must not delay a reconcile, which
-/// protects a new namespace.
 pub async fn check_periodically(ctx: Arc<super::context::Context>, interval: std::time::Duration) {
     loop {
         tokio::time::sleep(interval).await;
-        let (done, finished) = tokio::sync::oneshot::channel();
         let round_ctx = ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("engine-check".into())
-            .spawn(move || {
-                lower_this_threads_priority();
-                let _ = done.send(check_once(&round_ctx));
-            });
-        if let Err(error) = spawned {
-            tracing::warn!(%error, "the engine check could not start");
-            continue;
-        }
-        match finished.await {
+        match tokio::task::spawn_blocking(move || check_once(&round_ctx)).await {
             Ok(round) => {
                 ctx.metrics.engine_check_seconds.inc_by(round.seconds);
                 tracing::info!(
@@ -353,9 +355,35 @@ pub async fn check_periodically(ctx: Arc<super::context::Context>, interval: std
                     "engine check round done"
                 );
             }
-            Err(_) => tracing::warn!("the engine check did not finish"),
+            Err(error) => tracing::warn!(%error, "the engine check did not finish"),
         }
     }
+}
+
+/// Runs a from-scratch evaluation on a thread of its own at the lowest CPU priority: it
+/// re-evaluates the whole cluster (seconds of CPU at thousands of namespaces) and must not
+/// delay a reconcile, which protects a new namespace. Only this pure work is lowered: the
+/// engine's lock and the stores are read at normal priority, so a starved thread never holds
+/// what a reconcile or a watch waits for.
+fn in_background<T: Send>(snapshot: &Snapshot, evaluate: &(dyn Fn(&Snapshot) -> T + Sync)) -> T {
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("engine-check".into())
+            .spawn_scoped(scope, || {
+                lower_this_threads_priority();
+                evaluate(snapshot)
+            });
+        match worker {
+            Ok(worker) => worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread to be had: evaluated here, at this thread's priority.
+            Err(error) => {
+                tracing::debug!(%error, "the engine check evaluates on the round's thread");
+                evaluate(snapshot)
+            }
+        }
+    })
 }
 
 /// The calling thread's nice value to 19 (Linux: a per-thread attribute). Failing leaves it
@@ -389,23 +417,34 @@ fn check_once(ctx: &super::context::Context) -> Round {
     let snapshot = || ctx.snapshot();
     let baselines = &ctx.stores.custom.security_baselines;
     for name in names(baselines.state()) {
-        let outcome = compare(feed, &snapshot, |snapshot, now| {
-            let sb = baselines.get(&kube::runtime::reflector::ObjectRef::new(&name))?;
-            let valid = crate::validate::security_baseline::validate(&sb.spec).ok()?;
-            let scratch =
-                crate::evaluate::security_baseline::evaluate(&name, &valid, snapshot, now);
-            Some((scratch, feed.security_baseline(&name, now)))
-        });
+        let outcome = compare(
+            feed,
+            &snapshot,
+            || {
+                let sb = baselines.get(&kube::runtime::reflector::ObjectRef::new(&name))?;
+                crate::validate::security_baseline::validate(&sb.spec).ok()
+            },
+            |valid, snapshot, now| {
+                crate::evaluate::security_baseline::evaluate(&name, valid, snapshot, now)
+            },
+            |_, now| feed.security_baseline(&name, now),
+        );
         record(ctx, &name, outcome, &mut round);
     }
     let isolations = &ctx.stores.custom.environment_isolations;
     for name in names(isolations.state()) {
-        let outcome = compare(feed, &snapshot, |snapshot, now| {
-            let ei = isolations.get(&kube::runtime::reflector::ObjectRef::new(&name))?;
-            let valid = crate::validate::environment_isolation::validate(&ei.spec).ok()?;
-            let scratch = crate::evaluate::isolation::evaluate(&name, &valid, snapshot, now);
-            Some((scratch, feed.isolation_by(&name, &valid, now)))
-        });
+        let outcome = compare(
+            feed,
+            &snapshot,
+            || {
+                let ei = isolations.get(&kube::runtime::reflector::ObjectRef::new(&name))?;
+                crate::validate::environment_isolation::validate(&ei.spec).ok()
+            },
+            |valid, snapshot, now| {
+                crate::evaluate::isolation::evaluate(&name, valid, snapshot, now)
+            },
+            |valid, now| feed.isolation_by(&name, valid, now),
+        );
         record(ctx, &name, outcome, &mut round);
     }
     round.seconds = started.elapsed().as_secs_f64();
@@ -430,13 +469,15 @@ enum Comparison {
 }
 
 /// Compares one resource's incremental evaluation with a from-scratch one over the stores'
-/// snapshot, at an instant the engine has every event the stores have. `evaluate` gives both
-/// (from scratch over the snapshot, the engine's), or `None` when the resource is gone from
-/// its store or invalid.
-fn compare(
+/// snapshot, at an instant the engine has every event the stores have. `current` is the
+/// resource's validated spec as its store has it now (`None`: gone or invalid); `scratch`
+/// evaluates it over a snapshot ([`in_background`]); `incremental` is the engine's.
+fn compare<V: Sync>(
     feed: &EngineFeed,
-    snapshot: &dyn Fn() -> crate::snapshot::Snapshot,
-    evaluate: impl Fn(&crate::snapshot::Snapshot, Timestamp) -> Option<(Evaluation, Option<Evaluation>)>,
+    snapshot: &dyn Fn() -> Snapshot,
+    current: impl Fn() -> Option<V>,
+    scratch: impl Fn(&V, &Snapshot, Timestamp) -> Evaluation + Sync,
+    incremental: impl Fn(&V, Timestamp) -> Option<Evaluation>,
 ) -> Comparison {
     let mut disagreed = false;
     for attempt in 0..ATTEMPTS {
@@ -447,20 +488,22 @@ fn compare(
             continue;
         };
         let now = Timestamp::now();
-        let Some((scratch, incremental)) = evaluate(&snapshot(), now) else {
+        let Some(spec) = current() else {
             return Comparison::NotCompared;
         };
+        let from_scratch = in_background(&snapshot(), &|snapshot| scratch(&spec, snapshot, now));
+        let incremental = incremental(&spec, now);
         if feed.quiet() != Some(before) {
             continue;
         }
-        if incremental.as_ref() == Some(&scratch) {
+        if incremental.as_ref() == Some(&from_scratch) {
             return Comparison::Agreed;
         }
         // A disagreement counts once it is seen twice: an event whose store was updated
         // but whose counter was not yet (a task paused between the two) is gone by then;
         // a wrong engine disagrees again.
         if disagreed {
-            return Comparison::Diverged(describe_difference(incremental.as_ref(), &scratch));
+            return Comparison::Diverged(describe_difference(incremental.as_ref(), &from_scratch));
         }
         disagreed = true;
     }
@@ -627,18 +670,29 @@ mod tests {
         }))
     }
 
-    /// The check as `check_once` makes it, over a one-resource "store".
+    /// The check as `check_once` makes it, over a one-resource "store"; also asserts that the
+    /// from-scratch evaluation ran at nice 19 and the engine's at the caller's priority.
     fn check(feed: &EngineFeed, store: Option<&crate::api::SecurityBaseline>) -> Comparison {
+        let nice = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let ours = nice();
         let snapshot = || {
             let mut snapshot = feed.lock().engine.snapshot();
             snapshot.excluded = ExcludedNamespaces::default();
             snapshot
         };
-        compare(feed, &snapshot, |snapshot, now| {
-            let valid = crate::validate::security_baseline::validate(&store?.spec).ok()?;
-            let scratch = crate::evaluate::security_baseline::evaluate("sb", &valid, snapshot, now);
-            Some((scratch, feed.security_baseline("sb", now)))
-        })
+        compare(
+            feed,
+            &snapshot,
+            || crate::validate::security_baseline::validate(&store?.spec).ok(),
+            |valid, snapshot, now| {
+                assert_eq!(nice(), 19, "the from-scratch evaluation runs lowered");
+                crate::evaluate::security_baseline::evaluate("sb", valid, snapshot, now)
+            },
+            |_, now| {
+                assert_eq!(nice(), ours, "the engine is read at normal priority");
+                feed.security_baseline("sb", now)
+            },
+        )
     }
 
     /// A baseline deleted while a round runs (its store no longer has it) is not a divergence;
@@ -664,20 +718,5 @@ mod tests {
             check(&feed, Some(&other)),
             Comparison::Diverged(_)
         ));
-    }
-
-    /// The check's thread runs at the lowest priority; the thread that spawned it does not.
-    #[test]
-    fn the_check_thread_alone_is_lowered_to_nice_19() {
-        let nice = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
-        let ours = nice();
-        let theirs = std::thread::spawn(move || {
-            lower_this_threads_priority();
-            nice()
-        })
-        .join()
-        .unwrap();
-        assert_eq!(theirs, 19);
-        assert_eq!(nice(), ours, "only the check's thread is lowered");
     }
 }

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod backoff;
 pub mod backup_policy;
+pub mod blocking;
 pub mod context;
 pub mod echoes;
 pub mod engine_feed;

@@ -281,8 +281,9 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             if narrow && ctx.scopes.has_more(&owner.uid, generation) {
                 continue;
             }
-            let settled =
-                off_the_async_workers(|| resource.plan(&valid, ctx, &scope, Stage::Evidence, now));
+            let settled = super::blocking::off_the_async_workers(|| {
+                resource.plan(&valid, ctx, &scope, Stage::Evidence, now)
+            });
             watch.lap("replan");
             if narrow && ctx.scopes.has_more(&owner.uid, generation) {
                 continue;
@@ -505,7 +506,9 @@ async fn enforce<K: Reconciled>(
     ),
     Error,
 > {
-    let plan = off_the_async_workers(|| resource.plan(valid, ctx, scope, Stage::Enforcement, now));
+    let plan = super::blocking::off_the_async_workers(|| {
+        resource.plan(valid, ctx, scope, Stage::Enforcement, now)
+    });
     let scope = plan.scope.clone();
     ctx.metrics.pass(K::KIND.as_str(), scope.is_all());
     tracing::debug!(?scope, "planned");
@@ -536,17 +539,6 @@ fn spec_hash<K: Reconciled>(resource: &K) -> String {
         .and_then(|mut v| v.get_mut("spec").map(serde_json::Value::take))
         .unwrap_or_default();
     crate::history::spec_hash(&spec)
-}
-
-/// Runs CPU-bound work (evaluating thousands of namespaces) so that the runtime hands this
-/// worker's other tasks (watches, the health server) to another thread meanwhile. Inline on a
-/// single-threaded runtime, where there is no other thread to hand them to.
-fn off_the_async_workers<T>(work: impl FnOnce() -> T) -> T {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => work(),
-    }
 }
 
 /// A spec only the operator could judge invalid: status says which fields and why, owned

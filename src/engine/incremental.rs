@@ -53,8 +53,33 @@ struct Isolation {
 struct Baseline {
     /// `None` when the spec is invalid: nothing is evaluated.
     spec: Option<ValidSecurityBaseline>,
-    /// Per selected namespace, its part; exactly the namespaces the baseline selects.
-    kept: BTreeMap<String, NamespaceOutcomes>,
+    /// Per selected namespace, its part; exactly the namespaces the baseline selects. Shared,
+    /// so that a fold can take them and run without the engine (see [`BaselineFold`]).
+    kept: BTreeMap<String, Arc<NamespaceOutcomes>>,
+}
+
+/// A SecurityBaseline's kept parts and what else its fold reads, taken from the engine (see
+/// [`Engine::security_baseline_fold`]).
+pub struct BaselineFold {
+    name: String,
+    spec: ValidSecurityBaseline,
+    cluster: Snapshot,
+    selected: Vec<String>,
+    parts: Vec<Arc<NamespaceOutcomes>>,
+}
+
+impl BaselineFold {
+    /// The evaluation, as [`Engine::evaluation`] folds it.
+    pub fn fold(self, now: Timestamp) -> Evaluation {
+        per_namespace::merge_security_baseline(
+            &self.name,
+            &self.spec,
+            &self.cluster,
+            self.selected,
+            self.parts.iter().map(AsRef::as_ref),
+            now,
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -257,7 +282,7 @@ impl Engine {
                         per_namespace::security_baseline(spec, &namespace, view)
                     });
                 self.namespace_evaluations += 1;
-                baseline.kept.insert(namespace, part);
+                baseline.kept.insert(namespace, Arc::new(part));
             }
         }
     }
@@ -359,7 +384,7 @@ impl Engine {
                     spec,
                     cluster,
                     baseline.kept.keys().cloned().collect(),
-                    baseline.kept.values(),
+                    baseline.kept.values().map(AsRef::as_ref),
                     now,
                 ))
             }
@@ -394,6 +419,29 @@ impl Engine {
         )
     }
 
+    /// What folding a SecurityBaseline's evaluation reads, when the engine judges it by
+    /// `spec`: taken under the engine's lock (shared parts, the cluster-scoped objects), folded
+    /// after it is released ([`BaselineFold::fold`]), so that a fold over thousands of
+    /// namespaces does not hold up watch events and other resources' plans. Equal to
+    /// [`Self::security_baseline_by`].
+    pub fn security_baseline_fold(
+        &self,
+        name: &str,
+        spec: &ValidSecurityBaseline,
+    ) -> Option<BaselineFold> {
+        let baseline = self.baselines.get(name)?;
+        if baseline.spec.as_ref() != Some(spec) {
+            return None;
+        }
+        Some(BaselineFold {
+            name: name.to_string(),
+            spec: spec.clone(),
+            cluster: self.partition.cluster().clone(),
+            selected: baseline.kept.keys().cloned().collect(),
+            parts: baseline.kept.values().cloned().collect(),
+        })
+    }
+
     /// A SecurityBaseline's evaluation of `namespaces` alone (those it selects among them),
     /// when the engine judges it by `spec`: what an enforcement plan for those namespaces
     /// reads, folded without the cluster's other namespaces so that its cost is theirs. Never
@@ -412,6 +460,7 @@ impl Engine {
         let kept: Vec<(&String, &per_namespace::NamespaceOutcomes)> = namespaces
             .iter()
             .filter_map(|ns| baseline.kept.get_key_value(ns))
+            .map(|(ns, part)| (ns, part.as_ref()))
             .collect();
         Some(per_namespace::merge_security_baseline(
             name,

@@ -705,9 +705,32 @@ fn run(
     let incremental = engine
         .resources()
         .into_iter()
-        .filter_map(|key| Some((key.clone(), engine.evaluation(&key, now())?)))
+        .filter_map(|key| {
+            let evaluation = engine.evaluation(&key, now())?;
+            if key.kind == ResourceKind::SecurityBaseline {
+                assert_eq!(
+                    folded_apart(&engine, &whole, &key.name).as_ref(),
+                    Some(&evaluation),
+                    "{}: the fold taken out of the engine differs",
+                    key.name
+                );
+            }
+            Some((key.clone(), evaluation))
+        })
         .collect();
     (incremental, from_scratch(&whole))
+}
+
+/// A SecurityBaseline's evaluation folded from what the engine hands out
+/// (`security_baseline_fold`: the feed folds it after releasing the engine's lock).
+fn folded_apart(engine: &Engine, whole: &Snapshot, name: &str) -> Option<Evaluation> {
+    let sb = whole
+        .custom_resources
+        .security_baselines
+        .iter()
+        .find(|sb| sb.metadata.name.as_deref() == Some(name))?;
+    let spec = validate::security_baseline::validate(&sb.spec).ok()?;
+    Some(engine.security_baseline_fold(name, &spec)?.fold(now()))
 }
 
 /// The (SecurityBaseline, namespace) pairs whose desired NetworkPolicies, rendered from the

@@ -16,6 +16,7 @@ use crate::validate::security_baseline::ValidSecurityBaseline;
 use jiff::Timestamp;
 use kube::ResourceExt;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Marks namespaces that carry Pod Security labels set by a SecurityBaseline (value: its uid).
 pub const PSA_MARKER: &str = "security.baseline.dev/pod-security-from";
@@ -153,8 +154,19 @@ impl Reconciled for SecurityBaseline {
                 plan.evaluation
                     .note(ControlId::WorkloadHardening, OVERLAPPING_BASELINES, note);
             }
-            let labelled =
-                desired::pod_security_labels::namespace_labels(pod_security, &live, &writers.mine);
+            // A provisional plan labels its own namespaces only (its notes are not evidence).
+            let provisional_scope;
+            let labelled_namespaces: &[String] = if plan.provisional {
+                provisional_scope = in_scope(&writers.mine);
+                &provisional_scope
+            } else {
+                &writers.mine
+            };
+            let labelled = desired::pod_security_labels::namespace_labels(
+                pod_security,
+                &live,
+                labelled_namespaces,
+            );
             for note in labelled.notes {
                 plan.evaluation.note(
                     ControlId::WorkloadHardening,
@@ -165,26 +177,44 @@ impl Reconciled for SecurityBaseline {
             // Never weaken what was already there: a stricter prior stays, and what was
             // there is recorded to be put back when this baseline leaves.
             let mut kept: BTreeMap<Vec<String>, Vec<&str>> = BTreeMap::new();
-            // Each namespace's priors, parsed once per Namespace version (every namespace is
-            // judged for the note; at 3,200 namespaces parsing every record each plan was a
-            // tenth of a relabel's pass).
-            let priors =
-                ctx.stores
+            // Each namespace's priors. A provisional plan (enforcement of a few namespaces
+            // first) writes their labels and is never evidence: the note that judges every
+            // namespace waits for the evidence plan, so a new namespace's protection does not
+            // cost the cluster's size. The evidence plan parses each once per Namespace version
+            // (at 3,200 namespaces parsing every record each plan was a tenth of a relabel's
+            // pass).
+            let parse = |namespace: &k8s_openapi::api::core::v1::Namespace| {
+                let no_labels = BTreeMap::new();
+                let meta = &namespace.metadata;
+                takeover::priors(
+                    PSA_MARKER,
+                    meta.labels.as_ref().unwrap_or(&no_labels),
+                    meta.annotations.as_ref().unwrap_or(&no_labels),
+                )
+            };
+            let priors: Vec<(&str, Arc<takeover::Record>)> = if plan.provisional {
+                snapshot
+                    .namespaces
+                    .iter()
+                    .filter_map(|n| Some((n.metadata.name.as_deref()?, n)))
+                    .filter(|(name, _)| scope.covers(Some(name)))
+                    .map(|(name, n)| (name, Arc::new(parse(n))))
+                    .collect()
+            } else {
+                let parsed = ctx
+                    .stores
                     .pod_security_priors
-                    .project(snapshot.namespaces.clone(), |namespace| {
-                        let no_labels = BTreeMap::new();
-                        let meta = &namespace.metadata;
-                        takeover::priors(
-                            PSA_MARKER,
-                            meta.labels.as_ref().unwrap_or(&no_labels),
-                            meta.annotations.as_ref().unwrap_or(&no_labels),
-                        )
-                    });
-            let by_name: BTreeMap<&str, &takeover::Record> = snapshot
-                .namespaces
+                    .project(snapshot.namespaces.clone(), parse);
+                snapshot
+                    .namespaces
+                    .iter()
+                    .zip(parsed)
+                    .filter_map(|(n, prior)| Some((n.metadata.name.as_deref()?, prior)))
+                    .collect()
+            };
+            let by_name: BTreeMap<&str, &takeover::Record> = priors
                 .iter()
-                .zip(&priors)
-                .filter_map(|(n, prior)| Some((n.metadata.name.as_deref()?, prior.as_ref())))
+                .map(|(name, prior)| (*name, prior.as_ref()))
                 .collect();
             let no_labels = BTreeMap::new();
             for (ns, wanted) in &labelled.labels {

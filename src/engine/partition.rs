@@ -27,9 +27,9 @@ pub struct Partition {
     /// exclusions recompute them): every snapshot made here is given them, so that no
     /// evaluation resolves every namespace's environments again (issue 26).
     environments: Arc<Environments>,
-    /// Moves with every change of a Secret or of what the environments read (a Namespace, an
-    /// isolation's spec, a BackupPolicy, the exclusions): what is derived from both (the
-    /// production Secrets' index) is valid while it stands still.
+    /// Moves with every change of a Secret or of what the environments read (a Namespace
+    /// holding Secrets, an isolation's spec, a BackupPolicy, the exclusions): what is derived
+    /// from both (the production Secrets' index) is valid while it stands still.
     secrets_and_environments: u64,
 }
 
@@ -192,7 +192,15 @@ impl Partition {
         self.cluster.derived = crate::snapshot::derived::Derived::default();
         let recompute = match kind {
             Kind::namespaces => {
-                self.secrets_and_environments += 1;
+                // A namespace's environments are its own (its labels against the selectors):
+                // one holding no Secret moves no Secret in or out of production.
+                if self
+                    .by_namespace
+                    .get(name)
+                    .is_some_and(|group| !group.secrets.items().is_empty())
+                {
+                    self.secrets_and_environments += 1;
+                }
                 let now = self
                     .cluster
                     .namespaces

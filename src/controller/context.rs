@@ -151,7 +151,17 @@ impl Context {
     /// [`Self::snapshot`] without namespaced objects (see `Stores::cluster_snapshot`): for
     /// plans that render from namespaces' labels and the custom resources alone.
     pub fn cluster_snapshot(&self) -> crate::snapshot::Snapshot {
-        self.completed(self.stores.cluster_snapshot())
+        let mut snapshot = self.completed(self.stores.cluster_snapshot());
+        // The environments as the engine keeps them per Namespace event (the engine's
+        // evaluations read the same): computing them from this snapshot matched every
+        // namespace against every environment's selector in each plan (most of a new
+        // namespace's enforcement plan at 3,200 namespaces). A namespace the engine has not
+        // been fed yet is in no environment here; its own event wakes a pass once it has. Until
+        // the engine has the lists, they are computed here.
+        if let Some(environments) = self.stores.engine.environments() {
+            snapshot.derived = crate::snapshot::derived::Derived::shared_with(environments);
+        }
+        snapshot
     }
 
     /// A snapshot from the stores with this operator's settings.

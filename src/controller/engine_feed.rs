@@ -198,6 +198,21 @@ impl EngineFeed {
         self.lock().engine.selectors_read(changed)
     }
 
+    /// Every EnvironmentIsolation's environments, as the engine keeps them per event; `None`
+    /// until the engine has the lists of what they read (Namespaces, EnvironmentIsolations,
+    /// BackupPolicies): a store can be ready an instant before its list reaches the engine.
+    pub fn environments(&self) -> Option<Arc<crate::evaluate::open_ports::Environments>> {
+        let state = self.lock();
+        [
+            Kind::namespaces,
+            Kind::environment_isolations,
+            Kind::backup_policies,
+        ]
+        .iter()
+        .all(|kind| state.fed.contains_key(kind))
+        .then(|| state.engine.partition().environments())
+    }
+
     /// Secrets can be judged (`None`: listed) or not (why).
     pub fn set_secrets_not_observed(&self, why: Option<String>) {
         let mut state = self.lock();
@@ -718,5 +733,16 @@ mod tests {
             check(&feed, Some(&other)),
             Comparison::Diverged(_)
         ));
+    }
+
+    /// Plans take the engine's environments only once it has every list they are made of.
+    #[test]
+    fn environments_are_handed_out_once_their_lists_are_in() {
+        let feed = EngineFeed::new(ExcludedNamespaces::default());
+        feed.listed(Kind::namespaces, vec![namespace("a", "red")]);
+        feed.listed(Kind::environment_isolations, Vec::new());
+        assert!(feed.environments().is_none(), "no BackupPolicy list yet");
+        feed.listed(Kind::backup_policies, Vec::new());
+        assert!(feed.environments().is_some());
     }
 }

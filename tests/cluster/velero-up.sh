@@ -62,8 +62,14 @@ s3_curl() { # s3_curl ARGS...: a SigV4-signed request to the S3 server
   curl -fsS --max-time 10 --aws-sigv4 "aws:amz:$velero_region:s3" \
     --user "$s3_access_key:$s3_secret_key" "$@"
 }
-s3_curl -X PUT "$s3_url/$velero_bucket" >>"$state/logs/minio.log" 2>&1 ||
-  fail minio "creating bucket $velero_bucket failed"
+# MinIO answers its liveness probe before it serves S3 (a 503 while it finishes starting, seen
+# on a busy machine): the bucket is asked for until it exists, one an earlier attempt created
+# included.
+bucket_made() {
+  s3_curl -X PUT "$s3_url/$velero_bucket" >>"$state/logs/minio.log" 2>&1 ||
+    s3_curl -I "$s3_url/$velero_bucket" >>"$state/logs/minio.log" 2>&1
+}
+wait_for minio bucket_made
 log "minio ready ($s3_url), bucket $velero_bucket created"
 
 # ---- Velero's namespace, credentials Secret and BackupStorageLocation --------------------

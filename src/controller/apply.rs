@@ -104,7 +104,11 @@ pub async fn reconcile_owned(
         .iter()
         .map(|o| (o.kind, o.namespace.clone(), o.name.clone()))
         .collect();
-    let known_before = ctx.known_live(owner_uid);
+    let ids: Vec<String> = keys
+        .iter()
+        .map(|(kind, namespace, name)| reference(*kind, namespace.as_deref(), name))
+        .collect();
+    let known_before = ctx.known_live(owner_uid, &ids);
     let mut known_now = BTreeSet::new();
     let mut outcome = OwnedOutcome::default();
     // The objects of a wave converge at once, bounded by the shared write pool; a wave starts
@@ -116,10 +120,10 @@ pub async fn reconcile_owned(
     for current_wave in [Wave::Objects, Wave::Bindings] {
         let converging: Vec<_> = desired
             .iter()
-            .zip(&keys)
+            .zip(keys.iter().zip(&ids))
             .filter(|(object, _)| wave(object.kind) == current_wave)
-            .map(|(object, key)| {
-                let id = reference(key.0, key.1.as_deref(), &key.2);
+            .map(|(object, (key, id))| {
+                let id = id.clone();
                 let known = known_before.contains(&id);
                 let current = live.get(key);
                 async move {

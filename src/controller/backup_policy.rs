@@ -90,7 +90,7 @@ impl Reconciled for BackupPolicy {
         ctx: &Context,
         now: Timestamp,
     ) -> Result<(), super::Error> {
-        let snapshot = ctx.snapshot();
+        let snapshot = ctx.backup_snapshot();
         if !snapshot.velero.installed {
             return Ok(());
         }
@@ -120,7 +120,7 @@ impl Reconciled for BackupPolicy {
         _stage: Stage,
         now: Timestamp,
     ) -> Plan<BackupPolicyExtraStatus> {
-        let snapshot = ctx.snapshot();
+        let snapshot = ctx.backup_snapshot();
         let name = self.name_any();
         let owner = Owner::of(self);
         let mut last = self.extra_status().last_restore_test;

@@ -562,13 +562,15 @@ fn owned_live<K: Resource + serde::Serialize + Send + Sync + 'static>(
 ) -> Vec<LiveOwned> {
     objects
         .into_iter()
+        // The namespace first: a pass over one namespace skips the others' objects without
+        // looking up their labels.
         .filter(|o| {
-            o.meta()
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(crate::desired::OWNER_UID))
-                .is_some_and(|uid| uid == owner_uid)
-                && covered(o.meta().namespace.as_deref())
+            covered(o.meta().namespace.as_deref())
+                && o.meta()
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(crate::desired::OWNER_UID))
+                    .is_some_and(|uid| uid == owner_uid)
         })
         .map(|o| LiveOwned {
             namespace: o.meta().namespace.clone(),

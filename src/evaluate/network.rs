@@ -20,7 +20,9 @@ pub fn restricted_ports(
     };
     let mut violations = Vec::new();
     let mut checked = 0;
-    let environments = Environments::of(snapshot);
+    // Resolved only when a policy is judged: a resource-level call (no namespaces) over the
+    // cluster-scoped part would otherwise place every Namespace in its environments per fold.
+    let environments = std::cell::OnceCell::new();
     for ns in namespaces {
         checked += 1;
         let policies: Vec<&NetworkPolicy> = snapshot
@@ -50,7 +52,7 @@ pub fn restricted_ports(
             violations.extend(open_ports(
                 policy,
                 &spec.allowed_ingress_ports,
-                &environments,
+                environments.get_or_init(|| Environments::of(snapshot)),
                 snapshot,
             ));
             if spec.denies(TrafficDirection::Egress) {

@@ -28,9 +28,15 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Findings kept in status per control; the rest go to PolicyReports.
 pub const STATUS_FINDINGS_PER_CONTROL: usize = 10;
 
-/// One object breaking one control, before exemptions.
+/// One object breaking one control, before exemptions. Shared, not copied: an evaluation
+/// over thousands of namespaces gathers the findings every namespace's kept part holds, and
+/// a copy of each (four strings) was most of that fold. Reads go through to its fields.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Violation {
+pub struct Violation(std::sync::Arc<ViolationFields>);
+
+/// What a [`Violation`] says.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ViolationFields {
     pub object: ObjectRef,
     /// Told wherever the finding goes, the object's namespace's PolicyReport included.
     pub message: String,
@@ -45,24 +51,32 @@ pub struct Violation {
     pub confidential: bool,
 }
 
+impl std::ops::Deref for Violation {
+    type Target = ViolationFields;
+
+    fn deref(&self) -> &ViolationFields {
+        &self.0
+    }
+}
+
 impl Violation {
     pub fn new(object: ObjectRef, message: impl Into<String>) -> Self {
-        Self {
+        Self(std::sync::Arc::new(ViolationFields {
             object,
             message: message.into(),
             detail: None,
             confidential: false,
-        }
+        }))
     }
 
     /// Marks the finding as one the object's namespace must not see (see `confidential`).
     pub fn confidential(mut self) -> Self {
-        self.confidential = true;
+        std::sync::Arc::make_mut(&mut self.0).confidential = true;
         self
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
+        std::sync::Arc::make_mut(&mut self.0).detail = Some(detail.into());
         self
     }
 
@@ -569,7 +583,7 @@ mod tests {
 
     #[test]
     fn objects_are_counted_once_however_many_findings_they_have() {
-        let same = |message: &str| Violation::new(violation("copy").object, message);
+        let same = |message: &str| Violation::new(violation("copy").object.clone(), message);
         let outcome = ControlOutcome::checked(
             ControlId::ProductionDataRestricted,
             3,

@@ -77,7 +77,7 @@ fn found(body: Value, snapshot: &Snapshot) -> Vec<String> {
         snapshot,
     )
     .into_iter()
-    .map(|v| v.message)
+    .map(|v| v.message.clone())
     .collect()
 }
 
@@ -315,7 +315,7 @@ fn the_operators_own_isolation_policy_is_judged_too() {
     let judge = |policy: &NetworkPolicy| -> Vec<String> {
         open_ports(policy, &https(), &Environments::of(&s), &s)
             .into_iter()
-            .map(|v| v.message)
+            .map(|v| v.message.clone())
             .collect()
     };
     assert_eq!(judge(&policy), Vec::<String>::new());

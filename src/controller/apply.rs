@@ -38,7 +38,7 @@ fn live_owned(
 ) -> BTreeMap<Key, LiveOwned> {
     let mut found = BTreeMap::new();
     for &kind in kinds {
-        for object in ctx.stores.owned(kind, owner_uid, &|ns| scope.covers(ns)) {
+        for object in ctx.stores.owned(kind, owner_uid, scope) {
             let key = (kind, object.namespace.clone(), object.name.clone());
             found.insert(key, object);
         }

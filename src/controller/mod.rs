@@ -9,6 +9,7 @@ pub mod echoes;
 pub mod engine_feed;
 pub mod environment_isolation;
 pub mod history;
+pub mod owner_index;
 pub mod projection_memo;
 pub mod reconciler;
 pub mod scope;

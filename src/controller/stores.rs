@@ -3,7 +3,9 @@
 
 use super::echoes::{Echoes, ObjectKey};
 use super::engine_feed::{EngineFeed, Fed};
+use super::owner_index::OwnerIndex;
 use super::projection_memo::ProjectionMemo;
+use super::scope::Scope;
 use super::secrets::SecretDigests;
 pub use super::trigger::Trigger;
 use super::watch_health::WatchHealth;
@@ -31,6 +33,8 @@ use tokio::sync::broadcast;
 #[derive(Default)]
 pub struct ReportStore {
     store: OnceLock<Store<DynamicObject>>,
+    /// The reports by owner and namespace (see `owner_index`).
+    owners: OwnerIndex,
     /// Discovery has looked and found the API not served (or not listable by the operator).
     absent: std::sync::atomic::AtomicBool,
 }
@@ -94,10 +98,12 @@ fn discover_reports(
         let owned = owned_only();
         let writer = reflector::store::Writer::new(resource.clone());
         let reader = writer.as_reader();
+        let owners = cell.owners.clone();
         let stream = watcher(api, owned)
             .default_backoff()
             // The drift check compares a report's content, never its managedFields.
             .modify(|report| report.managed_fields_mut().clear())
+            .inspect_ok(move |event| owners.follow(event))
             .reflect(writer);
         let sender = triggers.clone();
         let kind_name = resource.kind.clone();
@@ -374,6 +380,8 @@ const REACHED_CLUSTER_KINDS: &[&str] = &["ClusterRole", "ClusterRoleBinding", "S
 struct Sinks {
     echoes: Arc<Echoes>,
     engine: Arc<EngineFeed>,
+    /// The NetworkPolicies' owner index (one watch of the kind feeds it).
+    network_policy_owners: OwnerIndex,
 }
 
 /// Starts a reflector for `K`; every add, change or delete sends a trigger, and `health`
@@ -395,6 +403,10 @@ where
     let echoes = sinks.echoes.clone();
     let engine = sinks.engine.clone();
     let store = reader.clone();
+    // Indexed by owner before the store takes each event (see `owner_index`); the other
+    // kinds' owned objects are few, or read whole anyway.
+    let owners = (K::kind(&Default::default()) == "NetworkPolicy")
+        .then(|| sinks.network_policy_owners.clone());
     let stream = watcher(api, config)
         .default_backoff()
         .modify(|object| {
@@ -402,6 +414,11 @@ where
             // whatever else of this kind no control reads (`crate::projection`).
             object.managed_fields_mut().clear();
             object.project();
+        })
+        .inspect_ok(move |event| {
+            if let Some(owners) = &owners {
+                owners.follow(event);
+            }
         })
         .reflect(writer);
     tokio::spawn(async move {
@@ -580,6 +597,33 @@ fn owned_live<K: Resource + serde::Serialize + Send + Sync + 'static>(
         .collect()
 }
 
+/// [`owned_live`] through an owner index: the objects it names for `owner_uid` in `scope`,
+/// each read from the store and checked again (the index may name one already gone).
+fn owned_indexed<K>(
+    store: &Store<K>,
+    owners: &OwnerIndex,
+    dynamic_type: &K::DynamicType,
+    owner_uid: &str,
+    scope: &Scope,
+) -> Vec<LiveOwned>
+where
+    K: Resource + Clone + serde::Serialize + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    let objects = owners
+        .owned_by(owner_uid, scope)
+        .into_iter()
+        .filter_map(|(namespace, name)| {
+            let mut key = reflector::ObjectRef::<K>::new_with(&name, dynamic_type.clone());
+            if let Some(ns) = namespace {
+                key = key.within(&ns);
+            }
+            store.get(&key)
+        })
+        .collect();
+    owned_live(objects, owner_uid, &|namespace| scope.covers(namespace))
+}
+
 /// The resourceVersion of `name` in `namespace` in `store`, if the store holds it.
 fn version_in<K>(store: &Store<K>, namespace: Option<&str>, name: &str) -> Option<String>
 where
@@ -650,40 +694,59 @@ impl Stores {
         }
     }
 
-    /// The live objects of an owned kind that carry `owner_uid` (the drift check compares
-    /// them as JSON, made when it reads each); empty while the kind's API is not served yet.
-    /// Every owned kind's store is named here once.
+    /// The live objects of an owned kind that carry `owner_uid` in the namespaces `scope`
+    /// covers (the drift check compares them as JSON, made when it reads each); empty while
+    /// the kind's API is not served yet. NetworkPolicies and reports, thousands at scale, are
+    /// looked up through their owner index; the other kinds are few and walked. Every owned
+    /// kind's store is named here once.
     pub fn owned(
         &self,
         kind: crate::desired::OwnedKind,
         owner_uid: &str,
-        covered: &dyn Fn(Option<&str>) -> bool,
+        scope: &Scope,
     ) -> Vec<LiveOwned> {
         use crate::desired::OwnedKind::*;
         let velero = self.velero.get();
+        let covered = |namespace: Option<&str>| scope.covers(namespace);
         match kind {
-            NetworkPolicy => owned_live(self.network_policies.state(), owner_uid, covered),
+            NetworkPolicy => owned_indexed(
+                &self.network_policies,
+                &self.network_policy_owners,
+                &(),
+                owner_uid,
+                scope,
+            ),
             ValidatingAdmissionPolicy => {
-                owned_live(self.admission_policies.state(), owner_uid, covered)
+                owned_live(self.admission_policies.state(), owner_uid, &covered)
             }
             ValidatingAdmissionPolicyBinding => {
-                owned_live(self.admission_bindings.state(), owner_uid, covered)
+                owned_live(self.admission_bindings.state(), owner_uid, &covered)
             }
-            Namespace => owned_live(self.namespaces.state(), owner_uid, covered),
+            Namespace => owned_live(self.namespaces.state(), owner_uid, &covered),
             VeleroSchedule => velero.map_or_else(Vec::new, |v| {
-                owned_live(v.schedules.state(), owner_uid, covered)
+                owned_live(v.schedules.state(), owner_uid, &covered)
             }),
             VeleroRestore => velero.map_or_else(Vec::new, |v| {
-                owned_live(v.restores.state(), owner_uid, covered)
+                owned_live(v.restores.state(), owner_uid, &covered)
             }),
             // The only owned ConfigMaps are restore-test modifiers, in Velero's namespace.
             ConfigMap => velero.map_or_else(Vec::new, |v| {
-                owned_live(v.config_maps.state(), owner_uid, covered)
+                owned_live(v.config_maps.state(), owner_uid, &covered)
             }),
-            PolicyReport | ClusterPolicyReport | Report | ClusterReport => self
-                .report_store(kind)
-                .and_then(ReportStore::get)
-                .map_or_else(Vec::new, |s| owned_live(s.state(), owner_uid, covered)),
+            PolicyReport | ClusterPolicyReport | Report | ClusterReport => {
+                let Some(reports) = self.report_store(kind) else {
+                    return Vec::new();
+                };
+                reports.get().map_or_else(Vec::new, |store| {
+                    owned_indexed(
+                        store,
+                        &reports.owners,
+                        &kind.api_resource(),
+                        owner_uid,
+                        scope,
+                    )
+                })
+            }
         }
     }
 
@@ -784,6 +847,8 @@ macro_rules! stores_for {
             pub echoes: Arc<Echoes>,
             /// The incremental engine, fed by every watch (in shadow, see `engine_feed`).
             pub engine: Arc<EngineFeed>,
+            /// The NetworkPolicies by owner and namespace (see `owner_index`).
+            network_policy_owners: OwnerIndex,
         }
 
         impl Stores {
@@ -805,7 +870,9 @@ macro_rules! stores_for {
                 let sinks = Sinks {
                     echoes: echoes.clone(),
                     engine: engine.clone(),
+                    network_policy_owners: OwnerIndex::default(),
                 };
+                let network_policy_owners = sinks.network_policy_owners.clone();
                 announce_failing_watches(watch_health.clone(), watch_grace, triggers.clone());
                 let report_store = |kind| {
                     let cell = Arc::new(ReportStore::default());
@@ -869,6 +936,7 @@ macro_rules! stores_for {
                     watch_health,
                     echoes,
                     engine,
+                    network_policy_owners,
                 }
             }
 

@@ -166,24 +166,20 @@ impl Context {
 
     /// What a BackupPolicy's plan reads: [`Self::cluster_snapshot`] (the Namespaces, Velero's
     /// objects, the custom resources) and, while a Restore exists or a namespace looks like a
-    /// restore-test sandbox (by name or label: a superset of what `vocabulary::sandbox` accepts),
+    /// restore-test sandbox (by its name: a superset of what `vocabulary::sandbox` accepts),
     /// every namespaced object too: verifying a restore looks for the backed-up objects in its
     /// sandbox, and the quarantine check reads the sandbox's NetworkPolicies. Without either,
     /// nothing a policy judges is namespaced, and copying every store per pass was a third of
     /// a policy's pass at 3,200 namespaces.
     pub fn backup_snapshot(&self) -> crate::snapshot::Snapshot {
-        use crate::vocabulary::labels::{RESTORE_TEST_LABEL, RESTORE_TEST_PREFIX};
+        use crate::vocabulary::labels::RESTORE_TEST_PREFIX;
         let cluster = self.cluster_snapshot();
+        // A sandbox carries the name prefix (and more, see `vocabulary::sandbox`).
         let sandbox_like = cluster.namespaces.iter().any(|ns| {
             ns.metadata
                 .name
                 .as_deref()
                 .is_some_and(|n| n.starts_with(RESTORE_TEST_PREFIX))
-                || ns
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .is_some_and(|l| l.contains_key(RESTORE_TEST_LABEL))
         });
         if sandbox_like || !cluster.velero.restores.is_empty() {
             self.snapshot()

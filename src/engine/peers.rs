@@ -14,7 +14,6 @@
 use super::partition::Partition;
 use crate::evaluate::open_ports::Environments;
 use crate::evaluate::selects;
-use crate::snapshot::Snapshot;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::{NetworkPolicyIngressRule, NetworkPolicyPort};
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,34 +34,23 @@ pub fn reached(
     if candidates.is_empty() {
         return candidates;
     }
-    // The changed namespace in each of its states, with the candidates, resolved into
-    // environments the way a whole evaluation resolves them.
-    let states: Vec<(&Namespace, Arc<Environments>)> = [old, new]
+    // The changed namespace's environments in each of its states, resolved alone; the
+    // candidates' are the partition's (a namespace's environments are its own labels against
+    // the selectors, which this change leaves alone). Resolving the candidates' again per
+    // event matched hundreds of namespaces against every environment's selector.
+    let kept = partition.environments();
+    let states: Vec<(&Namespace, Vec<Vec<String>>)> = [old, new]
         .into_iter()
         .flatten()
-        .map(|state| {
-            let mut namespaces = vec![state.clone()];
-            namespaces.extend(
-                candidates
-                    .iter()
-                    .filter_map(|c| partition.namespace(c).cloned()),
-            );
-            let view = Snapshot {
-                namespaces,
-                custom_resources: partition.cluster().custom_resources.clone(),
-                excluded: partition.cluster().excluded.clone(),
-                ..Snapshot::default()
-            };
-            (state.as_ref(), Environments::of(&view))
-        })
+        .map(|state| (state.as_ref(), memberships(partition, state)))
         .collect();
     candidates
         .into_iter()
         .filter(|target| {
             partition.namespace(target).is_none()
-                || states
-                    .iter()
-                    .any(|(state, envs)| outside_somewhere(partition, target, &name, state, envs))
+                || states.iter().any(|(state, source)| {
+                    outside_somewhere(partition, target, &name, state, &kept, source)
+                })
         })
         .collect()
 }
@@ -77,14 +65,16 @@ pub fn memberships(partition: &Partition, state: &Arc<Namespace>) -> Vec<Vec<Str
 
 static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
 
-/// Whether a policy of `target` picks `source` (in `state`) through a peer selector on a
-/// port for which `source` is outside `target`'s environment and declared flows.
+/// Whether a policy of `target` picks `source` (in `state`, in the environments
+/// `memberships` per isolation) through a peer selector on a port for which `source` is
+/// outside `target`'s environment and declared flows.
 fn outside_somewhere(
     partition: &Partition,
     target: &str,
     source: &str,
     state: &Namespace,
     envs: &Environments,
+    memberships: &[Vec<String>],
 ) -> bool {
     let labels = state.metadata.labels.as_ref().unwrap_or(&NO_LABELS);
     let Some(group) = partition.group(target) else {
@@ -99,7 +89,7 @@ fn outside_somewhere(
         .any(|rule| {
             ports_of(rule)
                 .iter()
-                .any(|port| !envs.inside(source, target, port))
+                .any(|port| !envs.inside_from(memberships, source, target, port))
         })
 }
 

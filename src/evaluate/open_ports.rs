@@ -16,7 +16,7 @@
 //! block is a path from outside the cluster), an empty `namespaceSelector`, a rule without
 //! `from`, and namespaces a selector matches beyond the environment.
 
-use super::isolation::flow_allows;
+use super::isolation::{flow_allows, flow_allows_between};
 use super::{ObjectRef, Violation, selects};
 use crate::api::environment_isolation::Flow;
 use crate::api::{PortSpec, Protocol};
@@ -130,6 +130,32 @@ impl Environments {
             .iter()
             .map(|(envs, _)| envs.environments(namespace).to_vec())
             .collect()
+    }
+
+    /// [`Self::inside`] for a source in the environments `memberships` (per isolation, as
+    /// [`Self::memberships`] lists them), e.g. a namespace in a state these environments do
+    /// not hold. Memberships for other isolations than these count as outside: a superset.
+    pub(crate) fn inside_from(
+        &self,
+        memberships: &[Vec<String>],
+        source: &str,
+        target: &str,
+        port: &NetworkPolicyPort,
+    ) -> bool {
+        if source == target {
+            return true;
+        }
+        if memberships.len() != self.isolations.len() {
+            return false;
+        }
+        self.isolations
+            .iter()
+            .zip(memberships)
+            .any(|((envs, flows), from)| {
+                let to = envs.environments(target);
+                from.iter().any(|env| to.contains(env))
+                    || flow_allows_between(flows, from, to, Some(Some(std::slice::from_ref(port))))
+            })
     }
 
     /// Whether namespace `source` counts as inside for `port` of namespace `target`.

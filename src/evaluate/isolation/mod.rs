@@ -39,7 +39,8 @@ use segregation::*;
 pub(crate) use access::{Identities, identities_of};
 pub use production_data::ProductionSecrets;
 pub(crate) use segregation::{
-    admits_beyond_flows, admits_every_namespace, flow_allows, is_source, isolates,
+    admits_beyond_flows, admits_every_namespace, flow_allows, flow_allows_between, is_source,
+    isolates,
 };
 
 /// The three EnvironmentIsolation controls, in catalog order. `name` is the custom resource's.

@@ -306,7 +306,7 @@ pub(crate) fn flow_allows(
 }
 
 /// [`flow_allows`] for a source in environments `from` and a target in `to`.
-fn flow_allows_between(
+pub(crate) fn flow_allows_between(
     flows: &[Flow],
     from: &[String],
     to: &[String],

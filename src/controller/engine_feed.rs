@@ -10,7 +10,7 @@
 //! clusters; the periodic check proves it on real watches (relists, reordered events, objects
 //! the generators do not make).
 
-use crate::engine::{Engine, Event, Kind, Object, ObjectKey, ResourceKey, ResourceKind};
+use crate::engine::{Engine, Event, Kind, Object, ObjectKey};
 use crate::evaluate::Evaluation;
 use crate::snapshot::{ExcludedNamespaces, ObjectMetaOnly, ReplicaSetLink, Snapshot};
 use jiff::Timestamp;
@@ -271,13 +271,11 @@ impl EngineFeed {
         let mut state = self.lock();
         let pending = std::mem::take(&mut state.pending);
         state.engine.settle_baselines(&pending);
-        state.engine.evaluation(
-            &ResourceKey {
-                kind: ResourceKind::SecurityBaseline,
-                name: name.to_string(),
-            },
-            now,
-        )
+        // Folded after the lock is released, as a plan's evidence is: a fold over thousands
+        // of namespaces under the lock held up watch events and new namespaces' plans.
+        let fold = state.engine.security_baseline_fold_kept(name);
+        drop(state);
+        fold.map(|fold| fold.fold(now))
     }
 }
 

@@ -442,6 +442,13 @@ impl Engine {
         })
     }
 
+    /// [`Self::security_baseline_fold`] by the spec the engine keeps for the baseline: what
+    /// the periodic check compares with a from-scratch evaluation.
+    pub fn security_baseline_fold_kept(&self, name: &str) -> Option<BaselineFold> {
+        let spec = self.baselines.get(name)?.spec.clone()?;
+        self.security_baseline_fold(name, &spec)
+    }
+
     /// A SecurityBaseline's evaluation of `namespaces` alone (those it selects among them),
     /// when the engine judges it by `spec`: what an enforcement plan for those namespaces
     /// reads, folded without the cluster's other namespaces so that its cost is theirs. Never

@@ -7,9 +7,11 @@
 //! a new namespace then dirties itself, not the hundreds of namespaces whose policies pick
 //! its environment's label.
 //!
-//! Inside and outside are decided by the same [`Environments`] the evaluation uses, resolved
-//! over just the namespaces concerned. Anything not judged here (a missing Namespace, a peer
-//! without a port list) counts as reached: a superset, never less.
+//! Inside and outside are decided by the same [`Environments`] the evaluation uses: the
+//! partition's for the candidates, the changed namespace's resolved alone in each of its
+//! states. Anything not judged here (a missing Namespace, a peer without a port list,
+//! memberships that do not line up with the kept isolations) counts as reached: a superset,
+//! never less.
 
 use super::partition::Partition;
 use crate::evaluate::open_ports::Environments;

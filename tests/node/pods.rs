@@ -81,9 +81,10 @@ fn start(ns: &str, name: &str, labels: &str, script: &str) -> String {
     if !waited.status.success() {
         let describe = c.kubectl(&["describe", "pod", name, "-n", ns]);
         panic!(
-            "pod {ns}/{name} not Ready: {}\n{}",
+            "pod {ns}/{name} not Ready: {}\n{}\n{}",
             String::from_utf8_lossy(&waited.stderr),
-            String::from_utf8_lossy(&describe.stdout)
+            String::from_utf8_lossy(&describe.stdout),
+            node_state(c)
         );
     }
     let ip = c.kubectl_ok(&[
@@ -100,6 +101,25 @@ fn start(ns: &str, name: &str, labels: &str, script: &str) -> String {
         "pod {ns}/{name} has IP {ip:?}, not one of the node's pod network"
     );
     ip
+}
+
+/// What a pod that was never scheduled or never became Ready needs explained: the node's
+/// taints and conditions (a taint the node lifecycle controller added says which condition
+/// turned) and the end of the kubelet's log, read from the cluster's state directory.
+fn node_state(c: &Cluster) -> String {
+    let node = c.kubectl(&["describe", "nodes"]);
+    let state = c.kubeconfig.parent().map(|d| d.join("logs/kubelet.log"));
+    let kubelet = state
+        .and_then(|log| std::fs::read_to_string(log).ok())
+        .map(|log| {
+            let lines: Vec<&str> = log.lines().collect();
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        })
+        .unwrap_or_else(|| "(no kubelet log in the cluster's state directory)".to_string());
+    format!(
+        "--- kubectl describe nodes\n{}\n--- the kubelet log's last lines\n{kubelet}",
+        String::from_utf8_lossy(&node.stdout)
+    )
 }
 
 /// One connection attempt from pod `ns/from` to `ip:port`: true when the server answered

@@ -184,7 +184,14 @@ impl Reconciled for BackupPolicy {
                 }
             }
         }
-        let evaluation = backup::evaluate(&name, valid, last.as_ref(), &snapshot, now);
+        // The per-namespace part from the incremental engine: only the namespaces changed
+        // since the last pass are judged again (a relabel is one namespace, not the cluster).
+        let velero_read = snapshot.velero.installed && snapshot.velero.unreadable.is_none();
+        let parts = ctx
+            .stores
+            .engine
+            .backup_policy_by(&name, valid, velero_read, now);
+        let evaluation = backup::evaluate_with(&name, valid, last.as_ref(), &snapshot, now, parts);
         let mut plan = Plan::report_only(
             evaluation,
             BackupPolicyExtraStatus {

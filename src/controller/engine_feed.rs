@@ -266,6 +266,41 @@ impl EngineFeed {
         evaluation
     }
 
+    /// A BackupPolicy's per-namespace part judged by `spec`, settled for the namespaces changed
+    /// since its last evaluation (see `engine::backups`); `None` while the engine does not
+    /// know the policy or lacks a list it reads (Namespaces, and Velero's Schedules and
+    /// Backups when `velero_read`): the caller judges every namespace then. (A store can be
+    /// ready an instant before its list reaches the engine, and an empty part would write a
+    /// Schedule of no namespace.)
+    pub fn backup_policy_by(
+        &self,
+        name: &str,
+        spec: &crate::validate::ValidBackupPolicy,
+        velero_read: bool,
+        now: Timestamp,
+    ) -> Option<crate::evaluate::backup::NamespaceParts> {
+        let mut watch = crate::telemetry::stopwatch::Stopwatch::start();
+        let mut state = self.lock();
+        let velero: &[Kind] = match velero_read {
+            true => &[Kind::velero_schedules, Kind::velero_backups],
+            false => &[],
+        };
+        let listed = [Kind::namespaces, Kind::backup_policies]
+            .iter()
+            .chain(velero)
+            .all(|kind| state.fed.contains_key(kind));
+        if !listed {
+            return None;
+        }
+        let before = state.engine.counters().backup_parts;
+        let parts = state.engine.backup_policy_by(name, spec, now);
+        let judged = state.engine.counters().backup_parts - before;
+        drop(state);
+        watch.lap("fold");
+        tracing::debug!(laps = %watch, judged, "engine backup policy parts");
+        parts
+    }
+
     /// The engine's evaluation of a SecurityBaseline, after settling what is dirty.
     pub fn security_baseline(&self, name: &str, now: Timestamp) -> Option<Evaluation> {
         let mut state = self.lock();
@@ -352,8 +387,9 @@ pub const DEFAULT_CHECK_INTERVAL: std::time::Duration = std::time::Duration::fro
 /// changing for that long is not compared this round, and nothing is counted.
 const ATTEMPTS: usize = 20;
 
-/// Every `interval`, compares the engine's evaluation of every valid SecurityBaseline and
-/// EnvironmentIsolation with a from-scratch one; counts the comparisons and the divergences.
+/// Every `interval`, compares the engine's evaluation of every valid SecurityBaseline,
+/// EnvironmentIsolation and BackupPolicy with a from-scratch one; counts the comparisons and
+/// the divergences.
 pub async fn check_periodically(ctx: Arc<super::context::Context>, interval: std::time::Duration) {
     loop {
         tokio::time::sleep(interval).await;
@@ -457,6 +493,37 @@ fn check_once(ctx: &super::context::Context) -> Round {
                 crate::evaluate::isolation::evaluate(&name, valid, snapshot, now)
             },
             |valid, now| feed.isolation_by(&name, valid, now),
+        );
+        record(ctx, &name, outcome, &mut round);
+    }
+    let policies = &ctx.stores.custom.backup_policies;
+    for name in names(policies.state()) {
+        let policy = || policies.get(&kube::runtime::reflector::ObjectRef::new(&name));
+        let last = || policy().and_then(|bp| bp.status.as_ref()?.last_restore_test.clone());
+        let outcome = compare(
+            feed,
+            &snapshot,
+            || {
+                let bp = policy()?;
+                crate::validate::backup_policy::validate(&bp.spec, Timestamp::now()).ok()
+            },
+            |valid, snapshot, now| {
+                crate::evaluate::backup::evaluate(&name, valid, last().as_ref(), snapshot, now)
+            },
+            |valid, now| {
+                // The rest of the evaluation from the same stores, as a pass reads it.
+                let snapshot = ctx.backup_snapshot();
+                let velero_read = snapshot.velero.installed && snapshot.velero.unreadable.is_none();
+                let parts = feed.backup_policy_by(&name, valid, velero_read, now)?;
+                Some(crate::evaluate::backup::evaluate_with(
+                    &name,
+                    valid,
+                    last().as_ref(),
+                    &snapshot,
+                    now,
+                    Some(parts),
+                ))
+            },
         );
         record(ctx, &name, outcome, &mut round);
     }

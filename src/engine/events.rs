@@ -37,8 +37,8 @@ pub struct Dirty {
     pub isolations: BTreeSet<String>,
     /// Something the per-namespace split of EnvironmentIsolations does not follow changed
     /// (which namespaces are restore-test sandboxes, whether Secrets are observed): every
-    /// namespace of every isolation is judged again. (BackupPolicies are judged whole on
-    /// every evaluation.)
+    /// namespace of every isolation is judged again, and every BackupPolicy's (see
+    /// `Engine::follow_backups`).
     pub whole: bool,
 }
 
@@ -262,7 +262,8 @@ pub fn dirtied(
                 _ => {}
             }
         }
-        // Velero's objects are judged by BackupPolicies only, as a whole.
+        // Velero's objects are read by BackupPolicies only, by every namespace's part (see
+        // `Engine::follow_backups`): no namespace is dirtied for the other kinds.
         Object::velero_schedules(_)
         | Object::velero_backups(_)
         | Object::velero_restores(_)

@@ -5,10 +5,12 @@
 //!
 //! SecurityBaselines and EnvironmentIsolations are kept per namespace (an isolation's part of
 //! a namespace names other namespaces, which its dirty sets follow: see
-//! [`super::environment_moves`] and [`super::mentions`]). BackupPolicies are still evaluated
-//! as a whole, from the partition's whole snapshot, on demand; `Counters::whole_evaluations`
-//! counts those.
+//! [`super::environment_moves`] and [`super::mentions`]). A BackupPolicy's per-namespace
+//! control is kept per namespace and settled when the policy is evaluated (see
+//! [`super::backups`]); `Counters::whole_evaluations` counts the evaluations made from the
+//! partition's whole snapshot instead.
 
+use super::backups::KeptBackups;
 use super::events::{ChangedKeys, Dirty, ResourceKey, ResourceKind, dirtied};
 use super::indexes::Indexes;
 use super::object::{Event, Object};
@@ -34,6 +36,8 @@ pub struct Counters {
     pub whole_evaluations: u64,
     /// (EnvironmentIsolation, namespace) parts judged when not all of an isolation's were.
     pub isolation_parts: u64,
+    /// (BackupPolicy, namespace) parts judged.
+    pub backup_parts: u64,
 }
 
 /// An EnvironmentIsolation's kept state.
@@ -88,8 +92,14 @@ pub struct Engine {
     indexes: Indexes,
     baselines: BTreeMap<String, Baseline>,
     isolations: BTreeMap<String, Isolation>,
+    /// Per BackupPolicy, its kept per-namespace part (`None` until its first evaluation).
+    backups: BTreeMap<String, Option<KeptBackups>>,
+    /// Moves with every change all BackupPolicies' namespace parts read (Velero's objects, the
+    /// namespaces left out of scope).
+    backups_epoch: u64,
     namespace_evaluations: u64,
     isolation_parts: u64,
+    backup_parts: u64,
     whole_evaluations: Cell<u64>,
 }
 
@@ -102,8 +112,11 @@ impl Engine {
             indexes: Indexes::default(),
             baselines: BTreeMap::new(),
             isolations: BTreeMap::new(),
+            backups: BTreeMap::new(),
+            backups_epoch: 0,
             namespace_evaluations: 0,
             isolation_parts: 0,
+            backup_parts: 0,
             whole_evaluations: Cell::new(0),
         }
     }
@@ -159,7 +172,31 @@ impl Engine {
         }
         let mut dirty = dirtied(&self.partition, &self.indexes, old.as_ref(), new.as_ref());
         dirty.isolations = self.isolation_reach(old.as_ref(), new.as_ref());
+        self.follow_backups(old.as_ref(), new.as_ref(), &dirty);
         dirty
+    }
+
+    /// What a change leaves the BackupPolicies' kept parts to judge again.
+    fn follow_backups(&mut self, old: Option<&Object>, new: Option<&Object>, dirty: &Dirty) {
+        match new.or(old) {
+            Some(Object::backup_policies(bp)) if new.is_none() => {
+                self.backups
+                    .remove(bp.metadata.name.as_deref().unwrap_or_default());
+            }
+            Some(
+                Object::velero_schedules(_)
+                | Object::velero_backups(_)
+                | Object::velero_restores(_)
+                | Object::velero_storage_locations(_)
+                | Object::velero_snapshot_locations(_),
+            ) => self.backups_epoch += 1,
+            _ if dirty.whole => self.backups_epoch += 1,
+            _ => {
+                for kept in self.backups.values_mut().flatten() {
+                    kept.dirtied(&dirty.namespaces);
+                }
+            }
+        }
     }
 
     /// The namespaces, besides those `dirtied` names, whose EnvironmentIsolation parts a
@@ -204,6 +241,7 @@ impl Engine {
     /// once it runs): every resource is judged again.
     pub fn set_excluded(&mut self, excluded: ExcludedNamespaces) -> Dirty {
         self.partition.set_excluded(excluded);
+        self.backups_epoch += 1;
         Dirty {
             resources: self.resources().into_iter().collect(),
             whole: true,
@@ -516,6 +554,24 @@ impl Engine {
         isolation::assemble(name, spec, &cluster, envs, isolation.kept.values(), now)
     }
 
+    fn backup_policy_named(&self, name: &str) -> Option<&crate::api::BackupPolicy> {
+        let policies = &self.partition.cluster().custom_resources.backup_policies;
+        policies
+            .iter()
+            .find(|r| r.metadata.name.as_deref() == Some(name))
+            .map(AsRef::as_ref)
+    }
+
+    /// The policy's spec validated at `now`; `None` when there is none or it is invalid.
+    fn backup_policy_spec(
+        &self,
+        name: &str,
+        now: Timestamp,
+    ) -> Option<crate::validate::ValidBackupPolicy> {
+        let bp = self.backup_policy_named(name)?;
+        crate::validate::backup_policy::validate(&bp.spec, now).ok()
+    }
+
     /// A BackupPolicy's Evaluation, given the last restore test's result (kept in its status,
     /// not in the cluster's objects).
     pub fn backup_policy_evaluation(
@@ -524,14 +580,7 @@ impl Engine {
         last_restore_test: Option<&crate::api::backup_policy::RestoreTestResult>,
         now: Timestamp,
     ) -> Option<Evaluation> {
-        let bp = self
-            .partition
-            .cluster()
-            .custom_resources
-            .backup_policies
-            .iter()
-            .find(|r| r.metadata.name.as_deref() == Some(name))?;
-        let spec = crate::validate::backup_policy::validate(&bp.spec, now).ok()?;
+        let spec = self.backup_policy_spec(name, now)?;
         self.whole_evaluations.set(self.whole_evaluations.get() + 1);
         Some(backup::evaluate(
             name,
@@ -539,6 +588,44 @@ impl Engine {
             last_restore_test,
             &self.partition.whole(),
             now,
+        ))
+    }
+
+    /// A BackupPolicy's evaluation judged by `spec` (the spec the caller validated): its
+    /// per-namespace part settled here (only the namespaces changed since, or whose findings
+    /// stopped holding at `now`), the rest judged from `cluster` (Velero's objects and state
+    /// as the caller sees them). `None` when the engine does not know the policy.
+    pub fn backup_policy_by(
+        &mut self,
+        name: &str,
+        spec: &crate::validate::ValidBackupPolicy,
+        now: Timestamp,
+    ) -> Option<backup::NamespaceParts> {
+        self.backup_policy_named(name)?;
+        let state = self.backups.entry(name.to_string()).or_insert(None);
+        let (parts, judged) =
+            super::backups::fold(state, &self.partition, self.backups_epoch, name, spec, now);
+        self.backup_parts += judged.namespaces;
+        Some(parts)
+    }
+
+    /// A BackupPolicy's Evaluation as the operator makes it: its spec validated at `now`, its
+    /// per-namespace part from [`Self::backup_policy_by`].
+    pub fn backup_policy(
+        &mut self,
+        name: &str,
+        last_restore_test: Option<&crate::api::backup_policy::RestoreTestResult>,
+        now: Timestamp,
+    ) -> Option<Evaluation> {
+        let spec = self.backup_policy_spec(name, now)?;
+        let parts = self.backup_policy_by(name, &spec, now)?;
+        Some(backup::evaluate_with(
+            name,
+            &spec,
+            last_restore_test,
+            self.partition.cluster(),
+            now,
+            Some(parts),
         ))
     }
 
@@ -596,6 +683,7 @@ impl Engine {
             namespace_evaluations: self.namespace_evaluations,
             whole_evaluations: self.whole_evaluations.get(),
             isolation_parts: self.isolation_parts,
+            backup_parts: self.backup_parts,
         }
     }
 

@@ -7,6 +7,7 @@
 //! is the oracle: `engine::tests` checks, for arbitrary clusters and event sequences, that the
 //! engine's evaluation of every resource equals it.
 
+pub mod backups;
 pub mod crossing;
 pub mod environment_moves;
 pub mod events;

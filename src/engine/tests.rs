@@ -538,6 +538,53 @@ fn backup_policy() -> impl Strategy<Value = Object> {
     })
 }
 
+/// A Velero Schedule in Velero's namespace over some of the namespaces (none listed: all),
+/// running hourly or monthly (less often than the policies' 24h RPO), paused now and then.
+fn velero_schedule() -> impl Strategy<Value = Object> {
+    (
+        name(),
+        prop::sample::subsequence(NAMESPACES.to_vec(), 0..=3),
+        prop::bool::ANY,
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(|(name, included, hourly, paused)| {
+            let cron = if hourly { "0 * * * *" } else { "0 0 1 * *" };
+            Object::velero_schedules(parse(json!({
+                "apiVersion": "velero.io/v1", "kind": "Schedule",
+                "metadata": meta("velero", name, json!({"security.baseline.dev/backup-policy": "bp"})),
+                "spec": {"schedule": cron, "paused": paused,
+                         "template": {"includedNamespaces": included, "ttl": "720h"}},
+            })))
+        })
+}
+
+/// A Velero Backup of some of the namespaces that completed (1, 20 or 100 hours before the
+/// tests' instant: fresh or stale against a 24h RPO, and each turning stale as the tests'
+/// clock moves), failed or is running.
+fn velero_backup() -> impl Strategy<Value = Object> {
+    (
+        prop::sample::select(vec!["b1", "b2", "b3"]),
+        prop::sample::subsequence(NAMESPACES.to_vec(), 0..=2),
+        prop::sample::select(vec!["Completed", "Completed", "Failed", "InProgress"]),
+        prop::sample::select(vec![1i64, 20, 100]),
+    )
+        .prop_map(|(name, included, phase, hours_ago)| {
+            let at = |hours: i64| {
+                now()
+                    .checked_sub(jiff::SignedDuration::from_hours(hours))
+                    .unwrap()
+                    .to_string()
+            };
+            Object::velero_backups(parse(json!({
+                "apiVersion": "velero.io/v1", "kind": "Backup",
+                "metadata": meta("velero", name, json!({"security.baseline.dev/backup-policy": "bp"})),
+                "spec": {"includedNamespaces": included},
+                "status": {"phase": phase, "startTimestamp": at(hours_ago + 1),
+                           "completionTimestamp": at(hours_ago), "expiration": at(hours_ago - 720)},
+            })))
+        })
+}
+
 fn object() -> impl Strategy<Value = Object> {
     prop_oneof![
         3 => namespace(),
@@ -561,6 +608,8 @@ fn object() -> impl Strategy<Value = Object> {
         1 => security_baseline(),
         2 => environment_isolation(),
         1 => backup_policy(),
+        1 => velero_schedule(),
+        1 => velero_backup(),
     ]
 }
 
@@ -675,6 +724,10 @@ fn run(
     let mut engine = engine();
     let mut model: BTreeMap<ObjectKey, Object> = BTreeMap::new();
     let mut pending = Dirty::default();
+    // BackupPolicies' kept parts are settled when a policy is evaluated, at the instant it
+    // is: the clock moves 7 hours per settle, so that fresh backups turn stale between folds
+    // and stale ones' findings name other ages.
+    let mut clock = now();
     for (event, settle) in history {
         match event {
             Event::Upsert(object) => {
@@ -687,6 +740,14 @@ fn run(
         pending.merge(engine.apply(event.clone()));
         if *settle {
             engine.settle(&std::mem::take(&mut pending));
+            clock = clock
+                .checked_add(jiff::SignedDuration::from_hours(7))
+                .unwrap();
+            for key in engine.resources() {
+                if key.kind == ResourceKind::BackupPolicy {
+                    engine.backup_policy(&key.name, None, clock);
+                }
+            }
         }
     }
     engine.settle(&pending);
@@ -706,6 +767,10 @@ fn run(
         .resources()
         .into_iter()
         .filter_map(|key| {
+            if key.kind == ResourceKind::BackupPolicy {
+                let evaluation = engine.backup_policy(&key.name, None, clock)?;
+                return Some((key, evaluation));
+            }
             let evaluation = engine.evaluation(&key, now())?;
             if key.kind == ResourceKind::SecurityBaseline {
                 assert_eq!(
@@ -718,7 +783,20 @@ fn run(
             Some((key.clone(), evaluation))
         })
         .collect();
-    (incremental, from_scratch(&whole))
+    let mut oracle = from_scratch(&whole);
+    for (key, evaluation) in oracle.iter_mut() {
+        if key.kind == ResourceKind::BackupPolicy {
+            let bp = whole
+                .custom_resources
+                .backup_policies
+                .iter()
+                .find(|bp| bp.metadata.name.as_deref() == Some(key.name.as_str()))
+                .expect("a policy the oracle evaluated");
+            let spec = validate::backup_policy::validate(&bp.spec, clock).expect("valid");
+            *evaluation = backup::evaluate(&key.name, &spec, None, &whole, clock);
+        }
+    }
+    (incremental, oracle)
 }
 
 /// A SecurityBaseline's evaluation folded from what the engine hands out
@@ -1128,6 +1206,78 @@ fn a_label_change_on_one_namespace_evaluates_that_namespace_only() {
             expected.get(&baseline)
         );
     }
+}
+
+/// A BackupPolicy over every namespace of [`cluster_of`], with one namespace freshly backed
+/// up: relabelling one namespace judges that namespace's part alone; a Velero object judges
+/// every namespace; the backup turning stale judges the namespace it holds; and each time
+/// the evaluation equals a from-scratch one at that instant.
+#[test]
+fn a_backup_policy_judges_the_namespaces_that_changed() {
+    let count = 200;
+    let mut engine = cluster_of(count);
+    let hours = |h: i64| {
+        now()
+            .checked_add(jiff::SignedDuration::from_hours(h))
+            .unwrap()
+    };
+    engine.apply(Event::Upsert(Object::backup_policies(
+        parse::<BackupPolicy>(json!({
+            "apiVersion": "security.baseline.dev/v1alpha1", "kind": "BackupPolicy",
+            "metadata": {"name": "bp", "uid": "uid-bp"},
+            "spec": {"mode": "Audit", "namespaceSelector": {}, "rpo": "24h"},
+        })),
+    )));
+    engine.apply(Event::Upsert(Object::velero_backups(parse(json!({
+        "apiVersion": "velero.io/v1", "kind": "Backup",
+        "metadata": meta("velero", "fresh", json!({})),
+        "spec": {"includedNamespaces": ["ns-0003"]},
+        "status": {"phase": "Completed", "startTimestamp": hours(-2).to_string(),
+                   "completionTimestamp": hours(-1).to_string()},
+    })))));
+    let check = |engine: &mut Engine, at: jiff::Timestamp, judged: u64, what: &str| {
+        let before = engine.counters().backup_parts;
+        let got = engine.backup_policy("bp", None, at).expect("the policy");
+        assert_eq!(engine.counters().backup_parts - before, judged, "{what}");
+        let whole = engine.snapshot();
+        let bp = &whole.custom_resources.backup_policies[0];
+        let spec = validate::backup_policy::validate(&bp.spec, at).unwrap();
+        assert_eq!(
+            got,
+            backup::evaluate("bp", &spec, None, &whole, at),
+            "{what}"
+        );
+        got
+    };
+    let first = check(&mut engine, now(), count as u64, "the first evaluation");
+    assert_eq!(first.namespaces.len(), count);
+    check(&mut engine, now(), 0, "nothing changed");
+    engine.apply(Event::Upsert(Object::namespaces(parse(json!({
+        "metadata": {"name": "ns-0001", "labels": {"env": "staging"}},
+    })))));
+    check(&mut engine, hours(1), 1, "one namespace relabelled");
+    // ns-0003's backup completed an hour before `now`: fresh up to 23 hours after it.
+    check(&mut engine, hours(23), 0, "the backup still fresh");
+    check(&mut engine, hours(24), 1, "the backup turned stale");
+    // A stale backup's finding names its age: judged again at every other instant.
+    check(&mut engine, hours(24), 0, "the same instant");
+    check(&mut engine, hours(30), 1, "an hour later");
+    engine.apply(Event::Delete(ObjectKey {
+        kind: Kind::velero_backups,
+        namespace: Some("velero".into()),
+        name: "fresh".into(),
+    }));
+    check(
+        &mut engine,
+        hours(30),
+        count as u64,
+        "a Velero object changed",
+    );
+    engine.apply(Event::Upsert(Object::namespaces(parse(json!({
+        "metadata": {"name": "ns-0002"}, "status": {"phase": "Terminating"},
+    })))));
+    let last = check(&mut engine, hours(30), 0, "a namespace left the selection");
+    assert_eq!(last.namespaces.len(), count - 1);
 }
 
 #[test]

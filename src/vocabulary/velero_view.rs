@@ -97,12 +97,16 @@ impl<'a> VeleroView<'a> {
     }
 
     /// The newest Backup that completed and holds all of `namespace`, with its completion
-    /// time.
+    /// time. Of two completed at the same instant, the one whose name sorts last: never the
+    /// order the API listed them in, so that evidence does not change with a relist.
     pub fn newest_completed_backup(&self, namespace: &str) -> Option<(&'a Backup, Timestamp)> {
         self.backup_reaches()
             .filter(|(_, reach)| reach.coverage(namespace) == Coverage::Whole)
             .filter_map(|(b, _)| Some((b, completed_at(b)?)))
-            .max_by_key(|(_, at)| *at)
+            .max_by(|(a, at_a), (b, at_b)| {
+                at_a.cmp(at_b)
+                    .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+            })
     }
 }
 

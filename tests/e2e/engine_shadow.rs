@@ -1,13 +1,13 @@
 //! The incremental engine runs inside the operator in shadow: fed by the real watches, it is
-//! compared every `ENGINE_CHECK` with a from-scratch evaluation of every SecurityBaseline
-//! (metrics `engine_checks`, `engine_divergences`). Every e2e scenario before this one ran
+//! compared every `ENGINE_CHECK` with a from-scratch evaluation of every SecurityBaseline,
+//! EnvironmentIsolation and BackupPolicy (metrics `engine_checks`, `engine_divergences`). Every e2e scenario before this one ran
 //! with those checks on; this one drives the events the engine must follow (a namespace
 //! joining and leaving the selection, objects created, changed and deleted, a spec change)
 //! and requires that no comparison since the operator started has disagreed.
 
 use crate::environment_isolation::DeleteOnDrop;
 use crate::support::*;
-use baseline_operator::api::SecurityBaseline;
+use baseline_operator::api::{BackupPolicy, SecurityBaseline};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
@@ -39,6 +39,16 @@ async fn the_incremental_engine_agrees_with_a_full_recompute_on_real_watches() {
     };
     let api =
         apply_cr::<SecurityBaseline>(&s.client, "e2e-shadow", spec("registry.example.com/")).await;
+    // A BackupPolicy over the same selection: its per-namespace part is kept by the engine
+    // and follows the same relabels.
+    let _policy_cleanup = DeleteOnDrop("backuppolicy", "e2e-shadow".into());
+    apply_cr::<BackupPolicy>(
+        &s.client,
+        "e2e-shadow",
+        json!({"mode": "Audit", "namespaceSelector": {"matchLabels": {"e2e-shadow": "in"}},
+               "rpo": "24h"}),
+    )
+    .await;
     cluster()
         .apply_yaml(&pod(&a, "web", "nginx:latest"))
         .unwrap();

@@ -24,11 +24,21 @@ pub(super) fn automated_backup(
     namespaces: &[String],
     now: Timestamp,
 ) -> ControlOutcome {
-    let id = ControlId::AutomatedBackup;
-    let rpo = spec.rpo;
-    // Whether a Schedule runs often enough is the Schedule's, not the namespace's: its cron
-    // is walked once, not once per namespace it covers.
-    let intervals: HashMap<String, Option<String>> = velero
+    let intervals = schedule_intervals(velero, spec.rpo, now);
+    let violations = namespaces
+        .iter()
+        .flat_map(|ns| namespace_findings(name, spec, velero, &intervals, ns, now).0)
+        .collect();
+    ControlOutcome::checked(ControlId::AutomatedBackup, namespaces.len(), violations)
+}
+
+/// Per Schedule (by its qualified name), why it does not run at least once per RPO, or None.
+pub type ScheduleIntervals = HashMap<String, Option<String>>;
+
+/// Whether a Schedule runs often enough is the Schedule's, not the namespace's: its cron is
+/// walked once, not once per namespace it covers. Depends on `now` (the gaps ahead).
+pub fn schedule_intervals(velero: &VeleroView, rpo: Duration, now: Timestamp) -> ScheduleIntervals {
+    velero
         .schedules()
         .map(|s| {
             (
@@ -36,26 +46,57 @@ pub(super) fn automated_backup(
                 schedule_interval_problem(s, rpo, now),
             )
         })
+        .collect()
+}
+
+/// How long a namespace's `automated-backup` findings, judged at some instant, stay what a
+/// judgement at another instant would find (Velero's objects, the namespace and the
+/// Schedules' intervals unchanged).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holds {
+    /// Time plays no part (no completed backup: nothing ages).
+    Always,
+    /// Up to and including this instant: the newest completed backup is fresh until then.
+    Until(Timestamp),
+    /// At this instant only: a stale backup's finding names its age.
+    At(Timestamp),
+}
+
+impl Holds {
+    pub fn at(self, now: Timestamp) -> bool {
+        match self {
+            Holds::Always => true,
+            Holds::Until(until) => now <= until,
+            Holds::At(at) => now == at,
+        }
+    }
+}
+
+/// One selected namespace's `automated-backup` findings, and how long they hold: the unit the
+/// incremental engine keeps per namespace.
+pub fn namespace_findings(
+    name: &str,
+    spec: &ValidBackupPolicy,
+    velero: &VeleroView,
+    intervals: &ScheduleIntervals,
+    namespace: &str,
+    now: Timestamp,
+) -> (Vec<Violation>, Holds) {
+    let rpo = spec.rpo;
+    let schedule = schedule_problem(velero, intervals, namespace, rpo);
+    let (freshness, holds) = freshness_problem(name, velero, namespace, rpo, now);
+    // The namespace's reference (a copy of its labels) only for a finding: most namespaces of
+    // a backed-up cluster have none.
+    let problems: Vec<String> = [schedule, freshness].into_iter().flatten().collect();
+    if problems.is_empty() {
+        return (Vec::new(), holds);
+    }
+    let object = namespace_ref(velero.snapshot, namespace);
+    let findings = problems
+        .into_iter()
+        .map(|message| Violation::new(object.clone(), message))
         .collect();
-    let violations = namespaces
-        .iter()
-        .flat_map(|ns| {
-            let schedule = schedule_problem(velero, &intervals, ns, rpo);
-            let freshness = freshness_problem(name, velero, ns, rpo, now);
-            // The namespace's reference (a copy of its labels) only for a finding: most
-            // namespaces of a backed-up cluster have none.
-            let problems: Vec<String> = [schedule, freshness].into_iter().flatten().collect();
-            if problems.is_empty() {
-                return Vec::new();
-            }
-            let object = namespace_ref(velero.snapshot, ns);
-            problems
-                .into_iter()
-                .map(|message| Violation::new(object.clone(), message))
-                .collect()
-        })
-        .collect();
-    ControlOutcome::checked(id, namespaces.len(), violations)
+    (findings, holds)
 }
 
 /// Why no Schedule covers `namespace` at least once per RPO, or None when one does.
@@ -96,6 +137,8 @@ fn schedule_problem(
             None => reasons.push(format!("Schedule `{object}` could not be judged")),
         }
     }
+    // In one order whatever order the API listed the Schedules in.
+    reasons.sort();
     Some(format!(
         "namespace `{namespace}` has no active Schedule of the whole namespace within the RPO {}: {}",
         human(rpo),
@@ -126,30 +169,38 @@ fn schedule_interval_problem(schedule: &Schedule, rpo: Duration, now: Timestamp)
     }
 }
 
-/// Why the newest successful backup of `namespace` is missing or too old, or None.
+/// Why the newest successful backup of `namespace` is missing or too old, or None; and how
+/// long that answer holds.
 fn freshness_problem(
     name: &str,
     velero: &VeleroView,
     namespace: &str,
     rpo: Duration,
     now: Timestamp,
-) -> Option<String> {
-    let problem = match velero.newest_completed_backup(namespace) {
-        None => format!("namespace `{namespace}` has no completed backup"),
+) -> (Option<String>, Holds) {
+    let (problem, holds) = match velero.newest_completed_backup(namespace) {
+        None => (
+            format!("namespace `{namespace}` has no completed backup"),
+            Holds::Always,
+        ),
         Some((backup, at)) => {
             let age = elapsed(at, now);
             if age <= rpo {
-                return None;
+                return (None, Holds::Until(later(at, rpo)));
             }
-            format!(
+            let problem = format!(
                 "newest completed backup `{}` of namespace `{namespace}` is {} old, older than the RPO {}",
                 backup.metadata.name.as_deref().unwrap_or_default(),
                 human_age(age),
                 human(rpo)
-            )
+            );
+            (problem, Holds::At(now))
         }
     };
-    Some(problem + &failed_attempts_note(name, velero, namespace))
+    (
+        Some(problem + &failed_attempts_note(name, velero, namespace)),
+        holds,
+    )
 }
 
 /// When the newest attempt for `namespace` failed, says so and counts the policy's failed
@@ -159,7 +210,13 @@ fn failed_attempts_note(name: &str, velero: &VeleroView, namespace: &str) -> Str
         .backup_reaches()
         .filter(|(_, reach)| reach.includes(namespace))
         .map(|(b, _)| b)
-        .max_by_key(|b| attempted_at(b));
+        // Ties by name, not by the order the API listed them in (see
+        // `newest_completed_backup`).
+        .max_by(|a, b| {
+            attempted_at(a)
+                .cmp(&attempted_at(b))
+                .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+        });
     let Some(attempt) = newest_attempt else {
         return String::new();
     };

@@ -9,7 +9,9 @@ mod encryption;
 mod restore_tested;
 mod retention;
 
-pub use automated::next_deadline;
+pub use automated::{
+    Holds, ScheduleIntervals, namespace_findings, next_deadline, schedule_intervals,
+};
 pub use encryption::{ENCRYPTION_KEYS, GENERIC_ENCRYPTION_KEYS, encryption_keys, is_encrypted};
 pub use restore_tested::restore_test_problems;
 
@@ -30,7 +32,34 @@ pub fn evaluate(
     snapshot: &Snapshot,
     now: Timestamp,
 ) -> Evaluation {
-    let namespaces = selected_namespaces(&spec.namespace_selector, snapshot);
+    evaluate_with(name, spec, last_restore_test, snapshot, now, None)
+}
+
+/// What the incremental engine keeps of a BackupPolicy per namespace, folded: the selected
+/// namespaces and the `automated-backup` outcome over them (see `engine::backups`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamespaceParts {
+    pub namespaces: Vec<String>,
+    pub automated: ControlOutcome,
+}
+
+/// [`evaluate`], with the per-namespace part taken from `parts` when given (judged from the
+/// same objects), so that a pass over one changed namespace does not judge every other.
+pub fn evaluate_with(
+    name: &str,
+    spec: &ValidBackupPolicy,
+    last_restore_test: Option<&RestoreTestResult>,
+    snapshot: &Snapshot,
+    now: Timestamp,
+    parts: Option<NamespaceParts>,
+) -> Evaluation {
+    let (namespaces, automated) = match parts {
+        Some(parts) => (parts.namespaces, Some(parts.automated)),
+        None => (
+            selected_namespaces(&spec.namespace_selector, snapshot),
+            None,
+        ),
+    };
     let served = snapshot.velero.installed || snapshot.velero.unreadable.is_some();
     let outcomes = if !served {
         velero_missing(name, &namespaces, snapshot, NOT_INSTALLED)
@@ -44,7 +73,9 @@ pub fn evaluate(
     } else {
         let velero = VeleroView::new(snapshot, spec);
         let outcomes = vec![
-            automated::automated_backup(name, spec, &velero, &namespaces, now),
+            automated.unwrap_or_else(|| {
+                automated::automated_backup(name, spec, &velero, &namespaces, now)
+            }),
             retention::backup_retention(name, spec, &velero, &namespaces),
             encryption::backup_encryption(name, spec, &velero, &namespaces),
             restore_tested::restore_tested(name, spec, last_restore_test, now),

@@ -1,0 +1,143 @@
+//! A BackupPolicy's `automated-backup` findings kept per selected namespace: the one part of
+//! a policy's evaluation that grows with the cluster (one judgement per selected namespace,
+//! most of them findings in a cluster not yet backed up). The other controls read Velero's
+//! objects, a few per Schedule, and are judged whole on each evaluation.
+//!
+//! A namespace's findings are judged again when the namespace changed (its labels select it
+//! or not and are copied into its findings), when they stop holding (a fresh backup turns
+//! stale at a known instant, a stale one's finding names its age), and for every namespace
+//! when what they all read changed: the policy's spec, Velero's objects, the Schedules'
+//! intervals (which depend on the instant), the namespaces left out of scope.
+
+use super::partition::Partition;
+use crate::catalog::ControlId;
+use crate::evaluate::backup::{self, Holds, NamespaceParts, ScheduleIntervals};
+use crate::evaluate::{ControlOutcome, Violation};
+use crate::validate::ValidBackupPolicy;
+use crate::vocabulary::selection::LabelMatch;
+use crate::vocabulary::velero_view::VeleroView;
+use jiff::Timestamp;
+use kube::core::SelectorExt;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One selected namespace's findings and how long they hold.
+#[derive(Clone, Debug)]
+struct Kept {
+    findings: Vec<Violation>,
+    holds: Holds,
+}
+
+/// A BackupPolicy's kept state, made on its first evaluation.
+#[derive(Clone, Debug)]
+pub struct KeptBackups {
+    /// What the kept findings were judged by: a different spec, Velero state (`epoch`) or
+    /// intervals judges every namespace again.
+    spec: ValidBackupPolicy,
+    epoch: u64,
+    intervals: ScheduleIntervals,
+    /// Exactly the namespaces the policy selects, each with its findings.
+    kept: BTreeMap<String, Kept>,
+    /// Namespaces changed since the last evaluation.
+    pending: BTreeSet<String>,
+}
+
+impl KeptBackups {
+    /// Namespaces whose findings may have changed.
+    pub fn dirtied<'a>(&mut self, namespaces: impl IntoIterator<Item = &'a String>) {
+        self.pending.extend(namespaces.into_iter().cloned());
+    }
+}
+
+/// Counts what a fold judged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Judged {
+    /// Namespaces judged again.
+    pub namespaces: u64,
+    /// Whether every namespace was (the policy's first evaluation, or what all of them read
+    /// changed).
+    pub all: bool,
+}
+
+/// The policy's namespace parts at `now`, judging again only what changed since `state` was
+/// kept (a fresh state when `None`).
+pub fn fold(
+    state: &mut Option<KeptBackups>,
+    partition: &Partition,
+    epoch: u64,
+    name: &str,
+    spec: &ValidBackupPolicy,
+    now: Timestamp,
+) -> (NamespaceParts, Judged) {
+    let cluster = partition.cluster();
+    let velero = VeleroView::new(cluster, spec);
+    let intervals = backup::schedule_intervals(&velero, spec.rpo, now);
+    let selector = spec.namespace_selector.compiled();
+    let selected = |namespace: &str| {
+        partition.out_of_scope(namespace).is_none()
+            && partition.namespace(namespace).is_some_and(|ns| {
+                let labels = ns.metadata.labels.as_ref();
+                selector
+                    .as_ref()
+                    .is_some_and(|s| s.matches(labels.unwrap_or(&NO_LABELS)))
+            })
+    };
+    let judge = |namespace: &str| {
+        let (findings, holds) =
+            backup::namespace_findings(name, spec, &velero, &intervals, namespace, now);
+        Kept { findings, holds }
+    };
+    let mut judged = Judged::default();
+    let current = state
+        .as_ref()
+        .is_some_and(|s| s.spec == *spec && s.epoch == epoch && s.intervals == intervals);
+    if !current {
+        *state = None;
+    }
+    let kept = state.get_or_insert_with(|| {
+        let kept: BTreeMap<String, Kept> = partition
+            .namespace_names()
+            .filter(|ns| selected(ns))
+            .map(|ns| (ns.to_string(), judge(ns)))
+            .collect();
+        judged = Judged {
+            namespaces: kept.len() as u64,
+            all: true,
+        };
+        KeptBackups {
+            spec: spec.clone(),
+            epoch,
+            intervals: intervals.clone(),
+            kept,
+            pending: BTreeSet::new(),
+        }
+    });
+    if !judged.all {
+        let mut again: BTreeSet<String> = std::mem::take(&mut kept.pending);
+        again.extend(
+            kept.kept
+                .iter()
+                .filter(|(_, k)| !k.holds.at(now))
+                .map(|(ns, _)| ns.clone()),
+        );
+        for namespace in again {
+            if selected(&namespace) {
+                kept.kept.insert(namespace.clone(), judge(&namespace));
+                judged.namespaces += 1;
+            } else {
+                kept.kept.remove(&namespace);
+            }
+        }
+    }
+    let findings = kept
+        .kept
+        .values()
+        .flat_map(|k| k.findings.iter().cloned())
+        .collect();
+    let parts = NamespaceParts {
+        namespaces: kept.kept.keys().cloned().collect(),
+        automated: ControlOutcome::checked(ControlId::AutomatedBackup, kept.kept.len(), findings),
+    };
+    (parts, judged)
+}
+
+static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();

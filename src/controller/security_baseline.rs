@@ -221,14 +221,19 @@ impl Reconciled for SecurityBaseline {
                 let Some(prior) = by_name.get(ns.as_str()) else {
                     continue;
                 };
+                // What is kept is noted for every namespace (status shows the note); the
+                // labels are written for this pass's namespaces only, so the others' are not
+                // made.
+                if !scope.covers(Some(ns)) {
+                    let held = takeover::kept_priors(wanted, prior);
+                    if !held.is_empty() {
+                        kept.entry(held).or_default().push(ns);
+                    }
+                    continue;
+                }
                 let taken = takeover::take_over(wanted, &no_labels, Some(prior));
                 if !taken.kept.is_empty() {
                     kept.entry(taken.kept.clone()).or_default().push(ns);
-                }
-                // What is kept is noted for every namespace (status shows the note); the
-                // labels are written for this pass's namespaces only.
-                if !scope.covers(Some(ns)) {
-                    continue;
                 }
                 plan.namespace_annotations.insert(
                     ns.clone(),

@@ -127,6 +127,32 @@ fn parse(level: Option<&str>, version: Option<&str>) -> Option<(Level, PsaVersio
     Some((level, version))
 }
 
+/// Whether a mode's prior pair is kept over the wanted one (at least as strict), and, when it
+/// is and differs from what is wanted, how the kept list shows it (`mode=level:version`).
+fn keeps(
+    mode: &str,
+    want: (Option<&String>, Option<&String>),
+    prior: (Option<&str>, Option<&str>),
+) -> (bool, Option<String>) {
+    let wanted_pair = parse(want.0.map(String::as_str), want.1.map(String::as_str));
+    let prior_pair = parse(prior.0, prior.1);
+    let keep = match (prior_pair, wanted_pair) {
+        (Some(p), Some(w)) => at_least_as_strict(p, w),
+        _ => false,
+    };
+    if !keep {
+        return (false, None);
+    }
+    let shown_level = prior.0.unwrap_or_default();
+    let shown_version = prior.1.unwrap_or("latest");
+    let same = want.0.map(String::as_str) == Some(shown_level)
+        && want.1.map(String::as_str) == Some(shown_version);
+    (
+        true,
+        (!same).then(|| format!("{mode}={shown_level}:{shown_version}")),
+    )
+}
+
 /// The labels for a namespace with `current` labels and its `recorded` priors (if trusted),
 /// where the baseline wants `wanted` (level and version labels of every mode).
 pub fn take_over(
@@ -145,19 +171,13 @@ pub fn take_over(
         out.record.insert(level.clone(), prior_level.clone());
         out.record.insert(version.clone(), prior_version.clone());
         let want = (wanted.get(&level), wanted.get(&version));
-        let wanted_pair = parse(want.0.map(String::as_str), want.1.map(String::as_str));
-        let prior_pair = parse(prior_level.as_deref(), prior_version.as_deref());
-        let keep = match (prior_pair, wanted_pair) {
-            (Some(p), Some(w)) => at_least_as_strict(p, w),
-            _ => false,
-        };
+        let (keep, shown) = keeps(
+            mode,
+            want,
+            (prior_level.as_deref(), prior_version.as_deref()),
+        );
+        out.kept.extend(shown);
         if keep {
-            let shown_level = prior_level.clone().unwrap_or_default();
-            let shown_version = prior_version.clone().unwrap_or_else(|| "latest".into());
-            if (Some(&shown_level), Some(&shown_version)) != want {
-                out.kept
-                    .push(format!("{mode}={shown_level}:{shown_version}"));
-            }
             out.labels.extend(prior_level.map(|v| (level, v)));
             out.labels.extend(prior_version.map(|v| (version, v)));
         } else {
@@ -166,6 +186,21 @@ pub fn take_over(
         }
     }
     out
+}
+
+/// `take_over(wanted, &no labels, Some(recorded)).kept` without the labels and the record: what
+/// a plan notes for the namespaces it does not write (every other selected namespace, on each
+/// evidence pass), without copying each one's priors.
+pub fn kept_priors(wanted: &BTreeMap<String, String>, recorded: &Record) -> Vec<String> {
+    let prior = |key: &str| recorded.get(key).and_then(|v| v.as_deref());
+    MODES
+        .iter()
+        .filter_map(|mode| {
+            let (level, version) = (level_key(mode), version_key(mode));
+            let want = (wanted.get(&level), wanted.get(&version));
+            keeps(mode, want, (prior(&level), prior(&version))).1
+        })
+        .collect()
 }
 
 /// An admission policy that lets no one but the operator (`operator_username`) set, change or

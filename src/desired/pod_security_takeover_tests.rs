@@ -190,3 +190,36 @@ proptest::proptest! {
         proptest::prop_assert_eq!(direct.kept, from_priors.kept);
     }
 }
+
+/// `kept_priors` is `take_over`'s kept list for every combination of priors a namespace can
+/// record (absent, weaker, equal, stricter, another version, unparsable), per mode.
+#[test]
+fn kept_priors_is_what_take_over_keeps() {
+    let values: [Option<(&str, Option<&str>)>; 7] = [
+        None,
+        Some(("privileged", None)),
+        Some(("baseline", Some("latest"))),
+        Some(("restricted", None)),
+        Some(("restricted", Some("v1.30"))),
+        Some(("baseline", Some("v1.36"))),
+        Some(("strictest", Some("latest"))),
+    ];
+    for want in [wanted("baseline", "latest"), wanted("restricted", "v1.30")] {
+        for (i, enforce) in values.iter().enumerate() {
+            // The other modes take other combinations, so that modes differ in one record.
+            let warn = &values[(i + 2) % values.len()];
+            let audit = &values[(i + 5) % values.len()];
+            let mut record = Record::new();
+            for (mode, value) in MODES.iter().zip([enforce, warn, audit]) {
+                let (level, version) = match value {
+                    Some((l, v)) => (Some(l.to_string()), v.map(str::to_string)),
+                    None => (None, None),
+                };
+                record.insert(level_key(mode), level);
+                record.insert(version_key(mode), version);
+            }
+            let taken = take_over(&want, &BTreeMap::new(), Some(&record));
+            assert_eq!(kept_priors(&want, &record), taken.kept, "{record:?}");
+        }
+    }
+}

@@ -6,6 +6,7 @@ use crate::api::security_baseline::PodSecuritySpec;
 use crate::catalog::ControlId;
 use crate::vocabulary::exemptions::Live;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The labels a selected namespace carries in Enforce mode: enforce, warn and audit at the
 /// baseline's level and version.
@@ -27,7 +28,9 @@ pub fn labels(spec: &PodSecuritySpec) -> BTreeMap<String, String> {
 /// The Pod Security labels per namespace, and what status must say about exemptions.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Labelled {
-    pub labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per namespace, its labels: the same set for every namespace, shared rather than copied
+    /// per namespace (every evidence pass lists every selected namespace).
+    pub labels: BTreeMap<String, Arc<BTreeMap<String, String>>>,
     /// Lines for the control's condition: namespaces left unlabelled by an exemption, and
     /// exemptions Pod Security Admission cannot follow.
     pub notes: Vec<String>,
@@ -40,7 +43,7 @@ pub struct Labelled {
 /// which Pod Security Admission (namespace-wide) cannot tell apart: the labels stay, and a
 /// note says that admission still enforces the level for them.
 pub fn namespace_labels(spec: &PodSecuritySpec, live: &Live, namespaces: &[String]) -> Labelled {
-    let wanted = labels(spec);
+    let wanted = Arc::new(labels(spec));
     let scoped = |names: &[String], ns: &str| names.is_empty() || names.iter().any(|n| n == ns);
     let mut out = Labelled::default();
     let mut unlabelled: BTreeMap<String, Vec<&str>> = BTreeMap::new();

@@ -17,7 +17,6 @@ use crate::validate::ValidBackupPolicy;
 use crate::vocabulary::selection::LabelMatch;
 use crate::vocabulary::velero_view::VeleroView;
 use jiff::Timestamp;
-use kube::core::SelectorExt;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One selected namespace's findings and how long they hold.
@@ -71,15 +70,12 @@ pub fn fold(
     let cluster = partition.cluster();
     let velero = VeleroView::new(cluster, spec);
     let intervals = backup::schedule_intervals(&velero, spec.rpo, now);
+    // Compiled once: matched against every namespace on a full judgement.
     let selector = spec.namespace_selector.compiled();
     let selected = |namespace: &str| {
-        partition.out_of_scope(namespace).is_none()
-            && partition.namespace(namespace).is_some_and(|ns| {
-                let labels = ns.metadata.labels.as_ref();
-                selector
-                    .as_ref()
-                    .is_some_and(|s| s.matches(labels.unwrap_or(&NO_LABELS)))
-            })
+        selector
+            .as_deref()
+            .is_some_and(|s| partition.selects(s, namespace))
     };
     let judge = |namespace: &str| {
         let (findings, holds) =
@@ -139,5 +135,3 @@ pub fn fold(
     };
     (parts, judged)
 }
-
-static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();

@@ -9,6 +9,7 @@
 use super::object::{Event, Keyed, Kind, Object, ObjectKey};
 use crate::evaluate::open_ports::Environments;
 use crate::snapshot::{ExcludedNamespaces, Observed, Snapshot, is_terminating};
+use crate::vocabulary::selection::LabelMatch;
 use k8s_openapi::api::core::v1::Namespace;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -353,6 +354,16 @@ impl Partition {
                 .filter(|ns| is_terminating(ns))
                 .map(|_| crate::evaluate::TERMINATING)
         })
+    }
+
+    /// Whether a resource with `selector` judges `namespace`: it exists, is in scope and the
+    /// selector picks it (as `selection::selected_namespaces` lists them).
+    pub fn selects(&self, selector: &impl LabelMatch, namespace: &str) -> bool {
+        static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+        self.out_of_scope(namespace).is_none()
+            && self.namespace(namespace).is_some_and(|ns| {
+                selector.selects(ns.metadata.labels.as_ref().unwrap_or(&NO_LABELS))
+            })
     }
 
     /// The whole cluster as one Snapshot: what a from-scratch evaluation reads.

@@ -17,7 +17,6 @@ use crate::evaluate::security_baseline::{self, MissedByTemplates};
 use crate::evaluate::{ControlOutcome, Evaluation, privilege};
 use crate::snapshot::Snapshot;
 use crate::validate::security_baseline::ValidSecurityBaseline;
-use crate::vocabulary::selection::LabelMatch;
 use jiff::Timestamp;
 
 /// What one namespace contributes to a SecurityBaseline's evaluation.
@@ -31,14 +30,7 @@ pub struct NamespaceOutcomes {
 
 /// Whether `spec` judges `namespace`: it exists, is in scope and its selector picks it.
 pub fn selects(spec: &ValidSecurityBaseline, partition: &Partition, namespace: &str) -> bool {
-    static NO_LABELS: std::collections::BTreeMap<String, String> =
-        std::collections::BTreeMap::new();
-    partition.namespace(namespace).is_some_and(|ns| {
-        partition.out_of_scope(namespace).is_none()
-            && spec
-                .namespace_selector
-                .selects(ns.metadata.labels.as_ref().unwrap_or(&NO_LABELS))
-    })
+    partition.selects(&spec.namespace_selector, namespace)
 }
 
 /// `namespace`'s part of a SecurityBaseline's evaluation, read from `view` (its objects and

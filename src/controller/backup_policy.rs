@@ -229,7 +229,7 @@ impl Reconciled for BackupPolicy {
             plan.not_ready = Some(("VeleroForbidden".into(), why.clone()));
             return plan;
         }
-        if self.spec.mode() == Mode::Enforce {
+        if valid.mode == Mode::Enforce {
             let namespaces = plan.evaluation.namespaces.clone();
             plan.desired
                 .extend(velero_desired::schedule(&owner, valid, &namespaces));
@@ -254,7 +254,7 @@ impl BackupPolicy {
         records: &crate::vocabulary::velero_records::VeleroRecords,
         now: Timestamp,
     ) -> RestoreTestStep {
-        match (self.spec.mode(), valid.restore_test.is_some()) {
+        match (valid.mode, valid.restore_test.is_some()) {
             (Mode::Enforce, true) => velero_desired::plan_restore_test(
                 &self.name_any(),
                 valid,

@@ -105,7 +105,7 @@ impl Reconciled for EnvironmentIsolation {
         }
         let mut plan = Plan::report_only(evaluation, NoExtraStatus {});
         plan.scope = reported_scope(scope, &plan.evaluation, ctx, self.uid().as_deref());
-        if self.spec.mode() == Mode::Enforce {
+        if valid.mode == Mode::Enforce {
             let owner = Owner::of(self);
             // A namespace's isolation policy selects its peers by the environments' label
             // selectors, never by name: it depends on its own environment (and the baseline
@@ -117,10 +117,10 @@ impl Reconciled for EnvironmentIsolation {
                 |ns| plan.scope.covers(Some(ns)),
             );
             plan.desired =
-                desired::isolation::network_policies(&owner, &self.spec, &envs, &snapshot, now);
+                desired::isolation::network_policies(&owner, valid, &envs, &snapshot, now);
             plan.desired.extend(desired::isolation::admission(
                 &owner,
-                &self.spec,
+                valid,
                 &snapshot,
                 ctx.username.as_deref(),
                 &ctx.restorers,

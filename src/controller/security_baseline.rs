@@ -102,7 +102,7 @@ impl Reconciled for SecurityBaseline {
         let mut plan = Plan::report_only(evaluation, NoExtraStatus {});
         plan.scope = scope.clone();
         plan.provisional = provisional;
-        if self.spec.mode() != Mode::Enforce {
+        if valid.mode != Mode::Enforce {
             return plan;
         }
         let in_scope = |names: &[String]| -> Vec<String> {
@@ -116,8 +116,8 @@ impl Reconciled for SecurityBaseline {
         let namespaces = plan.evaluation.namespaces.clone();
         // Enforcement follows the same live exemptions status applies, so the two agree; an
         // exemption's expiry requeues the resource (see `next_check`), bringing it back.
-        let live = Live::new(&self.spec.exemptions, now);
-        if let Some(network) = &self.spec.network {
+        let live = Live::new(&valid.exemptions, now);
+        if let Some(network) = &valid.network {
             // Where another baseline writes the namespace's policies, this one adds none.
             let writers =
                 overlap::writers(self, Mechanism::NetworkPolicies, &namespaces, &snapshot);
@@ -143,10 +143,10 @@ impl Reconciled for SecurityBaseline {
             watch.lap("network");
         }
         plan.desired.extend(desired::admission::security_baseline(
-            &owner, &self.spec, &snapshot, now,
+            &owner, valid, &snapshot, now,
         ));
         watch.lap("admission");
-        if let Some(pod_security) = &self.spec.pod_security {
+        if let Some(pod_security) = &valid.pod_security {
             // One label set per namespace: the strictest baseline selecting it writes it.
             let writers =
                 overlap::writers(self, Mechanism::PodSecurityLabels, &namespaces, &snapshot);

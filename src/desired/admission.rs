@@ -2,10 +2,11 @@
 //! the operator is down, with messages that name the control id.
 
 use super::{DesiredObject, Owner};
+use crate::api::Exemption;
 use crate::api::security_baseline::{ImagesSpec, ResourcesSpec};
-use crate::api::{Exemption, SecurityBaselineSpec};
 use crate::catalog::ControlId;
 use crate::snapshot::Snapshot;
+use crate::validate::security_baseline::ValidSecurityBaseline;
 use crate::vocabulary::exemptions::Live;
 use crate::vocabulary::{images, rbac, storage};
 use jiff::Timestamp;
@@ -559,13 +560,13 @@ fn resources_rule(spec: &ResourcesSpec) -> Option<Rule> {
 /// The admission policies a SecurityBaseline in Enforce mode maintains.
 pub fn security_baseline(
     owner: &Owner,
-    spec: &SecurityBaselineSpec,
+    spec: &ValidSecurityBaseline,
     snapshot: &Snapshot,
     now: Timestamp,
 ) -> Vec<DesiredObject> {
     let live = Live::new(&spec.exemptions, now);
     let exemptions: Vec<&Exemption> = live.iter().collect();
-    let in_scope = outside_excluded(&spec.namespace_selector, snapshot);
+    let in_scope = outside_excluded(&spec.namespace_selector.written, snapshot);
     let mut rules_out = Vec::new();
     let encryption = spec.encryption.as_ref();
     if encryption

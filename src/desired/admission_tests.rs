@@ -1,4 +1,5 @@
 use super::*;
+use crate::api::SecurityBaselineSpec;
 use crate::desired::OwnedKind;
 use serde_json::{Value, json};
 
@@ -9,6 +10,10 @@ fn owner() -> Owner {
         name: "sb".into(),
         uid: "uid-1".into(),
     }
+}
+
+fn valid(spec: &SecurityBaselineSpec) -> ValidSecurityBaseline {
+    crate::validate::security_baseline::validate(spec).unwrap()
 }
 
 fn spec(extra: Value) -> SecurityBaselineSpec {
@@ -23,7 +28,7 @@ fn spec(extra: Value) -> SecurityBaselineSpec {
 fn policies(spec: &SecurityBaselineSpec) -> Vec<Value> {
     security_baseline(
         &owner(),
-        spec,
+        &valid(spec),
         &Snapshot::default(),
         "2026-01-01T00:00:00Z".parse().unwrap(),
     )
@@ -167,11 +172,16 @@ fn expiry_of_the_last_exemption_changes_the_policy_the_operator_compares() {
         "exemptions": [{"controls": ["trusted-images"], "selector": {"matchLabels": {"exempt": "yes"}}, "reason": "r", "approvedBy": "a", "expires": "2026-01-01T00:00:10Z"}],
     }));
     let render = |now: &str| {
-        security_baseline(&owner(), &spec, &Snapshot::default(), now.parse().unwrap())
-            .into_iter()
-            .find(|o| o.kind == OwnedKind::ValidatingAdmissionPolicy)
-            .unwrap()
-            .json()
+        security_baseline(
+            &owner(),
+            &valid(&spec),
+            &Snapshot::default(),
+            now.parse().unwrap(),
+        )
+        .into_iter()
+        .find(|o| o.kind == OwnedKind::ValidatingAdmissionPolicy)
+        .unwrap()
+        .json()
     };
     let live = render("2026-01-01T00:00:00Z");
     let expired = render("2026-01-01T00:00:11Z");
@@ -212,7 +222,7 @@ fn claim_without_class_is_judged_by_the_default_class_it_gets() {
         };
         let p = security_baseline(
             &owner(),
-            &spec,
+            &valid(&spec),
             &snapshot,
             "2026-01-01T00:00:00Z".parse().unwrap(),
         )
@@ -252,7 +262,7 @@ fn least_privilege_judges_roles_on_their_rules() {
     };
     let policy = security_baseline(
         &owner(),
-        &spec,
+        &valid(&spec),
         &snapshot,
         "2026-01-01T00:00:00Z".parse().unwrap(),
     )

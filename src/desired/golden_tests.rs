@@ -394,7 +394,7 @@ fn isolation_network_policies_send_the_same_network_policies() {
     );
     let objects = super::isolation::network_policies(
         &owner("EnvironmentIsolation", "iso"),
-        &spec,
+        &crate::validate::environment_isolation::validate(&spec).unwrap(),
         &envs,
         &snapshot,
         now(),
@@ -517,7 +517,7 @@ const ISOLATION_NETWORK_POLICIES: &str = r#"[
 
 #[test]
 fn security_baseline_admission_sends_the_same_policies_and_bindings() {
-    let spec = serde_json::from_value(json!({
+    let spec: crate::api::SecurityBaselineSpec = serde_json::from_value(json!({
         "mode": "Enforce",
         "namespaceSelector": {"matchLabels": {"env": "prod"}},
         "encryption": {"inTransit": {"requireIngressTLS": true}, "atRest": {"encryptedStorageClasses": ["gp3-encrypted"]}},
@@ -529,7 +529,7 @@ fn security_baseline_admission_sends_the_same_policies_and_bindings() {
     .unwrap();
     let objects = super::admission::security_baseline(
         &owner("SecurityBaseline", "sb"),
-        &spec,
+        &crate::validate::security_baseline::validate(&spec).unwrap(),
         &Snapshot::default(),
         now(),
     );
@@ -1269,7 +1269,7 @@ fn isolation_admission_sends_the_same_policies_and_bindings() {
     .unwrap();
     let objects = super::isolation::admission(
         &owner("EnvironmentIsolation", "iso"),
-        &spec,
+        &crate::validate::environment_isolation::validate(&spec).unwrap(),
         &snapshot(),
         Some("system:serviceaccount:ops:operator"),
         &["system:serviceaccount:velero:velero-server".to_string()],

@@ -8,10 +8,12 @@ use super::admission::{
 };
 use super::network_policy::{baseline_ingress_ports, every_pod, namespaces_peer, ports};
 use super::{DesiredObject, OwnedBody, Owner};
-use crate::api::environment_isolation::{Environment, LabelProtectionSpec};
-use crate::api::{EnvironmentIsolationSpec, Exemption, PortSpec};
+use crate::api::environment_isolation::LabelProtectionSpec;
+use crate::api::{Exemption, PortSpec};
 use crate::catalog::ControlId;
 use crate::snapshot::{CustomResources, Snapshot};
+use crate::validate::environment_isolation::ValidEnvironmentIsolation;
+use crate::vocabulary::environments::Environment;
 use crate::vocabulary::environments::{
     ALL_SERVICE_ACCOUNTS_GROUP, AUTHENTICATED_GROUP, EnvironmentMap, SERVICE_ACCOUNT_USER_PREFIX,
     SERVICE_ACCOUNTS_GROUP_PREFIX, allowance_key, cluster_roles_granting_nothing_in_namespaces,
@@ -38,7 +40,7 @@ use std::collections::BTreeSet;
 /// baseline allows.
 pub fn network_policies(
     owner: &Owner,
-    spec: &EnvironmentIsolationSpec,
+    spec: &ValidEnvironmentIsolation,
     envs: &EnvironmentMap,
     snapshot: &Snapshot,
     now: Timestamp,
@@ -70,7 +72,7 @@ pub fn network_policies(
         .collect()
 }
 
-fn environment<'a>(spec: &'a EnvironmentIsolationSpec, name: &str) -> Option<&'a Environment> {
+fn environment<'a>(spec: &'a ValidEnvironmentIsolation, name: &str) -> Option<&'a Environment> {
     spec.environments.iter().find(|e| e.name == name)
 }
 
@@ -79,7 +81,7 @@ fn environment<'a>(spec: &'a EnvironmentIsolationSpec, name: &str) -> Option<&'a
 /// (or the ports of the baseline restricting the namespace, `baseline_ports`) does. A rule
 /// left with no port the baseline opens is left out.
 fn ingress_rules(
-    spec: &EnvironmentIsolationSpec,
+    spec: &ValidEnvironmentIsolation,
     env: &Environment,
     baseline_ports: Option<&[PortSpec]>,
     excluded: &[String],
@@ -116,12 +118,12 @@ fn ingress_rules(
             ports: (!open.is_empty()).then(|| ports(&open)),
         });
     };
-    push(&env.namespace_selector, &[]);
+    push(&env.selector.written, &[]);
     for flow in flows {
         let Some(source) = environment(spec, &flow.from) else {
             continue;
         };
-        push(&source.namespace_selector, &flow.ports);
+        push(&source.selector.written, &flow.ports);
     }
     rules
 }
@@ -177,7 +179,7 @@ const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// a deleted namespace from a backup does, and nothing more.
 pub fn admission(
     owner: &Owner,
-    spec: &EnvironmentIsolationSpec,
+    spec: &ValidEnvironmentIsolation,
     snapshot: &Snapshot,
     operator_username: Option<&str>,
     restorers: &[String],
@@ -253,13 +255,13 @@ pub fn sandbox_cel(namespace: &str, policy_uids: &[String]) -> String {
 /// production environment or more than one environment selects it; non-production when
 /// exactly one, non-production, environment does.
 struct Membership<'a> {
-    spec: &'a EnvironmentIsolationSpec,
+    spec: &'a ValidEnvironmentIsolation,
     policy_uids: Vec<String>,
     excluded: Vec<String>,
 }
 
 impl<'a> Membership<'a> {
-    fn new(spec: &'a EnvironmentIsolationSpec, snapshot: &Snapshot) -> Self {
+    fn new(spec: &'a ValidEnvironmentIsolation, snapshot: &Snapshot) -> Self {
         let mut policy_uids: Vec<String> = snapshot
             .custom_resources
             .backup_policies
@@ -291,7 +293,7 @@ impl<'a> Membership<'a> {
             .environments
             .iter()
             .filter(|e| production.is_none_or(|p| e.production == p))
-            .map(|e| selector_cel(&e.namespace_selector, &labels))
+            .map(|e| selector_cel(&e.selector.written, &labels))
             .collect()
     }
 
@@ -348,7 +350,7 @@ impl<'a> Membership<'a> {
             .map(|e| {
                 format!(
                     "({} ? [{}] : [])",
-                    selector_cel(&e.namespace_selector, &labels),
+                    selector_cel(&e.selector.written, &labels),
                     cel_string(&e.name)
                 )
             })
@@ -375,7 +377,7 @@ impl<'a> Membership<'a> {
 }
 
 /// Rejects objects classified as production data in non-production namespaces.
-fn production_data_rule(spec: &EnvironmentIsolationSpec, membership: &Membership) -> Option<Rule> {
+fn production_data_rule(spec: &ValidEnvironmentIsolation, membership: &Membership) -> Option<Rule> {
     let data = spec.production_data.as_ref()?;
     let label = cel_string(data.classification_label());
     let classified = format!(
@@ -426,7 +428,7 @@ fn production_data_rule(spec: &EnvironmentIsolationSpec, membership: &Membership
 /// one thing inlined from cluster state; a role not on it is judged, so a stale list errs on
 /// the side of rejecting.
 fn cross_environment_rule(
-    spec: &EnvironmentIsolationSpec,
+    spec: &ValidEnvironmentIsolation,
     membership: &Membership,
     harmless_roles: &[String],
     excluded: &[String],
@@ -533,7 +535,7 @@ const ROUTES_CONDITION: &str = "request.resource.resource == 'services' ? (has(o
 /// the kubelet, not part of the request), and an alias to a namespace that does not exist yet
 /// or joins another environment later.
 fn routes_rule(
-    spec: &EnvironmentIsolationSpec,
+    spec: &ValidEnvironmentIsolation,
     membership: &Membership,
     excluded: &[String],
 ) -> Rule {
@@ -549,7 +551,7 @@ fn routes_rule(
         either(
             spec.environments
                 .iter()
-                .map(|e| selector_cel(&e.namespace_selector, labels))
+                .map(|e| selector_cel(&e.selector.written, labels))
                 .collect(),
         )
     };
@@ -559,8 +561,8 @@ fn routes_rule(
             .map(|e| {
                 format!(
                     "({} && {})",
-                    selector_cel(&e.namespace_selector, ns),
-                    selector_cel(&e.namespace_selector, param)
+                    selector_cel(&e.selector.written, ns),
+                    selector_cel(&e.selector.written, param)
                 )
             })
             .collect(),
@@ -573,8 +575,8 @@ fn routes_rule(
                 let (from, to) = (environment(spec, &f.from)?, environment(spec, &f.to)?);
                 Some(format!(
                     "({} && {})",
-                    selector_cel(&from.namespace_selector, ns),
-                    selector_cel(&to.namespace_selector, param)
+                    selector_cel(&from.selector.written, ns),
+                    selector_cel(&to.selector.written, param)
                 ))
             })
             .collect(),
@@ -689,15 +691,20 @@ fn with_namespaces_as_params(mut objects: Vec<DesiredObject>) -> Vec<DesiredObje
 /// caught up with it yet), and the restore-test label, which takes a namespace out of every
 /// environment.
 fn protected_label_keys(
-    spec: &EnvironmentIsolationSpec,
+    spec: &ValidEnvironmentIsolation,
     resources: &CustomResources,
 ) -> BTreeSet<String> {
-    let isolations =
-        std::iter::once(spec).chain(resources.environment_isolations.iter().map(|ei| &ei.spec));
     let mut selectors: Vec<&LabelSelector> = Vec::new();
-    for ei in isolations {
-        selectors.extend(ei.environments.iter().map(|e| &e.namespace_selector));
-        selectors.extend(ei.exemptions.iter().filter_map(|e| e.selector.as_ref()));
+    selectors.extend(spec.environments.iter().map(|e| &e.selector.written));
+    selectors.extend(spec.exemptions.iter().filter_map(|e| e.selector.as_ref()));
+    for ei in &resources.environment_isolations {
+        selectors.extend(ei.spec.environments.iter().map(|e| &e.namespace_selector));
+        selectors.extend(
+            ei.spec
+                .exemptions
+                .iter()
+                .filter_map(|e| e.selector.as_ref()),
+        );
     }
     for sb in &resources.security_baselines {
         selectors.push(&sb.spec.namespace_selector);
@@ -748,7 +755,7 @@ fn protected_label_keys(
 /// production namespace with the labels it was backed up with, and must not need an
 /// administrator to do so, while a restore into an existing namespace keeps its labels.
 fn label_protection_rule(
-    spec: &EnvironmentIsolationSpec,
+    spec: &ValidEnvironmentIsolation,
     keys: &BTreeSet<String>,
     operator_username: Option<&str>,
     restorers: &[String],

@@ -1,10 +1,15 @@
 use super::*;
+use crate::api::EnvironmentIsolationSpec;
 use crate::api::PortSpec;
 use crate::api::environment_isolation::{Flow, LabelProtectionSpec};
 use crate::desired::OwnedKind;
 use crate::evaluate::isolation::tests::{environment, namespace, snapshot, spec};
 use crate::vocabulary::environments::environments_of;
 use serde_json::{Value, json};
+
+fn valid(spec: &EnvironmentIsolationSpec) -> ValidEnvironmentIsolation {
+    crate::validate::environment_isolation::validate(spec).unwrap()
+}
 
 fn owner() -> Owner {
     Owner {
@@ -56,7 +61,13 @@ fn isolation_policy_admits_same_environment_and_declared_flows_in_order() {
             .environments,
         &snapshot,
     );
-    let objects = network_policies(&owner(), &spec, &envs, &snapshot, Timestamp::UNIX_EPOCH);
+    let objects = network_policies(
+        &owner(),
+        &valid(&spec),
+        &envs,
+        &snapshot,
+        Timestamp::UNIX_EPOCH,
+    );
     assert_eq!(objects.len(), 2);
     assert!(objects.iter().all(|o| o.name == "ei-iso-isolation"));
     let prod = policy_in(&objects, "prod");
@@ -93,7 +104,13 @@ fn overlapping_namespace_gets_its_first_environments_policy() {
     );
     envs.namespaces
         .insert("shared".into(), vec!["dev".into(), "production".into()]);
-    let objects = network_policies(&owner(), &spec, &envs, &snapshot, Timestamp::UNIX_EPOCH);
+    let objects = network_policies(
+        &owner(),
+        &valid(&spec),
+        &envs,
+        &snapshot,
+        Timestamp::UNIX_EPOCH,
+    );
     let shared = policy_in(&objects, "shared");
     assert_eq!(
         shared["spec"]["ingress"][0]["from"][0]["namespaceSelector"],
@@ -105,7 +122,7 @@ fn policies_for(spec: &EnvironmentIsolationSpec, snapshot: &Snapshot) -> Vec<Des
     let now = "2025-06-01T00:00:00Z".parse().unwrap();
     admission(
         &owner(),
-        spec,
+        &valid(spec),
         snapshot,
         Some("system:serviceaccount:ops:operator"),
         &["system:serviceaccount:velero:velero-server".to_string()],
@@ -451,7 +468,7 @@ fn an_expired_exemption_leaves_no_condition_behind() {
     let at = |now: &str| {
         admission(
             &owner(),
-            &spec,
+            &valid(&spec),
             &snapshot(),
             None,
             &[],
@@ -559,7 +576,13 @@ fn isolation_peers_leave_excluded_namespaces_out_of_negative_selectors() {
             .environments,
         &snapshot,
     );
-    let objects = network_policies(&owner(), &spec, &envs, &snapshot, Timestamp::UNIX_EPOCH);
+    let objects = network_policies(
+        &owner(),
+        &valid(&spec),
+        &envs,
+        &snapshot,
+        Timestamp::UNIX_EPOCH,
+    );
     let negative = json!({"matchExpressions": [
         {"key": "env", "operator": "NotIn", "values": ["production", "staging"]},
         {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": excluded},

@@ -663,7 +663,7 @@ mod tests {
             let mut objects = restricted_ports(&owner(), &network, &["shop".into()], &snapshot);
             let ei_owner = Owner { kind: "EnvironmentIsolation".into(), name: "iso".into(), ..owner() };
             objects.extend(
-                crate::desired::isolation::network_policies(&ei_owner, &ei.spec, &envs, &snapshot, now)
+                crate::desired::isolation::network_policies(&ei_owner, &valid, &envs, &snapshot, now)
                     .into_iter()
                     .filter(|o| o.namespace.as_deref() == Some("shop")),
             );

@@ -68,7 +68,7 @@ pub fn fold(
     now: Timestamp,
 ) -> (NamespaceParts, Judged) {
     let cluster = partition.cluster();
-    let velero = VeleroView::new(cluster, spec);
+    let velero = VeleroView::new(cluster, &spec.velero_namespace);
     let intervals = backup::schedule_intervals(&velero, spec.rpo, now);
     // Compiled once: matched against every namespace on a full judgement.
     let selector = spec.namespace_selector.compiled();

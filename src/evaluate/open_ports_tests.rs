@@ -303,7 +303,7 @@ fn the_operators_own_isolation_policy_is_judged_too() {
     };
     let own = crate::desired::isolation::network_policies(
         &owner,
-        &spec,
+        &valid,
         &envs,
         &s,
         jiff::Timestamp::UNIX_EPOCH,

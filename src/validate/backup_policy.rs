@@ -1,11 +1,11 @@
 //! BackupPolicy: durations as [`Duration`]s, the schedule as a parsed [`CronSchedule`].
 
 use super::{InvalidSpec, Problems};
-use crate::api::BackupPolicySpec;
+use crate::api::{BackupPolicySpec, Exemption, Mode};
 use crate::catalog::ControlKind;
 use crate::cron::{self, CronSchedule};
+use crate::vocabulary::selection::CheckedSelector;
 use jiff::Timestamp;
-use std::ops::Deref;
 use std::time::Duration;
 
 /// "At least annually", the seeds' weakest wording, when `restoreTest.every` is absent.
@@ -16,17 +16,27 @@ pub const MIN_RESTORE_TEST_EVERY: Duration = Duration::from_secs(3600);
 pub const DEFAULT_KEEP_SANDBOX_FOR: Duration = Duration::from_secs(3600);
 pub const DEFAULT_MIN_RESTORED_ITEMS: i64 = 1;
 
-/// A BackupPolicy spec whose values have been read and checked. The typed fields shadow the
-/// spec's text fields of the same name; everything else reads through to the spec.
+/// A BackupPolicy spec whose values have been read and checked: it owns them (the plan and
+/// the evaluation never read the raw spec), durations as [`Duration`]s, the schedule parsed,
+/// the selector compiled, the defaults of the mode, storage location and Velero namespace
+/// applied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ValidBackupPolicy {
-    spec: BackupPolicySpec,
+    pub mode: Mode,
+    pub namespace_selector: CheckedSelector,
     pub rpo: Duration,
     pub rto: Option<Duration>,
     /// `spec.schedule`; None derives one from the RPO.
     pub schedule: Option<CronSchedule>,
     pub retention: Option<RetentionBounds>,
     pub restore_test: Option<RestoreTest>,
+    /// `spec.storageLocation`, `default` when absent.
+    pub storage_location: String,
+    pub require_encryption: bool,
+    pub snapshot_volumes: Option<bool>,
+    /// `spec.velero.namespace`, `velero` when absent.
+    pub velero_namespace: String,
+    pub exemptions: Vec<Exemption>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,18 +53,7 @@ pub struct RestoreTest {
     pub min_restored_items: i64,
 }
 
-impl Deref for ValidBackupPolicy {
-    type Target = BackupPolicySpec;
-    fn deref(&self) -> &BackupPolicySpec {
-        &self.spec
-    }
-}
-
 impl ValidBackupPolicy {
-    pub fn spec(&self) -> &BackupPolicySpec {
-        &self.spec
-    }
-
     /// The restore test `restore-tested` judges: `spec.restoreTest`, or, when only an RTO is
     /// declared, the defaults. An RTO is a promise to test: restores someone else ran can
     /// prove it (they are judged as Audit mode judges them), but none at all fails it.
@@ -73,7 +72,7 @@ impl ValidBackupPolicy {
 pub fn validate(spec: &BackupPolicySpec, now: Timestamp) -> Result<ValidBackupPolicy, InvalidSpec> {
     let mut problems = Problems::default();
     problems.exemptions(&spec.exemptions, ControlKind::BackupPolicy);
-    problems.selector(&spec.namespace_selector, "spec.namespaceSelector");
+    let namespace_selector = problems.selector(&spec.namespace_selector, "spec.namespaceSelector");
     let rpo = problems.positive_duration(&spec.rpo, "spec.rpo");
     let rto = match &spec.rto {
         Some(rto) => problems.positive_duration(rto, "spec.rto").map(Some),
@@ -154,18 +153,37 @@ pub fn validate(spec: &BackupPolicySpec, now: Timestamp) -> Result<ValidBackupPo
     };
     problems.finish()?;
     // Every None above recorded a problem, so this always matches.
-    let (Some(rpo), Some(rto), Some(schedule), Some(retention), Some(restore_test)) =
-        (rpo, rto, schedule, retention, restore_test)
-    else {
-        return Err(InvalidSpec(vec![super::invalid("spec", "cannot be read")]));
-    };
-    Ok(ValidBackupPolicy {
-        spec: spec.clone(),
+    let (
+        Some(namespace_selector),
+        Some(rpo),
+        Some(rto),
+        Some(schedule),
+        Some(retention),
+        Some(restore_test),
+    ) = (
+        namespace_selector,
         rpo,
         rto,
         schedule,
         retention,
         restore_test,
+    )
+    else {
+        return Err(InvalidSpec(vec![super::invalid("spec", "cannot be read")]));
+    };
+    Ok(ValidBackupPolicy {
+        mode: spec.mode(),
+        namespace_selector,
+        rpo,
+        rto,
+        schedule,
+        retention,
+        restore_test,
+        storage_location: spec.storage_location().into(),
+        require_encryption: spec.require_encryption,
+        snapshot_volumes: spec.snapshot_volumes,
+        velero_namespace: spec.velero_namespace().into(),
+        exemptions: spec.exemptions.clone(),
     })
 }
 

@@ -2,39 +2,27 @@
 //! between declared environments, selectors that compile.
 
 use super::{InvalidSpec, Problems, is_dns_label};
-use crate::api::EnvironmentIsolationSpec;
+use crate::api::environment_isolation::{
+    Flow, IsolationAccessSpec, LabelProtectionSpec, ProductionDataSpec,
+};
+use crate::api::{EnvironmentIsolationSpec, Exemption, Mode};
 use crate::catalog::ControlKind;
 use crate::vocabulary::environments::Environment;
 use std::collections::BTreeSet;
-use std::ops::Deref;
 
-/// An EnvironmentIsolation spec whose values have been checked, with each environment's
-/// selector compiled once; everything else reads through to the spec.
-#[derive(Clone, Debug)]
+/// An EnvironmentIsolation spec whose values have been checked: it owns them (the plan and
+/// the evaluation never read the raw spec), with the mode resolved and each environment's
+/// selector compiled once.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ValidEnvironmentIsolation {
-    spec: EnvironmentIsolationSpec,
+    pub mode: Mode,
     /// `spec.environments`, in spec order.
     pub environments: Vec<Environment>,
-}
-
-impl Deref for ValidEnvironmentIsolation {
-    type Target = EnvironmentIsolationSpec;
-    fn deref(&self) -> &EnvironmentIsolationSpec {
-        &self.spec
-    }
-}
-
-/// Everything else is derived from the spec, so two are equal when their specs are.
-impl PartialEq for ValidEnvironmentIsolation {
-    fn eq(&self, other: &Self) -> bool {
-        self.spec == other.spec
-    }
-}
-
-impl ValidEnvironmentIsolation {
-    pub fn spec(&self) -> &EnvironmentIsolationSpec {
-        &self.spec
-    }
+    pub allowed_flows: Vec<Flow>,
+    pub production_data: Option<ProductionDataSpec>,
+    pub access: Option<IsolationAccessSpec>,
+    pub protect_environment_labels: Option<LabelProtectionSpec>,
+    pub exemptions: Vec<Exemption>,
 }
 
 pub fn validate(spec: &EnvironmentIsolationSpec) -> Result<ValidEnvironmentIsolation, InvalidSpec> {
@@ -100,7 +88,12 @@ pub fn validate(spec: &EnvironmentIsolationSpec) -> Result<ValidEnvironmentIsola
     }
     problems.finish()?;
     Ok(ValidEnvironmentIsolation {
-        spec: spec.clone(),
+        mode: spec.mode(),
         environments,
+        allowed_flows: spec.allowed_flows.clone(),
+        production_data: spec.production_data.clone(),
+        access: spec.access.clone(),
+        protect_environment_labels: spec.protect_environment_labels.clone(),
+        exemptions: spec.exemptions.clone(),
     })
 }

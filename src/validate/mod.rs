@@ -14,6 +14,7 @@ pub use backup_policy::{RestoreTest, RetentionBounds, ValidBackupPolicy};
 
 use crate::api::{Exemption, PortSpec};
 use crate::catalog::{ControlId, ControlKind};
+use crate::vocabulary::selection::CheckedSelector;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::core::Selector;
 use std::time::Duration;
@@ -93,9 +94,16 @@ impl Problems {
 
     /// A label selector compiled as the operator matches it; one kube cannot compile would
     /// otherwise select nothing, silently.
-    pub(crate) fn selector(&mut self, selector: &LabelSelector, field: &str) -> Option<Selector> {
+    pub(crate) fn selector(
+        &mut self,
+        selector: &LabelSelector,
+        field: &str,
+    ) -> Option<CheckedSelector> {
         match Selector::try_from(selector.clone()) {
-            Ok(compiled) => Some(compiled),
+            Ok(compiled) => Some(CheckedSelector {
+                written: selector.clone(),
+                compiled,
+            }),
             Err(error) => {
                 self.push(field, format!("not a valid label selector: {}", error.0));
                 None

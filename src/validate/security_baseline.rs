@@ -1,39 +1,30 @@
 //! SecurityBaseline: selectors that compile, CIDRs, ports and the Pod Security version.
 
 use super::{InvalidSpec, Problems, is_cidr};
-use crate::api::SecurityBaselineSpec;
+use crate::api::security_baseline::{
+    AccessSpec, AvailabilitySpec, EncryptionSpec, ImagesSpec, NetworkSpec, PodSecuritySpec,
+    ResourcesSpec,
+};
+use crate::api::{Exemption, Mode, SecurityBaselineSpec};
 use crate::catalog::ControlKind;
-use kube::core::Selector;
-use std::ops::Deref;
+use crate::vocabulary::selection::CheckedSelector;
 
-/// A SecurityBaseline spec whose values have been checked, with its namespace selector
-/// compiled once; everything else reads through to the spec. Ports are typed by the API
-/// itself (a number the schema bounds, a protocol enum); this step checks their range again
-/// for offline input.
-#[derive(Clone, Debug)]
+/// A SecurityBaseline spec whose values have been checked: it owns them (the plan and the
+/// evaluation never read the raw spec), with the mode resolved and the namespace selector
+/// compiled once. Ports are typed by the API itself (a number the schema bounds, a protocol
+/// enum); this step checks their range again for offline input.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ValidSecurityBaseline {
-    spec: SecurityBaselineSpec,
-    pub namespace_selector: Selector,
-}
-
-impl Deref for ValidSecurityBaseline {
-    type Target = SecurityBaselineSpec;
-    fn deref(&self) -> &SecurityBaselineSpec {
-        &self.spec
-    }
-}
-
-/// Everything else is derived from the spec, so two are equal when their specs are.
-impl PartialEq for ValidSecurityBaseline {
-    fn eq(&self, other: &Self) -> bool {
-        self.spec == other.spec
-    }
-}
-
-impl ValidSecurityBaseline {
-    pub fn spec(&self) -> &SecurityBaselineSpec {
-        &self.spec
-    }
+    pub mode: Mode,
+    pub namespace_selector: CheckedSelector,
+    pub network: Option<NetworkSpec>,
+    pub encryption: Option<EncryptionSpec>,
+    pub pod_security: Option<PodSecuritySpec>,
+    pub images: Option<ImagesSpec>,
+    pub access: Option<AccessSpec>,
+    pub availability: Option<AvailabilitySpec>,
+    pub resources: Option<ResourcesSpec>,
+    pub exemptions: Vec<Exemption>,
 }
 
 pub fn validate(spec: &SecurityBaselineSpec) -> Result<ValidSecurityBaseline, InvalidSpec> {
@@ -90,7 +81,15 @@ pub fn validate(spec: &SecurityBaselineSpec) -> Result<ValidSecurityBaseline, In
         return Err(InvalidSpec(vec![super::invalid("spec", "cannot be read")]));
     };
     Ok(ValidSecurityBaseline {
-        spec: spec.clone(),
+        mode: spec.mode(),
         namespace_selector,
+        network: spec.network.clone(),
+        encryption: spec.encryption.clone(),
+        pod_security: spec.pod_security.clone(),
+        images: spec.images.clone(),
+        access: spec.access.clone(),
+        availability: spec.availability.clone(),
+        resources: spec.resources.clone(),
+        exemptions: spec.exemptions.clone(),
     })
 }

@@ -3,7 +3,8 @@
 use super::backup_policy::{self, DEFAULT_RESTORE_TEST_EVERY};
 use super::*;
 use crate::api::backup_policy::{RestoreTestSpec, Retention};
-use crate::api::{BackupPolicySpec, EnvironmentIsolationSpec, SecurityBaselineSpec};
+use crate::api::{BackupPolicySpec, EnvironmentIsolationSpec, Mode, SecurityBaselineSpec};
+use crate::vocabulary::selection::LabelMatch;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
@@ -70,8 +71,9 @@ fn a_valid_backup_policy_becomes_typed_values() {
             min_restored_items: 1,
         })
     );
-    // Everything else reads through to the spec.
-    assert_eq!(valid.velero_namespace(), "velero");
+    // Defaults are applied once, here.
+    assert_eq!(valid.velero_namespace, "velero");
+    assert_eq!(valid.storage_location, "default");
 }
 
 /// Breaks one field of a valid spec.
@@ -285,7 +287,6 @@ fn environment_isolation_fields_are_named() {
 
 #[test]
 fn valid_baselines_and_isolations_carry_compiled_selectors() {
-    use kube::core::SelectorExt;
     let labels = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
         pairs
             .iter()
@@ -300,14 +301,15 @@ fn valid_baselines_and_isolations_carry_compiled_selectors() {
     assert!(
         valid
             .namespace_selector
-            .matches(&labels(&[("tier", "web")]))
+            .selects(&labels(&[("tier", "web")]))
     );
     assert!(
         !valid
             .namespace_selector
-            .matches(&labels(&[("tier", "system")]))
+            .selects(&labels(&[("tier", "system")]))
     );
-    assert_eq!(valid.spec(), &sb, "the rest reads through to the spec");
+    assert_eq!(valid.namespace_selector.written, sb.namespace_selector);
+    assert_eq!(valid.mode, Mode::Audit, "the mode's default is applied");
 
     let ei: EnvironmentIsolationSpec = serde_json::from_value(serde_json::json!({
         "environments": [
@@ -326,12 +328,12 @@ fn valid_baselines_and_isolations_carry_compiled_selectors() {
     assert!(
         valid.environments[0]
             .selector
-            .matches(&labels(&[("env", "prod")]))
+            .selects(&labels(&[("env", "prod")]))
     );
     assert!(
         !valid.environments[1]
             .selector
-            .matches(&labels(&[("env", "prod")]))
+            .selects(&labels(&[("env", "prod")]))
     );
 }
 

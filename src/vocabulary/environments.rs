@@ -2,10 +2,10 @@
 //! both read them.
 
 use super::sandbox::is_restore_test_sandbox;
+use super::selection::{CheckedSelector, LabelMatch};
 use crate::snapshot::Snapshot;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::PolicyRule;
-use kube::core::{Selector, SelectorExt};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The owned NetworkPolicy that isolates each namespace of an environment.
@@ -99,10 +99,10 @@ pub fn cluster_roles_granting_nothing_in_namespaces(snapshot: &Snapshot) -> Vec<
 
 /// One declared environment, its namespace selector compiled (see
 /// [`crate::validate::environment_isolation`]).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Environment {
     pub name: String,
-    pub selector: Selector,
+    pub selector: CheckedSelector,
     pub production: bool,
 }
 
@@ -287,7 +287,7 @@ impl EnvironmentMap {
         let labels = ns.metadata.labels.as_ref().unwrap_or(&NO_LABELS);
         let envs: Vec<String> = environments
             .iter()
-            .filter(|env| env.selector.matches(labels))
+            .filter(|env| env.selector.selects(labels))
             .map(|env| env.name.clone())
             .collect();
         if envs.is_empty() {

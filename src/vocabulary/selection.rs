@@ -41,6 +41,24 @@ impl LabelMatch for Selector {
     }
 }
 
+/// A selector a validated spec owns: as written, for the objects that carry it (NetworkPolicy
+/// peers, admission bindings, CEL), and compiled once, for matching.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedSelector {
+    pub written: LabelSelector,
+    pub compiled: Selector,
+}
+
+impl LabelMatch for CheckedSelector {
+    fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.compiled.matches(labels)
+    }
+
+    fn compiled(&self) -> Option<std::borrow::Cow<'_, Selector>> {
+        Some(std::borrow::Cow::Borrowed(&self.compiled))
+    }
+}
+
 /// A namespace a resource's selectors pick but that it leaves out of scope, and why.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Excluded {

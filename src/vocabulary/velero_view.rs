@@ -2,7 +2,6 @@
 //! those in the namespace Velero runs in (Velero ignores them anywhere else).
 
 use super::labels::POLICY_LABEL;
-use crate::api::BackupPolicySpec;
 use crate::snapshot::Snapshot;
 use crate::velero::{Backup, BackupSpec, BackupStorageLocation, Restore, Schedule};
 use jiff::Timestamp;
@@ -23,8 +22,8 @@ pub struct VeleroView<'a> {
 }
 
 impl<'a> VeleroView<'a> {
-    pub fn new(snapshot: &'a Snapshot, spec: &'a BackupPolicySpec) -> Self {
-        let namespace = spec.velero_namespace();
+    /// `namespace`: the one Velero runs in (the policy's `velero.namespace`).
+    pub fn new(snapshot: &'a Snapshot, namespace: &'a str) -> Self {
         let here = |meta: &ObjectMeta| meta.namespace.as_deref() == Some(namespace);
         let schedules = snapshot
             .velero

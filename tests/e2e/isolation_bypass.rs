@@ -182,7 +182,7 @@ async fn rendered_policies_cover_new_namespaces_with_no_operator_behind_them() {
     };
     let objects = baseline_operator::desired::isolation::admission(
         &owner,
-        &spec,
+        &baseline_operator::validate::environment_isolation::validate(&spec).unwrap(),
         &Snapshot::default(),
         None,
         &[],

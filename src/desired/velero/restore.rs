@@ -121,10 +121,13 @@ pub fn modifier_rules() -> String {
 
 /// The ConfigMap of [`modifier_rules`], owned by the policy so drift is repaired like any
 /// other owned object's.
-pub fn resource_modifiers(owner: &Owner, spec: &crate::api::BackupPolicySpec) -> DesiredObject {
+pub fn resource_modifiers(
+    owner: &Owner,
+    spec: &crate::validate::backup_policy::ValidBackupPolicy,
+) -> DesiredObject {
     DesiredObject::typed(
         owner,
-        Some(spec.velero_namespace()),
+        Some(spec.velero_namespace.as_str()),
         modifiers_name(owner),
         ConfigMap {
             data: Some(BTreeMap::from([(
@@ -147,7 +150,7 @@ pub fn restore_name(owner: &Owner, due: Timestamp) -> String {
 /// The Velero Restore of `source` from `backup` into `sandbox`.
 pub fn restore_object(
     owner: &Owner,
-    spec: &crate::api::BackupPolicySpec,
+    spec: &crate::validate::backup_policy::ValidBackupPolicy,
     backup: &str,
     source: &str,
     sandbox: &str,
@@ -170,7 +173,7 @@ pub fn restore_object(
     let name = restore_name(owner, due);
     DesiredObject::typed(
         owner,
-        Some(spec.velero_namespace()),
+        Some(spec.velero_namespace.as_str()),
         name.clone(),
         Restore::new(&name, restore),
     )

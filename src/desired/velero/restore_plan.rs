@@ -88,7 +88,7 @@ pub fn plan_restore_test(
             next_due: later(now, RETRY_LATER),
         };
     }
-    let velero = VeleroView::new(snapshot, spec);
+    let velero = VeleroView::new(snapshot, &spec.velero_namespace);
     let current = newest_policy_restore(&velero, name);
     if let Some(restore) = current {
         let source = restore.spec.included_namespaces.first().cloned();
@@ -319,7 +319,7 @@ pub fn judge_existing_restores(
     if !snapshot.velero.installed {
         return idle;
     }
-    let velero = VeleroView::new(snapshot, spec);
+    let velero = VeleroView::new(snapshot, &spec.velero_namespace);
     // Without a Restore there is nothing to judge: the selection (a walk of every namespace,
     // twice per pass) is not made.
     if velero.restores().next().is_none() {

@@ -47,7 +47,7 @@ pub fn schedule(
     included.dedup();
     let template = BackupSpec {
         included_namespaces: included,
-        storage_location: Some(spec.storage_location().to_string()),
+        storage_location: Some(spec.storage_location.clone()),
         // Labels in the template are copied onto every Backup, which is how the controls
         // find the policy's backups.
         metadata: Some(TemplateMetadata {
@@ -68,7 +68,7 @@ pub fn schedule(
     };
     let schedule = DesiredObject::typed(
         owner,
-        Some(spec.velero_namespace()),
+        Some(spec.velero_namespace.as_str()),
         owner.prefix(),
         Schedule::new(&owner.prefix(), spec_out),
     );

@@ -178,7 +178,7 @@ fn sandbox_names_fit_a_namespace_and_stay_distinct() {
 fn restore_maps_source_into_the_sandbox() {
     let object = restore_object(
         &owner(),
-        &spec(),
+        &valid(&spec()),
         "b1",
         "shop",
         "restore-test-prod-shop",
@@ -208,7 +208,7 @@ fn restore_maps_source_into_the_sandbox() {
 fn restore_restores_an_allowlist_that_runs_routes_and_claims_nothing() {
     let object = restore_object(
         &owner(),
-        &spec(),
+        &valid(&spec()),
         "b1",
         "shop",
         "restore-test-prod-shop",
@@ -328,7 +328,7 @@ fn verification_looks_for_exactly_the_restored_kinds() {
 
 #[test]
 fn resource_modifiers_scale_every_replicated_kind_to_zero() {
-    let object = resource_modifiers(&owner(), &spec());
+    let object = resource_modifiers(&owner(), &valid(&spec()));
     assert_eq!(object.kind, OwnedKind::ConfigMap);
     assert_eq!(object.name, "bp-prod-restore-test-modifiers");
     assert_eq!(object.namespace.as_deref(), Some("velero"));
@@ -374,7 +374,7 @@ fn resource_modifiers_scale_every_replicated_kind_to_zero() {
         namespace: Some("backup-system".into()),
     });
     assert_eq!(
-        resource_modifiers(&owner(), &elsewhere)
+        resource_modifiers(&owner(), &valid(&elsewhere))
             .namespace
             .as_deref(),
         Some("backup-system")
@@ -502,7 +502,7 @@ fn restore_test_walks_from_sandbox_to_cleanup() {
         }
     );
 
-    let restore = restore_object(&owner, &spec, "b1", "shop", &sandbox, due);
+    let restore = restore_object(&owner, &valid(&spec), "b1", "shop", &sandbox, due);
     let restore_name = restore.name.clone();
     apply(&mut snapshot, vec![restore], "2026-03-01T01:00:30Z");
     assert_eq!(
@@ -583,7 +583,14 @@ fn slow_or_partial_restore_is_recorded_as_failed() {
     let mut snapshot = Snapshot::default();
     snapshot.velero.installed = true;
     let due = at("2026-03-01T00:00:00Z");
-    let restore = restore_object(&owner, &spec, "b1", "shop", "restore-test-prod-shop", due);
+    let restore = restore_object(
+        &owner,
+        &valid(&spec),
+        "b1",
+        "shop",
+        "restore-test-prod-shop",
+        due,
+    );
     apply(&mut snapshot, vec![restore], "2026-03-01T00:00:00Z");
     finish_restore(
         &mut snapshot,
@@ -663,7 +670,7 @@ fn a_foreign_namespace_under_the_sandbox_name_is_never_used() {
             "{annotation:?}"
         );
         // Not deleted either, after a finished restore into it.
-        let restore = restore_object(&owner(), &spec, "b1", "shop", sandbox, now);
+        let restore = restore_object(&owner(), &valid(&spec), "b1", "shop", sandbox, now);
         apply(&mut snapshot, vec![restore], "2026-03-01T01:00:00Z");
         finish_restore(
             &mut snapshot,
@@ -686,7 +693,7 @@ fn finished_restores_are_judged_against_what_velero_recorded() {
     let mut snapshot = snapshot_with_policy();
     let due = at("2026-03-01T00:00:00Z");
     let sandbox = "restore-test-prod-shop";
-    let restore = restore_object(&owner(), &spec, "b1", "shop", sandbox, due);
+    let restore = restore_object(&owner(), &valid(&spec), "b1", "shop", sandbox, due);
     let restore_name = restore.name.clone();
     apply(&mut snapshot, vec![restore], "2026-03-01T00:00:00Z");
     finish_restore(
@@ -798,7 +805,14 @@ fn a_restore_running_past_the_rto_fails_with_rto_exceeded() {
     let spec = spec();
     let mut snapshot = snapshot_with_policy();
     let due = at("2026-03-01T00:00:00Z");
-    let restore = restore_object(&owner(), &spec, "b1", "shop", "restore-test-prod-shop", due);
+    let restore = restore_object(
+        &owner(),
+        &valid(&spec),
+        "b1",
+        "shop",
+        "restore-test-prod-shop",
+        due,
+    );
     apply(&mut snapshot, vec![restore], "2026-03-01T00:00:00Z");
     let RestoreTestStep::Waiting { until, .. } =
         plan_restore_test(POLICY, &spec, None, &snapshot, at("2026-03-01T00:30:00Z"))
@@ -856,7 +870,7 @@ fn restore_tests_rotate_through_the_selected_namespaces() {
     assert_eq!(source(&snapshot), "cart");
     let cart = restore_object(
         &owner(),
-        &spec,
+        &valid(&spec),
         "b1",
         "cart",
         "restore-test-prod-cart",
@@ -905,7 +919,7 @@ fn audit_mode_judges_restores_others_ran() {
         idle
     );
     // A restore of another namespace says nothing about `shop`.
-    let mut other = restore_object(&owner(), &spec, "b1", "elsewhere", "copy", now);
+    let mut other = restore_object(&owner(), &valid, "b1", "elsewhere", "copy", now);
     if let Some(metadata) = other.body.metadata_mut() {
         metadata.labels = Some(BTreeMap::new());
     }
@@ -914,7 +928,7 @@ fn audit_mode_judges_restores_others_ran() {
         judge_existing_restores(&valid, None, &snapshot, &records_of(&snapshot), now),
         idle
     );
-    let theirs = restore_object(&owner(), &spec, "b1", "shop", "shop-copy", now);
+    let theirs = restore_object(&owner(), &valid, "b1", "shop", "shop-copy", now);
     apply(&mut snapshot, vec![theirs], "2026-03-01T00:30:00Z");
     let restore = Arc::make_mut(&mut snapshot.velero.restores[1]);
     restore.status = Some(RestoreStatus {
@@ -957,7 +971,7 @@ fn own_restore_tests_are_timed_on_the_operators_clock_to_the_millisecond() {
         "2026-03-01T01:00:00Z",
     );
     let due = at("2026-03-01T00:10:00Z");
-    let restore = restore_object(&owner(), &spec, "b1", "shop", sandbox, due);
+    let restore = restore_object(&owner(), &valid(&spec), "b1", "shop", sandbox, due);
     let stamped = super::created_at(restore, at("2026-03-01T01:00:30.250Z"));
     apply(&mut snapshot, vec![stamped], "2026-03-01T01:00:30Z");
     // Velero started and finished within the same second.
@@ -1057,10 +1071,10 @@ fn restore_test_sends_the_same_sandbox_restore_and_modifiers() {
     let due = at("2026-03-01T00:10:00Z");
     let mut objects = sandbox_objects(&owner, POLICY, "shop", &sandbox);
     objects.push(super::created_at(
-        restore_object(&owner, &spec, "b1", "shop", &sandbox, due),
+        restore_object(&owner, &valid(&spec), "b1", "shop", &sandbox, due),
         at("2026-03-01T01:00:30.250Z"),
     ));
-    objects.push(resource_modifiers(&owner, &spec));
+    objects.push(resource_modifiers(&owner, &valid(&spec)));
     crate::desired::golden_tests::pinned(&objects, RESTORE_TEST);
 }
 

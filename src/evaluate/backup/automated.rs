@@ -249,7 +249,7 @@ pub fn next_deadline(
         return None;
     }
     let rpo = spec.rpo;
-    let velero = VeleroView::new(snapshot, spec);
+    let velero = VeleroView::new(snapshot, &spec.velero_namespace);
     // Without a completed backup no namespace is fresh: no selection (a walk of every
     // namespace) to make.
     if !velero.backups().any(|b| completed_at(b).is_some()) {

@@ -1,9 +1,9 @@
 //! `backup-encryption`: every BackupStorageLocation the policy's backups really use turns on
 //! encryption at rest.
 
-use crate::api::BackupPolicySpec;
 use crate::catalog::ControlId;
 use crate::evaluate::{ControlOutcome, ObjectRef, Violation};
+use crate::validate::backup_policy::ValidBackupPolicy;
 use crate::velero::BackupStorageLocationSpec;
 use crate::vocabulary::velero_view::{Reach, VeleroView, belongs_to_policy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -34,7 +34,7 @@ pub const GENERIC_ENCRYPTION_KEYS: &[&str] = &[
 
 pub(super) fn backup_encryption(
     name: &str,
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     velero: &VeleroView,
     namespaces: &[String],
 ) -> ControlOutcome {
@@ -129,7 +129,7 @@ fn snapshot_location_violation(velero: &VeleroView, name: &str) -> Option<Violat
 /// holding a selected namespace went to. (An unset location is Velero's default one.)
 fn locations_in_use(
     name: &str,
-    spec: &BackupPolicySpec,
+    spec: &ValidBackupPolicy,
     velero: &VeleroView,
     namespaces: &[String],
 ) -> BTreeSet<String> {
@@ -144,7 +144,7 @@ fn locations_in_use(
             .filter(|l| !l.is_empty())
             .unwrap_or_else(|| default.clone())
     };
-    let mut used = BTreeSet::from([spec.storage_location().to_string()]);
+    let mut used = BTreeSet::from([spec.storage_location.clone()]);
     for (schedule, reach) in velero.schedule_reaches() {
         if holds(&schedule.metadata, reach) {
             used.insert(resolve(&schedule.spec.template.storage_location));

@@ -71,7 +71,7 @@ pub fn evaluate_with(
         );
         velero_missing(name, &namespaces, snapshot, &why)
     } else {
-        let velero = VeleroView::new(snapshot, spec);
+        let velero = VeleroView::new(snapshot, &spec.velero_namespace);
         let outcomes = vec![
             automated.unwrap_or_else(|| {
                 automated::automated_backup(name, spec, &velero, &namespaces, now)

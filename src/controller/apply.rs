@@ -38,7 +38,7 @@ fn live_owned(
 ) -> BTreeMap<Key, LiveOwned> {
     let mut found = BTreeMap::new();
     for &kind in kinds {
-        for object in ctx.stores.owned(kind, owner_uid, scope) {
+        for object in ctx.reads.stores.owned(kind, owner_uid, scope) {
             let key = (kind, object.namespace.clone(), object.name.clone());
             found.insert(key, object);
         }
@@ -327,7 +327,8 @@ fn carries_owner(object: &Value, owner_uid: &str) -> bool {
 }
 
 fn terminating(ctx: &Context, namespace: &str) -> bool {
-    ctx.stores
+    ctx.reads
+        .stores
         .namespaces
         .get(&kube::runtime::reflector::ObjectRef::new(namespace))
         .is_some_and(|ns| ns.metadata.deletion_timestamp.is_some())
@@ -407,11 +408,12 @@ pub async fn reconcile_namespace_labels(
     let mut patches = Vec::new();
     // Only the namespaces this pass planned (`wanted` holds only theirs).
     let namespaces = match scope {
-        Scope::All => ctx.stores.namespaces.state(),
+        Scope::All => ctx.reads.stores.namespaces.state(),
         Scope::Namespaces(names) => names
             .iter()
             .filter_map(|name| {
-                ctx.stores
+                ctx.reads
+                    .stores
                     .namespaces
                     .get(&kube::runtime::reflector::ObjectRef::new(name))
             })
@@ -629,7 +631,7 @@ fn in_flight(
     name: &str,
 ) -> super::echoes::Sending {
     let key = ObjectKey::new(kind.api_resource().kind, namespace, name);
-    ctx.stores.echoes.sending(key)
+    ctx.reads.stores.echoes.sending(key)
 }
 
 /// Remembers a write of `writer`'s, so that its watch event is known as an echo and evidence
@@ -648,7 +650,7 @@ fn remember(
         expected: version.map_or(Expected::Gone, Expected::Version),
         writer: writer.to_string(),
     };
-    ctx.stores.echoes.wrote(written.clone());
+    ctx.reads.stores.echoes.wrote(written.clone());
     written
 }
 

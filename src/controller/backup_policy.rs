@@ -2,6 +2,7 @@
 //! tests run step by step (sandbox first, then the Restore, then verification and clean-up).
 
 use super::context::Context;
+use super::reads::Reads;
 use super::reconciler::{Plan, PlannedEvent, Reconciled, Stage};
 use super::scope::Scope;
 use crate::api::backup_policy::{MeasuredBy, RestoreTestResult};
@@ -73,11 +74,11 @@ impl Reconciled for BackupPolicy {
 
     type Valid = ValidBackupPolicy;
 
-    fn validate(&self, ctx: &Context, now: Timestamp) -> Result<ValidBackupPolicy, InvalidSpec> {
+    fn validate(&self, reads: &Reads, now: Timestamp) -> Result<ValidBackupPolicy, InvalidSpec> {
         let valid = crate::validate::backup_policy::validate(&self.spec, now)?;
         crate::validate::backup_policy::velero_namespace_watched(
             &self.spec,
-            &ctx.velero_namespace,
+            &reads.velero_namespace,
         )?;
         Ok(valid)
     }
@@ -90,12 +91,12 @@ impl Reconciled for BackupPolicy {
         ctx: &Context,
         now: Timestamp,
     ) -> Result<(), super::Error> {
-        let snapshot = ctx.backup_snapshot();
+        let snapshot = ctx.reads.backup_snapshot();
         if !snapshot.velero.installed {
             return Ok(());
         }
         let last = self.extra_status().last_restore_test;
-        let records = ctx.velero_records();
+        let records = ctx.reads.velero_records();
         let step = self.restore_test_step(valid, last.as_ref(), &snapshot, &records, now);
         if let RestoreTestStep::Verify { backup, restore } = step {
             super::velero_records::fetch(ctx, &backup, &restore).await?;
@@ -115,12 +116,12 @@ impl Reconciled for BackupPolicy {
     fn plan(
         &self,
         valid: &ValidBackupPolicy,
-        ctx: &Context,
+        reads: &Reads,
         scope: &Scope,
         _stage: Stage,
         now: Timestamp,
     ) -> Plan<BackupPolicyExtraStatus> {
-        let snapshot = ctx.backup_snapshot();
+        let snapshot = reads.backup_snapshot();
         let name = self.name_any();
         let owner = Owner::of(self);
         let mut last = self.extra_status().last_restore_test;
@@ -133,7 +134,7 @@ impl Reconciled for BackupPolicy {
         let velero_namespace = self.spec.velero_namespace();
         let velero_deployed = snapshot.velero.namespace_missing.is_none();
         if snapshot.velero.installed && velero_deployed {
-            let records = ctx.velero_records();
+            let records = reads.velero_records();
             // Not the reconcile's `now`: `prepare` may just have fetched Velero's records, and a
             // verdict recorded now ends the measured RTO when verification really ended.
             let verified_at = Timestamp::now().max(now);
@@ -187,7 +188,7 @@ impl Reconciled for BackupPolicy {
         // The per-namespace part from the incremental engine: only the namespaces changed
         // since the last pass are judged again (a relabel is one namespace, not the cluster).
         let velero_read = snapshot.velero.installed && snapshot.velero.unreadable.is_none();
-        let parts = ctx
+        let parts = reads
             .stores
             .engine
             .backup_policy_by(&name, valid, velero_read, now);

@@ -462,9 +462,9 @@ fn check_once(ctx: &super::context::Context) -> Round {
         diverged: 0,
         seconds: 0.0,
     };
-    let feed = &ctx.stores.engine;
-    let snapshot = || ctx.snapshot();
-    let baselines = &ctx.stores.custom.security_baselines;
+    let feed = &ctx.reads.stores.engine;
+    let snapshot = || ctx.reads.snapshot();
+    let baselines = &ctx.reads.stores.custom.security_baselines;
     for name in names(baselines.state()) {
         let outcome = compare(
             feed,
@@ -480,7 +480,7 @@ fn check_once(ctx: &super::context::Context) -> Round {
         );
         record(ctx, &name, outcome, &mut round);
     }
-    let isolations = &ctx.stores.custom.environment_isolations;
+    let isolations = &ctx.reads.stores.custom.environment_isolations;
     for name in names(isolations.state()) {
         let outcome = compare(
             feed,
@@ -496,7 +496,7 @@ fn check_once(ctx: &super::context::Context) -> Round {
         );
         record(ctx, &name, outcome, &mut round);
     }
-    let policies = &ctx.stores.custom.backup_policies;
+    let policies = &ctx.reads.stores.custom.backup_policies;
     for name in names(policies.state()) {
         let policy = || policies.get(&kube::runtime::reflector::ObjectRef::new(&name));
         let last = || policy().and_then(|bp| bp.status.as_ref()?.last_restore_test.clone());
@@ -512,7 +512,7 @@ fn check_once(ctx: &super::context::Context) -> Round {
             },
             |valid, now| {
                 // The rest of the evaluation from the same stores, as a pass reads it.
-                let snapshot = ctx.backup_snapshot();
+                let snapshot = ctx.reads.backup_snapshot();
                 let velero_read = snapshot.velero.installed && snapshot.velero.unreadable.is_none();
                 let parts = feed.backup_policy_by(&name, valid, velero_read, now)?;
                 Some(crate::evaluate::backup::evaluate_with(

@@ -1,6 +1,6 @@
 //! EnvironmentIsolation: environments apart on the network, in data and in access.
 
-use super::context::Context;
+use super::reads::Reads;
 use super::reconciler::{NoExtraStatus, Plan, Reconciled, Stage};
 use super::scope::Scope;
 use crate::api::{ComplianceStatus, EnvironmentIsolation, Exemption, Mode};
@@ -55,7 +55,7 @@ impl Reconciled for EnvironmentIsolation {
 
     fn validate(
         &self,
-        _ctx: &Context,
+        _reads: &Reads,
         _now: Timestamp,
     ) -> Result<ValidEnvironmentIsolation, crate::validate::InvalidSpec> {
         crate::validate::environment_isolation::validate(&self.spec)
@@ -70,41 +70,41 @@ impl Reconciled for EnvironmentIsolation {
     fn plan(
         &self,
         valid: &ValidEnvironmentIsolation,
-        ctx: &Context,
+        reads: &Reads,
         scope: &Scope,
         _stage: Stage,
         now: Timestamp,
     ) -> Plan<NoExtraStatus> {
         // What the plan renders reads namespaces' labels and the custom resources alone; the
         // whole cluster only for a from-scratch evaluation.
-        let snapshot = ctx.cluster_snapshot();
+        let snapshot = reads.cluster_snapshot();
         let name = self.name_any();
         // Status covers every namespace, drawn from the incremental engine's kept parts (the
         // namespaces changes reached were judged again); a from-scratch evaluation is its
         // oracle (`engine_feed::check_periodically`) and its stand-in while the engine's
         // watch holds another version of this spec. What is planned, written and reported is
         // the pass's namespaces (see `reported_scope`).
-        let mut evaluation = ctx
+        let mut evaluation = reads
             .stores
             .engine
             .isolation_by(&name, valid, now)
             .unwrap_or_else(|| {
                 tracing::debug!("the engine holds another spec; evaluating from scratch");
-                isolation::evaluate(&name, valid, &ctx.snapshot(), now)
+                isolation::evaluate(&name, valid, &reads.snapshot(), now)
             });
         let wants_copies = self
             .spec
             .production_data
             .as_ref()
             .is_some_and(|d| d.detect_copied_secrets);
-        if wants_copies && !ctx.detects_copied_secrets {
+        if wants_copies && !reads.detects_copied_secrets {
             evaluation.notices.push(Notice {
                 reason: crate::conditions::Reason::CopiedSecretDetectionOff.as_str(),
                 message: "detectCopiedSecrets is set but the operator runs without --detect-copied-secrets (Helm value copiedSecretDetection): copies are not detected".into(),
             });
         }
         let mut plan = Plan::report_only(evaluation, NoExtraStatus {});
-        plan.scope = reported_scope(scope, &plan.evaluation, ctx, self.uid().as_deref());
+        plan.scope = reported_scope(scope, &plan.evaluation, reads, self.uid().as_deref());
         if valid.mode == Mode::Enforce {
             let owner = Owner::of(self);
             // A namespace's isolation policy selects its peers by the environments' label
@@ -122,8 +122,8 @@ impl Reconciled for EnvironmentIsolation {
                 &owner,
                 valid,
                 &snapshot,
-                ctx.username.as_deref(),
-                &ctx.restorers,
+                reads.username.as_deref(),
+                &reads.restorers,
                 now,
             ));
         }
@@ -156,7 +156,7 @@ const NOT_READ: &[&str] = &[
 fn reported_scope(
     scope: &Scope,
     evaluation: &crate::evaluate::Evaluation,
-    ctx: &Context,
+    reads: &Reads,
     uid: Option<&str>,
 ) -> Scope {
     let Scope::Namespaces(names) = scope else {
@@ -179,7 +179,7 @@ fn reported_scope(
         );
     }
     for kind in [OwnedKind::PolicyReport, OwnedKind::Report] {
-        let Some(store) = ctx.stores.report_store(kind).and_then(|s| s.get()) else {
+        let Some(store) = reads.stores.report_store(kind).and_then(|s| s.get()) else {
             continue;
         };
         names.extend(

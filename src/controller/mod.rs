@@ -11,6 +11,7 @@ pub mod environment_isolation;
 pub mod history;
 pub mod owner_index;
 pub mod projection_memo;
+pub mod reads;
 pub mod reconciler;
 pub mod scope;
 pub mod secrets;
@@ -376,23 +377,23 @@ pub async fn run_with(
         config.resync,
     );
     ctx.writes = write_pool::WritePool::new(config.write_concurrency);
-    ctx.username = own_username(&client).await;
-    ctx.detects_copied_secrets = config.detect_copied_secrets;
+    ctx.reads.username = own_username(&client).await;
+    ctx.reads.detects_copied_secrets = config.detect_copied_secrets;
     ctx.watch_grace = config.watch_grace;
     ctx.evaluated_refresh = config.evaluated_refresh;
     ctx.history = config
         .history
         .map(|h| Arc::new(history::HistoryWriter::new(h, config.instance.clone())));
-    ctx.velero_namespace = config.velero_namespace.clone();
+    ctx.reads.velero_namespace = config.velero_namespace.clone();
     ctx.reports = config.reports_api;
-    ctx.restorers = config
+    ctx.reads.restorers = config
         .velero_service_accounts
         .iter()
         .map(|name| service_account_username(&config.velero_namespace, name))
         .collect();
     // Only the operator's own configuration takes namespaces out of scope, never a custom
     // resource (see `ExcludedNamespaces`).
-    ctx.excluded = crate::snapshot::ExcludedNamespaces::new(&config.velero_namespace)
+    ctx.reads.excluded = crate::snapshot::ExcludedNamespaces::new(&config.velero_namespace)
         .with(
             config.operator_namespace,
             crate::snapshot::OPERATOR_NAMESPACE,
@@ -401,7 +402,10 @@ pub async fn run_with(
             config.excluded_namespaces,
             crate::snapshot::EXCLUDED_BY_CONFIGURATION,
         );
-    ctx.stores.engine.set_excluded(ctx.excluded.clone());
+    ctx.reads
+        .stores
+        .engine
+        .set_excluded(ctx.reads.excluded.clone());
     let ctx = Arc::new(ctx);
     let checks = tokio::spawn(engine_feed::check_periodically(
         ctx.clone(),

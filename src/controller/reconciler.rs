@@ -3,6 +3,7 @@
 //! carrying the plan out (applies, deletes, events, status) lives here once.
 
 use super::context::Context;
+use super::reads::Reads;
 use super::scope::Scope;
 use super::{Error, apply, status};
 use crate::api::{ComplianceStatus, ControlState, Exemption};
@@ -145,14 +146,15 @@ pub trait Reconciled:
     const READS_NAMESPACES_THROUGH_SELECTORS: bool = false;
     /// The same validation `audit` runs, plus what only this operator's configuration can
     /// judge (`ctx`); a spec that fails it is not planned at all.
-    fn validate(&self, ctx: &Context, now: Timestamp) -> Result<Self::Valid, InvalidSpec>;
-    /// Pure: reads the stores through `ctx`, writes nothing and publishes nothing. `scope`:
+    fn validate(&self, reads: &Reads, now: Timestamp) -> Result<Self::Valid, InvalidSpec>;
+    /// Pure: reads the stores and settings through `reads`, writes nothing and publishes
+    /// nothing (it has no client). `scope`:
     /// the namespaces changes concerned since the last pass; a kind that cannot narrow its
     /// plan to them plans everything ([`Plan::scope`] says which it did).
     fn plan(
         &self,
         valid: &Self::Valid,
-        ctx: &Context,
+        reads: &Reads,
         scope: &Scope,
         stage: Stage,
         now: Timestamp,
@@ -215,7 +217,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     let generation = resource.meta().generation;
     let owner = Owner::of(resource);
     let reference = resource.object_ref(&());
-    let valid = match resource.validate(ctx, now) {
+    let valid = match resource.validate(&ctx.reads, now) {
         Ok(valid) => valid,
         Err(invalid) => return reject(ctx, resource, &old, &invalid, now).await,
     };
@@ -273,7 +275,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             if changed.is_empty() && !plan.provisional {
                 break;
             }
-            if !changed.is_empty() && !ctx.stores.observed(&changed, SETTLE_PATIENCE).await {
+            if !changed.is_empty() && !ctx.reads.stores.observed(&changed, SETTLE_PATIENCE).await {
                 tracing::debug!("the stores do not show every write yet; judging again soon");
                 owned.retry_soon = true;
             }
@@ -282,7 +284,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
                 continue;
             }
             let settled = super::blocking::off_the_async_workers(|| {
-                resource.plan(&valid, ctx, &scope, Stage::Evidence, now)
+                resource.plan(&valid, &ctx.reads, &scope, Stage::Evidence, now)
             });
             watch.lap("replan");
             if narrow && ctx.scopes.has_more(&owner.uid, generation) {
@@ -405,6 +407,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
     }
     let reads_velero = K::KIND != ControlKind::SecurityBaseline;
     let stale = ctx
+        .reads
         .stores
         .watch_health
         .failing_beyond(ctx.watch_grace, reads_velero);
@@ -451,7 +454,7 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
             resource: &owner.name,
             controls: &new.controls,
             at: now.as_second(),
-            failing_watches: ctx.stores.watch_health.kinds_beyond(ctx.watch_grace),
+            failing_watches: ctx.reads.stores.watch_health.kinds_beyond(ctx.watch_grace),
         });
     write_status(ctx, resource, new, plan.extra_status).await?;
     watch.lap("status");
@@ -507,7 +510,7 @@ async fn enforce<K: Reconciled>(
     Error,
 > {
     let plan = super::blocking::off_the_async_workers(|| {
-        resource.plan(valid, ctx, scope, Stage::Enforcement, now)
+        resource.plan(valid, &ctx.reads, scope, Stage::Enforcement, now)
     });
     let scope = plan.scope.clone();
     ctx.metrics.pass(K::KIND.as_str(), scope.is_all());
@@ -719,7 +722,8 @@ async fn write_status<K: Reconciled>(
     // `controller`), which already judged what it wrote. Recorded before the write is sent:
     // the event may come back before the answer.
     if let Some(uid) = resource.meta().uid.as_deref() {
-        ctx.stores
+        ctx.reads
+            .stores
             .echoes
             .writing_status(uid, Value::Object(status.clone()));
     }
@@ -767,7 +771,7 @@ async fn reconcile_reports(
     scope: &Scope,
 ) -> apply::OwnedOutcome {
     use crate::desired::report_api::{self, ReportApi};
-    let stores = &ctx.stores;
+    let stores = &ctx.reads.stores;
     let watched = |kind: OwnedKind| stores.report_store(kind).is_some_and(|s| s.get().is_some());
     let Some(apis) = report_api::write_to(
         ctx.reports,
@@ -842,7 +846,7 @@ async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, E
     }
     ctx.forget(&owner.uid);
     ctx.scopes.forget(&owner.uid);
-    ctx.stores.echoes.forget_status(&owner.uid);
+    ctx.reads.stores.echoes.forget_status(&owner.uid);
     ctx.metrics.compliance.forget(K::KIND.as_str(), &owner.name);
     Ok(Action::await_change())
 }

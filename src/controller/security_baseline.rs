@@ -1,7 +1,7 @@
 //! SecurityBaseline: evaluate the eight controls; in Enforce mode, NetworkPolicies, Pod
 //! Security labels and admission policies.
 
-use super::context::Context;
+use super::reads::Reads;
 use super::reconciler::{NoExtraStatus, Plan, Reconciled, Stage};
 use super::scope::Scope;
 use crate::api::{ComplianceStatus, Exemption, Mode, SecurityBaseline};
@@ -50,7 +50,7 @@ impl Reconciled for SecurityBaseline {
 
     fn validate(
         &self,
-        _ctx: &Context,
+        _reads: &Reads,
         _now: Timestamp,
     ) -> Result<ValidSecurityBaseline, InvalidSpec> {
         crate::validate::security_baseline::validate(&self.spec)
@@ -65,7 +65,7 @@ impl Reconciled for SecurityBaseline {
     fn plan(
         &self,
         valid: &ValidSecurityBaseline,
-        ctx: &Context,
+        reads: &Reads,
         scope: &Scope,
         stage: Stage,
         now: Timestamp,
@@ -73,7 +73,7 @@ impl Reconciled for SecurityBaseline {
         let mut watch = crate::telemetry::stopwatch::Stopwatch::start();
         // What the plan renders reads namespaces' labels and the custom resources alone; the
         // whole cluster only for a from-scratch evaluation.
-        let snapshot = ctx.cluster_snapshot();
+        let snapshot = reads.cluster_snapshot();
         watch.lap("snapshot");
         let name = self.name_any();
         // The incremental engine judged only the namespaces that changed since; a
@@ -87,14 +87,14 @@ impl Reconciled for SecurityBaseline {
             (Stage::Enforcement, Scope::Namespaces(namespaces)) => Some(namespaces),
             _ => None,
         };
-        let (evaluation, provisional) = ctx
+        let (evaluation, provisional) = reads
             .stores
             .engine
             .security_baseline_by(&name, valid, first, now)
             .unwrap_or_else(|| {
                 tracing::debug!("the engine holds another spec; evaluating from scratch");
                 (
-                    evaluate::security_baseline::evaluate(&name, valid, &ctx.snapshot(), now),
+                    evaluate::security_baseline::evaluate(&name, valid, &reads.snapshot(), now),
                     false,
                 )
             });
@@ -201,7 +201,7 @@ impl Reconciled for SecurityBaseline {
                     .map(|(name, n)| (name, Arc::new(parse(n))))
                     .collect()
             } else {
-                let parsed = ctx
+                let parsed = reads
                     .stores
                     .pod_security_priors
                     .project(snapshot.namespaces.clone(), parse);
@@ -248,7 +248,7 @@ impl Reconciled for SecurityBaseline {
                 &owner,
                 PSA_MARKER,
                 &snapshot,
-                ctx.username.as_deref(),
+                reads.username.as_deref(),
             ));
             let asked = format!("{}:{}", pod_security.level.as_str(), pod_security.version());
             for (labels, names) in kept {

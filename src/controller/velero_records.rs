@@ -29,7 +29,7 @@ const MAX_RECORD_BYTES: u64 = 64 * 1024 * 1024;
 /// is not in the object store is cached as [`Record::Missing`]; a failure to ask is an error
 /// (retried with backoff), never a verdict.
 pub async fn fetch(ctx: &Context, backup: &str, restore: &str) -> Result<(), Error> {
-    let known = ctx.velero_records();
+    let known = ctx.reads.velero_records();
     if !known.backups.contains_key(backup) {
         let record = match download(ctx, "BackupResourceList", backup).await? {
             None => Record::Missing,
@@ -37,7 +37,7 @@ pub async fn fetch(ctx: &Context, backup: &str, restore: &str) -> Result<(), Err
                 Record::Found(BackupContents::parse(&bytes).map_err(Error::VeleroRecord)?)
             }
         };
-        ctx.remember_backup(backup, Arc::new(record));
+        ctx.reads.remember_backup(backup, Arc::new(record));
     }
     if !known.restores.contains_key(restore) {
         let record = match download(ctx, "RestoreResults", restore).await? {
@@ -46,7 +46,7 @@ pub async fn fetch(ctx: &Context, backup: &str, restore: &str) -> Result<(), Err
                 Record::Found(RestoreOutcome::parse(&bytes).map_err(Error::VeleroRecord)?)
             }
         };
-        ctx.remember_restore(restore, Arc::new(record));
+        ctx.reads.remember_restore(restore, Arc::new(record));
     }
     Ok(())
 }
@@ -54,7 +54,7 @@ pub async fn fetch(ctx: &Context, backup: &str, restore: &str) -> Result<(), Err
 fn download_requests(ctx: &Context) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk(crate::velero::GROUP, "v1", "DownloadRequest");
     let resource = ApiResource::from_gvk_with_plural(&gvk, "downloadrequests");
-    Api::namespaced_with(ctx.client.clone(), &ctx.velero_namespace, &resource)
+    Api::namespaced_with(ctx.client.clone(), &ctx.reads.velero_namespace, &resource)
 }
 
 /// Velero's record `kind` of object `name`, un-gzipped; None when the object store has none.
@@ -71,7 +71,7 @@ async fn download(ctx: &Context, kind: &str, name: &str) -> Result<Option<Vec<u8
         "spec": {"target": {"kind": kind, "name": name}},
     }))
     .map_err(|e| Error::VeleroRecord(e.to_string()))?;
-    request.metadata.namespace = Some(ctx.velero_namespace.clone());
+    request.metadata.namespace = Some(ctx.reads.velero_namespace.clone());
     let failed = |verb: &str, e: kube::Error| {
         Error::VeleroRecord(format!("{verb} DownloadRequest {request_name}: {e}"))
     };

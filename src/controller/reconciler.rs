@@ -5,21 +5,20 @@
 use super::context::Context;
 use super::reads::Reads;
 use super::scope::Scope;
-use super::{Error, apply, status};
-use crate::api::{ComplianceStatus, ControlState, Exemption};
+use super::{Error, apply, carry_out, publish, status};
+use crate::api::{ComplianceStatus, Exemption};
 use crate::catalog::ControlKind;
 use crate::desired::{DesiredObject, OwnedKind, Owner};
-use crate::evaluate::{self, Evaluation};
+use crate::evaluate::Evaluation;
 use crate::validate::InvalidSpec;
 use jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, Event as Finalizer};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -211,370 +210,62 @@ pub async fn reconcile<K: Reconciled>(
     result
 }
 
+/// What a pass knows of its resource before it plans, observed once at its start.
+pub struct Observed {
+    pub now: Timestamp,
+    /// The status as stored: what the pass's status and events are compared with.
+    pub old: ComplianceStatus,
+    pub generation: Option<i64>,
+    pub owner: Owner,
+    pub reference: ObjectReference,
+}
+
+impl Observed {
+    fn of<K: Reconciled>(resource: &K) -> Self {
+        Self {
+            now: Timestamp::now(),
+            old: resource.compliance(),
+            generation: resource.meta().generation,
+            owner: Owner::of(resource),
+            reference: resource.object_ref(&()),
+        }
+    }
+}
+
+/// One pass: observe -> validate -> fetch -> plan and apply -> publish. Validation and the
+/// plans decide everything and are pure (they read [`Reads`], hold no client); the steps
+/// around them fetch what exists only on request, carry the plans out and record them.
 async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, Error> {
-    let now = Timestamp::now();
-    let old = resource.compliance();
-    let generation = resource.meta().generation;
-    let owner = Owner::of(resource);
-    let reference = resource.object_ref(&());
-    let valid = match resource.validate(&ctx.reads, now) {
+    let pass = Observed::of(resource);
+    let valid = match resource.validate(&ctx.reads, pass.now) {
         Ok(valid) => valid,
-        Err(invalid) => return reject(ctx, resource, &old, &invalid, now).await,
+        Err(invalid) => return publish::rejected(resource, ctx, &pass, &invalid).await,
     };
-    if ctx.scopes.handled_before(&owner.uid, generation, now) {
+    let Some(scope) = take_scope(ctx, &pass) else {
         // Woken by changes a pass before this one took and carried out: nothing to do.
         tracing::debug!("the changes that woke this pass were handled by the one before");
         let until_whole = ctx
             .scopes
-            .whole_due(&owner.uid)
-            .and_then(|due| Duration::try_from(due.duration_since(now)).ok())
+            .whole_due(&pass.owner.uid)
+            .and_then(|due| Duration::try_from(due.duration_since(pass.now)).ok())
             .unwrap_or(ctx.resync);
         return Ok(Action::requeue(until_whole.max(Duration::from_millis(100))));
-    }
-    let asked = ctx.scopes.take(&owner.uid, generation, now);
-    let prepared = resource.prepare(&valid, ctx, now).await;
-    let mut watch = crate::telemetry::stopwatch::Stopwatch::start();
-    // What this pass covers: what woke it, and the namespaces whose changes arrive while it
-    // runs (taken before its evidence, see below).
-    let mut scope = asked;
-    let enforced = async {
-        let (mut plan, mut owned, mut labels) =
-            enforce(resource, &valid, ctx, &owner.uid, &scope, now).await?;
-        // The plan may cover more than what woke the pass (an isolation's reports where a
-        // finding names the namespaces that changed): what it covers is the pass's.
-        scope = plan.scope.clone();
-        watch.lap("enforce");
-        let mut rounds = 1;
-        loop {
-            // A namespace created while this pass runs is enforced now, before the evidence
-            // of the namespaces before it: its protection never waits for reports and status.
-            let narrow = rounds < MAX_ENFORCEMENT_ROUNDS && !scope.is_all();
-            if narrow && let Some(more) = ctx.scopes.take_more(&owner.uid, generation) {
-                tracing::debug!(?more, "enforcing namespaces changed while this pass ran");
-                scope.merge(&Scope::Namespaces(more));
-                let (next, next_owned, next_labels) =
-                    enforce(resource, &valid, ctx, &owner.uid, &scope, now).await?;
-                scope = next.scope.clone();
-                plan = next;
-                owned.absorb(next_owned);
-                labels.absorb(next_labels);
-                rounds += 1;
-                watch.lap("enforce");
-                continue;
-            }
-            // Then the evidence, judged on what is now enforced: when this pass changed it,
-            // wait until the stores show the writes and judge again, so that a converging
-            // cluster writes each report once, not once before its NetworkPolicies and once
-            // after.
-            let changed: Vec<_> = owned
-                .written
-                .iter()
-                .chain(&labels.written)
-                .cloned()
-                .collect();
-            if changed.is_empty() && !plan.provisional {
-                break;
-            }
-            if !changed.is_empty() && !ctx.reads.stores.observed(&changed, SETTLE_PATIENCE).await {
-                tracing::debug!("the stores do not show every write yet; judging again soon");
-                owned.retry_soon = true;
-            }
-            watch.lap("observe");
-            if narrow && ctx.scopes.has_more(&owner.uid, generation) {
-                continue;
-            }
-            let settled = super::blocking::off_the_async_workers(|| {
-                resource.plan(&valid, &ctx.reads, &scope, Stage::Evidence, now)
-            });
-            watch.lap("replan");
-            if narrow && ctx.scopes.has_more(&owner.uid, generation) {
-                continue;
-            }
-            // A next step the writes made possible (a guard in force, then the labels it
-            // guards): the echoes of our own writes wake no one, so come back for it.
-            owned.retry_soon |= settled.desired != plan.desired
-                || settled.namespace_labels != plan.namespace_labels
-                || settled.namespace_annotations != plan.namespace_annotations;
-            plan.evaluation = settled.evaluation;
-            plan.provisional = false;
-            break;
-        }
-        // Reports are evidence, not enforcement: written in Audit mode too.
-        owned.absorb(reconcile_reports(ctx, &owner, &plan.evaluation, &scope).await);
-        watch.lap("reports");
-        Ok::<_, Error>((plan, owned, labels))
-    }
-    .await;
-    let (plan, mut owned, mut labels) = match enforced {
-        Ok(done) => done,
-        Err(error) => {
-            ctx.scopes.ended(&owner.uid, generation, &scope, false, now);
-            let failed =
-                status::failed_status(&old, error.reason(), &error.to_string(), generation, now);
-            write_status(ctx, resource, failed, resource.extra_status()).await?;
-            ctx.event(
-                &reference,
-                true,
-                error.reason(),
-                "Reconcile",
-                error.to_string(),
-            )
-            .await;
-            return Err(error);
-        }
     };
-    // Writes that failed for some objects: the evaluation (which reads the live cluster, so
-    // it already shows where enforcement is missing) is still recorded, Ready turns False
-    // naming them, and the retry backs off.
-    let mut failed = std::mem::take(&mut owned.failed);
-    failed.append(&mut labels.failed);
-
-    let partial = (!failed.is_empty()).then(|| Error::Partial(failed));
-    // Only drift is announced: a first apply, a new namespace or a changed spec is not. Each
-    // event names the restored object, and its action what was done, so that the recorder's
-    // series (one per reason, action and objects) never mixes two different repairs.
-    for r in &owned.restored {
-        let (how, action) = if r.deleted {
-            ("deleted", "Recreate")
-        } else {
-            ("edited", "Replace")
-        };
-        let object = apply::reference(r.kind, r.namespace.as_deref(), &r.name);
-        ctx.event_related(
-            &reference,
-            Some(object_reference(r.kind, r.namespace.as_deref(), &r.name)),
-            true,
-            crate::conditions::Reason::Restored.as_str(),
-            action,
-            bounded(format!(
-                "{object} was {how} by hand and has been restored after drift"
-            )),
-        )
-        .await;
+    let fetched = resource.prepare(&valid, ctx, pass.now).await;
+    match carry_out::carry_out(resource, &valid, ctx, &pass, scope).await {
+        Ok(carried) => publish::published(resource, ctx, &pass, carried, fetched).await,
+        Err(failed) => publish::failed(resource, ctx, &pass, failed).await,
     }
-    for (namespace, keys) in &labels.restored {
-        tracing::info!(namespace, keys = %keys.join(","), "restored namespace labels changed by hand");
-        ctx.event_related(
-            &reference,
-            Some(object_reference(OwnedKind::Namespace, None, namespace)),
-            true,
-            crate::conditions::Reason::Restored.as_str(),
-            "Relabel",
-            bounded(format!(
-                "labels the operator set on Namespace {namespace} were changed by hand and have been restored after drift"
-            )),
-        )
-        .await;
-    }
-    for event in &plan.events {
-        ctx.event(
-            &reference,
-            event.warning,
-            event.reason,
-            event.action,
-            event.note.clone(),
-        )
-        .await;
-    }
-    announce(ctx, resource, &old, &plan.evaluation).await;
-    let mut new = status::compliance_status(
-        &old,
-        &plan.evaluation,
-        generation,
-        now,
-        ctx.evaluated_refresh,
-    );
-    // Back in time for the next refresh of "evaluated at", even with a longer resync.
-    let refresh_in = new
-        .scope
-        .as_ref()
-        .and_then(|s| s.evaluated_at.as_ref())
-        .and_then(|at| {
-            let due = at.0.checked_add(ctx.evaluated_refresh).ok()?;
-            std::time::Duration::try_from(due.duration_since(now)).ok()
-        })
-        .unwrap_or(ctx.evaluated_refresh);
-    if let Some((reason, message)) = &plan.not_ready {
-        new = status::not_ready(new, &old, reason, message, generation, now);
-    }
-    // Inputs fetched on request that could not be had (Velero not answering): the plan waits
-    // for them and Ready says why. Not an error: the next resync asks again, only reading, so
-    // a cluster whose Velero never answers sees no write loop and no event per retry.
-    if let Err(error) = &prepared {
-        tracing::warn!(%error, "an input fetched on request is missing");
-        let message = bounded(error.to_string());
-        new = status::not_ready(new, &old, error.reason(), &message, generation, now);
-    }
-    let reads_velero = K::KIND != ControlKind::SecurityBaseline;
-    let stale = ctx
-        .reads
-        .stores
-        .watch_health
-        .failing_beyond(ctx.watch_grace, reads_velero);
-    if let Some(message) = stale {
-        let reason = super::watch_health::WATCH_FAILING;
-        new = status::not_ready(new, &old, reason, &bounded(message), generation, now);
-    }
-    if let Some(error) = &partial {
-        let message = bounded(error.to_string());
-        new = status::not_ready(new, &old, error.reason(), &message, generation, now);
-        ctx.event(&reference, true, error.reason(), "Reconcile", message)
-            .await;
-    }
-    if let Some(history) = &ctx.history {
-        // Appended before status is written: a control status shows is always in the chain
-        // (a failed status write is retried; the chain already holds the evaluation).
-        let recorded = history
-            .record(
-                super::history::resource_ref(K::KIND.as_str(), &owner.name),
-                generation,
-                spec_hash(resource),
-                &new.controls,
-                resource.exemptions(),
-                now,
-            )
-            .await;
-        ctx.metrics
-            .compliance
-            .history_written(recorded.is_ok(), now.as_second());
-        if let Err(error) = recorded {
-            tracing::warn!(%error, "writing the evidence history");
-            let message = bounded(format!(
-                "the evidence history at {} could not be written: {error}",
-                history.describe()
-            ));
-            let reason = super::history::HISTORY_UNAVAILABLE;
-            new = status::not_ready(new, &old, reason, &message, generation, now);
-        }
-    }
-    ctx.metrics
-        .compliance
-        .evaluated(&crate::telemetry::compliance::Evaluated {
-            kind: K::KIND.as_str(),
-            resource: &owner.name,
-            controls: &new.controls,
-            at: now.as_second(),
-            failing_watches: ctx.reads.stores.watch_health.kinds_beyond(ctx.watch_grace),
-        });
-    write_status(ctx, resource, new, plan.extra_status).await?;
-    watch.lap("status");
-    tracing::debug!(laps = %watch, "pass done");
-    if let Some(error) = partial {
-        ctx.scopes
-            .ended(&owner.uid, generation, &plan.scope, false, now);
-        return Err(error);
-    }
-    let mut next = next_check(resource.exemptions(), plan.next_deadline, now, ctx.resync)
-        .min(refresh_in.max(RETRY_SOON));
-    if owned.retry_soon {
-        next = next.min(RETRY_SOON);
-    }
-    // A narrower pass keeps the whole pass's due time, and comes back for it.
-    let whole_due = now.checked_add(next).unwrap_or(now);
-    ctx.scopes.ended(
-        &owner.uid,
-        generation,
-        &plan.scope,
-        !owned.retry_soon,
-        whole_due,
-    );
-    if let Some(due) = ctx.scopes.whole_due(&owner.uid)
-        && let Ok(until) = std::time::Duration::try_from(due.duration_since(now))
-    {
-        next = next.min(until.max(Duration::from_millis(100)));
-    }
-    Ok(Action::requeue(next))
 }
 
-/// Enforcement rounds one pass makes at most (its own, and those for namespaces changed while
-/// it ran) before its evidence: a cluster that keeps creating namespaces still gets its
-/// reports and status; what is left wakes the next pass.
-const MAX_ENFORCEMENT_ROUNDS: usize = 8;
-
-/// One round of enforcement over `scope`: plans what it writes (from the namespaces of the
-/// scope, see [`Stage::Enforcement`]) and writes it: objects applied or deleted once, owned
-/// objects, namespace labels.
-async fn enforce<K: Reconciled>(
-    resource: &K,
-    valid: &K::Valid,
-    ctx: &Context,
-    owner_uid: &str,
-    scope: &Scope,
-    now: Timestamp,
-) -> Result<
-    (
-        Plan<K::ExtraStatus>,
-        apply::OwnedOutcome,
-        apply::LabelOutcome,
-    ),
-    Error,
-> {
-    let plan = super::blocking::off_the_async_workers(|| {
-        resource.plan(valid, &ctx.reads, scope, Stage::Enforcement, now)
-    });
-    let scope = plan.scope.clone();
-    ctx.metrics.pass(K::KIND.as_str(), scope.is_all());
-    tracing::debug!(?scope, "planned");
-    for object in &plan.apply_once {
-        apply::apply_one(ctx, owner_uid, object).await?;
+/// The namespaces changes concerned since the resource's last pass (see [`super::scope`]),
+/// or None when the pass before this one took and carried them out already.
+fn take_scope(ctx: &Context, pass: &Observed) -> Option<Scope> {
+    let (uid, generation) = (&pass.owner.uid, pass.generation);
+    if ctx.scopes.handled_before(uid, generation, pass.now) {
+        return None;
     }
-    for (kind, namespace, name) in &plan.delete {
-        apply::delete_one(ctx, owner_uid, *kind, namespace.as_deref(), name).await?;
-    }
-    // Enforcement first: NetworkPolicies, admission objects, Velero objects, labels.
-    let owned = apply::reconcile_owned(ctx, owner_uid, &plan.desired, K::MANAGES, &scope).await;
-    let labels = apply::reconcile_namespace_labels(
-        ctx,
-        owner_uid,
-        K::LABEL_MARKER,
-        &plan.namespace_labels,
-        &plan.namespace_annotations,
-        &scope,
-    )
-    .await;
-    Ok((plan, owned, labels))
-}
-
-/// The SHA-256 of the resource's spec as canonical JSON: which policy text was applied.
-fn spec_hash<K: Reconciled>(resource: &K) -> String {
-    let spec = serde_json::to_value(resource)
-        .ok()
-        .and_then(|mut v| v.get_mut("spec").map(serde_json::Value::take))
-        .unwrap_or_default();
-    crate::history::spec_hash(&spec)
-}
-
-/// A spec only the operator could judge invalid: status says which fields and why, owned
-/// objects stay as the last valid spec left them, and nothing is retried until the resource
-/// changes (a timer would only find the same spec again).
-async fn reject<K: Reconciled>(
-    ctx: &Context,
-    resource: &K,
-    old: &ComplianceStatus,
-    invalid: &InvalidSpec,
-    now: Timestamp,
-) -> Result<Action, Error> {
-    let message = invalid.to_string();
-    tracing::info!(%message, "spec invalid; waiting for a change");
-    let generation = resource.meta().generation;
-    let new = status::invalid_status(old, &message, generation, now);
-    let announced = old.conditions.iter().any(|c| {
-        c.type_ == crate::conditions::ConditionType::Ready.name()
-            && c.reason == status::INVALID
-            && c.message == new.conditions[0].message
-    });
-    write_status(ctx, resource, new, resource.extra_status()).await?;
-    if !announced {
-        ctx.event(
-            &resource.object_ref(&()),
-            true,
-            status::INVALID,
-            "Validate",
-            bounded(message),
-        )
-        .await;
-    }
-    Ok(Action::await_change())
+    Some(ctx.scopes.take(uid, generation, pass.now))
 }
 
 /// Whether the stored status says the current spec is invalid. Nothing else in the cluster
@@ -585,226 +276,6 @@ pub fn awaits_own_change<K: Reconciled>(resource: &K) -> bool {
         && status.conditions.iter().any(|c| {
             c.type_ == crate::conditions::ConditionType::Ready.name() && c.reason == status::INVALID
         })
-}
-
-fn object_reference(
-    kind: OwnedKind,
-    namespace: Option<&str>,
-    name: &str,
-) -> k8s_openapi::api::core::v1::ObjectReference {
-    let resource = kind.api_resource();
-    k8s_openapi::api::core::v1::ObjectReference {
-        api_version: Some(resource.api_version),
-        kind: Some(resource.kind),
-        namespace: namespace.map(str::to_string),
-        name: Some(name.to_string()),
-        ..Default::default()
-    }
-}
-
-/// How soon to look again when a repair lost a race with another writer.
-const RETRY_SOON: Duration = Duration::from_secs(2);
-
-/// How long evidence waits for the stores to show the enforcement a pass just wrote.
-const SETTLE_PATIENCE: Duration = Duration::from_secs(5);
-
-/// Event notes stay well under the API's 1 KiB limit, whatever names they carry.
-pub const MAX_NOTE_BYTES: usize = 512;
-
-fn bounded(mut note: String) -> String {
-    if note.len() > MAX_NOTE_BYTES {
-        let mut end = MAX_NOTE_BYTES - 3;
-        while !note.is_char_boundary(end) {
-            end -= 1;
-        }
-        note.truncate(end);
-        note.push_str("...");
-    }
-    note
-}
-
-/// Events for control state changes and for notices, each once per change.
-async fn announce<K: Reconciled>(
-    ctx: &Context,
-    resource: &K,
-    old: &ComplianceStatus,
-    evaluation: &Evaluation,
-) {
-    let reference = resource.object_ref(&());
-    for control in &evaluation.controls {
-        let before = old
-            .controls
-            .iter()
-            .find(|c| c.id == control.id)
-            .map(|c| c.state);
-        if before == Some(control.state) {
-            continue;
-        }
-        // Events about a cluster-scoped resource land in `default`, which tenants may read:
-        // a confidential finding (a Secret matching production data) is never named there.
-        let note = match control.failed.iter().find(|v| !v.confidential) {
-            Some(v) => format!(
-                "{} is {:?}: {} {}: {}",
-                control.id, control.state, v.object.kind, v.object.name, v.message
-            ),
-            None if !control.failed.is_empty() => format!(
-                "{} is {:?}: {} findings, listed in status",
-                control.id,
-                control.state,
-                control.failed.len()
-            ),
-            None => format!("{} is {:?}", control.id, control.state),
-        };
-        ctx.event(
-            &reference,
-            control.state == ControlState::Fail,
-            crate::conditions::Reason::ControlStateChanged.as_str(),
-            "Evaluate",
-            note,
-        )
-        .await;
-    }
-    let uid = resource.meta().uid.clone().unwrap_or_default();
-    let notices: BTreeSet<String> = evaluation
-        .notices
-        .iter()
-        .map(|n| format!("{}\u{0}{}", n.reason, n.message))
-        .collect();
-    for notice in ctx.unannounced(&uid, notices) {
-        let (reason, message) = notice
-            .split_once('\u{0}')
-            .unwrap_or(("Notice", notice.as_str()));
-        ctx.event(&reference, true, reason, "Evaluate", message.to_string())
-            .await;
-    }
-}
-
-/// The status object: the shared fields and the kind's own. A status that does not serialize
-/// to an object is an error, never a skipped write.
-fn status_object(
-    compliance: &ComplianceStatus,
-    extra: &impl Serialize,
-) -> Result<Map<String, Value>, Error> {
-    let object = |value: serde_json::Result<Value>| match value {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(Error::StatusSerialize(format!(
-            "status is not an object: {other}"
-        ))),
-        Err(error) => Err(Error::StatusSerialize(error.to_string())),
-    };
-    let mut status = object(serde_json::to_value(compliance))?;
-    status.extend(object(serde_json::to_value(extra))?);
-    Ok(status)
-}
-
-/// Writes status with server-side apply, and only when it differs from the stored one.
-async fn write_status<K: Reconciled>(
-    ctx: &Context,
-    resource: &K,
-    compliance: ComplianceStatus,
-    extra: K::ExtraStatus,
-) -> Result<(), Error> {
-    let status = status_object(&compliance, &extra)?;
-    let old = serde_json::to_value(resource)
-        .map_err(|e| Error::StatusSerialize(e.to_string()))?
-        .get("status")
-        .cloned()
-        .unwrap_or_default();
-    if Value::Object(status.clone()) == old {
-        return Ok(());
-    }
-    let body = serde_json::json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "status": status,
-    });
-    // Its watch event echoes this write: it wakes no reconcile of the resource (see
-    // `controller`), which already judged what it wrote. Recorded before the write is sent:
-    // the event may come back before the answer.
-    if let Some(uid) = resource.meta().uid.as_deref() {
-        ctx.reads
-            .stores
-            .echoes
-            .writing_status(uid, Value::Object(status.clone()));
-    }
-    let api: Api<K> = Api::all(ctx.client.clone());
-    let (name, params) = (
-        resource.name_any(),
-        PatchParams::apply(apply::FIELD_MANAGER).force(),
-    );
-    let patch = Patch::Apply(&body);
-    ctx.writes
-        .write(|| api.patch_status(&name, &params, &patch))
-        .await
-        .map_err(Error::Status)?;
-    ctx.metrics.write(K::KIND.as_str(), "status");
-    Ok(())
-}
-
-/// When to look again: the next exemption expiry or warning threshold, a kind's own deadline,
-/// or the resync period, whichever comes first.
-pub fn next_check(
-    exemptions: &[Exemption],
-    deadline: Option<Timestamp>,
-    now: Timestamp,
-    resync: Duration,
-) -> Duration {
-    let warn = jiff::SignedDuration::from_hours(24 * evaluate::exemptions::EXPIRY_WARNING_DAYS);
-    exemptions
-        .iter()
-        .filter_map(evaluate::exemptions::expiry)
-        .flat_map(|expiry| [expiry, expiry.checked_sub(warn).unwrap_or(expiry)])
-        .chain(deadline)
-        .filter(|t| *t > now)
-        .map(|t| now.duration_until(t).unsigned_abs())
-        .min()
-        .map_or(resync, |d| d.min(resync) + Duration::from_secs(1))
-}
-
-/// Writes the findings as reports in the API(s) `--reports-api` picks among those served, and
-/// prunes the owner's reports in every other served API (a reader of both would count them
-/// twice). Does nothing while the choice waits for discovery, or when no report API is served.
-async fn reconcile_reports(
-    ctx: &Context,
-    owner: &Owner,
-    evaluation: &Evaluation,
-    scope: &Scope,
-) -> apply::OwnedOutcome {
-    use crate::desired::report_api::{self, ReportApi};
-    let stores = &ctx.reads.stores;
-    let watched = |kind: OwnedKind| stores.report_store(kind).is_some_and(|s| s.get().is_some());
-    let Some(apis) = report_api::write_to(
-        ctx.reports,
-        stores.policy_reports.discovery(),
-        stores.reports.discovery(),
-    ) else {
-        return apply::OwnedOutcome::default();
-    };
-    // An API counts as served once its namespaced kind is watched: until then (its listing
-    // may finish after its cluster-scoped kind's) its reports are neither written nor pruned,
-    // or `both` would delete a ClusterReport it is about to keep.
-    let manages: Vec<OwnedKind> = ReportApi::ALL
-        .into_iter()
-        .filter(|api| watched(api.namespaced()))
-        .flat_map(|api| [api.namespaced(), api.cluster()])
-        .filter(|&kind| watched(kind))
-        .collect();
-    if manages.is_empty() {
-        return apply::OwnedOutcome::default();
-    }
-    let reports: Vec<DesiredObject> = apis
-        .into_iter()
-        .flat_map(|api| {
-            crate::desired::report::policy_reports_in(
-                owner,
-                evaluation,
-                api,
-                watched(api.cluster()),
-                &|ns| scope.covers(ns),
-            )
-        })
-        .collect();
-    apply::reconcile_owned(ctx, &owner.uid, &reports, &manages, scope).await
 }
 
 async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, Error> {
@@ -849,19 +320,4 @@ async fn cleanup<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Action, E
     ctx.reads.stores.echoes.forget_status(&owner.uid);
     ctx.metrics.compliance.forget(K::KIND.as_str(), &owner.name);
     Ok(Action::await_change())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_notes_are_bounded_on_a_char_boundary() {
-        let short = "NetworkPolicy a/b was edited by hand".to_string();
-        assert_eq!(bounded(short.clone()), short);
-        let long = format!("labels {}", "é".repeat(2000));
-        let note = bounded(long);
-        assert!(note.len() <= MAX_NOTE_BYTES, "{}", note.len());
-        assert!(note.ends_with("..."));
-    }
 }

@@ -68,6 +68,12 @@ reasons! {
     FinalizerFailed,
     /// What Velero recorded about a backup or restore could not be read.
     VeleroRecordUnavailable,
+    /// The velero.io/v1 API is not served.
+    VeleroNotInstalled,
+    /// Velero's API is served but its namespace does not exist.
+    VeleroNamespaceMissing,
+    /// Velero's objects cannot be listed (RBAC).
+    VeleroForbidden,
     // Compliant
     /// Every applicable control passes or is exempt.
     AllControlsPass,

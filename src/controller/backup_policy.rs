@@ -8,6 +8,7 @@ use super::scope::Scope;
 use crate::api::backup_policy::{MeasuredBy, RestoreTestResult};
 use crate::api::{BackupPolicy, ComplianceStatus, Exemption, Mode};
 use crate::catalog::ControlKind;
+use crate::conditions::Reason;
 use crate::desired::velero::{self as velero_desired, RestoreTestStep};
 use crate::desired::{OwnedKind, Owner};
 use crate::evaluate::backup;
@@ -209,7 +210,7 @@ impl Reconciled for BackupPolicy {
             .min();
         if !snapshot.velero.installed && snapshot.velero.unreadable.is_none() {
             plan.not_ready = Some((
-                "VeleroNotInstalled".into(),
+                Reason::VeleroNotInstalled,
                 "the velero.io/v1 API is not served; install Velero (the policy recovers by itself)".into(),
             ));
             return plan;
@@ -219,7 +220,7 @@ impl Reconciled for BackupPolicy {
             // Said before a refused list: without the namespace the chart grants no Velero
             // Role, so "forbidden" would hide what is missing.
             plan.not_ready = Some((
-                "VeleroNamespaceMissing".into(),
+                Reason::VeleroNamespaceMissing,
                 format!(
                     "Velero is not deployed: namespace `{velero_namespace}` (the operator's --velero-namespace) does not exist; install Velero there, then upgrade the operator's Helm release so that it grants the operator its Velero Role (the policy recovers by itself)"
                 ),
@@ -227,7 +228,7 @@ impl Reconciled for BackupPolicy {
             return plan;
         }
         if let Some(why) = &snapshot.velero.unreadable {
-            plan.not_ready = Some(("VeleroForbidden".into(), why.clone()));
+            plan.not_ready = Some((Reason::VeleroForbidden, why.clone()));
             return plan;
         }
         if valid.mode == Mode::Enforce {

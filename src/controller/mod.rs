@@ -105,16 +105,14 @@ impl Error {
     }
 
     /// The condition reason and metric label.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::Forbidden { .. } => Reason::Forbidden.as_str(),
-            Self::Write { .. } => Reason::ApplyFailed.as_str(),
-            Self::Status(_) | Self::StatusSerialize(_) => Reason::StatusFailed.as_str(),
-            Self::Finalizer(_) => Reason::FinalizerFailed.as_str(),
-            Self::Partial(errors) => errors
-                .first()
-                .map_or(Reason::ApplyFailed.as_str(), Error::reason),
-            Self::VeleroRecord(_) => Reason::VeleroRecordUnavailable.as_str(),
+            Self::Forbidden { .. } => Reason::Forbidden,
+            Self::Write { .. } => Reason::ApplyFailed,
+            Self::Status(_) | Self::StatusSerialize(_) => Reason::StatusFailed,
+            Self::Finalizer(_) => Reason::FinalizerFailed,
+            Self::Partial(errors) => errors.first().map_or(Reason::ApplyFailed, Error::reason),
+            Self::VeleroRecord(_) => Reason::VeleroRecordUnavailable,
         }
     }
 

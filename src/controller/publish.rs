@@ -63,14 +63,14 @@ pub async fn published<K: Reconciled>(
     announce(ctx, resource, &pass.old, &plan.evaluation).await;
 
     // Why Ready is False although the evaluation ran, in the order the last one wins.
-    let mut blockers: Vec<(String, String)> = Vec::new();
+    let mut blockers: Vec<(Reason, String)> = Vec::new();
     blockers.extend(plan.not_ready.clone());
     // Inputs fetched on request that could not be had (Velero not answering): the plan waits
     // for them and Ready says why. Not an error: the next resync asks again, only reading, so
     // a cluster whose Velero never answers sees no write loop and no event per retry.
     if let Err(error) = &fetched {
         tracing::warn!(%error, "an input fetched on request is missing");
-        blockers.push((error.reason().into(), bounded(error.to_string())));
+        blockers.push((error.reason(), bounded(error.to_string())));
     }
     let reads_velero = K::KIND != ControlKind::SecurityBaseline;
     let stale = ctx
@@ -79,17 +79,23 @@ pub async fn published<K: Reconciled>(
         .watch_health
         .failing_beyond(ctx.watch_grace, reads_velero);
     if let Some(message) = stale {
-        blockers.push((super::watch_health::WATCH_FAILING.into(), bounded(message)));
+        blockers.push((Reason::WatchFailing, bounded(message)));
     }
     if let Some(error) = &partial {
         let message = bounded(error.to_string());
-        blockers.push((error.reason().into(), message.clone()));
-        ctx.event(&pass.reference, true, error.reason(), "Reconcile", message)
-            .await;
+        blockers.push((error.reason(), message.clone()));
+        ctx.event(
+            &pass.reference,
+            true,
+            error.reason().as_str(),
+            "Reconcile",
+            message,
+        )
+        .await;
     }
     let mut new = compose_status(pass, &plan.evaluation, ctx.evaluated_refresh, &blockers);
     if let Some(message) = record_history(resource, ctx, pass, &new).await {
-        let reason = super::history::HISTORY_UNAVAILABLE;
+        let reason = Reason::HistoryUnavailable.as_str();
         new = status::not_ready(new, &pass.old, reason, &message, pass.generation, now);
     }
     ctx.metrics
@@ -140,18 +146,13 @@ pub async fn failed<K: Reconciled>(
     let (now, generation) = (pass.now, pass.generation);
     ctx.scopes
         .ended(&pass.owner.uid, generation, &scope, false, now);
-    let status = status::failed_status(
-        &pass.old,
-        error.reason(),
-        &error.to_string(),
-        generation,
-        now,
-    );
+    let reason = error.reason().as_str();
+    let status = status::failed_status(&pass.old, reason, &error.to_string(), generation, now);
     write_status(ctx, resource, status, resource.extra_status()).await?;
     ctx.event(
         &pass.reference,
         true,
-        error.reason(),
+        reason,
         "Reconcile",
         error.to_string(),
     )
@@ -196,12 +197,12 @@ pub fn compose_status(
     pass: &Observed,
     evaluation: &Evaluation,
     evaluated_refresh: Duration,
-    blockers: &[(String, String)],
+    blockers: &[(Reason, String)],
 ) -> ComplianceStatus {
     let (old, generation, now) = (&pass.old, pass.generation, pass.now);
     let new = status::compliance_status(old, evaluation, generation, now, evaluated_refresh);
     blockers.iter().fold(new, |new, (reason, message)| {
-        status::not_ready(new, old, reason, message, generation, now)
+        status::not_ready(new, old, reason.as_str(), message, generation, now)
     })
 }
 
@@ -513,8 +514,8 @@ mod tests {
             &evaluation,
             day,
             &[
-                ("VeleroForbidden".into(), "first".into()),
-                ("WatchFailing".into(), "second".into()),
+                (Reason::VeleroForbidden, "first".into()),
+                (Reason::WatchFailing, "second".into()),
             ],
         );
         assert_eq!(

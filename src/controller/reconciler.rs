@@ -8,6 +8,7 @@ use super::scope::Scope;
 use super::{Error, apply, carry_out, publish, status};
 use crate::api::{ComplianceStatus, Exemption};
 use crate::catalog::ControlKind;
+use crate::conditions::Reason;
 use crate::desired::{DesiredObject, OwnedKind, Owner};
 use crate::evaluate::Evaluation;
 use crate::validate::InvalidSpec;
@@ -48,7 +49,7 @@ pub struct Plan<Extra> {
     pub next_deadline: Option<Timestamp>,
     /// Why the resource cannot be fully reconciled although evaluation ran (reason, message),
     /// e.g. Velero not installed: Ready turns False with this reason.
-    pub not_ready: Option<(String, String)>,
+    pub not_ready: Option<(Reason, String)>,
     /// The namespaces whose owned objects, labels and reports this plan renders: what is
     /// written and pruned. An evidence plan's evaluation and notes judge every namespace; an
     /// enforcement plan's may judge only these (see [`Self::provisional`]).
@@ -203,7 +204,7 @@ pub async fn reconcile<K: Reconciled>(
             .failures
             .get_or_create(&crate::telemetry::ErrorLabels {
                 kind: kind.into(),
-                reason: error.reason().into(),
+                reason: error.reason().as_str().into(),
             })
             .inc();
     }

@@ -5,10 +5,13 @@
 //!
 //! A namespace's findings are judged again when the namespace changed (its labels select it
 //! or not and are copied into its findings), when they stop holding (a fresh backup turns
-//! stale at a known instant, a stale one's finding names its age), and for every namespace
-//! when what they all read changed: the policy's spec, Velero's objects, the Schedules'
-//! intervals (which depend on the instant), the namespaces left out of scope.
+//! stale at a known instant, a stale one's finding names its age), when a Velero Schedule or
+//! Backup naming it changed ([`reached_by`]), and for every namespace when what they all read
+//! changed: the policy's spec, a Velero object naming every namespace (or a failed backup,
+//! or another Velero kind), the Schedules' intervals (which depend on the instant), the
+//! namespaces left out of scope.
 
+use super::object::Object;
 use super::partition::Partition;
 use crate::catalog::ControlId;
 use crate::evaluate::backup::{self, Holds, NamespaceParts, ScheduleIntervals};
@@ -45,6 +48,24 @@ impl KeptBackups {
     pub fn dirtied<'a>(&mut self, namespaces: impl IntoIterator<Item = &'a String>) {
         self.pending.extend(namespaces.into_iter().cloned());
     }
+}
+
+/// The namespaces whose findings a change of a Velero Schedule or Backup from `old` to `new`
+/// may change: those either names (see `backup::namespaces_a_schedule_judges`). None when
+/// that may be any namespace's (every namespace named, a failed backup, another kind): then
+/// every namespace is judged again. A policy's own Schedule names the namespaces it selects,
+/// so its rewrite after one namespace's relabel judged all of them again before this.
+pub fn reached_by(old: Option<&Object>, new: Option<&Object>) -> Option<BTreeSet<String>> {
+    let mut reached = BTreeSet::new();
+    for object in old.into_iter().chain(new) {
+        let named = match object {
+            Object::velero_schedules(schedule) => backup::namespaces_a_schedule_judges(schedule)?,
+            Object::velero_backups(b) => backup::namespaces_a_backup_judges(b)?,
+            _ => return None,
+        };
+        reached.extend(named.iter().cloned());
+    }
+    Some(reached)
 }
 
 /// Counts what a fold judged.

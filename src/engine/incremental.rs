@@ -183,10 +183,18 @@ impl Engine {
                 self.backups
                     .remove(bp.metadata.name.as_deref().unwrap_or_default());
             }
+            Some(Object::velero_schedules(_) | Object::velero_backups(_)) => {
+                match super::backups::reached_by(old, new) {
+                    Some(namespaces) => {
+                        for kept in self.backups.values_mut().flatten() {
+                            kept.dirtied(&namespaces);
+                        }
+                    }
+                    None => self.backups_epoch += 1,
+                }
+            }
             Some(
-                Object::velero_schedules(_)
-                | Object::velero_backups(_)
-                | Object::velero_restores(_)
+                Object::velero_restores(_)
                 | Object::velero_storage_locations(_)
                 | Object::velero_snapshot_locations(_),
             ) => self.backups_epoch += 1,

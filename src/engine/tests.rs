@@ -1210,7 +1210,7 @@ fn a_label_change_on_one_namespace_evaluates_that_namespace_only() {
 
 /// A BackupPolicy over every namespace of [`cluster_of`], with one namespace freshly backed
 /// up: relabelling one namespace judges that namespace's part alone; a Velero object judges
-/// every namespace; the backup turning stale judges the namespace it holds; and each time
+/// the namespaces it names (every namespace when it names all, or failed); the backup turning stale judges the namespace it holds; and each time
 /// the evaluation equals a from-scratch one at that instant.
 #[test]
 fn a_backup_policy_judges_the_namespaces_that_changed() {
@@ -1262,6 +1262,7 @@ fn a_backup_policy_judges_the_namespaces_that_changed() {
     // A stale backup's finding names its age: judged again at every other instant.
     check(&mut engine, hours(24), 0, "the same instant");
     check(&mut engine, hours(30), 1, "an hour later");
+    // A Velero object naming its namespaces judges those (here the one it held) ...
     engine.apply(Event::Delete(ObjectKey {
         kind: Kind::velero_backups,
         namespace: Some("velero".into()),
@@ -1270,8 +1271,67 @@ fn a_backup_policy_judges_the_namespaces_that_changed() {
     check(
         &mut engine,
         hours(30),
+        1,
+        "a backup of one namespace deleted",
+    );
+    engine.apply(Event::Upsert(Object::velero_backups(parse(json!({
+        "apiVersion": "velero.io/v1", "kind": "Backup",
+        "metadata": meta("velero", "two", json!({})),
+        "spec": {"includedNamespaces": ["ns-0004", "ns-0005"]},
+        "status": {"phase": "Completed", "startTimestamp": hours(29).to_string(),
+                   "completionTimestamp": hours(29).to_string()},
+    })))));
+    check(&mut engine, hours(30), 2, "a backup of two namespaces");
+    // ... one naming every namespace, or a failed one (its policy's failed backups are
+    // counted in other namespaces' findings), judges every namespace.
+    engine.apply(Event::Upsert(Object::velero_backups(parse(json!({
+        "apiVersion": "velero.io/v1", "kind": "Backup",
+        "metadata": meta("velero", "failed", json!({"security.baseline.dev/backup-policy": "bp"})),
+        "spec": {"includedNamespaces": ["ns-0006"]},
+        "status": {"phase": "Failed", "startTimestamp": hours(29).to_string()},
+    })))));
+    check(&mut engine, hours(30), count as u64, "a failed backup");
+    // A second failed backup, of another namespace, changes what the first one's namespace
+    // says (it counts the policy's failed backups).
+    engine.apply(Event::Upsert(Object::velero_backups(parse(json!({
+        "apiVersion": "velero.io/v1", "kind": "Backup",
+        "metadata": meta("velero", "failed-too", json!({"security.baseline.dev/backup-policy": "bp"})),
+        "spec": {"includedNamespaces": ["ns-0007"]},
+        "status": {"phase": "Failed", "startTimestamp": hours(29).to_string()},
+    })))));
+    let got = check(
+        &mut engine,
+        hours(30),
         count as u64,
-        "a Velero object changed",
+        "another failed backup",
+    );
+    let automated = got
+        .controls
+        .iter()
+        .find(|c| c.id == crate::catalog::ControlId::AutomatedBackup)
+        .unwrap();
+    assert!(
+        automated
+            .failed
+            .iter()
+            .any(|v| v.object.name == "ns-0006" && v.message.contains("2 Failed")),
+        "{:?}",
+        automated
+            .failed
+            .iter()
+            .map(|v| &v.message)
+            .collect::<Vec<_>>()
+    );
+    engine.apply(Event::Upsert(Object::velero_schedules(parse(json!({
+        "apiVersion": "velero.io/v1", "kind": "Schedule",
+        "metadata": meta("velero", "all", json!({})),
+        "spec": {"schedule": "0 * * * *", "template": {"includedNamespaces": ["*"]}},
+    })))));
+    check(
+        &mut engine,
+        hours(30),
+        count as u64,
+        "a Schedule of every namespace",
     );
     engine.apply(Event::Upsert(Object::namespaces(parse(json!({
         "metadata": {"name": "ns-0002"}, "status": {"phase": "Terminating"},

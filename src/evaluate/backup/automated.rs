@@ -6,7 +6,7 @@ use crate::catalog::ControlId;
 use crate::evaluate::{ControlOutcome, Violation, selected_namespaces};
 use crate::snapshot::Snapshot;
 use crate::validate::ValidBackupPolicy;
-use crate::velero::Schedule;
+use crate::velero::{Backup, Schedule};
 use crate::vocabulary::time::{elapsed, human, human_age, later};
 use crate::vocabulary::velero_view::{
     Coverage, VeleroView, attempted_at, backup_phase, belongs_to_policy, completed_at, qualified,
@@ -30,6 +30,30 @@ pub(super) fn automated_backup(
         .flat_map(|ns| namespace_findings(name, spec, velero, &intervals, ns, now).0)
         .collect();
     ControlOutcome::checked(ControlId::AutomatedBackup, namespaces.len(), violations)
+}
+
+/// The namespaces whose findings ([`namespace_findings`]) a Schedule's presence, absence or
+/// change can change: those its template's include list names (a namespace outside it is
+/// never covered). None when that may be any namespace: the list names every namespace
+/// (empty, or `*`). (Its interval verdict is the Schedule's, compared whole: see
+/// [`schedule_intervals`].)
+pub fn namespaces_a_schedule_judges(schedule: &Schedule) -> Option<&[String]> {
+    named_namespaces(&schedule.spec.template.included_namespaces)
+}
+
+/// [`namespaces_a_schedule_judges`] for a Backup: those its include list names, unless it
+/// failed (a namespace whose newest attempt failed counts every failed backup of the policy,
+/// whichever namespaces they hold) or names every namespace.
+pub fn namespaces_a_backup_judges(backup: &Backup) -> Option<&[String]> {
+    if FAILED_PHASES.contains(&backup_phase(backup)) {
+        return None;
+    }
+    named_namespaces(&backup.spec.included_namespaces)
+}
+
+fn named_namespaces(included: &[String]) -> Option<&[String]> {
+    let every = included.is_empty() || included.iter().any(|n| n == "*");
+    (!every).then_some(included)
 }
 
 /// Per Schedule (by its qualified name), why it does not run at least once per RPO, or None.

@@ -178,17 +178,13 @@ fn reported_scope(
                 .map(str::to_string),
         );
     }
+    let Some(uid) = uid else {
+        return Scope::Namespaces(names);
+    };
     for kind in [OwnedKind::PolicyReport, OwnedKind::Report] {
-        let Some(store) = reads.stores.report_store(kind).and_then(|s| s.get()) else {
-            continue;
-        };
-        names.extend(
-            store
-                .state()
-                .iter()
-                .filter(|r| r.labels().get(desired::OWNER_UID).map(String::as_str) == uid)
-                .filter_map(|r| r.namespace()),
-        );
+        if let Some(store) = reads.stores.report_store(kind) {
+            names.extend(store.namespaces_of(uid));
+        }
     }
     Scope::Namespaces(names)
 }

@@ -97,6 +97,17 @@ impl OwnerIndex {
         }
     }
 
+    /// The namespaces holding at least one of `owner`'s objects (maybe one just deleted, see
+    /// the module documentation), sorted.
+    pub fn namespaces_of(&self, owner: &str) -> Vec<String> {
+        let entries = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .by_owner
+            .get(owner)
+            .map(|namespaces| namespaces.keys().flatten().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The places of `owner`'s objects that `scope` covers (cluster-scoped ones always).
     pub fn owned_by(&self, owner: &str, scope: &Scope) -> Vec<Place> {
         let entries = self.0.read().unwrap_or_else(PoisonError::into_inner);
@@ -201,6 +212,9 @@ mod tests {
             index.owned_by("uid-2", &Scope::All),
             places(&[("b", "other")])
         );
+        assert_eq!(index.namespaces_of("uid-2"), ["b"]);
+        assert_eq!(index.namespaces_of("uid-1"), ["b"]);
+        assert!(index.namespaces_of("uid-3").is_empty());
         index.follow(&watcher::Event::Delete(policy("b", "deny", Some("uid-1"))));
         assert!(index.owned_by("uid-1", &Scope::All).is_empty());
     }

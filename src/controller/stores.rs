@@ -45,6 +45,15 @@ impl ReportStore {
         self.store.get()
     }
 
+    /// The namespaces holding a report of `owner` (by uid), from the owner index: a lookup,
+    /// not a walk of every report. Empty until the API is served.
+    pub fn namespaces_of(&self, owner: &str) -> Vec<String> {
+        match self.store.get() {
+            Some(_) => self.owners.namespaces_of(owner),
+            None => Vec::new(),
+        }
+    }
+
     pub fn discovery(&self) -> crate::desired::report_api::Discovery {
         use crate::desired::report_api::Discovery;
         if self.store.get().is_some() {

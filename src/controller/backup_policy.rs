@@ -132,7 +132,7 @@ impl Reconciled for BackupPolicy {
         let mut events = Vec::new();
         // A valid policy names the operator's Velero namespace; the snapshot says whether it
         // exists.
-        let velero_namespace = self.spec.velero_namespace();
+        let velero_namespace = valid.velero_namespace.as_str();
         let velero_deployed = snapshot.velero.namespace_missing.is_none();
         if snapshot.velero.installed && velero_deployed {
             let records = reads.velero_records();

@@ -1,4 +1,5 @@
-//! What every reconciler shares: the client, the stores, metrics and the event recorder.
+//! What every reconciler shares: the client, what plans read ([`Reads`]: the stores and the
+//! settings), metrics, the write pool and the event recorder.
 
 use super::reads::Reads;
 use super::stores::Stores;
@@ -56,15 +57,7 @@ impl Context {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
-            reads: Reads {
-                stores,
-                username: None,
-                restorers: Vec::new(),
-                detects_copied_secrets: false,
-                excluded: Default::default(),
-                velero_namespace: super::DEFAULT_VELERO_NAMESPACE.into(),
-                velero_records: Mutex::default(),
-            },
+            reads: Reads::new(stores),
             writes: Default::default(),
             resync,
             evaluated_refresh: super::DEFAULT_EVALUATED_REFRESH,

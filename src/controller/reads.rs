@@ -25,10 +25,23 @@ pub struct Reads {
     pub velero_namespace: String,
     /// What Velero recorded about backups and restores, fetched for restore tests. Velero
     /// never rewrites a record, so entries stay true; one per tested backup and restore.
-    pub(super) velero_records: Mutex<crate::vocabulary::velero_records::VeleroRecords>,
+    velero_records: Mutex<crate::vocabulary::velero_records::VeleroRecords>,
 }
 
 impl Reads {
+    /// The stores with the default settings (the operator sets its own from its flags).
+    pub fn new(stores: Stores) -> Self {
+        Self {
+            stores,
+            username: None,
+            restorers: Vec::new(),
+            detects_copied_secrets: false,
+            excluded: Default::default(),
+            velero_namespace: super::DEFAULT_VELERO_NAMESPACE.into(),
+            velero_records: Mutex::default(),
+        }
+    }
+
     /// The Velero records fetched so far (cheap: the records themselves are shared).
     pub fn velero_records(&self) -> crate::vocabulary::velero_records::VeleroRecords {
         self.velero_records

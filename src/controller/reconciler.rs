@@ -1,6 +1,7 @@
-//! The reconcile loop the three kinds share: finalizer, evaluate, enforce, evidence, events.
-//! Each kind only says what it plans ([`Reconciled::plan`], which computes and does nothing);
-//! carrying the plan out (applies, deletes, events, status) lives here once.
+//! The reconcile loop the three kinds share: the finalizer, and one pass as a short pipeline
+//! ([`apply_resource`]). Each kind only says how it validates and what it plans
+//! ([`Reconciled::plan`], which computes and does nothing); carrying the plan out
+//! ([`super::carry_out`]) and publishing it ([`super::publish`]) live once for all kinds.
 
 use super::context::Context;
 use super::reads::Reads;
@@ -145,7 +146,7 @@ pub trait Reconciled:
     /// a namespace it selects wakes it.
     const READS_NAMESPACES_THROUGH_SELECTORS: bool = false;
     /// The same validation `audit` runs, plus what only this operator's configuration can
-    /// judge (`ctx`); a spec that fails it is not planned at all.
+    /// judge (`reads`); a spec that fails it is not planned at all.
     fn validate(&self, reads: &Reads, now: Timestamp) -> Result<Self::Valid, InvalidSpec>;
     /// Pure: reads the stores and settings through `reads`, writes nothing and publishes
     /// nothing (it has no client). `scope`:

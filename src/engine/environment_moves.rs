@@ -60,6 +60,7 @@ pub fn reached<'a>(
     let peers = &indexes.selector_peers;
     let (picked_before, picked_after) = (peers.picking(old_labels), peers.picking(new_labels));
     let mut moved = false;
+    let known = partition.environments();
     for spec in specs {
         let before = environments_alone(partition, spec, old);
         let after = environments_alone(partition, spec, new);
@@ -68,7 +69,17 @@ pub fn reached<'a>(
         // (a label no selector here reads), nothing of another namespace changes.
         let candidates: BTreeSet<String> = if before != after {
             moved = true;
-            let envs = environments_of(&spec.environments, partition.cluster());
+            // The environments the partition keeps per Namespace event (already after this
+            // one): resolving every namespace again per move was O(n) in each relabel's and
+            // each new production namespace's watch event.
+            let computed;
+            let envs = match known.map_of(&spec.environments) {
+                Some(kept) => kept,
+                None => {
+                    computed = environments_of(&spec.environments, partition.cluster());
+                    &computed
+                }
+            };
             let pickers = peers.using(picked_before.union(&picked_after).copied());
             let every = indexes.ingress_shapes.admitting_every();
             // Whether a target's environments have a source besides M: without one, M coming

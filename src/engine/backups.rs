@@ -54,8 +54,14 @@ impl KeptBackups {
 /// may change: those either names (see `backup::namespaces_a_schedule_judges`). None when
 /// that may be any namespace's (every namespace named, a failed backup, another kind): then
 /// every namespace is judged again. A policy's own Schedule names the namespaces it selects,
-/// so its rewrite after one namespace's relabel judged all of them again before this.
+/// so its rewrite after one namespace's relabel judged all of them again before this; and a
+/// rewrite that changes only the list judges only the namespaces it added or dropped (see
+/// `backup::namespaces_a_schedule_change_judges`).
 pub fn reached_by(old: Option<&Object>, new: Option<&Object>) -> Option<BTreeSet<String>> {
+    if let (Some(Object::velero_schedules(old)), Some(Object::velero_schedules(new))) = (old, new) {
+        return backup::namespaces_a_schedule_change_judges(old, new)
+            .map(|named| named.into_iter().collect());
+    }
     let mut reached = BTreeSet::new();
     for object in old.into_iter().chain(new) {
         let named = match object {

@@ -1322,6 +1322,25 @@ fn a_backup_policy_judges_the_namespaces_that_changed() {
             .map(|v| &v.message)
             .collect::<Vec<_>>()
     );
+    // A new Schedule changes the Schedules' intervals every namespace reads ...
+    let named = |included: &[&str]| {
+        Event::Upsert(Object::velero_schedules(parse(json!({
+            "apiVersion": "velero.io/v1", "kind": "Schedule",
+            "metadata": meta("velero", "some", json!({})),
+            "spec": {"schedule": "0 * * * *", "template": {"includedNamespaces": included}},
+        }))))
+    };
+    engine.apply(named(&["ns-0004", "ns-0005"]));
+    check(&mut engine, hours(30), count as u64, "a new Schedule");
+    // ... but rewritten with another list (a policy's own Schedule after a namespace joined
+    // or left), it judges only the namespaces it added or dropped.
+    engine.apply(named(&["ns-0005", "ns-0006"]));
+    check(
+        &mut engine,
+        hours(30),
+        2,
+        "a Schedule naming other namespaces",
+    );
     engine.apply(Event::Upsert(Object::velero_schedules(parse(json!({
         "apiVersion": "velero.io/v1", "kind": "Schedule",
         "metadata": meta("velero", "all", json!({})),

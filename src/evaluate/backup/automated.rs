@@ -41,6 +41,42 @@ pub fn namespaces_a_schedule_judges(schedule: &Schedule) -> Option<&[String]> {
     named_namespaces(&schedule.spec.template.included_namespaces)
 }
 
+/// The namespaces whose findings a Schedule's change from `old` to `new` can change. When the
+/// two differ only in which namespaces their include lists name (a policy's own Schedule
+/// rewritten after a namespace joined or left its selection), a namespace both name sees the
+/// same Schedule: only those one names and the other does not. Else those either names
+/// ([`namespaces_a_schedule_judges`]); None when that may be any namespace.
+pub fn namespaces_a_schedule_change_judges(old: &Schedule, new: &Schedule) -> Option<Vec<String>> {
+    let old_named = namespaces_a_schedule_judges(old)?;
+    let new_named = namespaces_a_schedule_judges(new)?;
+    if !same_but_namespaces(old, new) {
+        return Some(old_named.iter().chain(new_named).cloned().collect());
+    }
+    let old_set: std::collections::BTreeSet<&String> = old_named.iter().collect();
+    let new_set: std::collections::BTreeSet<&String> = new_named.iter().collect();
+    Some(
+        old_set
+            .symmetric_difference(&new_set)
+            .map(|n| (*n).clone())
+            .collect(),
+    )
+}
+
+/// Whether two versions of a Schedule are equal but for their include lists and the API
+/// server's bookkeeping (resource version, generation, managed fields), which no finding
+/// reads.
+fn same_but_namespaces(old: &Schedule, new: &Schedule) -> bool {
+    let bare = |s: &Schedule| {
+        let mut s = s.clone();
+        s.spec.template.included_namespaces = Vec::new();
+        s.metadata.resource_version = None;
+        s.metadata.generation = None;
+        s.metadata.managed_fields = None;
+        s
+    };
+    bare(old) == bare(new)
+}
+
 /// [`namespaces_a_schedule_judges`] for a Backup: those its include list names, unless it
 /// failed (a namespace whose newest attempt failed counts every failed backup of the policy,
 /// whichever namespaces they hold) or names every namespace.

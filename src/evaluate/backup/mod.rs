@@ -11,7 +11,8 @@ mod retention;
 
 pub use automated::{
     Holds, ScheduleIntervals, namespace_findings, namespaces_a_backup_judges,
-    namespaces_a_schedule_judges, next_deadline, schedule_intervals,
+    namespaces_a_schedule_change_judges, namespaces_a_schedule_judges, next_deadline,
+    schedule_intervals,
 };
 pub use encryption::{ENCRYPTION_KEYS, GENERIC_ENCRYPTION_KEYS, encryption_keys, is_encrypted};
 pub use restore_tested::restore_test_problems;

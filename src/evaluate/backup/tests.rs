@@ -848,3 +848,26 @@ fn backup_retention_with_nothing_to_judge_fails_on_the_policy_or_has_no_scope() 
         ControlState::NotApplicable
     );
 }
+
+#[test]
+fn a_schedule_rewritten_with_another_namespace_list_judges_only_the_namespaces_it_added_or_dropped()
+{
+    let old = schedule("daily", "0 1 * * *", &["a", "b", "c"], Some("720h"));
+    let mut new = (*schedule("daily", "0 1 * * *", &["b", "c", "d"], Some("720h"))).clone();
+    // The API server's bookkeeping moves with every write; no finding reads it.
+    new.metadata.resource_version = Some("42".into());
+    new.metadata.generation = Some(7);
+    let mut judged = namespaces_a_schedule_change_judges(&old, &new).unwrap();
+    judged.sort();
+    assert_eq!(judged, ["a", "d"]);
+    // Anything else changing reaches every namespace either names.
+    new.spec.paused = Some(true);
+    let mut judged = namespaces_a_schedule_change_judges(&old, &new).unwrap();
+    judged.sort();
+    judged.dedup();
+    assert_eq!(judged, ["a", "b", "c", "d"]);
+    // A list naming every namespace reaches any.
+    let every = schedule("daily", "0 1 * * *", &["*"], Some("720h"));
+    assert_eq!(namespaces_a_schedule_change_judges(&old, &every), None);
+    assert_eq!(namespaces_a_schedule_change_judges(&every, &old), None);
+}

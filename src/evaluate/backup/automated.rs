@@ -62,9 +62,9 @@ pub fn namespaces_a_schedule_change_judges(old: &Schedule, new: &Schedule) -> Op
     )
 }
 
-/// Whether two versions of a Schedule are equal but for their include lists and the API
-/// server's bookkeeping (resource version, generation, managed fields), which no finding
-/// reads.
+/// Whether two versions of a Schedule are equal but for their include lists and the
+/// bookkeeping no finding reads: the API server's (resource version, generation, managed
+/// fields) and the digest the operator stamps on what it renders, which moves with the list.
 fn same_but_namespaces(old: &Schedule, new: &Schedule) -> bool {
     let bare = |s: &Schedule| {
         let mut s = s.clone();
@@ -72,6 +72,10 @@ fn same_but_namespaces(old: &Schedule, new: &Schedule) -> bool {
         s.metadata.resource_version = None;
         s.metadata.generation = None;
         s.metadata.managed_fields = None;
+        if let Some(annotations) = s.metadata.annotations.as_mut() {
+            annotations.remove(crate::desired::drift::RENDERED);
+        }
+        s.metadata.annotations.take_if(|a| a.is_empty());
         s
     };
     bare(old) == bare(new)

@@ -857,6 +857,14 @@ fn a_schedule_rewritten_with_another_namespace_list_judges_only_the_namespaces_i
     // The API server's bookkeeping moves with every write; no finding reads it.
     new.metadata.resource_version = Some("42".into());
     new.metadata.generation = Some(7);
+    // The digest the operator stamps on the Schedule it renders moves with the list too.
+    new.metadata.annotations = Some(
+        [(
+            crate::desired::drift::RENDERED.to_string(),
+            "d1".to_string(),
+        )]
+        .into(),
+    );
     let mut judged = namespaces_a_schedule_change_judges(&old, &new).unwrap();
     judged.sort();
     assert_eq!(judged, ["a", "d"]);

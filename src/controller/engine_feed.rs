@@ -167,15 +167,17 @@ impl EngineFeed {
 
     /// An object created or changed.
     /// Returns the namespaces it dirties for any kind (the trigger's reach, see
-    /// `trigger::Trigger`): an isolation's report there may change.
-    pub fn upsert(&self, object: Object) -> std::collections::BTreeSet<String> {
+    /// `trigger::Trigger`): an isolation's report there may change. `None` when the engine
+    /// held the object already but for its resource version: no control reads what changed,
+    /// so the event wakes no one (see `Engine::upsert`).
+    pub fn upsert(&self, object: Object) -> Option<std::collections::BTreeSet<String>> {
         let mut state = self.lock();
         let key = object.key();
         state.fed.entry(key.kind).or_default().insert(key);
-        let dirty = state.engine.apply(Event::Upsert(object));
+        let dirty = state.engine.upsert(object)?;
         let reach = dirty.namespaces.union(&dirty.isolations).cloned().collect();
         state.dirtied(dirty);
-        reach
+        Some(reach)
     }
 
     /// An object gone.
@@ -232,9 +234,11 @@ impl EngineFeed {
             let dirty = state.engine.apply(Event::Delete(key));
             state.dirtied(dirty);
         }
+        // A relist after a lost watch holds mostly what the engine had: those dirty nothing.
         for object in listed {
-            let dirty = state.engine.apply(Event::Upsert(object));
-            state.dirtied(dirty);
+            if let Some(dirty) = state.engine.upsert(object) {
+                state.dirtied(dirty);
+            }
         }
     }
 
@@ -719,7 +723,7 @@ mod tests {
             }))));
         }
         feed.security_baseline_by("sb", &valid, None, now).unwrap();
-        let reach = feed.upsert(namespace("new", "blue"));
+        let reach = feed.upsert(namespace("new", "blue")).expect("a change");
         assert_eq!(reach.len(), 4, "{reach:?}");
         let first = BTreeSet::from(["new".to_string()]);
         let (early, provisional) = feed

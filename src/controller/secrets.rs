@@ -133,8 +133,11 @@ impl SecretDigests {
                         let d = Arc::new(digest(&key, &secret));
                         let ns = d.namespace.clone();
                         map.insert((ns.clone(), d.name.clone()), d.clone());
-                        let reach = engine.upsert(Object::secrets(d));
-                        Some((Some(ns), Some(reach)))
+                        // A Secret rewritten with the same content changes no digest:
+                        // nothing to judge, no one to wake.
+                        engine
+                            .upsert(Object::secrets(d))
+                            .map(|reach| (Some(ns), Some(reach)))
                     }
                     watcher::Event::Delete(secret) => {
                         let ns = secret.namespace().unwrap_or_default();

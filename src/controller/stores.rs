@@ -322,28 +322,41 @@ where
 /// How often to look for Velero while it is not installed.
 pub const VELERO_DISCOVERY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// What the engine made of a watch event.
+enum EngineAnswer {
+    /// The engine does not take the kind (or the store no longer holds the object).
+    NotFed,
+    /// The object is what the engine held but for its resource version: nothing any control
+    /// reads changed.
+    Unchanged,
+    /// The namespaces it dirties (the trigger's reach).
+    Reach(std::collections::BTreeSet<String>),
+}
+
 /// Gives the engine what a watch event changed: the store's own `Arc` of an object created
 /// or changed (the reflector has stored it already), or the object gone.
-fn feed_engine<K>(
-    engine: &EngineFeed,
-    store: &Store<K>,
-    object: &K,
-    deleted: bool,
-) -> Option<std::collections::BTreeSet<String>>
+fn feed_engine<K>(engine: &EngineFeed, store: &Store<K>, object: &K, deleted: bool) -> EngineAnswer
 where
     K: Resource + Clone + Fed + 'static,
     K::DynamicType: Default + Eq + Hash + Clone,
 {
     // Kinds the engine does not take are not fed.
-    K::KIND?;
+    if K::KIND.is_none() {
+        return EngineAnswer::NotFed;
+    }
     if deleted {
-        return K::object(Arc::new(object.clone())).map(|gone| engine.delete(gone));
+        return match K::object(Arc::new(object.clone())) {
+            Some(gone) => EngineAnswer::Reach(engine.delete(gone)),
+            None => EngineAnswer::NotFed,
+        };
     }
     let key = reflector::ObjectRef::from_obj(object);
-    store
-        .get(&key)
-        .and_then(K::object)
-        .map(|stored| engine.upsert(stored))
+    match store.get(&key).and_then(K::object) {
+        Some(stored) => engine
+            .upsert(stored)
+            .map_or(EngineAnswer::Unchanged, EngineAnswer::Reach),
+        None => EngineAnswer::NotFed,
+    }
 }
 
 /// What the Namespace watch keeps of each namespace between its events.
@@ -466,10 +479,10 @@ where
                         }
                     };
                     // Listed objects reach the store (and the engine) at the list's end.
-                    let mut reach = None;
+                    let mut fed = EngineAnswer::NotFed;
                     if !listing {
                         engine.received();
-                        reach = feed_engine(&engine, &store, &object, deleted);
+                        fed = feed_engine(&engine, &store, &object, deleted);
                         engine.done();
                     }
                     let key = ObjectKey::new(
@@ -479,6 +492,14 @@ where
                     );
                     let version = object.resource_version();
                     let echo_of = echoes.writer_of(&key, version.as_deref(), deleted);
+                    // What no control reads changed (a status the projection drops): the
+                    // store holds the new version, nothing is judged again. (The custom
+                    // kinds never come here: their status writes are followed below.)
+                    let reach = match fed {
+                        EngineAnswer::Unchanged => continue,
+                        EngineAnswer::Reach(reach) => Some(reach),
+                        EngineAnswer::NotFed => None,
+                    };
                     if custom && !deleted {
                         let identity = super::echoes::Identity::of(object.meta());
                         let uid = object.meta().uid.clone().unwrap_or_default();

@@ -129,6 +129,25 @@ impl Engine {
             Event::Delete(_) => None,
         };
         let old = self.partition.apply(event);
+        self.applied(old, new)
+    }
+
+    /// [`Self::apply`] of an object created or changed; `None` when the engine held it
+    /// already, equal but for its resource version (see [`Object::same_but_version`]): a
+    /// write of what no control reads dirties nothing, and wakes no one (on a fresh cluster
+    /// the controller-manager rewrites thousands of Deployments', ReplicaSets' and Pods'
+    /// statuses, each of which was a pass for its namespace).
+    pub fn upsert(&mut self, object: Object) -> Option<Dirty> {
+        let new = object.clone();
+        let old = self.partition.apply(Event::Upsert(object));
+        if old.as_ref().is_some_and(|old| old.same_but_version(&new)) {
+            return None;
+        }
+        Some(self.applied(old, Some(new)))
+    }
+
+    /// What a change from `old` to `new`, already in the partition, dirties.
+    fn applied(&mut self, old: Option<Object>, new: Option<Object>) -> Dirty {
         self.indexes.update(old.as_ref(), new.as_ref());
         if let Some(Object::security_baselines(sb)) = new.as_ref().or(old.as_ref()) {
             let name = sb.metadata.name.clone().unwrap_or_default();

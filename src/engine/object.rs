@@ -160,6 +160,42 @@ impl Object {
     }
 }
 
+/// Whether `a` and `b` are equal but for their resource versions.
+fn equal_but_version<K: kube::Resource + Clone + PartialEq>(a: &K, b: &K) -> bool {
+    if a.meta().resource_version == b.meta().resource_version {
+        return a == b;
+    }
+    let mut a = a.clone();
+    a.meta_mut()
+        .resource_version
+        .clone_from(&b.meta().resource_version);
+    a == *b
+}
+
+macro_rules! same_but_version_of_watched_kinds {
+    ($($field:ident: $ty:ty,)*) => {
+        impl Object {
+            /// Whether `new` is this object as the controls read it, equal but for its
+            /// resource version: a write of what the projection drops (a status no control
+            /// reads, conditions, managed fields) bumps only that. Never for the custom kinds,
+            /// whose status writes their own controllers follow, nor for Velero's (few, and
+            /// read whole).
+            pub fn same_but_version(&self, new: &Object) -> bool {
+                match (self, new) {
+                    $((Self::$field(a), Self::$field(b)) => {
+                        Arc::ptr_eq(a, b) || equal_but_version(a.as_ref(), b.as_ref())
+                    })*
+                    (Self::config_maps(a), Self::config_maps(b)) => a == b,
+                    (Self::replica_sets(a), Self::replica_sets(b)) => a == b,
+                    (Self::secrets(a), Self::secrets(b)) => a == b,
+                    _ => false,
+                }
+            }
+        }
+    };
+}
+crate::snapshot::watched_kinds!(same_but_version_of_watched_kinds);
+
 /// Which object an event is about.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {

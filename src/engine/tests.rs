@@ -714,6 +714,15 @@ fn engine() -> Engine {
     engine
 }
 
+/// Feeds `event` as the shell does: an upsert of what the engine held but for its resource
+/// version dirties nothing (`Engine::upsert`).
+fn feed(engine: &mut Engine, event: &Event) -> Dirty {
+    match event {
+        Event::Upsert(object) => engine.upsert(object.clone()).unwrap_or_default(),
+        Event::Delete(_) => engine.apply(event.clone()),
+    }
+}
+
 /// Runs `history` through a fresh engine and through the model; returns both sides.
 fn run(
     history: &[(Event, bool)],
@@ -737,7 +746,7 @@ fn run(
                 model.remove(key);
             }
         }
-        pending.merge(engine.apply(event.clone()));
+        pending.merge(feed(&mut engine, event));
         if *settle {
             engine.settle(&std::mem::take(&mut pending));
             clock = clock
@@ -1000,7 +1009,7 @@ proptest! {
                     model.remove(key);
                 }
             }
-            pending.merge(engine.apply(event.clone()));
+            pending.merge(feed(&mut engine, &event));
             if !settle {
                 continue;
             }
@@ -1731,4 +1740,45 @@ fn a_namespace_label_is_read_while_some_selector_names_its_key() {
     assert!(engine.selectors_read(&psa));
     engine.apply(Event::Delete(policy.key()));
     assert!(!engine.selectors_read(&psa));
+}
+
+#[test]
+fn a_write_of_what_no_control_reads_dirties_nothing() {
+    let mut engine = cluster_of(3);
+    let deployment = |version: &str, ready: i32| {
+        Object::deployments(parse(json!({
+            "metadata": {"namespace": "ns-0001", "name": "web", "uid": "web",
+                         "resourceVersion": version},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "web", "image": "web:1"}]}}},
+            "status": {"readyReplicas": ready},
+        })))
+    };
+    let first = engine.upsert(deployment("1", 0)).expect("a new object");
+    assert!(first.namespaces.contains("ns-0001"), "{first:?}");
+    // The controller-manager rewrites the status with only what the projection drops (its
+    // conditions): the same object but for its resource version.
+    assert!(engine.upsert(deployment("2", 0)).is_none());
+    // The partition holds the new version all the same.
+    let whole = engine.snapshot();
+    let held = whole
+        .deployments
+        .iter()
+        .find(|d| d.metadata.namespace.as_deref() == Some("ns-0001"))
+        .and_then(|d| d.metadata.resource_version.as_deref());
+    assert_eq!(held, Some("2"));
+    // What availability reads (ready replicas) is a change.
+    let ready = engine.upsert(deployment("3", 1)).expect("a change");
+    assert!(ready.namespaces.contains("ns-0001"), "{ready:?}");
+    // A Namespace's labels are read, its resource version is not.
+    let namespace = |version: &str, env: &str| {
+        Object::namespaces(parse(json!({
+            "metadata": {"name": "ns-0002", "resourceVersion": version,
+                         "labels": {"env": env, "kubernetes.io/metadata.name": "ns-0002"}},
+        })))
+    };
+    engine.upsert(namespace("10", "production"));
+    assert!(engine.upsert(namespace("11", "production")).is_none());
+    assert!(engine.upsert(namespace("12", "staging")).is_some());
 }

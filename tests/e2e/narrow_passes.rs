@@ -230,3 +230,79 @@ async fn a_change_in_one_namespace_is_handled_by_a_pass_over_that_namespace() {
     }
     operator.assert_engine_never_diverged("status drawn from the engine");
 }
+
+/// The lines logged since `from` (a length of `logs()`) that say a resource was woken by a
+/// Pod in `ns` (JSON lines: the `woke` list's quotes are escaped).
+fn woken_by_pod_since(from: usize, ns: &str) -> Vec<String> {
+    let logs = logs();
+    logs.get(from..)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("woken by changes in namespaces") && l.contains(ns))
+        .filter(|l| l.contains(r#"\"Pod\""#))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_write_of_what_no_control_reads_wakes_no_one() {
+    use k8s_openapi::api::core::v1::Pod;
+    let s = Scenario::start().await;
+    let ns = s
+        .namespace("e2e-quiet-status", &[("e2e-quiet", "in")])
+        .await;
+    finding_in(&ns);
+    let sb = s
+        .baseline(
+            "e2e-quiet",
+            json!({
+                "mode": "Audit",
+                "namespaceSelector": {"matchLabels": {"e2e-quiet": "in"}},
+                "images": {"disallowLatestTag": true},
+            }),
+        )
+        .await;
+    sb.wait("the namespace counted", |sb| {
+        sb.status
+            .as_ref()
+            .and_then(|st| st.scope.as_ref())
+            .is_some_and(|scope| scope.namespace_names.contains(&ns))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), &ns);
+    let before = pods.get("web").await.unwrap().metadata.resource_version;
+    let mark = logs().len();
+    // A status write of what no control reads (a condition; with no node here, nothing else
+    // writes this pod): the API server bumps the resource version, the operator does nothing.
+    pods.patch_status(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}})),
+    )
+    .await
+    .unwrap();
+    let after = pods.get("web").await.unwrap().metadata.resource_version;
+    assert_ne!(before, after, "the status write was not made");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let woken = woken_by_pod_since(mark, &ns);
+    assert!(
+        woken.is_empty(),
+        "woken by a status no control reads: {woken:?}"
+    );
+    // What a control reads (a label: selectors, templates) wakes the baseline, so the check
+    // above looks where a wake would show.
+    pods.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"tier": "web"}}})),
+    )
+    .await
+    .unwrap();
+    s.wait_until("a label change wakes the baseline", || async {
+        !woken_by_pod_since(mark, &ns).is_empty()
+    })
+    .await;
+    sb.delete().await;
+}

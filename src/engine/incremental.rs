@@ -11,13 +11,15 @@
 //! partition's whole snapshot instead.
 
 use super::backups::KeptBackups;
+use super::baseline_tally::{self, KeptParts};
 use super::events::{ChangedKeys, Dirty, ResourceKey, ResourceKind, dirtied};
 use super::indexes::Indexes;
 use super::object::{Event, Object};
 use super::partition::Partition;
-use super::per_namespace::{self, NamespaceOutcomes};
+use super::per_namespace;
 use crate::evaluate::isolation::{NamespacePart, ProductionSecrets};
-use crate::evaluate::{Evaluation, backup, isolation};
+use crate::evaluate::security_baseline::{self, MissedByTemplates};
+use crate::evaluate::{ControlOutcome, Evaluation, backup, isolation};
 use crate::snapshot::{ExcludedNamespaces, Snapshot};
 use crate::validate::environment_isolation::ValidEnvironmentIsolation;
 use crate::validate::security_baseline::ValidSecurityBaseline;
@@ -57,30 +59,50 @@ struct Isolation {
 struct Baseline {
     /// `None` when the spec is invalid: nothing is evaluated.
     spec: Option<ValidSecurityBaseline>,
-    /// Per selected namespace, its part; exactly the namespaces the baseline selects. Shared,
-    /// so that a fold can take them and run without the engine (see [`BaselineFold`]).
-    kept: BTreeMap<String, Arc<NamespaceOutcomes>>,
+    /// Per selected namespace, its part (exactly the namespaces the baseline selects), and
+    /// their sum, which a fold reads instead of every part (see [`BaselineFold`]).
+    kept: KeptParts,
 }
 
-/// A SecurityBaseline's kept parts and what else its fold reads, taken from the engine (see
-/// [`Engine::security_baseline_fold`]).
+/// The sum of a SecurityBaseline's kept parts and what else its fold reads, taken from the
+/// engine (see [`Engine::security_baseline_fold`]).
 pub struct BaselineFold {
     name: String,
     spec: ValidSecurityBaseline,
     cluster: Snapshot,
     selected: Vec<String>,
-    parts: Vec<Arc<NamespaceOutcomes>>,
+    summed: Vec<ControlOutcome>,
+    missed: MissedByTemplates,
 }
 
 impl BaselineFold {
-    /// The evaluation, as [`Engine::evaluation`] folds it.
+    fn of(name: &str, spec: &ValidSecurityBaseline, cluster: &Snapshot, kept: &KeptParts) -> Self {
+        Self {
+            name: name.to_string(),
+            spec: spec.clone(),
+            cluster: cluster.clone(),
+            selected: kept.namespaces().cloned().collect(),
+            summed: kept.outcomes(),
+            missed: kept.missed(),
+        }
+    }
+
+    /// The evaluation, equal to folding every kept part
+    /// ([`per_namespace::merge_security_baseline`]).
     pub fn fold(self, now: Timestamp) -> Evaluation {
-        per_namespace::merge_security_baseline(
+        let resource_level = per_namespace::security_baseline_resource_level(
+            &self.spec,
+            &self.selected,
+            &self.cluster,
+        );
+        let outcomes = baseline_tally::with_resource_level(resource_level, &self.summed);
+        security_baseline::assemble(
             &self.name,
             &self.spec,
             &self.cluster,
             self.selected,
-            self.parts.iter().map(AsRef::as_ref),
+            outcomes,
+            &self.missed,
             now,
         )
     }
@@ -156,7 +178,7 @@ impl Engine {
                     let spec = crate::validate::security_baseline::validate(&sb.spec).ok();
                     let baseline = self.baselines.entry(name).or_insert(Baseline {
                         spec: None,
-                        kept: BTreeMap::new(),
+                        kept: KeptParts::default(),
                     });
                     if baseline.spec != spec {
                         baseline.spec = spec;
@@ -314,11 +336,9 @@ impl Engine {
     /// wait on the isolations' parts).
     pub fn settle_baselines(&mut self, dirty: &Dirty) {
         let mut base = self.partition.namespace_base();
-        let all: Vec<String> = self
-            .partition
-            .namespace_names()
-            .map(str::to_string)
-            .collect();
+        // Every namespace's name only for a baseline judged whole: a settle of a few
+        // namespaces costs them.
+        let mut all: Option<Vec<String>> = None;
         for (name, baseline) in &mut self.baselines {
             let Some(spec) = &baseline.spec else {
                 continue;
@@ -328,7 +348,13 @@ impl Engine {
                 name: name.clone(),
             });
             let namespaces: Vec<String> = if whole {
-                let mut every: Vec<String> = baseline.kept.keys().cloned().collect();
+                let mut every: Vec<String> = baseline.kept.namespaces().cloned().collect();
+                let all = all.get_or_insert_with(|| {
+                    self.partition
+                        .namespace_names()
+                        .map(str::to_string)
+                        .collect()
+                });
                 every.extend(all.iter().cloned());
                 every.sort();
                 every.dedup();
@@ -444,14 +470,7 @@ impl Engine {
             ResourceKind::SecurityBaseline => {
                 let baseline = self.baselines.get(&resource.name)?;
                 let spec = baseline.spec.as_ref()?;
-                Some(per_namespace::merge_security_baseline(
-                    &resource.name,
-                    spec,
-                    cluster,
-                    baseline.kept.keys().cloned().collect(),
-                    baseline.kept.values().map(AsRef::as_ref),
-                    now,
-                ))
+                Some(BaselineFold::of(&resource.name, spec, cluster, &baseline.kept).fold(now))
             }
             ResourceKind::EnvironmentIsolation => {
                 let isolation = self.isolations.get(&resource.name)?;
@@ -498,13 +517,12 @@ impl Engine {
         if baseline.spec.as_ref() != Some(spec) {
             return None;
         }
-        Some(BaselineFold {
-            name: name.to_string(),
-            spec: spec.clone(),
-            cluster: self.partition.cluster().clone(),
-            selected: baseline.kept.keys().cloned().collect(),
-            parts: baseline.kept.values().cloned().collect(),
-        })
+        Some(BaselineFold::of(
+            name,
+            spec,
+            self.partition.cluster(),
+            &baseline.kept,
+        ))
     }
 
     /// [`Self::security_baseline_fold`] by the spec the engine keeps for the baseline: what
@@ -531,8 +549,7 @@ impl Engine {
         }
         let kept: Vec<(&String, &per_namespace::NamespaceOutcomes)> = namespaces
             .iter()
-            .filter_map(|ns| baseline.kept.get_key_value(ns))
-            .map(|(ns, part)| (ns, part.as_ref()))
+            .filter_map(|ns| baseline.kept.get(ns))
             .collect();
         Some(per_namespace::merge_security_baseline(
             name,
@@ -687,7 +704,7 @@ impl Engine {
     pub fn kept_namespaces(&self, baseline: &str) -> Vec<String> {
         self.baselines
             .get(baseline)
-            .map(|b| b.kept.keys().cloned().collect())
+            .map(|b| b.kept.namespaces().cloned().collect())
             .unwrap_or_default()
     }
 

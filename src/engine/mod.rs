@@ -8,6 +8,7 @@
 //! engine's evaluation of every resource equals it.
 
 pub mod backups;
+pub mod baseline_tally;
 pub mod crossing;
 pub mod environment_moves;
 pub mod events;

@@ -18,6 +18,7 @@ use crate::evaluate::open_ports::Environments;
 use crate::evaluate::selects;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::{NetworkPolicyIngressRule, NetworkPolicyPort};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -46,15 +47,42 @@ pub fn reached(
         .flatten()
         .map(|state| (state.as_ref(), memberships(partition, state)))
         .collect();
+    // Hundreds of candidates' policies carry the same few selectors: each is compiled and
+    // matched against a state once.
+    let picked: Vec<SelectorAnswers> = states.iter().map(|_| SelectorAnswers::default()).collect();
     candidates
         .into_iter()
         .filter(|target| {
             partition.namespace(target).is_none()
-                || states.iter().any(|(state, source)| {
-                    outside_somewhere(partition, target, &name, state, &kept, source)
+                || states.iter().zip(&picked).any(|((state, source), picked)| {
+                    outside_somewhere(partition, target, &name, state, &kept, source, picked)
                 })
         })
         .collect()
+}
+
+/// Distinct selectors kept per state at most: past them a selector is matched on its own
+/// (a linear search among thousands of distinct selectors would cost more than compiling).
+const DISTINCT_SELECTORS: usize = 32;
+
+/// Whether each selector seen so far picks one namespace state: a cluster's policies repeat
+/// the same few selectors, and compiling one per candidate policy was most of a Namespace
+/// event's cost at thousands of namespaces.
+#[derive(Default)]
+struct SelectorAnswers(std::cell::RefCell<Vec<(LabelSelector, bool)>>);
+
+impl SelectorAnswers {
+    fn selects(&self, selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+        if let Some((_, answer)) = self.0.borrow().iter().find(|(s, _)| s == selector) {
+            return *answer;
+        }
+        let answer = selects(selector, labels);
+        let mut known = self.0.borrow_mut();
+        if known.len() < DISTINCT_SELECTORS {
+            known.push((selector.clone(), answer));
+        }
+        answer
+    }
 }
 
 /// What judging other namespaces' policies reads of a namespace in `state`, besides the
@@ -77,6 +105,7 @@ fn outside_somewhere(
     state: &Namespace,
     envs: &Environments,
     memberships: &[Vec<String>],
+    picked: &SelectorAnswers,
 ) -> bool {
     let labels = state.metadata.labels.as_ref().unwrap_or(&NO_LABELS);
     let Some(group) = partition.group(target) else {
@@ -87,7 +116,7 @@ fn outside_somewhere(
         .iter()
         .filter_map(|p| p.spec.as_ref())
         .flat_map(|spec| spec.ingress.iter().flatten())
-        .filter(|rule| picks(rule, labels))
+        .filter(|rule| picks(rule, labels, picked))
         .any(|rule| {
             ports_of(rule)
                 .iter()
@@ -96,12 +125,16 @@ fn outside_somewhere(
 }
 
 /// Whether a peer selector of `rule` picks a namespace labelled `labels`.
-fn picks(rule: &NetworkPolicyIngressRule, labels: &BTreeMap<String, String>) -> bool {
+fn picks(
+    rule: &NetworkPolicyIngressRule,
+    labels: &BTreeMap<String, String>,
+    picked: &SelectorAnswers,
+) -> bool {
     rule.from
         .iter()
         .flatten()
         .filter_map(|peer| peer.namespace_selector.as_ref())
-        .any(|selector| selects(selector, labels))
+        .any(|selector| picked.selects(selector, labels))
 }
 
 /// The ports the evaluation asks about for `rule`: each it names, or every port (as
@@ -181,6 +214,31 @@ mod tests {
         reached(partition, candidates, Some(&old), Some(&new))
             .into_iter()
             .collect()
+    }
+
+    #[test]
+    fn a_remembered_selector_answers_as_matching_it_does_past_the_bound_too() {
+        let labels: BTreeMap<String, String> = [("env".to_string(), "production".to_string())]
+            .into_iter()
+            .collect();
+        let answers = SelectorAnswers::default();
+        // More distinct selectors than are remembered, each asked twice.
+        for round in 0..2 {
+            for at in 0..DISTINCT_SELECTORS + 8 {
+                let value = if at % 3 == 0 { "production" } else { "staging" };
+                let selector: LabelSelector = serde_json::from_value(
+                    json!({"matchLabels": {"env": value}, "matchExpressions": [
+                        {"key": format!("k{at}"), "operator": "DoesNotExist"}]}),
+                )
+                .unwrap();
+                assert_eq!(
+                    answers.selects(&selector, &labels),
+                    at % 3 == 0,
+                    "selector {at}, round {round}"
+                );
+            }
+        }
+        assert_eq!(answers.0.borrow().len(), DISTINCT_SELECTORS);
     }
 
     #[test]

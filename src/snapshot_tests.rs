@@ -201,3 +201,14 @@ fn an_owner_in_another_namespace_vouches_for_nothing() {
         ]
     );
 }
+
+#[test]
+fn the_velero_kinds_a_baseline_ignores_are_every_velero_kind_watched() {
+    macro_rules! kind_names {
+        ($($field:ident: $ty:ty,)*) => {
+            vec![$(<$ty as kube::Resource>::kind(&()).to_string(),)*]
+        };
+    }
+    let watched: Vec<String> = crate::snapshot::velero_kinds!(kind_names);
+    assert_eq!(watched, crate::velero::KINDS);
+}

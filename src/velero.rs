@@ -10,6 +10,16 @@ use std::collections::BTreeMap;
 
 pub const GROUP: &str = "velero.io";
 
+/// The kinds of Velero's objects the operator watches (see `snapshot::velero_kinds`), as
+/// watch events name them.
+pub const KINDS: &[&str] = &[
+    "Schedule",
+    "Backup",
+    "Restore",
+    "BackupStorageLocation",
+    "VolumeSnapshotLocation",
+];
+
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[kube(
     group = "velero.io",

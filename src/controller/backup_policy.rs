@@ -48,12 +48,18 @@ impl Reconciled for BackupPolicy {
     }
 
     /// Velero's objects (and the restore-test modifiers) in its namespace, which namespaces
-    /// the selector picks, and NetworkPolicies (a restore-test sandbox's quarantine): not a
-    /// tenant's Pods, Ingresses, Secrets or bindings, and no cluster-wide RBAC or storage.
+    /// the selector picks, and a restore-test sandbox's NetworkPolicies (its quarantine): not
+    /// a tenant's Pods, Ingresses, Secrets, bindings or other NetworkPolicies, and no
+    /// cluster-wide RBAC or storage.
     fn reads(&self, kind: &str, namespace: Option<&str>) -> bool {
+        use crate::vocabulary::labels::RESTORE_TEST_PREFIX;
         match namespace {
             Some(ns) if ns == self.spec.velero_namespace() => true,
-            Some(_) => matches!(kind, "Namespace" | "NetworkPolicy"),
+            // A sandbox carries the name prefix (and more, see `vocabulary::sandbox`): the
+            // NetworkPolicies a SecurityBaseline or an isolation writes elsewhere are no
+            // change to a policy.
+            Some(ns) if kind == "NetworkPolicy" => ns.starts_with(RESTORE_TEST_PREFIX),
+            Some(_) => kind == "Namespace",
             None => !matches!(kind, "ClusterRole" | "ClusterRoleBinding" | "StorageClass"),
         }
     }
@@ -377,7 +383,10 @@ mod tests {
         // What it does read: namespaces (selection, sandboxes), a sandbox's quarantine, and
         // anything in Velero's namespace; a cluster-scoped change of another kind.
         assert!(bp.reads("Namespace", Some("shop")));
-        assert!(bp.reads("NetworkPolicy", Some("sandbox")));
+        let sandbox = format!("{}shop-1", crate::vocabulary::labels::RESTORE_TEST_PREFIX);
+        assert!(bp.reads("NetworkPolicy", Some(&sandbox)));
+        // Not the NetworkPolicies a SecurityBaseline or an isolation writes elsewhere.
+        assert!(!bp.reads("NetworkPolicy", Some("shop")));
         assert!(bp.reads("Schedule", Some(&velero)));
         assert!(bp.reads("ConfigMap", Some(&velero)));
         assert!(bp.reads("EnvironmentIsolation", None));

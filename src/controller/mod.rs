@@ -275,8 +275,12 @@ where
                         .iter()
                         .take(4)
                         .map(|(ns, changes)| {
-                            let kinds = changes.wakes.keys().flatten().map(String::as_str);
-                            (ns.as_str(), kinds.collect())
+                            let mut kinds: Vec<&str> =
+                                changes.wakes.keys().flatten().map(String::as_str).collect();
+                            if changes.owners.contains(uid) {
+                                kinds.push("(an object of its own)");
+                            }
+                            (ns.as_str(), kinds)
                         })
                         .collect();
                     tracing::debug!(

@@ -145,7 +145,8 @@ fn place_of<K: Resource>(object: &K) -> Place {
     )
 }
 
-fn owner_of<K: Resource>(object: &K) -> Option<String> {
+/// The uid an owned object's label names as its owner.
+pub fn owner_of<K: Resource>(object: &K) -> Option<String> {
     object
         .meta()
         .labels

@@ -46,6 +46,13 @@ impl Reconciled for SecurityBaseline {
         super::namespace_selected(&self.spec.namespace_selector, labels)
     }
 
+    /// Not Velero's objects: no control of a baseline reads them (the namespaces a
+    /// BackupPolicy takes out of scope come from its spec), so the Schedule a BackupPolicy
+    /// rewrites for each new production namespace does not wake the baseline.
+    fn reads(&self, kind: &str, _namespace: Option<&str>) -> bool {
+        !crate::velero::KINDS.contains(&kind)
+    }
+
     type Valid = ValidSecurityBaseline;
 
     fn validate(

@@ -135,10 +135,14 @@ fn discover_reports(
                 // A cluster-scoped report is rendered in every pass of its owner: its change
                 // reaches no namespace (a narrow pass repairs it), not every one.
                 let reach = namespace.is_none().then(Default::default);
+                // No control judges a report: only its owner is woken (to repair or prune
+                // it). One whose owner label is gone wakes whoever reads reports.
+                let owner = super::owner_index::owner_of(&report);
                 let trigger = Trigger {
                     echo_of,
                     kind: Some(kind_name.clone()),
                     reach,
+                    owner,
                     ..Trigger::in_namespace(namespace)
                 };
                 if let Some(trigger) =
@@ -528,6 +532,7 @@ where
                             kind: Some(kind.clone()),
                             reach,
                             namespace_keys,
+                            owner: None,
                         }
                     } else {
                         let namespace = object.namespace();
@@ -543,6 +548,7 @@ where
                             kind: Some(kind.clone()),
                             reach,
                             namespace_keys: None,
+                            owner: None,
                         }
                     };
                     // No receiver yet (start-up) is fine: controllers reconcile everything first.

@@ -27,6 +27,11 @@ pub struct Trigger {
     /// that reads a namespace only through selectors ignores the echo of the operator's own
     /// write when no selector reads them ([`next_window`]'s `ignored`).
     pub namespace_keys: Option<crate::engine::ChangedKeys>,
+    /// For a change of an object only its owner reads (a report: no control judges reports,
+    /// each resource repairs and prunes its own): the owner's uid. Only the owner is woken,
+    /// and not by the echo of its own write; another resource's report written in a
+    /// namespace this one judges is no change to it. None: whoever reads the kind.
+    pub owner: Option<String>,
 }
 
 impl Trigger {
@@ -64,6 +69,7 @@ impl Trigger {
             kind: self.kind.clone(),
             reach: Some(reach),
             namespace_keys: self.namespace_keys.clone(),
+            owner: self.owner.clone(),
         })
     }
 }
@@ -180,11 +186,17 @@ pub struct TriggerWindow {
     /// own pass must not wait for the namespaces whose judgment it also changes (those whose
     /// policies pick it by label: often most of the cluster), which follow one window later.
     pub deferred: Vec<Trigger>,
+    /// The owners of cluster-scoped objects only their owner reads that changed (see
+    /// [`Trigger::owner`]), not by their own write.
+    pub cluster_owners: BTreeSet<String>,
 }
 
 #[derive(Debug, Default)]
 pub struct NamespaceChanges {
     pub wakes: ByKind,
+    /// The owners of objects here only their owner reads that changed (see
+    /// [`Trigger::owner`]), not by their own write.
+    pub owners: BTreeSet<String>,
     /// Labels the namespace had before its own changes in this window.
     pub old_labels: Vec<BTreeMap<String, String>>,
 }
@@ -194,6 +206,20 @@ impl TriggerWindow {
         if trigger.is_urgent() {
             self.deferred.extend(trigger.reach_only());
             trigger.reach = None;
+        }
+        if let Some(owner) = trigger.owner {
+            // Its owner's alone, and nobody's when it echoes the owner's own write.
+            if trigger.echo_of.as_ref() != Some(&owner) {
+                match trigger.namespace {
+                    Some(ns) => {
+                        self.namespaces.entry(ns).or_default().owners.insert(owner);
+                    }
+                    None => {
+                        self.cluster_owners.insert(owner);
+                    }
+                }
+            }
+            return;
         }
         let kind = trigger.kind.as_deref();
         let echo_of = trigger.echo_of.as_deref();
@@ -229,6 +255,7 @@ impl TriggerWindow {
             && self.cluster.is_empty()
             && self.namespaces.is_empty()
             && self.deferred.is_empty()
+            && self.cluster_owners.is_empty()
     }
 
     /// Whether the resource with `uid` is concerned, given `selects(namespace, labels)`
@@ -262,7 +289,8 @@ impl TriggerWindow {
             .namespaces
             .iter()
             .filter(|(ns, changes)| {
-                woken(&changes.wakes, uid, |kind| reads(kind, Some(ns)))
+                (woken(&changes.wakes, uid, |kind| reads(kind, Some(ns)))
+                    || changes.owners.contains(uid))
                     && (selects(ns, current_labels(ns).as_ref())
                         || changes
                             .old_labels
@@ -271,7 +299,8 @@ impl TriggerWindow {
             })
             .map(|(ns, _)| ns.clone())
             .collect();
-        let cluster = woken(&self.cluster, uid, cluster_scoped);
+        let cluster =
+            woken(&self.cluster, uid, cluster_scoped) || self.cluster_owners.contains(uid);
         (cluster || !concerned.is_empty()).then_some(Scope::Namespaces(concerned))
     }
 }
@@ -431,6 +460,55 @@ mod tests {
             second.scope_for("uid", reads, selects_all, known),
             Some(Scope::Namespaces(BTreeSet::from(["picks-it".to_string()])))
         );
+    }
+
+    fn report(namespace: Option<&str>, owner: Option<&str>, echo_of: Option<&str>) -> Trigger {
+        Trigger {
+            namespace: namespace.map(str::to_string),
+            kind: Some("PolicyReport".into()),
+            echo_of: echo_of.map(str::to_string),
+            // A cluster-scoped report reaches no namespace (see `stores`).
+            reach: namespace.is_none().then(BTreeSet::new),
+            owner: owner.map(str::to_string),
+            ..Trigger::default()
+        }
+    }
+
+    #[test]
+    fn a_report_wakes_its_owner_alone_and_not_by_its_own_write() {
+        let all = |_: &str, _: Option<&BTreeMap<String, String>>| true;
+        let known = |_: &str| Some(BTreeMap::new());
+        let reads = |_: &str, _: Option<&str>| true;
+        // Written by its owner (the echo of uid-1's write): nobody.
+        let mut window = TriggerWindow::default();
+        window.add(report(Some("a"), Some("uid-1"), Some("uid-1")));
+        assert!(window.is_empty());
+        assert_eq!(window.scope_for("uid-2", reads, all, known), None);
+        // Deleted or edited by someone else: its owner, and only its owner.
+        window.add(report(Some("a"), Some("uid-1"), None));
+        assert_eq!(
+            window.scope_for("uid-1", reads, all, known),
+            Some(only(&["a"]))
+        );
+        assert_eq!(window.scope_for("uid-2", reads, all, known), None);
+        // ... in a namespace it selects, as any change there.
+        assert_eq!(window.scope_for("uid-1", reads, |_, _| false, known), None);
+        // A cluster-scoped one: its owner, for no namespace.
+        let mut cluster = TriggerWindow::default();
+        cluster.add(report(None, Some("uid-1"), Some("uid-2")));
+        assert_eq!(
+            cluster.scope_for("uid-1", reads, all, known),
+            Some(Scope::Namespaces(BTreeSet::new()))
+        );
+        assert_eq!(cluster.scope_for("uid-2", reads, all, known), None);
+        // A report whose owner is not known (its label removed) wakes whoever reads reports.
+        let mut unknown = TriggerWindow::default();
+        unknown.add(report(Some("a"), None, None));
+        assert_eq!(
+            unknown.scope_for("uid-2", reads, all, known),
+            Some(only(&["a"]))
+        );
+        assert_eq!(unknown.scope_for("uid-2", |_, _| false, all, known), None);
     }
 
     #[test]

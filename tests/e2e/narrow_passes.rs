@@ -74,17 +74,7 @@ fn finding_in(ns: &str) {
 }
 
 fn has_report(ns: &str) -> bool {
-    let out = cluster().kubectl(&[
-        "get",
-        "policyreport",
-        &format!("sb-{NAME}"),
-        "-n",
-        ns,
-        "--ignore-not-found",
-        "-o",
-        "name",
-    ]);
-    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+    report_named(ns, &format!("sb-{NAME}"))
 }
 
 async fn psa_label(client: &Client, ns: &str) -> Option<String> {
@@ -305,4 +295,75 @@ async fn a_write_of_what_no_control_reads_wakes_no_one() {
     })
     .await;
     sb.delete().await;
+}
+
+/// Lines saying `resource` was woken by changes in `ns` since log byte `from`.
+fn woken_in_since(from: usize, resource: &str, ns: &str) -> Vec<String> {
+    let logs = logs();
+    logs.get(from..)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("woken by changes in namespaces") && l.contains(ns))
+        .filter(|l| l.contains(&format!("\"{resource}\"")))
+        .map(str::to_string)
+        .collect()
+}
+
+fn report_named(ns: &str, name: &str) -> bool {
+    let out = cluster().kubectl(&[
+        "get",
+        "policyreport",
+        name,
+        "-n",
+        ns,
+        "--ignore-not-found",
+        "-o",
+        "name",
+    ]);
+    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+}
+
+/// A report is read by no control: deleting one by hand wakes its owner, which puts it
+/// back, and not the other baseline judging the same namespace (whose pass would find
+/// nothing changed), nor does the owner's own write of it wake anyone.
+#[tokio::test]
+async fn a_report_deleted_by_hand_wakes_its_owner_alone() {
+    let s = Scenario::start().await;
+    let ns = s
+        .namespace("e2e-owned-reports", &[("e2e-owned", "in")])
+        .await;
+    finding_in(&ns);
+    let spec = json!({
+        "mode": "Audit",
+        "namespaceSelector": {"matchLabels": {"e2e-owned": "in"}},
+        "images": {"disallowLatestTag": true},
+    });
+    let first = s.baseline("e2e-rep-first", spec.clone()).await;
+    let second = s.baseline("e2e-rep-second", spec).await;
+    s.wait_until("both baselines report in the namespace", || async {
+        report_named(&ns, "sb-e2e-rep-first") && report_named(&ns, "sb-e2e-rep-second")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mark = logs().len();
+    let out = cluster().kubectl(&["delete", "policyreport", "sb-e2e-rep-second", "-n", &ns]);
+    assert!(out.status.success(), "{out:?}");
+    s.wait_until("the owner puts its report back", || async {
+        report_named(&ns, "sb-e2e-rep-second")
+    })
+    .await;
+    let owner = woken_in_since(mark, "e2e-rep-second", &ns);
+    assert!(
+        owner.iter().any(|l| l.contains("an object of its own")),
+        "the owner was not woken by its report: {owner:?}"
+    );
+    // The put-back's echo and the deletion, a window later at most.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let other = woken_in_since(mark, "e2e-rep-first", &ns);
+    assert!(
+        other.is_empty(),
+        "woken by another baseline's report: {other:?}"
+    );
+    first.delete().await;
+    second.delete().await;
 }

@@ -210,23 +210,9 @@ pub fn with_resource_level(
 ) -> Vec<ControlOutcome> {
     let mut outcomes = resource_level;
     per_namespace::add(&mut outcomes, parts);
-    outcomes
-        .into_iter()
-        .map(|o| {
-            if !o.applicable {
-                return o;
-            }
-            let not_run = o.not_run.clone();
-            let checked = usize::try_from(o.checked).unwrap_or_default();
-            // The parts' findings come sorted and deduplicated; the resource level's few are
-            // merged in (a sort of two sorted runs, linear).
-            let merged = ControlOutcome::checked(o.id, checked, o.violations);
-            match not_run {
-                Some(why) => merged.with_check_not_run(why),
-                None => merged,
-            }
-        })
-        .collect()
+    // The parts' findings come sorted and deduplicated; the resource level's few are merged
+    // in (a sort of two sorted runs, linear).
+    per_namespace::sorted(outcomes)
 }
 
 #[cfg(test)]

@@ -106,7 +106,21 @@ pub fn merge_security_baseline<'a>(
         add(&mut outcomes, &part.outcomes);
         missed.merge(&part.missed);
     }
-    let outcomes = outcomes
+    security_baseline::assemble(
+        name,
+        spec,
+        cluster,
+        selected,
+        sorted(outcomes),
+        &missed,
+        now,
+    )
+}
+
+/// Added-up outcomes as one evaluation holds them: each applicable control's findings sorted
+/// and deduplicated, its not-run reason kept.
+pub fn sorted(outcomes: Vec<ControlOutcome>) -> Vec<ControlOutcome> {
+    outcomes
         .into_iter()
         .map(|o| {
             if !o.applicable {
@@ -120,6 +134,5 @@ pub fn merge_security_baseline<'a>(
                 None => merged,
             }
         })
-        .collect();
-    security_baseline::assemble(name, spec, cluster, selected, outcomes, &missed, now)
+        .collect()
 }

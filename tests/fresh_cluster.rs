@@ -83,6 +83,7 @@ async fn survives_missing_crds_missing_velero_and_an_api_server_restart() {
             "--no-velero",
             "--watch-pid",
             &std::process::id().to_string(),
+            "--remove-state",
         ])
         .arg(&state));
     let bin = PathBuf::from(run(&mut Command::new(script("build"))));

@@ -81,14 +81,15 @@ fn start_cluster(up_args: &[&str]) -> Cluster {
 }
 
 impl Cluster {
-    /// A control plane of its own in `state` (`tests/cluster/up` with `up_args`), stopped by
-    /// its watchdog when the test process exits, with the CRDs installed: for tests that
+    /// A control plane of its own in `state` (`tests/cluster/up` with `up_args`), stopped (and
+    /// `state` deleted) by its watchdog when the test process exits, with the CRDs installed: for tests that
     /// break or restart a control plane the other tests must not share.
     pub fn up(up_args: &[&str], state: &Path) -> Cluster {
         let out = Command::new(Path::new(REPO).join("tests/cluster/up"))
             .args(up_args)
             .arg("--watch-pid")
             .arg(std::process::id().to_string())
+            .arg("--remove-state")
             .arg(state)
             .output()
             .expect("running tests/cluster/up");

@@ -167,5 +167,9 @@ async fn survives_missing_crds_missing_velero_and_an_api_server_restart() {
     }
 
     operator.abort();
+    // `down` stops the watchdog too, which would have removed the state dir: remove it here.
     run(Command::new(script("down")).arg(&state));
+    if std::env::var("BASELINE_KEEP_CLUSTER_STATE").as_deref() != Ok("1") {
+        let _ = std::fs::remove_dir_all(&state);
+    }
 }

@@ -5,7 +5,7 @@
 
 use super::context::Context;
 use super::reconciler::{Observed, Plan, Reconciled, Stage};
-use super::scope::Scope;
+use super::scope::{Scope, Seen, Taken};
 use super::{Error, apply};
 use crate::desired::{DesiredObject, OwnedKind, Owner};
 use crate::evaluate::Evaluation;
@@ -28,6 +28,18 @@ pub struct CarriedOut<Extra> {
     pub labels: apply::LabelOutcome,
     /// Time spent per step, for the pass's debug log.
     pub watch: Stopwatch,
+    pub evidence: Evidence,
+}
+
+/// Whether a pass has evidence to publish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    /// The plan's evaluation judged every change numbered up to this ([`Seen`]).
+    New(Seen),
+    /// The pass was woken by changes the evidence published last had seen, and its
+    /// enforcement wrote nothing: that evidence stands, the plan's evaluation (provisional,
+    /// or the same) is not published again and no reports are written.
+    Standing,
 }
 
 /// A pass that could not carry its plan out, and the namespaces it had taken on.
@@ -43,20 +55,34 @@ pub async fn carry_out<K: Reconciled>(
     valid: &K::Valid,
     ctx: &Context,
     pass: &Observed,
-    asked: Scope,
+    asked: Taken,
 ) -> Result<CarriedOut<K::ExtraStatus>, Failed> {
     let (uid, generation, now) = (&pass.owner.uid, pass.generation, pass.now);
     let mut watch = Stopwatch::start();
     // What this pass covers: what woke it, and the namespaces whose changes arrive while it
     // runs (taken before its evidence, see below).
-    let mut scope = asked;
+    let mut scope = asked.scope;
     let failed = |error, scope: &Scope| Failed {
         error,
         scope: scope.clone(),
     };
+    let clock = || Seen(ctx.reads.stores.engine.clock());
+    // What the plan whose evaluation is published saw.
+    let mut seen = clock();
     let (mut plan, mut owned, mut labels) = enforce(resource, valid, ctx, uid, &scope, now)
         .await
         .map_err(|e| failed(e, &scope))?;
+    if asked.already_judged && stands(resource, &plan, &owned, &labels) {
+        tracing::debug!("woken by changes the published evidence had seen; enforced, it stands");
+        watch.lap("enforce");
+        return Ok(CarriedOut {
+            plan,
+            owned,
+            labels,
+            watch,
+            evidence: Evidence::Standing,
+        });
+    }
     // The plan may cover more than what woke the pass (an isolation's reports where a
     // finding names the namespaces that changed): what it covers is the pass's.
     scope = plan.scope.clone();
@@ -69,6 +95,7 @@ pub async fn carry_out<K: Reconciled>(
         if narrow && let Some(more) = ctx.scopes.take_more(uid, generation) {
             tracing::debug!(?more, "enforcing namespaces changed while this pass ran");
             scope.merge(&Scope::Namespaces(more));
+            seen = clock();
             let (next, next_owned, next_labels) = enforce(resource, valid, ctx, uid, &scope, now)
                 .await
                 .map_err(|e| failed(e, &scope))?;
@@ -101,6 +128,7 @@ pub async fn carry_out<K: Reconciled>(
         if narrow && ctx.scopes.has_more(uid, generation) {
             continue;
         }
+        seen = clock();
         let settled = super::blocking::off_the_async_workers(|| {
             resource.plan(valid, &ctx.reads, &scope, Stage::Evidence, now)
         });
@@ -125,7 +153,39 @@ pub async fn carry_out<K: Reconciled>(
         owned,
         labels,
         watch,
+        evidence: Evidence::New(seen),
     })
+}
+
+/// Whether the evidence published last stands after an enforcement round that `plan` led
+/// to, for a pass woken by changes it had seen: the round wrote nothing and failed nothing,
+/// and the plan asks for nothing else the status would show (events, one-off writes, a
+/// reason Ready is False, other kind-specific status), so the status it would compose is
+/// the one stored.
+fn stands<K: Reconciled>(
+    resource: &K,
+    plan: &Plan<K::ExtraStatus>,
+    owned: &apply::OwnedOutcome,
+    labels: &apply::LabelOutcome,
+) -> bool {
+    let ready =
+        resource.compliance().conditions.iter().any(|c| {
+            c.type_ == crate::conditions::ConditionType::Ready.name() && c.status == "True"
+        });
+    ready
+        && owned.written.is_empty()
+        && labels.written.is_empty()
+        && owned.restored.is_empty()
+        && labels.restored.is_empty()
+        && owned.failed.is_empty()
+        && labels.failed.is_empty()
+        && !owned.retry_soon
+        && plan.apply_once.is_empty()
+        && plan.delete.is_empty()
+        && plan.events.is_empty()
+        && plan.not_ready.is_none()
+        && serde_json::to_value(&plan.extra_status).ok()
+            == serde_json::to_value(resource.extra_status()).ok()
 }
 
 /// One round of enforcement over `scope`: plans what it writes (from the namespaces of the

@@ -138,9 +138,17 @@ impl EngineFeed {
         self.received.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// The engine has what the last [`Self::received`] event changed.
-    pub fn done(&self) {
-        self.fed.fetch_add(1, Ordering::SeqCst);
+    /// The engine has what the last [`Self::received`] event changed. Returns the change's
+    /// number: a plan that starts once [`Self::clock`] reads it or more sees the change (in
+    /// the stores, which the watch updated first, and in the engine).
+    pub fn done(&self) -> u64 {
+        self.fed.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// The number of the last change a plan starting now sees, with every change numbered
+    /// less (each change is numbered after it was applied).
+    pub fn clock(&self) -> u64 {
+        self.fed.load(Ordering::SeqCst)
     }
 
     /// The number of events the engine has, when it has every event the stores have.

@@ -290,7 +290,7 @@ where
                     );
                 }
                 // Recorded before the wake-up is sent: the pass it starts takes it.
-                scopes.mark(uid, &concerned);
+                scopes.mark(uid, &concerned, window.newest_for(uid, &concerned));
                 if tx.send(ObjectRef::from_obj(&*resource)).await.is_err() {
                     return;
                 }

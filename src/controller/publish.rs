@@ -2,15 +2,17 @@
 //! and platform teams read it (events, the evidence history, metrics, status), and when to
 //! look again. The status itself is composed by a pure function ([`compose_status`]).
 
-use super::carry_out::{CarriedOut, Failed};
+use super::carry_out::{CarriedOut, Evidence, Failed};
 use super::context::Context;
 use super::reconciler::{Observed, Reconciled};
+use super::scope::Scope;
 use super::{Error, apply, status};
 use crate::api::{ComplianceStatus, ControlState, Exemption};
 use crate::catalog::ControlKind;
 use crate::conditions::Reason;
 use crate::desired::OwnedKind;
 use crate::evaluate::{self, Evaluation};
+use crate::telemetry::stopwatch::Stopwatch;
 use crate::validate::InvalidSpec;
 use jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
@@ -41,8 +43,13 @@ pub async fn published<K: Reconciled>(
         mut owned,
         mut labels,
         mut watch,
+        evidence,
     } = carried;
     let now = pass.now;
+    let published = match evidence {
+        Evidence::New(seen) => seen,
+        Evidence::Standing => return Ok(standing(ctx, pass, &plan.scope, watch)),
+    };
     // Writes that failed for some objects: the evaluation (which reads the live cluster, so
     // it already shows where enforcement is missing) is still recorded, Ready turns False
     // naming them, and the retry backs off.
@@ -114,7 +121,8 @@ pub async fn published<K: Reconciled>(
     tracing::debug!(laps = %watch, "pass done");
     let (uid, generation) = (&pass.owner.uid, pass.generation);
     if let Some(error) = partial {
-        ctx.scopes.ended(uid, generation, &plan.scope, false, now);
+        ctx.scopes
+            .ended(uid, generation, &plan.scope, false, now, None);
         return Err(error);
     }
     let mut next = next_check(resource.exemptions(), plan.next_deadline, now, ctx.resync)
@@ -124,14 +132,34 @@ pub async fn published<K: Reconciled>(
     }
     // A narrower pass keeps the whole pass's due time, and comes back for it.
     let whole_due = now.checked_add(next).unwrap_or(now);
-    ctx.scopes
-        .ended(uid, generation, &plan.scope, !owned.retry_soon, whole_due);
+    ctx.scopes.ended(
+        uid,
+        generation,
+        &plan.scope,
+        !owned.retry_soon,
+        whole_due,
+        Some(published),
+    );
     if let Some(due) = ctx.scopes.whole_due(uid)
         && let Ok(until) = Duration::try_from(due.duration_since(now))
     {
         next = next.min(until.max(Duration::from_millis(100)));
     }
     Ok(Action::requeue(next))
+}
+
+/// Ends a pass whose evidence stands (see [`Evidence::Standing`]): it enforced its
+/// namespaces and wrote nothing, so status, reports, events, history and metrics keep what
+/// the pass that judged its changes published. It comes back when the whole pass is due.
+fn standing(ctx: &Context, pass: &Observed, scope: &Scope, mut watch: Stopwatch) -> Action {
+    watch.lap("status");
+    tracing::debug!(laps = %watch, "pass done");
+    let uid = &pass.owner.uid;
+    let due = ctx.scopes.whole_due(uid).unwrap_or(pass.now);
+    ctx.scopes
+        .ended(uid, pass.generation, scope, true, due, None);
+    let until = Duration::try_from(due.duration_since(pass.now)).unwrap_or(ctx.resync);
+    Action::requeue(until.max(Duration::from_millis(100)))
 }
 
 /// Publishes a pass whose plan could not be carried out: Ready says why, an event too, and
@@ -145,7 +173,7 @@ pub async fn failed<K: Reconciled>(
     let Failed { error, scope } = failed;
     let (now, generation) = (pass.now, pass.generation);
     ctx.scopes
-        .ended(&pass.owner.uid, generation, &scope, false, now);
+        .ended(&pass.owner.uid, generation, &scope, false, now, None);
     let reason = error.reason().as_str();
     let status = status::failed_status(&pass.old, reason, &error.to_string(), generation, now);
     write_status(ctx, resource, status, resource.extra_status()).await?;

@@ -5,7 +5,7 @@
 
 use super::context::Context;
 use super::reads::Reads;
-use super::scope::Scope;
+use super::scope::{Scope, Taken};
 use super::{Error, apply, carry_out, publish, status};
 use crate::api::{ComplianceStatus, Exemption};
 use crate::catalog::ControlKind;
@@ -243,8 +243,9 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         Ok(valid) => valid,
         Err(invalid) => return publish::rejected(resource, ctx, &pass, &invalid).await,
     };
-    let Some(scope) = take_scope(ctx, &pass) else {
-        // Woken by changes a pass before this one took and carried out: nothing to do.
+    let Some(taken) = take_scope(ctx, &pass) else {
+        // Woken by changes a pass before this one took and carried out, or had seen when it
+        // judged and enforced the namespaces they concern: nothing to do.
         tracing::debug!("the changes that woke this pass were handled by the one before");
         let until_whole = ctx
             .scopes
@@ -254,20 +255,26 @@ async fn apply_resource<K: Reconciled>(resource: &K, ctx: &Context) -> Result<Ac
         return Ok(Action::requeue(until_whole.max(Duration::from_millis(100))));
     };
     let fetched = resource.prepare(&valid, ctx, pass.now).await;
-    match carry_out::carry_out(resource, &valid, ctx, &pass, scope).await {
+    // An input that could not be fetched is news for Ready: publish it.
+    let taken = Taken {
+        already_judged: taken.already_judged && fetched.is_ok(),
+        ..taken
+    };
+    match carry_out::carry_out(resource, &valid, ctx, &pass, taken).await {
         Ok(carried) => publish::published(resource, ctx, &pass, carried, fetched).await,
         Err(failed) => publish::failed(resource, ctx, &pass, failed).await,
     }
 }
 
 /// The namespaces changes concerned since the resource's last pass (see [`super::scope`]),
-/// or None when the pass before this one took and carried them out already.
-fn take_scope(ctx: &Context, pass: &Observed) -> Option<Scope> {
+/// or None when a pass before this one took and carried them out already, or had judged and
+/// enforced them.
+fn take_scope(ctx: &Context, pass: &Observed) -> Option<Taken> {
     let (uid, generation) = (&pass.owner.uid, pass.generation);
     if ctx.scopes.handled_before(uid, generation, pass.now) {
         return None;
     }
-    Some(ctx.scopes.take(uid, generation, pass.now))
+    ctx.scopes.take(uid, generation, pass.now)
 }
 
 /// Whether the stored status says the current spec is invalid. Nothing else in the cluster

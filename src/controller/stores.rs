@@ -484,10 +484,12 @@ where
                     };
                     // Listed objects reach the store (and the engine) at the list's end.
                     let mut fed = EngineAnswer::NotFed;
+                    // A listed object has no number: the store takes it at the list's end.
+                    let mut seq = None;
                     if !listing {
                         engine.received();
                         fed = feed_engine(&engine, &store, &object, deleted);
-                        engine.done();
+                        seq = Some(engine.done());
                     }
                     let key = ObjectKey::new(
                         kind.as_str(),
@@ -533,6 +535,7 @@ where
                             reach,
                             namespace_keys,
                             owner: None,
+                            seq,
                         }
                     } else {
                         let namespace = object.namespace();
@@ -549,6 +552,7 @@ where
                             reach,
                             namespace_keys: None,
                             owner: None,
+                            seq,
                         }
                     };
                     // No receiver yet (start-up) is fine: controllers reconcile everything first.

@@ -1,6 +1,6 @@
 //! What the watches tell the controllers: a change somewhere in the cluster.
 
-use super::scope::Scope;
+use super::scope::{Scope, Seen};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A change in a namespace, or cluster-wide (`namespace: None`).
@@ -32,6 +32,14 @@ pub struct Trigger {
     /// and not by the echo of its own write; another resource's report written in a
     /// namespace this one judges is no change to it. None: whoever reads the kind.
     pub owner: Option<String>,
+    /// The change's number in the order the stores and the engine took changes
+    /// (`EngineFeed::done`; None: a relist, a failing watch, a report). For the echo of the
+    /// operator's own write (another resource's: the echo of its own wakes no one), a pass
+    /// whose evidence had seen it need not judge it again
+    /// ([`super::scope::Taken::already_judged`]). Any other change counts as never seen
+    /// ([`TriggerWindow::add`]): one someone else made may be drift of what a resource
+    /// enforces, which its pass must look at whatever it had seen.
+    pub seq: Option<u64>,
 }
 
 impl Trigger {
@@ -61,7 +69,13 @@ impl Trigger {
     /// The part of this change that concerns other namespaces (its reach), as a change of its
     /// own: what an urgent change leaves to the next window.
     fn reach_only(&self) -> Option<Trigger> {
-        let reach = self.reach.clone().filter(|r| !r.is_empty())?;
+        // Its own namespace is judged in this window (the engine names it among those the
+        // change dirties).
+        let mut reach = self.reach.clone()?;
+        if let Some(own) = &self.namespace {
+            reach.remove(own);
+        }
+        let reach = Some(reach).filter(|r| !r.is_empty())?;
         Some(Trigger {
             namespace: None,
             old_labels: None,
@@ -70,6 +84,7 @@ impl Trigger {
             reach: Some(reach),
             namespace_keys: self.namespace_keys.clone(),
             owner: self.owner.clone(),
+            seq: self.seq,
         })
     }
 }
@@ -189,10 +204,16 @@ pub struct TriggerWindow {
     /// The owners of cluster-scoped objects only their owner reads that changed (see
     /// [`Trigger::owner`]), not by their own write.
     pub cluster_owners: BTreeSet<String>,
+    /// The newest of the cluster-scoped changes ([`Trigger::seq`]) but those only their
+    /// owner reads.
+    cluster_newest: Seen,
 }
 
 #[derive(Debug, Default)]
 pub struct NamespaceChanges {
+    /// The newest of the changes here ([`Trigger::seq`]) but those only their owner reads,
+    /// whoever they wake.
+    pub newest: Seen,
     pub wakes: ByKind,
     /// The owners of objects here only their owner reads that changed (see
     /// [`Trigger::owner`]), not by their own write.
@@ -221,18 +242,27 @@ impl TriggerWindow {
             }
             return;
         }
+        // Only an echo of the operator's own write may have been seen (see `Trigger::seq`).
+        let seen = match trigger.echo_of {
+            Some(_) => Seen::of(trigger.seq),
+            None => Seen::UNKNOWN,
+        };
         let kind = trigger.kind.as_deref();
         let echo_of = trigger.echo_of.as_deref();
         for reached in trigger.reach.iter().flatten() {
-            add_kind(
-                &mut self.namespaces.entry(reached.clone()).or_default().wakes,
-                kind,
-                echo_of,
-            );
+            let changes = self.namespaces.entry(reached.clone()).or_default();
+            add_kind(&mut changes.wakes, kind, echo_of);
+            changes.newest = changes.newest.max(seen);
+        }
+        // A Namespace's change is judged in itself and in the namespaces it reaches (its
+        // reach, left to the next window, comes without its namespace): never cluster-wide.
+        if trigger.namespace.is_none() && trigger.kind.as_deref() != Some("Namespace") {
+            self.cluster_newest = self.cluster_newest.max(seen);
         }
         match trigger.namespace {
             Some(ns) => {
                 let changes = self.namespaces.entry(ns).or_default();
+                changes.newest = changes.newest.max(seen);
                 add_kind(&mut changes.wakes, kind, echo_of);
                 if let Some(labels) = trigger.old_labels
                     && !changes.old_labels.contains(&labels)
@@ -248,6 +278,28 @@ impl TriggerWindow {
     /// A receiver that lagged lost changes: every resource is concerned.
     pub fn lost_track(&mut self) {
         add_kind(&mut self.everything, None, None);
+        self.cluster_newest = Seen::UNKNOWN;
+    }
+
+    /// The newest change that may have woken the resource `uid` for `scope`: of its
+    /// namespaces' and of the cluster-scoped changes, whomever they woke (an overestimate
+    /// only makes a pass judge again what it had seen). Its own objects that changed (reports,
+    /// which no plan reads and only the evidence step repairs) are never taken as seen.
+    pub fn newest_for(&self, uid: &str, scope: &Scope) -> Seen {
+        let Scope::Namespaces(names) = scope else {
+            return Seen::UNKNOWN;
+        };
+        if self.cluster_owners.contains(uid) {
+            return Seen::UNKNOWN;
+        }
+        names
+            .iter()
+            .filter_map(|ns| self.namespaces.get(ns))
+            .map(|changes| match changes.owners.contains(uid) {
+                true => Seen::UNKNOWN,
+                false => changes.newest,
+            })
+            .fold(self.cluster_newest, Seen::max)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -472,6 +524,63 @@ mod tests {
             owner: owner.map(str::to_string),
             ..Trigger::default()
         }
+    }
+
+    #[test]
+    fn the_newest_change_of_a_scope_is_its_namespaces_and_the_clusters() {
+        let numbered = |namespace: Option<&str>, seq: Option<u64>, reach: Option<&[&str]>| {
+            Trigger {
+                namespace: namespace.map(str::to_string),
+                kind: Some("NetworkPolicy".into()),
+                reach: reach.map(|r| r.iter().map(|n| n.to_string()).collect()),
+                seq,
+                // Another resource's write.
+                echo_of: Some("uid-w".into()),
+                ..Trigger::default()
+            }
+        };
+        let mut window = TriggerWindow::default();
+        window.add(numbered(Some("a"), Some(7), None));
+        window.add(numbered(Some("a"), Some(5), None));
+        window.add(numbered(Some("b"), Some(9), Some(&["c"])));
+        assert_eq!(window.newest_for("uid-1", &only(&["a"])), Seen(7));
+        // Reached by b's change: its number.
+        assert_eq!(window.newest_for("uid-1", &only(&["a", "c"])), Seen(9));
+        assert_eq!(window.newest_for("uid-1", &only(&["z"])), Seen::default());
+        assert_eq!(window.newest_for("uid-1", &Scope::All), Seen::UNKNOWN);
+        // A cluster-scoped change counts for every scope; one with no number is unknown.
+        window.add(numbered(None, Some(11), Some(&[])));
+        assert_eq!(window.newest_for("uid-1", &only(&["a"])), Seen(11));
+        window.add(numbered(Some("d"), None, None));
+        assert_eq!(window.newest_for("uid-1", &only(&["d"])), Seen::UNKNOWN);
+        // A report changed by someone else: unknown for its owner only (its repair is
+        // evidence), nothing for the others.
+        window.add(report(Some("a"), Some("uid-2"), None));
+        assert_eq!(window.newest_for("uid-2", &only(&["a"])), Seen::UNKNOWN);
+        assert_eq!(window.newest_for("uid-1", &only(&["a"])), Seen(11));
+        window.add(report(None, Some("uid-3"), None));
+        assert_eq!(window.newest_for("uid-3", &only(&["b"])), Seen::UNKNOWN);
+        assert_eq!(window.newest_for("uid-1", &only(&["b"])), Seen(11));
+        // The reach of a tenant's relabel, left to the next window: unknown where it reaches,
+        // not cluster-wide.
+        let mut urgent = TriggerWindow::default();
+        urgent.add(Trigger {
+            kind: Some("Namespace".into()),
+            echo_of: None,
+            ..numbered(Some("n"), Some(20), Some(&["m"]))
+        });
+        let mut next = TriggerWindow::default();
+        for deferred in std::mem::take(&mut urgent.deferred) {
+            next.add(deferred);
+        }
+        assert_eq!(next.newest_for("uid-1", &only(&["m"])), Seen::UNKNOWN);
+        assert_eq!(next.newest_for("uid-1", &only(&["x"])), Seen::default());
+        // A change someone else made, numbered or not, may be drift: never seen.
+        window.add(Trigger {
+            echo_of: None,
+            ..numbered(Some("e"), Some(3), None)
+        });
+        assert_eq!(window.newest_for("uid-1", &only(&["e"])), Seen::UNKNOWN);
     }
 
     #[test]

@@ -367,3 +367,102 @@ async fn a_report_deleted_by_hand_wakes_its_owner_alone() {
     first.delete().await;
     second.delete().await;
 }
+
+/// A pass woken by another resource's write it had already seen does not judge it again: a
+/// namespace labelled into both wakes a baseline and an isolation at once, each writes its NetworkPolicy
+/// there, and each policy's echo wakes the other a window later. Whichever pass had seen
+/// the other's policy when it judged (at least one had: each judges after its own write has
+/// arrived) skips, or enforces and lets its evidence stand. Both policies stay, both
+/// statuses count the namespace.
+#[tokio::test]
+async fn a_wake_by_another_resources_write_it_had_seen_judges_nothing_again() {
+    const ENV: &str = "e2e-seen-env";
+    let s = Scenario::start().await.timeout(Duration::from_secs(60));
+    let a = s
+        .namespace("e2e-seen-a", &[("e2e-seen", "in"), (ENV, "seen-prod")])
+        .await;
+    let env = |name: &str, production: bool| json!({"name": name, "production": production, "namespaceSelector": {"matchLabels": {ENV: name}}});
+    let isolation = s
+        .isolation(
+            "e2e-seen-iso",
+            json!({
+                "mode": "Enforce",
+                "environments": [env("seen-prod", true), env("seen-dev", false)],
+            }),
+        )
+        .await;
+    let sb = s
+        .baseline(
+            "e2e-seen",
+            json!({
+                "mode": "Enforce",
+                "namespaceSelector": {"matchLabels": {"e2e-seen": "in"}},
+                "network": {"defaultDeny": ["Ingress"]},
+            }),
+        )
+        .await;
+    let both_policies = |ns: String| {
+        let client = s.client.clone();
+        async move {
+            let names = network_policy_names(&client, &ns).await;
+            names.contains(&"sb-e2e-seen-default-deny".to_string())
+                && names.contains(&"ei-e2e-seen-iso-isolation".to_string())
+        }
+    };
+    s.wait_until("both policies in the first namespace", || {
+        both_policies(a.clone())
+    })
+    .await;
+    // Selected by neither yet: what the cluster's controllers add to a new namespace (its
+    // ServiceAccount, its CA ConfigMap) is someone else's change, which is always judged.
+    let x = s.namespace("e2e-seen-x", &[]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mark = logs().len();
+    let namespaces: Api<Namespace> = Api::all(s.client.clone());
+    namespaces
+        .patch(
+            &x,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"e2e-seen": "in", ENV: "seen-prod"}}})),
+        )
+        .await
+        .unwrap();
+    s.wait_until("both policies in the new namespace", || {
+        both_policies(x.clone())
+    })
+    .await;
+    let skipped = |line: &str| {
+        line.contains("woken by changes it had judged and enforced") || line.contains("it stands")
+    };
+    let ours = |line: &str| line.contains("\"e2e-seen\"") || line.contains("\"e2e-seen-iso\"");
+    // The echoes wake a window after the first passes.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let since: Vec<String> = logs()
+        .get(mark..)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| ours(l))
+        .map(str::to_string)
+        .collect();
+    if !since.iter().any(|l| skipped(l)) {
+        for line in &since {
+            eprintln!("{line}");
+        }
+        panic!("no pass woken by the other's policy skipped what it had judged");
+    }
+    let counted = |scope: Option<&baseline_operator::api::EvaluationScope>| {
+        scope.is_some_and(|scope| scope.namespace_names.contains(&x))
+    };
+    sb.wait("the baseline counts the new namespace", |sb| {
+        counted(sb.status.as_ref().and_then(|st| st.scope.as_ref()))
+    })
+    .await;
+    isolation
+        .wait("the isolation counts the new namespace", |ei| {
+            counted(ei.status.as_ref().and_then(|st| st.scope.as_ref()))
+        })
+        .await;
+    assert!(both_policies(x.clone()).await);
+    sb.delete().await;
+    isolation.delete().await;
+}
